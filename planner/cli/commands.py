@@ -1,0 +1,105 @@
+"""One function per subcommand; each calls the core and prints, nothing more."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from planner.cli.main import EXIT_OK, print_json
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def run_gui(args) -> int:
+    from planner.ui.app import run_gui
+
+    return run_gui(demo=args.demo, screenshot=args.screenshot, file=args.file)
+
+
+def run_info(args) -> int:
+    from planner.imaging import ImageLoadError, load_ultrasound
+
+    try:
+        image = load_ultrasound(args.image)
+    except ImageLoadError as err:
+        raise CommandError(str(err)) from None
+    cal = image.calibration
+    report = {
+        "path": args.image,
+        "modality": image.modality,
+        "sop_class": image.sop_class_name,
+        "frames": image.n_frames,
+        "rows": image.rows,
+        "columns": image.cols,
+        "colour": image.is_colour,
+        "calibration": None if cal is None else {
+            "mm_per_pixel_x": cal.mm_per_pixel_x,
+            "mm_per_pixel_y": cal.mm_per_pixel_y,
+            "source": cal.source,
+        },
+        "problems": list(image.problems),
+    }
+    if args.json:
+        print_json(report)
+        return EXIT_OK
+    print(f"{args.image}")
+    print(f"  modality      {image.modality}  ({image.sop_class_name})")
+    print(f"  size          {image.cols} × {image.rows} pixels, {image.n_frames} frame(s), "
+          f"{'colour' if image.is_colour else 'greyscale'}")
+    if cal is None:
+        print("  calibration   none")
+    else:
+        print(f"  calibration   {cal.mm_per_pixel_x:.4f} mm/pixel lateral, {cal.mm_per_pixel_y:.4f} mm/pixel depth")
+        print(f"                from {cal.source}")
+    for problem in image.problems:
+        print(f"  problem       {problem}")
+    return EXIT_OK
+
+
+def run_techniques(args) -> int:
+    from planner.techniques import discover_techniques
+
+    registry = discover_techniques()
+    if args.json:
+        print_json({
+            "techniques": [{"id": t.id, "name": t.name,
+                            "machines": [asdict(m) for m in t.machines],
+                            "fractionation_presets": [asdict(p) for p in t.fractionation_presets]}
+                           for t in registry.techniques],
+            "problems": list(registry.problems),
+        })
+        return EXIT_OK
+    for technique in registry.techniques:
+        print(f"{technique.id}: {technique.name}")
+        for machine in technique.machines:
+            print(f"  machine {machine.id}: {machine.name}")
+            for energy in machine.energies:
+                print(f"    energy {energy.label}  [{energy.source}]")
+            print(f"    applicators {', '.join(a.label for a in machine.applicators)}  [{machine.applicators[0].source}]")
+            for parameter in machine.parameters:
+                print(f"    {parameter.name}: {parameter.label}")
+    for problem in registry.problems:
+        print(f"problem: {problem}")
+    return EXIT_OK
+
+
+def run_bed(args) -> int:
+    from planner.core.prescription import Prescription, PrescriptionError
+    from planner.core.radiobiology import biological_doses
+
+    try:
+        prescription = Prescription(args.dose_per_fraction_gy, args.fractions)
+    except PrescriptionError as err:
+        raise CommandError(str(err)) from None
+    doses = biological_doses(prescription)
+    if args.json:
+        print_json({"total_dose_gy": prescription.total_dose_gy, "fractions": prescription.fractions,
+                    "dose_per_fraction_gy": prescription.dose_per_fraction_gy,
+                    "biological_doses": [asdict(d) for d in doses],
+                    "model": "linear-quadratic, no time factor"})
+        return EXIT_OK
+    print(prescription.describe())
+    for d in doses:
+        print(f"  α/β {d.alpha_beta_gy:g} Gy: BED {d.bed_gy:.2f} Gy, EQD2 {d.eqd2_gy:.2f} Gy")
+    return EXIT_OK

@@ -1,0 +1,66 @@
+"""``python -m planner`` and the ``planner`` script: the same core functions the GUI calls.
+
+Every failure a user can cause (a bad file, an impossible number) ends with one line on stderr
+and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from planner import __version__
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="planner",
+        description="Planner: treatment planning for image-guided superficial radiotherapy (IGSRT), "
+                    "surface electronic brachytherapy and IMRT.")
+    parser.add_argument("--version", action="version", version=f"planner {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the planning window")
+    gui.add_argument("file", nargs="?", help="an ultrasound image or a plan file (.json) to open")
+    gui.add_argument("--demo", action="store_true", help="open the bundled demo case")
+    gui.add_argument("--screenshot", metavar="OUT.png",
+                     help="render the window to a PNG and exit (works with QT_QPA_PLATFORM=offscreen)")
+
+    info = commands.add_parser("info", help="describe an ultrasound image: size, frames, mm calibration, problems")
+    info.add_argument("image")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    techniques = commands.add_parser("techniques", help="list the installed treatment techniques and their machines")
+    techniques.add_argument("--json", action="store_true", help="print JSON")
+
+    bed = commands.add_parser("bed", help="BED and EQD2 of a prescription (linear-quadratic, no time factor)")
+    bed.add_argument("--dose-per-fraction-gy", type=float, required=True)
+    bed.add_argument("--fractions", type=int, required=True)
+    bed.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from planner.cli import commands
+
+    handler = getattr(commands, f"run_{args.command}")
+    try:
+        return handler(args)
+    except commands.CommandError as err:
+        print(f"planner {args.command}: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"planner {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(data) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -1,0 +1,47 @@
+"""The treatment plan as an immutable value.
+
+An edit makes a new Plan (``dataclasses.replace``); the GUI's undo stack keeps the old one. Doses
+are in Gy, lengths in mm; the machine, energy and applicator are named by the ids their technique
+plugin offers, so the plan never depends on GUI code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from planner.core.outline import LesionOutline
+from planner.core.prescription import Prescription
+
+
+@dataclass(frozen=True)
+class TreatmentSetup:
+    """Which technique, machine, energy and applicator deliver the plan."""
+
+    technique_id: str
+    machine_id: str
+    energy_id: str
+    applicator_id: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    label: str
+    patient_name: str
+    patient_id: str
+    image_path: str | None
+    setup: TreatmentSetup
+    prescription: Prescription
+    outline: LesionOutline | None = None
+    notes: str = ""
+
+    def with_outline(self, outline: LesionOutline | None) -> "Plan":
+        return replace(self, outline=outline)
+
+    def with_setup(self, **changes: str) -> "Plan":
+        return replace(self, setup=replace(self.setup, **changes))
+
+    def with_prescription(self, prescription: Prescription) -> "Plan":
+        return replace(self, prescription=prescription)
+
+    def with_notes(self, notes: str) -> "Plan":
+        return replace(self, notes=notes)

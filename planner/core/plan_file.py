@@ -1,0 +1,107 @@
+"""Plans on disk as JSON: human-readable, versioned, and checked on the way in.
+
+A plan file that does not parse, has the wrong format tag or a future version, or holds an
+impossible value is refused with a PlanFileError that names the field, never loaded half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from planner.core.atomic import atomic_write_text
+from planner.core.outline import LesionOutline, OutlineError
+from planner.core.plan import Plan, TreatmentSetup
+from planner.core.prescription import Prescription, PrescriptionError
+
+FORMAT = "planner-plan"
+VERSION = 1
+
+
+class PlanFileError(ValueError):
+    """A plan file that cannot be read; the message names the file and what is wrong."""
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "label": plan.label,
+        "patient": {"name": plan.patient_name, "id": plan.patient_id},
+        "image_path": plan.image_path,
+        "setup": {
+            "technique": plan.setup.technique_id,
+            "machine": plan.setup.machine_id,
+            "energy": plan.setup.energy_id,
+            "applicator": plan.setup.applicator_id,
+        },
+        "prescription": {
+            "dose_per_fraction_gy": plan.prescription.dose_per_fraction_gy,
+            "fractions": plan.prescription.fractions,
+        },
+        "lesion_outline_mm": None if plan.outline is None else [list(v) for v in plan.outline.vertices_mm],
+        "notes": plan.notes,
+    }
+
+
+def plan_from_dict(data: Any) -> Plan:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise PlanFileError(f"not a Planner plan (expected \"format\": \"{FORMAT}\")")
+    version = data.get("version")
+    if version != VERSION:
+        raise PlanFileError(f"plan format version {version!r} is not supported by this Planner (reads version {VERSION})")
+    try:
+        patient = data["patient"]
+        setup = data["setup"]
+        rx = data["prescription"]
+        outline_data = data.get("lesion_outline_mm")
+        return Plan(
+            label=_text(data["label"], "label"),
+            patient_name=_text(patient["name"], "patient.name"),
+            patient_id=_text(patient["id"], "patient.id"),
+            image_path=None if data.get("image_path") is None else _text(data["image_path"], "image_path"),
+            setup=TreatmentSetup(
+                technique_id=_text(setup["technique"], "setup.technique"),
+                machine_id=_text(setup["machine"], "setup.machine"),
+                energy_id=_text(setup["energy"], "setup.energy"),
+                applicator_id=_text(setup["applicator"], "setup.applicator"),
+            ),
+            prescription=Prescription(rx["dose_per_fraction_gy"], rx["fractions"]),
+            outline=None if outline_data is None else LesionOutline(tuple(tuple(v) for v in outline_data)),
+            notes=_text(data.get("notes", ""), "notes"),
+        )
+    except KeyError as missing:
+        raise PlanFileError(f"plan file lacks the field {missing.args[0]!r}") from None
+    except (PrescriptionError, OutlineError) as bad:
+        raise PlanFileError(f"plan file holds an impossible value: {bad}") from None
+    except (TypeError, ValueError) as bad:
+        raise PlanFileError(f"plan file holds a malformed value: {bad}") from None
+
+
+def save_plan(path: str | os.PathLike, plan: Plan) -> None:
+    atomic_write_text(path, json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n")
+
+
+def load_plan(path: str | os.PathLike) -> Plan:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise PlanFileError(f"cannot read plan file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise PlanFileError(f"{path} is not a text plan file (not UTF-8)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PlanFileError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    try:
+        return plan_from_dict(data)
+    except PlanFileError as err:
+        raise PlanFileError(f"{path}: {err}") from None
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise PlanFileError(f"field {field!r} must be text, got {type(value).__name__}")
+    return value

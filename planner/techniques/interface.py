@@ -1,0 +1,112 @@
+"""What a treatment technique plugin offers the rest of Planner.
+
+A technique (superficial kV cones, surface electronic brachytherapy, IMRT, a clinic's own) is one
+object with these attributes. The GUI builds its choices from them and never names a machine.
+Every number carries the published source it came from, or says that the clinic has not yet
+commissioned it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+NOT_COMMISSIONED = "not commissioned: to be measured and entered by the clinic's physicist"
+
+
+@dataclass(frozen=True)
+class Energy:
+    """A beam quality: tube potential with its first half-value layer beside it."""
+
+    id: str
+    kvp: float
+    hvl_mm_al: float | None
+    source: str
+
+    @property
+    def label(self) -> str:
+        hvl = "HVL not commissioned" if self.hvl_mm_al is None else f"HVL {self.hvl_mm_al:.2f} mm Al"
+        return f"{self.kvp:g} kV ({hvl})"
+
+
+@dataclass(frozen=True)
+class Applicator:
+    """A cone or surface applicator; circular, named by its nominal field diameter."""
+
+    id: str
+    diameter_mm: float
+    source: str
+
+    @property
+    def label(self) -> str:
+        return f"Ø {self.diameter_mm:g} mm"
+
+
+@dataclass(frozen=True)
+class MachineParameter:
+    """A commissioning number (SSD, filtration, output) with its unit and where it came from."""
+
+    name: str
+    value: float | None
+    unit: str
+    source: str
+
+    @property
+    def commissioned(self) -> bool:
+        return self.value is not None
+
+    @property
+    def label(self) -> str:
+        return f"{self.value:g} {self.unit}" if self.value is not None else "not commissioned"
+
+
+@dataclass(frozen=True)
+class Machine:
+    id: str
+    name: str
+    energies: tuple[Energy, ...]
+    applicators: tuple[Applicator, ...]
+    parameters: tuple[MachineParameter, ...] = ()
+
+    def energy(self, energy_id: str) -> Energy:
+        return by_id(self.energies, energy_id, f"energy on {self.name}")
+
+    def applicator(self, applicator_id: str) -> Applicator:
+        return by_id(self.applicators, applicator_id, f"applicator on {self.name}")
+
+
+@dataclass(frozen=True)
+class FractionationPreset:
+    """A published regimen the physician can start from."""
+
+    label: str
+    dose_per_fraction_gy: float
+    fractions: int
+    source: str
+
+
+@runtime_checkable
+class Technique(Protocol):
+    """The plugin interface. ``id`` is the name in the ``planner.techniques`` entry-point group."""
+
+    id: str
+    name: str
+    machines: tuple[Machine, ...]
+    fractionation_presets: tuple[FractionationPreset, ...]
+
+    def machine(self, machine_id: str) -> Machine: ...
+
+
+class UnknownChoice(KeyError):
+    """A plan names a machine, energy or applicator that its technique does not offer."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def by_id(items, item_id: str, what: str):
+    for item in items:
+        if item.id == item_id:
+            return item
+    offered = ", ".join(item.id for item in items) or "none"
+    raise UnknownChoice(f"no {what} called {item_id!r} (offered: {offered})")

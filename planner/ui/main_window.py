@@ -1,0 +1,355 @@
+"""The radiation oncologist's window: ultrasound on the left, the plan and its numbers on the right.
+
+The window wires widgets to the PlanDocument and runs file work through the TaskRunner; it holds
+no plan state of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea
+
+from planner import __version__
+from planner.core.plan import Plan
+from planner.core.plan_file import PlanFileError, load_plan, save_plan
+from planner.core.recovery import RecoveryStore
+from planner.imaging import ImageLoadError
+from planner.techniques import TechniqueRegistry
+from planner.ui.document import PlanDocument
+from planner.ui.image_view import CursorReadout, UltrasoundView
+from planner.ui.metrics_panel import MetricsPanel
+from planner.ui.plan_panel import PlanPanel
+from planner.ui.settings import AppSettings
+from planner.ui.tasks import TaskProgressWidget, TaskRunner
+from planner.workflow import PlanningImage, load_planning_image, open_demo_case, start_plan
+
+PLAN_FILE_FILTER = "Planner plans (*.plan.json *.json)"
+IMAGE_FILE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+
+# How the window asks the user a question; tests replace it with a scripted answer.
+AskUser = Callable[[str, str, tuple[str, ...]], str]
+
+
+def ask_with_message_box(title: str, text: str, choices: tuple[str, ...]) -> str:
+    box = QMessageBox(QMessageBox.Icon.Question, title, text)
+    buttons = {box.addButton(choice, QMessageBox.ButtonRole.ActionRole): choice for choice in choices}
+    box.exec()
+    return buttons.get(box.clickedButton(), choices[-1])
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, registry: TechniqueRegistry, settings: AppSettings, recovery: RecoveryStore):
+        super().__init__()
+        self.setObjectName("PlannerMainWindow")
+        self.registry = registry
+        self.settings = settings
+        self.ask_user: AskUser = ask_with_message_box
+        self.last_problem: str | None = None
+
+        self.document = PlanDocument(recovery, self)
+        self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError), parent=self)
+
+        self.view = UltrasoundView()
+        self.setCentralWidget(self.view)
+        self.plan_panel = PlanPanel(self.document, registry)
+        self.metrics_panel = MetricsPanel(self.document)
+        self._add_dock("Plan", "PlanDock", self.plan_panel)
+        self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel)
+
+        self.cursor_label = QLabel("Move the cursor over the image")
+        self.progress = TaskProgressWidget(self.runner)
+        self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self._build_actions()
+        self._connect()
+        self.resize(1400, 860)
+        geometry, state = settings.window_layout()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self._update_title()
+
+    # --- construction -------------------------------------------------------------------
+    def _add_dock(self, title: str, name: str, widget) -> QDockWidget:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(widget)
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(scroll)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        stack = self.document.undo_stack
+        self.open_image_action = self._action("Open &Image…", self.choose_image_file, QKeySequence.StandardKey.Open,
+                                              "Open an ultrasound image and start a plan on it")
+        self.open_plan_action = self._action("Open &Plan…", self.choose_plan_file, "Ctrl+Shift+O")
+        self.open_demo_action = self._action("Open &Demo Case", self.open_demo, "Ctrl+D")
+        self.save_action = self._action("&Save Plan", self.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action("Save Plan &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
+        self.fit_action = self._action("&Fit Image", self.view.fit_image, "Ctrl+0")
+        self.about_action = self._action("&About Planner", self.show_about)
+
+        file_menu = self.menuBar().addMenu("&File")
+        for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
+            file_menu.addAction(action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.fit_action)
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("MainToolBar")
+        for action in (self.open_image_action, self.open_plan_action, self.save_action, None,
+                       self.undo_action, self.redo_action, None, self.fit_action):
+            toolbar.addSeparator() if action is None else toolbar.addAction(action)
+        self._refresh_recent_menu()
+
+    def _connect(self) -> None:
+        self.document.plan_changed.connect(self._on_plan_changed)
+        self.document.image_changed.connect(self._on_image_changed)
+        self.document.autosave_failed.connect(self.report_problem)
+        self.document.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        self.view.outline_edited.connect(self._on_outline_edited)
+        self.view.cursor_moved.connect(self._on_cursor_moved)
+        self.runner.busy_changed.connect(self._on_busy_changed)
+
+    # --- opening and saving ---------------------------------------------------------------
+    def open_demo(self) -> None:
+        if not self._may_replace_plan():
+            return
+        try:
+            planning_image, plan = open_demo_case(self.registry)
+        except ImageLoadError as err:
+            self.report_problem(f"The demo case could not be opened: {err}")
+            return
+        self.document.open(planning_image, plan, saved=True)
+
+    def choose_image_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open ultrasound image", "", IMAGE_FILE_FILTER)
+        if path:
+            self.open_image_file(path)
+
+    def open_image_file(self, path: str) -> bool:
+        """Load an image off the GUI thread and start a new plan on it."""
+        if not self._may_replace_plan():
+            return False
+
+        def opened(planning_image: PlanningImage) -> None:
+            technique = self.registry.techniques[0]
+            self.document.open(planning_image, start_plan(planning_image.image, technique), saved=True)
+            self._remember(path)
+
+        return self._load_image(path, opened)
+
+    def choose_plan_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", PLAN_FILE_FILTER)
+        if path:
+            self.open_plan_file(path)
+
+    def open_plan_file(self, path: str) -> bool:
+        if not self._may_replace_plan():
+            return False
+        try:
+            plan = load_plan(path)
+        except PlanFileError as err:
+            self.report_problem(str(err))
+            return False
+        return self._open_plan(plan, file_path=path, saved=True)
+
+    def _open_plan(self, plan: Plan, file_path: str | None, saved: bool) -> bool:
+        try:
+            self.registry.get(plan.setup.technique_id)
+        except KeyError as err:
+            self.report_problem(f"This plan needs a technique that is not installed: {err}")
+            return False
+        if plan.image_path is None:
+            self.report_problem("This plan names no image, so there is nothing to plan on.")
+            return False
+
+        def opened(planning_image: PlanningImage) -> None:
+            self.document.open(planning_image, plan, file_path=file_path, saved=saved)
+            if file_path is not None:
+                self._remember(file_path)
+
+        return self._load_image(plan.image_path, opened)
+
+    def _load_image(self, path: str, on_loaded) -> bool:
+        if self.runner.busy:
+            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
+            return False
+        started = self.runner.start(f"Loading {Path(path).name}",
+                                    lambda progress, cancelled: load_planning_image(path, progress, cancelled),
+                                    on_loaded, self.report_problem)
+        if not started:
+            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
+        return started
+
+    def save(self) -> bool:
+        if self.document.plan is None:
+            return False
+        if self.document.file_path is None:
+            return self.save_as()
+        return self._save_to(self.document.file_path)
+
+    def save_as(self) -> bool:
+        if self.document.plan is None:
+            return False
+        path, _ = QFileDialog.getSaveFileName(self, "Save plan", "plan.plan.json", PLAN_FILE_FILTER)
+        return bool(path) and self._save_to(path)
+
+    def _save_to(self, path: str) -> bool:
+        try:
+            save_plan(path, self.document.plan)
+        except OSError as err:
+            self.report_problem(f"The plan could not be saved to {path}: {err.strerror or err}. "
+                                "It is still open and autosaved for recovery.")
+            return False
+        self.document.mark_saved(path)
+        self._remember(path)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    # --- crash recovery -------------------------------------------------------------------
+    def offer_recovery(self) -> bool:
+        """If the last session did not close cleanly, offer the plan it was editing."""
+        recovery = self.document.recovery
+        if not recovery.pending():
+            return False
+        try:
+            plan = recovery.load()
+        except PlanFileError as err:
+            self.report_problem(f"A recovery file was found but is damaged ({err}); it was kept beside as "
+                                f"{recovery.path.with_suffix('.damaged.json').name}.")
+            return False
+        answer = self.ask_user(
+            "Restore unsaved plan?",
+            f"Planner did not close normally last time. The plan “{plan.label}” for {plan.patient_name} "
+            f"({plan.patient_id}) was autosaved with all edits up to the moment it stopped.\n\nRestore it?",
+            ("Restore", "Discard"))
+        if answer != "Restore":
+            recovery.discard()
+            return False
+        return self._open_plan(plan, file_path=None, saved=False)
+
+    # --- reactions ------------------------------------------------------------------------
+    def _on_plan_changed(self, plan: Plan) -> None:
+        self.view.show_outline(plan.outline)
+        self._update_title()
+
+    def _on_image_changed(self, planning_image: PlanningImage) -> None:
+        self.view.show_image(planning_image.image)
+        self.view.show_skin_line(planning_image.skin_line)
+        skin = planning_image.skin_line
+        self.metrics_panel.set_skin_surface(None if skin is None else skin.depth_at)
+        for problem in planning_image.image.problems:
+            self.statusBar().showMessage(problem, 10000)
+
+    def _on_outline_edited(self, outline) -> None:
+        plan = self.document.plan
+        if plan is not None:
+            self.document.apply(plan.with_outline(outline), "Edit lesion outline")
+
+    def _on_cursor_moved(self, readout: CursorReadout | None) -> None:
+        if readout is None:
+            self.cursor_label.setText("")
+            return
+        value = readout.value
+        value_text = ", ".join(str(v) for v in value) if isinstance(value, tuple) else f"{value}"
+        self.cursor_label.setText(f"lateral {readout.x_mm:.2f} mm   depth {readout.y_mm:.2f} mm   "
+                                  f"pixel ({readout.col}, {readout.row}) = {value_text}")
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
+            action.setEnabled(not busy)
+
+    def report_problem(self, message: str) -> None:
+        """A clear sentence for the user, never a traceback; the open plan is untouched."""
+        self.last_problem = message
+        self.statusBar().showMessage(message, 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Planner", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def show_about(self) -> None:
+        techniques = "\n".join(f"• {t.name} ({t.id})" for t in self.registry.techniques)
+        problems = "\n".join(self.registry.problems)
+        QMessageBox.about(self, "About Planner", f"Planner {__version__}\n\nInstalled techniques:\n{techniques}"
+                          + (f"\n\nPlugin problems:\n{problems}" if problems else ""))
+
+    # --- helpers --------------------------------------------------------------------------
+    def _may_replace_plan(self) -> bool:
+        if not self.document.is_modified:
+            return True
+        answer = self.ask_user("Unsaved plan", "The open plan has changes that are not saved in a plan file.",
+                               ("Save", "Discard", "Cancel"))
+        if answer == "Save":
+            return self.save()
+        return answer == "Discard"
+
+    def _remember(self, path: str) -> None:
+        self.settings.add_recent_file(str(Path(path).resolve()))
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _checked=False, p=path: self._open_recent(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    def _open_recent(self, path: str) -> None:
+        if path.endswith(".json"):
+            self.open_plan_file(path)
+        else:
+            self.open_image_file(path)
+
+    def _update_title(self) -> None:
+        plan = self.document.plan
+        title = "Planner" if plan is None else f"{plan.label} — {plan.patient_name} ({plan.patient_id}) [*] — Planner"
+        self.setWindowTitle(title)
+        self.setWindowModified(self.document.is_modified)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.runner.busy:
+            self.runner.cancel()
+            self.runner.wait(5.0)
+        if not self._may_replace_plan():
+            event.ignore()
+            return
+        self.settings.save_window_layout(self.saveGeometry(), self.saveState())
+        self.document.close_cleanly()
+        event.accept()

@@ -1,0 +1,125 @@
+"""Long work (loading an image, later dose calculation) runs off the GUI thread.
+
+The work is a plain function ``work(progress, is_cancelled)`` from the core; this module only
+moves it to a thread and reports back on the GUI thread. A progress bar and a Cancel button in
+the status bar show it. One task runs at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[Callable[[float, str], None], Callable[[], bool]], object]
+
+
+class TaskRunner(QObject):
+    """Runs one ``Work`` at a time in a worker thread."""
+
+    progressed = Signal(float, str)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    busy_changed = Signal(bool)
+    _finish_signal = Signal(str, object)  # (outcome, payload), emitted by the worker thread
+
+    def __init__(self, expected_errors: tuple[type[BaseException], ...] = (), parent: QObject | None = None):
+        super().__init__(parent)
+        self.expected_errors = expected_errors
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._callbacks: tuple = (None, None)
+        self._description = ""
+        self._finish_signal.connect(self._on_finish)
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def start(self, description: str, work: Work, on_success: Callable[[object], None],
+              on_failure: Callable[[str], None] | None = None) -> bool:
+        if self.busy:
+            return False
+        self._cancel = threading.Event()
+        self._callbacks = (on_success, on_failure)
+        self._description = description
+        cancel = self._cancel
+        self._thread = threading.Thread(target=self._run, args=(work, cancel), name=description, daemon=True)
+        self.busy_changed.emit(True)
+        self.progressed.emit(0.0, description)
+        self._thread.start()
+        return True
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self, work: Work, cancel: threading.Event) -> None:
+        # Runs in the worker thread: only emit signals here; Qt queues them to the GUI thread.
+        try:
+            result = work(lambda fraction, message: self.progressed.emit(float(fraction), message), cancel.is_set)
+        except BaseException as err:  # reported, never raised into the GUI
+            if cancel.is_set():
+                self._finish_signal.emit("cancelled", None)
+            elif isinstance(err, self.expected_errors):
+                self._finish_signal.emit("failed", str(err))
+            else:
+                log.exception("%s failed", self._description)
+                self._finish_signal.emit("failed", f"{self._description} failed unexpectedly: "
+                                                   f"{type(err).__name__}: {err} (details in the log)")
+            return
+        self._finish_signal.emit("cancelled" if cancel.is_set() else "succeeded", result)
+
+    def _on_finish(self, outcome: str, payload: object) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self._thread = None
+        on_success, on_failure = self._callbacks
+        self._callbacks = (None, None)
+        self.busy_changed.emit(False)
+        if outcome == "succeeded":
+            self.succeeded.emit(payload)
+            if on_success is not None:
+                on_success(payload)
+        elif outcome == "failed":
+            self.failed.emit(payload)
+            if on_failure is not None:
+                on_failure(payload)
+        else:
+            self.cancelled.emit()
+
+
+class TaskProgressWidget(QWidget):
+    """Progress bar with a message and a Cancel button; visible only while a task runs."""
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.message = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setMaximumWidth(180)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.message)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self.cancel_button.clicked.connect(runner.cancel)
+        runner.progressed.connect(self._on_progress)
+        runner.busy_changed.connect(self.setVisible)
+        self.setVisible(False)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.bar.setValue(int(round(max(0.0, min(1.0, fraction)) * 1000)))
+        self.message.setText(message)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets Planner up on a Debian (12 or later) machine, and is safe to run again:
+#  1. the Debian packages Qt needs (offscreen and on a real or virtual X screen), and the DICOM
+#     tools the tests use as referees (dcmtk, dicom3tools);
+#  2. a virtual environment in .venv with Planner and its test tools installed.
+# Measured package list: shared/reference/qt-setup-notes.md §1.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  libegl1 libgl1 libdbus-1-3 libfontconfig1 libglib2.0-0 libxkbcommon0
+  xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+  libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0
+  dcmtk dicom3tools
+)
+python3 -m venv --help >/dev/null 2>&1 || DEBIAN_PACKAGES+=(python3-venv python3-pip)
+
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "setup: these Debian packages are missing and this user cannot install them: ${missing[*]}" >&2
+    echo "setup: ask an administrator to run: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating the virtual environment in .venv"
+  python3 -m venv .venv
+fi
+# Reinstall only when the project's requirements changed.
+stamp=.venv/.planner-installed
+wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "setup: installing Planner and its test tools into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[test]"
+  echo "$wanted" > "$stamp"
+fi
+echo "setup: ready"

@@ -1,0 +1,94 @@
+import json
+
+import pytest
+
+from planner.core.outline import LesionOutline
+from planner.core.plan import Plan, TreatmentSetup
+from planner.core.plan_file import PlanFileError, load_plan, plan_to_dict, save_plan
+from planner.core.prescription import Prescription
+from planner.core.recovery import RecoveryStore
+
+
+def a_plan(**changes):
+    plan = Plan(label="Left cheek BCC", patient_name="Doe^Jane", patient_id="P-1", image_path="/images/us.dcm",
+                setup=TreatmentSetup("superficial-kv", "srt100-class", "70kV", "cone-20mm"),
+                prescription=Prescription(7.0, 5),
+                outline=LesionOutline(((0.0, 1.0), (5.0, 1.0), (2.5, 3.5))), notes="Ünïcode note")
+    return plan if not changes else plan.__class__(**{**plan.__dict__, **changes})
+
+
+def test_a_saved_plan_loads_back_equal(tmp_path):
+    path = tmp_path / "p.plan.json"
+    save_plan(path, a_plan())
+    assert load_plan(path) == a_plan()
+
+
+def test_a_plan_without_outline_round_trips(tmp_path):
+    path = tmp_path / "p.plan.json"
+    save_plan(path, a_plan(outline=None))
+    assert load_plan(path).outline is None
+
+
+def test_edits_make_new_values_and_leave_the_original():
+    plan = a_plan()
+    edited = plan.with_setup(energy_id="100kV")
+    assert plan.setup.energy_id == "70kV" and edited.setup.energy_id == "100kV"
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    (lambda d: d.update(format="something-else"), "not a Planner plan"),
+    (lambda d: d.update(version=99), "version 99"),
+    (lambda d: d.pop("setup"), "'setup'"),
+    (lambda d: d["prescription"].update(dose_per_fraction_gy=-3), "impossible value"),
+    (lambda d: d["prescription"].update(fractions="five"), "whole number"),
+    (lambda d: d.update(lesion_outline_mm=[[0, 0], [1, 1]]), "at least 3 vertices"),
+    (lambda d: d.update(label=12), "'label' must be text"),
+])
+def test_damaged_plan_files_are_refused_naming_what_is_wrong(tmp_path, mutate, fragment):
+    data = plan_to_dict(a_plan())
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError, match=fragment):
+        load_plan(path)
+
+
+def test_non_json_and_missing_files_are_refused(tmp_path):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\xff\xfe not json")
+    with pytest.raises(PlanFileError, match="not a text plan file"):
+        load_plan(garbage)
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(json.dumps(plan_to_dict(a_plan()))[:50])
+    with pytest.raises(PlanFileError, match="not valid JSON"):
+        load_plan(truncated)
+    with pytest.raises(PlanFileError, match="cannot read"):
+        load_plan(tmp_path / "absent.json")
+
+
+def test_saving_replaces_the_file_atomically_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "p.plan.json"
+    save_plan(path, a_plan())
+    save_plan(path, a_plan(notes="second"))
+    assert load_plan(path).notes == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.plan.json"]
+
+
+def test_recovery_store_keeps_the_last_plan_until_discarded(tmp_path):
+    store = RecoveryStore(tmp_path)
+    assert not store.pending()
+    store.save(a_plan())
+    store.save(a_plan(notes="latest edit"))
+    assert store.pending() and store.load().notes == "latest edit"
+    store.discard()
+    assert not store.pending()
+
+
+def test_a_damaged_recovery_file_is_kept_aside_not_deleted(tmp_path):
+    store = RecoveryStore(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("{ half a plan")
+    with pytest.raises(PlanFileError):
+        store.load()
+    assert not store.pending()
+    assert store.path.with_suffix(".damaged.json").read_text() == "{ half a plan"
