@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from planner.core.outline import LesionOutline
 from planner.core.plan import Plan, TreatmentSetup
 from planner.core.prescription import Prescription
+from planner.core.skin_surface import SkinSurface
 from planner.techniques import Technique, TechniqueRegistry
 
 DEMO_TECHNIQUE_ID = "superficial-kv"
@@ -28,8 +29,18 @@ def default_prescription(technique: Technique) -> Prescription:
     return Prescription(preset.dose_per_fraction_gy, preset.fractions)
 
 
-def start_plan(image, technique: Technique, outline: LesionOutline | None = None, label: str = "Skin lesion") -> Plan:
-    """A new draft plan on an ultrasound image (an ``UltrasoundImage``)."""
+@dataclass(frozen=True, eq=False)
+class PlanningImage:
+    """An ultrasound image with the skin surface found on it: what a plan is drawn on."""
+
+    image: object  # planner.imaging.UltrasoundImage
+    detected_skin: SkinSurface | None  # None when the image has no mm calibration or no entry echo
+
+
+def start_plan(planning_image: PlanningImage, technique: Technique, outline: LesionOutline | None = None,
+               label: str = "Skin lesion") -> Plan:
+    """A new draft plan on an image, with the detected skin surface as its starting surface."""
+    image = planning_image.image
     return Plan(
         label=label,
         patient_name=image.patient_name,
@@ -38,15 +49,15 @@ def start_plan(image, technique: Technique, outline: LesionOutline | None = None
         setup=default_setup(technique),
         prescription=default_prescription(technique),
         outline=outline,
+        skin_surface=planning_image.detected_skin,
     )
 
 
-@dataclass(frozen=True, eq=False)
-class PlanningImage:
-    """An ultrasound image with the skin surface found on it: what a plan is drawn on."""
-
-    image: object  # planner.imaging.UltrasoundImage
-    skin_line: object | None  # planner.imaging.SkinLine, None when the image has no mm calibration
+def complete_plan(plan: Plan, planning_image: PlanningImage) -> Plan:
+    """A plan opened on its image: a plan saved without a skin surface takes the detected one."""
+    if plan.skin_surface is None and planning_image.detected_skin is not None:
+        return plan.with_skin_surface(planning_image.detected_skin)
+    return plan
 
 
 def load_planning_image(path, progress=None, is_cancelled=None) -> PlanningImage:
@@ -54,15 +65,18 @@ def load_planning_image(path, progress=None, is_cancelled=None) -> PlanningImage
     from planner.imaging import load_ultrasound
 
     image = load_ultrasound(path, progress=progress, is_cancelled=is_cancelled)
-    return PlanningImage(image, find_skin_line(image))
+    return PlanningImage(image, detect_skin_surface(image))
 
 
-def find_skin_line(image):
+def detect_skin_surface(image) -> SkinSurface | None:
     from planner.imaging import detect_skin_line
 
     if image.calibration is None:
         return None
-    return detect_skin_line(image.frames[0], image.calibration)
+    line = detect_skin_line(image.frames[0], image.calibration)
+    if line is None or len(line.x_mm) < 2:
+        return None
+    return SkinSurface.from_samples(line.x_mm, line.y_mm)
 
 
 def open_demo_case(registry: TechniqueRegistry) -> tuple[PlanningImage, Plan]:
@@ -70,6 +84,7 @@ def open_demo_case(registry: TechniqueRegistry) -> tuple[PlanningImage, Plan]:
     from planner.imaging.demo import load_demo_case
 
     case = load_demo_case()
+    planning_image = PlanningImage(case.image, detect_skin_surface(case.image))
     outline = LesionOutline(tuple(tuple(v) for v in case.lesion_outline_mm))
-    plan = start_plan(case.image, registry.get(DEMO_TECHNIQUE_ID), outline, label="Demo: nodular BCC")
-    return PlanningImage(case.image, find_skin_line(case.image)), plan
+    plan = start_plan(planning_image, registry.get(DEMO_TECHNIQUE_ID), outline, label="Demo: nodular BCC")
+    return planning_image, plan

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from planner.core.outline import LesionOutline
 from planner.core.prescription import Prescription
+from planner.core.skin_surface import SkinSurface
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,14 @@ class Plan:
     setup: TreatmentSetup
     prescription: Prescription
     outline: LesionOutline | None = None
+    skin_surface: SkinSurface | None = None
     notes: str = ""
 
     def with_outline(self, outline: LesionOutline | None) -> "Plan":
         return replace(self, outline=outline)
+
+    def with_skin_surface(self, skin_surface: SkinSurface | None) -> "Plan":
+        return replace(self, skin_surface=skin_surface)
 
     def with_setup(self, **changes: str) -> "Plan":
         return replace(self, setup=replace(self.setup, **changes))

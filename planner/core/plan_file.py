@@ -15,6 +15,7 @@ from planner.core.atomic import atomic_write_text
 from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan, TreatmentSetup
 from planner.core.prescription import Prescription, PrescriptionError
+from planner.core.skin_surface import SkinSurface, SkinSurfaceError
 
 FORMAT = "planner-plan"
 VERSION = 1
@@ -42,6 +43,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "fractions": plan.prescription.fractions,
         },
         "lesion_outline_mm": None if plan.outline is None else [list(v) for v in plan.outline.vertices_mm],
+        "skin_surface_mm": None if plan.skin_surface is None else [list(p) for p in plan.skin_surface.points_mm],
         "notes": plan.notes,
     }
 
@@ -57,6 +59,7 @@ def plan_from_dict(data: Any) -> Plan:
         setup = data["setup"]
         rx = data["prescription"]
         outline_data = data.get("lesion_outline_mm")
+        skin_data = data.get("skin_surface_mm")
         return Plan(
             label=_text(data["label"], "label"),
             patient_name=_text(patient["name"], "patient.name"),
@@ -70,11 +73,12 @@ def plan_from_dict(data: Any) -> Plan:
             ),
             prescription=Prescription(rx["dose_per_fraction_gy"], rx["fractions"]),
             outline=None if outline_data is None else LesionOutline(tuple(tuple(v) for v in outline_data)),
+            skin_surface=None if skin_data is None else SkinSurface(tuple(tuple(p) for p in skin_data)),
             notes=_text(data.get("notes", ""), "notes"),
         )
     except KeyError as missing:
         raise PlanFileError(f"plan file lacks the field {missing.args[0]!r}") from None
-    except (PrescriptionError, OutlineError) as bad:
+    except (PrescriptionError, OutlineError, SkinSurfaceError) as bad:
         raise PlanFileError(f"plan file holds an impossible value: {bad}") from None
     except (TypeError, ValueError) as bad:
         raise PlanFileError(f"plan file holds a malformed value: {bad}") from None

@@ -1,4 +1,4 @@
-"""The ultrasound image in mm with the skin line and the editable lesion outline.
+"""The ultrasound image in mm with the editable skin surface and lesion outline.
 
 The view places the image by its calibration, so the axes read millimetres and 1 mm is as long
 across as down. It never changes the plan itself: a finished drag is reported as a new
@@ -17,6 +17,9 @@ from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 
 from planner.core.outline import LesionOutline
+from planner.core.skin_surface import SkinSurface
+from planner.ui.caliper import Caliper
+from planner.ui.editable_polyline import EditablePolyline
 
 OUTLINE_COLOUR = QColor(255, 200, 0)
 SKIN_COLOUR = QColor(0, 200, 255)
@@ -34,6 +37,8 @@ class CursorReadout:
 class UltrasoundView(pg.PlotWidget):
     cursor_moved = Signal(object)  # CursorReadout, or None when off the image
     outline_edited = Signal(object)  # LesionOutline
+    skin_edited = Signal(object)  # SkinSurface
+    edit_refused = Signal(str)  # why a gesture could not become an edit
 
     def __init__(self, parent=None):
         super().__init__(parent, background="k")
@@ -50,54 +55,66 @@ class UltrasoundView(pg.PlotWidget):
 
         self.image_item = pg.ImageItem(axisOrder="row-major")
         plot.addItem(self.image_item)
-        self.skin_curve = pg.PlotDataItem(pen=pg.mkPen(SKIN_COLOUR, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine))
-        self.skin_curve.setZValue(5)
-        plot.addItem(self.skin_curve)
-        self.outline_roi: pg.PolyLineROI | None = None
+        self.skin = EditablePolyline(plot, closed=False, pen=pg.mkPen(SKIN_COLOUR, width=1.5),
+                                     z_value=5, on_edited=self._on_skin_edited)
+        self.outline = EditablePolyline(plot, closed=True, pen=pg.mkPen(OUTLINE_COLOUR, width=2),
+                                        z_value=10, on_edited=self._on_outline_edited)
+        self.caliper: Caliper | None = None
         self._image = None
         self._frame = 0
-        self._updating_outline = False
+        self._levels: tuple[float, float] | None = None
+        self._shown_skin = None
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- what the document tells the view -------------------------------------------------
-    def show_image(self, image, frame: int = 0) -> None:
+    def show_image(self, image) -> None:
         self._image = image
-        self._frame = frame
-        pixels = image.frames[frame]
-        levels = (0, 255) if pixels.dtype == np.uint8 else (float(pixels.min()), float(pixels.max()))
-        self.image_item.setImage(pixels, levels=None if image.is_colour else levels, autoLevels=False)
+        self.set_caliper_visible(False)
+        self._levels = None
+        self.show_frame(0)
         left, top, width, height = image.extent_mm
         self.image_item.setRect(QRectF(left, top, width, height))
         self.fit_image()
 
-    def show_skin_line(self, skin_line) -> None:
-        if skin_line is None:
-            self.skin_curve.setData([], [])
+    def show_frame(self, frame: int) -> None:
+        self._frame = frame
+        pixels = self._image.frames[frame]
+        if self._image.is_colour:
+            self.image_item.setImage(pixels, autoLevels=False, levels=(0, 255))
         else:
-            self.skin_curve.setData(np.asarray(skin_line.x_mm), np.asarray(skin_line.y_mm))
+            levels = self._levels or (float(self._image.frames.min()), float(self._image.frames.max()))
+            self.image_item.setImage(pixels, autoLevels=False, levels=levels)
+
+    def set_levels(self, low: float, high: float) -> None:
+        """Window/level of a greyscale image (display only)."""
+        self._levels = (low, high)
+        if self._image is not None and not self._image.is_colour:
+            self.image_item.setLevels((low, high))
+
+    @property
+    def frame(self) -> int:
+        return self._frame
+
+    def show_skin_surface(self, skin_surface) -> None:
+        self._shown_skin = skin_surface
+        self.skin.show(None if skin_surface is None else list(skin_surface.points_mm))
 
     def show_outline(self, outline: LesionOutline | None) -> None:
-        """Draw the plan's outline; does not report it back as an edit."""
-        self._updating_outline = True
-        try:
-            if outline is None:
-                if self.outline_roi is not None:
-                    self.getPlotItem().removeItem(self.outline_roi)
-                    self.outline_roi = None
-                return
-            if self.outline_roi is not None and self.outline_vertices_mm() == list(outline.vertices_mm):
-                return
-            if self.outline_roi is None:
-                self.outline_roi = pg.PolyLineROI(list(outline.vertices_mm), closed=True,
-                                                  pen=pg.mkPen(OUTLINE_COLOUR, width=2))
-                self.outline_roi.setZValue(10)
-                self.outline_roi.sigRegionChangeFinished.connect(self._on_outline_change_finished)
-                self.getPlotItem().addItem(self.outline_roi)
-            else:
-                self.outline_roi.setPos(0, 0)
-                self.outline_roi.setPoints(list(outline.vertices_mm), closed=True)
-        finally:
-            self._updating_outline = False
+        self.outline.show(None if outline is None else list(outline.vertices_mm))
+
+    def set_caliper_visible(self, visible: bool) -> None:
+        """Show a caliper across the middle third of the image, or remove it."""
+        if not visible:
+            if self.caliper is not None:
+                self.caliper.remove()
+                self.caliper = None
+            return
+        if self.caliper is None and self._image is not None:
+            left, top, width, height = self._image.extent_mm
+            y = top + height / 2
+            self.caliper = Caliper(self.getPlotItem(), (left + width / 3, y), (left + 2 * width / 3, y))
+        elif self.caliper is None:
+            return
 
     def fit_image(self) -> None:
         if self._image is not None:
@@ -106,13 +123,10 @@ class UltrasoundView(pg.PlotWidget):
 
     # --- geometry helpers (also used by tests to find handles) ----------------------------
     def outline_vertices_mm(self) -> list[tuple[float, float]]:
-        if self.outline_roi is None:
-            return []
-        points = []
-        for handle in self.outline_roi.getHandles():
-            p = self.outline_roi.mapToParent(handle.pos())
-            points.append((float(p.x()), float(p.y())))
-        return points
+        return self.outline.vertices_mm()
+
+    def skin_vertices_mm(self) -> list[tuple[float, float]]:
+        return self.skin.vertices_mm()
 
     def mm_to_widget(self, x_mm: float, y_mm: float):
         """Where a point in mm appears in the viewport, in widget pixels."""
@@ -120,14 +134,21 @@ class UltrasoundView(pg.PlotWidget):
         return self.mapFromScene(scene_point)
 
     # --- events -------------------------------------------------------------------------
-    def _on_outline_change_finished(self, _roi) -> None:
-        if self._updating_outline:
-            return
+    def _on_outline_edited(self, vertices) -> None:
         try:
-            outline = LesionOutline(tuple(self.outline_vertices_mm()))
+            outline = LesionOutline(tuple(vertices))
         except ValueError:
-            return
+            return  # fewer than 3 vertices: pyqtgraph does not allow removing that many
         self.outline_edited.emit(outline)
+
+    def _on_skin_edited(self, vertices) -> None:
+        try:
+            surface = SkinSurface(tuple(vertices))
+        except ValueError as err:
+            self.edit_refused.emit(f"That skin surface cannot be used: {err}.")
+            self.show_skin_surface(self._shown_skin)
+            return
+        self.skin_edited.emit(surface)
 
     def _on_mouse_moved(self, scene_pos) -> None:
         image = self._image

@@ -11,7 +11,16 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from planner import __version__
 from planner.core.plan import Plan
@@ -20,12 +29,13 @@ from planner.core.recovery import RecoveryStore
 from planner.imaging import ImageLoadError
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
+from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
 from planner.ui.plan_panel import PlanPanel
 from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
-from planner.workflow import PlanningImage, load_planning_image, open_demo_case, start_plan
+from planner.workflow import PlanningImage, complete_plan, load_planning_image, open_demo_case, start_plan
 
 PLAN_FILE_FILTER = "Planner plans (*.plan.json *.json)"
 IMAGE_FILE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
@@ -54,7 +64,13 @@ class MainWindow(QMainWindow):
         self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError), parent=self)
 
         self.view = UltrasoundView()
-        self.setCentralWidget(self.view)
+        self.image_controls = ImageControls()
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.addWidget(self.view, 1)
+        centre_layout.addWidget(self.image_controls)
+        self.setCentralWidget(centre)
         self.plan_panel = PlanPanel(self.document, registry)
         self.metrics_panel = MetricsPanel(self.document)
         self._add_dock("Plan", "PlanDock", self.plan_panel)
@@ -109,6 +125,9 @@ class MainWindow(QMainWindow):
         self.redo_action = stack.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
         self.fit_action = self._action("&Fit Image", self.view.fit_image, "Ctrl+0")
+        self.caliper_action = self._action("&Caliper", self.view.set_caliper_visible, "Ctrl+M",
+                                           "Measure a distance on the image in mm")
+        self.caliper_action.setCheckable(True)
         self.about_action = self._action("&About Planner", self.show_about)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -125,6 +144,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.redo_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.fit_action)
+        view_menu.addAction(self.caliper_action)
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
@@ -133,7 +153,7 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("MainToolBar")
         for action in (self.open_image_action, self.open_plan_action, self.save_action, None,
-                       self.undo_action, self.redo_action, None, self.fit_action):
+                       self.undo_action, self.redo_action, None, self.fit_action, self.caliper_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self._refresh_recent_menu()
 
@@ -143,7 +163,11 @@ class MainWindow(QMainWindow):
         self.document.autosave_failed.connect(self.report_problem)
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.view.outline_edited.connect(self._on_outline_edited)
+        self.view.skin_edited.connect(self._on_skin_edited)
+        self.view.edit_refused.connect(self.report_problem)
         self.view.cursor_moved.connect(self._on_cursor_moved)
+        self.image_controls.frame_changed.connect(self.view.show_frame)
+        self.image_controls.levels_changed.connect(self.view.set_levels)
         self.runner.busy_changed.connect(self._on_busy_changed)
 
     # --- opening and saving ---------------------------------------------------------------
@@ -169,7 +193,7 @@ class MainWindow(QMainWindow):
 
         def opened(planning_image: PlanningImage) -> None:
             technique = self.registry.techniques[0]
-            self.document.open(planning_image, start_plan(planning_image.image, technique), saved=True)
+            self.document.open(planning_image, start_plan(planning_image, technique), saved=True)
             self._remember(path)
 
         return self._load_image(path, opened)
@@ -200,7 +224,7 @@ class MainWindow(QMainWindow):
             return False
 
         def opened(planning_image: PlanningImage) -> None:
-            self.document.open(planning_image, plan, file_path=file_path, saved=saved)
+            self.document.open(planning_image, complete_plan(plan, planning_image), file_path=file_path, saved=saved)
             if file_path is not None:
                 self._remember(file_path)
 
@@ -267,13 +291,13 @@ class MainWindow(QMainWindow):
     # --- reactions ------------------------------------------------------------------------
     def _on_plan_changed(self, plan: Plan) -> None:
         self.view.show_outline(plan.outline)
+        self.view.show_skin_surface(plan.skin_surface)
         self._update_title()
 
     def _on_image_changed(self, planning_image: PlanningImage) -> None:
         self.view.show_image(planning_image.image)
-        self.view.show_skin_line(planning_image.skin_line)
-        skin = planning_image.skin_line
-        self.metrics_panel.set_skin_surface(None if skin is None else skin.depth_at)
+        self.image_controls.show_image(planning_image.image)
+        self.caliper_action.setChecked(False)
         for problem in planning_image.image.problems:
             self.statusBar().showMessage(problem, 10000)
 
@@ -281,6 +305,11 @@ class MainWindow(QMainWindow):
         plan = self.document.plan
         if plan is not None:
             self.document.apply(plan.with_outline(outline), "Edit lesion outline")
+
+    def _on_skin_edited(self, skin_surface) -> None:
+        plan = self.document.plan
+        if plan is not None:
+            self.document.apply(plan.with_skin_surface(skin_surface), "Edit skin surface")
 
     def _on_cursor_moved(self, readout: CursorReadout | None) -> None:
         if readout is None:

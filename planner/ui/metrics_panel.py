@@ -18,10 +18,9 @@ NO_DOSE_ENGINE = ("Not calculated: this version of Planner has no dose engine ye
 
 
 class MetricsPanel(QWidget):
-    def __init__(self, document: PlanDocument, skin_depth_at=None, parent: QWidget | None = None):
+    def __init__(self, document: PlanDocument, parent: QWidget | None = None):
         super().__init__(parent)
         self.document = document
-        self.skin_depth_at = skin_depth_at
 
         self.depth_label = QLabel("–")
         self.width_label = QLabel("–")
@@ -54,22 +53,17 @@ class MetricsPanel(QWidget):
         layout.addStretch(1)
         document.plan_changed.connect(self.show_plan)
 
-    def set_skin_surface(self, skin_depth_at) -> None:
-        self.skin_depth_at = skin_depth_at
-        if self.document.plan is not None:
-            self.show_plan(self.document.plan)
-
     def show_plan(self, plan: Plan) -> None:
         if plan.outline is None:
             for label in (self.depth_label, self.width_label, self.area_label):
                 label.setText("no outline drawn")
         else:
-            if self.skin_depth_at is None:
+            if plan.skin_surface is None:
                 self.depth_label.setText("no skin surface found on this image")
                 self.width_label.setText(f"{plan.outline.lateral_width_mm:.2f} mm")
                 self.area_label.setText(f"{plan.outline.area_mm2:.2f} mm²")
             else:
-                metrics = measure_lesion(plan.outline, self.skin_depth_at)
+                metrics = measure_lesion(plan.outline, plan.skin_surface.depth_at)
                 self.depth_label.setText(f"{metrics.max_depth_below_skin_mm:.2f} mm")
                 self.width_label.setText(f"{metrics.lateral_width_mm:.2f} mm")
                 self.area_label.setText(f"{metrics.area_mm2:.2f} mm²")

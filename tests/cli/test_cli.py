@@ -1,0 +1,76 @@
+"""The command line: same core functions as the GUI, one-line errors, no tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def planner(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_help_lists_the_commands():
+    result = planner("--help")
+    assert result.returncode == 0
+    for command in ("gui", "info", "techniques", "bed"):
+        assert command in result.stdout
+
+
+def test_bed_json_matches_the_published_arithmetic():
+    result = planner("bed", "--dose-per-fraction-gy", "5", "--fractions", "8", "--json")
+    data = json.loads(result.stdout)
+    bed10 = next(d for d in data["biological_doses"] if d["alpha_beta_gy"] == 10.0)
+    assert bed10["bed_gy"] == pytest.approx(60.0)  # Delishaj et al. 2015: 40 Gy / 8 fx → BED10 60 Gy
+
+
+def test_an_impossible_prescription_is_one_line_on_stderr():
+    result = planner("bed", "--dose-per-fraction-gy", "0", "--fractions", "5")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "above 0 Gy" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_techniques_lists_the_superficial_unit_with_sources():
+    data = json.loads(planner("techniques", "--json").stdout)
+    technique = next(t for t in data["techniques"] if t["id"] == "superficial-kv")
+    energies = technique["machines"][0]["energies"]
+    assert [e["hvl_mm_al"] for e in energies] == [0.52, 1.15, 2.2]
+    assert all("Sheu 2015" in e["source"] for e in energies)
+
+
+def test_info_on_the_demo_reports_the_calibration():
+    result = planner("info", "resources/demo/demo_ultrasound.dcm", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    truth = json.loads((ROOT / "resources/demo/demo_case.json").read_text())["truth"]
+    assert data["modality"] == "US" and data["frames"] == 1
+    assert data["calibration"]["mm_per_pixel_x"] == pytest.approx(truth["mm_per_pixel_x"])
+    assert data["calibration"]["mm_per_pixel_y"] == pytest.approx(truth["mm_per_pixel_y"])
+    assert "Ultrasound Regions" in data["calibration"]["source"]
+
+
+def test_info_on_a_file_that_is_not_dicom_is_one_line(tmp_path):
+    bad = tmp_path / "x.dcm"
+    bad.write_bytes(b"hello")
+    result = planner("info", str(bad))
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_screenshot_renders_the_demo_window_to_png(tmp_path):
+    out = tmp_path / "shot.png"
+    env_result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--demo", "--screenshot", str(out)],
+                                capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert env_result.returncode == 0, env_result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(out) as shot:
+        assert shot.size[0] >= 1000 and shot.size[1] >= 600
+        grey = shot.convert("L").resize((100, 60))
+        assert len(set(grey.getdata())) > 20  # an image was drawn, not a blank window

@@ -1,0 +1,51 @@
+"""Drives the real main window the way a user does: mouse drags on the image, keys on combos."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from planner.core.recovery import RecoveryStore
+from planner.paths import data_dir, settings_file
+from planner.techniques import discover_techniques
+from planner.ui.main_window import MainWindow
+from planner.ui.settings import AppSettings
+
+
+def make_window(answers=None) -> MainWindow:
+    """A main window on this process's (test-private) data and config folders.
+
+    ``answers`` maps a question's title to the button a scripted user presses.
+    """
+    window = MainWindow(discover_techniques(), AppSettings(settings_file()), RecoveryStore(data_dir()))
+    scripted = dict(answers or {})
+    window.ask_user = lambda title, text, choices: scripted.get(title, choices[-1])
+    return window
+
+
+def vertex_position(window: MainWindow, index: int) -> QPoint:
+    x_mm, y_mm = window.view.outline_vertices_mm()[index]
+    return window.view.mm_to_widget(x_mm, y_mm)
+
+
+def drag_outline_vertex(window: MainWindow, index: int, dx_px: int, dy_px: int, release: bool = True) -> None:
+    """Press on a vertex handle, move in steps, release: a real pyqtgraph handle drag."""
+    viewport = window.view.viewport()
+    start = vertex_position(window, index)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    steps = 6
+    for k in range(1, steps + 1):
+        QTest.mouseMove(viewport, start + QPoint(dx_px * k // steps, dy_px * k // steps))
+    if release:
+        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                           start + QPoint(dx_px, dy_px))
+
+
+def choose_in_combo(combo, text: str) -> None:
+    """Select an entry with the keyboard, as a user would; the combo emits ``activated``."""
+    target = combo.findText(text)
+    assert target >= 0, f"{text!r} not offered in combo (offered: {[combo.itemText(i) for i in range(combo.count())]})"
+    combo.setFocus()
+    key = Qt.Key.Key_Down if target > combo.currentIndex() else Qt.Key.Key_Up
+    while combo.currentIndex() != target:
+        QTest.keyClick(combo, key)
