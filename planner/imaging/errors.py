@@ -15,7 +15,9 @@ _MAX_MESSAGE_CHARS = 400
 
 def one_line(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
     """Collapse whitespace (including newlines) so a message fits a status bar or a dialog title."""
-    flat = " ".join(str(text).split())
+    # control characters (from corrupt files) would garble a status bar: show them as '?'
+    cleaned = "".join(c if c.isprintable() or c.isspace() else "?" for c in str(text))
+    flat = " ".join(cleaned.split())
     if len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return flat
