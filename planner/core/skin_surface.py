@@ -41,7 +41,7 @@ class SkinSurface:
         return float(result) if np.ndim(result) == 0 else result
 
     @classmethod
-    def from_samples(cls, x_mm, y_mm, max_points: int = 24) -> "SkinSurface":
+    def from_samples(cls, x_mm, y_mm, max_points: int = 16) -> "SkinSurface":
         """A few editable points that follow a densely sampled surface (a detector's output).
 
         Points are taken where the surface bends most, not evenly, so a physician gets handles

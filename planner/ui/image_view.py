@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
@@ -19,6 +19,7 @@ import pyqtgraph as pg
 from planner.core.outline import LesionOutline
 from planner.core.skin_surface import SkinSurface
 from planner.ui.caliper import Caliper
+from planner.ui.click_tools import ClickTool, OutlineDrawingTool
 from planner.ui.editable_polyline import EditablePolyline
 
 OUTLINE_COLOUR = QColor(255, 200, 0)
@@ -37,6 +38,7 @@ class CursorReadout:
 class UltrasoundView(pg.PlotWidget):
     cursor_moved = Signal(object)  # CursorReadout, or None when off the image
     outline_edited = Signal(object)  # LesionOutline
+    tool_changed = Signal(str)  # the active click tool's hint, "" when none
     skin_edited = Signal(object)  # SkinSurface
     edit_refused = Signal(str)  # why a gesture could not become an edit
 
@@ -64,7 +66,9 @@ class UltrasoundView(pg.PlotWidget):
         self._frame = 0
         self._levels: tuple[float, float] | None = None
         self._shown_skin = None
+        self.click_tool: ClickTool | None = None
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
     # --- what the document tells the view -------------------------------------------------
     def show_image(self, image) -> None:
@@ -132,6 +136,47 @@ class UltrasoundView(pg.PlotWidget):
         """Where a point in mm appears in the viewport, in widget pixels."""
         scene_point = self.getPlotItem().getViewBox().mapViewToScene(QPointF(x_mm, y_mm))
         return self.mapFromScene(scene_point)
+
+    # --- click tools ----------------------------------------------------------------------
+    def start_tool(self, tool: ClickTool) -> None:
+        self.cancel_tool()
+        self.click_tool = tool
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.tool_changed.emit(tool.hint)
+        self.setFocus()
+
+    def cancel_tool(self) -> None:
+        if self.click_tool is not None:
+            self.click_tool.cancel()
+            self._end_tool()
+
+    def start_drawing_outline(self) -> None:
+        self.start_tool(OutlineDrawingTool(self.getPlotItem(), self._on_outline_drawn))
+
+    def _end_tool(self) -> None:
+        self.click_tool = None
+        self.unsetCursor()
+        self.tool_changed.emit("")
+
+    def _on_outline_drawn(self, points) -> None:
+        self._on_outline_edited(points)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if self.click_tool is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        p = self.getPlotItem().getViewBox().mapSceneToView(event.scenePos())
+        event.accept()
+        if self.click_tool.click((float(p.x()), float(p.y())), event.double()):
+            self._end_tool()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.click_tool is not None and event.key() == Qt.Key.Key_Escape:
+            self.cancel_tool()
+        elif self.click_tool is not None and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if self.click_tool.finish():
+                self._end_tool()
+        else:
+            super().keyPressEvent(event)
 
     # --- events -------------------------------------------------------------------------
     def _on_outline_edited(self, vertices) -> None:

@@ -23,12 +23,15 @@ from PySide6.QtWidgets import (
 )
 
 from planner import __version__
+from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan
 from planner.core.plan_file import PlanFileError, load_plan, save_plan
 from planner.core.recovery import RecoveryStore
 from planner.imaging import ImageLoadError
+from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
+from planner.ui.click_tools import PointTool
 from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
@@ -128,6 +131,15 @@ class MainWindow(QMainWindow):
         self.caliper_action = self._action("&Caliper", self.view.set_caliper_visible, "Ctrl+M",
                                            "Measure a distance on the image in mm")
         self.caliper_action.setCheckable(True)
+        self.draw_outline_action = self._action("&Draw Outline", self.view.start_drawing_outline, "Ctrl+L",
+                                                "Draw a new lesion outline by clicking its vertices")
+        self.propose_outline_action = self._action(
+            "&Propose Outline…", self.start_outline_proposal, "Ctrl+Shift+L",
+            "Click inside the hypoechoic lesion to get a proposed outline to edit")
+        self.play_action = self._action("&Play/Pause Cine", self.image_controls.play_button.toggle, "Space")
+        # Space plays the cine only while the image has focus, so it still types a space in the notes.
+        self.play_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.view.addAction(self.play_action)
         self.about_action = self._action("&About Planner", self.show_about)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -142,9 +154,13 @@ class MainWindow(QMainWindow):
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self.undo_action)
         edit_menu.addAction(self.redo_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.draw_outline_action)
+        edit_menu.addAction(self.propose_outline_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.fit_action)
         view_menu.addAction(self.caliper_action)
+        view_menu.addAction(self.play_action)
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
@@ -153,7 +169,9 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("MainToolBar")
         for action in (self.open_image_action, self.open_plan_action, self.save_action, None,
-                       self.undo_action, self.redo_action, None, self.fit_action, self.caliper_action):
+                       self.undo_action, self.redo_action, None, self.draw_outline_action,
+                       self.propose_outline_action, None,
+                       self.fit_action, self.caliper_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self._refresh_recent_menu()
 
@@ -165,6 +183,7 @@ class MainWindow(QMainWindow):
         self.view.outline_edited.connect(self._on_outline_edited)
         self.view.skin_edited.connect(self._on_skin_edited)
         self.view.edit_refused.connect(self.report_problem)
+        self.view.tool_changed.connect(lambda hint: self.statusBar().showMessage(hint))
         self.view.cursor_moved.connect(self._on_cursor_moved)
         self.image_controls.frame_changed.connect(self.view.show_frame)
         self.image_controls.levels_changed.connect(self.view.set_levels)
@@ -311,6 +330,27 @@ class MainWindow(QMainWindow):
         if plan is not None:
             self.document.apply(plan.with_skin_surface(skin_surface), "Edit skin surface")
 
+    def start_outline_proposal(self) -> None:
+        planning_image = self.document.planning_image
+        if planning_image is None or planning_image.image.calibration is None:
+            self.report_problem("A proposed outline needs an image with a mm calibration; calibrate the image first.")
+            return
+        self.view.start_tool(PointTool("Click inside the dark (hypoechoic) lesion; Escape cancels.",
+                                       self.propose_outline_at))
+
+    def propose_outline_at(self, seed_mm) -> None:
+        plan, planning_image = self.document.plan, self.document.planning_image
+        image = planning_image.image
+        skin = None if plan.skin_surface is None else plan.skin_surface.depth_at
+        try:
+            vertices = propose_lesion_outline(image.frames[self.view.frame], image.calibration, seed_mm, skin)
+            outline = LesionOutline(vertices)
+        except (ProposalError, OutlineError) as err:
+            self.report_problem(f"No outline proposed: {err}.")
+            return
+        self.document.apply(plan.with_outline(outline), "Propose lesion outline")
+        self.statusBar().showMessage("Proposed outline: check it against the image and edit its vertices.", 10000)
+
     def _on_cursor_moved(self, readout: CursorReadout | None) -> None:
         if readout is None:
             self.cursor_label.setText("")
@@ -381,4 +421,8 @@ class MainWindow(QMainWindow):
             return
         self.settings.save_window_layout(self.saveGeometry(), self.saveState())
         self.document.close_cleanly()
+        # The window is going away: nothing its children emit while they are destroyed (the undo
+        # stack clears itself) may reach it or touch the recovery file again.
+        self.document.undo_stack.blockSignals(True)
+        self.document.blockSignals(True)
         event.accept()

@@ -6,7 +6,17 @@ instead of showing a number.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from planner.core.outline import measure_lesion
 from planner.core.plan import Plan
@@ -35,7 +45,11 @@ class MetricsPanel(QWidget):
         self.bed_table.setHorizontalHeaderLabels(["α/β (Gy)", "BED (Gy)", "EQD2 (Gy)"])
         self.bed_table.verticalHeader().setVisible(False)
         self.bed_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.bed_table.setMaximumHeight(92)
+        self.bed_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.bed_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bed_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bed_table.setMaximumHeight(self.bed_table.horizontalHeader().sizeHint().height()
+                                        + 2 * self.bed_table.verticalHeader().defaultSectionSize() + 4)
         self.bed_table.setToolTip("Linear-quadratic model, no time factor (physics-data §4.2): "
                                   "α/β 10 Gy tumour, 3 Gy late skin effects")
         radiobiology = QGroupBox("Radiobiology (LQ, no time factor)")

@@ -42,10 +42,12 @@ def drag_outline_vertex(window: MainWindow, index: int, dx_px: int, dy_px: int, 
 
 
 def choose_in_combo(combo, text: str) -> None:
-    """Select an entry with the keyboard, as a user would; the combo emits ``activated``."""
+    """Open the combo's list and click the entry, as a user would; the combo emits ``activated`` once."""
     target = combo.findText(text)
-    assert target >= 0, f"{text!r} not offered in combo (offered: {[combo.itemText(i) for i in range(combo.count())]})"
-    combo.setFocus()
-    key = Qt.Key.Key_Down if target > combo.currentIndex() else Qt.Key.Key_Up
-    while combo.currentIndex() != target:
-        QTest.keyClick(combo, key)
+    assert target >= 0, f"{text!r} not offered (offered: {[combo.itemText(i) for i in range(combo.count())]})"
+    combo.showPopup()
+    view = combo.view()
+    QTest.qWaitForWindowExposed(view.window())
+    rect = view.visualRect(view.model().index(target, 0))
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
+    assert combo.currentIndex() == target

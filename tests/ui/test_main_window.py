@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDockWidget
 
 from planner.core.outline import LesionOutline
 from planner.imaging.demo import demo_case_path
@@ -17,7 +18,7 @@ def test_the_demo_opens_with_image_outline_and_lesion_readouts(demo_window):
     w = demo_window
     plan = w.document.plan
     assert w.view.image_item.image is not None
-    assert w.view.outline_vertices_mm() == pytest.approx(list(plan.outline.vertices_mm), abs=1e-6)
+    np.testing.assert_allclose(w.view.outline_vertices_mm(), plan.outline.vertices_mm, atol=1e-6)
     truth = json.loads((demo_case_path() / "demo_case.json").read_text())["truth"]
     depth_text = w.metrics_panel.depth_label.text()
     assert depth_text.endswith(" mm")
@@ -65,7 +66,7 @@ def test_dragging_an_outline_vertex_moves_it_in_mm_and_undo_puts_it_back(demo_wi
 
     w.undo_action.trigger()
     assert w.document.plan.outline == before
-    assert w.view.outline_vertices_mm() == pytest.approx(list(before.vertices_mm), abs=1e-6)
+    np.testing.assert_allclose(w.view.outline_vertices_mm(), before.vertices_mm, atol=1e-6)
     w.redo_action.trigger()
     assert w.document.plan.outline == after
 
@@ -136,14 +137,18 @@ def test_window_layout_and_recent_files_persist_between_runs(qtbot, tmp_path):
     first = make_window()
     qtbot.addWidget(first)
     first.show()
-    first.resize(1111, 777)
+    first.resize(760, 640)  # the offscreen screen is 800 × 800
+    metrics_dock = first.findChild(QDockWidget, "MetricsDock")
+    metrics_dock.hide()
     first.settings.add_recent_file("/data/us/lesion.dcm")
     first.close()
 
     second = make_window()
     qtbot.addWidget(second)
     second.show()
-    assert (second.width(), second.height()) == (1111, 777)
+    assert (second.width(), second.height()) == (760, 640)
+    assert not second.findChild(QDockWidget, "MetricsDock").isVisible()
+    assert second.findChild(QDockWidget, "PlanDock").isVisible()
     assert second.settings.recent_files() == ["/data/us/lesion.dcm"]
     assert [a.text() for a in second.recent_menu.actions()] == ["/data/us/lesion.dcm"]
 

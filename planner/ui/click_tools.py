@@ -1,0 +1,113 @@
+"""Tools that turn clicks on the image into something: a new outline, a seed point, a ruler.
+
+The view routes scene clicks to the one active tool; Escape cancels it. Each tool reports its
+result in mm through a callback and never edits the plan itself.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtGui import QColor
+
+from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
+import pyqtgraph as pg
+
+Point = tuple[float, float]
+DRAWING_COLOUR = QColor(255, 140, 0)
+
+
+class ClickTool:
+    """Base: ``click`` gets each click in mm; ``finish`` is Enter or a double click."""
+
+    hint = ""
+
+    def click(self, point_mm: Point, double: bool) -> bool:
+        """Handle a click; return True when the tool is done."""
+        raise NotImplementedError
+
+    def finish(self) -> bool:
+        return False
+
+    def cancel(self) -> None:
+        pass
+
+
+class OutlineDrawingTool(ClickTool):
+    """Click the vertices of a new lesion outline; double-click or Enter closes it."""
+
+    hint = "Click around the lesion to place vertices; double-click or Enter closes the outline, Escape cancels."
+
+    def __init__(self, plot_item: pg.PlotItem, on_done: Callable[[list[Point]], None]):
+        self.plot_item = plot_item
+        self.on_done = on_done
+        self.points: list[Point] = []
+        self.preview = pg.PlotDataItem(pen=pg.mkPen(DRAWING_COLOUR, width=2), symbol="o", symbolSize=6,
+                                       symbolBrush=DRAWING_COLOUR)
+        self.preview.setZValue(30)
+        plot_item.addItem(self.preview)
+
+    def click(self, point_mm: Point, double: bool) -> bool:
+        if not double:
+            self.points.append(point_mm)
+            xs, ys = zip(*self.points)
+            self.preview.setData(list(xs), list(ys))
+            return False
+        return self.finish()
+
+    def finish(self) -> bool:
+        if len(self.points) < 3:
+            return False
+        self._remove_preview()
+        self.on_done(list(self.points))
+        return True
+
+    def cancel(self) -> None:
+        self._remove_preview()
+
+    def _remove_preview(self) -> None:
+        if self.preview.scene() is not None:
+            self.plot_item.removeItem(self.preview)
+
+
+class PointTool(ClickTool):
+    """One click reports one point (e.g. a seed inside the lesion)."""
+
+    def __init__(self, hint: str, on_done: Callable[[Point], None]):
+        self.hint = hint
+        self.on_done = on_done
+
+    def click(self, point_mm: Point, double: bool) -> bool:
+        if double:
+            return False
+        self.on_done(point_mm)
+        return True
+
+
+class TwoPointTool(ClickTool):
+    """Two clicks report a line (e.g. a known distance for calibration)."""
+
+    def __init__(self, plot_item: pg.PlotItem, hint: str, on_done: Callable[[Point, Point], None]):
+        self.plot_item = plot_item
+        self.hint = hint
+        self.on_done = on_done
+        self.first: Point | None = None
+        self.preview = pg.PlotDataItem(pen=pg.mkPen(DRAWING_COLOUR, width=2), symbol="+", symbolSize=10,
+                                       symbolPen=DRAWING_COLOUR)
+        self.preview.setZValue(30)
+        plot_item.addItem(self.preview)
+
+    def click(self, point_mm: Point, double: bool) -> bool:
+        if double:
+            return False
+        if self.first is None:
+            self.first = point_mm
+            self.preview.setData([point_mm[0]], [point_mm[1]])
+            return False
+        self.cancel()
+        self.on_done(self.first, point_mm)
+        return True
+
+    def cancel(self) -> None:
+        if self.preview.scene() is not None:
+            self.plot_item.removeItem(self.preview)
