@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from planner.core.manual_calibration import ManualCalibration
 from planner.core.outline import LesionOutline
 from planner.core.plan import Plan, TreatmentSetup
 from planner.core.prescription import Prescription
@@ -55,9 +56,32 @@ def start_plan(planning_image: PlanningImage, technique: Technique, outline: Les
 
 def complete_plan(plan: Plan, planning_image: PlanningImage) -> Plan:
     """A plan opened on its image: a plan saved without a skin surface takes the detected one."""
-    if plan.skin_surface is None and planning_image.detected_skin is not None:
+    if plan.skin_surface is not None:
+        return plan
+    if planning_image.detected_skin is not None:
         return plan.with_skin_surface(planning_image.detected_skin)
+    if plan.manual_calibration is not None:
+        return plan.with_skin_surface(detect_skin_surface(calibrated_image(planning_image.image, plan)))
     return plan
+
+
+def calibrated_image(image, plan: Plan | None):
+    """The image in mm: its own calibration, else the plan's hand calibration, else unscaled.
+
+    A hand calibration never overrides one the file carries.
+    """
+    if image.calibration is not None or plan is None or plan.manual_calibration is None:
+        return image
+    from planner.imaging import PixelCalibration
+
+    mm = plan.manual_calibration.mm_per_pixel
+    return replace(image, calibration=PixelCalibration(mm, mm, 0.0, 0.0, plan.manual_calibration.describe()))
+
+
+def calibrate_by_hand(plan: Plan, image, calibration: ManualCalibration) -> Plan:
+    """One edit: the scale, and the skin surface found with it."""
+    calibrated = plan.with_manual_calibration(calibration)
+    return calibrated.with_skin_surface(detect_skin_surface(calibrated_image(image, calibrated)))
 
 
 def load_planning_image(path, progress=None, is_cancelled=None) -> PlanningImage:

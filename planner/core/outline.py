@@ -101,3 +101,23 @@ def measure_lesion(outline: LesionOutline, skin_depth_at: Callable[[float], floa
         lateral_width_mm=outline.lateral_width_mm,
         area_mm2=outline.area_mm2,
     )
+
+
+def points_inside(outline: LesionOutline, x_mm, y_mm):
+    """Even-odd test of many points at once (numpy arrays of equal shape) against the polygon."""
+    import numpy as np
+
+    x = np.asarray(x_mm, dtype=float)
+    y = np.asarray(y_mm, dtype=float)
+    inside = np.zeros(np.broadcast(x, y).shape, dtype=bool)
+    vertices = outline.vertices_mm
+    n = len(vertices)
+    for i in range(n):
+        x1, y1 = vertices[i]
+        x2, y2 = vertices[(i + 1) % n]
+        if y1 == y2:
+            continue
+        crosses = (y1 > y) != (y2 > y)
+        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < x_cross)
+    return inside

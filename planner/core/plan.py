@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from planner.core.manual_calibration import ManualCalibration
 from planner.core.outline import LesionOutline
 from planner.core.prescription import Prescription
 from planner.core.skin_surface import SkinSurface
@@ -34,6 +35,7 @@ class Plan:
     prescription: Prescription
     outline: LesionOutline | None = None
     skin_surface: SkinSurface | None = None
+    manual_calibration: ManualCalibration | None = None
     notes: str = ""
 
     def with_outline(self, outline: LesionOutline | None) -> "Plan":
@@ -41,6 +43,9 @@ class Plan:
 
     def with_skin_surface(self, skin_surface: SkinSurface | None) -> "Plan":
         return replace(self, skin_surface=skin_surface)
+
+    def with_manual_calibration(self, calibration: ManualCalibration | None) -> "Plan":
+        return replace(self, manual_calibration=calibration)
 
     def with_setup(self, **changes: str) -> "Plan":
         return replace(self, setup=replace(self.setup, **changes))

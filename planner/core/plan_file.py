@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.core.atomic import atomic_write_text
+from planner.core.manual_calibration import CalibrationError, ManualCalibration
 from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan, TreatmentSetup
 from planner.core.prescription import Prescription, PrescriptionError
@@ -44,6 +45,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "lesion_outline_mm": None if plan.outline is None else [list(v) for v in plan.outline.vertices_mm],
         "skin_surface_mm": None if plan.skin_surface is None else [list(p) for p in plan.skin_surface.points_mm],
+        "manual_calibration": None if plan.manual_calibration is None else {
+            "known_distance_mm": plan.manual_calibration.known_distance_mm,
+            "measured_pixels": plan.manual_calibration.measured_pixels,
+        },
         "notes": plan.notes,
     }
 
@@ -60,6 +65,7 @@ def plan_from_dict(data: Any) -> Plan:
         rx = data["prescription"]
         outline_data = data.get("lesion_outline_mm")
         skin_data = data.get("skin_surface_mm")
+        manual = data.get("manual_calibration")
         return Plan(
             label=_text(data["label"], "label"),
             patient_name=_text(patient["name"], "patient.name"),
@@ -74,11 +80,13 @@ def plan_from_dict(data: Any) -> Plan:
             prescription=Prescription(rx["dose_per_fraction_gy"], rx["fractions"]),
             outline=None if outline_data is None else LesionOutline(tuple(tuple(v) for v in outline_data)),
             skin_surface=None if skin_data is None else SkinSurface(tuple(tuple(p) for p in skin_data)),
+            manual_calibration=None if manual is None else ManualCalibration(
+                manual["known_distance_mm"], manual["measured_pixels"]),
             notes=_text(data.get("notes", ""), "notes"),
         )
     except KeyError as missing:
         raise PlanFileError(f"plan file lacks the field {missing.args[0]!r}") from None
-    except (PrescriptionError, OutlineError, SkinSurfaceError) as bad:
+    except (PrescriptionError, OutlineError, SkinSurfaceError, CalibrationError) as bad:
         raise PlanFileError(f"plan file holds an impossible value: {bad}") from None
     except (TypeError, ValueError) as bad:
         raise PlanFileError(f"plan file holds a malformed value: {bad}") from None

@@ -28,8 +28,8 @@ SKIN_COLOUR = QColor(0, 200, 255)
 
 @dataclass(frozen=True)
 class CursorReadout:
-    x_mm: float
-    y_mm: float
+    x_mm: float | None  # None on an uncalibrated image
+    y_mm: float | None
     col: int
     row: int
     value: object  # a number for grey images, an (r, g, b) tuple for colour
@@ -72,11 +72,19 @@ class UltrasoundView(pg.PlotWidget):
 
     # --- what the document tells the view -------------------------------------------------
     def show_image(self, image) -> None:
+        """Place the image by its mm calibration; an uncalibrated one is shown in pixels."""
+        same_pixels = self._image is not None and self._image.frames is image.frames
         self._image = image
-        self.set_caliper_visible(False)
-        self._levels = None
-        self.show_frame(0)
-        left, top, width, height = image.extent_mm
+        if not same_pixels:
+            self.set_caliper_visible(False)
+            self._levels = None
+            self.show_frame(0)
+        calibrated = image.calibration is not None
+        unit = "mm" if calibrated else "pixels"
+        plot = self.getPlotItem()
+        plot.setLabel("bottom", "lateral position" if calibrated else "column", units=unit)
+        plot.setLabel("left", "depth below transducer" if calibrated else "row", units=unit)
+        left, top, width, height = image.extent_mm if calibrated else image.extent_px
         self.image_item.setRect(QRectF(left, top, width, height))
         self.fit_image()
 
@@ -113,7 +121,7 @@ class UltrasoundView(pg.PlotWidget):
                 self.caliper.remove()
                 self.caliper = None
             return
-        if self.caliper is None and self._image is not None:
+        if self.caliper is None and self._image is not None and self._image.calibration is not None:
             left, top, width, height = self._image.extent_mm
             y = top + height / 2
             self.caliper = Caliper(self.getPlotItem(), (left + width / 3, y), (left + 2 * width / 3, y))
@@ -122,7 +130,8 @@ class UltrasoundView(pg.PlotWidget):
 
     def fit_image(self) -> None:
         if self._image is not None:
-            left, top, width, height = self._image.extent_mm
+            image = self._image
+            left, top, width, height = image.extent_mm if image.calibration is not None else image.extent_px
             self.getPlotItem().getViewBox().setRange(QRectF(left, top, width, height), padding=0.02)
 
     # --- geometry helpers (also used by tests to find handles) ----------------------------
@@ -197,12 +206,16 @@ class UltrasoundView(pg.PlotWidget):
 
     def _on_mouse_moved(self, scene_pos) -> None:
         image = self._image
-        if image is None or image.calibration is None:
+        if image is None:
             self.cursor_moved.emit(None)
             return
         view_point = self.getPlotItem().getViewBox().mapSceneToView(scene_pos)
         x_mm, y_mm = view_point.x(), view_point.y()
-        col_f, row_f = image.calibration.mm_to_pixel(x_mm, y_mm)
+        if image.calibration is None:  # the view is in pixels
+            col_f, row_f = x_mm, y_mm
+            x_mm = y_mm = None
+        else:
+            col_f, row_f = image.calibration.mm_to_pixel(x_mm, y_mm)
         col, row = int(round(float(col_f))), int(round(float(row_f)))
         if not (0 <= col < image.cols and 0 <= row < image.rows):
             self.cursor_moved.emit(None)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from planner import __version__
+from planner.core.manual_calibration import ManualCalibration
 from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan
 from planner.core.plan_file import PlanFileError, load_plan, save_plan
@@ -31,14 +33,23 @@ from planner.imaging import ImageLoadError
 from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
-from planner.ui.click_tools import PointTool
+from planner.ui.click_tools import PointTool, TwoPointTool
 from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
 from planner.ui.plan_panel import PlanPanel
+from planner.ui.quantity_field import parse_positive_mm
 from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
-from planner.workflow import PlanningImage, complete_plan, load_planning_image, open_demo_case, start_plan
+from planner.workflow import (
+    PlanningImage,
+    calibrate_by_hand,
+    calibrated_image,
+    complete_plan,
+    load_planning_image,
+    open_demo_case,
+    start_plan,
+)
 
 PLAN_FILE_FILTER = "Planner plans (*.plan.json *.json)"
 IMAGE_FILE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
@@ -80,8 +91,11 @@ class MainWindow(QMainWindow):
         self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel)
 
         self.cursor_label = QLabel("Move the cursor over the image")
+        self.calibration_label = QLabel()
+        self._shown_calibration = "none shown yet"
         self.progress = TaskProgressWidget(self.runner)
         self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.calibration_label)
         self.statusBar().addPermanentWidget(self.progress)
 
         self._build_actions()
@@ -136,6 +150,8 @@ class MainWindow(QMainWindow):
         self.propose_outline_action = self._action(
             "&Propose Outline…", self.start_outline_proposal, "Ctrl+Shift+L",
             "Click inside the hypoechoic lesion to get a proposed outline to edit")
+        self.calibrate_action = self._action("Calibrate by &Hand…", self.start_hand_calibration, None,
+                                             "Give an image without a scale its mm calibration: draw a known distance")
         self.play_action = self._action("&Play/Pause Cine", self.image_controls.play_button.toggle, "Space")
         # Space plays the cine only while the image has focus, so it still types a space in the notes.
         self.play_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -157,10 +173,12 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addAction(self.draw_outline_action)
         edit_menu.addAction(self.propose_outline_action)
+        image_menu = self.menuBar().addMenu("&Image")
+        image_menu.addAction(self.calibrate_action)
+        image_menu.addAction(self.fit_action)
+        image_menu.addAction(self.caliper_action)
+        image_menu.addAction(self.play_action)
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.fit_action)
-        view_menu.addAction(self.caliper_action)
-        view_menu.addAction(self.play_action)
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
@@ -309,16 +327,59 @@ class MainWindow(QMainWindow):
 
     # --- reactions ------------------------------------------------------------------------
     def _on_plan_changed(self, plan: Plan) -> None:
+        self._show_image_in_plan_scale(plan)
         self.view.show_outline(plan.outline)
         self.view.show_skin_surface(plan.skin_surface)
         self._update_title()
 
     def _on_image_changed(self, planning_image: PlanningImage) -> None:
-        self.view.show_image(planning_image.image)
+        self._shown_calibration = "none shown yet"
         self.image_controls.show_image(planning_image.image)
         self.caliper_action.setChecked(False)
-        for problem in planning_image.image.problems:
-            self.statusBar().showMessage(problem, 10000)
+        image = planning_image.image
+        if image.problems:
+            self.statusBar().showMessage("; ".join(image.problems), 15000)
+
+    def _show_image_in_plan_scale(self, plan: Plan) -> None:
+        """Show the image in mm (its own or the plan's hand calibration) or, without one, in pixels."""
+        image = calibrated_image(self.document.planning_image.image, plan)
+        if image.calibration != self._shown_calibration:
+            self._shown_calibration = image.calibration
+            self.view.show_image(image)
+            for action in (self.draw_outline_action, self.propose_outline_action, self.caliper_action):
+                action.setEnabled(image.calibration is not None)
+            self.calibration_label.setText("Scale: " + (image.calibration.source if image.calibration is not None
+                                                        else "none — Image ▸ Calibrate by Hand… to measure"))
+
+    @property
+    def displayed_image(self):
+        return calibrated_image(self.document.planning_image.image, self.document.plan)
+
+    def start_hand_calibration(self) -> None:
+        planning_image = self.document.planning_image
+        if planning_image is None:
+            return
+        if planning_image.image.calibration is not None:
+            self.report_problem(f"This image already has a scale ({planning_image.image.calibration.source}); "
+                                "Planner does not override a calibration the file carries.")
+            return
+        self.view.start_tool(TwoPointTool(self.view.getPlotItem(),
+                                          "Click the two ends of a known distance; Escape cancels.",
+                                          self.calibrate_with_line))
+
+    def calibrate_with_line(self, start_px, end_px) -> None:
+        pixels = ((end_px[0] - start_px[0]) ** 2 + (end_px[1] - start_px[1]) ** 2) ** 0.5
+        answer = self.ask_text("Calibrate by hand", f"The line is {pixels:.1f} pixels long. How long is it in mm?")
+        if answer is None:
+            return
+        try:
+            calibration = ManualCalibration(parse_positive_mm(answer), pixels)
+        except ValueError as err:
+            self.report_problem(f"Not calibrated: {err}.")
+            return
+        plan = self.document.plan
+        self.document.apply(calibrate_by_hand(plan, self.document.planning_image.image, calibration),
+                            "Calibrate image by hand")
 
     def _on_outline_edited(self, outline) -> None:
         plan = self.document.plan
@@ -331,16 +392,14 @@ class MainWindow(QMainWindow):
             self.document.apply(plan.with_skin_surface(skin_surface), "Edit skin surface")
 
     def start_outline_proposal(self) -> None:
-        planning_image = self.document.planning_image
-        if planning_image is None or planning_image.image.calibration is None:
+        if self.document.plan is None or self.displayed_image.calibration is None:
             self.report_problem("A proposed outline needs an image with a mm calibration; calibrate the image first.")
             return
         self.view.start_tool(PointTool("Click inside the dark (hypoechoic) lesion; Escape cancels.",
                                        self.propose_outline_at))
 
     def propose_outline_at(self, seed_mm) -> None:
-        plan, planning_image = self.document.plan, self.document.planning_image
-        image = planning_image.image
+        plan, image = self.document.plan, self.displayed_image
         skin = None if plan.skin_surface is None else plan.skin_surface.depth_at
         try:
             vertices = propose_lesion_outline(image.frames[self.view.frame], image.calibration, seed_mm, skin)
@@ -357,12 +416,17 @@ class MainWindow(QMainWindow):
             return
         value = readout.value
         value_text = ", ".join(str(v) for v in value) if isinstance(value, tuple) else f"{value}"
-        self.cursor_label.setText(f"lateral {readout.x_mm:.2f} mm   depth {readout.y_mm:.2f} mm   "
-                                  f"pixel ({readout.col}, {readout.row}) = {value_text}")
+        where = "no mm scale" if readout.x_mm is None else f"lateral {readout.x_mm:.2f} mm   depth {readout.y_mm:.2f} mm"
+        self.cursor_label.setText(f"{where}   pixel ({readout.col}, {readout.row}) = {value_text}")
 
     def _on_busy_changed(self, busy: bool) -> None:
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
             action.setEnabled(not busy)
+
+    def ask_text(self, title: str, question: str) -> str | None:
+        """A line of text from the user, None if cancelled; tests replace it with a scripted answer."""
+        text, ok = QInputDialog.getText(self, title, question)
+        return text if ok else None
 
     def report_problem(self, message: str) -> None:
         """A clear sentence for the user, never a traceback; the open plan is untouched."""

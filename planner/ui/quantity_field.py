@@ -61,6 +61,16 @@ def parse_positive_gy(text: str) -> float:
     return value
 
 
+def parse_positive_mm(text: str) -> float:
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise ValueError(f"“{text}” is not a number of mm") from None
+    if not value > 0:
+        raise ValueError(f"a distance must be above 0 mm, not {value:g} mm")
+    return value
+
+
 def parse_fraction_count(text: str) -> int:
     try:
         value = int(text.strip())
