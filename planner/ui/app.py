@@ -54,17 +54,22 @@ def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None 
         window.report_problem(problem)
 
     if screenshot:
-        return _save_screenshot(app, window, screenshot, demo)
+        return _save_screenshot(app, window, screenshot, demo, file)
     if not window.offer_recovery():
         if file:
-            window.open_plan_file(file) if file.endswith(".json") else window.open_image_file(file)
+            _open_file(window, file)
         elif demo:
             window.open_demo()
     return app.exec()
 
 
-def _save_screenshot(app, window, path: str, demo: bool) -> int:
-    if demo:
+def _save_screenshot(app, window, path: str, demo: bool, file: str | None) -> int:
+    if file:
+        _open_file(window, file)
+        while window.runner.busy:
+            app.processEvents()
+            window.runner.wait(0.05)
+    elif demo:
         window.open_demo()
     window.resize(1400, 860)
     for _ in range(5):
@@ -75,6 +80,10 @@ def _save_screenshot(app, window, path: str, demo: bool) -> int:
     window.document.close_cleanly()
     print(f"screenshot written to {path}")
     return 0
+
+
+def _open_file(window, file: str) -> None:
+    window.open_plan_file(file) if file.endswith(".json") else window.open_image_file(file)
 
 
 def _log_to_file(path: Path) -> None:

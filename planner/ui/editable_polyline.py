@@ -25,6 +25,7 @@ class EditablePolyline:
         self.on_edited = on_edited
         self.roi: pg.PolyLineROI | None = None
         self._drawing = False
+        self.interactive = True
 
     def vertices_mm(self) -> Vertices:
         if self.roi is None:
@@ -50,12 +51,19 @@ class EditablePolyline:
                 self.roi = pg.PolyLineROI(list(vertices), closed=self.closed, pen=self.pen)
                 self.roi.setZValue(self.z_value)
                 self.roi.sigRegionChangeFinished.connect(self._on_change_finished)
+                self.roi.setEnabled(self.interactive)
                 self.plot_item.addItem(self.roi)
             else:
                 self.roi.setPos(0, 0)
                 self.roi.setPoints(list(vertices), closed=self.closed)
         finally:
             self._drawing = False
+
+    def set_interactive(self, interactive: bool) -> None:
+        """Off while a click tool is active, so its clicks do not also add vertices here."""
+        self.interactive = interactive
+        if self.roi is not None:
+            self.roi.setEnabled(interactive)
 
     def _on_change_finished(self, _roi) -> None:
         if not self._drawing:

@@ -150,6 +150,8 @@ class UltrasoundView(pg.PlotWidget):
     def start_tool(self, tool: ClickTool) -> None:
         self.cancel_tool()
         self.click_tool = tool
+        for polyline in (self.outline, self.skin):
+            polyline.set_interactive(False)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.tool_changed.emit(tool.hint)
         self.setFocus()
@@ -164,6 +166,8 @@ class UltrasoundView(pg.PlotWidget):
 
     def _end_tool(self) -> None:
         self.click_tool = None
+        for polyline in (self.outline, self.skin):
+            polyline.set_interactive(True)
         self.unsetCursor()
         self.tool_changed.emit("")
 

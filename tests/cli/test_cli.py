@@ -73,4 +73,29 @@ def test_screenshot_renders_the_demo_window_to_png(tmp_path):
     with Image.open(out) as shot:
         assert shot.size[0] >= 1000 and shot.size[1] >= 600
         grey = shot.convert("L").resize((100, 60))
-        assert len(set(grey.getdata())) > 20  # an image was drawn, not a blank window
+        assert len(grey.getcolors(maxcolors=256) or []) > 20  # an image was drawn, not a blank window
+
+
+@pytest.mark.parametrize("make_bad, fragment", [
+    (lambda tmp: tmp / "absent.dcm", "absent.dcm"),
+    (lambda tmp: _write(tmp / "truncated.dcm", (ROOT / "resources/demo/demo_ultrasound.dcm").read_bytes()[:5000]), "truncated.dcm"),
+    (lambda tmp: Path(__import__("pydicom.data", fromlist=["x"]).get_testdata_file("rtplan.dcm")), "RT Plan"),
+])
+def test_info_on_bad_input_is_one_line_with_a_non_zero_exit(tmp_path, make_bad, fragment):
+    result = planner("info", str(make_bad(tmp_path)))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr
+
+
+def test_info_reports_the_problem_of_a_region_outside_the_image():
+    from pydicom.data import get_testdata_file
+
+    data = json.loads(planner("info", get_testdata_file("examples_palette.dcm"), "--json").stdout)
+    assert data["calibration"] is None
+    assert any("outside" in p for p in data["problems"])
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
