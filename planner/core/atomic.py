@@ -13,6 +13,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the file from colleagues sharing the folder
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
             tmp.flush()

@@ -12,14 +12,16 @@ the inputs, so regenerating the demo gives a byte-identical file.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+
+from planner.core.atomic import atomic_write_bytes
 
 from .calibration import PixelCalibration
 
@@ -150,19 +152,7 @@ def write_ultrasound_dicom(
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
 
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.chmod(temp_name, 0o644)  # mkstemp's 0600 would hide the image from other users
-        with os.fdopen(handle, "wb") as stream:
-            ds.save_as(stream, enforce_file_format=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    atomic_write_bytes(target, buffer.getvalue())
     return target

@@ -51,24 +51,23 @@ class QuantityField(QWidget):
         self.committed.emit(value)
 
 
-def parse_positive_gy(text: str) -> float:
-    try:
-        value = float(text.strip().replace(",", "."))
-    except ValueError:
-        raise ValueError(f"“{text}” is not a number of Gy") from None
-    if not value > 0:
-        raise ValueError(f"a dose must be above 0 Gy, not {value:g} Gy")
-    return value
+def positive_number_parser(unit: str, quantity: str) -> Callable[[str], float]:
+    """A parser for one positive quantity, whose messages name the unit ("Gy", "mm")."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip().replace(",", "."))
+        except ValueError:
+            raise ValueError(f"“{text}” is not a number of {unit}") from None
+        if not value > 0:
+            raise ValueError(f"{quantity} must be above 0 {unit}, not {value:g} {unit}")
+        return value
+
+    return parse
 
 
-def parse_positive_mm(text: str) -> float:
-    try:
-        value = float(text.strip().replace(",", "."))
-    except ValueError:
-        raise ValueError(f"“{text}” is not a number of mm") from None
-    if not value > 0:
-        raise ValueError(f"a distance must be above 0 mm, not {value:g} mm")
-    return value
+parse_positive_gy = positive_number_parser("Gy", "a dose")
+parse_positive_mm = positive_number_parser("mm", "a distance")
 
 
 def parse_fraction_count(text: str) -> int:
