@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(self.image_controls)
         self.setCentralWidget(centre)
         self.plan_panel = PlanPanel(self.document, registry)
-        self.metrics_panel = MetricsPanel(self.document)
+        self.metrics_panel = MetricsPanel(self.document, registry)
         self._add_dock("Plan", "PlanDock", self.plan_panel)
         self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel)
 

@@ -6,31 +6,29 @@ instead of showing a number.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
-    QHeaderView,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from planner.core.outline import measure_lesion
 from planner.core.plan import Plan
-from planner.core.radiobiology import biological_doses
+from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
+from planner.ui.radiobiology_table import RadiobiologyTable
 
 NO_DOSE_ENGINE = ("Not calculated: this version of Planner has no dose engine yet, "
                   "so no dose distribution or treatment time is shown.")
 
 
 class MetricsPanel(QWidget):
-    def __init__(self, document: PlanDocument, parent: QWidget | None = None):
+    def __init__(self, document: PlanDocument, registry: TechniqueRegistry, parent: QWidget | None = None):
         super().__init__(parent)
         self.document = document
+        self.registry = registry
 
         self.depth_label = QLabel("–")
         self.width_label = QLabel("–")
@@ -41,18 +39,8 @@ class MetricsPanel(QWidget):
         lesion_form.addRow("Lateral width", self.width_label)
         lesion_form.addRow("Area", self.area_label)
 
-        self.bed_table = QTableWidget(2, 3)
-        self.bed_table.setHorizontalHeaderLabels(["α/β (Gy)", "BED (Gy)", "EQD2 (Gy)"])
-        self.bed_table.verticalHeader().setVisible(False)
-        self.bed_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.bed_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.bed_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.bed_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.bed_table.setMaximumHeight(self.bed_table.horizontalHeader().sizeHint().height()
-                                        + 2 * self.bed_table.verticalHeader().defaultSectionSize() + 4)
-        self.bed_table.setToolTip("Linear-quadratic model, no time factor (physics-data §4.2): "
-                                  "α/β 10 Gy tumour, 3 Gy late skin effects")
-        radiobiology = QGroupBox("Radiobiology (LQ, no time factor)")
+        self.bed_table = RadiobiologyTable()
+        radiobiology = QGroupBox("BED and EQD2: this plan and published regimens")
         QVBoxLayout(radiobiology).addWidget(self.bed_table)
 
         self.dose_label = QLabel(NO_DOSE_ENGINE)
@@ -81,6 +69,5 @@ class MetricsPanel(QWidget):
                 self.depth_label.setText(f"{metrics.max_depth_below_skin_mm:.2f} mm")
                 self.width_label.setText(f"{metrics.lateral_width_mm:.2f} mm")
                 self.area_label.setText(f"{metrics.area_mm2:.2f} mm²")
-        for row, bio in enumerate(biological_doses(plan.prescription)):
-            for col, text in enumerate((f"{bio.alpha_beta_gy:g}", f"{bio.bed_gy:.2f}", f"{bio.eqd2_gy:.2f}")):
-                self.bed_table.setItem(row, col, QTableWidgetItem(text))
+        self.bed_table.show_regimens(plan.prescription,
+                                     self.registry.get(plan.setup.technique_id).fractionation_presets)

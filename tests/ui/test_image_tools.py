@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pydicom.data import get_testdata_file
 
-from tests.ui.gui_driver import drag_outline_vertex
 
 
 def click_mm(window, x_mm, y_mm, double=False):

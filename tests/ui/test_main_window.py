@@ -9,7 +9,6 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDockWidget
 
-from planner.core.outline import LesionOutline
 from planner.imaging.demo import demo_case_path
 from tests.ui.gui_driver import choose_in_combo, drag_outline_vertex, make_window, vertex_position
 
