@@ -1,0 +1,126 @@
+"""Plan read-outs from the dose grid and the beam data: lesion coverage, surface dose, isodose depths.
+
+Definitions (field names carry the units):
+* lesion pixels: grid points (pixel centres) inside the LesionOutline polygon by the even-odd rule;
+  every pixel has the same area on a regular grid, so area fractions are pixel fractions.
+* D_x (D98, D90): the minimum dose received by the best-covered x % of the lesion area, i.e. the
+  (100 − x)th percentile of the lesion pixel doses (numpy linear percentile). Dmin, Dmean over the same
+  pixels. Computed in the 2-D ultrasound plane only (an area, not a volume).
+* deepest point: the outline point farthest below the skin surface, found like
+  LesionOutline.max_depth_below_skin_mm (edges sampled every 0.01 mm), vectorised; its dose is
+  evaluated from the beam model at that exact point, not read off the grid.
+* depths of the 90 % and 80 % isodoses: on the central axis, where the PDD (% of the surface dose)
+  first falls to 90 % / 80 %, linear between PDD points; None if it does not within the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.core.outline import LesionOutline
+from planner.core.skin_surface import SkinSurface
+from planner.dose.kv_dose import isodose_depth_mm
+
+EDGE_SAMPLE_MM = 0.01
+
+
+@dataclass(frozen=True)
+class DoseMetrics:
+    surface_dose_gy: float                     # central axis, per fraction
+    deepest_point_mm: tuple[float, float]      # (x, y) in the image frame
+    deepest_point_depth_mm: float              # below the skin surface
+    dose_at_deepest_point_gy: float | None     # None (with reason) if outside the beam data
+    lesion_pixel_count: int
+    lesion_d98_gy: float | None
+    lesion_d90_gy: float | None
+    lesion_dmin_gy: float | None
+    lesion_dmean_gy: float | None
+    depth_90_percent_isodose_mm: float | None
+    depth_80_percent_isodose_mm: float | None
+    notes: tuple[str, ...] = ()
+
+    def rows(self) -> tuple[tuple[str, float | None, str], ...]:
+        """(label, value, unit) for display; None shown as 'not available'."""
+        return (
+            ("Surface dose (central axis)", self.surface_dose_gy, "Gy"),
+            ("Lesion maximum depth below skin", self.deepest_point_depth_mm, "mm"),
+            ("Dose at the lesion's deepest point", self.dose_at_deepest_point_gy, "Gy"),
+            ("Lesion D98", self.lesion_d98_gy, "Gy"),
+            ("Lesion D90", self.lesion_d90_gy, "Gy"),
+            ("Lesion Dmin", self.lesion_dmin_gy, "Gy"),
+            ("Lesion Dmean", self.lesion_dmean_gy, "Gy"),
+            ("Depth of the 90 % isodose (central axis)", self.depth_90_percent_isodose_mm, "mm"),
+            ("Depth of the 80 % isodose (central axis)", self.depth_80_percent_isodose_mm, "mm"),
+        )
+
+
+def deepest_point(outline: LesionOutline, skin: SkinSurface) -> tuple[float, float, float]:
+    """(x, y, depth below skin) of the outline's deepest point; same sampling as the core method."""
+    v = np.asarray(outline.vertices_mm, dtype=float)
+    a, b = v, np.roll(v, -1, axis=0)
+    steps = np.maximum(1, (np.abs(b[:, 0] - a[:, 0]) / EDGE_SAMPLE_MM).astype(int))
+    xs, ys = [], []
+    for (x1, y1), (x2, y2), n in zip(a, b, steps):
+        t = np.arange(n + 1) / n
+        xs.append(x1 + t * (x2 - x1))
+        ys.append(y1 + t * (y2 - y1))
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    depth = y - skin.depth_at(x)
+    k = int(np.argmax(depth))
+    return float(x[k]), float(y[k]), float(depth[k])
+
+
+def polygon_mask(outline: LesionOutline, x_mm: np.ndarray, y_mm: np.ndarray) -> tuple[slice, slice, np.ndarray]:
+    """Even-odd rule on pixel centres, computed on the polygon's bounding box only.
+
+    Returns (row slice, column slice, boolean mask of that box).
+    """
+    v = np.asarray(outline.vertices_mm, dtype=float)
+    c0, c1 = np.searchsorted(x_mm, v[:, 0].min()), np.searchsorted(x_mm, v[:, 0].max(), side="right")
+    r0, r1 = np.searchsorted(y_mm, v[:, 1].min()), np.searchsorted(y_mm, v[:, 1].max(), side="right")
+    xs, ys = x_mm[c0:c1], y_mm[r0:r1]
+    inside = np.zeros((ys.size, xs.size), dtype=bool)
+    if xs.size == 0 or ys.size == 0:
+        return slice(r0, r1), slice(c0, c1), inside
+    a, b = v, np.roll(v, -1, axis=0)
+    for (x1, y1), (x2, y2) in zip(a, b):
+        if y1 == y2:
+            continue
+        crosses = (y1 > ys) != (y2 > ys)                          # rows this edge spans
+        if not crosses.any():
+            continue
+        xi = x1 + (ys[crosses] - y1) * (x2 - x1) / (y2 - y1)      # edge x at those rows
+        inside[crosses] ^= xs[None, :] < xi[:, None]
+    return slice(r0, r1), slice(c0, c1), inside
+
+
+def compute_metrics(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, outline: LesionOutline,
+                    skin: SkinSurface, surface_dose_gy: float, pdd: tuple[tuple[float, float], ...],
+                    point_dose_gy) -> DoseMetrics:
+    """``point_dose_gy(x, y)`` evaluates the dose model at one point (Gy; NaN outside the data)."""
+    notes = []
+    x, y, depth = deepest_point(outline, skin)
+    d_deep = float(point_dose_gy(x, y))
+    if not np.isfinite(d_deep):
+        notes.append(f"the lesion's deepest point ({depth:.2f} mm below the skin) lies outside the beam data")
+        d_deep = None
+    rows, cols, mask = polygon_mask(outline, x_mm, y_mm)
+    values = dose_gy[rows, cols][mask]
+    d98 = d90 = dmin = dmean = None
+    if values.size == 0:
+        notes.append("the lesion outline encloses no grid point; lesion dose statistics not available")
+    elif not np.all(np.isfinite(values)):
+        notes.append(f"{int(np.count_nonzero(~np.isfinite(values)))} lesion grid points lie outside the beam data; "
+                     f"lesion dose statistics not available")
+    else:
+        d98, d90 = (float(v) for v in np.percentile(values, [2.0, 10.0]))
+        dmin, dmean = float(values.min()), float(values.mean())
+    return DoseMetrics(
+        surface_dose_gy=float(surface_dose_gy), deepest_point_mm=(x, y), deepest_point_depth_mm=depth,
+        dose_at_deepest_point_gy=d_deep, lesion_pixel_count=int(values.size), lesion_d98_gy=d98,
+        lesion_d90_gy=d90, lesion_dmin_gy=dmin, lesion_dmean_gy=dmean,
+        depth_90_percent_isodose_mm=isodose_depth_mm(pdd, 90.0),
+        depth_80_percent_isodose_mm=isodose_depth_mm(pdd, 80.0), notes=tuple(notes))
