@@ -158,7 +158,7 @@ class BeamModel:
         out = dif.ravel()[j0]
         out *= wz
         out += cols.ravel()[j0]
-        out[d < 0] = 0.0
+        out[y[:, None] < s[None, :]] = 0.0          # above the skin, decided in float64
         if need > self.max_depth_mm:
             out[d > self.max_depth_mm + 1e-6] = np.nan
         return out

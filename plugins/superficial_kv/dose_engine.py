@@ -70,7 +70,8 @@ class DoseResult:
 
 class SuperficialDoseEngine:
     def __init__(self, machine: Machine | None = None, *, n_photons: int = INTERACTIVE_PHOTONS,
-                 cache_folder=None, limits: SafetyLimits = SafetyLimits()):
+                 cache_folder=None, limits: SafetyLimits = SafetyLimits(), beam_source=None):
+        """``beam_source(energy, cone, ssd_cm) -> BeamData`` replaces the Monte Carlo (tests, fixtures)."""
         if machine is None:
             from plugins.superficial_kv.machine_data import SUPERFICIAL_UNIT
             machine = SUPERFICIAL_UNIT
@@ -78,6 +79,7 @@ class SuperficialDoseEngine:
         self.n_photons = int(n_photons)
         self.cache_folder = cache_folder
         self.limits = limits
+        self._beam_source = beam_source
         self._measured: dict[tuple[str, str, float], MeasuredBeamSet] = {}
         self._output_factors: dict[tuple[str, float], MeasuredOutputFactors] = {}
         self._beams: dict[tuple, BeamData] = {}
@@ -138,6 +140,11 @@ class SuperficialDoseEngine:
         if measured is not None and measured.complete:
             beam = apply_measured(None, measured, kvp=energy.kvp, hvl_mm_al=energy.hvl_mm_al,
                                   field_diameter_mm=cone.diameter_mm)
+        elif self._beam_source is not None:
+            beam = self._beam_source(energy, cone, float(ssd_cm))
+            if measured is not None:
+                beam = apply_measured(beam, measured, kvp=energy.kvp, hvl_mm_al=energy.hvl_mm_al,
+                                      field_diameter_mm=cone.diameter_mm)
         else:
             beam = compute_beam_data(energy.kvp, energy.hvl_mm_al, cone.diameter_mm, float(ssd_cm),
                                      n_photons=self.n_photons, seed=SEED, cache_folder=self.cache_folder,
