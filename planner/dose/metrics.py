@@ -59,15 +59,14 @@ class DoseMetrics:
 def deepest_point(outline: LesionOutline, skin: SkinSurface) -> tuple[float, float, float]:
     """(x, y, depth below skin) of the outline's deepest point; same sampling as the core method."""
     v = np.asarray(outline.vertices_mm, dtype=float)
-    a, b = v, np.roll(v, -1, axis=0)
+    a, b = v, np.concatenate((v[1:], v[:1]))
     steps = np.maximum(1, (np.abs(b[:, 0] - a[:, 0]) / EDGE_SAMPLE_MM).astype(int))
-    xs, ys = [], []
-    for (x1, y1), (x2, y2), n in zip(a, b, steps):
-        t = np.arange(n + 1) / n
-        xs.append(x1 + t * (x2 - x1))
-        ys.append(y1 + t * (y2 - y1))
-    x = np.concatenate(xs)
-    y = np.concatenate(ys)
+    counts = steps + 1
+    edge = np.repeat(np.arange(len(v)), counts)
+    start = np.cumsum(counts) - counts
+    t = (np.arange(counts.sum()) - np.repeat(start, counts)) / np.repeat(steps, counts)
+    x = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
+    y = a[edge, 1] + t * (b[edge, 1] - a[edge, 1])
     depth = y - skin.depth_at(x)
     k = int(np.argmax(depth))
     return float(x[k]), float(y[k]), float(depth[k])
@@ -76,33 +75,42 @@ def deepest_point(outline: LesionOutline, skin: SkinSurface) -> tuple[float, flo
 def polygon_mask(outline: LesionOutline, x_mm: np.ndarray, y_mm: np.ndarray) -> tuple[slice, slice, np.ndarray]:
     """Even-odd rule on pixel centres, computed on the polygon's bounding box only.
 
-    Returns (row slice, column slice, boolean mask of that box).
+    A row y crosses an edge when exactly one end lies above y (half-open rule); a pixel is inside
+    when an odd number of that row's crossings lie to its left. Vectorised with one sorted key
+    array (row index × span + crossing x) and a searchsorted. Returns (row slice, column slice,
+    boolean mask of that box).
     """
     v = np.asarray(outline.vertices_mm, dtype=float)
     c0, c1 = np.searchsorted(x_mm, v[:, 0].min()), np.searchsorted(x_mm, v[:, 0].max(), side="right")
     r0, r1 = np.searchsorted(y_mm, v[:, 1].min()), np.searchsorted(y_mm, v[:, 1].max(), side="right")
     xs, ys = x_mm[c0:c1], y_mm[r0:r1]
-    inside = np.zeros((ys.size, xs.size), dtype=bool)
     if xs.size == 0 or ys.size == 0:
-        return slice(r0, r1), slice(c0, c1), inside
-    a, b = v, np.roll(v, -1, axis=0)
-    for (x1, y1), (x2, y2) in zip(a, b):
-        if y1 == y2:
-            continue
-        crosses = (y1 > ys) != (y2 > ys)                          # rows this edge spans
-        if not crosses.any():
-            continue
-        xi = x1 + (ys[crosses] - y1) * (x2 - x1) / (y2 - y1)      # edge x at those rows
-        inside[crosses] ^= xs[None, :] < xi[:, None]
+        return slice(r0, r1), slice(c0, c1), np.zeros((ys.size, xs.size), dtype=bool)
+    a, b = v, np.concatenate((v[1:], v[:1]))
+    x1, y1, x2, y2 = a[:, 0:1], a[:, 1:2], b[:, 0:1], b[:, 1:2]            # (E, 1)
+    crosses = (y1 > ys[None, :]) != (y2 > ys[None, :])                     # (E, R)
+    dy = np.where(y2 == y1, 1.0, y2 - y1)
+    xi = x1 + (ys[None, :] - y1) * (x2 - x1) / dy                          # (E, R)
+    span = float(xs[-1] - xs[0]) + 4.0 * float(v[:, 0].max() - v[:, 0].min()) + 1.0
+    origin = min(float(xs[0]), float(v[:, 0].min())) - 1.0
+    rows = np.broadcast_to(np.arange(ys.size), crosses.shape)
+    keys = np.sort(rows[crosses] * span + (xi[crosses] - origin))
+    pixel = np.arange(ys.size)[:, None] * span + (xs[None, :] - origin)     # (R, C)
+    left = np.searchsorted(keys, pixel, side="left")
+    row_start = np.searchsorted(keys, np.arange(ys.size) * span, side="left")
+    inside = ((left - row_start[:, None]) & 1).astype(bool)
     return slice(r0, r1), slice(c0, c1), inside
 
 
 def compute_metrics(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, outline: LesionOutline,
                     skin: SkinSurface, surface_dose_gy: float, pdd: tuple[tuple[float, float], ...],
-                    point_dose_gy) -> DoseMetrics:
-    """``point_dose_gy(x, y)`` evaluates the dose model at one point (Gy; NaN outside the data)."""
+                    point_dose_gy, deepest: tuple[float, float, float] | None = None) -> DoseMetrics:
+    """``point_dose_gy(x, y)`` evaluates the dose model at one point (Gy; NaN outside the data).
+
+    ``deepest`` = deepest_point(outline, skin) if the caller has it already.
+    """
     notes = []
-    x, y, depth = deepest_point(outline, skin)
+    x, y, depth = deepest if deepest is not None else deepest_point(outline, skin)
     d_deep = float(point_dose_gy(x, y))
     if not np.isfinite(d_deep):
         notes.append(f"the lesion's deepest point ({depth:.2f} mm below the skin) lies outside the beam data")

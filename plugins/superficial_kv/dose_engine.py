@@ -217,9 +217,10 @@ class SuperficialDoseEngine:
         model = self.beam_model(energy, cone, ssd, progress, is_cancelled)
         beam = model.beam
 
-        max_depth = None
+        max_depth = deepest = None
         if outline is not None:
-            _, _, max_depth = deepest_point(outline, skin)
+            deepest = deepest_point(outline, skin)
+            max_depth = deepest[2]
         rate_override = self._output_factor_rate(energy, cone, ssd, entry, commissioning, findings)
         try:
             dose = absolute_dose(plan.prescription, point, beam.pdd, hvl_mm_al=energy.hvl_mm_al,
@@ -236,7 +237,7 @@ class SuperficialDoseEngine:
 
         axis_x = float(outline.lateral_centre_mm if cone_axis_x_mm is None else cone_axis_x_mm)
         plane = self._planes.plane(model, x_mm, y_mm, skin, axis_x)
-        grid = plane.values * np.float32(dose.surface_dose_gy)
+        grid = self._scaled(plane, dose.surface_dose_gy)
         metrics = None
         if outline is not None:
             s_axis = skin.depth_at(axis_x)
@@ -244,7 +245,8 @@ class SuperficialDoseEngine:
             def point_dose(px, py):
                 return dose.surface_dose_gy * model.relative_dose(py - skin.depth_at(px), px - axis_x,
                                                                   skin.depth_at(px) - s_axis)
-            metrics = compute_metrics(grid, x_mm, y_mm, outline, skin, dose.surface_dose_gy, beam.pdd, point_dose)
+            metrics = compute_metrics(grid, x_mm, y_mm, outline, skin, dose.surface_dose_gy, beam.pdd, point_dose,
+                                      deepest)
             findings += [Finding(WARN, n, "metrics") for n in metrics.notes]
 
         time, reason = dose.treatment_time_min, dose.treatment_time_unavailable_reason
@@ -257,6 +259,15 @@ class SuperficialDoseEngine:
                       treatment_time_reason=reason, absolute=dose, metrics=metrics,
                       model_description=self._describe(beam, dose, commissioning),
                       data_sources=data_sources(beam))
+
+    def _scaled(self, plane, surface_dose_gy: float) -> np.ndarray:
+        """plane × surface dose, reused while neither changes (the GUI must not modify the array)."""
+        key = (id(plane), float(surface_dose_gy))
+        if getattr(self, "_grid_key", None) != key:
+            self._grid = plane.values * np.float32(surface_dose_gy)
+            self._grid.flags.writeable = False
+            self._grid_key, self._grid_plane = key, plane
+        return self._grid
 
     def _output_factor_rate(self, energy, cone, ssd, entry, commissioning, findings):
         """Ḋ_surface from measured output factors: Ḋ_surface(reference cone) × OF(cone), or None."""
