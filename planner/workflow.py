@@ -112,3 +112,32 @@ def open_demo_case(registry: TechniqueRegistry) -> tuple[PlanningImage, Plan]:
     outline = LesionOutline(tuple(tuple(v) for v in case.lesion_outline_mm))
     plan = start_plan(planning_image, registry.get(DEMO_TECHNIQUE_ID), outline, label="Demo: nodular BCC")
     return planning_image, plan
+
+
+DOSE_GRID_SPACING_MM = 0.1  # finer than a 20 MHz image resolves in depth (~0.1 mm), coarse enough to redraw live
+
+
+def dose_grid_axes(image, spacing_mm: float = DOSE_GRID_SPACING_MM):
+    """Lateral and depth axes (mm, pixel-centre aligned) of the dose grid over a calibrated image."""
+    import numpy as np
+
+    cal = image.calibration
+    step_x = max(1, int(round(spacing_mm / cal.mm_per_pixel_x)))
+    step_y = max(1, int(round(spacing_mm / cal.mm_per_pixel_y)))
+    x_mm = cal.x0_mm + np.arange(0, image.cols, step_x) * cal.mm_per_pixel_x
+    y_mm = cal.y0_mm + np.arange(0, image.rows, step_y) * cal.mm_per_pixel_y
+    return x_mm, y_mm
+
+
+def beam_key(technique, plan: Plan):
+    """(energy, applicator, SSD in cm) whose beam data the plan's dose needs, or None when the
+    machine's commissioning has no SSD for them (the engine then says what is missing)."""
+    commissioning = getattr(technique, "commissioning", None)
+    entry = None if commissioning is None else commissioning.entry(plan.setup.energy_id, plan.setup.applicator_id)
+    if entry is None or entry.ssd_cm.value is None:
+        return None
+    machine = technique.machine(plan.setup.machine_id)
+    try:
+        return machine.energy(plan.setup.energy_id), machine.applicator(plan.setup.applicator_id), entry.ssd_cm.value
+    except KeyError:
+        return None

@@ -9,6 +9,12 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_beam_data_cache(tmp_path_factory):
+    """Monte Carlo beam data are computed once per test session, then read from this cache."""
+    os.environ["PLANNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("beam-data-cache"))
+
+
 @pytest.fixture(autouse=True)
 def private_user_folders(tmp_path, monkeypatch):
     """Recovery files, settings and logs go to this test's own folders."""

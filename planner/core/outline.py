@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 Point = tuple[float, float]
 
 
@@ -53,25 +55,9 @@ class LesionOutline:
         xs = [x for x, _ in self.vertices_mm]
         return (max(xs) + min(xs)) / 2.0
 
-    def max_depth_below_skin_mm(self, skin_depth_at: Callable[[float], float]) -> float:
-        """Deepest point of the outline below the skin surface (the tumour thickness).
-
-        The deepest point of a polygon relative to a piecewise-linear surface lies on a vertex
-        of one or the other, so the edges are sampled finely enough (0.01 mm) to catch a skin
-        line that bends between two outline vertices.
-        """
-        deepest = float("-inf")
-        n = len(self.vertices_mm)
-        for i in range(n):
-            x1, y1 = self.vertices_mm[i]
-            x2, y2 = self.vertices_mm[(i + 1) % n]
-            steps = max(1, int(abs(x2 - x1) / 0.01))
-            for k in range(steps + 1):
-                t = k / steps
-                x = x1 + t * (x2 - x1)
-                y = y1 + t * (y2 - y1)
-                deepest = max(deepest, y - skin_depth_at(x))
-        return deepest
+    def max_depth_below_skin_mm(self, skin_depth_at: Callable) -> float:
+        """Deepest point of the outline below the skin surface (the tumour thickness)."""
+        return deepest_point_below_skin(self, skin_depth_at)[2]
 
     def moved_vertex(self, index: int, to_mm: Point) -> "LesionOutline":
         vertices = list(self.vertices_mm)
@@ -103,21 +89,26 @@ def measure_lesion(outline: LesionOutline, skin_depth_at: Callable[[float], floa
     )
 
 
-def points_inside(outline: LesionOutline, x_mm, y_mm):
-    """Even-odd test of many points at once (numpy arrays of equal shape) against the polygon."""
-    import numpy as np
 
-    x = np.asarray(x_mm, dtype=float)
-    y = np.asarray(y_mm, dtype=float)
-    inside = np.zeros(np.broadcast(x, y).shape, dtype=bool)
-    vertices = outline.vertices_mm
-    n = len(vertices)
-    for i in range(n):
-        x1, y1 = vertices[i]
-        x2, y2 = vertices[(i + 1) % n]
-        if y1 == y2:
-            continue
-        crosses = (y1 > y) != (y2 > y)
-        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= crosses & (x < x_cross)
-    return inside
+EDGE_SAMPLE_MM = 0.01
+
+
+def deepest_point_below_skin(outline: LesionOutline, skin_depth_at: Callable) -> tuple[float, float, float]:
+    """(x, y, depth below the skin) of the outline's deepest point, all in mm.
+
+    Relative to a piecewise-linear skin the deepest point may lie between two outline vertices
+    (where the skin bends), so every edge is sampled every 0.01 mm, vectorised with numpy.
+    ``skin_depth_at`` takes an array of lateral positions.
+    """
+    v = np.asarray(outline.vertices_mm, dtype=float)
+    a, b = v, np.roll(v, -1, axis=0)
+    steps = np.maximum(1, (np.abs(b[:, 0] - a[:, 0]) / EDGE_SAMPLE_MM).astype(int))
+    counts = steps + 1
+    edge = np.repeat(np.arange(len(v)), counts)
+    start = np.cumsum(counts) - counts
+    t = (np.arange(counts.sum()) - np.repeat(start, counts)) / np.repeat(steps, counts)
+    x = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
+    y = a[edge, 1] + t * (b[edge, 1] - a[edge, 1])
+    depth = y - np.broadcast_to(np.asarray(skin_depth_at(x), dtype=float), x.shape)
+    k = int(np.argmax(depth))
+    return float(x[k]), float(y[k]), float(depth[k])

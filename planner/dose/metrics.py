@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.core.outline import LesionOutline
+from planner.core.outline import LesionOutline, deepest_point_below_skin
 from planner.core.skin_surface import SkinSurface
 from planner.dose.kv_dose import isodose_depth_mm
-
-EDGE_SAMPLE_MM = 0.01
 
 
 @dataclass(frozen=True)
@@ -57,19 +55,8 @@ class DoseMetrics:
 
 
 def deepest_point(outline: LesionOutline, skin: SkinSurface) -> tuple[float, float, float]:
-    """(x, y, depth below skin) of the outline's deepest point; same sampling as the core method."""
-    v = np.asarray(outline.vertices_mm, dtype=float)
-    a, b = v, np.concatenate((v[1:], v[:1]))
-    steps = np.maximum(1, (np.abs(b[:, 0] - a[:, 0]) / EDGE_SAMPLE_MM).astype(int))
-    counts = steps + 1
-    edge = np.repeat(np.arange(len(v)), counts)
-    start = np.cumsum(counts) - counts
-    t = (np.arange(counts.sum()) - np.repeat(start, counts)) / np.repeat(steps, counts)
-    x = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
-    y = a[edge, 1] + t * (b[edge, 1] - a[edge, 1])
-    depth = y - skin.depth_at(x)
-    k = int(np.argmax(depth))
-    return float(x[k]), float(y[k]), float(depth[k])
+    """(x, y, depth below skin) of the outline's deepest point (the core's definition)."""
+    return deepest_point_below_skin(outline, skin.depth_at)
 
 
 def polygon_mask(outline: LesionOutline, x_mm: np.ndarray, y_mm: np.ndarray) -> tuple[slice, slice, np.ndarray]:

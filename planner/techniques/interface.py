@@ -87,7 +87,14 @@ class FractionationPreset:
 
 @runtime_checkable
 class Technique(Protocol):
-    """The plugin interface. ``id`` is the name in the ``planner.techniques`` entry-point group."""
+    """The plugin interface. ``id`` is the name in the ``planner.techniques`` entry-point group.
+
+    Optional capabilities, looked up with getattr: ``dose_engine`` (with
+    ``compute(plan, (x_mm, y_mm), commissioning)``, ``beam_model(energy, applicator, ssd_cm,
+    progress, is_cancelled)`` and ``recommend(plan, commissioning)``) and ``commissioning`` (the
+    machine's commissioned SSD, output and end effect per energy and applicator). A technique
+    without them plans but shows no dose.
+    """
 
     id: str
     name: str

@@ -66,11 +66,11 @@ def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None 
 def _save_screenshot(app, window, path: str, demo: bool, file: str | None) -> int:
     if file:
         _open_file(window, file)
-        while window.runner.busy:
-            app.processEvents()
-            window.runner.wait(0.05)
     elif demo:
         window.open_demo()
+    while window.runner.busy:  # the image, then its beam data, load off the GUI thread
+        app.processEvents()
+        window.runner.wait(0.05)
     window.resize(1400, 860)
     for _ in range(5):
         app.processEvents()

@@ -19,6 +19,7 @@ from planner.core.outline import LesionOutline
 from planner.core.skin_surface import SkinSurface
 from planner.ui.caliper import Caliper
 from planner.ui.click_tools import ClickTool, OutlineDrawingTool
+from planner.ui.dose_overlay import DoseOverlay
 from planner.ui.editable_polyline import EditablePolyline
 
 OUTLINE_COLOUR = QColor(255, 200, 0)
@@ -61,6 +62,7 @@ class UltrasoundView(pg.PlotWidget):
         self.outline = EditablePolyline(plot, closed=True, pen=pg.mkPen(OUTLINE_COLOUR, width=2),
                                         z_value=10, on_edited=self._on_outline_edited)
         self.caliper: Caliper | None = None
+        self.dose_overlay = DoseOverlay(plot)
         self._image = None
         self._frame = 0
         self._levels: tuple[float, float] | None = None

@@ -29,10 +29,14 @@ from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan
 from planner.core.plan_file import PlanFileError, load_plan, save_plan
 from planner.core.recovery import RecoveryStore
+from planner.dose.kv_dose import DoseCalculationError
+from planner.dose.measured_data import MeasuredDataError
 from planner.imaging import ImageLoadError
 from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
 from planner.techniques import TechniqueRegistry
+from planner.ui.beam_data_view import BeamDataView
 from planner.ui.document import PlanDocument
+from planner.ui.dose_controller import DoseController
 from planner.ui.click_tools import PointTool, TwoPointTool
 from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
@@ -43,6 +47,7 @@ from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.workflow import (
     PlanningImage,
+    beam_key,
     calibrate_by_hand,
     calibrated_image,
     complete_plan,
@@ -75,7 +80,9 @@ class MainWindow(QMainWindow):
         self.last_problem: str | None = None
 
         self.document = PlanDocument(recovery, self)
-        self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError), parent=self)
+        self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError, DoseCalculationError,
+                                                  MeasuredDataError), parent=self)
+        self.dose = DoseController(self.document, registry, self.runner, self)
 
         self.view = UltrasoundView()
         self.image_controls = ImageControls()
@@ -87,12 +94,17 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
         self.plan_panel = PlanPanel(self.document, registry)
         self.metrics_panel = MetricsPanel(self.document, registry)
+        self.beam_data_view = BeamDataView()
         self._add_dock("Plan", "PlanDock", self.plan_panel)
         self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel)
+        beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view)
+        self.tabifyDockWidget(self.findChild(QDockWidget, "MetricsDock"), beam_dock)
+        self.findChild(QDockWidget, "MetricsDock").raise_()
 
         self.cursor_label = QLabel("Move the cursor over the image")
         self.calibration_label = QLabel()
         self._shown_calibration = "none shown yet"
+        self._shown_beam = None
         self.progress = TaskProgressWidget(self.runner)
         self.statusBar().addWidget(self.cursor_label, 1)
         self.statusBar().addPermanentWidget(self.calibration_label)
@@ -150,6 +162,9 @@ class MainWindow(QMainWindow):
         self.propose_outline_action = self._action(
             "&Propose Outline…", self.start_outline_proposal, "Ctrl+Shift+L",
             "Click inside the hypoechoic lesion to get a proposed outline to edit")
+        self.wash_action = self._action("Dose &Colour Wash", self.view.dose_overlay.set_wash_visible, "Ctrl+W",
+                                        "Show the dose as a colour wash under the isodose lines")
+        self.wash_action.setCheckable(True)
         self.calibrate_action = self._action("Calibrate by &Hand…", self.start_hand_calibration, None,
                                              "Give an image without a scale its mm calibration: draw a known distance")
         self.play_action = self._action("&Play/Pause Cine", self.image_controls.play_button.toggle, "Space")
@@ -178,6 +193,7 @@ class MainWindow(QMainWindow):
         image_menu.addAction(self.fit_action)
         image_menu.addAction(self.caliper_action)
         image_menu.addAction(self.play_action)
+        image_menu.addAction(self.wash_action)
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
@@ -189,7 +205,7 @@ class MainWindow(QMainWindow):
         for action in (self.open_image_action, self.open_plan_action, self.save_action, None,
                        self.undo_action, self.redo_action, None, self.draw_outline_action,
                        self.propose_outline_action, None,
-                       self.fit_action, self.caliper_action):
+                       self.fit_action, self.caliper_action, self.wash_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self._refresh_recent_menu()
 
@@ -204,6 +220,12 @@ class MainWindow(QMainWindow):
         self.view.tool_changed.connect(lambda hint: self.statusBar().showMessage(hint))
         self.view.cursor_moved.connect(self._on_cursor_moved)
         self.image_controls.frame_changed.connect(self.view.show_frame)
+        self.dose.computed.connect(self._on_dose_computed)
+        self.dose.unavailable.connect(self._on_dose_unavailable)
+        panel = self.metrics_panel.dose_panel
+        panel.recommend_requested.connect(self.recommend)
+        panel.apply_energy.connect(lambda energy_id: self._apply_recommendation("energy_id", energy_id))
+        panel.apply_applicator.connect(lambda applicator_id: self._apply_recommendation("applicator_id", applicator_id))
         self.image_controls.levels_changed.connect(self.view.set_levels)
         self.runner.busy_changed.connect(self._on_busy_changed)
 
@@ -268,9 +290,6 @@ class MainWindow(QMainWindow):
         return self._load_image(plan.image_path, opened)
 
     def _load_image(self, path: str, on_loaded) -> bool:
-        if self.runner.busy:
-            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
-            return False
         started = self.runner.start(f"Loading {Path(path).name}",
                                     lambda progress, cancelled: load_planning_image(path, progress, cancelled),
                                     on_loaded, self.report_problem)
@@ -391,6 +410,60 @@ class MainWindow(QMainWindow):
         if plan is not None:
             self.document.apply(plan.with_skin_surface(skin_surface), "Edit skin surface")
 
+    # --- dose ---------------------------------------------------------------------------
+    def _on_dose_computed(self, result) -> None:
+        self.metrics_panel.dose_panel.show_result(result)
+        if result.dose_grid_gy is None:
+            self.view.dose_overlay.clear()
+        else:
+            self.view.dose_overlay.show_dose(result.dose_grid_gy, result.x_mm, result.y_mm, result.prescribed_dose_gy,
+                                             self.document.plan.skin_surface.depth_at)
+        self._show_beam_data()
+
+    def _on_dose_unavailable(self, reason: str) -> None:
+        self.metrics_panel.dose_panel.show_unavailable(reason)
+        self.view.dose_overlay.clear()
+
+    def _show_beam_data(self) -> None:
+        plan = self.document.plan
+        technique = self.registry.get(plan.setup.technique_id)
+        key = beam_key(technique, plan)
+        if key is None:
+            self.beam_data_view.show_message("No beam data: the machine's SSD for this energy and cone is not commissioned.")
+            return
+        beam = technique.dose_engine.beam_data(*key)  # cached: the dose was just computed from it
+        if beam is not self._shown_beam:
+            self._shown_beam = beam
+            sources = "; ".join(f"{k}: {v}" for k, v in beam.provenance.items())
+            self.beam_data_view.show_beam_data(beam, f"{key[0].label}, {key[1].label}, SSD {key[2]:g} cm. {sources}")
+
+    def recommend(self) -> None:
+        plan = self.document.plan
+        if plan is None:
+            return
+        technique = self.registry.get(plan.setup.technique_id)
+        engine = getattr(technique, "dose_engine", None)
+        if engine is None:
+            self.report_problem(f"{technique.name} offers no recommendation.")
+            return
+        commissioning = getattr(technique, "commissioning", None)
+
+        def shown(answer) -> None:
+            energy, cone, note = answer
+            self.metrics_panel.dose_panel.show_recommendations(tuple(r for r in (energy, cone) if r is not None), note)
+
+        if not self.runner.start("Recommending energy and cone (beam data of each energy)",
+                                 lambda progress, cancelled: engine.recommend(plan, commissioning, progress=progress,
+                                                                              is_cancelled=cancelled),
+                                 shown, self.report_problem):
+            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
+
+    def _apply_recommendation(self, field: str, choice_id: str | None) -> None:
+        plan = self.document.plan
+        if plan is None or choice_id is None:
+            return
+        self.document.apply(plan.with_setup(**{field: choice_id}), "Use recommended " + field.split("_")[0])
+
     def start_outline_proposal(self) -> None:
         if self.document.plan is None or self.displayed_image.calibration is None:
             self.report_problem("A proposed outline needs an image with a mm calibration; calibrate the image first.")
@@ -421,7 +494,7 @@ class MainWindow(QMainWindow):
 
     def _on_busy_changed(self, busy: bool) -> None:
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
-            action.setEnabled(not busy)
+            action.setEnabled(not busy or self.runner.preemptible)
 
     def ask_text(self, title: str, question: str) -> str | None:
         """A line of text from the user, None if cancelled; tests replace it with a scripted answer."""

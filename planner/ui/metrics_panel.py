@@ -1,7 +1,7 @@
-"""The numbers a physician reads: lesion size below the skin, prescription, BED and EQD2.
+"""The numbers a physician reads: lesion size below the skin, dose, time, BED and EQD2.
 
-Each value carries its unit; what Planner cannot compute yet (dose, treatment time) says so
-instead of showing a number.
+Each value carries its unit; what Planner cannot compute (an uncommissioned machine, a missing
+outline) says so instead of showing a number.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from planner.core.outline import measure_lesion
 from planner.core.plan import Plan
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
+from planner.ui.dose_panel import DosePanel
 from planner.ui.radiobiology_table import RadiobiologyTable
 
-NO_DOSE_ENGINE = ("Not calculated: this version of Planner has no dose engine yet, "
-                  "so no dose distribution or treatment time is shown.")
 
 
 class MetricsPanel(QWidget):
@@ -43,15 +42,14 @@ class MetricsPanel(QWidget):
         radiobiology = QGroupBox("BED and EQD2: this plan and published regimens")
         QVBoxLayout(radiobiology).addWidget(self.bed_table)
 
-        self.dose_label = QLabel(NO_DOSE_ENGINE)
-        self.dose_label.setWordWrap(True)
-        dose = QGroupBox("Dose")
-        QVBoxLayout(dose).addWidget(self.dose_label)
+        self.dose_panel = DosePanel()
+        dose = QGroupBox("Dose per fraction")
+        QVBoxLayout(dose).addWidget(self.dose_panel)
 
         layout = QVBoxLayout(self)
         layout.addWidget(lesion)
-        layout.addWidget(radiobiology)
         layout.addWidget(dose)
+        layout.addWidget(radiobiology)
         layout.addStretch(1)
         document.plan_changed.connect(self.show_plan)
 

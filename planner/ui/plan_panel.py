@@ -117,8 +117,7 @@ class PlanPanel(QWidget):
         self.fractions.set_value_text(str(plan.prescription.fractions))
         self.total_label.setText(f"{plan.prescription.total_dose_gy:g} Gy")
         self.prescription_problem.setText("")
-        self.machine_data_label.setText(
-            "<br>".join(f"{p.name}: <b>{p.label}</b>" for p in machine.parameters))
+        self.machine_data_label.setText(_commissioning_text(technique, machine, plan))
         if self.notes.toPlainText() != plan.notes:
             self.notes.blockSignals(True)
             self.notes.setPlainText(plan.notes)
@@ -170,6 +169,21 @@ class PlanPanel(QWidget):
 
 
 _TOOLTIP_ROLE = Qt.ItemDataRole.ToolTipRole
+DEMO_STYLE = "color: #ffb040;"
+
+
+def _commissioning_text(technique, machine, plan: Plan) -> str:
+    """The machine numbers behind this energy and applicator, each as commissioned or not."""
+    commissioning = getattr(technique, "commissioning", None)
+    entry = None if commissioning is None else commissioning.entry(plan.setup.energy_id, plan.setup.applicator_id)
+    if entry is None:
+        return "<br>".join(f"{p.name}: <b>{p.label}</b>" for p in machine.parameters)
+    rows = [("source-to-surface distance", entry.ssd_cm), ("air-kerma rate in air", entry.air_kerma_rate_gy_per_min),
+            ("timer end effect", entry.timer_end_effect_min), ("added filtration", entry.added_filtration_mm_al)]
+    text = "<br>".join(f"{name}: <b>{value.label}</b>" for name, value in rows)
+    if commissioning.is_demo:
+        text += f'<br><span style="{DEMO_STYLE}">DEMO commissioning: illustrative values, not for clinical use</span>'
+    return text
 
 
 def _fill(combo: QComboBox, items, current_data) -> None:

@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,28 @@ class TaskRunner(QObject):
         self._thread: threading.Thread | None = None
         self._callbacks: tuple = (None, None)
         self._description = ""
+        self._preemptible = False
         self._finish_signal.connect(self._on_finish)
 
     @property
     def busy(self) -> bool:
         return self._thread is not None
 
+    @property
+    def preemptible(self) -> bool:
+        return self.busy and self._preemptible
+
     def start(self, description: str, work: Work, on_success: Callable[[object], None],
-              on_failure: Callable[[str], None] | None = None) -> bool:
+              on_failure: Callable[[str], None] | None = None, preemptible: bool = False) -> bool:
+        """Start ``work`` unless another task runs. A ``preemptible`` task (derived data that can
+        be computed again, such as beam data) is cancelled to make way for the user's next one."""
+        if self.busy and self._preemptible:
+            self.cancel()
+            self.wait()
+            QCoreApplication.sendPostedEvents(self)  # deliver its end now, so the runner is free
         if self.busy:
             return False
+        self._preemptible = preemptible
         self._cancel = threading.Event()
         self._callbacks = (on_success, on_failure)
         self._description = description

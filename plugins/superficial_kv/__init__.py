@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from planner.dose.commissioning import Commissioning, load_demo_commissioning
 from planner.techniques.interface import FractionationPreset, Machine, by_id
+from plugins.superficial_kv.dose_engine import SuperficialDoseEngine
 from plugins.superficial_kv.machine_data import FRACTIONATION_PRESETS, SUPERFICIAL_UNIT
 
 
@@ -14,6 +16,11 @@ class SuperficialKV:
     name: str = "Superficial kV X-rays (IGSRT)"
     machines: tuple[Machine, ...] = (SUPERFICIAL_UNIT,)
     fractionation_presets: tuple[FractionationPreset, ...] = FRACTIONATION_PRESETS
+    # Optional capabilities of the plugin interface: a dose engine and the machine's commissioning.
+    # The bundled commissioning is the illustrative demo file; a clinic loads its own.
+    dose_engine: SuperficialDoseEngine = field(default_factory=SuperficialDoseEngine, compare=False, repr=False)
+    commissioning: Commissioning = field(default_factory=lambda: load_demo_commissioning(SUPERFICIAL_UNIT),
+                                         compare=False, repr=False)
 
     def machine(self, machine_id: str) -> Machine:
         return by_id(self.machines, machine_id, "machine for superficial kV")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from planner.core.outline import LesionOutline, points_inside
+from planner.core.outline import LesionOutline
+from planner.dose.metrics import polygon_mask
 from planner.imaging import make_dermal_ultrasound
 from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
 
@@ -15,9 +16,11 @@ def case():
 
 def rasterise(vertices_mm, calibration, shape):
     rows, cols = shape
-    cc, rr = np.meshgrid(np.arange(cols), np.arange(rows))
-    x, y = calibration.pixel_to_mm(cc.ravel(), rr.ravel())
-    return points_inside(LesionOutline(vertices_mm), x, y).reshape(shape)
+    x_mm, y_mm = calibration.pixel_to_mm(np.arange(cols), np.arange(rows))
+    mask = np.zeros(shape, dtype=bool)
+    row_slice, col_slice, box = polygon_mask(LesionOutline(vertices_mm), np.asarray(x_mm), np.asarray(y_mm))
+    mask[row_slice, col_slice] = box
+    return mask
 
 
 def skin_of(case):

@@ -18,5 +18,6 @@ def window(qtbot):
 def demo_window(window, qtbot):
     window.open_demo()
     assert window.document.plan is not None, window.last_problem
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)  # the demo beam's Monte Carlo
     qtbot.wait(20)  # let the view settle on its final transform before mouse work
     return window

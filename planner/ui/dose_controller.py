@@ -1,0 +1,80 @@
+"""Keeps the dose in step with the plan.
+
+Beam data for a new energy, cone and SSD come from the Monte Carlo (seconds, off the GUI thread,
+with progress and Cancel); after that every edit recomputes the dose plane from the cached beam
+model at once. The controller only computes: the window draws what it reports.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from planner.techniques import TechniqueRegistry
+from planner.ui.document import PlanDocument
+from planner.ui.tasks import TaskRunner
+from planner.workflow import beam_key, calibrated_image, dose_grid_axes
+
+
+class DoseController(QObject):
+    computed = Signal(object)  # DoseResult
+    unavailable = Signal(str)  # why there is no dose to show
+
+    def __init__(self, document: PlanDocument, registry: TechniqueRegistry, runner: TaskRunner,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.document = document
+        self.registry = registry
+        self.runner = runner
+        self.last_result = None
+        self._ready: set[tuple] = set()
+        self._waiting = False
+        document.plan_changed.connect(self.update)
+        runner.busy_changed.connect(self._on_runner_idle)
+
+    def update(self, *_args) -> None:
+        plan = self.document.plan
+        if plan is None or self.document.planning_image is None:
+            return
+        technique = self.registry.get(plan.setup.technique_id)
+        engine = getattr(technique, "dose_engine", None)
+        if engine is None:
+            return self._unavailable(f"{technique.name} has no dose engine in this version of Planner.")
+        image = calibrated_image(self.document.planning_image.image, plan)
+        if image.calibration is None:
+            return self._unavailable("No dose without a mm scale: calibrate the image first.")
+        key = beam_key(technique, plan)
+        if key is not None and _identity(key) not in self._ready:
+            return self._compute_beam_data(engine, key)
+        result = engine.compute(plan, dose_grid_axes(image), getattr(technique, "commissioning", None))
+        self.last_result = result
+        self.computed.emit(result)
+
+    def _compute_beam_data(self, engine, key) -> None:
+        energy, applicator, ssd_cm = key
+        if self.runner.busy:
+            self._waiting = True  # computed when the running task ends
+            return self._unavailable("Waiting for the running task before computing beam data…")
+        self._unavailable(f"Computing beam data for {energy.label}, {applicator.label}, SSD {ssd_cm:g} cm…")
+
+        def done(_model) -> None:
+            self._ready.add(_identity(key))
+            self.update()
+
+        self.runner.start(f"Monte Carlo beam data: {energy.kvp:g} kV, {applicator.label}",
+                          lambda progress, cancelled: engine.beam_model(energy, applicator, ssd_cm, progress, cancelled),
+                          done, lambda message: self._unavailable(f"Beam data could not be computed: {message}"),
+                          preemptible=True)
+
+    def _on_runner_idle(self, busy: bool) -> None:
+        if not busy and self._waiting:
+            self._waiting = False
+            self.update()
+
+    def _unavailable(self, reason: str) -> None:
+        self.last_result = None
+        self.unavailable.emit(reason)
+
+
+def _identity(key) -> tuple:
+    energy, applicator, ssd_cm = key
+    return energy.id, applicator.id, float(ssd_cm)

@@ -1,0 +1,79 @@
+"""Issue 4 in the window: the dose follows the plan, with time, metrics, isodoses and beam data."""
+
+import numpy as np
+import pytest
+
+from tests.ui.gui_driver import choose_in_combo, drag_outline_vertex
+
+
+def wait_for_dose(window, qtbot):
+    qtbot.waitUntil(lambda: not window.runner.busy and window.dose.last_result is not None, timeout=60000)
+    return window.dose.last_result
+
+
+def test_the_demo_shows_a_treatment_time_isodoses_and_the_model(demo_window, qtbot):
+    w = demo_window
+    result = wait_for_dose(w, qtbot)
+    assert result.treatment_time_min is not None and result.treatment_time_min > 0
+    panel = w.metrics_panel.dose_panel
+    assert panel.time_label.text().startswith(f"{result.treatment_time_min:.2f} min")
+    assert "Monte Carlo" in panel.model_label.text() and "demo commissioning" in panel.model_label.text()
+    assert "under-dosed" in panel.findings_label.text()  # 50 kV does not reach 2.7 mm with its 90 % isodose
+    xs, ys = w.view.dose_overlay.line_points(100)
+    assert len(xs) > 0
+    # The 100 % line (the prescribed dose) on the central axis lies where the PDD is 90 % of the surface.
+    axis = np.abs(xs - result.cone_axis_x_mm) < 0.5
+    skin = w.document.plan.skin_surface.depth_at(result.cone_axis_x_mm)
+    assert np.median(ys[axis]) - skin == pytest.approx(result.metrics.depth_90_percent_isodose_mm, abs=0.15)
+    assert "DEMO commissioning" in w.plan_panel.machine_data_label.text()
+
+
+def test_a_higher_energy_reaches_deeper_and_undo_restores_the_time(demo_window, qtbot):
+    w = demo_window
+    low = wait_for_dose(w, qtbot)
+    choose_in_combo(w.plan_panel.energy_combo, "100 kV (HVL 2.20 mm Al)")
+    high = wait_for_dose(w, qtbot)
+    assert high is not low
+    assert high.metrics.depth_90_percent_isodose_mm > low.metrics.depth_90_percent_isodose_mm
+    w.undo_action.trigger()
+    again = wait_for_dose(w, qtbot)
+    assert again.treatment_time_min == pytest.approx(low.treatment_time_min)
+
+
+def test_dragging_the_outline_updates_the_dose_metrics_at_once(demo_window, qtbot):
+    w = demo_window
+    before = wait_for_dose(w, qtbot)
+    deepest = int(np.argmax([y for _, y in w.document.plan.outline.vertices_mm]))
+    drag_outline_vertex(w, deepest, 0, 40)  # deeper
+    after = w.dose.last_result
+    assert after is not before  # recomputed synchronously on the edit, no task needed
+    assert after.metrics.deepest_point_depth_mm > before.metrics.deepest_point_depth_mm
+    assert after.metrics.dose_at_deepest_point_gy < before.metrics.dose_at_deepest_point_gy
+
+
+def test_the_recommendation_is_shown_with_its_reason_and_applied_only_on_request(demo_window, qtbot):
+    w = demo_window
+    wait_for_dose(w, qtbot)
+    plan = w.document.plan
+    panel = w.metrics_panel.dose_panel
+    panel.recommend_button.click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=120000)
+    assert w.document.plan == plan  # nothing applied yet
+    assert "Cone:" in panel.cone_reason.text() and "Energy:" in panel.energy_reason.text()
+    assert panel.use_cone.isEnabled()
+    panel.use_cone.click()
+    # Lesion 8.95 mm + 2 × 5 mm margin = 18.95 mm → the 20 mm cone.
+    assert w.document.plan.setup.applicator_id == "cone-20mm"
+    w.undo_action.trigger()
+    assert w.document.plan.setup.applicator_id == plan.setup.applicator_id
+
+
+def test_the_beam_data_tab_plots_the_pdd_with_its_source(demo_window, qtbot):
+    w = demo_window
+    wait_for_dose(w, qtbot)
+    view = w.beam_data_view
+    curves = [item for item in view.pdd_plot.getPlotItem().listDataItems() if item.opts.get("pen") is not None]
+    depth, percent = curves[-1].getData()
+    assert depth[0] == 0 and percent[0] == pytest.approx(100, abs=0.5)
+    assert np.all(np.diff(percent[depth <= 20]) < 0.5)  # falls with depth
+    assert "Monte Carlo" in view.source_label.text()
