@@ -1,0 +1,263 @@
+"""A treatment course, fraction by fraction: what was delivered, when, by whom, and what it adds up to.
+
+Pure Python (no NumPy). Values are immutable: recording a fraction returns a new Course.
+
+Delivered dose. For one fixed applicator, tube potential and current, the dose rate at every point is
+constant while the beam is on (eBx has no source decay; the tube output is checked by the daily QA), so the
+dose of a fraction is proportional to its beam-on (dwell) time: D_i = D_fx · t_i / t_planned. The course
+total is the sum over delivered fractions. This holds only if the recorded time is measured the same way
+as the planned one (both set times, the timer end effect being part of the plan), and only for the plan's
+applicator and beam; it does not hold for a radionuclide source, whose dose rate decays between fractions.
+
+Schedule checks. `gaps()` lists intervals longer than `max_gap_days` (and, if `today` is given, the wait
+since the last fraction of an unfinished course). When the regimen requires a minimum interval — e.g. the
+published eBx schedule "twice weekly, at least 48 h apart" (Radiat Oncol 5:87, 2010) — it also flags
+fractions delivered closer than that. Only dates are recorded, so an interval of whole days d can be judged
+only partly: d·24 h − 24 h < true interval < d·24 h + 24 h. Fractions whose interval is certainly too short
+are flagged as such; those that might be too short are flagged as "not verifiable from dates".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import InitVar, dataclass, replace
+from datetime import date
+from typing import Any
+
+COURSE_FORMAT = "planner-course"
+COURSE_FORMAT_VERSION = 1
+
+
+class CourseError(ValueError):
+    """A course or fraction record that cannot be accepted as written; the message says which value and why."""
+
+
+def _positive_finite(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CourseError(f"{what} must be a finite number, got {value!r}")
+    if value <= 0:
+        raise CourseError(f"{what} must be above 0, got {value:g}")
+    return float(value)
+
+
+def _whole_number(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CourseError(f"{what} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise CourseError(f"{what} must be at least {minimum}, got {value}")
+    return value
+
+
+def _plain_date(value: Any, what: str) -> date:
+    if not isinstance(value, date) or hasattr(value, "hour"):   # a datetime is a date subclass: refuse it
+        raise CourseError(f"{what} must be a calendar date, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FractionRecord:
+    """One delivered fraction. `today` (default: the computer's date) only checks the date is not in the future."""
+
+    number: int
+    delivered_on: date
+    dwell_time_s: float
+    delivered_by: str
+    remarks: str = ""
+    today: InitVar[date | None] = None
+
+    def __post_init__(self, today: date | None) -> None:
+        _whole_number(self.number, "fraction number", 1)
+        _plain_date(self.delivered_on, f"delivery date of fraction {self.number}")
+        now = date.today() if today is None else _plain_date(today, "today")
+        if self.delivered_on > now:
+            raise CourseError(f"fraction {self.number} is dated {self.delivered_on.isoformat()}, after today "
+                              f"({now.isoformat()}): a fraction is recorded after it is delivered")
+        object.__setattr__(self, "dwell_time_s",
+                           _positive_finite(self.dwell_time_s, f"dwell time of fraction {self.number} (s)"))
+        if not isinstance(self.delivered_by, str) or not self.delivered_by.strip():
+            raise CourseError(f"fraction {self.number}: the name of whoever delivered it is required")
+        if not isinstance(self.remarks, str):
+            raise CourseError(f"fraction {self.number}: remarks must be text, got {self.remarks!r}")
+
+
+@dataclass(frozen=True)
+class ScheduleFinding:
+    kind: str                    # "gap", "too close", "interval not verifiable", "waiting"
+    after_fraction: int
+    before_fraction: int | None  # None: the wait from the last fraction until today
+    days: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Course:
+    planned_fractions: int
+    dose_per_fraction_gy: float
+    planned_dwell_time_s: float
+    max_gap_days: int
+    records: tuple[FractionRecord, ...] = ()
+    min_interval_hours: float | None = None      # e.g. 48 h (Radiat Oncol 5:87, 2010)
+    schedule_source: str = ""
+
+    def __post_init__(self) -> None:
+        _whole_number(self.planned_fractions, "planned number of fractions", 1)
+        object.__setattr__(self, "dose_per_fraction_gy",
+                           _positive_finite(self.dose_per_fraction_gy, "dose per fraction (Gy)"))
+        object.__setattr__(self, "planned_dwell_time_s",
+                           _positive_finite(self.planned_dwell_time_s, "planned dwell time per fraction (s)"))
+        _whole_number(self.max_gap_days, "longest acceptable gap (days)", 1)
+        if self.min_interval_hours is not None:
+            object.__setattr__(self, "min_interval_hours",
+                               _positive_finite(self.min_interval_hours, "minimum interval between fractions (h)"))
+        if not isinstance(self.schedule_source, str):
+            raise CourseError(f"schedule source must be text, got {self.schedule_source!r}")
+        if not isinstance(self.records, tuple) or not all(isinstance(r, FractionRecord) for r in self.records):
+            raise CourseError("records must be a tuple of FractionRecord")
+        if len(self.records) > self.planned_fractions:
+            raise CourseError(f"{len(self.records)} fractions recorded but only {self.planned_fractions} planned")
+        for i, r in enumerate(self.records, start=1):
+            if r.number != i:
+                raise CourseError(f"fraction records must be numbered 1, 2, 3, …: record {i} is numbered {r.number}")
+            if i > 1 and r.delivered_on < self.records[i - 2].delivered_on:
+                raise CourseError(f"fraction {i} ({r.delivered_on.isoformat()}) is dated before fraction {i - 1} "
+                                  f"({self.records[i - 2].delivered_on.isoformat()})")
+
+    # ------------------------------------------------------------------------------------- recording
+
+    def record(self, delivered_on: date, dwell_time_s: float, delivered_by: str, remarks: str = "", *,
+               today: date | None = None) -> "Course":
+        """A new Course with the next fraction recorded; refuses one beyond the plan or out of date order."""
+        number = len(self.records) + 1
+        if number > self.planned_fractions:
+            raise CourseError(f"all {self.planned_fractions} planned fractions are already recorded; "
+                              f"a further fraction needs a new prescription")
+        new = FractionRecord(number, delivered_on, dwell_time_s, delivered_by, remarks, today=today)
+        return replace(self, records=self.records + (new,))
+
+    # ------------------------------------------------------------------------------------- dose
+
+    @property
+    def delivered_fractions(self) -> int:
+        return len(self.records)
+
+    @property
+    def planned_dose_gy(self) -> float:
+        return self.dose_per_fraction_gy * self.planned_fractions
+
+    def fraction_dose_gy(self, record: FractionRecord) -> float:
+        """Dose of one fraction: D_fx × delivered / planned dwell time (dose ∝ beam-on time; module doc)."""
+        return self.dose_per_fraction_gy * record.dwell_time_s / self.planned_dwell_time_s
+
+    @property
+    def delivered_dose_gy(self) -> float:
+        return sum(self.fraction_dose_gy(r) for r in self.records)
+
+    @property
+    def remaining_dose_gy(self) -> float:
+        return self.planned_dose_gy - self.delivered_dose_gy
+
+    @property
+    def complete(self) -> bool:
+        return len(self.records) == self.planned_fractions
+
+    # ------------------------------------------------------------------------------------- schedule
+
+    def gaps(self, today: date | None = None) -> tuple[ScheduleFinding, ...]:
+        """Gaps longer than max_gap_days and, if a minimum interval is set, fractions closer than it."""
+        findings: list[ScheduleFinding] = []
+        for a, b in zip(self.records, self.records[1:]):
+            days = (b.delivered_on - a.delivered_on).days
+            if days > self.max_gap_days:
+                findings.append(ScheduleFinding(
+                    "gap", a.number, b.number, days,
+                    f"{days} days between fraction {a.number} ({a.delivered_on.isoformat()}) and fraction "
+                    f"{b.number} ({b.delivered_on.isoformat()}): longer than the {self.max_gap_days}-day limit"))
+            if self.min_interval_hours is not None:
+                findings.extend(self._interval_finding(a, b, days))
+        if today is not None and self.records and not self.complete:
+            last = self.records[-1]
+            days = (_plain_date(today, "today") - last.delivered_on).days
+            if days > self.max_gap_days:
+                findings.append(ScheduleFinding(
+                    "waiting", last.number, None, days,
+                    f"{days} days since fraction {last.number} ({last.delivered_on.isoformat()}) with "
+                    f"{self.planned_fractions - last.number} fraction(s) still to give: longer than the "
+                    f"{self.max_gap_days}-day limit"))
+        return tuple(findings)
+
+    def _interval_finding(self, a: FractionRecord, b: FractionRecord, days: int) -> list[ScheduleFinding]:
+        need = self.min_interval_hours
+        source = f" ({self.schedule_source})" if self.schedule_source else ""
+        longest = 24.0 * days + 24.0     # dates only: the true interval lies in (24d − 24 h, 24d + 24 h)
+        shortest = max(0.0, 24.0 * days - 24.0)
+        pair = (f"fractions {a.number} ({a.delivered_on.isoformat()}) and {b.number} "
+                f"({b.delivered_on.isoformat()})")
+        if longest <= need:
+            return [ScheduleFinding("too close", a.number, b.number, days,
+                                    f"{pair} are less than {need:g} h apart; the schedule requires at least "
+                                    f"{need:g} h{source}")]
+        if shortest < need:
+            return [ScheduleFinding("interval not verifiable", a.number, b.number, days,
+                                    f"{pair} are {days} calendar days apart: whether they are at least {need:g} h "
+                                    f"apart{source} cannot be told from dates alone — check the delivery times")]
+        return []
+
+
+# ------------------------------------------------------------------------------------- JSON
+
+
+def course_to_dict(course: Course) -> dict[str, Any]:
+    return {
+        "format": COURSE_FORMAT,
+        "version": COURSE_FORMAT_VERSION,
+        "planned_fractions": course.planned_fractions,
+        "dose_per_fraction_gy": course.dose_per_fraction_gy,
+        "planned_dwell_time_s": course.planned_dwell_time_s,
+        "max_gap_days": course.max_gap_days,
+        "min_interval_hours": course.min_interval_hours,
+        "schedule_source": course.schedule_source,
+        "records": [{"number": r.number, "delivered_on": r.delivered_on.isoformat(), "dwell_time_s": r.dwell_time_s,
+                     "delivered_by": r.delivered_by, "remarks": r.remarks} for r in course.records],
+    }
+
+
+_COURSE_KEYS = ("planned_fractions", "dose_per_fraction_gy", "planned_dwell_time_s", "max_gap_days", "records")
+_RECORD_KEYS = ("number", "delivered_on", "dwell_time_s", "delivered_by")
+
+
+def course_from_dict(data: Any, *, today: date | None = None) -> Course:
+    """Inverse of course_to_dict; every problem raises CourseError naming the field (and record) at fault."""
+    if not isinstance(data, dict):
+        raise CourseError(f"a course must be a JSON object, got {type(data).__name__}")
+    if data.get("format") != COURSE_FORMAT:
+        raise CourseError(f"not a course file: format is {data.get('format')!r}, expected {COURSE_FORMAT!r}")
+    if data.get("version") != COURSE_FORMAT_VERSION:
+        raise CourseError(f"course format version {data.get('version')!r} is not supported "
+                          f"(this program reads version {COURSE_FORMAT_VERSION})")
+    missing = [k for k in _COURSE_KEYS if k not in data]
+    if missing:
+        raise CourseError(f"course is missing {', '.join(missing)}")
+    if not isinstance(data["records"], list):
+        raise CourseError(f"course records must be a list, got {type(data['records']).__name__}")
+    records = []
+    for i, raw in enumerate(data["records"], start=1):
+        if not isinstance(raw, dict):
+            raise CourseError(f"record {i} must be a JSON object, got {type(raw).__name__}")
+        missing = [k for k in _RECORD_KEYS if k not in raw]
+        if missing:
+            raise CourseError(f"record {i} is missing {', '.join(missing)}")
+        text = raw["delivered_on"]
+        try:
+            if not isinstance(text, str):
+                raise TypeError
+            delivered_on = date.fromisoformat(text)
+        except (TypeError, ValueError):
+            raise CourseError(f"record {i}: delivery date must be an ISO date (YYYY-MM-DD), got {text!r}") from None
+        try:
+            records.append(FractionRecord(raw["number"], delivered_on, raw["dwell_time_s"], raw["delivered_by"],
+                                          raw.get("remarks", ""), today=today))
+        except CourseError as e:
+            raise CourseError(f"record {i}: {e}") from None
+    return Course(data["planned_fractions"], data["dose_per_fraction_gy"], data["planned_dwell_time_s"],
+                  data["max_gap_days"], tuple(records), data.get("min_interval_hours"),
+                  data.get("schedule_source", "") or "")
