@@ -61,6 +61,7 @@ class UltrasoundView(pg.PlotWidget):
                                      z_value=5, on_edited=self._on_skin_edited)
         self.outline = EditablePolyline(plot, closed=True, pen=pg.mkPen(OUTLINE_COLOUR, width=2),
                                         z_value=10, on_edited=self._on_outline_edited)
+        self.skin.peers, self.outline.peers = [self.outline], [self.skin]
         self.caliper: Caliper | None = None
         self.dose_overlay = DoseOverlay(plot)
         self._image = None

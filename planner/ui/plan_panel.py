@@ -96,6 +96,11 @@ class PlanPanel(QWidget):
     # --- plan → widgets -------------------------------------------------------------------
     def show_plan(self, plan: Plan) -> None:
         self.setEnabled(True)
+        shown = getattr(self, "_shown_plan", None)
+        if shown is not None and (shown.setup, shown.prescription, shown.notes) == (plan.setup, plan.prescription, plan.notes):
+            self._shown_plan = plan
+            return  # an outline or skin edit: nothing here changes
+        self._shown_plan = plan
         technique = self.registry.get(plan.setup.technique_id)
         machine = technique.machine(plan.setup.machine_id)
         _fill(self.technique_combo, [(t.name, t.id) for t in self.registry.techniques], technique.id)

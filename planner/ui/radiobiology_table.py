@@ -30,6 +30,9 @@ class RadiobiologyTable(QTableWidget):
                         "α/β 10 Gy tumour, 3 Gy late skin effects")
 
     def show_regimens(self, plan_prescription: Prescription, presets) -> None:
+        if (plan_prescription, presets) == getattr(self, "_shown", None):
+            return  # most edits (outline, skin) leave the regimens as they are
+        self._shown = (plan_prescription, presets)
         rows = [(f"This plan: {plan_prescription.describe()}", plan_prescription, "")]
         rows += [(p.label, Prescription(p.dose_per_fraction_gy, p.fractions), p.source) for p in presets]
         self.setRowCount(len(rows))

@@ -28,3 +28,17 @@ def test_a_depth_dose_gives_a_horizontal_line_at_the_interpolated_depth():
 def test_no_crossing_gives_no_segments():
     xs, ys = isodose_segments(np.zeros((4, 4)), np.arange(4), np.arange(4), 1.0)
     assert xs.size == 0 and ys.size == 0
+
+
+def test_several_levels_at_once_give_the_same_lines_as_one_by_one():
+    from planner.dose.isodose_lines import isodose_segments_for_levels
+
+    x = np.linspace(-10, 10, 81)
+    y = np.linspace(0, 12, 49)
+    dose = 110 * np.exp(-y[:, None] / 6) * (np.abs(x[None, :]) < 6)
+    levels = [100, 20, 90, 50]
+    together = isodose_segments_for_levels(dose, x, y, levels)
+    for level, (xs, ys) in zip(levels, together):
+        one_xs, one_ys = isodose_segments(dose, x, y, level)
+        np.testing.assert_array_equal(xs, one_xs)
+        np.testing.assert_array_equal(ys, one_ys)

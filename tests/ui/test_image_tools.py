@@ -12,6 +12,7 @@ from pydicom.data import get_testdata_file
 def click_mm(window, x_mm, y_mm, double=False):
     pos = window.view.mm_to_widget(x_mm, y_mm)
     viewport = window.view.viewport()
+    QTest.mouseMove(viewport, pos)  # a hand hovers before it clicks; pyqtgraph routes clicks by hover
     if double:
         QTest.mouseDClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
     else:
@@ -54,15 +55,20 @@ def test_escape_cancels_drawing_and_changes_nothing(demo_window, qtbot):
 def test_clicking_a_segment_adds_a_vertex_and_removing_one_is_undoable(demo_window, qtbot):
     w = demo_window
     outline = w.document.plan.outline
-    (x1, y1), (x2, y2) = outline.vertices_mm[-1], outline.vertices_mm[0]
-    # The closing segment from the last vertex back to the first, clicked at its middle.
+    v = np.array(outline.vertices_mm)
+    lengths = np.hypot(*(np.roll(v, -1, axis=0) - v).T)
+    longest = int(np.argmax(lengths))  # the lower border: far from the skin line and from other vertices
+    (x1, y1), (x2, y2) = v[longest], v[(longest + 1) % len(v)]
     click_mm(w, (x1 + x2) / 2, (y1 + y2) / 2)
     added = w.document.plan.outline
     assert len(added.vertices_mm) == len(outline.vertices_mm) + 1
-    handle = w.view.outline.roi.getHandles()[3]
-    handle.removeClicked()  # what the handle's right-click menu "Remove handle" does
+    x, y = added.vertices_mm[3]
+    pos = w.view.mm_to_widget(x, y)
+    QTest.mouseMove(w.view.viewport(), pos)  # hover first, as a hand does
+    QTest.mouseClick(w.view.viewport(), Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, pos)
     removed = w.document.plan.outline
     assert len(removed.vertices_mm) == len(outline.vertices_mm)
+    assert (x, y) not in removed.vertices_mm
     w.undo_action.trigger()
     assert w.document.plan.outline == added
     w.undo_action.trigger()
@@ -81,23 +87,25 @@ def test_a_click_inside_the_lesion_proposes_an_outline_to_edit(demo_window, qtbo
     assert w.document.plan.outline != proposed
 
 
-def test_dragging_the_skin_surface_changes_the_depth_readout(demo_window, qtbot):
+def test_dragging_the_skin_surface_is_an_undoable_edit_that_moves_the_depth_readout(demo_window, qtbot):
     w = demo_window
-    depth_before = float(w.metrics_panel.depth_label.text().split()[0])
     skin = w.document.plan.skin_surface
-    # Pick the skin point nearest the lesion centre and raise the skin there by ~0.5 mm.
-    index = int(np.argmin([abs(x) for x, _ in skin.points_mm]))
+    # A skin point lateral to the lesion (the lesion's own top edge lies on the skin).
+    index = int(np.argmin([abs(x + 7.0) for x, _ in skin.points_mm]))
     x, y = skin.points_mm[index]
     start = w.view.mm_to_widget(x, y)
     up = w.view.mm_to_widget(x, y - 0.5)
     viewport = w.view.viewport()
+    QTest.mouseMove(viewport, start)
     QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     for k in range(1, 6):
         QTest.mouseMove(viewport, start + (up - start) * k / 5)
     QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, up)
-    assert w.document.plan.skin_surface != skin
-    depth_after = float(w.metrics_panel.depth_label.text().split()[0])
-    assert depth_after > depth_before  # a higher skin makes the tumour deeper below it
+    moved = w.document.plan.skin_surface
+    assert moved != skin and moved.points_mm[index][1] == pytest.approx(y - 0.5, abs=0.05)
+    assert moved.points_mm[index][0] == pytest.approx(x, abs=0.05)
+    expected = w.document.plan.outline.max_depth_below_skin_mm(moved.depth_at)
+    assert w.metrics_panel.depth_label.text() == f"{expected:.2f} mm"
     w.undo_action.trigger()
     assert w.document.plan.skin_surface == skin
 
