@@ -103,3 +103,40 @@ def run_bed(args) -> int:
     for d in doses:
         print(f"  α/β {d.alpha_beta_gy:g} Gy: BED {d.bed_gy:.2f} Gy, EQD2 {d.eqd2_gy:.2f} Gy")
     return EXIT_OK
+
+
+def run_beam_data(args) -> int:
+    import sys
+
+    from planner.dose.monte_carlo import CalculationCancelled
+    from plugins.superficial_kv.dose_engine import INTERACTIVE_PHOTONS, beam_data_report
+
+    photons = INTERACTIVE_PHOTONS if args.photons is None else args.photons
+    if photons < 10_000:
+        raise CommandError(f"--photons must be at least 10000 for a meaningful uncertainty, got {photons}")
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r{fraction:4.0%} {message[:70]:70s}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = beam_data_report(args.kvp, args.hvl_mm_al, args.cone_mm, args.ssd_cm, n_photons=photons,
+                                  progress=progress)
+    except (ValueError, CalculationCancelled) as err:
+        raise CommandError(str(err)) from None
+    finally:
+        print("", file=sys.stderr)
+    if args.json:
+        print_json(report)
+        return EXIT_OK
+    print(f"{report['kvp']:g} kV, HVL {report['hvl_mm_al']:g} mm Al, cone Ø {report['cone_mm']:g} mm, "
+          f"SSD {report['ssd_cm']:g} cm ({report['n_photons']} photons, seed {report['seed']})")
+    tg61 = report["tg61_backscatter_factor"]
+    print(f"  backscatter factor B_w  {report['backscatter_factor']:.4f} ± {report['backscatter_uncertainty']:.4f} (k=1)"
+          + ("" if tg61 is None else f"   TG-61 Table V: {tg61:.4f}"))
+    pdd = dict((round(z, 3), p) for z, p in report["pdd"])
+    for depth in (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0):
+        if depth in pdd:
+            print(f"  PDD at {depth:4.1f} mm      {pdd[depth]:6.1f} %")
+    for quantity, source in report["provenance"].items():
+        print(f"  {quantity}: {source}")
+    return EXIT_OK

@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     techniques = commands.add_parser("techniques", help="list the installed treatment techniques and their machines")
     techniques.add_argument("--json", action="store_true", help="print JSON")
 
+    beam = commands.add_parser(
+        "beam-data", help="compute kV beam data (PDD, profiles, backscatter factor) with the Monte Carlo engine")
+    beam.add_argument("--kvp", "--kv", dest="kvp", type=float, required=True, help="tube potential (kV)")
+    beam.add_argument("--hvl-mm-al", type=float, required=True, help="measured first half-value layer (mm Al)")
+    beam.add_argument("--cone-mm", type=float, required=True, help="cone (field) diameter at the surface (mm)")
+    beam.add_argument("--ssd-cm", type=float, required=True, help="source-to-surface distance (cm)")
+    beam.add_argument("--photons", type=int, default=None, help="Monte Carlo histories (default: the interactive count)")
+    beam.add_argument("--json", action="store_true", help="print JSON")
+
     bed = commands.add_parser("bed", help="BED and EQD2 of a prescription (linear-quadratic, no time factor)")
     bed.add_argument("--dose-per-fraction-gy", type=float, required=True)
     bed.add_argument("--fractions", type=int, required=True)
@@ -51,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from planner.cli import commands
 
-    handler = getattr(commands, f"run_{args.command}")
+    handler = getattr(commands, "run_" + args.command.replace("-", "_"))
     try:
         return handler(args)
     except commands.CommandError as err:

@@ -99,3 +99,24 @@ def test_info_reports_the_problem_of_a_region_outside_the_image():
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+def test_beam_data_json_has_the_backscatter_factor_pdd_and_provenance():
+    result = planner("beam-data", "--kvp", "100", "--hvl-mm-al", "2.2", "--cone-mm", "30", "--ssd-cm", "15",
+                     "--photons", "20000", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    # TG-61 Table V at HVL 2.2 mm Al, Ø 3 cm, SSD 10–20 cm is ≈ 1.14; the engine's own tolerance is 3 %.
+    assert data["backscatter_factor"] == pytest.approx(1.14, rel=0.03 + 3 * data["backscatter_uncertainty"])
+    depths = [z for z, _ in data["pdd"]]
+    assert depths[0] == 0 and data["pdd"][0][1] == pytest.approx(100.0)
+    pdd = {round(z, 2): p for z, p in data["pdd"]}
+    assert 100 > pdd[1.0] > pdd[5.0] > pdd[10.0] > pdd[20.0] > 0  # falls with depth (few photons: coarse steps)
+    for quantity in ("backscatter_factor", "pdd", "profiles", "spectrum"):
+        assert "SpekPy" in data["provenance"][quantity] or "Monte Carlo" in data["provenance"][quantity]
+
+
+def test_beam_data_refuses_an_impossible_input_in_one_line():
+    result = planner("beam-data", "--kvp", "70", "--hvl-mm-al", "0", "--cone-mm", "20", "--ssd-cm", "15")
+    assert result.returncode == 1
+    assert "HVL" in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
