@@ -15,7 +15,7 @@ from planner.core.atomic import atomic_write_text
 from planner.core.manual_calibration import CalibrationError, ManualCalibration
 from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan, TreatmentSetup
-from planner.core.prescription import Prescription, PrescriptionError
+from planner.core.prescription import DEFAULT_ISODOSE_PERCENT, Prescription, PrescriptionError, PrescriptionPoint
 from planner.core.skin_surface import SkinSurface, SkinSurfaceError
 
 FORMAT = "planner-plan"
@@ -42,6 +42,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "prescription": {
             "dose_per_fraction_gy": plan.prescription.dose_per_fraction_gy,
             "fractions": plan.prescription.fractions,
+            "point": {"mode": plan.prescription.point.mode, "depth_mm": plan.prescription.point.depth_mm,
+                      "isodose_percent": plan.prescription.point.isodose_percent},
         },
         "lesion_outline_mm": None if plan.outline is None else [list(v) for v in plan.outline.vertices_mm],
         "skin_surface_mm": None if plan.skin_surface is None else [list(p) for p in plan.skin_surface.points_mm],
@@ -77,7 +79,7 @@ def plan_from_dict(data: Any) -> Plan:
                 energy_id=_text(setup["energy"], "setup.energy"),
                 applicator_id=_text(setup["applicator"], "setup.applicator"),
             ),
-            prescription=Prescription(rx["dose_per_fraction_gy"], rx["fractions"]),
+            prescription=Prescription(rx["dose_per_fraction_gy"], rx["fractions"], _prescription_point(rx)),
             outline=None if outline_data is None else LesionOutline(tuple(tuple(v) for v in outline_data)),
             skin_surface=None if skin_data is None else SkinSurface(tuple(tuple(p) for p in skin_data)),
             manual_calibration=None if manual is None else ManualCalibration(
@@ -111,6 +113,15 @@ def load_plan(path: str | os.PathLike) -> Plan:
         return plan_from_dict(data)
     except PlanFileError as err:
         raise PlanFileError(f"{path}: {err}") from None
+
+
+def _prescription_point(rx: dict) -> PrescriptionPoint:
+    point = rx.get("point")
+    if point is None:
+        return Prescription.__dataclass_fields__["point"].default
+    if not isinstance(point, dict):
+        raise PlanFileError("field 'prescription.point' must be an object")
+    return PrescriptionPoint(point.get("mode"), point.get("depth_mm"), point.get("isodose_percent", DEFAULT_ISODOSE_PERCENT))
 
 
 def _text(value: Any, field: str) -> str:

@@ -36,12 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.core.prescription import Prescription
+from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.dose.commissioning import ConeCommissioning
 from planner.dose.tg61 import CITATION as TG61_CITATION
 from planner.dose.tg61 import tg61_mu_en_ratio_water_air
 
-DEFAULT_ISODOSE_PERCENT = 90.0   # "90 % of the surface dose" depth convention (physics-data §1.2, Xstrahl 150 MC study)
 
 TIME_FORMULA = ("t_set = D_rx / (K_air_rate · B_w · [(μen/ρ)w/air]air · N/100) + ε  "
                 "(TG-61 in-air method; ε = timer end effect, dose delivered = Ḋ·(t_set − ε))")
@@ -49,46 +48,6 @@ TIME_FORMULA = ("t_set = D_rx / (K_air_rate · B_w · [(μen/ρ)w/air]air · N/1
 
 class DoseCalculationError(ValueError):
     """Input for which no dose can be calculated; the message says which number and why."""
-
-
-@dataclass(frozen=True)
-class PrescriptionPoint:
-    """Where the prescribed dose applies. Use the constructors below."""
-
-    mode: str                         # "surface" | "depth" | "isodose"
-    depth_mm: float | None = None     # for "depth"
-    isodose_percent: float = DEFAULT_ISODOSE_PERCENT   # for "isodose"
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("surface", "depth", "isodose"):
-            raise DoseCalculationError(f"prescription point must be 'surface', 'depth' or 'isodose', got {self.mode!r}")
-        if self.mode == "depth":
-            d = self.depth_mm
-            if d is None or not isinstance(d, (int, float)) or not math.isfinite(d) or d < 0:
-                raise DoseCalculationError(f"prescription depth must be a finite number ≥ 0 mm, got {d!r}")
-        if self.mode == "isodose":
-            x = self.isodose_percent
-            if not isinstance(x, (int, float)) or not math.isfinite(x) or not 0 < x <= 100:
-                raise DoseCalculationError(f"prescription isodose must be above 0 % and at most 100 %, got {x!r}")
-
-    @staticmethod
-    def surface() -> "PrescriptionPoint":
-        return PrescriptionPoint("surface")
-
-    @staticmethod
-    def at_depth(depth_mm: float) -> "PrescriptionPoint":
-        return PrescriptionPoint("depth", depth_mm=depth_mm)
-
-    @staticmethod
-    def isodose_at_max_depth(percent: float = DEFAULT_ISODOSE_PERCENT) -> "PrescriptionPoint":
-        return PrescriptionPoint("isodose", isodose_percent=percent)
-
-    def describe(self) -> str:
-        if self.mode == "surface":
-            return "to the surface"
-        if self.mode == "depth":
-            return f"at {self.depth_mm:g} mm depth"
-        return f"to the {self.isodose_percent:g} % isodose at the lesion's maximum depth"
 
 
 def pdd_percent_at(pdd: tuple[tuple[float, float], ...], depth_mm: float) -> float:

@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from planner.dose.kv_dose import DEFAULT_ISODOSE_PERCENT, isodose_depth_mm
+from planner.core.prescription import DEFAULT_ISODOSE_PERCENT
+from planner.dose.kv_dose import isodose_depth_mm
 from planner.techniques.interface import Machine
 
 DEFAULT_DEPTH_MARGIN_MM = 0.5

@@ -447,14 +447,20 @@ class MainWindow(QMainWindow):
             self.report_problem(f"{technique.name} offers no recommendation.")
             return
         commissioning = getattr(technique, "commissioning", None)
+        try:
+            depth_margin, lateral_margin = self.metrics_panel.dose_panel.margins_mm()
+        except ValueError as err:
+            self.report_problem(f"No recommendation: {err}.")
+            return
 
         def shown(answer) -> None:
             energy, cone, note = answer
             self.metrics_panel.dose_panel.show_recommendations(tuple(r for r in (energy, cone) if r is not None), note)
 
         if not self.runner.start("Recommending energy and cone (beam data of each energy)",
-                                 lambda progress, cancelled: engine.recommend(plan, commissioning, progress=progress,
-                                                                              is_cancelled=cancelled),
+                                 lambda progress, cancelled: engine.recommend(
+                                     plan, commissioning, depth_margin_mm=depth_margin,
+                                     lateral_margin_mm=lateral_margin, progress=progress, is_cancelled=cancelled),
                                  shown, self.report_problem):
             self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
 

@@ -20,10 +20,16 @@ from PySide6.QtWidgets import (
 from dataclasses import asdict
 
 from planner.core.plan import Plan
-from planner.core.prescription import Prescription, PrescriptionError
+from planner.core.prescription import Prescription, PrescriptionError, PrescriptionPoint
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
-from planner.ui.quantity_field import QuantityField, parse_fraction_count, parse_positive_gy
+from planner.ui.quantity_field import (
+    QuantityField,
+    parse_fraction_count,
+    parse_positive_gy,
+    parse_positive_mm,
+    parse_positive_percent,
+)
 from planner.workflow import default_prescription, default_setup
 
 NOTES_MERGE_KEY = 1001
@@ -42,6 +48,11 @@ class PlanPanel(QWidget):
         self.preset_combo = QComboBox()
         self.dose_per_fraction = QuantityField("Gy", parse_positive_gy)
         self.fractions = QuantityField("fractions", parse_fraction_count)
+        self.point_combo = QComboBox()
+        for text, mode in (("the 90 % isodose at the lesion's deepest point", "isodose"),
+                           ("a stated depth below the skin", "depth"), ("the skin surface", "surface")):
+            self.point_combo.addItem(text, mode)
+        self.point_value = QuantityField("mm", parse_positive_mm)
         self.total_label = QLabel()
         self.machine_data_label = QLabel()
         self.machine_data_label.setWordWrap(True)
@@ -68,6 +79,8 @@ class PlanPanel(QWidget):
         rx_form.addRow("Regimen", self.preset_combo)
         rx_form.addRow("Dose per fraction", self.dose_per_fraction)
         rx_form.addRow("Fractions", self.fractions)
+        rx_form.addRow("Prescribed to", self.point_combo)
+        rx_form.addRow("", self.point_value)
         rx_form.addRow("Total", self.total_label)
         rx_form.addRow(self.prescription_problem)
 
@@ -89,6 +102,8 @@ class PlanPanel(QWidget):
         self.preset_combo.activated.connect(self._on_preset_chosen)
         self.dose_per_fraction.committed.connect(lambda d: self._edit_prescription(dose_per_fraction_gy=d))
         self.fractions.committed.connect(lambda n: self._edit_prescription(fractions=n))
+        self.point_combo.activated.connect(self._on_point_mode_chosen)
+        self.point_value.committed.connect(self._on_point_value)
         self.notes.textChanged.connect(self._on_notes_changed)
         document.plan_changed.connect(self.show_plan)
         self.setEnabled(False)
@@ -121,6 +136,18 @@ class PlanPanel(QWidget):
         self.dose_per_fraction.set_value_text(f"{plan.prescription.dose_per_fraction_gy:g}")
         self.fractions.set_value_text(str(plan.prescription.fractions))
         self.total_label.setText(f"{plan.prescription.total_dose_gy:g} Gy")
+        point = plan.prescription.point
+        self.point_combo.blockSignals(True)
+        self.point_combo.setCurrentIndex(self.point_combo.findData(point.mode))
+        self.point_combo.setItemText(0, f"the {point.isodose_percent:g} % isodose at the lesion's deepest point")
+        self.point_combo.blockSignals(False)
+        self.point_value.setVisible(point.mode != "surface")
+        if point.mode == "depth":
+            self.point_value.set_quantity("mm below the skin", parse_positive_mm)
+            self.point_value.set_value_text(f"{point.depth_mm:g}")
+        elif point.mode == "isodose":
+            self.point_value.set_quantity("% isodose", parse_positive_percent)
+            self.point_value.set_value_text(f"{point.isodose_percent:g}")
         self.prescription_problem.setText("")
         self.machine_data_label.setText(_commissioning_text(technique, machine, plan))
         if self.notes.toPlainText() != plan.notes:
@@ -151,7 +178,8 @@ class PlanPanel(QWidget):
         if plan is None or index is None:
             return
         preset = self.registry.get(plan.setup.technique_id).fractionation_presets[index]
-        self.document.apply(plan.with_prescription(Prescription(preset.dose_per_fraction_gy, preset.fractions)),
+        self.document.apply(plan.with_prescription(Prescription(preset.dose_per_fraction_gy, preset.fractions,
+                                                                plan.prescription.point)),
                             f"Regimen: {preset.label}")
 
     def _edit_prescription(self, **change) -> None:
@@ -159,13 +187,44 @@ class PlanPanel(QWidget):
         if plan is None:
             return
         values = {"dose_per_fraction_gy": plan.prescription.dose_per_fraction_gy,
-                  "fractions": plan.prescription.fractions, **change}
+                  "fractions": plan.prescription.fractions, "point": plan.prescription.point, **change}
         try:
             prescription = Prescription(**values)
         except PrescriptionError as err:
             self.prescription_problem.setText(str(err))
             return
         self.document.apply(plan.with_prescription(prescription), f"Prescription: {prescription.describe()}")
+
+    def _on_point_mode_chosen(self) -> None:
+        plan = self.document.plan
+        if plan is None:
+            return
+        mode = self.point_combo.currentData()
+        current = plan.prescription.point
+        if mode == current.mode:
+            return
+        if mode == "surface":
+            point = PrescriptionPoint.surface()
+        elif mode == "depth":
+            point = PrescriptionPoint.at_depth(current.depth_mm if current.depth_mm is not None else 3.0)
+        else:
+            point = PrescriptionPoint.isodose_at_max_depth(current.isodose_percent)
+        self.document.apply(plan.with_prescription(plan.prescription.with_point(point)),
+                            f"Prescribe to {point.describe()}")
+
+    def _on_point_value(self, value: float) -> None:
+        plan = self.document.plan
+        if plan is None:
+            return
+        current = plan.prescription.point
+        try:
+            point = PrescriptionPoint.at_depth(value) if current.mode == "depth" else \
+                PrescriptionPoint.isodose_at_max_depth(value)
+        except PrescriptionError as err:
+            self.point_value.set_problem(str(err))
+            return
+        self.document.apply(plan.with_prescription(plan.prescription.with_point(point)),
+                            f"Prescribe to {point.describe()}")
 
     def _on_notes_changed(self) -> None:
         plan = self.document.plan

@@ -28,6 +28,11 @@ class QuantityField(QWidget):
         self.problem: str | None = None
         self.line_edit.editingFinished.connect(self._on_editing_finished)
 
+    def set_quantity(self, unit: str, parse: Callable[[str], object]) -> None:
+        """One field for a quantity whose unit depends on a choice (a depth in mm, an isodose in %)."""
+        self.unit_label.setText(unit)
+        self._parse = parse
+
     def set_value_text(self, text: str) -> None:
         """Show the plan's value (after an undo, say) without reporting it as an edit."""
         if self.line_edit.text() != text:
@@ -68,6 +73,17 @@ def positive_number_parser(unit: str, quantity: str) -> Callable[[str], float]:
 
 parse_positive_gy = positive_number_parser("Gy", "a dose")
 parse_positive_mm = positive_number_parser("mm", "a distance")
+parse_positive_percent = positive_number_parser("%", "an isodose")
+
+
+def parse_non_negative_mm(text: str) -> float:
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise ValueError(f"“{text}” is not a number of mm") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"a margin must be 0 mm or more, not {value:g} mm")
+    return value
 
 
 def parse_fraction_count(text: str) -> int:

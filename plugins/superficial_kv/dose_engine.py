@@ -170,11 +170,11 @@ class SuperficialDoseEngine:
                 progress=None, is_cancelled=None) -> DoseResult:
         """Dose grid, per-fraction numbers, time, metrics and findings of ``plan`` on ``image_axes`` = (x_mm, y_mm).
 
-        Default prescription point: the 90 % isodose at the lesion's maximum depth. Default cone axis:
-        the lesion's lateral centre.
+        Prescription point: the plan's (``plan.prescription.point``) unless one is given. Default cone
+        axis: the lesion's lateral centre.
         """
         x_mm, y_mm = validate_axes(*image_axes)
-        point = prescription_point or PrescriptionPoint.isodose_at_max_depth()
+        point = prescription_point or plan.prescription.point
         rx = plan.prescription.dose_per_fraction_gy
         findings: list[Finding] = []
 

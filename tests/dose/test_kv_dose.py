@@ -6,6 +6,7 @@ import pytest
 
 from planner.core.prescription import Prescription
 from planner.dose.commissioning import CommissionedValue, ConeCommissioning
+from planner.core.prescription import PrescriptionError
 from planner.dose.kv_dose import (DoseCalculationError, PrescriptionPoint, absolute_dose, isodose_depth_mm,
                                   pdd_percent_at, surface_dose_rate_gy_per_min, treatment_time_min)
 from planner.dose.tg61 import tg61_mu_en_ratio_water_air
@@ -95,7 +96,7 @@ def test_refusals():
                       backscatter_factor=1.06, commissioning=None, lesion_max_depth_mm=-1.0)
     for bad in (dict(mode="depth", depth_mm=-1), dict(mode="depth", depth_mm=math.nan),
                 dict(mode="isodose", isodose_percent=0), dict(mode="isodose", isodose_percent=120), dict(mode="x")):
-        with pytest.raises(DoseCalculationError):
+        with pytest.raises(PrescriptionError):
             PrescriptionPoint(**bad)
     with pytest.raises(DoseCalculationError, match="air-kerma rate"):
         surface_dose_rate_gy_per_min(0.0, 1.05, 0.52)

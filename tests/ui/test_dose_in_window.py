@@ -77,3 +77,42 @@ def test_the_beam_data_tab_plots_the_pdd_with_its_source(demo_window, qtbot):
     assert depth[0] == 0 and percent[0] == pytest.approx(100, abs=0.5)
     assert np.all(np.diff(percent[depth <= 20]) < 0.5)  # falls with depth
     assert "Monte Carlo" in view.source_label.text()
+
+
+def test_prescribing_to_a_depth_is_an_undoable_edit_that_moves_the_dose(demo_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    w = demo_window
+    isodose = wait_for_dose(w, qtbot)
+    choose_in_combo(w.plan_panel.point_combo, "a stated depth below the skin")
+    field = w.plan_panel.point_value.line_edit
+    field.selectAll()
+    QTest.keyClicks(field, "2")
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    point = w.document.plan.prescription.point
+    assert (point.mode, point.depth_mm) == ("depth", 2.0)
+    at_depth = wait_for_dose(w, qtbot)
+    assert at_depth.prescription_depth_mm == pytest.approx(2.0)
+    assert at_depth.dose_at_prescription_depth_gy == pytest.approx(w.document.plan.prescription.dose_per_fraction_gy)
+    assert at_depth.surface_dose_gy > isodose.surface_dose_gy  # 2 mm is deeper than the 90 % depth at 50 kV
+    w.undo_action.trigger()
+    w.undo_action.trigger()
+    assert w.document.plan.prescription.point.mode == "isodose"
+
+
+def test_the_lateral_margin_is_editable_and_changes_the_recommended_cone(demo_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    w = demo_window
+    wait_for_dose(w, qtbot)
+    panel = w.metrics_panel.dose_panel
+    field = panel.lateral_margin.line_edit
+    field.selectAll()
+    QTest.keyClicks(field, "8")
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    panel.recommend_button.click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=120000)
+    # 8.95 mm + 2 × 8 mm = 24.95 mm → the 25 mm cone.
+    assert panel._recommended["cone"] == "cone-25mm"
