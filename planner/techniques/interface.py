@@ -92,8 +92,9 @@ class Technique(Protocol):
     Optional capabilities, looked up with getattr: ``dose_engine`` (with
     ``compute(plan, (x_mm, y_mm), commissioning)``, ``beam_model(energy, applicator, ssd_cm,
     progress, is_cancelled)`` and ``recommend(plan, commissioning)``) and ``commissioning`` (the
-    machine's commissioned SSD, output and end effect per energy and applicator). A technique
-    without them plans but shows no dose.
+    machine's commissioned SSD, output and end effect per energy and applicator), and
+    ``default_prescription_point`` (where its regimens are prescribed). A technique without a dose
+    engine plans but shows no dose.
     """
 
     id: str

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner.core.prescription import PrescriptionPoint
 from planner.techniques.interface import FractionationPreset, Machine, by_id
-from plugins.ebx_surface.machine_data import ESTEYA_UNIT, FRACTIONATION_PRESETS, XOFT_UNIT
+from plugins.ebx_surface.machine_data import (
+    ESTEYA_UNIT,
+    FRACTIONATION_PRESETS,
+    TYPICAL_PRESCRIPTION_DEPTH_MM,
+    XOFT_UNIT,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,8 @@ class ElectronicBrachytherapySurface:
     name: str = "Electronic brachytherapy, surface applicators (HDR eBx)"
     machines: tuple[Machine, ...] = (ESTEYA_UNIT, XOFT_UNIT)
     fractionation_presets: tuple[FractionationPreset, ...] = FRACTIONATION_PRESETS
+    # eBx is prescribed at depth, commonly 3–5 mm (machine_data.TYPICAL_PRESCRIPTION_DEPTH_MM).
+    default_prescription_point: PrescriptionPoint = PrescriptionPoint.at_depth(TYPICAL_PRESCRIPTION_DEPTH_MM[0])
 
     def machine(self, machine_id: str) -> Machine:
         return by_id(self.machines, machine_id, "machine for surface eBx")
