@@ -55,6 +55,7 @@ def start_plan(planning_image: PlanningImage, technique: Technique, outline: Les
         prescription=default_prescription(technique),
         outline=outline,
         skin_surface=planning_image.detected_skin,
+        cone_axis_x_mm=None if outline is None else outline.lateral_centre_mm,
     )
 
 

@@ -36,6 +36,10 @@ class Plan:
     outline: LesionOutline | None = None
     skin_surface: SkinSurface | None = None
     manual_calibration: ManualCalibration | None = None
+    # Where the cone or applicator sits: its central axis, lateral mm in the image frame. Set when
+    # the plan starts (the lesion's centre) and moved only on purpose, so editing the outline never
+    # shifts the beam under the physician's hand. None: centred on the lesion.
+    cone_axis_x_mm: float | None = None
     notes: str = ""
 
     def with_outline(self, outline: LesionOutline | None) -> "Plan":
@@ -43,6 +47,9 @@ class Plan:
 
     def with_skin_surface(self, skin_surface: SkinSurface | None) -> "Plan":
         return replace(self, skin_surface=skin_surface)
+
+    def with_cone_axis(self, x_mm: float | None) -> "Plan":
+        return replace(self, cone_axis_x_mm=None if x_mm is None else float(x_mm))
 
     def with_manual_calibration(self, calibration: ManualCalibration | None) -> "Plan":
         return replace(self, manual_calibration=calibration)

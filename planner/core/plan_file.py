@@ -51,6 +51,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "known_distance_mm": plan.manual_calibration.known_distance_mm,
             "measured_pixels": plan.manual_calibration.measured_pixels,
         },
+        "cone_axis_x_mm": plan.cone_axis_x_mm,
         "notes": plan.notes,
     }
 
@@ -84,6 +85,7 @@ def plan_from_dict(data: Any) -> Plan:
             skin_surface=None if skin_data is None else SkinSurface(tuple(tuple(p) for p in skin_data)),
             manual_calibration=None if manual is None else ManualCalibration(
                 manual["known_distance_mm"], manual["measured_pixels"]),
+            cone_axis_x_mm=_optional_number(data.get("cone_axis_x_mm"), "cone_axis_x_mm"),
             notes=_text(data.get("notes", ""), "notes"),
         )
     except KeyError as missing:
@@ -122,6 +124,14 @@ def _prescription_point(rx: dict) -> PrescriptionPoint:
     if not isinstance(point, dict):
         raise PlanFileError("field 'prescription.point' must be an object")
     return PrescriptionPoint(point.get("mode"), point.get("depth_mm"), point.get("isodose_percent", DEFAULT_ISODOSE_PERCENT))
+
+
+def _optional_number(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise PlanFileError(f"field {field!r} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _text(value: Any, field: str) -> str:

@@ -50,12 +50,12 @@ class DoseOverlay:
         """Isodoses inside the patient only: the step from no dose in the gel above the skin to the
         surface dose is not an isodose line, so the surface value is carried up before contouring
         and segments above the skin are left out."""
-        relative = np.asarray(dose_gy, dtype=float) * (100.0 / prescribed_gy)
-        contoured = _carry_surface_dose_up(relative)
         # Lines are traced on every second grid point (0.2 mm on the demo): a quarter of the work,
         # and linear interpolation between them stays well inside a screen pixel on smooth dose.
         step = LINE_GRID_STEP
-        all_segments = isodose_segments_for_levels(contoured[::step, ::step], x_mm[::step], y_mm[::step],
+        scale = 100.0 / prescribed_gy
+        contoured = _carry_surface_dose_up(np.asarray(dose_gy[::step, ::step], dtype=float) * scale)
+        all_segments = isodose_segments_for_levels(contoured, x_mm[::step], y_mm[::step],
                                                    [level for level, _ in self.lines])
         for (level, line), (xs, ys) in zip(self.lines, all_segments):
             if xs.size:
@@ -63,7 +63,7 @@ class DoseOverlay:
                 inside = np.repeat(mid_y >= np.asarray(skin_depth_at(mid_x)), 2)
                 xs, ys = xs[inside], ys[inside]
             line.setData(xs, ys, skipFiniteCheck=True)
-        self._wash_data = (relative, x_mm, y_mm)
+        self._wash_data = (dose_gy, scale, x_mm, y_mm)
         if self.wash_enabled:
             self._draw_wash()
         self.legend.setVisible(True)
@@ -72,7 +72,8 @@ class DoseOverlay:
         """The colour wash is converted to an image only while it is shown (it costs ~1 ms per edit)."""
         if self._wash_data is None:
             return
-        relative, x_mm, y_mm = self._wash_data
+        dose_gy, scale, x_mm, y_mm = self._wash_data
+        relative = np.asarray(dose_gy, dtype=float) * scale
         dx = x_mm[1] - x_mm[0] if len(x_mm) > 1 else 1.0
         dy = y_mm[1] - y_mm[0] if len(y_mm) > 1 else 1.0
         self.wash.setImage(relative, levels=(0, 120), autoLevels=False)

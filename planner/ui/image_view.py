@@ -24,6 +24,7 @@ from planner.ui.editable_polyline import EditablePolyline
 
 OUTLINE_COLOUR = QColor(255, 200, 0)
 SKIN_COLOUR = QColor(0, 200, 255)
+CONE_COLOUR = QColor(200, 120, 255)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class UltrasoundView(pg.PlotWidget):
     outline_edited = Signal(object)  # LesionOutline
     tool_changed = Signal(str)  # the active click tool's hint, "" when none
     skin_edited = Signal(object)  # SkinSurface
+    cone_moved = Signal(float)  # new cone axis, lateral mm
     edit_refused = Signal(str)  # why a gesture could not become an edit
 
     def __init__(self, parent=None):
@@ -64,6 +66,17 @@ class UltrasoundView(pg.PlotWidget):
         self.skin.peers, self.outline.peers = [self.outline], [self.skin]
         self.caliper: Caliper | None = None
         self.dose_overlay = DoseOverlay(plot)
+        # The cone: its axis (drag it sideways to move the cone) and its footprint on the skin.
+        self.cone_axis = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(CONE_COLOUR, width=1.5,
+                                                                            style=Qt.PenStyle.DashLine),
+                                         label="cone axis", labelOpts={"position": 0.05, "color": CONE_COLOUR})
+        self.cone_axis.setZValue(12)
+        self.cone_axis.setVisible(False)
+        self.cone_axis.sigPositionChangeFinished.connect(lambda line: self.cone_moved.emit(float(line.value())))
+        plot.addItem(self.cone_axis, ignoreBounds=True)
+        self.cone_footprint = pg.PlotCurveItem(pen=pg.mkPen(CONE_COLOUR, width=4))
+        self.cone_footprint.setZValue(12)
+        plot.addItem(self.cone_footprint)
         self._image = None
         self._frame = 0
         self._levels: tuple[float, float] | None = None
@@ -112,6 +125,21 @@ class UltrasoundView(pg.PlotWidget):
     def show_skin_surface(self, skin_surface) -> None:
         self._shown_skin = skin_surface
         self.skin.show(None if skin_surface is None else list(skin_surface.points_mm))
+
+    def show_cone(self, axis_x_mm: float | None, diameter_mm: float | None, skin_depth_at) -> None:
+        """The cone's axis and footprint (its diameter on the skin); hidden when unknown."""
+        if axis_x_mm is None or diameter_mm is None or skin_depth_at is None:
+            self.cone_axis.setVisible(False)
+            self.cone_footprint.setData([], [])
+            return
+        self.cone_axis.setVisible(True)
+        if self.cone_axis.value() != axis_x_mm:
+            self.cone_axis.blockSignals(True)
+            self.cone_axis.setValue(axis_x_mm)
+            self.cone_axis.blockSignals(False)
+        xs = [axis_x_mm - diameter_mm / 2, axis_x_mm + diameter_mm / 2]
+        y = float(skin_depth_at(axis_x_mm)) - 0.15  # just above the skin line, to stay readable
+        self.cone_footprint.setData(xs, [y, y])
 
     def show_outline(self, outline: LesionOutline | None) -> None:
         self.outline.show(None if outline is None else list(outline.vertices_mm))

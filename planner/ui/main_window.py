@@ -162,6 +162,8 @@ class MainWindow(QMainWindow):
         self.propose_outline_action = self._action(
             "&Propose Outline…", self.start_outline_proposal, "Ctrl+Shift+L",
             "Click inside the hypoechoic lesion to get a proposed outline to edit")
+        self.centre_cone_action = self._action("&Centre Cone on Lesion", self.centre_cone_on_lesion, "Ctrl+E",
+                                               "Put the cone's axis at the lesion's lateral centre")
         self.wash_action = self._action("Dose &Colour Wash", self.view.dose_overlay.set_wash_visible, "Ctrl+W",
                                         "Show the dose as a colour wash under the isodose lines")
         self.wash_action.setCheckable(True)
@@ -188,6 +190,7 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addAction(self.draw_outline_action)
         edit_menu.addAction(self.propose_outline_action)
+        edit_menu.addAction(self.centre_cone_action)
         image_menu = self.menuBar().addMenu("&Image")
         image_menu.addAction(self.calibrate_action)
         image_menu.addAction(self.fit_action)
@@ -216,6 +219,7 @@ class MainWindow(QMainWindow):
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.view.outline_edited.connect(self._on_outline_edited)
         self.view.skin_edited.connect(self._on_skin_edited)
+        self.view.cone_moved.connect(self._on_cone_moved)
         self.view.edit_refused.connect(self.report_problem)
         self.view.tool_changed.connect(lambda hint: self.statusBar().showMessage(hint))
         self.view.cursor_moved.connect(self._on_cursor_moved)
@@ -349,6 +353,7 @@ class MainWindow(QMainWindow):
         self._show_image_in_plan_scale(plan)
         self.view.show_outline(plan.outline)
         self.view.show_skin_surface(plan.skin_surface)
+        self._show_cone(plan)
         self._update_title()
 
     def _on_image_changed(self, planning_image: PlanningImage) -> None:
@@ -403,7 +408,35 @@ class MainWindow(QMainWindow):
     def _on_outline_edited(self, outline) -> None:
         plan = self.document.plan
         if plan is not None:
-            self.document.apply(plan.with_outline(outline), "Edit lesion outline")
+            edited = plan.with_outline(outline)
+            if plan.cone_axis_x_mm is None:  # the first outline places the cone over it
+                edited = edited.with_cone_axis(outline.lateral_centre_mm)
+            self.document.apply(edited, "Edit lesion outline")
+
+    def _on_cone_moved(self, axis_x_mm: float) -> None:
+        plan = self.document.plan
+        if plan is not None:
+            self.document.apply(plan.with_cone_axis(axis_x_mm), f"Move cone to {axis_x_mm:.2f} mm")
+
+    def centre_cone_on_lesion(self) -> None:
+        plan = self.document.plan
+        if plan is None or plan.outline is None:
+            self.report_problem("There is no lesion outline to centre the cone on.")
+            return
+        self.document.apply(plan.with_cone_axis(plan.outline.lateral_centre_mm), "Centre cone on lesion")
+
+    def _show_cone(self, plan: Plan) -> None:
+        diameter = None
+        try:
+            machine = self.registry.get(plan.setup.technique_id).machine(plan.setup.machine_id)
+            diameter = machine.applicator(plan.setup.applicator_id).diameter_mm
+        except KeyError:
+            pass
+        axis = plan.cone_axis_x_mm
+        if axis is None and plan.outline is not None:
+            axis = plan.outline.lateral_centre_mm
+        skin = None if plan.skin_surface is None else plan.skin_surface.depth_at
+        self.view.show_cone(axis, diameter, skin)
 
     def _on_skin_edited(self, skin_surface) -> None:
         plan = self.document.plan

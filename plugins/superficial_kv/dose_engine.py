@@ -170,8 +170,8 @@ class SuperficialDoseEngine:
                 progress=None, is_cancelled=None) -> DoseResult:
         """Dose grid, per-fraction numbers, time, metrics and findings of ``plan`` on ``image_axes`` = (x_mm, y_mm).
 
-        Prescription point: the plan's (``plan.prescription.point``) unless one is given. Default cone
-        axis: the lesion's lateral centre.
+        Prescription point: the plan's (``plan.prescription.point``) unless one is given. Cone axis:
+        the one given, else the plan's, else the lesion's lateral centre.
         """
         x_mm, y_mm = validate_axes(*image_axes)
         point = prescription_point or plan.prescription.point
@@ -209,7 +209,7 @@ class SuperficialDoseEngine:
         if skin is None:
             findings.append(Finding(REFUSE, "no skin surface on the image: depths cannot be measured", "no-skin"))
             return result()
-        if outline is None and (point.mode == "isodose" or cone_axis_x_mm is None):
+        if outline is None and (point.mode == "isodose" or (cone_axis_x_mm is None and plan.cone_axis_x_mm is None)):
             findings.append(Finding(REFUSE, "no lesion outline: draw the lesion (its depth and centre are needed)",
                                     "no-outline"))
             return result()
@@ -235,6 +235,8 @@ class SuperficialDoseEngine:
             findings += check_isodose_coverage(beam.pdd, max_depth, point.isodose_percent)
         findings += check_doses(dose, self.limits)
 
+        if cone_axis_x_mm is None:
+            cone_axis_x_mm = plan.cone_axis_x_mm
         axis_x = float(outline.lateral_centre_mm if cone_axis_x_mm is None else cone_axis_x_mm)
         plane = self._planes.plane(model, x_mm, y_mm, skin, axis_x)
         grid = self._scaled(plane, dose.surface_dose_gy)

@@ -136,3 +136,37 @@ def test_switching_the_demo_to_surface_ebx_offers_its_applicators_and_says_there
     w.undo_action.trigger()
     assert w.document.plan.setup.technique_id == "superficial-kv"
     assert wait_for_dose(w, qtbot).treatment_time_min is not None
+
+
+def test_the_cone_stays_put_when_the_outline_changes_and_moves_when_dragged(demo_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    w = demo_window
+    before = wait_for_dose(w, qtbot)
+    axis = w.document.plan.cone_axis_x_mm
+    assert before.cone_axis_x_mm == pytest.approx(axis)
+    outermost = int(np.argmin([x for x, _ in w.document.plan.outline.vertices_mm]))
+    drag_outline_vertex(w, outermost, -30, 0)
+    assert w.document.plan.cone_axis_x_mm == axis  # editing the lesion does not move the beam
+    assert w.dose.last_result.cone_axis_x_mm == pytest.approx(axis)
+
+    # Drag the cone's axis line 40 px to the right, below the lesion where nothing else is.
+    y_mm = 9.0
+    start = w.view.mm_to_widget(axis, y_mm)
+    end = start + type(start)(40, 0)
+    viewport = w.view.viewport()
+    QTest.mouseMove(viewport, start)
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for k in range(1, 6):
+        QTest.mouseMove(viewport, start + (end - start) * k / 5)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    moved = w.document.plan.cone_axis_x_mm
+    vb = w.view.getPlotItem().getViewBox()
+    expected = vb.mapSceneToView(w.view.mapToScene(end)).x()
+    assert moved == pytest.approx(expected, abs=0.1) and moved > axis
+    assert w.dose.last_result.cone_axis_x_mm == pytest.approx(moved)
+    w.undo_action.trigger()
+    assert w.document.plan.cone_axis_x_mm == axis
+    w.centre_cone_action.trigger()
+    assert w.document.plan.cone_axis_x_mm == pytest.approx(w.document.plan.outline.lateral_centre_mm)
