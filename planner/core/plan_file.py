@@ -96,8 +96,14 @@ def plan_from_dict(data: Any) -> Plan:
         raise PlanFileError(f"plan file holds a malformed value: {bad}") from None
 
 
-def save_plan(path: str | os.PathLike, plan: Plan) -> None:
-    atomic_write_text(path, json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n")
+def save_plan(path: str | os.PathLike, plan: Plan, calculation_record: dict | None = None) -> None:
+    """Write the plan; ``calculation_record`` (which model and data gave the dose, the time shown)
+    is kept beside it for the reader and ignored when the plan is loaded: the dose is always
+    recomputed from the plan."""
+    data = plan_to_dict(plan)
+    if calculation_record is not None:
+        data["calculation_record"] = calculation_record
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def load_plan(path: str | os.PathLike) -> Plan:

@@ -49,6 +49,10 @@ class DoseController(QObject):
         self.last_result = result
         self.computed.emit(result)
 
+    def forget_beam(self, energy, applicator, ssd_cm) -> None:
+        """Beam data for this key changed (measured data loaded): fetch them again before the next dose."""
+        self._ready.discard(_identity((energy, applicator, ssd_cm)))
+
     def _compute_beam_data(self, engine, key) -> None:
         energy, applicator, ssd_cm = key
         if self.runner.busy:

@@ -6,6 +6,7 @@ no plan state of its own.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -148,6 +149,9 @@ class MainWindow(QMainWindow):
         self.open_demo_action = self._action("Open &Demo Case", self.open_demo, "Ctrl+D")
         self.save_action = self._action("&Save Plan", self.save, QKeySequence.StandardKey.Save)
         self.save_as_action = self._action("Save Plan &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self.import_measured_action = self._action(
+            "Import &Measured Beam Data…", self.choose_measured_data, None,
+            "Replace the computed PDD, profiles, backscatter factor or output factors of this energy and cone")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
@@ -182,6 +186,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.import_measured_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -316,7 +322,7 @@ class MainWindow(QMainWindow):
 
     def _save_to(self, path: str) -> bool:
         try:
-            save_plan(path, self.document.plan)
+            save_plan(path, self.document.plan, self._calculation_record())
         except OSError as err:
             self.report_problem(f"The plan could not be saved to {path}: {err.strerror or err}. "
                                 "It is still open and autosaved for recovery.")
@@ -325,6 +331,20 @@ class MainWindow(QMainWindow):
         self._remember(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
+
+    def _calculation_record(self) -> dict | None:
+        result = self.dose.last_result
+        if result is None:
+            return None
+        return {
+            "note": "what produced the dose shown when this plan was saved; recomputed, never read back",
+            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "planner_version": __version__,
+            "model": result.model_description,
+            "data_sources": dict(result.data_sources),
+            "treatment_time_min": result.treatment_time_min,
+            "findings": [f"{f.severity}: {f.message}" for f in result.findings],
+        }
 
     # --- crash recovery -------------------------------------------------------------------
     def offer_recovery(self) -> bool:
@@ -469,6 +489,44 @@ class MainWindow(QMainWindow):
             self._shown_beam = beam
             sources = "; ".join(f"{k}: {v}" for k, v in beam.provenance.items())
             self.beam_data_view.show_beam_data(beam, f"{key[0].label}, {key[1].label}, SSD {key[2]:g} cm. {sources}")
+
+    MEASURED_KINDS = {"PDD": "pdd", "Profiles": "profiles", "Backscatter factor": "backscatter",
+                      "Output factors": "output_factors"}
+
+    def choose_measured_data(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import measured beam data", "", "CSV files (*.csv);;All files (*)")
+        if path:
+            kind = self.ask_user("Measured beam data", f"What does {Path(path).name} hold? It replaces the computed "
+                                 "data for the plan's energy and cone at its commissioned SSD.",
+                                 (*self.MEASURED_KINDS, "Cancel"))
+            if kind in self.MEASURED_KINDS:
+                self.import_measured_data(path, self.MEASURED_KINDS[kind])
+
+    def import_measured_data(self, path: str, kind: str) -> bool:
+        """Load a measured CSV into the technique's engine for the plan's energy, cone and SSD."""
+        plan = self.document.plan
+        technique = None if plan is None else self.registry.get(plan.setup.technique_id)
+        engine = getattr(technique, "dose_engine", None)
+        key = None if technique is None else beam_key(technique, plan)
+        if engine is None or key is None or not hasattr(engine, "load_measured"):
+            self.report_problem("Measured data need an open plan whose technique computes dose and whose energy "
+                                "and cone have a commissioned SSD.")
+            return False
+        energy, applicator, ssd_cm = key
+        try:
+            if kind == "output_factors":
+                engine.load_output_factors(path, energy.id, ssd_cm)
+            else:
+                engine.load_measured(kind, path, energy.id, applicator.id, ssd_cm)
+        except (MeasuredDataError, OSError, KeyError, ValueError) as err:
+            self.report_problem(f"Measured data not used: {err}")
+            return False
+        self._shown_beam = None
+        self.dose.forget_beam(energy, applicator, ssd_cm)
+        self.statusBar().showMessage(f"Measured {kind.replace('_', ' ')} from {Path(path).name} now replace the "
+                                     f"computed data for {energy.label}, {applicator.label}", 10000)
+        self.dose.update()
+        return True
 
     def recommend(self) -> None:
         plan = self.document.plan

@@ -170,3 +170,35 @@ def test_the_cone_stays_put_when_the_outline_changes_and_moves_when_dragged(demo
     assert w.document.plan.cone_axis_x_mm == axis
     w.centre_cone_action.trigger()
     assert w.document.plan.cone_axis_x_mm == pytest.approx(w.document.plan.outline.lateral_centre_mm)
+
+
+@pytest.fixture
+def engine_without_measured_data(demo_window):
+    """Tests share the technique's engine: leave it with computed data only, whatever happens."""
+    yield
+    demo_window.registry.get("superficial-kv").dose_engine.clear_measured()
+
+
+def test_a_measured_pdd_replaces_the_computed_one_and_says_so(demo_window, qtbot, tmp_path,
+                                                              engine_without_measured_data):
+    w = demo_window
+    computed = wait_for_dose(w, qtbot)
+    csv = tmp_path / "pdd_50kV_15mm.csv"
+    depths = np.arange(0, 30.5, 0.5)
+    csv.write_text("depth_mm,percent\n" + "".join(f"{d:g},{100 * np.exp(-d / 4.0):.3f}\n" for d in depths))
+    assert w.import_measured_data(str(csv), "pdd")
+    measured = wait_for_dose(w, qtbot)
+    assert measured is not computed
+    assert "measured" in measured.data_sources["pdd"] and "pdd_50kV_15mm.csv" in measured.data_sources["pdd"]
+    # 90 % of the surface dose at −4 ln 0.9 = 0.42 mm on the measured curve.
+    assert measured.metrics.depth_90_percent_isodose_mm == pytest.approx(-4 * np.log(0.9), abs=0.02)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("depth_mm,percent\n0,100\n1,abc\n")
+    assert not w.import_measured_data(str(bad), "pdd")
+    assert "line 3" in w.last_problem
+    path = str(tmp_path / "with-record.plan.json")
+    assert w._save_to(path)
+    import json
+
+    record = json.loads(open(path).read())["calculation_record"]
+    assert "pdd_50kV_15mm.csv" in record["data_sources"]["pdd"] and "Monte Carlo" in record["data_sources"]["backscatter_factor"]
