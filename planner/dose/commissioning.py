@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.techniques.interface import NOT_COMMISSIONED, Machine, UnknownChoice
+from planner.techniques.interface import CommissionedValue, NOT_COMMISSIONED, Machine, UnknownChoice
 
 FORMAT = "planner-commissioning"
 VERSION = 1
@@ -55,21 +55,6 @@ QUANTITIES: dict[str, tuple[str, str]] = {
 
 class CommissioningError(ValueError):
     """A commissioning file that cannot be used; the message names the file, entry and field."""
-
-
-@dataclass(frozen=True)
-class CommissionedValue:
-    value: float | None
-    unit: str
-    source: str
-
-    @property
-    def commissioned(self) -> bool:
-        return self.value is not None
-
-    @property
-    def label(self) -> str:
-        return "not commissioned" if self.value is None else f"{self.value:g} {self.unit}"
 
 
 def not_commissioned(unit: str) -> CommissionedValue:

@@ -3,6 +3,7 @@
 from planner.techniques.interface import (
     NOT_COMMISSIONED,
     Applicator,
+    CommissionedValue,
     Energy,
     FractionationPreset,
     Machine,
@@ -13,6 +14,6 @@ from planner.techniques.interface import (
 from planner.techniques.registry import ENTRY_POINT_GROUP, TechniqueRegistry, discover_techniques
 
 __all__ = [
-    "NOT_COMMISSIONED", "Applicator", "Energy", "FractionationPreset", "Machine", "MachineParameter",
+    "NOT_COMMISSIONED", "Applicator", "CommissionedValue", "Energy", "FractionationPreset", "Machine", "MachineParameter",
     "Technique", "UnknownChoice", "ENTRY_POINT_GROUP", "TechniqueRegistry", "discover_techniques",
 ]

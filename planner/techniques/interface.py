@@ -43,10 +43,9 @@ class Applicator:
 
 
 @dataclass(frozen=True)
-class MachineParameter:
-    """A commissioning number (SSD, filtration, output) with its unit and where it came from."""
+class CommissionedValue:
+    """A number a physicist commissions, with its unit and where it came from; None until then."""
 
-    name: str
     value: float | None
     unit: str
     source: str
@@ -57,7 +56,18 @@ class MachineParameter:
 
     @property
     def label(self) -> str:
-        return f"{self.value:g} {self.unit}" if self.value is not None else "not commissioned"
+        return "not commissioned" if self.value is None else f"{self.value:g} {self.unit}"
+
+
+@dataclass(frozen=True, init=False)
+class MachineParameter(CommissionedValue):
+    """A machine's named commissioning number (SSD, filtration, output)."""
+
+    name: str
+
+    def __init__(self, name: str, value: float | None, unit: str, source: str):
+        for field_name, field_value in (("name", name), ("value", value), ("unit", unit), ("source", source)):
+            object.__setattr__(self, field_name, field_value)
 
 
 @dataclass(frozen=True)
