@@ -31,8 +31,13 @@ class DoseController(QObject):
         document.plan_changed.connect(self.update)
         runner.busy_changed.connect(self._on_runner_idle)
 
-    def update(self, *_args) -> None:
-        plan = self.document.plan
+    def preview(self, plan) -> None:
+        """Dose of a plan the user is still dragging into shape: shown, not stored, not undoable.
+        Only when the beam data are ready, so a drag never waits for the Monte Carlo."""
+        self.update(plan=plan, preview=True)
+
+    def update(self, *_args, plan=None, preview: bool = False) -> None:
+        plan = self.document.plan if plan is None else plan
         if plan is None or self.document.planning_image is None:
             return
         technique = self.registry.get(plan.setup.technique_id)
@@ -44,7 +49,7 @@ class DoseController(QObject):
             return self._unavailable("No dose without a mm scale: calibrate the image first.")
         key = beam_key(technique, plan)
         if key is not None and _identity(key) not in self._ready:
-            return self._compute_beam_data(engine, key)
+            return None if preview else self._compute_beam_data(engine, key)
         result = engine.compute(plan, dose_grid_axes(image), getattr(technique, "commissioning", None))
         self.last_result = result
         self.computed.emit(result)

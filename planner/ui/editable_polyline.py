@@ -158,6 +158,8 @@ class _PolylineItem(pg.GraphicsObject):
         if ev.isFinish():
             self._drag = None
             self.owner.report_edit()
+        else:
+            self.owner.report_preview()
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
         vertex = self._vertex_near(ev.pos())
@@ -183,10 +185,11 @@ class _PolylineItem(pg.GraphicsObject):
 
 class EditablePolyline:
     def __init__(self, plot_item: pg.PlotItem, closed: bool, pen, z_value: float,
-                 on_edited: Callable[[Vertices], None]):
+                 on_edited: Callable[[Vertices], None], on_preview: Callable[[Vertices], None] | None = None):
         self.closed = closed
         self.pen = pg.mkPen(pen)
         self.on_edited = on_edited
+        self.on_preview = on_preview  # during a drag: show its consequences, edit nothing yet
         self.min_vertices = 3 if closed else 2
         self.peers: list[EditablePolyline] = []  # other lines on the same image; their vertices win over our edges
         self.item = _PolylineItem(self)
@@ -210,6 +213,10 @@ class EditablePolyline:
     def peer_vertex_near(self, scene_pos) -> bool:
         return any(peer.item.isVisible() and peer.item.isEnabled()
                    and peer.item._vertex_near(peer.item.mapFromScene(scene_pos)) is not None for peer in self.peers)
+
+    def report_preview(self) -> None:
+        if self.on_preview is not None:
+            self.on_preview(self.vertices_mm())
 
     def report_edit(self) -> None:
         self.on_edited(self.vertices_mm())

@@ -39,6 +39,7 @@ class CursorReadout:
 class UltrasoundView(pg.PlotWidget):
     cursor_moved = Signal(object)  # CursorReadout, or None when off the image
     outline_edited = Signal(object)  # LesionOutline
+    outline_previewed = Signal(object)  # LesionOutline under a drag that has not ended
     tool_changed = Signal(str)  # the active click tool's hint, "" when none
     skin_edited = Signal(object)  # SkinSurface
     cone_moved = Signal(float)  # new cone axis, lateral mm
@@ -62,7 +63,8 @@ class UltrasoundView(pg.PlotWidget):
         self.skin = EditablePolyline(plot, closed=False, pen=pg.mkPen(SKIN_COLOUR, width=1.5),
                                      z_value=5, on_edited=self._on_skin_edited)
         self.outline = EditablePolyline(plot, closed=True, pen=pg.mkPen(OUTLINE_COLOUR, width=2),
-                                        z_value=10, on_edited=self._on_outline_edited)
+                                        z_value=10, on_edited=self._on_outline_edited,
+                                        on_preview=self._on_outline_previewed)
         self.skin.peers, self.outline.peers = [self.outline], [self.skin]
         self.caliper: Caliper | None = None
         self.dose_overlay = DoseOverlay(plot)
@@ -228,6 +230,12 @@ class UltrasoundView(pg.PlotWidget):
         except ValueError:
             return  # fewer than 3 vertices: pyqtgraph does not allow removing that many
         self.outline_edited.emit(outline)
+
+    def _on_outline_previewed(self, vertices) -> None:
+        try:
+            self.outline_previewed.emit(LesionOutline(tuple(vertices)))
+        except ValueError:
+            pass
 
     def _on_skin_edited(self, vertices) -> None:
         try:

@@ -225,6 +225,7 @@ class MainWindow(QMainWindow):
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.view.outline_edited.connect(self._on_outline_edited)
         self.view.skin_edited.connect(self._on_skin_edited)
+        self.view.outline_previewed.connect(self._on_outline_previewed)
         self.view.cone_moved.connect(self._on_cone_moved)
         self.view.edit_refused.connect(self.report_problem)
         self.view.tool_changed.connect(lambda hint: self.statusBar().showMessage(hint))
@@ -433,6 +434,16 @@ class MainWindow(QMainWindow):
                 edited = edited.with_cone_axis(outline.lateral_centre_mm)
             self.document.apply(edited, "Edit lesion outline")
 
+    def _on_outline_previewed(self, outline) -> None:
+        """While a vertex is dragged, the numbers and isodoses follow the mouse; the edit itself
+        (undo step, recovery file) is made when the drag ends."""
+        plan = self.document.plan
+        if plan is None:
+            return
+        preview = plan.with_outline(outline)
+        self.metrics_panel.show_plan(preview)
+        self.dose.preview(preview)
+
     def _on_cone_moved(self, axis_x_mm: float) -> None:
         plan = self.document.plan
         if plan is not None:
@@ -469,8 +480,9 @@ class MainWindow(QMainWindow):
         if result.dose_grid_gy is None:
             self.view.dose_overlay.clear()
         else:
+            skin = self.document.plan.skin_surface
             self.view.dose_overlay.show_dose(result.dose_grid_gy, result.x_mm, result.y_mm, result.prescribed_dose_gy,
-                                             self.document.plan.skin_surface.depth_at)
+                                             skin.depth_at)
         self._show_beam_data()
 
     def _on_dose_unavailable(self, reason: str) -> None:

@@ -202,3 +202,22 @@ def test_a_measured_pdd_replaces_the_computed_one_and_says_so(demo_window, qtbot
 
     record = json.loads(open(path).read())["calculation_record"]
     assert "pdd_50kV_15mm.csv" in record["data_sources"]["pdd"] and "Monte Carlo" in record["data_sources"]["backscatter_factor"]
+
+
+def test_the_numbers_follow_a_vertex_while_it_is_dragged_and_the_edit_comes_at_the_end(demo_window, qtbot):
+    w = demo_window
+    before = wait_for_dose(w, qtbot)
+    plan = w.document.plan
+    deepest = int(np.argmax([y for _, y in plan.outline.vertices_mm]))
+    drag_outline_vertex(w, deepest, 0, 40, release=False)
+    during = w.dose.last_result
+    assert during.metrics.deepest_point_depth_mm > before.metrics.deepest_point_depth_mm  # live
+    assert w.metrics_panel.depth_label.text() == f"{during.metrics.deepest_point_depth_mm:.2f} mm"
+    assert w.document.plan == plan and not w.document.recovery.pending()  # no edit yet
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from tests.ui.gui_driver import vertex_position
+
+    QTest.mouseRelease(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       vertex_position(w, deepest))
+    assert w.document.plan != plan and w.document.recovery.pending()
