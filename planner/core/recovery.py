@@ -7,6 +7,7 @@ without closing (a crash, a kill, a power cut), and the user is offered the plan
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from planner.core.plan import Plan
@@ -28,8 +29,25 @@ class RecoveryStore:
         try:
             return load_plan(self.path)
         except PlanFileError:
-            self.path.replace(self.path.with_suffix(".damaged.json"))
+            try:
+                self.path.replace(self.path.with_suffix(".damaged.json"))
+            except OSError:
+                pass  # left where it is; the message still says it is damaged
             raise
+
+    def set_aside(self) -> Path:
+        """Move the recovery file out of the way while its plan is being reopened, so nothing
+        that happens meanwhile (opening the demo, a clean close) can delete it."""
+        aside = self.path.with_name("restoring-plan.json")
+        self.path.replace(aside)
+        return aside
+
+    def keep(self, aside: Path) -> Path:
+        """The reopening did not finish: keep the recovered plan as a plan file of its own (the
+        session that goes on will autosave over the recovery file) and return where it is."""
+        kept = self.path.with_name(f"unrestored-plan-{time.strftime('%Y%m%d-%H%M%S')}.plan.json")
+        aside.replace(kept)
+        return kept
 
     def discard(self) -> None:
         try:

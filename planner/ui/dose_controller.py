@@ -7,7 +7,7 @@ model at once. The controller only computes: the window draws what it reports.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
@@ -26,6 +26,7 @@ class DoseController(QObject):
         self.registry = registry
         self.runner = runner
         self.last_result = None
+        self.last_shown = None
         self._ready: set[tuple] = set()
         self._waiting = False
         document.plan_changed.connect(self.update)
@@ -51,7 +52,9 @@ class DoseController(QObject):
         if key is not None and _identity(key) not in self._ready:
             return None if preview else self._compute_beam_data(engine, key)
         result = engine.compute(plan, dose_grid_axes(image), getattr(technique, "commissioning", None))
-        self.last_result = result
+        if not preview:  # a preview is shown, never taken for the plan's dose (saved records)
+            self.last_result = result
+        self.last_shown = result
         self.computed.emit(result)
 
     def forget_beam(self, energy, applicator, ssd_cm) -> None:
@@ -77,7 +80,8 @@ class DoseController(QObject):
     def _on_runner_idle(self, busy: bool) -> None:
         if not busy and self._waiting:
             self._waiting = False
-            self.update()
+            # After the current event: a task that pre-empted the runner takes it first.
+            QTimer.singleShot(0, self.update)
 
     def _unavailable(self, reason: str) -> None:
         self.last_result = None

@@ -15,7 +15,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QApplication,
     QInputDialog,
+    QLineEdit,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -43,7 +45,7 @@ from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
 from planner.ui.plan_panel import PlanPanel
-from planner.ui.quantity_field import parse_positive_mm
+from planner.ui.quantity_field import QuantityField, parse_positive_mm
 from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.workflow import (
@@ -106,6 +108,7 @@ class MainWindow(QMainWindow):
         self.calibration_label = QLabel()
         self._shown_calibration = "none shown yet"
         self._shown_beam = None
+        self._restoring = None  # the recovery file set aside while a restore loads
         self.progress = TaskProgressWidget(self.runner)
         self.statusBar().addWidget(self.cursor_label, 1)
         self.statusBar().addPermanentWidget(self.calibration_label)
@@ -222,7 +225,7 @@ class MainWindow(QMainWindow):
         self.document.plan_changed.connect(self._on_plan_changed)
         self.document.image_changed.connect(self._on_image_changed)
         self.document.autosave_failed.connect(self.report_problem)
-        self.document.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        self.document.undo_stack.cleanChanged.connect(self._update_title)
         self.view.outline_edited.connect(self._on_outline_edited)
         self.view.skin_edited.connect(self._on_skin_edited)
         self.view.outline_previewed.connect(self._on_outline_previewed)
@@ -260,13 +263,23 @@ class MainWindow(QMainWindow):
         """Load an image off the GUI thread and start a new plan on it."""
         if not self._may_replace_plan():
             return False
+        asked = self._document_state()
 
         def opened(planning_image: PlanningImage) -> None:
+            if not self._still_replaceable(asked):
+                return
             technique = self.registry.techniques[0]
             self.document.open(planning_image, start_plan(planning_image, technique), saved=True)
             self._remember(path)
 
         return self._load_image(path, opened)
+
+    def _document_state(self) -> tuple:
+        return self.document.plan, self.document.undo_stack.index()
+
+    def _still_replaceable(self, asked: tuple) -> bool:
+        """Edits made while a file was loading are not thrown away unasked."""
+        return self._document_state() == asked or self._may_replace_plan()
 
     def choose_plan_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", PLAN_FILE_FILTER)
@@ -283,7 +296,7 @@ class MainWindow(QMainWindow):
             return False
         return self._open_plan(plan, file_path=path, saved=True)
 
-    def _open_plan(self, plan: Plan, file_path: str | None, saved: bool) -> bool:
+    def _open_plan(self, plan: Plan, file_path: str | None, saved: bool, on_failure=None) -> bool:
         try:
             self.registry.get(plan.setup.technique_id)
         except KeyError as err:
@@ -293,30 +306,41 @@ class MainWindow(QMainWindow):
             self.report_problem("This plan names no image, so there is nothing to plan on.")
             return False
 
+        asked = self._document_state()
+
         def opened(planning_image: PlanningImage) -> None:
+            if not self._still_replaceable(asked):
+                if on_failure is not None:
+                    on_failure("the open plan was kept")
+                return
             self.document.open(planning_image, complete_plan(plan, planning_image), file_path=file_path, saved=saved)
             if file_path is not None:
                 self._remember(file_path)
 
-        return self._load_image(plan.image_path, opened)
+        return self._load_image(plan.image_path, opened, on_failure)
 
-    def _load_image(self, path: str, on_loaded) -> bool:
+    def _load_image(self, path: str, on_loaded, on_failure=None) -> bool:
+        def failed(message: str) -> None:
+            self.report_problem(message)
+            if on_failure is not None:
+                on_failure(message)
+
         started = self.runner.start(f"Loading {Path(path).name}",
                                     lambda progress, cancelled: load_planning_image(path, progress, cancelled),
-                                    on_loaded, self.report_problem)
+                                    on_loaded, failed)
         if not started:
             self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
         return started
 
     def save(self) -> bool:
-        if self.document.plan is None:
+        if self.document.plan is None or not self._commit_pending_entry():
             return False
         if self.document.file_path is None:
             return self.save_as()
         return self._save_to(self.document.file_path)
 
     def save_as(self) -> bool:
-        if self.document.plan is None:
+        if self.document.plan is None or not self._commit_pending_entry():
             return False
         path, _ = QFileDialog.getSaveFileName(self, "Save plan", "plan.plan.json", PLAN_FILE_FILTER)
         return bool(path) and self._save_to(path)
@@ -367,7 +391,40 @@ class MainWindow(QMainWindow):
         if answer != "Restore":
             recovery.discard()
             return False
-        return self._open_plan(plan, file_path=None, saved=False)
+        try:
+            self._restoring = recovery.set_aside()
+        except OSError as err:
+            self.report_problem(f"The recovery file {recovery.path} could not be opened for restoring "
+                                f"({err.strerror or err}); it was left in place.")
+            return False
+
+        def not_restored(reason: str) -> None:
+            kept = self._restore_ended(restored=False)
+            self.report_problem(f"The unsaved plan was not restored ({reason}). Nothing is lost: it is kept as "
+                                f"{kept}, which File ▸ Open Plan opens once its image can be found.")
+
+        self.document.plan_changed.connect(self._on_restored_plan_open)
+        started = self._open_plan(plan, file_path=None, saved=False, on_failure=not_restored)
+        if not started:
+            self._restore_ended(restored=False)
+        return started
+
+    def _on_restored_plan_open(self, _plan) -> None:
+        self._restore_ended(restored=True)
+
+    def _restore_ended(self, restored: bool):
+        """Returns where an unrestored plan was kept (None when restored or nothing was pending)."""
+        try:
+            self.document.plan_changed.disconnect(self._on_restored_plan_open)
+        except (RuntimeError, TypeError):
+            pass
+        aside, self._restoring = self._restoring, None
+        if aside is None:
+            return None
+        if restored:
+            aside.unlink(missing_ok=True)  # the open plan is autosaved afresh
+            return None
+        return self.document.recovery.keep(aside)
 
     # --- reactions ------------------------------------------------------------------------
     def _on_plan_changed(self, plan: Plan) -> None:
@@ -408,6 +465,10 @@ class MainWindow(QMainWindow):
             self.report_problem(f"This image already has a scale ({planning_image.image.calibration.source}); "
                                 "Planner does not override a calibration the file carries.")
             return
+        if self.document.plan is not None and self.document.plan.manual_calibration is not None:
+            self.report_problem("This image is already calibrated by hand; undo that calibration (Ctrl+Z) to draw "
+                                "it again, so the outline drawn in its millimetres is never silently rescaled.")
+            return
         self.view.start_tool(TwoPointTool(self.view.getPlotItem(),
                                           "Click the two ends of a known distance; Escape cancels.",
                                           self.calibrate_with_line))
@@ -432,6 +493,10 @@ class MainWindow(QMainWindow):
             edited = plan.with_outline(outline)
             if plan.cone_axis_x_mm is None:  # the first outline places the cone over it
                 edited = edited.with_cone_axis(outline.lateral_centre_mm)
+            if edited == plan:  # a drag that ended where it began: drop the preview it showed
+                self.metrics_panel.show_plan(plan)
+                self.dose.update()
+                return
             self.document.apply(edited, "Edit lesion outline")
 
     def _on_outline_previewed(self, outline) -> None:
@@ -557,6 +622,10 @@ class MainWindow(QMainWindow):
             return
 
         def shown(answer) -> None:
+            if self.document.plan is not plan:
+                self.statusBar().showMessage("Recommendation discarded: the plan changed while it was computed; "
+                                             "ask again.", 10000)
+                return
             energy, cone, note = answer
             self.metrics_panel.dose_panel.show_recommendations(tuple(r for r in (energy, cone) if r is not None), note)
 
@@ -625,7 +694,22 @@ class MainWindow(QMainWindow):
                           + (f"\n\nPlugin problems:\n{problems}" if problems else ""))
 
     # --- helpers --------------------------------------------------------------------------
+    def _commit_pending_entry(self) -> bool:
+        """A number typed but not yet confirmed (no Enter, no Tab) becomes part of the plan before
+        the plan is saved or closed; one that cannot (not a number) stops the save with a message."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QLineEdit):
+            focus.editingFinished.emit()
+        for field in self.plan_panel.findChildren(QuantityField):
+            if field.problem:
+                self.report_problem(f"A field of the plan holds “{field.line_edit.text()}”, which is not used: "
+                                    f"{field.problem}. Correct it first.")
+                return False
+        return True
+
     def _may_replace_plan(self) -> bool:
+        if not self._commit_pending_entry():
+            return False
         if not self.document.is_modified:
             return True
         answer = self.ask_user("Unsaved plan", "The open plan has changes that are not saved in a plan file.",
@@ -652,19 +736,21 @@ class MainWindow(QMainWindow):
         else:
             self.open_image_file(path)
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_signal_args) -> None:
         plan = self.document.plan
         title = "Planner" if plan is None else f"{plan.label} — {plan.patient_name} ({plan.patient_id}) [*] — Planner"
         self.setWindowTitle(title)
         self.setWindowModified(self.document.is_modified)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self.runner.busy:
-            self.runner.cancel()
-            self.runner.wait(5.0)
         if not self._may_replace_plan():
             event.ignore()
             return
+        if self.runner.busy:
+            self.runner.abandon()  # its result must not reach a closed window
+            self.runner.wait(5.0)
+        if self._restoring is not None:
+            self._restore_ended(restored=False)
         self.settings.save_window_layout(self.saveGeometry(), self.saveState())
         self.document.close_cleanly()
         # The window is going away: nothing its children emit while they are destroyed (the undo

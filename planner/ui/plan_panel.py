@@ -169,8 +169,13 @@ class PlanPanel(QWidget):
         plan = self.document.plan
         if plan is None:
             return
-        new_plan = plan.with_setup(**{field: combo.currentData()})
-        self.document.apply(new_plan, f"{what.capitalize()}: {combo.currentText()}")
+        changes = {field: combo.currentData()}
+        if field == "machine_id":  # another machine has other energies and applicators: start from its own
+            technique = self.registry.get(plan.setup.technique_id)
+            machine = technique.machine(combo.currentData())
+            changes["energy_id"] = min(machine.energies, key=lambda e: e.kvp).id
+            changes["applicator_id"] = min(machine.applicators, key=lambda a: a.diameter_mm).id
+        self.document.apply(plan.with_setup(**changes), f"{what.capitalize()}: {combo.currentText()}")
 
     def _on_preset_chosen(self) -> None:
         index = self.preset_combo.currentData()

@@ -71,6 +71,11 @@ class TaskRunner(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
+    def abandon(self) -> None:
+        """Cancel and forget: whatever the work returns later is delivered to no one."""
+        self._callbacks = (None, None)
+        self.cancel()
+
     def wait(self, timeout_s: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -108,6 +113,8 @@ class TaskRunner(QObject):
                 on_failure(payload)
         else:
             self.cancelled.emit()
+            if on_failure is not None:  # the caller learns its work did not happen
+                on_failure(f"{self._description} was cancelled")
 
 
 class TaskProgressWidget(QWidget):

@@ -210,7 +210,8 @@ def test_the_numbers_follow_a_vertex_while_it_is_dragged_and_the_edit_comes_at_t
     plan = w.document.plan
     deepest = int(np.argmax([y for _, y in plan.outline.vertices_mm]))
     drag_outline_vertex(w, deepest, 0, 40, release=False)
-    during = w.dose.last_result
+    during = w.dose.last_shown
+    assert w.dose.last_result is before  # the plan's own dose is still the one on record
     assert during.metrics.deepest_point_depth_mm > before.metrics.deepest_point_depth_mm  # live
     assert w.metrics_panel.depth_label.text() == f"{during.metrics.deepest_point_depth_mm:.2f} mm"
     assert w.document.plan == plan and not w.document.recovery.pending()  # no edit yet
