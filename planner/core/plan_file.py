@@ -96,14 +96,17 @@ def plan_from_dict(data: Any) -> Plan:
         raise PlanFileError(f"plan file holds a malformed value: {bad}") from None
 
 
-def save_plan(path: str | os.PathLike, plan: Plan, calculation_record: dict | None = None) -> None:
+def save_plan(path: str | os.PathLike, plan: Plan, calculation_record: dict | None = None,
+              readable: bool = True) -> None:
     """Write the plan; ``calculation_record`` (which model and data gave the dose, the time shown)
     is kept beside it for the reader and ignored when the plan is loaded: the dose is always
     recomputed from the plan."""
     data = plan_to_dict(plan)
     if calculation_record is not None:
         data["calculation_record"] = calculation_record
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    # Indented for people; compact for the recovery file written on every edit (json's C encoder
+    # only runs without indent: 0.1 ms instead of 1.7 ms).
+    atomic_write_text(path, json.dumps(data, indent=2 if readable else None, ensure_ascii=False) + "\n")
 
 
 def load_plan(path: str | os.PathLike) -> Plan:

@@ -19,7 +19,7 @@ class RecoveryStore:
         self.path = Path(data_dir) / "recovery" / "open-plan.json"
 
     def save(self, plan: Plan) -> None:
-        save_plan(self.path, plan)
+        save_plan(self.path, plan, readable=False)
 
     def pending(self) -> bool:
         return self.path.exists()

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPainterPath, QPainterPathStroker, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
@@ -194,6 +195,8 @@ class EditablePolyline:
         self.peers: list[EditablePolyline] = []  # other lines on the same image; their vertices win over our edges
         self.item = _PolylineItem(self)
         self.item.setZValue(z_value)
+        # Redrawn from a pixmap while another line is edited; Qt refreshes it when this line changes.
+        self.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.item.setVisible(False)
         plot_item.addItem(self.item)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem
 from PySide6.QtGui import QColor
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
@@ -59,6 +60,8 @@ class UltrasoundView(pg.PlotWidget):
         plot.hideButtons()
 
         self.image_item = pg.ImageItem(axisOrder="row-major")
+        # Edits redraw the lines over the image, not the image: keep its rendering as a pixmap.
+        self.image_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         plot.addItem(self.image_item)
         self.skin = EditablePolyline(plot, closed=False, pen=pg.mkPen(SKIN_COLOUR, width=1.5),
                                      z_value=5, on_edited=self._on_skin_edited)
