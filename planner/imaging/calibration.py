@@ -188,14 +188,8 @@ def _scalar(value: Any) -> Any:
 
 
 def _as_int(value: Any) -> int | None:
-    value = _scalar(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(number) or number != int(number):
+    number = _as_float(value)
+    if number is None or not math.isfinite(number) or number != int(number):
         return None
     return int(number)
 

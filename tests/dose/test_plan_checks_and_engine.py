@@ -1,6 +1,5 @@
 """Every refusal and warning path, and the engine end to end on the demo case (fixture beam data)."""
 
-import dataclasses
 import json
 
 import numpy as np

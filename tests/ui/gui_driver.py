@@ -28,17 +28,21 @@ def vertex_position(window: MainWindow, index: int) -> QPoint:
     return window.view.mm_to_widget(x_mm, y_mm)
 
 
-def drag_outline_vertex(window: MainWindow, index: int, dx_px: int, dy_px: int, release: bool = True) -> None:
-    """Press on a vertex handle, move in steps, release: a real pyqtgraph handle drag."""
+def drag(window: MainWindow, start: QPoint, end: QPoint, steps: int = 6, release: bool = True) -> None:
+    """Hover, press, move in steps, release: a real mouse drag on the image's viewport."""
     viewport = window.view.viewport()
-    start = vertex_position(window, index)
+    QTest.mouseMove(viewport, start)
     QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
-    steps = 6
     for k in range(1, steps + 1):
-        QTest.mouseMove(viewport, start + QPoint(dx_px * k // steps, dy_px * k // steps))
+        QTest.mouseMove(viewport, start + (end - start) * k / steps)
     if release:
-        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                           start + QPoint(dx_px, dy_px))
+        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def drag_outline_vertex(window: MainWindow, index: int, dx_px: int, dy_px: int, release: bool = True) -> None:
+    """Press on a vertex, move in steps, release: the drag a physician makes."""
+    start = vertex_position(window, index)
+    drag(window, start, start + QPoint(dx_px, dy_px), release=release)
 
 
 def choose_in_combo(combo, text: str) -> None:

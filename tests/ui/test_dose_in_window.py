@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.ui.gui_driver import choose_in_combo, drag_outline_vertex
+from tests.ui.gui_driver import choose_in_combo, drag, drag_outline_vertex
 
 
 def wait_for_dose(window, qtbot):
@@ -139,9 +139,6 @@ def test_switching_the_demo_to_surface_ebx_offers_its_applicators_and_says_there
 
 
 def test_the_cone_stays_put_when_the_outline_changes_and_moves_when_dragged(demo_window, qtbot):
-    from PySide6.QtCore import Qt
-    from PySide6.QtTest import QTest
-
     w = demo_window
     before = wait_for_dose(w, qtbot)
     axis = w.document.plan.cone_axis_x_mm
@@ -155,12 +152,7 @@ def test_the_cone_stays_put_when_the_outline_changes_and_moves_when_dragged(demo
     y_mm = 9.0
     start = w.view.mm_to_widget(axis, y_mm)
     end = start + type(start)(40, 0)
-    viewport = w.view.viewport()
-    QTest.mouseMove(viewport, start)
-    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
-    for k in range(1, 6):
-        QTest.mouseMove(viewport, start + (end - start) * k / 5)
-    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    drag(w, start, end)
     moved = w.document.plan.cone_axis_x_mm
     vb = w.view.getPlotItem().getViewBox()
     expected = vb.mapSceneToView(w.view.mapToScene(end)).x()

@@ -7,6 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pydicom.data import get_testdata_file
 
+from tests.ui.gui_driver import drag
+
 
 
 def click_mm(window, x_mm, y_mm, double=False):
@@ -95,12 +97,7 @@ def test_dragging_the_skin_surface_is_an_undoable_edit_that_moves_the_depth_read
     x, y = skin.points_mm[index]
     start = w.view.mm_to_widget(x, y)
     up = w.view.mm_to_widget(x, y - 0.5)
-    viewport = w.view.viewport()
-    QTest.mouseMove(viewport, start)
-    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
-    for k in range(1, 6):
-        QTest.mouseMove(viewport, start + (up - start) * k / 5)
-    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, up)
+    drag(w, start, up)
     moved = w.document.plan.skin_surface
     assert moved != skin and moved.points_mm[index][1] == pytest.approx(y - 0.5, abs=0.05)
     assert moved.points_mm[index][0] == pytest.approx(x, abs=0.05)

@@ -1,9 +1,7 @@
 """Regression tests from the review: the ways a user's work could be lost or misread."""
 
 import numpy as np
-import pytest
 from PIL import Image
-from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.ui.gui_driver import choose_in_combo, make_window
