@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets Planner up on a Debian (12 or later) machine, and is safe to run again:
 #  1. the Debian packages Qt needs (offscreen and on a real or virtual X screen), and the DICOM
-#     tools the tests use as referees (dcmtk, dicom3tools);
+#     tools the tests use as referees (dcmtk, dicom3tools, a real PACS: orthanc; PDF pages to PNG: poppler-utils);
 #  2. a virtual environment in .venv with Planner and its test tools installed.
 # Measured package list: shared/reference/qt-setup-notes.md §1.1.
 set -euo pipefail
@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
   libegl1 libgl1 libdbus-1-3 libfontconfig1 libglib2.0-0 libxkbcommon0
   xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0
-  dcmtk dicom3tools
+  dcmtk dicom3tools orthanc poppler-utils
 )
 python3 -m venv --help >/dev/null 2>&1 || DEBIAN_PACKAGES+=(python3-venv python3-pip)
 
