@@ -11,7 +11,6 @@ DEFAULT_PHOTONS (1 000 000) is for commissioning-grade reports. Measured CSV dat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,7 +23,8 @@ from planner.dose.kv_dose import (AbsoluteDose, DoseCalculationError, Prescripti
 from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, MeasuredFile, MeasuredOutputFactors,
                                         apply_measured, data_sources, read_backscatter_csv, read_output_factors_csv,
                                         read_pdd_csv, read_profiles_csv)
-from planner.dose.metrics import DoseMetrics, compute_metrics, deepest_point
+from planner.dose.metrics import compute_metrics, deepest_point
+from planner.dose.result import DoseResult
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_commissioning, check_cone,
                                       check_doses, check_energy, check_isodose_coverage, check_prescription_depth,
                                       refused)
@@ -35,37 +35,6 @@ from planner.techniques.interface import Applicator, Energy, Machine, UnknownCho
 
 INTERACTIVE_PHOTONS = 300_000
 SEED = 1
-
-
-@dataclass(frozen=True, eq=False)
-class DoseResult:
-    """One fraction of a plan. Doses Gy, rates Gy/min, times min, lengths mm (image frame).
-
-    ``dose_grid_gy`` is (len(y_mm), len(x_mm)): 0 above the skin, NaN where no beam data exist;
-    None when the plan was refused before a dose could be computed (see ``findings``).
-    """
-
-    dose_grid_gy: np.ndarray | None
-    x_mm: np.ndarray
-    y_mm: np.ndarray
-    cone_axis_x_mm: float | None
-    prescription_point: PrescriptionPoint
-    prescribed_dose_gy: float
-    surface_dose_gy: float | None
-    prescription_depth_mm: float | None
-    dose_at_prescription_depth_gy: float | None
-    surface_dose_rate_gy_per_min: float | None
-    treatment_time_min: float | None
-    treatment_time_reason: str | None          # why there is no time (None when there is one)
-    absolute: AbsoluteDose | None
-    metrics: DoseMetrics | None
-    findings: tuple[Finding, ...]
-    model_description: str
-    data_sources: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def refused(self) -> bool:
-        return refused(self.findings)
 
 
 class SuperficialDoseEngine:
@@ -254,7 +223,7 @@ class SuperficialDoseEngine:
         time, reason = dose.treatment_time_min, dose.treatment_time_unavailable_reason
         if refused(findings) and time is not None:
             time, reason = None, "refused: " + "; ".join(f.message for f in findings if f.severity == REFUSE)
-        return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy,
+        return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy, ssd_cm=ssd,
                       prescription_depth_mm=dose.prescription_depth_mm,
                       dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,
                       surface_dose_rate_gy_per_min=dose.surface_dose_rate_gy_per_min, treatment_time_min=time,

@@ -1,0 +1,54 @@
+"""What a dose engine hands back for one fraction of a plan: the one shape every technique fills.
+
+The GUI, the DICOM writers, the report and the physicist's review read only this, so a new
+technique's engine is usable everywhere once it returns a DoseResult.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.core.prescription import PrescriptionPoint
+from planner.dose.metrics import DoseMetrics
+from planner.dose.plan_checks import Finding, refused
+
+# What the beam-on time of a fraction is called in each technique (shown and reported as given).
+TREATMENT_TIME = "treatment time"   # kV cones: the timer setting
+DWELL_TIME = "dwell time"           # electronic brachytherapy: the source's dwell per fraction
+
+
+@dataclass(frozen=True, eq=False)
+class DoseResult:
+    """One fraction of a plan. Doses Gy, rates Gy/min, times min, lengths mm (image frame).
+
+    ``dose_grid_gy`` is (len(y_mm), len(x_mm)): 0 above the skin, NaN where no beam data exist;
+    None when the plan was refused before a dose could be computed (see ``findings``).
+    ``absolute`` is the engine's own record of how the absolute dose was obtained (kV: TG-61
+    in-air; eBx: the commissioned reference dose rate); ``time_name`` says what the time is called.
+    """
+
+    dose_grid_gy: np.ndarray | None
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+    cone_axis_x_mm: float | None
+    prescription_point: PrescriptionPoint
+    prescribed_dose_gy: float
+    surface_dose_gy: float | None
+    prescription_depth_mm: float | None
+    dose_at_prescription_depth_gy: float | None
+    surface_dose_rate_gy_per_min: float | None
+    treatment_time_min: float | None
+    treatment_time_reason: str | None          # why there is no time (None when there is one)
+    absolute: object | None
+    metrics: DoseMetrics | None
+    findings: tuple[Finding, ...]
+    model_description: str
+    data_sources: dict[str, str] = field(default_factory=dict)
+    time_name: str = TREATMENT_TIME
+    ssd_cm: float | None = None                # the commissioned source-to-surface distance used
+
+    @property
+    def refused(self) -> bool:
+        return refused(self.findings)
