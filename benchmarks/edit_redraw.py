@@ -97,7 +97,7 @@ def main() -> int:
             elapsed = time.perf_counter() - t
             edited = window.document.plan
             t = time.perf_counter()
-            alone.compute(edited, axes, technique.commissioning)
+            alone.compute(edited, axes, technique.commissioning_for(edited.setup.machine_id))
             engine = time.perf_counter() - t
             if i >= 10:  # warm-up
                 window_ms.append(elapsed * 1e3)

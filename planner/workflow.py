@@ -134,10 +134,16 @@ def dose_grid_axes(image, spacing_mm: float = DOSE_GRID_SPACING_MM):
     return x_mm, y_mm
 
 
+def machine_commissioning(technique, machine_id: str):
+    """The clinic's commissioning of one machine of ``technique`` (a Commissioning), or None."""
+    lookup = getattr(technique, "commissioning_for", None)
+    return None if lookup is None else lookup(machine_id)
+
+
 def beam_key(technique, plan: Plan):
     """(energy, applicator, SSD in cm) whose beam data the plan's dose needs, or None when the
     machine's commissioning has no SSD for them (the engine then says what is missing)."""
-    commissioning = getattr(technique, "commissioning", None)
+    commissioning = machine_commissioning(technique, plan.setup.machine_id)
     entry = None if commissioning is None else commissioning.entry(plan.setup.energy_id, plan.setup.applicator_id)
     if entry is None or entry.ssd_cm.value is None:
         return None

@@ -44,7 +44,8 @@ VERSION = 1
 DEMO_FILE_NAME = "demo-superficial-unit.json"
 DEMO_MARK = "ILLUSTRATIVE DEMO VALUE — not measured, not for clinical use"
 
-# field name -> (unit, rule): "positive", "non-negative" or "finite"
+# field name -> (unit, rule): "positive", "non-negative" or "finite". A technique whose machines are
+# commissioned by other quantities (eBx: a reference dose rate) passes its own CommissioningSchema.
 QUANTITIES: dict[str, tuple[str, str]] = {
     "ssd_cm": ("cm", "positive"),
     "air_kerma_rate_gy_per_min": ("Gy/min", "positive"),
@@ -72,16 +73,31 @@ class ConeCommissioning:
 
 
 @dataclass(frozen=True)
+class CommissioningSchema:
+    """Which quantities a technique's commissioning holds per (energy, applicator), in this order.
+
+    ``entry_type`` is a frozen dataclass taking (energy_id, applicator_id, *values in order);
+    every entry type has ``ssd_cm`` (the beam data are computed at the commissioned SSD).
+    """
+
+    quantities: dict[str, tuple[str, str]]
+    entry_type: type
+
+
+KV_CONE_SCHEMA = CommissioningSchema(QUANTITIES, ConeCommissioning)
+
+
+@dataclass(frozen=True)
 class Commissioning:
     machine_id: str
     label: str
     is_demo: bool
     disclaimer: str
-    entries: tuple[ConeCommissioning, ...]
+    entries: tuple  # of the schema's entry type (ConeCommissioning for kV cones)
     source_path: str | None = None
     sha256: str | None = None
 
-    def entry(self, energy_id: str, applicator_id: str) -> ConeCommissioning | None:
+    def entry(self, energy_id: str, applicator_id: str):
         for e in self.entries:
             if e.energy_id == energy_id and e.applicator_id == applicator_id:
                 return e
@@ -93,9 +109,9 @@ class Commissioning:
         return f"commissioning '{self.label}'{where}{demo}"
 
 
-def uncommissioned(machine: Machine) -> Commissioning:
+def uncommissioned(machine: Machine, schema: CommissioningSchema = KV_CONE_SCHEMA) -> Commissioning:
     """Every (energy, cone) of the machine with every value not commissioned."""
-    entries = tuple(ConeCommissioning(e.id, a.id, *(not_commissioned(u) for u, _ in QUANTITIES.values()))
+    entries = tuple(schema.entry_type(e.id, a.id, *(not_commissioned(u) for u, _ in schema.quantities.values()))
                     for e in machine.energies for a in machine.applicators)
     return Commissioning(machine.id, "not commissioned", False, NOT_COMMISSIONED, entries)
 
@@ -109,7 +125,8 @@ def load_demo_commissioning(machine: Machine) -> Commissioning:
     return load_commissioning(demo_commissioning_path(), machine)
 
 
-def load_commissioning(path: str | os.PathLike, machine: Machine) -> Commissioning:
+def load_commissioning(path: str | os.PathLike, machine: Machine,
+                       schema: CommissioningSchema = KV_CONE_SCHEMA) -> Commissioning:
     """Read and validate a commissioning file for ``machine``; raises CommissioningError."""
     p = Path(path)
     try:
@@ -123,14 +140,14 @@ def load_commissioning(path: str | os.PathLike, machine: Machine) -> Commissioni
     except json.JSONDecodeError as err:
         raise CommissioningError(f"{p.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
     try:
-        c = commissioning_from_dict(data, machine)
+        c = commissioning_from_dict(data, machine, schema)
     except CommissioningError as err:
         raise CommissioningError(f"{p.name}: {err}") from None
     return Commissioning(c.machine_id, c.label, c.is_demo, c.disclaimer, c.entries,
                          source_path=str(p), sha256=hashlib.sha256(raw).hexdigest())
 
 
-def commissioning_from_dict(data: Any, machine: Machine) -> Commissioning:
+def commissioning_from_dict(data: Any, machine: Machine, schema: CommissioningSchema = KV_CONE_SCHEMA) -> Commissioning:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CommissioningError(f"not a commissioning file (expected \"format\": \"{FORMAT}\")")
     if data.get("version") != VERSION:
@@ -166,16 +183,16 @@ def commissioning_from_dict(data: Any, machine: Machine) -> Commissioning:
         if (energy_id, cone_id) in seen:
             raise CommissioningError(f"{where}: a second entry for the same energy and cone")
         seen.add((energy_id, cone_id))
-        unknown = set(e) - {"energy", "cone", *QUANTITIES}
+        unknown = set(e) - {"energy", "cone", *schema.quantities}
         if unknown:
             raise CommissioningError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        values = [_value(e.get(name), name, unit, rule, where) for name, (unit, rule) in QUANTITIES.items()]
-        entries.append(ConeCommissioning(energy_id, cone_id, *values))
+        values = [_value(e.get(name), name, unit, rule, where) for name, (unit, rule) in schema.quantities.items()]
+        entries.append(schema.entry_type(energy_id, cone_id, *values))
     for energy in machine.energies:
         for cone in machine.applicators:
             if (energy.id, cone.id) not in seen:
-                entries.append(ConeCommissioning(energy.id, cone.id,
-                                                 *(not_commissioned(u) for u, _ in QUANTITIES.values())))
+                entries.append(schema.entry_type(energy.id, cone.id,
+                                                 *(not_commissioned(u) for u, _ in schema.quantities.values())))
     return Commissioning(machine.id, label, is_demo, disclaimer, tuple(entries))
 
 

@@ -100,11 +100,12 @@ class Technique(Protocol):
     """The plugin interface. ``id`` is the name in the ``planner.techniques`` entry-point group.
 
     Optional capabilities, looked up with getattr: ``dose_engine`` (with
-    ``compute(plan, (x_mm, y_mm), commissioning)``, ``beam_model(energy, applicator, ssd_cm,
-    progress, is_cancelled)`` and ``recommend(plan, commissioning)``) and ``commissioning`` (the
-    machine's commissioned SSD, output and end effect per energy and applicator), and
-    ``default_prescription_point`` (where its regimens are prescribed). A technique without a dose
-    engine plans but shows no dose.
+    ``compute(plan, (x_mm, y_mm), commissioning)`` returning a planner.dose.result.DoseResult,
+    ``beam_model(energy, applicator, ssd_cm, progress, is_cancelled)``, ``beam_data(energy,
+    applicator, ssd_cm)`` and ``recommend(plan, commissioning)``), ``commissioning_for(machine_id)``
+    (that machine's commissioned SSD, output and end effect per energy and applicator, a
+    planner.dose.commissioning.Commissioning, or None), and ``default_prescription_point`` (where
+    its regimens are prescribed). A technique without a dose engine plans but shows no dose.
     """
 
     id: str

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from planner.techniques import TechniqueRegistry
 from planner.ui.document import PlanDocument
 from planner.ui.tasks import TaskRunner
-from planner.workflow import beam_key, calibrated_image, dose_grid_axes
+from planner.workflow import beam_key, calibrated_image, dose_grid_axes, machine_commissioning
 
 
 class DoseController(QObject):
@@ -51,7 +51,7 @@ class DoseController(QObject):
         key = beam_key(technique, plan)
         if key is not None and _identity(key) not in self._ready:
             return None if preview else self._compute_beam_data(engine, key)
-        result = engine.compute(plan, dose_grid_axes(image), getattr(technique, "commissioning", None))
+        result = engine.compute(plan, dose_grid_axes(image), machine_commissioning(technique, plan.setup.machine_id))
         if not preview:  # a preview is shown, never taken for the plan's dose (saved records)
             self.last_result = result
         self.last_shown = result

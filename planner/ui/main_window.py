@@ -55,6 +55,7 @@ from planner.workflow import (
     calibrated_image,
     complete_plan,
     load_planning_image,
+    machine_commissioning,
     open_demo_case,
     start_plan,
 )
@@ -614,7 +615,7 @@ class MainWindow(QMainWindow):
         if engine is None:
             self.report_problem(f"{technique.name} offers no recommendation.")
             return
-        commissioning = getattr(technique, "commissioning", None)
+        commissioning = machine_commissioning(technique, plan.setup.machine_id)
         try:
             depth_margin, lateral_margin = self.metrics_panel.dose_panel.margins_mm()
         except ValueError as err:

@@ -30,7 +30,7 @@ from planner.ui.quantity_field import (
     parse_positive_mm,
     parse_positive_percent,
 )
-from planner.workflow import default_prescription, default_setup
+from planner.workflow import default_prescription, default_setup, machine_commissioning
 
 NOTES_MERGE_KEY = 1001
 
@@ -243,7 +243,7 @@ DEMO_STYLE = "color: #ffb040;"
 
 def _commissioning_text(technique, machine, plan: Plan) -> str:
     """The machine numbers behind this energy and applicator, each as commissioned or not."""
-    commissioning = getattr(technique, "commissioning", None)
+    commissioning = machine_commissioning(technique, plan.setup.machine_id)
     entry = None if commissioning is None else commissioning.entry(plan.setup.energy_id, plan.setup.applicator_id)
     if entry is None:
         return "<br>".join(f"{p.name}: <b>{p.label}</b>" for p in machine.parameters)

@@ -25,5 +25,8 @@ class SuperficialKV:
     def machine(self, machine_id: str) -> Machine:
         return by_id(self.machines, machine_id, "machine for superficial kV")
 
+    def commissioning_for(self, machine_id: str) -> Commissioning | None:
+        return self.commissioning if self.commissioning.machine_id == machine_id else None
+
 
 technique = SuperficialKV()
