@@ -122,16 +122,9 @@ class AbsoluteDose:
     formula: str = TIME_FORMULA
 
 
-def absolute_dose(prescription: Prescription, point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...],
-                  *, hvl_mm_al: float, backscatter_factor: float, backscatter_uncertainty: float = float("nan"),
-                  commissioning: ConeCommissioning | None, lesion_max_depth_mm: float | None = None,
-                  surface_dose_rate_override: tuple[float, str] | None = None) -> AbsoluteDose:
-    """Surface dose, dose at the prescription depth and treatment time of one fraction.
-
-    ``surface_dose_rate_override`` = (Ḋ_surface Gy/min, reason) replaces K̇_air·B_w·ratio, e.g. when
-    measured output factors scale a reference cone's surface dose rate.
-    """
-    d_rx = prescription.dose_per_fraction_gy
+def prescription_normalisation(point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...],
+                               lesion_max_depth_mm: float | None) -> tuple[float, float]:
+    """(N in % of the surface dose, depth in mm) at which the prescription applies (module doc)."""
     if point.mode == "surface":
         n, z = 100.0, 0.0
     elif point.mode == "depth":
@@ -147,6 +140,20 @@ def absolute_dose(prescription: Prescription, point: PrescriptionPoint, pdd: tup
     if not n > 0:
         raise DoseCalculationError(f"the prescription point at {z:g} mm receives {n:g} % of the surface dose; "
                                    f"no surface dose can deliver the prescription there")
+    return n, z
+
+
+def absolute_dose(prescription: Prescription, point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...],
+                  *, hvl_mm_al: float, backscatter_factor: float, backscatter_uncertainty: float = float("nan"),
+                  commissioning: ConeCommissioning | None, lesion_max_depth_mm: float | None = None,
+                  surface_dose_rate_override: tuple[float, str] | None = None) -> AbsoluteDose:
+    """Surface dose, dose at the prescription depth and treatment time of one fraction.
+
+    ``surface_dose_rate_override`` = (Ḋ_surface Gy/min, reason) replaces K̇_air·B_w·ratio, e.g. when
+    measured output factors scale a reference cone's surface dose rate.
+    """
+    d_rx = prescription.dose_per_fraction_gy
+    n, z = prescription_normalisation(point, pdd, lesion_max_depth_mm)
     d_surface = d_rx * 100.0 / n
     d_at_z = d_surface * pdd_percent_at(pdd, z) / 100.0
 

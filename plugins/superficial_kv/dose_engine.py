@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData, compute_beam_data
 from planner.dose.commissioning import Commissioning
-from planner.dose.dose_plane import BeamModel, PlaneCache, validate_axes
+from planner.dose.dose_plane import BeamModel, validate_axes
+from planner.dose.image_dose import ImageDose
 from planner.dose.kv_dose import (AbsoluteDose, DoseCalculationError, PrescriptionPoint, absolute_dose,
                                   surface_dose_rate_gy_per_min)
 from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, MeasuredFile, MeasuredOutputFactors,
                                         apply_measured, data_sources, read_backscatter_csv, read_output_factors_csv,
                                         read_pdd_csv, read_profiles_csv)
-from planner.dose.metrics import compute_metrics, deepest_point
+from planner.dose.metrics import deepest_point
 from planner.dose.result import DoseResult
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_commissioning, check_cone,
                                       check_doses, check_energy, check_isodose_coverage, check_prescription_depth,
@@ -53,7 +53,7 @@ class SuperficialDoseEngine:
         self._output_factors: dict[tuple[str, float], MeasuredOutputFactors] = {}
         self._beams: dict[tuple, BeamData] = {}
         self._models: dict[tuple, BeamModel] = {}
-        self._planes = PlaneCache()
+        self._image_dose = ImageDose()
 
     # ----------------------------------------------------------------------------- measured data
     def load_measured(self, kind: str, path, energy_id: str, applicator_id: str, ssd_cm: float) -> MeasuredFile:
@@ -207,17 +207,9 @@ class SuperficialDoseEngine:
         if cone_axis_x_mm is None:
             cone_axis_x_mm = plan.cone_axis_x_mm
         axis_x = float(outline.lateral_centre_mm if cone_axis_x_mm is None else cone_axis_x_mm)
-        plane = self._planes.plane(model, x_mm, y_mm, skin, axis_x)
-        grid = self._scaled(plane, dose.surface_dose_gy)
-        metrics = None
-        if outline is not None:
-            s_axis = skin.depth_at(axis_x)
-
-            def point_dose(px, py):
-                return dose.surface_dose_gy * model.relative_dose(py - skin.depth_at(px), px - axis_x,
-                                                                  skin.depth_at(px) - s_axis)
-            metrics = compute_metrics(grid, x_mm, y_mm, outline, skin, dose.surface_dose_gy, beam.pdd, point_dose,
-                                      deepest)
+        grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
+                                                          dose.surface_dose_gy, deepest)
+        if metrics is not None:
             findings += [Finding(WARN, n, "metrics") for n in metrics.notes]
 
         time, reason = dose.treatment_time_min, dose.treatment_time_unavailable_reason
@@ -230,15 +222,6 @@ class SuperficialDoseEngine:
                       treatment_time_reason=reason, absolute=dose, metrics=metrics,
                       model_description=self._describe(beam, dose, commissioning),
                       data_sources=data_sources(beam))
-
-    def _scaled(self, plane, surface_dose_gy: float) -> np.ndarray:
-        """plane × surface dose, reused while neither changes (the GUI must not modify the array)."""
-        key = (id(plane), float(surface_dose_gy))
-        if getattr(self, "_grid_key", None) != key:
-            self._grid = plane.values * np.float32(surface_dose_gy)
-            self._grid.flags.writeable = False
-            self._grid_key, self._grid_plane = key, plane
-        return self._grid
 
     def _output_factor_rate(self, energy, cone, ssd, entry, commissioning, findings):
         """Ḋ_surface from measured output factors: Ḋ_surface(reference cone) × OF(cone), or None."""
