@@ -80,6 +80,7 @@ def write_ultrasound_dicom(
     laterality: str = "",  # unknown: dciodvfy warns when empty and errors when absent
     transducer_frequency_khz: int | None = None,
     image_comments: str | None = None,
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "SMALL PARTS", "0001"),  # 0001 = 2-D imaging
 ) -> Path:
     """Write ``pixels_u8`` (rows, cols) uint8 as MONOCHROME2 Ultrasound Image Storage, atomically.
 
@@ -106,7 +107,7 @@ def write_ultrasound_dicom(
     ds = Dataset()
     ds.file_meta = meta
     ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "SMALL PARTS", "0001"]  # 0001 = 2-D imaging
+    ds.ImageType = list(image_type)  # DERIVED\SECONDARY for a picture converted to DICOM
     ds.InstanceCreationDate, ds.InstanceCreationTime = date, time
     ds.SOPClassUID = UltrasoundImageStorage
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
