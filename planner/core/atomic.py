@@ -7,13 +7,15 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over the target."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+    """Write to a temporary file in the same folder, flush it to disk, then rename over the target.
+
+    ``mode`` is set before any byte is written: 0o600 keeps a private key unreadable to others."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the file from colleagues sharing the folder
+        os.chmod(tmp_name, mode)  # default 0644: mkstemp's 0600 would hide the file from colleagues sharing the folder
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
             tmp.flush()
