@@ -82,9 +82,16 @@ class CommissioningSchema:
 
     quantities: dict[str, tuple[str, str]]
     entry_type: type
+    names: dict[str, str]          # what each quantity is called on screen and in reports
+
+    def rows(self, entry) -> tuple[tuple[str, CommissionedValue], ...]:
+        """(name, value) of every quantity of one entry, in the schema's order."""
+        return tuple((self.names[q], getattr(entry, q)) for q in self.quantities)
 
 
-KV_CONE_SCHEMA = CommissioningSchema(QUANTITIES, ConeCommissioning)
+KV_CONE_SCHEMA = CommissioningSchema(QUANTITIES, ConeCommissioning, {
+    "ssd_cm": "source-to-surface distance", "air_kerma_rate_gy_per_min": "air-kerma rate in air",
+    "timer_end_effect_min": "timer end effect", "added_filtration_mm_al": "added filtration"})
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Commissioning:
     entries: tuple  # of the schema's entry type (ConeCommissioning for kV cones)
     source_path: str | None = None
     sha256: str | None = None
+    schema: CommissioningSchema = KV_CONE_SCHEMA
 
     def entry(self, energy_id: str, applicator_id: str):
         for e in self.entries:
@@ -113,7 +121,7 @@ def uncommissioned(machine: Machine, schema: CommissioningSchema = KV_CONE_SCHEM
     """Every (energy, cone) of the machine with every value not commissioned."""
     entries = tuple(schema.entry_type(e.id, a.id, *(not_commissioned(u) for u, _ in schema.quantities.values()))
                     for e in machine.energies for a in machine.applicators)
-    return Commissioning(machine.id, "not commissioned", False, NOT_COMMISSIONED, entries)
+    return Commissioning(machine.id, "not commissioned", False, NOT_COMMISSIONED, entries, schema=schema)
 
 
 def demo_commissioning_path() -> Path:
@@ -144,7 +152,7 @@ def load_commissioning(path: str | os.PathLike, machine: Machine,
     except CommissioningError as err:
         raise CommissioningError(f"{p.name}: {err}") from None
     return Commissioning(c.machine_id, c.label, c.is_demo, c.disclaimer, c.entries,
-                         source_path=str(p), sha256=hashlib.sha256(raw).hexdigest())
+                         source_path=str(p), sha256=hashlib.sha256(raw).hexdigest(), schema=schema)
 
 
 def commissioning_from_dict(data: Any, machine: Machine, schema: CommissioningSchema = KV_CONE_SCHEMA) -> Commissioning:
@@ -193,7 +201,7 @@ def commissioning_from_dict(data: Any, machine: Machine, schema: CommissioningSc
             if (energy.id, cone.id) not in seen:
                 entries.append(schema.entry_type(energy.id, cone.id,
                                                  *(not_commissioned(u) for u, _ in schema.quantities.values())))
-    return Commissioning(machine.id, label, is_demo, disclaimer, tuple(entries))
+    return Commissioning(machine.id, label, is_demo, disclaimer, tuple(entries), schema=schema)
 
 
 def _value(item: Any, name: str, unit: str, rule: str, where: str) -> CommissionedValue:

@@ -75,19 +75,20 @@ def check_energy(machine: Machine, energy_id: str) -> list[Finding]:
 
 
 def check_cone(machine: Machine, applicator_id: str, lesion_width_mm: float | None,
-               limits: SafetyLimits = SafetyLimits()) -> list[Finding]:
+               limits: SafetyLimits = SafetyLimits(), what: str = "cone") -> list[Finding]:
+    """Is the cone (or applicator: ``what``) wide enough for the lesion and its lateral margin?"""
     try:
         cone = machine.applicator(applicator_id)
     except UnknownChoice as err:
-        return [Finding(REFUSE, f"cone not available: {err}", "unknown-cone")]
+        return [Finding(REFUSE, f"{what} not available: {err}", "unknown-cone")]
     if lesion_width_mm is None:
         return []
     if cone.diameter_mm < lesion_width_mm:
-        return [Finding(REFUSE, f"the {cone.label} cone is narrower than the lesion ({lesion_width_mm:.2f} mm): "
+        return [Finding(REFUSE, f"the {cone.label} {what} is narrower than the lesion ({lesion_width_mm:.2f} mm): "
                                 f"part of the lesion lies outside the field", "cone-smaller-than-lesion")]
     need = lesion_width_mm + 2 * limits.lateral_margin_mm
     if cone.diameter_mm < need - 1e-9:
-        return [Finding(WARN, f"the {cone.label} cone is smaller than the lesion width {lesion_width_mm:.2f} mm + "
+        return [Finding(WARN, f"the {cone.label} {what} is smaller than the lesion width {lesion_width_mm:.2f} mm + "
                               f"2 × {limits.lateral_margin_mm:g} mm margin = {need:.2f} mm", "cone-margin")]
     return []
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from planner.core.prescription import PrescriptionPoint
 from planner.dose.metrics import DoseMetrics
-from planner.dose.plan_checks import Finding, refused
+from planner.dose.plan_checks import REFUSE, Finding, refused
 
 # What the beam-on time of a fraction is called in each technique (shown and reported as given).
 TREATMENT_TIME = "treatment time"   # kV cones: the timer setting
@@ -52,3 +52,20 @@ class DoseResult:
     @property
     def refused(self) -> bool:
         return refused(self.findings)
+
+
+def dose_result(x_mm: np.ndarray, y_mm: np.ndarray, point: PrescriptionPoint, prescribed_dose_gy: float,
+                findings, **known) -> DoseResult:
+    """A DoseResult with what the engine got to; everything else None. Without a time, the reason
+    is the refusals (or "not computed"), so the window always says why."""
+    fields = dict(dose_grid_gy=None, cone_axis_x_mm=None, surface_dose_gy=None, prescription_depth_mm=None,
+                  dose_at_prescription_depth_gy=None, surface_dose_rate_gy_per_min=None, treatment_time_min=None,
+                  treatment_time_reason=None, absolute=None, metrics=None, model_description="no dose computed",
+                  data_sources={})
+    fields.update(known)
+    findings = tuple(findings)
+    if fields["treatment_time_min"] is None and fields["treatment_time_reason"] is None:
+        fields["treatment_time_reason"] = "; ".join(f.message for f in findings if f.severity == REFUSE) \
+            or "not computed"
+    return DoseResult(x_mm=x_mm, y_mm=y_mm, prescription_point=point, prescribed_dose_gy=prescribed_dose_gy,
+                      findings=findings, **fields)

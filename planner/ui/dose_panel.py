@@ -30,10 +30,12 @@ class DosePanel(QWidget):
         self.time_label.setStyleSheet("font-weight: bold; font-size: 13pt;")
         self.rx_label = QLabel("–")
         self.rx_label.setWordWrap(True)
+        self.rx_dose_label = QLabel("–")
         self.value_labels: dict[str, QLabel] = {}
         self.form = QFormLayout()
         self.form.addRow("Treatment time per fraction", self.time_label)
         self.form.addRow("Prescription", self.rx_label)
+        self.form.addRow("Dose at the prescription depth", self.rx_dose_label)
         self.findings_label = QLabel()
         self.findings_label.setWordWrap(True)
         self.model_label = QLabel()
@@ -88,6 +90,7 @@ class DosePanel(QWidget):
         self.status_label.setVisible(True)
         self.time_label.setText("–")
         self.rx_label.setText("–")
+        self.rx_dose_label.setText("–")
         for label in self.value_labels.values():
             label.setText("–")
         self.findings_label.setText("")
@@ -96,12 +99,16 @@ class DosePanel(QWidget):
 
     def show_result(self, result) -> None:
         self.status_label.setVisible(False)
+        # "Treatment time" for a kV timer, "Dwell time" for an eBx source: the engine names it.
+        self.form.labelForField(self.time_label).setText(f"{result.time_name.capitalize()} per fraction")
         if result.treatment_time_min is not None:
             self.time_label.setText(f"{result.treatment_time_min:.2f} min ({result.treatment_time_min * 60:.0f} s)")
         else:
             self.time_label.setText(f"not available: {result.treatment_time_reason}")
         depth = "" if result.prescription_depth_mm is None else f" ({result.prescription_depth_mm:.2f} mm below the skin)"
         self.rx_label.setText(f"{result.prescribed_dose_gy:g} Gy per fraction {result.prescription_point.describe()}{depth}")
+        self.rx_dose_label.setText("not available" if result.dose_at_prescription_depth_gy is None else
+                                   f"{result.dose_at_prescription_depth_gy:.2f} Gy at {result.prescription_depth_mm:.2f} mm")
         rows = result.metrics.rows() if result.metrics is not None else ()
         for name, value, unit in rows:
             label = self.value_labels.get(name)

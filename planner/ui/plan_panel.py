@@ -247,9 +247,7 @@ def _commissioning_text(technique, machine, plan: Plan) -> str:
     entry = None if commissioning is None else commissioning.entry(plan.setup.energy_id, plan.setup.applicator_id)
     if entry is None:
         return "<br>".join(f"{p.name}: <b>{p.label}</b>" for p in machine.parameters)
-    rows = [("source-to-surface distance", entry.ssd_cm), ("air-kerma rate in air", entry.air_kerma_rate_gy_per_min),
-            ("timer end effect", entry.timer_end_effect_min), ("added filtration", entry.added_filtration_mm_al)]
-    text = "<br>".join(f"{name}: <b>{value.label}</b>" for name, value in rows)
+    text = "<br>".join(f"{name}: <b>{value.label}</b>" for name, value in commissioning.schema.rows(entry))
     if commissioning.is_demo:
         text += f'<br><span style="{DEMO_STYLE}">DEMO commissioning: illustrative values, not for clinical use</span>'
     return text

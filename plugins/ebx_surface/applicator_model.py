@@ -57,8 +57,8 @@ import numpy as np
 from planner.dose.beam_data import BeamData, compute_beam_data
 from planner.dose.monte_carlo import CancelCheck, ProgressCallback, RadialFilter, SourceGeometry
 from planner.dose.spectrum import DEFAULT_ANODE_ANGLE_DEG, DEFAULT_BIN_WIDTH_KEV, fitted_spectrum
-from plugins.ebx_surface.machine_data import ESTEYA_MACHINE_ID, XOFT_MACHINE_ID
-from plugins.ebx_surface import technique
+from planner.techniques.interface import Machine, by_id
+from plugins.ebx_surface.machine_data import ESTEYA_MACHINE_ID, ESTEYA_UNIT, XOFT_MACHINE_ID, XOFT_UNIT
 
 FILTER_FORMULA = "Al"
 FILTER_DENSITY_G_CM3 = 2.699          # aluminium (NIST); the real filter material is not published
@@ -69,6 +69,13 @@ XOFT_MIN_ASSUMED_SSD_CM = 2.0
 XOFT_STAND_IN_HVL_MM_AL = 0.52
 XOFT_STAND_IN_HVL_SOURCE = ("stand-in: measured 50 kV HVL of a different unit (SRT-100; Sheu et al., "
                             "J Appl Clin Med Phys 16(2), 2015); the Xoft HVL is NOT FOUND")
+
+
+MODELLED_MACHINES = (ESTEYA_UNIT, XOFT_UNIT)
+
+
+def _machine(machine_id: str) -> Machine:
+    return by_id(MODELLED_MACHINES, machine_id, "machine with an eBx applicator beam model")
 
 
 class ApplicatorModelError(ValueError):
@@ -172,7 +179,7 @@ def design_filter(energies_kev: np.ndarray, fluence: np.ndarray, ssd_cm: float, 
 
 def _defaults(machine_id: str, applicator_id: str) -> tuple[float, float, float, list[str]]:
     """(kVp, central-axis HVL, SSD, assumptions) for an applicator, from machine data plus labelled assumptions."""
-    machine = technique.machine(machine_id)
+    machine = _machine(machine_id)
     applicator = machine.applicator(applicator_id)
     energy = machine.energies[0]
     assumptions: list[str] = []
@@ -200,7 +207,7 @@ def applicator_model(machine_id: str, applicator_id: str, *, ssd_cm: float | Non
                      cache_folder: str | os.PathLike | None = None) -> ApplicatorModel:
     """The beam model of one applicator; `ssd_cm` / `hvl_mm_al` are commissioned values replacing assumptions."""
     kvp, hvl, ssd, assumptions = _defaults(machine_id, applicator_id)
-    diameter_mm = technique.machine(machine_id).applicator(applicator_id).diameter_mm
+    diameter_mm = _machine(machine_id).applicator(applicator_id).diameter_mm
     for name, value in (("SSD", ssd_cm), ("HVL", hvl_mm_al)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value <= 0):

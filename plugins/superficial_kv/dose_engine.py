@@ -24,7 +24,7 @@ from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, Meas
                                         apply_measured, data_sources, read_backscatter_csv, read_output_factors_csv,
                                         read_pdd_csv, read_profiles_csv)
 from planner.dose.metrics import deepest_point
-from planner.dose.result import DoseResult
+from planner.dose.result import DoseResult, dose_result
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_commissioning, check_cone,
                                       check_doses, check_energy, check_isodose_coverage, check_prescription_depth,
                                       refused)
@@ -147,17 +147,8 @@ class SuperficialDoseEngine:
         rx = plan.prescription.dose_per_fraction_gy
         findings: list[Finding] = []
 
-        def result(**kw) -> DoseResult:
-            base = dict(dose_grid_gy=None, x_mm=x_mm, y_mm=y_mm, cone_axis_x_mm=None, prescription_point=point,
-                        prescribed_dose_gy=rx, surface_dose_gy=None, prescription_depth_mm=None,
-                        dose_at_prescription_depth_gy=None, surface_dose_rate_gy_per_min=None,
-                        treatment_time_min=None, treatment_time_reason=None, absolute=None, metrics=None,
-                        model_description="no dose computed", data_sources={})
-            base.update(kw)
-            fs = tuple(findings)
-            if base["treatment_time_min"] is None and base["treatment_time_reason"] is None:
-                base["treatment_time_reason"] = "; ".join(f.message for f in fs if f.severity == REFUSE) or "not computed"
-            return DoseResult(findings=fs, **base)
+        def result(**known) -> DoseResult:
+            return dose_result(x_mm, y_mm, point, rx, findings, **known)
 
         if plan.setup.machine_id != self.machine.id:
             findings.append(Finding(REFUSE, f"this engine serves {self.machine.name} ({self.machine.id}), "

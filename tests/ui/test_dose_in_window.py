@@ -118,26 +118,6 @@ def test_the_lateral_margin_is_editable_and_changes_the_recommended_cone(demo_wi
     assert panel._recommended["cone"] == "cone-25mm"
 
 
-def test_switching_the_demo_to_surface_ebx_offers_its_applicators_and_says_there_is_no_dose_yet(demo_window, qtbot):
-    w = demo_window
-    wait_for_dose(w, qtbot)
-    choose_in_combo(w.plan_panel.technique_combo, "Electronic brachytherapy, surface applicators (HDR eBx)")
-    plan = w.document.plan
-    assert plan.setup.technique_id == "ebx-surface"
-    assert plan.prescription.point.mode == "depth" and plan.prescription.point.depth_mm == 3.0
-    assert plan.outline is not None  # the lesion stays when the technique changes
-    applicators = [w.plan_panel.applicator_combo.itemText(i) for i in range(w.plan_panel.applicator_combo.count())]
-    assert applicators and all(a.startswith("Ø") for a in applicators)
-    choose_in_combo(w.plan_panel.applicator_combo, applicators[-1])
-    assert w.document.plan.setup.applicator_id != plan.setup.applicator_id
-    assert "no dose engine" in w.metrics_panel.dose_panel.status_label.text()
-    assert w.view.dose_overlay.line_points(100)[0].size == 0  # no stale kV isodoses
-    w.undo_action.trigger()
-    w.undo_action.trigger()
-    assert w.document.plan.setup.technique_id == "superficial-kv"
-    assert wait_for_dose(w, qtbot).treatment_time_min is not None
-
-
 def test_the_cone_stays_put_when_the_outline_changes_and_moves_when_dragged(demo_window, qtbot):
     w = demo_window
     before = wait_for_dose(w, qtbot)
