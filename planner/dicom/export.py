@@ -83,15 +83,20 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
     if existing and not overwrite:
         raise ExportError(f"{folder} already holds an export ({', '.join(existing)}); choose another folder "
                           f"or replace it")
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".planner-export-", dir=folder))
     except OSError as exc:
         raise ExportError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+    done = False
     try:
         when = (now or _dt.datetime.now()).replace(microsecond=0)
         notes: list[str] = []
-        identity, image_file = _identity(plan, image, calibrated, staging, when, notes)
+        identity, image_file, image_header = _identity(plan, image, calibrated, staging, when, notes)
+        if unit.demo_commissioning:
+            notes.append("made with the illustrative DEMO commissioning: the RT Plan is labelled DEMO and "
+                         "NOT FOR CLINICAL USE")
         uids = {name: new_uid() for name in (RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE)}
         struct = build_rt_structure_set(identity, uids[RT_STRUCTURE_SET_FILE], plan.label, plan.outline,
                                         plan.skin_surface)
@@ -103,7 +108,6 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
         except DoseGridError as exc:
             raise ExportError(f"the dose cannot be exported: {exc}") from exc
         notes += dose_notes
-        image_header = None if image_file is None else dcmread(image_file, stop_before_pixels=True)
         problems = cross_reference_problems(rt_plan, struct, rt_dose, image_header)
         if problems:
             raise ExportError("the exported objects do not agree (a Planner bug, nothing written): "
@@ -113,6 +117,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
             atomic_write_bytes(staging / name, encode(ds))
         names = [*written, *([ULTRASOUND_FILE] if image_file is not None else [])]
         _move_into_place(staging, folder, names)
+        done = True
     except IdentityError as exc:
         raise ExportError(str(exc)) from exc
     except OSError as exc:
@@ -120,6 +125,8 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
                           f"{exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not done:
+            _remove_if_empty(folder)
     return ExportedFiles(
         folder=folder, rt_plan=folder / RT_PLAN_FILE, rt_structure_set=folder / RT_STRUCTURE_SET_FILE,
         rt_dose=folder / RT_DOSE_FILE, ultrasound=None if image_file is None else folder / ULTRASOUND_FILE,
@@ -218,31 +225,40 @@ def _check_dose_lies_on_image(dose: DoseResult, image) -> None:
 def _beam_geometry(plan: Plan, dose: DoseResult) -> BeamGeometry:
     axis = next(a for a in (dose.cone_axis_x_mm, plan.cone_axis_x_mm, plan.outline.lateral_centre_mm)
                 if a is not None)
-    return BeamGeometry(float(axis), float(plan.skin_surface.depth_at(axis)), dose.prescription_depth_mm)
+    point, depth = dose.prescription_point, dose.prescription_depth_mm
+    at_depth = dose.dose_at_prescription_depth_gy
+    prescribed_there = (point.mode != "isodose" and depth is not None and at_depth is not None
+                        and math.isclose(at_depth, dose.prescribed_dose_gy, rel_tol=1e-6))
+    if depth is None:
+        description = f"Rx {point.describe()}"
+    elif point.mode == "isodose":
+        description = f"Rx to {point.isodose_percent:g} % isodose; lesion {depth:.2f} mm below skin"
+    else:
+        description = f"Rx point {depth:.2f} mm below skin on beam axis"
+    return BeamGeometry(float(axis), float(plan.skin_surface.depth_at(axis)), depth, prescribed_there,
+                        description)
 
 
 # ----------------------------------------------------------------------------------------- identity
 
-def _identity(plan: Plan, image, calibrated, staging: Path, when: _dt.datetime,
-              notes: list[str]) -> tuple[ExportIdentity, Path | None]:
-    """The patient, study, frame of reference and image of the export; writes US.dcm first when the
-    image was not DICOM, so the RT objects can reference it."""
+def _identity(plan: Plan, image, calibrated, staging: Path, when: _dt.datetime, notes: list[str]):
+    """(identity, US.dcm path or None, image header): the patient, study, frame of reference and image
+    of the export. Writes US.dcm first when the image was not DICOM, so the RT objects reference it."""
     image_file = None
-    if image.sop_instance_uid:
-        reference, patient_study, frame_uid = read_image_identity(image.source_path, image.sop_instance_uid)
-        if patient_study.patient_id != plan.patient_id or patient_study.patient_name != plan.patient_name:
-            raise ExportError(f"the plan's patient ({plan.patient_name}, {plan.patient_id}) is not the image's "
-                              f"({patient_study.patient_name}, {patient_study.patient_id})")
-        if frame_uid is None:
-            frame_uid = new_uid()
-            notes.append("the ultrasound declares no Frame of Reference: the RT objects define one and "
-                         "reference the image by its SOP Instance UID")
-    else:
+    if not image.sop_instance_uid:
         image_file = staging / ULTRASOUND_FILE
         _write_ultrasound(image_file, plan, image, calibrated, when, notes)
-        reference, patient_study, frame_uid = read_image_identity(
-            str(image_file), str(dcmread(image_file, stop_before_pixels=True).SOPInstanceUID))
-    return ExportIdentity(patient_study, frame_uid, reference, when), image_file
+    path = str(image_file or image.source_path)
+    expected_uid = image.sop_instance_uid or str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+    reference, patient_study, frame_uid, header = read_image_identity(path, expected_uid)
+    if patient_study.patient_id != plan.patient_id or patient_study.patient_name != plan.patient_name:
+        raise ExportError(f"the plan's patient ({plan.patient_name}, {plan.patient_id}) is not the image's "
+                          f"({patient_study.patient_name}, {patient_study.patient_id})")
+    if frame_uid is None:
+        frame_uid = new_uid()
+        notes.append("the ultrasound declares no Frame of Reference: the RT objects define one and "
+                     "reference the image by its SOP Instance UID")
+    return ExportIdentity(patient_study, frame_uid, reference, when), image_file, header
 
 
 def _write_ultrasound(path: Path, plan: Plan, image, calibrated, when: _dt.datetime, notes: list[str]) -> None:
@@ -293,6 +309,13 @@ def _move_into_place(staging: Path, folder: Path, names: list[str]) -> None:
             os.replace(backup, target)
         raise
     _fsync_folder(folder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -86,8 +86,9 @@ def dicom_time(when: _dt.datetime) -> str:
     return when.strftime("%H%M%S")
 
 
-def read_image_identity(path: str, expected_sop_instance_uid: str) -> tuple[ImageReference, PatientStudy, str | None]:
-    """(image reference, patient and study, frame of reference UID or None) from a DICOM image header.
+def read_image_identity(path: str, expected_sop_instance_uid: str) \
+        -> tuple[ImageReference, PatientStudy, str | None, Dataset]:
+    """(image reference, patient and study, frame of reference UID or None, header) of a DICOM image.
 
     Refuses a file whose SOP Instance UID is not the one the plan was drawn on: the file was
     replaced since it was loaded, and the contours would point at a different image.
@@ -115,7 +116,7 @@ def read_image_identity(path: str, expected_sop_instance_uid: str) -> tuple[Imag
         study_instance_uid=text("StudyInstanceUID"), study_date=text("StudyDate"),
         study_time=text("StudyTime"), study_id=text("StudyID"), accession_number=text("AccessionNumber"),
         referring_physician_name=text("ReferringPhysicianName"), study_description=text("StudyDescription"))
-    return reference, patient_study, (text("FrameOfReferenceUID") or None)
+    return reference, patient_study, (text("FrameOfReferenceUID") or None), header
 
 
 def new_dataset(identity: ExportIdentity, sop_class_uid: str, sop_instance_uid: str, modality: str,

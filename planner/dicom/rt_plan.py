@@ -14,10 +14,11 @@ statement):
   source is described in words (``SourceIsotopeName`` "X-RAY 69.5 kVp", no decay), with
   ``ReferenceAirKermaRate`` 0 and ``SourceStrength`` = the dose rate in water at the surface on the
   applicator axis in Gy/s (``SourceStrengthUnits`` DOSE_RATE_WATER).
-- Both: ``RTPlanGeometry`` PATIENT referencing the structure set; one dose reference, the
-  prescription point on the beam axis at the prescription depth below the skin (COORDINATES in the
-  structure set's frame), total dose in ``TargetPrescriptionDose``, per-fraction dose in the fraction
-  group; ``ApprovalStatus`` UNAPPROVED (the physician's and physicist's approval come later, signed).
+- Both: ``RTPlanGeometry`` PATIENT referencing the structure set; one dose reference: prescribed to
+  the surface or a depth, the point on the beam axis at that depth below the skin (COORDINATES in the
+  structure set's frame), where the prescribed dose lands; prescribed to an isodose, a SITE whose
+  description names the isodose and the lesion's depth. Total dose in ``TargetPrescriptionDose``,
+  per-fraction dose in the fraction group; ``ApprovalStatus`` UNAPPROVED (the physician's and physicist's approval come later, signed).
 """
 
 from __future__ import annotations
@@ -56,11 +57,19 @@ class TreatmentUnit:
 
 @dataclass(frozen=True)
 class BeamGeometry:
-    """Where the beam meets the patient, in the structure set's frame (mm, z = 0 on the image plane)."""
+    """Where the beam meets the patient, in the structure set's frame (mm, z = 0 on the image plane).
+
+    ``dose_at_depth_is_prescribed``: the prescribed dose lands exactly at ``prescription_depth_mm``
+    on the axis (prescribed to the surface or a depth). Prescribed to an isodose, the dose there is
+    the isodose's share of the surface dose at the lesion's depth, not the prescription, so no point
+    is claimed: the dose reference is then a SITE described in words.
+    """
 
     axis_x_mm: float
     skin_y_mm: float                     # depth of the skin where the beam axis crosses it
     prescription_depth_mm: float | None  # below the skin, on the axis
+    dose_at_depth_is_prescribed: bool
+    description: str                     # LO (64): what the dose reference is
 
     @property
     def entry_point_mm(self) -> tuple[float, float, float]:
@@ -68,7 +77,7 @@ class BeamGeometry:
 
     @property
     def reference_point_mm(self) -> tuple[float, float, float] | None:
-        if self.prescription_depth_mm is None:
+        if self.prescription_depth_mm is None or not self.dose_at_depth_is_prescribed:
             return None
         return (self.axis_x_mm, self.skin_y_mm + self.prescription_depth_mm, 0.0)
 
@@ -129,12 +138,10 @@ def _dose_reference(total_dose_gy: float, geometry: BeamGeometry) -> Dataset:
     point = geometry.reference_point_mm
     if point is None:
         item.DoseReferenceStructureType = "SITE"
-        item.DoseReferenceDescription = "prescription point (depth not stated)"
     else:
         item.DoseReferenceStructureType = "COORDINATES"
         item.DoseReferencePointCoordinates = [ds_text(v) for v in point]
-        item.DoseReferenceDescription = (f"Rx point {geometry.prescription_depth_mm:.2f} mm below skin "
-                                         f"on beam axis")
+    item.DoseReferenceDescription = geometry.description[:64]
     item.DoseReferenceType = "TARGET"
     item.TargetPrescriptionDose = ds_text(total_dose_gy)  # Gy, all fractions
     return item

@@ -74,6 +74,8 @@ def _shared_identity(objects: dict[str, Dataset]) -> list[str]:
             problems.append(f"{name}: Media Storage SOP Instance UID differs from its SOP Instance UID")
     for keyword in ("PatientID", "PatientName", "StudyInstanceUID", "FrameOfReferenceUID"):
         values = {name: str(ds.get(keyword, "")) for name, ds in objects.items()}
+        if keyword == "FrameOfReferenceUID" and not values.get("image", "x"):
+            del values["image"]  # an ultrasound need not declare one; the RT objects then define it
         if len(set(values.values())) > 1:
             problems.append(f"{keyword} differs between the objects: {values}")
     return problems
