@@ -22,6 +22,7 @@ from pydicom import dcmread
 
 from planner.core.atomic import atomic_write_bytes
 from planner.core.plan import Plan
+from planner.dose.plan_checks import REFUSE
 from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 
@@ -147,7 +148,7 @@ def _check_plan_and_dose(plan: Plan, dose: DoseResult | None) -> None:
     if dose is None or dose.dose_grid_gy is None:
         raise ExportError("the plan has no dose: compute the dose before exporting")
     if dose.refused:
-        reasons = "; ".join(f.message for f in dose.findings if f.severity == "refuse")
+        reasons = "; ".join(f.message for f in dose.findings if f.severity == REFUSE)
         raise ExportError(f"the dose was refused, a refused plan is never exported: {reasons}")
     time = dose.treatment_time_min
     if time is None or not (math.isfinite(time) and time > 0):

@@ -10,15 +10,18 @@ statement):
   General Accessory item. The isocentre is where the cone's axis meets the skin, so
   ``SourceAxisDistance`` equals the SSD and the jaws (X, Y) are the cone's radius at that plane.
 - eBx: one CONTACT HDR application setup (``ApplicationSetupName`` = the applicator id) with one
-  FIXED channel; ``ChannelTotalTime`` = the dwell time per fraction in seconds. DICOM has no encoding for an X-ray source in brachytherapy, so the
-  source is described in words (``SourceIsotopeName`` "X-RAY 69.5 kVp", no decay), with
-  ``ReferenceAirKermaRate`` 0 and ``SourceStrength`` = the dose rate in water at the surface on the
-  applicator axis in Gy/s (``SourceStrengthUnits`` DOSE_RATE_WATER).
+  FIXED channel; ``ChannelTotalTime`` = the dwell time per fraction in seconds. DICOM has no
+  encoding for an X-ray source in brachytherapy, so the source is described in words
+  (``SourceIsotopeName`` "X-RAY 69.5 kVp", no decay), with ``ReferenceAirKermaRate`` 0 and
+  ``SourceStrength`` = the dose rate in water at the surface on the applicator axis in Gy/s
+  (``SourceStrengthUnits`` DOSE_RATE_WATER). ``ChannelLength`` is empty and the channel has no
+  Source Applicator Number (it would demand an applicator length a surface applicator lacks).
 - Both: ``RTPlanGeometry`` PATIENT referencing the structure set; one dose reference: prescribed to
   the surface or a depth, the point on the beam axis at that depth below the skin (COORDINATES in the
   structure set's frame), where the prescribed dose lands; prescribed to an isodose, a SITE whose
   description names the isodose and the lesion's depth. Total dose in ``TargetPrescriptionDose``,
-  per-fraction dose in the fraction group; ``ApprovalStatus`` UNAPPROVED (the physician's and physicist's approval come later, signed).
+  per-fraction dose in the fraction group; ``ApprovalStatus`` UNAPPROVED (the physician's and the
+  physicist's approval come later, signed).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import RTPlanStorage, RTStructureSetStorage
 
 from planner.core.plan import Plan
+from planner.dose.plan_checks import WARN
 from planner.dose.result import DoseResult
 from planner.techniques.interface import Applicator, Energy, Machine
 
@@ -122,7 +126,7 @@ def _plan_description(plan: Plan, dose: DoseResult, unit: TreatmentUnit) -> str:
     parts.append(f"Draft exported by Planner. {unit.machine.name}, {_beam_quality(unit)}, applicator "
                  f"{unit.applicator.id} ({unit.applicator.label}). {dose.time_name.capitalize()} "
                  f"{dose.treatment_time_min:.4f} min per fraction.")
-    warnings = [f.message for f in dose.findings if f.severity != "refuse"]
+    warnings = [f.message for f in dose.findings if f.severity == WARN]
     if warnings:
         parts.append("Warnings: " + "; ".join(warnings) + ".")
     parts.append(f"Dose model: {dose.model_description}.")

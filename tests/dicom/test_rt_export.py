@@ -107,7 +107,8 @@ def test_kv_beam_control_points_meterset_and_prescription(kv_case, kv_export):
     group = rt_plan.FractionGroupSequence[0]
     points = beam.ControlPointSequence
     assert [int(p.ControlPointIndex) for p in points] == [0, 1] and int(beam.NumberOfControlPoints) == 2
-    assert [float(p.CumulativeMetersetWeight) for p in points] == [0.0, 1.0] == [0.0, float(beam.FinalCumulativeMetersetWeight)]
+    weights = [float(p.CumulativeMetersetWeight) for p in points]
+    assert weights == [0.0, 1.0] == [0.0, float(beam.FinalCumulativeMetersetWeight)]
     assert beam.PrimaryDosimeterUnit == "MINUTE"
     assert int(group.NumberOfBeams) == 1 and group.ReferencedBeamSequence[0].ReferencedBeamNumber == beam.BeamNumber
     assert float(group.ReferencedBeamSequence[0].BeamMeterset) == pytest.approx(dose.treatment_time_min, rel=1e-12)
@@ -131,7 +132,8 @@ def test_kv_beam_control_points_meterset_and_prescription(kv_case, kv_export):
     # prescribed to the 90 % isodose: the lesion's deepest point gets more than 7 Gy, so no point is claimed
     assert plan.prescription.point.mode == "isodose" and dose.dose_at_prescription_depth_gy > 7.05
     assert reference.DoseReferenceStructureType == "SITE" and "DoseReferencePointCoordinates" not in reference
-    assert reference.DoseReferenceDescription == f"Rx to 90 % isodose; lesion {dose.prescription_depth_mm:.2f} mm below skin"
+    depth = dose.prescription_depth_mm
+    assert reference.DoseReferenceDescription == f"Rx to 90 % isodose; lesion {depth:.2f} mm below skin"
 
 
 def test_kv_dose_grid_round_trips_within_its_quantisation(kv_case, kv_export):
@@ -215,6 +217,10 @@ def test_ebx_export_dwell_time_source_and_references(tmp_path):
     assert any("NaN" in note for note in files.notes) and "0 Gy" in rt_dose.DoseComment
     point = [float(v) for v in rt_plan.DoseReferenceSequence[0].DoseReferencePointCoordinates]
     assert interpolate(decoded, *dose_axes_mm(rt_dose), point[0], point[1]) == pytest.approx(42.0, rel=0.01)
+    with pytest.raises(ExportError, match="no surface dose rate"):
+        export_plan(plan, replace(dose, surface_dose_rate_gy_per_min=None), planning_image, technique,
+                    tmp_path / "no-rate")
+    assert not (tmp_path / "no-rate").exists()
 
 
 # ------------------------------------------------------------------------------------------- picture
@@ -266,6 +272,7 @@ def refused(dose):
     (lambda p, d, i: (p, replace(d, treatment_time_min=None, treatment_time_reason="end effect unknown"), i),
      "no treatment time: end effect unknown"),
     (lambda p, d, i: (p, d, replace(i, calibration=None)), "no mm calibration"),
+    (lambda p, d, i: (p, replace(d, ssd_cm=None), i), "no source-to-surface distance"),
     (lambda p, d, i: (p.with_prescription(Prescription(8.0, 5, p.prescription.point)), d, i), "recompute"),
     (lambda p, d, i: (p.with_cone_axis(p.cone_axis_x_mm + 1.0), d, i), "recompute"),
     (lambda p, d, i: (replace(p, patient_id=""), d, i), "no patient ID"),
