@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from planner.core.course import Course
 from planner.core.manual_calibration import ManualCalibration
 from planner.core.outline import LesionOutline
 from planner.core.prescription import Prescription
@@ -41,6 +42,8 @@ class Plan:
     # shifts the beam under the physician's hand. None: centred on the lesion.
     cone_axis_x_mm: float | None = None
     notes: str = ""
+    # The fractions delivered so far, recorded one by one (None until the course starts).
+    course: Course | None = None
 
     def with_outline(self, outline: LesionOutline | None) -> "Plan":
         return replace(self, outline=outline)
@@ -59,6 +62,9 @@ class Plan:
 
     def with_prescription(self, prescription: Prescription) -> "Plan":
         return replace(self, prescription=prescription)
+
+    def with_course(self, course: Course | None) -> "Plan":
+        return replace(self, course=course)
 
     def with_notes(self, notes: str) -> "Plan":
         return replace(self, notes=notes)

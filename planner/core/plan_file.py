@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.core.atomic import atomic_write_text
+from planner.core.course import CourseError, course_from_dict, course_to_dict
 from planner.core.manual_calibration import CalibrationError, ManualCalibration
 from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan, TreatmentSetup
@@ -19,7 +20,8 @@ from planner.core.prescription import DEFAULT_ISODOSE_PERCENT, Prescription, Pre
 from planner.core.skin_surface import SkinSurface, SkinSurfaceError
 
 FORMAT = "planner-plan"
-VERSION = 1
+VERSION = 2                    # 2 added the treatment course (fractions delivered)
+READABLE_VERSIONS = (1, 2)
 
 
 class PlanFileError(ValueError):
@@ -53,6 +55,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "cone_axis_x_mm": plan.cone_axis_x_mm,
         "notes": plan.notes,
+        "course": None if plan.course is None else course_to_dict(plan.course),
     }
 
 
@@ -60,8 +63,9 @@ def plan_from_dict(data: Any) -> Plan:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PlanFileError(f"not a Planner plan (expected \"format\": \"{FORMAT}\")")
     version = data.get("version")
-    if version != VERSION:
-        raise PlanFileError(f"plan format version {version!r} is not supported by this Planner (reads version {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise PlanFileError(f"plan format version {version!r} is not supported by this Planner (reads versions "
+                            f"{', '.join(map(str, READABLE_VERSIONS))})")
     try:
         patient = data["patient"]
         setup = data["setup"]
@@ -69,6 +73,7 @@ def plan_from_dict(data: Any) -> Plan:
         outline_data = data.get("lesion_outline_mm")
         skin_data = data.get("skin_surface_mm")
         manual = data.get("manual_calibration")
+        course = data.get("course")
         return Plan(
             label=_text(data["label"], "label"),
             patient_name=_text(patient["name"], "patient.name"),
@@ -87,10 +92,11 @@ def plan_from_dict(data: Any) -> Plan:
                 manual["known_distance_mm"], manual["measured_pixels"]),
             cone_axis_x_mm=_optional_number(data.get("cone_axis_x_mm"), "cone_axis_x_mm"),
             notes=_text(data.get("notes", ""), "notes"),
+            course=None if course is None else course_from_dict(course),
         )
     except KeyError as missing:
         raise PlanFileError(f"plan file lacks the field {missing.args[0]!r}") from None
-    except (PrescriptionError, OutlineError, SkinSurfaceError, CalibrationError) as bad:
+    except (PrescriptionError, OutlineError, SkinSurfaceError, CalibrationError, CourseError) as bad:
         raise PlanFileError(f"plan file holds an impossible value: {bad}") from None
     except (TypeError, ValueError) as bad:
         raise PlanFileError(f"plan file holds a malformed value: {bad}") from None

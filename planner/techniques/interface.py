@@ -93,6 +93,8 @@ class FractionationPreset:
     dose_per_fraction_gy: float
     fractions: int
     source: str
+    # The shortest interval between fractions the published schedule allows (h), where it states one.
+    min_interval_hours: float | None = None
 
 
 @runtime_checkable

@@ -38,6 +38,7 @@ from planner.imaging import ImageLoadError
 from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
 from planner.techniques import TechniqueRegistry
 from planner.ui.beam_data_view import BeamDataView
+from planner.ui.course_panel import CoursePanel
 from planner.ui.document import PlanDocument
 from planner.ui.dose_controller import DoseController
 from planner.ui.click_tools import PointTool, TwoPointTool
@@ -101,8 +102,11 @@ class MainWindow(QMainWindow):
         self.beam_data_view = BeamDataView()
         self._add_dock("Plan", "PlanDock", self.plan_panel)
         self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel)
+        self.course_panel = CoursePanel(self.document, registry)
         beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view)
+        course_dock = self._add_dock("Course", "CourseDock", self.course_panel)
         self.tabifyDockWidget(self.findChild(QDockWidget, "MetricsDock"), beam_dock)
+        self.tabifyDockWidget(beam_dock, course_dock)
         self.findChild(QDockWidget, "MetricsDock").raise_()
 
         self.cursor_label = QLabel("Move the cursor over the image")
@@ -543,6 +547,8 @@ class MainWindow(QMainWindow):
     # --- dose ---------------------------------------------------------------------------
     def _on_dose_computed(self, result) -> None:
         self.metrics_panel.dose_panel.show_result(result)
+        if result is self.dose.last_result:  # not a preview of a drag
+            self.course_panel.set_planned_time(result.treatment_time_min, result.time_name)
         if result.dose_grid_gy is None:
             self.view.dose_overlay.clear()
         else:
@@ -553,6 +559,7 @@ class MainWindow(QMainWindow):
 
     def _on_dose_unavailable(self, reason: str) -> None:
         self.metrics_panel.dose_panel.show_unavailable(reason)
+        self.course_panel.set_planned_time(None)
         self.view.dose_overlay.clear()
 
     def _show_beam_data(self) -> None:

@@ -163,16 +163,11 @@ XOFT_PUBLISHED = (
 
 FRACTIONATION_PRESETS = (
     FractionationPreset("40 Gy / 8 × 5 Gy (twice weekly, ≥ 48 h apart)", 5.0, 8,
-                        f"{RADIAT_ONCOL_2010}: eBx, prescribed at 3–7 mm depth; also {DELISHAJ_2015} "
-                        f"(Ir-192 Valencia, BED10 60 Gy)"),
+                        f"{RADIAT_ONCOL_2010}: eBx, prescribed at 3–7 mm depth, twice weekly, at least 48 h apart; "
+                        f"also {DELISHAJ_2015} (Ir-192 Valencia, BED10 60 Gy)", min_interval_hours=48.0),
     FractionationPreset("42 Gy / 6 × 7 Gy", 7.0, 6, f"{BALLESTER_SANCHEZ_2016} (Esteya; 1-year CR 95 %)"),
     FractionationPreset("36.6 Gy / 6 × 6.1 Gy", 6.1, 6, f"{BALLESTER_SANCHEZ_2016} (Esteya; 1-year CR 90 %)"),
 )
-
-# Minimum interval between fractions where the source states one (used by planner.core.course).
-MINIMUM_INTERVAL_HOURS = {
-    FRACTIONATION_PRESETS[0].label: (48.0, f"{RADIAT_ONCOL_2010}: twice weekly, at least 48 h apart"),
-}
 
 TYPICAL_PRESCRIPTION_DEPTH_MM = (3.0, 5.0)
 TYPICAL_PRESCRIPTION_DEPTH_SOURCE = (

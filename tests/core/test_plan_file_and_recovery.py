@@ -92,3 +92,32 @@ def test_a_damaged_recovery_file_is_kept_aside_not_deleted(tmp_path):
         store.load()
     assert not store.pending()
     assert store.path.with_suffix(".damaged.json").read_text() == "{ half a plan"
+
+
+def test_the_treatment_course_is_saved_with_the_plan(tmp_path):
+    from datetime import date
+
+    from planner.core.course import Course
+
+    course = Course(8, 5.0, 90.9, 7, min_interval_hours=48.0, schedule_source="Radiat Oncol 5:87, 2010")
+    course = course.record(date(2026, 11, 2), 90.9, "RTT A. Smith").record(date(2026, 11, 5), 45.5, "RTT B. Jones",
+                                                                            "interrupted")
+    plan = a_plan().with_course(course)
+    path = tmp_path / "course.plan.json"
+    save_plan(path, plan)
+    loaded = load_plan(path)
+    assert loaded == plan and loaded.course.delivered_dose_gy == pytest.approx(5.0 + 5.0 * 45.5 / 90.9)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["course"]["records"][1]["dwell_time_s"] = -1
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PlanFileError, match="record 2: dwell time of fraction 2"):
+        load_plan(path)
+
+
+def test_a_version_1_plan_file_without_a_course_still_loads(tmp_path):
+    data = plan_to_dict(a_plan())
+    data["version"] = 1
+    del data["course"]
+    path = tmp_path / "old.plan.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert load_plan(path) == a_plan()

@@ -4,7 +4,7 @@ import pytest
 
 from planner.techniques import NOT_COMMISSIONED, Technique, UnknownChoice, discover_techniques
 from plugins.ebx_surface import technique
-from plugins.ebx_surface.machine_data import (ESTEYA_PUBLISHED, INTERMEDIATE_SIZE_NOTE, MINIMUM_INTERVAL_HOURS,
+from plugins.ebx_surface.machine_data import (ESTEYA_PUBLISHED, INTERMEDIATE_SIZE_NOTE,
                                               XOFT_PUBLISHED, XOFT_TREATABLE_DIAMETER_MM)
 
 
@@ -54,7 +54,7 @@ def test_fractionation_presets_from_section_4_1():
     assert set(presets) == {(8, 5.0), (6, 7.0), (6, 6.1)}
     assert "Radiat Oncol 5:87" in presets[(8, 5.0)].source
     assert "8(1):48–55" in presets[(6, 7.0)].source and "8(1):48–55" in presets[(6, 6.1)].source
-    assert MINIMUM_INTERVAL_HOURS[presets[(8, 5.0)].label][0] == 48.0
+    assert presets[(8, 5.0)].min_interval_hours == 48.0 and "48 h" in presets[(8, 5.0)].source
 
 
 def test_unknown_applicator_names_what_is_offered():

@@ -1,0 +1,236 @@
+"""The treatment course: fractions recorded one by one, planned versus delivered dose, schedule flags.
+
+The course lives in the plan (planner.core.course), so recording a fraction is an ordinary plan edit:
+undoable, autosaved on the spot, saved with the plan. The planned beam-on time of a fraction is
+taken from the dose shown when the course starts and kept with the course; a later change of the
+plan that changes the time is flagged, never silently applied to fractions already given.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
+import pyqtgraph as pg
+from PySide6.QtCore import QDate
+from PySide6.QtWidgets import (QDateEdit, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from planner.core.course import Course, CourseError
+from planner.core.plan import Plan
+from planner.ui.document import PlanDocument
+
+PROBLEM_STYLE = "color: #ff6060;"
+FLAG_STYLE = "color: #ffb040;"
+DEFAULT_MAX_GAP_DAYS = 7   # a clinic's rule of thumb, editable; not a published figure
+COLUMNS = ("Fraction", "Delivered on", "Beam-on time (s)", "Dose (Gy)", "Delivered by", "Remarks")
+
+
+class CoursePanel(QWidget):
+    def __init__(self, document: PlanDocument, registry, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self.registry = registry
+        self._planned_time_s: float | None = None
+        self._time_name = "beam-on time"
+
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.flags_label = QLabel()
+        self.flags_label.setWordWrap(True)
+        self.flags_label.setStyleSheet(FLAG_STYLE)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(160)
+        self.plot.setLabel("bottom", "fraction")
+        self.plot.setLabel("left", "cumulative dose", units="Gy")
+        self.plot.addLegend(offset=(10, 10))
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.planned_curve = self.plot.plot(name="planned", pen=pg.mkPen("#9090ff", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                            symbol="o", symbolSize=5, symbolBrush="#9090ff")
+        self.delivered_curve = self.plot.plot(name="delivered", pen=pg.mkPen("#40d080", width=2), symbol="s",
+                                              symbolSize=7, symbolBrush="#40d080")
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+
+        # Starting the course.
+        self.start_box = QGroupBox("Start the course")
+        start_form = QFormLayout(self.start_box)
+        self.max_gap = QSpinBox()
+        self.max_gap.setRange(1, 365)
+        self.max_gap.setSuffix(" days")
+        self.max_gap.setValue(DEFAULT_MAX_GAP_DAYS)
+        self.max_gap.setToolTip("The longest interval between fractions your schedule allows; a longer one is "
+                                "flagged. A clinic's rule: no published figure is built in.")
+        start_form.addRow("Flag gaps longer than", self.max_gap)
+        self.start_button = QPushButton("Start course with this plan")
+        start_form.addRow(self.start_button)
+
+        # Recording a fraction.
+        self.record_box = QGroupBox("Record the next fraction")
+        record_form = QFormLayout(self.record_box)
+        self.date_edit = QDateEdit()
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("yyyy-MM-dd")
+        self.date_edit.setDate(QDate.currentDate())
+        self.time_edit = QLineEdit()
+        time_row = QHBoxLayout()
+        time_row.addWidget(self.time_edit, 1)
+        time_row.addWidget(QLabel("s"))
+        self.delivered_by = QLineEdit()
+        self.delivered_by.setPlaceholderText("name of whoever delivered it")
+        self.remarks = QLineEdit()
+        self.record_button = QPushButton("Record fraction")
+        record_form.addRow("Delivered on", self.date_edit)
+        record_form.addRow("Beam-on time", time_row)
+        record_form.addRow("Delivered by", self.delivered_by)
+        record_form.addRow("Remarks", self.remarks)
+        record_form.addRow(self.record_button)
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet(PROBLEM_STYLE)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.flags_label)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.start_box)
+        layout.addWidget(self.record_box)
+        layout.addWidget(self.problem_label)
+
+        self.start_button.clicked.connect(self.start_course)
+        self.record_button.clicked.connect(self.record_fraction)
+        document.plan_changed.connect(self.show_plan)
+        self.show_plan(document.plan)
+
+    # --- what the dose engine says a fraction takes -------------------------------------------------
+    def set_planned_time(self, minutes: float | None, time_name: str = "beam-on time") -> None:
+        """The current plan's beam-on time per fraction (None when the engine gives none)."""
+        self._planned_time_s = None if minutes is None else minutes * 60.0
+        self._time_name = time_name
+        self.show_plan(self.document.plan)
+
+    # --- display ----------------------------------------------------------------------------------
+    def show_plan(self, plan: Plan | None) -> None:
+        course = None if plan is None else plan.course
+        self.start_box.setVisible(plan is not None and course is None)
+        self.record_box.setVisible(course is not None and not course.complete)
+        self.start_button.setEnabled(self._planned_time_s is not None)
+        self.start_button.setToolTip("" if self._planned_time_s is not None else
+                                     "The plan needs a computed beam-on time before its course can start")
+        if plan is None:
+            self.summary_label.setText("No plan open.")
+        elif course is None:
+            rx = plan.prescription
+            self.summary_label.setText(
+                f"No fraction recorded yet. Planned: {rx.fractions} × {rx.dose_per_fraction_gy:g} Gy = "
+                f"{rx.fractions * rx.dose_per_fraction_gy:g} Gy"
+                + ("" if self._planned_time_s is None else f", {self._time_name} {self._planned_time_s:.0f} s per fraction")
+                + ". Start the course to record fractions.")
+        else:
+            self.summary_label.setText(_summary(course))
+        self._show_flags(plan, course)
+        self._show_table(course)
+        self._show_plot(plan, course)
+        if course is not None and not course.complete:
+            self.record_button.setText(f"Record fraction {course.delivered_fractions + 1} of {course.planned_fractions}")
+            if not self.time_edit.text().strip():
+                self.time_edit.setText(f"{course.planned_dwell_time_s:.1f}")
+
+    def _show_flags(self, plan: Plan | None, course: Course | None) -> None:
+        flags = []
+        if course is not None:
+            flags += [f.message for f in course.gaps(today=date.today())]
+            if plan.prescription.dose_per_fraction_gy != course.dose_per_fraction_gy \
+                    or plan.prescription.fractions != course.planned_fractions:
+                flags.append(f"the plan's prescription ({plan.prescription.fractions} × "
+                             f"{plan.prescription.dose_per_fraction_gy:g} Gy) differs from the course's "
+                             f"({course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy)")
+            if self._planned_time_s is not None and abs(self._planned_time_s - course.planned_dwell_time_s) > 0.05:
+                flags.append(f"the plan now needs {self._planned_time_s:.1f} s per fraction; the course was started "
+                             f"with {course.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
+        self.flags_label.setText("<br>".join(f"Flag: {m}" for m in flags))
+        self.flags_label.setVisible(bool(flags))
+
+    def _show_table(self, course: Course | None) -> None:
+        records = () if course is None else course.records
+        self.table.setRowCount(len(records))
+        for row, r in enumerate(records):
+            values = (str(r.number), r.delivered_on.isoformat(), f"{r.dwell_time_s:.1f}",
+                      f"{course.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks)
+            for col, text in enumerate(values):
+                self.table.setItem(row, col, QTableWidgetItem(text))
+
+    def _show_plot(self, plan: Plan | None, course: Course | None) -> None:
+        if plan is None:
+            self.planned_curve.setData([], [])
+            self.delivered_curve.setData([], [])
+            return
+        n = plan.prescription.fractions if course is None else course.planned_fractions
+        d = plan.prescription.dose_per_fraction_gy if course is None else course.dose_per_fraction_gy
+        self.planned_curve.setData(list(range(n + 1)), [k * d for k in range(n + 1)])
+        if course is None:
+            self.delivered_curve.setData([], [])
+            return
+        cumulative, total = [0.0], 0.0
+        for r in course.records:
+            total += course.fraction_dose_gy(r)
+            cumulative.append(total)
+        self.delivered_curve.setData(list(range(len(cumulative))), cumulative)
+
+    # --- edits ------------------------------------------------------------------------------------
+    def start_course(self) -> None:
+        plan = self.document.plan
+        if plan is None or plan.course is not None or self._planned_time_s is None:
+            return
+        technique = self.registry.get(plan.setup.technique_id)
+        rx = plan.prescription
+        preset = next((p for p in technique.fractionation_presets
+                       if p.fractions == rx.fractions and abs(p.dose_per_fraction_gy - rx.dose_per_fraction_gy) < 1e-9), None)
+        try:
+            course = Course(rx.fractions, rx.dose_per_fraction_gy, round(self._planned_time_s, 1), self.max_gap.value(),
+                            min_interval_hours=None if preset is None else preset.min_interval_hours,
+                            schedule_source="" if preset is None else preset.source)
+        except CourseError as err:
+            self.problem_label.setText(f"The course cannot start: {err}")
+            return
+        self.problem_label.setText("")
+        self.document.apply(plan.with_course(course), "Start course")
+
+    def record_fraction(self) -> bool:
+        """Record the next fraction from the form; on a problem the form keeps what was typed."""
+        plan = self.document.plan
+        if plan is None or plan.course is None:
+            return False
+        text = self.time_edit.text().strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            self.problem_label.setText(f"Beam-on time must be a number of seconds, got {text!r}.")
+            return False
+        when = self.date_edit.date()
+        try:
+            course = plan.course.record(date(when.year(), when.month(), when.day()), seconds,
+                                        self.delivered_by.text(), self.remarks.text())
+        except CourseError as err:
+            self.problem_label.setText(f"Not recorded: {err}.")
+            return False
+        self.problem_label.setText("")
+        self.document.apply(plan.with_course(course), f"Record fraction {course.delivered_fractions}")
+        self.remarks.clear()
+        self.time_edit.setText(f"{course.planned_dwell_time_s:.1f}")
+        return True
+
+
+def _summary(course: Course) -> str:
+    status = "complete" if course.complete else f"{course.planned_fractions - course.delivered_fractions} to give"
+    return (f"Planned {course.planned_dose_gy:.2f} Gy in {course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy "
+            f"({course.planned_dwell_time_s:.1f} s each). Delivered {course.delivered_dose_gy:.2f} Gy in "
+            f"{course.delivered_fractions} fraction(s); remaining {course.remaining_dose_gy:.2f} Gy ({status}).")
