@@ -18,7 +18,9 @@ from planner.dicom.rt_dose import DoseGridError, quantise_dose
 from planner.dicom.rt_read import cross_reference_problems, dose_axes_mm, dose_grid_gy, roi_points_mm
 from planner.dose.plan_checks import REFUSE, Finding
 from planner.imaging import load_ultrasound
-from planner.workflow import calibrate_by_hand, calibrated_image, load_planning_image, start_plan
+from planner.techniques.registry import discover_techniques
+from planner.workflow import (calibrate_by_hand, calibrated_image, dose_grid_axes, load_planning_image,
+                              machine_commissioning, open_demo_case, start_plan)
 from tests.dicom.export_fixtures import (EBX_DWELL_TIME_MIN, EBX_NAN_COLUMNS, demo_ebx_case, demo_kv_case,
                                          dciodvfy, kv_dose, write_png)
 
@@ -221,6 +223,28 @@ def test_ebx_export_dwell_time_source_and_references(tmp_path):
         export_plan(plan, replace(dose, surface_dose_rate_gy_per_min=None), planning_image, technique,
                     tmp_path / "no-rate")
     assert not (tmp_path / "no-rate").exists()
+
+
+def test_ebx_export_of_the_real_engines_dose(tmp_path):
+    """The eBx plugin's own dose (demo commissioning) exports as it is: dwell time, rate, geometry."""
+    registry = discover_techniques()
+    planning_image, plan = open_demo_case(registry)
+    technique = registry.get("ebx-surface")
+    plan = replace(plan.with_setup(technique_id="ebx-surface", machine_id="esteya-class", energy_id="69.5kV",
+                                   applicator_id="applicator-20mm"),
+                   prescription=Prescription(7.0, 6, PrescriptionPoint.at_depth(3.0)))
+    dose = technique.dose_engine.compute(plan, dose_grid_axes(planning_image.image),
+                                         machine_commissioning(technique, plan.setup.machine_id))
+    assert not dose.refused and dose.time_name == "dwell time"
+    files = export_plan(plan, dose, planning_image, technique, tmp_path)
+    assert_dciodvfy_accepts(files.rt_plan, files.rt_structure_set, files.rt_dose)
+    rt_plan, struct, rt_dose = (dcmread(p) for p in (files.rt_plan, files.rt_structure_set, files.rt_dose))
+    assert cross_reference_problems(rt_plan, struct, rt_dose) == []
+    channel = rt_plan.ApplicationSetupSequence[0].ChannelSequence[0]
+    assert float(channel.ChannelTotalTime) == pytest.approx(dose.treatment_time_min * 60, rel=1e-12)
+    assert rt_plan.RTPlanLabel.startswith("DEMO ")
+    point = [float(v) for v in rt_plan.DoseReferenceSequence[0].DoseReferencePointCoordinates]
+    assert interpolate(dose_grid_gy(rt_dose), *dose_axes_mm(rt_dose), point[0], point[1]) == pytest.approx(42.0, rel=0.01)
 
 
 # ------------------------------------------------------------------------------------------- picture
