@@ -26,6 +26,7 @@ REFUSED_TITLE = "REFUSED — NOT FOR TREATMENT"
 DEMO_TITLE = "DEMO COMMISSIONING — NOT FOR CLINICAL USE"
 BROKEN_TITLE = "SIGNATURE BROKEN — DO NOT TREAT"
 TEST_CERTIFICATE_TITLE = "TEST CERTIFICATE — NOT A CLINICAL SIGNATURE"
+NBSP_DIAMETER = "Ø\u00a0"   # "Ø 15 mm" never broken across lines
 
 
 def report_content(plan, dose_result: DoseResult | None, planning_image, technique, *, commissioning=None,
@@ -65,7 +66,7 @@ def report_content(plan, dose_result: DoseResult | None, planning_image, techniq
         radiobiology=biological_doses(plan.prescription),
         lesion=_lesion_items(plan),
         dose=_dose_items(dose_result),
-        findings=tuple(dose_result.findings),
+        findings=tuple(sorted(dose_result.findings, key=lambda f: f.severity != "refuse")),   # refusals first
         image=image_figure(image, plan, dose_result, None if applicator is None else applicator.diameter_mm),
         model_description=dose_result.model_description,
         data_sources=_source_items(dose_result.data_sources),
@@ -138,9 +139,9 @@ def _alerts(result: DoseResult, commissioning, signatures) -> tuple[Alert, ...]:
     if (commissioning is not None and commissioning.is_demo) or any(
             f.code == "demo-commissioning" for f in result.findings):
         alerts.append(Alert("refuse", DEMO_TITLE, mark="DEMO COMMISSIONING",
-                            text="The machine's SSD, output and timer end effect are illustrative DEMO values, not "
-                                 "measured on a treatment unit. The dose and time on this report must not be used "
-                                 "to treat a patient."))
+                            text="The machine's commissioning (SSD, output, timer end effect) holds illustrative "
+                                 "DEMO values, not measured on a treatment unit. The dose and time on this report "
+                                 "must not be used to treat a patient."))
     tests = [s for s in signatures if s.test_certificate]
     if tests:
         alerts.append(Alert("warn", TEST_CERTIFICATE_TITLE, mark="TEST CERTIFICATE",
@@ -178,7 +179,8 @@ def _unit_items(plan, technique, machine, energy, applicator, result: DoseResult
         Item("Machine", offered(machine, lambda m: m.name, "technique", plan.setup.machine_id)),
         Item("Energy", offered(energy, lambda e: f"{e.kvp:g} kV", "machine", plan.setup.energy_id)),
         Item("Half-value layer (HVL)", hvl),
-        Item("Applicator", offered(applicator, lambda a: f"{a.label} ({a.id})", "machine", plan.setup.applicator_id)),
+        Item("Applicator", offered(applicator, lambda a: f"{a.label.replace('Ø ', NBSP_DIAMETER)} ({a.id})",
+                                   "machine", plan.setup.applicator_id)),
         Item("Source-to-surface distance (SSD)", "not commissioned" if ssd is None else f"{ssd:g} cm"),
         Item("Applicator axis", fmt.quantity(axis, "mm lateral (image frame)")),
         Item("Surface dose rate (central axis)", fmt.quantity(result.surface_dose_rate_gy_per_min, "Gy/min", 3)),

@@ -79,10 +79,10 @@ class UltrasoundFigure(Flowable):
             self._segments(line.x_mm, line.y_mm, colors.HexColor(line.colour), 1.1)
         if f.skin_mm:
             self._polyline(f.skin_mm, SKIN_COLOUR, 1.0, dash=(3, 2))
-        if f.outline_mm:
-            self._polyline(f.outline_mm, colors.black, 2.8, closed=True)   # a dark halo keeps it apart from isodoses
-            self._polyline(f.outline_mm, OUTLINE_COLOUR, 1.6, closed=True)
         self._cone()
+        if f.outline_mm:   # on top of everything, with a dark halo that keeps it apart from the isodoses
+            self._polyline(f.outline_mm, colors.black, 2.8, closed=True)
+            self._polyline(f.outline_mm, OUTLINE_COLOUR, 1.6, closed=True)
         if not f.isodoses:
             self._no_dose_stamp()
         self._scale_bar()
@@ -137,7 +137,7 @@ class UltrasoundFigure(Flowable):
         if f.cone_diameter_mm is not None and f.cone_footprint_y_mm is not None:
             half = f.cone_diameter_mm / 2
             y = float(self._y(f.cone_footprint_y_mm))
-            c.setLineWidth(3.0)
+            c.setLineWidth(2.4)
             c.setLineCap(0)
             c.line(float(self._x(f.cone_axis_x_mm - half)), y, float(self._x(f.cone_axis_x_mm + half)), y)
 
@@ -192,16 +192,20 @@ class UltrasoundFigure(Flowable):
         if f.isodoses:
             x = self._legend_text(AXIS_LEFT_PT, y, "Isodoses, % of prescription:")
             for line in f.isodoses:
+                reached = "" if len(line.x_mm) else " (not reached)"
                 x = self._swatch(x, y, lambda x0, y0, colour=line.colour: self._sample(
-                    x0, y0, colors.HexColor(colour), 1.4), f"{line.percent:g} %")
+                    x0, y0, colors.HexColor(colour), 1.4), f"{line.percent:g} %{reached}")
             y -= LEGEND_ROW_PT
-        x = self._swatch(AXIS_LEFT_PT, y, lambda x0, y0: (self._sample(x0, y0, colors.black, 2.8),
-                                                         self._sample(x0, y0, OUTLINE_COLOUR, 1.6)), "lesion outline")
-        x = self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, SKIN_COLOUR, 1.0, dash=(3, 2)), "skin surface")
+        x = AXIS_LEFT_PT
+        if f.outline_mm:
+            x = self._swatch(x, y, lambda x0, y0: (self._sample(x0, y0, colors.black, 2.8),
+                                                   self._sample(x0, y0, OUTLINE_COLOUR, 1.6)), "lesion outline")
+        if f.skin_mm:
+            x = self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, SKIN_COLOUR, 1.0, dash=(3, 2)), "skin surface")
         if f.cone_axis_x_mm is not None:
-            diameter = "" if f.cone_diameter_mm is None else f"Ø {f.cone_diameter_mm:g} mm "
-            x = self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 3.0),
-                             f"applicator {diameter}footprint on the skin")
+            if f.cone_diameter_mm is not None and f.cone_footprint_y_mm is not None:
+                x = self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 2.4),
+                                 f"applicator Ø {f.cone_diameter_mm:g} mm footprint on the skin")
             self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 0.9, dash=(4, 3)), "applicator axis")
 
     def _legend_text(self, x, y, text) -> float:

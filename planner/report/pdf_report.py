@@ -17,6 +17,7 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import (CondPageBreak, KeepTogether, Paragraph, SimpleDocTemplate, Spacer,
                                 Table, TableStyle)
 
@@ -107,9 +108,17 @@ def _key_facts(content: ReportContent, s) -> Table:
     rows = [[_p(content.time_title, s["key_label"]), _p(content.time_text, time_style)],
             [_p("Dose per fraction × fractions", s["key_label"]),
              _p(rx["Dose per fraction × fractions"], s["key_value"])],
-            [_p("Prescribed", s["key_label"]), _p(rx["Prescription"], s["body"])]]
+            [_p("Prescribed", s["key_label"]), _p(rx["Prescription"], s["body"])],
+            [_p("Treatment unit", s["key_label"]), _p(_unit_summary(content), s["body"])]]
     return _table(rows, [66 * mm, TEXT_W - 66 * mm], [("BOX", (0, 0), (-1, -1), 1.2, colors.black),
                                                       ("BACKGROUND", (0, 0), (0, -1), LABEL_BG)])
+
+
+def _unit_summary(content: ReportContent) -> str:
+    """Machine, energy with HVL, applicator and SSD on one line: what the unit is set up with."""
+    unit = {i.label: i.value for i in content.treatment_unit}
+    return (f"{unit['Machine']}; {unit['Energy']}, HVL {unit['Half-value layer (HVL)']}; applicator "
+            f"{unit['Applicator']}; SSD {unit['Source-to-surface distance (SSD)']}")
 
 
 def _image(content: ReportContent, s, max_height_pt: float) -> list:
@@ -171,7 +180,7 @@ def _signatures(content: ReportContent, s) -> list:
                      cell])
         rows.append([_p(f"Certificate SHA-256: {fmt.fingerprint(sig.fingerprint_sha256)}", s["mono"]), "", "", ""])
         commands.append(("SPAN", (0, len(rows) - 1), (-1, len(rows) - 1)))
-    table = _table(rows, [28 * mm, 52 * mm, 45 * mm, TEXT_W - 125 * mm], commands)
+    table = _table(rows, [24 * mm, 46 * mm, 56 * mm, TEXT_W - 126 * mm], commands)
     table.repeatRows = 1
     return [KeepTogether([title, table])]
 
@@ -213,6 +222,15 @@ def _story(content: ReportContent, s) -> list:
 
 
 # ----------------------------------------------------------------------------------- pages
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    """``text`` shortened with "…" to fit ``width`` (a long plan label must not run into the page number)."""
+    if stringWidth(text, font, size) <= width:
+        return text
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def _page_decorations(content: ReportContent, total_pages: int | None):
     def draw(canvas, doc) -> None:
         canvas.saveState()
@@ -232,8 +250,8 @@ def _page_decorations(content: ReportContent, total_pages: int | None):
         canvas.line(MARGIN_X, 11 * mm, PAGE_W - MARGIN_X, 11 * mm)
         canvas.setFillColor(colors.black)
         canvas.setFont(REGULAR, 7)
-        canvas.drawString(MARGIN_X, 7.5 * mm, f"Patient ID: {content.patient_id}   ·   {content.patient_name}   ·   "
-                                                f"Plan: {content.plan_label}")
+        identity = f"Patient ID: {content.patient_id}   ·   {content.patient_name}   ·   Plan: {content.plan_label}"
+        canvas.drawString(MARGIN_X, 7.5 * mm, _fit(identity, REGULAR, 7, TEXT_W - 30 * mm))
         canvas.drawString(MARGIN_X, 4.5 * mm, f"Printed {content.printed_at} by Planner {content.planner_version}")
         pages = f"Page {doc.page} of {total_pages}" if total_pages else f"Page {doc.page}"
         canvas.setFont(BOLD, 7)

@@ -51,6 +51,34 @@ def render(path: Path, folder: Path, dpi: int = 60) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")).astype(int) for p in sorted(folder.glob("page-*.png"))]
 
 
+def longest_run(mask) -> tuple[int, int]:
+    best, start = (0, 0), None
+    for i, inside in enumerate([*mask, False]):
+        if inside and start is None:
+            start = i
+        elif not inside and start is not None:
+            best, start = max(best, (start, i), key=lambda run: run[1] - run[0]), None
+    return best
+
+
+def image_region(rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the ultrasound on a rendered page: the tallest block of rows,
+    then the widest block of columns, that are mostly ink (the image has no white, the page is white)."""
+    ink = rgb.mean(axis=2) < 235
+    top, bottom = longest_run(ink.mean(axis=1) > 0.3)
+    left, right = longest_run(ink[top:bottom].mean(axis=0) > 0.5)
+    return top, bottom, left, right
+
+
+def isodose_colour_pixels(region: np.ndarray) -> dict[str, int]:
+    """Pixels of three isodose colours, allowing for anti-aliasing into the grey image at 60 dpi; the
+    skin (cyan), outline (amber) and applicator (violet) colours do not count."""
+    r, g, b = region[..., 0], region[..., 1], region[..., 2]
+    return {"100 % red": int(((r > 150) & (r - g > 70) & (r - b > 70) & (abs(g - b) < 40)).sum()),    # #ff2020
+            "90 % orange": int(((r > 150) & (g > 0.45 * r) & (g < 0.8 * r) & (b < 0.35 * r)).sum()),  # #ffa000
+            "20 % blue": int(((b > 150) & (b - r > 70) & (b - g > 70)).sum())}                         # #4060ff
+
+
 def write(tmp_path, *args, name="report.pdf", **kwargs) -> Path:
     path = tmp_path / name
     write_plan_report(path, report_content(*args, printed_at=PRINTED_AT, **kwargs))
@@ -100,17 +128,11 @@ def test_pages_render_with_the_image_and_its_isodose_colours(demo, tmp_path):
     first = pages[0]
     grey = first.mean(axis=2)
     assert grey.std() > 30 and (grey < 200).mean() > 0.1                              # not a blank page
-    # The ultrasound is the large dark region; the isodose colours must be inside it.
-    dark = grey < 90
-    rows, cols = np.nonzero(dark.sum(axis=1) > 0.3 * first.shape[1])[0], np.nonzero(dark.sum(axis=0) > 40)[0]
-    region = first[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    top, bottom, left, right = image_region(first)
+    region = first[top:bottom, left:right]
     assert region.shape[0] > 100 and region.shape[1] > 300
-    r, g, b = region[..., 0], region[..., 1], region[..., 2]
-    red = (r > 150) & (r - g > 70) & (r - b > 70) & (abs(g - b) < 40)                # 100 %: #ff2020
-    orange = (r > 150) & (g > 0.45 * r) & (g < 0.8 * r) & (b < 0.35 * r)            # 90 %: #ffa000
-    blue = (b > 150) & (b - r > 60) & (b - g > 50)                                    # 20 %: #4060ff
-    for name, found in (("100 % red", red), ("90 % orange", orange), ("20 % blue", blue)):
-        assert found.sum() > 20, f"no {name} isodose pixels in the image region"
+    for name, count in isodose_colour_pixels(region).items():
+        assert count > 20, f"no {name} isodose pixels in the image region"
 
 
 def test_status_follows_the_signatures(demo):
@@ -179,7 +201,11 @@ def test_a_refused_plan_is_reported_as_refused(demo, tmp_path):
     text = " ".join(pages)
     assert "REFUSED — NOT FOR TREATMENT" in text and "NO DOSE — REFUSED" in text
     assert "Treatment time per fraction not available: " in text and "Refused: no lesion outline" in text
-    assert len(render(path, tmp_path)) == len(pages)
+    rendered = render(path, tmp_path)
+    assert len(rendered) == len(pages)
+    top, bottom, left, right = image_region(rendered[0])
+    colours = isodose_colour_pixels(rendered[0][top:bottom, left:right])
+    assert colours["90 % orange"] == colours["20 % blue"] == 0          # no isodose drawn without a dose
 
 
 def test_what_cannot_be_reported_says_why(demo):
