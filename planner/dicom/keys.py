@@ -88,17 +88,11 @@ def load_signing_identity(key_path: str | os.PathLike, cert_path: str | os.PathL
     """
     key_path = Path(key_path)
     key_data = _read(key_path, "signing key")
+    certificates: list[x509.Certificate] = []
     if _looks_like_pem(key_data):
         private_key = _load_pem_key(key_path, key_data, passphrase)
-        cert_source = Path(cert_path) if cert_path is not None else key_path
-        cert_data = key_data if cert_path is None else _read(cert_source, "certificate")
-        certificates = _load_pem_certificates(cert_source, cert_data)
     else:
         private_key, certificates = _load_pkcs12(key_path, key_data, passphrase)
-        cert_source = key_path
-        if cert_path is not None:
-            cert_source = Path(cert_path)
-            certificates = _load_pem_certificates(cert_source, _read(cert_source, "certificate"))
 
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise SigningKeyError(f"signing key {key_path}: not an RSA key ({_key_kind(private_key)}); "
@@ -106,6 +100,12 @@ def load_signing_identity(key_path: str | os.PathLike, cert_path: str | os.PathL
     if private_key.key_size < MINIMUM_RSA_KEY_BITS:
         raise SigningKeyError(f"signing key {key_path}: RSA key of {private_key.key_size} bits is too short; "
                               f"at least {MINIMUM_RSA_KEY_BITS} bits are required")
+    cert_source = key_path
+    if cert_path is not None:
+        cert_source = Path(cert_path)
+        certificates = _load_pem_certificates(cert_source, _read(cert_source, "certificate"))
+    elif _looks_like_pem(key_data):
+        certificates = _load_pem_certificates(key_path, key_data)
     if not certificates:
         raise SigningKeyError(f"{cert_source}: no certificate found; give the signer's PEM certificate")
     own = [cert for cert in certificates if _same_public_key(cert, private_key)]
@@ -169,6 +169,15 @@ def create_test_certificate(key_out: str | os.PathLike, cert_out: str | os.PathL
         key_out.unlink(missing_ok=True)  # no key without its certificate
         raise
     return SigningIdentity(private_key, certificate)
+
+
+def load_trusted_certificates(path: str | os.PathLike) -> tuple[x509.Certificate, ...]:
+    """The certificates in a PEM file, to trust signers by (``planner verify --trust``, dcmsign's +cf)."""
+    path = Path(path)
+    certificates = _load_pem_certificates(path, _read(path, "certificate"))
+    if not certificates:
+        raise SigningKeyError(f"{path}: no PEM certificate found")
+    return tuple(certificates)
 
 
 def is_test_certificate(cert: x509.Certificate) -> bool:
@@ -246,7 +255,7 @@ def _load_pem_certificates(path: Path, data: bytes) -> list[x509.Certificate]:
 
 
 def _load_pkcs12(path: Path, data: bytes, passphrase: bytes | None):
-    if _der_total_length(data) != len(data):
+    if der_element_length(data) != len(data):
         raise SigningKeyError(f"signing key {path}: neither a PEM key nor a readable PKCS#12 file (damaged?)")
     for attempt in ((passphrase, None) if passphrase else (None,)):
         try:
@@ -266,8 +275,10 @@ def _load_pkcs12(path: Path, data: bytes, passphrase: bytes | None):
     return private_key, certificates
 
 
-def _der_total_length(data: bytes) -> int | None:
-    """Length of the DER element at the start of ``data`` (header + content), or None if malformed."""
+def der_element_length(data: bytes) -> int | None:
+    """Length of the DER element at the start of ``data`` (header + content), or None if malformed.
+
+    Also trims the pad byte DICOM adds to an odd-length Certificate of Signer (OB values are even)."""
     if len(data) < 2:
         return None
     first = data[1]

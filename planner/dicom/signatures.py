@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydicom import dcmread
 from pydicom.charset import convert_encodings
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -46,11 +46,11 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, UID, generate_uid
-from pydicom.valuerep import DT, EXPLICIT_VR_LENGTH_32
+from pydicom.valuerep import AMBIGUOUS_VR, DT, EXPLICIT_VR_LENGTH_32
 
 from planner.core.atomic import atomic_write_bytes
 from planner.dicom.keys import (MINIMUM_RSA_KEY_BITS, SigningIdentity, certificate_fingerprint_sha256,
-                                describe_certificate, validity_problem)
+                                der_element_length, describe_certificate, validity_problem)
 
 CREATOR = "creator"
 AUTHORIZATION = "authorization"
@@ -255,6 +255,9 @@ def sign_file(path_in: str | os.PathLike, path_out: str | os.PathLike, identity:
     nothing that would not verify is ever written.
     """
     ds = _read_dicom(Path(path_in))
+    if not str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""):
+        raise SignatureError(f"{path_in} has no DICOM file meta information (transfer syntax); "
+                             "signing needs a DICOM Part 10 file")
     check = sign_dataset(ds, identity, role, mac_algorithm=mac_algorithm)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
@@ -453,10 +456,28 @@ def _mac_stream(ds: Dataset, tags: Iterable[int], item: Dataset) -> bytes:
     return bytes(out)
 
 
+def _peek(container: Dataset, tag) -> tuple[RawDataElement | None, DataElement]:
+    """The element as read from the file (None once converted) and a converted copy.
+
+    ``container`` is left as it was: converting in place would make a later save re-encode values
+    pydicom's way instead of writing the bytes that were signed.
+    """
+    stored = container.get_item(tag)
+    if not isinstance(stored, RawDataElement):
+        if stored.VR in AMBIGUOUS_VR:
+            stored = correct_ambiguous_vr_element(stored, container, True)  # as saving would
+        return None, stored
+    if stored.value is None and stored.length:  # deferred read: let pydicom fetch it
+        return None, container[tag]
+    element = convert_raw_data_element(stored, encoding=container.original_character_set, ds=container)
+    if element.VR in AMBIGUOUS_VR:
+        element = correct_ambiguous_vr_element(element, container, stored.is_little_endian)
+    return stored, element
+
+
 def _encode(container: Dataset, tag, charset, out: bytearray) -> None:
-    raw = container.get_item(tag)
-    element = container[tag]  # converted: gives the VR (dictionary or ambiguous-VR resolution)
-    vr = (raw.VR if isinstance(raw, RawDataElement) and raw.VR else None) or element.VR
+    raw, element = _peek(container, tag)
+    vr = (raw.VR if raw is not None and raw.VR else None) or element.VR
     header = struct.pack("<HH", int(tag) >> 16, int(tag) & 0xFFFF)
     if vr == "SQ":
         out += header + b"SQ\0\0"  # no length
@@ -470,26 +491,44 @@ def _encode(container: Dataset, tag, charset, out: bytearray) -> None:
         return
     if int(tag) == PIXEL_DATA and _is_undefined_length(raw, element):
         out += header + vr.encode("ascii") + b"\0\0"  # encapsulated: no length
-        for fragment in _fragments(raw.value if isinstance(raw, RawDataElement) else element.value):
+        for fragment in _fragments(raw.value if raw is not None else element.value):
             out += _ITEM + fragment  # each item without its length
         out += _SEQUENCE_END
         return
-    if isinstance(raw, RawDataElement) and _original_little_endian(container):
+    if raw is not None and raw.is_little_endian:
         value = bytes(raw.value or b"")  # the bytes as stored: no re-formatting of numbers or text
-        if len(value) % 2:
-            value += b" " if vr in _TEXT_VRS else b"\0"
-        length = struct.pack("<HI", 0, len(value)) if vr in EXPLICIT_VR_LENGTH_32 else struct.pack("<H", len(value))
-        out += header + vr.encode("ascii") + length + value
-        return
-    if " or " in vr:
+    else:
+        value = _encoded_value(element, vr, tag, charset)
+    value = _canonical_value(value, vr)
+    length = struct.pack("<HI", 0, len(value)) if vr in EXPLICIT_VR_LENGTH_32 else struct.pack("<H", len(value))
+    out += header + vr.encode("ascii") + length + value
+
+
+def _encoded_value(element: DataElement, vr: str, tag, charset) -> bytes:
+    """The value field pydicom writes for ``element`` in Explicit VR Little Endian."""
+    if vr in AMBIGUOUS_VR:
         raise SignatureError(f"{_attribute_name(tag)} has an unresolved value representation {vr}")
     fp = DicomBytesIO()
     fp.is_little_endian, fp.is_implicit_VR = True, False
     write_data_element(fp, element, charset)
-    out += fp.getvalue()
+    return fp.getvalue()[12 if vr in EXPLICIT_VR_LENGTH_32 else 8:]
 
 
-_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"}
+# Character-string VRs, padded with a space (UI: with NUL) to an even length (PS3.5 6.2).
+_STRING_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+
+
+def _canonical_value(value: bytes, vr: str) -> bytes:
+    """A value as dcmtk encodes it for the MAC: a string loses all its trailing padding and gets
+    one pad byte back if its length is odd (so "AB   " is signed as "AB"); other values are
+    padded with NUL to an even length. Observed with dcmsign 3.6.7 --dump on every string VR;
+    PS3.5 6.2 makes trailing padding insignificant, so this changes no meaning."""
+    if vr in _STRING_VRS:
+        pad = b"\0" if vr == "UI" else b" "
+        value = value.rstrip(pad)
+    else:
+        pad = b"\0"
+    return value + pad if len(value) % 2 else value
 
 
 def _fragments(value: bytes) -> list[bytes]:
@@ -518,21 +557,16 @@ def _signable_tag(tag) -> bool:
 def _unsignable_reason(ds: Dataset, tag) -> str | None:
     """Why dcmsign would leave this attribute out although it is listed (an unknown VR, UN,
     anywhere inside it), or None."""
-    raw = ds.get_item(tag)
-    if isinstance(raw, RawDataElement) and raw.VR == "UN":
-        return "value representation UN"
-    element = ds[tag]
-    if element.VR == "UN":
+    raw, element = _peek(ds, tag)
+    if (raw is not None and raw.VR == "UN") or element.VR == "UN":
         return "value representation UN"
     if element.VR == "SQ":
         for item in element.value:
             for sub_tag in item.keys():
                 if _signable_tag(sub_tag) and _unsignable_reason(item, sub_tag):
                     return f"contains {_attribute_name(sub_tag)} with value representation UN"
-    elif " or " in str(element.VR):
-        correct_ambiguous_vr_element(element, ds, True)
-        if " or " in str(element.VR):
-            return f"ambiguous value representation {element.VR}"
+    elif element.VR in AMBIGUOUS_VR:
+        return f"ambiguous value representation {element.VR}"
     return None
 
 
@@ -564,7 +598,7 @@ def _mac_transfer_syntax_supported(uid: str) -> bool:
 
 
 def _is_undefined_length(raw, element: DataElement) -> bool:
-    if isinstance(raw, RawDataElement):
+    if raw is not None:
         return raw.length == 0xFFFFFFFF
     return element.is_undefined_length
 
@@ -614,24 +648,13 @@ def _certificate_of_signer(item: Dataset) -> tuple[x509.Certificate | None, str 
     data = bytes(item.get("CertificateOfSigner", b"") or b"")
     if not data:
         return None, "the signer's certificate is missing"
-    length = _der_length(data)
+    length = der_element_length(data) if data[:1] == b"\x30" else None
     if length is None or length > len(data) or any(data[length:]):  # only padding may follow the DER
         return None, "the signer's certificate is damaged"
     try:
         return x509.load_der_x509_certificate(data[:length]), None
     except ValueError:
         return None, "the signer's certificate cannot be read"
-
-
-def _der_length(data: bytes) -> int | None:
-    if len(data) < 2 or data[0] != 0x30:
-        return None
-    if data[1] < 0x80:
-        return 2 + data[1]
-    count = data[1] & 0x7F
-    if not 1 <= count <= 4 or len(data) < 2 + count:
-        return None
-    return 2 + count + int.from_bytes(data[2:2 + count], "big")
 
 
 def _signature_datetime(item: Dataset) -> tuple[_dt.datetime | None, str | None]:
@@ -667,9 +690,20 @@ def _label(index: int, role: str | None, purpose: str | None, signer: str) -> st
 
 
 def _read_dicom(path: Path) -> Dataset:
+    """A DICOM file, or a bare dataset without the Part 10 header (as some archives store them)."""
     try:
         return dcmread(path)
     except InvalidDicomError:
-        raise SignatureError(f"{path} is not a DICOM file") from None
+        pass
     except OSError as exc:
         raise SignatureError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # pydicom raises many kinds on a damaged file
+        raise SignatureError(f"{path} is a damaged DICOM file: {exc}") from None
+    try:
+        ds = dcmread(path, force=True)
+        first_group = min(ds.keys()) >> 16 if len(ds) else None
+    except Exception:
+        first_group = None
+    if first_group not in (0x0002, 0x0008):  # a dataset starts with file meta or group 0008
+        raise SignatureError(f"{path} is not a DICOM file")
+    return ds
