@@ -177,6 +177,13 @@ def sign_dataset(ds: Dataset, identity: SigningIdentity, role: str, *, mac_algor
         raise SignatureError(f"unknown signature role {role!r}; use one of {', '.join(ROLES)}")
     if mac_algorithm not in SIGNING_MAC_ALGORITHMS:
         raise SignatureError(f"Planner signs with {', '.join(SIGNING_MAC_ALGORITHMS)}, not {mac_algorithm}")
+    when = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
+    certificate = identity.certificate
+    if not isinstance(identity.private_key, rsa.RSAPrivateKey) or identity.private_key.key_size < MINIMUM_RSA_KEY_BITS:
+        raise SignatureError(f"cannot sign: an RSA key of at least {MINIMUM_RSA_KEY_BITS} bits is required")
+    expired = validity_problem(certificate, when)
+    if expired:
+        raise SignatureError(f"cannot sign with {describe_certificate(certificate).signer()}: {expired}")
     _check_encoding_supported(ds)
     for check in verify_dataset(ds):
         if not check.valid:
@@ -198,13 +205,6 @@ def sign_dataset(ds: Dataset, identity: SigningIdentity, role: str, *, mac_algor
         raise SignatureError("cannot sign: " + "; ".join(unsignable) + " cannot be signed reproducibly; "
                              "remove or correct these attributes first")
 
-    when = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
-    certificate = identity.certificate
-    if not isinstance(identity.private_key, rsa.RSAPrivateKey) or identity.private_key.key_size < MINIMUM_RSA_KEY_BITS:
-        raise SignatureError(f"cannot sign: an RSA key of at least {MINIMUM_RSA_KEY_BITS} bits is required")
-    expired = validity_problem(certificate, when)
-    if expired:
-        raise SignatureError(f"cannot sign with {describe_certificate(certificate).signer()}: {expired}")
     mac_id = _next_mac_id(ds)
     mac_parameters = Dataset()
     mac_parameters.MACIDNumber = mac_id
@@ -350,6 +350,8 @@ def _integrity_problem(ds: Dataset, item: Dataset, mac_item: Dataset, tags: tupl
     if algorithm not in MAC_ALGORITHMS:
         return f"MAC algorithm {algorithm or '(none)'} is not supported"
     mac = MAC_ALGORITHMS[algorithm]
+    if mac.digest is None and "ripemd160" not in hashlib.algorithms_available:
+        return f"MAC algorithm {algorithm} is not supported (this system's OpenSSL has no RIPEMD-160)"
     if mac.weak:
         return f"MAC algorithm {algorithm} is too weak to rely on (collisions can be made); re-sign with SHA256"
     transfer_syntax = str(mac_item.get("MACCalculationTransferSyntaxUID", "") or "")
@@ -362,14 +364,13 @@ def _integrity_problem(ds: Dataset, item: Dataset, mac_item: Dataset, tags: tupl
         return "the signer's key is not RSA; only the RSA signature profiles are supported"
     if public_key.key_size < MINIMUM_RSA_KEY_BITS:
         return f"signed with a {public_key.key_size}-bit RSA key; at least {MINIMUM_RSA_KEY_BITS} bits are required"
+    signature = bytes(item.get("Signature", b"") or b"")
     try:
         _check_encoding_supported(ds)
-        stream = _mac_stream(ds, tags, item)
+        if _signature_matches(public_key, signature, _mac_stream(ds, tags, item), mac):
+            return None
     except SignatureError as exc:
         return str(exc)
-    signature = bytes(item.get("Signature", b"") or b"")
-    if _signature_matches(public_key, signature, stream, mac):
-        return None
     removed = [_attribute_name(tag) for tag in tags if _signable_tag(tag) and not _present(ds, tag)]
     if removed:
         return f"the signed data changed since signing (removed: {', '.join(removed)})"
@@ -391,10 +392,7 @@ def _verify_pkcs1_ripemd160(public_key: rsa.RSAPublicKey, signature: bytes, stre
 
     The whole encoded block is rebuilt and compared, never parsed, so no lax-padding forgery passes.
     """
-    try:
-        digest = hashlib.new("ripemd160", stream).digest()
-    except ValueError:
-        raise SignatureError("MAC algorithm RIPEMD160 is not supported by this system's OpenSSL") from None
+    digest = hashlib.new("ripemd160", stream).digest()
     numbers = public_key.public_numbers()
     size = (numbers.n.bit_length() + 7) // 8
     value = int.from_bytes(signature, "big")

@@ -136,6 +136,19 @@ def test_planner_verifies_dcmsign_signatures(tmp_path, mac_option, algorithm):
 
 
 @requires_dcmsign
+def test_without_ripemd160_a_dcmsign_default_signature_is_reported_as_unsupported(tmp_path, monkeypatch):
+    """OpenSSL 3 may lack RIPEMD-160 (legacy provider off): say so instead of calling it tampered."""
+    _, key_path, cert_path = signer(tmp_path, "Dr B. Dcmtk")
+    signed = tmp_path / "signed.dcm"
+    assert dcmsign("--sign", key_path, cert_path, "+pw", PASSPHRASE.decode(), DEMO_ULTRASOUND, signed).returncode == 0
+    monkeypatch.setattr(hashlib, "algorithms_available", frozenset())
+
+    (check,) = verify_file(signed)
+    assert not check.valid and check.problem.endswith(
+        "MAC algorithm RIPEMD160 is not supported (this system's OpenSSL has no RIPEMD-160)")
+
+
+@requires_dcmsign
 def test_a_dcmsign_md5_signature_is_not_relied_on(tmp_path):
     _, key_path, cert_path = signer(tmp_path, "Dr B. Dcmtk")
     signed = tmp_path / "signed.dcm"
