@@ -232,6 +232,8 @@ def _is_encrypted_pem(data: bytes) -> bool:
 
 
 def _load_pem_key(path: Path, data: bytes, passphrase: bytes | None):
+    if b"PRIVATE KEY-----" not in data:
+        raise SigningKeyError(f"signing key {path} holds no private key (was the certificate given instead?)")
     encrypted = _is_encrypted_pem(data)
     if encrypted and not passphrase:
         raise SigningKeyError(f"signing key {path} is protected by a passphrase; none was given")

@@ -149,6 +149,7 @@ def test_pkcs12_round_trip_with_its_chain(tmp_path):
 @pytest.mark.parametrize("content, expected", [
     (b"\x30\x82\x10\x00" + b"\x00" * 40, r"garbled\.bin: neither a PEM key nor a readable PKCS#12 file"),
     (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", r"garbled\.bin: not a readable PEM private key"),
+    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", r"garbled\.bin holds no private key"),
 ])
 def test_a_garbled_key_file_is_refused(tmp_path, content, expected):
     garbled = tmp_path / "garbled.bin"
