@@ -19,8 +19,9 @@ Model (per fraction, Gy):
   the off-axis distance projected to the surface plane, ρ = r·SSD/(SSD + d); between profile depths
   the ratio is interpolated linearly in depth at equal ρ; shallower than the first or deeper than
   the last profile, that profile's shape at equal ρ is used (stated approximation: beyond the
-  deepest profile only the divergence changes the shape). On the axis OAR = 1 by definition (the
-  PDD is the central-axis dose), so the grid reproduces the PDD on the axis.
+  deepest profile only the divergence changes the shape). OAR = 1 within the disc over which the
+  PDD was scored, and beyond it the profile ÷ its own mean over that disc (_off_axis_ratio), so the
+  grid reproduces the PDD on the axis and Monte Carlo noise near the axis draws no notches.
 * Zero above the skin (d < 0). NaN ("no beam data") deeper than the PDD table or farther off axis
   than the profiles reach — never an extrapolated number.
 
@@ -45,6 +46,24 @@ DZ_MM = 0.025
 DR_MM = 0.05
 
 
+def _off_axis_ratio(r_mm: np.ndarray, profile: np.ndarray, central_radius_mm: float) -> np.ndarray:
+    """Profile ÷ its own central value, and 1 inside the central radius.
+
+    The PDD is the dose averaged over a disc of ``central_radius_mm`` around the axis, so the
+    profile is normalised to its (area-weighted) mean over the same disc, and taken as flat inside
+    it: the beam data cannot resolve shape there, and the few, tiny central annuli carry the largest
+    Monte Carlo noise — dividing them by the PDD drew notches into the isodoses on the axis.
+    """
+    inside = r_mm <= central_radius_mm + 1e-9
+    if not inside.any():
+        inside = r_mm <= r_mm[0]
+    weights = np.maximum(r_mm[inside], 1e-6)
+    central = float(np.sum(profile[inside] * weights) / np.sum(weights))
+    oar = profile / central
+    oar[inside] = 1.0
+    return oar
+
+
 class BeamModel:
     """Precomputed PDD × OAR table of one beam (depends only on the beam data)."""
 
@@ -66,12 +85,9 @@ class BeamModel:
         for prof in sorted(beam.profiles, key=lambda p: p.depth_mm):
             r = np.array([p[0] for p in prof.points], dtype=float)
             v = np.array([p[1] for p in prof.points], dtype=float)
-            pdd_here = float(np.interp(prof.depth_mm, z_pdd, v_pdd))
-            oar = v / pdd_here
+            oar = _off_axis_ratio(r, v, beam.pdd_scoring_radius_mm)
             if r[0] > 0:
                 r, oar = np.concatenate(([0.0], r)), np.concatenate(([1.0], oar))
-            else:
-                oar[0] = 1.0
             depths.append(float(prof.depth_mm))
             rhos.append(r * self.ssd_mm / (self.ssd_mm + prof.depth_mm))
             oars.append(oar)

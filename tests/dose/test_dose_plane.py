@@ -92,3 +92,22 @@ def test_plane_speed_and_cache(model):
     a = cache.plane(model, X, Y, skin, 0.0)
     assert cache.plane(model, X, Y, skin, 0.0) is a
     assert cache.plane(model, X, Y, skin, 0.5) is not a
+
+
+def test_noise_in_the_central_annuli_draws_no_notch_on_the_axis():
+    """The PDD is scored over a 2 mm disc; a noisy 0.25 mm annulus must not dent the plane on the axis."""
+    import dataclasses
+
+    from planner.dose.beam_data import Profile
+
+    beam = synthetic_beam(0.1, 20.0, 6.0)
+    noisy = []
+    for p in beam.profiles:
+        pts = [(r, v * (0.96 if r < 0.5 else 1.0)) for r, v in p.points]   # first annulus 4 % low
+        noisy.append(Profile(p.depth_mm, tuple(pts), p.uncertainty))
+    model = BeamModel(dataclasses.replace(beam, profiles=tuple(noisy), pdd_scoring_radius_mm=2.0))
+    for depth in (1.0, 5.0, 8.0):
+        near_axis = model.relative_dose(np.full(9, depth), np.linspace(-1.0, 1.0, 9))
+        assert np.ptp(near_axis) < 1e-9 * near_axis.max() + 1e-12, depth
+    # Outside the scoring disc the profile's shape is kept: the field edge still falls off.
+    assert model.relative_dose(0.0, 10.5) < 0.8 * model.relative_dose(0.0, 0.0)
