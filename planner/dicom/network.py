@@ -18,6 +18,7 @@ PS3.8 9.3 (association PDUs: reject and abort reasons); PS3.10 7.1 (file meta in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import re
@@ -26,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 LOG = logging.getLogger(__name__)
+# pynetdicom logs every request identifier at INFO (a C-FIND's patient ID and name among them).
+# Planner's log runs at INFO, so pynetdicom is held to warnings unless someone set its level.
+if logging.getLogger("pynetdicom").level == logging.NOTSET:
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
@@ -255,10 +260,11 @@ class _Watch:
         self.connected = False
         self.accepted = False
         self.peer_abort: tuple[int, int] | None = None
+        self.last_activity = time.monotonic()  # last PDU either way, bar our own A-ABORT
 
     def handlers(self) -> list:
         return [(evt.EVT_CONN_OPEN, self._opened), (evt.EVT_ACCEPTED, self._accepted),
-                (evt.EVT_PDU_RECV, self._pdu)]
+                (evt.EVT_PDU_RECV, self._pdu), (evt.EVT_PDU_SENT, self._sent)]
 
     def _opened(self, event) -> None:
         self.connected = True
@@ -267,8 +273,16 @@ class _Watch:
         self.accepted = True
 
     def _pdu(self, event) -> None:
+        self.last_activity = time.monotonic()
         if isinstance(event.pdu, A_ABORT_RQ):
             self.peer_abort = (event.pdu.source or 0, event.pdu.reason_diagnostic or 0)
+
+    def _sent(self, event) -> None:
+        if not isinstance(event.pdu, A_ABORT_RQ):  # our abort after a timeout is not activity
+            self.last_activity = time.monotonic()
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self.last_activity
 
     def abort_text(self) -> str:
         if self.peer_abort is None:
@@ -283,6 +297,9 @@ class _Watch:
 class _Context:
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
+
+
+_UNCOMPRESSED = (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian)
 
 
 def _open(node: PacsNode, contexts: Sequence[_Context], *, scp_roles: Iterable[str] = (),
@@ -356,21 +373,35 @@ def _why_no_connection(node: PacsNode, elapsed: float) -> str:
     return f"could not connect to {node.address} (it refused the first attempt)"
 
 
-def _lost(node: PacsNode, assoc: Association, watch: _Watch, what: str, first: bool = True) -> str:
-    """Why a DIMSE request got no response: the peer aborted, or the DIMSE timeout ran out.
+def _lost(node: PacsNode, watch: _Watch, what: str, first: bool = True) -> str:
+    """Why a DIMSE request got no response: the peer aborted or closed, or the DIMSE timeout ran
+    out (told apart by how long the wire was silent: pynetdicom marks both as aborted).
 
-    A PACS that accepts any association but aborts the first request of an unknown caller
-    (Orthanc does) gets a hint about Planner's AE title.
+    A PACS that accepts any association but drops the first request of an unknown caller
+    (Orthanc aborts or just closes, depending on timing) gets a hint about Planner's AE title.
     """
-    if watch.peer_abort is not None or not assoc.is_aborted:
+    if watch.peer_abort is not None or watch.silent_for() < node.timeout_s * 0.9:
         hint = ""
-        if first and watch.peer_abort is not None:
+        if first:
             hint = f" — is Planner's AE title {node.calling_ae_title!r} registered on the PACS?"
         return f"{node.address} {watch.abort_text()} during {what}{hint}"
     return f"no response from {node.address} to {what} within {node.timeout_s:g} s (timeout)"
 
 
-def _close(assoc: Association) -> None:
+@contextlib.contextmanager
+def _held(assoc: Association) -> Iterator[Association]:
+    """Release the association when the work is done; abort it when the work broke off, since
+    a release in the middle of a C-GET or C-FIND would leave the peer mid-operation (PS3.8 7.3)."""
+    try:
+        yield assoc
+    except PacsError:  # raised after a final status, or once the association is gone
+        if assoc.is_established:
+            assoc.release()
+        raise
+    except BaseException:
+        if assoc.is_established:
+            assoc.abort()
+        raise
     if assoc.is_established:
         assoc.release()
 
@@ -381,19 +412,15 @@ def _close(assoc: Association) -> None:
 
 def echo(node: PacsNode) -> float:
     """Verify the PACS answers DICOM at all; return the C-ECHO round trip in seconds."""
-    assoc, watch = _open(node, [_Context(Verification, (_uid.ExplicitVRLittleEndian,
-                                                        _uid.ImplicitVRLittleEndian))],
-                         purpose="C-ECHO")
-    try:
+    assoc, watch = _open(node, [_Context(Verification, _UNCOMPRESSED)], purpose="C-ECHO")
+    with _held(assoc):
         started = time.monotonic()
         status = assoc.send_c_echo()
         elapsed = time.monotonic() - started
         if "Status" not in status:
-            raise PacsError(_lost(node, assoc, watch, "C-ECHO"))
+            raise PacsError(_lost(node, watch, "C-ECHO"))
         if status.Status != 0x0000:
             raise PacsError(f"{node} answered C-ECHO with {_status_text(status.Status, 'C-ECHO', status)}")
-    finally:
-        _close(assoc)
     LOG.info("C-ECHO %s: ok in %.0f ms", node, elapsed * 1000)
     return elapsed
 
@@ -443,7 +470,7 @@ def _store_contexts(files: Sequence[_Outgoing]) -> list[_Context]:
         if own not in contexts:
             contexts.append(own)
     for sop_class in dict.fromkeys(f.sop_class_uid for f in files):
-        fallback = _Context(sop_class, (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian))
+        fallback = _Context(sop_class, _UNCOMPRESSED)
         if fallback not in contexts:
             contexts.append(fallback)
     return contexts
@@ -463,7 +490,7 @@ def send_files(node: PacsNode, paths: Iterable[str | Path], progress: ProgressCa
     assoc, watch = _open(node, _store_contexts(files), purpose="C-STORE")
     outcomes: list[StoreOutcome] = []
     cancelled = False
-    try:
+    with _held(assoc):
         for index, item in enumerate(files):
             if is_cancelled is not None and is_cancelled():
                 cancelled = True
@@ -473,12 +500,10 @@ def send_files(node: PacsNode, paths: Iterable[str | Path], progress: ProgressCa
             outcome = _store_one(assoc, item, msg_id=index + 1)
             if outcome is None:
                 done = SendReport(str(node), tuple(outcomes) + _not_sent(files[index:]))
-                raise PacsError(_lost(node, assoc, watch, f"C-STORE of {item.path.name} "
+                raise PacsError(_lost(node, watch, f"C-STORE of {item.path.name} "
                                       f"({len(done.stored)} of {len(files)} stored before)",
                                       first=not outcomes), report=done)
             outcomes.append(outcome)
-    finally:
-        _close(assoc)
     report = SendReport(str(node), tuple(outcomes) + _not_sent(files[len(outcomes):]), cancelled)
     if progress is not None:
         progress(1.0, report.summary())
@@ -532,33 +557,31 @@ def _date_key(study_date) -> str:
     if isinstance(study_date, _dt.date):
         return one(study_date)
     if isinstance(study_date, tuple) and len(study_date) == 2:
-        return f"{one(study_date[0])}-{one(study_date[1])}"
+        first, last = study_date
+        return "" if first is None and last is None else f"{one(first)}-{one(last)}"
     text = _query_text(str(study_date), "Study date")
     if not re.fullmatch(r"\d{8}|\d{8}-|-\d{8}|\d{8}-\d{8}", text):
         raise ValueError(f"Study date {text!r} is not YYYYMMDD or a YYYYMMDD-YYYYMMDD range")
     return text
 
 
-def _find(node: PacsNode, identifier: Dataset, assoc_and_watch=None) -> list[Dataset]:
+def _open_find(node: PacsNode) -> tuple[Association, _Watch]:
+    return _open(node, [_Context(StudyRootQueryRetrieveInformationModelFind, _UNCOMPRESSED)],
+                 purpose="C-FIND")
+
+
+def _find(node: PacsNode, assoc: Association, watch: _Watch, identifier: Dataset) -> list[Dataset]:
     """Run one C-FIND, collecting the pending identifiers; PacsError on failure or loss."""
-    own = assoc_and_watch is None
-    assoc, watch = _open(node, [_Context(StudyRootQueryRetrieveInformationModelFind,
-                                         (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian))],
-                         purpose="C-FIND") if own else assoc_and_watch
     matches: list[Dataset] = []
-    try:
-        for status, found in assoc.send_c_find(identifier, StudyRootQueryRetrieveInformationModelFind):
-            if "Status" not in status:
-                raise PacsError(_lost(node, assoc, watch, "C-FIND"))
-            category, _ = status_meaning(int(status.Status), "C-FIND")
-            if category == "pending":
-                if found is not None:
-                    matches.append(found)
-            elif category in ("failure", "cancel"):
-                raise PacsError(f"{node} refused the query: {_status_text(status.Status, 'C-FIND', status)}")
-    finally:
-        if own:
-            _close(assoc)
+    for status, found in assoc.send_c_find(identifier, StudyRootQueryRetrieveInformationModelFind):
+        if "Status" not in status:
+            raise PacsError(_lost(node, watch, "C-FIND"))
+        category, _ = status_meaning(int(status.Status), "C-FIND")
+        if category == "pending":
+            if found is not None:
+                matches.append(found)
+        elif category in ("failure", "cancel"):
+            raise PacsError(f"{node} refused the query: {_status_text(status.Status, 'C-FIND', status)}")
     return matches
 
 
@@ -594,8 +617,11 @@ def find_studies(node: PacsNode, patient_id: str | None = None, patient_name: st
     query.StudyDescription = ""
     query.ModalitiesInStudy = _query_text(modality or "", "Modality")
     query.NumberOfStudyRelatedInstances = ""
+    assoc, watch = _open_find(node)
+    with _held(assoc):
+        matches = _find(node, assoc, watch, query)
     studies = []
-    for found in _find(node, query):
+    for found in matches:
         modalities = tuple(str(m) for m in _values(found.get("ModalitiesInStudy")))
         if modality and modalities and modality not in modalities:
             continue
@@ -625,17 +651,15 @@ def find_instances(node: PacsNode, study_instance_uid: str) -> tuple[InstanceSum
     """Every instance of a study: SERIES then IMAGE level, as the hierarchical model asks
     (PS3.4 C.4.1.2.2: each query gives the unique keys of all the levels above it)."""
     _check_uid(study_instance_uid, "Study Instance UID")
-    assoc_and_watch = _open(node, [_Context(StudyRootQueryRetrieveInformationModelFind,
-                                            (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian))],
-                            purpose="C-FIND")
+    assoc, watch = _open_find(node)
     instances = []
-    try:
+    with _held(assoc):
         series_query = Dataset()
         series_query.QueryRetrieveLevel = "SERIES"
         series_query.StudyInstanceUID = study_instance_uid
         series_query.SeriesInstanceUID = ""
         series_query.Modality = ""
-        for series in _find(node, series_query, assoc_and_watch):
+        for series in _find(node, assoc, watch, series_query):
             series_uid = str(series.get("SeriesInstanceUID", ""))
             image_query = Dataset()
             image_query.QueryRetrieveLevel = "IMAGE"
@@ -644,13 +668,11 @@ def find_instances(node: PacsNode, study_instance_uid: str) -> tuple[InstanceSum
             image_query.SOPInstanceUID = ""
             image_query.SOPClassUID = ""
             image_query.InstanceNumber = ""
-            for found in _find(node, image_query, assoc_and_watch):
+            for found in _find(node, assoc, watch, image_query):
                 instances.append(InstanceSummary(
                     study_instance_uid, series_uid, str(found.get("SOPInstanceUID", "")),
                     str(found.get("SOPClassUID", "")), str(series.get("Modality", "")),
                     _int_or_none(found.get("InstanceNumber"))))
-    finally:
-        _close(assoc_and_watch[0])
     LOG.info("C-FIND %s: %d instances", node, len(instances))
     return tuple(instances)
 
@@ -659,7 +681,6 @@ def find_instances(node: PacsNode, study_instance_uid: str) -> tuple[InstanceSum
 # C-GET (PS3.4 C.4.3): the PACS sends the instances back over our association, with us in the
 # SCP role for their storage SOP classes (PS3.7 D.3.3.4 SCP/SCU role selection)
 
-_UNCOMPRESSED = (_uid.ExplicitVRLittleEndian, _uid.ImplicitVRLittleEndian)
 _IMAGE_SYNTAXES = _UNCOMPRESSED + (
     _uid.JPEGBaseline8Bit, _uid.JPEGExtended12Bit, _uid.JPEGLosslessSV1, _uid.JPEGLSLossless,
     _uid.JPEGLSNearLossless, _uid.JPEG2000Lossless, _uid.JPEG2000, _uid.RLELossless)
@@ -758,10 +779,10 @@ def _retrieve(node: PacsNode, identifier: Dataset, out_dir: str | Path, what: st
                          handlers=[(evt.EVT_C_STORE, receiver)], purpose="C-GET")
     final: Dataset | None = None
     cancel_sent = False
-    try:
+    with _held(assoc):
         for status, _ in assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet):
             if "Status" not in status:
-                raise PacsError(_lost(node, assoc, watch, f"C-GET of {what}"),
+                raise PacsError(_lost(node, watch, f"C-GET of {what}"),
                                 retrieved=tuple(receiver.written))
             if status_meaning(int(status.Status), "C-GET")[0] == "pending":
                 _report_get_progress(status, progress)
@@ -770,8 +791,6 @@ def _retrieve(node: PacsNode, identifier: Dataset, out_dir: str | Path, what: st
                     cancel_sent = True
             else:
                 final = status
-    finally:
-        _close(assoc)
     written = tuple(receiver.written)
     return _judge_get(node, final, written, receiver.refused, what, progress)
 

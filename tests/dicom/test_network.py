@@ -8,8 +8,10 @@ ends in one clear PacsError before anything is half-done.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -20,8 +22,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian, RTPlanStorage, generate_uid
 
 from planner.dicom.network import (
-    NotDicomFile, PacsError, StudySummary, echo, find_instances, find_studies, retrieve_instance,
-    retrieve_study, send_files, status_meaning,
+    NotDicomFile, PacsError, RetrieveCancelled, StudySummary, echo, find_instances, find_studies,
+    retrieve_instance, retrieve_study, send_files, status_meaning,
 )
 from planner.dicom.pacs_settings import PacsNode
 from tests.dicom.orthanc_server import free_port, orthanc_available, running_orthanc
@@ -176,6 +178,46 @@ def test_cancel_before_the_first_file_sends_nothing(node):
     assert [o.category for o in report.outcomes] == ["not sent"]
 
 
+def test_cancelling_a_retrieve_keeps_what_came_complete(node, tmp_path):
+    copies = []
+    study_uid = generate_uid()
+    for index in range(4):
+        ds = dcmread(DEMO_US)
+        ds.PatientID = "CANCEL-0001"
+        ds.StudyInstanceUID = study_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        copies.append(tmp_path / f"copy{index}.dcm")
+        ds.save_as(copies[-1])
+    assert send_files(node, copies).all_stored
+    with pytest.raises(RetrieveCancelled) as caught:
+        retrieve_study(node, study_uid, tmp_path / "in", is_cancelled=lambda: True)
+    retrieved = caught.value.retrieved
+    assert 1 <= len(retrieved) < 4
+    sent = {dcmread(p).SOPInstanceUID: p for p in copies}
+    for path in retrieved:  # each file that did arrive is whole
+        assert dataset_bytes(path) == dataset_bytes(sent[path.stem])
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == sorted(p.name for p in retrieved)
+
+
+def test_a_caller_error_mid_retrieve_aborts_cleanly(node, stored_study, tmp_path):
+    def broken_progress(fraction, message):
+        raise RuntimeError("progress bar gone")
+    with pytest.raises(RuntimeError, match="progress bar gone"):
+        retrieve_study(node, dcmread(DEMO_US).StudyInstanceUID, tmp_path, progress=broken_progress)
+    assert echo(node) < node.timeout_s  # the PACS was left in a usable state
+
+
+def test_patient_data_stay_out_of_the_info_log(node, stored_study, tmp_path, caplog):
+    demo = dcmread(DEMO_US)
+    caplog.set_level(logging.INFO)
+    find_studies(node, patient_id=demo.PatientID)
+    retrieve_study(node, demo.StudyInstanceUID, tmp_path)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert caplog.records, "the operations do log at INFO"
+    for secret in (demo.PatientID, str(demo.PatientName), demo.StudyInstanceUID, demo.SOPInstanceUID):
+        assert secret not in text
+
+
 # ----------------------------------------------------------------------------- failures
 
 
@@ -232,6 +274,32 @@ def test_silent_peer_times_out():
         assert time.monotonic() - started < 3
 
 
+def test_a_pacs_that_stops_answering_times_out():
+    """The DIMSE timeout: association accepted, then no C-ECHO response (a stalled archive).
+    A local pynetdicom SCP plays the stalled PACS; Orthanc cannot be made to stall on cue."""
+    from pynetdicom import AE as ServerAE, evt
+    from pynetdicom.sop_class import Verification
+
+    release = threading.Event()
+
+    def stall(event):
+        release.wait(5)
+        return 0x0000
+
+    server_ae = ServerAE(ae_title="STALLED")
+    server_ae.add_supported_context(Verification)
+    server = server_ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, stall)])
+    try:
+        port = server.server_address[1]
+        started = time.monotonic()
+        with pytest.raises(PacsError, match=rf"no response from 127\.0\.0\.1:{port} to C-ECHO within 1 s \(timeout\)"):
+            echo(PacsNode("127.0.0.1", port, "STALLED", timeout_s=1))
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
+        server.shutdown()
+
+
 def test_retrieving_an_unknown_study_is_an_error(node, tmp_path):
     with pytest.raises(PacsError):
         retrieve_study(node, generate_uid(), tmp_path)
@@ -250,6 +318,16 @@ def test_pacs_node_refuses_bad_settings(kwargs, words):
     settings = dict(host="pacs.example", port=104, called_ae_title="PACS") | kwargs
     with pytest.raises(ValueError, match=words):
         PacsNode(**settings)
+
+
+def test_query_keys_are_checked_before_any_connection():
+    nowhere = PacsNode("127.0.0.1", free_port(), "TESTPACS", timeout_s=1)
+    with pytest.raises(ValueError, match="backslash"):
+        find_studies(nowhere, patient_id="A\\B")
+    with pytest.raises(ValueError, match="YYYYMMDD"):
+        find_studies(nowhere, study_date="June 2024")
+    with pytest.raises(ValueError, match="not a DICOM UID"):
+        retrieve_study(nowhere, "../../etc", "out")
 
 
 def test_status_meanings_follow_the_standard():
