@@ -772,6 +772,8 @@ class _Receiver:
 
 def _retrieve(node: PacsNode, identifier: Dataset, out_dir: str | Path, what: str,
               progress: ProgressCallback | None, is_cancelled: CancelCheck | None) -> tuple[Path, ...]:
+    if is_cancelled is not None and is_cancelled():
+        raise RetrieveCancelled(f"retrieve of {what} cancelled before it started")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(out, node.called_ae_title)

@@ -189,8 +189,9 @@ def test_cancelling_a_retrieve_keeps_what_came_complete(node, tmp_path):
         copies.append(tmp_path / f"copy{index}.dcm")
         ds.save_as(copies[-1])
     assert send_files(node, copies).all_stored
+    answers = iter([False, True])  # go ahead, then cancel at the first pending response
     with pytest.raises(RetrieveCancelled) as caught:
-        retrieve_study(node, study_uid, tmp_path / "in", is_cancelled=lambda: True)
+        retrieve_study(node, study_uid, tmp_path / "in", is_cancelled=lambda: next(answers, True))
     retrieved = caught.value.retrieved
     assert 1 <= len(retrieved) < 4
     sent = {dcmread(p).SOPInstanceUID: p for p in copies}
