@@ -105,7 +105,9 @@ class DosePanel(QWidget):
             self.time_label.setText(f"{result.treatment_time_min:.2f} min ({result.treatment_time_min * 60:.0f} s)")
         else:
             self.time_label.setText(f"not available: {result.treatment_time_reason}")
-        depth = "" if result.prescription_depth_mm is None else f" ({result.prescription_depth_mm:.2f} mm below the skin)"
+        # The depth is repeated only where the point description does not already state it.
+        depth = "" if result.prescription_depth_mm is None or result.prescription_point.mode == "depth" \
+            else f" ({result.prescription_depth_mm:.2f} mm below the skin)"
         self.rx_label.setText(f"{result.prescribed_dose_gy:g} Gy per fraction {result.prescription_point.describe()}{depth}")
         self.rx_dose_label.setText("not available" if result.dose_at_prescription_depth_gy is None else
                                    f"{result.dose_at_prescription_depth_gy:.2f} Gy at {result.prescription_depth_mm:.2f} mm")
