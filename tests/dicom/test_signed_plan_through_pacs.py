@@ -3,8 +3,6 @@ in Planner and in dcmtk's dcmsign; a byte changed after the round trip is still 
 
 import shutil
 
-import pytest
-
 from planner.dicom.network import retrieve_study, send_files
 from planner.dicom.signatures import sign_file, verify_file
 from tests.dicom.signature_fixtures import dcmsign_verify, flip_byte_after, save, signer, small_plan
