@@ -1,4 +1,4 @@
-"""Window layout and recent files, kept between runs in an INI file (QSettings).
+"""Window layout, recent files and the PACS address, kept between runs in an INI file (QSettings).
 
 A settings file that cannot be read is moved aside and Planner starts with defaults; the user is
 told where the old file went. Settings are a convenience: losing them must never stop the work.
@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from planner.dicom.pacs_settings import DEFAULT_CALLING_AE_TITLE, PacsNode
 
 MAX_RECENT_FILES = 8
 
@@ -50,6 +52,23 @@ class AppSettings:
     def add_recent_file(self, path: str) -> None:
         files = [path] + [p for p in self.recent_files() if p != path]
         self.qsettings.setValue("recent_files", files[:MAX_RECENT_FILES])
+        self.qsettings.sync()
+
+    # --- PACS -------------------------------------------------------------------------------
+    def pacs_node(self) -> PacsNode | None:
+        """The PACS last set up, or None (never set, or a stored value no longer valid)."""
+        q = self.qsettings
+        try:
+            return PacsNode(str(q.value("pacs/host", "")), int(q.value("pacs/port", 0)),
+                            str(q.value("pacs/called_ae_title", "")),
+                            str(q.value("pacs/calling_ae_title", DEFAULT_CALLING_AE_TITLE)),
+                            float(q.value("pacs/timeout_s", 30.0)))
+        except (TypeError, ValueError):
+            return None
+
+    def save_pacs_node(self, node: PacsNode) -> None:
+        for key in ("host", "port", "called_ae_title", "calling_ae_title", "timeout_s"):
+            self.qsettings.setValue(f"pacs/{key}", getattr(node, key))
         self.qsettings.sync()
 
     # --- window layout ------------------------------------------------------------------
