@@ -16,6 +16,11 @@ from planner import __version__
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+class InputError(Exception):
+    """An input the user must change (a value not offered, a missing file, a wrong passphrase):
+    printed as one line, exit status 2."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="planner",
@@ -50,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     bed.add_argument("--dose-per-fraction-gy", type=float, required=True)
     bed.add_argument("--fractions", type=int, required=True)
     bed.add_argument("--json", action="store_true", help="print JSON")
+
+    from planner.cli import plan_command, signing_commands  # each registers its own subcommands
+
+    plan_command.add_parser(commands)
+    signing_commands.add_parsers(commands)
     return parser
 
 
@@ -61,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from planner.cli import commands
 
-    handler = getattr(commands, "run_" + args.command.replace("-", "_"))
+    handler = getattr(args, "run", None) or getattr(commands, "run_" + args.command.replace("-", "_"))
     try:
         return handler(args)
+    except InputError as err:
+        print(f"planner {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except commands.CommandError as err:
         print(f"planner {args.command}: {err}", file=sys.stderr)
         return EXIT_FAILURE

@@ -1,0 +1,353 @@
+"""``planner plan``: from an image and a prescription to the exported, reported plan in one command.
+
+The same core functions as the window (workflow, the technique's dose engine, export_plan, the
+report). Why so careful about the folder: these files go to the record-and-verify system, so the
+folder ends with the whole set (RTPLAN, RTSTRUCT, RTDOSE, report.pdf, plan.json) or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from planner.cli.main import EXIT_OK, InputError
+
+REPORT_FILE = "report.pdf"
+PLAN_FILE = "plan.json"
+KV_TOLERANCE = 0.05          # kV: "--energy-kv 69.5" picks the 69.5 kV energy, never the 70 kV one
+DIAMETER_TOLERANCE_MM = 0.05
+SEED_CANDIDATES = 5          # darkest spots tried as the click of --auto-outline
+SEED_SMOOTHING_MM = 0.3      # larger than speckle, smaller than a lesion
+SEED_SEPARATION_MM = 2.0     # the next candidate lies at least this far from a refused one
+SEED_BELOW_SKIN_MM = 0.3     # the entry echo and the epidermis are never the lesion
+
+OUTLINE_FORMAT = ("--outline FILE: the lesion polygon in mm in the image's frame (x lateral, y depth "
+                  "downward, as the window's read-outs show). CSV: one vertex per line 'x_mm,y_mm' (an optional "
+                  "header line, '#' comments). JSON (.json): a list of [x_mm, y_mm] pairs, or an object with "
+                  "\"lesion_outline_mm\" (as in a plan.json).")
+
+
+class CommandFailure(Exception):
+    """Raised through commands.CommandError (exit 1); kept apart so this module imports lazily."""
+
+
+def add_parser(commands) -> None:
+    plan = commands.add_parser(
+        "plan", help="plan on an image and write RTPLAN, RTSTRUCT, RTDOSE, report.pdf and plan.json",
+        description="Outline, dose, DICOM export and PDF report of one plan, as the window makes them. "
+                    + OUTLINE_FORMAT + " The folder ends with the whole set or none of it.")
+    plan.add_argument("--image", required=True, help="the ultrasound image (DICOM, PNG, JPEG, TIFF) with a mm scale")
+    outline = plan.add_mutually_exclusive_group(required=True)
+    outline.add_argument("--outline", metavar="FILE", help="the lesion outline (CSV or JSON polygon in mm, see above)")
+    outline.add_argument("--auto-outline", action="store_true",
+                         help="propose the outline around the darkest (hypoechoic) region below the skin, as a "
+                              "click in the window does; check it in the report")
+    plan.add_argument("--technique", required=True, help="technique id (see `planner techniques`)")
+    plan.add_argument("--energy-kv", type=float, required=True, help="tube potential (kV) offered by the machine")
+    plan.add_argument("--applicator-mm", type=float, required=True, help="applicator (cone) diameter (mm)")
+    plan.add_argument("--dose-per-fraction-gy", type=float, required=True)
+    plan.add_argument("--fractions", type=int, required=True)
+    plan.add_argument("--prescribe-depth-mm", type=float, default=None,
+                      help="prescribe at this depth below the skin (default: the technique's convention: kV to "
+                           "the 90 %% isodose at the lesion's deepest point, eBx at 3 mm)")
+    plan.add_argument("--patient-id", default=None, help="patient ID when the image carries none (PNG, JPEG)")
+    plan.add_argument("--patient-name", default=None, help="patient name (DICOM form Family^Given) when the "
+                                                           "image carries none")
+    plan.add_argument("--label", default="Skin lesion", help="plan label (default: %(default)s)")
+    plan.add_argument("--out", required=True, metavar="DIR", help="folder for the files (must not hold an export)")
+    plan.set_defaults(run=run_plan)
+
+
+def run_plan(args) -> int:
+    from planner.cli.commands import CommandError
+
+    try:
+        return _plan(args)
+    except CommandFailure as err:
+        raise CommandError(str(err)) from None
+
+
+def _plan(args) -> int:
+    from planner.core.prescription import Prescription, PrescriptionError, PrescriptionPoint
+    from planner.techniques import discover_techniques
+    from planner.techniques.interface import UnknownChoice
+    from planner.workflow import calibrated_image, default_prescription, dose_grid_axes, machine_commissioning, \
+        start_plan
+
+    try:
+        point = None if args.prescribe_depth_mm is None else PrescriptionPoint.at_depth(args.prescribe_depth_mm)
+        prescription = Prescription(args.dose_per_fraction_gy, args.fractions)
+    except PrescriptionError as err:
+        raise InputError(str(err)) from None
+    try:
+        technique = discover_techniques().get(args.technique)
+    except UnknownChoice as err:
+        raise InputError(str(err)) from None
+    machine, energy, applicator = choose_unit(technique, args.energy_kv, args.applicator_mm)
+    out_dir = Path(args.out)
+    _check_out_dir(out_dir)
+
+    planning_image = _load_image(args.image)
+    outline = read_outline(Path(args.outline)) if args.outline else auto_outline(planning_image)
+    plan = start_plan(planning_image, technique, outline, label=args.label)
+    plan = replace(plan, patient_id=args.patient_id or plan.patient_id,
+                   patient_name=args.patient_name or plan.patient_name)
+    plan = plan.with_setup(machine_id=machine.id, energy_id=energy.id, applicator_id=applicator.id)
+    plan = plan.with_prescription(prescription.with_point(point or default_prescription(technique).point))
+
+    engine = getattr(technique, "dose_engine", None)
+    if engine is None:
+        raise InputError(f"technique {technique.id} has no dose engine: it cannot be planned from the command line")
+    commissioning = machine_commissioning(technique, machine.id)
+    image = calibrated_image(planning_image.image, plan)
+    dose = engine.compute(plan, dose_grid_axes(image), commissioning, progress=_progress_printer())
+    if dose.refused:
+        raise InputError("the dose engine refuses this plan: "
+                         + "; ".join(f.message for f in dose.findings if f.severity == "refuse"))
+
+    exported, files = write_plan_set(out_dir, plan, dose, planning_image, technique)
+    _print_summary(files, plan, dose, machine, energy, applicator, commissioning, exported.notes)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------- the unit
+
+def choose_unit(technique, energy_kv: float, applicator_mm: float):
+    """(machine, energy, applicator): the first machine offering both; else an InputError listing
+    what each machine offers, so the user sees the valid values at once."""
+    for machine in technique.machines:
+        energy = next((e for e in machine.energies if abs(e.kvp - energy_kv) <= KV_TOLERANCE), None)
+        applicator = next((a for a in machine.applicators
+                           if abs(a.diameter_mm - applicator_mm) <= DIAMETER_TOLERANCE_MM), None)
+        if energy is not None and applicator is not None:
+            return machine, energy, applicator
+    offered = "; ".join(
+        f"{m.id}: {', '.join(f'{e.kvp:g}' for e in m.energies)} kV with Ø "
+        f"{', '.join(f'{a.diameter_mm:g}' for a in m.applicators)} mm" for m in technique.machines)
+    kv_offered = any(abs(e.kvp - energy_kv) <= KV_TOLERANCE for m in technique.machines for e in m.energies)
+    missing = "no machine has both" if kv_offered else "no such energy"
+    raise InputError(f"{technique.id} offers no {energy_kv:g} kV beam with a Ø {applicator_mm:g} mm applicator "
+                     f"({missing}); offered: {offered}")
+
+
+# --------------------------------------------------------------------------------- the image and outline
+
+def _load_image(path: str):
+    from planner.imaging import ImageLoadError
+    from planner.workflow import load_planning_image
+
+    try:
+        planning_image = load_planning_image(path)
+    except ImageLoadError as err:
+        raise InputError(str(err)) from None
+    if planning_image.image.calibration is None:
+        raise InputError(f"{path} has no mm scale; calibrate it by hand in the window and plan there")
+    if planning_image.detected_skin is None:
+        raise InputError(f"no skin surface found on {path} (no entry echo); outline and plan it in the window")
+    return planning_image
+
+
+def read_outline(path: Path):
+    """The LesionOutline in ``path`` (CSV or JSON, see OUTLINE_FORMAT)."""
+    from planner.core.outline import LesionOutline, OutlineError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot read the outline file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"outline file {path} is not a text file (UTF-8)") from None
+    vertices = _json_vertices(path, text) if path.suffix.lower() == ".json" else _csv_vertices(path, text)
+    try:
+        return LesionOutline(tuple(vertices))
+    except OutlineError as err:
+        raise InputError(f"outline file {path}: {err}") from None
+
+
+def _json_vertices(path: Path, text: str) -> list[tuple[float, float]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"outline file {path} is not valid JSON (line {err.lineno}: {err.msg})") from None
+    if isinstance(data, dict):
+        data = data.get("lesion_outline_mm")
+    if not isinstance(data, list):
+        raise InputError(f"outline file {path}: expected a list of [x_mm, y_mm] pairs or \"lesion_outline_mm\"")
+    vertices = []
+    for number, pair in enumerate(data, 1):
+        if (not isinstance(pair, list) or len(pair) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)):
+            raise InputError(f"outline file {path}: vertex {number} is not an [x_mm, y_mm] pair of numbers")
+        vertices.append((float(pair[0]), float(pair[1])))
+    return vertices
+
+
+def _csv_vertices(path: Path, text: str) -> list[tuple[float, float]]:
+    vertices = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        cells = [cell.strip() for cell in line.replace(";", ",").split(",")]
+        try:
+            if len(cells) != 2:
+                raise ValueError
+            vertices.append((float(cells[0]), float(cells[1])))
+        except ValueError:
+            if not vertices and not any(_is_number(cell) for cell in cells):
+                continue  # a header line such as "x_mm,y_mm"
+            raise InputError(f"outline file {path}, line {number}: expected 'x_mm,y_mm', got {line!r}") from None
+    return vertices
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def auto_outline(planning_image):
+    """The outline the window proposes for a click, clicked at the darkest spots below the skin in
+    turn: the first that grows into a bounded hypoechoic region is taken."""
+    import numpy as np
+    from scipy import ndimage
+
+    from planner.core.outline import LesionOutline, OutlineError
+    from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
+
+    image, skin = planning_image.image, planning_image.detected_skin
+    cal = image.calibration
+    frame = np.asarray(image.frames[0], dtype=float)
+    grey = frame.mean(axis=-1) if frame.ndim == 3 else frame
+    smooth = ndimage.gaussian_filter(grey, sigma=(SEED_SMOOTHING_MM / cal.mm_per_pixel_y,
+                                                  SEED_SMOOTHING_MM / cal.mm_per_pixel_x))
+    x_mm = cal.x0_mm + np.arange(image.cols) * cal.mm_per_pixel_x
+    y_mm = cal.y0_mm + np.arange(image.rows) * cal.mm_per_pixel_y
+    searched = y_mm[:, None] > np.asarray(skin.depth_at(x_mm), dtype=float)[None, :] + SEED_BELOW_SKIN_MM
+    edge = max(1, int(round(SEED_SEPARATION_MM / cal.mm_per_pixel_x)))
+    searched[:, :edge] = searched[:, -edge:] = False     # the image's edges: no room for a whole lesion
+    reasons = []
+    for _ in range(SEED_CANDIDATES):
+        if not searched.any():
+            break
+        row, col = np.unravel_index(np.argmin(np.where(searched, smooth, np.inf)), smooth.shape)
+        seed_mm = (float(x_mm[col]), float(y_mm[row]))
+        try:
+            return LesionOutline(propose_lesion_outline(image.frames[0], cal, seed_mm, skin.depth_at))
+        except (ProposalError, OutlineError) as err:
+            reasons.append(f"at ({seed_mm[0]:.1f}, {seed_mm[1]:.1f}) mm: {err}")
+        near = ((x_mm[None, :] - seed_mm[0]) ** 2 + (y_mm[:, None] - seed_mm[1]) ** 2) < SEED_SEPARATION_MM ** 2
+        searched &= ~near
+    raise InputError("no lesion outline could be proposed (" + "; ".join(reasons or ["no tissue below the skin"])
+                     + "); give it with --outline FILE")
+
+
+# --------------------------------------------------------------------------------- writing
+
+def _check_out_dir(out_dir: Path) -> None:
+    from planner.dicom.export import ALL_FILES
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file, not a folder")
+    taken = [name for name in (*ALL_FILES, REPORT_FILE, PLAN_FILE) if (out_dir / name).exists()]
+    if taken:
+        raise InputError(f"{out_dir} already holds a plan ({', '.join(taken)}); choose another folder")
+
+
+def write_plan_set(out_dir: Path, plan, dose, planning_image, technique):
+    """Export the DICOM set, then the report and the plan file; on any failure remove whatever this
+    call wrote, so the folder never holds part of a set. Report and plan file are made in memory
+    first: what can fail for a reason of the plan fails before anything is written.
+    Returns (ExportedFiles, every path written)."""
+    from planner.core.atomic import atomic_write_bytes, atomic_write_text
+    from planner.core.plan_file import plan_to_dict
+    from planner.dicom.export import ExportError, export_plan
+    from planner.report import ReportError, render_plan_report, report_content
+
+    try:
+        report_pdf = render_plan_report(report_content(plan, dose, planning_image, technique))
+    except ReportError as err:
+        raise CommandFailure(f"the report cannot be made, nothing was written: {err}") from None
+    plan_json = json.dumps({**plan_to_dict(plan), "calculation_record": calculation_record(dose)},
+                           indent=2, ensure_ascii=False) + "\n"
+    created = not out_dir.exists()
+    try:
+        exported = export_plan(plan, dose, planning_image, technique, out_dir)
+    except ExportError as err:
+        raise CommandFailure(f"export failed: {err}") from None
+    written = [p for p in (exported.rt_plan, exported.rt_structure_set, exported.rt_dose, exported.ultrasound)
+               if p is not None]
+    try:
+        atomic_write_bytes(out_dir / REPORT_FILE, report_pdf)
+        written.append(out_dir / REPORT_FILE)
+        atomic_write_text(out_dir / PLAN_FILE, plan_json)
+        written.append(out_dir / PLAN_FILE)
+    except OSError as err:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            _remove_if_empty(out_dir)
+        raise CommandFailure(f"writing to {out_dir} failed, nothing was kept: {err.strerror or err}") from None
+    return exported, written
+
+
+def calculation_record(dose) -> dict:
+    """What produced the dose, kept beside the plan as the window keeps it (never read back)."""
+    import planner
+
+    return {
+        "note": "what produced the dose shown when this plan was saved; recomputed, never read back",
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "planner_version": planner.__version__,
+        "model": dose.model_description,
+        "data_sources": dict(dose.data_sources),
+        "treatment_time_min": dose.treatment_time_min,
+        "findings": [f"{f.severity}: {f.message}" for f in dose.findings],
+    }
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------- output
+
+def _progress_printer():
+    """Monte Carlo progress on a terminal only: a script reading stderr sees just errors."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r{fraction:4.0%} {message[:70]:70s}", end="", file=sys.stderr, flush=True)
+    return progress
+
+
+def _print_summary(files, plan, dose, machine, energy, applicator, commissioning, notes) -> None:
+    if sys.stderr.isatty():
+        print("", file=sys.stderr)
+    rx = plan.prescription
+    print(f"{plan.label}: {rx.describe()} {rx.point.describe()}")
+    print(f"  unit      {machine.name}, {energy.label}, applicator {applicator.label}")
+    minutes = dose.treatment_time_min
+    if minutes is not None and math.isfinite(minutes):
+        print(f"  {dose.time_name} per fraction  {minutes:.2f} min ({minutes * 60:.0f} s)")
+    else:
+        print(f"  {dose.time_name} per fraction  none: {dose.treatment_time_reason}")
+    if commissioning is not None and getattr(commissioning, "is_demo", False):
+        print("  DEMO commissioning — NOT FOR CLINICAL USE")
+    for finding in dose.findings:
+        print(f"  {finding.severity}: {finding.message}")
+    for note in notes:
+        print(f"  note: {note}")
+    print("wrote:")
+    for path in files:
+        print(f"  {path}")
