@@ -4,7 +4,8 @@ was drawn on a picture that was not DICOM. The one entry point is :func:`export_
 Why so strict: these files go to the record-and-verify system that drives the treatment unit.
 Nothing is exported from a plan whose dose was refused, is missing, or no longer belongs to the
 plan (another prescription or beam axis); nothing is written unless every object was built and
-checked; and the set appears in the folder whole or not at all.
+checked; and the set appears in the folder whole or not at all. The RT Plan carries the Planner plan
+itself (planner.dicom.plan_payload), so a signature over it covers what Planner shows when it is opened.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 
 from .identity import ExportIdentity, IdentityError, encode, new_uid, read_image_identity
+from .plan_payload import add_plan_payload, calculation_record, payload_disagreements
 from .rt_dose import DoseGridError, build_rt_dose
 from .rt_plan import BeamGeometry, TreatmentUnit, build_rt_plan
 from .rt_read import cross_reference_problems
@@ -103,13 +105,16 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
                                         plan.skin_surface)
         rt_plan = build_rt_plan(identity, uids[RT_PLAN_FILE], plan, dose_result, unit, geometry,
                                 uids[RT_STRUCTURE_SET_FILE], brachy=brachy)
+        record = calculation_record(plan, dose_result)
+        add_plan_payload(rt_plan, plan, record)  # the plan itself, signed with the RT Plan (plan_payload.py)
         try:
             rt_dose, dose_notes = build_rt_dose(identity, uids[RT_DOSE_FILE], dose_result,
                                                 plan.prescription.fractions, uids[RT_PLAN_FILE])
         except DoseGridError as exc:
             raise ExportError(f"the dose cannot be exported: {exc}") from exc
         notes += dose_notes
-        problems = cross_reference_problems(rt_plan, struct, rt_dose, image_header)
+        problems = [*cross_reference_problems(rt_plan, struct, rt_dose, image_header),
+                    *payload_disagreements(rt_plan, plan, record)]
         if problems:
             raise ExportError("the exported objects do not agree (a Planner bug, nothing written): "
                               + "; ".join(problems))
@@ -117,7 +122,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
         for name, ds in written.items():
             atomic_write_bytes(staging / name, encode(ds))
         names = [*written, *([ULTRASOUND_FILE] if image_file is not None else [])]
-        _move_into_place(staging, folder, names)
+        move_into_place(staging, folder, names)
         done = True
     except IdentityError as exc:
         raise ExportError(str(exc)) from exc
@@ -289,12 +294,13 @@ def _write_ultrasound(path: Path, plan: Plan, image, calibrated, when: _dt.datet
 
 # ----------------------------------------------------------------------------------------- commit
 
-def _move_into_place(staging: Path, folder: Path, names: list[str]) -> None:
-    """Replace the folder's export by the staged one; on any failure put the old files back."""
+def move_into_place(staging: Path, folder: Path, names, replaced=ALL_FILES) -> None:
+    """Replace the folder's files ``replaced`` by the staged ``names``; on any failure put the old
+    files back. ``staging`` is a folder on the same file system (os.replace is then atomic)."""
     backups: list[tuple[Path, Path]] = []
     placed: list[Path] = []
     try:
-        for name in ALL_FILES:  # an old export's files go aside, also a US.dcm this export does not write
+        for name in replaced:  # an old export's files go aside, also a US.dcm this export does not write
             target = folder / name
             if target.exists():
                 backup = staging / f".previous-{name}"
@@ -332,4 +338,4 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["ExportError", "ExportedFiles", "export_plan"]
+__all__ = ["ALL_FILES", "ExportError", "ExportedFiles", "export_plan", "move_into_place"]

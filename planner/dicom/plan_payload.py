@@ -1,0 +1,237 @@
+"""The Planner plan inside its RT Plan: a private data element block (PS3.5 §7.8.1).
+
+Why: the RT Plan's standard attributes tell a record-and-verify system how to deliver the plan, not
+everything Planner needs to show it again (outline, skin line, prescription point, course). With the
+plan embedded the RT Plan describes itself, and because the creator signature covers every attribute
+outside the Approval module (group 300E, planner.dicom.signatures), the embedded plan is signed with
+it: what Planner shows after opening a signed RT Plan is what the physician signed.
+
+The block (PS3.5 §7.8.1: the creator reserves elements xx00-xxFF of its group)::
+
+    (3259,0010) LO  Private Creator "PLANNER PLAN 1"
+    (3259,xx00) UT  the plan: plan_to_dict JSON, compact, sorted keys
+    (3259,xx01) UT  the calculation record: what produced the dose (calculation_record)
+
+Planner writes xx = 10; a reader looks the creator up in (3259,0010-00FF) as §7.8.1 requires.
+
+- Group 3259: private groups are odd, above 0008, not 0001/3/5/7 or FFFF (§7.8.1); 3259 is in no
+  vendor's block of pydicom 3's private dictionary (collected from dcmtk and GDCM), unlike 3253 and
+  3273 nearby. The creator's "1" is the layout version: a new layout gets a new creator, so an older
+  Planner finds no payload instead of misreading one.
+- UT: text any DICOM viewer shows, without a length limit or backslash value splitting (§6.2). The
+  JSON is UTF-8 restricted to ASCII (non-ASCII characters as \\u escapes), so its bytes mean the same
+  whatever Specific Character Set a tool assumes.
+- Transfer syntax: keep the file Explicit VR. Re-encoded as Implicit VR, a private element's VR is
+  unknown (UN): dcmsign refuses the signature ("attribute that is not signable") and Planner, leaving
+  it out of the MAC, reports the signed data changed (tested: the safe failure). Planner's C-STORE
+  sends files in their own transfer syntax (planner.dicom.network).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+import planner
+from planner.core.plan import Plan
+from planner.core.plan_file import PlanFileError, plan_from_dict, plan_to_dict
+from planner.dose.result import DoseResult
+
+PRIVATE_GROUP = 0x3259
+PRIVATE_CREATOR = "PLANNER PLAN 1"
+PLAN_ELEMENT = 0x00          # offset in the creator's block: (3259,xx00)
+RECORD_ELEMENT = 0x01        # (3259,xx01)
+PAYLOAD_VR = "UT"
+TOLERANCE = 1e-9             # relative: DS values hold 16 characters, far finer than this
+DEMO_COMMISSIONING_CODE = "demo-commissioning"
+
+
+class PlanPayloadError(ValueError):
+    """An RT Plan without a readable embedded Planner plan; the message says what is missing or wrong."""
+
+
+def calculation_record(plan: Plan, dose: DoseResult) -> dict[str, Any]:
+    """What produced the plan's dose, in words and numbers a reader checks against the RT Plan.
+
+    Made from the plan and its DoseResult only, so anyone holding both can remake and compare it
+    (planner.dicom.package does before re-rendering a signed report). No clock time: the RT Plan's
+    own dates say when it was made.
+    """
+    setup = plan.setup
+    return {
+        "note": "what produced the dose of this plan when it was exported; the dose is recomputed from "
+                "the plan, never read back",
+        "planner_version": planner.__version__,
+        "technique": setup.technique_id,
+        "machine": setup.machine_id,
+        "energy": setup.energy_id,
+        "applicator": setup.applicator_id,
+        "ssd_cm": _number(dose.ssd_cm),
+        "time_name": dose.time_name,
+        "treatment_time_min": _number(dose.treatment_time_min),
+        "prescribed_dose_gy": _number(dose.prescribed_dose_gy),
+        "prescription_point": dose.prescription_point.describe(),
+        "prescription_depth_mm": _number(dose.prescription_depth_mm),
+        "dose_at_prescription_depth_gy": _number(dose.dose_at_prescription_depth_gy),
+        "surface_dose_gy": _number(dose.surface_dose_gy),
+        "surface_dose_rate_gy_per_min": _number(dose.surface_dose_rate_gy_per_min),
+        "model": dose.model_description,
+        "data_sources": dict(dose.data_sources),
+        "findings": [f"{f.severity}: {f.message}" for f in dose.findings],
+        "demo_commissioning": any(f.code == DEMO_COMMISSIONING_CODE for f in dose.findings),
+    }
+
+
+def same_calculation(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two records describe the same calculation (the Planner version that wrote them may differ)."""
+    def physics(record):
+        return json.loads(_json({k: v for k, v in record.items() if k != "planner_version"}))
+    return physics(a) == physics(b)
+
+
+def add_plan_payload(ds: Dataset, plan: Plan, record: dict[str, Any]) -> None:
+    """Embed ``plan`` and its calculation ``record`` in the RT Plan ``ds`` (before it is signed)."""
+    if _creator_slots(ds):
+        raise PlanPayloadError("the RT Plan already holds an embedded Planner plan")
+    block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
+    block.add_new(PLAN_ELEMENT, PAYLOAD_VR, _json(plan_to_dict(plan)))
+    block.add_new(RECORD_ELEMENT, PAYLOAD_VR, _json(record))
+
+
+def read_plan_payload(ds: Dataset) -> tuple[Plan, dict[str, Any]]:
+    """(plan, calculation record) embedded in an RT Plan; PlanPayloadError when missing or garbled.
+
+    Reads the stored bytes without converting any element in place, so a signed dataset is left
+    exactly as read (planner.dicom.signatures).
+    """
+    slots = _creator_slots(ds)
+    if not slots:
+        raise PlanPayloadError(f"no embedded Planner plan (no private creator {PRIVATE_CREATOR!r} in group "
+                               f"{PRIVATE_GROUP:04X})")
+    if len(slots) > 1:
+        raise PlanPayloadError(f"the private creator {PRIVATE_CREATOR!r} appears {len(slots)} times: "
+                               f"which embedded plan is meant is ambiguous")
+    base = (PRIVATE_GROUP << 16) | (slots[0] << 8)
+    plan_data = _json_value(ds, base | PLAN_ELEMENT, "plan")
+    record = _json_value(ds, base | RECORD_ELEMENT, "calculation record")
+    if not isinstance(record, dict):
+        raise PlanPayloadError("the embedded calculation record is not a JSON object")
+    try:
+        return plan_from_dict(plan_data), record
+    except PlanFileError as exc:
+        raise PlanPayloadError(f"the embedded plan cannot be read: {exc}") from None
+
+
+def payload_tags(ds: Dataset) -> tuple[int, ...]:
+    """The tags of the block (creator and payload elements) as they stand in ``ds``."""
+    tags = []
+    for slot in _creator_slots(ds):
+        tags.append((PRIVATE_GROUP << 16) | slot)
+        base = (PRIVATE_GROUP << 16) | (slot << 8)
+        tags += [base | e for e in (PLAN_ELEMENT, RECORD_ELEMENT) if ds.get_item(base | e) is not None]
+    return tuple(tags)
+
+
+def payload_disagreements(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tuple[str, ...]:
+    """Where the RT Plan's own attributes (what a record-and-verify system delivers) say something
+    else than the embedded plan (what Planner shows): patient, fractions, dose per fraction, machine,
+    applicator, beam-on time. Empty when they agree. Read after verifying: it converts elements."""
+    problems = []
+
+    def differ(what, dicom_value, planner_value, *, number=False):
+        if dicom_value is None:
+            problems.append(f"the RT Plan has no {what}")
+        elif planner_value is None:
+            problems.append(f"the embedded plan has no {what}")
+        elif number and not math.isclose(float(dicom_value), float(planner_value), rel_tol=TOLERANCE):
+            problems.append(f"{what}: RT Plan {float(dicom_value):g}, embedded plan {float(planner_value):g}")
+        elif not number and str(dicom_value).strip() != str(planner_value).strip():
+            problems.append(f"{what}: RT Plan {str(dicom_value)!r}, embedded plan {str(planner_value)!r}")
+
+    try:
+        differ("patient ID", ds.get("PatientID"), plan.patient_id)
+        differ("patient name", ds.get("PatientName"), plan.patient_name)
+        group = _first(ds, "FractionGroupSequence")
+        rx = plan.prescription
+        differ("number of fractions", None if group is None else group.get("NumberOfFractionsPlanned"),
+               rx.fractions, number=True)
+        reference = _first(group, "ReferencedDoseReferenceSequence")
+        differ("dose per fraction (Gy)", None if reference is None else reference.get("TargetPrescriptionDose"),
+               rx.dose_per_fraction_gy, number=True)
+        time_min = record.get("treatment_time_min")
+        beam = _first(ds, "BeamSequence")
+        if beam is not None:  # kV: time-based meterset in minutes (planner.dicom.rt_plan)
+            differ("machine", beam.get("TreatmentMachineName"), plan.setup.machine_id)
+            applicator = _first(beam, "ApplicatorSequence")
+            differ("applicator", None if applicator is None else applicator.get("ApplicatorID"),
+                   plan.setup.applicator_id)
+            meterset = _first(group, "ReferencedBeamSequence")
+            differ("beam-on time (min)", None if meterset is None else meterset.get("BeamMeterset"), time_min,
+                   number=True)
+        else:  # eBx: dwell time in seconds on the one channel
+            machine = _first(ds, "TreatmentMachineSequence")
+            differ("machine", None if machine is None else machine.get("TreatmentMachineName"),
+                   plan.setup.machine_id)
+            setup = _first(ds, "ApplicationSetupSequence")
+            differ("applicator", None if setup is None else setup.get("ApplicationSetupName"),
+                   plan.setup.applicator_id)
+            channel = _first(setup, "ChannelSequence")
+            seconds = None if time_min is None else float(time_min) * 60.0
+            differ("dwell time (s)", None if channel is None else channel.get("ChannelTotalTime"), seconds,
+                   number=True)
+    except (TypeError, ValueError) as exc:  # a value that is not a number where one must be
+        problems.append(f"a value cannot be compared: {exc}")
+    return tuple(problems)
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _number(value) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _first(container, keyword: str):
+    if container is None:
+        return None
+    items = container.get(keyword)
+    return items[0] if items else None
+
+
+def _creator_slots(ds: Dataset) -> list[int]:
+    """The element numbers xx of (3259,00xx) that hold Planner's private creator."""
+    slots = []
+    for slot in range(0x10, 0x100):
+        element = ds.get_item((PRIVATE_GROUP << 16) | slot)
+        if element is not None and _text(element.value).strip(" \0") == PRIVATE_CREATOR:
+            slots.append(slot)
+    return slots
+
+
+def _json_value(ds: Dataset, tag: int, what: str) -> Any:
+    element = ds.get_item(tag)
+    if element is None or element.value in (None, b"", ""):
+        raise PlanPayloadError(f"the embedded {what} is missing ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+    try:
+        text = _text(element.value, strict=True)
+        return json.loads(text.rstrip(" \0"))
+    except UnicodeDecodeError:
+        raise PlanPayloadError(f"the embedded {what} is not UTF-8 text") from None
+    except ValueError as exc:
+        raise PlanPayloadError(f"the embedded {what} is garbled (not JSON: {exc})") from None
+
+
+def _text(value, strict: bool = False) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="strict" if strict else "replace")
+    return "" if value is None else str(value)
+
+
+__all__ = ["PRIVATE_CREATOR", "PRIVATE_GROUP", "PlanPayloadError", "add_plan_payload", "calculation_record",
+           "payload_disagreements", "payload_tags", "read_plan_payload", "same_calculation"]

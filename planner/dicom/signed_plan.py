@@ -1,0 +1,152 @@
+"""Opening a plan from its RT Plan: every signature verified, the embedded plan read, one verdict.
+
+``open_signed_plan`` is what the window and the command line show a plan from. It never repairs
+anything: a plan whose signature is broken is returned so it can be looked at, marked refused.
+
+When is a plan ``treatable``? When its signatures allow it to go to treatment:
+1. it is signed, and every signature is intact (integrity, PS3.15 C.3);
+2. every signature is trusted: its certificate is one of ``trusted_certificates`` or issued by one
+   of them, in date at signing and now. Anyone can make a self-signed certificate that says
+   "Dr A. Oncologist"; only the clinic's trust list says that key is hers. So an untrusted
+   signature, however intact, blocks treatment, and a self-signed TEST certificate counts only when
+   the clinic trusts it explicitly (the message then still says TEST, not for clinical use);
+3. one of them is a creator signature (the physician's, purpose "Author's Signature");
+4. every signature covers every attribute present, except the Approval module (group 300E) for a
+   creator signature: an attribute added after signing is content nobody signed;
+5. the embedded plan (what Planner shows) agrees with the RT Plan's own attributes (what the
+   record-and-verify system delivers): patient, fractions, dose, machine, applicator, time.
+It is not a clinical go-ahead: DEMO commissioning (named in the message), the physicist's review
+and approval are gates of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID, RTPlanStorage
+
+from planner.core.plan import Plan
+
+from .export import RT_PLAN_FILE
+from .plan_payload import PlanPayloadError, payload_disagreements, read_plan_payload
+from .signatures import APPROVAL_GROUP, CREATOR, SignatureCheck, SignatureError, SignatureStatus, verify_dataset
+
+DRAFT_MESSAGE = "draft: not signed"
+REFUSED = "refused for treatment"
+TEST_WORDS = "TEST certificate — not for clinical use"
+DEMO_WORDS = "DEMO commissioning — not for clinical use"
+_APPROVAL_PREFIX = f"({APPROVAL_GROUP:04X},"   # how SignatureCheck names an Approval module attribute
+
+
+class SignedPlanError(ValueError):
+    """A file that cannot be opened as a Planner plan; the one-line message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class SignedPlan:
+    """A plan as opened from its RT Plan, with the verdict on its signatures (module docstring)."""
+
+    plan: Plan
+    calculation_record: dict[str, Any]
+    checks: tuple[SignatureCheck, ...]
+    status: SignatureStatus
+    treatable: bool
+    message: str
+    path: Path | None = None
+    rt_plan_uid: str = ""
+
+
+def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Certificate] = (), *,
+                     at: _dt.datetime | None = None) -> SignedPlan:
+    """Open an RTPLAN.dcm (or a package folder holding one); ``at``: when to judge validity (now).
+
+    Raises SignedPlanError for what is not a Planner RT Plan: not DICOM, another kind of object, or
+    no readable embedded plan.
+    """
+    file = _rt_plan_file(Path(path))
+    ds = _read(file)
+    try:
+        checks = verify_dataset(ds, tuple(trusted_certificates), at=at)  # first: nothing converted yet
+    except SignatureError as exc:
+        raise SignedPlanError(f"{file}: the signatures cannot be checked: {exc}") from None
+    status = SignatureStatus.of(checks)
+    _check_is_rt_plan(ds, file)
+    try:
+        plan, record = read_plan_payload(ds)
+    except PlanPayloadError as exc:
+        signed = "" if status is SignatureStatus.UNSIGNED else f" (and its {status.value})"
+        raise SignedPlanError(f"{file} is an RT Plan Planner cannot open: {exc}{signed}") from None
+    treatable, message = _verdict(ds, plan, record, checks, status)
+    return SignedPlan(plan=plan, calculation_record=record, checks=checks, status=status, treatable=treatable,
+                      message=message, path=file, rt_plan_uid=str(ds.get("SOPInstanceUID", "") or ""))
+
+
+def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck, ...],
+             status: SignatureStatus) -> tuple[bool, str]:
+    if status is SignatureStatus.UNSIGNED:
+        return False, DRAFT_MESSAGE
+    if status is SignatureStatus.BROKEN:
+        return False, "; ".join(check.problem for check in checks if not check.valid) + f" — {REFUSED}"
+    refusals = [check.problem for check in checks if not check.trusted]
+    if not any(check.role == CREATOR for check in checks):
+        refusals.append("no creator (physician's) signature")
+    for check in checks:
+        unsigned = [name for name in check.attributes_not_signed
+                    if not (check.role == CREATOR and name.startswith(_APPROVAL_PREFIX))]
+        if unsigned:
+            refusals.append(f"{check.label} does not cover {', '.join(unsigned)} (added after signing)")
+    disagreements = payload_disagreements(ds, plan, record)
+    if disagreements:
+        refusals.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
+    message = "signed by " + "; ".join(_signed_words(check) for check in checks)
+    if refusals:
+        message += f" — {REFUSED}: " + "; ".join(refusals)
+    if record.get("demo_commissioning"):
+        message += f" — {DEMO_WORDS}"
+    return not refusals, message
+
+
+def _signed_words(check: SignatureCheck) -> str:
+    when = "at an unknown time" if check.signed_at is None else \
+        f"on {check.signed_at.astimezone(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    words = f"{check.signer} ({check.role or check.purpose or 'purpose not given'}) {when}"
+    return words + (f", {TEST_WORDS}" if check.is_test_certificate else "")
+
+
+def _rt_plan_file(path: Path) -> Path:
+    if path.is_dir():
+        file = path / RT_PLAN_FILE
+        if not file.is_file():
+            raise SignedPlanError(f"{path} holds no {RT_PLAN_FILE}: not a plan package")
+        return file
+    return path
+
+
+def _read(file: Path) -> Dataset:
+    try:
+        return dcmread(file)
+    except InvalidDicomError:
+        raise SignedPlanError(f"{file} is not a DICOM file") from None
+    except OSError as exc:
+        raise SignedPlanError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except Exception as exc:  # pydicom raises many kinds on a damaged file
+        raise SignedPlanError(f"{file} is a damaged DICOM file: {exc}") from None
+
+
+def _check_is_rt_plan(ds: Dataset, file: Path) -> None:
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if sop_class != RTPlanStorage:
+        kind = UID(sop_class).name if sop_class else "an object without a SOP Class UID"
+        raise SignedPlanError(f"{file} is {kind}, not an RT Plan")
+
+
+__all__ = ["SignedPlan", "SignedPlanError", "open_signed_plan"]
