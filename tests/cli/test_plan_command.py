@@ -1,0 +1,172 @@
+"""`planner plan`: the demo planned from the command line gives the whole, valid set of files; an
+impossible input is one line and exit 2; a failure after the export leaves no partial set."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from planner.cli.main import InputError, main
+from planner.cli.plan_command import choose_unit, read_outline
+from planner.core.plan_file import load_plan
+from planner.techniques import discover_techniques
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo" / "demo_ultrasound.dcm"
+FIVE_FILES = {"RTPLAN.dcm", "RTSTRUCT.dcm", "RTDOSE.dcm", "report.pdf", "plan.json"}
+KV_50_CONE_15 = ("--technique", "superficial-kv", "--energy-kv", "50", "--applicator-mm", "15")
+SEVEN_GY_BY_FIVE = ("--dose-per-fraction-gy", "7", "--fractions", "5")
+
+
+def planner(*args):
+    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=180)
+
+
+def plan_args(out, *extra, outline=("--auto-outline",), unit=KV_50_CONE_15, rx=SEVEN_GY_BY_FIVE):
+    return ("plan", "--image", DEMO, *outline, *unit, *rx, *extra, "--out", out)
+
+
+@pytest.fixture(scope="module")
+def demo_plan(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo-plan") / "plan"
+    result = planner(*plan_args(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_the_demo_plan_writes_the_five_files_and_says_time_and_demo(demo_plan):
+    out, result = demo_plan
+    assert {p.name for p in out.iterdir()} == FIVE_FILES           # DICOM image: no US.dcm, no temporaries
+    assert "treatment time per fraction" in result.stdout and "DEMO" in result.stdout
+    for name in FIVE_FILES:
+        assert str(out / name) in result.stdout
+    assert result.stderr == ""
+
+
+def test_the_rt_plan_holds_the_chosen_beam_and_passes_dciodvfy(demo_plan):
+    out, result = demo_plan
+    ds = pydicom.dcmread(out / "RTPLAN.dcm")
+    beam = ds.BeamSequence[0]
+    assert float(beam.ControlPointSequence[0].NominalBeamEnergy) == pytest.approx(0.050)   # MeV: 50 kVp
+    assert beam.ApplicatorSequence[0].ApplicatorID == "cone-15mm"
+    assert beam.ApplicatorSequence[0].ApplicatorGeometrySequence[0].ApplicatorOpening == pytest.approx(15.0)
+    fractions = ds.FractionGroupSequence[0]
+    assert fractions.NumberOfFractionsPlanned == 5
+    minutes = float(fractions.ReferencedBeamSequence[0].BeamMeterset)
+    assert f"{minutes:.2f} min ({minutes * 60:.0f} s)" in result.stdout        # the printed time is the exported
+    assert "DEMO" in ds.RTPlanLabel
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy (dicom3tools) is not installed")
+    run = subprocess.run(["dciodvfy", str(out / "RTPLAN.dcm")], capture_output=True, text=True, timeout=60)
+    errors = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+    assert errors == []
+
+
+def test_the_report_is_a_pdf_and_the_plan_file_reloads(demo_plan):
+    out, _ = demo_plan
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    plan = load_plan(out / "plan.json")
+    assert (plan.setup.technique_id, plan.setup.energy_id, plan.setup.applicator_id) == \
+        ("superficial-kv", "50kV", "cone-15mm")
+    assert (plan.prescription.dose_per_fraction_gy, plan.prescription.fractions) == (7.0, 5)
+    assert plan.prescription.point.mode == "isodose"                 # the kV convention without a depth
+    # the proposed outline is the demo lesion (8.95 mm wide, about 2.6 mm below the skin)
+    assert plan.outline.lateral_width_mm == pytest.approx(8.95, abs=1.0)
+    assert plan.outline.max_depth_below_skin_mm(plan.skin_surface.depth_at) == pytest.approx(2.6, abs=0.3)
+    assert json.loads((out / "plan.json").read_text())["calculation_record"]["treatment_time_min"] > 0
+
+
+def test_a_csv_outline_and_a_depth_are_planned_as_given(demo_plan, tmp_path):
+    vertices = load_plan(demo_plan[0] / "plan.json").outline.vertices_mm
+    outline = tmp_path / "lesion.csv"
+    outline.write_text("x_mm,y_mm  # lateral, depth\n" + "".join(f"{x},{y}\n" for x, y in vertices))
+    out = tmp_path / "out"
+    result = planner(*plan_args(out, "--prescribe-depth-mm", "2", outline=("--outline", outline)))
+    assert result.returncode == 0, result.stderr
+    plan = load_plan(out / "plan.json")
+    assert np.allclose(plan.outline.vertices_mm, vertices)
+    assert (plan.prescription.point.mode, plan.prescription.point.depth_mm) == ("depth", 2.0)
+    assert "at 2 mm depth" in result.stdout
+
+
+def test_a_json_outline_reads_a_list_or_a_plan_file(demo_plan, tmp_path):
+    vertices = load_plan(demo_plan[0] / "plan.json").outline.vertices_mm
+    as_list = tmp_path / "outline.json"
+    as_list.write_text(json.dumps([list(v) for v in vertices]))
+    assert read_outline(as_list).vertices_mm == read_outline(demo_plan[0] / "plan.json").vertices_mm == vertices
+    broken = tmp_path / "broken.csv"
+    broken.write_text("1,2\n3,4\nfive,6\n")
+    with pytest.raises(InputError, match="line 3"):
+        read_outline(broken)
+
+
+def test_ebx_picks_the_machine_offering_the_energy_and_applicator():
+    ebx = discover_techniques().get("ebx-surface")
+    machine, energy, applicator = choose_unit(ebx, 50, 35)
+    assert (energy.kvp, applicator.diameter_mm) == (50.0, 35.0) and machine is ebx.machines[1]
+    assert choose_unit(ebx, 69.5, 20)[0] is ebx.machines[0]
+    with pytest.raises(InputError) as refused:
+        choose_unit(ebx, 50, 25)
+    assert "no machine has both" in str(refused.value) and "10, 20, 35, 50" in str(refused.value)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"unit": ("--technique", "superficial-kv", "--energy-kv", "50", "--applicator-mm", "12")},
+     "offered: srt100-class: 50, 70, 100 kV with Ø 15, 20, 25, 30, 40, 50 mm"),
+    ({"unit": ("--technique", "superficial-kv", "--energy-kv", "80", "--applicator-mm", "15")}, "no such energy"),
+    ({"unit": ("--technique", "imrt", "--energy-kv", "50", "--applicator-mm", "15")}, "no treatment technique"),
+    ({"outline": ("--outline", "no-such-outline.csv")}, "cannot read the outline file"),
+    ({"rx": ("--dose-per-fraction-gy", "-7", "--fractions", "5")}, "above 0 Gy"),
+    ({"rx": ("--dose-per-fraction-gy", "7", "--fractions", "0")}, "at least 1"),
+], ids=["applicator-not-offered", "energy-not-offered", "unknown-technique", "outline-missing",
+        "negative-dose", "no-fractions"])
+def test_an_impossible_input_is_one_line_exit_2_and_writes_nothing(tmp_path, change, expected):
+    out = tmp_path / "out"
+    result = planner(*plan_args(out, **change))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("planner plan: ") and result.stderr.count("\n") == 1
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_a_folder_holding_an_export_is_refused_and_left_as_it_was(demo_plan):
+    out, _ = demo_plan
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = planner(*plan_args(out))
+    assert result.returncode == 2 and "already holds a plan" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_report_that_fails_leaves_no_files(tmp_path, monkeypatch, capsys):
+    import planner.report
+    from planner.report import ReportError
+
+    def refuse(content):
+        raise ReportError("the printer driver is on fire")
+
+    monkeypatch.setattr(planner.report, "render_plan_report", refuse)
+    out = tmp_path / "out"
+    assert main([str(a) for a in plan_args(out)]) == 1
+    assert "the printer driver is on fire" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_write_that_fails_after_the_export_removes_the_whole_set(tmp_path, monkeypatch, capsys):
+    import planner.core.atomic
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(planner.core.atomic, "atomic_write_text", disk_full)   # plan.json, the last file
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file stays")
+    assert main([str(a) for a in plan_args(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
