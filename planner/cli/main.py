@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan_command.add_parser(commands)
     signing_commands.add_parsers(commands)
+
+    from planner.cli import audit_command  # `audit verify`, `audit show` (planner/review/audit.py)
+
+    audit_command.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,89 @@
+"""``planner audit verify`` and ``planner audit show``: the audit log from the command line.
+
+Why the exit statuses: a script (or a nightly job) must tell "the log is intact" (0) from "the log
+was tampered with" (1) from "that is not a log" (2). The last entry hash is printed so it can be
+noted outside the file: the one check a consistent rewrite of the whole file cannot pass.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
+
+
+def add_parser(commands) -> None:
+    audit = commands.add_parser(
+        "audit", help="the audit log: verify its hash chain, show who did what to a plan",
+        description="Every create, edit, sign, approve, reject, export and send of a plan, with who and when, "
+                    "chained by SHA-256 hashes in an SQLite file (default: audit.sqlite in the user data folder).")
+    actions = audit.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
+
+    verify = actions.add_parser(
+        "verify", help="check every entry's hash and link; exit 0 only when the log is intact",
+        description="Exit 0 when every entry's hash, every link and the head agree; 1 when an entry was altered "
+                    "or deleted (each named by its seq); 2 when the file is not an audit log.")
+    _add_db_argument(verify)
+    verify.add_argument("--anchor", action="append", default=[], metavar="HASH",
+                        help="an entry hash noted outside the file (e.g. in a report) that must still be in "
+                             "the log; repeatable")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(run=run_verify)
+
+    show = actions.add_parser("show", help="list the entries, of every plan or of one")
+    _add_db_argument(show)
+    show.add_argument("--plan", metavar="UID", default=None, help="only this plan's entries (its SOP Instance UID)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(run=run_show)
+
+
+def run_verify(args) -> int:
+    with _open(args.db) as log:
+        result = log.verify(anchors=args.anchor)
+        head = log.head() if result.ok else None
+    if args.json:
+        print_json({"path": str(log.path), "ok": result.ok, "entries_checked": result.entries_checked,
+                    "problems": list(result.problems), "last_hash": head.last_hash if head else None})
+        return EXIT_OK if result.ok else EXIT_FAILURE
+    if result.ok:
+        print(f"audit log intact: {result.entries_checked} entries")
+        print(f"  file       {log.path}")
+        print(f"  last hash  {head.last_hash}  (note it outside the file to anchor the log)")
+        return EXIT_OK
+    print(f"audit log NOT intact: {len(result.problems)} problem(s) in {result.entries_checked} entries "
+          f"({log.path})")
+    for problem in result.problems:
+        print(f"  {problem}")
+    return EXIT_FAILURE
+
+
+def run_show(args) -> int:
+    with _open(args.db) as log:
+        entries = log.entries(args.plan)
+    if args.json:
+        print_json({"path": str(log.path), "plan_uid": args.plan, "entries": [e.as_dict() for e in entries]})
+        return EXIT_OK
+    if not entries:
+        print(f"no entries{' for plan ' + args.plan if args.plan else ''} in {log.path}")
+        return EXIT_OK
+    for e in entries:
+        details = ", ".join(f"{key}={value}" for key, value in e.details.items())
+        print(f"{e.seq:>6}  {e.at_utc}  {e.action:<8}  {e.who}  {e.plan_uid}" + (f"  [{details}]" if details else ""))
+    return EXIT_OK
+
+
+def _add_db_argument(parser) -> None:
+    parser.add_argument("--db", metavar="PATH", default=None,
+                        help="the audit log file (default: audit.sqlite in the user data folder)")
+
+
+@contextmanager
+def _open(db):
+    """The log, never created here; any failure to read it is one line and exit 2."""
+    from planner.review.audit import AuditError, AuditLog, default_audit_path
+
+    try:
+        with AuditLog(db or default_audit_path(), create=False) as log:
+            yield log
+    except AuditError as err:
+        raise InputError(str(err)) from None
