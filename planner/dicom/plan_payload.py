@@ -125,16 +125,6 @@ def read_plan_payload(ds: Dataset) -> tuple[Plan, dict[str, Any]]:
         raise PlanPayloadError(f"the embedded plan cannot be read: {exc}") from None
 
 
-def payload_tags(ds: Dataset) -> tuple[int, ...]:
-    """The tags of the block (creator and payload elements) as they stand in ``ds``."""
-    tags = []
-    for slot in _creator_slots(ds):
-        tags.append((PRIVATE_GROUP << 16) | slot)
-        base = (PRIVATE_GROUP << 16) | (slot << 8)
-        tags += [base | e for e in (PLAN_ELEMENT, RECORD_ELEMENT) if ds.get_item(base | e) is not None]
-    return tuple(tags)
-
-
 def payload_disagreements(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tuple[str, ...]:
     """Where the RT Plan's own attributes (what a record-and-verify system delivers) say something
     else than the embedded plan (what Planner shows): patient, fractions, dose per fraction, machine,
@@ -234,4 +224,4 @@ def _text(value, strict: bool = False) -> str:
 
 
 __all__ = ["PRIVATE_CREATOR", "PRIVATE_GROUP", "PlanPayloadError", "add_plan_payload", "calculation_record",
-           "payload_disagreements", "payload_tags", "read_plan_payload", "same_calculation"]
+           "payload_disagreements", "read_plan_payload", "same_calculation"]
