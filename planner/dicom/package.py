@@ -231,7 +231,8 @@ def _check_report_inputs(folder: Path, embedded: Plan, record: dict, plan: Plan,
     uid = getattr(image, "sop_instance_uid", "")
     if uid:
         struct = dcmread(folder / RT_STRUCTURE_SET_FILE, stop_before_pixels=True)
-        referenced = {str(item.ReferencedSOPInstanceUID) for frame in struct.get("ReferencedFrameOfReferenceSequence", [])
+        frames = struct.get("ReferencedFrameOfReferenceSequence", [])
+        referenced = {str(item.ReferencedSOPInstanceUID) for frame in frames
                       for study in frame.get("RTReferencedStudySequence", [])
                       for series in study.get("RTReferencedSeriesSequence", [])
                       for item in series.get("ContourImageSequence", [])}

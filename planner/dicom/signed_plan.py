@@ -83,7 +83,7 @@ def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x50
     try:
         plan, record = read_plan_payload(ds)
     except PlanPayloadError as exc:
-        signed = "" if status is SignatureStatus.UNSIGNED else f" (and its {status.value})"
+        signed = "" if status is SignatureStatus.UNSIGNED else f" — {status.value}"
         raise SignedPlanError(f"{file} is an RT Plan Planner cannot open: {exc}{signed}") from None
     treatable, message = _verdict(ds, plan, record, checks, status)
     return SignedPlan(plan=plan, calculation_record=record, checks=checks, status=status, treatable=treatable,
