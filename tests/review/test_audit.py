@@ -13,26 +13,7 @@ import pytest
 from planner.review.audit import (
     ACTIONS, GENESIS_HASH, AuditEntry, AuditError, AuditLog, default_audit_path, entry_hash,
 )
-
-PLAN_A = "1.2.826.0.1.3680043.10.543.1.1"
-PLAN_B = "1.2.826.0.1.3680043.10.543.1.2"
-T0 = datetime(2025, 3, 4, 8, 30, tzinfo=timezone.utc)
-
-
-def record_two_plans(log: AuditLog) -> None:
-    """Plan A from creation to approval; plan B created and edited in between (seq 3 and 4)."""
-    steps = [
-        ("create", "Dr. A. Oncologist", PLAN_A, {"technique": "superficial-kv"}),
-        ("edit", "Dr. A. Oncologist", PLAN_A, {"field": "applicator", "from_mm": 15, "to_mm": 20}),
-        ("create", "Dr. B. Oncologist", PLAN_B, {"technique": "ebx-surface"}),
-        ("edit", "Dr. B. Oncologist", PLAN_B, {"field": "fractions", "from": 6, "to": 8}),
-        ("sign", "Dr. A. Oncologist", PLAN_A, {"role": "creator", "certificate_serial": "0x1f"}),
-        ("export", "Dr. A. Oncologist", PLAN_A, {"files": ["RTPLAN.dcm", "RTSTRUCT.dcm", "RTDOSE.dcm"]}),
-        ("send", "Dr. A. Oncologist", PLAN_A, {"ae_title": "ORTHANC", "status": "0x0000"}),
-        ("approve", "J. Physicist, MSc", PLAN_A, {"second_check_difference_percent": 0.3, "note": "Ø 20 mm ok"}),
-    ]
-    for minute, (action, who, uid, details) in enumerate(steps):
-        log.record(action, who, uid, details, at=T0 + timedelta(minutes=minute))
+from tests.review.audit_fixtures import PLAN_A, PLAN_B, record_two_plans, tamper
 
 
 @pytest.fixture
@@ -41,17 +22,6 @@ def log_path(tmp_path):
     with AuditLog(path) as log:
         record_two_plans(log)
     return path
-
-
-def tamper(path, *statements):
-    """What someone with the file and an SQLite console does: drop the guard triggers, then edit."""
-    db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER IF EXISTS entries_no_update")
-    db.execute("DROP TRIGGER IF EXISTS entries_no_delete")
-    for statement in statements:
-        db.execute(statement)
-    db.commit()
-    db.close()
 
 
 def verify(path):
@@ -237,7 +207,8 @@ def test_every_action_of_the_vocabulary_records_and_times_default_to_now_in_utc(
         before = datetime.now(timezone.utc)
         entries = [log.record(action, "someone", PLAN_A) for action in ACTIONS]
         after = datetime.now(timezone.utc)
-        local = log.record("edit", "someone", PLAN_A, at=datetime(2025, 6, 1, 10, 0, tzinfo=timezone(timedelta(hours=2))))
+        summer_in_zurich = timezone(timedelta(hours=2))
+        local = log.record("edit", "someone", PLAN_A, at=datetime(2025, 6, 1, 10, 0, tzinfo=summer_in_zurich))
         assert log.verify().ok
     for entry in entries:
         at = datetime.fromisoformat(entry.at_utc.replace("Z", "+00:00"))
