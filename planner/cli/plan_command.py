@@ -57,6 +57,10 @@ def add_parser(commands) -> None:
     plan.add_argument("--patient-id", default=None, help="patient ID when the image carries none (PNG, JPEG)")
     plan.add_argument("--patient-name", default=None, help="patient name (DICOM form Family^Given) when the "
                                                            "image carries none")
+    plan.add_argument("--known-distance-mm", type=float, default=None,
+                      help="for an image without a mm scale (PNG, JPEG): a known distance (mm) ...")
+    plan.add_argument("--known-distance-pixels", type=float, default=None,
+                      help="... and its length on the image (pixels), as Calibrate by Hand in the window")
     plan.add_argument("--label", default="Skin lesion", help="plan label (default: %(default)s)")
     plan.add_argument("--out", required=True, metavar="DIR", help="folder for the files (must not hold an export)")
     plan.set_defaults(run=run_plan)
@@ -75,8 +79,8 @@ def _plan(args) -> int:
     from planner.core.prescription import Prescription, PrescriptionError, PrescriptionPoint
     from planner.techniques import discover_techniques
     from planner.techniques.interface import UnknownChoice
-    from planner.workflow import calibrated_image, default_prescription, dose_grid_axes, machine_commissioning, \
-        start_plan
+    from planner.workflow import (calibrate_by_hand, calibrated_image, default_prescription, dose_grid_axes,
+                                  machine_commissioning, start_plan)
 
     try:
         point = None if args.prescribe_depth_mm is None else PrescriptionPoint.at_depth(args.prescribe_depth_mm)
@@ -92,10 +96,17 @@ def _plan(args) -> int:
     _check_out_dir(out_dir)
 
     planning_image = _load_image(args.image)
-    outline = read_outline(Path(args.outline)) if args.outline else auto_outline(planning_image)
-    plan = start_plan(planning_image, technique, outline, label=args.label)
-    plan = replace(plan, patient_id=args.patient_id or plan.patient_id,
-                   patient_name=args.patient_name or plan.patient_name)
+    plan = _with_patient(start_plan(planning_image, technique, None, label=args.label), args)
+    manual = _manual_calibration(args, planning_image.image)
+    if manual is not None:
+        plan = calibrate_by_hand(plan, planning_image.image, manual)   # the window's Calibrate by Hand
+    image = calibrated_image(planning_image.image, plan)
+    if image.calibration is None:
+        raise InputError(f"{args.image} has no mm scale; give --known-distance-mm and --known-distance-pixels")
+    if plan.skin_surface is None:
+        raise InputError(f"no skin surface found on {args.image} (no entry echo); outline and plan it in the window")
+    outline = read_outline(Path(args.outline)) if args.outline else auto_outline(image, plan.skin_surface)
+    plan = plan.with_outline(outline).with_cone_axis(outline.lateral_centre_mm)
     plan = plan.with_setup(machine_id=machine.id, energy_id=energy.id, applicator_id=applicator.id)
     plan = plan.with_prescription(prescription.with_point(point or default_prescription(technique).point))
 
@@ -103,7 +114,6 @@ def _plan(args) -> int:
     if engine is None:
         raise InputError(f"technique {technique.id} has no dose engine: it cannot be planned from the command line")
     commissioning = machine_commissioning(technique, machine.id)
-    image = calibrated_image(planning_image.image, plan)
     dose = engine.compute(plan, dose_grid_axes(image), commissioning, progress=_progress_printer())
     if dose.refused:
         raise InputError("the dose engine refuses this plan: "
@@ -141,14 +151,39 @@ def _load_image(path: str):
     from planner.workflow import load_planning_image
 
     try:
-        planning_image = load_planning_image(path)
+        return load_planning_image(path)
     except ImageLoadError as err:
         raise InputError(str(err)) from None
-    if planning_image.image.calibration is None:
-        raise InputError(f"{path} has no mm scale; calibrate it by hand in the window and plan there")
-    if planning_image.detected_skin is None:
-        raise InputError(f"no skin surface found on {path} (no entry echo); outline and plan it in the window")
-    return planning_image
+
+
+def _with_patient(plan, args):
+    """The image's patient; --patient-id/--patient-name only name one the image does not carry."""
+    for given, carried, what in ((args.patient_id, plan.patient_id, "ID"),
+                                 (args.patient_name, plan.patient_name, "name")):
+        if given is not None and carried.strip() and given != carried:
+            raise InputError(f"the image belongs to patient {what} {carried!r}, not {given!r}; "
+                             f"--patient-{what.lower()} is only for images that carry none")
+    return replace(plan, patient_id=args.patient_id or plan.patient_id,
+                   patient_name=args.patient_name or plan.patient_name)
+
+
+def _manual_calibration(args, image):
+    """The hand calibration of an image without a scale, as drawn in the window: a known distance
+    in mm over its length in pixels (square pixels). Never overrides a scale the file carries."""
+    from planner.core.manual_calibration import CalibrationError, ManualCalibration
+
+    given = (args.known_distance_mm, args.known_distance_pixels)
+    if given == (None, None):
+        return None
+    if None in given:
+        raise InputError("--known-distance-mm and --known-distance-pixels go together")
+    if image.calibration is not None:
+        raise InputError(f"the image carries its own mm scale ({image.calibration.source}); a hand calibration "
+                         f"never replaces it")
+    try:
+        return ManualCalibration(args.known_distance_mm, args.known_distance_pixels)
+    except CalibrationError as err:
+        raise InputError(str(err)) from None
 
 
 def read_outline(path: Path):
@@ -212,16 +247,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def auto_outline(planning_image):
+def auto_outline(image, skin):
     """The outline the window proposes for a click, clicked at the darkest spots below the skin in
-    turn: the first that grows into a bounded hypoechoic region is taken."""
+    turn: the first that grows into a bounded hypoechoic region is taken. ``image`` has a mm scale."""
     import numpy as np
     from scipy import ndimage
 
     from planner.core.outline import LesionOutline, OutlineError
     from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
 
-    image, skin = planning_image.image, planning_image.detected_skin
     cal = image.calibration
     frame = np.asarray(image.frames[0], dtype=float)
     grey = frame.mean(axis=-1) if frame.ndim == 3 else frame

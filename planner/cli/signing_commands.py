@@ -9,6 +9,7 @@ passphrase is read from a file or the terminal, used once, and never printed or 
 from __future__ import annotations
 
 import getpass
+import sys
 from datetime import timezone
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def run_sign(args) -> int:
         raise InputError(f"{source} was not signed: {err}") from None
     except OSError as err:
         raise CommandError(f"writing {target} failed, it was left unchanged: {err.strerror or err}") from None
+    except Exception as err:  # pydicom raises many kinds on a damaged file, read lazily while signing
+        raise InputError(f"{source} was not signed: {damaged(err)}") from None
     description = describe_certificate(identity.certificate)
     print(f"signed {target}: {check.label}")
     print(f"  certificate SHA-256 {description.fingerprint_sha256}")
@@ -100,13 +103,29 @@ def read_passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> 
             raise InputError(f"cannot read the passphrase file {path}: {err.strerror or err}") from None
         line = text.splitlines()[0] if text else b""
         return line or None
+    if not terminal_available():
+        raise InputError("no terminal to ask the passphrase on; use --passphrase-file F")
     try:
         answer = getpass.getpass(prompt)
         if confirm and getpass.getpass("Again: ") != answer:
             raise InputError("the two passphrases differ")
     except EOFError:
-        raise InputError("no passphrase given (no terminal to ask on); use --passphrase-file F") from None
+        raise InputError("no passphrase given; use --passphrase-file F") from None
     return answer.encode("utf-8") or None
+
+
+def terminal_available() -> bool:
+    """getpass asks on /dev/tty (else on stdin, echoing it): never ask where a passphrase would show."""
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:
+        return sys.stdin is not None and sys.stdin.isatty()
+
+
+def damaged(err: Exception) -> str:
+    """One line for an error pydicom raised on a damaged file (the core reads elements lazily)."""
+    return f"the DICOM data are damaged ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
 
 
 # --------------------------------------------------------------------------------- verify
@@ -128,6 +147,8 @@ def run_verify(args) -> int:
         checks = verify_file(args.file, trusted)
     except SignatureError as err:
         raise InputError(str(err)) from None
+    except Exception as err:  # a damaged file cannot vouch for anything: "do not treat", not a usage error
+        raise CommandError(f"{args.file} cannot be verified: {damaged(err)}") from None
     status = SignatureStatus.of(checks)
     problems = [check.problem for check in checks if check.problem]
     holds = bool(checks) and not problems

@@ -135,6 +135,31 @@ def test_an_impossible_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cha
     assert not out.exists()
 
 
+def test_a_picture_without_a_scale_is_calibrated_by_hand_and_exported_with_its_us_copy(tmp_path):
+    from planner.workflow import load_planning_image
+    from tests.dicom.export_fixtures import write_png
+
+    picture = tmp_path / "lesion.png"
+    write_png(picture, load_planning_image(DEMO).image.frames[0])
+    refused = planner("plan", "--image", picture, "--auto-outline", *KV_50_CONE_15, *SEVEN_GY_BY_FIVE,
+                      "--patient-id", "PNG-0001", "--out", tmp_path / "refused")
+    assert refused.returncode == 2 and "no mm scale" in refused.stderr
+    out = tmp_path / "out"
+    result = planner("plan", "--image", picture, "--known-distance-mm", "10", "--known-distance-pixels", "400",
+                     "--patient-id", "PNG-0001", "--patient-name", "Photo^Pat", "--auto-outline", *KV_50_CONE_15,
+                     *SEVEN_GY_BY_FIVE, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == FIVE_FILES | {"US.dcm"}
+    plan = load_plan(out / "plan.json")
+    assert plan.patient_id == "PNG-0001" and plan.manual_calibration.mm_per_pixel == pytest.approx(0.025)
+    assert pydicom.dcmread(out / "RTPLAN.dcm").PatientID == "PNG-0001"
+
+
+def test_a_patient_id_never_replaces_the_one_the_image_carries(tmp_path):
+    result = planner(*plan_args(tmp_path / "out", "--patient-id", "SOMEONE-ELSE"))
+    assert result.returncode == 2 and "DEMO-0001" in result.stderr and not (tmp_path / "out").exists()
+
+
 def test_a_folder_holding_an_export_is_refused_and_left_as_it_was(demo_plan):
     out, _ = demo_plan
     before = {p.name: p.read_bytes() for p in out.iterdir()}

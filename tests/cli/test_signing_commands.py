@@ -1,0 +1,192 @@
+"""`planner make-test-certificate`, `sign` and `verify` on an exported RT Plan: what Planner signs,
+dcmsign accepts; a changed byte is caught and named; a refused signing leaves the file untouched."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from planner.dicom.export import export_plan
+from tests.dicom.export_fixtures import demo_kv_case
+from tests.dicom.signature_fixtures import (PASSPHRASE, dcmsign_verify, flip_byte_after, make_certificate,
+                                            requires_dcmsign, rsa_key, write_pem)
+
+ROOT = Path(__file__).resolve().parents[2]
+SIGNER = "Dr A. Oncologist"
+CERTIFICATE_PASSPHRASE = "tr0ub4dor & 3 — not echoed"
+
+
+def planner(*args):
+    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """An unsigned RT Plan of the demo (synthetic beam data: no Monte Carlo needed)."""
+    planning_image, plan, technique, dose = demo_kv_case()
+    return export_plan(plan, dose, planning_image, technique, tmp_path_factory.mktemp("export")).rt_plan
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    """(key, certificate, passphrase file) made by `planner make-test-certificate`."""
+    folder = tmp_path_factory.mktemp("identity")
+    passphrase_file = folder / "passphrase.txt"
+    passphrase_file.write_text(CERTIFICATE_PASSPHRASE + "\n")
+    key, cert = folder / "oncologist_key.pem", folder / "oncologist_cert.pem"
+    result = planner("make-test-certificate", "--key-out", key, "--cert-out", cert, "--name", SIGNER,
+                     "--organisation", "Test Clinic", "--passphrase-file", passphrase_file)
+    assert result.returncode == 0, result.stderr
+    assert "TEST" in result.stdout and CERTIFICATE_PASSPHRASE not in result.stdout + result.stderr
+    assert key.stat().st_mode & 0o077 == 0                          # the private key is the owner's only
+    return key, cert, passphrase_file
+
+
+@pytest.fixture
+def plan_file(exported, tmp_path):
+    copy = tmp_path / "RTPLAN.dcm"
+    copy.write_bytes(exported.read_bytes())
+    return copy
+
+
+def sign(path, identity, *extra):
+    key, cert, passphrase_file = identity
+    return planner("sign", path, "--key", key, "--cert", cert, "--passphrase-file", passphrase_file, *extra)
+
+
+@requires_dcmsign
+def test_a_signed_plan_verifies_in_planner_and_in_dcmsign(plan_file, identity):
+    result = sign(plan_file, identity)
+    assert result.returncode == 0, result.stderr
+    assert "signature 1 (creator, Dr A. Oncologist, Test Clinic)" in result.stdout
+    assert CERTIFICATE_PASSPHRASE not in result.stdout + result.stderr
+
+    verified = planner("verify", plan_file, "--trust", identity[1], "--json")
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["status"] == "signed" and report["all_signatures_hold"] is True
+    (signature,) = report["signatures"]
+    assert (signature["index"], signature["role"]) == (1, "creator")
+    assert signature["signer"] == "Dr A. Oncologist, Test Clinic"
+    assert signature["valid"] and signature["trusted"] and signature["test_certificate"]
+    assert signature["problem"] is None and len(signature["certificate_fingerprint_sha256"].split(":")) == 32
+    assert dt.datetime.fromisoformat(signature["signed_at"]) <= dt.datetime.now(dt.timezone.utc)
+
+    assert dcmsign_verify(plan_file, identity[1]).returncode == 0
+
+
+def test_verify_prints_each_signature_and_refuses_an_untrusted_signer(plan_file, identity):
+    assert sign(plan_file, identity).returncode == 0
+    result = planner("verify", plan_file)                                  # no --trust: nobody is trusted
+    assert result.returncode == 1
+    for shown in ("signature 1: creator, Dr A. Oncologist", "certificate  SHA-256 ", "TEST certificate",
+                  "valid        yes", "trusted      no"):
+        assert shown in result.stdout
+    assert result.stderr.count("\n") == 1 and "not trusted" in result.stderr
+
+
+@requires_dcmsign
+def test_a_changed_byte_breaks_the_signature_and_names_it(plan_file, identity):
+    assert sign(plan_file, identity).returncode == 0
+    flip_byte_after(plan_file, b"DEMO-0001", offset_in_value=-1)        # "DEMO-0000": the Patient ID, signed
+    result = planner("verify", plan_file, "--trust", identity[1])
+    assert result.returncode == 1
+    assert "signature broken" in result.stdout and "valid        NO" in result.stdout
+    assert "signature 1 (creator, Dr A. Oncologist, Test Clinic)" in result.stderr
+    assert json.loads(planner("verify", plan_file, "--trust", identity[1], "--json").stdout)["status"] == \
+        "signature broken"
+    assert dcmsign_verify(plan_file, identity[1]).returncode == 101
+
+
+def test_a_damaged_signed_file_is_one_line_exit_1(plan_file, identity):
+    assert sign(plan_file, identity).returncode == 0
+    flip_byte_after(plan_file, b"DEMO-0001", offset_in_value=5)         # the next element's VR: unreadable
+    result = planner("verify", plan_file, "--trust", identity[1])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "damaged" in result.stderr
+    before = plan_file.read_bytes()
+    assert sign(plan_file, identity).returncode == 2 and plan_file.read_bytes() == before
+
+
+def test_an_unsigned_plan_is_a_draft(plan_file):
+    result = planner("verify", plan_file, "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["status"] == "unsigned (draft)"
+    assert "unsigned (draft)" in result.stderr
+
+
+def test_a_wrong_passphrase_is_exit_2_and_leaves_the_file_unchanged(plan_file, identity, tmp_path):
+    before = plan_file.read_bytes()
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the passphrase\n")
+    key, cert, _ = identity
+    result = planner("sign", plan_file, "--key", key, "--cert", cert, "--passphrase-file", wrong)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "wrong passphrase" in result.stderr
+    assert "not the passphrase" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert plan_file.read_bytes() == before
+
+
+def test_an_expired_certificate_is_exit_2_and_leaves_the_file_unchanged(plan_file, tmp_path):
+    key = rsa_key("Expired Signer")
+    now = dt.datetime.now(dt.timezone.utc)
+    expired = make_certificate(key, "Expired Signer", not_before=now - dt.timedelta(days=60),
+                               not_after=now - dt.timedelta(days=1))
+    key_path, cert_path = write_pem(tmp_path, "expired", key, expired)
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_bytes(PASSPHRASE)
+    before = plan_file.read_bytes()
+    result = planner("sign", plan_file, "--key", key_path, "--cert", cert_path, "--passphrase-file", passphrase_file)
+    assert result.returncode == 2 and "expired" in result.stderr and result.stderr.count("\n") == 1
+    assert plan_file.read_bytes() == before
+
+
+def test_a_physicist_countersigns_to_out_and_both_signatures_hold(plan_file, identity, tmp_path):
+    assert sign(plan_file, identity).returncode == 0
+    key = rsa_key("Bo Physicist")
+    physicist_key, physicist_cert = write_pem(tmp_path, "physicist", key, make_certificate(key, "Bo Physicist"))
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_bytes(PASSPHRASE + b"\n")
+    signed_once = plan_file.read_bytes()
+    out = tmp_path / "RTPLAN-approved.dcm"
+    result = planner("sign", plan_file, "--key", physicist_key, "--cert", physicist_cert, "--role", "authorization",
+                     "--passphrase-file", passphrase_file, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert plan_file.read_bytes() == signed_once                           # --out leaves FILE as it was
+    checked = json.loads(planner("verify", out, "--trust", identity[1], "--trust", physicist_cert, "--json").stdout)
+    assert [(s["role"], s["valid"], s["trusted"]) for s in checked["signatures"]] == \
+        [("creator", True, True), ("authorization", True, True)]
+    assert checked["all_signatures_hold"]
+
+
+def test_make_test_certificate_never_overwrites(identity):
+    key, cert, passphrase_file = identity
+    before = key.read_bytes()
+    result = planner("make-test-certificate", "--key-out", key, "--cert-out", cert.with_name("other.pem"),
+                     "--name", SIGNER, "--passphrase-file", passphrase_file)
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert key.read_bytes() == before
+
+
+def test_without_a_file_the_passphrase_is_asked_on_the_terminal_and_never_printed(monkeypatch, capsys):
+    from planner.cli import signing_commands
+    from planner.cli.main import InputError
+
+    prompts = []
+    monkeypatch.setattr(signing_commands, "terminal_available", lambda: True)
+    monkeypatch.setattr(signing_commands.getpass, "getpass", lambda prompt: prompts.append(prompt) or "s3cret")
+    assert signing_commands.read_passphrase(None, "Passphrase for k.pem: ") == b"s3cret"
+    assert signing_commands.read_passphrase(None, "New passphrase: ", confirm=True) == b"s3cret"
+    assert prompts == ["Passphrase for k.pem: ", "New passphrase: ", "Again: "]
+    answers = iter(["one", "two"])
+    monkeypatch.setattr(signing_commands.getpass, "getpass", lambda prompt: next(answers))
+    with pytest.raises(InputError, match="differ"):
+        signing_commands.read_passphrase(None, "New passphrase: ", confirm=True)
+    monkeypatch.setattr(signing_commands, "terminal_available", lambda: False)
+    with pytest.raises(InputError, match="--passphrase-file"):
+        signing_commands.read_passphrase(None, "Passphrase: ")
+    assert "s3cret" not in capsys.readouterr().out
