@@ -155,6 +155,15 @@ def test_a_picture_without_a_scale_is_calibrated_by_hand_and_exported_with_its_u
     assert pydicom.dcmread(out / "RTPLAN.dcm").PatientID == "PNG-0001"
 
 
+def test_a_plan_the_dose_engine_refuses_is_exit_2_with_its_reason(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text("-10,1.5\n10,1.5\n10,3\n-10,3\n")                    # 20 mm wide, the cone is 15 mm
+    result = planner(*plan_args(tmp_path / "out", outline=("--outline", wide)))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "refuses" in result.stderr and "narrower than the lesion" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_patient_id_never_replaces_the_one_the_image_carries(tmp_path):
     result = planner(*plan_args(tmp_path / "out", "--patient-id", "SOMEONE-ELSE"))
     assert result.returncode == 2 and "DEMO-0001" in result.stderr and not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from planner.dicom.export import export_plan
 from tests.dicom.export_fixtures import demo_kv_case
@@ -131,17 +132,23 @@ def test_a_wrong_passphrase_is_exit_2_and_leaves_the_file_unchanged(plan_file, i
     assert plan_file.read_bytes() == before
 
 
-def test_an_expired_certificate_is_exit_2_and_leaves_the_file_unchanged(plan_file, tmp_path):
-    key = rsa_key("Expired Signer")
+@pytest.mark.parametrize("kind, expected", [("expired", "expired"), ("elliptic-curve", "not an RSA key")])
+def test_an_expired_or_non_rsa_certificate_is_exit_2_and_leaves_the_file_unchanged(plan_file, tmp_path, kind,
+                                                                                   expected):
     now = dt.datetime.now(dt.timezone.utc)
-    expired = make_certificate(key, "Expired Signer", not_before=now - dt.timedelta(days=60),
-                               not_after=now - dt.timedelta(days=1))
-    key_path, cert_path = write_pem(tmp_path, "expired", key, expired)
+    if kind == "expired":
+        key = rsa_key("Expired Signer")
+        certificate = make_certificate(key, "Expired Signer", not_before=now - dt.timedelta(days=60),
+                                       not_after=now - dt.timedelta(days=1))
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = make_certificate(key, "Curve Signer")
+    key_path, cert_path = write_pem(tmp_path, kind, key, certificate)
     passphrase_file = tmp_path / "passphrase"
     passphrase_file.write_bytes(PASSPHRASE)
     before = plan_file.read_bytes()
     result = planner("sign", plan_file, "--key", key_path, "--cert", cert_path, "--passphrase-file", passphrase_file)
-    assert result.returncode == 2 and "expired" in result.stderr and result.stderr.count("\n") == 1
+    assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1
     assert plan_file.read_bytes() == before
 
 
