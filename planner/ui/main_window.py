@@ -39,6 +39,8 @@ from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outlin
 from planner.techniques import TechniqueRegistry
 from planner.ui.beam_data_view import BeamDataView
 from planner.ui.course_panel import CoursePanel
+from planner.ui.plan_output import EXPECTED_ERRORS as OUTPUT_ERRORS
+from planner.ui.plan_output import PlanOutput
 from planner.ui.document import PlanDocument
 from planner.ui.dose_controller import DoseController
 from planner.ui.click_tools import PointTool, TwoPointTool
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
 
         self.document = PlanDocument(recovery, self)
         self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError, DoseCalculationError,
-                                                  MeasuredDataError), parent=self)
+                                                  MeasuredDataError, *OUTPUT_ERRORS), parent=self)
         self.dose = DoseController(self.document, registry, self.runner, self)
 
         self.view = UltrasoundView()
@@ -186,6 +188,7 @@ class MainWindow(QMainWindow):
         self.play_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.view.addAction(self.play_action)
         self.about_action = self._action("&About Planner", self.show_about)
+        self.output = PlanOutput(self)  # export, sign, send, open signed plans
 
         file_menu = self.menuBar().addMenu("&File")
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
@@ -194,6 +197,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        for action in self.output.actions():
+            file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.import_measured_action)
         file_menu.addSeparator()

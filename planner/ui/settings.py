@@ -71,6 +71,19 @@ class AppSettings:
             self.qsettings.setValue(f"pacs/{key}", getattr(node, key))
         self.qsettings.sync()
 
+    # --- trusted signers --------------------------------------------------------------------
+    def trusted_certificate_paths(self) -> list[str]:
+        value = self.qsettings.value("signatures/trusted_certificates", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    def add_trusted_certificate(self, path: str) -> None:
+        paths = self.trusted_certificate_paths()
+        if path not in paths:
+            self.qsettings.setValue("signatures/trusted_certificates", paths + [path])
+            self.qsettings.sync()
+
     # --- window layout ------------------------------------------------------------------
     def window_layout(self) -> tuple[QByteArray | None, QByteArray | None]:
         geometry = self.qsettings.value("window/geometry")

@@ -1,0 +1,253 @@
+"""What leaves the planner: the plan package (DICOM RT + report + plan file), the physician's
+signature, sending to a PACS, and opening a signed plan with its signatures checked.
+
+The window's menus call these; the work is the core's (planner.dicom.package, signed_plan,
+network) and long steps run in the background with progress. The plan status shown in the status
+bar is that of the package on disk for the plan as it is now: any edit after export or signing
+makes it "not exported" again, so a signature is never shown for a plan it does not cover.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QLabel
+
+from planner.dicom.keys import SigningKeyError, load_trusted_certificates
+from planner.dicom.network import PacsError, send_files
+from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
+from planner.dicom.signatures import SignatureStatus
+from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
+from planner.ui.pacs_dialog import PacsDialog
+from planner.ui.signing_dialog import SigningDialog, signer_text
+from planner.workflow import beam_key
+
+STATUS_STYLES = {"draft": "color: #ffb040;", "signed": "color: #40d080; font-weight: bold;",
+                 "broken": "color: white; background: #a01010; font-weight: bold;", "none": ""}
+
+
+class PlanOutput(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.package: PlanPackage | None = None
+        self._package_plan = None          # the plan (value) the package on disk was made from
+        self.opened: SignedPlan | None = None
+        self.status_label = QLabel()
+        window.statusBar().addPermanentWidget(self.status_label)
+        self.export_action = window._action("&Export Plan Package…", self.choose_export_folder, "Ctrl+Shift+E",
+                                            "Write RT Plan, RT Structure Set, RT Dose, the PDF report and the plan "
+                                            "file into a folder")
+        self.sign_action = window._action("Si&gn Plan…", self.choose_signer, None,
+                                          "Sign the exported RT Plan with your key (DICOM digital signature)")
+        self.send_action = window._action("Send to &PACS…", self.send_to_pacs, None,
+                                          "Send the exported plan package to the PACS or record-and-verify system")
+        self.pacs_settings_action = window._action("PACS &Settings…", self.edit_pacs_settings)
+        self.open_signed_action = window._action("Open &Signed Plan…", self.choose_signed_plan, None,
+                                                 "Open an exported RTPLAN.dcm and check its signatures")
+        self.trust_action = window._action("&Trust Certificate…", self.choose_trusted_certificate, None,
+                                           "Trust a signer's certificate (PEM) when checking signatures")
+        window.document.plan_changed.connect(self._on_plan_changed)
+        self._show_status()
+
+    def actions(self) -> tuple[QAction, ...]:
+        return (self.open_signed_action, self.export_action, self.sign_action, self.send_action,
+                self.pacs_settings_action, self.trust_action)
+
+    # --- status ----------------------------------------------------------------------------------
+    def package_is_current(self) -> bool:
+        return self.package is not None and self._package_plan == self.window.document.plan
+
+    def _on_plan_changed(self, _plan) -> None:
+        self._show_status()
+
+    def _show_status(self) -> None:
+        if self.window.document.plan is None:
+            text, style = "", "none"
+        elif self.opened is not None and self.opened.plan == self.window.document.plan:
+            text, style = _opened_text(self.opened)
+        elif self.package_is_current():
+            signed = self.package.status == SignatureStatus.SIGNED
+            text = f"Plan: {self.package.status.value}, exported to {self.package.folder.name}"
+            style = "signed" if signed else ("broken" if self.package.status == SignatureStatus.BROKEN else "draft")
+        else:
+            text, style = "Plan: draft, not exported", "draft"
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet(STATUS_STYLES[style])
+
+    # --- export ----------------------------------------------------------------------------------
+    def choose_export_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Export the plan package into a folder")
+        if folder:
+            self.export_package(folder)
+
+    def export_package(self, folder: str | Path, overwrite: bool | None = None) -> bool:
+        """Write the package for the plan as shown; asks before replacing an existing package."""
+        w = self.window
+        plan, result = w.document.plan, w.dose.last_result
+        if plan is None or result is None:
+            w.report_problem("Nothing to export: open a plan and let its dose be computed first.")
+            return False
+        if not w._commit_pending_entry():
+            return False
+        technique = w.registry.get(plan.setup.technique_id)
+        key = beam_key(technique, plan)
+        beam = None if key is None else technique.dose_engine.beam_data(*key)
+        if overwrite is None:
+            overwrite = False
+            if any((Path(folder) / name).exists() for name in ("RTPLAN.dcm", "report.pdf", "plan.json")):
+                if w.ask_user("Replace the plan package?", f"{folder} already holds a plan package. Replace it "
+                              "(its signatures are lost)?", ("Replace", "Cancel")) != "Replace":
+                    return False
+                overwrite = True
+        image = w.document.planning_image
+
+        def written(package: PlanPackage) -> None:
+            self.package, self._package_plan, self.opened = package, plan, None
+            self._show_status()
+            w.statusBar().showMessage(f"Plan package written to {package.folder}", 10000)
+
+        return w.runner.start("Writing the plan package",
+                              lambda _p, _c: write_plan_package(folder, plan, result, image, technique,
+                                                                overwrite=overwrite, beam_data=beam),
+                              written, lambda message: w.report_problem(f"Not exported: {message}"))
+
+    # --- signing ---------------------------------------------------------------------------------
+    def choose_signer(self) -> None:
+        if not self._ready_to_sign():
+            return
+        dialog = SigningDialog(("creator",), self.window)
+        dialog.accepted.connect(lambda: self.sign(dialog.identity, dialog.chosen_role))
+        dialog.open()
+
+    def _ready_to_sign(self) -> bool:
+        if not self.package_is_current():
+            self.window.report_problem("Export the plan as it is now before signing it (File ▸ Export Plan "
+                                       "Package…): a signature covers the exported RT Plan.")
+            return False
+        return True
+
+    def sign(self, identity, role: str = "creator") -> bool:
+        """Sign the current package's RT Plan and redraw its report with the signature."""
+        if identity is None or not self._ready_to_sign():
+            return False
+        w = self.window
+        plan, result = self._package_plan, w.dose.last_result
+        technique = w.registry.get(plan.setup.technique_id)
+        key = beam_key(technique, plan)
+        beam = None if key is None else technique.dose_engine.beam_data(*key)
+        folder = self.package.folder
+
+        def signed(package: PlanPackage) -> None:
+            self.package = package
+            self._show_status()
+            w.statusBar().showMessage(f"Signed ({role}) by {signer_text(identity)}", 15000)
+
+        return w.runner.start("Signing the plan",
+                              lambda _p, _c: sign_plan_package(folder, identity, role, plan=plan, dose_result=result,
+                                                               planning_image=w.document.planning_image,
+                                                               technique=technique, beam_data=beam),
+                              signed, lambda message: w.report_problem(f"Not signed: {message}"))
+
+    # --- opening a signed plan -------------------------------------------------------------------
+    def choose_signed_plan(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open a signed plan", "",
+                                              "RT Plan (RTPLAN.dcm *.dcm);;All files (*)")
+        if path:
+            self.open_signed(path)
+
+    def trusted_certificates(self) -> tuple:
+        certificates = []
+        for path in self.window.settings.trusted_certificate_paths():
+            try:
+                certificates += load_trusted_certificates(path)
+            except (SigningKeyError, OSError) as err:
+                self.window.report_problem(f"A trusted certificate could not be read and is ignored: {err}")
+        return tuple(certificates)
+
+    def open_signed(self, path: str | Path) -> bool:
+        """Check every signature, then open the plan that was signed (never a repaired one)."""
+        w = self.window
+        try:
+            signed = open_signed_plan(path, self.trusted_certificates())
+        except SignedPlanError as err:
+            w.report_problem(f"Not opened: {err}")
+            return False
+        if not signed.treatable:
+            w.report_problem(f"{Path(path).name}: {signed.message}")
+
+        def shown(_plan) -> None:
+            w.document.plan_changed.disconnect(shown)
+            self.opened, self.package = signed, None
+            self._show_status()
+
+        w.document.plan_changed.connect(shown)
+        if not w._open_plan(signed.plan, file_path=None, saved=True):
+            w.document.plan_changed.disconnect(shown)
+            return False
+        return True
+
+    def choose_trusted_certificate(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Trust a signer's certificate", "",
+                                              "Certificates (*.pem *.crt *.cer);;All files (*)")
+        if path:
+            self.trust_certificate(path)
+
+    def trust_certificate(self, path: str | Path) -> bool:
+        try:
+            load_trusted_certificates(path)
+        except (SigningKeyError, OSError) as err:
+            self.window.report_problem(f"Not trusted: {err}")
+            return False
+        self.window.settings.add_trusted_certificate(str(Path(path).resolve()))
+        return True
+
+    # --- PACS ------------------------------------------------------------------------------------
+    def edit_pacs_settings(self) -> None:
+        dialog = PacsDialog(self.window.settings.pacs_node(), self.window.runner, self.window)
+        dialog.accepted.connect(lambda: self.window.settings.save_pacs_node(dialog.node))
+        dialog.open()
+
+    def send_to_pacs(self) -> bool:
+        """Send the current package; a broken signature is refused, an unsigned draft is asked about."""
+        w = self.window
+        if not self.package_is_current():
+            w.report_problem("Export the plan as it is now before sending it (File ▸ Export Plan Package…).")
+            return False
+        if self.package.status == SignatureStatus.BROKEN:
+            w.report_problem("The exported RT Plan's signature is broken: it is not sent.")
+            return False
+        if self.package.status == SignatureStatus.UNSIGNED and w.ask_user(
+                "Send an unsigned plan?", "The plan is a draft: nobody has signed it. Send it anyway?",
+                ("Send draft", "Cancel")) != "Send draft":
+            return False
+        node = w.settings.pacs_node()
+        if node is None:
+            w.report_problem("No PACS is set up: File ▸ PACS Settings…")
+            return False
+        files = [p for p in (self.package.rt_plan, self.package.rt_structure_set, self.package.rt_dose,
+                             self.package.ultrasound) if p is not None]
+
+        def sent(report) -> None:
+            if report.all_stored:
+                w.statusBar().showMessage(f"Sent: {report.summary()}", 15000)
+            else:
+                problems = "; ".join(f"{o.path.name}: {o.meaning}" for o in report.not_stored)
+                w.report_problem(f"Not everything was stored: {report.summary()}. {problems}")
+
+        return w.runner.start(f"Sending to {node.called_ae_title}",
+                              lambda progress, cancelled: send_files(node, files, progress, cancelled),
+                              sent, lambda message: w.report_problem(f"Not sent: {message}"))
+
+
+def _opened_text(signed: SignedPlan) -> tuple[str, str]:
+    if signed.status == SignatureStatus.BROKEN:
+        return f"SIGNATURE BROKEN — not for treatment: {signed.message}", "broken"
+    if signed.status == SignatureStatus.UNSIGNED:
+        return "Plan: draft (unsigned)", "draft"
+    return f"Plan: {signed.message}", "signed" if signed.treatable else "draft"
+
+
+EXPECTED_ERRORS = (PackageError, SignedPlanError, PacsError, SigningKeyError)
