@@ -89,9 +89,8 @@ class SecondCheck:
     @property
     def difference_percent(self) -> float:
         """The difference the verdict rests on: time or dose, whichever is larger in magnitude."""
-        if self.dose_difference_percent is None or abs(self.time_difference_percent) >= abs(self.dose_difference_percent):
-            return self.time_difference_percent
-        return self.dose_difference_percent
+        dt, dd = self.time_difference_percent, self.dose_difference_percent
+        return dt if dd is None or abs(dt) >= abs(dd) else dd
 
 
 # ------------------------------------------------------------------------------------------- formulas
@@ -252,8 +251,8 @@ def second_check(plan, dose_result, beam_data, commissioning_entry, *,
         rate_line, n_line,
         f"t = D_rx/(Ḋ_surface·N/100) + ε = {d_rx:g} Gy / ({rate:.4f} Gy/min × {n:.3f}/100) + {eps:g} min "
         f"= {t_check:.4f} min",
-        f"D(z) = Ḋ_surface·(t_plan − ε)·PDD(z)/100 = {rate:.4f} × ({plan_time:.4f} − {eps:g}) × {p_z:.3f}/100 "
-        f"= {d_check:.4f} Gy at z = {z:.3f} mm"))
+        f"D(z) = Ḋ_surface·(t_plan − ε)·PDD(z)/100 = {rate:.4f} × ({plan_time:.4f} − {eps:g}) "
+        f"× {p_z:.3f}/100 = {d_check:.4f} Gy at z = {z:.3f} mm"))
     dose_text = ("the plan states no dose there" if dd is None else
                  f"dose at the prescription point {d_plan:.3f} Gy (plan) vs {d_check:.3f} Gy (check), {dd:+.2f} %")
     levels = f"action levels {action_levels.review_percent:g} % review, {action_levels.stop_percent:g} % stop"
