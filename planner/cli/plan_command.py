@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_OK, InputError
 
 REPORT_FILE = "report.pdf"
@@ -29,10 +30,6 @@ OUTLINE_FORMAT = ("--outline FILE: the lesion polygon in mm in the image's frame
                   "downward, as the window's read-outs show). CSV: one vertex per line 'x_mm,y_mm' (an optional "
                   "header line, '#' comments). JSON (.json): a list of [x_mm, y_mm] pairs, or an object with "
                   "\"lesion_outline_mm\" (as in a plan.json).")
-
-
-class CommandFailure(Exception):
-    """Raised through commands.CommandError (exit 1); kept apart so this module imports lazily."""
 
 
 def add_parser(commands) -> None:
@@ -67,15 +64,6 @@ def add_parser(commands) -> None:
 
 
 def run_plan(args) -> int:
-    from planner.cli.commands import CommandError
-
-    try:
-        return _plan(args)
-    except CommandFailure as err:
-        raise CommandError(str(err)) from None
-
-
-def _plan(args) -> int:
     from planner.core.prescription import Prescription, PrescriptionError, PrescriptionPoint
     from planner.techniques import discover_techniques
     from planner.techniques.interface import UnknownChoice
@@ -307,14 +295,14 @@ def write_plan_set(out_dir: Path, plan, dose, planning_image, technique):
     try:
         report_pdf = render_plan_report(report_content(plan, dose, planning_image, technique))
     except ReportError as err:
-        raise CommandFailure(f"the report cannot be made, nothing was written: {err}") from None
+        raise CommandError(f"the report cannot be made, nothing was written: {err}") from None
     plan_json = json.dumps({**plan_to_dict(plan), "calculation_record": calculation_record(dose)},
                            indent=2, ensure_ascii=False) + "\n"
     created = not out_dir.exists()
     try:
         exported = export_plan(plan, dose, planning_image, technique, out_dir)
     except ExportError as err:
-        raise CommandFailure(f"export failed: {err}") from None
+        raise CommandError(f"export failed: {err}") from None
     written = [p for p in (exported.rt_plan, exported.rt_structure_set, exported.rt_dose, exported.ultrasound)
                if p is not None]
     try:
@@ -327,7 +315,7 @@ def write_plan_set(out_dir: Path, plan, dose, planning_image, technique):
             path.unlink(missing_ok=True)
         if created:
             _remove_if_empty(out_dir)
-        raise CommandFailure(f"writing to {out_dir} failed, nothing was kept: {err.strerror or err}") from None
+        raise CommandError(f"writing to {out_dir} failed, nothing was kept: {err.strerror or err}") from None
     return exported, written
 
 

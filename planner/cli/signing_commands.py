@@ -13,6 +13,7 @@ import sys
 from datetime import timezone
 from pathlib import Path
 
+from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
 
 TEST_MARK = "TEST certificate — not for clinical use"
@@ -62,7 +63,6 @@ def add_parsers(commands) -> None:
 # --------------------------------------------------------------------------------- sign
 
 def run_sign(args) -> int:
-    from planner.cli.commands import CommandError
     from planner.dicom.keys import SigningKeyError, describe_certificate, load_signing_identity
     from planner.dicom.signatures import SignatureError, sign_file
 
@@ -131,7 +131,6 @@ def damaged(err: Exception) -> str:
 # --------------------------------------------------------------------------------- verify
 
 def run_verify(args) -> int:
-    from planner.cli.commands import CommandError
     from planner.dicom.keys import SigningKeyError, load_trusted_certificates
     from planner.dicom.signatures import SignatureError, SignatureStatus, verify_file
 
@@ -194,7 +193,6 @@ def _print_checks(path, status, checks) -> None:
 # --------------------------------------------------------------------------------- make-test-certificate
 
 def run_make_test_certificate(args) -> int:
-    from planner.cli.commands import CommandError
     from planner.dicom.keys import SigningKeyError, create_test_certificate, describe_certificate
 
     passphrase = read_passphrase(args.passphrase_file, f"New passphrase for {args.key_out}: ", confirm=True)
