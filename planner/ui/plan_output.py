@@ -20,6 +20,7 @@ from planner.dicom.network import PacsError, send_files
 from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
+from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
 from planner.ui.signing_dialog import SigningDialog, signer_text
 from planner.workflow import beam_key
@@ -45,6 +46,8 @@ class PlanOutput(QObject):
         self.send_action = window._action("Send to &PACS…", self.send_to_pacs, None,
                                           "Send the exported plan package to the PACS or record-and-verify system")
         self.pacs_settings_action = window._action("PACS &Settings…", self.edit_pacs_settings)
+        self.open_from_pacs_action = window._action("Open Image from P&ACS…", self.browse_pacs, None,
+                                                    "Find a patient's ultrasound studies on the PACS and plan on one")
         self.open_signed_action = window._action("Open &Signed Plan…", self.choose_signed_plan, None,
                                                  "Open an exported RTPLAN.dcm and check its signatures")
         self.trust_action = window._action("&Trust Certificate…", self.choose_trusted_certificate, None,
@@ -53,8 +56,8 @@ class PlanOutput(QObject):
         self._show_status()
 
     def actions(self) -> tuple[QAction, ...]:
-        return (self.open_signed_action, self.export_action, self.sign_action, self.send_action,
-                self.pacs_settings_action, self.trust_action)
+        return (self.open_from_pacs_action, self.open_signed_action, self.export_action, self.sign_action,
+                self.send_action, self.pacs_settings_action, self.trust_action)
 
     # --- status ----------------------------------------------------------------------------------
     def package_is_current(self) -> bool:
@@ -209,6 +212,16 @@ class PlanOutput(QObject):
         dialog = PacsDialog(self.window.settings.pacs_node(), self.window.runner, self.window)
         dialog.accepted.connect(lambda: self.window.settings.save_pacs_node(dialog.node))
         dialog.open()
+
+    def browse_pacs(self) -> PacsBrowser | None:
+        node = self.window.settings.pacs_node()
+        if node is None:
+            self.window.report_problem("No PACS is set up: File ▸ PACS Settings…")
+            return None
+        browser = PacsBrowser(node, self.window.runner, self.window)
+        browser.image_retrieved.connect(self.window.open_image_file)
+        browser.open()
+        return browser
 
     def send_to_pacs(self) -> bool:
         """Send the current package; a broken signature is refused, an unsigned draft is asked about."""

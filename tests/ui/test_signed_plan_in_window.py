@@ -84,3 +84,32 @@ def test_export_sign_send_open_and_refuse_a_tampered_plan(demo_window, qtbot, tm
     qtbot.waitUntil(lambda: out.opened is not None and not out.opened.treatable, timeout=10000)
     assert w.document.plan.prescription.dose_per_fraction_gy == 19.0   # shown as it is, never repaired
     assert out.status_label.text().startswith("SIGNATURE BROKEN — not for treatment")
+
+
+def test_an_ultrasound_study_is_found_on_the_pacs_fetched_and_planned_on(window, qtbot, orthanc):  # noqa: F811
+    from planner.dicom.network import send_files
+    from planner.imaging.demo import DEMO_IMAGE_NAME, demo_case_path
+
+    w = window
+    node = PacsNode(orthanc.host, orthanc.dicom_port, orthanc.ae_title, orthanc.client_ae_title, timeout_s=5)
+    demo = demo_case_path() / DEMO_IMAGE_NAME
+    assert send_files(node, [demo]).all_stored
+    w.settings.save_pacs_node(node)
+    browser = w.output.browse_pacs()
+    qtbot.keyClicks(browser.patient_id, "DEMO-0001")
+    browser.find_button.click()
+    idle(w, qtbot)
+    assert browser.table.rowCount() >= 1 and "US" in browser.table.item(0, 4).text(), browser.message.text()
+    browser.table.selectRow(0)
+    browser.retrieve_button.click()
+    idle(w, qtbot)   # the C-GET, then the image loads
+    idle(w, qtbot)
+    qtbot.waitUntil(lambda: w.document.plan is not None, timeout=30000)
+    assert "pacs-retrieved" in w.document.plan.image_path
+    assert w.document.planning_image.image.calibration is not None
+
+    browser = w.output.browse_pacs()
+    qtbot.keyClicks(browser.patient_id, "NOBODY-HERE")
+    browser.find_button.click()
+    idle(w, qtbot)
+    assert browser.table.rowCount() == 0 and "No ultrasound study" in browser.message.text()
