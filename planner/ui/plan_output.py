@@ -34,6 +34,7 @@ class PlanOutput(QObject):
         super().__init__(window)
         self.window = window
         self.package: PlanPackage | None = None
+        self._signed_by: list[str] = []      # who signed the current package, as the status bar says it
         self._package_plan = None          # the plan (value) the package on disk was made from
         self.opened: SignedPlan | None = None
         self.status_label = QLabel()
@@ -73,7 +74,8 @@ class PlanOutput(QObject):
             text, style = _opened_text(self.opened)
         elif self.package_is_current():
             signed = self.package.status == SignatureStatus.SIGNED
-            text = f"Plan: {self.package.status.value}, exported to {self.package.folder.name}"
+            who = f" by {'; '.join(self._signed_by)}" if signed and self._signed_by else ""
+            text = f"Plan: {self.package.status.value}{who}, exported to {self.package.folder.name}"
             style = "signed" if signed else ("broken" if self.package.status == SignatureStatus.BROKEN else "draft")
         else:
             text, style = "Plan: draft, not exported", "draft"
@@ -108,7 +110,7 @@ class PlanOutput(QObject):
         image = w.document.planning_image
 
         def written(package: PlanPackage) -> None:
-            self.package, self._package_plan, self.opened = package, plan, None
+            self.package, self._package_plan, self.opened, self._signed_by = package, plan, None, []
             self._show_status()
             w.statusBar().showMessage(f"Plan package written to {package.folder}", 10000)
 
@@ -145,6 +147,7 @@ class PlanOutput(QObject):
 
         def signed(package: PlanPackage) -> None:
             self.package = package
+            self._signed_by.append(f"{signer_text(identity)} ({role})")
             self._show_status()
             w.statusBar().showMessage(f"Signed ({role}) by {signer_text(identity)}", 15000)
 
