@@ -74,7 +74,7 @@ class UltrasoundView(pg.PlotWidget):
         # The cone: its axis (drag it sideways to move the cone) and its footprint on the skin.
         self.cone_axis = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(CONE_COLOUR, width=1.5,
                                                                             style=Qt.PenStyle.DashLine),
-                                         label="cone axis", labelOpts={"position": 0.05, "color": CONE_COLOUR})
+                                         label="beam axis", labelOpts={"position": 0.05, "color": CONE_COLOUR})
         self.cone_axis.setZValue(12)
         self.cone_axis.setVisible(False)
         self.cone_axis.sigPositionChangeFinished.connect(lambda line: self.cone_moved.emit(float(line.value())))
