@@ -1,0 +1,96 @@
+"""The AAPM TG-119 C-shape phantom on a voxel grid in mm (water, isocentre at the origin).
+
+Geometry from AAPM TG-119, Ezzell et al., Med Phys 36(11):5359-5373 (2009), section on the
+"C-shape" test: a C-shaped PTV wrapped around a cylindrical central core (the avoidance structure,
+a spinal-cord analogue) with a 5 mm gap between them. matRad's and pyRadPlan's TG119.mat carry the
+same structures on a 3 mm CT; this module builds them from the numbers instead of a binary file,
+so any grid spacing can be used. Patient axes (DICOM, supine): x left, y posterior, z superior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# TG-119 (Ezzell 2009), C-shape: core cylinder radius 1.0 cm.
+CORE_RADIUS_MM = 10.0
+# TG-119: 0.5 cm gap between the core and the PTV, so the C's inner radius is 1.5 cm.
+PTV_INNER_RADIUS_MM = 15.0
+# TG-119: outer radius of the C-shaped PTV 3.7 cm.
+PTV_OUTER_RADIUS_MM = 37.0
+# TG-119: the C's opening is as wide as the inner diameter (it lets the core out of the C).
+PTV_OPENING_HALF_WIDTH_MM = PTV_INNER_RADIUS_MM
+# TG-119: PTV 8 cm long, core 10 cm long (the core sticks out 1 cm at each end).
+PTV_LENGTH_MM = 80.0
+CORE_LENGTH_MM = 100.0
+# Body: a water box around the structures; TG-119 leaves the phantom to the clinic. 20 x 20 cm
+# axially keeps beams' depths realistic (PTV at 6-10 cm), 16 cm long covers core plus margin.
+BODY_SIZE_MM = (200.0, 200.0, 160.0)
+WATER_DENSITY_G_PER_CM3 = 1.0
+
+
+@dataclass(frozen=True)
+class PhantomGrid:
+    """Voxel centres along x, y, z in mm (index order [x, y, z])."""
+
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+    z_mm: np.ndarray
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        return tuple(float(a[1] - a[0]) for a in (self.x_mm, self.y_mm, self.z_mm))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.x_mm.size, self.y_mm.size, self.z_mm.size)
+
+    @property
+    def origin_mm(self) -> np.ndarray:
+        return np.array([self.x_mm[0], self.y_mm[0], self.z_mm[0]])
+
+
+@dataclass(frozen=True)
+class Phantom:
+    """Grid, relative electron density (water = 1) and structure masks [x, y, z]."""
+
+    grid: PhantomGrid
+    density: np.ndarray
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    isocentre_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def volume_cm3(self, name: str) -> float:
+        sx, sy, sz = self.grid.spacing_mm
+        return float(self.masks[name].sum()) * sx * sy * sz / 1000.0
+
+
+def centred_axis(length_mm: float, spacing_mm: float) -> np.ndarray:
+    """Voxel centres symmetric about 0 covering length_mm."""
+    n = int(round(length_mm / spacing_mm))
+    return (np.arange(n) - (n - 1) / 2.0) * spacing_mm
+
+
+def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "anterior") -> Phantom:
+    """The TG-119 C-shape on a cubic grid of `spacing_mm`; the C opens anterior (-y) by default."""
+    grid = PhantomGrid(*(centred_axis(s, spacing_mm) for s in BODY_SIZE_MM))
+    x, y, z = np.meshgrid(grid.x_mm, grid.y_mm, grid.z_mm, indexing="ij")
+    radius = np.hypot(x, y)
+    open_side = y < 0 if opening == "anterior" else y > 0
+    in_opening = open_side & (np.abs(x) < PTV_OPENING_HALF_WIDTH_MM)
+    ptv = ((radius >= PTV_INNER_RADIUS_MM) & (radius <= PTV_OUTER_RADIUS_MM) & ~in_opening
+           & (np.abs(z) <= PTV_LENGTH_MM / 2))
+    core = (radius <= CORE_RADIUS_MM) & (np.abs(z) <= CORE_LENGTH_MM / 2)
+    body = np.ones(grid.shape, dtype=bool)
+    density = np.full(grid.shape, WATER_DENSITY_G_PER_CM3, dtype=np.float32)
+    return Phantom(grid, density, {"PTV": ptv, "Core": core, "Body": body})
+
+
+def c_shape_area_mm2() -> float:
+    """Exact cross-section of the C (annulus minus the opening's slot), for checking voxelisation."""
+    r1, r2, h = PTV_INNER_RADIUS_MM, PTV_OUTER_RADIUS_MM, PTV_OPENING_HALF_WIDTH_MM
+
+    def strip(r: float) -> float:  # area of the disc of radius r with |x| < h on one side (y < 0)
+        return h * np.sqrt(r * r - h * h) + r * r * np.arcsin(h / r) if r > h else np.pi * r * r / 2
+
+    return float(np.pi * (r2 ** 2 - r1 ** 2) - (strip(r2) - strip(r1)))
