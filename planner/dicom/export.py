@@ -65,13 +65,16 @@ class ExportedFiles:
 
 
 def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, technique, out_dir, *,
-                overwrite: bool = False, now: _dt.datetime | None = None) -> ExportedFiles:
+                overwrite: bool = False, now: _dt.datetime | None = None,
+                predecessor_uid: str | None = None) -> ExportedFiles:
     """Write RTPLAN.dcm, RTSTRUCT.dcm, RTDOSE.dcm (and US.dcm) into ``out_dir``, all or nothing.
 
     ``planning_image`` is the workflow's PlanningImage or the UltrasoundImage itself; ``technique``
     the plan's technique plugin object (its machines and commissioning). The RT Dose holds the plan
     dose (all fractions, see planner.dicom.rt_dose). An existing export in ``out_dir`` is replaced
-    only with ``overwrite=True``. Raises :class:`ExportError` with the reason otherwise.
+    only with ``overwrite=True``. ``predecessor_uid``: the RT Plan this export revises (an approved,
+    locked plan; planner.review.revision), referenced as PREDECESSOR (PS3.3 C.8.8.9). Raises
+    :class:`ExportError` with the reason otherwise.
     """
     image = getattr(planning_image, "image", planning_image)
     _check_plan_and_dose(plan, dose_result)
@@ -104,7 +107,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
         struct = build_rt_structure_set(identity, uids[RT_STRUCTURE_SET_FILE], plan.label, plan.outline,
                                         plan.skin_surface)
         rt_plan = build_rt_plan(identity, uids[RT_PLAN_FILE], plan, dose_result, unit, geometry,
-                                uids[RT_STRUCTURE_SET_FILE], brachy=brachy)
+                                uids[RT_STRUCTURE_SET_FILE], brachy=brachy, predecessor_uid=predecessor_uid)
         record = calculation_record(plan, dose_result)
         add_plan_payload(rt_plan, plan, record)  # the plan itself, signed with the RT Plan (plan_payload.py)
         try:

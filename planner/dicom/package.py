@@ -79,12 +79,13 @@ class PlanPackage:
 
 
 def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, planning_image, technique, *,
-                       overwrite: bool = False, beam_data=None) -> PlanPackage:
+                       overwrite: bool = False, beam_data=None, predecessor_uid: str | None = None) -> PlanPackage:
     """Write the DICOM export, report.pdf (DRAFT) and plan.json into ``out_dir``, all or nothing.
 
     Arguments as for planner.dicom.export.export_plan; ``beam_data``: the BeamData the dose was
     computed with, for the report's PDD (else the technique's engine is asked). An existing package
-    is replaced only with ``overwrite=True``. Raises PackageError with the reason.
+    is replaced only with ``overwrite=True``. ``predecessor_uid``: the approved RT Plan this package
+    revises (planner.review.revision). Raises PackageError with the reason.
     """
     folder = Path(out_dir)
     existing = [name for name in PACKAGE_FILES if (folder / name).exists()]
@@ -101,7 +102,7 @@ def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, plan
     try:
         content = report_content(plan, dose_result, planning_image, technique, beam_data=beam_data,
                                  status=PlanStatus.DRAFT)
-        files = export_plan(plan, dose_result, planning_image, technique, staging)
+        files = export_plan(plan, dose_result, planning_image, technique, staging, predecessor_uid=predecessor_uid)
         embedded, record = read_plan_payload(dcmread(files.rt_plan))
         if embedded != plan:
             raise PackageError("the plan read back from RTPLAN.dcm differs from the plan exported (a Planner "

@@ -88,8 +88,12 @@ class BeamGeometry:
 
 def build_rt_plan(identity: ExportIdentity, sop_instance_uid: str, plan: Plan, dose: DoseResult,
                   unit: TreatmentUnit, geometry: BeamGeometry, structure_set_uid: str, *,
-                  brachy: bool) -> Dataset:
-    """RT Plan IOD (PS3.3 A.20): a kV cone beam, or (``brachy``) an eBx surface application."""
+                  brachy: bool, predecessor_uid: str | None = None) -> Dataset:
+    """RT Plan IOD (PS3.3 A.20): a kV cone beam, or (``brachy``) an eBx surface application.
+
+    ``predecessor_uid``: the SOP Instance UID of the RT Plan this one revises (a locked, approved
+    plan that was edited): referenced with RT Plan Relationship PREDECESSOR (C.8.8.9).
+    """
     ds = new_dataset(identity, RTPlanStorage, sop_instance_uid, "RTPLAN", "Planner plan", SERIES_NUMBER)
     when = identity.created
     rx = plan.prescription
@@ -102,6 +106,8 @@ def build_rt_plan(identity: ExportIdentity, sop_instance_uid: str, plan: Plan, d
     ds.RTPlanDate, ds.RTPlanTime = dicom_date(when), dicom_time(when)
     ds.RTPlanGeometry = "PATIENT"
     ds.ReferencedStructureSetSequence = Sequence([referenced(RTStructureSetStorage, structure_set_uid)])
+    if predecessor_uid:
+        ds.ReferencedRTPlanSequence = Sequence([_predecessor(predecessor_uid)])
     # RT Prescription module (C.8.8.10)
     ds.PrescriptionDescription = f"{rx.describe()} {rx.point.describe()}"[:1024]
     ds.DoseReferenceSequence = Sequence([_dose_reference(rx.total_dose_gy, geometry)])
@@ -117,6 +123,13 @@ def build_rt_plan(identity: ExportIdentity, sop_instance_uid: str, plan: Plan, d
     # Approval module (C.8.8.16): exported as a draft; approval is signed later (planner.dicom.signatures)
     ds.ApprovalStatus = "UNAPPROVED"
     return ds
+
+
+def _predecessor(uid: str) -> Dataset:
+    """Referenced RT Plan Sequence item (300C,0002), C.8.8.9: the plan this one is a revision of."""
+    item = referenced(RTPlanStorage, uid)
+    item.RTPlanRelationship = "PREDECESSOR"  # (300A,0055), defined term: the plan this one replaces
+    return item
 
 
 def _plan_description(plan: Plan, dose: DoseResult, unit: TreatmentUnit) -> str:
