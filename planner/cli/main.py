@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     from planner.cli import audit_command  # `audit verify`, `audit show` (planner/review/audit.py)
 
     audit_command.add_parser(commands)
+
+    from planner.cli import review_commands  # `review`, `approve`, `reject` (planner/review/plan_review.py)
+
+    review_commands.add_parsers(commands)
     return parser
 
 
