@@ -126,7 +126,7 @@ def optimise_fluence(
         x0 = np.ones(n_bixels)
         target = next((o for o in objectives if o.kind in ("min_dose", "min_dvh")), None)
         if target is not None:
-            mean = (dij[rows[target.structure]] @ x0).mean()
+            mean = (dij[rows[target.structure]] @ x0.astype(dij.dtype)).mean()
             x0 *= target.dose_gy / max(mean, 1e-12)
     else:
         x0 = np.asarray(initial_weights, dtype=float)
@@ -136,7 +136,7 @@ def optimise_fluence(
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         if cancelled is not None and cancelled():
             raise _Cancelled
-        dose = dij @ x
+        dose = (dij @ x.astype(dij.dtype)).astype(float)  # same dtype: no copy of the matrix
         grad_dose = np.zeros_like(dose)
         total = 0.0
         for obj in objectives:
@@ -146,7 +146,7 @@ def optimise_fluence(
             grad_dose[idx] += obj.weight * g
         if total < best["f"]:
             best["f"], best["x"] = total, x.copy()
-        return total, dij_t @ grad_dose
+        return total, (dij_t @ grad_dose.astype(dij.dtype)).astype(float)
 
     iteration = [0]
 
@@ -167,7 +167,7 @@ def optimise_fluence(
     except _Cancelled:
         was_cancelled, message = True, "cancelled"
     x = best["x"]
-    dose = dij @ x
+    dose = (dij @ x.astype(dij.dtype)).astype(float)
     return OptimisationResult(x, dose, tuple(history), dvh_metrics(dose, rows), iteration[0],
                               was_cancelled, time.perf_counter() - t0, message)
 

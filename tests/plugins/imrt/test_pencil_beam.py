@@ -1,0 +1,69 @@
+"""The 6 MV pencil-beam engine: depth dose in water and the dose-influence matrix."""
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from plugins.imrt_photon.beam_data import generic_6mv
+from plugins.imrt_photon.pencil_beam import Bixel, BeamSettings, dose_influence
+from plugins.imrt_photon.phantom import Phantom, PhantomGrid
+
+# Published 6 MV central-axis depth dose, 10 x 10 cm2 at SSD 100 cm: d_max 1.5 cm and
+# PDD(10 cm) 67 % (BJR Supplement 25, "Central axis depth dose data for use in radiotherapy",
+# 1996, 6 MV table; also TG-51's %dd(10)x range for 6 MV, 66-68 %). Tolerances: d_max +/- 3 mm,
+# PDD(10) and PDD(20) +/- 3 percentage points (a generic, not a commissioned, machine).
+PUBLISHED_DMAX_MM = 15.0
+PUBLISHED_PDD10_PERCENT = 67.0
+PUBLISHED_PDD20_PERCENT = 38.5  # BJR Suppl. 25, 6 MV, 10 x 10, SSD 100
+
+
+@pytest.fixture(scope="module")
+def central_axis_pdd():
+    """10 x 10 cm2 field of 5 mm bixels, gantry 0, surface at the isocentre (SSD = SAD = 100 cm)."""
+    step = 1.0
+    depth = np.arange(0.5, 300.0, step)
+    grid = PhantomGrid(np.array([-step, 0.0, step]), depth, np.array([-step, 0.0, step]))
+    density = np.ones(grid.shape, np.float32)
+    phantom = Phantom(grid, density, {"Body": density > 0})
+    w = 5.0
+    bixels = tuple(Bixel(0, 0.0, (i + 0.5) * w, (j + 0.5) * w)
+                   for i in range(-10, 10) for j in range(-10, 10))
+    settings = BeamSettings(gantry_angles_deg=(0.0,), bixel_width_mm=w,
+                            full_radius_mm=150.0, tail_radius_mm=150.0)
+    influence = dose_influence(phantom, settings=settings, bixels=bixels)
+    dose = influence.dose_grid_gy(np.ones(len(bixels)), grid.shape)[1, :, 1]
+    return depth, 100.0 * dose / dose.max()
+
+
+def test_dmax_and_pdd_in_the_published_range(central_axis_pdd):
+    depth, pdd = central_axis_pdd
+    assert depth[np.argmax(pdd)] == pytest.approx(PUBLISHED_DMAX_MM, abs=3.0)
+    assert np.interp(100.0, depth, pdd) == pytest.approx(PUBLISHED_PDD10_PERCENT, abs=3.0)
+    assert np.interp(200.0, depth, pdd) == pytest.approx(PUBLISHED_PDD20_PERCENT, abs=3.0)
+
+
+def test_depth_dose_falls_monotonically_past_the_build_up(central_axis_pdd):
+    depth, pdd = central_axis_pdd
+    past = pdd[np.argmax(pdd):]
+    assert np.all(np.diff(past) <= 1e-6)
+    assert pdd[0] < 0.9 * pdd.max()  # a build-up region exists
+
+
+def test_machine_data_has_its_provenance():
+    machine = generic_6mv()
+    assert "pyRadPlan 0.5.0" in machine.source and "photons_Generic.mat" in machine.source
+    assert machine.sad_mm == 1000.0
+
+
+def test_dose_influence_is_sparse_and_non_negative(tg119):
+    phantom, influence, rows = tg119
+    dij = influence.dij
+    assert scipy.sparse.issparse(dij) and dij.format == "csr"
+    assert dij.nnz < 0.15 * dij.shape[0] * dij.shape[1]
+    assert dij.data.min() >= 0.0
+    assert dij.shape == (int(phantom.masks["Body"].sum()), len(influence.bixels))
+    # every bixel reaches the target, and every target voxel gets dose from some bixel
+    ptv = dij[rows["PTV"]]
+    assert np.all(np.asarray(ptv.sum(axis=0)).ravel() > 0)
+    assert np.all(np.asarray(ptv.sum(axis=1)).ravel() > 0)
+    assert sorted({b.gantry_deg for b in influence.bixels}) == list(range(0, 360, 40))

@@ -1,0 +1,49 @@
+"""The C-shape phantom against the published TG-119 geometry (Ezzell et al., Med Phys 36:5359, 2009)."""
+
+import numpy as np
+import pytest
+
+from plugins.imrt_photon import phantom as ph
+
+
+@pytest.fixture(scope="module")
+def fine():
+    return ph.tg119_c_shape(spacing_mm=2.5)
+
+
+def _radius_z(p, name):
+    x, y, z = np.meshgrid(p.grid.x_mm, p.grid.y_mm, p.grid.z_mm, indexing="ij")
+    m = p.masks[name]
+    return np.hypot(x, y)[m], z[m], x[m], y[m]
+
+
+def test_published_dimensions_are_the_ones_used():
+    # TG-119 C-shape: core radius 1 cm, 0.5 cm gap, PTV outer radius 3.7 cm, PTV 8 cm, core 10 cm long
+    assert (ph.CORE_RADIUS_MM, ph.PTV_INNER_RADIUS_MM, ph.PTV_OUTER_RADIUS_MM) == (10.0, 15.0, 37.0)
+    assert (ph.PTV_LENGTH_MM, ph.CORE_LENGTH_MM) == (80.0, 100.0)
+
+
+def test_voxelised_structures_have_the_published_extent(fine):
+    step = 2.5
+    r, z, x, y = _radius_z(fine, "PTV")
+    assert ph.PTV_OUTER_RADIUS_MM - step <= r.max() <= ph.PTV_OUTER_RADIUS_MM
+    assert ph.PTV_INNER_RADIUS_MM <= r.min() <= ph.PTV_INNER_RADIUS_MM + step
+    assert np.ptp(z) == pytest.approx(ph.PTV_LENGTH_MM - step)
+    # the C opens anteriorly (-y) between |x| < 15 mm
+    assert not np.any((y < 0) & (np.abs(x) < ph.PTV_OPENING_HALF_WIDTH_MM))
+    rc, zc, _, _ = _radius_z(fine, "Core")
+    assert ph.CORE_RADIUS_MM - step <= rc.max() <= ph.CORE_RADIUS_MM
+    assert np.ptp(zc) == pytest.approx(ph.CORE_LENGTH_MM - step)
+    # the 5 mm gap: no voxel is both, and core and PTV never touch
+    assert not np.any(fine.masks["PTV"] & fine.masks["Core"])
+
+
+def test_volumes_match_the_exact_geometry(fine):
+    exact_ptv_cm3 = ph.c_shape_area_mm2() * ph.PTV_LENGTH_MM / 1000
+    exact_core_cm3 = np.pi * ph.CORE_RADIUS_MM ** 2 * ph.CORE_LENGTH_MM / 1000
+    assert fine.volume_cm3("PTV") == pytest.approx(exact_ptv_cm3, rel=0.03)
+    assert fine.volume_cm3("Core") == pytest.approx(exact_core_cm3, rel=0.06)
+
+
+def test_body_is_water(fine):
+    assert np.all(fine.density[fine.masks["Body"]] == ph.WATER_DENSITY_G_PER_CM3)
