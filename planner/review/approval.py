@@ -130,7 +130,8 @@ def _decide(path, identity, reviewer_name, status, reason, trusted, levels, now,
                                 + "; nothing was written")
     except SignatureError as exc:
         raise ApprovalError(f"cannot {verb} {file}: {exc}") from None
-    outputs = _package_outputs(file.parent, review, reread, status, reviewer_name, reason)
+    outputs = (_package_outputs(file.parent, review, reread, status, reviewer_name, reason)
+               if file.name == RT_PLAN_FILE else {})
     previous = {target: target.read_bytes() for target in outputs if target.exists()}
     try:
         if file.read_bytes() != before:
