@@ -41,6 +41,9 @@ from planner.ui.beam_data_view import BeamDataView
 from planner.ui.course_panel import CoursePanel
 from planner.ui.plan_output import EXPECTED_ERRORS as OUTPUT_ERRORS
 from planner.ui.plan_output import PlanOutput
+from planner.ui.review_controller import EXPECTED_ERRORS as REVIEW_ERRORS
+from planner.ui.review_controller import ReviewController
+from planner.ui.review_panel import ReviewPanel
 from planner.ui.document import PlanDocument
 from planner.ui.dose_controller import DoseController
 from planner.ui.click_tools import PointTool, TwoPointTool
@@ -88,7 +91,7 @@ class MainWindow(QMainWindow):
 
         self.document = PlanDocument(recovery, self)
         self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError, DoseCalculationError,
-                                                  MeasuredDataError, *OUTPUT_ERRORS), parent=self)
+                                                  MeasuredDataError, *OUTPUT_ERRORS, *REVIEW_ERRORS), parent=self)
         self.dose = DoseController(self.document, registry, self.runner, self)
 
         self.view = UltrasoundView()
@@ -107,8 +110,11 @@ class MainWindow(QMainWindow):
         self.course_panel = CoursePanel(self.document, registry)
         beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view)
         course_dock = self._add_dock("Course", "CourseDock", self.course_panel)
+        self.review_panel = ReviewPanel()
+        review_dock = self._add_dock("Review", "ReviewDock", self.review_panel)
         self.tabifyDockWidget(self.findChild(QDockWidget, "MetricsDock"), beam_dock)
         self.tabifyDockWidget(beam_dock, course_dock)
+        self.tabifyDockWidget(course_dock, review_dock)
         self.findChild(QDockWidget, "MetricsDock").raise_()
 
         self.cursor_label = QLabel("Move the cursor over the image")
@@ -189,6 +195,7 @@ class MainWindow(QMainWindow):
         self.view.addAction(self.play_action)
         self.about_action = self._action("&About Planner", self.show_about)
         self.output = PlanOutput(self)  # export, sign, send, open signed plans
+        self.reviewing = ReviewController(self, self.review_panel)  # the physicist's review and approval
 
         file_menu = self.menuBar().addMenu("&File")
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
@@ -198,7 +205,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
         file_menu.addSeparator()
-        for action in self.output.actions():
+        for action in (*self.output.actions(), self.reviewing.review_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.import_measured_action)

@@ -9,6 +9,7 @@ makes it "not exported" again, so a signature is never shown for a plan it does 
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -20,6 +21,8 @@ from planner.dicom.network import PacsError, send_files
 from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
+from planner.review.audit import AuditError, AuditLog, default_audit_path
+from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision, write_revision
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
 from planner.ui.signing_dialog import SigningDialog, signer_text
@@ -35,6 +38,7 @@ class PlanOutput(QObject):
         self.window = window
         self.package: PlanPackage | None = None
         self._signed_by: list[str] = []      # who signed the current package, as the status bar says it
+        self.revision: PlanRevision | None = None   # set while an approved (locked) plan is open
         self._package_plan = None          # the plan (value) the package on disk was made from
         self.opened: SignedPlan | None = None
         self.status_label = QLabel()
@@ -72,6 +76,11 @@ class PlanOutput(QObject):
             text, style = "", "none"
         elif self.opened is not None and self.opened.plan == self.window.document.plan:
             text, style = _opened_text(self.opened)
+            if self.revision is not None:
+                text += " — APPROVED and locked: an edit becomes a new revision"
+        elif self.revision is not None and not self.package_is_current():
+            text, style = (f"Plan: new revision of the approved plan {self.revision.predecessor_uid[-12:]}, "
+                           f"not exported (unapproved)"), "draft"
         elif self.package_is_current():
             signed = self.package.status == SignatureStatus.SIGNED
             who = f" by {'; '.join(self._signed_by)}" if signed and self._signed_by else ""
@@ -114,10 +123,21 @@ class PlanOutput(QObject):
             self._show_status()
             w.statusBar().showMessage(f"Plan package written to {package.folder}", 10000)
 
-        return w.runner.start("Writing the plan package",
-                              lambda _p, _c: write_plan_package(folder, plan, result, image, technique,
-                                                                overwrite=overwrite, beam_data=beam),
-                              written, lambda message: w.report_problem(f"Not exported: {message}"))
+        revision = self.revision if self.revision is not None and plan != self.revision.plan else None
+
+        def work(_p, _c):
+            if revision is not None:
+                return write_revision(folder, revision, plan, result, image, technique, beam_data=beam)
+            return write_plan_package(folder, plan, result, image, technique, overwrite=overwrite, beam_data=beam)
+
+        def recorded(package: PlanPackage) -> None:
+            self._audit("revision" if revision is not None else "export", package.rt_plan_uid,
+                        {"folder": str(package.folder),
+                         **({} if revision is None else {"predecessor_uid": revision.predecessor_uid})})
+            written(package)
+
+        return w.runner.start("Writing the plan package", work, recorded,
+                              lambda message: w.report_problem(f"Not exported: {message}"))
 
     # --- signing ---------------------------------------------------------------------------------
     def choose_signer(self) -> None:
@@ -148,6 +168,7 @@ class PlanOutput(QObject):
         def signed(package: PlanPackage) -> None:
             self.package = package
             self._signed_by.append(f"{signer_text(identity)} ({role})")
+            self._audit("sign", package.rt_plan_uid, {"role": role}, who=signer_text(identity))
             self._show_status()
             w.statusBar().showMessage(f"Signed ({role}) by {signer_text(identity)}", 15000)
 
@@ -173,20 +194,26 @@ class PlanOutput(QObject):
                 self.window.report_problem(f"A trusted certificate could not be read and is ignored: {err}")
         return tuple(certificates)
 
-    def open_signed(self, path: str | Path) -> bool:
-        """Check every signature, then open the plan that was signed (never a repaired one)."""
+    def open_signed(self, path: str | Path, report: bool = True) -> bool:
+        """Check every signature, then open the plan that was signed (never a repaired one).
+
+        An approved plan is locked: it opens for viewing, and what is exported after an edit is a
+        new revision that references it (planner.review.revision); the approved file never changes.
+        """
         w = self.window
         try:
             signed = open_signed_plan(path, self.trusted_certificates())
         except SignedPlanError as err:
             w.report_problem(f"Not opened: {err}")
             return False
-        if not signed.treatable:
+        if report and not signed.treatable:
             w.report_problem(f"{Path(path).name}: {signed.message}")
 
         def shown(_plan) -> None:
             w.document.plan_changed.disconnect(shown)
             self.opened, self.package = signed, None
+            self.revision = new_revision(signed) if is_locked(signed) else None
+            self._audit("open", signed.rt_plan_uid, {"file": str(signed.path), "status": signed.status.value})
             self._show_status()
 
         w.document.plan_changed.connect(shown)
@@ -209,6 +236,15 @@ class PlanOutput(QObject):
             return False
         self.window.settings.add_trusted_certificate(str(Path(path).resolve()))
         return True
+
+    # --- audit ------------------------------------------------------------------------------------
+    def _audit(self, action: str, plan_uid: str, details: dict, who: str | None = None) -> None:
+        """Log what left or entered the planner; a log that cannot be written is said, never hidden."""
+        try:
+            with AuditLog(default_audit_path()) as audit:
+                audit.record(action, who or _user(), plan_uid or "unknown", details)
+        except (AuditError, OSError) as err:
+            self.window.report_problem(f"The audit log could not record '{action}': {err}")
 
     # --- PACS ------------------------------------------------------------------------------------
     def edit_pacs_settings(self) -> None:
@@ -247,6 +283,8 @@ class PlanOutput(QObject):
                              self.package.ultrasound) if p is not None]
 
         def sent(report) -> None:
+            self._audit("send", self.package.rt_plan_uid, {"to": report.node, "stored": len(report.stored),
+                                                           "files": len(report.outcomes)})
             if report.all_stored:
                 w.statusBar().showMessage(f"Sent: {report.summary()}", 15000)
             else:
@@ -258,6 +296,13 @@ class PlanOutput(QObject):
                               sent, lambda message: w.report_problem(f"Not sent: {message}"))
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):   # no user name in the environment or the password database
+        return "unknown user"
+
+
 def _opened_text(signed: SignedPlan) -> tuple[str, str]:
     if signed.status == SignatureStatus.BROKEN:
         return f"SIGNATURE BROKEN — not for treatment: {signed.message}", "broken"
@@ -266,4 +311,4 @@ def _opened_text(signed: SignedPlan) -> tuple[str, str]:
     return f"Plan: {signed.message}", "signed" if signed.treatable else "draft"
 
 
-EXPECTED_ERRORS = (PackageError, SignedPlanError, PacsError, SigningKeyError)
+EXPECTED_ERRORS = (PackageError, SignedPlanError, PacsError, SigningKeyError, RevisionError)

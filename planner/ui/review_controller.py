@@ -1,0 +1,100 @@
+"""Review mode in the window: File ▸ Review Plan… opens a signed RT Plan, runs the physicist's
+review in the background (signatures, dose recomputed, second check, consistency) and shows it in
+the Review tab; Approve / Reject sign the decision with the physicist's key and log it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QDockWidget, QFileDialog
+
+from planner.review.approval import ApprovalError, approve_plan, reject_plan
+from planner.review.audit import AuditError, AuditLog, default_audit_path
+from planner.review.plan_review import review_plan
+from planner.ui.review_panel import ReviewPanel
+from planner.ui.signing_dialog import SigningDialog
+
+
+class ReviewController(QObject):
+    def __init__(self, window, panel: ReviewPanel):
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.path: Path | None = None
+        self.review_action = window._action("&Review Plan…", self.choose_plan, "Ctrl+R",
+                                            "Open a signed RT Plan for the physicist's review and approval")
+        panel.approve_requested.connect(lambda: self.choose_signer("approve"))
+        panel.reject_requested.connect(lambda reason: self.choose_signer("reject", reason))
+
+    def choose_plan(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Review a signed plan", "",
+                                              "RT Plan (RTPLAN.dcm *.dcm);;All files (*)")
+        if path:
+            self.review(path)
+
+    def review(self, path: str | Path, open_in_window: bool = True) -> bool:
+        """Review the plan at ``path``; the plan is shown in the window once the review is done."""
+        w = self.window
+        self.path = Path(path)
+        self.panel.show_busy(f"Reviewing {self.path.name}: recomputing the dose and checking it…")
+        w.findChild(QDockWidget, "ReviewDock").raise_()
+        trusted = w.output.trusted_certificates()
+
+        def reviewed(review) -> None:
+            self.panel.show_review(review, _audit_entries(w, review.rt_plan_uid))
+            if open_in_window:
+                w.output.open_signed(self.path, report=False)
+
+        return w.runner.start(f"Reviewing {self.path.name}",
+                              lambda _p, _c: review_plan(self.path, trusted, registry=w.registry), reviewed,
+                              lambda message: self.panel.show_busy(f"Not reviewed: {message}"))
+
+    def choose_signer(self, decision: str, reason: str = "") -> None:
+        if decision == "reject" and not reason.strip():
+            self.window.report_problem("Type the reason for the rejection first: what must change.")
+            return
+        if not self.panel.reviewer_name.text().strip():
+            self.window.report_problem("Type the reviewer's name first: it goes into the plan's approval.")
+            return
+        dialog = SigningDialog(("authorization",), self.window)
+        dialog.setWindowTitle("Approve the plan" if decision == "approve" else "Reject the plan")
+        dialog.accepted.connect(lambda: self.decide(decision, dialog.identity, reason))
+        dialog.open()
+
+    def decide(self, decision: str, identity, reason: str = "") -> bool:
+        """Approve or reject with the physicist's ``identity``; the review is shown again afterwards."""
+        w = self.window
+        if self.path is None or identity is None:
+            return False
+        name = self.panel.reviewer_name.text().strip()
+        trusted = w.output.trusted_certificates()
+        path = self.path
+
+        def work(_p, _c):
+            with AuditLog(default_audit_path()) as audit:
+                if decision == "approve":
+                    return approve_plan(path, identity, name, trusted_certificates=trusted, audit=audit,
+                                        registry=w.registry)
+                return reject_plan(path, identity, name, reason, trusted_certificates=trusted, audit=audit,
+                                   registry=w.registry)
+
+        def done(result) -> None:
+            w.statusBar().showMessage(f"Plan {result.status.lower()} by {result.reviewer_name}", 15000)
+            self.review(path)
+
+        return w.runner.start("Approving the plan" if decision == "approve" else "Rejecting the plan", work, done,
+                              lambda message: w.report_problem(f"Not {decision}d: {message}"))
+
+
+def _audit_entries(window, plan_uid: str) -> tuple:
+    try:
+        with AuditLog(default_audit_path()) as audit:
+            return audit.entries(plan_uid)
+    except AuditError as err:
+        window.report_problem(f"The audit log cannot be read: {err}")
+        return ()
+
+
+EXPECTED_ERRORS = (ApprovalError, AuditError)
