@@ -21,9 +21,11 @@ any authorization signature), signatures.txt says REJECTED instead.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import io
 import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,9 +101,9 @@ def _decide(path, identity, reviewer_name, status, reason, trusted, levels, now,
     file = _rt_plan_file(Path(path))
     try:
         before = file.read_bytes()
-        review = review_plan(file, trusted, action_levels=levels, registry=registry, today=today)
+        review = _review_bytes(before, file, trusted, levels, registry, today)
     except SignedPlanError as exc:
-        raise ApprovalError(str(exc)) from None
+        raise ApprovalError(str(exc).replace(_PRIVATE_COPY, str(file))) from None
     except OSError as exc:
         raise ApprovalError(f"cannot read {file}: {exc.strerror or exc}") from None
     verb = "approve" if status == APPROVED else "reject"
@@ -160,6 +162,22 @@ def _decide(path, identity, reviewer_name, status, reason, trusted, levels, now,
     return Decision(path=file, status=status, rt_plan_uid=review.rt_plan_uid, reviewer_name=reviewer_name,
                     reviewed_at=when, signature=check, review=review, reason=reason,
                     report_redrawn=outputs.get(file.parent / REPORT_FILE) is not None, audit_hash=audit_hash)
+
+
+_PRIVATE_COPY = "<private copy>"
+
+
+def _review_bytes(data: bytes, file: Path, trusted, levels, registry, today) -> PlanReview:
+    """The review of exactly ``data`` (a private copy): what is signed is byte for byte what was reviewed,
+    even if someone rewrites the file meanwhile (that is caught again before writing)."""
+    with tempfile.TemporaryDirectory(prefix="planner-review-") as folder:
+        copy = Path(folder) / RT_PLAN_FILE
+        copy.write_bytes(data)
+        try:
+            review = review_plan(copy, trusted, action_levels=levels, registry=registry, today=today)
+        except SignedPlanError as exc:
+            raise SignedPlanError(str(exc).replace(str(copy), _PRIVATE_COPY)) from None
+    return dataclasses.replace(review, signed_plan=dataclasses.replace(review.signed_plan, path=file))
 
 
 def _rejection_refusals(review: PlanReview) -> list[str]:

@@ -13,7 +13,7 @@ from pydicom import dcmread
 from planner.dicom.signatures import verify_file
 from planner.dicom.signed_plan import open_signed_plan
 from planner.review.approval import ApprovalError, approve_plan, reject_plan
-from planner.review.audit import AuditLog
+from planner.review.audit import AuditError, AuditLog
 from planner.review.plan_review import review_plan
 from tests.dicom.signature_fixtures import dcmsign_verify, flip_byte_after, requires_dcmsign, signer
 from tests.review.test_plan_review import real_case, signed_package
@@ -144,3 +144,17 @@ def test_a_rejection_without_a_reason_or_a_reviewer_is_refused(package):
     with pytest.raises(ApprovalError, match="reviewer's name is required"):
         approve_plan(folder, physicist, "", trusted_certificates=[doctor.certificate])
     assert (folder / "RTPLAN.dcm").read_bytes() == before
+
+
+def test_a_decision_the_audit_log_cannot_record_is_not_written(package):
+    folder, doctor, _, physicist, _ = package
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    class FullAuditLog:
+        def record(self, *args, **kwargs):
+            raise AuditError("database or disk is full")
+
+    with pytest.raises(ApprovalError, match="audit log cannot record the decision.*disk is full"):
+        approve_plan(folder, physicist, "Physicist^Jo", trusted_certificates=[doctor.certificate],
+                     registry=real_case()[0], audit=FullAuditLog())
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -124,3 +124,12 @@ def test_what_is_not_a_planner_rt_plan_is_refused(tmp_path):
     (tmp_path / "x.dcm").write_bytes(b"not dicom")
     with pytest.raises(SignedPlanError, match="not a DICOM file"):
         review(tmp_path / "x.dcm")
+
+
+def test_without_its_planning_image_the_dose_cannot_be_recomputed_and_the_plan_not_approved(tmp_path):
+    plan = replace(real_case()[2], image_path=str(tmp_path / "moved" / "demo_ultrasound.dcm"))
+    folder, doctor, _ = signed_package(tmp_path / "plan", tmp_path, plan=plan)
+    result = review(folder, doctor.certificate)
+    assert not result.can_approve and result.second_check is None
+    assert any("cannot be loaded" in r and "the dose cannot be recomputed" in r for r in result.reasons), \
+        result.reasons
