@@ -39,8 +39,9 @@ class BeamSettings:
     tail_radius_mm: float = 60.0
     tail_fraction: float = 0.1
     seed: int = 0
-    # bixels whose centre is within this margin of the target's projection (matRad: none)
-    target_margin_mm: float = 0.0
+    # the target is grown by this margin before its projection picks the bixels (matRad's stf
+    # adds one bixel width by default, so its fields reach past the target's edge)
+    target_margin_mm: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -144,13 +145,20 @@ def target_bixels(phantom: Phantom, target: np.ndarray, gantry_deg: float, beam:
     w = settings.bixel_width_mm
     a = (rel @ u) * scale
     c = (rel @ v) * scale
-    cells = set()
-    reach = int(np.ceil(settings.target_margin_mm / w))
-    for ia, ic in set(zip(np.round(a / w).astype(int), np.round(c / w).astype(int))):
-        for da in range(-reach, reach + 1):
-            for dc in range(-reach, reach + 1):
-                cells.add((ia + da, ic + dc))
+    cells = set(zip(np.round(a / w).astype(int).tolist(), np.round(c / w).astype(int).tolist()))
     return [Bixel(beam, gantry_deg, ia * w, ic * w) for ia, ic in sorted(cells)]
+
+
+def grow_mask_mm(phantom: Phantom, mask: np.ndarray, margin_mm: float) -> np.ndarray:
+    """The mask grown by an ellipsoidal margin in mm (voxel-exact on anisotropic grids)."""
+    if margin_mm <= 0:
+        return mask
+    sp = np.array(phantom.grid.spacing_mm)
+    n = np.floor(margin_mm / sp).astype(int)
+    ax = [np.arange(-k, k + 1) * s for k, s in zip(n, sp)]
+    gx, gy, gz = np.meshgrid(*ax, indexing="ij")
+    ball = gx ** 2 + gy ** 2 + gz ** 2 <= margin_mm ** 2 + 1e-9
+    return scipy.ndimage.binary_dilation(mask, structure=ball)
 
 
 def _voxel_points(phantom: Phantom, flat: np.ndarray) -> np.ndarray:
@@ -184,8 +192,9 @@ def dose_influence(phantom: Phantom, target: str = "PTV", settings: BeamSettings
     voxels = np.flatnonzero(phantom.density.ravel() > 0)
     points = _voxel_points(phantom, voxels)
     if bixels is None:
+        grown = grow_mask_mm(phantom, phantom.masks[target], settings.target_margin_mm)
         bixels = tuple(b for i, angle in enumerate(settings.gantry_angles_deg)
-                       for b in target_bixels(phantom, phantom.masks[target], angle, i, settings, sad))
+                       for b in target_bixels(phantom, grown, angle, i, settings, sad))
     w = settings.bixel_width_mm
     h = CONVOLUTION_STEP_MM
     spacing = min(phantom.grid.spacing_mm)
