@@ -10,7 +10,7 @@ voxel count so a weight means the same for a large and a small structure.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

@@ -203,7 +203,7 @@ def dose_influence(phantom: Phantom, target: str = "PTV", settings: BeamSettings
     bixel_v_mm = np.array([b.v_mm for b in bixels], dtype=np.float32)
 
     def one_beam(beam: int, angle: float):
-        """(rows, cols, values) of one beam; beams run in threads (numpy releases the GIL)."""
+        """(rows, cols, values) of one beam; beams share a thread pool (big numpy ops drop the GIL)."""
         rng = np.random.default_rng((settings.seed, beam))
         rows_all, cols_all, vals_all = [], [], []
         cols = np.flatnonzero(bixel_beam == beam)
