@@ -3,7 +3,10 @@ engine): signatures, recomputation, second check, consistency and the approval r
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +36,23 @@ def real_case():
 
 
 def signed_package(folder: Path, keys: Path, *, dose=None, plan=None):
-    """A package written and signed by the physician; returns (folder, creator identity, creator cert path)."""
+    """A package written and signed by the physician; returns (folder, creator identity, creator cert path).
+    The demo's own package is made once and copied (writing and signing draws the report: seconds)."""
+    if dose is None and plan is None:
+        template, identity, cert = _template_package()
+        shutil.copytree(template, folder)
+        return folder, identity, Path(shutil.copy(cert, keys / cert.name))
+    return _write_and_sign(folder, keys, dose=dose, plan=plan)
+
+
+@functools.cache
+def _template_package():
+    scratch = Path(tempfile.mkdtemp(prefix="planner-review-template-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return _write_and_sign(scratch / "plan", scratch)
+
+
+def _write_and_sign(folder: Path, keys: Path, *, dose=None, plan=None):
     _, planning_image, case_plan, technique, case_dose, beam = real_case()
     plan = plan or case_plan
     dose = dose or case_dose
