@@ -73,7 +73,12 @@ import numpy as np
 from plugins.imrt_photon.phantom import Phantom, PhantomGrid
 from plugins.imrt_photon.pencil_beam import dose_influence, BeamSettings
 from plugins.imrt_photon.optimise import optimise_fluence, OptimisationSettings
+from plugins.imrt_photon.optimise import Objective
 from plugins.imrt_photon.plans import TG119_OBJECTIVES
+# pyRadPlan's shipped TG119.mat objectives, in Planner's terms (squared deviation = min + max)
+SHIPPED = (Objective("PTV", "min_dose", 50.0, 1000.0), Objective("PTV", "max_dose", 50.0, 1000.0),
+           Objective("Core", "max_dose", 25.0, 300.0), Objective("Body", "max_dose", 30.0, 100.0))
+objectives = SHIPPED if sys.argv[5] == "pyradplan" else TG119_OBJECTIVES
 d = np.load(sys.argv[1])
 masks_zyx = {k[5:]: d[k] for k in d.files if k.startswith("mask_")}
 to_xyz = lambda a: np.ascontiguousarray(np.transpose(a, (2, 1, 0)))
@@ -89,7 +94,8 @@ t0 = time.perf_counter()
 inf = dose_influence(phantom, settings=BeamSettings(bixel_width_mm=5.0))
 t_dij = time.perf_counter() - t0
 rows = {n: inf.rows_for(m) for n, m in masks.items()}
-res = optimise_fluence(inf.dij, rows, TG119_OBJECTIVES, OptimisationSettings(max_iterations=int(sys.argv[4])))
+res = optimise_fluence(inf.dij, rows, objectives,
+                       OptimisationSettings(max_iterations=int(sys.argv[4])))
 dose = inf.dose_grid_gy(res.weights, shape)
 np.save(sys.argv[2], np.transpose(dose, (2, 1, 0)))
 print(json.dumps({"dij_s": t_dij, "opt_s": res.seconds, "bixels": len(inf.bixels),
@@ -141,8 +147,14 @@ def main() -> None:
     for i in range(args.repeats):
         print(f"Planner run {i + 1} ...", flush=True)
         pl_runs.append(run_json([sys.executable, str(work / "planner.py"), str(work / "prp.npz"),
-                                 str(work / "planner_dose.npy"), str(ROOT), str(args.iterations)]))
+                                 str(work / "planner_dose.npy"), str(ROOT), str(args.iterations),
+                                 "planner"]))
     pl_dose = np.load(work / "planner_dose.npy")
+    print("Planner with pyRadPlan's shipped objectives ...", flush=True)
+    shipped = run_json([sys.executable, str(work / "planner.py"), str(work / "prp.npz"),
+                        str(work / "planner_shipped.npy"), str(ROOT), str(args.iterations),
+                        "pyradplan"])
+    shipped_dose = np.load(work / "planner_shipped.npy")
 
     med = lambda runs, k: float(np.median([r[k] for r in runs]))
     rows = [("dose influence [s]", "dij_s"), ("optimisation [s]", "opt_s"),
@@ -159,11 +171,14 @@ def main() -> None:
     a = med(prp_runs, "dij_s") + med(prp_runs, "opt_s")
     b = med(pl_runs, "dij_s") + med(pl_runs, "opt_s")
     print(f"{'dose influence + optimisation':28s}{a:12.2f}{b:12.2f}{a / b:9.1f}x")
+    print(f"Planner with pyRadPlan's shipped objectives: {shipped['dij_s']:.2f} s + "
+          f"{shipped['opt_s']:.2f} s (last column below)")
+    print(f"{'':28s}{'pyRadPlan':>12s}{'Planner':>12s}{'Pl.shipped':>12s}")
     for title, fn in (("as optimised", metrics), ("normalised PTV D95 = 50 Gy", normalised)):
-        mp, ml = fn(prp_dose, masks), fn(pl_dose, masks)
+        mp, ml, ms = fn(prp_dose, masks), fn(pl_dose, masks), fn(shipped_dose, masks)
         print(f"{title} [Gy]:")
         for k in mp:
-            print(f"  {k:26s}{mp[k]:12.1f}{ml[k]:12.1f}")
+            print(f"  {k:26s}{mp[k]:12.1f}{ml[k]:12.1f}{ms[k]:12.1f}")
     print("TG-119 goals: PTV D95 >= 50, PTV D10 <= 55, Core D10 <= 25 (harder: 10) Gy")
 
 
