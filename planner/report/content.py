@@ -31,6 +31,7 @@ class PlanStatus(Enum):
     DRAFT = "DRAFT (unsigned)"
     SIGNED = "SIGNED"
     APPROVED = "APPROVED"
+    REJECTED = "REJECTED — NOT FOR TREATMENT"
     SIGNATURE_BROKEN = "SIGNATURE BROKEN"
 
 
@@ -81,6 +82,8 @@ def checked_status(status: PlanStatus | None, signatures: tuple[SignatureLine, .
     shown = status_from_signatures(signatures)
     if status is None or status == shown:
         return shown
+    if status == PlanStatus.REJECTED and shown == PlanStatus.APPROVED:
+        return status   # the physicist's signed decision; the RT Plan's Approval Status says which it was
     raise ReportError(f"plan status {status.value} contradicts the signatures, which show {shown.value}")
 
 

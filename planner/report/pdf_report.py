@@ -34,7 +34,7 @@ TEXT_W = PAGE_W - 2 * MARGIN_X
 RED, ORANGE, GREEN = colors.HexColor("#c00000"), colors.HexColor("#b35c00"), colors.HexColor("#1b7f2a")
 GREY_LINE, LABEL_BG = colors.HexColor("#bbbbbb"), colors.HexColor("#f0f0f0")
 STATUS_COLOUR = {PlanStatus.DRAFT: ORANGE, PlanStatus.SIGNED: GREEN, PlanStatus.APPROVED: GREEN,
-                 PlanStatus.SIGNATURE_BROKEN: RED}
+                 PlanStatus.REJECTED: RED, PlanStatus.SIGNATURE_BROKEN: RED}
 
 
 def _styles() -> dict[str, ParagraphStyle]:

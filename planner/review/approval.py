@@ -207,12 +207,13 @@ def _package_outputs(folder: Path, review: PlanReview, ds, status: str, reviewer
         return {}
     checks = verify_dataset(ds)
     uid = str(ds.SOPInstanceUID)
-    if status == APPROVED and review.dose_result is not None and review.planning_image is not None:
-        from planner.report import ReportError, render_plan_report, report_content
+    if review.dose_result is not None and review.planning_image is not None:
+        from planner.report import PlanStatus, ReportError, render_plan_report, report_content
 
         try:
             content = report_content(review.signed_plan.plan, review.dose_result, review.planning_image,
-                                     review.technique, beam_data=review.beam_data, signatures=signature_lines(checks))
+                                     review.technique, beam_data=review.beam_data, signatures=signature_lines(checks),
+                                     status=PlanStatus.REJECTED if status == REJECTED else None)
             return {folder / REPORT_FILE: render_plan_report(content), folder / SIGNATURES_FILE: None}
         except ReportError:
             pass  # the RT Plan is the record: fall back to signatures.txt below

@@ -125,8 +125,11 @@ def test_rejection_stores_the_reason_and_is_signed(package, tmp_path):
     assert checks[1].attributes_not_signed == ()
     run = dcmsign_verify(folder / "RTPLAN.dcm", doctor_cert, physicist_cert)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert (folder / "report.pdf").read_bytes() == report_before     # never redrawn as "APPROVED"
-    assert "REJECTED" in (folder / "signatures.txt").read_text()
+    # The report is redrawn as REJECTED (never as "APPROVED", which an authorization signature alone suggests).
+    assert (folder / "report.pdf").read_bytes() != report_before
+    report_text = subprocess.run(["pdftotext", str(folder / "report.pdf"), "-"], capture_output=True,
+                                 text=True).stdout
+    assert "REJECTED — NOT FOR TREATMENT" in report_text and "APPROVED" not in report_text
     result = review_plan(folder, [doctor.certificate, physicist.certificate], registry=real_case()[0])
     assert result.approval.reason == "cone too small for the margin; use Ø 25 mm"
     assert not result.can_approve and any(r.startswith("already rejected") for r in result.reasons)
