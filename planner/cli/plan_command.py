@@ -1,8 +1,8 @@
 """``planner plan``: from an image and a prescription to the exported, reported plan in one command.
 
-The same core functions as the window (workflow, the technique's dose engine, export_plan, the
-report). Why so careful about the folder: these files go to the record-and-verify system, so the
-folder ends with the whole set (RTPLAN, RTSTRUCT, RTDOSE, report.pdf, plan.json) or none of it.
+The same core functions as the window (workflow, the technique's dose engine, and
+planner.dicom.package's write_plan_package, which writes the folder with the whole set or none of it:
+RTPLAN, RTSTRUCT, RTDOSE, report.pdf, plan.json).
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import json
 import math
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_OK, InputError
 
-REPORT_FILE = "report.pdf"
-PLAN_FILE = "plan.json"
 KV_TOLERANCE = 0.05          # kV: "--energy-kv 69.5" picks the 69.5 kV energy, never the 70 kV one
 DIAMETER_TOLERANCE_MM = 0.05
 SEED_CANDIDATES = 5          # darkest spots tried as the click of --auto-outline
@@ -107,8 +104,8 @@ def run_plan(args) -> int:
         raise InputError("the dose engine refuses this plan: "
                          + "; ".join(f.message for f in dose.findings if f.severity == "refuse"))
 
-    exported, files = write_plan_set(out_dir, plan, dose, planning_image, technique)
-    _print_summary(files, plan, dose, machine, energy, applicator, commissioning, exported.notes)
+    package = _write_package(out_dir, plan, dose, planning_image, technique)
+    _print_summary(package, plan, dose, machine, energy, applicator, commissioning)
     return EXIT_OK
 
 
@@ -273,72 +270,23 @@ def auto_outline(image, skin):
 # --------------------------------------------------------------------------------- writing
 
 def _check_out_dir(out_dir: Path) -> None:
-    from planner.dicom.export import ALL_FILES
+    """Refused before the dose is computed (minutes), not after; write_plan_package checks again."""
+    from planner.dicom.package import PACKAGE_FILES
 
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file, not a folder")
-    taken = [name for name in (*ALL_FILES, REPORT_FILE, PLAN_FILE) if (out_dir / name).exists()]
+    taken = [name for name in PACKAGE_FILES if (out_dir / name).exists()]
     if taken:
         raise InputError(f"{out_dir} already holds a plan ({', '.join(taken)}); choose another folder")
 
 
-def write_plan_set(out_dir: Path, plan, dose, planning_image, technique):
-    """Export the DICOM set, then the report and the plan file; on any failure remove whatever this
-    call wrote, so the folder never holds part of a set. Report and plan file are made in memory
-    first: what can fail for a reason of the plan fails before anything is written.
-    Returns (ExportedFiles, every path written)."""
-    from planner.core.atomic import atomic_write_bytes, atomic_write_text
-    from planner.core.plan_file import plan_to_dict
-    from planner.dicom.export import ExportError, export_plan
-    from planner.report import ReportError, render_plan_report, report_content
+def _write_package(out_dir: Path, plan, dose, planning_image, technique):
+    from planner.dicom.package import PackageError, write_plan_package
 
     try:
-        report_pdf = render_plan_report(report_content(plan, dose, planning_image, technique))
-    except ReportError as err:
-        raise CommandError(f"the report cannot be made, nothing was written: {err}") from None
-    plan_json = json.dumps({**plan_to_dict(plan), "calculation_record": calculation_record(dose)},
-                           indent=2, ensure_ascii=False) + "\n"
-    created = not out_dir.exists()
-    try:
-        exported = export_plan(plan, dose, planning_image, technique, out_dir)
-    except ExportError as err:
-        raise CommandError(f"export failed: {err}") from None
-    written = [p for p in (exported.rt_plan, exported.rt_structure_set, exported.rt_dose, exported.ultrasound)
-               if p is not None]
-    try:
-        atomic_write_bytes(out_dir / REPORT_FILE, report_pdf)
-        written.append(out_dir / REPORT_FILE)
-        atomic_write_text(out_dir / PLAN_FILE, plan_json)
-        written.append(out_dir / PLAN_FILE)
-    except OSError as err:
-        for path in written:
-            path.unlink(missing_ok=True)
-        if created:
-            _remove_if_empty(out_dir)
-        raise CommandError(f"writing to {out_dir} failed, nothing was kept: {err.strerror or err}") from None
-    return exported, written
-
-
-def calculation_record(dose) -> dict:
-    """What produced the dose, kept beside the plan as the window keeps it (never read back)."""
-    import planner
-
-    return {
-        "note": "what produced the dose shown when this plan was saved; recomputed, never read back",
-        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "planner_version": planner.__version__,
-        "model": dose.model_description,
-        "data_sources": dict(dose.data_sources),
-        "treatment_time_min": dose.treatment_time_min,
-        "findings": [f"{f.severity}: {f.message}" for f in dose.findings],
-    }
-
-
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
+        return write_plan_package(out_dir, plan, dose, planning_image, technique)
+    except PackageError as err:
+        raise CommandError(str(err)) from None
 
 
 # --------------------------------------------------------------------------------- output
@@ -353,7 +301,7 @@ def _progress_printer():
     return progress
 
 
-def _print_summary(files, plan, dose, machine, energy, applicator, commissioning, notes) -> None:
+def _print_summary(package, plan, dose, machine, energy, applicator, commissioning) -> None:
     if sys.stderr.isatty():
         print("", file=sys.stderr)
     rx = plan.prescription
@@ -368,8 +316,10 @@ def _print_summary(files, plan, dose, machine, energy, applicator, commissioning
         print("  DEMO commissioning — NOT FOR CLINICAL USE")
     for finding in dose.findings:
         print(f"  {finding.severity}: {finding.message}")
-    for note in notes:
+    for note in package.notes:
         print(f"  note: {note}")
     print("wrote:")
-    for path in files:
-        print(f"  {path}")
+    for path in (package.rt_plan, package.rt_structure_set, package.rt_dose, package.ultrasound, package.report,
+                 package.plan_file):
+        if path is not None:
+            print(f"  {path}")

@@ -178,13 +178,13 @@ def test_a_folder_holding_an_export_is_refused_and_left_as_it_was(demo_plan):
 
 
 def test_a_report_that_fails_leaves_no_files(tmp_path, monkeypatch, capsys):
-    import planner.report
+    from planner.dicom import package
     from planner.report import ReportError
 
-    def refuse(content):
+    def refuse(path, content):
         raise ReportError("the printer driver is on fire")
 
-    monkeypatch.setattr(planner.report, "render_plan_report", refuse)
+    monkeypatch.setattr(package, "write_plan_report", refuse)           # write_plan_package's report
     out = tmp_path / "out"
     assert main([str(a) for a in plan_args(out)]) == 1
     assert "the printer driver is on fire" in capsys.readouterr().err
@@ -192,12 +192,12 @@ def test_a_report_that_fails_leaves_no_files(tmp_path, monkeypatch, capsys):
 
 
 def test_a_write_that_fails_after_the_export_removes_the_whole_set(tmp_path, monkeypatch, capsys):
-    import planner.core.atomic
+    from planner.dicom import package
 
-    def disk_full(path, text):
+    def disk_full(path, plan, record):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(planner.core.atomic, "atomic_write_text", disk_full)   # plan.json, the last file
+    monkeypatch.setattr(package, "save_plan", disk_full)               # plan.json, the last file
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("the user's own file stays")
