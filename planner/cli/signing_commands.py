@@ -1,9 +1,15 @@
 """``planner sign``, ``planner verify`` and ``planner make-test-certificate``: PS3.15 signatures from
-the command line, with the same core functions as the window (planner.dicom.signatures / keys).
+the command line, with the same core functions as the window (planner.dicom.package, signatures,
+signed_plan, keys).
+
+A plan package (a folder holding RTPLAN.dcm, report.pdf and plan.json, or its RTPLAN.dcm) is signed
+in place by sign_plan_package: the command cannot give the dose and image the report was drawn
+from, so report.pdf stays DRAFT and signatures.txt says who signed. Any other file is signed alone.
 
 Why the exit statuses: a script must be able to tell "treat" (verify exit 0: every signature
-intact and trusted) from "do not treat" (exit 1) and from "you asked wrongly" (exit 2). The
-passphrase is read from a file or the terminal, used once, and never printed or logged.
+intact and trusted and, for an RT Plan made by Planner, treatable as open_signed_plan judges) from
+"do not treat" (exit 1) and from "you asked wrongly" (exit 2). The passphrase is read from a file
+or the terminal, used once, and never printed or logged.
 """
 
 from __future__ import annotations
@@ -21,25 +27,29 @@ TEST_MARK = "TEST certificate — not for clinical use"
 
 def add_parsers(commands) -> None:
     sign = commands.add_parser(
-        "sign", help="add a DICOM digital signature (PS3.15) to a plan file, in place or to --out",
+        "sign", help="add a DICOM digital signature (PS3.15) to a plan package or file, in place or to --out",
         description="Sign a DICOM file with an RSA key and its X.509 certificate. The file is replaced "
                     "atomically (or --out written) only when the new signature verifies; on any error it is "
-                    "left unchanged. Without --passphrase-file the passphrase is asked on the terminal.")
-    sign.add_argument("file", help="the DICOM file to sign (e.g. RTPLAN.dcm)")
+                    "left unchanged. A plan package (its folder or its RTPLAN.dcm) is signed in place and gets "
+                    "signatures.txt beside its DRAFT report.pdf. Without --passphrase-file the passphrase is "
+                    "asked on the terminal.")
+    sign.add_argument("file", help="the plan package folder or DICOM file to sign (e.g. RTPLAN.dcm)")
     sign.add_argument("--key", required=True, help="private key: PEM (encrypted or not) or PKCS#12 (.p12)")
     sign.add_argument("--cert", default=None, help="the signer's PEM certificate (not needed for PKCS#12)")
     sign.add_argument("--role", choices=("creator", "authorization"), default="creator",
                       help="creator: the physician's signature, approval excluded (default); authorization: "
                            "the reviewing physicist's, over everything")
     sign.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
-    sign.add_argument("--out", default=None, help="write the signed file here instead of replacing FILE")
+    sign.add_argument("--out", default=None, help="write the signed file here instead of replacing FILE (not "
+                                                   "for a plan package, which is signed in place)")
     sign.set_defaults(run=run_sign)
 
     verify = commands.add_parser(
         "verify", help="check every DICOM digital signature of a file; exit 0 only when all hold",
         description="Exit 0 only when the file is signed and every signature is intact and made with a "
-                    "trusted certificate valid at signing and now; 1 when unsigned (draft), broken or "
-                    "untrusted; 2 when the file or a certificate cannot be read.")
+                    "trusted certificate valid at signing and now, and, for an RT Plan made by Planner, the "
+                    "plan is treatable as opening it in Planner says; 1 when unsigned (draft), broken, "
+                    "untrusted, damaged or not treatable; 2 when the file or a certificate cannot be read.")
     verify.add_argument("file")
     verify.add_argument("--trust", action="append", default=[], metavar="CERT",
                         help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; "
@@ -64,11 +74,15 @@ def add_parsers(commands) -> None:
 
 def run_sign(args) -> int:
     from planner.dicom.keys import SigningKeyError, describe_certificate, load_signing_identity
-    from planner.dicom.signatures import SignatureError, sign_file
 
     source = Path(args.file)
-    if not source.is_file():
+    folder = _package_folder(source)
+    if folder is None and source.is_dir():
+        raise InputError(f"{source} is a folder but not a plan package (RTPLAN.dcm, report.pdf, plan.json)")
+    if folder is None and not source.is_file():
         raise InputError(f"{source} does not exist or is not a file")
+    if folder is not None and args.out:
+        raise InputError(f"{source} is a plan package, signed in place with its report; --out is for a single file")
     passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
     try:
         identity = load_signing_identity(args.key, args.cert, passphrase)
@@ -76,21 +90,70 @@ def run_sign(args) -> int:
         raise InputError(str(err)) from None
     finally:
         passphrase = None  # noqa: F841 - dropped at once: never kept, printed or logged
-    target = Path(args.out) if args.out else source
-    try:
-        check = sign_file(source, target, identity, args.role)
-    except SignatureError as err:
-        raise InputError(f"{source} was not signed: {err}") from None
-    except OSError as err:
-        raise CommandError(f"writing {target} failed, it was left unchanged: {err.strerror or err}") from None
-    except Exception as err:  # pydicom raises many kinds on a damaged file, read lazily while signing
-        raise InputError(f"{source} was not signed: {damaged(err)}") from None
+    if folder is not None:
+        target, label, note = _sign_package(folder, identity, args.role)
+    else:
+        target, label, note = _sign_file(source, Path(args.out) if args.out else source, identity, args.role)
     description = describe_certificate(identity.certificate)
-    print(f"signed {target}: {check.label}")
+    print(f"signed {target}: {label}")
     print(f"  certificate SHA-256 {description.fingerprint_sha256}")
     if description.is_test:
         print(f"  {TEST_MARK}")
+    if note:
+        print(f"  {note}")
     return EXIT_OK
+
+
+def _package_folder(path: Path) -> Path | None:
+    """The plan package ``path`` is, or whose RT Plan it is; None for anything else."""
+    from planner.dicom.export import RT_PLAN_FILE
+    from planner.dicom.package import PLAN_FILE, REPORT_FILE
+
+    folder = path if path.is_dir() else path.parent if path.name == RT_PLAN_FILE else None
+    if folder is None or not all((folder / name).is_file() for name in (RT_PLAN_FILE, REPORT_FILE, PLAN_FILE)):
+        return None
+    return folder
+
+
+def _sign_file(source: Path, target: Path, identity, role: str) -> tuple[Path, str, str]:
+    from planner.dicom.signatures import SignatureError, sign_file
+
+    try:
+        check = sign_file(source, target, identity, role)
+    except SignatureError as err:
+        raise _not_signed(source, err) from None
+    except OSError as err:
+        raise CommandError(f"writing {target} failed, it was left unchanged: {err.strerror or err}") from None
+    return target, check.label, ""
+
+
+def _sign_package(folder: Path, identity, role: str) -> tuple[Path, str, str]:
+    """sign_plan_package without the report inputs: report.pdf stays as printed, signatures.txt is written."""
+    from planner.dicom.export import RT_PLAN_FILE
+    from planner.dicom.package import PackageError, sign_plan_package
+    from planner.dicom.signatures import SignatureError, verify_file
+
+    try:
+        package = sign_plan_package(folder, identity, role)
+    except PackageError as err:
+        cause = err.__cause__
+        if isinstance(cause, OSError):
+            raise CommandError(str(err)) from None
+        if isinstance(cause, SignatureError):
+            raise _not_signed(folder / RT_PLAN_FILE, cause) from None
+        raise InputError(str(err)) from None
+    label = verify_file(package.rt_plan, (identity.certificate,))[-1].label
+    return package.rt_plan, label, (f"{package.report.name} still shows the plan as DRAFT (the command line cannot "
+                                    f"redraw it; sign in the window for that); {package.signatures_file} says who "
+                                    f"signed")
+
+
+def _not_signed(source: Path, err) -> InputError:
+    from planner.dicom.signatures import DamagedFileError
+
+    if isinstance(err, DamagedFileError):  # it names the file already
+        return InputError(f"{err}; it was not signed")
+    return InputError(f"{source} was not signed: {err}")
 
 
 def read_passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> bytes | None:
@@ -123,16 +186,11 @@ def terminal_available() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
 
 
-def damaged(err: Exception) -> str:
-    """One line for an error pydicom raised on a damaged file (the core reads elements lazily)."""
-    return f"the DICOM data are damaged ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-
-
 # --------------------------------------------------------------------------------- verify
 
 def run_verify(args) -> int:
     from planner.dicom.keys import SigningKeyError, load_trusted_certificates
-    from planner.dicom.signatures import SignatureError, SignatureStatus, verify_file
+    from planner.dicom.signatures import DamagedFileError, SignatureError, SignatureStatus, verify_file
 
     trusted = []
     for path in args.trust:
@@ -144,23 +202,41 @@ def run_verify(args) -> int:
         raise InputError(f"{args.file} does not exist or is not a file")
     try:
         checks = verify_file(args.file, trusted)
+    except DamagedFileError as err:  # a damaged file cannot vouch for anything: "do not treat", not a usage error
+        raise CommandError(str(err)) from None
     except SignatureError as err:
         raise InputError(str(err)) from None
-    except Exception as err:  # a damaged file cannot vouch for anything: "do not treat", not a usage error
-        raise CommandError(f"{args.file} cannot be verified: {damaged(err)}") from None
+    opened = _planner_plan(args.file, trusted)
     status = SignatureStatus.of(checks)
     problems = [check.problem for check in checks if check.problem]
     holds = bool(checks) and not problems
     if args.json:
         print_json({"file": str(args.file), "status": status.value, "all_signatures_hold": holds,
+                    "treatable": None if opened is None else opened.treatable,
+                    "treatable_message": None if opened is None else opened.message,
                     "trusted_certificates": len(trusted), "signatures": [_check_json(c) for c in checks]})
     else:
         _print_checks(args.file, status, checks)
+        if opened is not None:
+            print(f"  treatable: {'yes' if opened.treatable else 'NO'} — {opened.message}")
     if not checks:
         raise CommandError(f"{args.file} is {SignatureStatus.UNSIGNED.value}: it carries no digital signature")
     if problems:
         raise CommandError("; ".join(problems))
+    if opened is not None and not opened.treatable:
+        raise CommandError(f"{args.file}: {opened.message}")
     return EXIT_OK if holds else EXIT_FAILURE
+
+
+def _planner_plan(path, trusted):
+    """The file opened as Planner opens a plan (SignedPlan: treatable and why), or None when it is
+    not an RT Plan made by Planner."""
+    from planner.dicom.signed_plan import SignedPlanError, open_signed_plan
+
+    try:
+        return open_signed_plan(path, trusted)
+    except SignedPlanError:
+        return None
 
 
 def _check_json(check) -> dict:

@@ -20,6 +20,7 @@ in date. A plan may be treated only when both hold; that decision belongs to the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
 import hashlib
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -41,7 +42,7 @@ from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
 from pydicom.sequence import Sequence
@@ -49,8 +50,9 @@ from pydicom.uid import ExplicitVRLittleEndian, UID, generate_uid
 from pydicom.valuerep import AMBIGUOUS_VR, DT, EXPLICIT_VR_LENGTH_32
 
 from planner.core.atomic import atomic_write_bytes
-from planner.dicom.keys import (MINIMUM_RSA_KEY_BITS, SigningIdentity, certificate_fingerprint_sha256,
-                                der_element_length, describe_certificate, validity_problem)
+from planner.dicom.keys import (MINIMUM_RSA_KEY_BITS, CertificateDescription, SigningIdentity,
+                                certificate_fingerprint_sha256, der_element_length, describe_certificate,
+                                validity_problem)
 
 CREATOR = "creator"
 AUTHORIZATION = "authorization"
@@ -108,6 +110,43 @@ _RIPEMD160_DIGEST_INFO = bytes.fromhex("3021300906052b2403020105000414")
 
 class SignatureError(ValueError):
     """A dataset or file that cannot be signed or checked; the message says which and why."""
+
+
+class DamagedFileError(SignatureError):
+    """A file pydicom cannot read through (a damaged element header or value): it vouches for nothing."""
+
+
+# What pydicom raises on malformed data, often lazily, long after dcmread returned. Caught only where
+# a file is read (verify_file, sign_file, signed_plan.open_signed_plan), which can name the file.
+# OSError: pydicom's "No tag to read at file position ..."; the readers turn a file-system error
+# (one with an errno) into "cannot read" before it gets here.
+DAMAGE_ERRORS = (BytesLengthException, EOFError, IndexError, InvalidDicomError, KeyError, NotImplementedError,
+                 OSError, OverflowError, TypeError, ValueError, struct.error)
+_DETAIL_CHARACTERS = 160
+
+
+def damaged_file_message(path, exc: BaseException) -> str:
+    """One line: "PATH: the file is damaged (NotImplementedError: Unknown Value Representation ...)"."""
+    detail = _printable((str(exc).splitlines() or [""])[0])
+    if len(detail) > _DETAIL_CHARACTERS:
+        detail = detail[:_DETAIL_CHARACTERS - 1] + "…"
+    return f"{path}: the file is damaged ({type(exc).__name__}: {detail})"
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: a control character read from a damaged value is shown escaped (\\x0b)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+@contextlib.contextmanager
+def _reading(path):
+    """Turn what pydicom raises on a damaged ``path`` into DamagedFileError; a SignatureError passes."""
+    try:
+        yield
+    except SignatureError:
+        raise
+    except DAMAGE_ERRORS as exc:
+        raise DamagedFileError(damaged_file_message(path, exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -254,17 +293,18 @@ def sign_file(path_in: str | os.PathLike, path_out: str | os.PathLike, identity:
     The written bytes are read back and every signature verified before the file is replaced:
     nothing that would not verify is ever written.
     """
-    ds = _read_dicom(Path(path_in))
-    if not str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""):
-        raise SignatureError(f"{path_in} has no DICOM file meta information (transfer syntax); "
-                             "signing needs a DICOM Part 10 file")
-    check = sign_dataset(ds, identity, role, mac_algorithm=mac_algorithm)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    data = buffer.getvalue()
-    for reread in verify_dataset(dcmread(io.BytesIO(data)), (identity.certificate,)):
-        if not reread.valid:
-            raise SignatureError(f"{path_in}: after writing, {reread.problem}; nothing was written")
+    with _reading(path_in):
+        ds = _read_dicom(Path(path_in))
+        if not str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""):
+            raise SignatureError(f"{path_in} has no DICOM file meta information (transfer syntax); "
+                                 "signing needs a DICOM Part 10 file")
+        check = sign_dataset(ds, identity, role, mac_algorithm=mac_algorithm)
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        data = buffer.getvalue()
+        for reread in verify_dataset(dcmread(io.BytesIO(data)), (identity.certificate,)):
+            if not reread.valid:
+                raise SignatureError(f"{path_in}: after writing, {reread.problem}; nothing was written")
     atomic_write_bytes(path_out, data)
     return check
 
@@ -289,7 +329,9 @@ def verify_dataset(ds: Dataset, trusted_certificates: Iterable[x509.Certificate]
 
 def verify_file(path: str | os.PathLike, trusted: Iterable[x509.Certificate] = (), *,
                 at: _dt.datetime | None = None) -> tuple[SignatureCheck, ...]:
-    return verify_dataset(_read_dicom(Path(path)), trusted, at=at)
+    """verify_dataset of a file; SignatureError when it is not DICOM or cannot be read (DamagedFileError)."""
+    with _reading(path):
+        return verify_dataset(_read_dicom(Path(path)), trusted, at=at)
 
 
 def mac_byte_stream(ds: Dataset, index: int) -> bytes:
@@ -310,8 +352,7 @@ def _check_one(ds: Dataset, index: int, item: Dataset, parameters: dict[int, lis
     mac_id = _int_or_none(item.get("MACIDNumber"))
     purpose_code, purpose = _purpose(item)
     role = _ROLE_FOR_PURPOSE.get(purpose_code) if purpose_code else None
-    certificate, certificate_problem = _certificate_of_signer(item)
-    description = describe_certificate(certificate) if certificate is not None else None
+    certificate, description, certificate_problem = _certificate_of_signer(item)
     signed_at, time_problem = _signature_datetime(item)
     mac_items = parameters.get(mac_id, [])
     mac_item = mac_items[0] if len(mac_items) == 1 else None
@@ -330,17 +371,17 @@ def _check_one(ds: Dataset, index: int, item: Dataset, parameters: dict[int, lis
     if certificate is not None and problem is None:
         trust_problem = _trust_problem(certificate, trusted, signed_at, now)
 
-    signer = description.signer() if description else "unknown signer"
+    signer = _printable(description.signer()) if description else "unknown signer"
     reason = problem or trust_problem
     return SignatureCheck(
         index=index, mac_id=mac_id, role=role, purpose=purpose, signer=signer,
         certificate_fingerprint_sha256=description.fingerprint_sha256 if description else None,
         is_test_certificate=bool(description and description.is_test),
-        signed_at=signed_at, mac_algorithm=algorithm or "unknown",
+        signed_at=signed_at, mac_algorithm=_printable(algorithm) or "unknown",
         digital_signature_uid=str(item.get("DigitalSignatureUID", "") or ""),
         attributes_signed=len(signed), attributes_not_signed=not_signed,
         valid=problem is None, trusted=problem is None and trust_problem is None,
-        problem=f"{_label(index, role, purpose, signer)}: {reason}" if reason else None,
+        problem=_printable(f"{_label(index, role, purpose, signer)}: {reason}") if reason else None,
         certificate=certificate)
 
 
@@ -639,20 +680,27 @@ def _purpose(item: Dataset) -> tuple[tuple[str, str] | None, str | None]:
         return None, None
     code = codes[0]
     key = (str(code.get("CodingSchemeDesignator", "") or ""), str(code.get("CodeValue", "") or ""))
-    return key, str(code.get("CodeMeaning", "") or "") or f"code {key[1]}"
+    return key, _printable(str(code.get("CodeMeaning", "") or "") or f"code {key[1]}")
 
 
-def _certificate_of_signer(item: Dataset) -> tuple[x509.Certificate | None, str | None]:
+def _certificate_of_signer(item: Dataset) -> tuple[x509.Certificate | None, CertificateDescription | None,
+                                                    str | None]:
+    """(certificate, its description, None) or (None, None, why not). Every part a check reads is
+    parsed here: cryptography parses lazily, so a damaged name would otherwise fail much later."""
     data = bytes(item.get("CertificateOfSigner", b"") or b"")
     if not data:
-        return None, "the signer's certificate is missing"
+        return None, None, "the signer's certificate is missing"
     length = der_element_length(data) if data[:1] == b"\x30" else None
     if length is None or length > len(data) or any(data[length:]):  # only padding may follow the DER
-        return None, "the signer's certificate is damaged"
+        return None, None, "the signer's certificate is damaged"
     try:
-        return x509.load_der_x509_certificate(data[:length]), None
+        certificate = x509.load_der_x509_certificate(data[:length])
+        certificate.public_key()
+        return certificate, describe_certificate(certificate), None
     except ValueError:
-        return None, "the signer's certificate cannot be read"
+        return None, None, "the signer's certificate cannot be read"
+    except UnsupportedAlgorithm:
+        return None, None, "the signer's certificate holds a key of a type this system cannot read"
 
 
 def _signature_datetime(item: Dataset) -> tuple[_dt.datetime | None, str | None]:
@@ -694,13 +742,13 @@ def _read_dicom(path: Path) -> Dataset:
     except InvalidDicomError:
         pass
     except OSError as exc:
+        if exc.errno is None:  # pydicom's, on damaged content
+            raise
         raise SignatureError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # pydicom raises many kinds on a damaged file
-        raise SignatureError(f"{path} is a damaged DICOM file: {exc}") from None
     try:
         ds = dcmread(path, force=True)
         first_group = min(ds.keys()) >> 16 if len(ds) else None
-    except Exception:
+    except DAMAGE_ERRORS:
         first_group = None
     if first_group not in (0x0002, 0x0008):  # a dataset starts with file meta or group 0008
         raise SignatureError(f"{path} is not a DICOM file")

@@ -38,7 +38,8 @@ from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
 from .plan_payload import PlanPayloadError, payload_disagreements, read_plan_payload
-from .signatures import APPROVAL_GROUP, CREATOR, SignatureCheck, SignatureError, SignatureStatus, verify_dataset
+from .signatures import (APPROVAL_GROUP, CREATOR, DAMAGE_ERRORS, SignatureCheck, SignatureError, SignatureStatus,
+                         damaged_file_message, verify_dataset)
 
 DRAFT_MESSAGE = "draft: not signed"
 REFUSED = "refused for treatment"
@@ -69,13 +70,22 @@ def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x50
                      at: _dt.datetime | None = None) -> SignedPlan:
     """Open an RTPLAN.dcm (or a package folder holding one); ``at``: when to judge validity (now).
 
-    Raises SignedPlanError for what is not a Planner RT Plan: not DICOM, another kind of object, or
-    no readable embedded plan.
+    Raises SignedPlanError for what is not a Planner RT Plan: not DICOM, damaged, another kind of
+    object, or no readable embedded plan.
     """
     file = _rt_plan_file(Path(path))
+    try:
+        return _open(file, tuple(trusted_certificates), at)
+    except SignedPlanError:
+        raise
+    except DAMAGE_ERRORS as exc:  # pydicom reads elements lazily: damage shows wherever one is first used
+        raise SignedPlanError(damaged_file_message(file, exc)) from exc
+
+
+def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _dt.datetime | None) -> SignedPlan:
     ds = _read(file)
     try:
-        checks = verify_dataset(ds, tuple(trusted_certificates), at=at)  # first: nothing converted yet
+        checks = verify_dataset(ds, trusted_certificates, at=at)  # first: nothing converted yet
     except SignatureError as exc:
         raise SignedPlanError(f"{file}: the signatures cannot be checked: {exc}") from None
     status = SignatureStatus.of(checks)
@@ -137,9 +147,9 @@ def _read(file: Path) -> Dataset:
     except InvalidDicomError:
         raise SignedPlanError(f"{file} is not a DICOM file") from None
     except OSError as exc:
+        if exc.errno is None:  # pydicom's, on damaged content
+            raise
         raise SignedPlanError(f"cannot read {file}: {exc.strerror or exc}") from None
-    except Exception as exc:  # pydicom raises many kinds on a damaged file
-        raise SignedPlanError(f"{file} is a damaged DICOM file: {exc}") from None
 
 
 def _check_is_rt_plan(ds: Dataset, file: Path) -> None:

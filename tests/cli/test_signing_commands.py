@@ -1,8 +1,10 @@
-"""`planner make-test-certificate`, `sign` and `verify` on an exported RT Plan: what Planner signs,
-dcmsign accepts; a changed byte is caught and named; a refused signing leaves the file untouched."""
+"""`planner make-test-certificate`, `sign` and `verify` on an exported RT Plan and a plan package: what
+Planner signs, dcmsign accepts; a changed byte is caught and named; a refused signing leaves the file
+untouched; verify says whether Planner would treat the plan."""
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from planner.dicom.export import export_plan
+from planner.dicom.package import write_plan_package
 from tests.dicom.export_fixtures import demo_kv_case
 from tests.dicom.signature_fixtures import (PASSPHRASE, dcmsign_verify, flip_byte_after, make_certificate,
                                             requires_dcmsign, rsa_key, write_pem)
@@ -45,6 +48,23 @@ def identity(tmp_path_factory):
     assert "TEST" in result.stdout and CERTIFICATE_PASSPHRASE not in result.stdout + result.stderr
     assert key.stat().st_mode & 0o077 == 0                          # the private key is the owner's only
     return key, cert, passphrase_file
+
+
+@pytest.fixture(scope="module")
+def written_package(tmp_path_factory):
+    """An unsigned plan package of the demo, as `planner plan` and the window write it."""
+    planning_image, plan, technique, dose = demo_kv_case()
+    return write_plan_package(tmp_path_factory.mktemp("package") / "plan", plan, dose, planning_image,
+                              technique).folder
+
+
+@pytest.fixture
+def package(written_package, tmp_path):
+    return Path(shutil.copytree(written_package, tmp_path / "plan"))
+
+
+def contents(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 @pytest.fixture
@@ -116,8 +136,60 @@ def test_a_damaged_signed_file_is_one_line_exit_1(plan_file, identity):
 def test_an_unsigned_plan_is_a_draft(plan_file):
     result = planner("verify", plan_file, "--json")
     assert result.returncode == 1
-    assert json.loads(result.stdout)["status"] == "unsigned (draft)"
+    report = json.loads(result.stdout)
+    assert report["status"] == "unsigned (draft)"
+    assert (report["treatable"], report["treatable_message"]) == (False, "draft: not signed")
     assert "unsigned (draft)" in result.stderr
+
+
+def test_a_file_planner_did_not_make_has_no_treatable_verdict():
+    result = planner("verify", ROOT / "resources" / "demo" / "demo_ultrasound.dcm", "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["treatable"] is None and "treatable" not in result.stderr
+
+
+@requires_dcmsign
+def test_a_package_is_signed_in_place_with_signatures_txt_and_verifies_treatable(package, identity):
+    report_before = (package / "report.pdf").read_bytes()
+    result = sign(package, identity)
+    assert result.returncode == 0, result.stderr
+    assert f"signed {package / 'RTPLAN.dcm'}: signature 1 (creator, Dr A. Oncologist, Test Clinic)" in result.stdout
+    assert "still shows the plan as DRAFT" in result.stdout and "signatures.txt" in result.stdout
+    assert (package / "report.pdf").read_bytes() == report_before
+    assert "signature 1 (creator, Dr A. Oncologist, Test Clinic)" in (package / "signatures.txt").read_text()
+    assert not [p for p in package.iterdir() if p.name.startswith(".")]            # no temporary file left
+
+    verified = planner("verify", package / "RTPLAN.dcm", "--trust", identity[1])
+    assert verified.returncode == 0, verified.stderr
+    assert "treatable: yes — signed by Dr A. Oncologist, Test Clinic (creator)" in verified.stdout
+    report = json.loads(planner("verify", package / "RTPLAN.dcm", "--trust", identity[1], "--json").stdout)
+    assert report["treatable"] is True and "DEMO commissioning" in report["treatable_message"]
+    assert dcmsign_verify(package / "RTPLAN.dcm", identity[1]).returncode == 0
+
+
+def test_intact_trusted_signatures_without_a_creator_are_not_treatable_exit_1(package, identity):
+    assert sign(package / "RTPLAN.dcm", identity, "--role", "authorization").returncode == 0  # the RT Plan: the package
+    assert "authorization" in (package / "signatures.txt").read_text()
+    result = planner("verify", package / "RTPLAN.dcm", "--trust", identity[1], "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["all_signatures_hold"] is True and report["treatable"] is False
+    assert "no creator (physician's) signature" in report["treatable_message"]
+    assert result.stderr.count("\n") == 1 and "refused for treatment" in result.stderr
+
+
+def test_a_package_is_never_signed_to_out_and_a_damaged_one_is_refused_unchanged(package, identity, tmp_path):
+    before = contents(package)
+    refused = sign(package, identity, "--out", tmp_path / "elsewhere.dcm")
+    assert refused.returncode == 2 and "signed in place" in refused.stderr and not (tmp_path / "elsewhere.dcm").exists()
+    assert contents(package) == before
+    flip_byte_after(package / "RTPLAN.dcm", b"DEMO-0001", offset_in_value=5)     # the next element's VR
+    before = contents(package)
+    result = sign(package, identity)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "the file is damaged (NotImplementedError" in result.stderr and "it was not signed" in result.stderr
+    assert contents(package) == before
+    assert sign(tmp_path, identity).returncode == 2                              # a folder that is no package
 
 
 def test_a_wrong_passphrase_is_exit_2_and_leaves_the_file_unchanged(plan_file, identity, tmp_path):
