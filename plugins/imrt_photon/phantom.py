@@ -19,8 +19,10 @@ CORE_RADIUS_MM = 10.0
 PTV_INNER_RADIUS_MM = 15.0
 # TG-119: outer radius of the C-shaped PTV 3.7 cm.
 PTV_OUTER_RADIUS_MM = 37.0
-# TG-119: the C's opening is as wide as the inner diameter (it lets the core out of the C).
-PTV_OPENING_HALF_WIDTH_MM = PTV_INNER_RADIUS_MM
+# The C's opening: everything beyond the tangent to the inner circle on the open side, as in
+# matRad's/pyRadPlan's TG119.mat (checked on its voxels: PTV radii 15-37 mm about the core's axis,
+# 80 mm long, no PTV more than ~15 mm from the core's axis towards the opening).
+PTV_OPENING_OFFSET_MM = PTV_INNER_RADIUS_MM
 # TG-119: PTV 8 cm long, core 10 cm long (the core sticks out 1 cm at each end).
 PTV_LENGTH_MM = 80.0
 CORE_LENGTH_MM = 100.0
@@ -71,13 +73,14 @@ def centred_axis(length_mm: float, spacing_mm: float) -> np.ndarray:
     return (np.arange(n) - (n - 1) / 2.0) * spacing_mm
 
 
-def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "anterior") -> Phantom:
-    """The TG-119 C-shape on a cubic grid of `spacing_mm`; the C opens anterior (-y) by default."""
+def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "posterior") -> Phantom:
+    """The TG-119 C-shape on a cubic grid of `spacing_mm`; the C opens posterior (+y) by default,
+    the side TG119.mat opens to."""
     grid = PhantomGrid(*(centred_axis(s, spacing_mm) for s in BODY_SIZE_MM))
     x, y, z = np.meshgrid(grid.x_mm, grid.y_mm, grid.z_mm, indexing="ij")
     radius = np.hypot(x, y)
-    open_side = y < 0 if opening == "anterior" else y > 0
-    in_opening = open_side & (np.abs(x) < PTV_OPENING_HALF_WIDTH_MM)
+    towards_opening = -y if opening == "anterior" else y
+    in_opening = towards_opening > PTV_OPENING_OFFSET_MM
     ptv = ((radius >= PTV_INNER_RADIUS_MM) & (radius <= PTV_OUTER_RADIUS_MM) & ~in_opening
            & (np.abs(z) <= PTV_LENGTH_MM / 2))
     core = (radius <= CORE_RADIUS_MM) & (np.abs(z) <= CORE_LENGTH_MM / 2)
@@ -87,10 +90,7 @@ def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "anterior") -> Phantom
 
 
 def c_shape_area_mm2() -> float:
-    """Exact cross-section of the C (annulus minus the opening's slot), for checking voxelisation."""
-    r1, r2, h = PTV_INNER_RADIUS_MM, PTV_OUTER_RADIUS_MM, PTV_OPENING_HALF_WIDTH_MM
-
-    def strip(r: float) -> float:  # area of the disc of radius r with |x| < h on one side (y < 0)
-        return h * np.sqrt(r * r - h * h) + r * r * np.arcsin(h / r) if r > h else np.pi * r * r / 2
-
-    return float(np.pi * (r2 ** 2 - r1 ** 2) - (strip(r2) - strip(r1)))
+    """Exact cross-section of the C (annulus minus the outer disc's segment beyond the cut)."""
+    r2, d = PTV_OUTER_RADIUS_MM, PTV_OPENING_OFFSET_MM
+    segment = r2 * r2 * np.arccos(d / r2) - d * np.sqrt(r2 * r2 - d * d)
+    return float(np.pi * (r2 ** 2 - PTV_INNER_RADIUS_MM ** 2) - segment)

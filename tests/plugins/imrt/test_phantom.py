@@ -29,8 +29,8 @@ def test_voxelised_structures_have_the_published_extent(fine):
     assert ph.PTV_OUTER_RADIUS_MM - step <= r.max() <= ph.PTV_OUTER_RADIUS_MM
     assert ph.PTV_INNER_RADIUS_MM <= r.min() <= ph.PTV_INNER_RADIUS_MM + step
     assert np.ptp(z) == pytest.approx(ph.PTV_LENGTH_MM - step)
-    # the C opens anteriorly (-y) between |x| < 15 mm
-    assert not np.any((y < 0) & (np.abs(x) < ph.PTV_OPENING_HALF_WIDTH_MM))
+    # the C opens posteriorly (+y): nothing beyond the inner circle's tangent on that side
+    assert y.max() <= ph.PTV_OPENING_OFFSET_MM and y.min() < -ph.PTV_OUTER_RADIUS_MM + step
     rc, zc, _, _ = _radius_z(fine, "Core")
     assert ph.CORE_RADIUS_MM - step <= rc.max() <= ph.CORE_RADIUS_MM
     assert np.ptp(zc) == pytest.approx(ph.CORE_LENGTH_MM - step)
