@@ -38,14 +38,15 @@ from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
 from .plan_payload import PlanPayloadError, payload_disagreements, read_plan_payload
-from .signatures import (APPROVAL_GROUP, CREATOR, DAMAGE_ERRORS, SignatureCheck, SignatureError, SignatureStatus,
-                         damaged_file_message, verify_dataset)
+from .signatures import (APPROVAL_GROUP, AUTHORIZATION, CREATOR, DAMAGE_ERRORS, SignatureCheck, SignatureError,
+                         SignatureStatus, damaged_file_message, verify_dataset)
 
 DRAFT_MESSAGE = "draft: not signed"
 REFUSED = "refused for treatment"
 TEST_WORDS = "TEST certificate — not for clinical use"
 DEMO_WORDS = "DEMO commissioning — not for clinical use"
 _APPROVAL_PREFIX = f"({APPROVAL_GROUP:04X},"   # how SignatureCheck names an Approval module attribute
+_REASON_PREFIX = "(0044,0003)"                 # Approval Status Further Description: a rejection's reason
 
 
 class SignedPlanError(ValueError):
@@ -109,11 +110,21 @@ def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck
     refusals = [check.problem for check in checks if not check.trusted]
     if not any(check.role == CREATOR for check in checks):
         refusals.append("no creator (physician's) signature")
+    # What the physicist's decision adds after the physician signed: the Approval module and, for a
+    # rejection, its reason (0044,0003) — both covered by the physicist's authorization signature.
+    reason_signed = any(check.role == AUTHORIZATION and check.valid
+                        and not any(n.startswith(_REASON_PREFIX) for n in check.attributes_not_signed)
+                        for check in checks)
     for check in checks:
         unsigned = [name for name in check.attributes_not_signed
-                    if not (check.role == CREATOR and name.startswith(_APPROVAL_PREFIX))]
+                    if not (check.role == CREATOR and (name.startswith(_APPROVAL_PREFIX)
+                                                       or (name.startswith(_REASON_PREFIX) and reason_signed)))]
         if unsigned:
             refusals.append(f"{check.label} does not cover {', '.join(unsigned)} (added after signing)")
+    if str(ds.get("ApprovalStatus", "")).strip().upper() == "REJECTED":
+        reason = str(ds.get((0x0044, 0x0003)).value if (0x0044, 0x0003) in ds else "").strip()
+        refusals.insert(0, f"REJECTED by {ds.get('ReviewerName', '') or 'the reviewer'}"
+                           + (f": {reason}" if reason else ""))
     disagreements = payload_disagreements(ds, plan, record)
     if disagreements:
         refusals.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))

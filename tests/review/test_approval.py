@@ -161,3 +161,14 @@ def test_a_decision_the_audit_log_cannot_record_is_not_written(package):
         approve_plan(folder, physicist, "Physicist^Jo", trusted_certificates=[doctor.certificate],
                      registry=real_case()[0], audit=FullAuditLog())
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@requires_dcmsign
+def test_a_rejected_plan_opens_as_not_treatable_with_its_reason(package, tmp_path):
+    folder, doctor, _doctor_cert, physicist, _physicist_cert = package
+    reject_plan(folder, physicist, "Physicist^Jo", "use the Ø 25 mm cone", trusted_certificates=[doctor.certificate],
+                registry=real_case()[0])
+    opened = open_signed_plan(folder, [doctor.certificate, physicist.certificate])
+    assert not opened.treatable
+    assert "REJECTED by Physicist^Jo: use the Ø 25 mm cone" in opened.message
+    assert "does not cover" not in opened.message     # the reason is covered by the physicist's signature
