@@ -18,6 +18,21 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[Callable[[float, str], None], Callable[[], bool]], object]
 
+_gui_thread_collector = None
+
+
+def collect_garbage_in_gui_thread() -> None:
+    """Python's cyclic garbage collector runs in whichever thread allocates when a threshold is
+    crossed; if that is a worker and the garbage holds a Qt widget, the widget is destroyed off the
+    GUI thread and Qt deadlocks (seen: a signing dialog collected while the report was drawn in the
+    background, hanging the window). So automatic collection is switched off and the same
+    generational collection runs on a timer in the GUI thread (pyqtgraph's GarbageCollector)."""
+    global _gui_thread_collector
+    if _gui_thread_collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _gui_thread_collector = GarbageCollector(interval=0.5)
+
 
 class TaskRunner(QObject):
     """Runs one ``Work`` at a time in a worker thread."""
@@ -31,6 +46,7 @@ class TaskRunner(QObject):
 
     def __init__(self, expected_errors: tuple[type[BaseException], ...] = (), parent: QObject | None = None):
         super().__init__(parent)
+        collect_garbage_in_gui_thread()   # before any worker thread exists
         self.expected_errors = expected_errors
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
