@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
         file_menu.addSeparator()
-        for action in (*self.output.actions(), self.reviewing.review_action):
+        for action in (*self.output.actions(), self.reviewing.review_action, self.reviewing.review_from_pacs_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(self.import_measured_action)

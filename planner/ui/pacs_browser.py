@@ -1,8 +1,9 @@
-"""Find a patient's ultrasound studies on the PACS and fetch one to plan on (C-FIND, then C-GET).
+"""Find a patient's studies on the PACS and fetch one (C-FIND, then C-GET): ultrasound studies to
+plan on, or studies holding an RT Plan for the physicist's review.
 
 Queries and retrievals run in the background with Cancel; the fetched files land in the user
-data folder (one folder per study) exactly as the PACS sent them, and the window opens the first
-ultrasound image among them.
+data folder (one folder per study) exactly as the PACS sent them (so signatures still verify),
+and the window opens the first file of the wanted modality among them.
 """
 
 from __future__ import annotations
@@ -23,19 +24,24 @@ PROBLEM_STYLE = "color: #ff6060;"
 COLUMNS = ("Date", "Patient", "Patient ID", "Description", "Modalities", "Images")
 
 
-class PacsBrowser(QDialog):
-    image_retrieved = Signal(str)  # path of the first ultrasound image of the fetched study
+MODALITY_WORDS = {"US": "ultrasound", "RTPLAN": "RT Plan"}
 
-    def __init__(self, node: PacsNode, runner, parent: QWidget | None = None):
+
+class PacsBrowser(QDialog):
+    file_retrieved = Signal(str)  # path of the first file of the wanted modality in the fetched study
+
+    def __init__(self, node: PacsNode, runner, parent: QWidget | None = None, modality: str = "US"):
         super().__init__(parent)
-        self.setWindowTitle(f"Ultrasound studies on {node.called_ae_title} ({node.host}:{node.port})")
+        self.modality = modality
+        self.words = MODALITY_WORDS.get(modality, modality)
+        self.setWindowTitle(f"{self.words} studies on {node.called_ae_title} ({node.host}:{node.port})")
         self.node = node
         self.runner = runner
         self.studies: tuple[StudySummary, ...] = ()
         self.patient_id = QLineEdit()
         self.patient_name = QLineEdit()
         self.patient_name.setPlaceholderText("e.g. DOE^J*  (* and ? are wildcards)")
-        self.find_button = QPushButton("Find ultrasound studies")
+        self.find_button = QPushButton(f"Find {self.words} studies")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -76,7 +82,8 @@ class PacsBrowser(QDialog):
             self._say("Another task is running; try again when it ends.", problem=True)
             return False
         self._say("Searching…")
-        return self.runner.start("Searching the PACS", lambda _p, _c: find_studies(self.node, patient_id, name),
+        return self.runner.start("Searching the PACS",
+                                 lambda _p, _c: find_studies(self.node, patient_id, name, modality=self.modality),
                                  self._show_studies, lambda message: self._say(f"Search failed: {message}", True))
 
     def _show_studies(self, studies: tuple[StudySummary, ...]) -> None:
@@ -88,8 +95,8 @@ class PacsBrowser(QDialog):
                       "" if s.number_of_instances is None else str(s.number_of_instances))
             for col, text in enumerate(values):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-        self._say(f"{len(self.studies)} ultrasound stud{'y' if len(self.studies) == 1 else 'ies'} found."
-                  if self.studies else "No ultrasound study matches.")
+        self._say(f"{len(self.studies)} {self.words} stud{'y' if len(self.studies) == 1 else 'ies'} found."
+                  if self.studies else f"No {self.words} study matches.")
 
     def retrieve_selected(self) -> bool:
         rows = self.table.selectionModel().selectedRows()
@@ -104,11 +111,11 @@ class PacsBrowser(QDialog):
                                  self._opened, lambda message: self._say(f"Not fetched: {message}", True))
 
     def _opened(self, paths) -> None:
-        image = first_ultrasound(paths)
-        if image is None:
-            self._say("The study holds no ultrasound image Planner can plan on.", problem=True)
+        found = first_of_modality(paths, self.modality)
+        if found is None:
+            self._say(f"The study holds no {self.words} Planner can open.", problem=True)
             return
-        self.image_retrieved.emit(str(image))
+        self.file_retrieved.emit(str(found))
         self.accept()
 
     def _say(self, text: str, problem: bool = False) -> None:
@@ -116,11 +123,11 @@ class PacsBrowser(QDialog):
         self.message.setText(text)
 
 
-def first_ultrasound(paths) -> Path | None:
-    """The first fetched file whose Modality is US (RT objects of earlier plans are skipped)."""
+def first_of_modality(paths, modality: str) -> Path | None:
+    """The first fetched file of ``modality`` (for US, the RT objects of earlier plans are skipped)."""
     for path in sorted(Path(p) for p in paths):
         try:
-            if dcmread(path, stop_before_pixels=True).get("Modality") == "US":
+            if dcmread(path, stop_before_pixels=True).get("Modality") == modality:
                 return path
         except (InvalidDicomError, OSError):
             continue

@@ -252,13 +252,14 @@ class PlanOutput(QObject):
         dialog.accepted.connect(lambda: self.window.settings.save_pacs_node(dialog.node))
         dialog.open()
 
-    def browse_pacs(self) -> PacsBrowser | None:
+    def browse_pacs(self, modality: str = "US", on_retrieved=None) -> PacsBrowser | None:
+        """Find and fetch a study: an ultrasound image to plan on (default), or e.g. an RT Plan."""
         node = self.window.settings.pacs_node()
         if node is None:
             self.window.report_problem("No PACS is set up: File ▸ PACS Settings…")
             return None
-        browser = PacsBrowser(node, self.window.runner, self.window)
-        browser.image_retrieved.connect(self.window.open_image_file)
+        browser = PacsBrowser(node, self.window.runner, self.window, modality)
+        browser.file_retrieved.connect(on_retrieved or self.window.open_image_file)
         browser.open()
         return browser
 

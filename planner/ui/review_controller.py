@@ -25,6 +25,8 @@ class ReviewController(QObject):
         self.path: Path | None = None
         self.review_action = window._action("&Review Plan…", self.choose_plan, "Ctrl+R",
                                             "Open a signed RT Plan for the physicist's review and approval")
+        self.review_from_pacs_action = window._action("Review Plan from PAC&S…", self.browse_pacs, None,
+                                                      "Fetch a patient's RT Plan from the PACS and review it")
         panel.approve_requested.connect(lambda: self.choose_signer("approve"))
         panel.reject_requested.connect(lambda reason: self.choose_signer("reject", reason))
 
@@ -33,6 +35,9 @@ class ReviewController(QObject):
                                               "RT Plan (RTPLAN.dcm *.dcm);;All files (*)")
         if path:
             self.review(path)
+
+    def browse_pacs(self):
+        return self.window.output.browse_pacs("RTPLAN", self.review)
 
     def review(self, path: str | Path, open_in_window: bool = True) -> bool:
         """Review the plan at ``path``; the plan is shown in the window once the review is done."""

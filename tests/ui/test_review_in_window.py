@@ -11,6 +11,7 @@ from planner.ui.signing_dialog import SigningDialog
 from pydicom import dcmread
 from tests.dicom.signature_fixtures import dcmsign_verify, flip_byte_after
 from tests.ui.gui_driver import choose_in_combo
+from tests.dicom.test_network import orthanc  # noqa: F401  (a real Orthanc on loopback)
 from tests.ui.test_ebx_in_window import wait_for_dose
 
 PASSPHRASE = b"round test"
@@ -107,3 +108,28 @@ def test_a_plan_altered_after_the_physician_signed_cannot_be_approved(demo_windo
     assert not w.review_panel.approve_button.isEnabled()
     assert "Cannot be approved" in w.review_panel.reasons_label.text()
     assert "changed since signing" in w.review_panel.reasons_label.text()
+
+
+def test_a_signed_plan_is_fetched_from_the_pacs_and_reviewed(demo_window, qtbot, tmp_path, orthanc):  # noqa: F811
+    from planner.dicom.pacs_settings import PacsNode
+
+    w = demo_window
+    signed_by_physician(w, qtbot, tmp_path)
+    w.settings.save_pacs_node(PacsNode(orthanc.host, orthanc.dicom_port, orthanc.ae_title,
+                                       orthanc.client_ae_title, timeout_s=5))
+    assert w.output.send_to_pacs()
+    idle(w, qtbot)
+    browser = w.reviewing.browse_pacs()
+    qtbot.keyClicks(browser.patient_id, "DEMO-0001")
+    browser.find_button.click()
+    idle(w, qtbot)
+    assert browser.table.rowCount() >= 1, browser.message.text()
+    browser.table.selectRow(0)
+    browser.retrieve_button.click()
+    idle(w, qtbot)          # the C-GET, then the review
+    idle(w, qtbot)
+    qtbot.waitUntil(lambda: w.review_panel.review is not None, timeout=60000)
+    review = w.review_panel.review
+    assert "pacs-retrieved" in str(review.path)
+    assert review.can_approve, review.reasons     # the fetched copy's signature still holds
+    assert abs(review.second_check_difference_percent) <= 0.5
