@@ -126,20 +126,13 @@ def run_reject(args) -> int:
 
 
 def _decide(args, reason: str | None) -> int:
-    from planner.cli.signing_commands import read_passphrase
-    from planner.dicom.keys import SigningKeyError, load_signing_identity
+    from planner.cli.signing_commands import identity_from_args
     from planner.review.approval import ApprovalError, approve_plan, reject_plan
     from planner.review.audit import AuditError, AuditLog, default_audit_path
 
     file = _existing(args.file)
     trusted, levels = _trusted(args.trust), _levels(args)
-    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
-    try:
-        identity = load_signing_identity(args.key, args.cert, passphrase)
-    except SigningKeyError as err:
-        raise InputError(str(err)) from None
-    finally:
-        passphrase = None  # noqa: F841 - dropped at once: never kept, printed or logged
+    identity = identity_from_args(args)
     try:
         audit = AuditLog(args.audit_db or default_audit_path())
     except AuditError as err:

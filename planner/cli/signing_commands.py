@@ -73,7 +73,7 @@ def add_parsers(commands) -> None:
 # --------------------------------------------------------------------------------- sign
 
 def run_sign(args) -> int:
-    from planner.dicom.keys import SigningKeyError, describe_certificate, load_signing_identity
+    from planner.dicom.keys import describe_certificate
 
     source = Path(args.file)
     folder = _package_folder(source)
@@ -83,13 +83,7 @@ def run_sign(args) -> int:
         raise InputError(f"{source} does not exist or is not a file")
     if folder is not None and args.out:
         raise InputError(f"{source} is a plan package, signed in place with its report; --out is for a single file")
-    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
-    try:
-        identity = load_signing_identity(args.key, args.cert, passphrase)
-    except SigningKeyError as err:
-        raise InputError(str(err)) from None
-    finally:
-        passphrase = None  # noqa: F841 - dropped at once: never kept, printed or logged
+    identity = identity_from_args(args)
     if folder is not None:
         target, label, note = _sign_package(folder, identity, args.role)
     else:
@@ -154,6 +148,19 @@ def _not_signed(source: Path, err) -> InputError:
     if isinstance(err, DamagedFileError):  # it names the file already
         return InputError(f"{err}; it was not signed")
     return InputError(f"{source} was not signed: {err}")
+
+
+def identity_from_args(args):
+    """The signer from --key, --cert and --passphrase-file (or the terminal); one-line errors."""
+    from planner.dicom.keys import SigningKeyError, load_signing_identity
+
+    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
+    try:
+        return load_signing_identity(args.key, args.cert, passphrase)
+    except SigningKeyError as err:
+        raise InputError(str(err)) from None
+    finally:
+        passphrase = None  # noqa: F841 - dropped at once: never kept, printed or logged
 
 
 def read_passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> bytes | None:

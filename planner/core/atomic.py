@@ -27,14 +27,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) 
         except FileNotFoundError:
             pass
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename itself durable; not every platform lets a folder be opened for this."""
     try:
         fd = os.open(directory, os.O_RDONLY)

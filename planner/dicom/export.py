@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydicom import dcmread
 
-from planner.core.atomic import atomic_write_bytes
+from planner.core.atomic import atomic_write_bytes, fsync_directory
 from planner.core.plan import Plan
 from planner.dose.plan_checks import REFUSE
 from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult
@@ -318,7 +318,7 @@ def move_into_place(staging: Path, folder: Path, names, replaced=ALL_FILES) -> N
         for backup, target in backups:
             os.replace(backup, target)
         raise
-    _fsync_folder(folder)
+    fsync_directory(folder)
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -326,19 +326,6 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = ["ALL_FILES", "ExportError", "ExportedFiles", "export_plan", "move_into_place"]
