@@ -9,9 +9,36 @@ from __future__ import annotations
 import numpy as np
 
 from planner.core.outline import LesionOutline
+from planner.core.plan import Plan
+from planner.core.prescription import PrescriptionPoint
 from planner.core.skin_surface import SkinSurface
 from planner.dose.dose_plane import BeamModel, PlaneCache
 from planner.dose.metrics import DoseMetrics, compute_metrics
+from planner.dose.plan_checks import REFUSE, WARN, Finding, refused
+
+
+def geometry_refusal(plan: Plan, point: PrescriptionPoint, cone_axis_x_mm: float | None) -> Finding | None:
+    """Why the dose cannot be placed on the image (no skin line; no outline where its depth or
+    centre is needed), or None."""
+    if plan.skin_surface is None:
+        return Finding(REFUSE, "no skin surface on the image: depths cannot be measured", "no-skin")
+    if plan.outline is None and (point.mode == "isodose" or (cone_axis_x_mm is None and plan.cone_axis_x_mm is None)):
+        return Finding(REFUSE, "no lesion outline: draw the lesion (its depth and centre are needed)", "no-outline")
+    return None
+
+
+def beam_axis_x_mm(plan: Plan, cone_axis_x_mm: float | None) -> float:
+    """The axis given, else the plan's, else the lesion's lateral centre."""
+    if cone_axis_x_mm is None:
+        cone_axis_x_mm = plan.cone_axis_x_mm
+    return float(plan.outline.lateral_centre_mm if cone_axis_x_mm is None else cone_axis_x_mm)
+
+
+def time_unless_refused(time_min: float | None, reason: str | None, findings) -> tuple[float | None, str | None]:
+    """A refused plan shows no time: (None, the refusals) instead of the computed one."""
+    if refused(findings) and time_min is not None:
+        return None, "refused: " + "; ".join(f.message for f in findings if f.severity == REFUSE)
+    return time_min, reason
 
 
 class ImageDose:
@@ -45,3 +72,7 @@ class ImageDose:
         metrics = compute_metrics(self._grid, x_mm, y_mm, outline, skin, surface_dose_gy, model.beam.pdd,
                                   point_dose, deepest)
         return self._grid, metrics
+
+    @staticmethod
+    def metric_warnings(metrics: DoseMetrics | None) -> list[Finding]:
+        return [] if metrics is None else [Finding(WARN, n, "metrics") for n in metrics.notes]

@@ -13,7 +13,7 @@ from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData
 from planner.dose.commissioning import Commissioning
 from planner.dose.dose_plane import BeamModel, validate_axes
-from planner.dose.image_dose import ImageDose
+from planner.dose.image_dose import ImageDose, beam_axis_x_mm, geometry_refusal, time_unless_refused
 from planner.dose.kv_dose import DoseCalculationError, PrescriptionPoint
 from planner.dose.metrics import deepest_point
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_cone, check_doses,
@@ -111,12 +111,9 @@ class EbxDoseEngine:
         findings += _check_commissioning(entry, commissioning)
         if entry is None or entry.ssd_cm.value is None:
             return result()
-        if skin is None:
-            findings.append(Finding(REFUSE, "no skin surface on the image: depths cannot be measured", "no-skin"))
-            return result()
-        if outline is None and (point.mode == "isodose" or (cone_axis_x_mm is None and plan.cone_axis_x_mm is None)):
-            findings.append(Finding(REFUSE, "no lesion outline: draw the lesion (its depth and centre are needed)",
-                                    "no-outline"))
+        refusal = geometry_refusal(plan, point, cone_axis_x_mm)
+        if refusal is not None:
+            findings.append(refusal)
             return result()
         ssd = entry.ssd_cm.value
         model = self.beam_model(energy, applicator, ssd, progress, is_cancelled)
@@ -134,16 +131,11 @@ class EbxDoseEngine:
             findings += check_isodose_coverage(beam.pdd, deepest[2], point.isodose_percent)
         findings += check_doses(dose, self.limits)
 
-        if cone_axis_x_mm is None:
-            cone_axis_x_mm = plan.cone_axis_x_mm
-        axis_x = float(outline.lateral_centre_mm if cone_axis_x_mm is None else cone_axis_x_mm)
+        axis_x = beam_axis_x_mm(plan, cone_axis_x_mm)
         grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
                                                           dose.surface_dose_gy, deepest)
-        if metrics is not None:
-            findings += [Finding(WARN, n, "metrics") for n in metrics.notes]
-        time, reason = dose.treatment_time_min, dose.treatment_time_unavailable_reason
-        if refused(findings) and time is not None:
-            time, reason = None, "refused: " + "; ".join(f.message for f in findings if f.severity == REFUSE)
+        findings += ImageDose.metric_warnings(metrics)
+        time, reason = time_unless_refused(dose.treatment_time_min, dose.treatment_time_unavailable_reason, findings)
         return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy,
                       prescription_depth_mm=dose.prescription_depth_mm,
                       dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,

@@ -17,7 +17,7 @@ from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData, compute_beam_data
 from planner.dose.commissioning import Commissioning
 from planner.dose.dose_plane import BeamModel, validate_axes
-from planner.dose.image_dose import ImageDose
+from planner.dose.image_dose import ImageDose, beam_axis_x_mm, geometry_refusal, time_unless_refused
 from planner.dose.kv_dose import (AbsoluteDose, DoseCalculationError, PrescriptionPoint, absolute_dose,
                                   surface_dose_rate_gy_per_min)
 from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, MeasuredFile, MeasuredOutputFactors,
@@ -166,12 +166,9 @@ class SuperficialDoseEngine:
         findings += check_commissioning(entry, commissioning)
         if entry is None or entry.ssd_cm.value is None:
             return result()
-        if skin is None:
-            findings.append(Finding(REFUSE, "no skin surface on the image: depths cannot be measured", "no-skin"))
-            return result()
-        if outline is None and (point.mode == "isodose" or (cone_axis_x_mm is None and plan.cone_axis_x_mm is None)):
-            findings.append(Finding(REFUSE, "no lesion outline: draw the lesion (its depth and centre are needed)",
-                                    "no-outline"))
+        refusal = geometry_refusal(plan, point, cone_axis_x_mm)
+        if refusal is not None:
+            findings.append(refusal)
             return result()
         ssd = entry.ssd_cm.value
         model = self.beam_model(energy, cone, ssd, progress, is_cancelled)
@@ -195,17 +192,12 @@ class SuperficialDoseEngine:
             findings += check_isodose_coverage(beam.pdd, max_depth, point.isodose_percent)
         findings += check_doses(dose, self.limits)
 
-        if cone_axis_x_mm is None:
-            cone_axis_x_mm = plan.cone_axis_x_mm
-        axis_x = float(outline.lateral_centre_mm if cone_axis_x_mm is None else cone_axis_x_mm)
+        axis_x = beam_axis_x_mm(plan, cone_axis_x_mm)
         grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
                                                           dose.surface_dose_gy, deepest)
-        if metrics is not None:
-            findings += [Finding(WARN, n, "metrics") for n in metrics.notes]
+        findings += ImageDose.metric_warnings(metrics)
 
-        time, reason = dose.treatment_time_min, dose.treatment_time_unavailable_reason
-        if refused(findings) and time is not None:
-            time, reason = None, "refused: " + "; ".join(f.message for f in findings if f.severity == REFUSE)
+        time, reason = time_unless_refused(dose.treatment_time_min, dose.treatment_time_unavailable_reason, findings)
         return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy, ssd_cm=ssd,
                       prescription_depth_mm=dose.prescription_depth_mm,
                       dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,
