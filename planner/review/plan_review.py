@@ -29,7 +29,7 @@ import datetime as _dt
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,7 @@ class _Context:
 
 def _recompute(signed: SignedPlan, registry) -> _Context:
     """The embedded plan's dose computed again with its technique's engine on its own image."""
+    from planner.dicom.planning_image import locate_planning_image
     from planner.techniques.registry import discover_techniques
     from planner.workflow import (beam_key, calibrated_image, complete_plan, dose_grid_axes, load_planning_image,
                                   machine_commissioning)
@@ -287,10 +288,15 @@ def _recompute(signed: SignedPlan, registry) -> _Context:
     if not plan.image_path:
         context.reasons.append("the plan names no planning image: the dose cannot be recomputed")
         return context
+    image_path, how = locate_planning_image(signed)   # its recorded path, or the referenced US beside it
+    if image_path is None:
+        context.reasons.append(f"{how}: the dose cannot be recomputed")
+        return context
+    plan = replace(plan, image_path=image_path)
     try:
-        context.planning_image = load_planning_image(plan.image_path)
+        context.planning_image = load_planning_image(image_path)
     except Exception as exc:  # ImageLoadError and OS errors: the review says so, never crashes
-        context.reasons.append(f"the planning image {plan.image_path} cannot be loaded ({exc}): the dose cannot "
+        context.reasons.append(f"the planning image {image_path} cannot be loaded ({exc}): the dose cannot "
                                f"be recomputed")
         return context
     try:

@@ -9,6 +9,7 @@ makes it "not exported" again, so a signature is never shown for a plan it does 
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 from planner.dicom.keys import SigningKeyError, load_trusted_certificates
 from planner.dicom.network import PacsError, send_files
 from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
+from planner.dicom.planning_image import locate_planning_image
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
 from planner.review.audit import AuditError, AuditLog, default_audit_path
@@ -208,6 +210,13 @@ class PlanOutput(QObject):
             return False
         if report and not signed.treatable:
             w.report_problem(f"{Path(path).name}: {signed.message}")
+        image_path, how = locate_planning_image(signed)   # its recorded path, or the referenced US beside it
+        if image_path is None:
+            w.report_problem(f"Not opened: {how}.")
+            return False
+        if image_path != signed.plan.image_path:
+            w.statusBar().showMessage(how, 15000)
+            signed = dataclasses.replace(signed, plan=dataclasses.replace(signed.plan, image_path=image_path))
 
         def shown(_plan) -> None:
             w.document.plan_changed.disconnect(shown)

@@ -150,5 +150,5 @@ def test_without_its_planning_image_the_dose_cannot_be_recomputed_and_the_plan_n
     folder, doctor, _ = signed_package(tmp_path / "plan", tmp_path, plan=plan)
     result = review(folder, doctor.certificate)
     assert not result.can_approve and result.second_check is None
-    assert any("cannot be loaded" in r and "the dose cannot be recomputed" in r for r in result.reasons), \
+    assert any("is not on this computer" in r and "the dose cannot be recomputed" in r for r in result.reasons), \
         result.reasons
