@@ -24,7 +24,7 @@ from pydicom import dcmread
 from planner.core.atomic import atomic_write_bytes, fsync_directory
 from planner.core.plan import Plan
 from planner.dose.plan_checks import REFUSE
-from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult
+from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult, stale_dose_problem
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 
 from .identity import ExportIdentity, IdentityError, encode, new_uid, read_image_identity
@@ -40,7 +40,6 @@ RT_DOSE_FILE = "RTDOSE.dcm"
 ULTRASOUND_FILE = "US.dcm"
 ALL_FILES = (RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE, ULTRASOUND_FILE)
 SHORT_STRING_MAX = 16   # SH: machine, applicator and beam-quality identifiers must fit whole
-STALE_TOLERANCE = 1e-9
 
 
 class ExportError(ValueError):
@@ -161,17 +160,9 @@ def _check_plan_and_dose(plan: Plan, dose: DoseResult | None) -> None:
     time = dose.treatment_time_min
     if time is None or not (math.isfinite(time) and time > 0):
         raise ExportError(f"the plan has no {dose.time_name}: {dose.treatment_time_reason or 'not computed'}")
-    rx = plan.prescription
-    if abs(dose.prescribed_dose_gy - rx.dose_per_fraction_gy) > STALE_TOLERANCE:
-        raise ExportError(f"the dose was computed for {dose.prescribed_dose_gy:g} Gy per fraction but the plan "
-                          f"prescribes {rx.dose_per_fraction_gy:g} Gy: recompute the dose")
-    if dose.prescription_point != rx.point:
-        raise ExportError(f"the dose was prescribed {dose.prescription_point.describe()} but the plan "
-                          f"{rx.point.describe()}: recompute the dose")
-    if (plan.cone_axis_x_mm is not None and dose.cone_axis_x_mm is not None
-            and abs(plan.cone_axis_x_mm - dose.cone_axis_x_mm) > 1e-6):
-        raise ExportError(f"the dose was computed with the beam axis at {dose.cone_axis_x_mm:.2f} mm, the plan "
-                          f"has it at {plan.cone_axis_x_mm:.2f} mm: recompute the dose")
+    stale = stale_dose_problem(plan, dose)
+    if stale is not None:
+        raise ExportError(stale)
 
 
 def _is_brachy(dose: DoseResult) -> bool:

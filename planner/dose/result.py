@@ -69,3 +69,20 @@ def dose_result(x_mm: np.ndarray, y_mm: np.ndarray, point: PrescriptionPoint, pr
             or "not computed"
     return DoseResult(x_mm=x_mm, y_mm=y_mm, prescription_point=point, prescribed_dose_gy=prescribed_dose_gy,
                       findings=findings, **fields)
+
+
+def stale_dose_problem(plan, dose: DoseResult) -> str | None:
+    """Why ``dose`` is not the dose of ``plan`` as it is now (prescription or beam axis changed
+    since it was computed), or None. Exporting or reporting a stale dose would print a wrong number."""
+    rx = plan.prescription
+    if abs(dose.prescribed_dose_gy - rx.dose_per_fraction_gy) > 1e-9 * max(1.0, rx.dose_per_fraction_gy):
+        return (f"the dose was computed for {dose.prescribed_dose_gy:g} Gy per fraction but the plan prescribes "
+                f"{rx.dose_per_fraction_gy:g} Gy: recompute the dose")
+    if dose.prescription_point != rx.point:
+        return (f"the dose was computed {dose.prescription_point.describe()} but the plan prescribes "
+                f"{rx.point.describe()}: recompute the dose")
+    if (plan.cone_axis_x_mm is not None and dose.cone_axis_x_mm is not None
+            and abs(plan.cone_axis_x_mm - dose.cone_axis_x_mm) > 1e-6):
+        return (f"the dose was computed with the beam axis at {dose.cone_axis_x_mm:.2f} mm, the plan has it at "
+                f"{plan.cone_axis_x_mm:.2f} mm: recompute the dose")
+    return None

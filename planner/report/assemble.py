@@ -14,7 +14,7 @@ from datetime import datetime
 import planner
 from planner.core.outline import measure_lesion
 from planner.core.radiobiology import biological_doses
-from planner.dose.result import DoseResult
+from planner.dose.result import DoseResult, stale_dose_problem
 from planner.report import formatting as fmt
 from planner.report.content import (Alert, DepthDoseCurve, DepthMark, Item, PlanStatus, ReportContent,
                                     ReportError, SignatureLine, checked_status)
@@ -95,17 +95,9 @@ def _check_belongs(plan, result: DoseResult, technique) -> None:
     """The dose must be this plan's: same technique, prescribed dose and prescription point."""
     if plan.setup.technique_id != technique.id:
         raise ReportError(f"the plan uses technique {plan.setup.technique_id!r}, not {technique.id!r}")
-    rx = plan.prescription
-    if not math.isclose(result.prescribed_dose_gy, rx.dose_per_fraction_gy, rel_tol=1e-9):
-        raise ReportError(f"the dose was computed for {result.prescribed_dose_gy:g} Gy per fraction but the plan "
-                          f"prescribes {rx.dose_per_fraction_gy:g} Gy: recompute the dose before reporting")
-    if result.prescription_point != rx.point:
-        raise ReportError(f"the dose was computed {result.prescription_point.describe()} but the plan prescribes "
-                          f"{rx.point.describe()}: recompute the dose before reporting")
-    if (result.cone_axis_x_mm is not None and plan.cone_axis_x_mm is not None
-            and abs(result.cone_axis_x_mm - plan.cone_axis_x_mm) > 1e-6):
-        raise ReportError(f"the dose was computed with the cone axis at {result.cone_axis_x_mm:.2f} mm but the plan "
-                          f"places it at {plan.cone_axis_x_mm:.2f} mm: recompute the dose before reporting")
+    stale = stale_dose_problem(plan, result)
+    if stale is not None:
+        raise ReportError(f"{stale} before reporting")
     if result.dose_grid_gy is not None and result.dose_grid_gy.shape != (len(result.y_mm), len(result.x_mm)):
         raise ReportError(f"dose grid {result.dose_grid_gy.shape} does not match its axes "
                           f"({len(result.y_mm)} × {len(result.x_mm)})")
