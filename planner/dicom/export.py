@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,57 +85,42 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
     geometry = _beam_geometry(plan, dose_result)
 
     folder = Path(out_dir)
-    existing = [name for name in ALL_FILES if (folder / name).exists()]
-    if existing and not overwrite:
-        raise ExportError(f"{folder} already holds an export ({', '.join(existing)}); choose another folder "
-                          f"or replace it")
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".planner-export-", dir=folder))
-    except OSError as exc:
-        raise ExportError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
-    done = False
-    try:
-        when = (now or _dt.datetime.now()).replace(microsecond=0)
-        notes: list[str] = []
-        identity, image_file, image_header = _identity(plan, image, calibrated, staging, when, notes)
-        if unit.demo_commissioning:
-            notes.append("made with the illustrative DEMO commissioning: the RT Plan is labelled DEMO and "
-                         "NOT FOR CLINICAL USE")
-        uids = {name: new_uid() for name in (RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE)}
-        struct = build_rt_structure_set(identity, uids[RT_STRUCTURE_SET_FILE], plan.label, plan.outline,
-                                        plan.skin_surface)
-        rt_plan = build_rt_plan(identity, uids[RT_PLAN_FILE], plan, dose_result, unit, geometry,
-                                uids[RT_STRUCTURE_SET_FILE], brachy=brachy, predecessor_uid=predecessor_uid)
-        record = calculation_record(plan, dose_result)
-        add_plan_payload(rt_plan, plan, record)  # the plan itself, signed with the RT Plan (plan_payload.py)
+    with staged_folder(folder, ALL_FILES, overwrite, "an export", ExportError, ".planner-export-") as staging:
         try:
-            rt_dose, dose_notes = build_rt_dose(identity, uids[RT_DOSE_FILE], dose_result,
-                                                plan.prescription.fractions, uids[RT_PLAN_FILE])
-        except DoseGridError as exc:
-            raise ExportError(f"the dose cannot be exported: {exc}") from exc
-        notes += dose_notes
-        problems = [*cross_reference_problems(rt_plan, struct, rt_dose, image_header),
-                    *payload_disagreements(rt_plan, plan, record)]
-        if problems:
-            raise ExportError("the exported objects do not agree (a Planner bug, nothing written): "
-                              + "; ".join(problems))
-        written = {RT_PLAN_FILE: rt_plan, RT_STRUCTURE_SET_FILE: struct, RT_DOSE_FILE: rt_dose}
-        for name, ds in written.items():
-            atomic_write_bytes(staging / name, encode(ds))
-        names = [*written, *([ULTRASOUND_FILE] if image_file is not None else [])]
-        move_into_place(staging, folder, names)
-        done = True
-    except IdentityError as exc:
-        raise ExportError(str(exc)) from exc
-    except OSError as exc:
-        raise ExportError(f"writing the export to {folder} failed, nothing was written: "
-                          f"{exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not done:
-            _remove_if_empty(folder)
+            when = (now or _dt.datetime.now()).replace(microsecond=0)
+            notes: list[str] = []
+            identity, image_file, image_header = _identity(plan, image, calibrated, staging, when, notes)
+            if unit.demo_commissioning:
+                notes.append("made with the illustrative DEMO commissioning: the RT Plan is labelled DEMO and "
+                             "NOT FOR CLINICAL USE")
+            uids = {name: new_uid() for name in (RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE)}
+            struct = build_rt_structure_set(identity, uids[RT_STRUCTURE_SET_FILE], plan.label, plan.outline,
+                                            plan.skin_surface)
+            rt_plan = build_rt_plan(identity, uids[RT_PLAN_FILE], plan, dose_result, unit, geometry,
+                                    uids[RT_STRUCTURE_SET_FILE], brachy=brachy, predecessor_uid=predecessor_uid)
+            record = calculation_record(plan, dose_result)
+            add_plan_payload(rt_plan, plan, record)  # the plan itself, signed with the RT Plan (plan_payload.py)
+            try:
+                rt_dose, dose_notes = build_rt_dose(identity, uids[RT_DOSE_FILE], dose_result,
+                                                    plan.prescription.fractions, uids[RT_PLAN_FILE])
+            except DoseGridError as exc:
+                raise ExportError(f"the dose cannot be exported: {exc}") from exc
+            notes += dose_notes
+            problems = [*cross_reference_problems(rt_plan, struct, rt_dose, image_header),
+                        *payload_disagreements(rt_plan, plan, record)]
+            if problems:
+                raise ExportError("the exported objects do not agree (a Planner bug, nothing written): "
+                                  + "; ".join(problems))
+            written = {RT_PLAN_FILE: rt_plan, RT_STRUCTURE_SET_FILE: struct, RT_DOSE_FILE: rt_dose}
+            for name, ds in written.items():
+                atomic_write_bytes(staging / name, encode(ds))
+            names = [*written, *([ULTRASOUND_FILE] if image_file is not None else [])]
+            move_into_place(staging, folder, names)
+        except IdentityError as exc:
+            raise ExportError(str(exc)) from exc
+        except OSError as exc:
+            raise ExportError(f"writing the export to {folder} failed, nothing was written: "
+                              f"{exc.strerror or exc}") from exc
     return ExportedFiles(
         folder=folder, rt_plan=folder / RT_PLAN_FILE, rt_structure_set=folder / RT_STRUCTURE_SET_FILE,
         rt_dose=folder / RT_DOSE_FILE, ultrasound=None if image_file is None else folder / ULTRASOUND_FILE,
@@ -312,11 +298,31 @@ def move_into_place(staging: Path, folder: Path, names, replaced=ALL_FILES) -> N
     fsync_directory(folder)
 
 
-def _remove_if_empty(folder: Path) -> None:
+@contextmanager
+def staged_folder(folder: Path, names, overwrite: bool, what: str, error: type[Exception], prefix: str):
+    """A hidden staging folder inside ``folder`` for an all-or-nothing write (finish it with
+    move_into_place). Refuses a folder that already holds any of ``names`` unless ``overwrite``;
+    a folder created here is removed again when the write fails."""
+    existing = [name for name in names if (folder / name).exists()]
+    if existing and not overwrite:
+        raise error(f"{folder} already holds {what} ({', '.join(existing)}); choose another folder or replace it")
+    created = not folder.exists()
     try:
-        folder.rmdir()
-    except OSError:
-        pass
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    except OSError as exc:
+        raise error(f"cannot write to {folder}: {exc.strerror or exc}") from exc
+    done = False
+    try:
+        yield staging
+        done = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not done:
+            try:
+                folder.rmdir()   # only if empty: never anything the user had there
+            except OSError:
+                pass
 
 
-__all__ = ["ALL_FILES", "ExportError", "ExportedFiles", "export_plan", "move_into_place"]
+__all__ = ["ALL_FILES", "ExportError", "ExportedFiles", "export_plan", "move_into_place", "staged_folder"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from planner.dose.result import DoseResult
 from planner.report import PlanStatus, ReportError, SignatureLine, render_plan_report, report_content, write_plan_report
 
 from .export import (ALL_FILES, RT_DOSE_FILE, RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, ULTRASOUND_FILE, ExportError,
-                     export_plan, move_into_place)
+                     export_plan, move_into_place, staged_folder)
 from .keys import SigningIdentity
 from .plan_payload import (PlanPayloadError, calculation_record, payload_disagreements, read_plan_payload,
                            same_calculation)
@@ -88,40 +87,26 @@ def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, plan
     revises (planner.review.revision). Raises PackageError with the reason.
     """
     folder = Path(out_dir)
-    existing = [name for name in PACKAGE_FILES if (folder / name).exists()]
-    if existing and not overwrite:
-        raise PackageError(f"{folder} already holds a plan package ({', '.join(existing)}); choose another "
-                           f"folder or replace it")
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".planner-package-", dir=folder))
-    except OSError as exc:
-        raise PackageError(f"cannot write to {folder}: {exc.strerror or exc}") from exc
-    done = False
-    try:
-        content = report_content(plan, dose_result, planning_image, technique, beam_data=beam_data,
-                                 status=PlanStatus.DRAFT)
-        files = export_plan(plan, dose_result, planning_image, technique, staging, predecessor_uid=predecessor_uid)
-        embedded, record = read_plan_payload(dcmread(files.rt_plan))
-        if embedded != plan:
-            raise PackageError("the plan read back from RTPLAN.dcm differs from the plan exported (a Planner "
-                               "bug); nothing was written")
-        write_plan_report(staging / REPORT_FILE, content)
-        save_plan(staging / PLAN_FILE, plan, record)
-        names = [RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE, *([ULTRASOUND_FILE] if files.ultrasound else []),
-                 REPORT_FILE, PLAN_FILE]
-        move_into_place(staging, folder, names, replaced=PACKAGE_FILES)
-        done = True
-    except (ExportError, ReportError, PlanPayloadError) as exc:
-        raise PackageError(str(exc)) from exc
-    except OSError as exc:
-        raise PackageError(f"writing the package to {folder} failed, nothing was written: "
-                           f"{exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not done:
-            _remove_if_empty(folder)
+    with staged_folder(folder, PACKAGE_FILES, overwrite, "a plan package", PackageError,
+                       ".planner-package-") as staging:
+        try:
+            content = report_content(plan, dose_result, planning_image, technique, beam_data=beam_data,
+                                     status=PlanStatus.DRAFT)
+            files = export_plan(plan, dose_result, planning_image, technique, staging, predecessor_uid=predecessor_uid)
+            embedded, record = read_plan_payload(dcmread(files.rt_plan))
+            if embedded != plan:
+                raise PackageError("the plan read back from RTPLAN.dcm differs from the plan exported (a Planner "
+                                   "bug); nothing was written")
+            write_plan_report(staging / REPORT_FILE, content)
+            save_plan(staging / PLAN_FILE, plan, record)
+            names = [RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE,
+                     *([ULTRASOUND_FILE] if files.ultrasound else []), REPORT_FILE, PLAN_FILE]
+            move_into_place(staging, folder, names, replaced=PACKAGE_FILES)
+        except (ExportError, ReportError, PlanPayloadError) as exc:
+            raise PackageError(str(exc)) from exc
+        except OSError as exc:
+            raise PackageError(f"writing the package to {folder} failed, nothing was written: "
+                               f"{exc.strerror or exc}") from exc
     return _package(folder, files.rt_plan_uid, SignatureStatus.UNSIGNED, notes=files.notes)
 
 
@@ -248,13 +233,6 @@ def _package(folder: Path, rt_plan_uid: str, status: SignatureStatus, **extra) -
                        rt_dose=folder / RT_DOSE_FILE, ultrasound=ultrasound if ultrasound.exists() else None,
                        report=folder / REPORT_FILE, plan_file=folder / PLAN_FILE, rt_plan_uid=rt_plan_uid,
                        status=status, **extra)
-
-
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
 
 
 __all__ = ["PACKAGE_FILES", "PLAN_FILE", "REPORT_FILE", "SIGNATURES_FILE", "PackageError", "PlanPackage",
