@@ -70,7 +70,7 @@ PLANNER_WORKER = r'''
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
 import numpy as np
-from plugins.imrt_photon.phantom import Phantom, PhantomGrid
+from planner.core.volume import PlanningVolume, VoxelGrid
 from plugins.imrt_photon.pencil_beam import dose_influence, BeamSettings
 from plugins.imrt_photon.optimise import optimise_fluence, OptimisationSettings
 from plugins.imrt_photon.optimise import Objective
@@ -89,7 +89,7 @@ density = np.clip(1.0 + to_xyz(d["hu"]) / 1000.0, 0.0, None).astype(np.float32)
 masks = {"PTV": to_xyz(masks_zyx["OuterTarget"]), "Core": to_xyz(masks_zyx["Core"]),
          "Body": to_xyz(masks_zyx["BODY"])}
 density[~masks["Body"]] = 0.0
-phantom = Phantom(PhantomGrid(*axes), density, masks, tuple(float(v) for v in d["iso"]))
+phantom = PlanningVolume(VoxelGrid(*axes), density, masks, tuple(float(v) for v in d["iso"]))
 t0 = time.perf_counter()
 inf = dose_influence(phantom, settings=BeamSettings(bixel_width_mm=5.0))
 t_dij = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Sparse dose-influence matrix of 6 MV pencil beams (bixels) on a voxel phantom, vectorised numpy.
+"""Sparse dose-influence matrix of 6 MV pencil beams (bixels) on a planning volume, vectorised numpy.
 
 Per beam: voxels are projected to the isocentre plane (divergent geometry, SAD from the machine);
 radiological depth comes from a fan of rays marched through the density grid on a beam's-eye-view
@@ -26,7 +26,7 @@ import scipy.signal
 import scipy.sparse
 
 from .beam_data import SvdKernelMachine, generic_6mv
-from .phantom import Phantom
+from planner.core.volume import PlanningVolume
 
 CONVOLUTION_STEP_MM = 0.5  # the kernels' tabulation step (matRad/pyRadPlan int_conv_resolution)
 
@@ -57,12 +57,12 @@ class DoseInfluence:
     """dij[voxel, bixel] in Gy per unit weight; voxels are the flat [x, y, z] indices in `voxels`."""
 
     dij: scipy.sparse.csr_matrix
-    voxels: np.ndarray  # flat indices into the phantom grid, one per dij row
+    voxels: np.ndarray  # flat indices into the volume grid, one per dij row
     bixels: tuple[Bixel, ...]
     seconds: float
 
     def rows_for(self, mask: np.ndarray) -> np.ndarray:
-        """dij rows of the voxels inside a phantom mask."""
+        """dij rows of the voxels inside a volume mask."""
         return np.flatnonzero(mask.ravel()[self.voxels])
 
     def dose_grid_gy(self, weights: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -103,7 +103,7 @@ def lateral_profiles(machine: SvdKernelMachine, ssd_mm: float, bixel_width_mm: f
     return axis, tables
 
 
-def _ray_depth_table(phantom: Phantom, source: np.ndarray, axes, sad_mm: float,
+def _ray_depth_table(volume: PlanningVolume, source: np.ndarray, axes, sad_mm: float,
                      a_axis: np.ndarray, c_axis: np.ndarray, t_axis: np.ndarray) -> np.ndarray:
     """Radiological depth [a, c, t] along the rays through (a, c) at the isocentre plane.
 
@@ -111,13 +111,13 @@ def _ray_depth_table(phantom: Phantom, source: np.ndarray, axes, sad_mm: float,
     integrated with the trapezoid rule, so any density grid works, not only water.
     """
     direction, u, v = axes
-    g = phantom.grid
+    g = volume.grid
     aa, cc = np.meshgrid(a_axis, c_axis, indexing="ij")
     rays = sad_mm * direction + aa[..., None] * u + cc[..., None] * v
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
     pos = source + rays[:, :, None, :] * t_axis[None, None, :, None]
     idx = (pos - g.origin_mm) / np.array(g.spacing_mm)
-    rho = scipy.ndimage.map_coordinates(phantom.density, idx.reshape(-1, 3).T, order=1,
+    rho = scipy.ndimage.map_coordinates(volume.density, idx.reshape(-1, 3).T, order=1,
                                         mode="constant", cval=0.0).reshape(pos.shape[:3])
     dt = t_axis[1] - t_axis[0]
     depth = np.zeros_like(rho)
@@ -133,13 +133,13 @@ def _table_lookup(table: np.ndarray, axis0: np.ndarray, axis1: np.ndarray, axis2
     return scipy.ndimage.map_coordinates(table, coords, order=1, mode="nearest")
 
 
-def target_bixels(phantom: Phantom, target: np.ndarray, gantry_deg: float, beam: int,
+def target_bixels(volume: PlanningVolume, target: np.ndarray, gantry_deg: float, beam: int,
                   settings: BeamSettings, sad_mm: float) -> list[Bixel]:
     """Bixels whose cell at the isocentre plane holds a target voxel's projection (matRad's rule)."""
     direction, u, v = beam_axes(gantry_deg)
-    iso = np.asarray(phantom.isocentre_mm)
+    iso = np.asarray(volume.isocentre_mm)
     source = iso - sad_mm * direction
-    p = _voxel_points(phantom, np.flatnonzero(target.ravel()))
+    p = _voxel_points(volume, np.flatnonzero(target.ravel()))
     rel = p - source
     scale = sad_mm / (rel @ direction)
     w = settings.bixel_width_mm
@@ -149,11 +149,11 @@ def target_bixels(phantom: Phantom, target: np.ndarray, gantry_deg: float, beam:
     return [Bixel(beam, gantry_deg, ia * w, ic * w) for ia, ic in sorted(cells)]
 
 
-def grow_mask_mm(phantom: Phantom, mask: np.ndarray, margin_mm: float) -> np.ndarray:
+def grow_mask_mm(volume: PlanningVolume, mask: np.ndarray, margin_mm: float) -> np.ndarray:
     """The mask grown by an ellipsoidal margin in mm (voxel-exact on anisotropic grids)."""
     if margin_mm <= 0:
         return mask
-    sp = np.array(phantom.grid.spacing_mm)
+    sp = np.array(volume.grid.spacing_mm)
     n = np.floor(margin_mm / sp).astype(int)
     ax = [np.arange(-k, k + 1) * s for k, s in zip(n, sp)]
     gx, gy, gz = np.meshgrid(*ax, indexing="ij")
@@ -161,26 +161,26 @@ def grow_mask_mm(phantom: Phantom, mask: np.ndarray, margin_mm: float) -> np.nda
     return scipy.ndimage.binary_dilation(mask, structure=ball)
 
 
-def _voxel_points(phantom: Phantom, flat: np.ndarray) -> np.ndarray:
-    g = phantom.grid
+def _voxel_points(volume: PlanningVolume, flat: np.ndarray) -> np.ndarray:
+    g = volume.grid
     i, j, k = np.unravel_index(flat, g.shape)
     return np.stack([g.x_mm[i], g.y_mm[j], g.z_mm[k]], axis=1)
 
 
-def central_ssd_mm(phantom: Phantom, gantry_deg: float, sad_mm: float) -> float:
+def central_ssd_mm(volume: PlanningVolume, gantry_deg: float, sad_mm: float) -> float:
     """Source-surface distance on the central axis (density first reaching 0.5)."""
     direction, _, _ = beam_axes(gantry_deg)
-    iso = np.asarray(phantom.isocentre_mm)
+    iso = np.asarray(volume.isocentre_mm)
     t = np.arange(0.0, sad_mm, 0.5)
     pos = iso - sad_mm * direction + t[:, None] * direction
-    g = phantom.grid
-    rho = scipy.ndimage.map_coordinates(phantom.density, ((pos - g.origin_mm) / np.array(g.spacing_mm)).T,
+    g = volume.grid
+    rho = scipy.ndimage.map_coordinates(volume.density, ((pos - g.origin_mm) / np.array(g.spacing_mm)).T,
                                         order=1, mode="constant", cval=0.0)
     inside = np.flatnonzero(rho >= 0.5)
     return float(t[inside[0]]) if inside.size else sad_mm
 
 
-def dose_influence(phantom: Phantom, target: str = "PTV", settings: BeamSettings = BeamSettings(),
+def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSettings = BeamSettings(),
                    machine: SvdKernelMachine | None = None,
                    bixels: tuple[Bixel, ...] | None = None,
                    workers: int | None = None) -> DoseInfluence:
@@ -189,15 +189,15 @@ def dose_influence(phantom: Phantom, target: str = "PTV", settings: BeamSettings
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     machine = machine or generic_6mv()
     sad = machine.sad_mm
-    voxels = np.flatnonzero(phantom.density.ravel() > 0)
-    points = _voxel_points(phantom, voxels)
+    voxels = np.flatnonzero(volume.density.ravel() > 0)
+    points = _voxel_points(volume, voxels)
     if bixels is None:
-        grown = grow_mask_mm(phantom, phantom.masks[target], settings.target_margin_mm)
+        grown = grow_mask_mm(volume, volume.masks[target], settings.target_margin_mm)
         bixels = tuple(b for i, angle in enumerate(settings.gantry_angles_deg)
-                       for b in target_bixels(phantom, grown, angle, i, settings, sad))
+                       for b in target_bixels(volume, grown, angle, i, settings, sad))
     w = settings.bixel_width_mm
     h = CONVOLUTION_STEP_MM
-    spacing = min(phantom.grid.spacing_mm)
+    spacing = min(volume.grid.spacing_mm)
     bixel_beam = np.array([b.beam for b in bixels])
     bixel_u_mm = np.array([b.u_mm for b in bixels], dtype=np.float32)
     bixel_v_mm = np.array([b.v_mm for b in bixels], dtype=np.float32)
@@ -210,7 +210,7 @@ def dose_influence(phantom: Phantom, target: str = "PTV", settings: BeamSettings
         if cols.size == 0:
             return [], [], []
         direction, u, v = axes = beam_axes(angle)
-        iso = np.asarray(phantom.isocentre_mm)
+        iso = np.asarray(volume.isocentre_mm)
         source = iso - sad * direction
         ia = np.array([round(bixels[j].u_mm / w) for j in cols])
         ic = np.array([round(bixels[j].v_mm / w) for j in cols])
@@ -234,10 +234,10 @@ def dose_influence(phantom: Phantom, target: str = "PTV", settings: BeamSettings
         a_axis = np.arange(a.min() - spacing, a.max() + 2 * spacing, spacing)
         c_axis = np.arange(c.min() - spacing, c.max() + 2 * spacing, spacing)
         t_axis = np.arange(dist.min() - 2 * spacing, dist.max() + 2 * spacing, spacing / 2)
-        table = _ray_depth_table(phantom, source, axes, sad, a_axis, c_axis, t_axis)
+        table = _ray_depth_table(volume, source, axes, sad, a_axis, c_axis, t_axis)
         depth = _table_lookup(table, a_axis, c_axis, t_axis, a, c, dist)
         depth_terms = machine.depth_factors(depth) * (sad / dist) ** 2  # (3, n)
-        ssd = central_ssd_mm(phantom, angle, sad)
+        ssd = central_ssd_mm(volume, angle, sad)
         lat_axis, lat = lateral_profiles(machine, ssd, w, settings.tail_radius_mm)
         n_half = (lat_axis.size - 1) // 2
         lat_flat = lat.reshape(3, -1).astype(np.float32)

@@ -9,9 +9,9 @@ so any grid spacing can be used. Patient axes (DICOM, supine): x left, y posteri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from planner.core.volume import PlanningVolume, VoxelGrid
 
 # TG-119 (Ezzell 2009), C-shape: core cylinder radius 1.0 cm.
 CORE_RADIUS_MM = 10.0
@@ -32,51 +32,16 @@ BODY_SIZE_MM = (200.0, 200.0, 160.0)
 WATER_DENSITY_G_PER_CM3 = 1.0
 
 
-@dataclass(frozen=True)
-class PhantomGrid:
-    """Voxel centres along x, y, z in mm (index order [x, y, z])."""
-
-    x_mm: np.ndarray
-    y_mm: np.ndarray
-    z_mm: np.ndarray
-
-    @property
-    def spacing_mm(self) -> tuple[float, float, float]:
-        return tuple(float(a[1] - a[0]) for a in (self.x_mm, self.y_mm, self.z_mm))
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.x_mm.size, self.y_mm.size, self.z_mm.size)
-
-    @property
-    def origin_mm(self) -> np.ndarray:
-        return np.array([self.x_mm[0], self.y_mm[0], self.z_mm[0]])
-
-
-@dataclass(frozen=True)
-class Phantom:
-    """Grid, relative electron density (water = 1) and structure masks [x, y, z]."""
-
-    grid: PhantomGrid
-    density: np.ndarray
-    masks: dict[str, np.ndarray] = field(default_factory=dict)
-    isocentre_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
-
-    def volume_cm3(self, name: str) -> float:
-        sx, sy, sz = self.grid.spacing_mm
-        return float(self.masks[name].sum()) * sx * sy * sz / 1000.0
-
-
 def centred_axis(length_mm: float, spacing_mm: float) -> np.ndarray:
     """Voxel centres symmetric about 0 covering length_mm."""
     n = int(round(length_mm / spacing_mm))
     return (np.arange(n) - (n - 1) / 2.0) * spacing_mm
 
 
-def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "posterior") -> Phantom:
+def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "posterior") -> PlanningVolume:
     """The TG-119 C-shape on a cubic grid of `spacing_mm`; the C opens posterior (+y) by default,
     the side TG119.mat opens to."""
-    grid = PhantomGrid(*(centred_axis(s, spacing_mm) for s in BODY_SIZE_MM))
+    grid = VoxelGrid(*(centred_axis(s, spacing_mm) for s in BODY_SIZE_MM))
     x, y, z = np.meshgrid(grid.x_mm, grid.y_mm, grid.z_mm, indexing="ij")
     radius = np.hypot(x, y)
     towards_opening = -y if opening == "anterior" else y
@@ -86,7 +51,8 @@ def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "posterior") -> Phanto
     core = (radius <= CORE_RADIUS_MM) & (np.abs(z) <= CORE_LENGTH_MM / 2)
     body = np.ones(grid.shape, dtype=bool)
     density = np.full(grid.shape, WATER_DENSITY_G_PER_CM3, dtype=np.float32)
-    return Phantom(grid, density, {"PTV": ptv, "Core": core, "Body": body})
+    return PlanningVolume(grid, density, {"PTV": ptv, "Core": core, "Body": body},
+                          description=f"TG-119 C-shape phantom ({spacing_mm:g} mm voxels)")
 
 
 def c_shape_area_mm2() -> float:

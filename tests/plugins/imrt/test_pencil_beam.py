@@ -6,7 +6,7 @@ import scipy.sparse
 
 from plugins.imrt_photon.beam_data import generic_6mv
 from plugins.imrt_photon.pencil_beam import Bixel, BeamSettings, dose_influence
-from plugins.imrt_photon.phantom import Phantom, PhantomGrid
+from planner.core.volume import PlanningVolume, VoxelGrid
 
 # Published 6 MV central-axis depth dose, 10 x 10 cm2 at SSD 100 cm: d_max 1.5 cm and
 # PDD(10 cm) 67 % (BJR Supplement 25, "Central axis depth dose data for use in radiotherapy",
@@ -22,9 +22,9 @@ def central_axis_pdd():
     """10 x 10 cm2 field of 5 mm bixels, gantry 0, surface at the isocentre (SSD = SAD = 100 cm)."""
     step = 1.0
     depth = np.arange(0.5, 300.0, step)
-    grid = PhantomGrid(np.array([-step, 0.0, step]), depth, np.array([-step, 0.0, step]))
+    grid = VoxelGrid(np.array([-step, 0.0, step]), depth, np.array([-step, 0.0, step]))
     density = np.ones(grid.shape, np.float32)
-    phantom = Phantom(grid, density, {"Body": density > 0})
+    phantom = PlanningVolume(grid, density, {"Body": density > 0})
     w = 5.0
     bixels = tuple(Bixel(0, 0.0, (i + 0.5) * w, (j + 0.5) * w)
                    for i in range(-10, 10) for j in range(-10, 10))
