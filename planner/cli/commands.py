@@ -76,7 +76,8 @@ def run_techniques(args) -> int:
             print(f"  machine {machine.id}: {machine.name}")
             for energy in machine.energies:
                 print(f"    energy {energy.label}  [{energy.source}]")
-            print(f"    applicators {', '.join(a.label for a in machine.applicators)}  [{machine.applicators[0].source}]")
+            if machine.applicators:
+                print(f"    applicators {', '.join(a.label for a in machine.applicators)}  [{machine.applicators[0].source}]")
             for parameter in machine.parameters:
                 print(f"    {parameter.name}: {parameter.label}")
     for problem in registry.problems:

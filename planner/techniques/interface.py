@@ -25,6 +25,8 @@ class Energy:
 
     @property
     def label(self) -> str:
+        if self.kvp >= 1000.0:  # megavoltage photons are named by their nominal energy alone
+            return f"{self.kvp / 1000.0:g} MV photons"
         hvl = "HVL not commissioned" if self.hvl_mm_al is None else f"HVL {self.hvl_mm_al:.2f} mm Al"
         return f"{self.kvp:g} kV ({hvl})"
 
@@ -108,6 +110,13 @@ class Technique(Protocol):
     (that machine's commissioned SSD, output and end effect per energy and applicator, a
     planner.dose.commissioning.Commissioning, or None), and ``default_prescription_point`` (where
     its regimens are prescribed). A technique without a dose engine plans but shows no dose.
+
+    A technique that plans on a CT volume by inverse optimisation (IMRT) offers ``inverse_planner``
+    instead of ``dose_engine``: an object with ``default_plan(volume)``,
+    ``compute_dose_influence(volume, plan, progress, is_cancelled)``, ``optimise_plan(volume,
+    influence, plan, progress, is_cancelled, on_iteration)``, ``dose_grid_gy``, ``goals`` and
+    ``MODEL_DESCRIPTION`` (plugins/imrt_photon/planning.py is the example). Such a technique is not
+    offered for surface images, and the surface-image window leaves it to the IMRT window.
     """
 
     id: str

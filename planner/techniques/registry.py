@@ -19,12 +19,26 @@ class TechniqueRegistry:
     techniques: tuple[Technique, ...]
     problems: tuple[str, ...] = ()
 
+    @property
+    def surface_techniques(self) -> tuple[Technique, ...]:
+        """The techniques that plan on a surface image (ultrasound): all but the inverse-planned."""
+        return tuple(t for t in self.techniques if not is_inverse_planned(t))
+
+    @property
+    def inverse_planned_techniques(self) -> tuple[Technique, ...]:
+        """The techniques that optimise fluence on a CT volume (IMRT)."""
+        return tuple(t for t in self.techniques if is_inverse_planned(t))
+
     def get(self, technique_id: str) -> Technique:
         for technique in self.techniques:
             if technique.id == technique_id:
                 return technique
         offered = ", ".join(t.id for t in self.techniques) or "none installed"
         raise UnknownChoice(f"no treatment technique called {technique_id!r} (installed: {offered})")
+
+
+def is_inverse_planned(technique: Technique) -> bool:
+    return getattr(technique, "inverse_planner", None) is not None
 
 
 def discover_techniques(entry_point_list: list[EntryPoint] | None = None) -> TechniqueRegistry:

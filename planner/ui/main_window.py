@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
         def opened(planning_image: PlanningImage) -> None:
             if not self._still_replaceable(asked):
                 return
-            technique = self.registry.techniques[0]
+            technique = self.registry.surface_techniques[0]
             self.document.open(planning_image, start_plan(planning_image, technique), saved=True)
             self._remember(path)
 

@@ -93,7 +93,7 @@ class PlanPanel(QWidget):
         layout.addWidget(notes)
         layout.addStretch(1)
 
-        for technique in registry.techniques:
+        for technique in registry.surface_techniques:
             self.technique_combo.addItem(technique.name, technique.id)
         self.technique_combo.activated.connect(self._on_technique_chosen)
         self.machine_combo.activated.connect(lambda: self._choose("machine_id", self.machine_combo, "machine"))
@@ -118,7 +118,7 @@ class PlanPanel(QWidget):
         self._shown_plan = plan
         technique = self.registry.get(plan.setup.technique_id)
         machine = technique.machine(plan.setup.machine_id)
-        _fill(self.technique_combo, [(t.name, t.id) for t in self.registry.techniques], technique.id)
+        _fill(self.technique_combo, [(t.name, t.id) for t in self.registry.surface_techniques], technique.id)
         _fill(self.machine_combo, [(m.name, m.id) for m in technique.machines], machine.id)
         _fill(self.energy_combo, [(e.label, e.id) for e in machine.energies], plan.setup.energy_id)
         _fill(self.applicator_combo, [(a.label, a.id) for a in machine.applicators], plan.setup.applicator_id)

@@ -17,20 +17,8 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 
-
-@dataclass(frozen=True)
-class Objective:
-    """One term: kind in {'min_dose', 'max_dose', 'mean_dose', 'min_dvh', 'max_dvh'}.
-
-    dose_gy is the reference dose; volume_fraction is the DVH point's volume (e.g. 0.95 for
-    'D95 >= dose_gy' with 'min_dvh', 0.10 for 'D10 <= dose_gy' with 'max_dvh').
-    """
-
-    structure: str
-    kind: str
-    dose_gy: float
-    weight: float = 1.0
-    volume_fraction: float = 0.0
+from planner.core.inverse_plan import Objective
+from planner.dose.dvh import DvhMetrics, dose_at_volume_gy, dvh_metrics
 
 
 @dataclass(frozen=True)
@@ -38,14 +26,6 @@ class OptimisationSettings:
     max_iterations: int = 300
     # L-BFGS-B stops when the relative objective change falls below this (scipy 'ftol').
     relative_tolerance: float = 1e-7
-
-
-@dataclass(frozen=True)
-class DvhMetrics:
-    d95_gy: float
-    d10_gy: float
-    mean_gy: float
-    max_gy: float
 
 
 @dataclass(frozen=True)
@@ -62,22 +42,6 @@ class OptimisationResult:
 
 class _Cancelled(Exception):
     pass
-
-
-def dose_at_volume_gy(dose_gy: np.ndarray, volume_fraction: float) -> float:
-    """D_v: the minimum dose to the hottest `volume_fraction` of the voxels (D95 -> 0.95)."""
-    if dose_gy.size == 0:
-        return float("nan")
-    return float(np.quantile(dose_gy, 1.0 - volume_fraction))
-
-
-def dvh_metrics(dose_gy: np.ndarray, rows: dict[str, np.ndarray]) -> dict[str, DvhMetrics]:
-    out = {}
-    for name, idx in rows.items():
-        d = dose_gy[idx]
-        out[name] = DvhMetrics(dose_at_volume_gy(d, 0.95), dose_at_volume_gy(d, 0.10),
-                               float(d.mean()), float(d.max()))
-    return out
 
 
 def _term(obj: Objective, d: np.ndarray) -> tuple[float, np.ndarray]:

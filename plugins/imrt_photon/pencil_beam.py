@@ -16,6 +16,7 @@ stored with weight 1/tail_fraction (the dij sampling of pyRadPlan's SVD engine, 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ import scipy.ndimage
 import scipy.signal
 import scipy.sparse
 
-from .beam_data import SvdKernelMachine, generic_6mv
 from planner.core.volume import PlanningVolume
+from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, ProgressCallback
+
+from .beam_data import SvdKernelMachine, generic_6mv
 
 CONVOLUTION_STEP_MM = 0.5  # the kernels' tabulation step (matRad/pyRadPlan int_conv_resolution)
 
@@ -60,6 +63,7 @@ class DoseInfluence:
     voxels: np.ndarray  # flat indices into the volume grid, one per dij row
     bixels: tuple[Bixel, ...]
     seconds: float
+    bixel_width_mm: float = 5.0
 
     def rows_for(self, mask: np.ndarray) -> np.ndarray:
         """dij rows of the voxels inside a volume mask."""
@@ -183,8 +187,14 @@ def central_ssd_mm(volume: PlanningVolume, gantry_deg: float, sad_mm: float) -> 
 def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSettings = BeamSettings(),
                    machine: SvdKernelMachine | None = None,
                    bixels: tuple[Bixel, ...] | None = None,
-                   workers: int | None = None) -> DoseInfluence:
-    """The dose-influence matrix of all beams' bixels on every voxel with density > 0."""
+                   workers: int | None = None,
+                   progress: ProgressCallback | None = None,
+                   is_cancelled: CancelCheck | None = None) -> DoseInfluence:
+    """The dose-influence matrix of all beams' bixels on every voxel with density > 0.
+
+    `progress(fraction, message)` is called as each beam is done (from the worker threads);
+    `is_cancelled()` is checked before each beam starts, and CalculationCancelled is raised.
+    """
     t0 = time.perf_counter()
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     machine = machine or generic_6mv()
@@ -204,6 +214,8 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
 
     def one_beam(beam: int, angle: float):
         """(rows, cols, values) of one beam; beams share a thread pool (big numpy ops drop the GIL)."""
+        if is_cancelled is not None and is_cancelled():
+            raise CalculationCancelled("the dose-influence calculation was cancelled")
         rng = np.random.default_rng((settings.seed, beam))
         rows_all, cols_all, vals_all = [], [], []
         cols = np.flatnonzero(bixel_beam == beam)
@@ -300,12 +312,25 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         vals_all.append(val[keep])
         return rows_all, cols_all, vals_all
 
+    n_beams = len(settings.gantry_angles_deg)
+    done = [0]
+    done_lock = threading.Lock()
+
+    def beam_with_progress(beam: int, angle: float):
+        part = one_beam(beam, angle)
+        with done_lock:
+            done[0] += 1
+            finished = done[0]
+        if progress is not None:
+            progress(finished / n_beams, f"dose influence: beam {finished} of {n_beams} done")
+        return part
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(lambda ba: one_beam(*ba), enumerate(settings.gantry_angles_deg)))
+        parts = list(pool.map(lambda ba: beam_with_progress(*ba), enumerate(settings.gantry_angles_deg)))
     rows_all = [r for p in parts for r in p[0]]
     cols_all = [r for p in parts for r in p[1]]
     vals_all = [r for p in parts for r in p[2]]
     dij = scipy.sparse.csr_matrix(
         (np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
         shape=(voxels.size, len(bixels)))
-    return DoseInfluence(dij, voxels, tuple(bixels), time.perf_counter() - t0)
+    return DoseInfluence(dij, voxels, tuple(bixels), time.perf_counter() - t0, float(w))

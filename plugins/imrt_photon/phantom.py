@@ -19,10 +19,12 @@ CORE_RADIUS_MM = 10.0
 PTV_INNER_RADIUS_MM = 15.0
 # TG-119: outer radius of the C-shaped PTV 3.7 cm.
 PTV_OUTER_RADIUS_MM = 37.0
-# The C's opening: everything beyond the tangent to the inner circle on the open side, as in
-# matRad's/pyRadPlan's TG119.mat (checked on its voxels: PTV radii 15-37 mm about the core's axis,
-# 80 mm long, no PTV more than ~15 mm from the core's axis towards the opening).
-PTV_OPENING_OFFSET_MM = PTV_INNER_RADIUS_MM
+# The C's opening: a straight cut, everything more than this far past the core's axis on the open
+# side is not PTV. Measured on the AAPM TG-119 structure set as shipped in pyRadPlan 0.5.0's
+# TG119.mat (3 x 3 x 2.5 mm voxels): PTV voxel centres reach 6.5 mm past the axis and none lie at
+# 9.5 mm; its full slices hold 2129 mm2 of PTV, and a cut at 7.5 mm gives 2133 mm2 (0.2 % off).
+# The report's text, which may state the number, could not be retrieved.
+PTV_OPENING_OFFSET_MM = 7.5
 # TG-119: PTV 8 cm long, core 10 cm long (the core sticks out 1 cm at each end).
 PTV_LENGTH_MM = 80.0
 CORE_LENGTH_MM = 100.0
@@ -56,7 +58,12 @@ def tg119_c_shape(spacing_mm: float = 5.0, opening: str = "posterior") -> Planni
 
 
 def c_shape_area_mm2() -> float:
-    """Exact cross-section of the C (annulus minus the outer disc's segment beyond the cut)."""
-    r2, d = PTV_OUTER_RADIUS_MM, PTV_OPENING_OFFSET_MM
-    segment = r2 * r2 * np.arccos(d / r2) - d * np.sqrt(r2 * r2 - d * d)
-    return float(np.pi * (r2 ** 2 - PTV_INNER_RADIUS_MM ** 2) - segment)
+    """Exact cross-section of the C: the annulus minus its part beyond the cut (the outer disc's
+    segment less the inner disc's, when the cut crosses the inner circle)."""
+    d = PTV_OPENING_OFFSET_MM
+
+    def segment(r: float) -> float:
+        return r * r * np.arccos(d / r) - d * np.sqrt(r * r - d * d) if d < r else 0.0
+
+    return float(np.pi * (PTV_OUTER_RADIUS_MM ** 2 - PTV_INNER_RADIUS_MM ** 2)
+                 - segment(PTV_OUTER_RADIUS_MM) + segment(PTV_INNER_RADIUS_MM))

@@ -6,7 +6,7 @@ at the prescription, an overdose penalty 5 % above it (a D10 <= 55 Gy goal with 
 pushed below the harder 10 Gy goal, and a body fall-off term that keeps dose off normal tissue.
 """
 
-from .optimise import Objective
+from planner.core.inverse_plan import Objective
 
 PRESCRIPTION_GY = 50.0  # TG-119: 50 Gy in 25 fractions to the C-shape PTV
 

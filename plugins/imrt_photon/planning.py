@@ -1,0 +1,179 @@
+"""The IMRT planning steps the window and the command line both call, in order:
+
+    volume = tg119_phantom(5.0)                      # or planner.imaging.ct_series.load_ct_volume
+    plan = default_plan(volume)                      # an InversePlan (objectives, beams, prescription)
+    influence = compute_dose_influence(volume, plan, progress, is_cancelled)
+    result = optimise_plan(volume, influence, plan, progress, is_cancelled, on_iteration)
+
+Each step is a plain function of values, so it runs in a worker thread, in a test or in a
+benchmark alike. Doses are whole-course Gy; the plan is normalised so that the target's D95 is
+the prescribed dose, as TG-119 (Ezzell et al., Med Phys 36:5359, 2009) normalises its plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from planner.core.inverse_plan import InversePlan, InversePlanError, InversePrescription, Objective
+from planner.core.volume import PlanningVolume
+from planner.dose.dvh import DvhMetrics, dvh_metrics
+from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, ProgressCallback
+
+from .optimise import OptimisationResult, OptimisationSettings, normalise_to_dvh_point, optimise_fluence
+from .pencil_beam import BeamSettings, DoseInfluence, dose_influence
+from .phantom import tg119_c_shape
+from .plans import TG119_OBJECTIVES
+
+# (iteration, objective value, dose per dij row in Gy) after every optimiser iteration
+IterationCallback = Callable[[int, float, np.ndarray], None]
+
+MODEL_DESCRIPTION = ("6 MV pencil beam, SVD kernels (Bortfeld, Schlegel & Rhein, Med Phys 20:311, 1993) "
+                     "of matRad's generic 6 MV machine (pyRadPlan 0.5.0, BSD-3); radiological depth "
+                     "by ray tracing; fluence by L-BFGS-B on the sparse dose-influence matrix")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One TG-119 planning goal and where the plan stands."""
+
+    label: str
+    value_gy: float
+    limit_gy: float
+    at_least: bool
+
+    @property
+    def met(self) -> bool:
+        return self.value_gy >= self.limit_gy - 1e-6 if self.at_least else self.value_gy <= self.limit_gy + 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class ImrtResult:
+    """An optimised plan's fluence and dose, normalised to the prescription."""
+
+    plan: InversePlan
+    weights: np.ndarray          # per bixel, whole course, in the influence matrix's units
+    dose_rows_gy: np.ndarray     # per dij row (voxel), whole course
+    metrics: dict[str, DvhMetrics]
+    iterations: int
+    objective_history: tuple[float, ...]
+    seconds: float
+    normalisation_factor: float  # applied to the optimiser's fluence to reach target D95 = prescription
+    message: str
+
+
+def tg119_phantom(spacing_mm: float = 5.0) -> PlanningVolume:
+    """The built-in TG-119 C-shape phantom (water), isocentre at the core's axis."""
+    return tg119_c_shape(spacing_mm)
+
+
+def default_plan(volume: PlanningVolume) -> InversePlan:
+    """TG-119's prescription and beams, with Planner's starting objectives where the volume has the
+    TG-119 structures, and a plain target-coverage pair otherwise."""
+    names = tuple(volume.masks)
+    if all(o.structure in names for o in TG119_OBJECTIVES):
+        objectives = TG119_OBJECTIVES
+        target = "PTV"
+    else:
+        target = next((n for n in names if n.upper().startswith("PTV")), names[0] if names else "PTV")
+        objectives = (Objective(target, "min_dose", 50.0, 1000.0), Objective(target, "max_dose", 52.5, 300.0))
+    return InversePlan(prescription=InversePrescription(target=target), objectives=tuple(objectives))
+
+
+def beam_settings(plan: InversePlan) -> BeamSettings:
+    """The engine's settings for the plan's beams (the engine's own sampling defaults kept)."""
+    return replace(BeamSettings(), gantry_angles_deg=tuple(plan.gantry_angles_deg),
+                   bixel_width_mm=float(plan.bixel_width_mm))
+
+
+def structure_rows(volume: PlanningVolume, influence: DoseInfluence) -> dict[str, np.ndarray]:
+    """Each structure's rows of the dose-influence matrix."""
+    return {name: influence.rows_for(mask) for name, mask in volume.masks.items()}
+
+
+def check_plan(volume: PlanningVolume, plan: InversePlan) -> None:
+    problems = plan.problems(tuple(volume.masks))
+    if problems:
+        raise InversePlanError("; ".join(problems))
+    if not volume.masks[plan.prescription.target].any():
+        raise InversePlanError(f"the target {plan.prescription.target!r} has no voxel on the dose grid")
+
+
+def compute_dose_influence(volume: PlanningVolume, plan: InversePlan,
+                           progress: ProgressCallback | None = None,
+                           is_cancelled: CancelCheck | None = None) -> DoseInfluence:
+    """The sparse dose-influence matrix of the plan's beams on the volume (the long step)."""
+    check_plan(volume, plan)
+    return dose_influence(volume, target=plan.prescription.target, settings=beam_settings(plan),
+                          progress=progress, is_cancelled=is_cancelled)
+
+
+def influence_matches(influence: DoseInfluence, plan: InversePlan) -> bool:
+    """Whether a computed influence matrix still belongs to the plan's beams (objectives may change
+    freely; beams and bixel size may not)."""
+    angles = sorted({b.gantry_deg for b in influence.bixels})
+    return (np.allclose(angles, sorted(set(float(a) for a in plan.gantry_angles_deg)))
+            and influence.bixel_width_mm == float(plan.bixel_width_mm))
+
+
+def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: InversePlan,
+                  progress: ProgressCallback | None = None,
+                  is_cancelled: CancelCheck | None = None,
+                  on_iteration: IterationCallback | None = None,
+                  initial_weights: np.ndarray | None = None) -> ImrtResult:
+    """Optimise the fluence against the plan's objectives, then normalise target D95 to the dose.
+
+    Cancelling raises CalculationCancelled: the caller keeps whatever result it had before.
+    """
+    check_plan(volume, plan)
+    if not influence_matches(influence, plan):
+        raise InversePlanError("the beams changed since the dose influence was computed; compute it again")
+    rows = structure_rows(volume, influence)
+    n = plan.max_iterations
+
+    def report(iteration: int, value: float, weights: np.ndarray) -> None:
+        if progress is not None:
+            progress(min(iteration / n, 1.0), f"optimising: iteration {iteration} of at most {n}, "
+                                               f"objective {value:.4g}")
+        if on_iteration is not None:
+            on_iteration(iteration, value, influence.dij @ weights.astype(influence.dij.dtype))
+
+    raw: OptimisationResult = optimise_fluence(
+        influence.dij, rows, plan.objectives, OptimisationSettings(max_iterations=n),
+        initial_weights=initial_weights, progress=report, cancelled=is_cancelled)
+    if raw.cancelled:
+        raise CalculationCancelled("the optimisation was cancelled")
+    rx = plan.prescription
+    target_dose = raw.dose_gy[rows[rx.target]]
+    if not np.any(target_dose > 0):
+        raise InversePlanError(f"the optimiser left no dose in {rx.target}: check the objectives")
+    plan_result = normalise_to_dvh_point(raw, rows, rx.target, rx.coverage_volume_fraction, rx.total_dose_gy)
+    factor = float(plan_result.weights.sum() / raw.weights.sum()) if raw.weights.sum() > 0 else 1.0
+    return ImrtResult(plan, plan_result.weights, plan_result.dose_gy, plan_result.metrics, raw.iterations,
+                      raw.objective_history, raw.seconds, factor, raw.message)
+
+
+def dose_grid_gy(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray) -> np.ndarray:
+    """Whole-course dose on the volume's grid [x, y, z] (0 outside the body)."""
+    dose = np.zeros(int(np.prod(volume.grid.shape)))
+    dose[influence.voxels] = dose_rows_gy
+    return dose.reshape(volume.grid.shape)
+
+
+def tg119_goals(metrics: dict[str, DvhMetrics], target: str = "PTV", core: str = "Core") -> tuple[Goal, ...]:
+    """TG-119's C-shape goals (Ezzell 2009): PTV D95 ≥ 50, PTV D10 ≤ 55, core D10 ≤ 25 Gy, and the
+    harder core D10 ≤ 10 Gy. Structures the volume lacks are left out."""
+    goals = []
+    if target in metrics:
+        goals += [Goal(f"{target} D95 ≥ 50 Gy", metrics[target].d95_gy, 50.0, True),
+                  Goal(f"{target} D10 ≤ 55 Gy", metrics[target].d10_gy, 55.0, False)]
+    if core in metrics:
+        goals += [Goal(f"{core} D10 ≤ 25 Gy", metrics[core].d10_gy, 25.0, False),
+                  Goal(f"{core} D10 ≤ 10 Gy (harder goal)", metrics[core].d10_gy, 10.0, False)]
+    return tuple(goals)
+
+
+def metrics_of(dose_rows_gy: np.ndarray, volume: PlanningVolume, influence: DoseInfluence) -> dict[str, DvhMetrics]:
+    return dvh_metrics(dose_rows_gy, structure_rows(volume, influence))
