@@ -43,13 +43,16 @@ def written(script, tmp_path_factory) -> list[Path]:
 
 
 def small_volume(**kwargs) -> PlanningVolume:
-    axis = np.arange(6) * 2.0 - 5.0
-    density = np.ones((6, 6, 3), dtype=np.float32)
-    ring = np.zeros((6, 6, 3), dtype=bool)
-    ring[1:5, 1:5, :] = True
-    ring[2:4, 2:4, 1] = False                 # a hole on the middle slice
-    return PlanningVolume(VoxelGrid(axis, axis, np.array([0.0, 2.5, 5.0])), density,
-                          {"PTV ring": ring, "Body": np.ones_like(ring)}, **kwargs)
+    """6 × 5 × 3 voxels of 2 × 3 × 2.5 mm (unequal, so a swapped x and y cannot pass)."""
+    density = np.ones((6, 5, 3), dtype=np.float32)
+    density[0, :, :] = 0.0                    # air on one side only
+    density[:, 0, :] = 1.5                    # a denser row along x
+    ring = np.zeros((6, 5, 3), dtype=bool)
+    ring[1:5, 1:4, :] = True
+    ring[2:4, 2, 1] = False                   # a hole on the middle slice
+    ring[4, 1, 2] = False                     # and a notch on the last
+    grid = VoxelGrid(np.arange(6) * 2.0 - 5.0, np.arange(5) * 3.0 + 10.0, np.array([0.0, 2.5, 5.0]))
+    return PlanningVolume(grid, density, {"PTV ring": ring, "Body": np.ones_like(ring)}, **kwargs)
 
 
 def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
@@ -128,7 +131,10 @@ def test_a_volume_with_a_hole_round_trips(tmp_path):
     back = load_ct_volume(tmp_path)
     for name, mask in volume.masks.items():
         assert np.array_equal(back.masks[name], mask), name
-    np.testing.assert_allclose(back.density, volume.density)
+    for axis in ("x_mm", "y_mm", "z_mm"):
+        np.testing.assert_allclose(getattr(back.grid, axis), getattr(volume.grid, axis))
+    np.testing.assert_allclose(back.density, np.maximum(volume.density, 0.001), rtol=2e-3)
+    assert back.description == "CT Test^Ring, 3 slices, 2×3×2.5 mm"
     rs = dcmread(paths[-1])
     ptv = rs.ROIContourSequence[0].ContourSequence
     assert len(ptv) == 4              # one outline on slices 0 and 2, outer and inner on slice 1
