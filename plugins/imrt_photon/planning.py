@@ -113,8 +113,9 @@ def compute_dose_influence(volume: PlanningVolume, plan: InversePlan,
 def influence_matches(influence: DoseInfluence, plan: InversePlan) -> bool:
     """Whether a computed influence matrix still belongs to the plan's beams (objectives may change
     freely; beams and bixel size may not)."""
-    angles = sorted({b.gantry_deg for b in influence.bixels})
-    return (np.allclose(angles, sorted(set(float(a) for a in plan.gantry_angles_deg)))
+    computed = sorted({float(b.gantry_deg) for b in influence.bixels})
+    planned = sorted({float(a) for a in plan.gantry_angles_deg})
+    return (len(computed) == len(planned) and np.allclose(computed, planned)
             and influence.bixel_width_mm == float(plan.bixel_width_mm))
 
 

@@ -1,0 +1,83 @@
+"""The IMRT planning steps as the window and the command line call them, on a 10 mm phantom."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from planner.core.inverse_plan import InversePlanError, Objective
+from planner.core.volume import PlanningVolume
+from planner.dose.monte_carlo import CalculationCancelled
+from planner.techniques import discover_techniques
+from plugins.imrt_photon import planning
+
+
+@pytest.fixture(scope="module")
+def coarse():
+    volume = planning.tg119_phantom(10.0)
+    plan = replace(planning.default_plan(volume), max_iterations=40)
+    influence = planning.compute_dose_influence(volume, plan)
+    return volume, plan, influence
+
+
+def test_imrt_is_a_registered_technique_for_ct_volumes_only():
+    registry = discover_techniques()
+    imrt = registry.get("imrt-photon")
+    assert imrt.inverse_planner is planning
+    assert imrt in registry.inverse_planned_techniques
+    assert imrt not in registry.surface_techniques
+    assert {t.id for t in registry.surface_techniques} == {"superficial-kv", "ebx-surface"}
+    assert imrt.machines[0].energies[0].label == "6 MV photons"
+    assert imrt.fractionation_presets[0].dose_per_fraction_gy * imrt.fractionation_presets[0].fractions == 50.0
+
+
+def test_optimised_plan_is_normalised_to_the_prescription(coarse):
+    volume, plan, influence = coarse
+    fractions, iterations = [], []
+    result = planning.optimise_plan(volume, influence, plan, progress=lambda f, m: fractions.append(f),
+                                    on_iteration=lambda i, f, dose: iterations.append((i, dose.shape)))
+    assert result.metrics["PTV"].d95_gy == pytest.approx(50.0, abs=1e-6)  # TG-119 normalisation
+    assert result.metrics["Core"].mean_gy < result.metrics["PTV"].mean_gy / 2
+    assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1.0
+    assert [i for i, _ in iterations] == list(range(1, result.iterations + 1))
+    assert iterations[0][1] == (influence.dij.shape[0],)
+    grid = planning.dose_grid_gy(volume, influence, result.dose_rows_gy)
+    assert grid.shape == volume.grid.shape
+    assert grid[volume.masks["PTV"]].mean() == pytest.approx(result.metrics["PTV"].mean_gy)
+    labels = [g.label for g in planning.tg119_goals(result.metrics)]
+    assert labels == ["PTV D95 ≥ 50 Gy", "PTV D10 ≤ 55 Gy", "Core D10 ≤ 25 Gy", "Core D10 ≤ 10 Gy (harder goal)"]
+
+
+def test_cancel_stops_both_long_steps(coarse):
+    volume, plan, influence = coarse
+    with pytest.raises(CalculationCancelled):
+        planning.compute_dose_influence(volume, plan, is_cancelled=lambda: True)
+    calls = {"n": 0}
+
+    def cancel_after_three():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(CalculationCancelled):
+        planning.optimise_plan(volume, influence, plan, is_cancelled=cancel_after_three)
+
+
+def test_a_plan_that_cannot_be_optimised_says_why(coarse):
+    volume, plan, influence = coarse
+    bad = replace(plan, objectives=(Objective("Cord", "max_dose", 45.0),))
+    with pytest.raises(InversePlanError, match="'Cord': no such structure"):
+        planning.optimise_plan(volume, influence, bad)
+    moved = replace(plan, gantry_angles_deg=(0.0, 90.0, 180.0, 270.0))
+    assert not planning.influence_matches(influence, moved)
+    with pytest.raises(InversePlanError, match="beams changed since the dose influence"):
+        planning.optimise_plan(volume, influence, moved)
+
+
+def test_a_ct_volume_without_tg119_structures_gets_a_target_coverage_start():
+    volume = planning.tg119_phantom(10.0)
+    renamed = PlanningVolume(volume.grid, volume.density,
+                             {"PTV_60": volume.masks["PTV"], "SpinalCord": volume.masks["Core"]})
+    plan = planning.default_plan(renamed)
+    assert plan.prescription.target == "PTV_60"
+    assert {o.structure for o in plan.objectives} == {"PTV_60"}
+    assert plan.problems(tuple(renamed.masks)) == []
