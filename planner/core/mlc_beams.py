@@ -1,9 +1,10 @@
 """Step-and-shoot MLC beams: what the leaf sequencer produces and the RT Plan writer exports.
 
 Why a core type: the IMRT plugin makes these values and planner.dicom writes them, and the DICOM
-layer may not import a plugin, so the shared vocabulary lives here, numpy only. Geometry is IEC 61217 at the isocentre plane, collimator 0: leaves travel along the
-beam-limiting-device X axis (X1 jaw side negative), leaf pairs are stacked along Y. Every value is
-checked when it is made, so a writer never has to wonder whether a segment is deliverable.
+layer may not import a plugin, so the shared vocabulary lives here, numpy only. Geometry is IEC
+61217 at the isocentre plane, collimator 0: leaves travel along the beam-limiting-device X axis (X1
+jaw side negative), leaf pairs are stacked along Y. Every value is checked when it is made, so a
+writer never has to wonder whether a segment is deliverable.
 """
 
 from __future__ import annotations
