@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     from planner.cli import review_commands  # `review`, `approve`, `reject` (planner/review/plan_review.py)
 
     review_commands.add_parsers(commands)
+
+    from planner.cli import imrt_command  # `imrt` (plugins' inverse planner, planner/ui/imrt's steps)
+
+    imrt_command.add_parser(commands)
     return parser
 
 

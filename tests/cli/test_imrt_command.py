@@ -1,0 +1,42 @@
+"""`planner imrt` runs the same planning steps as the window and reports TG-119's goals."""
+
+import json
+
+from planner.cli.main import main
+
+
+def test_tg119_on_a_coarse_grid_reports_goals_as_json(capsys):
+    assert main(["imrt", "--tg119", "--grid-mm", "10", "--iterations", "30", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["prescription"] == "50 Gy in 25 × 2 Gy to PTV D95"
+    assert out["metrics_gy"]["PTV"]["d95_gy"] == __import__("pytest").approx(50.0, abs=1e-6)
+    goals = {g["goal"]: g for g in out["goals"]}
+    assert goals["PTV D95 ≥ 50 Gy"]["met"]
+    assert goals["Core D10 ≤ 25 Gy"]["met"]
+    assert out["bixels"] > 500 and "Bortfeld" in out["model"]
+
+
+def test_bad_numbers_and_a_missing_ct_are_one_line_errors(capsys, tmp_path):
+    assert main(["imrt", "--tg119", "--grid-mm", "0.2"]) == 2
+    assert "--grid-mm must be 1–20 mm, got 0.2" in capsys.readouterr().err
+    assert main(["imrt", "--tg119", "--grid-mm", "10", "--iterations", "0"]) == 2
+    assert "iterations must be a whole number ≥ 1" in capsys.readouterr().err
+    assert main(["imrt", "--ct", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("planner imrt: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_ct_series_with_its_structure_set_is_planned(capsys, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_tg119_ct.py"
+    spec = importlib.util.spec_from_file_location("make_tg119_ct", script)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    make.write_tg119_ct(tmp_path, 10.0, 10.0)
+    assert main(["imrt", "--ct", str(tmp_path), "--grid-mm", "10", "--iterations", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["volume"].startswith("CT ")
+    assert set(out["metrics_gy"]) >= {"PTV", "Core", "Body"}
+    assert out["metrics_gy"]["PTV"]["d95_gy"] == __import__("pytest").approx(50.0, abs=1e-6)
