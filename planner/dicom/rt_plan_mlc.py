@@ -2,19 +2,21 @@
 
 Encoding (conventions a receiving system must know; they belong in the conformance statement):
 
-- One PHOTON beam per gantry angle, ``PrimaryDosimeterUnit`` MU, ``BeamType`` DYNAMIC: the MLC
-  changes between control points, and the Standard's STATIC means "all beam parameters remain
-  unchanged during delivery". Each segment is a pair of control points with the same leaf
-  positions, the cumulative meterset weight rising between them; the next pair starts at the same
-  cumulative weight with the new leaf positions, so the leaves move with the beam off. This is how
-  pylinac's plan generator (pylinac.plan_generator.mlc.MLCShaper, DYNAMIC as soon as the MLC moves)
-  writes step-and-shoot shapes and how a public Pinnacle RTPLAN reader takes them apart (dose
-  delivered between control points 2k and 2k+1); matRad also exports its sequenced IMRT as DYNAMIC
-  (matRad_exportDicomRTPlan.m), but with one control point per shape, which reads as leaves moving
-  while the beam is on. What Eclipse or Monaco write was not checked.
+- One PHOTON beam per gantry angle, ``PrimaryDosimeterUnit`` MU, ``BeamType`` STATIC. The
+  Standard (PS3.3 2024e, C.8.8.14, Table C.8-50) defines STATIC as "all Control Point Sequence
+  attributes remain unchanged between consecutive pairs of control points with changing Cumulative
+  Meterset Weight", and DYNAMIC as one or more of them changing between such a pair: step-and-shoot
+  is STATIC under that text, because the leaves only move while the meterset stands still. Each
+  segment is a pair of control points with the same leaf positions, the cumulative meterset weight
+  rising between them; the next pair starts at the same cumulative weight with the new leaf
+  positions (C.8.8.14.5: a change with the beam off is a non-irradiation segment, and a parameter
+  that changes anywhere is given at every control point). The older wording ("all beam parameters
+  remain unchanged during delivery") led pylinac's plan generator and matRad's exporter to write
+  DYNAMIC for shaped segments; a receiving system that expects that must be told (conformance
+  statement). What Eclipse or Monaco write was not checked.
 - Beam limiting devices ASYMX, ASYMY (independent jaws, one pair each) and MLCX with the model's
-  Leaf Position Boundaries; jaws and leaves at control point 0, the MLC again at every control
-  point where it changes. Leaf/Jaw Positions list the X1-side bank first, then the X2-side bank.
+
+
 - ``FinalCumulativeMetersetWeight`` 1; ``BeamMeterset`` = MU per fraction, ``BeamDose`` = the
   beam's share of the dose per fraction; one dose reference (TARGET, total dose), VOLUME with the
   ROI number when known, otherwise a SITE named after the target; ``PatientPosition`` HFS,
@@ -216,7 +218,7 @@ def _beam(number: int, beam: MlcBeam, plan: MlcPlan) -> Dataset:
     item.BeamNumber = number
     item.BeamName = beam.name[:64]
     item.BeamDescription = beam.description[:1024]
-    item.BeamType = "DYNAMIC"
+    item.BeamType = "STATIC"  # step-and-shoot: see the module docstring (PS3.3 C.8.8.14)
     item.RadiationType = "PHOTON"
     fluence = Dataset()
     fluence.FluenceMode = "STANDARD"
@@ -240,12 +242,13 @@ def _beam(number: int, beam: MlcBeam, plan: MlcPlan) -> Dataset:
             cp = Dataset()
             cp.ControlPointIndex = len(points)
             cp.CumulativeMetersetWeight = ds_text(cumulative[k])
-            if not np.array_equal(segment.leaf_positions_mm, beam.segments[k - 1].leaf_positions_mm):
-                cp.BeamLimitingDevicePositionSequence = Sequence([_position(MLC, _leaf_values(segment))])
+            cp.BeamLimitingDevicePositionSequence = Sequence([_position(MLC, _leaf_values(segment))])
             points.append(cp)
         cp = Dataset()  # beam on: same leaves, the weight rises by the segment's share
         cp.ControlPointIndex = len(points)
         cp.CumulativeMetersetWeight = ds_text(cumulative[k + 1])
+        # C.8.8.14.5: what changes anywhere in the beam is given at every control point
+        cp.BeamLimitingDevicePositionSequence = Sequence([_position(MLC, _leaf_values(segment))])
         points.append(cp)
     item.FinalCumulativeMetersetWeight = ds_text(cumulative[-1])
     item.NumberOfControlPoints = len(points)

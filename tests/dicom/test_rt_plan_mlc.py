@@ -64,7 +64,7 @@ def test_dciodvfy_accepts_the_rt_plan_and_the_rt_dose(imrt_case):
 
 @pytest.mark.skipif(shutil.which("dcmdump") is None, reason="dcmdump is not installed")
 def test_dcmdump_parses_both(imrt_case):
-    for name, expected in (("RTPLAN.dcm", ("CS [RTPLAN]", "CS [DYNAMIC]", ",61 LeafPositionBoundaries")),
+    for name, expected in (("RTPLAN.dcm", ("CS [RTPLAN]", "CS [STATIC]", ",61 LeafPositionBoundaries")),
                            ("RTDOSE.dcm", ("CS [RTDOSE]", "GridFrameOffsetVector", "US 16"))):
         run = subprocess.run(["dcmdump", str(imrt_case["folder"] / name)], capture_output=True, text=True,
                              timeout=60)
@@ -110,13 +110,16 @@ def read_segments(beam):
         if weight > previous_weight:
             assert state is not None
             segments.append((state.copy(), weight - previous_weight))
-        for item in cp.get("BeamLimitingDevicePositionSequence", []):
-            if item.RTBeamLimitingDeviceType == "MLCX":
-                # a beam-on interval never moves the leaves: they change only at equal weights
-                assert weight == previous_weight or cp.ControlPointIndex == 0
-                values = np.array([float(v) for v in item.LeafJawPositions])
-                assert values.size == 2 * mlc_pairs
-                state = values.reshape(2, mlc_pairs)
+        mlc_items = [item for item in cp.get("BeamLimitingDevicePositionSequence", [])
+                     if item.RTBeamLimitingDeviceType == "MLCX"]
+        # the MLC changes within the beam, so every control point gives it (PS3.3 C.8.8.14.5)
+        assert len(mlc_items) == 1
+        values = np.array([float(v) for v in mlc_items[0].LeafJawPositions])
+        assert values.size == 2 * mlc_pairs
+        if weight > previous_weight and cp.ControlPointIndex > 0:
+            # a beam-on interval never moves the leaves: they change only at equal weights
+            np.testing.assert_array_equal(values.reshape(2, mlc_pairs), state)
+        state = values.reshape(2, mlc_pairs)
         previous_weight = weight
     return segments
 
@@ -127,7 +130,7 @@ def test_beams_control_points_jaws_and_leaves(imrt_case):
     metersets = {r.ReferencedBeamNumber: float(r.BeamMeterset)
                  for r in ds.FractionGroupSequence[0].ReferencedBeamSequence}
     for beam, source in zip(ds.BeamSequence, plan.beams):
-        assert beam.BeamType == "DYNAMIC" and beam.RadiationType == "PHOTON" and beam.PrimaryDosimeterUnit == "MU"
+        assert beam.BeamType == "STATIC" and beam.RadiationType == "PHOTON" and beam.PrimaryDosimeterUnit == "MU"
         devices = {d.RTBeamLimitingDeviceType: d for d in beam.BeamLimitingDeviceSequence}
         assert set(devices) == {"ASYMX", "ASYMY", "MLCX"}
         mlc = devices["MLCX"]
