@@ -4,6 +4,7 @@
     plan = default_plan(volume)                      # an InversePlan (objectives, beams, prescription)
     influence = compute_dose_influence(volume, plan, progress, is_cancelled)
     result = optimise_plan(volume, influence, plan, progress, is_cancelled, on_iteration)
+    deliverable = deliverable_plan(volume, influence, result)   # leaf sequencing, MU: what is exported
 
 Each step is a plain function of values, so it runs in a worker thread, in a test or in a
 benchmark alike. Doses are whole-course Gy; the plan is normalised so that the target's D95 is
@@ -22,6 +23,10 @@ from planner.core.volume import PlanningVolume
 from planner.dose.dvh import DvhMetrics, dvh_metrics
 from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, ProgressCallback
 
+from planner.core.mlc_beams import MlcPlan
+
+from .leaf_sequencing import DEFAULT_LEVELS, sequence_plan
+from .monitor_units import build_mlc_plan, reference_calibration
 from .optimise import OptimisationResult, OptimisationSettings, normalise_to_dvh_point, optimise_fluence
 from .pencil_beam import BeamSettings, DoseInfluence, dose_influence
 from .phantom import tg119_c_shape
@@ -178,3 +183,37 @@ def tg119_goals(metrics: dict[str, DvhMetrics], target: str = "PTV", core: str =
 
 def metrics_of(dose_rows_gy: np.ndarray, volume: PlanningVolume, influence: DoseInfluence) -> dict[str, DvhMetrics]:
     return dvh_metrics(dose_rows_gy, structure_rows(volume, influence))
+
+
+@dataclass(frozen=True, eq=False)
+class DeliverablePlan:
+    """The optimised fluence after leaf sequencing: the segments, MU and dose that are exported.
+
+    Sequencing rounds each beam's fluence to `levels` intensity levels, so the deliverable dose
+    differs a little from the optimised one; it is renormalised to target D95 = prescription again.
+    """
+
+    mlc_plan: MlcPlan
+    weights: np.ndarray
+    dose_rows_gy: np.ndarray
+    metrics: dict[str, DvhMetrics]
+    levels: int
+
+
+def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: ImrtResult,
+                     label: str = "IMRT", levels: int = DEFAULT_LEVELS) -> DeliverablePlan:
+    """Step-and-shoot segments (Xia & Verhey 1998) with MU per fraction from the DEMO calibration."""
+    plan = result.plan
+    rx = plan.prescription
+    rows = structure_rows(volume, influence)
+    sequenced = sequence_plan(influence, result.weights, levels=levels)
+    dose = influence.dij @ sequenced.weights.astype(influence.dij.dtype)
+    covered = float(np.quantile(dose[rows[rx.target]], 1.0 - rx.coverage_volume_fraction))
+    if not covered > 0:
+        raise InversePlanError(f"after leaf sequencing {rx.target} has no dose: optimise again")
+    sequenced = sequenced.scaled(rx.total_dose_gy / covered)
+    dose = influence.dij @ sequenced.weights.astype(influence.dij.dtype)
+    mlc_plan = build_mlc_plan(sequenced, influence, volume, rows[rx.target], reference_calibration(),
+                              rx.fractions, rx.total_dose_gy, label=label, target_roi_name=rx.target)
+    return DeliverablePlan(mlc_plan, sequenced.weights, np.asarray(dose, dtype=float),
+                           dvh_metrics(np.asarray(dose, dtype=float), rows), levels)

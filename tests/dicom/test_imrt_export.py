@@ -1,0 +1,87 @@
+"""An optimised, sequenced TG-119 plan exported as CT + RTSTRUCT + RTPLAN + RTDOSE: one consistent set
+that dciodvfy accepts and that Planner reads back."""
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from pydicom import dcmread
+
+from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+from planner.imaging.ct_series import load_ct_volume
+from plugins.imrt_photon import planning
+from tests.dicom.export_fixtures import dciodvfy
+
+# dciodvfy warnings accepted: the CT's empty Laterality (unknown for a phantom; absent is an error)
+ACCEPTED_WARNING_WORDS = ("<Laterality>",)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    volume = planning.tg119_phantom(10.0)
+    plan = replace(planning.default_plan(volume), max_iterations=30)
+    influence = planning.compute_dose_influence(volume, plan)
+    result = planning.optimise_plan(volume, influence, plan)
+    deliverable = planning.deliverable_plan(volume, influence, result, label="TG119 C-shape")
+    dose = planning.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
+    folder = tmp_path_factory.mktemp("imrt") / "export"
+    export = export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, "PHANTOM^TG119", "TG119")
+    return volume, deliverable, dose, export
+
+
+def test_the_deliverable_plan_is_renormalised_after_sequencing(exported):
+    _, deliverable, _, _ = exported
+    assert deliverable.metrics["PTV"].d95_gy == pytest.approx(50.0, rel=1e-6)
+    assert deliverable.metrics["Core"].d10_gy <= 25.0
+    plan = deliverable.mlc_plan
+    assert len(plan.beams) == 9 and all(n >= 1 for n in plan.segment_counts)
+    assert plan.fractions == 25 and plan.dose_per_fraction_gy == 2.0
+    assert plan.total_mu_per_fraction > 0
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy is not installed")
+def test_dciodvfy_accepts_every_object(exported):
+    _, _, _, export = exported
+    for path in (export.ct_files[0], export.ct_files[-1], export.structure_set, export.rt_plan, export.rt_dose):
+        errors, warnings = dciodvfy(path)
+        assert errors == [], f"{path.name}: {errors}"
+        assert [w for w in warnings if not any(a in w for a in ACCEPTED_WARNING_WORDS)] == [], f"{path.name}: {warnings}"
+
+
+def test_the_objects_reference_one_another(exported):
+    _, deliverable, dose, export = exported
+    ct = dcmread(export.ct_files[0], stop_before_pixels=True)
+    rs = dcmread(export.structure_set)
+    rp = dcmread(export.rt_plan)
+    rd = dcmread(export.rt_dose)
+    for ds in (rs, rp, rd):
+        assert ds.StudyInstanceUID == ct.StudyInstanceUID
+        assert ds.FrameOfReferenceUID == ct.FrameOfReferenceUID
+        assert (ds.PatientID, str(ds.PatientName)) == ("TG119", "PHANTOM^TG119")
+    assert rp.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID == rs.SOPInstanceUID
+    assert rd.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID == rp.SOPInstanceUID == export.rt_plan_uid
+    ptv_number = {r.ROIName: r.ROINumber for r in rs.StructureSetROISequence}["PTV"]
+    assert rp.DoseReferenceSequence[0].ReferencedROINumber == ptv_number
+    # the dose in the file is the deliverable dose (16-bit quantised: within one scaling step)
+    stored = rd.pixel_array * float(rd.DoseGridScaling)  # frames [z, y, x]
+    np.testing.assert_allclose(stored, np.transpose(dose, (2, 1, 0)), atol=float(rd.DoseGridScaling))
+
+
+def test_planner_reads_the_exported_ct_back_with_its_structures(exported):
+    volume, _, _, export = exported
+    back = load_ct_volume(export.folder)
+    for name in ("PTV", "Core"):
+        assert back.volume_cm3(name) == pytest.approx(volume.volume_cm3(name), rel=0.02)
+
+
+def test_an_export_never_overwrites_unasked_and_bad_input_writes_nothing(exported, tmp_path):
+    volume, deliverable, dose, export = exported
+    with pytest.raises(ImrtExportError, match="already holds an exported plan"):
+        export_imrt_plan(export.folder, volume, deliverable.mlc_plan, dose, "PHANTOM^TG119", "TG119")
+    with pytest.raises(ImrtExportError, match="dose grid"):
+        export_imrt_plan(tmp_path / "a", volume, deliverable.mlc_plan, dose[:-1], "P", "1")
+    other = replace(deliverable.mlc_plan, target_roi_name="GTV")
+    with pytest.raises(ImrtExportError, match="'GTV' is not a structure"):
+        export_imrt_plan(tmp_path / "b", volume, other, dose, "P", "1")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
