@@ -25,6 +25,11 @@ def add_parser(commands) -> None:
     imrt.add_argument("--grid-mm", type=float, default=5.0,
                       help="dose-grid voxel size in mm (default %(default)s; the CT is resampled to it)")
     imrt.add_argument("--iterations", type=int, default=300, help="at most this many optimiser iterations")
+    imrt.add_argument("--out", metavar="DIR",
+                      help="write the deliverable plan (leaf-sequenced, MU) as CT, RTSTRUCT, RTPLAN and RTDOSE here "
+                           "(the folder ends with the whole set or none of it)")
+    imrt.add_argument("--patient-name", default="PHANTOM^TG119", help="for --tg119 (DICOM form Family^Given)")
+    imrt.add_argument("--patient-id", default="TG119", help="for --tg119")
     imrt.add_argument("--json", action="store_true", help="print JSON")
     imrt.set_defaults(run=run_imrt)
 
@@ -70,6 +75,9 @@ def run_imrt(args) -> int:
     except InversePlanError as err:
         raise InputError(str(err)) from None
     goals = planner.tg119_goals(result.metrics, target=plan.prescription.target)
+    export = deliverable = None
+    if args.out:
+        deliverable, export = _export(planner, args, volume, influence, result)
     if args.json:
         print_json({
             "volume": volume.description, "prescription": plan.prescription.describe(),
@@ -77,6 +85,11 @@ def run_imrt(args) -> int:
             "dose_influence_s": t_influence, "optimisation_s": result.seconds, "iterations": result.iterations,
             "metrics_gy": {name: vars(m) for name, m in result.metrics.items()},
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
+            "deliverable": None if deliverable is None else {
+                "segments_per_beam": list(deliverable.mlc_plan.segment_counts),
+                "mu_per_fraction": deliverable.mlc_plan.total_mu_per_fraction,
+                "metrics_gy": {name: vars(m) for name, m in deliverable.metrics.items()},
+                "rt_plan": str(export.rt_plan)},
         })
         return EXIT_OK
     print(f"volume        {volume.description}")
@@ -90,4 +103,26 @@ def run_imrt(args) -> int:
               f"max {m.max_gy:6.2f} Gy")
     for g in goals:
         print(f"goal  {g.label:32s} {g.value_gy:6.2f} Gy  {'met' if g.met else 'NOT met'}")
+    if deliverable is not None:
+        m = deliverable.mlc_plan
+        print(f"deliverable   {sum(m.segment_counts)} segments ({', '.join(map(str, m.segment_counts))} per beam, "
+              f"{deliverable.levels} levels), {m.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration)")
+        for name, dm in deliverable.metrics.items():
+            print(f"  {name:12s}D95 {dm.d95_gy:6.2f} Gy  D10 {dm.d10_gy:6.2f} Gy")
+        print(f"wrote         {len(export.ct_files)} CT slices, {export.structure_set.name}, "
+              f"{export.rt_plan.name}, {export.rt_dose.name} into {export.folder}")
     return EXIT_OK
+
+
+def _export(planner, args, volume, influence, result):
+    from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+
+    deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
+    dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
+    # a CT's own patient, never the arguments (they name the phantom's)
+    name = volume.patient_name or args.patient_name
+    patient_id = volume.patient_id or args.patient_id
+    try:
+        return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id)
+    except ImrtExportError as err:
+        raise InputError(str(err)) from None

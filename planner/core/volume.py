@@ -57,6 +57,9 @@ class PlanningVolume:
     frame_of_reference_uid: str | None = None
     # The CT series' Study Instance UID, for the same reason.
     study_instance_uid: str | None = None
+    # The CT's patient (DICOM Patient's Name and Patient ID): an export must not change whose plan it is.
+    patient_name: str = ""
+    patient_id: str = ""
 
     def volume_cm3(self, name: str) -> float:
         return float(self.masks[name].sum()) * self.grid.voxel_volume_cm3

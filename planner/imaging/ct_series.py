@@ -395,7 +395,9 @@ def load_ct_volume(folder_or_files, rtstruct_path=None) -> PlanningVolume:
                    f"{col_spacing:g}×{row_spacing:g}×{dz:.3g} mm")
     return PlanningVolume(grid, density, masks, isocentre_mm=_isocentre(grid, masks, types),
                           description=description, frame_of_reference_uid=frame_uid,
-                          study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None)
+                          study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None,
+                          patient_name=str(first.get("PatientName", "") or ""),
+                          patient_id=str(first.get("PatientID", "") or ""))
 
 
 def _resampled_axis(axis_mm: np.ndarray, spacing_mm: float) -> np.ndarray:

@@ -40,3 +40,29 @@ def test_a_ct_series_with_its_structure_set_is_planned(capsys, tmp_path):
     assert out["volume"].startswith("CT ")
     assert set(out["metrics_gy"]) >= {"PTV", "Core", "Body"}
     assert out["metrics_gy"]["PTV"]["d95_gy"] == __import__("pytest").approx(50.0, abs=1e-6)
+
+
+def test_out_writes_the_deliverable_plan_for_the_cts_own_patient(capsys, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from pydicom import dcmread
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_tg119_ct.py"
+    spec = importlib.util.spec_from_file_location("make_tg119_ct", script)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    make.write_tg119_ct(tmp_path / "ct", 10.0, 10.0)
+    ct = dcmread(tmp_path / "ct" / "CT0001.dcm", stop_before_pixels=True)
+    out = tmp_path / "plan"
+    assert main(["imrt", "--ct", str(tmp_path / "ct"), "--grid-mm", "10", "--iterations", "20",
+                 "--out", str(out), "--patient-id", "NOT-THIS-ONE"]) == 0
+    text = capsys.readouterr().out
+    assert "MU per fraction (DEMO calibration)" in text and "RTPLAN.dcm" in text
+    plan = dcmread(out / "RTPLAN.dcm")
+    assert (plan.PatientID, plan.StudyInstanceUID, plan.FrameOfReferenceUID) == \
+        (ct.PatientID, ct.StudyInstanceUID, ct.FrameOfReferenceUID)
+    # a second export into the same folder is refused, the first stays
+    assert main(["imrt", "--tg119", "--grid-mm", "10", "--iterations", "5", "--out", str(out)]) == 2
+    assert "already holds an exported plan" in capsys.readouterr().err
+    assert dcmread(out / "RTPLAN.dcm").SOPInstanceUID == plan.SOPInstanceUID
