@@ -1,0 +1,120 @@
+"""Cumulative DVHs (Dose [Gy] vs Volume [%]) of every structure, live while the optimiser runs.
+
+Live doses arrive after every iteration; they are drawn at most every 0.25 s (the newest one
+wins), and the final result is always drawn at once. The curves come from planner.dose.dvh, the
+same definition the goals and the optimiser use.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from planner.dose.dvh import cumulative_dvh
+from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
+import pyqtgraph as pg
+
+MIN_REDRAW_INTERVAL_S = 0.25
+BIN_WIDTH_GY = 0.25
+
+
+class DvhPlot(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plot = pg.PlotWidget()
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "Dose [Gy]")
+        item.setLabel("left", "Volume [%]")
+        item.showGrid(x=True, y=True, alpha=0.3)
+        item.setYRange(0, 102, padding=0)
+        item.setMenuEnabled(False)
+        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        self.caption = QLabel("No dose yet: press Optimise.")
+        self.caption.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot, 1)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.prescription_line = pg.InfiniteLine(angle=90, movable=False,
+                                                 pen=pg.mkPen("#ffffff", width=1, style=Qt.PenStyle.DashLine),
+                                                 label="Rx {value:g} Gy",
+                                                 labelOpts={"position": 0.08, "color": "w", "anchors": [(0, 0), (0, 0)]})
+        self.prescription_line.setVisible(False)
+        item.addItem(self.prescription_line)
+        self._rows: dict[str, np.ndarray] = {}
+        self._pending: tuple[np.ndarray, str] | None = None
+        self._last_draw = 0.0
+        self.live_draws = 0  # how many live redraws were made (the throttle's effect, for tests)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._draw_pending)
+
+    def set_structures(self, colours: dict[str, str]) -> None:
+        item = self.plot.getPlotItem()
+        for curve in self.curves.values():
+            item.removeItem(curve)
+        self.legend.clear()
+        self.curves = {name: item.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
+                       for name, colour in colours.items()}
+        self.clear("No dose yet: press Optimise.")
+
+    def set_rows(self, rows: dict[str, np.ndarray]) -> None:
+        """Each structure's rows of the dose vector (the dose-influence matrix's voxels)."""
+        self._rows = rows
+
+    def clear(self, caption: str) -> None:
+        self.cancel_live()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.prescription_line.setVisible(False)
+        self.caption.setText(caption)
+
+    def show_live(self, dose_rows_gy: np.ndarray, caption: str) -> None:
+        """An intermediate dose: drawn now if the last draw is 0.25 s old, else when it is."""
+        self._pending = (dose_rows_gy, caption)
+        if self._timer.isActive():
+            return
+        wait_s = self._last_draw + MIN_REDRAW_INTERVAL_S - time.monotonic()
+        if wait_s <= 0:
+            self._draw_pending()
+        else:
+            self._timer.start(int(wait_s * 1000) + 1)
+
+    def cancel_live(self) -> None:
+        self._timer.stop()
+        self._pending = None
+
+    def show_final(self, dose_rows_gy: np.ndarray, caption: str, prescribed_gy: float | None) -> None:
+        self.cancel_live()
+        self._draw(dose_rows_gy, caption)
+        self.prescription_line.setVisible(prescribed_gy is not None)
+        if prescribed_gy is not None:
+            self.prescription_line.setValue(prescribed_gy)
+
+    def _draw_pending(self) -> None:
+        if self._pending is not None:
+            rows, caption = self._pending
+            self._pending = None
+            self.live_draws += 1
+            self.prescription_line.setVisible(False)
+            self._draw(rows, caption)
+
+    def _draw(self, dose_rows_gy: np.ndarray, caption: str) -> None:
+        self._last_draw = time.monotonic()
+        top = float(dose_rows_gy.max()) if dose_rows_gy.size else 0.0
+        for name, curve in self.curves.items():
+            idx = self._rows.get(name)
+            if idx is None or idx.size == 0:
+                curve.setData([], [])
+                continue
+            dvh = cumulative_dvh(dose_rows_gy[idx], BIN_WIDTH_GY, max_dose_gy=top)
+            curve.setData(dvh.dose_gy, dvh.volume_percent)
+        self.caption.setText(caption)
+
+    def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.curves[name].getData()
+        return (np.array([]), np.array([])) if x is None else (x, y)

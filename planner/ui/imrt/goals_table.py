@@ -1,0 +1,76 @@
+"""Where the plan stands against its planning goals (TG-119's for the C-shape) and its DVH points.
+
+Each goal reads like "PTV D95 ≥ 50 Gy | 50.00 Gy | ✓ met": the verdict is written, not only
+coloured. A dose that is not optimised for the current objectives says so above the table.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+MET_BRUSH = QBrush(QColor("#40d080"))
+NOT_MET_BRUSH = QBrush(QColor("#ff6060"))
+STALE_STYLE = "color: #ffb040; font-weight: bold;"
+GOAL_COLUMNS = ("Goal", "Plan", "Met")
+METRIC_COLUMNS = ("Structure", "D95", "D10", "Mean", "Max")
+
+
+def gy(value: float) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.2f} Gy"
+
+
+def _read_only_table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+class GoalsTable(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.goals = _read_only_table(GOAL_COLUMNS)
+        self.metrics = _read_only_table(METRIC_COLUMNS)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.note)
+        layout.addWidget(self.goals, 3)
+        layout.addWidget(QLabel("DVH points of each structure"))
+        layout.addWidget(self.metrics, 2)
+        self.show_result(None, {}, stale=False)
+
+    def show_result(self, goals, metrics: dict, stale: bool) -> None:
+        """``goals``: the technique's Goal values (label, value_gy, limit_gy, met), None before any dose."""
+        if goals is None:
+            self.note.setStyleSheet("")
+            self.note.setText("No dose yet: the goals are checked after Optimise.")
+        elif stale:
+            self.note.setStyleSheet(STALE_STYLE)
+            self.note.setText("⚠ These values are of the previous optimisation, not of the current objectives.")
+        else:
+            self.note.setStyleSheet("")
+            self.note.setText("" if goals else "This volume has no structures the built-in planning goals name.")
+        goals = goals or ()
+        self.goals.setRowCount(len(goals))
+        for row, goal in enumerate(goals):
+            verdict = QTableWidgetItem("✓ met" if goal.met else "✗ not met")
+            verdict.setForeground(MET_BRUSH if goal.met else NOT_MET_BRUSH)
+            self.goals.setItem(row, 0, QTableWidgetItem(goal.label))
+            self.goals.setItem(row, 1, QTableWidgetItem(gy(goal.value_gy)))
+            self.goals.setItem(row, 2, verdict)
+        self.metrics.setRowCount(len(metrics))
+        for row, (name, m) in enumerate(metrics.items()):
+            for column, text in enumerate((name, gy(m.d95_gy), gy(m.d10_gy), gy(m.mean_gy), gy(m.max_gy))):
+                self.metrics.setItem(row, column, QTableWidgetItem(text))
+
+    def row_texts(self) -> list[tuple[str, ...]]:
+        return [tuple(self.goals.item(r, c).text() for c in range(self.goals.columnCount()))
+                for r in range(self.goals.rowCount())]

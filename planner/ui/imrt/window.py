@@ -1,0 +1,308 @@
+"""The IMRT window: the slice with structures and dose on the left; the plan, its objectives, the
+DVH and the goals on the right. Optimise runs the technique's planning steps in the TaskRunner.
+
+The window holds the volume, the plan document (every objective edit one undo step) and the last
+optimisation's result. A result belongs to the plan it was optimised for: once the objectives
+differ, the dose is marked as not optimised for the current objectives wherever it is shown,
+until Optimise is pressed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+
+from planner.core.inverse_plan import InversePlanError
+from planner.core.volume import PlanningVolume
+from planner.ui.imrt.colours import structure_colours
+from planner.ui.imrt.ct_slice_view import CtSliceView
+from planner.ui.imrt.document import InversePlanDocument
+from planner.ui.imrt.dvh_plot import DvhPlot
+from planner.ui.imrt.goals_table import GoalsTable
+from planner.ui.imrt.objectives_table import ObjectivesTable
+from planner.ui.imrt.optimisation import Optimisation
+from planner.ui.imrt.plan_summary import PlanSummary
+from planner.ui.tasks import TaskProgressWidget, TaskRunner
+
+STALE_TEXT = "not optimised for the current objectives"
+STALE_STYLE = "color: #ffb040; font-weight: bold;"
+
+
+class ImrtWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, technique, volume: PlanningVolume | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("ImrtWindow")
+        self.technique = technique
+        self.planner = technique.inverse_planner
+        self.volume: PlanningVolume | None = None
+        self.last_problem: str | None = None
+        self.last_status = ""
+
+        self.document = InversePlanDocument(self)
+        self.runner = TaskRunner(expected_errors=(InversePlanError,), parent=self)
+        self.optimisation = Optimisation(self.planner, self.runner, self)
+
+        self.slice_view = CtSliceView()
+        self.setCentralWidget(self.slice_view)
+        machines = "; ".join(m.name for m in getattr(technique, "machines", ()))
+        self.summary = PlanSummary(self.planner.MODEL_DESCRIPTION, machines)
+        self.objectives = ObjectivesTable()
+        self.dvh = DvhPlot()
+        self.goals = GoalsTable()
+        plan_dock = self._add_dock("Plan", "ImrtPlanDock", self.summary)
+        dvh_dock = self._add_dock("Dose-volume histogram", "ImrtDvhDock", self.dvh)
+        objectives_dock = self._add_dock("Objectives", "ImrtObjectivesDock", self.objectives)
+        goals_dock = self._add_dock("Goals", "ImrtGoalsDock", self.goals)
+        self.splitDockWidget(plan_dock, dvh_dock, Qt.Orientation.Horizontal)
+        self.splitDockWidget(plan_dock, objectives_dock, Qt.Orientation.Vertical)
+        self.splitDockWidget(dvh_dock, goals_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([plan_dock, objectives_dock], [300, 400], Qt.Orientation.Vertical)
+        self.resizeDocks([dvh_dock, goals_dock], [380, 320], Qt.Orientation.Vertical)
+        self.resizeDocks([plan_dock, dvh_dock], [440, 440], Qt.Orientation.Horizontal)
+
+        self.hover_label = QLabel("Move the mouse over the slice for position, density and dose")
+        self.dose_state_label = QLabel()
+        self.progress = TaskProgressWidget(self.runner)
+        # Messages (optimised, cancelled) show on the left; the hover readout stays beside them.
+        self.statusBar().addPermanentWidget(self.hover_label)
+        self.statusBar().addPermanentWidget(self.dose_state_label)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self._build_actions()
+        self._connect()
+        self.resize(1400, 860)
+        self.setWindowTitle("IMRT plan — Planner")
+        if volume is not None:
+            self.set_volume(volume)
+        else:
+            self._refresh()
+
+    # --- construction -----------------------------------------------------------------------
+    def _add_dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    def _build_actions(self) -> None:
+        stack = self.document.undo_stack
+        self.optimise_action = QAction("&Optimise", self)
+        self.optimise_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.optimise_action.setStatusTip("Compute the dose influence if the beams need it, then optimise the "
+                                          "fluence against the objectives")
+        self.optimise_action.triggered.connect(self.optimise)
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        # Every platform binding (the offscreen platform's first is Ctrl+Y), and Ctrl+Shift+Z always.
+        redo_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        self.redo_action.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"))
+                                                   if k not in redo_keys])
+        self.close_action = QAction("&Close", self)
+        self.close_action.setShortcut(QKeySequence.StandardKey.Close)
+        self.close_action.triggered.connect(self.close)
+
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.close_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+        plan_menu = self.menuBar().addMenu("&Plan")
+        plan_menu.addAction(self.optimise_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+
+        self.toolbar = self.addToolBar("IMRT")
+        self.toolbar.setObjectName("ImrtToolBar")
+        for action in (self.optimise_action, None, self.undo_action, self.redo_action, None, self.close_action):
+            self.toolbar.addSeparator() if action is None else self.toolbar.addAction(action)
+
+    def _connect(self) -> None:
+        self.document.plan_changed.connect(self._on_plan_changed)
+        self.objectives.edited.connect(self.document.apply)
+        self.summary.iterations_edited.connect(self._on_iterations_edited)
+        self.slice_view.hovered.connect(self._on_hover)
+        self.optimisation.rows_changed.connect(self.dvh.set_rows)
+        self.optimisation.iterated.connect(self._on_iteration)
+        self.optimisation.finished.connect(self._on_result)
+        self.optimisation.stopped.connect(self._on_stopped)
+        self.runner.busy_changed.connect(lambda _busy: self._refresh_actions())
+
+    # --- the volume and the plan ---------------------------------------------------------------
+    def set_volume(self, volume: PlanningVolume, plan=None) -> None:
+        """Plan on a new volume, starting from the technique's default plan for it."""
+        self.optimisation.set_volume(volume)
+        self.volume = volume
+        colours = structure_colours(tuple(volume.masks))
+        self.slice_view.set_volume(volume, colours)
+        self.dvh.set_structures(colours)
+        self.objectives.set_structures(tuple(volume.masks))
+        self.summary.show_volume(volume)
+        self.setWindowTitle(f"IMRT plan on {volume.description or 'a planning volume'} — Planner")
+        self.document.reset(plan if plan is not None else self.planner.default_plan(volume))
+        self._show_result_or_nothing()
+
+    def load_ct_series(self, folder: str, spacing_mm: float) -> bool:
+        """Read a CT series and its structure set off the GUI thread, resample it to the dose grid's
+        voxels and plan on it; a series that cannot be used is refused with the reader's reason."""
+        from planner.imaging.ct_series import CtSeriesError, load_ct_volume, resample_volume
+
+        if CtSeriesError not in self.runner.expected_errors:
+            self.runner.expected_errors = (*self.runner.expected_errors, CtSeriesError)
+
+        def work(progress, is_cancelled):
+            progress(0.05, f"Reading the CT series in {folder}")
+            volume = load_ct_volume(folder)
+            if is_cancelled():
+                return None
+            progress(0.7, f"Resampling to {spacing_mm:g} mm voxels")
+            return resample_volume(volume, spacing_mm)
+
+        def loaded(volume) -> None:
+            self.set_volume(volume)
+            self.show_status(f"Opened {volume.description} on {spacing_mm:g} mm voxels")
+
+        self.show_status(f"Reading the CT series in {folder} …")
+        return self.runner.start("Opening the CT series", work, loaded,
+                                  lambda message: self.report_problem(f"The CT series was not opened: {message}"))
+
+    @property
+    def plan(self):
+        return self.document.plan
+
+    @property
+    def result(self):
+        return self.optimisation.result
+
+    def _on_plan_changed(self, plan) -> None:
+        self.objectives.show_plan(plan)
+        self.summary.show_plan(plan)
+        self._refresh()
+
+    def _on_iterations_edited(self, iterations: int) -> None:
+        if self.plan is not None and iterations != self.plan.max_iterations:
+            self.document.apply(replace(self.plan, max_iterations=iterations),
+                                f"Optimiser stops at {iterations} iterations")
+
+    @property
+    def is_stale(self) -> bool:
+        """Whether the dose shown was optimised for other objectives, prescription or beams than the
+        current plan's (the iteration limit alone does not make a dose stale)."""
+        result = self.result
+        if result is None or self.plan is None:
+            return False
+        return replace(result.plan, max_iterations=0) != replace(self.plan, max_iterations=0)
+
+    def _refresh(self) -> None:
+        result, stale = self.result, self.is_stale
+        if self.volume is None:
+            text = "no volume open"
+        elif result is None:
+            text = "not optimised yet: press Optimise"
+        elif stale:
+            text = f"⚠ {STALE_TEXT}: the dose shown is the previous optimisation's; press Optimise"
+        else:
+            text = f"optimised: {result.iterations} iterations in {result.seconds:.1f} s"
+        self.summary.show_dose_state(text, stale)
+        self.dose_state_label.setText(f"Dose {STALE_TEXT} ⚠" if stale else "")
+        self.dose_state_label.setStyleSheet(STALE_STYLE if stale else "")
+        if result is not None:
+            self.goals.show_result(self.planner.tg119_goals(result.metrics), result.metrics, stale)
+            self.dvh.caption.setText(self._dvh_caption(result))
+        self._refresh_actions()
+
+    def _refresh_actions(self) -> None:
+        self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
+
+    def _dvh_caption(self, result) -> str:
+        rx = result.plan.prescription
+        text = (f"Optimised: {result.iterations} iterations, normalised to {rx.target} "
+                f"D{rx.coverage_volume_fraction * 100:g} = {rx.total_dose_gy:g} Gy.")
+        return f"⚠ Dose {STALE_TEXT}. " + text if self.is_stale else text
+
+    # --- optimisation ----------------------------------------------------------------------------
+    def optimise(self) -> bool:
+        plan = self.plan
+        if self.volume is None or plan is None:
+            return False
+        problems = plan.problems(tuple(self.volume.masks))
+        if problems:
+            self.report_problem("The plan cannot be optimised: " + "; ".join(problems) + ".")
+            return False
+        if self.objectives.problems:
+            self.show_status("Note: a refused entry in the objectives table is not used; the plan's value is.")
+        if not self.optimisation.start(plan):
+            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
+            return False
+        return True
+
+    def _on_iteration(self, iteration: int, value: float, dose_rows) -> None:
+        rx = self.plan.prescription
+        self.dvh.show_live(dose_rows, f"Optimising: iteration {iteration} (objective {value:.4g}), shown "
+                                      f"normalised to {rx.target} D{rx.coverage_volume_fraction * 100:g} = "
+                                      f"{rx.total_dose_gy:g} Gy")
+
+    def _on_result(self, result) -> None:
+        self._show_result_or_nothing()
+        influence = ("" if self.optimisation.influence_seconds is None
+                     else f" after the dose influence ({self.optimisation.influence_seconds:.1f} s)")
+        self.show_status(f"Optimised: {result.iterations} iterations in {result.seconds:.1f} s{influence}; "
+                         f"{result.plan.prescription.target} D95 normalised to "
+                         f"{result.plan.prescription.total_dose_gy:g} Gy")
+
+    def _show_result_or_nothing(self) -> None:
+        result = self.result
+        if result is None:
+            self.slice_view.show_dose(None, self.plan.prescription.total_dose_gy)
+            self.dvh.clear("No dose yet: press Optimise.")
+            self.goals.show_result(None, {}, stale=False)
+        else:
+            rx = result.plan.prescription
+            influence = self.optimisation.influence
+            self.slice_view.show_dose(self.planner.dose_grid_gy(self.volume, influence, result.dose_rows_gy),
+                                      rx.total_dose_gy)
+            self.dvh.set_rows(self.optimisation.rows)
+            self.dvh.show_final(result.dose_rows_gy, self._dvh_caption(result), rx.total_dose_gy)
+        self._refresh()
+
+    def _on_stopped(self, message: str, cancelled: bool) -> None:
+        self.dvh.cancel_live()
+        self._show_result_or_nothing()  # the previous result's DVH back in place of the live curves
+        if cancelled:
+            self.show_status("Optimisation cancelled, previous plan kept" if self.result is not None
+                             else "Optimisation cancelled; no plan optimised yet")
+        else:
+            self.report_problem(f"Not optimised: {message}")
+
+    # --- status --------------------------------------------------------------------------------
+    def _on_hover(self, text: str) -> None:
+        self.hover_label.setText(text)
+
+    def show_status(self, message: str) -> None:
+        self.last_status = message
+        self.statusBar().showMessage(message, 30000)
+
+    def report_problem(self, message: str) -> None:
+        """A sentence for the user, never a traceback; the plan is untouched."""
+        self.last_problem = message
+        self.show_status(message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Planner — IMRT", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.runner.busy:
+            self.runner.abandon()  # its result must not reach a closed window
+            self.runner.wait(10.0)
+        self.document.undo_stack.blockSignals(True)
+        self.closed.emit()
+        event.accept()

@@ -1,0 +1,223 @@
+"""The IMRT window driven as a user drives it: File ▸ New IMRT Plan on the TG-119 phantom (10 mm
+voxels, so each optimisation takes about a second), Optimise from the toolbar, Cancel in the status
+bar, objectives typed into the table, Ctrl+Z."""
+
+import re
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLineEdit
+
+from planner.ui.imrt.objectives_table import DOSE, KIND, VOLUME
+from tests.ui.gui_driver import choose_in_combo, make_window
+
+FAST_ITERATIONS = 20
+PTV_MAX = 1  # TG-119's starting objectives: PTV min, PTV max, Core max, Body max
+
+
+@pytest.fixture
+def imrt(qtbot):
+    """The IMRT window opened from the main window's File menu on the 10 mm phantom."""
+    main = make_window()
+    qtbot.addWidget(main)
+    assert main.imrt is not None, "the IMRT technique is installed, so File offers IMRT"
+    file_menu_texts = [a.text() for a in main.menuBar().actions()[0].menu().actions()]
+    assert "New IMRT Plan on TG-119 &Phantom…" in file_menu_texts
+    assert "Open CT Series for &IMRT…" in file_menu_texts
+    main.imrt.ask_voxel_size = lambda title: 10.0
+    main.imrt.new_phantom_action.trigger()
+    window = main.imrt.windows[-1]
+    with qtbot.waitExposed(window):
+        window.show()
+    window.activateWindow()
+    yield window
+    window.runner.cancel()
+    window.runner.wait(10.0)
+    window.close()
+
+
+def set_iterations(qtbot, window, n: int) -> None:
+    spin = window.summary.iterations
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), str(n))
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+    assert window.plan.max_iterations == n
+
+
+def click_optimise(qtbot, window) -> None:
+    button = window.toolbar.widgetForAction(window.optimise_action)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def optimised(qtbot, window, iterations: int = FAST_ITERATIONS):
+    set_iterations(qtbot, window, iterations)
+    click_optimise(qtbot, window)
+    assert window.runner.busy
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
+    assert window.result is not None, window.last_problem
+    return window.result
+
+
+def type_into_cell(qtbot, window, row: int, column: int, text: str) -> None:
+    table = window.objectives.table
+    table.setFocus()
+    table.setCurrentCell(row, column)
+    table.editItem(table.item(row, column))
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit)
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: table.state() != table.State.EditingState)  # the delegate commits on the next loop
+
+
+def test_optimise_shows_dose_dvh_and_goals(imrt, qtbot):
+    window = imrt
+    assert window.volume.grid.spacing_mm == (10.0, 10.0, 10.0)
+    assert window.summary.prescription_label.text() == "50 Gy in 25 × 2 Gy to PTV D95"
+    assert window.summary.beams_label.text() == "9 beams, gantry 0–320° every 40°, 5 mm bixels"
+    assert "DEMO beam data, not a commissioned machine" in window.summary.beam_data_label.text()
+    assert "pencil beam" in window.summary.model_label.text()
+    assert window.slice_view.slice_label.text().startswith("z = ")  # the slice through the isocentre
+
+    result = optimised(qtbot, window)
+
+    assert result.iterations <= FAST_ITERATIONS
+    for name in ("PTV", "Core", "Body"):
+        dose, volume = window.dvh.curve_data(name)
+        assert dose.size > 10 and volume[0] == pytest.approx(100.0)
+    dose, volume = window.dvh.curve_data("PTV")
+    assert np.interp(50.0, dose, volume) == pytest.approx(95.0, abs=3.0)  # normalised to D95 = 50 Gy
+    assert window.dvh.prescription_line.isVisible() and window.dvh.prescription_line.value() == 50.0
+    assert window.dvh.live_draws >= 1  # the curves moved while the optimiser ran
+    rows = window.goals.row_texts()
+    assert rows[0][0] == "PTV D95 ≥ 50 Gy"
+    assert re.fullmatch(r"\d+\.\d\d Gy", rows[0][1])
+    assert rows[0][2] in ("✓ met", "✗ not met")
+    assert all(re.fullmatch(r"\d+\.\d\d Gy", r[1]) for r in rows)
+    wash = window.slice_view.wash
+    assert wash.isVisible() and wash.image is not None and np.nanmax(wash.image) > 40.0
+    assert f"{result.iterations} iterations" in window.last_status
+    assert re.search(r"\d+\.\d s", window.last_status)
+    assert not window.is_stale
+
+    # The hover readout names position, density and dose with their units.
+    text = window.slice_view.readout_at(-25.0, 0.0)
+    assert re.fullmatch(r"x -25\.0 mm, y 0\.0 mm, z -?\d+\.\d mm · density 1\.000 \(relative electron density\) "
+                        r"· dose \d+\.\d\d Gy · in PTV, Body", text), text
+
+
+def test_cancel_keeps_the_previous_plan_and_dvh(imrt, qtbot):
+    window = imrt
+    first = optimised(qtbot, window)
+    before = {name: window.dvh.curve_data(name) for name in ("PTV", "Core", "Body")}
+    wash_before = window.slice_view.wash.image.copy()
+
+    set_iterations(qtbot, window, 5000)
+    click_optimise(qtbot, window)
+    qtbot.waitUntil(lambda: "iteration" in window.progress.message.text(), timeout=20000)
+    assert window.progress.isVisible()
+    qtbot.mouseClick(window.progress.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=20000)
+    qtbot.wait(300)  # a throttled live redraw, had one been left pending, would land by now
+
+    assert "cancelled, previous plan kept" in window.last_status
+    assert window.statusBar().currentMessage() == window.last_status
+    assert window.result is first
+    for name, (dose, volume) in before.items():
+        now_dose, now_volume = window.dvh.curve_data(name)
+        assert np.array_equal(now_dose, dose) and np.array_equal(now_volume, volume)
+    assert np.array_equal(window.slice_view.wash.image, wash_before)
+    assert window.optimise_action.isEnabled()
+
+
+def test_objective_edits_are_validated_undoable_and_mark_the_dose_stale(imrt, qtbot):
+    window = imrt
+    optimised(qtbot, window)
+    table = window.objectives.table
+    assert window.plan.objectives[PTV_MAX].dose_gy == 52.5
+    optimised_plan = window.plan
+
+    type_into_cell(qtbot, window, PTV_MAX, DOSE, "55")
+    assert window.plan.objectives[PTV_MAX].dose_gy == 55.0
+    assert window.is_stale
+    assert "not optimised for the current objectives" in window.summary.dose_label.text()
+    assert "not optimised for the current objectives" in window.dose_state_label.text()
+    assert "previous optimisation" in window.goals.note.text()
+    assert window.dvh.caption.text().startswith("⚠")
+
+    # Text is refused, stays in the cell with the reason beside the table; the plan keeps 55 Gy.
+    type_into_cell(qtbot, window, PTV_MAX, DOSE, "abc")
+    assert table.item(PTV_MAX, DOSE).text() == "abc"
+    assert "“abc” is not a dose in Gy" in window.objectives.problem_label.text()
+    assert "keeps 55 Gy" in window.objectives.problem_label.text()
+    assert window.plan.objectives[PTV_MAX].dose_gy == 55.0
+    type_into_cell(qtbot, window, PTV_MAX, DOSE, "-5")
+    assert "a dose must be 0 Gy or more, not -5 Gy" in window.objectives.problem_label.text()
+    assert table.item(PTV_MAX, DOSE).text() == "-5"
+    assert window.plan.objectives[PTV_MAX].dose_gy == 55.0
+
+    # Esc on the cell shows the plan's value again.
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_Escape)
+    assert table.item(PTV_MAX, DOSE).text() == "55"
+    assert window.objectives.problem_label.text() == ""
+
+    # Ctrl+Z: one undo step back to the optimised objectives, which are no longer stale.
+    qtbot.keyClick(table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.plan == optimised_plan
+    assert table.item(PTV_MAX, DOSE).text() == "52.5"
+    assert not window.is_stale
+    assert window.dose_state_label.text() == ""
+    qtbot.keyClick(table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.plan.objectives[PTV_MAX].dose_gy == 55.0
+
+
+def test_dvh_point_volume_only_for_dvh_kinds_and_within_0_to_100_percent(imrt, qtbot):
+    window = imrt
+    table = window.objectives.table
+    assert not table.item(PTV_MAX, VOLUME).flags() & Qt.ItemFlag.ItemIsEditable  # greyed for a max dose
+
+    choose_in_combo(table.cellWidget(PTV_MAX, KIND), "Max DVH point")
+    assert window.plan.objectives[PTV_MAX].kind == "max_dvh"
+    assert window.plan.objectives[PTV_MAX].volume_fraction == pytest.approx(0.10)
+    assert table.item(PTV_MAX, VOLUME).flags() & Qt.ItemFlag.ItemIsEditable
+    assert table.item(PTV_MAX, VOLUME).text() == "10"
+
+    type_into_cell(qtbot, window, PTV_MAX, VOLUME, "120")
+    assert table.item(PTV_MAX, VOLUME).text() == "120"
+    assert "below 100 %, not 120 %" in window.objectives.problem_label.text()
+    assert window.plan.objectives[PTV_MAX].volume_fraction == pytest.approx(0.10)
+
+    type_into_cell(qtbot, window, PTV_MAX, VOLUME, "5")
+    assert window.plan.objectives[PTV_MAX].volume_fraction == pytest.approx(0.05)
+    assert window.objectives.problem_label.text() == ""
+    assert window.document.undo_stack.count() == 2  # the kind, then the volume: one step each
+
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    assert window.plan.objectives[PTV_MAX].kind == "max_dose"
+
+
+def test_add_and_remove_objective_are_undo_steps(imrt, qtbot):
+    window = imrt
+    n = len(window.plan.objectives)
+    qtbot.mouseClick(window.objectives.add_button, Qt.MouseButton.LeftButton)
+    assert len(window.plan.objectives) == n + 1 and window.objectives.table.rowCount() == n + 1
+    window.objectives.table.setCurrentCell(0, DOSE)
+    qtbot.mouseClick(window.objectives.remove_button, Qt.MouseButton.LeftButton)
+    assert len(window.plan.objectives) == n and window.plan.objectives[0].kind == "max_dose"
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    assert len(window.plan.objectives) == n and window.plan.objectives[0].kind == "min_dose"
+
+
+def test_slice_slider_moves_through_z_in_mm(imrt, qtbot):
+    view = imrt.slice_view
+    z = imrt.volume.grid.z_mm
+    assert z[view.slice_index] == pytest.approx(min(z, key=lambda v: abs(v - imrt.volume.isocentre_mm[2])))
+    view.slider.setValue(0)
+    assert view.slice_label.text() == f"z = {z[0]:.1f} mm (1 of {z.size})"
+    xs, _ys = view.outlines["Body"].getData()
+    assert xs is not None and xs.size > 0  # the body is outlined on every slice
