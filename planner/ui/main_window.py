@@ -201,6 +201,7 @@ class MainWindow(QMainWindow):
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.imrt = self._add_imrt_actions(file_menu) if self.registry.inverse_planned_techniques else None
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
@@ -238,6 +239,16 @@ class MainWindow(QMainWindow):
                        self.fit_action, self.caliper_action, self.wash_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self._refresh_recent_menu()
+
+    def _add_imrt_actions(self, file_menu):
+        """IMRT plans open in their own window (planner/ui/imrt); the launcher keeps those windows alive."""
+        from planner.ui.imrt.launcher import ImrtLauncher
+
+        launcher = ImrtLauncher(self.registry, self)
+        file_menu.addSeparator()
+        for action in launcher.actions():
+            file_menu.addAction(action)
+        return launcher
 
     def _connect(self) -> None:
         self.document.plan_changed.connect(self._on_plan_changed)
