@@ -14,7 +14,7 @@ class CommandError(Exception):
 def run_gui(args) -> int:
     from planner.ui.app import run_gui
 
-    return run_gui(demo=args.demo, screenshot=args.screenshot, file=args.file)
+    return run_gui(demo=args.demo, screenshot=args.screenshot, file=args.file, imrt_demo=args.imrt_demo)
 
 
 def run_info(args) -> int:

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--demo", action="store_true", help="open the bundled demo case")
     gui.add_argument("--screenshot", metavar="OUT.png",
                      help="render the window to a PNG and exit (works with QT_QPA_PLATFORM=offscreen)")
+    gui.add_argument("--imrt-demo", action="store_true",
+                     help="open the IMRT window on the TG-119 phantom (5 mm voxels) and optimise it")
 
     info = commands.add_parser("info", help="describe an ultrasound image: size, frames, mm calibration, problems")
     info.add_argument("image")

@@ -16,7 +16,8 @@ from planner.ui.preflight import StartupProblem, check_display, check_xcb_librar
 log = logging.getLogger("planner")
 
 
-def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None = None) -> int:
+def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None = None,
+            imrt_demo: bool = False) -> int:
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
@@ -44,6 +45,10 @@ def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None 
         print("planner: no treatment technique plugin is installed; reinstall Planner with "
               "`bash scripts/setup.sh`.", file=sys.stderr)
         return 2
+    if imrt_demo:  # the IMRT window alone, on the TG-119 phantom
+        from planner.ui.imrt.demo import run_imrt_demo
+
+        return run_imrt_demo(app, registry, screenshot)
     # A screenshot must not touch the user's recovery file.
     recovery_dir = Path(tempfile.mkdtemp(prefix="planner-shot-")) if screenshot else data_dir()
     settings = AppSettings(settings_file())
