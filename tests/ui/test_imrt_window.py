@@ -221,3 +221,37 @@ def test_slice_slider_moves_through_z_in_mm(imrt, qtbot):
     assert view.slice_label.text() == f"z = {z[0]:.1f} mm (1 of {z.size})"
     xs, _ys = view.outlines["Body"].getData()
     assert xs is not None and xs.size > 0  # the body is outlined on every slice
+
+
+def test_open_ct_series_plans_on_its_structures(qtbot, tmp_path):
+    from planner.dicom.ct_series_writer import write_ct_series
+
+    main = make_window()
+    qtbot.addWidget(main)
+    technique = main.imrt.technique
+    write_ct_series(technique.inverse_planner.tg119_phantom(10.0), tmp_path / "ct", "TEST^PHANTOM", "T-1")
+    main.imrt.ask_folder = lambda: str(tmp_path / "ct")
+    main.imrt.ask_voxel_size = lambda title: 10.0
+    main.imrt.open_ct_action.trigger()
+    window = main.imrt.windows[-1]
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=20000)
+    assert window.volume is not None, window.last_problem
+    assert set(window.volume.masks) >= {"PTV", "Core", "Body"}
+    assert window.volume.grid.spacing_mm == pytest.approx((10.0, 10.0, 10.0))
+    assert window.plan.prescription.target == "PTV"
+    assert window.optimise_action.isEnabled()
+    window.close()
+    assert window not in main.imrt.windows  # let go once closed
+
+
+def test_a_folder_without_a_ct_series_is_refused_with_the_reason(qtbot, tmp_path):
+    main = make_window()
+    qtbot.addWidget(main)
+    main.imrt.ask_voxel_size = lambda title: 10.0
+    window = main.imrt.open_ct_series(str(tmp_path), 10.0)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=20000)
+    assert window.volume is None
+    assert window.last_problem.startswith("The CT series was not opened: ")
+    assert "failed unexpectedly" not in window.last_problem
+    assert not window.optimise_action.isEnabled()
+    window.close()

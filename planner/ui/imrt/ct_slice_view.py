@@ -76,6 +76,7 @@ class CtSliceView(QWidget):
                                           width=14)
         self.colour_bar.setImageItem(self.wash, insert_in=item)
         self.outlines: dict[str, pg.PlotCurveItem] = {}
+        self._halos: list[pg.PlotCurveItem] = []  # a dark edge under each outline, so red reads on red dose
         self.legend = pg.LegendItem(offset=(10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
         self.legend.setParentItem(item.getViewBox())
 
@@ -101,15 +102,19 @@ class CtSliceView(QWidget):
         self.colours = colours
         self.dose_gy = None
         item = self.plot.getPlotItem()
-        for curve in self.outlines.values():
+        for curve in (*self.outlines.values(), *self._halos):
             item.removeItem(curve)
         self.legend.clear()
-        self.outlines = {}
+        self.outlines, self._halos = {}, []
         for name, colour in colours.items():
-            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2), connect="pairs", antialias=False)
+            halo = pg.PlotCurveItem(pen=pg.mkPen(0, 0, 0, 140, width=4.5), connect="pairs", antialias=False)
+            halo.setZValue(4)
+            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=2.5), connect="pairs", antialias=False)
             curve.setZValue(5)
+            item.addItem(halo)
             item.addItem(curve)
             self.outlines[name] = curve
+            self._halos.append(halo)
             self.legend.addItem(curve, name)
         z = volume.grid.z_mm
         self.slider.blockSignals(True)
@@ -138,9 +143,10 @@ class CtSliceView(QWidget):
         self.density_image.setImage(np.asarray(self.volume.density[:, :, k]).T, levels=DENSITY_WINDOW,
                                     autoLevels=False)
         self.density_image.setRect(self._rect())
-        for name, curve in self.outlines.items():
+        for (name, curve), halo in zip(self.outlines.items(), self._halos):
             xs, ys = outline_segments(self.volume.masks[name][:, :, k], grid.x_mm, grid.y_mm)
             curve.setData(xs, ys, skipFiniteCheck=True)
+            halo.setData(xs, ys, skipFiniteCheck=True)
         self.slice_label.setText(f"z = {grid.z_mm[k]:.1f} mm ({k + 1} of {grid.z_mm.size})")
         if self.slider.value() != k:
             self.slider.setValue(k)

@@ -42,7 +42,7 @@ class DvhPlot(QWidget):
         self.prescription_line = pg.InfiniteLine(angle=90, movable=False,
                                                  pen=pg.mkPen("#ffffff", width=1, style=Qt.PenStyle.DashLine),
                                                  label="Rx {value:g} Gy",
-                                                 labelOpts={"position": 0.08, "color": "w", "anchors": [(0, 0), (0, 0)]})
+                                                 labelOpts={"position": 0.5, "color": "w", "anchors": [(1.05, 0.5), (1.05, 0.5)]})
         self.prescription_line.setVisible(False)
         item.addItem(self.prescription_line)
         self._rows: dict[str, np.ndarray] = {}

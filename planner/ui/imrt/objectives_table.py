@@ -95,8 +95,8 @@ class ObjectivesTable(QWidget):
                                    | QAbstractItemView.EditTrigger.EditKeyPressed
                                    | QAbstractItemView.EditTrigger.AnyKeyPressed)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(KIND, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(STRUCTURE, QHeaderView.ResizeMode.Stretch)
         self.add_button = QPushButton("Add objective")
         self.remove_button = QPushButton("Remove objective")
         self.problem_label = QLabel()

@@ -61,9 +61,9 @@ class ImrtWindow(QMainWindow):
         self.splitDockWidget(plan_dock, dvh_dock, Qt.Orientation.Horizontal)
         self.splitDockWidget(plan_dock, objectives_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(dvh_dock, goals_dock, Qt.Orientation.Vertical)
-        self.resizeDocks([plan_dock, objectives_dock], [300, 400], Qt.Orientation.Vertical)
+        self.resizeDocks([plan_dock, objectives_dock], [350, 350], Qt.Orientation.Vertical)
         self.resizeDocks([dvh_dock, goals_dock], [380, 320], Qt.Orientation.Vertical)
-        self.resizeDocks([plan_dock, dvh_dock], [440, 440], Qt.Orientation.Horizontal)
+        self.resizeDocks([plan_dock, dvh_dock], [400, 400], Qt.Orientation.Horizontal)
 
         self.hover_label = QLabel("Move the mouse over the slice for position, density and dose")
         self.dose_state_label = QLabel()
