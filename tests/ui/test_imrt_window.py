@@ -223,6 +223,18 @@ def test_slice_slider_moves_through_z_in_mm(imrt, qtbot):
     assert xs is not None and xs.size > 0  # the body is outlined on every slice
 
 
+def test_hovering_the_slice_reads_position_density_and_structures(imrt, qtbot):
+    from PySide6.QtCore import QPointF
+
+    view = imrt.slice_view
+    scene_point = view.plot.getPlotItem().getViewBox().mapViewToScene(QPointF(-25.0, 0.0))
+    qtbot.mouseMove(view.plot.viewport(), view.plot.mapFromScene(scene_point))
+    qtbot.waitUntil(lambda: "mm" in imrt.hover_label.text())
+    text = imrt.hover_label.text()
+    assert re.match(r"x -2\d\.\d mm, y -?\d\.\d mm, z -?\d+\.\d mm · density 1\.000", text), text
+    assert "in PTV, Body" in text and "dose" not in text  # no dose before Optimise
+
+
 def test_open_ct_series_plans_on_its_structures(qtbot, tmp_path):
     from planner.dicom.ct_series_writer import write_ct_series
 
