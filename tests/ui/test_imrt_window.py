@@ -267,3 +267,31 @@ def test_a_folder_without_a_ct_series_is_refused_with_the_reason(qtbot, tmp_path
     assert "failed unexpectedly" not in window.last_problem
     assert not window.optimise_action.isEnabled()
     window.close()
+
+
+def test_export_writes_the_leaf_sequenced_plan_and_refuses_a_stale_dose(qtbot, imrt, tmp_path):
+    from pydicom import dcmread
+
+    window = imrt
+    assert not window.export_action.isEnabled(), "nothing to export before optimising"
+    optimised(qtbot, window)
+    assert window.export_action.isEnabled()
+    window.ask_export_folder = lambda: str(tmp_path / "plan")
+    qtbot.mouseClick(window.toolbar.widgetForAction(window.export_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
+    assert window.last_export is not None, window.last_problem
+    plan = dcmread(window.last_export.rt_plan)
+    assert plan.Modality == "RTPLAN" and len(plan.BeamSequence) == 9
+    assert "MU per fraction (DEMO calibration); after leaf sequencing PTV D95 50.00 Gy" in window.last_status
+    assert window.last_deliverable.metrics["PTV"].d95_gy == pytest.approx(50.0, rel=1e-6)
+    # the same folder again: refused with the reason, the first export untouched
+    qtbot.mouseClick(window.toolbar.widgetForAction(window.export_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
+    assert "The plan was not exported" in window.last_problem and "already holds an exported plan" in window.last_problem
+    assert dcmread(window.last_export.rt_plan).SOPInstanceUID == plan.SOPInstanceUID
+    # an objective edit makes the dose stale: Export is disabled until optimised again
+    window.document.apply(__import__("dataclasses").replace(
+        window.plan, objectives=window.plan.objectives[:-1]), "remove an objective")
+    assert window.is_stale and not window.export_action.isEnabled()
+    assert window.export_plan(str(tmp_path / "other")) is False
+    assert "Optimise the plan first" in window.last_problem and not (tmp_path / "other").exists()

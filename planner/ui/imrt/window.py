@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from planner.core.inverse_plan import InversePlanError
 from planner.core.volume import PlanningVolume
@@ -42,6 +42,11 @@ class ImrtWindow(QMainWindow):
         self.volume: PlanningVolume | None = None
         self.last_problem: str | None = None
         self.last_status = ""
+        self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
+        self.last_deliverable = None  # the leaf-sequenced plan that export wrote
+        # How the window asks for an export folder; tests replace it with a scripted answer.
+        self.ask_export_folder = lambda: QFileDialog.getExistingDirectory(
+            self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
 
         self.document = InversePlanDocument(self)
         self.runner = TaskRunner(expected_errors=(InversePlanError,), parent=self)
@@ -106,11 +111,18 @@ class ImrtWindow(QMainWindow):
         redo_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
         self.redo_action.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"))
                                                    if k not in redo_keys])
+        self.export_action = QAction("&Export Plan…", self)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.setStatusTip("Sequence the leaves (step-and-shoot), compute MU and write the CT, "
+                                        "structures, RT Plan and RT Dose into a folder")
+        self.export_action.triggered.connect(lambda: self.export_plan())
         self.close_action = QAction("&Close", self)
         self.close_action.setShortcut(QKeySequence.StandardKey.Close)
         self.close_action.triggered.connect(self.close)
 
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.close_action)
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self.undo_action)
@@ -123,7 +135,8 @@ class ImrtWindow(QMainWindow):
 
         self.toolbar = self.addToolBar("IMRT")
         self.toolbar.setObjectName("ImrtToolBar")
-        for action in (self.optimise_action, None, self.undo_action, self.redo_action, None, self.close_action):
+        for action in (self.optimise_action, self.export_action, None, self.undo_action, self.redo_action, None,
+                       self.close_action):
             self.toolbar.addSeparator() if action is None else self.toolbar.addAction(action)
 
     def _connect(self) -> None:
@@ -222,6 +235,7 @@ class ImrtWindow(QMainWindow):
 
     def _refresh_actions(self) -> None:
         self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
+        self.export_action.setEnabled(self.result is not None and not self.is_stale and not self.runner.busy)
 
     def _dvh_caption(self, result) -> str:
         rx = result.plan.prescription
@@ -282,6 +296,54 @@ class ImrtWindow(QMainWindow):
                              else "Optimisation cancelled; no plan optimised yet")
         else:
             self.report_problem(f"Not optimised: {message}")
+
+    # --- export ------------------------------------------------------------------------------------
+    def export_plan(self, folder: str | None = None) -> bool:
+        """Leaf-sequence the optimised plan, give it MU and write the whole DICOM set, off the GUI
+        thread. Only a dose optimised for the current objectives is exported."""
+        result = self.result
+        if result is None or self.is_stale:
+            self.report_problem("Optimise the plan first: the dose shown is "
+                                + ("not optimised yet." if result is None else f"{STALE_TEXT}."))
+            return False
+        folder = folder or self.ask_export_folder()
+        if not folder:
+            return False
+        from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+
+        if ImrtExportError not in self.runner.expected_errors:
+            self.runner.expected_errors = (*self.runner.expected_errors, ImrtExportError)
+        planner, volume, influence = self.planner, self.volume, self.optimisation.influence
+        patient_name = volume.patient_name or "PHANTOM^TG119"
+        patient_id = volume.patient_id or "TG119"
+
+        def work(progress, is_cancelled):
+            progress(0.1, "Leaf sequencing (step-and-shoot) and monitor units")
+            deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
+            if is_cancelled():
+                return None
+            progress(0.5, f"Writing CT, structures, RT Plan and RT Dose into {folder}")
+            dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
+            return deliverable, export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, patient_name, patient_id)
+
+        def exported(outcome) -> None:
+            self.last_deliverable, self.last_export = outcome
+            self.show_status(self.export_summary(*outcome))
+
+        return self.runner.start("Exporting the IMRT plan", work, exported,
+                                 lambda message: self.report_problem(f"The plan was not exported: {message}"))
+
+    @staticmethod
+    def export_summary(deliverable, export) -> str:
+        plan, m = deliverable.mlc_plan, deliverable.metrics
+        rx_target = plan.target_roi_name
+        core = next((name for name in m if name.lower() == "core"), None)
+        points = [f"{rx_target} D95 {m[rx_target].d95_gy:.2f} Gy, D10 {m[rx_target].d10_gy:.2f} Gy"]
+        if core:
+            points.append(f"{core} D10 {m[core].d10_gy:.2f} Gy")
+        return (f"Exported to {export.folder}: {sum(plan.segment_counts)} segments in {len(plan.beams)} beams, "
+                f"{plan.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration); after leaf sequencing "
+                + "; ".join(points))
 
     # --- status --------------------------------------------------------------------------------
     def _on_hover(self, text: str) -> None:
