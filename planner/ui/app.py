@@ -65,6 +65,8 @@ def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None 
             _open_file(window, file)
         elif demo:
             window.open_demo()
+    if window.imrt is not None:  # an IMRT plan's unsaved edits, kept when Planner last stopped
+        window.imrt.offer_recovery()
     return app.exec()
 
 

@@ -17,9 +17,15 @@ PTV_MAX = 1  # TG-119's starting objectives: PTV min, PTV max, Core max, Body ma
 
 
 @pytest.fixture
-def imrt(qtbot):
-    """The IMRT window opened from the main window's File menu on the 10 mm phantom."""
-    main = make_window()
+def imrt(imrt_and_launcher):
+    return imrt_and_launcher[0]
+
+
+@pytest.fixture
+def imrt_and_launcher(qtbot):
+    """The IMRT window opened from the main window's File menu on the 10 mm phantom, and the
+    main window's IMRT launcher."""
+    main = make_window({"Unsaved IMRT plan": "Discard"})
     qtbot.addWidget(main)
     assert main.imrt is not None, "the IMRT technique is installed, so File offers IMRT"
     file_menu_texts = [a.text() for a in main.menuBar().actions()[0].menu().actions()]
@@ -31,7 +37,7 @@ def imrt(qtbot):
     with qtbot.waitExposed(window):
         window.show()
     window.activateWindow()
-    yield window
+    yield window, main.imrt
     window.runner.cancel()
     window.runner.wait(10.0)
     window.close()
@@ -295,3 +301,62 @@ def test_export_writes_the_leaf_sequenced_plan_and_refuses_a_stale_dose(qtbot, i
     assert window.is_stale and not window.export_action.isEnabled()
     assert window.export_plan(str(tmp_path / "other")) is False
     assert "Optimise the plan first" in window.last_problem and not (tmp_path / "other").exists()
+
+
+def test_save_reopen_and_close_asks_before_losing_edits(qtbot, imrt_and_launcher, tmp_path):
+    from dataclasses import replace
+
+    from planner.core.inverse_plan_file import load_inverse_plan
+
+    window, launcher = imrt_and_launcher
+    assert not window.is_modified
+    edited = replace(window.plan, max_iterations=77)
+    window.document.apply(edited, "iterations")
+    assert window.is_modified
+    # every unsaved edit is in the recovery file at once
+    recovered, source, _ = launcher.recovery.load()
+    assert recovered == edited and source.kind == "tg119" and source.spacing_mm == 10.0
+    # close with unsaved edits: Cancel keeps the window and the plan
+    asked = []
+    window.ask_user = lambda title, text, choices: asked.append(title) or "Cancel"
+    assert not window.close()
+    assert asked == ["Unsaved IMRT plan"] and window.isVisible() and window.plan == edited
+    # Save through the dialog path: the file holds the plan, the recovery file is gone
+    window.ask_save_path = lambda: str(tmp_path / "c-shape")
+    assert window.save_plan()
+    assert window.saved_path == tmp_path / "c-shape.imrt.json" and not window.is_modified
+    assert load_inverse_plan(window.saved_path)[0] == edited
+    assert not launcher.recovery.pending()
+    assert window.windowTitle().startswith("c-shape.imrt.json — IMRT plan on")
+    # reopen from the file: same plan on the same phantom
+    again = launcher.open_plan_file(str(window.saved_path))
+    assert again.plan == edited and again.volume.grid.shape == window.volume.grid.shape
+    assert again.saved_path == window.saved_path and not again.is_modified
+    again.close()
+
+
+def test_an_unsaved_plan_is_offered_back_after_a_crash(qtbot, imrt_and_launcher):
+    from dataclasses import replace
+
+    window, launcher = imrt_and_launcher
+    edited = replace(window.plan, objectives=window.plan.objectives[:2])
+    window.document.apply(edited, "remove objectives")
+    # the window disappears without its close dialog (as in a crash): the recovery file remains
+    window.document.undo_stack.setClean()
+    window.recovery = None
+    assert launcher.recovery.pending()
+    launcher.ask_user = lambda title, text, choices: "Restore" if title == "Unsaved IMRT plan found" else "Cancel"
+    restored = launcher.open_phantom(10.0)
+    assert restored is not window and restored.plan == edited
+    assert restored.is_modified, "restored edits stay unsaved until saved"
+    restored.ask_user = lambda title, text, choices: "Discard"
+    assert restored.close()
+    assert not launcher.recovery.pending()
+
+
+def test_a_damaged_or_foreign_plan_file_is_refused_with_its_reason(qtbot, imrt_and_launcher, tmp_path):
+    _, launcher = imrt_and_launcher
+    bad = tmp_path / "bad.imrt.json"
+    bad.write_text('{"format": "planner-plan"}')
+    assert launcher.open_plan_file(str(bad)) is None
+    assert "The IMRT plan was not opened" in launcher.last_problem and "not a Planner IMRT plan" in launcher.last_problem

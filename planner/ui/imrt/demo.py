@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from planner.core.inverse_plan_file import ImrtRecovery, VolumeSource
+from planner.paths import data_dir
 from planner.ui.imrt.window import ImrtWindow
 
 DEMO_VOXEL_MM = 5.0
@@ -18,7 +20,10 @@ def run_imrt_demo(app, registry, screenshot: str | None = None) -> int:
         print("planner: no inverse-planned (IMRT) technique is installed", file=sys.stderr)
         return 2
     technique = registry.inverse_planned_techniques[0]
-    window = ImrtWindow(technique, technique.inverse_planner.tg119_phantom(DEMO_VOXEL_MM))
+    # a screenshot must not touch the user's recovery file
+    recovery = None if screenshot else ImrtRecovery(data_dir())
+    window = ImrtWindow(technique, technique.inverse_planner.tg119_phantom(DEMO_VOXEL_MM),
+                        source=VolumeSource.tg119(DEMO_VOXEL_MM), recovery=recovery)
     window.show()
     window.optimise()
     if not screenshot:

@@ -1,15 +1,20 @@
-"""The main window's way into IMRT: File ▸ New IMRT Plan on TG-119 Phantom and Open CT Series for
-IMRT, each opening an ImrtWindow on the first inverse-planned technique. The launcher keeps the
-windows it opened, so they are not garbage collected while shown, and lets go when one closes.
+"""The main window's way into IMRT: File ▸ New IMRT Plan on TG-119 Phantom, Open CT Series for IMRT
+and Open IMRT Plan, each opening an ImrtWindow on the first inverse-planned technique. The launcher
+keeps the windows it opened, so they are not garbage collected while shown, and lets go when one
+closes. It also offers back an IMRT plan whose edits were never saved (the recovery file).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
-from planner.ui.imrt.window import ImrtWindow
+from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, load_inverse_plan
+from planner.paths import data_dir
+from planner.ui.imrt.window import PLAN_FILE_SUFFIX, ImrtWindow, ask_with_message_box
 
 # The dose grid's voxel size: coarse is fast (seconds), fine is slow (minutes at 2.5 mm).
 VOXEL_CHOICES = (("10 mm (fast, coarse)", 10.0), ("5 mm (default)", 5.0), ("2.5 mm (fine, takes minutes)", 2.5))
@@ -28,7 +33,15 @@ class ImrtLauncher(QObject):
         super().__init__(parent)
         self.technique = registry.inverse_planned_techniques[0]
         self.windows: list[ImrtWindow] = []
+        self.recovery = ImrtRecovery(data_dir())
+        self.last_problem: str | None = None
         # How the launcher asks; tests replace these with scripted answers.
+        # (the main window's own ask_user when it has one, looked up at asking time: tests script it)
+        self.ask_user = lambda title, text, choices: (
+            getattr(self.parent(), "ask_user", None)
+            or (lambda *question: ask_with_message_box(parent, *question)))(title, text, choices)
+        self.ask_plan_file = lambda: QFileDialog.getOpenFileName(
+            parent, "Open an IMRT plan", "", f"IMRT plan (*{PLAN_FILE_SUFFIX})")[0] or None
         self.ask_voxel_size = lambda title: ask_voxel_size(parent, title)
         self.ask_folder = lambda: QFileDialog.getExistingDirectory(parent, "Open a CT series (with its RT Structure "
                                                                            "Set) for IMRT") or None
@@ -38,19 +51,85 @@ class ImrtLauncher(QObject):
         self.open_ct_action = QAction("Open CT Series for &IMRT…", self)
         self.open_ct_action.setStatusTip("Plan IMRT on a DICOM CT series and its RT Structure Set")
         self.open_ct_action.triggered.connect(lambda: self.open_ct_series())
+        self.open_plan_action = QAction("Open IMRT P&lan…", self)
+        self.open_plan_action.setStatusTip("Open a saved IMRT plan (its objectives, and the volume it was made on)")
+        self.open_plan_action.triggered.connect(lambda: self.open_plan_file())
 
     def actions(self) -> tuple[QAction, ...]:
-        return (self.new_phantom_action, self.open_ct_action)
+        return (self.new_phantom_action, self.open_ct_action, self.open_plan_action)
 
     def open_phantom(self, spacing_mm: float | None = None) -> ImrtWindow | None:
+        if self.offer_recovery():
+            return self.windows[-1]
         if spacing_mm is None:
             spacing_mm = self.ask_voxel_size("New IMRT plan on the TG-119 phantom")
             if spacing_mm is None:
                 return None
-        volume = self.technique.inverse_planner.tg119_phantom(spacing_mm)
-        return self._show(ImrtWindow(self.technique, volume))
+        return self._open(VolumeSource.tg119(spacing_mm))
+
+    def open_plan_file(self, path: str | None = None) -> ImrtWindow | None:
+        """A saved plan on the volume it names (the phantom made again, or the CT read again)."""
+        path = path or self.ask_plan_file()
+        if not path:
+            return None
+        try:
+            plan, source = load_inverse_plan(path)
+        except InversePlanFileError as err:
+            self._problem(f"The IMRT plan was not opened: {err}")
+            return None
+        return self._open(source, plan, saved_path=path)
+
+    def offer_recovery(self) -> bool:
+        """Offer the plan whose edits were not saved when Planner last stopped; True if reopened."""
+        if not self.recovery.pending():
+            return False
+        found = self.recovery.load()
+        if found is None:
+            aside = self.recovery.damaged_path
+            self._problem(f"The IMRT recovery file was damaged and has been set aside ({aside}); nothing to restore.")
+            return False
+        plan, source, saved_at = found
+        answer = self.ask_user("Unsaved IMRT plan found",
+                               f"An IMRT plan on the {source.describe()} has edits from "
+                               f"{saved_at:%Y-%m-%d %H:%M} that were never saved. Restore it?",
+                               ("Restore", "Discard", "Not now"))
+        if answer == "Discard":
+            self.recovery.clear()
+            return False
+        if answer != "Restore":
+            return False
+        return self._open(source, plan, restored=True) is not None
+
+    def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
+              restored: bool = False) -> ImrtWindow | None:
+        window = ImrtWindow(self.technique, None, source=source, recovery=self.recovery)
+
+        def finish() -> None:
+            if saved_path:
+                window.saved_path = Path(saved_path)
+                window._show_title()
+            if restored:
+                window.mark_restored()
+            problems = window.plan.problems(tuple(window.volume.masks)) if window.plan is not None else []
+            if problems:
+                window.report_problem("The plan does not fit this volume yet: " + "; ".join(problems) + ".")
+
+        if source.kind == "tg119":
+            window.set_volume(self.technique.inverse_planner.tg119_phantom(source.spacing_mm), plan)
+            finish()
+        else:
+            window.load_ct_series(source.folder, source.spacing_mm, plan, source.rtstruct, then=finish)
+        return self._show(window)
+
+    def _problem(self, message: str) -> None:
+        self.last_problem = message
+        report = getattr(self.parent(), "report_problem", None)
+        if report is not None:
+            report(message)
 
     def open_ct_series(self, folder: str | None = None, spacing_mm: float | None = None) -> ImrtWindow | None:
+        if self.offer_recovery():
+            return self.windows[-1]
         folder = folder or self.ask_folder()
         if not folder:
             return None
@@ -58,11 +137,10 @@ class ImrtLauncher(QObject):
             spacing_mm = self.ask_voxel_size("Open CT series for IMRT")
             if spacing_mm is None:
                 return None
-        window = self._show(ImrtWindow(self.technique))
-        window.load_ct_series(folder, spacing_mm)
-        return window
+        return self._open(VolumeSource.ct(folder, spacing_mm))
 
     def _show(self, window: ImrtWindow) -> ImrtWindow:
+        window.ask_user = self.ask_user  # one way of asking for the main window and its IMRT windows
         self.windows.append(window)
         window.closed.connect(lambda w=window: self._forget(w))
         window.show()

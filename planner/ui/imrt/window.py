@@ -15,7 +15,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
+from pathlib import Path
+
 from planner.core.inverse_plan import InversePlanError
+from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, save_inverse_plan
 from planner.core.volume import PlanningVolume
 from planner.ui.imrt.colours import structure_colours
 from planner.ui.imrt.ct_slice_view import CtSliceView
@@ -29,13 +32,26 @@ from planner.ui.tasks import TaskProgressWidget, TaskRunner
 
 STALE_TEXT = "not optimised for the current objectives"
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
+PLAN_FILE_SUFFIX = ".imrt.json"
+
+
+def ask_with_message_box(parent: QWidget, title: str, text: str, choices: tuple[str, ...]) -> str:
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    buttons = {box.addButton(choice, QMessageBox.ButtonRole.ActionRole): choice for choice in choices}
+    box.exec()
+    return buttons.get(box.clickedButton(), choices[-1])
 
 
 class ImrtWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self, technique, volume: PlanningVolume | None = None, parent: QWidget | None = None):
+    def __init__(self, technique, volume: PlanningVolume | None = None, parent: QWidget | None = None,
+                 source: VolumeSource | None = None, recovery: ImrtRecovery | None = None):
         super().__init__(parent)
+        # Where the volume came from (so a saved plan can reopen it) and where unsaved edits go.
+        self.source = source
+        self.recovery = recovery
+        self.saved_path: Path | None = None
         self.setObjectName("ImrtWindow")
         self.technique = technique
         self.planner = technique.inverse_planner
@@ -44,7 +60,10 @@ class ImrtWindow(QMainWindow):
         self.last_status = ""
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
         self.last_deliverable = None  # the leaf-sequenced plan that export wrote
-        # How the window asks for an export folder; tests replace it with a scripted answer.
+        # How the window asks; tests replace these with scripted answers.
+        self.ask_user = lambda title, text, choices: ask_with_message_box(self, title, text, choices)
+        self.ask_save_path = lambda: QFileDialog.getSaveFileName(
+            self, "Save the IMRT plan", "", f"IMRT plan (*{PLAN_FILE_SUFFIX})")[0] or None
         self.ask_export_folder = lambda: QFileDialog.getExistingDirectory(
             self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
 
@@ -116,11 +135,20 @@ class ImrtWindow(QMainWindow):
         self.export_action.setStatusTip("Sequence the leaves (step-and-shoot), compute MU and write the CT, "
                                         "structures, RT Plan and RT Dose into a folder")
         self.export_action.triggered.connect(lambda: self.export_plan())
+        self.save_action = QAction("&Save Plan", self)
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_action.setStatusTip("Save the objectives, prescription and beams, and where the volume came from")
+        self.save_action.triggered.connect(lambda: self.save_plan())
+        self.save_as_action = QAction("Save Plan &As…", self)
+        self.save_as_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.save_as_action.triggered.connect(lambda: self.save_plan(ask=True))
         self.close_action = QAction("&Close", self)
         self.close_action.setShortcut(QKeySequence.StandardKey.Close)
         self.close_action.triggered.connect(self.close)
 
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.close_action)
@@ -141,6 +169,9 @@ class ImrtWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.document.plan_changed.connect(self._on_plan_changed)
+        # after the stack has moved (during a push, plan_changed comes before the index changes)
+        self.document.undo_stack.indexChanged.connect(lambda _index: self._keep_for_recovery(self.plan))
+        self.document.undo_stack.cleanChanged.connect(lambda _clean: self._show_title())
         self.objectives.edited.connect(self.document.apply)
         self.summary.iterations_edited.connect(self._on_iterations_edited)
         self.slice_view.hovered.connect(self._on_hover)
@@ -160,13 +191,15 @@ class ImrtWindow(QMainWindow):
         self.dvh.set_structures(colours)
         self.objectives.set_structures(tuple(volume.masks))
         self.summary.show_volume(volume)
-        self.setWindowTitle(f"IMRT plan on {volume.description or 'a planning volume'} — Planner")
         self.document.reset(plan if plan is not None else self.planner.default_plan(volume))
+        self._show_title()
         self._show_result_or_nothing()
 
-    def load_ct_series(self, folder: str, spacing_mm: float) -> bool:
+    def load_ct_series(self, folder: str, spacing_mm: float, plan=None, rtstruct: str | None = None,
+                       then=None) -> bool:
         """Read a CT series and its structure set off the GUI thread, resample it to the dose grid's
-        voxels and plan on it; a series that cannot be used is refused with the reader's reason."""
+        voxels and plan on it (on `plan` when given, e.g. a saved one; `then()` runs after); a series
+        that cannot be used is refused with the reader's reason."""
         from planner.imaging.ct_series import CtSeriesError, load_ct_volume, resample_volume
 
         if CtSeriesError not in self.runner.expected_errors:
@@ -174,19 +207,27 @@ class ImrtWindow(QMainWindow):
 
         def work(progress, is_cancelled):
             progress(0.05, f"Reading the CT series in {folder}")
-            volume = load_ct_volume(folder)
+            volume = load_ct_volume(folder, rtstruct)
             if is_cancelled():
                 return None
             progress(0.7, f"Resampling to {spacing_mm:g} mm voxels")
             return resample_volume(volume, spacing_mm)
 
         def loaded(volume) -> None:
-            self.set_volume(volume)
+            self.set_volume(volume, plan)
+            if then is not None:
+                then()
             self.show_status(f"Opened {volume.description} on {spacing_mm:g} mm voxels")
 
         self.show_status(f"Reading the CT series in {folder} …")
         return self.runner.start("Opening the CT series", work, loaded,
                                   lambda message: self.report_problem(f"The CT series was not opened: {message}"))
+
+    def mark_restored(self) -> None:
+        """A plan brought back from the recovery file is unsaved work: keep it so until saved."""
+        self.document.undo_stack.resetClean()
+        self._keep_for_recovery(self.plan)
+        self._show_title()
 
     @property
     def plan(self):
@@ -200,6 +241,56 @@ class ImrtWindow(QMainWindow):
         self.objectives.show_plan(plan)
         self.summary.show_plan(plan)
         self._refresh()
+
+    # --- nothing of the user's work lost -------------------------------------------------------
+    @property
+    def is_modified(self) -> bool:
+        """Edits since the plan was opened or last saved."""
+        return not self.document.undo_stack.isClean()
+
+    def _keep_for_recovery(self, plan) -> None:
+        """Every unsaved edit goes to the recovery file at once (atomically), so a crash loses none."""
+        if self.recovery is None or self.source is None:
+            return
+        try:
+            if self.is_modified:
+                self.recovery.save(plan, self.source)
+            else:
+                self.recovery.clear()
+        except OSError as err:
+            self.show_status(f"⚠ Unsaved edits could not be kept for recovery: {err.strerror or err}")
+
+    def save_plan(self, path: str | None = None, ask: bool = False) -> bool:
+        """Write the plan file (objectives, prescription, beams, the volume's source)."""
+        if self.plan is None:
+            return False
+        if self.source is None:
+            self.report_problem("This volume cannot be reopened from a file, so its plan cannot be saved.")
+            return False
+        target = path or (None if ask else self.saved_path) or self.ask_save_path()
+        if not target:
+            return False
+        target = Path(target)
+        if not target.name.endswith(PLAN_FILE_SUFFIX):
+            target = target.with_name(target.name.removesuffix(".json") + PLAN_FILE_SUFFIX)
+        try:
+            save_inverse_plan(target, self.plan, self.source)
+        except (InversePlanFileError, OSError) as err:
+            self.report_problem(f"The plan was not saved: {getattr(err, 'strerror', None) or err}")
+            return False
+        self.saved_path = target
+        self.document.undo_stack.setClean()
+        if self.recovery is not None:
+            self.recovery.clear()
+        self._show_title()
+        self.show_status(f"Saved the IMRT plan to {target}")
+        return True
+
+    def _show_title(self) -> None:
+        on = self.volume.description if self.volume is not None and self.volume.description else "a planning volume"
+        name = f"{self.saved_path.name} — " if self.saved_path else ""
+        edited = "* " if self.is_modified else ""
+        self.setWindowTitle(f"{edited}{name}IMRT plan on {on} — Planner")
 
     def _on_iterations_edited(self, iterations: int) -> None:
         if self.plan is not None and iterations != self.plan.max_iterations:
@@ -362,6 +453,14 @@ class ImrtWindow(QMainWindow):
         box.open()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.is_modified and self.source is not None:
+            answer = self.ask_user("Unsaved IMRT plan", "The IMRT plan has changes that are not saved in a plan "
+                                   "file.", ("Save", "Discard", "Cancel"))
+            if answer == "Cancel" or (answer == "Save" and not self.save_plan()):
+                event.ignore()
+                return
+        if self.recovery is not None and self.source is not None:
+            self.recovery.clear()  # saved or discarded: nothing left to recover
         if self.runner.busy:
             self.runner.abandon()  # its result must not reach a closed window
             self.runner.wait(10.0)
