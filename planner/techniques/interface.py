@@ -114,8 +114,9 @@ class Technique(Protocol):
     A technique that plans on a CT volume by inverse optimisation (IMRT) offers ``inverse_planner``
     instead of ``dose_engine``: an object with ``default_plan(volume)``,
     ``compute_dose_influence(volume, plan, progress, is_cancelled)``, ``optimise_plan(volume,
-    influence, plan, progress, is_cancelled, on_iteration)``, ``dose_grid_gy``, ``goals`` and
-    ``MODEL_DESCRIPTION`` (plugins/imrt_photon/planning.py is the example). Such a technique is not
+    influence, plan, progress, is_cancelled, on_iteration)``, ``deliverable_plan`` (leaf sequencing
+    and MU), ``dose_grid_gy``, ``tg119_goals`` and ``MODEL_DESCRIPTION``
+    (plugins/imrt_photon/planning.py is the example). Such a technique is not
     offered for surface images, and the surface-image window leaves it to the IMRT window.
     """
 
