@@ -272,11 +272,19 @@ def _first_control_point(unit: TreatmentUnit, geometry: BeamGeometry, radius_mm:
         position.LeafJawPositions = [ds_text(-radius_mm), ds_text(radius_mm)]
         positions.append(position)
     cp.BeamLimitingDevicePositionSequence = Sequence(positions)
-    cp.GantryAngle = "0"
+    set_first_control_point_geometry(cp, isocentre_mm=geometry.entry_point_mm, ssd_mm=ssd_mm)
+    return cp
+
+
+def set_first_control_point_geometry(cp: Dataset, *, isocentre_mm, ssd_mm: float, gantry_deg: float = 0.0,
+                                     collimator_deg: float = 0.0, couch_deg: float = 0.0) -> None:
+    """The angles, their (fixed) rotation directions, the table and the isocentre that control point 0
+    must carry (Type 1C "required for the first control point", dicom-notes §2.2 and §2.4)."""
+    cp.GantryAngle = ds_text(gantry_deg % 360.0)
     cp.GantryRotationDirection = "NONE"
-    cp.BeamLimitingDeviceAngle = "0"
+    cp.BeamLimitingDeviceAngle = ds_text(collimator_deg % 360.0)
     cp.BeamLimitingDeviceRotationDirection = "NONE"
-    cp.PatientSupportAngle = "0"
+    cp.PatientSupportAngle = ds_text(couch_deg % 360.0)
     cp.PatientSupportRotationDirection = "NONE"
     cp.TableTopEccentricAngle = "0"
     cp.TableTopEccentricRotationDirection = "NONE"
@@ -287,9 +295,8 @@ def _first_control_point(unit: TreatmentUnit, geometry: BeamGeometry, radius_mm:
     cp.TableTopVerticalPosition = ""
     cp.TableTopLongitudinalPosition = ""
     cp.TableTopLateralPosition = ""
-    cp.IsocenterPosition = [ds_text(v) for v in geometry.entry_point_mm]
+    cp.IsocenterPosition = [ds_text(v) for v in isocentre_mm]
     cp.SourceToSurfaceDistance = ds_text(ssd_mm)
-    return cp
 
 
 def _last_control_point() -> Dataset:

@@ -50,6 +50,7 @@ from .identity import (ExportIdentity, PatientStudy, dicom_date, dicom_time, ds_
 from .rt_dose import SERIES_NUMBER as DOSE_SERIES_NUMBER
 from .rt_dose import grid_step_mm, quantise_dose
 from .rt_plan import SERIES_NUMBER as PLAN_SERIES_NUMBER
+from .rt_plan import set_first_control_point_geometry
 
 DOSE_REFERENCE_NUMBER = 1
 PATIENT_SETUP_NUMBER = 1
@@ -265,23 +266,9 @@ def _first_control_point(beam: MlcBeam) -> Dataset:
     cp.BeamLimitingDevicePositionSequence = Sequence([
         _position(JAW_X, beam.jaws_x_mm), _position(JAW_Y, beam.jaws_y_mm),
         _position(MLC, _leaf_values(beam.segments[0]))])
-    cp.GantryAngle = ds_text(beam.gantry_deg % 360.0)
-    cp.GantryRotationDirection = "NONE"
-    cp.BeamLimitingDeviceAngle = ds_text(beam.collimator_deg % 360.0)
-    cp.BeamLimitingDeviceRotationDirection = "NONE"
-    cp.PatientSupportAngle = ds_text(beam.couch_deg % 360.0)
-    cp.PatientSupportRotationDirection = "NONE"
-    cp.TableTopEccentricAngle = "0"
-    cp.TableTopEccentricRotationDirection = "NONE"
-    cp.TableTopPitchAngle = 0.0
-    cp.TableTopPitchRotationDirection = "NONE"
-    cp.TableTopRollAngle = 0.0
-    cp.TableTopRollRotationDirection = "NONE"
-    cp.TableTopVerticalPosition = ""
-    cp.TableTopLongitudinalPosition = ""
-    cp.TableTopLateralPosition = ""
-    cp.IsocenterPosition = [ds_text(v) for v in beam.isocentre_mm]
-    cp.SourceToSurfaceDistance = ds_text(beam.ssd_mm)
+    set_first_control_point_geometry(cp, isocentre_mm=beam.isocentre_mm, ssd_mm=beam.ssd_mm,
+                                     gantry_deg=beam.gantry_deg, collimator_deg=beam.collimator_deg,
+                                     couch_deg=beam.couch_deg)
     return cp
 
 
