@@ -109,8 +109,12 @@ def run_imrt(args) -> int:
               f"{deliverable.levels} levels), {m.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration)")
         for name, dm in deliverable.metrics.items():
             print(f"  {name:12s}D95 {dm.d95_gy:6.2f} Gy  D10 {dm.d10_gy:6.2f} Gy")
-        print(f"wrote         {len(export.ct_files)} CT slices, {export.structure_set.name}, "
-              f"{export.rt_plan.name}, {export.rt_dose.name} into {export.folder}")
+        written = [export.rt_plan.name, export.rt_dose.name]
+        if export.structure_set is not None:
+            written = [f"{len(export.ct_files)} CT slices", export.structure_set.name] + written
+        else:
+            written.append("(referencing the CT's own structure set)")
+        print(f"wrote         {', '.join(written)} into {export.folder}")
     return EXIT_OK
 
 

@@ -40,6 +40,23 @@ class VoxelGrid:
         return sx * sy * sz / 1000.0
 
 
+@dataclass(frozen=True)
+class DicomOrigin:
+    """The patient's own structure set a CT volume was read with: an export references it (and the
+    CT beside it) instead of writing copies of them resampled to the dose grid.
+
+    `patient_study` holds the Patient and General Study attributes as read, keyed like
+    planner.dicom.identity.PatientStudy's fields (plain strings: core knows no DICOM library).
+    """
+
+    structure_set_uid: str
+    roi_numbers: tuple[tuple[str, int], ...]
+    patient_study: tuple[tuple[str, str], ...]
+
+    def roi_number(self, name: str) -> int | None:
+        return dict(self.roi_numbers).get(name)
+
+
 @dataclass(frozen=True, eq=False)
 class PlanningVolume:
     """Relative electron density (water = 1) and structure masks on one grid.
@@ -60,6 +77,8 @@ class PlanningVolume:
     # The CT's patient (DICOM Patient's Name and Patient ID): an export must not change whose plan it is.
     patient_name: str = ""
     patient_id: str = ""
+    # Set when the volume was read from a CT with its RT Structure Set; None for the phantom.
+    dicom_origin: DicomOrigin | None = None
 
     def volume_cm3(self, name: str) -> float:
         return float(self.masks[name].sum()) * self.grid.voxel_volume_cm3

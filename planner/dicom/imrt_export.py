@@ -1,9 +1,10 @@
-"""Export of an IMRT plan: the planning CT with its structures, the RT Plan and the RT Dose, as one
-set that references itself, written all or nothing.
+"""Export of an IMRT plan, written all or nothing.
 
-The CT written is the planning volume the dose was computed on (a phantom, or a patient's CT
-resampled to the dose grid); it keeps a patient CT's Study and Frame of Reference UIDs, so the
-plan and dose still overlay the original series in a third-party viewer.
+- On a patient's CT (a volume read with its RT Structure Set): the RT Plan and the RT Dose only,
+  referencing that structure set and its ROI numbers, in the CT's study and frame of reference, so
+  they open over the original series in a third-party system; nothing resampled is written back.
+- On the phantom: the planning volume as a CT series with its structure set too, so the set
+  references itself and can be sent on as it is.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class ImrtExportError(ValueError):
 @dataclass(frozen=True)
 class ImrtExport:
     folder: Path
-    ct_files: tuple[Path, ...]
-    structure_set: Path
+    ct_files: tuple[Path, ...]      # none when the plan references the patient's own CT
+    structure_set: Path | None      # None likewise: the RT Plan references the patient's own
     rt_plan: Path
     rt_dose: Path
     rt_plan_uid: str
@@ -50,6 +51,8 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
     if plan.target_roi_name not in volume.masks:
         raise ImrtExportError(f"the plan's target {plan.target_roi_name!r} is not a structure of the volume")
     created = created or _dt.datetime.now()
+    if volume.dicom_origin is not None:
+        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created)
     # one study and frame of reference for every object, made once for a phantom
     volume = replace(volume, study_instance_uid=volume.study_instance_uid or new_uid(),
                      frame_of_reference_uid=volume.frame_of_reference_uid or new_uid())
@@ -74,6 +77,28 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
         raise ImrtExportError(str(err)) from None
     return ImrtExport(folder, tuple(folder / n for n in ct_names), folder / RT_STRUCTURE_SET_FILE,
                       folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid)
+
+
+def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
+                          overwrite: bool, created: _dt.datetime) -> ImrtExport:
+    origin = volume.dicom_origin
+    roi_number = origin.roi_number(plan.target_roi_name)
+    if roi_number is None:
+        raise ImrtExportError(f"the plan's target {plan.target_roi_name!r} is not an ROI of the structure set "
+                              f"{origin.structure_set_uid}")
+    names = [RT_PLAN_FILE, RT_DOSE_FILE]
+    try:
+        with staged_folder(folder, names, overwrite, "an exported plan", ImrtExportError, ".imrt-export-") as staging:
+            identity = volume_identity(volume, PatientStudy(**dict(origin.patient_study)), created)
+            plan = replace(plan, target_roi_number=roi_number)
+            plan_uid = write_rt_plan_mlc(plan, identity, staging / RT_PLAN_FILE,
+                                         structure_set_uid=origin.structure_set_uid)
+            write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
+                             comment=f"{plan.prescription_description}; whole course, Gy")
+            move_into_place(staging, folder, names, replaced=names)
+    except MlcPlanError as err:
+        raise ImrtExportError(str(err)) from None
+    return ImrtExport(folder, (), None, folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid)
 
 
 def _patient_study(ds) -> PatientStudy:

@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, RTStructureSetStorage
 
-from planner.core.volume import PlanningVolume, VoxelGrid
+from planner.core.volume import DicomOrigin, PlanningVolume, VoxelGrid
 
 from .errors import one_line
 from .hu_to_density import hu_to_relative_electron_density
@@ -397,7 +397,24 @@ def load_ct_volume(folder_or_files, rtstruct_path=None) -> PlanningVolume:
                           description=description, frame_of_reference_uid=frame_uid,
                           study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None,
                           patient_name=str(first.get("PatientName", "") or ""),
-                          patient_id=str(first.get("PatientID", "") or ""))
+                          patient_id=str(first.get("PatientID", "") or ""),
+                          dicom_origin=_origin(chosen[1], first) if chosen else None)
+
+
+# PatientStudy's fields (planner.dicom.identity) and the DICOM keywords they are read from
+_PATIENT_STUDY_KEYWORDS = (
+    ("patient_name", "PatientName"), ("patient_id", "PatientID"), ("patient_birth_date", "PatientBirthDate"),
+    ("patient_sex", "PatientSex"), ("study_instance_uid", "StudyInstanceUID"), ("study_date", "StudyDate"),
+    ("study_time", "StudyTime"), ("study_id", "StudyID"), ("accession_number", "AccessionNumber"),
+    ("referring_physician_name", "ReferringPhysicianName"), ("study_description", "StudyDescription"))
+
+
+def _origin(structure_set: Dataset, first_ct: Dataset) -> DicomOrigin:
+    """The structure set's UID and ROI numbers and the CT's patient and study, for the exports."""
+    rois = tuple((str(roi.get("ROIName", "") or f"ROI {roi.ROINumber}"), int(roi.ROINumber))
+                 for roi in structure_set.get("StructureSetROISequence", []) if "ROINumber" in roi)
+    study = tuple((field, str(first_ct.get(keyword, "") or "")) for field, keyword in _PATIENT_STUDY_KEYWORDS)
+    return DicomOrigin(str(structure_set.SOPInstanceUID), rois, study)
 
 
 def _resampled_axis(axis_mm: np.ndarray, spacing_mm: float) -> np.ndarray:

@@ -85,3 +85,38 @@ def test_an_export_never_overwrites_unasked_and_bad_input_writes_nothing(exporte
     with pytest.raises(ImrtExportError, match="'GTV' is not a structure"):
         export_imrt_plan(tmp_path / "b", volume, other, dose, "P", "1")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_plan_on_a_patient_ct_references_its_own_structure_set_and_writes_no_copy(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from planner.imaging.ct_series import resample_volume
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_tg119_ct.py"
+    spec = importlib.util.spec_from_file_location("make_tg119_ct", script)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    make.write_tg119_ct(tmp_path / "ct", 5.0, 10.0)
+    original = dcmread(tmp_path / "ct" / "rtstruct.dcm")
+    ct = dcmread(tmp_path / "ct" / "CT0001.dcm", stop_before_pixels=True)
+    volume = resample_volume(load_ct_volume(tmp_path / "ct"), 10.0)
+    plan = replace(planning.default_plan(volume), max_iterations=15)
+    influence = planning.compute_dose_influence(volume, plan)
+    result = planning.optimise_plan(volume, influence, plan)
+    deliverable = planning.deliverable_plan(volume, influence, result)
+    dose = planning.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
+    export = export_imrt_plan(tmp_path / "out", volume, deliverable.mlc_plan, dose, "ignored", "ignored")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["RTDOSE.dcm", "RTPLAN.dcm"]
+    assert export.structure_set is None and export.ct_files == ()
+    rp, rd = dcmread(export.rt_plan), dcmread(export.rt_dose)
+    assert rp.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID == original.SOPInstanceUID
+    ptv = {r.ROIName: r.ROINumber for r in original.StructureSetROISequence}["PTV"]
+    assert rp.DoseReferenceSequence[0].ReferencedROINumber == ptv
+    for ds in (rp, rd):
+        assert (ds.PatientID, str(ds.PatientName), ds.StudyInstanceUID, ds.FrameOfReferenceUID, ds.StudyID) == \
+            (ct.PatientID, str(ct.PatientName), ct.StudyInstanceUID, ct.FrameOfReferenceUID, ct.StudyID)
+    if shutil.which("dciodvfy"):
+        for path in (export.rt_plan, export.rt_dose):
+            errors, warnings = dciodvfy(path)
+            assert errors == [] and warnings == [], (path.name, errors, warnings)
