@@ -360,3 +360,18 @@ def test_a_damaged_or_foreign_plan_file_is_refused_with_its_reason(qtbot, imrt_a
     bad.write_text('{"format": "planner-plan"}')
     assert launcher.open_plan_file(str(bad)) is None
     assert "The IMRT plan was not opened" in launcher.last_problem and "not a Planner IMRT plan" in launcher.last_problem
+
+
+def test_the_plan_summary_keeps_what_the_export_delivered(qtbot, imrt, tmp_path):
+    from dataclasses import replace
+
+    window = imrt
+    optimised(qtbot, window)
+    assert window.summary.export_label.text() == "not exported"
+    window.export_plan(str(tmp_path / "plan"))
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
+    text = window.summary.export_label.text()
+    assert "MU per fraction (DEMO calibration); after leaf sequencing PTV D95 50.00 Gy" in text
+    assert str(tmp_path / "plan") in text
+    window.document.apply(replace(window.plan, objectives=window.plan.objectives[:-1]), "remove an objective")
+    assert window.summary.export_label.text().startswith("⚠ for other objectives than the current ones")

@@ -57,6 +57,7 @@ class PlanSummary(QWidget):
         self.iterations.setToolTip(f"The optimiser stops after this many iterations (1–{MAX_ITERATIONS}) or when "
                                    "it converges, whichever is first")
         self.dose_label = _wrapped("not computed yet")
+        self.export_label = _wrapped("not exported")
         form = QFormLayout(self)
         form.setContentsMargins(4, 4, 4, 4)
         form.addRow("Volume", self.volume_label)
@@ -66,6 +67,7 @@ class PlanSummary(QWidget):
         form.addRow("Dose model", self.model_label)
         form.addRow("Beam data", self.beam_data_label)
         form.addRow("Dose", self.dose_label)
+        form.addRow("Exported", self.export_label)
         self.iterations.valueChanged.connect(self.iterations_edited)
 
     def show_volume(self, volume: PlanningVolume | None) -> None:
@@ -85,3 +87,8 @@ class PlanSummary(QWidget):
     def show_dose_state(self, text: str, stale: bool) -> None:
         self.dose_label.setText(text)
         self.dose_label.setStyleSheet(STALE_STYLE if stale else "")
+
+    def show_export(self, text: str, stale: bool = False) -> None:
+        """What the last export delivered (segments, MU, dose after leaf sequencing) and where."""
+        self.export_label.setText(text)
+        self.export_label.setStyleSheet(STALE_STYLE if stale else "")

@@ -60,6 +60,7 @@ class ImrtWindow(QMainWindow):
         self.last_status = ""
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
         self.last_deliverable = None  # the leaf-sequenced plan that export wrote
+        self.last_exported_plan = None  # the InversePlan that export was optimised for
         # How the window asks; tests replace these with scripted answers.
         self.ask_user = lambda title, text, choices: ask_with_message_box(self, title, text, choices)
         self.ask_save_path = lambda: QFileDialog.getSaveFileName(
@@ -186,6 +187,8 @@ class ImrtWindow(QMainWindow):
         """Plan on a new volume, starting from the technique's default plan for it."""
         self.optimisation.set_volume(volume)
         self.volume = volume
+        self.last_export = self.last_deliverable = self.last_exported_plan = None
+        self.summary.show_export("not exported")
         colours = structure_colours(tuple(volume.masks))
         self.slice_view.set_volume(volume, colours)
         self.dvh.set_structures(colours)
@@ -317,6 +320,12 @@ class ImrtWindow(QMainWindow):
         else:
             text = f"optimised: {result.iterations} iterations in {result.seconds:.1f} s"
         self.summary.show_dose_state(text, stale)
+        if self.last_export is not None:
+            summary = self.export_summary(self.last_deliverable, self.last_export)
+            if self.last_exported_plan != self.plan:
+                self.summary.show_export("⚠ for other objectives than the current ones: " + summary, True)
+            else:
+                self.summary.show_export(summary)
         self.dose_state_label.setText(f"Dose {STALE_TEXT} ⚠" if stale else "")
         self.dose_state_label.setStyleSheet(STALE_STYLE if stale else "")
         if result is not None:
@@ -419,7 +428,9 @@ class ImrtWindow(QMainWindow):
 
         def exported(outcome) -> None:
             self.last_deliverable, self.last_export = outcome
+            self.last_exported_plan = result.plan
             self.show_status(self.export_summary(*outcome))
+            self._refresh()
 
         return self.runner.start("Exporting the IMRT plan", work, exported,
                                  lambda message: self.report_problem(f"The plan was not exported: {message}"))
