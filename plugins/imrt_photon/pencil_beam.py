@@ -31,6 +31,9 @@ from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, Progress
 
 from .beam_data import SvdKernelMachine, generic_6mv
 
+# Voxels at or below this relative electron density are air around the patient: no dose is
+# computed there (a CT's air reads 0.001 through the HU table; lung, about 0.2-0.3, stays in).
+AIR_DENSITY_LIMIT = 0.05
 CONVOLUTION_STEP_MM = 0.5  # the kernels' tabulation step (matRad/pyRadPlan int_conv_resolution)
 
 
@@ -190,7 +193,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
                    workers: int | None = None,
                    progress: ProgressCallback | None = None,
                    is_cancelled: CancelCheck | None = None) -> DoseInfluence:
-    """The dose-influence matrix of all beams' bixels on every voxel with density > 0.
+    """The dose-influence matrix of all beams' bixels on every voxel denser than air.
 
     `progress(fraction, message)` is called as each beam is done (from the worker threads);
     `is_cancelled()` is checked before each beam starts, and CalculationCancelled is raised.
@@ -199,7 +202,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     machine = machine or generic_6mv()
     sad = machine.sad_mm
-    voxels = np.flatnonzero(volume.density.ravel() > 0)
+    voxels = np.flatnonzero(volume.density.ravel() > AIR_DENSITY_LIMIT)
     points = _voxel_points(volume, voxels)
     if bixels is None:
         grown = grow_mask_mm(volume, volume.masks[target], settings.target_margin_mm)

@@ -81,3 +81,14 @@ def test_a_ct_volume_without_tg119_structures_gets_a_target_coverage_start():
     assert plan.prescription.target == "PTV_60"
     assert {o.structure for o in plan.objectives} == {"PTV_60"}
     assert plan.problems(tuple(renamed.masks)) == []
+
+
+def test_no_dose_is_computed_in_the_air_around_a_ct():
+    volume = planning.tg119_phantom(10.0)
+    density = volume.density.copy()
+    density[:2] = 0.001  # air as a CT's -1000 HU reads through the HU table
+    density[:, :2] = 0.001
+    air_margin = PlanningVolume(volume.grid, density, volume.masks)
+    influence = planning.compute_dose_influence(air_margin, planning.default_plan(air_margin))
+    assert influence.voxels.size == np.count_nonzero(density > 0.05)
+    assert np.all(density.ravel()[influence.voxels] >= 1.0)
