@@ -26,7 +26,8 @@ def add_parser(commands) -> None:
                       help="dose-grid voxel size in mm (default %(default)s; the CT is resampled to it)")
     imrt.add_argument("--iterations", type=int, default=300, help="at most this many optimiser iterations")
     imrt.add_argument("--out", metavar="DIR",
-                      help="write the deliverable plan (leaf-sequenced, MU) as CT, RTSTRUCT, RTPLAN and RTDOSE here "
+                      help="write the deliverable plan (leaf-sequenced, MU) as CT, RTSTRUCT, RTPLAN and RTDOSE "
+                           "with its PDF report (report.pdf) here "
                            "(the folder ends with the whole set or none of it)")
     imrt.add_argument("--patient-name", default="PHANTOM^TG119", help="for --tg119 (DICOM form Family^Given)")
     imrt.add_argument("--patient-id", default="TG119", help="for --tg119")
@@ -89,7 +90,7 @@ def run_imrt(args) -> int:
                 "segments_per_beam": list(deliverable.mlc_plan.segment_counts),
                 "mu_per_fraction": deliverable.mlc_plan.total_mu_per_fraction,
                 "metrics_gy": {name: vars(m) for name, m in deliverable.metrics.items()},
-                "rt_plan": str(export.rt_plan)},
+                "rt_plan": str(export.rt_plan), "report": str(export.report)},
         })
         return EXIT_OK
     print(f"volume        {volume.description}")
@@ -114,19 +115,24 @@ def run_imrt(args) -> int:
             written = [f"{len(export.ct_files)} CT slices", export.structure_set.name] + written
         else:
             written.append("(referencing the CT's own structure set)")
+        written.append(export.report.name)
         print(f"wrote         {', '.join(written)} into {export.folder}")
     return EXIT_OK
 
 
 def _export(planner, args, volume, influence, result):
     from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+    from planner.report.imrt_report import imrt_report_for
 
     deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
     dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
     # a CT's own patient, never the arguments (they name the phantom's)
     name = volume.patient_name or args.patient_name
     patient_id = volume.patient_id or args.patient_id
+    report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
+                                         patient_name=name, patient_id=patient_id)
     try:
-        return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id)
+        return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id,
+                                             report=report, dvh_curves=dvh_curves)
     except ImrtExportError as err:
         raise InputError(str(err)) from None

@@ -5,11 +5,15 @@
   they open over the original series in a third-party system; nothing resampled is written back.
 - On the phantom: the planning volume as a CT series with its structure set too, so the set
   references itself and can be sent on as it is.
+- With a report's content (planner.report.imrt_report): ``report.pdf`` too, made in the same
+  staging folder after the DICOM files (it prints the RT Plan's UID and the files' SHA-256), so a
+  report that cannot be drawn or written leaves nothing at all.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,9 +26,12 @@ from planner.dicom.ct_series_writer import RT_STRUCTURE_SET_FILE, CtSeriesWriteE
 from planner.dicom.export import move_into_place, staged_folder
 from planner.dicom.identity import PatientStudy, new_uid
 from planner.dicom.rt_plan_mlc import MlcPlanError, volume_identity, write_rt_dose_3d, write_rt_plan_mlc
+from planner.report.content import ReportError
+from planner.report.imrt_report import ImrtReportContent, WrittenFile, write_imrt_report
 
 RT_PLAN_FILE = "RTPLAN.dcm"
 RT_DOSE_FILE = "RTDOSE.dcm"
+REPORT_FILE = "report.pdf"
 
 
 class ImrtExportError(ValueError):
@@ -39,26 +46,31 @@ class ImrtExport:
     rt_plan: Path
     rt_dose: Path
     rt_plan_uid: str
+    report: Path | None = None      # report.pdf, when the export was given a report's content
 
 
 def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
                      patient_name: str, patient_id: str, overwrite: bool = False,
-                     created: _dt.datetime | None = None) -> ImrtExport:
-    """Write CT####.dcm, rtstruct.dcm, RTPLAN.dcm and RTDOSE.dcm (whole-course dose) into `folder`."""
+                     created: _dt.datetime | None = None, report: ImrtReportContent | None = None,
+                     dvh_curves=None) -> ImrtExport:
+    """Write CT####.dcm, rtstruct.dcm, RTPLAN.dcm and RTDOSE.dcm (whole-course dose) into `folder`,
+    and report.pdf when ``report`` is given (``dvh_curves``: structure → its deliverable DVH)."""
     folder = Path(folder)
     if dose_gy.shape != volume.grid.shape:
         raise ImrtExportError(f"the dose grid {dose_gy.shape} is not the volume's {volume.grid.shape}")
     if plan.target_roi_name not in volume.masks:
         raise ImrtExportError(f"the plan's target {plan.target_roi_name!r} is not a structure of the volume")
+    if report is not None:
+        _check_report(report, plan)
     created = created or _dt.datetime.now()
     if volume.dicom_origin is not None:
-        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created)
+        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created, report, dvh_curves)
     # one study and frame of reference for every object, made once for a phantom
     volume = replace(volume, study_instance_uid=volume.study_instance_uid or new_uid(),
                      frame_of_reference_uid=volume.frame_of_reference_uid or new_uid())
     n_slices = volume.grid.z_mm.size
     ct_names = [ct_file_name(k) for k in range(n_slices)]
-    names = ct_names + [RT_STRUCTURE_SET_FILE, RT_PLAN_FILE, RT_DOSE_FILE]
+    names = ct_names + [RT_STRUCTURE_SET_FILE, RT_PLAN_FILE, RT_DOSE_FILE] + ([REPORT_FILE] if report is not None else [])
     try:
         with staged_folder(folder, names, overwrite, "an exported plan", ImrtExportError, ".imrt-export-") as staging:
             written = write_ct_series(volume, staging, patient_name, patient_id, created=created)
@@ -72,21 +84,28 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
                                          structure_set_uid=str(structure_set.SOPInstanceUID))
             write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
                              comment=f"{plan.prescription_description}; whole course, Gy")
+            if report is not None:
+                files = [WrittenFile("CT*.dcm", f"CT series, {n_slices} slices ({ct_names[0]} … {ct_names[-1]})"),
+                         *_fingerprinted(staging, ((RT_STRUCTURE_SET_FILE, "RT Structure Set"),
+                                                   (RT_PLAN_FILE, "RT Plan"), (RT_DOSE_FILE, "RT Dose, whole course")))]
+                _write_report(staging, report, identity, plan_uid, files, dvh_curves)
             move_into_place(staging, folder, names, replaced=names)
     except (CtSeriesWriteError, MlcPlanError) as err:
         raise ImrtExportError(str(err)) from None
     return ImrtExport(folder, tuple(folder / n for n in ct_names), folder / RT_STRUCTURE_SET_FILE,
-                      folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid)
+                      folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid,
+                      folder / REPORT_FILE if report is not None else None)
 
 
 def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
-                          overwrite: bool, created: _dt.datetime) -> ImrtExport:
+                          overwrite: bool, created: _dt.datetime, report: ImrtReportContent | None,
+                          dvh_curves) -> ImrtExport:
     origin = volume.dicom_origin
     roi_number = origin.roi_number(plan.target_roi_name)
     if roi_number is None:
         raise ImrtExportError(f"the plan's target {plan.target_roi_name!r} is not an ROI of the structure set "
                               f"{origin.structure_set_uid}")
-    names = [RT_PLAN_FILE, RT_DOSE_FILE]
+    names = [RT_PLAN_FILE, RT_DOSE_FILE] + ([REPORT_FILE] if report is not None else [])
     try:
         with staged_folder(folder, names, overwrite, "an exported plan", ImrtExportError, ".imrt-export-") as staging:
             identity = volume_identity(volume, PatientStudy(**dict(origin.patient_study)), created)
@@ -95,10 +114,44 @@ def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, d
                                          structure_set_uid=origin.structure_set_uid)
             write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
                              comment=f"{plan.prescription_description}; whole course, Gy")
+            if report is not None:
+                files = _fingerprinted(staging, ((RT_PLAN_FILE, f"RT Plan, on the structure set "
+                                                                f"{origin.structure_set_uid}"),
+                                                 (RT_DOSE_FILE, "RT Dose, whole course")))
+                _write_report(staging, report, identity, plan_uid, files, dvh_curves)
             move_into_place(staging, folder, names, replaced=names)
     except MlcPlanError as err:
         raise ImrtExportError(str(err)) from None
-    return ImrtExport(folder, (), None, folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid)
+    return ImrtExport(folder, (), None, folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid,
+                      folder / REPORT_FILE if report is not None else None)
+
+
+def _check_report(report: ImrtReportContent, plan: MlcPlan) -> None:
+    """The report must be this plan's: the same beams, segments and MU (never a stale report)."""
+    mine = [(b.name, len(b.segments), b.meterset_mu) for b in plan.beams]
+    its = [(b.name, b.segments, b.mu_per_fraction) for b in report.beams]
+    if len(mine) != len(its) or any(a[:2] != b[:2] or not np.isclose(a[2], b[2], rtol=1e-9, atol=0)
+                                    for a, b in zip(mine, its)):
+        raise ImrtExportError("the report's beams, segments or MU are not the exported plan's: make the report "
+                              "from this plan; nothing was written")
+
+
+def _fingerprinted(staging: Path, files) -> list[WrittenFile]:
+    return [WrittenFile(name, what, hashlib.sha256((staging / name).read_bytes()).hexdigest()) for name, what in files]
+
+
+def _write_report(staging: Path, report: ImrtReportContent, identity, plan_uid: str, files, dvh_curves) -> None:
+    """report.pdf into the staging folder, with the RT Plan's UID and the files written; a report
+    for another patient than the files', or one that cannot be drawn, stops the whole export."""
+    written_id = identity.patient_study.patient_id
+    if report.patient_id != written_id:
+        raise ImrtExportError(f"the report is for patient ID {report.patient_id!r}, the exported files for "
+                              f"{written_id!r}; nothing was written")
+    try:
+        write_imrt_report(staging / REPORT_FILE, report.exported(plan_uid, (*files, WrittenFile(
+            REPORT_FILE, "this report"))), dvh_curves)
+    except ReportError as err:
+        raise ImrtExportError(f"the report could not be made ({err}); nothing was written") from None
 
 
 def _patient_study(ds) -> PatientStudy:

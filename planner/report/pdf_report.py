@@ -37,7 +37,8 @@ STATUS_COLOUR = {PlanStatus.DRAFT: ORANGE, PlanStatus.SIGNED: GREEN, PlanStatus.
                  PlanStatus.REJECTED: RED, PlanStatus.SIGNATURE_BROKEN: RED}
 
 
-def _styles() -> dict[str, ParagraphStyle]:
+def report_styles() -> dict[str, ParagraphStyle]:
+    """The report's paragraph styles by name (body, small, label, h1, h2, alert_*, key_*, mono, centre)."""
     base = ParagraphStyle("body", fontName=REGULAR, fontSize=8.5, leading=10.5)
     return {
         "body": base,
@@ -55,12 +56,12 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
+def paragraph(text: str, style: ParagraphStyle) -> Paragraph:
     """A paragraph of plain text: plan labels, names and messages are escaped, never read as markup."""
     return Paragraph(escape(text), style)
 
 
-def _table(rows, col_widths, style_commands=()) -> Table:
+def grid_table(rows, col_widths, style_commands=()) -> Table:
     table = Table(rows, colWidths=col_widths, hAlign="LEFT")
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("GRID", (0, 0), (-1, -1), 0.4, GREY_LINE),
                                ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
@@ -69,9 +70,13 @@ def _table(rows, col_widths, style_commands=()) -> Table:
     return table
 
 
-def _items_table(items, s, label_w=58 * mm, value_style="body") -> Table:
+def items_table(items, s, label_w=58 * mm, value_style="body") -> Table:
     rows = [[_p(i.label, s["label"]), _p(i.value, s[value_style])] for i in items]
     return _table(rows, [label_w, TEXT_W - label_w], [("BACKGROUND", (0, 0), (0, -1), LABEL_BG)])
+
+
+# the short names the sections below use (the public ones serve the IMRT report too)
+_styles, _p, _table, _items_table = report_styles, paragraph, grid_table, items_table
 
 
 # ----------------------------------------------------------------------------------- sections
@@ -91,8 +96,13 @@ def _identity(content: ReportContent, s) -> list:
 
 
 def _alerts(content: ReportContent, s) -> list:
+    return alert_boxes(content.alerts, s)
+
+
+def alert_boxes(alerts, s) -> list:
+    """Each alert as a coloured box, title large: red for "refuse", orange for "warn"."""
     out = []
-    for alert in content.alerts:
+    for alert in alerts:
         colour = RED if alert.severity == "refuse" else ORANGE
         box = _table([[_p(alert.title, s["alert_title"])], [_p(alert.text, s["alert_text"])]], [TEXT_W],
                      [("BACKGROUND", (0, 0), (-1, -1), colour), ("GRID", (0, 0), (-1, -1), 0, colour)])
@@ -222,7 +232,7 @@ def _story(content: ReportContent, s) -> list:
 
 
 # ----------------------------------------------------------------------------------- pages
-def _fit(text: str, font: str, size: float, width: float) -> str:
+def fit_text(text: str, font: str, size: float, width: float) -> str:
     """``text`` shortened with "…" to fit ``width`` (a long plan label must not run into the page number)."""
     if stringWidth(text, font, size) <= width:
         return text
@@ -231,51 +241,72 @@ def _fit(text: str, font: str, size: float, width: float) -> str:
     return text + "…"
 
 
+def draw_page_frame(canvas, page: int, total_pages: int | None, *, title: str, status_text: str,
+                    status_colour, marks: tuple[str, ...], identity: str, printed: str) -> None:
+    """Every page's header and footer: the report's title and the plan's status on top, the
+    alerts' marks in a red band under them (a single loose page still carries them), the patient
+    line, when and by what it was printed, and "Page i of n" at the foot."""
+    canvas.saveState()
+    top = PAGE_H - 10 * mm
+    canvas.setFont(BOLD, 9)
+    canvas.setFillColor(colors.black)
+    canvas.drawString(MARGIN_X, top, title)
+    canvas.setFillColor(status_colour)
+    canvas.drawRightString(PAGE_W - MARGIN_X, top, status_text)
+    if marks:
+        canvas.setFillColor(RED)
+        canvas.rect(MARGIN_X, top - 9.5, TEXT_W, 7.5, stroke=0, fill=1)
+        canvas.setFillColor(colors.white)
+        canvas.setFont(BOLD, 6.5)
+        canvas.drawCentredString(PAGE_W / 2, top - 7.4, "  ·  ".join(marks))
+    canvas.setStrokeColor(GREY_LINE)
+    canvas.line(MARGIN_X, 11 * mm, PAGE_W - MARGIN_X, 11 * mm)
+    canvas.setFillColor(colors.black)
+    canvas.setFont(REGULAR, 7)
+    canvas.drawString(MARGIN_X, 7.5 * mm, fit_text(identity, REGULAR, 7, TEXT_W - 30 * mm))
+    canvas.drawString(MARGIN_X, 4.5 * mm, printed)
+    pages = f"Page {page} of {total_pages}" if total_pages else f"Page {page}"
+    canvas.setFont(BOLD, 7)
+    canvas.drawRightString(PAGE_W - MARGIN_X, 7.5 * mm, pages)
+    canvas.restoreState()
+
+
 def _page_decorations(content: ReportContent, total_pages: int | None):
     def draw(canvas, doc) -> None:
-        canvas.saveState()
-        top = PAGE_H - 10 * mm
-        canvas.setFont(BOLD, 9)
-        canvas.setFillColor(colors.black)
-        canvas.drawString(MARGIN_X, top, "Planner — treatment plan report")
-        canvas.setFillColor(STATUS_COLOUR[content.status])
-        canvas.drawRightString(PAGE_W - MARGIN_X, top, f"Plan status: {content.status.value}")
-        if content.page_marks:
-            canvas.setFillColor(RED)
-            canvas.rect(MARGIN_X, top - 9.5, TEXT_W, 7.5, stroke=0, fill=1)
-            canvas.setFillColor(colors.white)
-            canvas.setFont(BOLD, 6.5)
-            canvas.drawCentredString(PAGE_W / 2, top - 7.4, "  ·  ".join(content.page_marks))
-        canvas.setStrokeColor(GREY_LINE)
-        canvas.line(MARGIN_X, 11 * mm, PAGE_W - MARGIN_X, 11 * mm)
-        canvas.setFillColor(colors.black)
-        canvas.setFont(REGULAR, 7)
-        identity = f"Patient ID: {content.patient_id}   ·   {content.patient_name}   ·   Plan: {content.plan_label}"
-        canvas.drawString(MARGIN_X, 7.5 * mm, _fit(identity, REGULAR, 7, TEXT_W - 30 * mm))
-        canvas.drawString(MARGIN_X, 4.5 * mm, f"Printed {content.printed_at} by Planner {content.planner_version}")
-        pages = f"Page {doc.page} of {total_pages}" if total_pages else f"Page {doc.page}"
-        canvas.setFont(BOLD, 7)
-        canvas.drawRightString(PAGE_W - MARGIN_X, 7.5 * mm, pages)
-        canvas.restoreState()
+        draw_page_frame(
+            canvas, doc.page, total_pages, title="Planner — treatment plan report",
+            status_text=f"Plan status: {content.status.value}", status_colour=STATUS_COLOUR[content.status],
+            marks=content.page_marks,
+            identity=f"Patient ID: {content.patient_id}   ·   {content.patient_name}   ·   Plan: {content.plan_label}",
+            printed=f"Printed {content.printed_at} by Planner {content.planner_version}")
     return draw
 
 
-def render_plan_report(content: ReportContent) -> bytes:
-    """The PDF's bytes. Built twice: the first pass counts the pages for "page i of n"."""
+def build_pdf(story, decorations, **document_info) -> bytes:
+    """A PDF's bytes from ``story()`` (a fresh list of flowables per call) with every page drawn by
+    ``decorations(total_pages)``. Built twice: the first pass counts the pages for "page i of n".
+    ``document_info``: title, author, subject, creator (the PDF's own metadata)."""
     register_fonts()
-    styles = _styles()
     total = None
     for _ in range(2):
         buffer = io.BytesIO()
         doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
-                                bottomMargin=MARGIN_BOTTOM, creator=f"Planner {content.planner_version}",
-                                title=f"Treatment plan report — {content.plan_label}",
-                                author=f"Planner {content.planner_version}",
-                                subject=f"Patient ID {content.patient_id}; status {content.status.value}")
-        decorate = _page_decorations(content, total)
-        doc.build(_story(content, styles), onFirstPage=decorate, onLaterPages=decorate)
+                                bottomMargin=MARGIN_BOTTOM, **document_info)
+        decorate = decorations(total)
+        doc.build(story(), onFirstPage=decorate, onLaterPages=decorate)
         total = doc.page
     return buffer.getvalue()
+
+
+def render_plan_report(content: ReportContent) -> bytes:
+    """The PDF's bytes."""
+    register_fonts()
+    styles = _styles()
+    return build_pdf(lambda: _story(content, styles), lambda total: _page_decorations(content, total),
+                     creator=f"Planner {content.planner_version}",
+                     title=f"Treatment plan report — {content.plan_label}",
+                     author=f"Planner {content.planner_version}",
+                     subject=f"Patient ID {content.patient_id}; status {content.status.value}")
 
 
 def write_plan_report(path: str | os.PathLike, content: ReportContent) -> None:

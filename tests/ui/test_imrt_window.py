@@ -288,6 +288,7 @@ def test_export_writes_the_leaf_sequenced_plan_and_refuses_a_stale_dose(qtbot, i
     assert window.last_export is not None, window.last_problem
     plan = dcmread(window.last_export.rt_plan)
     assert plan.Modality == "RTPLAN" and len(plan.BeamSequence) == 9
+    assert window.last_export.report.read_bytes().startswith(b"%PDF")   # report.pdf beside the RT Plan
     assert "MU per fraction (DEMO calibration); after leaf sequencing PTV D95 50.00 Gy" in window.last_status
     assert window.last_deliverable.metrics["PTV"].d95_gy == pytest.approx(50.0, rel=1e-6)
     # the same folder again: refused with the reason, the first export untouched

@@ -410,6 +410,7 @@ class ImrtWindow(QMainWindow):
         if not folder:
             return False
         from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+        from planner.report.imrt_report import imrt_report_for
 
         if ImrtExportError not in self.runner.expected_errors:
             self.runner.expected_errors = (*self.runner.expected_errors, ImrtExportError)
@@ -422,9 +423,12 @@ class ImrtWindow(QMainWindow):
             deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
             if is_cancelled():
                 return None
-            progress(0.5, f"Writing CT, structures, RT Plan and RT Dose into {folder}")
+            progress(0.5, f"Writing CT, structures, RT Plan, RT Dose and the report into {folder}")
             dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
-            return deliverable, export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, patient_name, patient_id)
+            report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
+                                                 patient_name=patient_name, patient_id=patient_id)
+            return deliverable, export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, patient_name, patient_id,
+                                                 report=report, dvh_curves=dvh_curves)
 
         def exported(outcome) -> None:
             self.last_deliverable, self.last_export = outcome
