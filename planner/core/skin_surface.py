@@ -19,9 +19,15 @@ class SkinSurfaceError(ValueError):
 
 @dataclass(frozen=True)
 class SkinSurface:
-    """A polyline ordered by lateral position; outside its ends the depth is held constant."""
+    """A polyline ordered by lateral position; outside its ends the depth is held constant.
+
+    ``doubts``: why this line may not be the skin (a detector's low confidence, in words). A line
+    with doubts is shown but no depth is measured from it until the user confirms or redraws it;
+    a line the user drew, moved or confirmed has none.
+    """
 
     points_mm: tuple[Point, ...]
+    doubts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         points = tuple(sorted((float(x), float(y)) for x, y in self.points_mm))
@@ -33,6 +39,16 @@ class SkinSurface:
         if np.any(np.diff(xs) <= 0):
             raise SkinSurfaceError("two skin surface points share a lateral position")
         object.__setattr__(self, "points_mm", points)
+        object.__setattr__(self, "doubts", tuple(str(d) for d in self.doubts))
+
+    @property
+    def confirmed(self) -> bool:
+        """True when depths may be measured from this line (no open doubt)."""
+        return not self.doubts
+
+    def confirm(self) -> "SkinSurface":
+        """The same line, accepted by the user as the skin."""
+        return SkinSurface(self.points_mm)
 
     def depth_at(self, x_mm):
         """Depth of the skin (mm) at lateral position(s) ``x_mm``, linear between points."""
@@ -41,7 +57,7 @@ class SkinSurface:
         return float(result) if np.ndim(result) == 0 else result
 
     @classmethod
-    def from_samples(cls, x_mm, y_mm, max_points: int = 16) -> "SkinSurface":
+    def from_samples(cls, x_mm, y_mm, max_points: int = 16, doubts: tuple[str, ...] = ()) -> "SkinSurface":
         """A few editable points that follow a densely sampled surface (a detector's output).
 
         Points are taken where the surface bends most, not evenly, so a physician gets handles
@@ -50,7 +66,7 @@ class SkinSurface:
         x = np.asarray(x_mm, dtype=float)
         y = np.asarray(y_mm, dtype=float)
         keep = _simplify(x, y, max_points)
-        return cls(tuple(zip(x[keep].tolist(), y[keep].tolist())))
+        return cls(tuple(zip(x[keep].tolist(), y[keep].tolist())), tuple(doubts))
 
 
 def _simplify(x: np.ndarray, y: np.ndarray, max_points: int) -> np.ndarray:
