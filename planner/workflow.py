@@ -98,14 +98,19 @@ def load_planning_image(path, progress=None, is_cancelled=None) -> PlanningImage
 
 
 def detect_skin_surface(image) -> SkinSurface | None:
-    from planner.imaging import detect_skin_line
+    """The detected skin line as the plan's surface; a detection that is not confident carries
+    its problems as doubts, so no depth is measured from it until the user confirms or redraws it.
+    None when the image has no mm calibration or no line was found."""
+    from planner.imaging import detect_skin_on_image
 
     if image.calibration is None:
         return None
-    line = detect_skin_line(image.frames[0], image.calibration)
+    detection = detect_skin_on_image(image)
+    line = detection.line_mm(image.calibration)
     if line is None or len(line.x_mm) < 2:
         return None
-    return SkinSurface.from_samples(line.x_mm, line.y_mm)
+    return SkinSurface.from_samples(line.x_mm, line.y_mm,
+                                    doubts=detection.problems if not detection.confident else ())
 
 
 def open_demo_case(registry: TechniqueRegistry) -> tuple[PlanningImage, Plan]:

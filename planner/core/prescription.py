@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-DEFAULT_ISODOSE_PERCENT = 90.0   # "90 % of the surface dose" depth convention (physics-data §1.2, Xstrahl 150 MC study)
+# Isodose percentages are percent of Dmax, the central-axis maximum (the surface for kV and eBx beams):
+# planner.dose.coverage. 90 %: the "90 % of the surface dose" depth convention (physics-data §1.2, Xstrahl 150 MC study).
+DEFAULT_ISODOSE_PERCENT = 90.0
 
 
 class PrescriptionError(ValueError):
@@ -41,22 +43,23 @@ class PrescriptionPoint:
         return PrescriptionPoint("depth", depth_mm=depth_mm)
 
     @staticmethod
-    def isodose_at_max_depth(percent: float = DEFAULT_ISODOSE_PERCENT) -> "PrescriptionPoint":
+    def isodose(percent: float = DEFAULT_ISODOSE_PERCENT) -> "PrescriptionPoint":
         return PrescriptionPoint("isodose", isodose_percent=percent)
 
     def describe(self) -> str:
+        """The mode in words; isodose percentages are percent of Dmax (planner.dose.coverage)."""
         if self.mode == "surface":
-            return "to the surface"
+            return "at the surface"
         if self.mode == "depth":
             return f"at {self.depth_mm:g} mm depth"
-        return f"to the {self.isodose_percent:g} % isodose at the lesion's maximum depth"
+        return f"to the {self.isodose_percent:g} % isodose"
 
 
 @dataclass(frozen=True)
 class Prescription:
     dose_per_fraction_gy: float
     fractions: int
-    point: PrescriptionPoint = PrescriptionPoint("isodose")  # the 90 % isodose at the lesion's deepest point
+    point: PrescriptionPoint = PrescriptionPoint("isodose")  # to the 90 % isodose (Dmax = D / 0.9)
 
     def __post_init__(self) -> None:
         d = self.dose_per_fraction_gy

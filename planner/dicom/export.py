@@ -24,6 +24,7 @@ from pydicom import dcmread
 
 from planner.core.atomic import atomic_write_bytes, fsync_directory
 from planner.core.plan import Plan
+from planner.dose.coverage import percent_text
 from planner.dose.plan_checks import REFUSE
 from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult, stale_dose_problem
 from planner.imaging.dicom_writer import write_ultrasound_dicom
@@ -209,18 +210,20 @@ def _check_dose_lies_on_image(dose: DoseResult, image) -> None:
 
 
 def _beam_geometry(plan: Plan, dose: DoseResult) -> BeamGeometry:
+    """The beam's entry and the dose reference point: where the prescribed dose lands on the axis."""
     axis = next(a for a in (dose.cone_axis_x_mm, plan.cone_axis_x_mm, plan.outline.lateral_centre_mm)
                 if a is not None)
     point, depth = dose.prescription_point, dose.prescription_depth_mm
     at_depth = dose.dose_at_prescription_depth_gy
-    prescribed_there = (point.mode != "isodose" and depth is not None and at_depth is not None
+    # Every mode puts the prescribed dose at one depth on the beam axis (planner.dose.coverage).
+    prescribed_there = (depth is not None and at_depth is not None
                         and math.isclose(at_depth, dose.prescribed_dose_gy, rel_tol=1e-6))
-    if depth is None:
+    if depth is None or dose.prescription_isodose_percent is None:
         description = f"Rx {point.describe()}"
-    elif point.mode == "isodose":
-        description = f"Rx to {point.isodose_percent:g} % isodose; lesion {depth:.2f} mm below skin"
     else:
-        description = f"Rx point {depth:.2f} mm below skin on beam axis"
+        isodose = percent_text(dose.prescription_isodose_percent)
+        description = (f"Rx at surface on beam axis: {isodose} isodose" if point.mode == "surface" else
+                       f"Rx {isodose} isodose, {depth:.2f} mm below skin on beam axis")
     return BeamGeometry(float(axis), float(plan.skin_surface.depth_at(axis)), depth, prescribed_there,
                         description)
 

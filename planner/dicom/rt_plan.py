@@ -16,10 +16,12 @@ statement):
   ``SourceStrength`` = the dose rate in water at the surface on the applicator axis in Gy/s
   (``SourceStrengthUnits`` DOSE_RATE_WATER). ``ChannelLength`` is empty and the channel has no
   Source Applicator Number (it would demand an applicator length a surface applicator lacks).
-- Both: ``RTPlanGeometry`` PATIENT referencing the structure set; one dose reference: prescribed to
-  the surface or a depth, the point on the beam axis at that depth below the skin (COORDINATES in the
-  structure set's frame), where the prescribed dose lands; prescribed to an isodose, a SITE whose
-  description names the isodose and the lesion's depth. Total dose in ``TargetPrescriptionDose``,
+- Both: ``RTPlanGeometry`` PATIENT referencing the structure set; one dose reference: the point on
+  the beam axis where the prescribed dose lands (COORDINATES in the structure set's frame) — the
+  surface, the stated depth, or the depth of the prescription isodose — its description naming the
+  isodose in percent of Dmax (planner.dose.coverage); the Prescription Description states the
+  prescription with Dmax and the lesion's coverage in the words of the window and the report.
+  Total dose in ``TargetPrescriptionDose``,
   per-fraction dose in the fraction group; ``ApprovalStatus`` UNAPPROVED (the physician's and the
   physicist's approval come later, signed).
 """
@@ -33,6 +35,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import RTPlanStorage, RTStructureSetStorage
 
 from planner.core.plan import Plan
+from planner.dose.coverage import prescription_sentence
 from planner.dose.plan_checks import WARN
 from planner.dose.result import DoseResult
 from planner.techniques.interface import Applicator, Energy, Machine
@@ -64,9 +67,8 @@ class BeamGeometry:
     """Where the beam meets the patient, in the structure set's frame (mm, z = 0 on the image plane).
 
     ``dose_at_depth_is_prescribed``: the prescribed dose lands exactly at ``prescription_depth_mm``
-    on the axis (prescribed to the surface or a depth). Prescribed to an isodose, the dose there is
-    the isodose's share of the surface dose at the lesion's depth, not the prescription, so no point
-    is claimed: the dose reference is then a SITE described in words.
+    on the axis (every prescription mode does); when it does not (a dose without a prescription
+    depth), no point is claimed and the dose reference is a SITE described in words.
     """
 
     axis_x_mm: float
@@ -109,7 +111,7 @@ def build_rt_plan(identity: ExportIdentity, sop_instance_uid: str, plan: Plan, d
     if predecessor_uid:
         ds.ReferencedRTPlanSequence = Sequence([_predecessor(predecessor_uid)])
     # RT Prescription module (C.8.8.10)
-    ds.PrescriptionDescription = f"{rx.describe()} {rx.point.describe()}"[:1024]
+    ds.PrescriptionDescription = _prescription_description(rx, dose)
     ds.DoseReferenceSequence = Sequence([_dose_reference(rx.total_dose_gy, geometry)])
     # RT Patient Setup module (C.8.8.12)
     ds.PatientSetupSequence = Sequence([_patient_setup(brachy)])
@@ -123,6 +125,17 @@ def build_rt_plan(identity: ExportIdentity, sop_instance_uid: str, plan: Plan, d
     # Approval module (C.8.8.16): exported as a draft; approval is signed later (planner.dicom.signatures)
     ds.ApprovalStatus = "UNAPPROVED"
     return ds
+
+
+def _prescription_description(rx, dose: DoseResult) -> str:
+    """The prescription and the lesion's coverage, in the same sentences as the window and the report."""
+    if dose.dmax_gy is None or dose.prescription_isodose_percent is None:
+        return f"{rx.describe()} {rx.point.describe()}"[:1024]
+    text = (f"{rx.describe()}: {prescription_sentence(rx.dose_per_fraction_gy, rx.point, dose.dmax_gy, dose.prescription_isodose_percent)}. "
+            f"Isodose percentages are percent of Dmax, the central-axis maximum dose per fraction.")
+    if dose.coverage is not None:
+        text += f" {dose.coverage.sentence()}."
+    return text[:1024]
 
 
 def _predecessor(uid: str) -> Dataset:

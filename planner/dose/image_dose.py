@@ -12,19 +12,50 @@ from planner.core.outline import LesionOutline
 from planner.core.plan import Plan
 from planner.core.prescription import PrescriptionPoint
 from planner.core.skin_surface import SkinSurface
+from planner.dose.coverage import Coverage
 from planner.dose.dose_plane import BeamModel, PlaneCache
-from planner.dose.metrics import DoseMetrics, compute_metrics
+from planner.dose.metrics import DoseMetrics, compute_metrics, deepest_point
 from planner.dose.plan_checks import REFUSE, WARN, Finding, refused
 
 
-def geometry_refusal(plan: Plan, point: PrescriptionPoint, cone_axis_x_mm: float | None) -> Finding | None:
-    """Why the dose cannot be placed on the image (no skin line; no outline where its depth or
-    centre is needed), or None."""
-    if plan.skin_surface is None:
-        return Finding(REFUSE, "no skin surface on the image: depths cannot be measured", "no-skin")
-    if plan.outline is None and (point.mode == "isodose" or (cone_axis_x_mm is None and plan.cone_axis_x_mm is None)):
-        return Finding(REFUSE, "no lesion outline: draw the lesion (its depth and centre are needed)", "no-outline")
-    return None
+def geometry_refusal(plan: Plan, point: PrescriptionPoint, cone_axis_x_mm: float | None,
+                     ) -> tuple[Finding | None, tuple[float, float, float] | None]:
+    """(why the dose cannot be placed on the image, or None; the lesion's deepest point (x, y, depth
+    below the skin) or None without an outline).
+
+    Refused: no skin line; a skin line with open doubts (a detection the user has not confirmed:
+    no depth is measured from a line that may not be the skin); no outline where its centre is
+    needed; a lesion whose deepest point lies above the skin.
+    """
+    skin = plan.skin_surface
+    if skin is None:
+        return Finding(REFUSE, "no skin surface on the image: depths cannot be measured", "no-skin"), None
+    if not skin.confirmed:
+        return Finding(REFUSE, f"skin line not confirmed ({skin.doubts[0]}): confirm it or draw it before any depth "
+                               f"is measured", "skin-not-confirmed"), None
+    if plan.outline is None:
+        if cone_axis_x_mm is None and plan.cone_axis_x_mm is None:
+            return Finding(REFUSE, "no lesion outline: draw the lesion (its centre places the beam)", "no-outline"), None
+        return None, None
+    deepest = deepest_point(plan.outline, skin)
+    if deepest[2] < 0:
+        return Finding(REFUSE, f"the lesion's deepest point lies {-deepest[2]:.2f} mm above the skin line: correct "
+                               f"the outline or the skin line", "lesion-above-skin"), deepest
+    return None, deepest
+
+
+def lesion_coverage(metrics: DoseMetrics | None, surface_dose_gy: float, prescription_isodose_percent: float,
+                    ) -> tuple[Coverage | None, list[Finding]]:
+    """Where the lesion's deepest point lies against the prescription isodose, and a warning when it
+    lies outside (under-dosed). Dmax is the surface dose on the axis (planner.dose.coverage)."""
+    if metrics is None or metrics.dose_at_deepest_point_gy is None:
+        return None, []
+    coverage = Coverage(float(surface_dose_gy), float(prescription_isodose_percent), metrics.deepest_point_depth_mm,
+                        metrics.dose_at_deepest_point_gy)
+    if coverage.covered:
+        return coverage, []
+    return coverage, [Finding(WARN, f"under-dosed: {coverage.sentence()[0].lower()}{coverage.sentence()[1:]}",
+                              "isodose-short")]
 
 
 def beam_axis_x_mm(plan: Plan, cone_axis_x_mm: float | None) -> float:

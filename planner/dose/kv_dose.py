@@ -9,13 +9,13 @@ K̇_air = air-kerma rate free in air at the cone end (the commissioned M·N_K·P
 planner.dose.commissioning); B_w = water backscatter factor of this cone, SSD and beam (Monte Carlo
 or measured); [(μen/ρ)_w/air]_air = TG-61 Table IV at the beam's first HVL (planner.dose.tg61).
 
-Prescription point and normalisation N (percent of the surface dose):
-  * "surface":  N = 100;
-  * "depth":    N = PDD(z_rx) at the stated depth;
-  * "isodose":  the prescribed dose is delivered to the X % isodose (default 90 %) and that isodose
-    is meant to lie at the lesion's maximum depth: N = X. The dose actually received at the lesion's
-    deepest point, D_s·PDD(z_max)/100, is reported beside it (it is below the prescription when the
-    X % isodose lies shallower than z_max; plan_checks warns).
+Prescription point and normalisation N (percent of the surface dose, which for these beams is Dmax,
+the central-axis maximum: planner.dose.coverage gives "X %" its one meaning):
+  * "surface":  N = 100, at depth 0;
+  * "depth":    N = PDD(z_rx) at the stated depth z_rx;
+  * "isodose":  the prescribed dose is the X % isodose (default 90 %): N = X, at the depth where the
+    central-axis PDD falls to X. Whether the lesion's deepest point lies inside that isodose is a
+    separate statement (planner.dose.coverage.Coverage), never folded into the prescription.
 Surface dose per fraction D_s = D_rx · 100 / N; dose at the prescription point D_s·N/100 (= D_rx).
 
 Treatment time per fraction (the timer setting, min):
@@ -109,7 +109,7 @@ class AbsoluteDose:
     prescribed_dose_gy: float                 # per fraction, as ordered
     normalisation_percent: float              # N: % of surface dose at which the prescription applies
     surface_dose_gy: float                    # per fraction, central axis
-    prescription_depth_mm: float              # 0 (surface), the stated depth, or the lesion's maximum depth
+    prescription_depth_mm: float              # on the axis: 0 (surface), the stated depth, or the X % isodose's depth
     dose_at_prescription_depth_gy: float      # what that depth receives: D_s·PDD(depth)/100
     surface_dose_rate_gy_per_min: float | None
     mu_en_ratio_water_air: float | None
@@ -122,21 +122,19 @@ class AbsoluteDose:
     formula: str = TIME_FORMULA
 
 
-def prescription_normalisation(point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...],
-                               lesion_max_depth_mm: float | None) -> tuple[float, float]:
-    """(N in % of the surface dose, depth in mm) at which the prescription applies (module doc)."""
+def prescription_normalisation(point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """(N in % of the surface dose, depth in mm on the axis) at which the prescription applies (module doc)."""
     if point.mode == "surface":
         n, z = 100.0, 0.0
     elif point.mode == "depth":
         z = float(point.depth_mm)
         n = pdd_percent_at(pdd, z)
     else:
-        if lesion_max_depth_mm is None:
-            raise DoseCalculationError("prescribing to an isodose at the lesion's maximum depth needs a lesion outline")
-        if lesion_max_depth_mm < 0:
-            raise DoseCalculationError(f"the lesion's deepest point lies {-lesion_max_depth_mm:g} mm above the skin "
-                                       f"surface; correct the outline or the skin line")
-        n, z = float(point.isodose_percent), float(lesion_max_depth_mm)
+        n = float(point.isodose_percent)
+        z = isodose_depth_mm(pdd, n)
+        if z is None:
+            raise DoseCalculationError(f"the {n:g} % isodose is not reached within the beam data "
+                                       f"(0–{pdd[-1][0]:g} mm): prescribe at a depth instead")
     if not n > 0:
         raise DoseCalculationError(f"the prescription point at {z:g} mm receives {n:g} % of the surface dose; "
                                    f"no surface dose can deliver the prescription there")
@@ -145,7 +143,7 @@ def prescription_normalisation(point: PrescriptionPoint, pdd: tuple[tuple[float,
 
 def absolute_dose(prescription: Prescription, point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...],
                   *, hvl_mm_al: float, backscatter_factor: float, backscatter_uncertainty: float = float("nan"),
-                  commissioning: ConeCommissioning | None, lesion_max_depth_mm: float | None = None,
+                  commissioning: ConeCommissioning | None,
                   surface_dose_rate_override: tuple[float, str] | None = None) -> AbsoluteDose:
     """Surface dose, dose at the prescription depth and treatment time of one fraction.
 
@@ -153,7 +151,7 @@ def absolute_dose(prescription: Prescription, point: PrescriptionPoint, pdd: tup
     measured output factors scale a reference cone's surface dose rate.
     """
     d_rx = prescription.dose_per_fraction_gy
-    n, z = prescription_normalisation(point, pdd, lesion_max_depth_mm)
+    n, z = prescription_normalisation(point, pdd)
     d_surface = d_rx * 100.0 / n
     d_at_z = d_surface * pdd_percent_at(pdd, z) / 100.0
 

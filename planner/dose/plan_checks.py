@@ -12,8 +12,8 @@ Limits and why:
   single-fraction presets (18 and 20 Gy × 1). Configurable per clinic (SafetyLimits).
 * cone: smaller than the lesion width → refuse (part of the visible lesion is outside the field);
   smaller than the width + 2 × lateral margin (default 5 mm, physics-data §4.3) → warn.
-* coverage: the prescribed isodose shallower than the lesion's maximum depth → warn (the deepest
-  part of the lesion receives less than the prescription).
+* coverage: the lesion's deepest point outside the prescription isodose → warn (under-dosed); made
+  by planner.dose.image_dose.lesion_coverage from the dose at the point itself.
 """
 
 from __future__ import annotations
@@ -124,18 +124,6 @@ def check_prescription_depth(pdd, depth_mm: float, limits: SafetyLimits = Safety
                                 f"useful {limits.min_useful_pdd_percent:g} % (the skin would get "
                                 f"{100 / pct if pct > 0 else float('inf'):.1f} × the prescription); choose a higher "
                                 f"energy or another technique", "depth-not-useful")]
-    return []
-
-
-def check_isodose_coverage(pdd, lesion_max_depth_mm: float, isodose_percent: float) -> list[Finding]:
-    try:
-        pct = pdd_percent_at(pdd, lesion_max_depth_mm)
-    except DoseCalculationError as err:
-        return [Finding(REFUSE, f"the lesion's deepest point: {err}", "depth-outside-data")]
-    if pct < isodose_percent - 1e-9:
-        return [Finding(WARN, f"the lesion's deepest point ({lesion_max_depth_mm:.2f} mm) receives {pct:.1f} % of the "
-                              f"surface dose, below the {isodose_percent:g} % isodose: it is under-dosed",
-                        "isodose-short")]
     return []
 
 

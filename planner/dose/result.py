@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.core.prescription import PrescriptionPoint
+from planner.dose.coverage import Coverage
 from planner.dose.metrics import DoseMetrics
 from planner.dose.plan_checks import REFUSE, Finding, refused
 
@@ -48,6 +49,14 @@ class DoseResult:
     data_sources: dict[str, str] = field(default_factory=dict)
     time_name: str = TREATMENT_TIME
     ssd_cm: float | None = None                # the commissioned source-to-surface distance used
+    # "X %" has one meaning: percent of Dmax, the central-axis maximum (planner.dose.coverage).
+    prescription_isodose_percent: float | None = None   # the isodose (% of Dmax) that receives the prescription
+    coverage: Coverage | None = None           # the lesion's deepest point against that isodose
+
+    @property
+    def dmax_gy(self) -> float | None:
+        """Central-axis maximum dose per fraction: the surface dose for kV and eBx beams."""
+        return self.surface_dose_gy
 
     @property
     def refused(self) -> bool:

@@ -17,7 +17,7 @@ from .demo import DemoCase, DemoTruth, demo_case_path, load_demo_case
 from .dicom_writer import write_ultrasound_dicom
 from .errors import ImageLoadError, LoadCancelled
 from .loader import load_ultrasound
-from .skin_surface import SkinLine, detect_skin_line
+from .skin_surface import SkinDetection, SkinLine, detect_skin, detect_skin_on_image
 from .synthetic import SyntheticCase, make_dermal_ultrasound
 from .ultrasound import UltrasoundImage
 
@@ -29,13 +29,15 @@ __all__ = [
     "LoadCancelled",
     "PixelCalibration",
     "RegionCalibration",
+    "SkinDetection",
     "SkinLine",
     "SyntheticCase",
     "UltrasoundImage",
     "calibration_for_pixel",
     "calibration_from_dataset",
     "demo_case_path",
-    "detect_skin_line",
+    "detect_skin",
+    "detect_skin_on_image",
     "load_demo_case",
     "load_ultrasound",
     "make_dermal_ultrasound",

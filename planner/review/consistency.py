@@ -219,7 +219,7 @@ def _energy_depth(plan, beam_data, energy, tolerance_mm: float) -> ReviewFinding
     z90_text = "" if covering.startswith(f"the {COVERING_ISODOSE_PERCENT:g} % isodose") else \
         f" (90 % isodose {'beyond the data' if z90 is None else f'{z90:.2f} mm'})"
     try:
-        at_base = f"; the lesion's base receives {pdd_percent(pdd, z_les):.1f} % of the surface dose"
+        at_base = f"; the lesion's base receives {pdd_percent(pdd, z_les):.1f} % of Dmax (the surface dose)"
     except ValueError:
         at_base = "; the lesion's base lies beyond the PDD data"
     numbers = f"{label}{covering}, lesion's deepest point {z_les:.2f} mm{z90_text}{at_base}"

@@ -7,8 +7,8 @@ result or any plugin (tests/review/test_second_check.py parses the imports and f
 the interpolation, the lesion's depth and the hand formulas below are written out here anew.
 
 Hand formulas (doses Gy, rates Gy/min, times min, depths mm; N = % of the surface dose at the
-prescription point: 100 at the surface, PDD(z) at a stated depth, X for the X % isodose at the
-lesion's deepest point; ε = timer end effect, delivered dose = Ḋ·(t_set − ε)):
+prescription point: 100 at the surface, PDD(z) at a stated depth, X for the X % isodose, which lies
+at the depth where the PDD falls to X (percent of Dmax, the surface dose); ε = timer end effect, delivered dose = Ḋ·(t_set − ε)):
 
 * kV cone, TG-61 in-air method (Ma C-M et al., Med Phys 28(6):868–893, 2001):
       Ḋ_surface = K̇_air · B_w · [(μen/ρ)w/air]air      (Table IV, linear in the first HVL)
@@ -19,9 +19,8 @@ lesion's deepest point; ε = timer end effect, delivered dose = Ḋ·(t_set − 
 Dose at the prescription point: what the PLAN's timer setting delivers there by this check,
 D = Ḋ_surface · (t_plan − ε) · PDD(z)/100, compared with the dose the plan states.
 
-Lesion deepest point (isodose prescriptions): the maximum over the outline's VERTICES of
-y − skin(x), the skin linear between its points and constant outside them. The engine may also
-sample the edges; where the two differ, the dose comparison shows it.
+Lesion deepest point (used by the consistency findings): the maximum over the outline's VERTICES of
+y − skin(x), the skin linear between its points and constant outside them.
 
 Difference in percent: (plan − check)/check · 100. The verdict takes the larger magnitude of the
 time and dose differences against the clinic's action levels (defaults 2 % review, 5 % stop).
@@ -158,11 +157,11 @@ def _normalisation(plan, pdd) -> tuple[float, float, str]:
         z = float(point.depth_mm)
         n = pdd_percent(pdd, z)
         return n, z, f"N = PDD({z:g} mm) = {n:.3f} %"
-    if plan.outline is None or plan.skin_surface is None:
-        raise SecondCheckError("an isodose prescription needs the lesion outline and the skin line")
-    z = lesion_deepest_depth_mm(plan.outline, plan.skin_surface)
     n = float(point.isodose_percent)
-    return n, z, f"N = {n:g} % (the {n:g} % isodose at the lesion's deepest vertex, {z:.3f} mm below the skin)"
+    z = isodose_depth_mm(pdd, n)
+    if z is None:
+        raise SecondCheckError(f"the {n:g} % isodose is not reached within the PDD table")
+    return n, z, f"N = {n:g} % of Dmax (the {n:g} % isodose, {z:.3f} mm deep on the axis)"
 
 
 def _surface_rate(entry, beam_data, pdd) -> tuple[float, str, str, tuple[tuple[str, str], ...]]:

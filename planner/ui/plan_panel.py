@@ -213,7 +213,7 @@ class PlanPanel(QWidget):
         elif mode == "depth":
             point = PrescriptionPoint.at_depth(current.depth_mm if current.depth_mm is not None else 3.0)
         else:
-            point = PrescriptionPoint.isodose_at_max_depth(current.isodose_percent)
+            point = PrescriptionPoint.isodose(current.isodose_percent)
         self.document.apply(plan.with_prescription(plan.prescription.with_point(point)),
                             f"Prescribe to {point.describe()}")
 
@@ -224,7 +224,7 @@ class PlanPanel(QWidget):
         current = plan.prescription.point
         try:
             point = PrescriptionPoint.at_depth(value) if current.mode == "depth" else \
-                PrescriptionPoint.isodose_at_max_depth(value)
+                PrescriptionPoint.isodose(value)
         except PrescriptionError as err:
             self.point_value.set_problem(str(err))
             return

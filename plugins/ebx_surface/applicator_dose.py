@@ -9,8 +9,8 @@ surface dose, Planner's Monte Carlo or measured):
     t_dwell   = D_rx / (Ḋ_surface · N/100) + ε
 
 N is the percentage of the surface dose at the prescription point (planner.dose.kv_dose.
-prescription_normalisation: 100 at the surface, PDD(z) at a stated depth, X for the X % isodose
-at the lesion's deepest point); ε the timer end effect (delivered dose = Ḋ·(t_set − ε)). When
+prescription_normalisation: 100 at the surface, PDD(z) at a stated depth, X for the X % isodose,
+percent of Dmax = the surface dose); ε the timer end effect (delivered dose = Ḋ·(t_set − ε)). When
 z_rx = z_ref and N = PDD(z_rx), t = D_rx/Ḋ_ref + ε exactly, whatever the PDD: the commissioned
 number is used as measured.
 """
@@ -49,10 +49,10 @@ class ApplicatorDose:
 
 
 def applicator_dose(prescription: Prescription, point: PrescriptionPoint, pdd: tuple[tuple[float, float], ...],
-                    commissioning: ApplicatorCommissioning, lesion_max_depth_mm: float | None = None) -> ApplicatorDose:
+                    commissioning: ApplicatorCommissioning) -> ApplicatorDose:
     """Surface dose, dose at the prescription depth and dwell time of one fraction (module doc)."""
     d_rx = prescription.dose_per_fraction_gy
-    n, z = prescription_normalisation(point, pdd, lesion_max_depth_mm)
+    n, z = prescription_normalisation(point, pdd)
     d_surface = d_rx * 100.0 / n
     d_at_z = d_surface * pdd_percent_at(pdd, z) / 100.0
 

@@ -13,11 +13,11 @@ from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData
 from planner.dose.commissioning import Commissioning
 from planner.dose.dose_plane import BeamModel, validate_axes
-from planner.dose.image_dose import ImageDose, beam_axis_x_mm, geometry_refusal, time_unless_refused
+from planner.dose.image_dose import (ImageDose, beam_axis_x_mm, geometry_refusal, lesion_coverage,
+                                     time_unless_refused)
 from planner.dose.kv_dose import DoseCalculationError, PrescriptionPoint
-from planner.dose.metrics import deepest_point
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_cone, check_doses,
-                                      check_isodose_coverage, check_prescription_depth, refused)
+                                      check_prescription_depth, refused)
 from planner.dose.recommendation import DEFAULT_LATERAL_MARGIN_MM, Recommendation, recommend_cone
 from planner.dose.result import DWELL_TIME, DoseResult, dose_result
 from planner.techniques.interface import Applicator, Energy, Machine, UnknownChoice, by_id
@@ -111,36 +111,35 @@ class EbxDoseEngine:
         findings += _check_commissioning(entry, commissioning)
         if entry is None or entry.ssd_cm.value is None:
             return result()
-        refusal = geometry_refusal(plan, point, cone_axis_x_mm)
+        refusal, deepest = geometry_refusal(plan, point, cone_axis_x_mm)
         if refusal is not None:
             findings.append(refusal)
             return result()
         ssd = entry.ssd_cm.value
         model = self.beam_model(energy, applicator, ssd, progress, is_cancelled)
         beam = model.beam
-        deepest = None if outline is None else deepest_point(outline, skin)
         try:
-            dose = applicator_dose(plan.prescription, point, beam.pdd, entry,
-                                   None if deepest is None else deepest[2])
+            dose = applicator_dose(plan.prescription, point, beam.pdd, entry)
         except DoseCalculationError as err:
             findings.append(Finding(REFUSE, str(err), "dose-calculation"))
             return result(model_description=self._describe(beam, None, commissioning), ssd_cm=ssd)
         findings += check_prescription_depth(beam.pdd, dose.prescription_depth_mm, self.limits)
         findings += _check_depth_range(dose.prescription_depth_mm)
-        if point.mode == "isodose" and deepest is not None:
-            findings += check_isodose_coverage(beam.pdd, deepest[2], point.isodose_percent)
         findings += check_doses(dose, self.limits)
 
         axis_x = beam_axis_x_mm(plan, cone_axis_x_mm)
         grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
                                                           dose.surface_dose_gy, deepest)
         findings += ImageDose.metric_warnings(metrics)
+        coverage, short = lesion_coverage(metrics, dose.surface_dose_gy, dose.normalisation_percent)
+        findings += short
         time, reason = time_unless_refused(dose.treatment_time_min, dose.treatment_time_unavailable_reason, findings)
         return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy,
                       prescription_depth_mm=dose.prescription_depth_mm,
                       dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,
                       surface_dose_rate_gy_per_min=dose.surface_dose_rate_gy_per_min, treatment_time_min=time,
-                      treatment_time_reason=reason, absolute=dose, metrics=metrics, ssd_cm=ssd,
+                      treatment_time_reason=reason, absolute=dose, metrics=metrics, ssd_cm=ssd, coverage=coverage,
+                      prescription_isodose_percent=dose.normalisation_percent,
                       model_description=self._describe(beam, dose, commissioning),
                       data_sources=dict(beam.provenance))
 

@@ -17,7 +17,8 @@ from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData, compute_beam_data
 from planner.dose.commissioning import Commissioning
 from planner.dose.dose_plane import BeamModel, validate_axes
-from planner.dose.image_dose import ImageDose, beam_axis_x_mm, geometry_refusal, time_unless_refused
+from planner.dose.image_dose import (ImageDose, beam_axis_x_mm, geometry_refusal, lesion_coverage,
+                                     time_unless_refused)
 from planner.dose.kv_dose import (AbsoluteDose, DoseCalculationError, PrescriptionPoint, absolute_dose,
                                   surface_dose_rate_gy_per_min)
 from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, MeasuredFile, MeasuredOutputFactors,
@@ -26,7 +27,7 @@ from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, Meas
 from planner.dose.metrics import deepest_point
 from planner.dose.result import DoseResult, dose_result
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_commissioning, check_cone,
-                                      check_doses, check_energy, check_isodose_coverage, check_prescription_depth,
+                                      check_doses, check_energy, check_prescription_depth,
                                       refused)
 from planner.dose.recommendation import (DEFAULT_DEPTH_MARGIN_MM, DEFAULT_LATERAL_MARGIN_MM, EnergyCandidate,
                                          Recommendation, recommend_cone, recommend_energy)
@@ -166,7 +167,7 @@ class SuperficialDoseEngine:
         findings += check_commissioning(entry, commissioning)
         if entry is None or entry.ssd_cm.value is None:
             return result()
-        refusal = geometry_refusal(plan, point, cone_axis_x_mm)
+        refusal, deepest = geometry_refusal(plan, point, cone_axis_x_mm)
         if refusal is not None:
             findings.append(refusal)
             return result()
@@ -174,35 +175,32 @@ class SuperficialDoseEngine:
         model = self.beam_model(energy, cone, ssd, progress, is_cancelled)
         beam = model.beam
 
-        max_depth = deepest = None
-        if outline is not None:
-            deepest = deepest_point(outline, skin)
-            max_depth = deepest[2]
         rate_override = self._output_factor_rate(energy, cone, ssd, entry, commissioning, findings)
         try:
             dose = absolute_dose(plan.prescription, point, beam.pdd, hvl_mm_al=energy.hvl_mm_al,
                                  backscatter_factor=beam.backscatter_factor,
                                  backscatter_uncertainty=beam.backscatter_uncertainty, commissioning=entry,
-                                 lesion_max_depth_mm=max_depth, surface_dose_rate_override=rate_override)
+                                 surface_dose_rate_override=rate_override)
         except DoseCalculationError as err:
             findings.append(Finding(REFUSE, str(err), "dose-calculation"))
             return result(model_description=self._describe(beam, None, commissioning))
         findings += check_prescription_depth(beam.pdd, dose.prescription_depth_mm, self.limits)
-        if point.mode == "isodose" and max_depth is not None:
-            findings += check_isodose_coverage(beam.pdd, max_depth, point.isodose_percent)
         findings += check_doses(dose, self.limits)
 
         axis_x = beam_axis_x_mm(plan, cone_axis_x_mm)
         grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
                                                           dose.surface_dose_gy, deepest)
         findings += ImageDose.metric_warnings(metrics)
+        coverage, short = lesion_coverage(metrics, dose.surface_dose_gy, dose.normalisation_percent)
+        findings += short
 
         time, reason = time_unless_refused(dose.treatment_time_min, dose.treatment_time_unavailable_reason, findings)
         return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy, ssd_cm=ssd,
                       prescription_depth_mm=dose.prescription_depth_mm,
                       dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,
                       surface_dose_rate_gy_per_min=dose.surface_dose_rate_gy_per_min, treatment_time_min=time,
-                      treatment_time_reason=reason, absolute=dose, metrics=metrics,
+                      treatment_time_reason=reason, absolute=dose, metrics=metrics, coverage=coverage,
+                      prescription_isodose_percent=dose.normalisation_percent,
                       model_description=self._describe(beam, dose, commissioning),
                       data_sources=data_sources(beam))
 

@@ -131,11 +131,16 @@ def test_kv_beam_control_points_meterset_and_prescription(kv_case, kv_export):
     # the beam enters where its axis meets the skin
     skin_y = plan.skin_surface.depth_at(dose.cone_axis_x_mm)
     assert list(map(float, cp0.IsocenterPosition)) == pytest.approx([dose.cone_axis_x_mm, skin_y, 0.0], abs=1e-9)
-    # prescribed to the 90 % isodose: the lesion's deepest point gets more than 7 Gy, so no point is claimed
-    assert plan.prescription.point.mode == "isodose" and dose.dose_at_prescription_depth_gy > 7.05
-    assert reference.DoseReferenceStructureType == "SITE" and "DoseReferencePointCoordinates" not in reference
+    # prescribed to the 90 % isodose: 7 Gy per fraction lands where the axis dose is 90 % of Dmax
+    assert plan.prescription.point.mode == "isodose" and dose.dose_at_prescription_depth_gy == pytest.approx(7.0)
     depth = dose.prescription_depth_mm
-    assert reference.DoseReferenceDescription == f"Rx to 90 % isodose; lesion {depth:.2f} mm below skin"
+    assert reference.DoseReferenceStructureType == "COORDINATES"
+    assert list(map(float, reference.DoseReferencePointCoordinates)) == pytest.approx(
+        [dose.cone_axis_x_mm, skin_y + depth, 0.0], abs=1e-6)
+    assert reference.DoseReferenceDescription == f"Rx 90 % isodose, {depth:.2f} mm below skin on beam axis"
+    # the same sentences as the window and the report: Dmax = 7 Gy / 0.9, and the lesion's coverage
+    assert f"7 Gy per fraction to the 90 % isodose (Dmax = {7 / 0.9:.2f} Gy)" in rt_plan.PrescriptionDescription
+    assert dose.coverage.sentence() in rt_plan.PrescriptionDescription
 
 
 def test_kv_dose_grid_round_trips_within_its_quantisation(kv_case, kv_export):

@@ -49,12 +49,13 @@ def test_surface_and_isodose_prescriptions():
                       backscatter_factor=1.06, commissioning=entry(rate=2.0, eps=0.0))
     assert s.surface_dose_gy == 4.0 and s.prescription_depth_mm == 0.0
     assert s.treatment_time_min == pytest.approx(4.0 / (2.0 * 1.06 * 1.0276), rel=1e-4)
-    iso = absolute_dose(Prescription(18.0, 1), PrescriptionPoint.isodose_at_max_depth(), beam.pdd, hvl_mm_al=0.52,
-                        backscatter_factor=1.06, commissioning=entry(eps=0.0), lesion_max_depth_mm=2.0)
+    iso = absolute_dose(Prescription(18.0, 1), PrescriptionPoint.isodose(), beam.pdd, hvl_mm_al=0.52,
+                        backscatter_factor=1.06, commissioning=entry(eps=0.0))
     assert iso.normalisation_percent == 90.0
-    assert iso.surface_dose_gy == pytest.approx(20.0)
-    assert iso.prescription_depth_mm == 2.0
-    assert iso.dose_at_prescription_depth_gy == pytest.approx(20.0 * 0.818730753, rel=1e-6)
+    assert iso.surface_dose_gy == pytest.approx(20.0)                        # Dmax = 18 Gy / 0.90
+    # 100·e^(−0.1 z) = 90 at z = 1.0536 mm; linear between the 0.5 mm table points puts it 0.1 % deeper
+    assert iso.prescription_depth_mm == pytest.approx(-math.log(0.9) / 0.1, rel=2e-3)
+    assert iso.dose_at_prescription_depth_gy == pytest.approx(18.0, rel=1e-3)
     assert iso.treatment_time_min == pytest.approx(20.0 / (1.6 * 1.06 * 1.0276), rel=1e-4)
 
 
@@ -88,12 +89,9 @@ def test_refusals():
     beam = synthetic_beam()
     with pytest.raises(DoseCalculationError, match="outside the PDD data"):
         pdd_percent_at(beam.pdd, 31.0)
-    with pytest.raises(DoseCalculationError, match="needs a lesion outline"):
-        absolute_dose(Prescription(2, 1), PrescriptionPoint.isodose_at_max_depth(), beam.pdd, hvl_mm_al=0.52,
+    with pytest.raises(DoseCalculationError, match="1 % isodose is not reached within the beam data"):
+        absolute_dose(Prescription(2, 1), PrescriptionPoint.isodose(1.0), beam.pdd, hvl_mm_al=0.52,
                       backscatter_factor=1.06, commissioning=None)
-    with pytest.raises(DoseCalculationError, match="above the skin"):
-        absolute_dose(Prescription(2, 1), PrescriptionPoint.isodose_at_max_depth(), beam.pdd, hvl_mm_al=0.52,
-                      backscatter_factor=1.06, commissioning=None, lesion_max_depth_mm=-1.0)
     for bad in (dict(mode="depth", depth_mm=-1), dict(mode="depth", depth_mm=math.nan),
                 dict(mode="isodose", isodose_percent=0), dict(mode="isodose", isodose_percent=120), dict(mode="x")):
         with pytest.raises(PrescriptionError):

@@ -10,7 +10,7 @@ from planner.dose.commissioning import commissioning_from_dict, demo_commissioni
 from planner.dose.dose_plane import image_axes
 from planner.dose.kv_dose import AbsoluteDose, PrescriptionPoint
 from planner.dose.plan_checks import (Finding, SafetyLimits, check_commissioning, check_cone, check_doses,
-                                      check_energy, check_isodose_coverage, check_prescription_depth)
+                                      check_energy, check_prescription_depth)
 from planner.techniques import discover_techniques
 from planner.workflow import open_demo_case
 from plugins.superficial_kv.dose_engine import SuperficialDoseEngine, beam_data_report
@@ -54,8 +54,6 @@ def test_depth_and_coverage_checks():
     assert codes(f) == {("refuse", "depth-not-useful")} and "44.9 %" in f[0].message
     assert codes(check_prescription_depth(PDD, 35.0)) == {("refuse", "depth-outside-data")}
     assert check_prescription_depth(PDD, 8.0, SafetyLimits(min_useful_pdd_percent=40)) == []
-    assert codes(check_isodose_coverage(PDD, 2.0, 90)) == {("warn", "isodose-short")}
-    assert check_isodose_coverage(PDD, 1.0, 90) == []
 
 
 def absolute(**kw):
@@ -104,15 +102,21 @@ def test_engine_on_the_demo_plan(demo):
     assert not r.refused and r.dose_grid_gy.shape == (480, 640)
     assert codes(r.findings) == {("warn", "demo-commissioning")}
     assert r.surface_dose_gy == pytest.approx(20.0)                    # 18 Gy to the 90 % isodose
-    depth = r.prescription_depth_mm
-    assert r.dose_at_prescription_depth_gy == pytest.approx(20.0 * np.exp(-0.03 * depth), rel=2e-3)
+    # the 90 % isodose lies where 100·exp(−0.03 z) = 90 (fixture μ of 100 kV): z = −ln 0.9 / 0.03 = 3.512 mm
+    assert r.prescription_depth_mm == pytest.approx(-np.log(0.9) / 0.03, rel=1e-3)
+    assert r.dose_at_prescription_depth_gy == pytest.approx(18.0, rel=1e-3)
+    assert r.prescription_isodose_percent == 90.0 and r.dmax_gy == pytest.approx(20.0)
     entry = com.entry("100kV", "cone-20mm")
     rate = entry.air_kerma_rate_gy_per_min.value * 1.06 * 1.0186      # fixture B_w; Table IV at 2.20 mm Al
     assert r.surface_dose_rate_gy_per_min == pytest.approx(rate, rel=1e-3)
     assert r.treatment_time_min == pytest.approx(20.0 / rate + 0.0006, rel=1e-3)
     assert r.cone_axis_x_mm == pytest.approx(plan.outline.lateral_centre_mm)
     assert "demo commissioning" in r.model_description and "TG-61 in-air" in r.model_description
-    assert r.metrics.lesion_d98_gy > 0 and r.metrics.deepest_point_depth_mm == pytest.approx(depth)
+    depth = r.metrics.deepest_point_depth_mm
+    assert r.metrics.lesion_d98_gy > 0 and r.coverage.deepest_point_depth_mm == depth
+    # the deepest point lies inside the flat field: 100·exp(−0.03·depth) % of Dmax, inside the 90 % isodose
+    assert r.coverage.deepest_point_percent_of_dmax == pytest.approx(100 * np.exp(-0.03 * depth), rel=1e-3)
+    assert r.coverage.covered
     e, c, _ = eng.recommend(plan, com)
     assert c.choice_id == "cone-20mm" and e.choice_id == "100kV"        # fixture 100 kV reaches 3.5 mm
 
@@ -127,8 +131,17 @@ def test_engine_refusals(demo):
     assert ("refuse", "unknown-energy") in codes(r.findings) and r.dose_grid_gy is None
     r = eng.compute(plan.with_skin_surface(None), axes, load_demo_commissioning(M))
     assert ("refuse", "no-skin") in codes(r.findings)
-    r = eng.compute(plan.with_outline(None), axes, load_demo_commissioning(M))
+    r = eng.compute(plan.with_outline(None).with_cone_axis(None), axes, load_demo_commissioning(M))
     assert ("refuse", "no-outline") in codes(r.findings)
+    doubtful = plan.skin_surface.__class__(plan.skin_surface.points_mm, ("burned-in text crosses the skin line",))
+    r = eng.compute(plan.with_skin_surface(doubtful), axes, load_demo_commissioning(M))
+    assert ("refuse", "skin-not-confirmed") in codes(r.findings) and r.dose_grid_gy is None
+    assert "burned-in text crosses the skin line" in r.findings[-1].message
+    r = eng.compute(plan.with_skin_surface(doubtful.confirm()), axes, load_demo_commissioning(M))
+    assert not r.refused
+    above = plan.outline.__class__(tuple((x, y - 5.0) for x, y in plan.outline.vertices_mm))
+    r = eng.compute(plan.with_outline(above), axes, load_demo_commissioning(M))
+    assert ("refuse", "lesion-above-skin") in codes(r.findings) and r.dose_grid_gy is None
     # 50 kV, prescription at 8 mm depth: 44.9 % of the surface dose → refused, no time, but a dose grid to look at
     r = eng.compute(plan.with_prescription(Prescription(2.0, 1)), axes, load_demo_commissioning(M),
                     prescription_point=PrescriptionPoint.at_depth(8.0))
