@@ -20,8 +20,10 @@ from planner.core.prescription import DEFAULT_ISODOSE_PERCENT, Prescription, Pre
 from planner.core.skin_surface import SkinSurface, SkinSurfaceError
 
 FORMAT = "planner-plan"
-VERSION = 2                    # 2 added the treatment course (fractions delivered)
-READABLE_VERSIONS = (1, 2)
+# 2 added the treatment course (fractions delivered); 3 the skin line's doubts, so a Planner that
+# cannot keep them refuses the file instead of measuring depth from a line nobody confirmed.
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class PlanFileError(ValueError):
@@ -49,6 +51,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "lesion_outline_mm": None if plan.outline is None else [list(v) for v in plan.outline.vertices_mm],
         "skin_surface_mm": None if plan.skin_surface is None else [list(p) for p in plan.skin_surface.points_mm],
+        "skin_surface_doubts": [] if plan.skin_surface is None else list(plan.skin_surface.doubts),
         "manual_calibration": None if plan.manual_calibration is None else {
             "known_distance_mm": plan.manual_calibration.known_distance_mm,
             "measured_pixels": plan.manual_calibration.measured_pixels,
@@ -87,7 +90,8 @@ def plan_from_dict(data: Any) -> Plan:
             ),
             prescription=Prescription(rx["dose_per_fraction_gy"], rx["fractions"], _prescription_point(rx)),
             outline=None if outline_data is None else LesionOutline(tuple(tuple(v) for v in outline_data)),
-            skin_surface=None if skin_data is None else SkinSurface(tuple(tuple(p) for p in skin_data)),
+            # Required from version 3: a line whose doubts were lost must not pass as confirmed.
+            skin_surface=_skin_surface(skin_data, data["skin_surface_doubts"] if version >= 3 else []),
             manual_calibration=None if manual is None else ManualCalibration(
                 manual["known_distance_mm"], manual["measured_pixels"]),
             cone_axis_x_mm=_optional_number(data.get("cone_axis_x_mm"), "cone_axis_x_mm"),
@@ -139,6 +143,18 @@ def _prescription_point(rx: dict) -> PrescriptionPoint:
     if not isinstance(point, dict):
         raise PlanFileError("field 'prescription.point' must be an object")
     return PrescriptionPoint(point.get("mode"), point.get("depth_mm"), point.get("isodose_percent", DEFAULT_ISODOSE_PERCENT))
+
+
+def _skin_surface(points: Any, doubts: Any) -> SkinSurface | None:
+    """The plan's skin line with its open doubts; files before version 3 hold none (a line the
+    user had accepted, as those Planners measured from every line)."""
+    if not isinstance(doubts, list) or not all(isinstance(d, str) and d.strip() for d in doubts):
+        raise PlanFileError("field 'skin_surface_doubts' must be a list of reasons in words")
+    if points is None:
+        if doubts:
+            raise PlanFileError("field 'skin_surface_doubts' holds doubts but the plan has no skin line")
+        return None
+    return SkinSurface(tuple(tuple(p) for p in points), tuple(doubts))
 
 
 def _optional_number(value: Any, field: str) -> float | None:

@@ -121,3 +121,65 @@ def test_a_version_1_plan_file_without_a_course_still_loads(tmp_path):
     path = tmp_path / "old.plan.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     assert load_plan(path) == a_plan()
+
+
+DOUBT = "the line follows bright text burned into the image, not an entry echo"
+
+
+def a_doubtful_skin_line():
+    from planner.core.skin_surface import SkinSurface
+
+    return SkinSurface(((-10.0, 0.52), (-3.25, 0.61), (4.0, 0.58), (10.0, 0.49)), (DOUBT, "only 40 % of columns found"))
+
+
+def test_a_skin_line_with_doubts_is_saved_and_recovered_with_them(tmp_path):
+    plan = a_plan(skin_surface=a_doubtful_skin_line())
+    path = tmp_path / "doubtful.plan.json"
+    save_plan(path, plan)
+    loaded = load_plan(path)
+    assert loaded == plan
+    assert loaded.skin_surface.doubts == (DOUBT, "only 40 % of columns found") and not loaded.skin_surface.confirmed
+    on_disk = json.loads(path.read_text(encoding="utf-8"))
+    assert on_disk["version"] == 3 and on_disk["skin_surface_doubts"] == [DOUBT, "only 40 % of columns found"]
+    store = RecoveryStore(tmp_path)  # the recovery file is written through the same serialisation
+    store.save(plan)
+    assert store.load() == plan
+
+
+def test_a_confirmed_skin_line_loads_back_confirmed(tmp_path):
+    plan = a_plan(skin_surface=a_doubtful_skin_line().confirm())
+    path = tmp_path / "confirmed.plan.json"
+    save_plan(path, plan)
+    loaded = load_plan(path)
+    assert loaded == plan and loaded.skin_surface.confirmed
+    assert loaded.skin_surface.points_mm == ((-10.0, 0.52), (-3.25, 0.61), (4.0, 0.58), (10.0, 0.49))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_skin_line_in_a_file_from_before_doubts_loads_as_confirmed(tmp_path, version):
+    data = plan_to_dict(a_plan())
+    data["version"] = version
+    data["skin_surface_mm"] = [[-10.0, 0.5], [10.0, 0.7]]
+    del data["skin_surface_doubts"]
+    if version == 1:
+        del data["course"]
+    path = tmp_path / "old.plan.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    skin = load_plan(path).skin_surface
+    assert skin.points_mm == ((-10.0, 0.5), (10.0, 0.7)) and skin.doubts == ()
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    (lambda d: d.pop("skin_surface_doubts"), "lacks the field 'skin_surface_doubts'"),
+    (lambda d: d.update(skin_surface_doubts="unsure"), "'skin_surface_doubts' must be a list of reasons"),
+    (lambda d: d.update(skin_surface_doubts=[3]), "'skin_surface_doubts' must be a list of reasons"),
+    (lambda d: d.update(skin_surface_doubts=[" "]), "'skin_surface_doubts' must be a list of reasons"),
+    (lambda d: d.update(skin_surface_mm=None), "holds doubts but the plan has no skin line"),
+])
+def test_a_version_3_file_whose_skin_doubts_are_missing_or_damaged_is_refused(tmp_path, mutate, fragment):
+    data = plan_to_dict(a_plan(skin_surface=a_doubtful_skin_line()))
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PlanFileError, match=fragment):
+        load_plan(path)
