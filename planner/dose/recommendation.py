@@ -12,6 +12,15 @@ under-estimate plus the ~0.1 mm axial resolution of 20–25 MHz probes (Dines 19
 physicist's default, not a published standard (the IGSRT "90 % isodose at depth + margin"
 convention itself was NOT FOUND in retrievable text, physics-data §4.1): change it per clinic.
 
+When no energy reaches the depth plus the margin but one reaches the lesion's deepest point itself,
+that energy is offered, saying by how much it misses the margin: the physician decides, and "no
+energy" would hide that the lesion can be covered.
+
+Energy and cone together (recommend_energy_and_cone): a wider cone gives a deeper isodose (more
+phantom scatter reaches the axis), so when no energy meets depth + margin with the smallest
+covering cone, the next wider cones are tried before the margin is given up; the cone then named is
+the first with which an energy meets it, and its reason says why it is wider than needed.
+
 Cone: the smallest cone whose nominal diameter ≥ lesion width + 2 × lateral margin. Default lateral
 margin 5 mm a side: mean microscopic extension beyond the clinical border of NMSC 5.2 mm (Choo,
 physics-data §4.3), and 4–6 mm surgical margins; a 5 mm margin covers ~62 % of lesions, 10 mm ~95 %
@@ -22,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from planner.core.prescription import DEFAULT_ISODOSE_PERCENT
 from planner.dose.kv_dose import isodose_depth_mm
@@ -41,6 +50,7 @@ class Recommendation:
     reason: str
     requirement_mm: float          # the depth or diameter that had to be reached
     achieved_mm: float | None      # what the chosen (or best available) option gives
+    margin_missed_mm: float | None = None   # the chosen option covers the lesion but misses the margin by this
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ def recommend_cone(machine: Machine, lesion_width_mm: float,
 def recommend_energy(candidates: Sequence[EnergyCandidate], lesion_max_depth_mm: float,
                      isodose_percent: float = DEFAULT_ISODOSE_PERCENT,
                      depth_margin_mm: float = DEFAULT_DEPTH_MARGIN_MM) -> Recommendation:
+    """The lowest energy whose isodose (% of Dmax) reaches depth + margin; else the lowest that reaches
+    the lesion itself, with the margin it misses; else none, with the deepest available."""
     _check("lesion maximum depth (mm)", lesion_max_depth_mm)
     _check("depth margin (mm)", depth_margin_mm)
     if not (isinstance(isodose_percent, (int, float)) and 0 < isodose_percent <= 100):
@@ -87,22 +99,66 @@ def recommend_energy(candidates: Sequence[EnergyCandidate], lesion_max_depth_mm:
     need = lesion_max_depth_mm + depth_margin_mm
     if not candidates:
         return Recommendation("energy", None, "no energies to choose from", need, None)
-    best_id, best_depth = None, -1.0
-    for c in sorted(candidates, key=lambda c: c.kvp):
-        reach = isodose_depth_mm(c.pdd, isodose_percent)
-        if reach is None:     # the isodose is not crossed within the data: it reaches at least the table end
-            reach = float(c.pdd[-1][0])
+    reaches = [(c, _reach_mm(c, isodose_percent)) for c in sorted(candidates, key=lambda c: c.kvp)]
+    iso = f"{isodose_percent:g} % isodose"
+    for c, reach in reaches:
         if reach >= need - 1e-9:
             return Recommendation(
                 "energy", c.energy_id,
-                f"{c.kvp:g} kV is the lowest energy whose {isodose_percent:g} % isodose ({reach:.2f} mm) reaches "
-                f"the lesion's maximum depth {lesion_max_depth_mm:.2f} mm + {depth_margin_mm:g} mm margin "
-                f"= {need:.2f} mm", need, reach)
-        if reach > best_depth:
-            best_id, best_depth = c, reach
+                f"{c.kvp:g} kV is the lowest energy whose {iso} ({reach:.2f} mm) reaches the lesion's maximum depth "
+                f"{lesion_max_depth_mm:.2f} mm + {depth_margin_mm:g} mm margin = {need:.2f} mm", need, reach)
+    for c, reach in reaches:
+        if reach >= lesion_max_depth_mm - 1e-9:
+            missed = need - reach
+            return Recommendation(
+                "energy", c.energy_id,
+                f"{c.kvp:g} kV is the lowest energy whose {iso} ({reach:.2f} mm) reaches the lesion's maximum depth "
+                f"{lesion_max_depth_mm:.2f} mm, but it misses the {depth_margin_mm:g} mm margin by {missed:.2f} mm",
+                need, reach, margin_missed_mm=missed)
+    best, best_depth = max(reaches, key=lambda cr: cr[1])
     return Recommendation(
         "energy", None,
-        f"no energy suffices: the deepest {isodose_percent:g} % isodose is {best_depth:.2f} mm at "
-        f"{best_id.kvp:g} kV, short of the lesion's maximum depth {lesion_max_depth_mm:.2f} mm + "
-        f"{depth_margin_mm:g} mm margin = {need:.2f} mm; consider a lower isodose or another "
-        f"technique (e.g. electrons or brachytherapy)", need, best_depth)
+        f"no energy suffices: the deepest {iso} is {best_depth:.2f} mm at {best.kvp:g} kV, short of the lesion's "
+        f"maximum depth {lesion_max_depth_mm:.2f} mm; consider a lower isodose or another technique (e.g. electrons "
+        f"or brachytherapy)", need, best_depth)
+
+
+def _reach_mm(candidate: EnergyCandidate, isodose_percent: float) -> float:
+    reach = isodose_depth_mm(candidate.pdd, isodose_percent)
+    # the isodose is not crossed within the data: it reaches at least the table's end
+    return float(candidate.pdd[-1][0]) if reach is None else reach
+
+
+def recommend_energy_and_cone(machine: Machine, lesion_width_mm: float, lesion_max_depth_mm: float,
+                              candidates_for_cone: Callable[[str], Sequence[EnergyCandidate]], *,
+                              isodose_percent: float = DEFAULT_ISODOSE_PERCENT,
+                              depth_margin_mm: float = DEFAULT_DEPTH_MARGIN_MM,
+                              lateral_margin_mm: float = DEFAULT_LATERAL_MARGIN_MM,
+                              ) -> tuple[Recommendation, Recommendation | None]:
+    """(cone, energy) judged together (module doc). ``candidates_for_cone(cone_id)`` gives the
+    energies with their PDDs for that cone; the energy is None when no cone suffices laterally."""
+    smallest = recommend_cone(machine, lesion_width_mm, lateral_margin_mm)
+    if smallest.choice_id is None:
+        return smallest, None
+    cones = sorted(machine.applicators, key=lambda a: a.diameter_mm)
+    first = next(i for i, a in enumerate(cones) if a.id == smallest.choice_id)
+    at_smallest = recommend_energy(candidates_for_cone(smallest.choice_id), lesion_max_depth_mm, isodose_percent,
+                                   depth_margin_mm)
+    if at_smallest.choice_id is not None and at_smallest.margin_missed_mm is None:
+        return smallest, at_smallest
+    for cone in cones[first + 1:]:
+        energy = recommend_energy(candidates_for_cone(cone.id), lesion_max_depth_mm, isodose_percent, depth_margin_mm)
+        if energy.choice_id is not None and energy.margin_missed_mm is None:
+            wider = Recommendation(
+                "cone", cone.id,
+                f"{cone.label}: wider than the {_label(cones, smallest.choice_id)} that covers the lesion width "
+                f"{lesion_width_mm:.2f} mm + 2 × {lateral_margin_mm:g} mm margin, because with it the "
+                f"{isodose_percent:g} % isodose reaches {energy.requirement_mm:.2f} mm (the lesion's depth + "
+                f"{depth_margin_mm:g} mm margin); with the {_label(cones, smallest.choice_id)} it reaches "
+                f"{at_smallest.achieved_mm:.2f} mm at most", smallest.requirement_mm, cone.diameter_mm)
+            return wider, energy
+    return smallest, at_smallest
+
+
+def _label(cones, cone_id: str) -> str:
+    return next(a.label for a in cones if a.id == cone_id)

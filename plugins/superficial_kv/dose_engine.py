@@ -30,7 +30,7 @@ from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check
                                       check_doses, check_energy, check_prescription_depth,
                                       refused)
 from planner.dose.recommendation import (DEFAULT_DEPTH_MARGIN_MM, DEFAULT_LATERAL_MARGIN_MM, EnergyCandidate,
-                                         Recommendation, recommend_cone, recommend_energy)
+                                         Recommendation, recommend_energy_and_cone)
 from planner.dose.tg61 import tg61_backscatter_factor, tg61_mu_en_ratio_water_air
 from planner.techniques.interface import Applicator, Energy, Machine, UnknownChoice
 
@@ -255,25 +255,32 @@ class SuperficialDoseEngine:
         """
         if plan.outline is None or plan.skin_surface is None:
             return None, None, "draw the lesion outline and the skin surface first"
-        cone_rec = recommend_cone(self.machine, plan.outline.lateral_width_mm, lateral_margin_mm)
-        try:
-            cone = self.machine.applicator(cone_rec.choice_id or plan.setup.applicator_id)
-        except UnknownChoice as err:
-            return None, cone_rec, str(err)
-        candidates = []
-        for energy in self.machine.energies:
-            entry = None if commissioning is None else commissioning.entry(energy.id, cone.id)
-            if entry is None or entry.ssd_cm.value is None or energy.hvl_mm_al is None:
-                continue
-            beam = self.beam_data(energy, cone, entry.ssd_cm.value, progress, is_cancelled)
-            candidates.append(EnergyCandidate(energy.id, energy.kvp, beam.pdd))
-        if not candidates:
-            return None, cone_rec, f"no energy has a commissioned SSD for the {cone.label} cone"
+        if not plan.skin_surface.confirmed:
+            return None, None, f"confirm or draw the skin line first ({plan.skin_surface.doubts[0]})"
         _, _, depth = deepest_point(plan.outline, plan.skin_surface)
         if depth < 0:
-            return None, cone_rec, "the lesion lies above the skin surface; correct the outline or skin line"
-        return recommend_energy(candidates, depth, isodose_percent, depth_margin_mm), cone_rec, \
-            f"energies judged with the PDDs of the {cone.label} cone"
+            return None, None, "the lesion lies above the skin surface; correct the outline or skin line"
+
+        def candidates_for_cone(cone_id: str) -> list[EnergyCandidate]:
+            cone = self.machine.applicator(cone_id)
+            found = []
+            for energy in self.machine.energies:
+                entry = None if commissioning is None else commissioning.entry(energy.id, cone.id)
+                if entry is None or entry.ssd_cm.value is None or energy.hvl_mm_al is None:
+                    continue
+                beam = self.beam_data(energy, cone, entry.ssd_cm.value, progress, is_cancelled)
+                found.append(EnergyCandidate(energy.id, energy.kvp, beam.pdd))
+            return found
+
+        cone_rec, energy_rec = recommend_energy_and_cone(
+            self.machine, plan.outline.lateral_width_mm, depth, candidates_for_cone, isodose_percent=isodose_percent,
+            depth_margin_mm=depth_margin_mm, lateral_margin_mm=lateral_margin_mm)
+        if energy_rec is None:
+            return None, cone_rec, "no cone covers the lesion; energies not judged"
+        if energy_rec.achieved_mm is None:
+            return None, cone_rec, "no energy has a commissioned SSD for the recommended cone"
+        cone = self.machine.applicator(cone_rec.choice_id)
+        return energy_rec, cone_rec, f"energies judged with the PDDs of the {cone.label} cone"
 
 
 def beam_data_report(kvp: float, hvl_mm_al: float, cone_mm: float, ssd_cm: float, *,

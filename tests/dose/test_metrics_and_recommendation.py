@@ -7,7 +7,8 @@ from planner.core.outline import LesionOutline
 from planner.core.skin_surface import SkinSurface
 from planner.dose.dose_plane import BeamModel, dose_plane_gy
 from planner.dose.metrics import compute_metrics, deepest_point, polygon_mask
-from planner.dose.recommendation import EnergyCandidate, recommend_cone, recommend_energy
+from planner.dose.recommendation import (EnergyCandidate, recommend_cone, recommend_energy,
+                                         recommend_energy_and_cone)
 from plugins.superficial_kv.machine_data import SUPERFICIAL_UNIT as M
 from tests.dose.kv_fixtures import MU_PER_MM, pdd_value, synthetic_beam
 
@@ -95,16 +96,62 @@ def test_energy_recommendation_cases():
     assert mid.choice_id == "70kV" and mid.requirement_mm == pytest.approx(1.7)
     deep = recommend_energy(candidates(), lesion_max_depth_mm=2.9)
     assert deep.choice_id == "100kV"
-    none = recommend_energy(candidates(), lesion_max_depth_mm=3.5)
+    # 3.2 mm + 0.5 mm margin = 3.7 mm: no energy reaches it, but 100 kV's 90 % isodose (−ln 0.9 / 0.03 =
+    # 3.512 mm) reaches the lesion itself, so it is offered with the margin it misses: 3.7 − 3.512 = 0.19 mm
+    short = recommend_energy(candidates(), lesion_max_depth_mm=3.2)
+    assert short.choice_id == "100kV" and short.margin_missed_mm == pytest.approx(3.7 - 3.512, abs=0.002)
+    assert short.reason.endswith("reaches the lesion's maximum depth 3.20 mm, but it misses the 0.5 mm margin "
+                                 "by 0.19 mm")
+    none = recommend_energy(candidates(), lesion_max_depth_mm=3.6)
     assert none.choice_id is None and "no energy suffices" in none.reason and "100 kV" in none.reason
-    assert none.achieved_mm == pytest.approx(3.51, abs=0.02)
+    assert none.achieved_mm == pytest.approx(3.51, abs=0.02) and none.margin_missed_mm is None
     # at 80 % the 70 kV fixture reaches ln(1.25)/0.05 ≈ 4.46 mm ≥ 4.0 mm
-    assert recommend_energy(candidates(), 3.5, isodose_percent=80).choice_id == "70kV"
+    at80 = recommend_energy(candidates(), 3.5, isodose_percent=80)
+    assert at80.choice_id == "70kV" and at80.margin_missed_mm is None
     assert recommend_energy(candidates(), 0.9, depth_margin_mm=0.0).choice_id == "50kV"
     with pytest.raises(ValueError):
         recommend_energy(candidates(), -1.0)
     with pytest.raises(ValueError):
         recommend_energy(candidates(), 1.0, isodose_percent=0)
+
+
+def test_a_wider_cone_is_recommended_when_only_it_reaches_the_margin():
+    # Per cone, a 100 kV beam whose 90 % isodose lies at −ln 0.9 / μ: 3.07 mm with Ø 20 mm, 3.56 mm with
+    # Ø 25 mm (the Monte Carlo demo beams' figures); 50 and 70 kV as the fixture. Demo lesion: 8.95 mm wide,
+    # 2.69 mm deep → the Ø 20 mm cone covers the width, but only Ø 25 mm reaches 2.69 + 0.5 = 3.19 mm.
+    import math
+    mu_100 = {"cone-15mm": -math.log(0.9) / 2.92, "cone-20mm": -math.log(0.9) / 3.07,
+              "cone-25mm": -math.log(0.9) / 3.56, "cone-30mm": -math.log(0.9) / 3.43,
+              "cone-40mm": -math.log(0.9) / 3.90, "cone-50mm": -math.log(0.9) / 3.59}
+    asked = []
+
+    def per_cone(cone_id):
+        asked.append(cone_id)
+        return [EnergyCandidate("50kV", 50.0, synthetic_beam(mu_per_mm=0.10).pdd),
+                EnergyCandidate("70kV", 70.0, synthetic_beam(mu_per_mm=0.05).pdd),
+                EnergyCandidate("100kV", 100.0, synthetic_beam(mu_per_mm=mu_100[cone_id]).pdd)]
+
+    cone, energy = recommend_energy_and_cone(M, 8.95, 2.69, per_cone)
+    assert (cone.choice_id, energy.choice_id) == ("cone-25mm", "100kV") and energy.margin_missed_mm is None
+    assert asked == ["cone-20mm", "cone-25mm"]                  # stops at the first cone that meets the margin
+    assert cone.reason.startswith("Ø 25 mm: wider than the Ø 20 mm") and "3.19 mm" in cone.reason
+    assert "reaches 3.07 mm at most" in cone.reason
+    # with a 0.2 mm margin the Ø 20 mm cone suffices at 100 kV (3.07 ≥ 2.89 mm)
+    cone, energy = recommend_energy_and_cone(M, 8.95, 2.69, per_cone, depth_margin_mm=0.2)
+    assert (cone.choice_id, energy.choice_id) == ("cone-20mm", "100kV")
+    # 3.45 mm: no cone reaches 3.95 mm; the smallest covering cone is named, and its energies do not reach
+    # the lesion at all (3.07 mm at 100 kV), so no energy
+    cone, energy = recommend_energy_and_cone(M, 8.95, 3.45, per_cone)
+    assert cone.choice_id == "cone-20mm" and energy.choice_id is None and "no energy suffices" in energy.reason
+    # 3.0 mm: no cone reaches 3.5 mm but Ø 25 (3.56 mm) — a wider cone meeting the margin wins over 100 kV at
+    # Ø 20 mm covering the lesion (3.07 ≥ 3.0 mm) with the margin missed by 0.43 mm
+    cone, energy = recommend_energy_and_cone(M, 8.95, 3.0, per_cone)
+    assert (cone.choice_id, energy.choice_id, energy.margin_missed_mm) == ("cone-25mm", "100kV", None)
+    # a 1 mm margin no cone meets (4.0 mm): the smallest covering cone and the energy that covers the lesion
+    # itself, 100 kV (3.07 ≥ 3.0 mm), missing the margin by 4.0 − 3.07 = 0.93 mm
+    cone, energy = recommend_energy_and_cone(M, 8.95, 3.0, per_cone, depth_margin_mm=1.0)
+    assert (cone.choice_id, energy.choice_id) == ("cone-20mm", "100kV")
+    assert energy.margin_missed_mm == pytest.approx(0.93, abs=0.005)
 
 
 def test_cone_recommendation_cases():
