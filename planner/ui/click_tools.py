@@ -70,6 +70,57 @@ class OutlineDrawingTool(ClickTool):
             self.plot_item.removeItem(self.preview)
 
 
+class SkinLineDrawingTool(ClickTool):
+    """Click the skin line's points from left to right; double-click or Enter ends it.
+
+    A click left of the last point is not taken (a skin line has one depth at each lateral
+    position) and ``say`` tells the user why; the line needs at least 2 points.
+    """
+
+    hint = ("Click along the skin from left to right; double-click or Enter ends the line "
+            "(at least 2 points), Escape cancels.")
+
+    def __init__(self, plot_item: pg.PlotItem, colour: QColor, on_done: Callable[[list[Point]], None],
+                 say: Callable[[str], None]):
+        self.plot_item = plot_item
+        self.on_done = on_done
+        self.say = say
+        self.points: list[Point] = []
+        self.preview = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="s", symbolSize=6,
+                                       symbolBrush=colour, symbolPen=colour)
+        self.preview.setZValue(30)
+        plot_item.addItem(self.preview)
+
+    def click(self, point_mm: Point, double: bool) -> bool:
+        if double:
+            # The first press of a double click arrived as a click of its own at this very place.
+            return self.finish()
+        if self.points and point_mm[0] <= self.points[-1][0]:
+            self.say("Not taken: click the skin line's points from left to right "
+                     f"(this one is not right of {self.points[-1][0]:.2f} mm).")
+            return False
+        self.points.append(point_mm)
+        xs, ys = zip(*self.points)
+        self.preview.setData(list(xs), list(ys))
+        self.say(self.hint)
+        return False
+
+    def finish(self) -> bool:
+        if len(self.points) < 2:
+            self.say("A skin line needs at least 2 points; click another one, or Escape cancels.")
+            return False
+        self._remove_preview()
+        self.on_done(list(self.points))
+        return True
+
+    def cancel(self) -> None:
+        self._remove_preview()
+
+    def _remove_preview(self) -> None:
+        if self.preview.scene() is not None:
+            self.plot_item.removeItem(self.preview)
+
+
 class PointTool(ClickTool):
     """One click reports one point (e.g. a seed inside the lesion)."""
 

@@ -117,8 +117,11 @@ class _PolylineItem(pg.GraphicsObject):
 
     # --- mouse --------------------------------------------------------------------------
     def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
-        near = not ev.isExit() and (self._vertex_near(ev.pos()) is not None or self._edge_near(ev.pos()) is not None
-                                    or (self.owner.closed and self._path().contains(ev.pos())))
+        # Disabled while a click tool is active: pyqtgraph routes a click to the item that took the
+        # hover, enabled or not, so a tool's click near this line would otherwise also edit it.
+        near = self.isEnabled() and not ev.isExit() and (
+            self._vertex_near(ev.pos()) is not None or self._edge_near(ev.pos()) is not None
+            or (self.owner.closed and self._path().contains(ev.pos())))
         if near:
             ev.acceptDrags(Qt.MouseButton.LeftButton)
             ev.acceptClicks(Qt.MouseButton.LeftButton)
@@ -208,6 +211,13 @@ class EditablePolyline:
         self.item.setVisible(bool(vertices))
         if vertices and self.vertices_mm() != list(vertices):
             self.item.set_points(vertices)
+
+    def set_pen(self, pen) -> None:
+        """Restyle the line (e.g. dashed while it is in doubt); its vertices and edits are unchanged."""
+        pen = pg.mkPen(pen)
+        if pen != self.pen:
+            self.pen = pen
+            self.item.update()
 
     def set_interactive(self, interactive: bool) -> None:
         """Off while a click tool is active, so its clicks do not also edit this line."""
