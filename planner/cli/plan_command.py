@@ -26,14 +26,19 @@ SEED_BELOW_SKIN_MM = 0.3     # the entry echo and the epidermis are never the le
 OUTLINE_FORMAT = ("--outline FILE: the lesion polygon in mm in the image's frame (x lateral, y depth "
                   "downward, as the window's read-outs show). CSV: one vertex per line 'x_mm,y_mm' (an optional "
                   "header line, '#' comments). JSON (.json): a list of [x_mm, y_mm] pairs, or an object with "
-                  "\"lesion_outline_mm\" (as in a plan.json).")
+                  "\"lesion_outline_mm\" (as in a plan.json). --skin-line FILE: the skin line's points the same "
+                  "way (JSON key \"skin_surface_mm\"), left to right; a line given so counts as confirmed.")
+PRESCRIPTION_MODES = ("Isodose percentages are percent of Dmax, the central-axis maximum dose per fraction (the "
+                      "surface for kV and eBx). Prescribe with exactly one of --prescribe-surface (Dmax = D), "
+                      "--prescribe-depth-mm MM (D at that depth on the beam axis) or --prescribe-isodose-percent X "
+                      "(Dmax = D / X); without one, the technique's convention applies and the output says which.")
 
 
 def add_parser(commands) -> None:
     plan = commands.add_parser(
         "plan", help="plan on an image and write RTPLAN, RTSTRUCT, RTDOSE, report.pdf and plan.json",
         description="Outline, dose, DICOM export and PDF report of one plan, as the window makes them. "
-                    + OUTLINE_FORMAT + " The folder ends with the whole set or none of it.")
+                    + OUTLINE_FORMAT + " " + PRESCRIPTION_MODES + " The folder ends with the whole set or none of it.")
     plan.add_argument("--image", required=True, help="the ultrasound image (DICOM, PNG, JPEG, TIFF) with a mm scale")
     outline = plan.add_mutually_exclusive_group(required=True)
     outline.add_argument("--outline", metavar="FILE", help="the lesion outline (CSV or JSON polygon in mm, see above)")
@@ -45,9 +50,19 @@ def add_parser(commands) -> None:
     plan.add_argument("--applicator-mm", type=float, required=True, help="applicator (cone) diameter (mm)")
     plan.add_argument("--dose-per-fraction-gy", type=float, required=True)
     plan.add_argument("--fractions", type=int, required=True)
-    plan.add_argument("--prescribe-depth-mm", type=float, default=None,
-                      help="prescribe at this depth below the skin (default: the technique's convention: kV to "
-                           "the 90 %% isodose at the lesion's deepest point, eBx at 3 mm)")
+    mode = plan.add_mutually_exclusive_group()
+    mode.add_argument("--prescribe-surface", action="store_true",
+                      help="prescribe at the surface on the beam axis (Dmax = the prescribed dose)")
+    mode.add_argument("--prescribe-depth-mm", type=float, default=None, metavar="MM",
+                      help="prescribe at this depth below the skin on the beam axis")
+    mode.add_argument("--prescribe-isodose-percent", type=float, default=None, metavar="X",
+                      help="prescribe to the X %% isodose (percent of Dmax: Dmax = D / X); default: the "
+                           "technique's convention (kV: the 90 %% isodose; eBx: 3 mm depth)")
+    plan.add_argument("--skin-line", metavar="FILE", default=None,
+                      help="the skin line (CSV or JSON points in mm, see above), confirmed by you; needed when "
+                           "the detected one is not confident")
+    plan.add_argument("--json", action="store_true",
+                      help="print the result as JSON (prescription, time, Dmax, coverage, findings, files)")
     plan.add_argument("--patient-id", default=None, help="patient ID when the image carries none (PNG, JPEG)")
     plan.add_argument("--patient-name", default=None, help="patient name (DICOM form Family^Given) when the "
                                                            "image carries none")
@@ -68,7 +83,7 @@ def run_plan(args) -> int:
                                   machine_commissioning, start_plan)
 
     try:
-        point = None if args.prescribe_depth_mm is None else PrescriptionPoint.at_depth(args.prescribe_depth_mm)
+        point = _prescription_point(args)
         prescription = Prescription(args.dose_per_fraction_gy, args.fractions)
     except PrescriptionError as err:
         raise InputError(str(err)) from None
@@ -88,11 +103,18 @@ def run_plan(args) -> int:
     image = calibrated_image(planning_image.image, plan)
     if image.calibration is None:
         raise InputError(f"{args.image} has no mm scale; give --known-distance-mm and --known-distance-pixels")
-    if plan.skin_surface is None:
-        raise InputError(f"no skin surface found on {args.image} (no entry echo); outline and plan it in the window")
+    if args.skin_line:
+        plan = plan.with_skin_surface(read_skin_line(Path(args.skin_line)))
+    elif plan.skin_surface is None:
+        raise InputError(f"no skin line found on {args.image} (no entry echo): give one with --skin-line FILE")
+    elif not plan.skin_surface.confirmed:
+        raise InputError(f"the skin line detected on {args.image} is not confident ("
+                         + "; ".join(plan.skin_surface.doubts) + "): check it in the window, or give a confirmed one "
+                         "with --skin-line FILE")
     outline = read_outline(Path(args.outline)) if args.outline else auto_outline(image, plan.skin_surface)
     plan = plan.with_outline(outline).with_cone_axis(outline.lateral_centre_mm)
     plan = plan.with_setup(machine_id=machine.id, energy_id=energy.id, applicator_id=applicator.id)
+    convention = point is None
     plan = plan.with_prescription(prescription.with_point(point or default_prescription(technique).point))
 
     engine = getattr(technique, "dose_engine", None)
@@ -105,8 +127,25 @@ def run_plan(args) -> int:
                          + "; ".join(f.message for f in dose.findings if f.severity == "refuse"))
 
     package = _write_package(out_dir, plan, dose, planning_image, technique)
-    _print_summary(package, plan, dose, machine, energy, applicator, commissioning)
+    if args.json:
+        print(json.dumps(plan_json(package, plan, dose, machine, energy, applicator, commissioning, convention),
+                         indent=1))
+    else:
+        _print_summary(package, plan, dose, machine, energy, applicator, commissioning, convention)
     return EXIT_OK
+
+
+def _prescription_point(args):
+    """The mode asked for on the command line, or None for the technique's convention."""
+    from planner.core.prescription import PrescriptionPoint
+
+    if args.prescribe_surface:
+        return PrescriptionPoint.surface()
+    if args.prescribe_depth_mm is not None:
+        return PrescriptionPoint.at_depth(args.prescribe_depth_mm)
+    if args.prescribe_isodose_percent is not None:
+        return PrescriptionPoint.isodose(args.prescribe_isodose_percent)
+    return None
 
 
 # --------------------------------------------------------------------------------- the unit
@@ -175,38 +214,55 @@ def read_outline(path: Path):
     """The LesionOutline in ``path`` (CSV or JSON, see OUTLINE_FORMAT)."""
     from planner.core.outline import LesionOutline, OutlineError
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot read the outline file {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"outline file {path} is not a text file (UTF-8)") from None
-    vertices = _json_vertices(path, text) if path.suffix.lower() == ".json" else _csv_vertices(path, text)
+    vertices = _read_points(path, "outline", "lesion_outline_mm")
     try:
         return LesionOutline(tuple(vertices))
     except OutlineError as err:
         raise InputError(f"outline file {path}: {err}") from None
 
 
-def _json_vertices(path: Path, text: str) -> list[tuple[float, float]]:
+def read_skin_line(path: Path):
+    """The SkinSurface in ``path`` (CSV or JSON, see OUTLINE_FORMAT): the user's, so confirmed."""
+    from planner.core.skin_surface import SkinSurface, SkinSurfaceError
+
+    points = _read_points(path, "skin line", "skin_surface_mm")
+    try:
+        return SkinSurface(tuple(points))
+    except SkinSurfaceError as err:
+        raise InputError(f"skin line file {path}: {err}") from None
+
+
+def _read_points(path: Path, what: str, json_key: str) -> list[tuple[float, float]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot read the {what} file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} file {path} is not a text file (UTF-8)") from None
+    if path.suffix.lower() == ".json":
+        return _json_vertices(path, text, what, json_key)
+    return _csv_vertices(path, text, what)
+
+
+def _json_vertices(path: Path, text: str, what: str, json_key: str) -> list[tuple[float, float]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InputError(f"outline file {path} is not valid JSON (line {err.lineno}: {err.msg})") from None
+        raise InputError(f"{what} file {path} is not valid JSON (line {err.lineno}: {err.msg})") from None
     if isinstance(data, dict):
-        data = data.get("lesion_outline_mm")
+        data = data.get(json_key)
     if not isinstance(data, list):
-        raise InputError(f"outline file {path}: expected a list of [x_mm, y_mm] pairs or \"lesion_outline_mm\"")
+        raise InputError(f"{what} file {path}: expected a list of [x_mm, y_mm] pairs or \"{json_key}\"")
     vertices = []
     for number, pair in enumerate(data, 1):
         if (not isinstance(pair, list) or len(pair) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)):
-            raise InputError(f"outline file {path}: vertex {number} is not an [x_mm, y_mm] pair of numbers")
+            raise InputError(f"{what} file {path}: point {number} is not an [x_mm, y_mm] pair of numbers")
         vertices.append((float(pair[0]), float(pair[1])))
     return vertices
 
 
-def _csv_vertices(path: Path, text: str) -> list[tuple[float, float]]:
+def _csv_vertices(path: Path, text: str, what: str) -> list[tuple[float, float]]:
     vertices = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -220,7 +276,7 @@ def _csv_vertices(path: Path, text: str) -> list[tuple[float, float]]:
         except ValueError:
             if not vertices and not any(_is_number(cell) for cell in cells):
                 continue  # a header line such as "x_mm,y_mm"
-            raise InputError(f"outline file {path}, line {number}: expected 'x_mm,y_mm', got {line!r}") from None
+            raise InputError(f"{what} file {path}, line {number}: expected 'x_mm,y_mm', got {line!r}") from None
     return vertices
 
 
@@ -301,11 +357,53 @@ def _progress_printer():
     return progress
 
 
-def _print_summary(package, plan, dose, machine, energy, applicator, commissioning) -> None:
+def _prescription_lines(plan, dose, convention: bool) -> tuple[str, str | None]:
+    """(the prescription sentence, the coverage sentence or None): the window's and the report's words."""
+    from planner.dose.coverage import prescription_sentence
+
+    rx = plan.prescription
+    text = prescription_sentence(rx.dose_per_fraction_gy, rx.point, dose.dmax_gy, dose.prescription_isodose_percent)
+    if convention:
+        text += " — the technique's convention (no --prescribe-… option given)"
+    return text, None if dose.coverage is None else dose.coverage.sentence()
+
+
+def plan_json(package, plan, dose, machine, energy, applicator, commissioning, convention: bool) -> dict:
+    """What ``planner plan --json`` prints: the numbers of the text summary, with their units in the names."""
+    rx = plan.prescription
+    sentence, _ = _prescription_lines(plan, dose, convention)
+    return {
+        "label": plan.label,
+        "unit": {"machine": machine.name, "energy": energy.label, "applicator": applicator.label},
+        "prescription": {"dose_per_fraction_gy": rx.dose_per_fraction_gy, "fractions": rx.fractions,
+                         "total_dose_gy": rx.total_dose_gy, "mode": rx.point.mode,
+                         "depth_mm": rx.point.depth_mm if rx.point.mode == "depth" else None,
+                         "isodose_percent": rx.point.isodose_percent if rx.point.mode == "isodose" else None,
+                         "technique_convention": convention, "text": sentence},
+        "dmax_gy": dose.dmax_gy,
+        "prescription_isodose_percent": dose.prescription_isodose_percent,
+        "prescription_depth_mm": dose.prescription_depth_mm,
+        "dose_at_prescription_depth_gy": dose.dose_at_prescription_depth_gy,
+        "time_name": dose.time_name, "time_per_fraction_min": dose.treatment_time_min,
+        "time_reason": dose.treatment_time_reason,
+        "coverage": None if dose.coverage is None else {**dose.coverage.as_json(), "text": dose.coverage.sentence()},
+        "demo_commissioning": bool(commissioning is not None and getattr(commissioning, "is_demo", False)),
+        "findings": [{"severity": f.severity, "code": f.code, "message": f.message} for f in dose.findings],
+        "notes": list(package.notes),
+        "files": [str(p) for p in (package.rt_plan, package.rt_structure_set, package.rt_dose, package.ultrasound,
+                                   package.report, package.plan_file) if p is not None],
+    }
+
+
+def _print_summary(package, plan, dose, machine, energy, applicator, commissioning, convention: bool) -> None:
     if sys.stderr.isatty():
         print("", file=sys.stderr)
     rx = plan.prescription
-    print(f"{plan.label}: {rx.describe()} {rx.point.describe()}")
+    sentence, coverage = _prescription_lines(plan, dose, convention)
+    print(f"{plan.label}: {rx.describe()}")
+    print(f"  prescription  {sentence}")
+    if coverage is not None:
+        print(f"  coverage  {coverage}")
     print(f"  unit      {machine.name}, {energy.label}, applicator {applicator.label}")
     minutes = dose.treatment_time_min
     if minutes is not None and math.isfinite(minutes):

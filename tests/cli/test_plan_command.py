@@ -204,3 +204,62 @@ def test_a_write_that_fails_after_the_export_removes_the_whole_set(tmp_path, mon
     assert main([str(a) for a in plan_args(out)]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_each_prescription_mode_has_one_meaning_in_the_json(demo_plan, tmp_path):
+    # the same outline and unit, prescribed three ways; Dmax by hand from each mode's definition
+    outline = ("--outline", demo_plan[0] / "plan.json")
+    results = {}
+    for mode in (("--prescribe-surface",), ("--prescribe-depth-mm", "1"), ("--prescribe-isodose-percent", "80")):
+        out = tmp_path / mode[0].strip("-")
+        run = planner(*plan_args(out, *mode, "--json", outline=outline))
+        assert run.returncode == 0, run.stderr
+        results[mode[0]] = json.loads(run.stdout)
+    surface, depth, isodose = (results[k] for k in ("--prescribe-surface", "--prescribe-depth-mm",
+                                                     "--prescribe-isodose-percent"))
+    assert surface["dmax_gy"] == pytest.approx(7.0) and surface["prescription_isodose_percent"] == 100.0
+    assert isodose["dmax_gy"] == pytest.approx(7.0 / 0.80) and isodose["prescription_isodose_percent"] == 80.0
+    # at 1 mm the prescription isodose is the PDD there, so Dmax = 7 Gy / (PDD(1 mm)/100)
+    assert depth["dose_at_prescription_depth_gy"] == pytest.approx(7.0)
+    assert depth["dmax_gy"] == pytest.approx(7.0 * 100 / depth["prescription_isodose_percent"])
+    for result in (surface, depth, isodose):
+        c = result["coverage"]
+        # the deepest point's percentage is its dose over Dmax, and "covered" is that against the prescription isodose
+        assert c["deepest_point_percent_of_dmax"] == pytest.approx(100 * c["deepest_point_dose_gy"] / result["dmax_gy"])
+        assert c["covered"] == (round(c["deepest_point_percent_of_dmax"], 1) >= result["prescription_isodose_percent"])
+        assert c["deepest_point_depth_mm"] == pytest.approx(surface["coverage"]["deepest_point_depth_mm"])
+        assert result["prescription"]["technique_convention"] is False
+    # the same physical point, three normalisations: its dose scales with Dmax
+    assert isodose["coverage"]["deepest_point_dose_gy"] / surface["coverage"]["deepest_point_dose_gy"] == \
+        pytest.approx(isodose["dmax_gy"] / surface["dmax_gy"], rel=1e-9)
+    assert surface["prescription"]["text"] == "7 Gy per fraction at the surface (Dmax = 7.00 Gy)"
+    assert isodose["prescription"]["text"] == f"7 Gy per fraction to the 80 % isodose (Dmax = {7 / 0.8:.2f} Gy)"
+
+
+def test_without_an_option_the_technique_convention_is_named(demo_plan):
+    _, result = demo_plan
+    assert "7 Gy per fraction to the 90 % isodose (Dmax = 7.78 Gy) — the technique's convention" in result.stdout
+    assert "coverage  Lesion's deepest point" in result.stdout
+
+
+def test_two_prescription_modes_are_refused(tmp_path):
+    result = planner(*plan_args(tmp_path / "out", "--prescribe-surface", "--prescribe-depth-mm", "2"))
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_skin_line_file_replaces_the_detected_one(demo_plan, tmp_path):
+    skin = tmp_path / "skin.csv"
+    skin.write_text("x_mm,y_mm\n-16,1.2\n16,1.2\n")                      # a flat line, given by the user
+    out = tmp_path / "out"
+    result = planner(*plan_args(out, "--skin-line", skin, "--json", outline=("--outline", demo_plan[0] / "plan.json")))
+    assert result.returncode == 0, result.stderr
+    plan = load_plan(out / "plan.json")
+    assert plan.skin_surface.points_mm == ((-16.0, 1.2), (16.0, 1.2)) and plan.skin_surface.confirmed
+    # the depth is measured from the given line: the outline's deepest vertex y minus 1.2 mm
+    deepest_y = max(y for _, y in plan.outline.vertices_mm)
+    assert json.loads(result.stdout)["coverage"]["deepest_point_depth_mm"] == pytest.approx(deepest_y - 1.2, abs=0.01)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0,1\n")
+    refused = planner(*plan_args(tmp_path / "refused", "--skin-line", bad))
+    assert refused.returncode == 2 and "skin line file" in refused.stderr and "at least 2 points" in refused.stderr
