@@ -15,12 +15,13 @@ converts with a calibration.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._filters import convolve_axis, gaussian_smooth
+from ._filters import gaussian_smooth
 from .calibration import DATA_TYPE_TISSUE, PixelCalibration, RegionCalibration
 
 __all__ = ["SkinLine", "SkinDetection", "detect_skin", "detect_skin_on_image", "EDGE_FRACTION"]
@@ -35,12 +36,17 @@ EDGE_FRACTION = 0.75
 # Tuning, all in pixels so that a line is found the same way with or without a calibration.
 _SMOOTH_AXIAL_PX = 1.0       # speckle is finer axially (pulse length) than laterally (beam width)
 _SMOOTH_LATERAL_PX = 2.5
+_STROKE_MIN, _BLACK_MAX = 96.0, 40.0   # grey levels (0-255) of a text stroke and of black
 _CHROMA_MIN = 24             # max-min of R, G, B (0-255) above which a pixel is colour, not B-mode
-_SIGNAL_FRACTION = 0.12      # "echo" = above dark level + 12 % of the dark-to-bright range
+_ECHO_BOX_PX = (2, 4)        # half-size (rows, cols) of the box averaged to decide echo or not:
+                             # speckle nulls average out
+_SIGNAL_FRACTION = 0.10      # "echo" = above the dark level + 10 % of the dark-to-bright range
+_STRONG_FRACTION = 0.40      # "strong echo" (an entry echo, a reflector): + 40 %
+_ENTRY_ECHO_FRACTION = 0.25  # an entry needs an echo this bright (box mean) within h rows below
 _ENTRY_MIN = 0.5             # entry score of a candidate (1 = dark above, echoes all below)
 _CONF_LOW, _CONF_HIGH = 0.3, 0.7   # entry score mapped to confidence 0..1 between these
 _N_SUB = 4                   # sub-windows below a candidate that must all hold echoes
-_ARC_SAG = 0.05              # a line whose middle sags this fraction of its width is an arc
+_ARC_SAG = 0.05              # a line bending this fraction of its width off straight is an arc
 _MAX_SLOPE = 1.0             # bound on |d depth / d lateral| between columns (45 degrees)
 _CONFIDENT = 0.5             # a column is confident at or above this confidence
 
@@ -133,46 +139,48 @@ def detect_skin(
     """Find the skin line (leading edge of the entry echo) and say where it is sure.
 
     Method:
-    1. Blind spots: coloured pixels (colour Doppler, colour bars, coloured text) and text-like
-       pixels (bright strokes with sharp lateral edges, which B-mode speckle blurred by the beam
-       width does not have) are ignored.
-    2. Tissue area: the ultrasound region box (2-D tissue) when one lies inside the image, else
-       the columns where echo data starts below a dark layer (annotation borders removed).
+    1. Blind spots: coloured pixels (colour Doppler, colour bars, coloured text), text-like
+       pixels (narrow bright strokes with black on both sides, which B-mode speckle blurred by
+       the beam width does not have) and flat-shaded graphics (tool bars) are ignored.
+    2. Tissue area: inside the ultrasound region box (2-D tissue) when one lies inside the
+       image, the largest connected patch of echoes: its columns, down to its bottom, up to the
+       image top (annotation borders beside and below it are left out).
     3. Entry score per pixel: the fraction of echo pixels below it, in each of four stacked
        sub-windows (the worst one counts: a line of text or a thin caliper line is not tissue),
-       minus the fraction just above it. The skin is where the score peaks: dark gel or no data
-       above, echoes all the way down.
-    4. Continuity: a shortest path over the columns through each column's shallowest strong
-       entry, with a bounded slope (45 degrees), bridging columns where text or shadow hides it.
+       minus the fraction just above it. Candidates are its peaks with an echo right below.
+    4. Continuity: a shortest path over the columns through each column's shallowest candidate,
+       with a bounded slope (45 degrees), bridging columns where text or a shadow hides it.
     5. Edge: per column, the leading edge of the entry echo at ``edge_fraction`` of the rise from
        the level above to the echo peak, sub-pixel.
-    6. Confidence per column from the entry score, from agreement of the path with the column's
-       own first entry, and from the absence of text or graphics on the line; and a check of the
-       line's shape (a sector or curved-array footprint is an arc or a point, not a skin line).
+    6. Confidence per column from the entry score and the path's agreement with the column's
+       own first candidate; zero where ignored pixels touch the line or strong echoes lie above
+       it; and a check of the line's shape (a sector or curved-array footprint is an arc or a
+       point, not a skin line). ``confident`` only when every column is confident (gaps of one or
+       two columns between confident ones are bridged) and the shape is not an arc.
 
     ``calibration`` is used only for pixel shape (slope bound and arc test); the result is in
     pixels. Raises ValueError for something that is not a 2-D image.
     """
     grey, blind = _grey_and_blind(image_2d)
     rows, cols = grey.shape
-    box = _region_box(regions, cols, rows)
-    full_box = (0, 0, cols, rows)
-    if rows < 8 * _N_SUB or cols < 3 or not np.all(np.isfinite(grey)):
-        return _nothing(box or full_box, "the image is too small or not finite: no skin line can be found")
+    crop = _region_box(regions, cols, rows) or (0, 0, cols, rows)
+    if rows < 8 * _N_SUB or cols < 8 or not np.all(np.isfinite(grey)):
+        return _nothing(crop, "the image is too small or not finite: no skin line can be found")
     if float(grey.max()) <= float(grey.min()):
-        return _nothing(box or full_box, "no entry echo: the image is uniform")
-    col0, row0, col1, row1 = box or full_box
-    sub_grey = grey[row0:row1, col0:col1]
-    sub_blind = blind[row0:row1, col0:col1]
-    result = _detect_in_box(sub_grey, sub_blind, calibration, edge_fraction, search_columns=box is None)
-    if result is None:
-        return _nothing(box or full_box, "no entry echo: no boundary from a dark layer into echoing "
-                                         "tissue was found")
-    points, confidence, problems, (c0, c1) = result
-    points = tuple((c + col0, r + row0) for c, r in points)
-    tissue_box = (col0 + c0, row0, col0 + c1, row1) if box is None else box
-    confident = not problems
-    return SkinDetection(points, confidence, confident, tuple(problems), tissue_box)
+        return _nothing(crop, "no entry echo: the image is uniform")
+    col0, row0, col1, row1 = crop
+    found = _detect_in(grey[row0:row1, col0:col1], blind[row0:row1, col0:col1], calibration,
+                       edge_fraction)
+    if isinstance(found, str):
+        return _nothing(crop, found)
+    points, confidence, problems, (c0, r0, c1, r1) = found
+    return SkinDetection(
+        points_px=tuple((c + col0, r + row0) for c, r in points),
+        column_confidence=confidence,
+        confident=not problems,
+        problems=tuple(problems),
+        tissue_box_px=(col0 + c0, row0 + r0, col0 + c1, row0 + r1),
+    )
 
 
 def _nothing(box, problem: str) -> SkinDetection:
@@ -198,36 +206,87 @@ def _grey_and_blind(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         coloured = np.zeros(grey.shape, dtype=bool)
     else:
         raise ValueError(f"expected a 2-D image (rows, cols) or (rows, cols, 3), got {image.shape}")
-    return grey, coloured | _text_like(grey)
+    return grey, coloured | _text_like(grey) | _flat(grey)
+
+
+def _flat(grey: np.ndarray) -> np.ndarray:
+    """Flat-shaded graphics (tool bars, grey bars, filled labels): grey pixels whose 3 x 5
+    neighbourhood varies by at most 2 grey levels. Echoes from tissue always vary (speckle), and
+    the entry echo varies steeply in depth. Black (gel, borders) and white are left out: a
+    saturated entry echo is a plateau of 255 and is the skin, not a graphic."""
+    rows, cols = grey.shape
+    if rows < 3 or cols < 5:
+        return np.zeros(grey.shape, dtype=bool)
+    high = _running(np.maximum, _running(np.maximum, grey, 1, axis=0), 2, axis=1)
+    low = _running(np.minimum, _running(np.minimum, grey, 1, axis=0), 2, axis=1)
+    flat = np.zeros(grey.shape, dtype=bool)
+    inner = grey[1:-1, 2:-2]
+    flat[1:-1, 2:-2] = ((high - low) <= 2.0)[1:-1, 2:-2] & (inner > _BLACK_MAX) & (inner < 250.0)
+    return _dilate(flat, 1, 2)
+
+
+def _running(op, values: np.ndarray, half: int, axis: int) -> np.ndarray:
+    """Running max or min (``op``) over 2 * half + 1 samples along an axis, edges replicated."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (half, half)
+    padded = np.pad(values, pad, mode="edge")
+    length = values.shape[axis]
+    out = np.take(padded, np.arange(0, length), axis=axis)
+    for offset in range(1, 2 * half + 1):
+        window = [slice(None), slice(None)]
+        window[axis] = slice(offset, offset + length)
+        out = op(out, padded[tuple(window)])
+    return out
 
 
 def _text_like(grey: np.ndarray) -> np.ndarray:
-    """Bright pixels with a sharp lateral edge, in clusters: burned-in text, calipers, marks.
+    """Burned-in text, calipers and drawn lines: narrow bright strokes on black, in clusters.
 
-    B-mode speckle is blurred laterally by the beam (several pixels), so a bright pixel next to a
-    pixel less than half as bright is rare in tissue and, above all, rare in clusters; drawn
-    strokes have such edges on both sides of every vertical stroke.
+    A stroke pixel is bright (>= 96 of 255) with near-black pixels (<= 40) within 3 columns on
+    BOTH sides. B-mode speckle is blurred laterally by the beam width, so a bright speckle flanked
+    by black on both sides is rare and rarer still in clusters, and the edge of the image data
+    (tissue on one side, black border on the other) is not a stroke.
     """
-    bright = grey >= 128.0
-    jump = np.zeros(grey.shape, dtype=bool)
-    if grey.shape[1] >= 3:
-        left = np.abs(grey[:, 1:-1] - grey[:, :-2])
-        right = np.abs(grey[:, 1:-1] - grey[:, 2:])
-        jump[:, 1:-1] = np.maximum(left, right) >= 0.5 * grey[:, 1:-1]
-    stroke = (bright & jump).astype(float)
+    bright = grey >= _STROKE_MIN
+    dark = grey <= _BLACK_MAX
+    left = np.zeros(grey.shape, dtype=bool)
+    right = np.zeros(grey.shape, dtype=bool)
+    for k in range(1, 4):
+        left[:, k:] |= dark[:, :-k]
+        right[:, :-k] |= dark[:, k:]
+    stroke = bright & left & right
     count = _box_sum(stroke, 2, 3)          # 5 rows x 7 columns
-    return _dilate(count >= 3, 2, 2) & _dilate(stroke > 0, 2, 2)
+    return _dilate(count >= 3, 1, 1) & _dilate(stroke, 1, 2)
 
 
 def _box_sum(values: np.ndarray, half_rows: int, half_cols: int) -> np.ndarray:
-    kernel_rows = np.ones(2 * half_rows + 1)
-    kernel_cols = np.ones(2 * half_cols + 1)
-    out = convolve_axis(values, kernel_rows, axis=0)
-    return convolve_axis(out, kernel_cols, axis=1)
+    """Sum over a (2 half_rows + 1) x (2 half_cols + 1) box, zero outside the image; exact
+    integer sums for a boolean mask, float32 sums (ample for grey levels) otherwise."""
+    values = np.asarray(values)
+    out = values.astype(np.int32) if values.dtype == bool else values.astype(np.float32)
+    for axis, half in ((0, half_rows), (1, half_cols)):
+        if half <= 0:
+            continue
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (half + 1, half)
+        cumulative = np.cumsum(np.pad(out, pad), axis=axis, dtype=out.dtype)
+        length = out.shape[axis]
+        hi = [slice(None), slice(None)]
+        lo = [slice(None), slice(None)]
+        hi[axis] = slice(2 * half + 1, 2 * half + 1 + length)
+        lo[axis] = slice(0, length)
+        out = cumulative[tuple(hi)] - cumulative[tuple(lo)]
+    return out
 
 
 def _dilate(mask: np.ndarray, half_rows: int, half_cols: int) -> np.ndarray:
-    return _box_sum(mask.astype(float), half_rows, half_cols) > 0.5
+    """Boolean dilation by a (2 half_rows + 1) x (2 half_cols + 1) box."""
+    out = np.asarray(mask, dtype=bool)
+    if half_rows > 0:
+        out = _running(np.logical_or, out, half_rows, axis=0)
+    if half_cols > 0:
+        out = _running(np.logical_or, out, half_cols, axis=1)
+    return out
 
 
 def _region_box(regions, cols: int, rows: int) -> tuple[int, int, int, int] | None:
@@ -254,126 +313,226 @@ def _window_px(rows: int) -> int:
     return max(4, int(round(rows / 100)))
 
 
-def _detect_in_box(grey, blind, calibration, edge_fraction, *, search_columns: bool):
-    rows, cols = grey.shape
-    known = (~blind).astype(float)
-    smooth_known = gaussian_smooth(known, _SMOOTH_AXIAL_PX, _SMOOTH_LATERAL_PX)
-    smooth = gaussian_smooth(grey * known, _SMOOTH_AXIAL_PX, _SMOOTH_LATERAL_PX)
-    valid = smooth_known > 0.3
-    smooth = np.where(valid, smooth / np.maximum(smooth_known, 1e-9), np.nan)
-    if not valid.any():
-        return None
-    levels = smooth[valid]
+_NO_ECHO = "no entry echo: no boundary from a dark layer into echoing tissue was found"
+
+
+def _detect_in(grey, blind, calibration, edge_fraction):
+    """The detection inside one crop (a region box or the whole image); a problem string when
+    nothing can be found, else (points, confidences, problems, tissue box within the crop)."""
+    coarse, valid = _masked_box_mean(grey, ~blind, *_ECHO_BOX_PX)
+    levels = coarse[valid]
+    if levels.size == 0:
+        return "no entry echo: the image holds only text, graphics or colour"
     dark, bright = float(np.percentile(levels, 5)), float(np.percentile(levels, 99))
     if bright - dark < 8.0:
-        return None
+        return _NO_ECHO
     floor = dark + _SIGNAL_FRACTION * (bright - dark)
+    echo = valid & (np.nan_to_num(coarse, nan=dark) > floor)
+    h = _window_px(grey.shape[0])
+    box = _tissue_area(echo, valid, h)
+    if box is None:
+        return _NO_ECHO
+    c0, r0, c1, r1 = _trim_columns(box, grey, blind, floor)
+    grey, blind = grey[r0:r1, c0:c1], blind[r0:r1, c0:c1]
+    echo, valid = echo[r0:r1, c0:c1], valid[r0:r1, c0:c1]
+    coarse = np.nan_to_num(coarse[r0:r1, c0:c1], nan=dark)
+    rows, n = r1 - r0, c1 - c0
+    if rows < _N_SUB * h + 2:
+        return _NO_ECHO
 
-    echo = np.where(valid, smooth > floor, False).astype(float)
-    weight = valid.astype(float)
     # lateral box average over 5 columns: one column's speckle dip is not a gap
-    echo_sum = _box_sum(echo * weight, 0, 2)
-    weight_sum = _box_sum(weight, 0, 2)
-
-    h = _window_px(rows)
+    echo_sum = _box_sum(echo & valid, 0, 2)
+    weight_sum = _box_sum(valid, 0, 2)
     score = _entry_score(echo_sum, weight_sum, h)
-    candidates = _candidates(score, h)
-
-    if search_columns:
-        c0, c1 = _tissue_columns(candidates, cols)
-        if c1 <= c0:
-            return None
-    else:
-        c0, c1 = 0, cols
-    if not any(len(candidates[c]) for c in range(c0, c1)):
-        return None
+    # an entry is where the entry echo starts: a strong echo within h rows below it (a patch of
+    # noisy gel that merges with the tissue below is not one)
+    strong_coarse = (coarse > dark + _ENTRY_ECHO_FRACTION * (bright - dark)).astype(float)
+    strong_soon = _window_any(strong_coarse, -2, h)
+    candidates = _candidates(np.where(strong_soon, score, -1.0), h)
+    if not any(candidates):
+        return _NO_ECHO
 
     aspect = 1.0 if calibration is None else calibration.mm_per_pixel_x / calibration.mm_per_pixel_y
     max_step = max(1, int(np.ceil(_MAX_SLOPE * aspect)))
-    path = _shortest_path(candidates[c0:c1], rows, h, max_step)
+    path = _shortest_path(candidates, rows, h, max_step)
 
-    tolerance = 2.0
-    confidence = np.zeros(c1 - c0)
-    edge_rows = np.full(c1 - c0, np.nan)
-    crossed = np.zeros(c1 - c0, dtype=bool)
-    above = np.zeros(c1 - c0, dtype=bool)
-    margin = h
-    for i, c in enumerate(range(c0, c1)):
-        r = int(path[i])
-        near = blind[max(0, r - margin):r + margin + 1, max(0, c - 2):c + 3]
-        if near.any():
-            crossed[i] = True
+    # Fine profile for the edge, only in the band of rows the line and its checks look at.
+    # Blind pixels count as dark, so an edge is never pulled towards a text row (a column where
+    # blind pixels touch the line is flagged anyway).
+    top = max(0, int(path.min()) - 8 * h - 4)
+    bottom = min(rows, int(path.max()) + 4 * h + 4)
+    smooth = np.full((rows, n), np.nan)
+    band = np.where(blind[top:bottom], dark, grey[top:bottom])
+    smooth[top:bottom] = gaussian_smooth(band, _SMOOTH_AXIAL_PX, _SMOOTH_LATERAL_PX)
+    strong = (np.nan_to_num(smooth, nan=dark) > dark + _STRONG_FRACTION * (bright - dark)) & valid
+    strong_sum = _box_sum(strong, 0, 2)
+
+    edge_rows = _leading_edges(smooth, path, h, edge_fraction)
+    found = np.isfinite(edge_rows)
+    line = np.where(found, edge_rows, path).astype(float)
+    confidence = np.zeros(n)
+    above = np.zeros(n, dtype=bool)
+    for c in range(n):
         cands = candidates[c]
-        if cands:
-            first = cands[0]
-            if abs(first - r) <= tolerance:
-                confidence[i] = float(np.clip((score[first, c] - _CONF_LOW) / (_CONF_HIGH - _CONF_LOW), 0, 1))
-            elif first < r - tolerance:
-                above[i] = True
-        edge = _leading_edge(smooth[:, c], r, h, edge_fraction)
-        if edge is None:
-            confidence[i] = 0.0
-        else:
-            edge_rows[i] = edge
-    confidence[crossed] = 0.0
-    confidence[above] = 0.0
+        if cands and abs(cands[0] - int(path[c])) <= 2:
+            confidence[c] = float(np.clip((score[cands[0], c] - _CONF_LOW) / (_CONF_HIGH - _CONF_LOW), 0, 1))
+        elif cands and cands[0] < path[c]:
+            above[c] = True
+    confidence[~found] = 0.0
+    # echoes above the line that are not its entry (a thin entry echo over a dark band, a
+    # structure in the stand-off): two rows, 2 h to 8 h above, with a strong echo in 3 of 5 columns
+    strong_above = _gather(strong_sum, path, np.arange(-8 * h, -2 * h))
+    above |= np.count_nonzero(strong_above >= 3, axis=0) >= 2
+    # blind pixels on the line itself (a row either side, a column either side): edge not seen
+    blind_near = _dilate(blind, 0, 1).astype(float)
+    first = np.floor(line).astype(int)
+    crossed = np.any(_gather(blind_near, first, np.arange(-1, 3)) > 0.5, axis=0)
+    confidence[crossed | above] = 0.0
+    _bridge_short_gaps(confidence, crossed | above)
     missing = np.isnan(edge_rows)
     if missing.all():
-        return None
+        return _NO_ECHO
     if missing.any():
-        index = np.arange(len(edge_rows))
+        index = np.arange(n)
         edge_rows = np.interp(index, index[~missing], edge_rows[~missing])
 
     problems = []
-    runs_crossed = _runs(crossed)
-    if runs_crossed:
-        problems.append(f"burned-in text or graphics cross the skin line at {_describe_runs(runs_crossed, c0)}")
-    weak = (confidence < _CONFIDENT) & ~crossed & ~above
-    runs_above = _runs(above & ~crossed)
-    if runs_above:
-        problems.append(f"another entry boundary lies above the line at {_describe_runs(runs_above, c0)}")
-    runs_weak = _runs(weak)
-    if runs_weak:
-        problems.append(f"no clear entry echo at {_describe_runs(runs_weak, c0)}")
     arc = _arc_problem(edge_rows, aspect)
     if arc:
-        problems.insert(0, arc)
-    points = tuple((float(c), float(r)) for c, r in zip(range(c0, c1), edge_rows))
-    return points, tuple(float(v) for v in confidence), problems, (c0, c1)
+        problems.append(arc)
+    if crossed.any():
+        problems.append("burned-in text or graphics cross the skin line at "
+                        + _describe_runs(_runs(crossed), c0))
+    if (above & ~crossed).any():
+        problems.append("echoes above the line: the skin may lie higher at "
+                        + _describe_runs(_runs(above & ~crossed), c0))
+    weak = (confidence < _CONFIDENT) & ~crossed & ~above
+    if weak.any():
+        problems.append("no clear entry echo at " + _describe_runs(_runs(weak), c0))
+    points = tuple((float(c + c0), float(r + r0)) for c, r in enumerate(edge_rows))
+    return points, tuple(float(v) for v in confidence), problems, (c0, r0, c1, r1)
+
+
+def _bridge_short_gaps(confidence: np.ndarray, flagged: np.ndarray, longest: int = 2) -> None:
+    """Columns without an entry of their own, at most ``longest`` wide, between confident
+    columns, take the lowest confidence accepted: the line there is held by its neighbours
+    (its slope is bounded) and a speckle dip of one or two columns is not a missing skin."""
+    weak = (confidence < _CONFIDENT) & ~flagged
+    for start, stop in _runs(weak):
+        if stop - start > longest or start == 0 or stop == len(confidence):
+            continue
+        if confidence[start - 1] >= _CONFIDENT and confidence[stop] >= _CONFIDENT:
+            confidence[start:stop] = _CONFIDENT
+
+
+def _masked_box_mean(grey, known, half_rows: int, half_cols: int):
+    """Box mean that ignores blind pixels; NaN where the box sees mostly blind pixels.
+    Returns (mean, valid)."""
+    weight = _box_sum(known, half_rows, half_cols)
+    total = _box_sum(np.where(known, grey, 0.0), half_rows, half_cols)
+    valid = weight > 0.3 * (2 * half_rows + 1) * (2 * half_cols + 1)
+    return np.where(valid, total / np.maximum(weight, 1e-9), np.nan), valid
+
+
+def _tissue_area(echo: np.ndarray, valid: np.ndarray, h: int) -> tuple[int, int, int, int] | None:
+    """(col0, row0, col1, row1) end-exclusive: the image's tissue area without annotation borders.
+
+    The ultrasound data is the largest connected patch of echoes (on a grid of h x h cells, a
+    cell counting when half its pixels echo); text, tool bars and scales beside or below it are
+    other, smaller patches. Its columns and its bottom bound the area. Upwards it reaches to the
+    top of the image: the dark stand-off or black border above the skin must stay in view, and
+    so must any echo above the line (a thin entry echo over a dark band would otherwise be cut
+    off as "another patch" and the dermis below taken for the skin).
+    """
+    rows, cols = echo.shape
+    n_r, n_c = rows // h, cols // h
+    if n_r < 2 or n_c < 2:
+        return None
+    cells = echo[:n_r * h, :n_c * h].reshape(n_r, h, n_c, h).mean(axis=(1, 3)) >= 0.5
+    labels = _label(cells)
+    if labels.max() < 0:
+        return None
+    sizes = np.bincount(labels[labels >= 0])
+    main = int(np.argmax(sizes))
+    rr, cc = np.nonzero(labels == main)
+    bottom, left, right = rr.max() + 1, cc.min(), cc.max() + 1
+    return (left * h, 0, min(cols, right * h), min(rows, bottom * h))
+
+
+def _trim_columns(box, grey, blind, floor):
+    """Narrow the area to columns that hold echo data themselves: the blurred map used for the
+    patches spreads a few pixels into the black border beside the data."""
+    c0, r0, c1, r1 = box
+    inside = (grey[r0:r1, c0:c1] > floor) & ~blind[r0:r1, c0:c1]
+    fraction = inside.mean(axis=0)
+    keep = np.flatnonzero(fraction >= 0.5 * float(np.median(fraction)))
+    if keep.size == 0:
+        return box
+    return (c0 + int(keep[0]), r0, c0 + int(keep[-1]) + 1, r1)
+
+
+def _label(cells: np.ndarray) -> np.ndarray:
+    """8-connected component labels of a boolean grid (-1 off), by min-label propagation."""
+    n_r, n_c = cells.shape
+    big = n_r * n_c
+    labels = np.where(cells, np.arange(big).reshape(n_r, n_c), big)
+    while True:
+        padded = np.pad(labels, 1, constant_values=big)
+        best = labels.copy()
+        for dr in (0, 1, 2):
+            for dc in (0, 1, 2):
+                best = np.minimum(best, padded[dr:dr + n_r, dc:dc + n_c])
+        best = np.where(cells, best, big)
+        flat = best.ravel()
+        on = flat < big
+        flat[on] = np.minimum(flat[on], flat[flat[on]])  # pointer jumping: follow the label's own label
+        best = flat.reshape(n_r, n_c)
+        if np.array_equal(best, labels):
+            break
+        labels = best
+    out = np.full((n_r, n_c), -1)
+    _, out[cells] = np.unique(labels[cells], return_inverse=True)
+    return out
 
 
 def _entry_score(echo_sum: np.ndarray, weight_sum: np.ndarray, h: int) -> np.ndarray:
     """Per pixel: min over the sub-windows below of the echo fraction, minus the fraction above.
 
     Window sums come from cumulative sums along the rows. Rows whose windows would leave the
-    image, or see mostly ignored pixels, score -1.
+    image, or see mostly ignored pixels, score -1; above the first row counts as dark.
     """
     rows, cols = echo_sum.shape
-    zero = np.zeros((1, cols))
-    cum_echo = np.vstack([zero, np.cumsum(echo_sum, axis=0)])
-    cum_weight = np.vstack([zero, np.cumsum(weight_sum, axis=0)])
-    full = 5.0 * h  # 5 columns x h rows of weight when nothing is ignored
-
-    def window(start: np.ndarray, stop: np.ndarray):
-        e = cum_echo[stop] - cum_echo[start]
-        w = cum_weight[stop] - cum_weight[start]
-        return e, w
-
-    r = np.arange(rows)
-    score = np.full((rows, cols), -1.0)
-    usable = r + _N_SUB * h <= rows
-    ru = r[usable]
-    worst = np.full((len(ru), cols), np.inf)
-    ok = np.ones((len(ru), cols), dtype=bool)
+    zero = np.zeros((1, cols), dtype=np.int64)
+    cum_echo = np.vstack([zero, np.cumsum(echo_sum, axis=0, dtype=np.int64)])
+    cum_weight = np.vstack([zero, np.cumsum(weight_sum, axis=0, dtype=np.int64)])
+    full = 5 * h  # 5 columns x h rows of weight when nothing is ignored
+    score = np.full((rows, cols), -1.0, dtype=np.float32)
+    n = rows - _N_SUB * h + 1  # rows whose windows fit: 0 .. n-1
+    if n <= 0:
+        return score
+    worst = np.full((n, cols), np.inf, dtype=np.float32)
+    ok = np.ones((n, cols), dtype=bool)
     for k in range(_N_SUB):
-        e, w = window(ru + k * h, ru + (k + 1) * h)
-        ok &= w >= 0.5 * full
-        worst = np.minimum(worst, e / np.maximum(w, 1e-9))
-    start = np.maximum(ru - 2 * h, 0)
-    e, w = window(start, ru)
-    above = np.where(w > 0, e / np.maximum(w, 1e-9), 0.0)  # above the first row: nothing, dark
-    score[usable] = np.where(ok, worst - above, -1.0)
+        e = cum_echo[(k + 1) * h:(k + 1) * h + n] - cum_echo[k * h:k * h + n]
+        w = cum_weight[(k + 1) * h:(k + 1) * h + n] - cum_weight[k * h:k * h + n]
+        ok &= 2 * w >= full
+        worst = np.minimum(worst, e / np.maximum(w, 1).astype(np.float32))
+    start = np.maximum(np.arange(n) - 2 * h, 0)
+    e = cum_echo[:n] - cum_echo[start]
+    w = cum_weight[:n] - cum_weight[start]
+    above = np.where(w > 0, e / np.maximum(w, 1).astype(np.float32), 0.0)
+    score[:n] = np.where(ok, worst - above, -1.0)
     return score
+
+
+def _window_any(mask: np.ndarray, first: int, last: int) -> np.ndarray:
+    """True where ``mask`` holds anywhere in rows r + first .. r + last of the same column."""
+    rows = mask.shape[0]
+    cumulative = np.vstack([np.zeros((1, mask.shape[1])), np.cumsum(mask, axis=0)])
+    r = np.arange(rows)
+    lo = np.clip(r + first, 0, rows)
+    hi = np.clip(r + last + 1, 0, rows)
+    return (cumulative[hi] - cumulative[lo]) > 0
 
 
 def _candidates(score: np.ndarray, h: int) -> list[list[int]]:
@@ -389,25 +548,6 @@ def _candidates(score: np.ndarray, h: int) -> list[list[int]]:
         if not column or r - column[-1] > h:  # a plateau counts once, at its top
             column.append(r)
     return result
-
-
-def _tissue_columns(candidates: list[list[int]], cols: int) -> tuple[int, int]:
-    """Columns of the tissue area: the longest run of columns with an entry, joined with other
-    runs across gaps up to a tenth of the image width (a shadow under a crust or hair)."""
-    has = np.array([bool(c) for c in candidates])
-    runs = _runs(has)
-    if not runs:
-        return 0, 0
-    main = max(runs, key=lambda run: run[1] - run[0])
-    start, stop = main
-    gap = max(3, cols // 10)
-    for a, b in sorted(runs):
-        if b - a >= 3 and a >= stop and a - stop <= gap:
-            stop = b
-    for a, b in sorted(runs, reverse=True):
-        if b - a >= 3 and b <= start and start - b <= gap:
-            start = a
-    return start, stop
 
 
 def _shortest_path(candidates: list[list[int]], rows: int, h: int, max_step: int) -> np.ndarray:
@@ -427,21 +567,15 @@ def _shortest_path(candidates: list[list[int]], rows: int, h: int, max_step: int
             cost[i] = np.minimum(cost[i], np.minimum(np.abs(r - row), cap) + rank_penalty * min(rank, 1))
     total = cost[0].copy()
     back = np.zeros((n, rows), dtype=np.int16)
-    shifts = range(-max_step, max_step + 1)
+    width = 2 * max_step + 1
+    padded = np.full(rows + 2 * max_step, np.inf)
+    choices = np.lib.stride_tricks.sliding_window_view(padded, width)  # row j sees j-m .. j+m
+    index = np.arange(rows)
     for i in range(1, n):
-        best = np.full(rows, np.inf)
-        arg = np.zeros(rows, dtype=np.int16)
-        for s in shifts:
-            shifted = np.full(rows, np.inf)
-            if s >= 0:
-                shifted[s:] = total[:rows - s]
-            else:
-                shifted[:s] = total[-s:]
-            better = shifted < best
-            best = np.where(better, shifted, best)
-            arg = np.where(better, s, arg)
-        total = best + cost[i]
-        back[i] = arg
+        padded[max_step:max_step + rows] = total
+        arg = np.argmin(choices, axis=1)
+        total = choices[index, arg] + cost[i]
+        back[i] = max_step - arg  # the row moved by this much from the previous column
     path = np.zeros(n, dtype=int)
     path[-1] = int(np.argmin(total))
     for i in range(n - 1, 0, -1):
@@ -449,44 +583,82 @@ def _shortest_path(candidates: list[list[int]], rows: int, h: int, max_step: int
     return path
 
 
-def _leading_edge(profile: np.ndarray, row: int, h: int, edge_fraction: float) -> float | None:
-    """Sub-pixel row where the rise into the entry echo near ``row`` crosses ``edge_fraction``
-    of the way from the level just above to the echo's peak; None if there is no rise."""
-    n = len(profile)
-    lo = max(0, row - 2)
-    hi = min(n, row + h + 1)
-    window = profile[lo:hi]
-    if window.size == 0 or np.all(np.isnan(window)):
-        return None
-    peak = lo + int(np.nanargmax(window))
-    above = profile[max(0, row - 2 * h):max(0, row - 1)]
-    above = above[np.isfinite(above)]
-    base = float(np.median(above)) if above.size else float(np.nanmin(window))
-    top = float(profile[peak])
-    if not top > base:
-        return None
+def _gather(values: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """values[rows[c] + offsets[k], c] as a (len(offsets), columns) array, NaN outside."""
+    index = rows[None, :] + offsets[:, None]
+    inside = (index >= 0) & (index < values.shape[0])
+    picked = values[np.clip(index, 0, values.shape[0] - 1), np.arange(values.shape[1])[None, :]]
+    return np.where(inside, picked, np.nan)
+
+
+def _leading_edges(smooth: np.ndarray, path: np.ndarray, h: int, edge_fraction: float) -> np.ndarray:
+    """Per column, the sub-pixel row where the rise into the entry echo near the path crosses
+    ``edge_fraction`` of the way from the level just above to the echo's peak; NaN if no rise.
+
+    The peak is the brightest row from 2 rows above the path to h below, then climbed while
+    still rising (at most 4 h below the path); the level above is the median of the rows 2 to 2 h
+    above the path. Vectorised over the columns (it runs whenever an image is opened).
+    """
+    n = smooth.shape[1]
+    offsets = np.arange(-8 * h, 4 * h + 1)          # the band the fine profile was computed in
+    profile = _gather(smooth, path, offsets)        # (len(offsets), n)
+    zero = 8 * h                                    # index of the path row in ``offsets``
+    start = profile[zero - 2:zero + h + 1]
+    has = np.any(np.isfinite(start), axis=0)
+    peak = zero - 2 + np.argmax(np.nan_to_num(start, nan=-np.inf), axis=0)
+    columns = np.arange(n)
+    rising = has.copy()
+    for _ in range(4 * h):
+        nxt = np.minimum(peak + 1, len(offsets) - 1)
+        step = rising & (peak + 1 < len(offsets)) & (profile[nxt, columns] > profile[peak, columns])
+        if not step.any():
+            break
+        peak = peak + step
+        rising &= step
+    above = profile[zero - 2 * h:zero - 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled just below
+        base = np.nanmedian(above, axis=0)
+    fallback = np.min(np.where(np.isfinite(start), start, np.inf), axis=0)
+    base = np.where(np.isfinite(base), base, fallback)
+    top = profile[peak, columns]
+    good = has & np.isfinite(top) & (top > base)
     level = base + edge_fraction * (top - base)
-    k = peak
-    while k > 0 and np.isfinite(profile[k - 1]) and profile[k - 1] >= level:
-        k -= 1
-    if k == 0 or not np.isfinite(profile[k - 1]) or profile[k] == profile[k - 1]:
-        return float(k)
-    return (k - 1) + (level - profile[k - 1]) / (profile[k] - profile[k - 1])
+    index = np.arange(len(offsets))[:, None]
+    below = ~(profile >= level[None, :]) & (index <= peak[None, :])   # NaN counts as below
+    last_below = np.where(below.any(axis=0), len(offsets) - 1 - np.argmax(below[::-1], axis=0), -1)
+    k = last_below + 1                              # first row at or above the level
+    previous = profile[np.maximum(last_below, 0), columns]
+    current = profile[k, columns]
+    interpolate = (last_below >= 0) & np.isfinite(previous) & (current != previous)
+    with np.errstate(all="ignore"):
+        fraction = np.where(interpolate, (level - previous) / (current - previous), 0.0)
+    edge = np.where(interpolate, last_below + fraction, k.astype(float))
+    return np.where(good, path + (edge - zero), np.nan)
 
 
 def _arc_problem(edge_rows: np.ndarray, aspect: float) -> str | None:
-    """A problem sentence when the line is an arc bulging towards the probe (curved array) or a
-    peak (sector apex): its middle higher than its ends by more than 5 % of its width."""
+    """A problem sentence when the line is an arc rather than a skin surface under a flat probe.
+
+    A curved array's near field is an arc centred on its virtual apex (middle deepest); a phased
+    array's sector starts at a point (middle shallowest). Either way the entry boundary is the
+    probe's footprint, not the skin: flagged when the line departs from its best straight line
+    (tilt allowed) by more than 5 % of its width, peak to peak. Dermal skin under a stand-off
+    bends far less (the demo's: about 1 %); a strongly curved skin is flagged too, which only
+    asks the user to confirm.
+    """
     n = len(edge_rows)
     if n < 10:
         return None
     u = np.linspace(-1.0, 1.0, n)
-    depth = edge_rows / aspect  # in column-pixel units, so width and sag compare like for like
-    a, _, _ = np.polyfit(u, depth, 2)
-    sag = float(a)  # depth at the ends minus depth at the middle, relative to the chord
-    if sag > _ARC_SAG * n:
-        return (f"the probe's footprint is an arc or a point (sector or curved array): the entry "
-                f"boundary bulges {100 * sag / n:.0f} % of its width, no flat skin line")
+    depth = edge_rows / aspect  # in column-pixel units, so width and bend compare like for like
+    straight = np.polyval(np.polyfit(u, depth, 1), u)
+    bend = float(np.ptp(depth - straight))
+    if bend > _ARC_SAG * n:
+        middle_deeper = np.polyfit(u, depth, 2)[0] < 0
+        shape = "its middle deeper than its ends" if middle_deeper else "its middle shallower than its ends"
+        return (f"the line is an arc ({shape}, bending {100 * bend / n:.0f} % of its width): the "
+                f"probe's footprint is an arc or a point (curved array or sector), no flat skin line")
     return None
 
 

@@ -22,7 +22,8 @@ from ._filters import gaussian_kernel, gaussian_smooth
 from .calibration import PixelCalibration
 from .skin_surface import SkinLine
 
-__all__ = ["SyntheticCase", "make_dermal_ultrasound", "DEFAULT_SEED"]
+__all__ = ["SyntheticCase", "make_dermal_ultrasound", "DEFAULT_SEED", "AnnotatedCase",
+           "make_annotated_ultrasound", "ANNOTATION_LAYOUTS"]
 
 DEFAULT_SEED = 20240611
 
@@ -214,3 +215,130 @@ def _outline(mask: np.ndarray, x_mm: np.ndarray, z_mm: np.ndarray,
     polygon = top + bottom[::-1]
     deduplicated = [p for i, p in enumerate(polygon) if p != polygon[i - 1]]
     return tuple(deduplicated)
+
+
+# --------------------------------------------------------------------------- burned-in annotations
+
+#: The annotated variants of the synthetic image (``make_annotated_ultrasound``), as scanners and
+#: other software write them: text, colour marks and bars, a colour Doppler box, a tool bar.
+ANNOTATION_LAYOUTS = (
+    "scanner_screen",              # the image inside a screen: header, side text, grey bar, tool bar
+    "text_in_standoff",            # text, a caliper and a colour mark in the gel, clear of the skin
+    "text_on_skin",                # a caliper and its label drawn across the skin line
+    "colour_box_on_skin",          # a colour Doppler box whose colour pixels cover the skin line
+    "dark_band_under_entry_echo",  # a thin entry echo over an anechoic band (no annotation)
+)
+
+
+@dataclass(frozen=True, eq=False)
+class AnnotatedCase:
+    """A synthetic dermal image with burned-in annotations and the skin it truly has.
+
+    ``skin_rows_px``: the generator's skin depth as a (fractional) row at every column of the
+    composite, NaN outside the B-mode area (``bmode_box_px``, end-exclusive). ``crossing_columns``:
+    (first, last) column where drawn text or graphics lie on the true skin line (within 3 rows),
+    found from the drawing itself; None when they stay clear of it.
+    """
+
+    layout: str
+    pixels_rgb: np.ndarray
+    calibration: PixelCalibration
+    skin_rows_px: np.ndarray
+    bmode_box_px: tuple[int, int, int, int]
+    crossing_columns: tuple[int, int] | None
+    seed: int
+
+
+def make_annotated_ultrasound(layout: str, seed: int = DEFAULT_SEED) -> AnnotatedCase:
+    """The synthetic dermal image (``make_dermal_ultrasound(seed)``) with one annotation layout.
+
+    Text is drawn with Pillow's built-in bitmap font (no anti-aliasing, the same on every
+    machine), white (255) as scanners burn it in; colours are pure, as in colour bars and Doppler.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    if layout not in ANNOTATION_LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(ANNOTATION_LAYOUTS)}")
+    case = make_dermal_ultrasound(seed)
+    cal = case.calibration
+    bmode = np.array(case.pixels_u8)
+    skin_rows = (np.asarray(case.skin_line.y_mm) - cal.y0_mm) / cal.mm_per_pixel_y
+    if layout == "dark_band_under_entry_echo":
+        # 0.12-0.45 mm below the surface, columns 100-299: as dark as the gel (an anechoic band)
+        rng = np.random.default_rng(seed + 1)
+        rows = np.arange(ROWS)[:, None]
+        band = ((rows >= skin_rows[None, :] + 0.12 / MM_PER_PIXEL_Y)
+                & (rows <= skin_rows[None, :] + 0.45 / MM_PER_PIXEL_Y))
+        band[:, :100] = False
+        band[:, 300:] = False
+        gel = bmode[rows[:, 0] < skin_rows.min() - 6]
+        bmode[band] = rng.choice(gel.ravel(), size=int(band.sum()))
+
+    offset_col, offset_row = (80, 70) if layout == "scanner_screen" else (0, 0)
+    height, width = (600, 800) if layout == "scanner_screen" else (ROWS, COLS)
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    canvas[offset_row:offset_row + ROWS, offset_col:offset_col + COLS] = bmode[..., None]
+    picture = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default_imagefont()
+    white, green, yellow = (255, 255, 255), (0, 200, 90), (255, 220, 0)
+    skin_at = lambda col: int(round(skin_rows[col - offset_col])) + offset_row  # noqa: E731
+
+    if layout == "scanner_screen":
+        draw.rectangle([0, 0, width - 1, 40], fill=(37, 62, 94))
+        draw.text((10, 14), "PLANNER TEST   DERM 20 MHz", fill=white, font=font)
+        draw.text((640, 14), "2024-06-11 09:30", fill=white, font=font)
+        for k, label in enumerate(("Gn 60", "DR 48", "20MHz", "12 mm", "L20-5")):
+            draw.text((6, 90 + 16 * k), label, fill=white, font=font)
+        for row in range(100, 400):  # grey-scale bar: flat across, graded down
+            level = int(255 * (399 - row) / 299)
+            draw.line([(744, row), (756, row)], fill=(level, level, level))
+        for row in range(80, 560, 40):  # depth ticks right of the image
+            draw.line([(728, row), (731, row)], fill=white)
+        draw.ellipse([86, 52, 94, 60], fill=green)  # orientation mark above the image
+        draw.rectangle([0, 570, width - 1, height - 1], fill=(60, 60, 60))
+        draw.text((20, 580), "Freeze    Gain    Depth    Page 1/3", fill=white, font=font)
+    elif layout == "text_in_standoff":
+        draw.text((8, 4), "L20-5  DR48  Gn 60", fill=white, font=font)
+        draw.ellipse([600, 6, 608, 14], fill=yellow)
+        draw.line([(317, 12), (323, 12)], fill=white)
+        draw.line([(320, 9), (320, 15)], fill=white)
+    elif layout == "text_on_skin":
+        row = skin_at(230)
+        draw.text((200, row - 6), "1.06 cm", fill=white, font=font)
+        for col in (150, 300):
+            mark = skin_at(col)
+            draw.line([(col - 4, mark), (col + 4, mark)], fill=white)
+            draw.line([(col, mark - 4), (col, mark + 4)], fill=white)
+    elif layout == "colour_box_on_skin":
+        rng = np.random.default_rng(seed + 2)
+        top = skin_at(380) - 10
+        pixels = np.array(picture)
+        box = pixels[top:top + 80, 380:470]
+        blobs = gaussian_smooth(rng.normal(size=box.shape[:2]), 2.0, 3.0) > 0.15
+        box[blobs] = (230, 60, 20)
+        box[blobs & (rng.random(box.shape[:2]) < 0.3)] = yellow
+        picture = Image.fromarray(pixels)
+        ImageDraw.Draw(picture).rectangle([379, top - 1, 470, top + 80], outline=(200, 200, 200))
+
+    pixels_rgb = np.array(picture)
+    drawn = np.any(pixels_rgb != canvas, axis=-1)
+    skin_full = np.full(width, np.nan)
+    skin_full[offset_col:offset_col + COLS] = skin_rows + offset_row
+    crossing = []
+    for col in range(offset_col, offset_col + COLS):
+        row = int(round(skin_full[col]))
+        if drawn[max(0, row - 3):row + 4, col].any():
+            crossing.append(col)
+    calibration = PixelCalibration(
+        mm_per_pixel_x=MM_PER_PIXEL_X, mm_per_pixel_y=MM_PER_PIXEL_Y,
+        x0_mm=X0_MM - offset_col * MM_PER_PIXEL_X, y0_mm=Y0_MM - offset_row * MM_PER_PIXEL_Y,
+        source=f"synthetic dermal ultrasound generator (seed {seed}), {layout}",
+    )
+    pixels_rgb.flags.writeable = False
+    skin_full.flags.writeable = False
+    return AnnotatedCase(
+        layout=layout, pixels_rgb=pixels_rgb, calibration=calibration, skin_rows_px=skin_full,
+        bmode_box_px=(offset_col, offset_row, offset_col + COLS, offset_row + ROWS),
+        crossing_columns=(crossing[0], crossing[-1]) if crossing else None, seed=seed,
+    )

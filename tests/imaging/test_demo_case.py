@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from planner.imaging import detect_skin_line, load_demo_case, load_ultrasound
+from planner.imaging import detect_skin, load_demo_case, load_ultrasound
 from planner.imaging.demo import demo_case_path
 
 
@@ -70,7 +70,7 @@ def test_the_json_truth_matches_the_generator(demo_json, synthetic_case):
 
 def test_the_detector_finds_the_demo_skin_within_2_pixels_in_95_percent_of_columns(demo_dcm, demo_json):
     image = load_ultrasound(demo_dcm)
-    line = detect_skin_line(image.frames[0], image.calibration)
+    line = detect_skin(image.frames[0], image.calibration).line_mm(image.calibration)
     truth_x = np.array([p[0] for p in demo_json["skin_line_mm"]])
     truth_y = np.array([p[1] for p in demo_json["skin_line_mm"]])
     np.testing.assert_allclose(line.x_mm, truth_x, atol=1e-9)

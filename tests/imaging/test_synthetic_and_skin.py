@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.imaging import PixelCalibration, SkinLine, detect_skin_line, make_dermal_ultrasound
+from planner.imaging import PixelCalibration, SkinLine, detect_skin, make_dermal_ultrasound
 
 
 def test_geometry_and_truth_ranges(synthetic_case):
@@ -61,7 +61,7 @@ def test_same_seed_same_image_other_seed_other_image():
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_detector_tracks_the_skin_for_other_seeds(seed):
     case = make_dermal_ultrasound(seed)
-    line = detect_skin_line(case.pixels_u8, case.calibration)
+    line = detect_skin(case.pixels_u8, case.calibration).line_mm(case.calibration)
     error_px = np.abs(np.asarray(line.y_mm) - np.asarray(case.skin_line.y_mm)) / 0.025
     assert np.mean(error_px <= 2.0) >= 0.95
 
@@ -71,23 +71,24 @@ def test_the_detector_survives_extra_speckle_and_bright_deep_echoes(synthetic_ca
     noisy = synthetic_case.pixels_u8.astype(float) * rng.rayleigh(1 / np.sqrt(np.pi / 2), (480, 640))
     noisy[300:306, :] = 255  # a bright deep reflector brighter than the entry echo
     noisy = np.clip(noisy, 0, 255)
-    line = detect_skin_line(noisy, synthetic_case.calibration)
+    line = detect_skin(noisy, synthetic_case.calibration).line_mm(synthetic_case.calibration)
     error_px = np.abs(np.asarray(line.y_mm) - np.asarray(synthetic_case.skin_line.y_mm)) / 0.025
     assert np.mean(error_px <= 2.0) >= 0.95
 
 
 def test_the_detector_works_on_rgb_input(synthetic_case):
     rgb = np.repeat(synthetic_case.pixels_u8[..., None], 3, axis=-1)
-    line = detect_skin_line(rgb, synthetic_case.calibration)
-    grey = detect_skin_line(synthetic_case.pixels_u8, synthetic_case.calibration)
+    cal = synthetic_case.calibration
+    line = detect_skin(rgb, cal).line_mm(cal)
+    grey = detect_skin(synthetic_case.pixels_u8, cal).line_mm(cal)
     np.testing.assert_allclose(line.y_mm, grey.y_mm, atol=1e-9)
 
 
-def test_the_detector_returns_none_without_an_echo_and_refuses_no_calibration():
+def test_the_detector_returns_none_without_an_echo_and_refuses_no_calibration(synthetic_case):
     cal = PixelCalibration(0.05, 0.025, 0.0, 0.0, "test")
-    assert detect_skin_line(np.zeros((100, 50), np.uint8), cal) is None
-    with pytest.raises(ValueError):
-        detect_skin_line(np.zeros((100, 50), np.uint8), None)
+    assert detect_skin(np.zeros((100, 50), np.uint8), cal).line_mm(cal) is None
+    # without a calibration there is no line in mm (the pixels still get a detection)
+    assert detect_skin(synthetic_case.pixels_u8).line_mm(None) is None
 
 
 def test_skin_line_depth_at_interpolates_and_extends_flat():
