@@ -15,6 +15,9 @@ from planner.ui.preflight import StartupProblem, check_display, check_xcb_librar
 
 log = logging.getLogger("planner")
 
+# Screenshots show the window at the size it must stay readable at (issue 13: a 1280 × 800 laptop).
+SCREENSHOT_SIZE_PX = (1280, 800)
+
 
 def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None = None,
             imrt_demo: bool = False) -> int:
@@ -78,7 +81,7 @@ def _save_screenshot(app, window, path: str, demo: bool, file: str | None) -> in
     while window.runner.busy:  # the image, then its beam data, load off the GUI thread
         app.processEvents()
         window.runner.wait(0.05)
-    window.resize(1400, 860)
+    window.resize(*SCREENSHOT_SIZE_PX)
     for _ in range(5):
         app.processEvents()
     if not window.grab().save(path):

@@ -1,23 +1,38 @@
 """Dose on the ultrasound image: isodose lines and an optional colour wash.
 
-Isodose levels are percentages of the prescribed dose per fraction, the convention a physician
-reads ("the 100 % line passes through the prescription point"). Lines come from the vectorised
-marching squares in planner.dose.isodose_lines and are drawn as one segment list per level.
+Isodose levels are percentages of Dmax, the central-axis maximum dose per fraction (the surface
+for kV and eBx beams): the one meaning of "X %" everywhere in Planner (planner.dose.coverage).
+Each line is also labelled in Gy, and the isodose that receives the prescription is drawn apart
+(dashed white) when it is not one of the fixed levels, e.g. a depth prescription's 76.4 % line.
+A refused plan shows no line and no wash. Lines come from the vectorised marching squares in
+planner.dose.isodose_lines and are drawn as one segment list per level.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsItem
 
+from planner.dose.coverage import PERCENT_DECIMALS, percent_text
 from planner.dose.isodose_lines import isodose_segments_for_levels
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 
-ISODOSE_LEVELS_PERCENT = (120, 100, 90, 80, 50, 20)
+# Percent of Dmax: red, orange, yellow, cyan, blue. The lesion outline (magenta), the skin line (green)
+# and the cone (violet) use none of these colours (image_view).
+ISODOSE_LEVELS_PERCENT = (100, 90, 80, 50, 20)
+ISODOSE_COLOURS = ("#ff2a2a", "#ff9a00", "#fff200", "#00e0ff", "#3c78ff")
+PRESCRIPTION_COLOUR = "#ffffff"   # the prescription isodose when it is not one of the levels, dashed
+LINE_WIDTH = 1.6
+PRESCRIPTION_LINE_WIDTH = 2.6     # the prescription isodose stands out, whether a level or not
 LINE_GRID_STEP = 2
-ISODOSE_COLOURS = ("#ffffff", "#ff2020", "#ffa000", "#ffff00", "#00e0ff", "#4060ff")
+
+
+def isodose_label(percent_of_dmax: float, dmax_gy: float, prescription: bool = False) -> str:
+    """'90 % · 18.0 Gy': percent of Dmax and the dose per fraction it stands for."""
+    text = f"{percent_text(percent_of_dmax)} · {percent_of_dmax / 100.0 * dmax_gy:.1f} Gy"
+    return text + " (prescription)" if prescription else text
 
 
 class DoseOverlay:
@@ -31,58 +46,101 @@ class DoseOverlay:
         plot_item.addItem(self.wash)
         self.lines = []
         for level, colour in zip(ISODOSE_LEVELS_PERCENT, ISODOSE_COLOURS):
-            line = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1.6), connect="pairs", antialias=False)
+            line = pg.PlotCurveItem(pen=pg.mkPen(colour, width=LINE_WIDTH), connect="pairs", antialias=False)
             line.setZValue(8)
             plot_item.addItem(line)
             self.lines.append((level, line))
-        self.legend = pg.LegendItem(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        self.prescription_line = pg.PlotCurveItem(
+            pen=pg.mkPen(PRESCRIPTION_COLOUR, width=PRESCRIPTION_LINE_WIDTH, style=Qt.PenStyle.DashLine),
+            connect="pairs", antialias=False)
+        self.prescription_line.setZValue(9)
+        plot_item.addItem(self.prescription_line)
+        self.prescription_percent: float | None = None   # drawn apart when not one of the levels
+        # Bottom right: the lesion and the skin are near the top of a skin ultrasound.
+        self.legend = pg.LegendItem(offset=(-10, -10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
         self.legend.setParentItem(plot_item.getViewBox())
-        for level, line in self.lines:
-            self.legend.addItem(line, f"{level} %")
         self.legend.setVisible(False)
-        # The legend never changes: paint it once into a pixmap, not on every redraw.
+        # The legend changes only with Dmax or the prescription isodose: paint it into a pixmap, not on every redraw.
         self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._legend_key = None
         self.wash_enabled = False
         self._wash_data = None
 
-    def show_dose(self, dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, prescribed_gy: float,
-                  skin_depth_at) -> None:
-        """Isodoses inside the patient only: the step from no dose in the gel above the skin to the
-        surface dose is not an isodose line, so the surface value is carried up before contouring
-        and segments above the skin are left out."""
+    def show_result(self, result, skin_depth_at) -> None:
+        """The dose of a DoseResult, or nothing: a refused plan, or one without a grid or Dmax, shows
+        no isodose and no wash (its numbers must not look valid)."""
+        if result.refused or result.dose_grid_gy is None or not result.dmax_gy or skin_depth_at is None:
+            self.clear()
+            return
+        self.show_dose(result.dose_grid_gy, result.x_mm, result.y_mm, result.dmax_gy, skin_depth_at,
+                       result.prescription_isodose_percent)
+
+    def show_dose(self, dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, dmax_gy: float,
+                  skin_depth_at, prescription_isodose_percent: float | None = None) -> None:
+        """Isodoses in % of ``dmax_gy`` inside the patient only: the step from no dose in the gel above
+        the skin to the surface dose is not an isodose line, so the surface value is carried up before
+        contouring and segments above the skin are left out."""
         # Lines are traced on every second grid point (0.2 mm on the demo): a quarter of the work,
         # and linear interpolation between them stays well inside a screen pixel on smooth dose.
         step = LINE_GRID_STEP
-        scale = 100.0 / prescribed_gy
+        scale = 100.0 / dmax_gy
+        rx = None if prescription_isodose_percent is None else round(float(prescription_isodose_percent),
+                                                                      PERCENT_DECIMALS)
+        apart = rx is not None and rx not in ISODOSE_LEVELS_PERCENT
+        levels = [level for level, _ in self.lines] + ([rx] if apart else [])
         contoured = _carry_surface_dose_up(np.asarray(dose_gy[::step, ::step], dtype=float) * scale)
-        all_segments = isodose_segments_for_levels(contoured, x_mm[::step], y_mm[::step],
-                                                   [level for level, _ in self.lines])
-        for (level, line), (xs, ys) in zip(self.lines, all_segments):
+        all_segments = isodose_segments_for_levels(contoured, x_mm[::step], y_mm[::step], levels)
+        drawn = self.lines + ([(rx, self.prescription_line)] if apart else [])
+        for (level, line), (xs, ys) in zip(drawn, all_segments):
             if xs.size:
                 mid_x, mid_y = (xs[::2] + xs[1::2]) / 2, (ys[::2] + ys[1::2]) / 2
                 inside = np.repeat(mid_y >= np.asarray(skin_depth_at(mid_x)), 2)
                 xs, ys = xs[inside], ys[inside]
             line.setData(xs, ys, skipFiniteCheck=True)
+        if not apart:
+            self.prescription_line.setData([], [])
+        self.prescription_percent = rx if apart else None
+        self._show_legend(dmax_gy, rx)
         self._wash_data = (dose_gy, scale, x_mm, y_mm)
         if self.wash_enabled:
             self._draw_wash()
+
+    def _show_legend(self, dmax_gy: float, rx: float | None) -> None:
+        """Rebuilt only when Dmax or the prescription isodose changes (not on an outline drag)."""
+        key = (round(dmax_gy, 6), rx)
+        if key != self._legend_key:
+            self._legend_key = key
+            self.legend.clear()
+            for level, line in self.lines:
+                line.setPen(pg.mkPen(line.opts["pen"].color(), width=PRESCRIPTION_LINE_WIDTH if level == rx
+                                     else LINE_WIDTH))
+                self.legend.addItem(line, isodose_label(level, dmax_gy, prescription=level == rx))
+            if rx is not None and rx not in ISODOSE_LEVELS_PERCENT:
+                self.legend.addItem(self.prescription_line, isodose_label(rx, dmax_gy, prescription=True))
         self.legend.setVisible(True)
 
+    def legend_labels(self) -> list[str]:
+        """The legend's text, top to bottom, as shown."""
+        return [label.text for _, label in self.legend.items] if self.legend.isVisible() else []
+
     def _draw_wash(self) -> None:
-        """The colour wash is converted to an image only while it is shown (it costs ~1 ms per edit)."""
+        """The colour wash is converted to an image only while it is shown (it costs ~1 ms per edit).
+        Its scale runs from 0 to Dmax, like the isodose levels."""
         if self._wash_data is None:
             return
         dose_gy, scale, x_mm, y_mm = self._wash_data
         relative = np.asarray(dose_gy, dtype=float) * scale
         dx = x_mm[1] - x_mm[0] if len(x_mm) > 1 else 1.0
         dy = y_mm[1] - y_mm[0] if len(y_mm) > 1 else 1.0
-        self.wash.setImage(relative, levels=(0, 120), autoLevels=False)
+        self.wash.setImage(relative, levels=(0, 100), autoLevels=False)
         self.wash.setRect(QRectF(x_mm[0] - dx / 2, y_mm[0] - dy / 2, dx * len(x_mm), dy * len(y_mm)))
         self.wash.setVisible(True)
 
     def clear(self) -> None:
         for _, line in self.lines:
             line.setData([], [])
+        self.prescription_line.setData([], [])
+        self.prescription_percent = None
         self._wash_data = None
         self.wash.setVisible(False)
         self.legend.setVisible(False)
@@ -94,11 +152,21 @@ class DoseOverlay:
         else:
             self.wash.setVisible(False)
 
-    def line_points(self, level_percent: int) -> tuple[np.ndarray, np.ndarray]:
+    def line_points(self, level_percent: float) -> tuple[np.ndarray, np.ndarray]:
+        """The drawn segment end points of one isodose (% of Dmax): a fixed level, or the prescription
+        isodose drawn apart."""
+        level_percent = round(float(level_percent), PERCENT_DECIMALS)
         for level, line in self.lines:
             if level == level_percent:
                 return line.getData()
+        if self.prescription_percent is not None and level_percent == self.prescription_percent:
+            return self.prescription_line.getData()
         raise KeyError(level_percent)
+
+    def drawn_point_count(self) -> int:
+        """How many line points are on the image now, over all isodoses."""
+        curves = [line for _, line in self.lines] + [self.prescription_line]
+        return sum(0 if curve.getData()[0] is None else len(curve.getData()[0]) for curve in curves)
 
 
 def _carry_surface_dose_up(dose: np.ndarray) -> np.ndarray:

@@ -1,20 +1,60 @@
-"""The dose numbers a physician reads, the treatment time, what the engine found wrong, the
-energy and cone it would recommend, and which data and model produced it all."""
+"""What the engine found wrong (first), then the dose numbers a physician reads, the treatment time,
+the energy and cone it would recommend, and which data and model produced it all.
+
+"X %" means percent of Dmax, the central-axis maximum dose per fraction, and the prescription and
+coverage rows use planner.dose.coverage's own sentences, so the window, the report, the command
+line and the RT Plan say the same thing. A refused plan shows its refusals and nothing else: no
+dose, no time, no number derived from the prescription.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+import html
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from planner.dose.coverage import prescription_sentence
 from planner.dose.recommendation import DEFAULT_DEPTH_MARGIN_MM, DEFAULT_LATERAL_MARGIN_MM
 from planner.ui.quantity_field import QuantityField, parse_non_negative_mm
+from planner.ui.readable_colours import STOP, WARNING, text_colour
 
-REFUSE_COLOUR = "#ff7070"
-WARN_COLOUR = "#ffc040"
+# Findings are listed stop → warning → note; the engine's order is kept within each.
+NOTE = "note"
+FINDING_ORDER = {"refuse": 0, "warn": 1, NOTE: 2}
+FINDING_WORDS = {"refuse": "Refused", "warn": "Warning", NOTE: "Note"}
+REFUSED_NOTE = "no dose, time or isodose is shown while the plan is refused"
+# Row labels are this many characters wide and wrap beyond, so a long label never widens the dock.
+ROW_LABEL_CHARACTERS = 18
+TIME_STYLE = "font-weight: bold; font-size: 13pt;"
 
 
 def _fmt(value, unit: str, digits: int = 2) -> str:
     return "not available" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def ordered_findings(findings) -> list[tuple[str, str]]:
+    """(severity, message) stop → warning → note, the engine's order kept within a severity."""
+    return sorted(((f.severity, f.message) for f in findings), key=lambda item: FINDING_ORDER[item[0]])
+
+
+def metric_rows(result) -> tuple[tuple[str, float | None, str], ...]:
+    """(label, value, unit) of the numbers below the prescription and coverage rows; every "X %" is
+    percent of Dmax. The lesion's deepest point is in the coverage row, so it is not repeated."""
+    m = result.metrics
+    rows = [("Dmax (surface, central axis)", result.dmax_gy, "Gy")]
+    if m is not None:
+        rows += [("Lesion D98", m.lesion_d98_gy, "Gy"), ("Lesion D90", m.lesion_d90_gy, "Gy"),
+                 ("Lesion Dmin", m.lesion_dmin_gy, "Gy"), ("Lesion Dmean", m.lesion_dmean_gy, "Gy"),
+                 ("Depth of the 90 % isodose (90 % of Dmax, central axis)", m.depth_90_percent_isodose_mm, "mm"),
+                 ("Depth of the 80 % isodose (80 % of Dmax, central axis)", m.depth_80_percent_isodose_mm, "mm")]
+    return tuple(rows)
+
+
+def _wrapping(text: str = "–") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
 
 
 class DosePanel(QWidget):
@@ -24,29 +64,27 @@ class DosePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.status_label = QLabel()
-        self.status_label.setWordWrap(True)
-        self.time_label = QLabel("–")
-        self.time_label.setStyleSheet("font-weight: bold; font-size: 13pt;")
-        self.rx_label = QLabel("–")
-        self.rx_label.setWordWrap(True)
-        self.rx_dose_label = QLabel("–")
+        self.findings_label = _wrapping("")
+        self.findings_label.setTextFormat(Qt.TextFormat.RichText)
+        self.status_label = _wrapping("")
+        self.time_label = _wrapping()
+        self.time_label.setStyleSheet(TIME_STYLE)
+        self.rx_label = _wrapping()
+        self.coverage_label = _wrapping()
+        self.rx_dose_label = _wrapping()
         self.value_labels: dict[str, QLabel] = {}
-        self.form = QFormLayout()
-        self.form.addRow("Treatment time per fraction", self.time_label)
-        self.form.addRow("Prescription", self.rx_label)
-        self.form.addRow("Dose at the prescription depth", self.rx_dose_label)
-        self.findings_label = QLabel()
-        self.findings_label.setWordWrap(True)
-        self.model_label = QLabel()
-        self.model_label.setWordWrap(True)
-        self.model_label.setStyleSheet("color: #b0b0b0;")
+        self.numbers = QWidget()  # every dose number; hidden for a refused plan
+        self.form = QFormLayout(self.numbers)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self._add_row("Treatment time per fraction", self.time_label)
+        self._add_row("Prescription", self.rx_label)
+        self._add_row("Coverage", self.coverage_label)
+        self._add_row("Dose at the prescription depth", self.rx_dose_label)
+        self.model_label = _wrapping("")
 
         recommend = QGroupBox("Recommendation (not applied until you choose)")
-        self.energy_reason = QLabel()
-        self.energy_reason.setWordWrap(True)
-        self.cone_reason = QLabel()
-        self.cone_reason.setWordWrap(True)
+        self.energy_reason = _wrapping()
+        self.cone_reason = _wrapping()
         self.use_energy = QPushButton("Use")
         self.use_cone = QPushButton("Use")
         recommend_layout = QVBoxLayout(recommend)
@@ -63,8 +101,9 @@ class DosePanel(QWidget):
         margins.addRow("Lateral margin", self.lateral_margin)
         recommend_layout.addLayout(margins)
         self.recommend_button = QPushButton("Recommend energy and cone")
-        self.recommend_button.setToolTip("Lowest energy whose 90 % isodose covers the lesion's deepest point plus a "
-                                         "depth margin; smallest cone covering the lesion width plus 5 mm a side")
+        self.recommend_button.setToolTip("The lowest energy whose 90 % isodose (90 % of Dmax, the surface dose on "
+                                         "the axis) reaches the lesion's deepest point plus the depth margin, and a "
+                                         "cone covering the lesion width plus the lateral margin each side")
         self.recommend_button.clicked.connect(self.recommend_requested)
         recommend_layout.addWidget(self.recommend_button)
         for label, button in ((self.energy_reason, self.use_energy), (self.cone_reason, self.use_cone)):
@@ -78,50 +117,86 @@ class DosePanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.findings_label)  # first: a stop or a warning is never below the fold
         layout.addWidget(self.status_label)
-        layout.addLayout(self.form)
-        layout.addWidget(self.findings_label)
+        layout.addWidget(self.numbers)
         layout.addWidget(recommend)
         layout.addWidget(self.model_label)
         self.show_unavailable("No plan open.")
 
+    def _add_row(self, text: str, field: QLabel) -> QLabel:
+        """A form row whose label wraps instead of widening the panel."""
+        label = _wrapping(text)
+        label.setFixedWidth(label.fontMetrics().averageCharWidth() * ROW_LABEL_CHARACTERS)
+        self.form.addRow(label, field)
+        return label
+
     def show_unavailable(self, reason: str) -> None:
         self.status_label.setText(reason)
         self.status_label.setVisible(True)
-        self.time_label.setText("–")
-        self.rx_label.setText("–")
-        self.rx_dose_label.setText("–")
-        for label in self.value_labels.values():
-            label.setText("–")
+        self.numbers.setVisible(False)
         self.findings_label.setText("")
+        self.findings_label.setVisible(False)
         self.model_label.setText("")
+        self.model_label.setVisible(False)
         self.show_recommendations(())
 
     def show_result(self, result) -> None:
         self.status_label.setVisible(False)
+        if result.refused:
+            # Only the refusals and what would fix them: a number next to a refusal reads as valid.
+            self._show_findings([(f.severity, f.message) for f in result.findings if f.severity == "refuse"]
+                                + [(NOTE, REFUSED_NOTE)])
+            self.numbers.setVisible(False)
+            self.model_label.setVisible(False)
+            return
+        self._show_findings(ordered_findings(result.findings))
+        self.numbers.setVisible(True)
         # "Treatment time" for a kV timer, "Dwell time" for an eBx source: the engine names it.
         self.form.labelForField(self.time_label).setText(f"{result.time_name.capitalize()} per fraction")
         if result.treatment_time_min is not None:
             self.time_label.setText(f"{result.treatment_time_min:.2f} min ({result.treatment_time_min * 60:.0f} s)")
         else:
             self.time_label.setText(f"not available: {result.treatment_time_reason}")
-        # The depth is repeated only where the point description does not already state it.
-        depth = "" if result.prescription_depth_mm is None or result.prescription_point.mode == "depth" \
-            else f" ({result.prescription_depth_mm:.2f} mm below the skin)"
-        self.rx_label.setText(f"{result.prescribed_dose_gy:g} Gy per fraction {result.prescription_point.describe()}{depth}")
-        self.rx_dose_label.setText("not available" if result.dose_at_prescription_depth_gy is None else
-                                   f"{result.dose_at_prescription_depth_gy:.2f} Gy at {result.prescription_depth_mm:.2f} mm")
-        rows = result.metrics.rows() if result.metrics is not None else ()
-        for name, value, unit in rows:
+        if result.dmax_gy is None or result.prescription_isodose_percent is None:
+            self.rx_label.setText(f"{result.prescribed_dose_gy:g} Gy per fraction "
+                                  f"{result.prescription_point.describe()}")
+        else:
+            self.rx_label.setText(prescription_sentence(result.prescribed_dose_gy, result.prescription_point,
+                                                        result.dmax_gy, result.prescription_isodose_percent))
+        self._show_coverage(result)
+        at_depth = result.dose_at_prescription_depth_gy
+        self.rx_dose_label.setText("not available" if at_depth is None else
+                                   f"{at_depth:.2f} Gy at {result.prescription_depth_mm:.2f} mm")
+        for name, value, unit in metric_rows(result):
             label = self.value_labels.get(name)
             if label is None:
-                label = self.value_labels[name] = QLabel()
-                self.form.addRow(name, label)
+                label = self.value_labels[name] = _wrapping()
+                self._add_row(name, label)
             label.setText(_fmt(value, unit))
-        lines = [f'<span style="color:{REFUSE_COLOUR if f.severity == "refuse" else WARN_COLOUR}">'
-                 f'{"Refused" if f.severity == "refuse" else "Warning"}: {f.message}</span>' for f in result.findings]
-        self.findings_label.setText("<br>".join(lines))
         self.model_label.setText(f"Dose from: {result.model_description}")
+        self.model_label.setVisible(True)
+
+    def _show_coverage(self, result) -> None:
+        coverage = result.coverage
+        if coverage is not None:
+            self.coverage_label.setText(coverage.sentence())
+        elif result.metrics is None:
+            self.coverage_label.setText("not available: no lesion outline")
+        else:
+            self.coverage_label.setText("not available: the lesion's deepest point lies outside the beam data")
+        short = coverage is not None and not coverage.covered
+        self.coverage_label.setStyleSheet(f"color: {text_colour(WARNING, self)};" if short else "")
+
+    def _show_findings(self, findings: list[tuple[str, str]]) -> None:
+        colours = {"refuse": text_colour(STOP, self), "warn": text_colour(WARNING, self)}
+        lines = []
+        for severity, message in findings:
+            text = f"{FINDING_WORDS[severity]}: {html.escape(message, quote=False)}"
+            colour = colours.get(severity)
+            lines.append(text if colour is None else f'<span style="color:{colour}">{text}</span>')
+        self.findings_label.setText("<br>".join(lines))
+        self.findings_label.setVisible(bool(lines))
 
     def margins_mm(self) -> tuple[float, float]:
         """(depth, lateral) margins as typed; a field showing a problem keeps its last good value."""

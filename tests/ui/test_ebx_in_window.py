@@ -51,8 +51,10 @@ def test_the_demo_switched_to_ebx_shows_the_dwell_time_and_the_dose_at_the_presc
     # Surface dose = D_rx · 100 / PDD(3 mm) of this applicator's beam data.
     beam = technique.dose_engine.beam_data(*_key(technique, w.document.plan))
     assert result.surface_dose_gy == pytest.approx(5.0 * 100 / pdd_percent_at(beam.pdd, 3.0), rel=1e-6)
-    xs, _ = w.view.dose_overlay.line_points(100)
-    assert len(xs) > 0  # the 100 % isodose is drawn
+    # The isodose that receives the prescription (PDD(3 mm) % of Dmax, not a fixed level) is drawn apart.
+    assert result.prescription_isodose_percent == pytest.approx(pdd_percent_at(beam.pdd, 3.0))
+    xs, _ = w.view.dose_overlay.line_points(result.prescription_isodose_percent)
+    assert len(xs) > 0
 
     w.undo_action.trigger()
     w.undo_action.trigger()
