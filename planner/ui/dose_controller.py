@@ -3,6 +3,10 @@
 Beam data for a new energy, cone and SSD come from the Monte Carlo (seconds, off the GUI thread,
 with progress and Cancel); after that every edit recomputes the dose plane from the cached beam
 model at once. The controller only computes: the window draws what it reports.
+
+While an entry of the plan panel holds a value the plan does not use (``set_entry_problem``),
+nothing is reported as computed, not even a result that arrives late from the beam-data task:
+the window says "not computed: <field>: <reason>" instead of a number for another prescription.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class DoseController(QObject):
         self.last_shown = None
         self._ready: set[tuple] = set()
         self._waiting = False
+        self._entry_problem: str | None = None
         document.plan_changed.connect(self.update)
         runner.busy_changed.connect(self._on_runner_idle)
 
@@ -37,10 +42,20 @@ class DoseController(QObject):
         Only when the beam data are ready, so a drag never waits for the Monte Carlo."""
         self.update(plan=plan, preview=True)
 
+    def set_entry_problem(self, problem: str | None) -> None:
+        """"<field>: <reason>" while an entry is not used by the plan (no dose is shown), None when
+        every entry is used again (the dose is computed afresh)."""
+        if problem == self._entry_problem:
+            return
+        self._entry_problem = problem
+        self.update()
+
     def update(self, *_args, plan=None, preview: bool = False) -> None:
         plan = self.document.plan if plan is None else plan
         if plan is None or self.document.planning_image is None:
             return
+        if self._entry_problem is not None:
+            return self._unavailable(f"not computed: {self._entry_problem}")
         technique = self.registry.get(plan.setup.technique_id)
         engine = getattr(technique, "dose_engine", None)
         if engine is None:
@@ -74,8 +89,12 @@ class DoseController(QObject):
 
         self.runner.start(f"Monte Carlo beam data: {energy.kvp:g} kV, {applicator.label}",
                           lambda progress, cancelled: engine.beam_model(energy, applicator, ssd_cm, progress, cancelled),
-                          done, lambda message: self._unavailable(f"Beam data could not be computed: {message}"),
-                          preemptible=True)
+                          done, self._beam_data_failed, preemptible=True)
+
+    def _beam_data_failed(self, message: str) -> None:
+        if self._entry_problem is not None:  # the entry's reason stays until it is corrected
+            return self._unavailable(f"not computed: {self._entry_problem}")
+        self._unavailable(f"Beam data could not be computed: {message}")
 
     def _on_runner_idle(self, busy: bool) -> None:
         if not busy and self._waiting:

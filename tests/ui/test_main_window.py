@@ -98,6 +98,9 @@ def test_an_impossible_dose_is_refused_in_place_not_clamped(demo_window, qtbot):
 
 def test_typing_a_dose_and_fractions_updates_total_and_bed(demo_window):
     w = demo_window
+    asked = []
+    # 18 Gy × 1 → 7 Gy × 1 on the way to 7 Gy × 5: outside the published kV regimens, so confirmed once.
+    w.ask_user = lambda title, text, choices: asked.append(text) or "Use it"
     for field, text in ((w.plan_panel.dose_per_fraction.line_edit, "7"), (w.plan_panel.fractions.line_edit, "5")):
         field.selectAll()
         QTest.keyClicks(field, text)
@@ -105,6 +108,7 @@ def test_typing_a_dose_and_fractions_updates_total_and_bed(demo_window):
     assert w.document.plan.prescription.total_dose_gy == pytest.approx(35.0)
     assert w.plan_panel.total_label.text() == "35 Gy"
     assert w.metrics_panel.bed_table.item(0, 1).text() == "59.50"  # BED10, physics-data §4.2
+    assert len(asked) == 1 and asked[0].startswith("7 Gy in 1 × 7 Gy is outside the published regimens")
 
 
 def test_typing_notes_is_one_undo_step(demo_window):

@@ -58,12 +58,12 @@ def test_a_typed_but_unconfirmed_dose_is_saved_not_lost(demo_window, tmp_path):
     field = w.plan_panel.dose_per_fraction.line_edit
     field.setFocus()
     field.selectAll()
-    QTest.keyClicks(field, "2.5")  # no Enter
+    QTest.keyClicks(field, "20")  # no Enter; 20 Gy × 1 is a published kV regimen, so no question is asked
     w.document.file_path = str(tmp_path / "p.plan.json")
     assert w.save()
     from planner.core.plan_file import load_plan
 
-    assert load_plan(tmp_path / "p.plan.json").prescription.dose_per_fraction_gy == 2.5
+    assert load_plan(tmp_path / "p.plan.json").prescription.dose_per_fraction_gy == 20.0
 
 
 def test_a_non_number_in_a_field_stops_the_save_with_a_message(demo_window, tmp_path):
