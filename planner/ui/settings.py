@@ -1,4 +1,5 @@
-"""Window layout, recent files and the PACS address, kept between runs in an INI file (QSettings).
+"""Window layout, recent files, the PACS address and the last technique used, kept between runs
+in an INI file (QSettings).
 
 A settings file that cannot be read is moved aside and Planner starts with defaults; the user is
 told where the old file went. Settings are a convenience: losing them must never stop the work.
@@ -82,6 +83,17 @@ class AppSettings:
         paths = self.trusted_certificate_paths()
         if path not in paths:
             self.qsettings.setValue("signatures/trusted_certificates", paths + [path])
+            self.qsettings.sync()
+
+    # --- the technique a new image starts with -----------------------------------------------
+    def last_technique_id(self) -> str | None:
+        """The technique of the plan last open (None the first time): a new image starts with it."""
+        value = self.qsettings.value("plan/last_technique", "")
+        return value if isinstance(value, str) and value else None
+
+    def save_last_technique(self, technique_id: str) -> None:
+        if technique_id != self.last_technique_id():
+            self.qsettings.setValue("plan/last_technique", technique_id)
             self.qsettings.sync()
 
     # --- window layout ------------------------------------------------------------------
