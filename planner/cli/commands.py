@@ -18,13 +18,14 @@ def run_gui(args) -> int:
 
 
 def run_info(args) -> int:
-    from planner.imaging import ImageLoadError, load_ultrasound
+    from planner.imaging import ImageLoadError, detect_skin_on_image, load_ultrasound
 
     try:
         image = load_ultrasound(args.image)
     except ImageLoadError as err:
         raise CommandError(str(err)) from None
     cal = image.calibration
+    skin = detect_skin_on_image(image)  # what the window would propose on frame 0
     report = {
         "path": args.image,
         "modality": image.modality,
@@ -39,6 +40,11 @@ def run_info(args) -> int:
             "source": cal.source,
         },
         "problems": list(image.problems),
+        "skin_line": {
+            "points_px": [[round(col, 3), round(row, 3)] for col, row in skin.points_px],
+            "confident": skin.confident,
+            "problems": list(skin.problems),
+        },
     }
     if args.json:
         print_json(report)
@@ -54,7 +60,17 @@ def run_info(args) -> int:
         print(f"                from {cal.source}")
     for problem in image.problems:
         print(f"  problem       {problem}")
+    print(f"  skin line     {_skin_line_summary(skin)}")
     return EXIT_OK
+
+
+def _skin_line_summary(skin) -> str:
+    """One line: found or not, confident or not, and the first problem."""
+    if not skin.points_px:
+        return f"not found: {skin.problems[0]}"
+    if skin.confident:
+        return f"found, confident ({len(skin.points_px)} columns)"
+    return f"found, not confident (confirm or redraw it): {skin.problems[0]}"
 
 
 def run_techniques(args) -> int:

@@ -141,7 +141,7 @@ def detect_skin(
     Method:
     1. Blind spots: coloured pixels (colour Doppler, colour bars, coloured text), text-like
        pixels (narrow bright strokes with black on both sides, which B-mode speckle blurred by
-       the beam width does not have) and flat-shaded graphics (tool bars) are ignored.
+       the beam width does not have) are ignored.
     2. Tissue area: inside the ultrasound region box (2-D tissue) when one lies inside the
        image, the largest connected patch of echoes: its columns, down to its bottom, up to the
        image top (annotation borders beside and below it are left out).
@@ -206,23 +206,7 @@ def _grey_and_blind(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         coloured = np.zeros(grey.shape, dtype=bool)
     else:
         raise ValueError(f"expected a 2-D image (rows, cols) or (rows, cols, 3), got {image.shape}")
-    return grey, coloured | _text_like(grey) | _flat(grey)
-
-
-def _flat(grey: np.ndarray) -> np.ndarray:
-    """Flat-shaded graphics (tool bars, grey bars, filled labels): grey pixels whose 3 x 5
-    neighbourhood varies by at most 2 grey levels. Echoes from tissue always vary (speckle), and
-    the entry echo varies steeply in depth. Black (gel, borders) and white are left out: a
-    saturated entry echo is a plateau of 255 and is the skin, not a graphic."""
-    rows, cols = grey.shape
-    if rows < 3 or cols < 5:
-        return np.zeros(grey.shape, dtype=bool)
-    high = _running(np.maximum, _running(np.maximum, grey, 1, axis=0), 2, axis=1)
-    low = _running(np.minimum, _running(np.minimum, grey, 1, axis=0), 2, axis=1)
-    flat = np.zeros(grey.shape, dtype=bool)
-    inner = grey[1:-1, 2:-2]
-    flat[1:-1, 2:-2] = ((high - low) <= 2.0)[1:-1, 2:-2] & (inner > _BLACK_MAX) & (inner < 250.0)
-    return _dilate(flat, 1, 2)
+    return grey, coloured | _text_like(grey)
 
 
 def _running(op, values: np.ndarray, half: int, axis: int) -> np.ndarray:

@@ -52,6 +52,12 @@ def test_info_on_the_demo_reports_the_calibration():
     assert data["calibration"]["mm_per_pixel_x"] == pytest.approx(truth["mm_per_pixel_x"])
     assert data["calibration"]["mm_per_pixel_y"] == pytest.approx(truth["mm_per_pixel_y"])
     assert "Ultrasound Regions" in data["calibration"]["source"]
+    # the skin line the window would propose: confident, one point per column, on the generator's line
+    skin = data["skin_line"]
+    assert skin["confident"] is True and skin["problems"] == []
+    truth_y_mm = [y for _, y in json.loads((ROOT / "resources/demo/demo_case.json").read_text())["skin_line_mm"]]
+    assert [col for col, _ in skin["points_px"]] == list(range(640))
+    assert max(abs(row * truth["mm_per_pixel_y"] - y) for (_, row), y in zip(skin["points_px"], truth_y_mm)) <= 0.3
 
 
 def test_info_on_a_file_that_is_not_dicom_is_one_line(tmp_path):
@@ -94,6 +100,16 @@ def test_info_reports_the_problem_of_a_region_outside_the_image():
     data = json.loads(planner("info", get_testdata_file("examples_palette.dcm"), "--json").stdout)
     assert data["calibration"] is None
     assert any("outside" in p for p in data["problems"])
+
+
+def test_info_says_in_one_line_that_a_curved_array_skin_line_is_not_confident():
+    from pydicom.data import get_testdata_file
+
+    result = planner("info", get_testdata_file("examples_palette.dcm"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith("skin line")]
+    assert len(lines) == 1
+    assert "found, not confident" in lines[0] and "the line is an arc" in lines[0]
 
 
 def _write(path, data):
