@@ -2,21 +2,30 @@
 
 Refuses (ReportError) only what cannot honestly be printed: no image or no mm scale, no dose at
 all, or a dose that belongs to another prescription than the plan's (a stale dose must never be
-printed beside a newer prescription). A refused dose is reported, with REFUSED on every page.
+printed beside a newer prescription). A refused dose is reported as a refusal, with REFUSED on
+every page and none of its numbers: no time, Dmax, prescription depth, coverage, dose table,
+isodose line or PDD mark, whatever the engine got to before refusing (its numbers must not look
+valid on paper).
+
+One meaning per word: "X %" is percent of Dmax, the central-axis maximum dose per fraction, in
+the sentences of planner.dose.coverage (the window's, the command line's and the RT Plan's); "HVL"
+is the beam's measured or commissioned HVL, and the spectrum fit's is named "fitted HVL".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from datetime import datetime
 
 import planner
 from planner.core.outline import measure_lesion
 from planner.core.radiobiology import biological_doses
+from planner.dose.coverage import prescription_sentence
 from planner.dose.result import DoseResult, stale_dose_problem
 from planner.report import formatting as fmt
-from planner.report.content import (Alert, DepthDoseCurve, DepthMark, Item, PlanStatus, ReportContent,
+from planner.report.content import (Alert, CourseSection, DepthDoseCurve, DepthMark, Item, PlanStatus, ReportContent,
                                     ReportError, SignatureLine, checked_status)
 from planner.report.figure import image_figure
 from planner.techniques.interface import CommissionedValue, UnknownChoice
@@ -27,6 +36,8 @@ DEMO_TITLE = "DEMO COMMISSIONING — NOT FOR CLINICAL USE"
 BROKEN_TITLE = "SIGNATURE BROKEN — DO NOT TREAT"
 TEST_CERTIFICATE_TITLE = "TEST CERTIFICATE — NOT A CLINICAL SIGNATURE"
 NBSP_DIAMETER = "Ø\u00a0"   # "Ø 15 mm" never broken across lines
+WITHHELD = "not shown: the dose engine refused this plan (see Findings)"
+COURSE_FLAG_TOLERANCE_S = 0.05   # the window's Course tab flags a planned time that moved by more
 
 
 def report_content(plan, dose_result: DoseResult | None, planning_image, technique, *, commissioning=None,
@@ -53,16 +64,18 @@ def report_content(plan, dose_result: DoseResult | None, planning_image, techniq
     if commissioning is not None and energy is not None and applicator is not None:
         entry = commissioning.entry(energy.id, applicator.id)
     beam = _beam_data(beam_data, technique, dose_result, energy, applicator)
+    hvl = _hvl_text(energy)
+    printed_at = printed_at or datetime.now().astimezone()
 
     return ReportContent(
         patient_name=fmt.person_name(plan.patient_name), patient_id=plan.patient_id, plan_label=plan.label,
-        printed_at=fmt.moment(printed_at or datetime.now().astimezone()), planner_version=planner.__version__,
+        printed_at=fmt.moment(printed_at), planner_version=planner.__version__,
         status=shown_status,
         alerts=_alerts(dose_result, commissioning, signatures),
         time_title=fmt.time_title(dose_result.time_name),
         time_text=fmt.time_per_fraction(dose_result.treatment_time_min, dose_result.treatment_time_reason),
         prescription=_prescription_items(plan, dose_result),
-        treatment_unit=_unit_items(plan, technique, machine, energy, applicator, dose_result, entry),
+        treatment_unit=_unit_items(plan, technique, machine, energy, applicator, dose_result, entry, hvl),
         radiobiology=biological_doses(plan.prescription),
         lesion=_lesion_items(plan),
         dose=_dose_items(dose_result),
@@ -71,9 +84,10 @@ def report_content(plan, dose_result: DoseResult | None, planning_image, techniq
         model_description=dose_result.model_description,
         data_sources=_source_items(dose_result.data_sources),
         commissioning=_commissioning_items(commissioning, entry),
-        beam_data=_beam_items(beam, dose_result),
-        pdd=None if beam is None else _pdd_curve(beam, dose_result),
+        beam_data=_beam_items(beam, dose_result, hvl),
+        pdd=None if beam is None else _pdd_curve(beam, dose_result, hvl),
         pdd_missing_reason="" if beam is not None else _no_beam_reason(dose_result, technique),
+        course=_course_section(plan, dose_result, printed_at),
         signatures=signatures,
         notes=plan.notes.strip(),
     )
@@ -123,7 +137,8 @@ def _alerts(result: DoseResult, commissioning, signatures) -> tuple[Alert, ...]:
     if result.refused:
         reasons = "; ".join(f.message for f in result.findings if f.severity == "refuse")
         alerts.append(Alert("refuse", REFUSED_TITLE, mark="REFUSED",
-                            text=f"The dose engine refused this plan: {reasons}. No {result.time_name} is given."))
+                            text=f"The dose engine refused this plan: {reasons}. No {result.time_name} and no dose "
+                                 f"is given."))
     broken = [s for s in signatures if not s.valid]
     if broken:
         alerts.append(Alert("refuse", BROKEN_TITLE, mark="SIGNATURE BROKEN",
@@ -145,27 +160,56 @@ def _alerts(result: DoseResult, commissioning, signatures) -> tuple[Alert, ...]:
 def _prescription_items(plan, result: DoseResult) -> tuple[Item, ...]:
     rx = plan.prescription
     fractions = f"{rx.fractions} fraction{'s' if rx.fractions != 1 else ''}"
-    depth = ("" if result.prescription_depth_mm is None
-             else f" ({result.prescription_depth_mm:.2f} mm below the skin)")
-    return (
-        Item("Prescription", f"{rx.dose_per_fraction_gy:g} Gy per fraction {rx.point.describe()}{depth}"),
+    items = [
+        Item("Prescription", _prescription_text(plan, result)),
+        Item("Coverage", _coverage_text(plan, result)),
         Item("Dose per fraction × fractions", f"{rx.dose_per_fraction_gy:g} Gy × {fractions} = "
                                               f"{rx.total_dose_gy:g} Gy total"),
+    ]
+    if result.refused:
+        return tuple(items + [Item("Prescription depth", WITHHELD), Item("Dose at the prescription depth", WITHHELD)])
+    return tuple(items + [
         Item("Prescription depth", fmt.quantity(result.prescription_depth_mm, "mm below the skin")),
         Item("Dose at the prescription depth", fmt.quantity(result.dose_at_prescription_depth_gy, "Gy per fraction")),
-    )
+    ])
 
 
-def _unit_items(plan, technique, machine, energy, applicator, result: DoseResult, entry) -> tuple[Item, ...]:
+def _prescription_text(plan, result: DoseResult) -> str:
+    """planner.dose.coverage's sentence (the window's, the command line's, the RT Plan's); a refused
+    dose, or one without Dmax, gets only the order as written, no number the engine computed."""
+    rx = plan.prescription
+    if result.refused or result.dmax_gy is None or result.prescription_isodose_percent is None:
+        return f"{rx.dose_per_fraction_gy:g} Gy per fraction {rx.point.describe()}"
+    return prescription_sentence(result.prescribed_dose_gy, result.prescription_point, result.dmax_gy,
+                                 result.prescription_isodose_percent)
+
+
+def _coverage_text(plan, result: DoseResult) -> str:
+    if result.refused:
+        return WITHHELD
+    if result.coverage is not None:
+        return result.coverage.sentence()
+    if plan.outline is None:
+        return "not available: no lesion outline"
+    return "not available: no dose at the lesion's deepest point (see Findings)"
+
+
+def _hvl_text(energy) -> str:
+    """The beam's HVL, measured or commissioned with the machine: the one value printed as "HVL"."""
+    if energy is None:
+        return "not available"
+    return "not commissioned" if energy.hvl_mm_al is None else f"{energy.hvl_mm_al:.2f} mm Al"
+
+
+def _unit_items(plan, technique, machine, energy, applicator, result: DoseResult, entry, hvl: str) -> tuple[Item, ...]:
     def offered(thing, label, what, item_id):
         return label(thing) if thing is not None else f"{item_id} — not offered by this {what}"
 
     ssd = result.ssd_cm
     if ssd is None and getattr(entry, "ssd_cm", None) is not None:
         ssd = entry.ssd_cm.value
-    hvl = "not available" if energy is None else (
-        "not commissioned" if energy.hvl_mm_al is None else f"{energy.hvl_mm_al:.2f} mm Al")
     axis = result.cone_axis_x_mm if result.cone_axis_x_mm is not None else plan.cone_axis_x_mm
+    rate = WITHHELD if result.refused else fmt.quantity(result.surface_dose_rate_gy_per_min, "Gy/min", 3)
     return (
         Item("Technique", technique.name),
         Item("Machine", offered(machine, lambda m: m.name, "technique", plan.setup.machine_id)),
@@ -175,7 +219,7 @@ def _unit_items(plan, technique, machine, energy, applicator, result: DoseResult
                                    "machine", plan.setup.applicator_id)),
         Item("Source-to-surface distance (SSD)", "not commissioned" if ssd is None else f"{ssd:g} cm"),
         Item("Applicator axis", fmt.quantity(axis, "mm lateral (image frame)")),
-        Item("Surface dose rate (central axis)", fmt.quantity(result.surface_dose_rate_gy_per_min, "Gy/min", 3)),
+        Item("Surface dose rate (central axis)", rate),
     )
 
 
@@ -192,11 +236,22 @@ def _lesion_items(plan) -> tuple[Item, ...]:
     return (Item("Depth below skin", depth), Item("Lateral width", width), Item("Area", area))
 
 
+_ISODOSE_DEPTH_ROW = re.compile(r"Depth of the (\d+(?:\.\d+)?) % isodose \(central axis\)")
+
+
 def _dose_items(result: DoseResult) -> tuple[Item, ...]:
+    if result.refused:
+        return (Item("Dose per fraction", WITHHELD),)
     if result.metrics is None:
         return (Item("Surface dose (central axis)", fmt.quantity(result.surface_dose_gy, "Gy")),
                 Item("Lesion dose statistics", "not available (no dose on the lesion: see Findings)"))
-    return tuple(Item(name, fmt.quantity(value, unit)) for name, value, unit in result.metrics.rows())
+    return tuple(Item(_dose_label(name), fmt.quantity(value, unit)) for name, value, unit in result.metrics.rows())
+
+
+def _dose_label(name: str) -> str:
+    """The metrics' isodose depths are read off the PDD, in % of the surface dose = Dmax: say so."""
+    match = _ISODOSE_DEPTH_ROW.fullmatch(name)
+    return f"Depth of the {match.group(1)} % isodose (% of Dmax, central axis)" if match else name
 
 
 def _source_items(sources: dict[str, str]) -> tuple[Item, ...]:
@@ -256,7 +311,7 @@ def _no_beam_reason(result: DoseResult, technique) -> str:
     return f"the beam data were not supplied to the report by the {technique.name} technique"
 
 
-def _beam_items(beam, result: DoseResult) -> tuple[Item, ...]:
+def _beam_items(beam, result: DoseResult, hvl: str) -> tuple[Item, ...]:
     items = []
     absolute = result.absolute
     formula = getattr(absolute, "formula", None)
@@ -270,11 +325,9 @@ def _beam_items(beam, result: DoseResult) -> tuple[Item, ...]:
     else:
         origin = f"engine {beam.engine_version} (Planner {beam.software_version})"
     items += [
-        Item("Beam", f"{beam.kvp:g} kV, HVL {beam.hvl_mm_al:.2f} mm Al, Ø {beam.field_diameter_mm:g} mm, "
-                     f"SSD {beam.ssd_cm:g} cm"),
+        Item("Beam", f"{beam.kvp:g} kV, HVL {hvl}, Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm"),
         Item("Beam data from", origin),
-        Item("Spectrum", f"fitted HVL {beam.achieved_hvl_mm_al:.3f} mm Al with {beam.fitted_filtration_mm_al:.3f} mm Al "
-                         f"added filtration; mean energy {beam.mean_energy_kev:.1f} keV"),
+        Item("Spectrum", _spectrum_text(beam)),
         Item("Backscatter factor B_w", f"{beam.backscatter_factor:.4f} ± {beam.backscatter_uncertainty:.4f} (k=1)"),
     ]
     ratio = getattr(absolute, "mu_en_ratio_water_air", None)
@@ -283,14 +336,53 @@ def _beam_items(beam, result: DoseResult) -> tuple[Item, ...]:
     return tuple(items)
 
 
-def _pdd_curve(beam, result: DoseResult) -> DepthDoseCurve:
+def _spectrum_text(beam) -> str:
+    """The spectrum fit, its HVL named "fitted HVL" so it is never read as the beam's measured one.
+    With a flattening filter (eBx) the fit is of the beam before the filter, so it differs."""
+    if not math.isfinite(beam.achieved_hvl_mm_al):
+        return f"no spectrum fitted ({'; '.join(beam.spectrum_provenance) or 'measured beam data'})"
+    before = " before the flattening filter" if beam.filter_description else ""
+    return (f"fitted HVL {beam.achieved_hvl_mm_al:.2f} mm Al{before}, with {beam.fitted_filtration_mm_al:.3f} mm Al "
+            f"added filtration; mean energy {beam.mean_energy_kev:.1f} keV")
+
+
+def _pdd_curve(beam, result: DoseResult, hvl: str) -> DepthDoseCurve:
+    """The PDD in % of the surface dose, which is Dmax for these beams; a refused dose marks no depth.
+    The prescription's mark carries its isodose as the prescription sentence gives it; the lesion's
+    only its depth (its % of Dmax, at the point itself, is the coverage line's, not the axis's)."""
     marks = []
-    if result.prescription_depth_mm is not None:
-        marks.append(DepthMark("prescription depth", result.prescription_depth_mm))
+    if not result.refused and result.prescription_depth_mm is not None:
+        marks.append(DepthMark("prescription", result.prescription_depth_mm, result.prescription_isodose_percent))
     m = result.metrics
-    if m is not None and m.deepest_point_depth_mm is not None and (
+    if not result.refused and m is not None and m.deepest_point_depth_mm is not None and (
             result.prescription_depth_mm is None or abs(m.deepest_point_depth_mm - result.prescription_depth_mm) > 1e-6):
         marks.append(DepthMark("lesion's deepest point", m.deepest_point_depth_mm))
-    caption = (f"Central-axis depth dose, % of the surface dose, {beam.kvp:g} kV, HVL {beam.hvl_mm_al:.2f} mm Al, "
+    caption = (f"Central-axis depth dose in % of Dmax (the surface dose), {beam.kvp:g} kV, HVL {hvl}, "
                f"Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm; shaded: k=1 uncertainty.")
     return DepthDoseCurve(tuple(beam.pdd), tuple(beam.pdd_uncertainty), tuple(marks), caption)
+
+
+def _course_section(plan, result: DoseResult, printed_at: datetime) -> CourseSection:
+    """The recorded fractions in the words and columns of the window's Course tab
+    (planner/ui/course_panel.py), its flags judged on the day the report is printed."""
+    course = plan.course
+    if course is None:
+        return CourseSection("No fraction recorded yet.")
+    status = "complete" if course.complete else f"{course.planned_fractions - course.delivered_fractions} to give"
+    summary = (f"Planned {course.planned_dose_gy:.2f} Gy in {course.planned_fractions} × "
+               f"{course.dose_per_fraction_gy:g} Gy ({course.planned_dwell_time_s:.1f} s each). Delivered "
+               f"{course.delivered_dose_gy:.2f} Gy in {course.delivered_fractions} fraction(s); remaining "
+               f"{course.remaining_dose_gy:.2f} Gy ({status}).")
+    rows = tuple((str(r.number), r.delivered_on.isoformat(), f"{r.dwell_time_s:.1f}",
+                  f"{course.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks) for r in course.records)
+    flags = [f.message for f in course.gaps(today=printed_at.date())]
+    rx = plan.prescription
+    if rx.dose_per_fraction_gy != course.dose_per_fraction_gy or rx.fractions != course.planned_fractions:
+        flags.append(f"the plan's prescription ({rx.fractions} × {rx.dose_per_fraction_gy:g} Gy) differs from the "
+                     f"course's ({course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy)")
+    if not result.refused and result.treatment_time_min is not None:
+        planned_s = result.treatment_time_min * 60.0
+        if abs(planned_s - course.planned_dwell_time_s) > COURSE_FLAG_TOLERANCE_S:
+            flags.append(f"the plan now needs {planned_s:.1f} s per fraction; the course was started with "
+                         f"{course.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
+    return CourseSection(summary, rows, tuple(flags))

@@ -107,13 +107,17 @@ class Alert:
 
 @dataclass(frozen=True, eq=False)
 class IsodoseLine:
-    """Segments (end points in pairs, mm, image frame) where the dose crosses ``percent`` of the
-    prescribed dose per fraction."""
+    """Segments (end points in pairs, mm, image frame) where the dose crosses ``percent`` of Dmax,
+    the central-axis maximum dose per fraction (planner.dose.coverage); ``label`` says it in % and
+    Gy; ``prescription`` marks the isodose that receives the prescribed dose (drawn thicker)."""
 
     percent: float
     colour: str        # "#rrggbb"
     x_mm: np.ndarray
     y_mm: np.ndarray
+    label: str = ""
+    prescription: bool = False
+    dashed: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,24 +132,41 @@ class ImageFigure:
     cone_diameter_mm: float | None
     cone_footprint_y_mm: float | None                    # where the footprint is drawn (just above the skin)
     isodoses: tuple[IsodoseLine, ...]
+    isodose_title: str                                   # the legend's heading: what the percentages are of
     dose_caption: str                                    # what the lines are, or why there are none
     image_caption: str                                   # which file and frame, its scale and where it came from
 
 
 @dataclass(frozen=True)
 class DepthMark:
+    """A depth the plan reads off the PDD; ``percent_of_dmax`` is printed beside it when given."""
+
     label: str
     depth_mm: float
+    percent_of_dmax: float | None = None
 
 
 @dataclass(frozen=True)
 class DepthDoseCurve:
     """The central-axis PDD the dose was computed with, and the depths the plan reads off it."""
 
-    points: tuple[tuple[float, float], ...]              # (depth mm, % of the surface dose)
+    points: tuple[tuple[float, float], ...]              # (depth mm, % of Dmax, the surface dose)
     uncertainty: tuple[tuple[float, float], ...]         # (depth mm, k=1 σ in percentage points)
     marks: tuple[DepthMark, ...]
     caption: str
+
+
+COURSE_COLUMNS = ("Fraction", "Delivered on", "Beam-on time (s)", "Dose (Gy)", "Delivered by", "Remarks")
+
+
+@dataclass(frozen=True)
+class CourseSection:
+    """The treatment course as the window's Course tab shows it: a summary, one row per recorded
+    fraction (``COURSE_COLUMNS``) and the schedule's flags."""
+
+    summary: str
+    rows: tuple[tuple[str, ...], ...] = ()
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,6 +196,8 @@ class ReportContent:
     beam_data: tuple[Item, ...]
     pdd: DepthDoseCurve | None
     pdd_missing_reason: str
+    # what was delivered
+    course: CourseSection
     # who signed
     signatures: tuple[SignatureLine, ...]
     notes: str = ""

@@ -1,7 +1,10 @@
 """The ultrasound figure of the report: the frame in mm, outline, skin, cone and isodose lines.
 
-Levels and colours are the window's (planner/ui/dose_overlay.py), so the printout reads like the
-screen the plan was made on: per cent of the prescribed dose per fraction.
+Levels, colours and labels are the window's (planner/ui/dose_overlay.py; copied, as the report
+imports no Qt), so the printout reads like the screen the plan was made on. Isodose percentages
+are percent of Dmax, the central-axis maximum dose per fraction (planner.dose.coverage), each
+labelled in Gy too; the isodose that receives the prescription is drawn thicker, or dashed white
+when it is not one of the levels. A refused plan gets no line: its dose must not look valid.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.dose.coverage import PERCENT_DECIMALS, percent_text
 from planner.dose.isodose_lines import isodose_segments_for_levels
 from planner.report.content import ImageFigure, IsodoseLine
 
-ISODOSE_LEVELS_PERCENT = (120, 100, 90, 80, 50, 20)
-ISODOSE_COLOURS = ("#ffffff", "#ff2020", "#ffa000", "#ffff00", "#00e0ff", "#4060ff")
+ISODOSE_LEVELS_PERCENT = (100, 90, 80, 50, 20)                          # % of Dmax
+ISODOSE_COLOURS = ("#ff2a2a", "#ff9a00", "#fff200", "#00e0ff", "#3c78ff")
+PRESCRIPTION_COLOUR = "#ffffff"      # the prescription isodose when it is not one of the levels, dashed
+ISODOSE_TITLE = "Isodoses, % of Dmax:"
+ISODOSE_MEANING = "Isodose percentages are percent of Dmax, the central-axis maximum dose per fraction."
 CONE_FOOTPRINT_ABOVE_SKIN_MM = 0.15   # the footprint bar sits just above the skin line, as in the window
 
 
@@ -38,9 +45,15 @@ def image_caption(image) -> str:
             f"{cal.mm_per_pixel_y:.4g} mm per pixel (lateral × depth); scale from: {cal.source}")
 
 
-def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, prescribed_gy: float,
-                  skin_depth_at) -> tuple[IsodoseLine, ...]:
-    """Isodoses inside the patient only.
+def isodose_label(percent_of_dmax: float, dmax_gy: float, prescription: bool = False) -> str:
+    """'90 % · 18.0 Gy': percent of Dmax and the dose per fraction it stands for (the window's legend)."""
+    text = f"{percent_text(percent_of_dmax)} · {percent_of_dmax / 100.0 * dmax_gy:.1f} Gy"
+    return text + " (prescription)" if prescription else text
+
+
+def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, dmax_gy: float,
+                  skin_depth_at, prescription_isodose_percent: float | None = None) -> tuple[IsodoseLine, ...]:
+    """Isodoses in % of ``dmax_gy``, inside the patient only.
 
     Above the skin the grid holds no dose (gel, air); the step from there to the surface dose is
     not an isodose. Each column's dose at the skin is therefore carried up to the top of the grid
@@ -48,7 +61,7 @@ def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, presc
     data (NaN) are dropped too rather than drawn along the data's edge.
     """
     x, y = np.asarray(x_mm, dtype=float), np.asarray(y_mm, dtype=float)
-    percent = np.asarray(dose_gy, dtype=float) * (100.0 / prescribed_gy)
+    percent = np.asarray(dose_gy, dtype=float) * (100.0 / dmax_gy)
     skin_y = np.asarray(skin_depth_at(x), dtype=float)
     first_row = np.minimum(np.searchsorted(y, skin_y), y.size - 1)          # first grid row at or below the skin
     at_skin = percent[first_row, np.arange(x.size)]
@@ -56,21 +69,26 @@ def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, presc
     corners_missing = ~np.isfinite(percent)
     missing_cell = (corners_missing[:-1, :-1] | corners_missing[:-1, 1:] | corners_missing[1:, :-1]
                     | corners_missing[1:, 1:])
+    rx = (None if prescription_isodose_percent is None
+          else round(float(prescription_isodose_percent), PERCENT_DECIMALS))
+    apart = rx is not None and rx not in ISODOSE_LEVELS_PERCENT
+    levels = [float(level) for level in ISODOSE_LEVELS_PERCENT] + ([rx] if apart else [])
+    colours = list(ISODOSE_COLOURS) + ([PRESCRIPTION_COLOUR] if apart else [])
     lines = []
-    for level, colour, (xs, ys) in zip(ISODOSE_LEVELS_PERCENT, ISODOSE_COLOURS,
-                                       isodose_segments_for_levels(percent, x, y, ISODOSE_LEVELS_PERCENT)):
+    for level, colour, (xs, ys) in zip(levels, colours, isodose_segments_for_levels(percent, x, y, levels)):
         if xs.size:
             mid_x, mid_y = (xs[::2] + xs[1::2]) / 2, (ys[::2] + ys[1::2]) / 2
             col = np.clip(np.searchsorted(x, mid_x) - 1, 0, x.size - 2)
             row = np.clip(np.searchsorted(y, mid_y) - 1, 0, y.size - 2)
             keep = (mid_y >= np.asarray(skin_depth_at(mid_x))) & ~missing_cell[row, col]
             xs, ys = xs[np.repeat(keep, 2)], ys[np.repeat(keep, 2)]
-        lines.append(IsodoseLine(float(level), colour, xs, ys))
+        lines.append(IsodoseLine(level, colour, xs, ys, label=isodose_label(level, dmax_gy, level == rx),
+                                 prescription=level == rx, dashed=apart and level == rx))
     return tuple(lines)
 
 
 def image_figure(image, plan, dose_result, cone_diameter_mm: float | None) -> ImageFigure:
-    """``image`` is calibrated (mm); ``dose_result`` may be refused (no grid)."""
+    """``image`` is calibrated (mm); a refused ``dose_result`` gets no isodose line, whatever it holds."""
     skin = plan.skin_surface
     axis_x = dose_result.cone_axis_x_mm if dose_result.cone_axis_x_mm is not None else plan.cone_axis_x_mm
     if axis_x is None and plan.outline is not None:
@@ -78,18 +96,25 @@ def image_figure(image, plan, dose_result, cone_diameter_mm: float | None) -> Im
     footprint_y = None
     if axis_x is not None and skin is not None:
         footprint_y = float(skin.depth_at(axis_x)) - CONE_FOOTPRINT_ABOVE_SKIN_MM
-    rx = dose_result.prescribed_dose_gy
-    if dose_result.dose_grid_gy is None:
-        lines, caption = (), "No dose: the plan was refused before a dose could be computed (see Findings)."
+    dmax = dose_result.dmax_gy
+    lines = ()
+    if dose_result.refused:
+        caption = "No dose: the plan was refused, so no isodose is shown (see Findings)."
+    elif dose_result.dose_grid_gy is None:
+        caption = "No dose: no dose grid was computed for this plan (see Findings)."
+    elif dmax is None or not dmax > 0:
+        caption = "No isodose lines: the dose has no central-axis maximum (Dmax) to give them in per cent of Dmax."
     elif skin is None:
-        lines, caption = (), "No isodose lines: the plan has no skin surface."
+        caption = "No isodose lines: the plan has no skin surface."
     else:
-        lines = isodose_lines(dose_result.dose_grid_gy, dose_result.x_mm, dose_result.y_mm, rx, skin.depth_at)
-        caption = (f"Isodose lines in % of the prescribed dose per fraction ({rx:g} Gy = 100 %), "
-                   f"inside the patient (below the skin line).")
+        lines = isodose_lines(dose_result.dose_grid_gy, dose_result.x_mm, dose_result.y_mm, dmax, skin.depth_at,
+                              dose_result.prescription_isodose_percent)
+        caption = (f"{ISODOSE_MEANING} Dmax = {dmax:.2f} Gy, at the surface on the beam axis. Lines are drawn inside "
+                   f"the patient (below the skin line).")
     return ImageFigure(
         pixels=display_pixels(image), extent_mm=tuple(float(v) for v in image.extent_mm),
         outline_mm=None if plan.outline is None else plan.outline.vertices_mm,
         skin_mm=None if skin is None else skin.points_mm,
         cone_axis_x_mm=None if axis_x is None else float(axis_x), cone_diameter_mm=cone_diameter_mm,
-        cone_footprint_y_mm=footprint_y, isodoses=lines, dose_caption=caption, image_caption=image_caption(image))
+        cone_footprint_y_mm=footprint_y, isodoses=lines, isodose_title=ISODOSE_TITLE, dose_caption=caption,
+        image_caption=image_caption(image))

@@ -1,28 +1,40 @@
 """The report's two figures in reportlab vector graphics: the ultrasound with the plan drawn over
-it (lines stay sharp at any zoom and print) and the central-axis PDD."""
+it (lines stay sharp at any zoom and print) and the central-axis PDD.
+
+Text on a figure is laid out by construction, never left to chance: the legend wraps to as many
+rows as it needs, and each PDD mark's label gets a row of its own, beside its line, crossed by no
+other mark's line (``pdd_layout``, which the tests read too).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 from reportlab.graphics.shapes import Drawing, Line, PolyLine, Polygon, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase.pdfmetrics import getAscentDescent, stringWidth
 from reportlab.platypus import Flowable
 
+from planner.dose.coverage import percent_text
 from planner.report.content import DepthDoseCurve, ImageFigure
 from planner.report.fonts import BOLD, REGULAR
 
-# The window's colours (planner/ui/image_view.py), so the printout reads like the screen.
-OUTLINE_COLOUR = colors.Color(1.0, 200 / 255, 0.0)
-SKIN_COLOUR = colors.Color(0.0, 200 / 255, 1.0)
+# The window's colours (planner/ui/image_view.py), so the printout reads like the screen: the outline
+# magenta and the skin green, which no isodose line uses.
+OUTLINE_COLOUR = colors.Color(1.0, 64 / 255, 1.0)
+SKIN_COLOUR = colors.Color(64 / 255, 1.0, 64 / 255)
 CONE_COLOUR = colors.Color(200 / 255, 120 / 255, 1.0)
 REFUSED_RED = colors.HexColor("#c00000")
 CHIP = colors.HexColor("#202020")      # legend swatches sit on the image's dark, so white and yellow show
 
 AXIS_LEFT_PT, AXIS_BOTTOM_PT, LEGEND_ROW_PT = 34.0, 26.0, 15.0
+LEGEND_FONT_PT, SWATCH_W_PT = 7.0, 20.0
+_NEW_ROW = ("\n", None)   # a legend entry that starts a new row
+ISODOSE_WIDTH_PT, PRESCRIPTION_WIDTH_PT = 1.1, 2.0   # the prescription isodose stands out, as in the window
 
 
 def nice_step(span: float, target_ticks: int = 6) -> float:
@@ -51,8 +63,9 @@ class UltrasoundFigure(Flowable):
         _, _, w_mm, h_mm = figure.extent_mm
         self.pt_per_mm = min((width_pt - AXIS_LEFT_PT - 6) / w_mm, max_image_height_pt / h_mm)
         self.image_w, self.image_h = w_mm * self.pt_per_mm, h_mm * self.pt_per_mm
-        self.legend_rows = 2 if figure.isodoses else 1
         self.width = width_pt
+        self.legend = self._legend_layout()
+        self.legend_rows = 1 + max((row for row, _, _ in self.legend), default=0)
         self.height = self.image_h + AXIS_BOTTOM_PT + self.legend_rows * LEGEND_ROW_PT + 4
 
     def wrap(self, available_width, available_height):
@@ -75,8 +88,10 @@ class UltrasoundFigure(Flowable):
         clip = c.beginPath()
         clip.rect(AXIS_LEFT_PT, self._image_y0, self.image_w, self.image_h)
         c.clipPath(clip, stroke=0, fill=0)
-        for line in f.isodoses:
-            self._segments(line.x_mm, line.y_mm, colors.HexColor(line.colour), 1.1)
+        for line in sorted(f.isodoses, key=lambda line: line.prescription):   # the prescription's on top
+            self._segments(line.x_mm, line.y_mm, colors.HexColor(line.colour),
+                           PRESCRIPTION_WIDTH_PT if line.prescription else ISODOSE_WIDTH_PT,
+                           dash=(4, 2.5) if line.dashed else None)
         if f.skin_mm:
             self._polyline(f.skin_mm, SKIN_COLOUR, 1.0, dash=(3, 2))
         self._cone()
@@ -93,7 +108,7 @@ class UltrasoundFigure(Flowable):
         self._axes()
         self._legend()
 
-    def _segments(self, xs, ys, colour, width) -> None:
+    def _segments(self, xs, ys, colour, width, dash=None) -> None:
         if len(xs) == 0:
             return
         c = self.canv
@@ -105,7 +120,9 @@ class UltrasoundFigure(Flowable):
         c.setStrokeColor(colour)
         c.setLineWidth(width)
         c.setLineCap(1)
+        c.setDash(*dash) if dash else c.setDash()
         c.drawPath(path, stroke=1, fill=0)
+        c.setDash()
 
     def _polyline(self, points, colour, width, closed=False, dash=None) -> None:
         c = self.canv
@@ -186,39 +203,66 @@ class UltrasoundFigure(Flowable):
         c.drawCentredString(0, 0, "depth below transducer (mm)")
         c.restoreState()
 
-    def _legend(self) -> None:
-        f = self.figure
-        y = self._image_y0 - AXIS_BOTTOM_PT - LEGEND_ROW_PT + 4
+    def _legend_entries(self) -> list[tuple[str, object]]:
+        """(text, how to draw its sample) in reading order; a None sample is a title in plain text."""
+        f, entries = self.figure, []
         if f.isodoses:
-            x = self._legend_text(AXIS_LEFT_PT, y, "Isodoses, % of prescription:")
+            entries.append((f.isodose_title, None))
             for line in f.isodoses:
-                reached = "" if len(line.x_mm) else " (not reached)"
-                x = self._swatch(x, y, lambda x0, y0, colour=line.colour: self._sample(
-                    x0, y0, colors.HexColor(colour), 1.4), f"{line.percent:g} %{reached}")
-            y -= LEGEND_ROW_PT
-        x = AXIS_LEFT_PT
+                colour = colors.HexColor(line.colour)
+                width = PRESCRIPTION_WIDTH_PT if line.prescription else 1.4
+                dash = (4, 2.5) if line.dashed else None
+                entries.append((line.label + ("" if len(line.x_mm) else " (not reached)"),
+                                lambda x0, y0, c=colour, w=width, d=dash: self._sample(x0, y0, c, w, dash=d)))
+            entries.append(_NEW_ROW)                                        # outlines start a row of their own
         if f.outline_mm:
-            x = self._swatch(x, y, lambda x0, y0: (self._sample(x0, y0, colors.black, 2.8),
-                                                   self._sample(x0, y0, OUTLINE_COLOUR, 1.6)), "lesion outline")
+            entries.append(("lesion outline", lambda x0, y0: (self._sample(x0, y0, colors.black, 2.8),
+                                                              self._sample(x0, y0, OUTLINE_COLOUR, 1.6))))
         if f.skin_mm:
-            x = self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, SKIN_COLOUR, 1.0, dash=(3, 2)), "skin surface")
+            entries.append(("skin surface", lambda x0, y0: self._sample(x0, y0, SKIN_COLOUR, 1.0, dash=(3, 2))))
         if f.cone_axis_x_mm is not None:
             if f.cone_diameter_mm is not None and f.cone_footprint_y_mm is not None:
-                x = self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 2.4),
-                                 f"applicator Ø {f.cone_diameter_mm:g} mm footprint on the skin")
-            self._swatch(x, y, lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 0.9, dash=(4, 3)), "applicator axis")
+                entries.append((f"applicator Ø {f.cone_diameter_mm:g} mm footprint on the skin",
+                                lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 2.4)))
+            entries.append(("applicator axis", lambda x0, y0: self._sample(x0, y0, CONE_COLOUR, 0.9, dash=(4, 3))))
+        return entries
+
+    def _legend_layout(self) -> list[tuple[int, float, tuple[str, object]]]:
+        """(row, x, entry) for every legend entry: an entry that would pass the figure's right edge
+        starts a new row, so no two entries share space whatever the labels' lengths."""
+        placed, row, x = [], 0, AXIS_LEFT_PT
+        for text, sample in self._legend_entries():
+            if (text, sample) == _NEW_ROW:
+                if x > AXIS_LEFT_PT:
+                    row, x = row + 1, AXIS_LEFT_PT
+                continue
+            width = stringWidth(text, REGULAR, LEGEND_FONT_PT) + (6 if sample is None else SWATCH_W_PT + 3 + 10)
+            if x > AXIS_LEFT_PT and x + width > self.width:
+                row, x = row + 1, AXIS_LEFT_PT
+            placed.append((row, x, (text, sample)))
+            x += width
+        return placed
+
+    def _legend(self) -> None:
+        top = self._image_y0 - AXIS_BOTTOM_PT - LEGEND_ROW_PT + 4
+        for row, x, (text, sample) in self.legend:
+            y = top - row * LEGEND_ROW_PT
+            if sample is None:
+                self._legend_text(x, y, text)
+            else:
+                self._swatch(x, y, sample, text)
 
     def _legend_text(self, x, y, text) -> float:
-        self.canv.setFont(REGULAR, 7)
+        self.canv.setFont(REGULAR, LEGEND_FONT_PT)
         self.canv.setFillColor(colors.black)
         self.canv.drawString(x, y, text)
-        return x + self.canv.stringWidth(text, REGULAR, 7) + 6
+        return x + self.canv.stringWidth(text, REGULAR, LEGEND_FONT_PT) + 6
 
     def _swatch(self, x, y, draw_sample, text) -> float:
         self.canv.setFillColor(CHIP)
-        self.canv.roundRect(x, y - 2.5, 20, 10, 1.5, stroke=0, fill=1)
+        self.canv.roundRect(x, y - 2.5, SWATCH_W_PT, 10, 1.5, stroke=0, fill=1)
         draw_sample(x + 3, y + 2.5)
-        return self._legend_text(x + 23, y, text) + 4
+        return self._legend_text(x + SWATCH_W_PT + 3, y, text) + 4
 
     def _sample(self, x, y, colour, width, dash=None) -> None:
         c = self.canv
@@ -229,46 +273,129 @@ class UltrasoundFigure(Flowable):
         c.setDash()
 
 
-def pdd_drawing(curve: DepthDoseCurve, width_pt: float, height_pt: float = 190.0) -> Drawing:
-    """PDD (% of surface dose) against depth in mm, with the k=1 band and the plan's depths marked.
+PDD_LABEL_FONT_PT, PDD_LABEL_ROW_PT, PDD_LABEL_GAP_PT = 7.0, 10.0, 3.0
+PDD_TOP_PERCENT = 110.0
+PDD_AXIS_TITLE = "% of Dmax (surface)"
+MARK_COLOUR = colors.HexColor("#c00000")
 
-    Shows the first 10 mm, or twice the deepest marked depth when deeper: the depths a skin plan
+
+@dataclass(frozen=True)
+class LabelBox:
+    """Where one PDD mark's label is drawn: its text from ``left`` at the baseline ``baseline``, and
+    the box its glyphs fill (drawing coordinates, pt, y up)."""
+
+    text: str
+    left: float
+    baseline: float
+    right: float
+    bottom: float
+    top: float
+
+    def intersects(self, other: "LabelBox", pad: float = 0.0) -> bool:
+        return (self.left < other.right + pad and other.left < self.right + pad
+                and self.bottom < other.top + pad and other.bottom < self.top + pad)
+
+
+@dataclass(frozen=True)
+class PddLayout:
+    """The PDD figure's geometry: plot frame (pt), depth range, each mark's line (x and the height
+    it rises to, pt) and its label's box, in the order of the marks' depths."""
+
+    x0: float
+    y0: float
+    w: float
+    h: float
+    x_max_mm: float
+    mark_lines: tuple[tuple[float, float], ...]
+    labels: tuple[LabelBox, ...]
+
+    def px(self, depth_mm: float) -> float:
+        return self.x0 + depth_mm / self.x_max_mm * self.w
+
+    def py(self, percent: float) -> float:
+        return self.y0 + percent / PDD_TOP_PERCENT * self.h
+
+
+def pdd_label_text(mark) -> str:
+    """'prescription, 0.79 mm: 90 %' (the isodose, % of Dmax), or 'lesion's deepest point, 2.70 mm'."""
+    text = f"{mark.label}, {mark.depth_mm:.2f} mm"
+    return text if mark.percent_of_dmax is None else f"{text}: {percent_text(mark.percent_of_dmax)}"
+
+
+def pdd_layout(curve: DepthDoseCurve, width_pt: float, height_pt: float = 190.0) -> PddLayout:
+    """Shows the first 10 mm, or twice the deepest marked depth when deeper: the depths a skin plan
     reads are there, and a 30 mm axis would squeeze them into its first tenth.
+
+    Labels do not overlap, by construction: marks are taken from the shallowest, each label goes
+    in a row of its own below the previous label's (the first whose box clears the curve, else the
+    first free), and rows are further apart than a label is tall. Each label sits right of its line,
+    which rises only to the label's top: a deeper mark's line, to the right, stops in a lower row,
+    and a shallower one is left of the label, so no line crosses another mark's label. (Only a label
+    too long for the plot's right part goes left of its line, where a shallower line may cross it.)
     """
-    d = Drawing(width_pt, height_pt)
     x0, y0, w, h = 40.0, 30.0, width_pt - 50.0, height_pt - 40.0
     data_max = curve.points[-1][0]
     deepest_mark = max((m.depth_mm for m in curve.marks), default=0.0)
     x_max = min(data_max, max(10.0, 2.0 * deepest_mark))
+    frame = PddLayout(x0, y0, w, h, x_max, (), ())
+    marks = sorted((m for m in curve.marks if m.depth_mm <= x_max), key=lambda m: m.depth_mm)
+    ascent, descent = getAscentDescent(REGULAR, PDD_LABEL_FONT_PT)
+    depths = np.array([z for z, _ in curve.points])
+    percents = np.array([p for _, p in curve.points])
+
+    def clears_curve(box: LabelBox, pad: float = 1.5) -> bool:
+        z = np.linspace((box.left - x0) / w * x_max, (box.right - x0) / w * x_max, 24)
+        ys = frame.py(np.interp(np.clip(z, 0.0, data_max), depths, percents))
+        return not (box.bottom - pad < ys.max() and ys.min() < box.top + pad)
+
+    rows = int((h - 2 * PDD_LABEL_GAP_PT) // PDD_LABEL_ROW_PT)
+    if len(marks) > rows:
+        raise ValueError(f"{len(marks)} depth marks do not fit the PDD figure's {rows} label rows")
+    lines, labels, row = [], [], -1
+    for k, mark in enumerate(marks):
+        x = frame.px(mark.depth_mm)
+        text = pdd_label_text(mark)
+        width = stringWidth(text, REGULAR, PDD_LABEL_FONT_PT)
+        left = x + PDD_LABEL_GAP_PT if x + PDD_LABEL_GAP_PT + width <= x0 + w - 1 else x - PDD_LABEL_GAP_PT - width
+        left = max(left, x0 + 1)
+        boxes = []
+        for r in range(row + 1, rows - (len(marks) - 1 - k)):     # leave a row for each label still to come
+            baseline = y0 + h - PDD_LABEL_GAP_PT - ascent - r * PDD_LABEL_ROW_PT
+            boxes.append((r, LabelBox(text, left, baseline, left + width, baseline + descent, baseline + ascent)))
+        row, box = next(((r, b) for r, b in boxes if clears_curve(b)), boxes[0])
+        labels.append(box)
+        lines.append((x, box.top))
+    return PddLayout(x0, y0, w, h, x_max, tuple(lines), tuple(labels))
+
+
+def pdd_drawing(curve: DepthDoseCurve, width_pt: float, height_pt: float = 190.0) -> Drawing:
+    """PDD in % of Dmax (the surface dose) against depth in mm, with the k=1 band and the plan's depths marked."""
+    d = Drawing(width_pt, height_pt)
+    layout = pdd_layout(curve, width_pt, height_pt)
+    x0, y0, w, h, x_max = layout.x0, layout.y0, layout.w, layout.h, layout.x_max_mm
+    px, py = layout.px, layout.py
     pts = [(z, p) for z, p in curve.points if z <= x_max + 1e-9]
     sigma = dict(curve.uncertainty)
 
-    def px(z):
-        return x0 + z / x_max * w
-
-    def py(p):
-        return y0 + p / 110.0 * h
-
     d.add(Rect(x0, y0, w, h, fillColor=None, strokeColor=colors.black, strokeWidth=0.6))
-    for p in range(0, 111, 10):
+    for p in range(0, int(PDD_TOP_PERCENT) + 1, 10):
         d.add(Line(x0, py(p), x0 + w, py(p), strokeColor=colors.HexColor("#dddddd"), strokeWidth=0.4))
         d.add(String(x0 - 4, py(p) - 2.5, f"{p}", fontName=REGULAR, fontSize=7, textAnchor="end"))
     for z in ticks(0, x_max, nice_step(x_max, 10)):
         d.add(Line(px(z), y0, px(z), y0 - 3, strokeColor=colors.black, strokeWidth=0.5))
         d.add(String(px(z), y0 - 11, f"{z:g}", fontName=REGULAR, fontSize=7, textAnchor="middle"))
     d.add(String(x0 + w / 2, y0 - 24, "depth below the skin (mm)", fontName=REGULAR, fontSize=8, textAnchor="middle"))
-    d.add(String(x0 - 28, y0 + h + 4, "% of surface dose", fontName=REGULAR, fontSize=8))
-    upper = [(px(z), py(min(p + sigma.get(z, 0.0), 110))) for z, p in pts]
+    d.add(String(x0 - 28, y0 + h + 4, PDD_AXIS_TITLE, fontName=REGULAR, fontSize=8))
+    upper = [(px(z), py(min(p + sigma.get(z, 0.0), PDD_TOP_PERCENT))) for z, p in pts]
     lower = [(px(z), py(max(p - sigma.get(z, 0.0), 0))) for z, p in reversed(pts)]
     d.add(Polygon([v for xy in upper + lower for v in xy], fillColor=colors.HexColor("#b8cce4"), strokeColor=None))
     d.add(PolyLine([v for z, p in pts for v in (px(z), py(p))], strokeColor=colors.HexColor("#1f4e99"),
                    strokeWidth=1.4))
-    for k, mark in enumerate(curve.marks):
-        if mark.depth_mm > x_max:
-            continue
-        d.add(Line(px(mark.depth_mm), y0, px(mark.depth_mm), y0 + h, strokeColor=colors.HexColor("#c00000"),
-                   strokeWidth=0.8, strokeDashArray=(3, 2)))
-        value = float(np.interp(mark.depth_mm, [z for z, _ in curve.points], [p for _, p in curve.points]))
-        d.add(String(px(mark.depth_mm) + 3, y0 + h - 10 - 10 * k, f"{mark.label}: {mark.depth_mm:.2f} mm, "
-                     f"{value:.1f} %", fontName=REGULAR, fontSize=7, fillColor=colors.HexColor("#c00000")))
+    for x, top in layout.mark_lines:
+        d.add(Line(x, y0, x, top, strokeColor=MARK_COLOUR, strokeWidth=0.8, strokeDashArray=(3, 2)))
+    for box in layout.labels:
+        d.add(Rect(box.left - 1, box.bottom - 0.5, box.right - box.left + 2, box.top - box.bottom + 1,
+                   fillColor=colors.Color(1, 1, 1, alpha=0.8), strokeColor=None))
+        d.add(String(box.left, box.baseline, box.text, fontName=REGULAR, fontSize=PDD_LABEL_FONT_PT,
+                     fillColor=MARK_COLOUR))
     return d

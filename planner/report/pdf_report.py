@@ -1,9 +1,10 @@
 """The plan report as a PDF, drawn with reportlab (no Qt: the command line writes it too).
 
 Page 1 is what a physician checks before signing: identity, status, alerts, the time per
-fraction, the prescription and the plan on the ultrasound. Then the numbers behind it, the model
-and beam data, the digital signatures and the hand-signed sign-off. Every page carries the
-patient ID, the plan, the status, any alert and "page i of n".
+fraction, the prescription and its coverage, and the plan on the ultrasound. Then the numbers
+behind it, the recorded fractions, the model and beam data, the digital signatures and the
+hand-signed sign-off. Every page carries the patient ID, the plan, the status, any alert and
+"page i of n". A heading is never the last line of a page: headings keep with what follows them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import (CondPageBreak, KeepTogether, Paragraph, SimpleDocTemplate, Spacer,
                                 Table, TableStyle)
 
 from planner.core.atomic import atomic_write_bytes
 from planner.report import formatting as fmt
-from planner.report.content import PlanStatus, ReportContent, ReportError
+from planner.report.content import COURSE_COLUMNS, PlanStatus, ReportContent, ReportError
 from planner.report.fonts import BOLD, MONO, REGULAR, register_fonts
 from planner.report.pdf_figures import UltrasoundFigure, pdd_drawing
 
@@ -38,14 +40,18 @@ STATUS_COLOUR = {PlanStatus.DRAFT: ORANGE, PlanStatus.SIGNED: GREEN, PlanStatus.
 
 
 def report_styles() -> dict[str, ParagraphStyle]:
-    """The report's paragraph styles by name (body, small, label, h1, h2, alert_*, key_*, mono, centre)."""
+    """The report's paragraph styles by name (body, small, label, h1, h2, h3, alert_*, key_*, mono, centre).
+    Headings (h2, h3) keep with the flowable after them, so none is stranded at a page's foot."""
     base = ParagraphStyle("body", fontName=REGULAR, fontSize=8.5, leading=10.5)
     return {
         "body": base,
         "small": ParagraphStyle("small", base, fontSize=7, leading=8.6),
         "label": ParagraphStyle("label", base, fontName=BOLD, fontSize=8, leading=10),
         "h1": ParagraphStyle("h1", base, fontName=BOLD, fontSize=15, leading=18, spaceAfter=4),
-        "h2": ParagraphStyle("h2", base, fontName=BOLD, fontSize=10.5, leading=13, spaceBefore=8, spaceAfter=3),
+        "h2": ParagraphStyle("h2", base, fontName=BOLD, fontSize=10.5, leading=13, spaceBefore=8, spaceAfter=3,
+                             keepWithNext=1),
+        "h3": ParagraphStyle("h3", base, fontName=BOLD, fontSize=8, leading=10, spaceBefore=3, spaceAfter=2,
+                             keepWithNext=1),
         "alert_title": ParagraphStyle("alert_title", base, fontName=BOLD, fontSize=11, leading=13,
                                       textColor=colors.white),
         "alert_text": ParagraphStyle("alert_text", base, textColor=colors.white),
@@ -119,6 +125,7 @@ def _key_facts(content: ReportContent, s) -> Table:
             [_p("Dose per fraction × fractions", s["key_label"]),
              _p(rx["Dose per fraction × fractions"], s["key_value"])],
             [_p("Prescribed", s["key_label"]), _p(rx["Prescription"], s["body"])],
+            [_p("Coverage", s["key_label"]), _p(rx["Coverage"], s["body"])],
             [_p("Treatment unit", s["key_label"]), _p(_unit_summary(content), s["body"])]]
     return _table(rows, [66 * mm, TEXT_W - 66 * mm], [("BOX", (0, 0), (-1, -1), 1.2, colors.black),
                                                       ("BACKGROUND", (0, 0), (0, -1), LABEL_BG)])
@@ -173,6 +180,22 @@ def _model(content: ReportContent, s) -> list:
     return out
 
 
+def _course(content: ReportContent, s) -> list:
+    """The recorded fractions, as the window's Course tab lists them."""
+    course = content.course
+    out = [_p("Treatment course (recorded fractions)", s["h2"]), _p(course.summary, s["body"])]
+    if course.rows:
+        rows = [[_p(t, s["label"]) for t in COURSE_COLUMNS]]
+        rows += [[_p(cell, s["body"]) for cell in row] for row in course.rows]
+        table = _table(rows, [16 * mm, 24 * mm, 34 * mm, 20 * mm, 42 * mm, TEXT_W - 136 * mm],
+                       [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)])
+        table.repeatRows = 1
+        out += [Spacer(1, 3), table]
+    flag_style = ParagraphStyle("flag", s["body"], textColor=ORANGE, leftIndent=8, firstLineIndent=-8, spaceBefore=2)
+    out += [Paragraph(f"<b>Flag:</b> {escape(flag)}", flag_style) for flag in course.flags]
+    return [KeepTogether(out)]     # on one page when it fits; a long course splits between its rows
+
+
 def _signatures(content: ReportContent, s) -> list:
     title = _p("Digital signatures", s["h2"])
     if not content.signatures:
@@ -219,11 +242,12 @@ def _story(content: ReportContent, s) -> list:
     story += _image(content, s, max(140.0, min(300.0, PAGE_H - MARGIN_TOP - MARGIN_BOTTOM - used - legend_and_axes)))
     story += [_p("Findings", s["h2"]), *_findings(content, s), CondPageBreak(90 * mm),
               _p("Treatment unit", s["h2"]), _items_table(content.treatment_unit, s),
-              _p("Prescription and fractionation", s["h2"]), _items_table(content.prescription, s), Spacer(1, 3),
-              _p("BED and EQD2 of this plan (linear-quadratic model, no time factor)", s["label"]), Spacer(1, 2),
+              _p("Prescription and fractionation", s["h2"]), _items_table(content.prescription, s),
+              _p("BED and EQD2 of this plan (linear-quadratic model, no time factor)", s["h3"]),
               _radiobiology(content, s),
               _p("Lesion (from the outline)", s["h2"]), _items_table(content.lesion, s),
-              _p("Dose per fraction", s["h2"]), _items_table(content.dose, s)]
+              _p("Dose per fraction", s["h2"]), _items_table(content.dose, s),
+              *_course(content, s)]
     if content.notes:
         story += [_p("Notes", s["h2"]), _p(content.notes, s["body"])]
     story += [CondPageBreak(120 * mm), *_model(content, s), *_signatures(content, s), Spacer(1, 6),
@@ -282,18 +306,29 @@ def _page_decorations(content: ReportContent, total_pages: int | None):
     return draw
 
 
+class _PageCountingCanvas(Canvas):
+    """The first pass only counts pages: it neither encodes images nor writes the file (most of a
+    build's time), and neither moves the layout."""
+
+    def drawImage(self, *args, **kwargs):
+        return (0, 0)
+
+    def save(self) -> None:
+        pass
+
+
 def build_pdf(story, decorations, **document_info) -> bytes:
     """A PDF's bytes from ``story()`` (a fresh list of flowables per call) with every page drawn by
     ``decorations(total_pages)``. Built twice: the first pass counts the pages for "page i of n".
     ``document_info``: title, author, subject, creator (the PDF's own metadata)."""
     register_fonts()
     total = None
-    for _ in range(2):
+    for canvas_class in (_PageCountingCanvas, Canvas):
         buffer = io.BytesIO()
         doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
                                 bottomMargin=MARGIN_BOTTOM, **document_info)
         decorate = decorations(total)
-        doc.build(story(), onFirstPage=decorate, onLaterPages=decorate)
+        doc.build(story(), onFirstPage=decorate, onLaterPages=decorate, canvasmaker=canvas_class)
         total = doc.page
     return buffer.getvalue()
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.core.radiobiology import bed_gy, eqd2_gy
+from planner.dose.coverage import prescription_sentence
 from planner.dose.plan_checks import Finding
 from planner.dose.result import DWELL_TIME, DoseResult
 from planner.report import (AUTHORIZATION, CREATOR, PlanStatus, ReportError, SignatureLine, report_content,
@@ -29,11 +30,18 @@ BROKEN = SignatureLine(AUTHORIZATION, "Bo Physicist", datetime(2025, 3, 4, 11, 0
                        problem="the signed bytes changed (digest mismatch)", fingerprint_sha256="c7" * 32)
 
 
+def confirmed_demo_case(registry):
+    """The demo case with its skin line confirmed, as the user does before planning: the detected
+    line carries doubts, and no depth is measured from an unconfirmed line (the dose is refused)."""
+    planning_image, plan = open_demo_case(registry)
+    return planning_image, plan.with_skin_surface(plan.skin_surface.confirm())
+
+
 @pytest.fixture(scope="module")
 def demo():
     """The demo case with its real kV dose (Monte Carlo beam data from the session cache)."""
     registry = discover_techniques()
-    planning_image, plan = open_demo_case(registry)
+    planning_image, plan = confirmed_demo_case(registry)
     technique = registry.get(plan.setup.technique_id)
     image = calibrated_image(planning_image.image, plan)
     dose = technique.dose_engine.compute(plan, dose_grid_axes(image), technique.commissioning)
@@ -71,12 +79,12 @@ def image_region(rgb: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def isodose_colour_pixels(region: np.ndarray) -> dict[str, int]:
-    """Pixels of three isodose colours, allowing for anti-aliasing into the grey image at 60 dpi; the
-    skin (cyan), outline (amber) and applicator (violet) colours do not count."""
+    """Pixels of three of the window's isodose colours (% of Dmax), allowing for anti-aliasing into
+    the grey image at 60 dpi; the skin (green), outline (magenta) and applicator (violet) do not count."""
     r, g, b = region[..., 0], region[..., 1], region[..., 2]
-    return {"100 % red": int(((r > 150) & (r - g > 70) & (r - b > 70) & (abs(g - b) < 40)).sum()),    # #ff2020
-            "90 % orange": int(((r > 150) & (g > 0.45 * r) & (g < 0.8 * r) & (b < 0.35 * r)).sum()),  # #ffa000
-            "20 % blue": int(((b > 150) & (b - r > 70) & (b - g > 70)).sum())}                         # #4060ff
+    return {"90 % orange": int(((r > 150) & (g > 0.45 * r) & (g < 0.8 * r) & (b < 0.35 * r)).sum()),  # #ff9a00
+            "80 % yellow": int(((r > 180) & (g > 180) & (b < 0.45 * r) & (abs(r - g) < 40)).sum()),   # #fff200
+            "20 % blue": int(((b > 150) & (b - r > 70) & (b - g > 70)).sum())}                         # #3c78ff
 
 
 def write(tmp_path, *args, name="report.pdf", **kwargs) -> Path:
@@ -95,11 +103,14 @@ def test_demo_report_prints_what_the_physician_signs_from(demo, tmp_path):
     assert "DEMO-0001" in text and plan.label in text
     assert f"Treatment time per fraction {t:.2f} min ({t * 60:.0f} s)" in text      # the dose panel's format
     assert f"{rx.dose_per_fraction_gy:g} Gy × 1 fraction = {rx.total_dose_gy:g} Gy total" in text
-    assert "to the 90 % isodose at the lesion's maximum depth" in text
+    assert prescription_sentence(rx.dose_per_fraction_gy, rx.point, dose.dmax_gy,
+                                 dose.prescription_isodose_percent) in text
+    assert f"Coverage {dose.coverage.sentence()}" in text
     for alpha_beta, name in ((10.0, "tumour"), (3.0, "late skin effects")):
         assert (f"{alpha_beta:g} Gy ({name}) {bed_gy(rx, alpha_beta):.2f} Gy {eqd2_gy(rx, alpha_beta):.2f} Gy"
                 in text)
-    assert "Half-value layer (HVL) 0.52 mm Al" in text
+    energy = technique.machine(plan.setup.machine_id).energy(plan.setup.energy_id)
+    assert f"Half-value layer (HVL) {energy.hvl_mm_al:.2f} mm Al" in text
     assert f"Source-to-surface distance (SSD) {dose.ssd_cm:g} cm" in text
     assert "Lesion D90" in text and f"{dose.metrics.lesion_d90_gy:.2f} Gy" in text
     assert "DEMO COMMISSIONING — NOT FOR CLINICAL USE" in text
@@ -183,7 +194,7 @@ def test_ebx_report_says_dwell_time(demo, tmp_path):
     assert "5 Gy × 8 fractions = 40 Gy total" in text and "at 3 mm depth" in text
     assert "Energy 69.5 kV" in text and "Half-value layer (HVL) 1.85 mm Al" in text
     assert "Source-to-surface distance (SSD) 6 cm" in text
-    assert "Central-axis depth dose, % of the surface dose, 69.5 kV" in text
+    assert "Central-axis depth dose in % of Dmax (the surface dose), 69.5 kV, HVL 1.85 mm Al" in text
     with pytest.raises(ReportError, match="beam data are for 50 kV"):
         report_content(plan, dose, planning_image, registry.get("ebx-surface"), beam_data=synthetic_beam())
     assert "Plan status: DRAFT (unsigned)" in text and "No digital signature" in text
@@ -191,7 +202,7 @@ def test_ebx_report_says_dwell_time(demo, tmp_path):
 
 def test_a_refused_plan_is_reported_as_refused(demo, tmp_path):
     _, planning_image, plan, technique, _ = demo
-    plan = plan.with_outline(None)
+    plan = plan.with_skin_surface(None)                      # no depth can be measured
     image = calibrated_image(planning_image.image, plan)
     dose = technique.dose_engine.compute(plan, dose_grid_axes(image), technique.commissioning)
     assert dose.refused and dose.dose_grid_gy is None
@@ -200,7 +211,7 @@ def test_a_refused_plan_is_reported_as_refused(demo, tmp_path):
     assert all("REFUSED" in page for page in pages)
     text = " ".join(pages)
     assert "REFUSED — NOT FOR TREATMENT" in text and "NO DOSE — REFUSED" in text
-    assert "Treatment time per fraction not available: " in text and "Refused: no lesion outline" in text
+    assert "Treatment time per fraction not available: " in text and "Refused: no skin surface on the image" in text
     rendered = render(path, tmp_path)
     assert len(rendered) == len(pages)
     top, bottom, left, right = image_region(rendered[0])
