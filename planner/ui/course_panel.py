@@ -8,22 +8,39 @@ plan that changes the time is flagged, never silently applied to fractions alrea
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
-from PySide6.QtCore import QDate
-from PySide6.QtWidgets import (QDateEdit, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtCore import QDate, QSize
+from PySide6.QtWidgets import (QBoxLayout, QDateEdit, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from planner.core.course import Course, CourseError
 from planner.core.plan import Plan
 from planner.ui.document import PlanDocument
+from planner.ui.readable_colours import STOP, WARNING, text_colour
 
-PROBLEM_STYLE = "color: #ff6060;"
-FLAG_STYLE = "color: #ffb040;"
+WIDE_FROM_CHARACTERS = 95   # narrower than this: the form goes below the table instead of beside it
+COMPACT_HEIGHT_PX = 110     # what the table and the plot ask for; they grow into any height left
 DEFAULT_MAX_GAP_DAYS = 7   # a clinic's rule of thumb, editable; not a published figure
-COLUMNS = ("Fraction", "Delivered on", "Beam-on time (s)", "Dose (Gy)", "Delivered by", "Remarks")
+COLUMNS = ("Fraction", "Delivered on", "Time (s)", "Dose (Gy)", "Delivered by", "Remarks")
+TIME_COLUMN = 2  # headed with the technique's word for the time: "Treatment time (s)" (kV), "Dwell time (s)" (eBx)
+UNKNOWN_TIME_NAME = "time"  # before the dose engine has named it (planner.dose.result.DoseResult.time_name)
+
+
+class _CompactPlot(pg.PlotWidget):
+    """A plot whose size hint stays small: a graphics view's grows with its scene, and the dock
+    would then ask for the plot's last size and scroll instead of fitting the course."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(240, COMPACT_HEIGHT_PX)
+
+
+class _CompactTable(QTableWidget):
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(super().sizeHint().width(), COMPACT_HEIGHT_PX)
 
 
 class CoursePanel(QWidget):
@@ -32,16 +49,16 @@ class CoursePanel(QWidget):
         self.document = document
         self.registry = registry
         self._planned_time_s: float | None = None
-        self._time_name = "beam-on time"
+        self._time_names: dict[str, str] = {}  # technique id → what its engine calls the time
 
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         self.flags_label = QLabel()
         self.flags_label.setWordWrap(True)
-        self.flags_label.setStyleSheet(FLAG_STYLE)
+        self.flags_label.setStyleSheet(f"color: {text_colour(WARNING, self)};")
 
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(160)
+        self.plot = _CompactPlot()
+        self.plot.setMinimumHeight(100)
         self.plot.setLabel("bottom", "fraction")
         self.plot.setLabel("left", "cumulative dose", units="Gy")
         self.plot.addLegend(offset=(10, 10))
@@ -51,12 +68,14 @@ class CoursePanel(QWidget):
         self.delivered_curve = self.plot.plot(name="delivered", pen=pg.mkPen("#40d080", width=2), symbol="s",
                                               symbolSize=7, symbolBrush="#40d080")
 
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.table = _CompactTable(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # Remarks take what is left and may shrink below their text: the table never scrolls sideways
+        # just to keep an empty column wide.
+        self.table.horizontalHeader().setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
 
         # Starting the course.
         self.start_box = QGroupBox("Start the course")
@@ -87,35 +106,59 @@ class CoursePanel(QWidget):
         self.remarks = QLineEdit()
         self.record_button = QPushButton("Record fraction")
         record_form.addRow("Delivered on", self.date_edit)
-        record_form.addRow("Beam-on time", time_row)
+        self.time_form_label = QLabel(UNKNOWN_TIME_NAME.capitalize())
+        record_form.addRow(self.time_form_label, time_row)
         record_form.addRow("Delivered by", self.delivered_by)
         record_form.addRow("Remarks", self.remarks)
         record_form.addRow(self.record_button)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet(PROBLEM_STYLE)
+        self.problem_label.setStyleSheet(f"color: {text_colour(STOP, self)};")
 
+        # The fractions (table, then plot) beside the form when the panel is wide (the window's default,
+        # below the image), above it when narrow: either way form and table show without scrolling.
+        records = QVBoxLayout()
+        records.addWidget(self.table, 1)
+        records.addWidget(self.plot, 1)
+        form = QVBoxLayout()
+        form.addWidget(self.start_box)
+        form.addWidget(self.record_box)
+        form.addWidget(self.problem_label)
+        form.addStretch(1)
+        self.body = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.body.addLayout(records, 1)
+        self.body.addLayout(form)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.flags_label)
-        layout.addWidget(self.plot)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.start_box)
-        layout.addWidget(self.record_box)
-        layout.addWidget(self.problem_label)
+        layout.addLayout(self.body, 1)
 
         self.start_button.clicked.connect(self.start_course)
         self.record_button.clicked.connect(self.record_fraction)
         document.plan_changed.connect(self.show_plan)
         self.show_plan(document.plan)
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        wide = event.size().width() >= self.fontMetrics().averageCharWidth() * WIDE_FROM_CHARACTERS
+        self.body.setDirection(QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom)
+        super().resizeEvent(event)
+
     # --- what the dose engine says a fraction takes -------------------------------------------------
-    def set_planned_time(self, minutes: float | None, time_name: str = "beam-on time") -> None:
-        """The current plan's beam-on time per fraction (None when the engine gives none)."""
+    def set_planned_time(self, minutes: float | None, time_name: str | None = None) -> None:
+        """The current plan's time per fraction (None when the engine gives none) and what the
+        engine calls it (``DoseResult.time_name``: treatment time for kV, dwell time for eBx)."""
         self._planned_time_s = None if minutes is None else minutes * 60.0
-        self._time_name = time_name
+        plan = self.document.plan
+        if time_name and plan is not None:
+            self._time_names[plan.setup.technique_id] = time_name
         self.show_plan(self.document.plan)
+
+    @property
+    def time_name(self) -> str:
+        """The open plan's word for the time, as its dose engine last named it."""
+        plan = self.document.plan
+        return UNKNOWN_TIME_NAME if plan is None else self._time_names.get(plan.setup.technique_id, UNKNOWN_TIME_NAME)
 
     # --- display ----------------------------------------------------------------------------------
     def show_plan(self, plan: Plan | None) -> None:
@@ -124,7 +167,9 @@ class CoursePanel(QWidget):
         self.record_box.setVisible(course is not None and not course.complete)
         self.start_button.setEnabled(self._planned_time_s is not None)
         self.start_button.setToolTip("" if self._planned_time_s is not None else
-                                     "The plan needs a computed beam-on time before its course can start")
+                                     f"The plan needs a computed {self.time_name} before its course can start")
+        self.time_form_label.setText(self.time_name.capitalize())
+        self.table.setHorizontalHeaderItem(TIME_COLUMN, QTableWidgetItem(f"{self.time_name.capitalize()} (s)"))
         if plan is None:
             self.summary_label.setText("No plan open.")
         elif course is None:
@@ -132,7 +177,7 @@ class CoursePanel(QWidget):
             self.summary_label.setText(
                 f"No fraction recorded yet. Planned: {rx.fractions} × {rx.dose_per_fraction_gy:g} Gy = "
                 f"{rx.fractions * rx.dose_per_fraction_gy:g} Gy"
-                + ("" if self._planned_time_s is None else f", {self._time_name} {self._planned_time_s:.0f} s per fraction")
+                + ("" if self._planned_time_s is None else f", {self.time_name} {self._planned_time_s:.0f} s per fraction")
                 + ". Start the course to record fractions.")
         else:
             self.summary_label.setText(_summary(course))
@@ -213,7 +258,11 @@ class CoursePanel(QWidget):
         try:
             seconds = float(text)
         except ValueError:
-            self.problem_label.setText(f"Beam-on time must be a number of seconds, got {text!r}.")
+            seconds = None
+        if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+            # Said here, in the technique's word: the course's own message says "dwell time" for every technique.
+            self.problem_label.setText(f"Not recorded: the {self.time_name} must be a number of seconds above 0, "
+                                       f"got {text!r}.")
             return False
         when = self.date_edit.date()
         try:

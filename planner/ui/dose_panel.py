@@ -60,6 +60,7 @@ def _wrapping(text: str = "–") -> QLabel:
 class DosePanel(QWidget):
     apply_energy = Signal(str)  # the user accepts the recommended energy id
     apply_applicator = Signal(str)  # the user accepts the recommended applicator id
+    apply_both = Signal(str, str)  # the user accepts both (energy id, applicator id)
     recommend_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
@@ -111,9 +112,14 @@ class DosePanel(QWidget):
             row.addWidget(label, 1)
             row.addWidget(button)
             recommend_layout.addLayout(row)
+        # Energy and cone are judged together (a wider cone reaches deeper): one click, one undo step.
+        self.use_both = QPushButton("Use energy and cone")
+        recommend_layout.addWidget(self.use_both)
         self._recommended = {"energy": None, "cone": None}
         self.use_energy.clicked.connect(lambda: self.apply_energy.emit(self._recommended["energy"]))
         self.use_cone.clicked.connect(lambda: self.apply_applicator.emit(self._recommended["cone"]))
+        self.use_both.clicked.connect(lambda: self.apply_both.emit(self._recommended["energy"],
+                                                                   self._recommended["cone"]))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -211,3 +217,4 @@ class DosePanel(QWidget):
             self._recommended[kind] = None if rec is None else rec.choice_id
             label.setText((note or "–") if rec is None else f"{kind.capitalize()}: {rec.reason}")
             button.setEnabled(rec is not None and rec.choice_id is not None)
+        self.use_both.setEnabled(self.use_energy.isEnabled() and self.use_cone.isEnabled())

@@ -19,12 +19,16 @@ import pyqtgraph as pg
 from planner.core.outline import LesionOutline
 from planner.core.skin_surface import SkinSurface
 from planner.ui.caliper import Caliper
-from planner.ui.click_tools import ClickTool, OutlineDrawingTool
+from planner.ui.click_tools import ClickTool, OutlineDrawingTool, SkinLineDrawingTool
 from planner.ui.dose_overlay import DoseOverlay
 from planner.ui.editable_polyline import EditablePolyline
 
-OUTLINE_COLOUR = QColor(255, 200, 0)
-SKIN_COLOUR = QColor(0, 200, 255)
+# Magenta: no isodose line (red, orange, yellow, cyan, blue; the prescription's white) uses it (dose_overlay).
+OUTLINE_COLOUR = QColor(255, 64, 255)
+# Green: no isodose line (white, red, orange, yellow, cyan, blue), the outline (magenta) or the cone
+# (violet) uses it, so the line depth is measured from is never mistaken for a dose level.
+SKIN_COLOUR = QColor(64, 255, 64)
+SKIN_NOT_CONFIRMED = "skin line not confirmed"
 CONE_COLOUR = QColor(200, 120, 255)
 
 
@@ -42,7 +46,8 @@ class UltrasoundView(pg.PlotWidget):
     outline_edited = Signal(object)  # LesionOutline
     outline_previewed = Signal(object)  # LesionOutline under a drag that has not ended
     tool_changed = Signal(str)  # the active click tool's hint, "" when none
-    skin_edited = Signal(object)  # SkinSurface
+    skin_edited = Signal(object)  # SkinSurface moved by a drag
+    skin_drawn = Signal(object)  # SkinSurface drawn anew by clicks
     cone_moved = Signal(float)  # new cone axis, lateral mm
     edit_refused = Signal(str)  # why a gesture could not become an edit
 
@@ -69,6 +74,12 @@ class UltrasoundView(pg.PlotWidget):
                                         z_value=10, on_edited=self._on_outline_edited,
                                         on_preview=self._on_outline_previewed)
         self.skin.peers, self.outline.peers = [self.outline], [self.skin]
+        # A line with open doubts is dashed and says so beside its left end.
+        self.skin_doubt_label = pg.TextItem(SKIN_NOT_CONFIRMED, color=SKIN_COLOUR, anchor=(0, 0),
+                                            fill=pg.mkBrush(0, 0, 0, 160))
+        self.skin_doubt_label.setZValue(13)
+        self.skin_doubt_label.setVisible(False)
+        plot.addItem(self.skin_doubt_label, ignoreBounds=True)
         self.caliper: Caliper | None = None
         self.dose_overlay = DoseOverlay(plot)
         # The cone: its axis (drag it sideways to move the cone) and its footprint on the skin.
@@ -86,6 +97,7 @@ class UltrasoundView(pg.PlotWidget):
         self._frame = 0
         self._levels: tuple[float, float] | None = None
         self._shown_skin = None
+        self._cursor_scene_pos = None  # where the mouse last was over the view, for a fresh read-out
         self.click_tool: ClickTool | None = None
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
@@ -107,6 +119,15 @@ class UltrasoundView(pg.PlotWidget):
         left, top, width, height = image.extent_mm if calibrated else image.extent_px
         self.image_item.setRect(QRectF(left, top, width, height))
         self.fit_image()
+        self.refresh_cursor_readout()
+
+    def refresh_cursor_readout(self) -> None:
+        """Read the image under the cursor again: another image or a new scale (a hand calibration)
+        must not leave the previous read-out ("no mm scale") on screen."""
+        if self._cursor_scene_pos is None:
+            self.cursor_moved.emit(None)
+        else:
+            self._on_mouse_moved(self._cursor_scene_pos)
 
     def show_frame(self, frame: int) -> None:
         self._frame = frame
@@ -130,6 +151,20 @@ class UltrasoundView(pg.PlotWidget):
     def show_skin_surface(self, skin_surface) -> None:
         self._shown_skin = skin_surface
         self.skin.show(None if skin_surface is None else list(skin_surface.points_mm))
+        doubtful = skin_surface is not None and not skin_surface.confirmed
+        # Gaps as long as the dashes, so the line reads as broken even where it lies on a bright echo.
+        self.skin.set_pen(pg.mkPen(SKIN_COLOUR, width=2, dash=[3, 3]) if doubtful
+                          else pg.mkPen(SKIN_COLOUR, width=1.5))
+        self.skin_doubt_label.setVisible(doubtful)
+        if doubtful:
+            x_mm, y_mm = skin_surface.points_mm[0]
+            self.skin_doubt_label.setPos(x_mm, y_mm)
+            self.skin_doubt_label.setToolTip("; ".join(skin_surface.doubts))
+
+    @property
+    def skin_shows_doubt(self) -> bool:
+        """True while the skin line is drawn as not confirmed (dashed, labelled)."""
+        return self.skin_doubt_label.isVisible() and self.skin.pen.style() != Qt.PenStyle.SolidLine
 
     def show_cone(self, axis_x_mm: float | None, diameter_mm: float | None, skin_depth_at) -> None:
         """The cone's axis and footprint (its diameter on the skin); hidden when unknown."""
@@ -199,6 +234,10 @@ class UltrasoundView(pg.PlotWidget):
     def start_drawing_outline(self) -> None:
         self.start_tool(OutlineDrawingTool(self.getPlotItem(), self._on_outline_drawn))
 
+    def start_drawing_skin_line(self) -> None:
+        self.start_tool(SkinLineDrawingTool(self.getPlotItem(), SKIN_COLOUR, self._on_skin_drawn,
+                                            self.tool_changed.emit))
+
     def _end_tool(self) -> None:
         self.click_tool = None
         for polyline in (self.outline, self.skin):
@@ -249,7 +288,16 @@ class UltrasoundView(pg.PlotWidget):
             return
         self.skin_edited.emit(surface)
 
+    def _on_skin_drawn(self, points) -> None:
+        try:
+            surface = SkinSurface(tuple(points))
+        except ValueError as err:
+            self.edit_refused.emit(f"That skin line cannot be used: {err}.")
+            return
+        self.skin_drawn.emit(surface)
+
     def _on_mouse_moved(self, scene_pos) -> None:
+        self._cursor_scene_pos = QPointF(scene_pos)
         image = self._image
         if image is None:
             self.cursor_moved.emit(None)

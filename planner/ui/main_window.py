@@ -6,6 +6,7 @@ no plan state of its own.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -60,14 +61,20 @@ from planner.workflow import (
     calibrate_by_hand,
     calibrated_image,
     complete_plan,
+    detect_skin_surface,
     load_planning_image,
     machine_commissioning,
     open_demo_case,
     start_plan,
+    technique_for_new_image,
 )
 
 PLAN_FILE_FILTER = "Planner plans (*.plan.json *.json)"
 IMAGE_FILE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+
+# The dock arrangement's version: a window state saved with another one is not restored (1: the
+# course below the image, issue 13; 0: every panel tabbed on the right).
+LAYOUT_VERSION = 1
 
 # How the window asks the user a question; tests replace it with a scripted answer.
 AskUser = Callable[[str, str, tuple[str, ...]], str]
@@ -112,13 +119,23 @@ class MainWindow(QMainWindow):
         course_dock = self._add_dock("Course", "CourseDock", self.course_panel)
         self.review_panel = ReviewPanel()
         review_dock = self._add_dock("Review", "ReviewDock", self.review_panel)
-        self.tabifyDockWidget(self.findChild(QDockWidget, "MetricsDock"), beam_dock)
-        self.tabifyDockWidget(beam_dock, course_dock)
-        self.tabifyDockWidget(course_dock, review_dock)
-        self.findChild(QDockWidget, "MetricsDock").raise_()
+        metrics_dock = self.findChild(QDockWidget, "MetricsDock")
+        self.tabifyDockWidget(metrics_dock, beam_dock)
+        self.tabifyDockWidget(beam_dock, review_dock)
+        metrics_dock.raise_()
+        # The course goes below the image (the ultrasound is wider than tall, so the image keeps its
+        # size) and the right column keeps the full height: at 1280 × 800 the dose panel's findings and
+        # the course's form and table all show without scrolling.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, course_dock)
+        self._default_dock_sizes = ([self.findChild(QDockWidget, "PlanDock"), metrics_dock, course_dock],
+                                    [330, 390, 300], 480)  # heights, the right column's width (px)
 
         self.cursor_label = QLabel("Move the cursor over the image")
-        self.calibration_label = QLabel()
+        self.calibration_label = QLabel()  # elided to fit; the full text in its tooltip and "details"
+        self.calibration_label.setTextFormat(Qt.TextFormat.RichText)
+        self.calibration_label.linkActivated.connect(lambda _link: self.show_calibration_details())
+        self._calibration_details = ""
         self._shown_calibration = "none shown yet"
         self._shown_beam = None
         self._restoring = None  # the recovery file set aside while a restore loads
@@ -130,11 +147,16 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.resize(1400, 860)
+        docks, heights, right_width = self._default_dock_sizes
+        self.resizeDocks(docks[:1], [right_width], Qt.Orientation.Horizontal)
+        self.resizeDocks(docks[:2], heights[:2], Qt.Orientation.Vertical)
+        self.resizeDocks(docks[2:], heights[2:], Qt.Orientation.Vertical)
         geometry, state = settings.window_layout()
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
-            self.restoreState(state)
+            # A layout saved by an older version (another dock arrangement) is ignored, not restored.
+            self.restoreState(state, LAYOUT_VERSION)
         self._update_title()
 
     # --- construction -------------------------------------------------------------------
@@ -187,6 +209,16 @@ class MainWindow(QMainWindow):
         self.wash_action = self._action("Dose &Colour Wash", self.view.dose_overlay.set_wash_visible, "Ctrl+W",
                                         "Show the dose as a colour wash under the isodose lines")
         self.wash_action.setCheckable(True)
+        self.draw_skin_action = self._action("Draw &Skin Line", self.view.start_drawing_skin_line, "Ctrl+K",
+                                             "Draw the skin line anew by clicking along the skin from left to right")
+        self.confirm_skin_action = self._action("C&onfirm Skin Line", self.confirm_skin_line, "Ctrl+Shift+K",
+                                                "Accept the detected skin line as the skin, so depths are measured "
+                                                "from it")
+        self.reset_skin_action = self._action("&Reset Skin Line to Detected", self.reset_skin_line, None,
+                                              "Put back the skin line found on the image, with its doubts")
+        for action in (self.draw_skin_action, self.confirm_skin_action, self.reset_skin_action):
+            action.setEnabled(False)
+        self._detected_by_hand = (None, None)  # (planning image, hand calibration) → the line found with it
         self.calibrate_action = self._action("Calibrate by &Hand…", self.start_hand_calibration, None,
                                              "Give an image without a scale its mm calibration: draw a known distance")
         self.play_action = self._action("&Play/Pause Cine", self.image_controls.play_button.toggle, "Space")
@@ -221,6 +253,10 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.centre_cone_action)
         image_menu = self.menuBar().addMenu("&Image")
         image_menu.addAction(self.calibrate_action)
+        image_menu.addSeparator()
+        for action in (self.confirm_skin_action, self.draw_skin_action, self.reset_skin_action):
+            image_menu.addAction(action)
+        image_menu.addSeparator()
         image_menu.addAction(self.fit_action)
         image_menu.addAction(self.caliper_action)
         image_menu.addAction(self.play_action)
@@ -235,7 +271,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("MainToolBar")
         for action in (self.open_image_action, self.open_plan_action, self.save_action, None,
                        self.undo_action, self.redo_action, None, self.draw_outline_action,
-                       self.propose_outline_action, None,
+                       self.propose_outline_action, None, self.confirm_skin_action, self.draw_skin_action, None,
                        self.fit_action, self.caliper_action, self.wash_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
         self._refresh_recent_menu()
@@ -257,6 +293,7 @@ class MainWindow(QMainWindow):
         self.document.undo_stack.cleanChanged.connect(self._update_title)
         self.view.outline_edited.connect(self._on_outline_edited)
         self.view.skin_edited.connect(self._on_skin_edited)
+        self.view.skin_drawn.connect(self._on_skin_drawn)
         self.view.outline_previewed.connect(self._on_outline_previewed)
         self.view.cone_moved.connect(self._on_cone_moved)
         self.view.edit_refused.connect(self.report_problem)
@@ -269,8 +306,12 @@ class MainWindow(QMainWindow):
         panel.recommend_requested.connect(self.recommend)
         panel.apply_energy.connect(lambda energy_id: self._apply_recommendation("energy_id", energy_id))
         panel.apply_applicator.connect(lambda applicator_id: self._apply_recommendation("applicator_id", applicator_id))
+        panel.apply_both.connect(self._apply_recommended_energy_and_cone)
         self.image_controls.levels_changed.connect(self.view.set_levels)
         self.runner.busy_changed.connect(self._on_busy_changed)
+        # A typed entry the plan does not use: no dose of the previous prescription stays shown.
+        self.plan_panel.entry_problem_changed.connect(self.dose.set_entry_problem)
+        self.plan_panel.ask_user = lambda title, text, choices: self.ask_user(title, text, choices)
 
     # --- opening and saving ---------------------------------------------------------------
     def open_demo(self) -> None:
@@ -297,7 +338,7 @@ class MainWindow(QMainWindow):
         def opened(planning_image: PlanningImage) -> None:
             if not self._still_replaceable(asked):
                 return
-            technique = self.registry.surface_techniques[0]
+            technique = technique_for_new_image(self.registry, self.settings.last_technique_id())
             self.document.open(planning_image, start_plan(planning_image, technique), saved=True)
             self._remember(path)
 
@@ -460,14 +501,17 @@ class MainWindow(QMainWindow):
         self._show_image_in_plan_scale(plan)
         self.view.show_outline(plan.outline)
         self.view.show_skin_surface(plan.skin_surface)
+        self._update_skin_actions(plan)
         self._show_cone(plan)
         self._update_title()
+        self.settings.save_last_technique(plan.setup.technique_id)  # a new image starts with it
 
     def _on_image_changed(self, planning_image: PlanningImage) -> None:
         self._shown_calibration = "none shown yet"
         self.image_controls.show_image(planning_image.image)
         self.caliper_action.setChecked(False)
         image = planning_image.image
+        self.statusBar().clearMessage()  # nothing said about an earlier image stays
         if image.problems:
             self.statusBar().showMessage("; ".join(image.problems), 15000)
 
@@ -477,10 +521,34 @@ class MainWindow(QMainWindow):
         if image.calibration != self._shown_calibration:
             self._shown_calibration = image.calibration
             self.view.show_image(image)
-            for action in (self.draw_outline_action, self.propose_outline_action, self.caliper_action):
+            for action in (self.draw_outline_action, self.propose_outline_action, self.caliper_action,
+                           self.draw_skin_action):
                 action.setEnabled(image.calibration is not None)
-            self.calibration_label.setText("Scale: " + (image.calibration.source if image.calibration is not None
-                                                        else "none — Image ▸ Calibrate by Hand… to measure"))
+            self._show_calibration_text(image)
+
+    CALIBRATION_LABEL_MAX_PX = 460
+
+    def _show_calibration_text(self, image) -> None:
+        """The scale in the status bar, elided to fit; in full in the tooltip and behind "details"."""
+        if image.calibration is not None:
+            text = f"Scale: {image.calibration.source}"
+        else:
+            why = next((p for p in image.problems if p.startswith("no calibration")), "no mm scale in the file")
+            text = f"Scale: none — {why} (Image ▸ Calibrate by Hand…)"
+        others = [p for p in image.problems if not p.startswith("no calibration")]
+        self._calibration_details = text + ("\n\nAbout this image:\n" + "\n".join(f"• {p}" for p in others)
+                                            if others else "")
+        self.calibration_label.setToolTip(text)
+        label = self.calibration_label
+        shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, self.CALIBRATION_LABEL_MAX_PX)
+        link = ' <a href="details">details</a>' if shown != text or others else ""
+        label.setText(html.escape(shown) + link)
+
+    def show_calibration_details(self) -> None:
+        """The scale, or why there is none, and the image's other notes, in full."""
+        box = QMessageBox(QMessageBox.Icon.Information, "Image scale", self._calibration_details, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     @property
     def displayed_image(self):
@@ -564,21 +632,58 @@ class MainWindow(QMainWindow):
         self.view.show_cone(axis, diameter, skin)
 
     def _on_skin_edited(self, skin_surface) -> None:
+        """A dragged line is one the user placed: it comes without doubts, which the undo text says."""
         plan = self.document.plan
         if plan is not None:
-            self.document.apply(plan.with_skin_surface(skin_surface), "Edit skin surface")
+            doubtful = plan.skin_surface is not None and not plan.skin_surface.confirmed
+            self.document.apply(plan.with_skin_surface(skin_surface),
+                                "Move and confirm skin line" if doubtful else "Move skin line")
+
+    def _on_skin_drawn(self, skin_surface) -> None:
+        plan = self.document.plan
+        if plan is not None:
+            self.document.apply(plan.with_skin_surface(skin_surface), "Draw skin line")
+
+    def confirm_skin_line(self) -> None:
+        plan = self.document.plan
+        if plan is None or plan.skin_surface is None or plan.skin_surface.confirmed:
+            return
+        self.document.apply(plan.with_skin_surface(plan.skin_surface.confirm()), "Confirm skin line")
+
+    def reset_skin_line(self) -> None:
+        plan = self.document.plan
+        detected = None if plan is None else self._detected_skin(plan)
+        if detected is None:
+            self.report_problem("No skin line was found on this image to go back to; draw it (Image ▸ Draw Skin Line).")
+            return
+        self.document.apply(plan.with_skin_surface(detected), "Reset skin line to detected")
+
+    def _detected_skin(self, plan: Plan):
+        """The line found on the image: when it opened, or (an image scaled by hand) with the plan's scale."""
+        planning_image = self.document.planning_image
+        if planning_image is None:
+            return None
+        if planning_image.image.calibration is not None or plan.manual_calibration is None:
+            return planning_image.detected_skin
+        key = (planning_image, plan.manual_calibration)
+        if self._detected_by_hand[0] != key:
+            self._detected_by_hand = (key, detect_skin_surface(calibrated_image(planning_image.image, plan)))
+        return self._detected_by_hand[1]
+
+    def _update_skin_actions(self, plan: Plan) -> None:
+        skin = plan.skin_surface
+        self.confirm_skin_action.setEnabled(skin is not None and not skin.confirmed)
+        detected = self._detected_skin(plan)
+        self.reset_skin_action.setEnabled(detected is not None and skin != detected)
 
     # --- dose ---------------------------------------------------------------------------
     def _on_dose_computed(self, result) -> None:
         self.metrics_panel.dose_panel.show_result(result)
         if result is self.dose.last_result:  # not a preview of a drag
             self.course_panel.set_planned_time(result.treatment_time_min, result.time_name)
-        if result.dose_grid_gy is None:
-            self.view.dose_overlay.clear()
-        else:
-            skin = self.document.plan.skin_surface
-            self.view.dose_overlay.show_dose(result.dose_grid_gy, result.x_mm, result.y_mm, result.prescribed_dose_gy,
-                                             skin.depth_at)
+        skin = self.document.plan.skin_surface
+        # Isodoses in % of Dmax; none for a refused plan (the overlay decides from the result).
+        self.view.dose_overlay.show_result(result, None if skin is None else skin.depth_at)
         self._show_beam_data()
 
     def _on_dose_unavailable(self, reason: str) -> None:
@@ -674,6 +779,13 @@ class MainWindow(QMainWindow):
             return
         self.document.apply(plan.with_setup(**{field: choice_id}), "Use recommended " + field.split("_")[0])
 
+    def _apply_recommended_energy_and_cone(self, energy_id: str, applicator_id: str) -> None:
+        plan = self.document.plan
+        if plan is None or not energy_id or not applicator_id:
+            return
+        self.document.apply(plan.with_setup(energy_id=energy_id, applicator_id=applicator_id),
+                            "Use recommended energy and cone")
+
     def start_outline_proposal(self) -> None:
         if self.document.plan is None or self.displayed_image.calibration is None:
             self.report_problem("A proposed outline needs an image with a mm calibration; calibrate the image first.")
@@ -695,7 +807,7 @@ class MainWindow(QMainWindow):
 
     def _on_cursor_moved(self, readout: CursorReadout | None) -> None:
         if readout is None:
-            self.cursor_label.setText("")
+            self.cursor_label.setText("Move the cursor over the image")
             return
         value = readout.value
         value_text = ", ".join(str(v) for v in value) if isinstance(value, tuple) else f"{value}"
@@ -783,7 +895,7 @@ class MainWindow(QMainWindow):
             self.runner.wait(5.0)
         if self._restoring is not None:
             self._restore_ended(restored=False)
-        self.settings.save_window_layout(self.saveGeometry(), self.saveState())
+        self.settings.save_window_layout(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
         self.document.close_cleanly()
         # The window is going away: nothing its children emit while they are destroyed (the undo
         # stack clears itself) may reach it or touch the recovery file again.

@@ -1,4 +1,5 @@
-"""The numbers a physician reads: lesion size below the skin, dose, time, BED and EQD2.
+"""The numbers a physician reads: dose and time (with what is wrong first), lesion size below the skin,
+BED and EQD2.
 
 Each value carries its unit; what Planner cannot compute (an uncommissioned machine, a missing
 outline) says so instead of showing a number.
@@ -46,9 +47,10 @@ class MetricsPanel(QWidget):
         dose = QGroupBox("Dose per fraction")
         QVBoxLayout(dose).addWidget(self.dose_panel)
 
+        # The dose first: its findings (stops, then warnings) head the dock, above the fold at 1280 × 800.
         layout = QVBoxLayout(self)
-        layout.addWidget(lesion)
         layout.addWidget(dose)
+        layout.addWidget(lesion)
         layout.addWidget(radiobiology)
         layout.addStretch(1)
         document.plan_changed.connect(self.show_plan)
@@ -58,8 +60,10 @@ class MetricsPanel(QWidget):
             for label in (self.depth_label, self.width_label, self.area_label):
                 label.setText("no outline drawn")
         else:
-            if plan.skin_surface is None:
-                self.depth_label.setText("no skin surface found on this image")
+            if plan.skin_surface is None or not plan.skin_surface.confirmed:
+                # No depth from a line that may not be the skin (the dose panel says why).
+                self.depth_label.setText("no skin surface found on this image" if plan.skin_surface is None
+                                         else "skin line not confirmed")
                 self.width_label.setText(f"{plan.outline.lateral_width_mm:.2f} mm")
                 self.area_label.setText(f"{plan.outline.area_mm2:.2f} mm²")
             else:

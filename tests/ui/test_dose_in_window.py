@@ -18,26 +18,29 @@ def test_the_demo_shows_a_treatment_time_isodoses_and_the_model(demo_window, qtb
     panel = w.metrics_panel.dose_panel
     assert panel.time_label.text().startswith(f"{result.treatment_time_min:.2f} min")
     assert "Monte Carlo" in panel.model_label.text() and "demo commissioning" in panel.model_label.text()
-    assert "under-dosed" in panel.findings_label.text()  # 50 kV does not reach 2.7 mm with its 90 % isodose
-    xs, ys = w.view.dose_overlay.line_points(100)
+    # the demo opens on the recommended 100 kV, Ø 25 mm: its 90 % isodose covers the lesion's deepest point
+    assert "under-dosed" not in panel.findings_label.text()
+    assert panel.coverage_label.text() == result.coverage.sentence() and result.coverage.covered
+    xs, ys = w.view.dose_overlay.line_points(90)
     assert len(xs) > 0
-    # The 100 % line (the prescribed dose) on the central axis lies where the PDD is 90 % of the surface.
+    # The 90 % line (90 % of Dmax, the surface dose) on the central axis lies where the PDD is 90 %.
     axis = np.abs(xs - result.cone_axis_x_mm) < 0.5
     skin = w.document.plan.skin_surface.depth_at(result.cone_axis_x_mm)
     assert np.median(ys[axis]) - skin == pytest.approx(result.metrics.depth_90_percent_isodose_mm, abs=0.15)
     assert "DEMO commissioning" in w.plan_panel.machine_data_label.text()
 
 
-def test_a_higher_energy_reaches_deeper_and_undo_restores_the_time(demo_window, qtbot):
+def test_a_lower_energy_reaches_less_deep_and_undo_restores_the_time(demo_window, qtbot):
     w = demo_window
-    low = wait_for_dose(w, qtbot)
-    choose_in_combo(w.plan_panel.energy_combo, "100 kV (HVL 2.20 mm Al)")
     high = wait_for_dose(w, qtbot)
+    choose_in_combo(w.plan_panel.energy_combo, "50 kV (HVL 0.52 mm Al)")
+    low = wait_for_dose(w, qtbot)
     assert high is not low
-    assert high.metrics.depth_90_percent_isodose_mm > low.metrics.depth_90_percent_isodose_mm
+    assert low.metrics.depth_90_percent_isodose_mm < high.metrics.depth_90_percent_isodose_mm
+    assert not low.coverage.covered and "under-dosed" in w.metrics_panel.dose_panel.findings_label.text()
     w.undo_action.trigger()
     again = wait_for_dose(w, qtbot)
-    assert again.treatment_time_min == pytest.approx(low.treatment_time_min)
+    assert again.treatment_time_min == pytest.approx(high.treatment_time_min)
 
 
 def test_dragging_the_outline_updates_the_dose_metrics_at_once(demo_window, qtbot):
@@ -54,18 +57,25 @@ def test_dragging_the_outline_updates_the_dose_metrics_at_once(demo_window, qtbo
 def test_the_recommendation_is_shown_with_its_reason_and_applied_only_on_request(demo_window, qtbot):
     w = demo_window
     wait_for_dose(w, qtbot)
+    # the plan a new user had: 50 kV, Ø 15 mm, under-dosed
+    choose_in_combo(w.plan_panel.energy_combo, "50 kV (HVL 0.52 mm Al)")
+    choose_in_combo(w.plan_panel.applicator_combo, "Ø 15 mm")
     plan = w.document.plan
     panel = w.metrics_panel.dose_panel
     panel.recommend_button.click()
     qtbot.waitUntil(lambda: not w.runner.busy, timeout=120000)
     assert w.document.plan == plan  # nothing applied yet
     assert "Cone:" in panel.cone_reason.text() and "Energy:" in panel.energy_reason.text()
-    assert panel.use_cone.isEnabled()
-    panel.use_cone.click()
-    # Lesion 8.95 mm + 2 × 5 mm margin = 18.95 mm → the 20 mm cone.
-    assert w.document.plan.setup.applicator_id == "cone-20mm"
+    # Lesion 8.95 mm + 2 × 5 mm = 18.95 mm → Ø 20 mm would do laterally, but only Ø 25 mm's 100 kV 90 % isodose
+    # reaches the lesion's depth + 0.5 mm; both are applied together, in one undo step
+    assert panel.use_cone.isEnabled() and panel.use_both.isEnabled()
+    assert panel._recommended == {"energy": "100kV", "cone": "cone-25mm"}
+    panel.use_both.click()
+    assert (w.document.plan.setup.energy_id, w.document.plan.setup.applicator_id) == ("100kV", "cone-25mm")
+    covered = wait_for_dose(w, qtbot)
+    assert covered.coverage.covered
     w.undo_action.trigger()
-    assert w.document.plan.setup.applicator_id == plan.setup.applicator_id
+    assert w.document.plan.setup == plan.setup
 
 
 def test_the_beam_data_tab_plots_the_pdd_with_its_source(demo_window, qtbot):
@@ -85,17 +95,17 @@ def test_prescribing_to_a_depth_is_an_undoable_edit_that_moves_the_dose(demo_win
 
     w = demo_window
     isodose = wait_for_dose(w, qtbot)
-    choose_in_combo(w.plan_panel.point_combo, "a stated depth below the skin")
+    choose_in_combo(w.plan_panel.point_combo, "at a stated depth on the beam axis")
     field = w.plan_panel.point_value.line_edit
     field.selectAll()
-    QTest.keyClicks(field, "2")
+    QTest.keyClicks(field, "4")
     QTest.keyClick(field, Qt.Key.Key_Return)
     point = w.document.plan.prescription.point
-    assert (point.mode, point.depth_mm) == ("depth", 2.0)
+    assert (point.mode, point.depth_mm) == ("depth", 4.0)
     at_depth = wait_for_dose(w, qtbot)
-    assert at_depth.prescription_depth_mm == pytest.approx(2.0)
+    assert at_depth.prescription_depth_mm == pytest.approx(4.0)
     assert at_depth.dose_at_prescription_depth_gy == pytest.approx(w.document.plan.prescription.dose_per_fraction_gy)
-    assert at_depth.surface_dose_gy > isodose.surface_dose_gy  # 2 mm is deeper than the 90 % depth at 50 kV
+    assert at_depth.surface_dose_gy > isodose.surface_dose_gy  # 4 mm is deeper than the 90 % depth (3.56 mm)
     w.undo_action.trigger()
     w.undo_action.trigger()
     assert w.document.plan.prescription.point.mode == "isodose"

@@ -23,7 +23,8 @@ def test_the_demo_opens_with_image_outline_and_lesion_readouts(demo_window):
     assert depth_text.endswith(" mm")
     # The default outline is a simplified polygon of the tumour: its depth is close to the truth.
     assert float(depth_text.split()[0]) == pytest.approx(truth["tumour_max_depth_below_skin_mm"], abs=0.3)
-    assert w.plan_panel.energy_combo.currentText().startswith("50 kV")
+    assert w.plan_panel.energy_combo.currentText().startswith("100 kV")    # the recommended plan
+    assert w.plan_panel.applicator_combo.currentText() == "Ø 25 mm"
     assert "Demo" in w.windowTitle()
 
 
@@ -37,14 +38,14 @@ def test_axes_are_in_mm_and_one_mm_is_as_long_across_as_down(demo_window):
 
 def test_changing_the_energy_is_an_edit_that_undo_reverts(demo_window, qtbot):
     w = demo_window
-    choose_in_combo(w.plan_panel.energy_combo, "100 kV (HVL 2.20 mm Al)")
-    assert w.document.plan.setup.energy_id == "100kV"
+    choose_in_combo(w.plan_panel.energy_combo, "70 kV (HVL 1.15 mm Al)")
+    assert w.document.plan.setup.energy_id == "70kV"
     assert w.isWindowModified()
     w.undo_action.trigger()
-    assert w.document.plan.setup.energy_id == "50kV"
-    assert w.plan_panel.energy_combo.currentText().startswith("50 kV")
-    w.redo_action.trigger()
+    assert w.document.plan.setup.energy_id == "100kV"
     assert w.plan_panel.energy_combo.currentText().startswith("100 kV")
+    w.redo_action.trigger()
+    assert w.plan_panel.energy_combo.currentText().startswith("70 kV")
 
 
 def test_dragging_an_outline_vertex_moves_it_in_mm_and_undo_puts_it_back(demo_window, qtbot):
