@@ -58,6 +58,8 @@ def add_parser(commands) -> None:
     mode.add_argument("--prescribe-isodose-percent", type=float, default=None, metavar="X",
                       help="prescribe to the X %% isodose (percent of Dmax: Dmax = D / X); default: the "
                            "technique's convention (kV: the 90 %% isodose; eBx: 3 mm depth)")
+    plan.add_argument("--accept-unusual-regimen", action="store_true",
+                      help="plan a regimen outside the technique's published range (the window asks instead)")
     plan.add_argument("--skin-line", metavar="FILE", default=None,
                       help="the skin line (CSV or JSON points in mm, see above), confirmed by you; needed when "
                            "the detected one is not confident")
@@ -91,6 +93,7 @@ def run_plan(args) -> int:
         technique = discover_techniques().get(args.technique)
     except UnknownChoice as err:
         raise InputError(str(err)) from None
+    _check_plausible(prescription, technique, args.accept_unusual_regimen)
     machine, energy, applicator = choose_unit(technique, args.energy_kv, args.applicator_mm)
     out_dir = Path(args.out)
     _check_out_dir(out_dir)
@@ -133,6 +136,18 @@ def run_plan(args) -> int:
     else:
         _print_summary(package, plan, dose, machine, energy, applicator, commissioning, convention)
     return EXIT_OK
+
+
+def _check_plausible(prescription, technique, accepted: bool) -> None:
+    """The window's plausibility rule: nonsense is refused; outside the published range needs the flag."""
+    from planner.core.plausibility import CONFIRM, check_prescription
+
+    finding = check_prescription(prescription, technique.fractionation_presets, technique.name)
+    if finding is None or (finding.kind == CONFIRM and accepted):
+        return
+    if finding.kind == CONFIRM:
+        raise InputError(f"{finding.message}; give --accept-unusual-regimen to plan it anyway")
+    raise InputError(finding.message)
 
 
 def _prescription_point(args):

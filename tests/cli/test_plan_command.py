@@ -124,8 +124,13 @@ def test_ebx_picks_the_machine_offering_the_energy_and_applicator():
     ({"outline": ("--outline", "no-such-outline.csv")}, "cannot read the outline file"),
     ({"rx": ("--dose-per-fraction-gy", "-7", "--fractions", "5")}, "above 0 Gy"),
     ({"rx": ("--dose-per-fraction-gy", "7", "--fractions", "0")}, "at least 1"),
+    ({"rx": ("--dose-per-fraction-gy", "150", "--fractions", "1")},
+     "150 Gy in 1 × 150 Gy is refused: more than 100 Gy in total"),
+    ({"rx": ("--dose-per-fraction-gy", "3", "--fractions", "5")},
+     "outside the published regimens of Superficial kV X-rays (IGSRT)"),
+    ({"rx": ("--dose-per-fraction-gy", "1e6", "--fractions", "1")}, "is refused: more than 100 Gy in total"),
 ], ids=["applicator-not-offered", "energy-not-offered", "unknown-technique", "outline-missing",
-        "negative-dose", "no-fractions"])
+        "negative-dose", "no-fractions", "nonsense-total", "unusual-regimen", "scientific-notation"])
 def test_an_impossible_input_is_one_line_exit_2_and_writes_nothing(tmp_path, change, expected):
     out = tmp_path / "out"
     result = planner(*plan_args(out, **change))
@@ -242,6 +247,15 @@ def test_without_an_option_the_technique_convention_is_named(demo_plan):
     assert "coverage  Lesion's deepest point" in result.stdout
 
 
+def test_an_unusual_regimen_is_planned_when_accepted(demo_plan, tmp_path):
+    # 15 Gy in 5 × 3 Gy lies below every published kV regimen (3 < 4.5 Gy per fraction, 15 < 18 Gy total)
+    result = planner(*plan_args(tmp_path / "out", "--accept-unusual-regimen", "--json",
+                                outline=("--outline", demo_plan[0] / "plan.json"),
+                                rx=("--dose-per-fraction-gy", "3", "--fractions", "5")))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["prescription"]["total_dose_gy"] == 15.0
+
+
 def test_two_prescription_modes_are_refused(tmp_path):
     result = planner(*plan_args(tmp_path / "out", "--prescribe-surface", "--prescribe-depth-mm", "2"))
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
@@ -263,3 +277,16 @@ def test_a_skin_line_file_replaces_the_detected_one(demo_plan, tmp_path):
     bad.write_text("0,1\n")
     refused = planner(*plan_args(tmp_path / "refused", "--skin-line", bad))
     assert refused.returncode == 2 and "skin line file" in refused.stderr and "at least 2 points" in refused.stderr
+
+
+def test_a_skin_line_the_detector_doubts_is_refused_with_its_reasons(tmp_path):
+    # pydicom's palette example is a curved-array obstetric scan: no flat skin line to plan from
+    from pydicom import examples
+
+    image = examples.get_path("palette_color")
+    result = planner("plan", "--image", image, "--known-distance-mm", "10", "--known-distance-pixels", "100",
+                     "--auto-outline", "--technique", "superficial-kv", "--energy-kv", "100", "--applicator-mm", "25",
+                     "--dose-per-fraction-gy", "18", "--fractions", "1", "--out", tmp_path / "out")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "is not confident (the line is an arc" in result.stderr and "--skin-line FILE" in result.stderr
+    assert not (tmp_path / "out").exists()
