@@ -372,7 +372,7 @@ def _detect_in(grey, blind, calibration, edge_fraction):
     first = np.floor(line).astype(int)
     crossed = np.any(_gather(blind_near, first, np.arange(-1, 3)) > 0.5, axis=0)
     confidence[crossed | above] = 0.0
-    _bridge_short_gaps(confidence, crossed | above)
+    _bridge_short_gaps(confidence, crossed | above | ~found)
     missing = np.isnan(edge_rows)
     if missing.all():
         return _NO_ECHO
