@@ -2,7 +2,8 @@
 # Sets Planner up on a Debian (12 or later) machine, and is safe to run again:
 #  1. the Debian packages Qt needs (offscreen and on a real or virtual X screen), and the DICOM
 #     tools the tests use as referees (dcmtk, dicom3tools, a real PACS: orthanc; PDF pages to PNG: poppler-utils);
-#  2. a virtual environment in .venv with Planner and its test tools installed.
+#  2. a virtual environment in .venv with Planner and its test tools installed;
+#  3. a separate one, .venv-reference, with only the reference Monte Carlo the tests compare against.
 # Measured package list: shared/reference/qt-setup-notes.md §1.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,5 +43,19 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[test]"
   echo "$wanted" > "$stamp"
+fi
+
+# 3. A separate environment, .venv-reference, holding only the independent Monte Carlo (ompMC, GPL-3) that the
+#    tests compare Planner's kV depth doses with; it never enters .venv (tests/reference/requirements.txt).
+if [ ! -x .venv-reference/bin/python ]; then
+  echo "setup: creating the reference environment in .venv-reference"
+  python3 -m venv .venv-reference
+fi
+ref_stamp=.venv-reference/.reference-installed
+ref_wanted=$(sha256sum tests/reference/requirements.txt | cut -d' ' -f1)
+if [ ! -f "$ref_stamp" ] || [ "$(cat "$ref_stamp")" != "$ref_wanted" ]; then
+  echo "setup: installing the reference Monte Carlo into .venv-reference"
+  .venv-reference/bin/python -m pip install -q -r tests/reference/requirements.txt
+  echo "$ref_wanted" > "$ref_stamp"
 fi
 echo "setup: ready"
