@@ -364,7 +364,8 @@ def _pdd_curve(beam, result: DoseResult, hvl: str) -> DepthDoseCurve:
 
 def _course_section(plan, result: DoseResult, printed_at: datetime) -> CourseSection:
     """The recorded fractions in the words and columns of the window's Course tab
-    (planner/ui/course_panel.py), its flags judged on the day the report is printed."""
+    (planner/ui/course_panel.py: the time headed in the technique's word, "Dwell time (s)" for eBx),
+    its flags judged on the day the report is printed."""
     course = plan.course
     if course is None:
         return CourseSection("No fraction recorded yet.")
@@ -373,6 +374,9 @@ def _course_section(plan, result: DoseResult, printed_at: datetime) -> CourseSec
                f"{course.dose_per_fraction_gy:g} Gy ({course.planned_dwell_time_s:.1f} s each). Delivered "
                f"{course.delivered_dose_gy:.2f} Gy in {course.delivered_fractions} fraction(s); remaining "
                f"{course.remaining_dose_gy:.2f} Gy ({status}).")
+    time_name = result.time_name.strip() or "time"
+    columns = ("Fraction", "Delivered on", f"{time_name[0].upper()}{time_name[1:]} (s)", "Dose (Gy)", "Delivered by",
+               "Remarks")
     rows = tuple((str(r.number), r.delivered_on.isoformat(), f"{r.dwell_time_s:.1f}",
                   f"{course.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks) for r in course.records)
     flags = [f.message for f in course.gaps(today=printed_at.date())]
@@ -385,4 +389,4 @@ def _course_section(plan, result: DoseResult, printed_at: datetime) -> CourseSec
         if abs(planned_s - course.planned_dwell_time_s) > COURSE_FLAG_TOLERANCE_S:
             flags.append(f"the plan now needs {planned_s:.1f} s per fraction; the course was started with "
                          f"{course.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
-    return CourseSection(summary, rows, tuple(flags))
+    return CourseSection(summary, columns, rows, tuple(flags))

@@ -156,15 +156,13 @@ class DepthDoseCurve:
     caption: str
 
 
-COURSE_COLUMNS = ("Fraction", "Delivered on", "Beam-on time (s)", "Dose (Gy)", "Delivered by", "Remarks")
-
-
 @dataclass(frozen=True)
 class CourseSection:
     """The treatment course as the window's Course tab shows it: a summary, one row per recorded
-    fraction (``COURSE_COLUMNS``) and the schedule's flags."""
+    fraction under ``columns`` (the time's column in the technique's word) and the schedule's flags."""
 
     summary: str
+    columns: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
     flags: tuple[str, ...] = ()
 

@@ -25,7 +25,7 @@ from reportlab.platypus import (CondPageBreak, KeepTogether, Paragraph, SimpleDo
 
 from planner.core.atomic import atomic_write_bytes
 from planner.report import formatting as fmt
-from planner.report.content import COURSE_COLUMNS, PlanStatus, ReportContent, ReportError
+from planner.report.content import PlanStatus, ReportContent, ReportError
 from planner.report.fonts import BOLD, MONO, REGULAR, register_fonts
 from planner.report.pdf_figures import UltrasoundFigure, pdd_drawing
 
@@ -185,9 +185,9 @@ def _course(content: ReportContent, s) -> list:
     course = content.course
     out = [_p("Treatment course (recorded fractions)", s["h2"]), _p(course.summary, s["body"])]
     if course.rows:
-        rows = [[_p(t, s["label"]) for t in COURSE_COLUMNS]]
+        rows = [[_p(t, s["label"]) for t in course.columns]]
         rows += [[_p(cell, s["body"]) for cell in row] for row in course.rows]
-        table = _table(rows, [16 * mm, 24 * mm, 34 * mm, 20 * mm, 42 * mm, TEXT_W - 136 * mm],
+        table = _table(rows, [17 * mm, 24 * mm, 34 * mm, 20 * mm, 42 * mm, TEXT_W - 137 * mm],
                        [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)])
         table.repeatRows = 1
         out += [Spacer(1, 3), table]

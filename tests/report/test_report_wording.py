@@ -228,7 +228,7 @@ def test_recorded_fractions_are_listed_as_in_the_course_tab(ebx, ebx_pdf):
     lines = layout_lines(ebx_pdf)
     assert "Treatment course (recorded fractions)" in lines
     assert _summary(course) in text
-    assert "Fraction Delivered on Beam-on time (s) Dose (Gy) Delivered by Remarks" in lines
+    assert "Fraction Delivered on Dwell time (s) Dose (Gy) Delivered by Remarks" in lines     # the eBx word
     for record in course.records:        # date, beam-on time, the dose it gave, who delivered it, remarks
         dose_gy = course.dose_per_fraction_gy * record.dwell_time_s / course.planned_dwell_time_s
         row = (f"{record.number} {record.delivered_on.isoformat()} {record.dwell_time_s:.1f} {dose_gy:.2f} "
