@@ -238,6 +238,7 @@ def _load_dicom(data: bytes, source_path: str, name: str, report: _Reporter) -> 
         frame_time_ms=frame_time_ms,
         source_path=source_path,
         problems=tuple(one_line(p) for p in problems),
+        regions=tuple(calibration_result.regions),
     )
     report(1.0, "Loaded")
     return image

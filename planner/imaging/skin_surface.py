@@ -126,7 +126,7 @@ class SkinDetection:
 def detect_skin_on_image(image) -> SkinDetection:
     """The detection Planner runs on an opened image: frame 0 (the one planned on), with the
     region boxes of its Sequence of Ultrasound Regions when the image carries them."""
-    return detect_skin(image.frames[0], image.calibration, regions=getattr(image, "regions", None))
+    return detect_skin(image.frames[0], image.calibration, regions=image.regions)
 
 
 def detect_skin(

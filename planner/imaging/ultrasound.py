@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .calibration import PixelCalibration
+from .calibration import PixelCalibration, RegionCalibration
 
 __all__ = ["UltrasoundImage"]
 
@@ -37,6 +37,9 @@ class UltrasoundImage:
     frame_time_ms: float | None
     source_path: str
     problems: tuple[str, ...] = ()
+    # The DICOM Sequence of Ultrasound Regions as read (RegionCalibration), used or not for the scale:
+    # the 2-D tissue region's box tells the skin detector where the tissue is.
+    regions: tuple[RegionCalibration, ...] = ()
 
     def __post_init__(self) -> None:
         frames = np.asarray(self.frames)
