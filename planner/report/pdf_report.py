@@ -187,7 +187,7 @@ def _course(content: ReportContent, s) -> list:
     if course.rows:
         rows = [[_p(t, s["label"]) for t in course.columns]]
         rows += [[_p(cell, s["body"]) for cell in row] for row in course.rows]
-        table = _table(rows, [17 * mm, 24 * mm, 34 * mm, 20 * mm, 42 * mm, TEXT_W - 137 * mm],
+        table = _table(rows, [17 * mm, 24 * mm, 34 * mm, 20 * mm, 36 * mm, TEXT_W - 131 * mm],
                        [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)])
         table.repeatRows = 1
         out += [Spacer(1, 3), table]
