@@ -33,8 +33,9 @@ Planner's from 8 independent runs). The 1 % is the one known physics difference 
 free-electron Compton scattering, measured below; it can only put Planner above ompMC. What that reaches with
 these photon numbers (about 65 CPU-seconds with the spectrum fits, so 30–35 s on two idle cores): per window
 −1.3 … −3.3 % / +2.3 … +4.3 % for the kV cones, −3.1 … −4.6 % / +4.1 … +5.6 % for eBx; on a range mean
-−1.2 … −2.2 % / +2.2 … +3.2 % (kV cones), −2.9 … −3.3 % / +3.9 … +4.3 % (eBx). Untrimmed, the issue's 50 kV comparison differed by 3–7 %;
-Planner's own 50 kV PDD moves by that much (−3.2 to −6.9 % from 2 mm on) when the sub-10 keV bins are restored.
+−1.2 … −2.2 % / +2.2 … +3.2 % (kV cones), −2.9 … −3.3 % / +3.9 … +4.3 % (eBx). Untrimmed, the issue's
+50 kV comparison differed by 3–7 %; Planner's own 50 kV PDD moves by that much (−3.2 to −6.9 % from 2 mm on)
+when the sub-10 keV bins are restored.
 """
 
 from __future__ import annotations
