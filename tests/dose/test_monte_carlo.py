@@ -1,8 +1,9 @@
 """Monte Carlo transport: narrow-beam attenuation, primary geometry, estimator agreement, B_w vs TG-61.
 
-Validation philosophy: TG-61 Table V is never an input; here it is the published reference the
-engine's B_w must meet within 3 % (acceptance criterion), plus 2σ for this fast test's statistics
-(the full grid runs in scripts/validate_backscatter.py).
+Validation philosophy: TG-61 Table V is never an input; here it is the published reference. The engine's
+backscatter, B_w − 1, must be within 15 % of TG-61's B_w − 1 (issue 13): a criterion on the part of B_w the
+Monte Carlo computes, not on B_w itself, where 3 % of B_w allowed 19–85 % error in the backscatter of these
+three beams. (The full grid, against the older 3 % on B_w, is scripts/validate_backscatter.py.)
 """
 
 import math
@@ -49,16 +50,30 @@ def test_deterministic_for_a_seed():
 
 
 # (kVp, HVL mm Al, field diameter cm, SSD cm): the extremes of the acceptance range.
-BW_POINTS = [(50, 0.52, 1.0, 10.0), (70, 1.15, 2.0, 20.0), (100, 2.20, 5.0, 10.0)]
+BW_POINTS = [
+    pytest.param(50, 0.52, 1.0, 10.0, marks=pytest.mark.xfail(strict=True, reason=(
+        "known disagreement (issue 13): at 50 kV, HVL 0.52 mm Al, Ø 1 cm, SSD 10 cm the engine's B_w is 1.048 "
+        "(400 000 photons; 1.0485 ± 0.0005 at 10^6), so B_w − 1 = 0.048 is 32 % above TG-61's 0.036 "
+        "(B_w 1.036); within the old 3 % on B_w, outside 15 % on B_w − 1. Not tuned; reported."))),
+    (70, 1.15, 2.0, 20.0),
+    (100, 2.20, 5.0, 10.0),
+]
+BW_PHOTONS = 400_000
+BW_BACKSCATTER_TOLERANCE = 0.15      # on B_w − 1, relative to TG-61's B_w − 1 (issue 13)
 
 
 @pytest.mark.parametrize("kvp, hvl, d_cm, ssd_cm", BW_POINTS)
 def test_backscatter_factor_agrees_with_tg61(kvp, hvl, d_cm, ssd_cm):
-    r = simulate(fitted_spectrum(kvp, hvl), SourceGeometry(ssd_cm, d_cm), n_photons=150_000, seed=1)
+    """No statistical allowance: at 400 000 photons B_w − 1 is known to ≤ 2 % of itself (k = 1; four seeds
+    spread 1.4 % at 70 kV, 1.9 % at 100 kV), far inside the 15 % tolerance, so the physics decides the outcome.
+    (At 150 000 photons the next-event estimator's rare close collisions made seeds differ by up to 11 % of
+    B_w − 1, beyond their batch σ: too few for this criterion.) Measured with seed 1: 70 kV B_w 1.0960 vs TG-61
+    1.0875 (B_w − 1 +9.7 %); 100 kV 1.1825 vs 1.1838 (−0.7 %)."""
+    r = simulate(fitted_spectrum(kvp, hvl), SourceGeometry(ssd_cm, d_cm), n_photons=BW_PHOTONS, seed=1)
     bw = r.backscatter_factor
     reference = tg61_backscatter_factor(hvl, d_cm, ssd_cm)
-    assert bw.sigma < 0.01 * bw.value                       # the 1 % (k=1) statistics target
-    assert abs(bw.value - reference) <= 0.03 * reference + 2 * bw.sigma
+    assert bw.sigma <= 0.02 * (bw.value - 1.0)             # statistics far inside the tolerance
+    assert abs((bw.value - 1.0) / (reference - 1.0) - 1.0) <= BW_BACKSCATTER_TOLERANCE, (bw.value, reference)
     # The independent surface-crossing estimate agrees within its (larger) statistics; it averages
     # over the r_c disk, so it may sit a little below the point value for small fields.
     disk = r.backscatter_factor_disk
