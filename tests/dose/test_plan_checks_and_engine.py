@@ -84,7 +84,9 @@ def test_dose_checks():
 
 @pytest.fixture(scope="module")
 def demo():
+    """The demo lesion at 50 kV with the Ø 15 mm cone (the refusals below are for this beam)."""
     planning_image, plan = open_demo_case(discover_techniques())
+    plan = plan.with_setup(energy_id="50kV", applicator_id="cone-15mm")
     image = planning_image.image
     return plan, image_axes(image.calibration, image.rows, image.cols)
 
