@@ -78,7 +78,7 @@ def add_parser(commands) -> None:
 
 
 def run_plan(args) -> int:
-    from planner.core.prescription import Prescription, PrescriptionError, PrescriptionPoint
+    from planner.core.prescription import Prescription, PrescriptionError
     from planner.techniques import discover_techniques
     from planner.techniques.interface import UnknownChoice
     from planner.workflow import (calibrate_by_hand, calibrated_image, default_prescription, dose_grid_axes,

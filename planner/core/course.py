@@ -28,6 +28,10 @@ COURSE_FORMAT = "planner-course"
 COURSE_FORMAT_VERSION = 1
 
 
+# A planned time that moved by more than this since the course started is flagged (a tenth of a
+# second is below what a timer shows, so rounding never raises the flag).
+PLANNED_TIME_TOLERANCE_S = 0.05
+
 class CourseError(ValueError):
     """A course or fraction record that cannot be accepted as written; the message says which value and why."""
 
@@ -160,6 +164,33 @@ class Course:
     def complete(self) -> bool:
         return len(self.records) == self.planned_fractions
 
+    # ------------------------------------------------------------------------------------- read-outs
+    # The Course tab and the report show the course with these, so both say the same.
+
+    def summary(self) -> str:
+        status = "complete" if self.complete else f"{self.planned_fractions - self.delivered_fractions} to give"
+        return (f"Planned {self.planned_dose_gy:.2f} Gy in {self.planned_fractions} × {self.dose_per_fraction_gy:g} Gy "
+                f"({self.planned_dwell_time_s:.1f} s each). Delivered {self.delivered_dose_gy:.2f} Gy in "
+                f"{self.delivered_fractions} fraction(s); remaining {self.remaining_dose_gy:.2f} Gy ({status}).")
+
+    def table_rows(self) -> tuple[tuple[str, ...], ...]:
+        """One row per recorded fraction, in the order of ``course_columns``."""
+        return tuple((str(r.number), r.delivered_on.isoformat(), f"{r.dwell_time_s:.1f}",
+                      f"{self.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks) for r in self.records)
+
+    def flags(self, prescription, planned_time_s: float | None, today: date) -> tuple[str, ...]:
+        """The schedule's findings, and where the plan as it is now no longer matches the course:
+        another prescription, or a planned time that moved by more than PLANNED_TIME_TOLERANCE_S."""
+        flags = [f.message for f in self.gaps(today=today)]
+        if prescription.dose_per_fraction_gy != self.dose_per_fraction_gy or \
+                prescription.fractions != self.planned_fractions:
+            flags.append(f"the plan's prescription ({prescription.fractions} × {prescription.dose_per_fraction_gy:g} "
+                         f"Gy) differs from the course's ({self.planned_fractions} × {self.dose_per_fraction_gy:g} Gy)")
+        if planned_time_s is not None and abs(planned_time_s - self.planned_dwell_time_s) > PLANNED_TIME_TOLERANCE_S:
+            flags.append(f"the plan now needs {planned_time_s:.1f} s per fraction; the course was started with "
+                         f"{self.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
+        return tuple(flags)
+
     # ------------------------------------------------------------------------------------- schedule
 
     def gaps(self, today: date | None = None) -> tuple[ScheduleFinding, ...]:
@@ -204,6 +235,13 @@ class Course:
 
 
 # ------------------------------------------------------------------------------------- JSON
+
+
+def course_columns(time_name: str) -> tuple[str, ...]:
+    """The course table's columns, the time headed in the technique's word ("Dwell time (s)")."""
+    time_name = time_name.strip() or "time"
+    return ("Fraction", "Delivered on", f"{time_name[0].upper()}{time_name[1:]} (s)", "Dose (Gy)", "Delivered by",
+            "Remarks")
 
 
 def course_to_dict(course: Course) -> dict[str, Any]:

@@ -9,8 +9,9 @@ Definitions (field names carry the units):
 * deepest point: the outline point farthest below the skin surface, found like
   LesionOutline.max_depth_below_skin_mm (edges sampled every 0.01 mm), vectorised; its dose is
   evaluated from the beam model at that exact point, not read off the grid.
-* depths of the 90 % and 80 % isodoses: on the central axis, where the PDD (% of the surface dose)
-  first falls to 90 % / 80 %, linear between PDD points; None if it does not within the data.
+* depths of the 90 % and 80 % isodoses: on the central axis, where the PDD (% of the surface dose,
+  which is Dmax for these beams: planner.dose.coverage) first falls to 90 % / 80 %, linear between
+  PDD points; None if it does not within the data.
 """
 
 from __future__ import annotations
@@ -38,20 +39,6 @@ class DoseMetrics:
     depth_90_percent_isodose_mm: float | None
     depth_80_percent_isodose_mm: float | None
     notes: tuple[str, ...] = ()
-
-    def rows(self) -> tuple[tuple[str, float | None, str], ...]:
-        """(label, value, unit) for display; None shown as 'not available'."""
-        return (
-            ("Surface dose (central axis)", self.surface_dose_gy, "Gy"),
-            ("Lesion maximum depth below skin", self.deepest_point_depth_mm, "mm"),
-            ("Dose at the lesion's deepest point", self.dose_at_deepest_point_gy, "Gy"),
-            ("Lesion D98", self.lesion_d98_gy, "Gy"),
-            ("Lesion D90", self.lesion_d90_gy, "Gy"),
-            ("Lesion Dmin", self.lesion_dmin_gy, "Gy"),
-            ("Lesion Dmean", self.lesion_dmean_gy, "Gy"),
-            ("Depth of the 90 % isodose (central axis)", self.depth_90_percent_isodose_mm, "mm"),
-            ("Depth of the 80 % isodose (central axis)", self.depth_80_percent_isodose_mm, "mm"),
-        )
 
 
 def deepest_point(outline: LesionOutline, skin: SkinSurface) -> tuple[float, float, float]:

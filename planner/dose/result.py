@@ -58,6 +58,19 @@ class DoseResult:
         """Central-axis maximum dose per fraction: the surface dose for kV and eBx beams."""
         return self.surface_dose_gy
 
+    def metric_rows(self) -> tuple[tuple[str, float | None, str], ...]:
+        """(label, value, unit) of the numbers shown below the prescription and coverage sentences, in
+        the window and the report alike; every "X %" is percent of Dmax. The lesion's deepest point
+        is in the coverage sentence, so it is not repeated here."""
+        rows = [("Dmax (surface, central axis)", self.dmax_gy, "Gy")]
+        m = self.metrics
+        if m is not None:
+            rows += [("Lesion D98", m.lesion_d98_gy, "Gy"), ("Lesion D90", m.lesion_d90_gy, "Gy"),
+                     ("Lesion Dmin", m.lesion_dmin_gy, "Gy"), ("Lesion Dmean", m.lesion_dmean_gy, "Gy"),
+                     ("Depth of the 90 % isodose (90 % of Dmax, central axis)", m.depth_90_percent_isodose_mm, "mm"),
+                     ("Depth of the 80 % isodose (80 % of Dmax, central axis)", m.depth_80_percent_isodose_mm, "mm")]
+        return tuple(rows)
+
     @property
     def refused(self) -> bool:
         return refused(self.findings)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from datetime import datetime
 
 import planner
+from planner.core.course import course_columns
 from planner.core.outline import measure_lesion
 from planner.core.radiobiology import biological_doses
 from planner.dose.coverage import prescription_sentence
@@ -37,7 +37,6 @@ BROKEN_TITLE = "SIGNATURE BROKEN — DO NOT TREAT"
 TEST_CERTIFICATE_TITLE = "TEST CERTIFICATE — NOT A CLINICAL SIGNATURE"
 NBSP_DIAMETER = "Ø\u00a0"   # "Ø 15 mm" never broken across lines
 WITHHELD = "not shown: the dose engine refused this plan (see Findings)"
-COURSE_FLAG_TOLERANCE_S = 0.05   # the window's Course tab flags a planned time that moved by more
 
 
 def report_content(plan, dose_result: DoseResult | None, planning_image, technique, *, commissioning=None,
@@ -236,22 +235,13 @@ def _lesion_items(plan) -> tuple[Item, ...]:
     return (Item("Depth below skin", depth), Item("Lateral width", width), Item("Area", area))
 
 
-_ISODOSE_DEPTH_ROW = re.compile(r"Depth of the (\d+(?:\.\d+)?) % isodose \(central axis\)")
-
-
 def _dose_items(result: DoseResult) -> tuple[Item, ...]:
     if result.refused:
         return (Item("Dose per fraction", WITHHELD),)
+    rows = tuple(Item(name, fmt.quantity(value, unit)) for name, value, unit in result.metric_rows())
     if result.metrics is None:
-        return (Item("Surface dose (central axis)", fmt.quantity(result.surface_dose_gy, "Gy")),
-                Item("Lesion dose statistics", "not available (no dose on the lesion: see Findings)"))
-    return tuple(Item(_dose_label(name), fmt.quantity(value, unit)) for name, value, unit in result.metrics.rows())
-
-
-def _dose_label(name: str) -> str:
-    """The metrics' isodose depths are read off the PDD, in % of the surface dose = Dmax: say so."""
-    match = _ISODOSE_DEPTH_ROW.fullmatch(name)
-    return f"Depth of the {match.group(1)} % isodose (% of Dmax, central axis)" if match else name
+        rows += (Item("Lesion dose statistics", "not available (no dose on the lesion: see Findings)"),)
+    return rows
 
 
 def _source_items(sources: dict[str, str]) -> tuple[Item, ...]:
@@ -363,30 +353,11 @@ def _pdd_curve(beam, result: DoseResult, hvl: str) -> DepthDoseCurve:
 
 
 def _course_section(plan, result: DoseResult, printed_at: datetime) -> CourseSection:
-    """The recorded fractions in the words and columns of the window's Course tab
-    (planner/ui/course_panel.py: the time headed in the technique's word, "Dwell time (s)" for eBx),
-    its flags judged on the day the report is printed."""
+    """The recorded fractions in the words and columns of the window's Course tab (one source:
+    planner.core.course), its flags judged on the day the report is printed."""
     course = plan.course
     if course is None:
         return CourseSection("No fraction recorded yet.")
-    status = "complete" if course.complete else f"{course.planned_fractions - course.delivered_fractions} to give"
-    summary = (f"Planned {course.planned_dose_gy:.2f} Gy in {course.planned_fractions} × "
-               f"{course.dose_per_fraction_gy:g} Gy ({course.planned_dwell_time_s:.1f} s each). Delivered "
-               f"{course.delivered_dose_gy:.2f} Gy in {course.delivered_fractions} fraction(s); remaining "
-               f"{course.remaining_dose_gy:.2f} Gy ({status}).")
-    time_name = result.time_name.strip() or "time"
-    columns = ("Fraction", "Delivered on", f"{time_name[0].upper()}{time_name[1:]} (s)", "Dose (Gy)", "Delivered by",
-               "Remarks")
-    rows = tuple((str(r.number), r.delivered_on.isoformat(), f"{r.dwell_time_s:.1f}",
-                  f"{course.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks) for r in course.records)
-    flags = [f.message for f in course.gaps(today=printed_at.date())]
-    rx = plan.prescription
-    if rx.dose_per_fraction_gy != course.dose_per_fraction_gy or rx.fractions != course.planned_fractions:
-        flags.append(f"the plan's prescription ({rx.fractions} × {rx.dose_per_fraction_gy:g} Gy) differs from the "
-                     f"course's ({course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy)")
-    if not result.refused and result.treatment_time_min is not None:
-        planned_s = result.treatment_time_min * 60.0
-        if abs(planned_s - course.planned_dwell_time_s) > COURSE_FLAG_TOLERANCE_S:
-            flags.append(f"the plan now needs {planned_s:.1f} s per fraction; the course was started with "
-                         f"{course.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
-    return CourseSection(summary, columns, rows, tuple(flags))
+    planned_s = None if result.refused or result.treatment_time_min is None else result.treatment_time_min * 60.0
+    return CourseSection(course.summary(), course_columns(result.time_name), course.table_rows(),
+                         course.flags(plan.prescription, planned_s, printed_at.date()))

@@ -1,7 +1,7 @@
 """The ultrasound figure of the report: the frame in mm, outline, skin, cone and isodose lines.
 
-Levels, colours and labels are the window's (planner/ui/dose_overlay.py; copied, as the report
-imports no Qt), so the printout reads like the screen the plan was made on. Isodose percentages
+Levels, colours and labels are the window's (planner.dose.isodose_palette), so the printout reads
+like the screen the plan was made on. Isodose percentages
 are percent of Dmax, the central-axis maximum dose per fraction (planner.dose.coverage), each
 labelled in Gy too; the isodose that receives the prescription is drawn thicker, or dashed white
 when it is not one of the levels. A refused plan gets no line: its dose must not look valid.
@@ -13,15 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.dose.coverage import PERCENT_DECIMALS, percent_text
+from planner.dose.coverage import PERCENT_DECIMALS
 from planner.dose.isodose_lines import isodose_segments_for_levels
+from planner.dose.isodose_palette import (ISODOSE_COLOURS, ISODOSE_LEVELS_PERCENT, ISODOSE_MEANING,
+                                          PRESCRIPTION_ISODOSE_COLOUR, isodose_label)
 from planner.report.content import ImageFigure, IsodoseLine
 
-ISODOSE_LEVELS_PERCENT = (100, 90, 80, 50, 20)                          # % of Dmax
-ISODOSE_COLOURS = ("#ff2a2a", "#ff9a00", "#fff200", "#00e0ff", "#3c78ff")
-PRESCRIPTION_COLOUR = "#ffffff"      # the prescription isodose when it is not one of the levels, dashed
 ISODOSE_TITLE = "Isodoses, % of Dmax:"
-ISODOSE_MEANING = "Isodose percentages are percent of Dmax, the central-axis maximum dose per fraction."
 CONE_FOOTPRINT_ABOVE_SKIN_MM = 0.15   # the footprint bar sits just above the skin line, as in the window
 
 
@@ -43,12 +41,6 @@ def image_caption(image) -> str:
     frames = f"frame 1 of {image.n_frames}" if image.n_frames > 1 else "single frame"
     return (f"{name}, {frames}, {image.cols} × {image.rows} pixels, {cal.mm_per_pixel_x:.4g} × "
             f"{cal.mm_per_pixel_y:.4g} mm per pixel (lateral × depth); scale from: {cal.source}")
-
-
-def isodose_label(percent_of_dmax: float, dmax_gy: float, prescription: bool = False) -> str:
-    """'90 % · 18.0 Gy': percent of Dmax and the dose per fraction it stands for (the window's legend)."""
-    text = f"{percent_text(percent_of_dmax)} · {percent_of_dmax / 100.0 * dmax_gy:.1f} Gy"
-    return text + " (prescription)" if prescription else text
 
 
 def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, dmax_gy: float,
@@ -73,7 +65,7 @@ def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, dmax_
           else round(float(prescription_isodose_percent), PERCENT_DECIMALS))
     apart = rx is not None and rx not in ISODOSE_LEVELS_PERCENT
     levels = [float(level) for level in ISODOSE_LEVELS_PERCENT] + ([rx] if apart else [])
-    colours = list(ISODOSE_COLOURS) + ([PRESCRIPTION_COLOUR] if apart else [])
+    colours = list(ISODOSE_COLOURS) + ([PRESCRIPTION_ISODOSE_COLOUR] if apart else [])
     lines = []
     for level, colour, (xs, ys) in zip(levels, colours, isodose_segments_for_levels(percent, x, y, levels)):
         if xs.size:

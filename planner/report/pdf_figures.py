@@ -19,14 +19,15 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfmetrics import getAscentDescent, stringWidth
 from reportlab.platypus import Flowable
 
+from planner.dose import isodose_palette as palette
 from planner.dose.coverage import percent_text
 from planner.report.content import DepthDoseCurve, ImageFigure
 from planner.report.fonts import BOLD, REGULAR
 
 # The window's colours (planner/ui/image_view.py), so the printout reads like the screen: the outline
 # magenta and the skin green, which no isodose line uses.
-OUTLINE_COLOUR = colors.Color(1.0, 64 / 255, 1.0)
-SKIN_COLOUR = colors.Color(64 / 255, 1.0, 64 / 255)
+OUTLINE_COLOUR = colors.HexColor(palette.OUTLINE_COLOUR)
+SKIN_COLOUR = colors.HexColor(palette.SKIN_COLOUR)
 CONE_COLOUR = colors.Color(200 / 255, 120 / 255, 1.0)
 REFUSED_RED = colors.HexColor("#c00000")
 CHIP = colors.HexColor("#202020")      # legend swatches sit on the image's dark, so white and yellow show

@@ -33,30 +33,32 @@ class ClickTool:
         pass
 
 
-class OutlineDrawingTool(ClickTool):
-    """Click the vertices of a new lesion outline; double-click or Enter closes it."""
+class PolylineDrawingTool(ClickTool):
+    """Base of the tools that draw a line point by point with a preview: ``min_points`` are needed
+    before Enter or a double click hands the points to ``on_done``; Escape removes the preview."""
 
-    hint = "Click around the lesion to place vertices; double-click or Enter closes the outline, Escape cancels."
+    min_points = 2
 
-    def __init__(self, plot_item: pg.PlotItem, on_done: Callable[[list[Point]], None]):
+    def __init__(self, plot_item: pg.PlotItem, on_done: Callable[[list[Point]], None], colour: QColor, symbol: str):
         self.plot_item = plot_item
         self.on_done = on_done
         self.points: list[Point] = []
-        self.preview = pg.PlotDataItem(pen=pg.mkPen(DRAWING_COLOUR, width=2), symbol="o", symbolSize=6,
-                                       symbolBrush=DRAWING_COLOUR)
+        self.preview = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol=symbol, symbolSize=6,
+                                       symbolBrush=colour, symbolPen=colour)
         self.preview.setZValue(30)
         plot_item.addItem(self.preview)
 
-    def click(self, point_mm: Point, double: bool) -> bool:
-        if not double:
-            self.points.append(point_mm)
-            xs, ys = zip(*self.points)
-            self.preview.setData(list(xs), list(ys))
-            return False
-        return self.finish()
+    def _add(self, point_mm: Point) -> None:
+        self.points.append(point_mm)
+        xs, ys = zip(*self.points)
+        self.preview.setData(list(xs), list(ys))
+
+    def _too_few(self) -> None:
+        """Called when the line is ended with fewer than ``min_points``."""
 
     def finish(self) -> bool:
-        if len(self.points) < 3:
+        if len(self.points) < self.min_points:
+            self._too_few()
             return False
         self._remove_preview()
         self.on_done(list(self.points))
@@ -70,7 +72,23 @@ class OutlineDrawingTool(ClickTool):
             self.plot_item.removeItem(self.preview)
 
 
-class SkinLineDrawingTool(ClickTool):
+class OutlineDrawingTool(PolylineDrawingTool):
+    """Click the vertices of a new lesion outline; double-click or Enter closes it."""
+
+    hint = "Click around the lesion to place vertices; double-click or Enter closes the outline, Escape cancels."
+    min_points = 3
+
+    def __init__(self, plot_item: pg.PlotItem, on_done: Callable[[list[Point]], None]):
+        super().__init__(plot_item, on_done, DRAWING_COLOUR, "o")
+
+    def click(self, point_mm: Point, double: bool) -> bool:
+        if double:
+            return self.finish()
+        self._add(point_mm)
+        return False
+
+
+class SkinLineDrawingTool(PolylineDrawingTool):
     """Click the skin line's points from left to right; double-click or Enter ends it.
 
     A click left of the last point is not taken (a skin line has one depth at each lateral
@@ -82,14 +100,8 @@ class SkinLineDrawingTool(ClickTool):
 
     def __init__(self, plot_item: pg.PlotItem, colour: QColor, on_done: Callable[[list[Point]], None],
                  say: Callable[[str], None]):
-        self.plot_item = plot_item
-        self.on_done = on_done
+        super().__init__(plot_item, on_done, colour, "s")
         self.say = say
-        self.points: list[Point] = []
-        self.preview = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="s", symbolSize=6,
-                                       symbolBrush=colour, symbolPen=colour)
-        self.preview.setZValue(30)
-        plot_item.addItem(self.preview)
 
     def click(self, point_mm: Point, double: bool) -> bool:
         if double:
@@ -99,26 +111,12 @@ class SkinLineDrawingTool(ClickTool):
             self.say("Not taken: click the skin line's points from left to right "
                      f"(this one is not right of {self.points[-1][0]:.2f} mm).")
             return False
-        self.points.append(point_mm)
-        xs, ys = zip(*self.points)
-        self.preview.setData(list(xs), list(ys))
+        self._add(point_mm)
         self.say(self.hint)
         return False
 
-    def finish(self) -> bool:
-        if len(self.points) < 2:
-            self.say("A skin line needs at least 2 points; click another one, or Escape cancels.")
-            return False
-        self._remove_preview()
-        self.on_done(list(self.points))
-        return True
-
-    def cancel(self) -> None:
-        self._remove_preview()
-
-    def _remove_preview(self) -> None:
-        if self.preview.scene() is not None:
-            self.plot_item.removeItem(self.preview)
+    def _too_few(self) -> None:
+        self.say("A skin line needs at least 2 points; click another one, or Escape cancels.")
 
 
 class PointTool(ClickTool):

@@ -17,7 +17,7 @@ from PySide6.QtCore import QDate, QSize
 from PySide6.QtWidgets import (QBoxLayout, QDateEdit, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from planner.core.course import Course, CourseError
+from planner.core.course import Course, CourseError, course_columns
 from planner.core.plan import Plan
 from planner.ui.document import PlanDocument
 from planner.ui.readable_colours import STOP, WARNING, text_colour
@@ -25,9 +25,9 @@ from planner.ui.readable_colours import STOP, WARNING, text_colour
 WIDE_FROM_CHARACTERS = 95   # narrower than this: the form goes below the table instead of beside it
 COMPACT_HEIGHT_PX = 110     # what the table and the plot ask for; they grow into any height left
 DEFAULT_MAX_GAP_DAYS = 7   # a clinic's rule of thumb, editable; not a published figure
-COLUMNS = ("Fraction", "Delivered on", "Time (s)", "Dose (Gy)", "Delivered by", "Remarks")
 TIME_COLUMN = 2  # headed with the technique's word for the time: "Treatment time (s)" (kV), "Dwell time (s)" (eBx)
 UNKNOWN_TIME_NAME = "time"  # before the dose engine has named it (planner.dose.result.DoseResult.time_name)
+COLUMNS = course_columns(UNKNOWN_TIME_NAME)
 
 
 class _CompactPlot(pg.PlotWidget):
@@ -169,7 +169,7 @@ class CoursePanel(QWidget):
         self.start_button.setToolTip("" if self._planned_time_s is not None else
                                      f"The plan needs a computed {self.time_name} before its course can start")
         self.time_form_label.setText(self.time_name.capitalize())
-        self.table.setHorizontalHeaderItem(TIME_COLUMN, QTableWidgetItem(f"{self.time_name.capitalize()} (s)"))
+        self.table.setHorizontalHeaderItem(TIME_COLUMN, QTableWidgetItem(course_columns(self.time_name)[TIME_COLUMN]))
         if plan is None:
             self.summary_label.setText("No plan open.")
         elif course is None:
@@ -180,7 +180,7 @@ class CoursePanel(QWidget):
                 + ("" if self._planned_time_s is None else f", {self.time_name} {self._planned_time_s:.0f} s per fraction")
                 + ". Start the course to record fractions.")
         else:
-            self.summary_label.setText(_summary(course))
+            self.summary_label.setText(course.summary())
         self._show_flags(plan, course)
         self._show_table(course)
         self._show_plot(plan, course)
@@ -190,26 +190,14 @@ class CoursePanel(QWidget):
                 self.time_edit.setText(f"{course.planned_dwell_time_s:.1f}")
 
     def _show_flags(self, plan: Plan | None, course: Course | None) -> None:
-        flags = []
-        if course is not None:
-            flags += [f.message for f in course.gaps(today=date.today())]
-            if plan.prescription.dose_per_fraction_gy != course.dose_per_fraction_gy \
-                    or plan.prescription.fractions != course.planned_fractions:
-                flags.append(f"the plan's prescription ({plan.prescription.fractions} × "
-                             f"{plan.prescription.dose_per_fraction_gy:g} Gy) differs from the course's "
-                             f"({course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy)")
-            if self._planned_time_s is not None and abs(self._planned_time_s - course.planned_dwell_time_s) > 0.05:
-                flags.append(f"the plan now needs {self._planned_time_s:.1f} s per fraction; the course was started "
-                             f"with {course.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
+        flags = () if course is None else course.flags(plan.prescription, self._planned_time_s, date.today())
         self.flags_label.setText("<br>".join(f"Flag: {m}" for m in flags))
         self.flags_label.setVisible(bool(flags))
 
     def _show_table(self, course: Course | None) -> None:
-        records = () if course is None else course.records
-        self.table.setRowCount(len(records))
-        for row, r in enumerate(records):
-            values = (str(r.number), r.delivered_on.isoformat(), f"{r.dwell_time_s:.1f}",
-                      f"{course.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks)
+        rows = () if course is None else course.table_rows()
+        self.table.setRowCount(len(rows))
+        for row, values in enumerate(rows):
             for col, text in enumerate(values):
                 self.table.setItem(row, col, QTableWidgetItem(text))
 
@@ -278,8 +266,3 @@ class CoursePanel(QWidget):
         return True
 
 
-def _summary(course: Course) -> str:
-    status = "complete" if course.complete else f"{course.planned_fractions - course.delivered_fractions} to give"
-    return (f"Planned {course.planned_dose_gy:.2f} Gy in {course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy "
-            f"({course.planned_dwell_time_s:.1f} s each). Delivered {course.delivered_dose_gy:.2f} Gy in "
-            f"{course.delivered_fractions} fraction(s); remaining {course.remaining_dose_gy:.2f} Gy ({status}).")

@@ -14,25 +14,16 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsItem
 
-from planner.dose.coverage import PERCENT_DECIMALS, percent_text
+from planner.dose.coverage import PERCENT_DECIMALS
 from planner.dose.isodose_lines import isodose_segments_for_levels
+from planner.dose.isodose_palette import (ISODOSE_COLOURS, ISODOSE_LEVELS_PERCENT, PRESCRIPTION_ISODOSE_COLOUR,
+                                          isodose_label)
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 
-# Percent of Dmax: red, orange, yellow, cyan, blue. The lesion outline (magenta), the skin line (green)
-# and the cone (violet) use none of these colours (image_view).
-ISODOSE_LEVELS_PERCENT = (100, 90, 80, 50, 20)
-ISODOSE_COLOURS = ("#ff2a2a", "#ff9a00", "#fff200", "#00e0ff", "#3c78ff")
-PRESCRIPTION_COLOUR = "#ffffff"   # the prescription isodose when it is not one of the levels, dashed
 LINE_WIDTH = 1.6
 PRESCRIPTION_LINE_WIDTH = 2.6     # the prescription isodose stands out, whether a level or not
 LINE_GRID_STEP = 2
-
-
-def isodose_label(percent_of_dmax: float, dmax_gy: float, prescription: bool = False) -> str:
-    """'90 % · 18.0 Gy': percent of Dmax and the dose per fraction it stands for."""
-    text = f"{percent_text(percent_of_dmax)} · {percent_of_dmax / 100.0 * dmax_gy:.1f} Gy"
-    return text + " (prescription)" if prescription else text
 
 
 class DoseOverlay:
@@ -51,7 +42,7 @@ class DoseOverlay:
             plot_item.addItem(line)
             self.lines.append((level, line))
         self.prescription_line = pg.PlotCurveItem(
-            pen=pg.mkPen(PRESCRIPTION_COLOUR, width=PRESCRIPTION_LINE_WIDTH, style=Qt.PenStyle.DashLine),
+            pen=pg.mkPen(PRESCRIPTION_ISODOSE_COLOUR, width=PRESCRIPTION_LINE_WIDTH, style=Qt.PenStyle.DashLine),
             connect="pairs", antialias=False)
         self.prescription_line.setZValue(9)
         plot_item.addItem(self.prescription_line)

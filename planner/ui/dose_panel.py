@@ -38,19 +38,6 @@ def ordered_findings(findings) -> list[tuple[str, str]]:
     return sorted(((f.severity, f.message) for f in findings), key=lambda item: FINDING_ORDER[item[0]])
 
 
-def metric_rows(result) -> tuple[tuple[str, float | None, str], ...]:
-    """(label, value, unit) of the numbers below the prescription and coverage rows; every "X %" is
-    percent of Dmax. The lesion's deepest point is in the coverage row, so it is not repeated."""
-    m = result.metrics
-    rows = [("Dmax (surface, central axis)", result.dmax_gy, "Gy")]
-    if m is not None:
-        rows += [("Lesion D98", m.lesion_d98_gy, "Gy"), ("Lesion D90", m.lesion_d90_gy, "Gy"),
-                 ("Lesion Dmin", m.lesion_dmin_gy, "Gy"), ("Lesion Dmean", m.lesion_dmean_gy, "Gy"),
-                 ("Depth of the 90 % isodose (90 % of Dmax, central axis)", m.depth_90_percent_isodose_mm, "mm"),
-                 ("Depth of the 80 % isodose (80 % of Dmax, central axis)", m.depth_80_percent_isodose_mm, "mm")]
-    return tuple(rows)
-
-
 def _wrapping(text: str = "–") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -174,7 +161,7 @@ class DosePanel(QWidget):
         at_depth = result.dose_at_prescription_depth_gy
         self.rx_dose_label.setText("not available" if at_depth is None else
                                    f"{at_depth:.2f} Gy at {result.prescription_depth_mm:.2f} mm")
-        for name, value, unit in metric_rows(result):
+        for name, value, unit in result.metric_rows():
             label = self.value_labels.get(name)
             if label is None:
                 label = self.value_labels[name] = _wrapping()

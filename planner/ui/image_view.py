@@ -18,16 +18,17 @@ import pyqtgraph as pg
 
 from planner.core.outline import LesionOutline
 from planner.core.skin_surface import SkinSurface
+from planner.dose import isodose_palette as palette
 from planner.ui.caliper import Caliper
 from planner.ui.click_tools import ClickTool, OutlineDrawingTool, SkinLineDrawingTool
 from planner.ui.dose_overlay import DoseOverlay
 from planner.ui.editable_polyline import EditablePolyline
 
 # Magenta: no isodose line (red, orange, yellow, cyan, blue; the prescription's white) uses it (dose_overlay).
-OUTLINE_COLOUR = QColor(255, 64, 255)
+OUTLINE_COLOUR = QColor(palette.OUTLINE_COLOUR)
 # Green: no isodose line (white, red, orange, yellow, cyan, blue), the outline (magenta) or the cone
 # (violet) uses it, so the line depth is measured from is never mistaken for a dose level.
-SKIN_COLOUR = QColor(64, 255, 64)
+SKIN_COLOUR = QColor(palette.SKIN_COLOUR)
 SKIN_NOT_CONFIRMED = "skin line not confirmed"
 CONE_COLOUR = QColor(200, 120, 255)
 

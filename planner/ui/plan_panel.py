@@ -38,8 +38,8 @@ from planner.ui.quantity_field import (
     parse_positive_gy,
     parse_positive_mm,
     parse_positive_percent,
-    readable_colour,
 )
+from planner.ui.readable_colours import readable_colour
 from planner.workflow import default_prescription, default_setup, machine_commissioning
 
 NOTES_MERGE_KEY = 1001

@@ -11,39 +11,17 @@ import re
 from typing import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from planner.ui.readable_colours import STOP, text_colour
+
 INVALID_STYLE = "QLineEdit { background: #5a1e1e; color: white; }"
-# The reason's colour: a dark red on a light panel, a light red on a dark one; both at least
-# 4.5:1 against the panel (WCAG 2.x contrast for normal text), picked from the palette in use.
-PROBLEM_COLOUR_ON_LIGHT = "#b00020"
-PROBLEM_COLOUR_ON_DARK = "#ff8a80"
 
 # ASCII digits only: int() and float() also read other scripts' digits, which nobody types here.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
 _SCIENTIFIC = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)[eE][+-]?[0-9]+")
 _WHOLE_NUMBER = re.compile(r"\+?[0-9]+")
 _MAX_DIGITS = 15  # beyond a float's precision: no dose, distance or count here needs more
-
-
-def relative_luminance(colour: QColor) -> float:
-    """WCAG 2.x relative luminance of an sRGB colour."""
-
-    def linear(c: float) -> float:
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    return 0.2126 * linear(colour.redF()) + 0.7152 * linear(colour.greenF()) + 0.0722 * linear(colour.blueF())
-
-
-def contrast_ratio(a: QColor, b: QColor) -> float:
-    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def readable_colour(background: QColor, on_light: str, on_dark: str) -> str:
-    """Of two colours, the one with more contrast on ``background`` (a light or a dark theme)."""
-    return max((on_light, on_dark), key=lambda c: contrast_ratio(QColor(c), background))
 
 
 class QuantityField(QWidget):
@@ -61,8 +39,8 @@ class QuantityField(QWidget):
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setVisible(False)
-        background = self.palette().color(QPalette.ColorRole.Window)
-        self.problem_colour = readable_colour(background, PROBLEM_COLOUR_ON_LIGHT, PROBLEM_COLOUR_ON_DARK)
+        # a stop's shade, at least 4.5:1 on the panel's own background (WCAG 2)
+        self.problem_colour = text_colour(STOP, self)
         self.problem_label.setStyleSheet(f"color: {self.problem_colour};")
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)

@@ -32,7 +32,11 @@ def contrast_ratio(a: QColor, b: QColor) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
+def readable_colour(background: QColor, on_light: str, on_dark: str) -> str:
+    """Of two shades, the one with more contrast on ``background`` (a light or a dark theme)."""
+    return max((on_light, on_dark), key=lambda shade: contrast_ratio(QColor(shade), background))
+
+
 def text_colour(kind: str, widget: QWidget) -> str:
     """The shade of ``kind`` (STOP or WARNING) that contrasts most with ``widget``'s window background."""
-    background = widget.palette().color(QPalette.ColorRole.Window)
-    return max(_SHADES[kind], key=lambda shade: contrast_ratio(QColor(shade), background))
+    return readable_colour(widget.palette().color(QPalette.ColorRole.Window), *_SHADES[kind])

@@ -170,10 +170,11 @@ def test_isodoses_and_the_pdd_are_in_percent_of_dmax_and_gy(kv, kv_pdf, ebx, ebx
         assert f"{percent_text(rx)} · {rx / 100 * dmax:.1f} Gy (prescription)" in pages[0]
         text = " ".join(pages)
         assert "% of Dmax (surface)" in text                                      # the PDD's axis
+        assert "Dmax (surface, central axis)" in text and "Surface dose (central axis)" not in text
         assert "Central-axis depth dose in % of Dmax (the surface dose)" in text
         assert f"prescription, {dose.prescription_depth_mm:.2f} mm: {percent_text(rx)}" in text   # its mark
         for level in (90, 80):
-            assert f"Depth of the {level} % isodose (% of Dmax, central axis)" in text
+            assert f"Depth of the {level} % isodose ({level} % of Dmax, central axis)" in text   # the window's row
         assert "% of prescription" not in text and "% of the prescribed" not in text
         assert "% of the surface dose" not in text
 
@@ -220,14 +221,13 @@ def test_one_hvl_per_quantity_the_fitted_one_named_so(kv, kv_pdf, ebx, ebx_pdf):
 
 # ----------------------------------------------------------------------------------- recorded fractions
 def test_recorded_fractions_are_listed_as_in_the_course_tab(ebx, ebx_pdf):
-    from planner.ui.course_panel import _summary      # the window's own words (the function imports no widget)
 
     plan = ebx[1]
     course = plan.course
     text = " ".join(pdf_pages(ebx_pdf))
     lines = layout_lines(ebx_pdf)
     assert "Treatment course (recorded fractions)" in lines
-    assert _summary(course) in text
+    assert course.summary() in text                   # the window's Course tab shows the same summary
     assert "Fraction Delivered on Dwell time (s) Dose (Gy) Delivered by Remarks" in lines     # the eBx word
     for record in course.records:        # date, beam-on time, the dose it gave, who delivered it, remarks
         dose_gy = course.dose_per_fraction_gy * record.dwell_time_s / course.planned_dwell_time_s
