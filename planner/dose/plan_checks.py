@@ -120,7 +120,7 @@ def check_prescription_depth(pdd, depth_mm: float, limits: SafetyLimits = Safety
     except DoseCalculationError as err:
         return [Finding(REFUSE, f"{what}: {err}", "depth-outside-data")]
     if pct < limits.min_useful_pdd_percent:
-        return [Finding(REFUSE, f"{what} at {depth_mm:.2f} mm receives {pct:.1f} % of the surface dose, below the "
+        return [Finding(REFUSE, f"{what} at {depth_mm:.2f} mm receives {pct:.1f} % of Dmax (the surface dose), below the "
                                 f"useful {limits.min_useful_pdd_percent:g} % (the skin would get "
                                 f"{100 / pct if pct > 0 else float('inf'):.1f} × the prescription); choose a higher "
                                 f"energy or another technique", "depth-not-useful")]
@@ -135,8 +135,10 @@ def check_doses(dose: AbsoluteDose, limits: SafetyLimits = SafetyLimits()) -> li
         if not (math.isfinite(v) and v > 0):
             out.append(Finding(REFUSE, f"{name} is {v:g} Gy: a dose must be above 0 Gy", "non-positive-dose"))
     if math.isfinite(dose.surface_dose_gy) and dose.surface_dose_gy > limits.max_surface_dose_per_fraction_gy:
-        out.append(Finding(REFUSE, f"surface dose per fraction {dose.surface_dose_gy:.2f} Gy exceeds the safety limit "
-                                   f"{limits.max_surface_dose_per_fraction_gy:g} Gy", "dose-above-limit"))
+        out.append(Finding(REFUSE, f"Dmax (the surface dose) per fraction would be {dose.surface_dose_gy:.2f} Gy, above "
+                                   f"the safety limit {limits.max_surface_dose_per_fraction_gy:g} Gy: lower the dose "
+                                   f"per fraction (more fractions), or prescribe to a higher isodose or a shallower "
+                                   f"point", "dose-above-limit"))
     if dose.treatment_time_min is not None and not (math.isfinite(dose.treatment_time_min) and dose.treatment_time_min > 0):
         out.append(Finding(REFUSE, f"treatment time {dose.treatment_time_min!r} min is not a positive number",
                            "bad-time"))
