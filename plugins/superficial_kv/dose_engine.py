@@ -32,7 +32,7 @@ from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check
 from planner.dose.recommendation import (DEFAULT_DEPTH_MARGIN_MM, DEFAULT_LATERAL_MARGIN_MM, EnergyCandidate,
                                          Recommendation, recommend_energy_and_cone)
 from planner.dose.tg61 import tg61_backscatter_factor, tg61_mu_en_ratio_water_air
-from planner.techniques.interface import Applicator, Energy, Machine, UnknownChoice
+from planner.techniques.interface import Applicator, Energy, Machine
 
 INTERACTIVE_PHOTONS = 300_000
 SEED = 1
