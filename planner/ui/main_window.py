@@ -171,12 +171,19 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         return dock
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    def _action(self, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+        """A menu/toolbar action. Only a checkable action passes its state to ``slot``: Qt's
+        ``triggered(checked)`` would otherwise land in the slot's first optional parameter (the PACS
+        browser's modality filter once received False)."""
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
-        action.triggered.connect(slot)
+        action.setCheckable(checkable)
+        if checkable:
+            action.triggered.connect(slot)
+        else:
+            action.triggered.connect(lambda _checked=False: slot())
         return action
 
     def _build_actions(self) -> None:
@@ -197,8 +204,7 @@ class MainWindow(QMainWindow):
         self.redo_action.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
         self.fit_action = self._action("&Fit Image", self.view.fit_image, "Ctrl+0")
         self.caliper_action = self._action("&Caliper", self.view.set_caliper_visible, "Ctrl+M",
-                                           "Measure a distance on the image in mm")
-        self.caliper_action.setCheckable(True)
+                                           "Measure a distance on the image in mm", checkable=True)
         self.draw_outline_action = self._action("&Draw Outline", self.view.start_drawing_outline, "Ctrl+L",
                                                 "Draw a new lesion outline by clicking its vertices")
         self.propose_outline_action = self._action(
@@ -207,8 +213,7 @@ class MainWindow(QMainWindow):
         self.centre_cone_action = self._action("&Centre Cone on Lesion", self.centre_cone_on_lesion, "Ctrl+E",
                                                "Put the cone's axis at the lesion's lateral centre")
         self.wash_action = self._action("Dose &Colour Wash", self.view.dose_overlay.set_wash_visible, "Ctrl+W",
-                                        "Show the dose as a colour wash under the isodose lines")
-        self.wash_action.setCheckable(True)
+                                        "Show the dose as a colour wash under the isodose lines", checkable=True)
         self.draw_skin_action = self._action("Draw &Skin Line", self.view.start_drawing_skin_line, "Ctrl+K",
                                              "Draw the skin line anew by clicking along the skin from left to right")
         self.confirm_skin_action = self._action("C&onfirm Skin Line", self.confirm_skin_line, "Ctrl+Shift+K",
