@@ -37,8 +37,9 @@ def add_parsers(commands) -> None:
     sign.add_argument("--key", required=True, help="private key: PEM (encrypted or not) or PKCS#12 (.p12)")
     sign.add_argument("--cert", default=None, help="the signer's PEM certificate (not needed for PKCS#12)")
     sign.add_argument("--role", choices=("creator", "authorization"), default="creator",
-                      help="creator: the physician's signature, approval excluded (default); authorization: "
-                           "the reviewing physicist's, over everything")
+                      help="creator: the physician's signature, approval excluded (the only role `sign` makes); "
+                           "an authorization signature is made by `planner approve` or `planner reject` after "
+                           "a review, never here")
     sign.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
     sign.add_argument("--out", default=None, help="write the signed file here instead of replacing FILE (not "
                                                    "for a plan package, which is signed in place)")
@@ -75,6 +76,9 @@ def add_parsers(commands) -> None:
 def run_sign(args) -> int:
     from planner.dicom.keys import describe_certificate
 
+    if args.role == "authorization":
+        raise InputError("an authorization signature is made only by `planner approve` or `planner reject` after "
+                         "the physicist's review (planner review FILE), so the review cannot be skipped")
     source = Path(args.file)
     folder = _package_folder(source)
     if folder is None and source.is_dir():
