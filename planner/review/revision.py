@@ -58,6 +58,7 @@ def write_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Pla
     """
     from planner.dicom.package import PackageError
 
+    check_same_patient_and_technique(revision, plan)
     folder = Path(out_dir).resolve()
     if revision.predecessor_path is not None and folder == Path(revision.predecessor_path).resolve().parent:
         raise RevisionError(f"{folder} holds the plan being revised; write the revision to another folder "
@@ -74,6 +75,18 @@ def write_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Pla
                      {"predecessor_uid": revision.predecessor_uid, "predecessor_status": revision.predecessor_status,
                       "folder": str(folder)})
     return package
+
+
+def check_same_patient_and_technique(revision: PlanRevision, plan: Plan) -> None:
+    """A revision replaces its predecessor for the same patient and technique, or it is no revision:
+    another patient's plan must never be exported as a revision of this one's approved plan."""
+    before, after = revision.plan, plan
+    if (before.patient_id, before.patient_name) != (after.patient_id, after.patient_name):
+        raise RevisionError(f"this plan is for {after.patient_name} ({after.patient_id}), the approved plan it would "
+                            f"revise is for {before.patient_name} ({before.patient_id}): not a revision")
+    if before.setup.technique_id != after.setup.technique_id:
+        raise RevisionError(f"this plan's technique is {after.setup.technique_id}, the approved plan's it would "
+                            f"revise is {before.setup.technique_id}: not a revision")
 
 
 def predecessor_of(rt_plan_path: str | os.PathLike) -> str | None:

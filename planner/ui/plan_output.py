@@ -60,6 +60,7 @@ class PlanOutput(QObject):
         self.trust_action = window._action("&Trust Certificate…", self.choose_trusted_certificate, None,
                                            "Trust a signer's certificate (PEM) when checking signatures")
         window.document.plan_changed.connect(self._on_plan_changed)
+        window.document.image_changed.connect(self._on_document_replaced)
         self._show_status()
 
     def actions(self) -> tuple[QAction, ...]:
@@ -72,6 +73,12 @@ class PlanOutput(QObject):
 
     def _on_plan_changed(self, _plan) -> None:
         self._show_status()
+
+    def _on_document_replaced(self, _planning_image) -> None:
+        """Anything opened (image, plan file, demo, signed plan) starts without the previous plan's
+        package, signatures, approval, lock or predecessor: a signed plan sets its own again once shown."""
+        self.package, self.opened, self.revision, self._package_plan = None, None, None, None
+        self._signed_by = []
 
     def _show_status(self) -> None:
         if self.window.document.plan is None:

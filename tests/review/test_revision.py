@@ -63,3 +63,20 @@ def test_a_revision_is_never_written_over_the_plan_it_revises(approved, tmp_path
     with pytest.raises(RevisionError, match="holds the plan being revised"):
         write_revision(folder, revision, revision.plan, dose, planning_image, technique, beam_data=beam)
     assert (folder / "RTPLAN.dcm").read_bytes() == approved_bytes
+
+
+def test_another_patients_plan_or_another_technique_is_never_a_revision(approved, tmp_path):
+    from dataclasses import replace
+
+    folder, doctor, physicist = approved
+    revision = new_revision(open_signed_plan(folder, [doctor.certificate, physicist.certificate]))
+    _, planning_image, _, technique, dose, beam = real_case()
+    other = replace(revision.plan, patient_id="OTHER-0002", patient_name="OTHER^Patient")
+    with pytest.raises(RevisionError, match=r"this plan is for OTHER\^Patient \(OTHER-0002\), the approved plan it "
+                                            r"would revise is for DEMO\^Patient \(DEMO-0001\): not a revision"):
+        write_revision(tmp_path / "other", revision, other, dose, planning_image, technique, beam_data=beam)
+    ebx = revision.plan.with_setup(technique_id="ebx-surface")
+    with pytest.raises(RevisionError, match="this plan's technique is ebx-surface, the approved plan's it would "
+                                            "revise is superficial-kv: not a revision"):
+        write_revision(tmp_path / "ebx", revision, ebx, dose, planning_image, technique, beam_data=beam)
+    assert not (tmp_path / "other").exists() and not (tmp_path / "ebx").exists()

@@ -94,6 +94,13 @@ def test_sign_review_approve_and_revise_in_the_window(demo_window, qtbot, tmp_pa
     assert predecessor_of(revised / "RTPLAN.dcm") == ds.SOPInstanceUID
     assert rt_plan.read_bytes() == approved_bytes
 
+    # Opening anything else clears the approved plan's lock and predecessor: what is planned next is
+    # a draft of its own, never a "revision" of the approved plan (issue 15, point 3).
+    w.open_demo()
+    idle(w, qtbot)
+    assert w.output.opened is None and w.output.revision is None and w.output.package is None
+    assert w.output.status_label.text() == "Plan: draft, not exported"
+
 
 def test_a_plan_altered_after_the_physician_signed_cannot_be_approved(demo_window, qtbot, tmp_path):
     w = demo_window
