@@ -79,6 +79,10 @@ class PlanningVolume:
     patient_id: str = ""
     # Set when the volume was read from a CT with its RT Structure Set; None for the phantom.
     dicom_origin: DicomOrigin | None = None
+    # Each structure's shape below the voxel (planner.core.structure_geometry: the structure set's
+    # polygons, or the phantom's analytic shapes), kept through resampling; the DVH samples these.
+    # A structure without one is sampled as its mask's voxels.
+    shapes: dict = field(default_factory=dict)
 
     def volume_cm3(self, name: str) -> float:
         return float(self.masks[name].sum()) * self.grid.voxel_volume_cm3

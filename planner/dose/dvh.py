@@ -1,8 +1,9 @@
-"""Dose-volume histograms and the DVH points planners read (D95, D10, V20 ...).
+"""The optimiser's own DVH: doses at voxel centres, every voxel of equal volume.
 
-Every voxel counts with equal volume (the planning grid is regular), so a structure's DVH is the
-sorted doses of its voxels. One definition serves the optimiser, the window's DVH plot, the goals
-table and the report, so they can never disagree about what "D95" means.
+The optimiser's DVH objectives and its normalisation work on the dose-influence matrix's rows,
+which are voxel centres, so they read this. Nothing reported reads it: on a 5 mm grid it misses the
+gradient between centres (issue 14). Every DVH point or curve that is shown, printed or exported
+comes from planner.dose.structure_dvh (structures sampled below the voxel, dose interpolated).
 """
 
 from __future__ import annotations

@@ -47,3 +47,26 @@ def test_volumes_match_the_exact_geometry(fine):
 
 def test_body_is_water(fine):
     assert np.all(fine.density[fine.masks["Body"]] == ph.WATER_DENSITY_G_PER_CM3)
+
+
+def _polygon_area_mm2(polygon):
+    x, y = polygon[:, 0], polygon[:, 1]
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def test_the_analytic_shapes_are_the_published_geometry_and_the_dvh_samples_them():
+    from planner.dose.structure_dvh import structure_samples
+
+    shapes = ph.tg119_shapes()
+    c = shapes["PTV"].outlines_mm(0.0)
+    assert len(c) == 1 and _polygon_area_mm2(c[0]) == pytest.approx(ph.c_shape_area_mm2(), rel=1e-3)
+    assert c[0][:, 1].max() == pytest.approx(ph.PTV_OPENING_OFFSET_MM)          # the straight cut
+    assert np.hypot(*c[0].T).max() == pytest.approx(ph.PTV_OUTER_RADIUS_MM)
+    core = shapes["Core"].outlines_mm(ph.CORE_LENGTH_MM / 2 - 1)[0]
+    assert _polygon_area_mm2(core) == pytest.approx(np.pi * ph.CORE_RADIUS_MM ** 2, rel=1e-3)
+    assert shapes["PTV"].outlines_mm(ph.PTV_LENGTH_MM / 2 + 1) == ()           # beyond the C's end
+    # the DVH samples the shapes, not the 5 mm voxels: volumes within 1 % of the exact ones
+    samples = structure_samples(ph.tg119_c_shape(5.0))
+    assert samples["PTV"].volume_cc == pytest.approx(ph.c_shape_area_mm2() * ph.PTV_LENGTH_MM / 1000, rel=0.01)
+    assert samples["Core"].volume_cc == pytest.approx(np.pi * 100 * ph.CORE_LENGTH_MM / 1000, rel=0.01)
+    assert samples["PTV"].source == "TG-119 analytic shape" and max(samples["PTV"].spacing_mm[:2]) <= 1.0
