@@ -3,8 +3,11 @@
 Why: a phantom or a resampled CT must reach other systems (a second-check TPS, the record-and-verify
 system, matRad) the way clinical CTs do, and reading it back through load_ct_volume is the test that
 our reader and writer agree. Densities become CT numbers through the inverse of the HU table in
-planner.imaging.hu_to_density; masks become CLOSED_PLANAR contours that trace the edges of their
-voxels, so re-reading (pixel centre inside polygon, even-odd) gives back the same voxels.
+planner.imaging.hu_to_density. A structure whose shape the volume carries (volume.shapes: the
+phantom's analytic C and core, a structure set's polygons) is written as that shape's outline on
+each slice, so another system's DVH sees the structure Planner's DVH samples; any other mask
+becomes CLOSED_PLANAR contours that trace the edges of its voxels, so re-reading (pixel centre
+inside polygon, even-odd) gives back the same voxels.
 
 The patient, study, equipment and frame-of-reference attributes come from planner.dicom.identity
 like every other object Planner writes; the whole set appears in the folder at once or not at all
@@ -176,18 +179,27 @@ def _ct_slice(identity: ExportIdentity, volume: PlanningVolume, k: int, sop_uid:
     return ds
 
 
-def _contours(volume: PlanningVolume, mask: np.ndarray, slice_uids: list[str]) -> list[Dataset]:
+def _slice_outlines_mm(volume: PlanningVolume, mask: np.ndarray, shape, k: int) -> list[np.ndarray]:
+    """Slice k's closed outlines in mm: the structure's own shape where the volume carries one (the
+    phantom's C and core, a structure set's polygons), else its mask traced along the voxel edges."""
     grid = volume.grid
+    if shape is not None:
+        return [np.asarray(p, dtype=np.float64) for p in shape.outlines_mm(float(grid.z_mm[k]))]
+    if not mask[:, :, k].any():
+        return []
     dx, dy, _ = grid.spacing_mm
+    return [np.column_stack([grid.x_mm[0] + o[:, 0] * dx, grid.y_mm[0] + o[:, 1] * dy])
+            for o in mask_outlines(mask[:, :, k])]
+
+
+def _contours(volume: PlanningVolume, mask: np.ndarray, slice_uids: list[str], shape=None) -> list[Dataset]:
+    grid = volume.grid
     contours = []
     for k in range(grid.z_mm.size):
-        if not mask[:, :, k].any():
-            continue
-        for outline in mask_outlines(mask[:, :, k]):
+        for outline in _slice_outlines_mm(volume, mask, shape, k):
             values: list[str] = []
-            for column, row in outline:
-                values += [ds_text(grid.x_mm[0] + column * dx), ds_text(grid.y_mm[0] + row * dy),
-                           ds_text(grid.z_mm[k])]
+            for x, y in outline:
+                values += [ds_text(x), ds_text(y), ds_text(grid.z_mm[k])]
             contour = Dataset()
             contour.ContourNumber = len(contours) + 1
             contour.ContourImageSequence = Sequence([referenced(CTImageStorage, slice_uids[k])])
@@ -220,13 +232,15 @@ def _structure_set(identity: ExportIdentity, volume: PlanningVolume, sop_uid: st
     ds.ReferencedFrameOfReferenceSequence = Sequence([frame])
     rois, roi_contours, observations = [], [], []
     for number, (name, mask) in enumerate(volume.masks.items(), start=1):
-        roi = _roi(identity, number, name, "traced along the voxel edges of Planner's mask")
+        shape = volume.shapes.get(name)
+        roi = _roi(identity, number, name, "traced along the voxel edges of Planner's mask" if shape is None
+                   else "the structure's own outline (not its voxels)")
         roi.ROIGenerationAlgorithm = "AUTOMATIC"
         rois.append(roi)
         item = Dataset()
         item.ReferencedROINumber = number
         item.ROIDisplayColor = _COLOURS[(number - 1) % len(_COLOURS)]
-        contours = _contours(volume, np.asarray(mask, dtype=bool), slice_uids)
+        contours = _contours(volume, np.asarray(mask, dtype=bool), slice_uids, shape)
         if contours:  # Type 3: an empty mask is an ROI without contours
             item.ContourSequence = Sequence(contours)
         roi_contours.append(item)

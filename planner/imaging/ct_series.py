@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, RTStructureSetStorage
 
+from planner.core.structure_geometry import PlanarContours
 from planner.core.volume import DicomOrigin, PlanningVolume, VoxelGrid
 
 from .errors import one_line
@@ -286,8 +287,9 @@ def _read_structure_set(path: Path) -> Dataset:
 
 
 def _masks(path: Path, ds: Dataset, grid: VoxelGrid, frame_uid: str) \
-        -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(masks by ROI name, interpreted type by ROI name) of the structure set on the CT grid."""
+        -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, PlanarContours]]:
+    """(masks by ROI name, interpreted type by ROI name, polygons by ROI name) of the structure set
+    on the CT grid; the polygons are kept as drawn, for the DVH (planner.dose.structure_dvh)."""
     frames = _structure_set_frames(ds)
     if frames != {frame_uid}:
         raise CtSeriesError(f"RT Structure Set {path.name} is on frame of reference "
@@ -306,6 +308,7 @@ def _masks(path: Path, ds: Dataset, grid: VoxelGrid, frame_uid: str) \
     x_mm, y_mm, z_mm = grid.x_mm, grid.y_mm, grid.z_mm
     dx, dy, dz = grid.spacing_mm
     masks: dict[str, np.ndarray] = {}
+    shapes: dict[str, PlanarContours] = {}
     for item in ds.get("ROIContourSequence", []):
         contours = list(item.get("ContourSequence", []))
         if not contours:
@@ -319,6 +322,7 @@ def _masks(path: Path, ds: Dataset, grid: VoxelGrid, frame_uid: str) \
         if kinds == {"POINT"}:
             continue  # a marker (e.g. a reference point), not a volume
         mask = np.zeros(grid.shape, dtype=bool)
+        planes: dict[int, list[np.ndarray]] = {}
         for index, contour in enumerate(contours, start=1):
             kind = str(contour.get("ContourGeometricType", ""))
             if kind != "CLOSED_PLANAR":
@@ -345,10 +349,13 @@ def _masks(path: Path, ds: Dataset, grid: VoxelGrid, frame_uid: str) \
                                     f"{z_mm[-1]:g} mm)")
             mask[:, :, k] ^= rasterise_polygon((points[:, 0] - x_mm[0]) / dx, (points[:, 1] - y_mm[0]) / dy,
                                                (x_mm.size, y_mm.size))
+            planes.setdefault(k, []).append(points[:, :2].copy())
         masks[name] = mask
+        # each contour on the CT slice it lies in, standing for that slice's slab
+        shapes[name] = PlanarContours(tuple((float(z_mm[k]), tuple(planes[k])) for k in sorted(planes)), slab_mm=dz)
     if not masks:
         raise CtSeriesError(f"RT Structure Set {path.name} has no contours")
-    return masks, {names[n]: t for n, t in types.items() if n in names and names[n] in masks}
+    return masks, {names[n]: t for n, t in types.items() if n in names and names[n] in masks}, shapes
 
 
 def _isocentre(grid: VoxelGrid, masks: dict[str, np.ndarray], types: dict[str, str]) -> tuple[float, float, float]:
@@ -388,7 +395,7 @@ def load_ct_volume(folder_or_files, rtstruct_path=None) -> PlanningVolume:
         chosen = (Path(rtstruct_path), _read_structure_set(Path(rtstruct_path)))
     else:
         chosen = _choose_structure_set(structure_sets, frame_uid, series_uid)
-    masks, types = _masks(*chosen, grid, frame_uid) if chosen else ({}, {})
+    masks, types, shapes = _masks(*chosen, grid, frame_uid) if chosen else ({}, {}, {})
 
     patient = str(first.get("PatientName", "") or "anonymous")
     description = (f"CT {patient}, {len(slices)} slices, "
@@ -398,7 +405,7 @@ def load_ct_volume(folder_or_files, rtstruct_path=None) -> PlanningVolume:
                           study_instance_uid=str(first.get("StudyInstanceUID", "") or "") or None,
                           patient_name=str(first.get("PatientName", "") or ""),
                           patient_id=str(first.get("PatientID", "") or ""),
-                          dicom_origin=_origin(chosen[1], first) if chosen else None)
+                          dicom_origin=_origin(chosen[1], first) if chosen else None, shapes=shapes)
 
 
 # PatientStudy's fields (planner.dicom.identity) and the DICOM keywords they are read from
@@ -442,7 +449,8 @@ def resample_volume(volume: PlanningVolume, spacing_mm) -> PlanningVolume:
 
     Why: plans are computed on a coarser dose grid (e.g. 5 mm) than the CT (1-3 mm). Density is
     box-averaged over the new voxel's size, then interpolated trilinearly, so a 1 mm bone edge is not
-    missed or over-weighted by point sampling; masks take the nearest old voxel, so they stay boolean.
+    missed or over-weighted by point sampling; masks take the nearest old voxel, so they stay boolean;
+    the structures' polygons (volume.shapes) are kept as drawn, for the DVH.
     """
     from scipy import ndimage
 

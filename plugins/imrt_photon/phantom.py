@@ -116,6 +116,9 @@ class CShape:
         outer = _arc(r_out, start, start - (np.pi + 2 * a_out), n_out)
         start_in = np.arctan2(d, -np.sqrt(r_in ** 2 - d ** 2))      # left end, y = d
         inner = _arc(r_in, start_in, start_in + (np.pi + 2 * a_in), n_in)
+        # the arcs' ends exactly on the cut (no rounding either side of it)
+        outer[[0, -1]] = [[np.sqrt(r_out ** 2 - d ** 2), d], [-np.sqrt(r_out ** 2 - d ** 2), d]]
+        inner[[0, -1]] = [[-np.sqrt(r_in ** 2 - d ** 2), d], [np.sqrt(r_in ** 2 - d ** 2), d]]
         polygon = np.vstack([outer, inner])
         polygon[:, 1] *= self._sign
         return (polygon,)
