@@ -11,13 +11,15 @@ from dataclasses import replace
 
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_OK, InputError, print_json
+from planner.dose.structure_dvh import DVH_METHOD
 
 
 def add_parser(commands) -> None:
     imrt = commands.add_parser(
         "imrt", help="optimise an IMRT plan on the TG-119 phantom or a CT series and report its goals",
         description="Inverse-plans 6 MV IMRT (9 beams every 40°, 5 mm bixels, 50 Gy in 25 fractions "
-                    "normalised to PTV D95) and prints the DVH points and TG-119 goals.")
+                    "normalised to the optimiser's voxel-centre PTV D95) and prints the DVH points and TG-119 "
+                    "goals from the structures sampled below the dose voxel, the dose interpolated.")
     source = imrt.add_mutually_exclusive_group(required=True)
     source.add_argument("--tg119", action="store_true", help="the built-in TG-119 C-shape phantom")
     source.add_argument("--ct", metavar="DIR", help="a folder with one CT series and its RT Structure Set")
@@ -79,29 +81,35 @@ def run_imrt(args) -> int:
     export = deliverable = None
     if args.out:
         deliverable, export = _export(planner, args, volume, influence, result)
+    rx = plan.prescription
+    normalisation = (f"scaled so that the optimiser's voxel-centre {rx.target} "
+                     f"D{rx.coverage_volume_fraction * 100:g} = {rx.total_dose_gy:g} Gy")
     if args.json:
         print_json({
-            "volume": volume.description, "prescription": plan.prescription.describe(),
+            "volume": volume.description, "prescription": rx.describe(), "normalisation": normalisation,
             "model": planner.MODEL_DESCRIPTION, "bixels": len(influence.bixels),
             "dose_influence_s": t_influence, "optimisation_s": result.seconds, "iterations": result.iterations,
-            "metrics_gy": {name: vars(m) for name, m in result.metrics.items()},
+            "dvh": {"method": DVH_METHOD, "structures": planner.dvh_description(volume)},
+            "dvh_points": {name: m.as_dict() for name, m in result.metrics.items()},
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
             "deliverable": None if deliverable is None else {
                 "segments_per_beam": list(deliverable.mlc_plan.segment_counts),
                 "mu_per_fraction": deliverable.mlc_plan.total_mu_per_fraction,
-                "metrics_gy": {name: vars(m) for name, m in deliverable.metrics.items()},
+                "dvh_points": {name: m.as_dict() for name, m in deliverable.metrics.items()},
+                "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met}
+                          for g in planner.tg119_goals(deliverable.metrics, target=rx.target)],
                 "rt_plan": str(export.rt_plan), "report": str(export.report)},
         })
         return EXIT_OK
     print(f"volume        {volume.description}")
-    print(f"prescription  {plan.prescription.describe()}")
+    print(f"prescription  {rx.describe()}, {normalisation}")
     print(f"model         {planner.MODEL_DESCRIPTION}")
     print(f"beams         {len(plan.gantry_angles_deg)}, {len(influence.bixels)} bixels of "
           f"{plan.bixel_width_mm:g} mm; dose influence {t_influence:.1f} s, optimisation "
           f"{result.seconds:.1f} s ({result.iterations} iterations)")
+    print(f"DVH           {DVH_METHOD}")
     for name, m in result.metrics.items():
-        print(f"{name:14s}D95 {m.d95_gy:6.2f} Gy  D10 {m.d10_gy:6.2f} Gy  mean {m.mean_gy:6.2f} Gy  "
-              f"max {m.max_gy:6.2f} Gy")
+        print(f"{name:14s}{dvh_line(m)}")
     for g in goals:
         print(f"goal  {g.label:32s} {g.value_gy:6.2f} Gy  {'met' if g.met else 'NOT met'}")
     if deliverable is not None:
@@ -109,7 +117,7 @@ def run_imrt(args) -> int:
         print(f"deliverable   {sum(m.segment_counts)} segments ({', '.join(map(str, m.segment_counts))} per beam, "
               f"{deliverable.levels} levels), {m.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration)")
         for name, dm in deliverable.metrics.items():
-            print(f"  {name:12s}D95 {dm.d95_gy:6.2f} Gy  D10 {dm.d10_gy:6.2f} Gy")
+            print(f"  {name:12s}{dvh_line(dm)}")
         written = [export.rt_plan.name, export.rt_dose.name]
         if export.structure_set is not None:
             written = [f"{len(export.ct_files)} CT slices", export.structure_set.name] + written
@@ -118,6 +126,13 @@ def run_imrt(args) -> int:
         written.append(export.report.name)
         print(f"wrote         {', '.join(written)} into {export.folder}")
     return EXIT_OK
+
+
+def dvh_line(m) -> str:
+    """One structure's DVH points on one line (Gy; its volume in cc; V at the prescribed dose in %)."""
+    v = "".join(f"  V{x.dose_gy:g}Gy {x.volume_percent:5.1f} %" for x in m.volumes_at_dose)
+    return (f"{m.volume_cc:7.1f} cc  D98 {m.d98_gy:6.2f}  D95 {m.d95_gy:6.2f}  D10 {m.d10_gy:6.2f}  "
+            f"D2 {m.d2_gy:6.2f}  D0.03cc {m.d0_03cc_gy:6.2f}  mean {m.mean_gy:6.2f} Gy{v}")
 
 
 def _export(planner, args, volume, influence, result):

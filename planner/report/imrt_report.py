@@ -31,7 +31,8 @@ from reportlab.platypus import KeepTogether, PageBreak, Spacer
 import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.inverse_plan import DVH_KINDS, OBJECTIVE_KINDS
-from planner.dose.dvh import CumulativeDvh, cumulative_dvh
+from planner.dose.dvh import CumulativeDvh
+from planner.dose.structure_dvh import DVH_METHOD
 from planner.report import formatting as fmt
 from planner.report.content import Alert, Item, ReportError
 from planner.report.fonts import REGULAR
@@ -62,12 +63,16 @@ class ObjectiveRow:
 
 @dataclass(frozen=True)
 class DvhPoints:
-    """D95, D10, mean and max of one structure (Gy, whole course)."""
+    """One structure's reported DVH points (Gy, whole course; planner.dose.structure_dvh): the
+    near-maximum is D0.03cc and D2, never one voxel's dose."""
 
+    volume_cc: float
+    d98_gy: float
     d95_gy: float
     d10_gy: float
+    d2_gy: float
+    d0_03cc_gy: float
     mean_gy: float
-    max_gy: float
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class ImrtReportContent:
     total_segments: int
     total_mu_per_fraction: float
     model_description: str
+    dvh_text: str                # how the DVH samples the structures (planner.dose.structure_dvh)
     beam_data_description: str   # contains DEMO_BEAM_DATA while the machine is the generic DEMO one
     calibration_note: str        # DEMO_CALIBRATION while the MU come from the DEMO calibration
     notes: tuple[str, ...]
@@ -160,7 +166,7 @@ class ImrtReportContent:
 def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, volume_description: str,
                         prescription_text: str, prescribed_total_gy: float, fractions: int,
                         normalisation_text: str, beams_text: str, sequencing_text: str, optimisation_text: str,
-                        objectives, dvh_points, goals, beams, model_description: str,
+                        objectives, dvh_points, goals, beams, model_description: str, dvh_text: str,
                         beam_data_description: str, calibration_note: str, notes=(), rt_plan_uid: str = "",
                         files_written=(), printed_at: datetime | None = None) -> ImrtReportContent:
     """The report's content from plain values. ``patient_name`` in DICOM form (``FAMILY^Given``);
@@ -174,7 +180,7 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
         optimisation_text=optimisation_text, objectives=objectives, dvh_points=dvh_points, goals=goals,
         beams=beams, total_segments=sum(b.segments for b in beams),
         total_mu_per_fraction=float(sum(b.mu_per_fraction for b in beams)),
-        model_description=model_description, beam_data_description=beam_data_description,
+        model_description=model_description, dvh_text=dvh_text, beam_data_description=beam_data_description,
         calibration_note=calibration_note, notes=notes,
         printed_at=fmt.moment(printed_at or datetime.now().astimezone()), planner_version=planner.__version__,
         rt_plan_uid=rt_plan_uid, files_written=files_written)
@@ -186,17 +192,16 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                     ) -> tuple[ImrtReportContent, dict[str, CumulativeDvh]]:
     """The report's content and the deliverable dose's DVH curves from the IMRT technique's objects.
 
-    ``inverse_planner``: the technique's planning module (``structure_rows``, ``tg119_goals``,
-    ``MODEL_DESCRIPTION``); ``result``: its ImrtResult (``plan``, ``metrics``, ``iterations`` ...);
+    ``inverse_planner``: the technique's planning module (``structure_dvhs``, ``dvh_description``,
+    ``tg119_goals``, ``MODEL_DESCRIPTION``); ``result``: its ImrtResult (``plan``, ``metrics``, ...);
     ``deliverable``: its DeliverablePlan (``mlc_plan``, ``metrics``, ``dose_rows_gy``, ``levels``).
     All are read by attribute: planner.report never imports a plugin.
     """
     plan, mlc = result.plan, deliverable.mlc_plan
     rx = plan.prescription
     coverage = f"D{rx.coverage_volume_fraction * 100:g}"
-    rows = inverse_planner.structure_rows(volume, influence)
-    dose_rows = np.asarray(deliverable.dose_rows_gy, dtype=float)
-    curves = {name: cumulative_dvh(dose_rows[idx], DVH_BIN_GY) for name, idx in rows.items()}
+    dvhs = inverse_planner.structure_dvhs(volume, influence, np.asarray(deliverable.dose_rows_gy, dtype=float))
+    curves = {name: dvh.cumulative(DVH_BIN_GY) for name, dvh in dvhs.items()}
     beams = tuple(BeamRow(b.name, float(b.gantry_deg), len(b.segments), float(b.meterset_mu),
                           (*map(float, b.jaws_x_mm), *map(float, b.jaws_y_mm))) for b in mlc.beams)
     first = mlc.beams[0]
@@ -214,8 +219,9 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
         patient_name=patient_name, patient_id=patient_id, plan_label=mlc.label,
         volume_description=volume.description or "planning volume",
         prescription_text=rx.describe(), prescribed_total_gy=rx.total_dose_gy, fractions=rx.fractions,
-        normalisation_text=(f"normalised so that {rx.target} {coverage} = {rx.total_dose_gy:g} Gy (as TG-119), "
-                            f"again after leaf sequencing"),
+        normalisation_text=(f"scaled so that the optimiser's voxel-centre {rx.target} {coverage} = "
+                            f"{rx.total_dose_gy:g} Gy (TG-119 normalises D95), again after leaf sequencing; the "
+                            f"DVH points reported here sample the structures below the voxel"),
         beams_text=beams_text,
         sequencing_text=(f"step-and-shoot, {deliverable.levels} intensity levels per beam (Xia & Verhey 1998); "
                          f"{sum(mlc.segment_counts)} segments"),
@@ -227,6 +233,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
         dvh_points=tuple(StructureDvhPoints(name, _points(result.metrics[name]), _points(deliverable.metrics[name]))
                          for name in deliverable.metrics if name in result.metrics),
         goals=goals, beams=beams, model_description=inverse_planner.MODEL_DESCRIPTION,
+        dvh_text=f"{DVH_METHOD}. {inverse_planner.dvh_description(volume)}",
         # the IMRT technique's only machine is matRad's generic one (plugins/imrt_photon/data/README.md)
         beam_data_description=f"matRad's generic 6 MV machine (pyRadPlan 0.5.0), MLC and jaws as exported for "
                               f"{mlc.machine_name}: {DEMO_BEAM_DATA}",
@@ -237,7 +244,8 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
 
 
 def _points(metrics) -> DvhPoints:
-    return DvhPoints(float(metrics.d95_gy), float(metrics.d10_gy), float(metrics.mean_gy), float(metrics.max_gy))
+    return DvhPoints(*(float(getattr(metrics, f)) for f in ("volume_cc", "d98_gy", "d95_gy", "d10_gy", "d2_gy",
+                                                            "d0_03cc_gy", "mean_gy")))
 
 
 # ------------------------------------------------------------------------------ drawing
@@ -375,8 +383,8 @@ def _dvh(content: ImrtReportContent, dvh_curves, s, height_pt: float) -> list:
     if not dvh_curves:
         return [title, paragraph("No DVH: no structure doses were given to the report.", s["body"])]
     caption = (f"Cumulative DVH of the deliverable dose (after leaf sequencing, whole course, {DVH_BIN_GY:g} Gy bins), "
-               f"Volume [%] of each structure receiving at least the dose; dashed: the prescription, "
-               f"{content.prescribed_total_gy:g} Gy.")
+               f"Volume [%] of each structure receiving at least the dose, the structures sampled below the dose "
+               f"voxel; dashed: the prescription, {content.prescribed_total_gy:g} Gy.")
     return [KeepTogether([title, dvh_drawing(dvh_curves, content.prescribed_total_gy, TEXT_W, height_pt),
                           paragraph(caption, s["small"])])]
 
@@ -393,16 +401,22 @@ def _objectives(content: ImrtReportContent, s) -> list:
             Spacer(1, 2), paragraph(f"Optimisation: {content.optimisation_text}.", s["small"])]
 
 
+DVH_POINT_COLUMNS = ("D98", "D95", "D10", "D2", "D0.03cc", "Mean")
+
+
 def _dvh_points(content: ImrtReportContent, s) -> list:
-    header = [paragraph(t, s["label"]) for t in ("Structure", "Dose", "D95", "D10", "Mean", "Max")]
+    header = [paragraph(t, s["label"]) for t in ("Structure", "Dose", "Volume", *DVH_POINT_COLUMNS)]
     rows, commands = [header], [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)]
     for p in content.dvh_points:
         for k, (what, m) in enumerate((("optimised", p.optimised), ("deliverable (leaf-sequenced)", p.deliverable))):
+            values = (m.d98_gy, m.d95_gy, m.d10_gy, m.d2_gy, m.d0_03cc_gy, m.mean_gy)
             rows.append([paragraph(p.structure if k == 0 else "", s["label"]), paragraph(what, s["body"]),
-                         *(paragraph(_gy(v), s["body"]) for v in (m.d95_gy, m.d10_gy, m.mean_gy, m.max_gy))])
+                         paragraph(f"{m.volume_cc:.1f} cc", s["body"]),
+                         *(paragraph("—" if not math.isfinite(v) else f"{v:.2f}", s["body"]) for v in values)])
         commands.append(("SPAN", (0, len(rows) - 2), (0, len(rows) - 1)))
-    return [paragraph("DVH points: optimised and deliverable (whole course)", s["h2"]),
-            grid_table(rows, [30 * mm, 48 * mm, 25 * mm, 25 * mm, 25 * mm, 25 * mm], commands)]
+    widths = [18 * mm, 46 * mm, 20 * mm] + [(TEXT_W - 84 * mm) / len(DVH_POINT_COLUMNS)] * len(DVH_POINT_COLUMNS)
+    return [paragraph("DVH points in Gy: optimised and deliverable (whole course)", s["h2"]),
+            grid_table(rows, widths, commands)]
 
 
 def _beams(content: ImrtReportContent, s) -> list:
@@ -426,7 +440,8 @@ def _beams(content: ImrtReportContent, s) -> list:
 
 
 def _model(content: ImrtReportContent, s) -> list:
-    items = [Item("Dose model", content.model_description), Item("Beam data", content.beam_data_description)]
+    items = [Item("Dose model", content.model_description), Item("DVH", content.dvh_text),
+             Item("Beam data", content.beam_data_description)]
     items += [Item("Plan note", n) for n in content.notes]
     return [paragraph("Dose model, beam data and calibration", s["h2"]), items_table(items, s, 40 * mm, "small")]
 

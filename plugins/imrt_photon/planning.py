@@ -8,19 +8,25 @@
 
 Each step is a plain function of values, so it runs in a worker thread, in a test or in a
 benchmark alike. Doses are whole-course Gy; the plan is normalised so that the target's D95 is
-the prescribed dose, as TG-119 (Ezzell et al., Med Phys 36:5359, 2009) normalises its plans.
+the prescribed dose, as TG-119 (Ezzell et al., Med Phys 36:5359, 2009) normalises its plans, but
+on the optimiser's voxel-centre DVH (planner.dose.dvh), as its objectives are.
+
+Every DVH point a result reports (``metrics``, the goals) comes from planner.dose.structure_dvh:
+the structures sampled below the dose voxel from their outlines, the dose interpolated. So the
+reported PTV D95 is the honest one and may fall short of the prescription the plan was scaled to.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Callable
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
 from planner.core.inverse_plan import InversePlan, InversePlanError, InversePrescription, Objective
 from planner.core.volume import PlanningVolume
-from planner.dose.dvh import DvhMetrics, dvh_metrics
+from planner.dose.structure_dvh import DvhPoints, SampledStructures, StructureDvh, sampled_structures
 from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, ProgressCallback
 
 from planner.core.mlc_beams import MlcPlan
@@ -61,11 +67,11 @@ class ImrtResult:
     plan: InversePlan
     weights: np.ndarray          # per bixel, whole course, in the influence matrix's units
     dose_rows_gy: np.ndarray     # per dij row (voxel), whole course
-    metrics: dict[str, DvhMetrics]
+    metrics: dict[str, DvhPoints]   # the reported DVH points (planner.dose.structure_dvh)
     iterations: int
     objective_history: tuple[float, ...]
     seconds: float
-    normalisation_factor: float  # applied to the optimiser's fluence to reach target D95 = prescription
+    normalisation_factor: float  # applied to the optimiser's fluence: voxel-centre target D95 = prescription
     message: str
 
 
@@ -157,7 +163,8 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
         raise InversePlanError(f"the optimiser left no dose in {rx.target}: check the objectives")
     plan_result = normalise_to_dvh_point(raw, rows, rx.target, rx.coverage_volume_fraction, rx.total_dose_gy)
     factor = float(plan_result.weights.sum() / raw.weights.sum()) if raw.weights.sum() > 0 else 1.0
-    return ImrtResult(plan, plan_result.weights, plan_result.dose_gy, plan_result.metrics, raw.iterations,
+    return ImrtResult(plan, plan_result.weights, plan_result.dose_gy,
+                      metrics_of(plan_result.dose_gy, volume, influence, rx.total_dose_gy), raw.iterations,
                       raw.objective_history, raw.seconds, factor, raw.message)
 
 
@@ -168,9 +175,10 @@ def dose_grid_gy(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy:
     return dose.reshape(volume.grid.shape)
 
 
-def tg119_goals(metrics: dict[str, DvhMetrics], target: str = "PTV", core: str = "Core") -> tuple[Goal, ...]:
+def tg119_goals(metrics: dict[str, DvhPoints], target: str = "PTV", core: str = "Core") -> tuple[Goal, ...]:
     """TG-119's C-shape goals (Ezzell 2009): PTV D95 ≥ 50, PTV D10 ≤ 55, core D10 ≤ 25 Gy, and the
-    harder core D10 ≤ 10 Gy. Structures the volume lacks are left out."""
+    harder core D10 ≤ 10 Gy, on the reported (sub-voxel) DVH points. Structures the volume lacks are
+    left out."""
     goals = []
     if target in metrics:
         goals += [Goal(f"{target} D95 ≥ 50 Gy", metrics[target].d95_gy, 50.0, True),
@@ -181,8 +189,33 @@ def tg119_goals(metrics: dict[str, DvhMetrics], target: str = "PTV", core: str =
     return tuple(goals)
 
 
-def metrics_of(dose_rows_gy: np.ndarray, volume: PlanningVolume, influence: DoseInfluence) -> dict[str, DvhMetrics]:
-    return dvh_metrics(dose_rows_gy, structure_rows(volume, influence))
+_SAMPLED: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def sampled(volume: PlanningVolume) -> SampledStructures:
+    """The volume's structures sampled below the dose voxel, made once per volume."""
+    found = _SAMPLED.get(volume)
+    if found is None:
+        found = _SAMPLED[volume] = sampled_structures(volume)
+    return found
+
+
+def structure_dvhs(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray) -> dict[str, StructureDvh]:
+    """Each structure's DVH of a dose given per dij row (the one DVH the window, report and CLI show)."""
+    return sampled(volume).dvhs(dose_grid_gy(volume, influence, dose_rows_gy))
+
+
+def metrics_of(dose_rows_gy: np.ndarray, volume: PlanningVolume, influence: DoseInfluence,
+               prescribed_gy: float | None = None) -> dict[str, DvhPoints]:
+    """The reported DVH points of each structure (V at the prescribed dose among them, when given)."""
+    volume_doses = () if prescribed_gy is None else (float(prescribed_gy),)
+    return {name: dvh.points(volume_doses)
+            for name, dvh in structure_dvhs(volume, influence, dose_rows_gy).items()}
+
+
+def dvh_description(volume: PlanningVolume) -> str:
+    """How the reported DVH samples each structure (lattice, sample count, outline source)."""
+    return sampled(volume).describe()
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,13 +223,14 @@ class DeliverablePlan:
     """The optimised fluence after leaf sequencing: the segments, MU and dose that are exported.
 
     Sequencing rounds each beam's fluence to `levels` intensity levels, so the deliverable dose
-    differs a little from the optimised one; it is renormalised to target D95 = prescription again.
+    differs a little from the optimised one; it is renormalised to (voxel-centre) target D95 =
+    prescription again, like the optimised plan.
     """
 
     mlc_plan: MlcPlan
     weights: np.ndarray
     dose_rows_gy: np.ndarray
-    metrics: dict[str, DvhMetrics]
+    metrics: dict[str, DvhPoints]   # the reported DVH points (planner.dose.structure_dvh)
     levels: int
 
 
@@ -215,5 +249,6 @@ def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: I
     dose = influence.dij @ sequenced.weights.astype(influence.dij.dtype)
     mlc_plan = build_mlc_plan(sequenced, influence, volume, rows[rx.target], reference_calibration(),
                               rx.fractions, rx.total_dose_gy, label=label, target_roi_name=rx.target)
-    return DeliverablePlan(mlc_plan, sequenced.weights, np.asarray(dose, dtype=float),
-                           dvh_metrics(np.asarray(dose, dtype=float), rows), levels)
+    dose = np.asarray(dose, dtype=float)
+    return DeliverablePlan(mlc_plan, sequenced.weights, dose, metrics_of(dose, volume, influence, rx.total_dose_gy),
+                           levels)

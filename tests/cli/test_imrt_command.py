@@ -2,17 +2,32 @@
 
 import json
 
+import pytest
+
 from planner.cli.main import main
+from plugins.imrt_photon.phantom import c_shape_area_mm2
 
 
 def test_tg119_on_a_coarse_grid_reports_goals_as_json(capsys):
     assert main(["imrt", "--tg119", "--grid-mm", "10", "--iterations", "30", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["prescription"] == "50 Gy in 25 × 2 Gy to PTV D95"
-    assert out["metrics_gy"]["PTV"]["d95_gy"] == __import__("pytest").approx(50.0, abs=1e-6)
+    assert out["normalisation"] == "scaled so that the optimiser's voxel-centre PTV D95 = 50 Gy"
+    # the reported points are the sub-voxel DVH's: the C's analytic volume, not its 10 mm voxels'
+    points = out["dvh_points"]
+    assert set(points) == {"PTV", "Core", "Body"}
+    assert set(points["PTV"]) == {"volume_cc", "d98_gy", "d95_gy", "d50_gy", "d10_gy", "d2_gy", "d0_03cc_gy",
+                                  "mean_gy", "volumes_at_dose"}
+    assert points["PTV"]["volume_cc"] == pytest.approx(c_shape_area_mm2() * 80 / 1000, rel=0.01)
+    assert points["PTV"]["volumes_at_dose"][0]["dose_gy"] == 50.0
+    assert "TG-119 analytic shape" in out["dvh"]["structures"]
+    # on a 10 mm grid after 30 iterations, the PTV's edge reads 36 Gy between the 50 Gy voxel centres:
+    # the D95 goal is missed, and the harder core goal too (22 Gy)
     goals = {g["goal"]: g for g in out["goals"]}
-    assert goals["PTV D95 ≥ 50 Gy"]["met"]
-    assert goals["Core D10 ≤ 25 Gy"]["met"]
+    assert goals["PTV D95 ≥ 50 Gy"]["value_gy"] == points["PTV"]["d95_gy"] < 40.0
+    assert not goals["PTV D95 ≥ 50 Gy"]["met"]
+    assert goals["Core D10 ≤ 25 Gy"]["value_gy"] == points["Core"]["d10_gy"]
+    assert not goals["Core D10 ≤ 10 Gy (harder goal)"]["met"]
     assert out["bixels"] > 500 and "Bortfeld" in out["model"]
 
 
@@ -38,8 +53,10 @@ def test_a_ct_series_with_its_structure_set_is_planned(capsys, tmp_path):
     assert main(["imrt", "--ct", str(tmp_path), "--grid-mm", "10", "--iterations", "20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["volume"].startswith("CT ")
-    assert set(out["metrics_gy"]) >= {"PTV", "Core", "Body"}
-    assert out["metrics_gy"]["PTV"]["d95_gy"] == __import__("pytest").approx(50.0, abs=1e-6)
+    assert set(out["dvh_points"]) >= {"PTV", "Core", "Body"}
+    # the structure set's polygons are kept and sampled, not the 10 mm voxels they were filled into
+    assert "PTV: " in out["dvh"]["structures"] and "RT Structure Set contours" in out["dvh"]["structures"]
+    assert out["dvh_points"]["PTV"]["volume_cc"] == pytest.approx(c_shape_area_mm2() * 80 / 1000, rel=0.01)
 
 
 def test_out_writes_the_deliverable_plan_for_the_cts_own_patient(capsys, tmp_path):

@@ -70,7 +70,9 @@ def test_the_content_holds_the_plan_in_plain_values(planned):
     assert [(o.structure, o.kind, o.dose_gy) for o in report.objectives] == \
         [(o.structure, {"min_dose": "Min dose", "max_dose": "Max dose"}[o.kind], o.dose_gy) for o in result.plan.objectives]
     points = {p.structure: p for p in report.dvh_points}
-    assert points["PTV"].deliverable.d95_gy == pytest.approx(50.0, abs=1e-4)
+    # the reported points are the sub-voxel DVH's (planner.dose.structure_dvh), as the CLI and window show
+    assert points["PTV"].deliverable.d95_gy == pytest.approx(deliverable.metrics["PTV"].d95_gy)
+    assert points["PTV"].deliverable.d0_03cc_gy == pytest.approx(deliverable.metrics["PTV"].d0_03cc_gy)
     assert points["Core"].optimised.d10_gy == pytest.approx(result.metrics["Core"].d10_gy)
     assert points["Core"].deliverable.d10_gy == pytest.approx(deliverable.metrics["Core"].d10_gy)
     assert [g.label for g in report.goals] == [g.label for g in planning.tg119_goals(deliverable.metrics)]
@@ -78,6 +80,11 @@ def test_the_content_holds_the_plan_in_plain_values(planned):
     assert report.rt_plan_uid == "" and report.files_written == ()   # only the export knows them
     assert set(curves) == {"PTV", "Core", "Body"}
     assert curves["PTV"].volume_percent[0] == pytest.approx(100.0)
+    # the curve and the points are one DVH: the curve crosses 95 % at D95 (within its 0.25 Gy bins)
+    d95 = deliverable.metrics["PTV"].d95_gy
+    assert np.interp(d95, curves["PTV"].dose_gy, curves["PTV"].volume_percent) == pytest.approx(95.0, abs=1.5)
+    assert "TG-119 analytic shape" in report.dvh_text and "scaled so that the optimiser's voxel-centre PTV D95 = " \
+        "50 Gy" in report.normalisation_text
 
 
 def test_the_export_writes_the_report_with_the_dicom_files(exported):
@@ -113,9 +120,13 @@ def test_the_report_prints_banner_prescription_goals_mu_model_and_uid(planned, e
     # the objectives and both DVH points per structure, each value with its unit
     assert "Core Max dose 8 Gy — 300" in pages[1]
     ptv = next(p for p in report.dvh_points if p.structure == "PTV")
-    assert (f"PTV optimised {ptv.optimised.d95_gy:.2f} Gy {ptv.optimised.d10_gy:.2f} Gy "
-            f"{ptv.optimised.mean_gy:.2f} Gy {ptv.optimised.max_gy:.2f} Gy deliverable (leaf-sequenced) "
-            f"{ptv.deliverable.d95_gy:.2f} Gy") in pages[1]
+    o, d = ptv.optimised, ptv.deliverable
+    assert "DVH points in Gy: optimised and deliverable (whole course) Structure Dose Volume D98 D95 D10 D2 " \
+        "D0.03cc Mean" in pages[1]
+    assert (f"PTV optimised {o.volume_cc:.1f} cc {o.d98_gy:.2f} {o.d95_gy:.2f} {o.d10_gy:.2f} {o.d2_gy:.2f} "
+            f"{o.d0_03cc_gy:.2f} {o.mean_gy:.2f} deliverable (leaf-sequenced) {d.volume_cc:.1f} cc "
+            f"{d.d98_gy:.2f} {d.d95_gy:.2f}") in pages[1]
+    assert "DVH structures sampled below the dose voxel" in pages[1] and "0.5 × 0.5 × 0.5 mm lattice" in pages[1]
     # the files as they were moved into place, with the SHA-256 of the bytes now in the folder
     digest = fingerprint(hashlib.sha256(exported.rt_plan.read_bytes()).hexdigest())
     assert "RTPLAN.dcm" in pages[1] and digest.replace(":", "") in pages[1].replace(":", "").replace(" ", "")

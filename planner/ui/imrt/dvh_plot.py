@@ -1,8 +1,9 @@
 """Cumulative DVHs (Dose [Gy] vs Volume [%]) of every structure, live while the optimiser runs.
 
 Live doses arrive after every iteration; they are drawn at most every 0.25 s (the newest one
-wins), and the final result is always drawn at once. The curves come from planner.dose.dvh, the
-same definition the goals and the optimiser use.
+wins), and the final result is always drawn at once. The curves come from the technique's
+``structure_dvhs`` (planner.dose.structure_dvh: the structures sampled below the dose voxel, the
+dose interpolated), the one DVH the goals, the report and the command line read too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from planner.dose.dvh import cumulative_dvh
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 
@@ -45,7 +45,7 @@ class DvhPlot(QWidget):
                                                  labelOpts={"position": 0.5, "color": "w", "anchors": [(1.05, 0.5), (1.05, 0.5)]})
         self.prescription_line.setVisible(False)
         item.addItem(self.prescription_line)
-        self._rows: dict[str, np.ndarray] = {}
+        self._source = None   # dose rows (Gy) -> {structure: StructureDvh}
         self._pending: tuple[np.ndarray, str] | None = None
         self._last_draw = 0.0
         self.live_draws = 0  # how many live redraws were made (the throttle's effect, for tests)
@@ -62,9 +62,9 @@ class DvhPlot(QWidget):
                        for name, colour in colours.items()}
         self.clear("No dose yet: press Optimise.")
 
-    def set_rows(self, rows: dict[str, np.ndarray]) -> None:
-        """Each structure's rows of the dose vector (the dose-influence matrix's voxels)."""
-        self._rows = rows
+    def set_source(self, structure_dvhs) -> None:
+        """Where a dose given per dose-influence row becomes each structure's DVH (None: no curves)."""
+        self._source = structure_dvhs
 
     def clear(self, caption: str) -> None:
         self.cancel_live()
@@ -105,14 +105,15 @@ class DvhPlot(QWidget):
 
     def _draw(self, dose_rows_gy: np.ndarray, caption: str) -> None:
         self._last_draw = time.monotonic()
-        top = float(dose_rows_gy.max()) if dose_rows_gy.size else 0.0
+        dvhs = self._source(dose_rows_gy) if self._source is not None else {}
+        top = max((float(d.dose_gy.max()) for d in dvhs.values() if d.dose_gy.size), default=0.0)
         for name, curve in self.curves.items():
-            idx = self._rows.get(name)
-            if idx is None or idx.size == 0:
+            dvh = dvhs.get(name)
+            if dvh is None or dvh.dose_gy.size == 0:
                 curve.setData([], [])
                 continue
-            dvh = cumulative_dvh(dose_rows_gy[idx], BIN_WIDTH_GY, max_dose_gy=top)
-            curve.setData(dvh.dose_gy, dvh.volume_percent)
+            cumulative = dvh.cumulative(BIN_WIDTH_GY, max_dose_gy=top)
+            curve.setData(cumulative.dose_gy, cumulative.volume_percent)
         self.caption.setText(caption)
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ MET_BRUSH = QBrush(QColor("#40d080"))
 NOT_MET_BRUSH = QBrush(QColor("#ff6060"))
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 GOAL_COLUMNS = ("Goal", "Plan", "Met")
-METRIC_COLUMNS = ("Structure", "D95", "D10", "Mean", "Max")
+# The reported DVH points (planner.dose.structure_dvh); the near-maximum is D0.03cc, never one voxel.
+METRIC_COLUMNS = ("Structure", "Volume", "D98", "D95", "D10", "D2", "D0.03cc", "Mean")
 
 
 def gy(value: float) -> str:
@@ -43,7 +44,7 @@ class GoalsTable(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.note)
         layout.addWidget(self.goals, 3)
-        layout.addWidget(QLabel("DVH points of each structure"))
+        layout.addWidget(QLabel("DVH points of each structure (sampled below the dose voxel)"))
         layout.addWidget(self.metrics, 2)
         self.show_result(None, {}, stale=False)
 
@@ -68,7 +69,9 @@ class GoalsTable(QWidget):
             self.goals.setItem(row, 2, verdict)
         self.metrics.setRowCount(len(metrics))
         for row, (name, m) in enumerate(metrics.items()):
-            for column, text in enumerate((name, gy(m.d95_gy), gy(m.d10_gy), gy(m.mean_gy), gy(m.max_gy))):
+            cells = (name, f"{m.volume_cc:.1f} cc", *(gy(v) for v in (m.d98_gy, m.d95_gy, m.d10_gy, m.d2_gy,
+                                                                       m.d0_03cc_gy, m.mean_gy)))
+            for column, text in enumerate(cells):
                 self.metrics.setItem(row, column, QTableWidgetItem(text))
 
     def row_texts(self) -> list[tuple[str, ...]]:

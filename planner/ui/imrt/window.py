@@ -176,7 +176,7 @@ class ImrtWindow(QMainWindow):
         self.objectives.edited.connect(self.document.apply)
         self.summary.iterations_edited.connect(self._on_iterations_edited)
         self.slice_view.hovered.connect(self._on_hover)
-        self.optimisation.rows_changed.connect(self.dvh.set_rows)
+        self.optimisation.rows_changed.connect(lambda _rows: self.dvh.set_source(self._structure_dvhs))
         self.optimisation.iterated.connect(self._on_iteration)
         self.optimisation.finished.connect(self._on_result)
         self.optimisation.stopped.connect(self._on_stopped)
@@ -337,10 +337,15 @@ class ImrtWindow(QMainWindow):
         self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
         self.export_action.setEnabled(self.result is not None and not self.is_stale and not self.runner.busy)
 
+    def _structure_dvhs(self, dose_rows_gy):
+        """Each structure's DVH (sampled below the voxel) of a dose given per dose-influence row."""
+        return self.planner.structure_dvhs(self.volume, self.optimisation.influence, dose_rows_gy)
+
     def _dvh_caption(self, result) -> str:
         rx = result.plan.prescription
-        text = (f"Optimised: {result.iterations} iterations, normalised to {rx.target} "
-                f"D{rx.coverage_volume_fraction * 100:g} = {rx.total_dose_gy:g} Gy.")
+        text = (f"Optimised: {result.iterations} iterations, scaled so that the optimiser's voxel-centre "
+                f"{rx.target} D{rx.coverage_volume_fraction * 100:g} = {rx.total_dose_gy:g} Gy; the DVH samples "
+                f"the structures below the voxel.")
         return f"⚠ Dose {STALE_TEXT}. " + text if self.is_stale else text
 
     # --- optimisation ----------------------------------------------------------------------------
@@ -362,16 +367,17 @@ class ImrtWindow(QMainWindow):
     def _on_iteration(self, iteration: int, value: float, dose_rows) -> None:
         rx = self.plan.prescription
         self.dvh.show_live(dose_rows, f"Optimising: iteration {iteration} (objective {value:.4g}), shown "
-                                      f"normalised to {rx.target} D{rx.coverage_volume_fraction * 100:g} = "
-                                      f"{rx.total_dose_gy:g} Gy")
+                                      f"scaled to voxel-centre {rx.target} D{rx.coverage_volume_fraction * 100:g} "
+                                      f"= {rx.total_dose_gy:g} Gy")
 
     def _on_result(self, result) -> None:
         self._show_result_or_nothing()
         influence = ("" if self.optimisation.influence_seconds is None
                      else f" after the dose influence ({self.optimisation.influence_seconds:.1f} s)")
+        rx = result.plan.prescription
         self.show_status(f"Optimised: {result.iterations} iterations in {result.seconds:.1f} s{influence}; "
-                         f"{result.plan.prescription.target} D95 normalised to "
-                         f"{result.plan.prescription.total_dose_gy:g} Gy")
+                         f"{rx.target} D95 {result.metrics[rx.target].d95_gy:.2f} Gy (scaled to voxel-centre "
+                         f"D95 = {rx.total_dose_gy:g} Gy)")
 
     def _show_result_or_nothing(self) -> None:
         result = self.result
@@ -384,7 +390,7 @@ class ImrtWindow(QMainWindow):
             influence = self.optimisation.influence
             self.slice_view.show_dose(self.planner.dose_grid_gy(self.volume, influence, result.dose_rows_gy),
                                       rx.total_dose_gy)
-            self.dvh.set_rows(self.optimisation.rows)
+            self.dvh.set_source(self._structure_dvhs)
             self.dvh.show_final(result.dose_rows_gy, self._dvh_caption(result), rx.total_dose_gy)
         self._refresh()
 
