@@ -3,7 +3,8 @@
 #  1. the Debian packages Qt needs (offscreen and on a real or virtual X screen), and the DICOM
 #     tools the tests use as referees (dcmtk, dicom3tools, a real PACS: orthanc; PDF pages to PNG: poppler-utils);
 #  2. a virtual environment in .venv with Planner and its test tools installed;
-#  3. a separate one, .venv-reference, with only the reference Monte Carlo the tests compare against.
+#  3. a separate one, .venv-reference, with only the independent codes the tests compare against
+#     (ompMC, dicompyler-core).
 # Measured package list: shared/reference/qt-setup-notes.md §1.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +46,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "$wanted" > "$stamp"
 fi
 
-# 3. A separate environment, .venv-reference, holding only the independent Monte Carlo (ompMC, GPL-3) that the
-#    tests compare Planner's kV depth doses with; it never enters .venv (tests/reference/requirements.txt).
+# 3. A separate environment, .venv-reference, holding only the independent codes the tests compare Planner with:
+#    ompMC (GPL-3) for the kV depth doses, dicompyler-core (BSD; needs pydicom 2, Planner has 3) for the IMRT DVH
+#    points; it never enters .venv (tests/reference/requirements.txt).
 if [ ! -x .venv-reference/bin/python ]; then
   echo "setup: creating the reference environment in .venv-reference"
   python3 -m venv .venv-reference
@@ -54,7 +56,7 @@ fi
 ref_stamp=.venv-reference/.reference-installed
 ref_wanted=$(sha256sum tests/reference/requirements.txt | cut -d' ' -f1)
 if [ ! -f "$ref_stamp" ] || [ "$(cat "$ref_stamp")" != "$ref_wanted" ]; then
-  echo "setup: installing the reference Monte Carlo into .venv-reference"
+  echo "setup: installing the reference codes (ompMC, dicompyler-core) into .venv-reference"
   .venv-reference/bin/python -m pip install -q -r tests/reference/requirements.txt
   echo "$ref_wanted" > "$ref_stamp"
 fi

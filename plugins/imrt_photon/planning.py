@@ -200,7 +200,8 @@ def sampled(volume: PlanningVolume) -> SampledStructures:
     return found
 
 
-def structure_dvhs(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray) -> dict[str, StructureDvh]:
+def structure_dvhs(volume: PlanningVolume, influence: DoseInfluence,
+                   dose_rows_gy: np.ndarray) -> dict[str, StructureDvh]:
     """Each structure's DVH of a dose given per dij row (the one DVH the window, report and CLI show)."""
     return sampled(volume).dvhs(dose_grid_gy(volume, influence, dose_rows_gy))
 
