@@ -169,3 +169,21 @@ def test_an_empty_dvh_is_nan_not_a_crash_and_a_small_structure_has_no_d0_03cc():
     assert np.isnan(empty.points().d95_gy) and np.isnan(empty.mean_gy)
     tiny = StructureDvh("T", np.array([1.0, 2.0]), 0.01)   # 0.02 cc
     assert np.isnan(tiny.points().d0_03cc_gy) and tiny.points().d50_gy == pytest.approx(1.5)
+
+
+def test_a_structure_too_large_for_1_mm_is_sampled_coarser_within_the_budget_and_says_so():
+    # a 200 × 200 × 300 mm body on 3 mm voxels: 12 M points at 1 mm, 1.8 M at 1.5 mm (budget here 2 M)
+    g = VoxelGrid(np.arange(-148.5, 150.0, 3.0), np.arange(-148.5, 150.0, 3.0), np.arange(-148.5, 150.0, 3.0))
+    samples = sample_shape("Body", Box((-100, -100, -150), (100, 100, 150)), g.spacing_mm, "test shape",
+                           max_points=2_000_000)
+    assert samples.spacing_mm == pytest.approx((1.5, 1.5, 3.0))
+    assert samples.x_mm.size * samples.y_mm.size * samples.z_mm.size <= 2_000_000
+    assert "1.5 × 1.5 × 3 mm lattice" in samples.describe()
+    assert samples.volume_cc == pytest.approx(200 * 200 * 300 / 1000.0, rel=0.01)
+    # one too large even for that is sampled at the voxel, never coarser
+    huge = sample_shape("Body", Box((-148, -148, -148), (148, 148, 148)), g.spacing_mm, "test shape",
+                        max_points=100_000)
+    assert huge.spacing_mm == pytest.approx((3.0, 3.0, 3.0))
+    # a small structure on the same grid keeps the fine lattice
+    small = sample_shape("S", Sphere((0, 0, 0), 10.0), g.spacing_mm, "test shape")
+    assert small.spacing_mm == pytest.approx((0.5, 0.5, 0.5))
