@@ -5,6 +5,7 @@ the Review tab; Approve / Reject sign the decision with the physicist's key and 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -27,8 +28,15 @@ class ReviewController(QObject):
                                             "Open a signed RT Plan for the physicist's review and approval")
         self.review_from_pacs_action = window._action("Review Plan from PAC&S…", self.browse_pacs, None,
                                                       "Fetch a patient's RT Plan from the PACS and review it")
+        window.document.plan_changed.connect(self._on_plan_changed)
         panel.approve_requested.connect(lambda: self.choose_signer("approve"))
         panel.reject_requested.connect(lambda reason: self.choose_signer("reject", reason))
+
+    def _on_plan_changed(self, plan) -> None:
+        """The Review tab always says whether it describes the plan on screen (issue 15, point 3)."""
+        review = self.panel.review
+        if review is not None:
+            self.panel.show_plan_on_screen(_same_plan(review.signed_plan.plan, plan))
 
     def choose_plan(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Review a signed plan", "",
@@ -51,6 +59,7 @@ class ReviewController(QObject):
             self.panel.show_review(review, _audit_entries(w, review.rt_plan_uid))
             if open_in_window:
                 w.output.open_signed(self.path, report=False)
+            self._on_plan_changed(w.document.plan)   # opening may have been declined
 
         return w.runner.start(f"Reviewing {self.path.name}",
                               lambda _p, _c: review_plan(self.path, trusted, registry=w.registry), reviewed,
@@ -91,6 +100,11 @@ class ReviewController(QObject):
 
         return w.runner.start("Approving the plan" if decision == "approve" else "Rejecting the plan", work, done,
                               lambda message: w.report_problem(f"Not {decision}d: {message}"))
+
+
+def _same_plan(reviewed, on_screen) -> bool:
+    """The plan as signed, the plan on screen: equal but for where its image was found on this machine."""
+    return on_screen is not None and dataclasses.replace(reviewed, image_path=on_screen.image_path) == on_screen
 
 
 def _audit_entries(window, plan_uid: str) -> tuple:

@@ -28,6 +28,12 @@ class ReviewPanel(QWidget):
         self.review: PlanReview | None = None
         self.header = QLabel("Open a signed plan to review it (File ▸ Review Plan…).")
         self.header.setWordWrap(True)
+        # Shown while the plan on screen is not the reviewed one (edited since, or another plan opened).
+        self.not_this_plan = QLabel()
+        self.not_this_plan.setWordWrap(True)
+        self.not_this_plan.setStyleSheet("color: white; background: #a01010; font-weight: bold; padding: 4px;")
+        self.not_this_plan.setVisible(False)
+        self._decision_allowed = (False, False)
         self.signatures_label = QLabel()
         self.signatures_label.setWordWrap(True)
         self.check_label = QLabel()
@@ -73,6 +79,7 @@ class ReviewPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.not_this_plan)
         layout.addWidget(self.header)
         layout.addWidget(checks)
         layout.addWidget(decision)
@@ -93,6 +100,7 @@ class ReviewPanel(QWidget):
                 label.setText("")
             self.approve_button.setEnabled(False)
             self.reject_button.setEnabled(False)
+            self.not_this_plan.setVisible(False)
             self.audit_table.setRowCount(0)
             return
         plan = review.signed_plan.plan
@@ -110,11 +118,27 @@ class ReviewPanel(QWidget):
         else:
             self.reasons_label.setText("<b>Cannot be approved:</b><br>" + "<br>".join(
                 _coloured(r, "stop") for r in review.reasons))
-        self.approve_button.setEnabled(review.can_approve)
         decided = review.approval.status in ("APPROVED", "REJECTED")
         broken = any(s.status != "intact" for s in review.signatures) or not review.signatures
-        self.reject_button.setEnabled(not decided and not broken)
+        self._decision_allowed = (review.can_approve, not decided and not broken)
+        self.show_plan_on_screen(True)
         self.show_audit(audit_entries)
+
+    def show_plan_on_screen(self, is_reviewed_plan: bool) -> None:
+        """Whether the plan in the window is the one this review describes. When it is not, a red
+        banner says so and nothing can be approved or rejected from here."""
+        if self.review is None:
+            self.not_this_plan.setVisible(False)
+            return
+        reviewed = self.review.signed_plan.plan
+        self.not_this_plan.setText(
+            f"The plan on screen is not the reviewed plan ({html.escape(reviewed.label)}, "
+            f"{html.escape(reviewed.patient_id)}, {html.escape(self.review.approval.describe())}): it was edited "
+            f"since or another plan was opened. This review does not describe it.")
+        self.not_this_plan.setVisible(not is_reviewed_plan)
+        approve, reject = self._decision_allowed
+        self.approve_button.setEnabled(approve and is_reviewed_plan)
+        self.reject_button.setEnabled(reject and is_reviewed_plan)
 
     def show_audit(self, entries: tuple) -> None:
         self.audit_table.setRowCount(len(entries))

@@ -84,8 +84,14 @@ def test_sign_review_approve_and_revise_in_the_window(demo_window, qtbot, tmp_pa
     qtbot.waitUntil(lambda: w.output.opened is not None and w.output.revision is not None, timeout=60000)
     assert "locked" in w.output.status_label.text()
     approved_bytes = rt_plan.read_bytes()
+    assert not w.review_panel.not_this_plan.isVisible()             # the approved plan is on screen
     w.document.apply(w.document.plan.with_notes("boost the margin"), "Edit notes")
     assert "new revision of the approved plan" in w.output.status_label.text()
+    # the Review tab no longer describes the plan on screen: a red banner, and no decision from here
+    assert w.review_panel.not_this_plan.isVisible()
+    assert "The plan on screen is not the reviewed plan" in w.review_panel.not_this_plan.text()
+    assert "APPROVED" in w.review_panel.not_this_plan.text()
+    assert not w.review_panel.approve_button.isEnabled() and not w.review_panel.reject_button.isEnabled()
     revised = tmp_path / "revision"
     assert w.output.export_package(revised)
     idle(w, qtbot)
