@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, RTStructureSetStorage
 
-from planner.core.structure_geometry import PlanarContours
+from planner.core.structure_geometry import PlanarContours, even_odd_on_lattice
 from planner.core.volume import DicomOrigin, PlanningVolume, VoxelGrid
 
 from .errors import one_line
@@ -220,28 +220,14 @@ def _hu(slice_: _Slice, shape: tuple[int, int]) -> np.ndarray:
 def rasterise_polygon(columns_px: np.ndarray, rows_px: np.ndarray, shape_xy: tuple[int, int]) -> np.ndarray:
     """Pixel centres inside a closed polygon by the even-odd rule, as a [x, y] boolean array.
 
-    The polygon is in pixel units (pixel centres at integers). Each edge toggles the pixels right of
-    where it crosses a pixel row; the running parity along the row is "inside". Vectorised over
-    edges, so a 500-point contour on a 512² slice costs a few array operations.
+    The polygon is in pixel units (pixel centres at integers); the rule is the structure geometry's
+    (planner.core.structure_geometry.even_odd_on_lattice), on the lattice of pixel centres.
     """
     n_cols, n_rows = shape_xy
-    x1, y1 = np.asarray(columns_px, dtype=np.float64), np.asarray(rows_px, dtype=np.float64)
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-    # rows j with min(y1, y2) <= j < max(y1, y2): half-open, so a vertex on a row counts once
-    first = np.clip(np.ceil(np.minimum(y1, y2)), 0, n_rows).astype(np.int64)
-    stop = np.clip(np.ceil(np.maximum(y1, y2)), 0, n_rows).astype(np.int64)
-    counts = np.maximum(stop - first, 0)
-    toggles = np.zeros((n_rows, n_cols + 1), dtype=np.int32)
-    if counts.sum():
-        edge = np.repeat(np.arange(x1.size), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        row = first[edge] + offsets
-        t = (row - y1[edge]) / (y2[edge] - y1[edge])
-        x = x1[edge] + t * (x2[edge] - x1[edge])
-        column = np.clip(np.floor(x).astype(np.int64) + 1, 0, n_cols)  # first centre right of x
-        np.add.at(toggles, (row, column), 1)
-    inside = (np.cumsum(toggles[:, :n_cols], axis=1) % 2).astype(bool)
-    return inside.T
+    if n_cols == 0 or n_rows == 0:
+        return np.zeros((n_cols, n_rows), dtype=bool)
+    polygon = np.column_stack([np.asarray(columns_px, dtype=np.float64), np.asarray(rows_px, dtype=np.float64)])
+    return even_odd_on_lattice(polygon, np.arange(n_cols, dtype=float), np.arange(n_rows, dtype=float))
 
 
 def _structure_set_frames(ds: Dataset) -> set[str]:
