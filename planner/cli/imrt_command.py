@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
     imrt = commands.add_parser(
         "imrt", help="optimise an IMRT plan on the TG-119 phantom or a CT series and report its goals",
         description="Inverse-plans 6 MV IMRT (9 beams every 40°, 5 mm bixels, 50 Gy in 25 fractions "
-                    "normalised to the optimiser's voxel-centre PTV D95) and prints the DVH points and TG-119 "
+                    "normalised to PTV D95) and prints the DVH points and TG-119 "
                     "goals from the structures sampled below the dose voxel, the dose interpolated.")
     source = imrt.add_mutually_exclusive_group(required=True)
     source.add_argument("--tg119", action="store_true", help="the built-in TG-119 C-shape phantom")
@@ -82,8 +82,7 @@ def run_imrt(args) -> int:
     if args.out:
         deliverable, export = _export(planner, args, volume, influence, result)
     rx = plan.prescription
-    normalisation = (f"scaled so that the optimiser's voxel-centre {rx.target} "
-                     f"D{rx.coverage_volume_fraction * 100:g} = {rx.total_dose_gy:g} Gy")
+    normalisation = rx.normalisation_text()
     if args.json:
         print_json({
             "volume": volume.description, "prescription": rx.describe(), "normalisation": normalisation,

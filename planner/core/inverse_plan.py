@@ -92,6 +92,11 @@ class InversePrescription:
         return (f"{self.total_dose_gy:g} Gy in {self.fractions} × {self.dose_per_fraction_gy:g} Gy to "
                 f"{self.target} D{self.coverage_volume_fraction * 100:g}")
 
+    def normalisation_text(self) -> str:
+        """How an optimised plan is scaled, in the words every view uses."""
+        return (f"scaled so that {self.target} D{self.coverage_volume_fraction * 100:g} = {self.total_dose_gy:g} Gy "
+                f"on the reported DVH (structures sampled below the dose voxel)")
+
 
 @dataclass(frozen=True)
 class InversePlan:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse
 
 from planner.core.structure_geometry import Bounds, StructureShape
 from planner.core.volume import PlanningVolume, VoxelGrid
@@ -134,9 +135,10 @@ def sample_shape(name: str, shape: StructureShape, voxel_mm: tuple[float, float,
     return StructureSamples(name, x, y, z, inside, sx * sy * sz / 1000.0, source)
 
 
-def structure_samples(volume: PlanningVolume) -> dict[str, StructureSamples]:
+def structure_samples(volume: PlanningVolume, max_points: int = MAX_LATTICE_POINTS) -> dict[str, StructureSamples]:
     """Every structure of the volume sampled below its dose voxel: from its shape where the volume
-    carries one (volume.shapes), else from its voxel mask as boxes (said in the source)."""
+    carries one (volume.shapes), else from its voxel mask as boxes (said in the source); each
+    structure's bounding lattice within `max_points` (the optimiser uses a smaller budget)."""
     from planner.core.structure_geometry import PlanarContours
 
     voxel = volume.grid.spacing_mm
@@ -145,11 +147,14 @@ def structure_samples(volume: PlanningVolume) -> dict[str, StructureSamples]:
         shape = getattr(volume, "shapes", {}).get(name)
         if shape is None:
             if mask.any():
-                out[name] = sample_shape(name, VoxelMaskShape(mask, volume.grid), voxel, "voxel mask, no outline")
+                out[name] = sample_shape(name, VoxelMaskShape(mask, volume.grid), voxel, "voxel mask, no outline",
+                                         max_points=max_points)
         elif isinstance(shape, PlanarContours):
-            out[name] = sample_shape(name, shape, voxel, "RT Structure Set contours", z_unit_mm=shape.slab_mm)
+            out[name] = sample_shape(name, shape, voxel, "RT Structure Set contours", z_unit_mm=shape.slab_mm,
+                                     max_points=max_points)
         else:
-            out[name] = sample_shape(name, shape, voxel, getattr(shape, "description", "analytic shape"))
+            out[name] = sample_shape(name, shape, voxel, getattr(shape, "description", "analytic shape"),
+                                     max_points=max_points)
     return out
 
 
@@ -185,6 +190,53 @@ def dose_at_samples_gy(samples: StructureSamples, grid: VoxelGrid, dose_gy: np.n
     for axis, (axis_mm, points, cut) in enumerate(zip(axes, lattice, window)):
         values = _along(values, axis, points, axis_mm[cut])
     return values.ravel()[samples.inside]
+
+
+def _axis_weights(points_mm: np.ndarray, axis_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point: the voxel below, the voxel above and the weight of the one above, as _along
+    interpolates (held at the edge value beyond the first and last voxel centres)."""
+    if axis_mm.size == 1:
+        zero = np.zeros(points_mm.size, dtype=np.int64)
+        return zero, zero, np.zeros(points_mm.size)
+    step = float(axis_mm[1] - axis_mm[0])
+    position = np.clip((points_mm - axis_mm[0]) / step, 0.0, axis_mm.size - 1.0)
+    lower = np.minimum(np.floor(position).astype(np.int64), axis_mm.size - 2)
+    return lower, lower + 1, position - lower
+
+
+def interpolation_matrix(samples: StructureSamples, grid: VoxelGrid, voxel_of_row: np.ndarray):
+    """The trilinear interpolation of dose_at_samples_gy as a sparse matrix (samples × rows): row i
+    holds the weights of the 8 voxels around sample i, over a dose given per row of a dose-influence
+    matrix whose row r is the grid voxel `voxel_of_row[r]` (flat C index over [x, y, z]); voxels
+    without a row have no dose. So the optimiser reads a structure's dose exactly where its DVH is
+    read (issue 14, point 2): sample doses = matrix @ row doses, gradient = matrix.T @ ...
+    """
+
+    n_rows = int(np.asarray(voxel_of_row).size)
+    row_of_voxel = np.full(int(np.prod(grid.shape)), -1, dtype=np.int64)
+    row_of_voxel[np.asarray(voxel_of_row, dtype=np.int64)] = np.arange(n_rows)
+    lattice_shape = (samples.x_mm.size, samples.y_mm.size, samples.z_mm.size)
+    idx = np.unravel_index(samples.inside, lattice_shape)
+    per_axis = [_axis_weights(points, axis_mm)
+                for points, axis_mm in zip((samples.x_mm, samples.y_mm, samples.z_mm), (grid.x_mm, grid.y_mm, grid.z_mm))]
+    nx, ny, nz = grid.shape
+    sample_rows, columns, weights = [], [], []
+    for corner in range(8):
+        flat = np.zeros(samples.inside.size, dtype=np.int64)
+        weight = np.ones(samples.inside.size)
+        for axis, (lower, upper, t) in enumerate(per_axis):
+            high = (corner >> (2 - axis)) & 1
+            voxel = (upper if high else lower)[idx[axis]]
+            weight *= t[idx[axis]] if high else 1.0 - t[idx[axis]]
+            flat = flat * (nx, ny, nz)[axis] + voxel
+        row = row_of_voxel[flat]
+        keep = (row >= 0) & (weight > 0)
+        sample_rows.append(np.flatnonzero(keep))
+        columns.append(row[keep])
+        weights.append(weight[keep])
+    matrix = scipy.sparse.coo_matrix((np.concatenate(weights), (np.concatenate(sample_rows), np.concatenate(columns))),
+                                     shape=(samples.inside.size, n_rows))
+    return matrix.tocsr()
 
 
 # ---------------------------------------------------------------------------------------- the DVH

@@ -199,7 +199,6 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
     """
     plan, mlc = result.plan, deliverable.mlc_plan
     rx = plan.prescription
-    coverage = f"D{rx.coverage_volume_fraction * 100:g}"
     dvhs = inverse_planner.structure_dvhs(volume, influence, np.asarray(deliverable.dose_rows_gy, dtype=float))
     curves = {name: dvh.cumulative(DVH_BIN_GY) for name, dvh in dvhs.items()}
     beams = tuple(BeamRow(b.name, float(b.gantry_deg), len(b.segments), float(b.meterset_mu),
@@ -219,9 +218,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
         patient_name=patient_name, patient_id=patient_id, plan_label=mlc.label,
         volume_description=volume.description or "planning volume",
         prescription_text=rx.describe(), prescribed_total_gy=rx.total_dose_gy, fractions=rx.fractions,
-        normalisation_text=(f"scaled so that the optimiser's voxel-centre {rx.target} {coverage} = "
-                            f"{rx.total_dose_gy:g} Gy (TG-119 normalises D95), again after leaf sequencing; the "
-                            f"DVH points reported here sample the structures below the voxel"),
+        normalisation_text=f"{rx.normalisation_text()}, as TG-119 normalises, again after leaf sequencing",
         beams_text=beams_text,
         sequencing_text=(f"step-and-shoot, {deliverable.levels} intensity levels per beam (Xia & Verhey 1998); "
                          f"{sum(mlc.segment_counts)} segments"),

@@ -2,23 +2,80 @@
 
 The objectives are the ones planners set in commercial systems and matRad (Wieser et al., Med Phys
 44(6):2556-2568, 2017, section 2.4): squared under/overdose against a minimum/maximum dose, squared
-deviation of the mean dose, and min/max DVH points (squared deviation of the voxels that violate
+deviation of the mean dose, and min/max DVH points (squared deviation of the points that violate
 the DVH point, Wu & Mohan, Med Phys 27(4):701-711, 2000). Each is normalised by the structure's
-voxel count so a weight means the same for a large and a small structure.
+point count so a weight means the same for a large and a small structure.
+
+A structure's dose is read through a StructureReadout: at its voxel centres (its rows of the
+dose-influence matrix), or at its samples below the voxel, the dose interpolated there
+(planner.dose.structure_dvh.interpolation_matrix). Planner plans with the samples, so the optimiser
+cannot put a fall-off between voxel centres where no objective sees it (issue 14); the voxel-centre
+readout stays for the like-for-like benchmark against pyRadPlan, which optimises on voxel centres.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse
 
 from planner.core.inverse_plan import Objective
-from planner.dose.dvh import DvhMetrics, dose_at_volume_gy, dvh_metrics
+from planner.dose.dvh import DvhMetrics, dose_at_volume_gy
+
+
+@dataclass(frozen=True, eq=False)
+class StructureReadout:
+    """One structure's dose points as a sparse matrix over the dose per dij row (points × rows):
+    a selection of its rows (voxel centres) or the interpolation weights of its samples."""
+
+    matrix: scipy.sparse.csr_matrix
+    transpose: scipy.sparse.csr_matrix
+
+    @classmethod
+    def of(cls, matrix) -> "StructureReadout":
+        matrix = scipy.sparse.csr_matrix(matrix)
+        return cls(matrix, matrix.T.tocsr())
+
+    @classmethod
+    def at_rows(cls, rows: np.ndarray, n_rows: int) -> "StructureReadout":
+        """The structure's voxel centres: its rows of the dose-influence matrix."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return cls.of(scipy.sparse.csr_matrix((np.ones(rows.size), (np.arange(rows.size), rows)),
+                                              shape=(rows.size, n_rows)))
+
+    @property
+    def size(self) -> int:
+        return self.matrix.shape[0]
+
+    def dose(self, dose_rows: np.ndarray) -> np.ndarray:
+        return self.matrix @ dose_rows
+
+    def pull_back(self, gradient: np.ndarray) -> np.ndarray:
+        """A gradient with respect to the points' doses as one with respect to the row doses."""
+        return self.transpose @ gradient
+
+
+Readouts = Mapping[str, "StructureReadout | np.ndarray"]
+
+
+def as_readouts(structures: Readouts, n_rows: int) -> dict[str, StructureReadout]:
+    """Row-index arrays (voxel centres) as readouts; readouts as they are."""
+    return {name: r if isinstance(r, StructureReadout) else StructureReadout.at_rows(r, n_rows)
+            for name, r in structures.items()}
+
+
+def dvh_metrics(dose_rows: np.ndarray, readouts: Mapping[str, StructureReadout]) -> dict[str, DvhMetrics]:
+    """D95, D10, mean and max of each structure's points (equal volumes)."""
+    out = {}
+    for name, readout in readouts.items():
+        d = readout.dose(dose_rows)
+        out[name] = (DvhMetrics(dose_at_volume_gy(d, 0.95), dose_at_volume_gy(d, 0.10), float(d.mean()), float(d.max()))
+                     if d.size else DvhMetrics(*(float("nan"),) * 4))
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,7 +102,7 @@ class _Cancelled(Exception):
 
 
 def _term(obj: Objective, d: np.ndarray) -> tuple[float, np.ndarray]:
-    """Value and gradient with respect to the structure's voxel doses."""
+    """Value and gradient with respect to the structure's point doses."""
     n = d.size
     ref = obj.dose_gy
     if obj.kind == "min_dose":
@@ -68,7 +125,7 @@ def _term(obj: Objective, d: np.ndarray) -> tuple[float, np.ndarray]:
 
 def optimise_fluence(
     dij: scipy.sparse.csr_matrix,
-    rows: dict[str, np.ndarray],
+    rows: Readouts,
     objectives: Sequence[Objective],
     settings: OptimisationSettings = OptimisationSettings(),
     initial_weights: np.ndarray | None = None,
@@ -77,20 +134,21 @@ def optimise_fluence(
 ) -> OptimisationResult:
     """Minimise sum_k w_k f_k(D x) over x >= 0.
 
-    `dij` maps bixel weights to dose (Gy per unit weight) for the voxels in `rows` (structure name
-    -> row indices). `progress(iteration, objective, weights)` is called after every iteration and
+    `dij` maps bixel weights to dose (Gy per unit weight) per voxel (row); `rows` says where each
+    structure's dose is read (name -> StructureReadout, or row indices for its voxel centres). `progress(iteration, objective, weights)` is called after every iteration and
     `cancelled()` before every evaluation; on cancel the best weights so far are returned.
     """
     t0 = time.perf_counter()
     dij = dij.tocsr()
     dij_t = dij.T.tocsr()  # the gradient's product, as fast as the forward one
     n_bixels = dij.shape[1]
+    readouts = as_readouts(rows, dij.shape[0])
     if initial_weights is None:
         # Start where the PTV's mean dose meets its first objective's dose (avoids a flat start).
         x0 = np.ones(n_bixels)
         target = next((o for o in objectives if o.kind in ("min_dose", "min_dvh")), None)
         if target is not None:
-            mean = (dij[rows[target.structure]] @ x0.astype(dij.dtype)).mean()
+            mean = readouts[target.structure].dose((dij @ x0.astype(dij.dtype)).astype(float)).mean()
             x0 *= target.dose_gy / max(mean, 1e-12)
     else:
         x0 = np.asarray(initial_weights, dtype=float)
@@ -104,10 +162,10 @@ def optimise_fluence(
         grad_dose = np.zeros_like(dose)
         total = 0.0
         for obj in objectives:
-            idx = rows[obj.structure]
-            f, g = _term(obj, dose[idx])
+            readout = readouts[obj.structure]
+            f, g = _term(obj, readout.dose(dose))
             total += obj.weight * f
-            grad_dose[idx] += obj.weight * g
+            grad_dose += readout.pull_back(obj.weight * g)
         if total < best["f"]:
             best["f"], best["x"] = total, x.copy()
         return total, (dij_t @ grad_dose.astype(dij.dtype)).astype(float)
@@ -132,17 +190,23 @@ def optimise_fluence(
         was_cancelled, message = True, "cancelled"
     x = best["x"]
     dose = (dij @ x.astype(dij.dtype)).astype(float)
-    return OptimisationResult(x, dose, tuple(history), dvh_metrics(dose, rows), iteration[0],
+    return OptimisationResult(x, dose, tuple(history), dvh_metrics(dose, readouts), iteration[0],
                               was_cancelled, time.perf_counter() - t0, message)
 
 
-def normalise_to_dvh_point(result: OptimisationResult, rows: dict[str, np.ndarray],
+def normalise_to_dvh_point(result: OptimisationResult, rows: Readouts,
                            structure: str, volume_fraction: float, dose_gy: float
                            ) -> OptimisationResult:
-    """Scale the plan so D_v of `structure` equals dose_gy (TG-119 normalises PTV D95 = 50 Gy)."""
-    current = dose_at_volume_gy(result.dose_gy[rows[structure]], volume_fraction)
-    scale = dose_gy / current
+    """Scale the plan so D_v of `structure`'s points equals dose_gy (TG-119 normalises PTV D95 = 50 Gy)."""
+    readouts = as_readouts(rows, result.dose_gy.size)
+    current = dose_at_volume_gy(readouts[structure].dose(result.dose_gy), volume_fraction)
+    return scaled(result, dose_gy / current, readouts)
+
+
+def scaled(result: OptimisationResult, scale: float, rows: Readouts) -> OptimisationResult:
+    """The same plan with every bixel weight (and so every dose) times `scale`."""
+    readouts = as_readouts(rows, result.dose_gy.size)
     dose = result.dose_gy * scale
     return OptimisationResult(result.weights * scale, dose, result.objective_history,
-                              dvh_metrics(dose, rows), result.iterations, result.cancelled,
+                              dvh_metrics(dose, readouts), result.iterations, result.cancelled,
                               result.seconds, result.message)

@@ -7,13 +7,15 @@
     deliverable = deliverable_plan(volume, influence, result)   # leaf sequencing, MU: what is exported
 
 Each step is a plain function of values, so it runs in a worker thread, in a test or in a
-benchmark alike. Doses are whole-course Gy; the plan is normalised so that the target's D95 is
-the prescribed dose, as TG-119 (Ezzell et al., Med Phys 36:5359, 2009) normalises its plans, but
-on the optimiser's voxel-centre DVH (planner.dose.dvh), as its objectives are.
+benchmark alike. Doses are whole-course Gy.
 
-Every DVH point a result reports (``metrics``, the goals) comes from planner.dose.structure_dvh:
-the structures sampled below the dose voxel from their outlines, the dose interpolated. So the
-reported PTV D95 is the honest one and may fall short of the prescription the plan was scaled to.
+One DVH throughout (issue 14): the structures are sampled below the dose voxel from their outlines
+and the dose is interpolated at the samples (planner.dose.structure_dvh). The optimiser reads each
+structure's dose at such samples (a lattice within OPTIMISER_LATTICE_POINTS, the interpolation
+weights a sparse matrix after the dose-influence matrix), so it cannot hide a fall-off between voxel
+centres; the plan is normalised so that the reported target D95 is the prescribed dose, as TG-119
+(Ezzell et al., Med Phys 36:5359, 2009) normalises its plans; every DVH point a result reports
+(``metrics``, the goals) is read from the finer reporting lattice.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import numpy as np
 
 from planner.core.inverse_plan import InversePlan, InversePlanError, InversePrescription, Objective
 from planner.core.volume import PlanningVolume
-from planner.dose.structure_dvh import DvhPoints, SampledStructures, StructureDvh, sampled_structures
+from planner.dose.structure_dvh import (DvhPoints, SampledStructures, StructureDvh, dose_at_samples_gy,
+                                        interpolation_matrix, sampled_structures, structure_samples)
 from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, ProgressCallback
 
 from planner.core.mlc_beams import MlcPlan
 
 from .leaf_sequencing import DEFAULT_LEVELS, sequence_plan
 from .monitor_units import build_mlc_plan, reference_calibration
-from .optimise import OptimisationResult, OptimisationSettings, normalise_to_dvh_point, optimise_fluence
+from .optimise import OptimisationResult, OptimisationSettings, StructureReadout, optimise_fluence, scaled
 from .pencil_beam import BeamSettings, DoseInfluence, dose_influence
 from .phantom import tg119_c_shape
 from .plans import TG119_OBJECTIVES
@@ -71,7 +74,7 @@ class ImrtResult:
     iterations: int
     objective_history: tuple[float, ...]
     seconds: float
-    normalisation_factor: float  # applied to the optimiser's fluence: voxel-centre target D95 = prescription
+    normalisation_factor: float  # applied to the optimiser's fluence: reported target D95 = prescription
     message: str
 
 
@@ -100,8 +103,36 @@ def beam_settings(plan: InversePlan) -> BeamSettings:
 
 
 def structure_rows(volume: PlanningVolume, influence: DoseInfluence) -> dict[str, np.ndarray]:
-    """Each structure's rows of the dose-influence matrix."""
+    """Each structure's rows of the dose-influence matrix (its voxel centres)."""
     return {name: influence.rows_for(mask) for name, mask in volume.masks.items()}
+
+
+# Lattice points per structure for the optimiser's samples: the TG-119 PTV and core keep 0.5 mm
+# in-plane at 2.5 and 5 mm voxels (z 2.5 mm), the body about 1.7-2.5 mm; an iteration's sample
+# products stay a few million non-zeros, small beside the dose-influence matrix's.
+OPTIMISER_LATTICE_POINTS = 500_000
+_READOUTS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def optimiser_readouts(volume: PlanningVolume, influence: DoseInfluence) -> dict[str, StructureReadout]:
+    """Where the optimiser reads each structure's dose: at samples below the dose voxel, the dose
+    interpolated trilinearly from the dose-influence matrix's rows (made once per volume and matrix)."""
+    cached = _READOUTS.get(volume)
+    if cached is not None and cached[0] is influence.voxels:
+        return cached[1]
+    readouts = {name: StructureReadout.of(interpolation_matrix(samples, volume.grid, influence.voxels))
+                for name, samples in structure_samples(volume, OPTIMISER_LATTICE_POINTS).items()}
+    _READOUTS[volume] = (influence.voxels, readouts)
+    return readouts
+
+
+def reported_dose_at_volume_gy(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray,
+                               structure: str, volume_fraction: float) -> float:
+    """D_v of one structure on the reported (sub-voxel) DVH: what the plan is normalised on."""
+    samples = sampled(volume).samples[structure]
+    dvh = StructureDvh(structure, dose_at_samples_gy(samples, volume.grid, dose_grid_gy(volume, influence, dose_rows_gy)),
+                       samples.cell_cc)
+    return dvh.dose_at_volume_percent_gy(100.0 * volume_fraction)
 
 
 def check_plan(volume: PlanningVolume, plan: InversePlan) -> None:
@@ -135,14 +166,15 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
                   is_cancelled: CancelCheck | None = None,
                   on_iteration: IterationCallback | None = None,
                   initial_weights: np.ndarray | None = None) -> ImrtResult:
-    """Optimise the fluence against the plan's objectives, then normalise target D95 to the dose.
+    """Optimise the fluence against the plan's objectives at the structures' samples, then normalise
+    the reported target D95 to the prescribed dose.
 
     Cancelling raises CalculationCancelled: the caller keeps whatever result it had before.
     """
     check_plan(volume, plan)
     if not influence_matches(influence, plan):
         raise InversePlanError("the beams changed since the dose influence was computed; compute it again")
-    rows = structure_rows(volume, influence)
+    readouts = optimiser_readouts(volume, influence)
     n = plan.max_iterations
 
     def report(iteration: int, value: float, weights: np.ndarray) -> None:
@@ -153,16 +185,16 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
             on_iteration(iteration, value, influence.dij @ weights.astype(influence.dij.dtype))
 
     raw: OptimisationResult = optimise_fluence(
-        influence.dij, rows, plan.objectives, OptimisationSettings(max_iterations=n),
+        influence.dij, readouts, plan.objectives, OptimisationSettings(max_iterations=n),
         initial_weights=initial_weights, progress=report, cancelled=is_cancelled)
     if raw.cancelled:
         raise CalculationCancelled("the optimisation was cancelled")
     rx = plan.prescription
-    target_dose = raw.dose_gy[rows[rx.target]]
-    if not np.any(target_dose > 0):
+    covered = reported_dose_at_volume_gy(volume, influence, raw.dose_gy, rx.target, rx.coverage_volume_fraction)
+    if not covered > 0:
         raise InversePlanError(f"the optimiser left no dose in {rx.target}: check the objectives")
-    plan_result = normalise_to_dvh_point(raw, rows, rx.target, rx.coverage_volume_fraction, rx.total_dose_gy)
-    factor = float(plan_result.weights.sum() / raw.weights.sum()) if raw.weights.sum() > 0 else 1.0
+    factor = rx.total_dose_gy / covered
+    plan_result = scaled(raw, factor, readouts)
     return ImrtResult(plan, plan_result.weights, plan_result.dose_gy,
                       metrics_of(plan_result.dose_gy, volume, influence, rx.total_dose_gy), raw.iterations,
                       raw.objective_history, raw.seconds, factor, raw.message)
@@ -224,7 +256,7 @@ class DeliverablePlan:
     """The optimised fluence after leaf sequencing: the segments, MU and dose that are exported.
 
     Sequencing rounds each beam's fluence to `levels` intensity levels, so the deliverable dose
-    differs a little from the optimised one; it is renormalised to (voxel-centre) target D95 =
+    differs a little from the optimised one; it is renormalised to reported target D95 =
     prescription again, like the optimised plan.
     """
 
@@ -243,7 +275,8 @@ def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: I
     rows = structure_rows(volume, influence)
     sequenced = sequence_plan(influence, result.weights, levels=levels)
     dose = influence.dij @ sequenced.weights.astype(influence.dij.dtype)
-    covered = float(np.quantile(dose[rows[rx.target]], 1.0 - rx.coverage_volume_fraction))
+    covered = reported_dose_at_volume_gy(volume, influence, np.asarray(dose, dtype=float), rx.target,
+                                         rx.coverage_volume_fraction)
     if not covered > 0:
         raise InversePlanError(f"after leaf sequencing {rx.target} has no dose: optimise again")
     sequenced = sequenced.scaled(rx.total_dose_gy / covered)

@@ -12,7 +12,8 @@ def test_tg119_on_a_coarse_grid_reports_goals_as_json(capsys):
     assert main(["imrt", "--tg119", "--grid-mm", "10", "--iterations", "30", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["prescription"] == "50 Gy in 25 × 2 Gy to PTV D95"
-    assert out["normalisation"] == "scaled so that the optimiser's voxel-centre PTV D95 = 50 Gy"
+    assert out["normalisation"] == ("scaled so that PTV D95 = 50 Gy on the reported DVH (structures sampled below "
+                                    "the dose voxel)")
     # the reported points are the sub-voxel DVH's: the C's analytic volume, not its 10 mm voxels'
     points = out["dvh_points"]
     assert set(points) == {"PTV", "Core", "Body"}
@@ -21,11 +22,11 @@ def test_tg119_on_a_coarse_grid_reports_goals_as_json(capsys):
     assert points["PTV"]["volume_cc"] == pytest.approx(c_shape_area_mm2() * 80 / 1000, rel=0.01)
     assert points["PTV"]["volumes_at_dose"][0]["dose_gy"] == 50.0
     assert "TG-119 analytic shape" in out["dvh"]["structures"]
-    # on a 10 mm grid after 30 iterations, the PTV's edge reads 36 Gy between the 50 Gy voxel centres:
-    # the D95 goal is missed, and the harder core goal too (22 Gy)
+    # the plan is scaled on the reported DVH, so its D95 goal is met exactly; on a 10 mm grid after 30
+    # iterations the dose interpolated between 10 mm voxels cannot spare the core: the harder goal is missed
     goals = {g["goal"]: g for g in out["goals"]}
-    assert goals["PTV D95 ≥ 50 Gy"]["value_gy"] == points["PTV"]["d95_gy"] < 40.0
-    assert not goals["PTV D95 ≥ 50 Gy"]["met"]
+    assert goals["PTV D95 ≥ 50 Gy"]["value_gy"] == points["PTV"]["d95_gy"] == pytest.approx(50.0, abs=1e-6)
+    assert goals["PTV D95 ≥ 50 Gy"]["met"]
     assert goals["Core D10 ≤ 25 Gy"]["value_gy"] == points["Core"]["d10_gy"]
     assert not goals["Core D10 ≤ 10 Gy (harder goal)"]["met"]
     assert out["bixels"] > 500 and "Bortfeld" in out["model"]

@@ -13,8 +13,8 @@ import pytest
 from planner.core.structure_geometry import PlanarContours, even_odd_on_lattice
 from planner.core.volume import PlanningVolume, VoxelGrid
 from planner.dose.structure_dvh import (
-    FINEST_SAMPLE_SPACING_MM, MAX_SAMPLE_SPACING_MM, StructureDvh, dose_at_samples_gy, sample_shape,
-    sampled_structures)
+    FINEST_SAMPLE_SPACING_MM, MAX_SAMPLE_SPACING_MM, StructureDvh, dose_at_samples_gy, interpolation_matrix,
+    sample_shape, sampled_structures)
 
 VOXEL_MM = 5.0
 
@@ -78,6 +78,27 @@ def test_the_interpolated_dose_is_exact_for_a_trilinear_field():
     X, Y, Z = np.meshgrid(samples.x_mm, samples.y_mm, samples.z_mm, indexing="ij")
     expected = (20.0 + 0.3 * X - 0.2 * Y + 0.1 * Z + 0.004 * X * Y).ravel()[samples.inside]
     np.testing.assert_allclose(dose_at_samples_gy(samples, g, dose), expected, rtol=0, atol=1e-9)
+
+
+def test_the_optimisers_interpolation_matrix_is_exact_for_a_trilinear_field_over_dose_influence_rows():
+    # the optimiser's readout: row doses (only some voxels have a dose-influence row) -> sample doses
+    g = grid()
+    x, y, z = np.meshgrid(g.x_mm, g.y_mm, g.z_mm, indexing="ij")
+    dose = 20.0 + 0.3 * x - 0.2 * y + 0.1 * z + 0.004 * x * y
+    sphere = Sphere((3.3, -7.1, 1.9), 12.0)
+    samples = sample_shape("S", sphere, g.spacing_mm, "test shape")
+    near = (x - 3.3) ** 2 + (y + 7.1) ** 2 + (z - 1.9) ** 2 <= 25.0 ** 2   # rows only around the sphere
+    rows = np.flatnonzero(near.ravel())
+    matrix = interpolation_matrix(samples, g, rows)
+    assert matrix.shape == (samples.inside.size, rows.size)
+    X, Y, Z = np.meshgrid(samples.x_mm, samples.y_mm, samples.z_mm, indexing="ij")
+    expected = (20.0 + 0.3 * X - 0.2 * Y + 0.1 * Z + 0.004 * X * Y).ravel()[samples.inside]
+    np.testing.assert_allclose(matrix @ dose.ravel()[rows], expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(matrix.sum(axis=1)).ravel(), 1.0, atol=1e-12)   # weights of 8 corners
+    assert matrix.getnnz(axis=1).max() <= 8
+    # a voxel without a row has no dose: the samples next to it read less
+    far = interpolation_matrix(samples, g, rows[: rows.size // 2])
+    assert np.asarray(far.sum(axis=1)).min() < 1.0
 
 
 def test_the_lattice_is_below_the_voxel_and_at_most_1_mm():

@@ -18,7 +18,7 @@ INFLUENCE_SHARE = 0.6  # of the progress bar, when the influence is computed in 
 
 
 class Optimisation(QObject):
-    rows_changed = Signal(object)        # {structure: dose rows} of a new influence matrix
+    rows_changed = Signal(object)        # {structure: StructureReadout} of a new influence matrix
     iterated = Signal(int, float, object)  # (iteration, objective, dose rows in Gy scaled to the prescription)
     finished = Signal(object)            # the planner's result (ImrtResult)
     stopped = Signal(str, bool)          # (why, cancelled): the previous result is kept
@@ -32,7 +32,7 @@ class Optimisation(QObject):
         self.runner = runner
         self.volume = None
         self.influence = None
-        self.rows: dict[str, np.ndarray] = {}
+        self.rows: dict = {}   # structure -> where the optimiser reads its dose (a StructureReadout)
         self.result = None
         self.influence_seconds: float | None = None  # of the influence computed by the last run, if it did
         self._run = 0
@@ -88,7 +88,7 @@ class Optimisation(QObject):
             return
         self.influence = influence
         self.influence_seconds = influence.seconds
-        self.rows = self.planner.structure_rows(self.volume, influence)
+        self.rows = self.planner.optimiser_readouts(self.volume, influence)
         self.rows_changed.emit(self.rows)
 
     def _on_iteration(self, run: int, iteration: int, value: float, dose_rows) -> None:
@@ -103,7 +103,7 @@ class Optimisation(QObject):
         target = self.rows.get(rx.target)
         if target is None or target.size == 0:
             return dose_rows
-        d = dose_at_volume_gy(dose_rows[target], rx.coverage_volume_fraction)
+        d = dose_at_volume_gy(target.dose(dose_rows), rx.coverage_volume_fraction)
         return dose_rows * (rx.total_dose_gy / d) if d > 0 else dose_rows
 
     def _on_cancelled(self) -> None:

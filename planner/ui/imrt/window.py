@@ -343,9 +343,7 @@ class ImrtWindow(QMainWindow):
 
     def _dvh_caption(self, result) -> str:
         rx = result.plan.prescription
-        text = (f"Optimised: {result.iterations} iterations, scaled so that the optimiser's voxel-centre "
-                f"{rx.target} D{rx.coverage_volume_fraction * 100:g} = {rx.total_dose_gy:g} Gy; the DVH samples "
-                f"the structures below the voxel.")
+        text = f"Optimised: {result.iterations} iterations, {rx.normalisation_text()}."
         return f"⚠ Dose {STALE_TEXT}. " + text if self.is_stale else text
 
     # --- optimisation ----------------------------------------------------------------------------
@@ -367,8 +365,8 @@ class ImrtWindow(QMainWindow):
     def _on_iteration(self, iteration: int, value: float, dose_rows) -> None:
         rx = self.plan.prescription
         self.dvh.show_live(dose_rows, f"Optimising: iteration {iteration} (objective {value:.4g}), shown "
-                                      f"scaled to voxel-centre {rx.target} D{rx.coverage_volume_fraction * 100:g} "
-                                      f"= {rx.total_dose_gy:g} Gy")
+                                      f"scaled so that {rx.target} D{rx.coverage_volume_fraction * 100:g} "
+                                      f"= {rx.total_dose_gy:g} Gy at the optimiser's samples")
 
     def _on_result(self, result) -> None:
         self._show_result_or_nothing()
@@ -376,8 +374,7 @@ class ImrtWindow(QMainWindow):
                      else f" after the dose influence ({self.optimisation.influence_seconds:.1f} s)")
         rx = result.plan.prescription
         self.show_status(f"Optimised: {result.iterations} iterations in {result.seconds:.1f} s{influence}; "
-                         f"{rx.target} D95 {result.metrics[rx.target].d95_gy:.2f} Gy (scaled to voxel-centre "
-                         f"D95 = {rx.total_dose_gy:g} Gy)")
+                         f"{rx.target} D95 {result.metrics[rx.target].d95_gy:.2f} Gy ({rx.normalisation_text()})")
 
     def _show_result_or_nothing(self) -> None:
         result = self.result
