@@ -20,6 +20,26 @@ OBJECTIVE_KINDS = {
     "max_dvh": "Max DVH point",
 }
 DVH_KINDS = ("min_dvh", "max_dvh")
+# The fluence smoothness weight of a new plan (plugins/imrt_photon/fluence_smoothness.py: a mean
+# squared step between neighbouring bixels, in Gy of an open field at d_max). Planner's choice,
+# from the TG-119 sweep in its docstring; 0 switches the control off.
+DEFAULT_MODULATION_WEIGHT = 0.0
+
+
+# The dose grid (issue 14): on 5 mm voxels, as wide as the TG-119 gap between the core and the C, the
+# dose interpolated between voxels misses the fall-off and the plan's figures are a first look only;
+# 2.5 mm is the planning grid. 5 mm stays as a draft, 10 mm as a quick look, each labelled so.
+DEFAULT_DOSE_GRID_MM = 2.5
+DRAFT_DOSE_GRID_MM = 5.0
+
+
+def dose_grid_label(spacing_mm: float) -> str:
+    """The dose grid in words, with what it is good for."""
+    if spacing_mm <= DEFAULT_DOSE_GRID_MM + 1e-9:
+        return f"{spacing_mm:g} mm dose grid"
+    if spacing_mm <= DRAFT_DOSE_GRID_MM + 1e-9:
+        return f"{spacing_mm:g} mm dose grid (draft: plan on {DEFAULT_DOSE_GRID_MM:g} mm before judging the goals)"
+    return f"{spacing_mm:g} mm dose grid (quick look only: the goals cannot be judged on it)"
 
 
 class InversePlanError(ValueError):
@@ -107,6 +127,9 @@ class InversePlan:
     bixel_width_mm: float = 5.0
     objectives: tuple[Objective, ...] = field(default_factory=tuple)
     max_iterations: int = 300
+    # How much the optimiser weighs a smooth fluence (fewer MU and segments) against the dose
+    # objectives; 0 = off. Same scale as an objective's weight (both are mean squares in Gy²).
+    modulation_weight: float = DEFAULT_MODULATION_WEIGHT
 
     def problems(self, structures: tuple[str, ...] | None = None) -> list[str]:
         """Everything that stops this plan from being optimised, each in words."""
@@ -123,6 +146,8 @@ class InversePlan:
         if not self.objectives:
             found.append("the plan has no objectives")
         found += [p for p in (o.problem(structures) for o in self.objectives) if p]
+        if not _finite(self.modulation_weight) or self.modulation_weight < 0:
+            found.append(f"modulation weight must be a number ≥ 0 (0 = off), got {self.modulation_weight!r}")
         if not isinstance(self.max_iterations, int) or self.max_iterations < 1:
             found.append(f"iterations must be a whole number ≥ 1, got {self.max_iterations!r}")
         return found

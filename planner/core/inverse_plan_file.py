@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from planner.core.atomic import atomic_write_text
-from planner.core.inverse_plan import DVH_KINDS, OBJECTIVE_KINDS, InversePlan, InversePrescription, Objective
+from planner.core.inverse_plan import (DEFAULT_MODULATION_WEIGHT, DVH_KINDS, OBJECTIVE_KINDS, InversePlan,
+                                      InversePrescription, Objective)
 
 FORMAT = "planner-imrt-plan"
 FORMAT_VERSION = 1
@@ -109,6 +110,7 @@ def inverse_plan_to_dict(plan: InversePlan, source: VolumeSource) -> dict[str, A
         "bixel_width_mm": plan.bixel_width_mm,
         "objectives": [_objective_to_dict(o) for o in plan.objectives],
         "max_iterations": plan.max_iterations,
+        "modulation_weight": plan.modulation_weight,
     }
 
 
@@ -150,6 +152,8 @@ def inverse_plan_from_dict(data: Any, *, require_valid: bool = True) -> tuple[In
         bixel_width_mm=_number(_get(data, "bixel_width_mm", ""), "bixel_width_mm"),
         objectives=tuple(_objective_from_dict(o, i) for i, o in enumerate(objectives)),
         max_iterations=_whole(_get(data, "max_iterations", ""), "max_iterations"),
+        # absent from files written before the control existed: the default
+        modulation_weight=_number(data.get("modulation_weight", DEFAULT_MODULATION_WEIGHT), "modulation_weight"),
     )
     if require_valid:
         problems = plan.problems()
@@ -184,8 +188,8 @@ class ImrtRecovery:
     for the ultrasound plan): a clean close clears it, so finding it at start-up means the last
     session did not close, and the user is offered the plan it holds."""
 
-    def __init__(self, folder: str | os.PathLike):
-        self.path = Path(folder) / RECOVERY_FILE_NAME
+    def __init__(self, folder: str | os.PathLike, name: str = RECOVERY_FILE_NAME):
+        self.path = Path(folder) / name  # one per IMRT window (planner.core.recovery)
         self.damaged_path: Path | None = None   # where the last damaged file was put aside, to tell the user
 
     def save(self, plan: InversePlan, source: VolumeSource) -> None:
@@ -222,7 +226,7 @@ class ImrtRecovery:
     def _set_damaged_aside(self) -> None:
         aside = self.path.with_suffix(".damaged.json")
         if aside.exists():  # an earlier damaged file is kept too
-            aside = self.path.with_name(f"imrt-recovery.damaged-{time.strftime('%Y%m%d-%H%M%S')}.json")
+            aside = self.path.with_name(f"{self.path.stem}.damaged-{time.strftime('%Y%m%d-%H%M%S')}.json")
         try:
             self.path.replace(aside)
             self.damaged_path = aside

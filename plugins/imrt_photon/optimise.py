@@ -131,12 +131,15 @@ def optimise_fluence(
     initial_weights: np.ndarray | None = None,
     progress: Callable[[int, float, np.ndarray], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    modulation: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
 ) -> OptimisationResult:
-    """Minimise sum_k w_k f_k(D x) over x >= 0.
+    """Minimise sum_k w_k f_k(D x) (+ modulation(x)) over x >= 0.
 
     `dij` maps bixel weights to dose (Gy per unit weight) per voxel (row); `rows` says where each
     structure's dose is read (name -> StructureReadout, or row indices for its voxel centres). `progress(iteration, objective, weights)` is called after every iteration and
     `cancelled()` before every evaluation; on cancel the best weights so far are returned.
+    `modulation(x)` is a weighted term of the bixel weights themselves, with its gradient (the
+    fluence smoothness, fluence_smoothness.py); None leaves the fluence free.
     """
     t0 = time.perf_counter()
     dij = dij.tocsr()
@@ -166,9 +169,14 @@ def optimise_fluence(
             f, g = _term(obj, readout.dose(dose))
             total += obj.weight * f
             grad_dose += readout.pull_back(obj.weight * g)
+        grad = (dij_t @ grad_dose.astype(dij.dtype)).astype(float)
+        if modulation is not None:
+            f, g = modulation(x)
+            total += f
+            grad += g
         if total < best["f"]:
             best["f"], best["x"] = total, x.copy()
-        return total, (dij_t @ grad_dose.astype(dij.dtype)).astype(float)
+        return total, grad
 
     iteration = [0]
 

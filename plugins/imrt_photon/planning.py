@@ -34,6 +34,7 @@ from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, Progress
 
 from planner.core.mlc_beams import MlcPlan
 
+from .fluence_smoothness import smoothness_for
 from .leaf_sequencing import DEFAULT_LEVELS, sequence_plan
 from .monitor_units import build_mlc_plan, reference_calibration
 from .optimise import OptimisationResult, OptimisationSettings, StructureReadout, optimise_fluence, scaled
@@ -186,7 +187,8 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
 
     raw: OptimisationResult = optimise_fluence(
         influence.dij, readouts, plan.objectives, OptimisationSettings(max_iterations=n),
-        initial_weights=initial_weights, progress=report, cancelled=is_cancelled)
+        initial_weights=initial_weights, progress=report, cancelled=is_cancelled,
+        modulation=smoothness_for(influence, plan.modulation_weight))
     if raw.cancelled:
         raise CalculationCancelled("the optimisation was cancelled")
     rx = plan.prescription
