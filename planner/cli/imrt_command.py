@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_OK, InputError, print_json
+from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM, DRAFT_DOSE_GRID_MM, dose_grid_label
 from planner.dose.structure_dvh import DVH_METHOD
 
 
@@ -24,8 +25,9 @@ def add_parser(commands) -> None:
     source.add_argument("--tg119", action="store_true", help="the built-in TG-119 C-shape phantom")
     source.add_argument("--ct", metavar="DIR", help="a folder with one CT series and its RT Structure Set")
     imrt.add_argument("--rtstruct", metavar="FILE", help="the RT Structure Set (default: the one in --ct's folder)")
-    imrt.add_argument("--grid-mm", type=float, default=5.0,
-                      help="dose-grid voxel size in mm (default %(default)s; the CT is resampled to it)")
+    imrt.add_argument("--grid-mm", type=float, default=DEFAULT_DOSE_GRID_MM,
+                      help=f"dose-grid voxel size in mm (default %(default)s; {DRAFT_DOSE_GRID_MM:g} mm is a draft; "
+                           f"the CT is resampled to it)")
     imrt.add_argument("--iterations", type=int, default=300, help="at most this many optimiser iterations")
     imrt.add_argument("--out", metavar="DIR",
                       help="write the deliverable plan (leaf-sequenced, MU) as CT, RTSTRUCT, RTPLAN and RTDOSE "
@@ -85,7 +87,9 @@ def run_imrt(args) -> int:
     normalisation = rx.normalisation_text()
     if args.json:
         print_json({
-            "volume": volume.description, "prescription": rx.describe(), "normalisation": normalisation,
+            "volume": volume.description, "dose_grid_mm": float(args.grid_mm),
+            "dose_grid": dose_grid_label(args.grid_mm),
+            "prescription": rx.describe(), "normalisation": normalisation,
             "model": planner.MODEL_DESCRIPTION, "bixels": len(influence.bixels),
             "dose_influence_s": t_influence, "optimisation_s": result.seconds, "iterations": result.iterations,
             "dvh": {"method": DVH_METHOD, "structures": planner.dvh_description(volume)},
@@ -101,6 +105,7 @@ def run_imrt(args) -> int:
         })
         return EXIT_OK
     print(f"volume        {volume.description}")
+    print(f"dose grid     {dose_grid_label(args.grid_mm)}")
     print(f"prescription  {rx.describe()}, {normalisation}")
     print(f"model         {planner.MODEL_DESCRIPTION}")
     print(f"beams         {len(plan.gantry_angles_deg)}, {len(influence.bixels)} bixels of "

@@ -1,18 +1,19 @@
 """``main.py --imrt-demo [--screenshot OUT.png]``: the TG-119 phantom in the IMRT window, optimised.
 
 With a screenshot the optimisation runs to completion first, then the window is saved as a PNG
-(5 mm voxels, the default plan) and the process ends; without, the window stays open.
+(the default 2.5 mm dose grid and plan) and the process ends; without, the window stays open.
 """
 
 from __future__ import annotations
 
 import sys
 
+from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM
 from planner.core.inverse_plan_file import ImrtRecovery, VolumeSource
 from planner.paths import data_dir
 from planner.ui.imrt.window import ImrtWindow
 
-DEMO_VOXEL_MM = 5.0
+DEMO_VOXEL_MM = DEFAULT_DOSE_GRID_MM
 
 
 def run_imrt_demo(app, registry, screenshot: str | None = None) -> int:

@@ -12,13 +12,16 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
+from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM, DRAFT_DOSE_GRID_MM
 from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, load_inverse_plan
 from planner.paths import data_dir
 from planner.ui.imrt.window import PLAN_FILE_SUFFIX, ImrtWindow, ask_with_message_box
 
-# The dose grid's voxel size: coarse is fast (seconds), fine is slow (minutes at 2.5 mm).
-VOXEL_CHOICES = (("10 mm (fast, coarse)", 10.0), ("5 mm (default)", 5.0), ("2.5 mm (fine, takes minutes)", 2.5))
-DEFAULT_VOXEL_MM = 5.0
+# The dose grid's voxel size: 2.5 mm plans (about 2 minutes for TG-119); coarser is faster and labelled so.
+VOXEL_CHOICES = ((f"{DEFAULT_DOSE_GRID_MM:g} mm (default; about 2 minutes)", DEFAULT_DOSE_GRID_MM),
+                 (f"{DRAFT_DOSE_GRID_MM:g} mm (draft; under a minute)", DRAFT_DOSE_GRID_MM),
+                 ("10 mm (quick look only; seconds)", 10.0))
+DEFAULT_VOXEL_MM = DEFAULT_DOSE_GRID_MM
 
 
 def ask_voxel_size(parent: QWidget | None, title: str) -> float | None:

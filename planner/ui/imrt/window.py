@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from pathlib import Path
 
+from planner.core.inverse_plan import dose_grid_label
 from planner.core.inverse_plan import InversePlanError
 from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, save_inverse_plan
 from planner.core.volume import PlanningVolume
@@ -343,7 +344,8 @@ class ImrtWindow(QMainWindow):
 
     def _dvh_caption(self, result) -> str:
         rx = result.plan.prescription
-        text = f"Optimised: {result.iterations} iterations, {rx.normalisation_text()}."
+        grid = dose_grid_label(float(max(self.volume.grid.spacing_mm)))
+        text = f"Optimised on the {grid}: {result.iterations} iterations, {rx.normalisation_text()}."
         return f"⚠ Dose {STALE_TEXT}. " + text if self.is_stale else text
 
     # --- optimisation ----------------------------------------------------------------------------
