@@ -107,8 +107,10 @@ def test_optimise_shows_dose_dvh_and_goals(imrt, qtbot):
     assert headers == ["Structure", "Volume", "D98", "D95", "D10", "D2", "D0.03cc", "Mean"]
     assert window.goals.metrics.item(0, 3).text() == f"{d95:.2f} Gy"
     assert "scaled so that PTV D95 = 50 Gy on the reported DVH" in window.dvh.caption.text()
-    wash = window.slice_view.wash
-    assert wash.isVisible() and wash.image is not None and np.nanmax(wash.image) > 40.0
+    view = window.slice_view
+    assert not view.wash.isVisible()  # isodose lines by default; the wash is a check box away
+    view.wash_check.setChecked(True)
+    assert view.wash.isVisible() and np.array_equal(view.wash.image, view.plane_gy) and np.nanmax(view.plane_gy) > 40.0
     assert f"{result.iterations} iterations" in window.last_status
     assert re.search(r"\d+\.\d s", window.last_status)
     assert not window.is_stale
@@ -123,7 +125,7 @@ def test_cancel_keeps_the_previous_plan_and_dvh(imrt, qtbot):
     window = imrt
     first = optimised(qtbot, window)
     before = {name: window.dvh.curve_data(name) for name in ("PTV", "Core", "Body")}
-    wash_before = window.slice_view.wash.image.copy()
+    plane_before = window.slice_view.plane_gy.copy()
 
     set_iterations(qtbot, window, 5000)
     click_optimise(qtbot, window)
@@ -139,7 +141,7 @@ def test_cancel_keeps_the_previous_plan_and_dvh(imrt, qtbot):
     for name, (dose, volume) in before.items():
         now_dose, now_volume = window.dvh.curve_data(name)
         assert np.array_equal(now_dose, dose) and np.array_equal(now_volume, volume)
-    assert np.array_equal(window.slice_view.wash.image, wash_before)
+    assert np.array_equal(window.slice_view.plane_gy, plane_before)
     assert window.optimise_action.isEnabled()
 
 

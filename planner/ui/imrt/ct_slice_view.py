@@ -1,20 +1,32 @@
-"""An axial slice of the planning volume in mm: density in grey, structure outlines, dose wash.
+"""An axial slice of the planning volume in mm: density in grey, structure outlines, isodose lines
+in Gy, and on request a colour wash.
 
 The volume's arrays are indexed [x, y, z]; pyqtgraph is row-major, so a slice is shown as its
 transpose (rows along y) and placed with setRect so both axes read mm. The y axis points down,
 as patient y (posterior) does on an axial CT. Outlines are the masks' 0.5 level traced by
 planner.dose.isodose_lines (marching squares) on the mask padded by one empty voxel, so a
 structure that fills the grid (the phantom's body) is still outlined at its edge.
+
+The dose is shown as a physicist reviews an IMRT plan: isodose lines at percentages of the
+prescription, each named in Gy in a legend (planner.dose.prescription_isodoses), traced on the
+dose interpolated onto a raster of ≤ 1 mm and ≥ 4 points per voxel (planner.dose.dose_slice: the
+same trilinear reading as the DVH), not on the 5 mm voxels. Lines leave the density and the
+structure outlines visible, and show what review asks — does 95 % hug the target, where is 105 %,
+how far does 50 % spread — at a glance, where a colour must be matched against a bar. The colour
+wash (the same interpolated dose) is therefore off by default, a check box away for a look at the
+low-dose spread; its colours would also compete with the lines'.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from planner.core.volume import PlanningVolume
-from planner.dose.isodose_lines import isodose_segments
+from planner.dose.dose_slice import axial_dose_gy, refined_axis_mm
+from planner.dose.isodose_lines import isodose_segments, isodose_segments_for_levels
+from planner.dose.prescription_isodoses import legend_title, prescription_isodoses
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 
@@ -24,6 +36,8 @@ DENSITY_WINDOW = (0.0, 1.6)
 WASH_TOP_OF_PRESCRIPTION = 1.2   # the colour bar runs 0 .. 120 % of the prescribed dose
 WASH_FLOOR_OF_PRESCRIPTION = 0.1  # below 10 % of the prescription the wash is transparent
 WASH_OPACITY = 0.5
+ISODOSE_WIDTH = 2.0          # thinner than the structure outlines (2.5 px on a dark halo), no halo
+PRESCRIPTION_ISODOSE_WIDTH = 3.0
 
 
 def wash_colour_map() -> pg.ColorMap:
@@ -56,6 +70,8 @@ class CtSliceView(QWidget):
         self.prescribed_gy = 50.0
         self.colours: dict[str, str] = {}
         self.slice_index = 0
+        self.raster_x_mm = self.raster_y_mm = np.zeros(0)   # the interpolated plane's points
+        self.plane_gy: np.ndarray | None = None              # the shown slice's dose on that raster
 
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
@@ -75,25 +91,41 @@ class CtSliceView(QWidget):
                                           colorMap=wash_colour_map(), label="Dose [Gy]", interactive=False,
                                           width=14)
         self.colour_bar.setImageItem(self.wash, insert_in=item)
+        self.colour_bar.setVisible(False)
         self.outlines: dict[str, pg.PlotCurveItem] = {}
         self._halos: list[pg.PlotCurveItem] = []  # a dark edge under each outline, so red reads on red dose
         self.legend = pg.LegendItem(offset=(10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
         self.legend.setParentItem(item.getViewBox())
+        self.isodose_levels = ()
+        self.isodose_lines: list[pg.PlotCurveItem] = []   # one per level, hottest first
+        self.isodose_legend = pg.LegendItem(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        self.isodose_legend.setParentItem(item.getViewBox())
+        self._set_isodose_levels(self.prescribed_gy)
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimum(0)
         self.slice_label = QLabel()
         self.slice_label.setMinimumWidth(190)
+        self.lines_check = QCheckBox("Isodose lines")
+        self.lines_check.setChecked(True)
+        self.lines_check.setToolTip("Isodose lines at % of the prescribed dose, named in Gy in the legend")
+        self.wash_check = QCheckBox("Colour wash")
+        self.wash_check.setToolTip("The interpolated dose as colour, 0-120 % of the prescription "
+                                   "(transparent below 10 %)")
         slider_row = QHBoxLayout()
         slider_row.addWidget(QLabel("Slice"))
         slider_row.addWidget(self.slider, 1)
         slider_row.addWidget(self.slice_label)
+        slider_row.addWidget(self.lines_check)
+        slider_row.addWidget(self.wash_check)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot, 1)
         layout.addLayout(slider_row)
 
         self.slider.valueChanged.connect(self.set_slice)
+        self.lines_check.toggled.connect(lambda _on: self._draw_dose())
+        self.wash_check.toggled.connect(lambda _on: self._draw_dose())
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- content ----------------------------------------------------------------------------
@@ -101,6 +133,7 @@ class CtSliceView(QWidget):
         self.volume = volume
         self.colours = colours
         self.dose_gy = None
+        self.raster_x_mm, self.raster_y_mm = refined_axis_mm(volume.grid.x_mm), refined_axis_mm(volume.grid.y_mm)
         item = self.plot.getPlotItem()
         for curve in (*self.outlines.values(), *self._halos):
             item.removeItem(curve)
@@ -127,12 +160,13 @@ class CtSliceView(QWidget):
         item.getViewBox().setRange(xRange=(x[0], x[-1]), yRange=(y[0], y[-1]), padding=0.02)
 
     def show_dose(self, dose_gy: np.ndarray | None, prescribed_gy: float) -> None:
-        """The whole-course dose on the volume's grid [x, y, z] in Gy, or None for no wash."""
+        """The whole-course dose on the volume's grid [x, y, z] in Gy, or None for no dose."""
         self.dose_gy = dose_gy
         if prescribed_gy != self.prescribed_gy:
             self.prescribed_gy = prescribed_gy
             self.colour_bar.setLevels((0.0, WASH_TOP_OF_PRESCRIPTION * prescribed_gy))
-        self._draw_wash()
+            self._set_isodose_levels(prescribed_gy)
+        self._draw_dose()
 
     def set_slice(self, index: int) -> None:
         if self.volume is None:
@@ -150,26 +184,68 @@ class CtSliceView(QWidget):
         self.slice_label.setText(f"z = {grid.z_mm[k]:.1f} mm ({k + 1} of {grid.z_mm.size})")
         if self.slider.value() != k:
             self.slider.setValue(k)
-        self._draw_wash()
+        self._draw_dose()
 
     def _rect(self) -> QRectF:
         grid = self.volume.grid
         dx, dy, _ = grid.spacing_mm
         return QRectF(grid.x_mm[0] - dx / 2, grid.y_mm[0] - dy / 2, dx * grid.x_mm.size, dy * grid.y_mm.size)
 
-    def _draw_wash(self) -> None:
-        if self.volume is None or self.dose_gy is None:
+    @property
+    def slice_z_mm(self) -> float:
+        return float(self.volume.grid.z_mm[self.slice_index])
+
+    def _set_isodose_levels(self, prescribed_gy: float) -> None:
+        item = self.plot.getPlotItem()
+        for line in self.isodose_lines:
+            item.removeItem(line)
+        self.isodose_legend.clear()
+        self.isodose_levels = prescription_isodoses(prescribed_gy)
+        self.isodose_lines = []
+        # the legend's title row: an entry whose sample draws nothing
+        self.isodose_legend.addItem(pg.PlotDataItem(pen=None), legend_title(prescribed_gy))
+        for level in self.isodose_levels:
+            width = PRESCRIPTION_ISODOSE_WIDTH if level.is_prescription else ISODOSE_WIDTH
+            line = pg.PlotCurveItem(pen=pg.mkPen(level.colour, width=width), connect="pairs", antialias=True)
+            line.setZValue(6)
+            item.addItem(line)
+            self.isodose_lines.append(line)
+            self.isodose_legend.addItem(line, level.label)
+
+    def isodose_legend_texts(self) -> list[str]:
+        return [label.text for _sample, label in self.isodose_legend.items]
+
+    def _draw_dose(self) -> None:
+        """The shown slice's dose, interpolated onto the fine raster, as lines and (if asked) wash."""
+        has_dose = self.volume is not None and self.dose_gy is not None
+        self.plane_gy = None
+        if has_dose:
+            grid = self.volume.grid
+            self.plane_gy = axial_dose_gy(self.dose_gy, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
+                                          self.raster_x_mm, self.raster_y_mm)
+        show_lines = has_dose and self.lines_check.isChecked()
+        if show_lines:
+            doses = [level.dose_gy for level in self.isodose_levels]
+            for line, (xs, ys) in zip(self.isodose_lines, isodose_segments_for_levels(
+                    self.plane_gy, self.raster_x_mm, self.raster_y_mm, doses)):
+                line.setData(xs, ys, skipFiniteCheck=True)
+        for line in self.isodose_lines:
+            line.setVisible(show_lines)
+        self.isodose_legend.setVisible(show_lines)
+        show_wash = has_dose and self.wash_check.isChecked()
+        if show_wash:
+            self.wash.setImage(self.plane_gy, levels=(0.0, WASH_TOP_OF_PRESCRIPTION * self.prescribed_gy),
+                               autoLevels=False)
+            self.wash.setRect(self._rect())
+        elif not has_dose:
             self.wash.clear()
-            self.wash.setVisible(False)
-            return
-        self.wash.setImage(np.asarray(self.dose_gy[:, :, self.slice_index], dtype=float).T,
-                           levels=(0.0, WASH_TOP_OF_PRESCRIPTION * self.prescribed_gy), autoLevels=False)
-        self.wash.setRect(self._rect())
-        self.wash.setVisible(True)
+        self.wash.setVisible(show_wash)
+        self.colour_bar.setVisible(show_wash)
 
     # --- hover readout ------------------------------------------------------------------------
     def readout_at(self, x_mm: float, y_mm: float) -> str:
-        """What is under a point of the shown slice, in words with units; "" outside the volume."""
+        """What is under a point of the shown slice, in words with units; "" outside the volume.
+        The dose is interpolated at the point, as the isodose lines are."""
         if self.volume is None:
             return ""
         grid = self.volume.grid
@@ -182,7 +258,9 @@ class CtSliceView(QWidget):
         text = (f"x {x_mm:.1f} mm, y {y_mm:.1f} mm, z {grid.z_mm[k]:.1f} mm · "
                 f"density {float(self.volume.density[i, j, k]):.3f} (relative electron density)")
         if self.dose_gy is not None:
-            text += f" · dose {float(self.dose_gy[i, j, k]):.2f} Gy"
+            dose = axial_dose_gy(self.dose_gy, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
+                                 np.array([x_mm]), np.array([y_mm]))[0, 0]
+            text += f" · dose {float(dose):.2f} Gy"
         inside = [name for name, mask in self.volume.masks.items() if mask[i, j, k]]
         if inside:
             text += " · in " + ", ".join(inside)

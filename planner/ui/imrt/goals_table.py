@@ -1,7 +1,10 @@
 """Where the plan stands against its planning goals (TG-119's for the C-shape) and its DVH points.
 
 Each goal reads like "PTV D95 ≥ 50 Gy | 50.00 Gy | ✓ met": the verdict is written, not only
-coloured. A dose that is not optimised for the current objectives says so above the table.
+coloured. A dose that is not optimised for the current objectives says so above the table. The
+findings about the dose (a hot spot outside the target, planner.dose.hot_spot) stand above the
+goals, in words with their numbers: a finding in bold orange with ⚠, and when there is none, the
+sentence that says why, in the normal text colour.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetIte
 MET_BRUSH = QBrush(QColor("#40d080"))
 NOT_MET_BRUSH = QBrush(QColor("#ff6060"))
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
+FINDING_STYLE = "color: #ffb040; font-weight: bold; border: 1px solid #ffb040; padding: 3px;"
 GOAL_COLUMNS = ("Goal", "Plan", "Met")
 # The reported DVH points (planner.dose.structure_dvh); the near-maximum is D0.03cc, never one voxel.
 METRIC_COLUMNS = ("Structure", "Volume", "D98", "D95", "D10", "D2", "D0.03cc", "Mean")
@@ -38,15 +42,33 @@ class GoalsTable(QWidget):
         super().__init__(parent)
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.findings = QLabel()
+        self.findings.setWordWrap(True)
+        self.findings.setObjectName("ImrtFindings")
+        self.finding_texts: tuple[str, ...] = ()
         self.goals = _read_only_table(GOAL_COLUMNS)
         self.metrics = _read_only_table(METRIC_COLUMNS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.note)
+        layout.addWidget(self.findings)
         layout.addWidget(self.goals, 3)
         layout.addWidget(QLabel("DVH points of each structure (sampled below the dose voxel)"))
         layout.addWidget(self.metrics, 2)
         self.show_result(None, {}, stale=False)
+        self.show_findings(None)
+
+    def show_findings(self, check) -> None:
+        """A planner.dose.hot_spot.HotSpotCheck of the dose shown (its findings, or why there are
+        none), or None: nothing to check (no dose, or no body or target)."""
+        self.finding_texts = () if check is None else tuple(f.message for f in check.findings)
+        if self.finding_texts:
+            self.findings.setStyleSheet(FINDING_STYLE)
+            self.findings.setText("\n".join(f"⚠ Finding: {text}" for text in self.finding_texts))
+        else:
+            self.findings.setStyleSheet("")
+            self.findings.setText("" if check is None else check.text)
+        self.findings.setVisible(check is not None)
 
     def show_result(self, goals, metrics: dict, stale: bool) -> None:
         """``goals``: the technique's Goal values (label, value_gy, limit_gy, met), None before any dose."""

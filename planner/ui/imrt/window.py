@@ -21,6 +21,7 @@ from planner.core.inverse_plan import dose_grid_label
 from planner.core.inverse_plan import InversePlanError
 from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, save_inverse_plan
 from planner.core.volume import PlanningVolume
+from planner.dose.hot_spot import plan_hot_spot_check
 from planner.ui.imrt.colours import structure_colours
 from planner.ui.imrt.ct_slice_view import CtSliceView
 from planner.ui.imrt.document import InversePlanDocument
@@ -384,11 +385,14 @@ class ImrtWindow(QMainWindow):
             self.slice_view.show_dose(None, self.plan.prescription.total_dose_gy)
             self.dvh.clear("No dose yet: press Optimise.")
             self.goals.show_result(None, {}, stale=False)
+            self.goals.show_findings(None)
         else:
             rx = result.plan.prescription
             influence = self.optimisation.influence
-            self.slice_view.show_dose(self.planner.dose_grid_gy(self.volume, influence, result.dose_rows_gy),
-                                      rx.total_dose_gy)
+            dose = self.planner.dose_grid_gy(self.volume, influence, result.dose_rows_gy)
+            self.slice_view.show_dose(dose, rx.total_dose_gy)
+            self.goals.show_findings(plan_hot_spot_check(self.volume, self.planner.sampled(self.volume), dose,
+                                                         rx.target))
             self.dvh.set_source(self._structure_dvhs)
             self.dvh.show_final(result.dose_rows_gy, self._dvh_caption(result), rx.total_dose_gy)
         self._refresh()
