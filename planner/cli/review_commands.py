@@ -50,7 +50,8 @@ def add_parsers(commands) -> None:
 
 def _add_trust(parser) -> None:
     parser.add_argument("--trust", action="append", default=[], metavar="CERT",
-                        help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; repeatable")
+                        help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; repeatable. "
+                             "The certificates trusted in the window (by fingerprint) are trusted too")
 
 
 def _add_levels(parser) -> None:
@@ -171,15 +172,9 @@ def _existing(path: str) -> Path:
 
 
 def _trusted(paths) -> tuple:
-    from planner.dicom.keys import SigningKeyError, load_trusted_certificates
+    from planner.cli.signing_commands import trusted_certificates
 
-    trusted = []
-    for path in paths:
-        try:
-            trusted += load_trusted_certificates(path)
-        except SigningKeyError as err:
-            raise InputError(str(err)) from None
-    return tuple(trusted)
+    return trusted_certificates(paths)
 
 
 def _levels(args):

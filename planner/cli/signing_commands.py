@@ -54,7 +54,8 @@ def add_parsers(commands) -> None:
     verify.add_argument("file")
     verify.add_argument("--trust", action="append", default=[], metavar="CERT",
                         help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; "
-                             "repeatable")
+                             "repeatable. The certificates trusted in the window (by fingerprint, in the user data "
+                             "folder's trusted_certificates.json) are trusted too")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(run=run_verify)
 
@@ -200,15 +201,9 @@ def terminal_available() -> bool:
 # --------------------------------------------------------------------------------- verify
 
 def run_verify(args) -> int:
-    from planner.dicom.keys import SigningKeyError, load_trusted_certificates
     from planner.dicom.signatures import DamagedFileError, SignatureError, SignatureStatus, verify_file
 
-    trusted = []
-    for path in args.trust:
-        try:
-            trusted += load_trusted_certificates(path)
-        except SigningKeyError as err:
-            raise InputError(str(err)) from None
+    trusted = trusted_certificates(args.trust)
     if not Path(args.file).is_file():
         raise InputError(f"{args.file} does not exist or is not a file")
     try:
@@ -225,7 +220,8 @@ def run_verify(args) -> int:
         print_json({"file": str(args.file), "status": status.value, "all_signatures_hold": holds,
                     "treatable": None if opened is None else opened.treatable,
                     "treatable_message": None if opened is None else opened.message,
-                    "trusted_certificates": len(trusted), "signatures": [_check_json(c) for c in checks]})
+                    "trusted_certificates": len(trusted), "trusted": [_trusted_json(c) for c in trusted],
+                    "signatures": [_check_json(c) for c in checks]})
     else:
         _print_checks(args.file, status, checks)
         if opened is not None:
@@ -237,6 +233,32 @@ def run_verify(args) -> int:
     if opened is not None and not opened.treatable:
         raise CommandError(f"{args.file}: {opened.message}")
     return EXIT_OK if holds else EXIT_FAILURE
+
+
+def trusted_certificates(paths) -> tuple:
+    """The certificates trusted by fingerprint in the trust store (as in the window) and those in
+    the PEM files given (--trust); a store or file that cannot be read is an input error."""
+    from planner.dicom.keys import SigningKeyError, load_trusted_certificates
+    from planner.dicom.trust import TrustStoreError, certificates_of, load_trust_store
+
+    try:
+        trusted = list(certificates_of(load_trust_store()))
+    except TrustStoreError as err:
+        raise InputError(str(err)) from None
+    for path in paths:
+        try:
+            trusted += load_trusted_certificates(path)
+        except SigningKeyError as err:
+            raise InputError(str(err)) from None
+    return tuple(trusted)
+
+
+def _trusted_json(certificate) -> dict:
+    from planner.dicom.keys import describe_certificate
+
+    d = describe_certificate(certificate)
+    return {"signer": d.signer(), "subject": certificate.subject.rfc4514_string(),
+            "fingerprint_sha256": d.fingerprint_sha256}
 
 
 def _planner_plan(path, trusted):
@@ -257,6 +279,7 @@ def _check_json(check) -> dict:
         "certificate_fingerprint_sha256": check.certificate_fingerprint_sha256,
         "test_certificate": check.is_test_certificate, "mac_algorithm": check.mac_algorithm,
         "valid": check.valid, "trusted": check.trusted, "problem": check.problem,
+        "trusted_fingerprints_of_same_subject": list(check.trusted_fingerprints_of_subject),
         "attributes_signed": check.attributes_signed, "attributes_not_signed": list(check.attributes_not_signed),
     }
 

@@ -178,6 +178,9 @@ class SignatureCheck:
     trusted: bool
     problem: str | None
     certificate: x509.Certificate | None = field(default=None, repr=False, compare=False)
+    # Fingerprints of trusted certificates that carry this signer's subject but are not its
+    # certificate: a look-alike (or a renewed certificate nobody has trusted yet).
+    trusted_fingerprints_of_subject: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -367,9 +370,11 @@ def _check_one(ds: Dataset, index: int, item: Dataset, parameters: dict[int, lis
                or (f"no MAC Parameters item for MAC ID {mac_id}" if mac_item is None else None)
                or time_problem
                or _integrity_problem(ds, item, mac_item, tags, certificate, algorithm))
-    trust_problem = None
+    trust_problem, look_alikes = None, ()
     if certificate is not None and problem is None:
         trust_problem = _trust_problem(certificate, trusted, signed_at, now)
+        if trust_problem is not None:
+            look_alikes = _same_subject_fingerprints(certificate, trusted)
 
     signer = _printable(description.signer()) if description else "unknown signer"
     reason = problem or trust_problem
@@ -382,7 +387,7 @@ def _check_one(ds: Dataset, index: int, item: Dataset, parameters: dict[int, lis
         attributes_signed=len(signed), attributes_not_signed=not_signed,
         valid=problem is None, trusted=problem is None and trust_problem is None,
         problem=_printable(f"{_label(index, role, purpose, signer)}: {reason}") if reason else None,
-        certificate=certificate)
+        certificate=certificate, trusted_fingerprints_of_subject=look_alikes)
 
 
 def _integrity_problem(ds: Dataset, item: Dataset, mac_item: Dataset, tags: tuple[int, ...],
@@ -472,8 +477,20 @@ def _trust_problem(certificate: x509.Certificate, trusted: tuple[x509.Certificat
                 return None
             except (ValueError, TypeError, InvalidSignature):
                 continue
-    return (f"certificate not trusted (neither one of the {len(trusted)} trusted certificates "
-            "nor issued by one of them)")
+    look_alikes = _same_subject_fingerprints(certificate, trusted)
+    if look_alikes:
+        return (f"certificate not trusted: it bears the subject of a trusted certificate but its SHA-256 "
+                f"fingerprint is {fingerprint}, not the trusted {' or '.join(look_alikes)} (another key: a "
+                "look-alike, or a renewed certificate to trust only after its owner confirms this fingerprint)")
+    return (f"certificate not trusted (SHA-256 {fingerprint} is neither one of the {len(trusted)} trusted "
+            "certificates nor issued by one of them)")
+
+
+def _same_subject_fingerprints(certificate: x509.Certificate, trusted: tuple[x509.Certificate, ...]) -> tuple[str, ...]:
+    """Fingerprints of the trusted certificates with ``certificate``'s subject that are other certificates."""
+    own = certificate_fingerprint_sha256(certificate)
+    found = [certificate_fingerprint_sha256(anchor) for anchor in trusted if anchor.subject == certificate.subject]
+    return tuple(dict.fromkeys(f for f in found if f != own))
 
 
 # --- the MAC byte stream (PS3.15 C.3; dicom-notes §1.3) ---------------------------------------

@@ -140,6 +140,8 @@ def _signed_words(check: SignatureCheck) -> str:
     when = "at an unknown time" if check.signed_at is None else \
         f"on {check.signed_at.astimezone(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
     words = f"{check.signer} ({check.role or check.purpose or 'purpose not given'}) {when}"
+    if check.certificate_fingerprint_sha256:
+        words += f", certificate SHA-256 {check.certificate_fingerprint_sha256}"
     return words + (f", {TEST_WORDS}" if check.is_test_certificate else "")
 
 

@@ -78,7 +78,8 @@ class ReviewSignature:
         trust = "trusted" if self.trusted else "NOT trusted"
         test = ", TEST certificate — not for clinical use" if self.test_certificate else ""
         problem = f" — {self.problem}" if self.problem else ""
-        return f"{self.role}: {self.signer}, signed {when}, {self.status}, {trust}{test}{problem}"
+        fingerprint = f", certificate SHA-256 {self.fingerprint_sha256 or 'unknown'}"
+        return f"{self.role}: {self.signer}, signed {when}{fingerprint}, {self.status}, {trust}{test}{problem}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"signer": self.signer, "role": self.role, "status": self.status, "trusted": self.trusted,

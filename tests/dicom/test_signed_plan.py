@@ -56,7 +56,8 @@ def test_signed_with_a_trusted_test_certificate_it_is_treatable_and_says_test(kv
     (check,) = opened.checks
     assert opened.status is SignatureStatus.SIGNED and opened.treatable and opened.plan == kv_case[1]
     when = check.signed_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    assert opened.message == (f"signed by Dr A. Oncologist, Skin Clinic (creator) on {when} UTC, TEST certificate "
+    assert opened.message == (f"signed by Dr A. Oncologist, Skin Clinic (creator) on {when} UTC, certificate "
+                              f"SHA-256 {check.certificate_fingerprint_sha256}, TEST certificate "
                               f"— not for clinical use — DEMO commissioning — not for clinical use")
 
 
