@@ -21,14 +21,26 @@ is closed (left == right) and parked under the X1 jaw, inside the leaves' travel
 the envelope of all open leaves of all segments (fixed per beam, as step-and-shoot delivers it).
 No interdigitation constraint is applied: the sequencer never needs one for the Varian-style MLC
 modelled here (opposing leaves of neighbouring pairs may overlap); an MLC that forbids it, the
-tongue-and-groove underdose between pairs, the leaves' maximum span within a bank, and a minimum
-MU per segment are not checked.
+tongue-and-groove underdose between pairs and the leaves' maximum span within a bank are not
+checked.
+
+Small segments: a segment below a minimum open area or a minimum MU is dropped, not delivered, and
+the dose is recomputed from the segments that are (``levels`` and ``deliverable`` are what is
+delivered). A small aperture's output is what a pencil-beam model without head scatter or leaf-end
+modelling gets least right (monitor_units: "small segments' MU are only as good as the kernel
+model"), and a few-MU segment is delivered less reproducibly and costs beam-on overhead for almost
+no dose; clinical step-and-shoot systems expose both limits as settings (Qi & Xia, J Appl Clin Med
+Phys 14(3):232-243, 2013, relate segment area to MU efficiency). The defaults are Planner's choice
+(DEMO), not a vendor's: DEFAULT_MIN_SEGMENT_MU and DEFAULT_MIN_SEGMENT_AREA_CM2 say why.
+sequence_deliverable drops them and renormalises the plan; sequence_plan keeps every segment unless
+it is given minimums.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -40,6 +52,14 @@ DEFAULT_LEVELS = 10
 # Closed pairs are parked this far behind the X1 jaw's edge, so their abutting tips are shielded.
 PARK_BEHIND_JAW_MM = 5.0
 GRID_TOLERANCE_MM = 1e-3
+# Planner's choice (DEMO), per fraction: below 2 MU a segment gives under 2 cGy at d_max with the
+# DEMO calibration (1 cGy/MU), about 1 % of a 2 Gy fraction, and its delivered dose depends most on
+# the linac's low-MU behaviour, which no machine data here describe.
+DEFAULT_MIN_SEGMENT_MU = 2.0
+# Planner's choice (DEMO): 2 cm^2 = 8 bixels of 5 x 5 mm (e.g. 1 x 2 cm), so a single bixel or a thin
+# sliver is never a segment of its own; below this the pencil-beam kernels (no head scatter, no
+# leaf-end model) are least trustworthy.
+DEFAULT_MIN_SEGMENT_AREA_CM2 = 2.0
 
 
 class LeafAlignmentError(ValueError):
@@ -134,11 +154,16 @@ class SequencedBeam:
     beam: int
     gantry_deg: float
     fluence: FluenceMap
-    levels: np.ndarray           # (n_pairs, n_columns) integer intensity levels 0 ... levels
+    levels: np.ndarray           # (n_pairs, n_columns) delivered integer intensity levels 0 ... levels
     level_weight: float          # bixel weight of one level
     segments: tuple[MlcSegment, ...]
     jaws_x_mm: tuple[float, float] | None
     jaws_y_mm: tuple[float, float] | None
+    # per segment: [first, stop) open columns of each MLC pair, and its intensity in levels
+    segment_openings: tuple[np.ndarray, ...] = ()
+    segment_units: tuple[int, ...] = ()
+    dropped_segments: int = 0    # below the minimum MU or area: not delivered
+    dropped_weight: float = 0.0  # their summed segment weight (at the level weight they had)
 
     @property
     def deliverable(self) -> np.ndarray:
@@ -147,6 +172,10 @@ class SequencedBeam:
     @property
     def total_weight(self) -> float:
         return float(sum(s.meterset_weight for s in self.segments))
+
+    def segment_areas_mm2(self, mlc: MlcModel) -> tuple[float, ...]:
+        """Each segment's open area at the isocentre plane."""
+        return tuple(_open_area_mm2(o, self.fluence, mlc) for o in self.segment_openings)
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +192,10 @@ class SequencedPlan:
     def segment_counts(self) -> tuple[int, ...]:
         return tuple(len(b.segments) for b in self.beams)
 
+    @property
+    def dropped_segments(self) -> int:
+        return sum(b.dropped_segments for b in self.beams)
+
     def scaled(self, factor: float) -> SequencedPlan:
         """Every segment weight times ``factor`` (a renormalisation after sequencing): the shapes,
         and so the deliverability, do not change."""
@@ -171,8 +204,21 @@ class SequencedPlan:
         beams = tuple(SequencedBeam(
             b.beam, b.gantry_deg, b.fluence, b.levels, b.level_weight * factor,
             tuple(MlcSegment(s.leaf_positions_mm, s.meterset_weight * factor) for s in b.segments),
-            b.jaws_x_mm, b.jaws_y_mm) for b in self.beams)
+            b.jaws_x_mm, b.jaws_y_mm, b.segment_openings, b.segment_units, b.dropped_segments,
+            b.dropped_weight) for b in self.beams)
         return SequencedPlan(beams, self.weights * factor, self.levels, self.mlc)
+
+    def without_segments_below(self, min_segment_weight: float) -> SequencedPlan:
+        """The plan less its segments lighter than ``min_segment_weight`` (the dose is what the
+        rest deliver)."""
+        beams = []
+        for b in self.beams:
+            kept = [(o, u) for o, u in zip(b.segment_openings, b.segment_units) if u * b.level_weight >= min_segment_weight]
+            lost = sum(u * b.level_weight for u in b.segment_units) - sum(u * b.level_weight for _, u in kept)
+            beams.append(_delivered_beam(b.beam, b.gantry_deg, b.fluence, b.level_weight, kept, self.mlc,
+                                         b.dropped_segments + len(b.segment_units) - len(kept),
+                                         b.dropped_weight + lost))
+        return _plan_of(tuple(beams), self.weights.size, self.levels, self.mlc)
 
 
 def fluence_map(influence: DoseInfluence, weights: np.ndarray, beam: int,
@@ -269,36 +315,82 @@ def _jaws(openings_list, fluence: FluenceMap, mlc: MlcModel):
             (float(b[rows[0]]), float(b[rows[-1] + 1])))
 
 
-def sequence_beam(influence: DoseInfluence, weights: np.ndarray, beam: int, levels: int = DEFAULT_LEVELS,
-                  mlc: MlcModel = GENERIC_MLC_60) -> SequencedBeam:
-    """One beam: fluence map, quantisation, reducing-level segments, jaws and leaf positions."""
-    fluence = fluence_map(influence, weights, beam, mlc)
-    gantry = float(influence.bixels[int(fluence.bixel_indices[0])].gantry_deg)
-    level_map, step = quantise(fluence.weights, levels)
-    decomposition = reducing_level_segments(level_map)
-    if not decomposition:
-        return SequencedBeam(beam, gantry, fluence, level_map, step, (), None, None)
-    jaws_x, jaws_y = _jaws(decomposition, fluence, mlc)
+def _open_area_mm2(openings: np.ndarray, fluence: FluenceMap, mlc: MlcModel) -> float:
+    """A segment's open area at the isocentre plane: open columns x column width x leaf width."""
+    column_mm = float(fluence.u_edges_mm[1] - fluence.u_edges_mm[0])
+    leaf_mm = np.diff(np.asarray(mlc.leaf_boundaries_mm, dtype=float))
+    return float(np.sum((openings[:, 1] - openings[:, 0]) * leaf_mm) * column_mm)
+
+
+def _delivered_beam(beam: int, gantry: float, fluence: FluenceMap, step: float, kept, mlc: MlcModel,
+                    dropped: int = 0, dropped_weight: float = 0.0) -> SequencedBeam:
+    """A beam delivering the segments ``kept`` [(openings, units)]: their levels, jaws and leaves."""
+    delivered = np.zeros(fluence.weights.shape, dtype=np.int64)
+    for openings, units in kept:
+        for r in np.flatnonzero(openings[:, 1] > openings[:, 0]):
+            delivered[r, openings[r, 0]:openings[r, 1]] += units
+    if not kept:
+        return SequencedBeam(beam, gantry, fluence, delivered, step, (), None, None, (), (), dropped, dropped_weight)
+    jaws_x, jaws_y = _jaws(kept, fluence, mlc)
     park = max(jaws_x[0] - PARK_BEHIND_JAW_MM, -mlc.max_leaf_position_mm)
     segments = []
-    for openings, units in decomposition:
+    for openings, units in kept:
         positions = np.full((2, mlc.n_pairs), park)
         is_open = openings[:, 1] > openings[:, 0]
         positions[0, is_open] = fluence.u_edges_mm[openings[is_open, 0]]
         positions[1, is_open] = fluence.u_edges_mm[openings[is_open, 1]]
         segments.append(MlcSegment(positions, units * step))
-    return SequencedBeam(beam, gantry, fluence, level_map, step, tuple(segments), jaws_x, jaws_y)
+    return SequencedBeam(beam, gantry, fluence, delivered, step, tuple(segments), jaws_x, jaws_y,
+                         tuple(o for o, _ in kept), tuple(int(u) for _, u in kept), dropped, dropped_weight)
+
+
+def sequence_beam(influence: DoseInfluence, weights: np.ndarray, beam: int, levels: int = DEFAULT_LEVELS,
+                  mlc: MlcModel = GENERIC_MLC_60, min_segment_weight: float = 0.0,
+                  min_segment_area_mm2: float = 0.0) -> SequencedBeam:
+    """One beam: fluence map, quantisation, reducing-level segments (those below the minimum
+    weight or open area dropped), jaws and leaf positions."""
+    fluence = fluence_map(influence, weights, beam, mlc)
+    gantry = float(influence.bixels[int(fluence.bixel_indices[0])].gantry_deg)
+    level_map, step = quantise(fluence.weights, levels)
+    decomposition = reducing_level_segments(level_map)
+    kept = [(o, u) for o, u in decomposition
+            if u * step >= min_segment_weight and _open_area_mm2(o, fluence, mlc) >= min_segment_area_mm2]
+    return _delivered_beam(beam, gantry, fluence, step, kept, mlc, len(decomposition) - len(kept),
+                           step * (sum(u for _, u in decomposition) - sum(u for _, u in kept)))
+
+
+def _plan_of(beams: tuple[SequencedBeam, ...], n_bixels: int, levels: int, mlc: MlcModel) -> SequencedPlan:
+    deliverable = np.zeros(n_bixels)
+    for b in beams:
+        deliverable[b.fluence.bixel_indices] = b.deliverable[b.fluence.pair_of_bixel, b.fluence.column_of_bixel]
+    return SequencedPlan(beams, deliverable, levels, mlc)
 
 
 def sequence_plan(influence: DoseInfluence, weights: np.ndarray, levels: int = DEFAULT_LEVELS,
-                  mlc: MlcModel = GENERIC_MLC_60) -> SequencedPlan:
+                  mlc: MlcModel = GENERIC_MLC_60, min_segment_weight: float = 0.0,
+                  min_segment_area_mm2: float = 0.0) -> SequencedPlan:
     """Every beam of the plan sequenced; the deliverable weights replace the optimised ones."""
     weights = np.asarray(weights, dtype=float)
     if weights.shape != (len(influence.bixels),):
         raise ValueError(f"{weights.shape} weights for {len(influence.bixels)} bixels")
     beam_ids = sorted({b.beam for b in influence.bixels})
-    beams = tuple(sequence_beam(influence, weights, beam, levels, mlc) for beam in beam_ids)
-    deliverable = np.zeros_like(weights)
-    for b in beams:
-        deliverable[b.fluence.bixel_indices] = b.deliverable[b.fluence.pair_of_bixel, b.fluence.column_of_bixel]
-    return SequencedPlan(beams, deliverable, levels, mlc)
+    beams = tuple(sequence_beam(influence, weights, beam, levels, mlc, min_segment_weight, min_segment_area_mm2)
+                  for beam in beam_ids)
+    return _plan_of(beams, weights.size, levels, mlc)
+
+
+def sequence_deliverable(influence: DoseInfluence, weights: np.ndarray,
+                         normalisation_factor: Callable[[np.ndarray], float], *, min_segment_weight: float,
+                         min_segment_area_mm2: float, levels: int = DEFAULT_LEVELS,
+                         mlc: MlcModel = GENERIC_MLC_60) -> SequencedPlan:
+    """Sequenced without the segments below the minimums, and scaled by
+    ``normalisation_factor(deliverable weights)`` (what brings the delivered dose to the
+    prescription). A segment the scaling takes below the minimum weight is dropped too and the plan
+    normalised again: dose is non-negative in every segment weight, so dropping one only lowers the
+    dose, the next factor is >= 1 and no kept segment falls below the minimum."""
+    sequenced = sequence_plan(influence, weights, levels, mlc, min_segment_weight, min_segment_area_mm2)
+    while True:  # each round drops at least one segment, so this ends
+        sequenced = sequenced.scaled(normalisation_factor(sequenced.weights))
+        if all(s.meterset_weight >= min_segment_weight for b in sequenced.beams for s in b.segments):
+            return sequenced
+        sequenced = sequenced.without_segments_below(min_segment_weight)

@@ -60,6 +60,12 @@ class MuCalibration:
             raise ValueError(f"{fractions} fractions")
         return np.asarray(weight, dtype=float) * self.mu_per_unit_weight / fractions
 
+    def weight_for_mu(self, mu_per_fraction: float, fractions: int) -> float:
+        """The whole-course weight that `mu_per_fraction` MU per fraction deliver (mu's inverse)."""
+        if fractions < 1:
+            raise ValueError(f"{fractions} fractions")
+        return float(mu_per_fraction) * fractions / self.mu_per_unit_weight
+
 
 def reference_field(machine: SvdKernelMachine | None = None) -> tuple[PlanningVolume, DoseInfluence]:
     """The reference field's water phantom (a 1 mm depth column on the axis) and its dose influence."""
@@ -155,3 +161,18 @@ def build_mlc_plan(sequenced: SequencedPlan, influence: DoseInfluence, volume: P
                    machine_name=machine_name, target_roi_name=target_roi_name,
                    target_roi_number=target_roi_number, demo_calibration=calibration.demo,
                    notes=tuple(notes))
+
+
+def open_field_mu_per_fraction(influence: DoseInfluence, normalisation_factor, calibration: MuCalibration,
+                               fractions: int) -> float:
+    """The MU per fraction of an unmodulated plan on the same beams, the reference that says how
+    much a plan's modulation costs (modulation factor = plan MU / these MU).
+
+    Every bixel of every beam gets one weight (each beam an open field over its bixels, i.e. the
+    target's projection with the bixel margin), scaled by ``normalisation_factor(weights)`` so the
+    target is covered as the plan's is (reported D95 = prescription). Each beam then delivers that
+    weight once: its MU are ``calibration.mu(weight, fractions)``, the same for every beam.
+    """
+    weight = float(normalisation_factor(np.ones(len(influence.bixels))))
+    beams = len({b.beam for b in influence.bixels})
+    return beams * float(calibration.mu(weight, fractions))

@@ -35,8 +35,9 @@ from planner.dose.monte_carlo import CalculationCancelled, CancelCheck, Progress
 from planner.core.mlc_beams import MlcPlan
 
 from .fluence_smoothness import smoothness_for
-from .leaf_sequencing import DEFAULT_LEVELS, sequence_plan
-from .monitor_units import build_mlc_plan, reference_calibration
+from .leaf_sequencing import (DEFAULT_LEVELS, DEFAULT_MIN_SEGMENT_AREA_CM2, DEFAULT_MIN_SEGMENT_MU,
+                              sequence_deliverable)
+from .monitor_units import build_mlc_plan, open_field_mu_per_fraction, reference_calibration
 from .optimise import OptimisationResult, OptimisationSettings, StructureReadout, optimise_fluence, scaled
 from .pencil_beam import BeamSettings, DoseInfluence, dose_influence
 from .phantom import tg119_c_shape
@@ -267,24 +268,42 @@ class DeliverablePlan:
     dose_rows_gy: np.ndarray
     metrics: dict[str, DvhPoints]   # the reported DVH points (planner.dose.structure_dvh)
     levels: int
+    open_field_mu_per_fraction: float = float("nan")  # monitor_units.open_field_mu_per_fraction
+    dropped_segments: int = 0      # below the minimum segment MU or area, not delivered
+    min_segment_mu: float = 0.0
+    min_segment_area_cm2: float = 0.0
+
+    @property
+    def modulation_factor(self) -> float:
+        """MU per fraction over those of open fields on the same beams giving the same coverage."""
+        return self.mlc_plan.total_mu_per_fraction / self.open_field_mu_per_fraction
 
 
 def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: ImrtResult,
-                     label: str = "IMRT", levels: int = DEFAULT_LEVELS) -> DeliverablePlan:
-    """Step-and-shoot segments (Xia & Verhey 1998) with MU per fraction from the DEMO calibration."""
+                     label: str = "IMRT", levels: int = DEFAULT_LEVELS,
+                     min_segment_mu: float = DEFAULT_MIN_SEGMENT_MU,
+                     min_segment_area_cm2: float = DEFAULT_MIN_SEGMENT_AREA_CM2) -> DeliverablePlan:
+    """Step-and-shoot segments (Xia & Verhey 1998) with MU per fraction from the DEMO calibration;
+    segments below `min_segment_mu` (per fraction) or `min_segment_area_cm2` are not delivered."""
     plan = result.plan
     rx = plan.prescription
     rows = structure_rows(volume, influence)
-    sequenced = sequence_plan(influence, result.weights, levels=levels)
+    calibration = reference_calibration()
+
+    def normalisation_factor(weights: np.ndarray) -> float:
+        dose = np.asarray(influence.dij @ weights.astype(influence.dij.dtype), dtype=float)
+        covered = reported_dose_at_volume_gy(volume, influence, dose, rx.target, rx.coverage_volume_fraction)
+        if not covered > 0:
+            raise InversePlanError(f"after leaf sequencing {rx.target} has no dose: optimise again")
+        return rx.total_dose_gy / covered
+
+    sequenced = sequence_deliverable(influence, result.weights, normalisation_factor, levels=levels,
+                                     min_segment_weight=calibration.weight_for_mu(min_segment_mu, rx.fractions),
+                                     min_segment_area_mm2=100.0 * min_segment_area_cm2)
     dose = influence.dij @ sequenced.weights.astype(influence.dij.dtype)
-    covered = reported_dose_at_volume_gy(volume, influence, np.asarray(dose, dtype=float), rx.target,
-                                         rx.coverage_volume_fraction)
-    if not covered > 0:
-        raise InversePlanError(f"after leaf sequencing {rx.target} has no dose: optimise again")
-    sequenced = sequenced.scaled(rx.total_dose_gy / covered)
-    dose = influence.dij @ sequenced.weights.astype(influence.dij.dtype)
-    mlc_plan = build_mlc_plan(sequenced, influence, volume, rows[rx.target], reference_calibration(),
+    mlc_plan = build_mlc_plan(sequenced, influence, volume, rows[rx.target], calibration,
                               rx.fractions, rx.total_dose_gy, label=label, target_roi_name=rx.target)
     dose = np.asarray(dose, dtype=float)
     return DeliverablePlan(mlc_plan, sequenced.weights, dose, metrics_of(dose, volume, influence, rx.total_dose_gy),
-                           levels)
+                           levels, open_field_mu_per_fraction(influence, normalisation_factor, calibration, rx.fractions),
+                           sequenced.dropped_segments, min_segment_mu, min_segment_area_cm2)
