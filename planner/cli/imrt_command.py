@@ -80,6 +80,7 @@ def run_imrt(args) -> int:
     except InversePlanError as err:
         raise InputError(str(err)) from None
     goals = planner.tg119_goals(result.metrics, target=plan.prescription.target)
+    hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, plan.prescription.target)
     export = deliverable = None
     if args.out:
         deliverable, export = _export(planner, args, volume, influence, result)
@@ -95,12 +96,14 @@ def run_imrt(args) -> int:
             "dvh": {"method": DVH_METHOD, "structures": planner.dvh_description(volume)},
             "dvh_points": {name: m.as_dict() for name, m in result.metrics.items()},
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
+            **_findings_json(hot_spot),
             "deliverable": None if deliverable is None else {
                 "segments_per_beam": list(deliverable.mlc_plan.segment_counts),
                 "mu_per_fraction": deliverable.mlc_plan.total_mu_per_fraction,
                 "dvh_points": {name: m.as_dict() for name, m in deliverable.metrics.items()},
                 "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met}
                           for g in planner.tg119_goals(deliverable.metrics, target=rx.target)],
+                **_findings_json(_hot_spot(planner, volume, influence, deliverable.dose_rows_gy, rx.target)),
                 "rt_plan": str(export.rt_plan), "report": str(export.report)},
         })
         return EXIT_OK
@@ -116,6 +119,7 @@ def run_imrt(args) -> int:
         print(f"{name:14s}{dvh_line(m)}")
     for g in goals:
         print(f"goal  {g.label:32s} {g.value_gy:6.2f} Gy  {'met' if g.met else 'NOT met'}")
+    print_findings(hot_spot)
     if deliverable is not None:
         m = deliverable.mlc_plan
         print(f"deliverable   {sum(m.segment_counts)} segments ({', '.join(map(str, m.segment_counts))} per beam, "
@@ -130,6 +134,27 @@ def run_imrt(args) -> int:
         written.append(export.report.name)
         print(f"wrote         {', '.join(written)} into {export.folder}")
     return EXIT_OK
+
+
+def _hot_spot(planner, volume, influence, dose_rows_gy, target):
+    """The hot-spot check (planner.dose.hot_spot) of a dose given per dose-influence row."""
+    from planner.dose.hot_spot import plan_hot_spot_check
+
+    return plan_hot_spot_check(volume, planner.sampled(volume), planner.dose_grid_gy(volume, influence, dose_rows_gy),
+                               target)
+
+
+def _findings_json(check) -> dict:
+    findings = () if check is None else check.findings
+    return {"findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in findings],
+            "hot_spot_check": None if check is None else check.text}
+
+
+def print_findings(check) -> None:
+    for f in () if check is None else check.findings:
+        print(f"finding       ⚠ {f.message}")
+    if check is not None and not check.findings:
+        print(f"findings      none: {check.text}")
 
 
 def dvh_line(m) -> str:

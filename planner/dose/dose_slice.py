@@ -6,7 +6,7 @@ through voxel centres cut every corner by up to half a voxel, next to structures
 trilinear, held at the edge value beyond the outer voxel centres): linearly between the two dose
 planes nearest the shown z (a CT slice may lie between them), then bilinearly in-plane onto a
 raster of at least MIN_SUBDIVISIONS points per voxel and at most MAX_RASTER_STEP_MM apart, so a
-line and the DVH read the same dose at the same point.
+line and the DVH read the same dose at the same point. (The DVH's own _along is used, not a copy.)
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ MIN_SUBDIVISIONS = 4
 def refined_axis_mm(axis_mm: np.ndarray, max_step_mm: float = MAX_RASTER_STEP_MM,
                     min_subdivisions: int = MIN_SUBDIVISIONS) -> np.ndarray:
     """Centres of equal sub-cells tiling the voxels of a voxel-centre axis (edge to edge): each
-    voxel split into the same whole number of cells, at least `min_subdivisions` and none wider
-    than `max_step_mm`, so a raster pixel never straddles two voxels and images line up with them."""
+    voxel split into the same odd number of cells, at least `min_subdivisions` and none wider than
+    `max_step_mm` (5 mm voxels: 5 × 1 mm; 2.5 mm: 5 × 0.5 mm; 10 mm: 11 × 0.91 mm). Odd, so every
+    voxel centre is a raster point: the interpolated dose is then linear along every raster edge,
+    and marching squares puts each isodose point exactly on its level."""
     axis = np.asarray(axis_mm, dtype=float)
     spacing = float(axis[1] - axis[0]) if axis.size > 1 else 1.0
     k = max(int(min_subdivisions), math.ceil(spacing / max_step_mm - 1e-9))
+    k += 1 - k % 2
     step = spacing / k
     return axis[0] - spacing / 2 + (np.arange(axis.size * k) + 0.5) * step
 

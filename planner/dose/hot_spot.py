@@ -48,7 +48,7 @@ class HotSpotCheck:
     body_d0_03cc_gy: float
     target_d0_03cc_gy: float
     outside_d0_03cc_gy: float | None = None   # the body outside the target, when read from the samples
-    where: str = ""                          # how the two were read, e.g. "both at the Body's samples"
+    same_samples: bool = False                # both read at the body's samples (else each at its own)
 
     @property
     def is_hot_spot(self) -> bool:
@@ -57,13 +57,15 @@ class HotSpotCheck:
     @property
     def text(self) -> str:
         """The finding's sentence, or why there is none, with the numbers."""
-        text = (f"{self.body} D0.03cc {self.body_d0_03cc_gy:.2f} Gy is {'above' if self.is_hot_spot else 'not above'} "
-                f"{self.target} D0.03cc {self.target_d0_03cc_gy:.2f} Gy")
-        if self.where:
-            text += f" ({self.where})"
-        if self.outside_d0_03cc_gy is not None and np.isfinite(self.outside_d0_03cc_gy):
-            text += f"; {self.body} outside {self.target} D0.03cc {self.outside_d0_03cc_gy:.2f} Gy"
-        return ("Hot spot outside the target: " if self.is_hot_spot else "No hot spot outside the target: ") + text
+        outside = ("" if self.outside_d0_03cc_gy is None or not np.isfinite(self.outside_d0_03cc_gy)
+                   else f"; {self.body} outside {self.target} D0.03cc {self.outside_d0_03cc_gy:.2f} Gy")
+        if self.same_samples and not self.is_hot_spot:
+            return (f"No hot spot outside the target: the {self.body}'s hottest 0.03 cc (D0.03cc "
+                    f"{self.body_d0_03cc_gy:.2f} Gy) lies inside {self.target}{outside}")
+        where = f"both at the {self.body}'s samples" if self.same_samples else "each from its own samples"
+        return ("Hot spot outside the target: " if self.is_hot_spot else "No hot spot outside the target: ") + (
+            f"{self.body} D0.03cc {self.body_d0_03cc_gy:.2f} Gy is {'above' if self.is_hot_spot else 'not above'} "
+            f"{self.target} D0.03cc {self.target_d0_03cc_gy:.2f} Gy ({where}){outside}")
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -80,8 +82,7 @@ def hot_spot_check(metrics: dict[str, DvhPoints], target: str) -> HotSpotCheck |
     body_gy, target_gy = metrics[body].d0_03cc_gy, metrics[target].d0_03cc_gy
     if not (np.isfinite(body_gy) and np.isfinite(target_gy)):
         return None
-    return HotSpotCheck(target, body, float(body_gy), float(target_gy),
-                        where="each from its own samples")
+    return HotSpotCheck(target, body, float(body_gy), float(target_gy))
 
 
 def hot_spot_findings(metrics: dict[str, DvhPoints], target: str) -> tuple[Finding, ...]:
@@ -130,4 +131,4 @@ def plan_hot_spot_check(volume: PlanningVolume, structures: SampledStructures, d
     if not (np.isfinite(body_gy) and np.isfinite(target_gy)):
         return None
     return HotSpotCheck(target, body, body_gy, target_gy, outside_gy if np.isfinite(outside_gy) else None,
-                        where=f"both at the {body}'s samples")
+                        same_samples=True)
