@@ -5,7 +5,7 @@
 deliverable dose's DVH curves) from the IMRT technique's planning objects, read by attribute only,
 so this module never imports a plugin; the command line and the window both call it.
 ``write_imrt_report(path, content, dvh_curves)`` draws it: page 1 the summary (DEMO banner,
-patient, prescription, TG-119 goals, DVH), page 2 the objectives, the DVH points as optimised and
+patient, prescription, TG-119 goals, findings, DVH), page 2 the objectives, the DVH points as optimised and
 as delivered after leaf sequencing, the beams and their MU, the model, beam data and calibration,
 and the files written with their SHA-256 fingerprints.
 
@@ -32,6 +32,7 @@ import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.inverse_plan import DVH_KINDS, OBJECTIVE_KINDS
 from planner.dose.dvh import CumulativeDvh
+from planner.dose.hot_spot import plan_hot_spot_check
 from planner.dose.structure_dvh import DVH_METHOD
 from planner.report import formatting as fmt
 from planner.report.content import Alert, Item, ReportError
@@ -139,6 +140,8 @@ class ImrtReportContent:
     planner_version: str
     rt_plan_uid: str = ""                      # filled in by the export
     files_written: tuple[WrittenFile, ...] = ()  # likewise
+    findings: tuple[str, ...] = ()             # about the deliverable dose (planner.dose.hot_spot), in words
+    hot_spot_text: str = ""                    # the hot-spot check's sentence ("" when nothing was checked)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -147,6 +150,7 @@ class ImrtReportContent:
         object.__setattr__(self, "beams", tuple(self.beams))
         object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "files_written", tuple(self.files_written))
+        object.__setattr__(self, "findings", tuple(self.findings))
         if not self.beams:
             raise ReportError("an IMRT report needs the plan's beams")
         if self.total_segments != sum(b.segments for b in self.beams):
@@ -168,7 +172,8 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
                         normalisation_text: str, beams_text: str, sequencing_text: str, optimisation_text: str,
                         objectives, dvh_points, goals, beams, model_description: str, dvh_text: str,
                         beam_data_description: str, calibration_note: str, notes=(), rt_plan_uid: str = "",
-                        files_written=(), printed_at: datetime | None = None) -> ImrtReportContent:
+                        files_written=(), printed_at: datetime | None = None, findings=(),
+                        hot_spot_text: str = "") -> ImrtReportContent:
     """The report's content from plain values. ``patient_name`` in DICOM form (``FAMILY^Given``);
     the totals are the beams' sums; ``printed_at`` defaults to now."""
     beams = tuple(beams)
@@ -183,7 +188,7 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
         model_description=model_description, dvh_text=dvh_text, beam_data_description=beam_data_description,
         calibration_note=calibration_note, notes=notes,
         printed_at=fmt.moment(printed_at or datetime.now().astimezone()), planner_version=planner.__version__,
-        rt_plan_uid=rt_plan_uid, files_written=files_written)
+        rt_plan_uid=rt_plan_uid, files_written=files_written, findings=findings, hot_spot_text=hot_spot_text)
 
 
 # ------------------------------------------------------------------------------ from the plan objects
@@ -214,6 +219,8 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                   f"bixels {plan.bixel_width_mm:g} mm; machine {mlc.machine_name}")
     goals = tuple(GoalRow(g.label, float(g.value_gy), bool(g.met))
                   for g in inverse_planner.tg119_goals(deliverable.metrics, target=rx.target))
+    hot_spot = plan_hot_spot_check(volume, inverse_planner.sampled(volume), inverse_planner.dose_grid_gy(
+        volume, influence, np.asarray(deliverable.dose_rows_gy, dtype=float)), rx.target)
     content = imrt_report_content(
         patient_name=patient_name, patient_id=patient_id, plan_label=mlc.label,
         volume_description=volume.description or "planning volume",
@@ -236,7 +243,9 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                               f"{mlc.machine_name}: {DEMO_BEAM_DATA}",
         calibration_note=(DEMO_CALIBRATION if mlc.demo_calibration
                           else "MU from the machine's commissioned calibration"),
-        notes=tuple(mlc.notes), printed_at=printed_at)
+        notes=tuple(mlc.notes), printed_at=printed_at,
+        findings=() if hot_spot is None else tuple(f.message for f in hot_spot.findings),
+        hot_spot_text="" if hot_spot is None else hot_spot.text)
     return content, curves
 
 
@@ -375,6 +384,14 @@ def _goals(content: ImrtReportContent, s) -> list:
     return [title, grid_table(rows, [90 * mm, 40 * mm, 40 * mm], commands)]
 
 
+def _findings(content: ImrtReportContent, s) -> list:
+    title = paragraph("Findings of the deliverable dose", s["h2"])
+    if content.findings:
+        style = s["label"].clone("finding", textColor=RED)
+        return [title, *(paragraph(f"⚠ {text}", style) for text in content.findings)]
+    return [title, paragraph(content.hot_spot_text or "None checked: the volume has no body or no target.", s["body"])]
+
+
 def _dvh(content: ImrtReportContent, dvh_curves, s, height_pt: float) -> list:
     title = paragraph("Dose-volume histograms", s["h2"])
     if not dvh_curves:
@@ -458,7 +475,7 @@ def _files(content: ImrtReportContent, s) -> list:
 
 def _story(content: ImrtReportContent, dvh_curves, s) -> list:
     story = [*_identity(content, s), *_banner(content, s), Spacer(1, 6), *_key_facts(content, s),
-             *_goals(content, s)]
+             *_goals(content, s), *_findings(content, s)]
     used = sum(f.wrap(TEXT_W, 10_000)[1] for f in story) + 60
     available = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM - used - 40
     story += _dvh(content, dvh_curves, s, max(180.0, min(300.0, available)))

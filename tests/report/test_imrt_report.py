@@ -152,6 +152,22 @@ def test_a_goal_not_met_says_so_in_words(planned, tmp_path):
     assert "Core D10 ≤ 10 Gy (harder goal) 12.35 Gy ✗ NOT met" in pdf_text(tmp_path / "r.pdf")[0]
 
 
+@needs_poppler
+def test_page_one_lists_the_findings_of_the_deliverable_dose(planned, tmp_path):
+    volume, _, deliverable, dose, report, curves = planned
+    # the deliverable dose's hot-spot check, its body D0.03cc that of the reported DVH points
+    assert report.hot_spot_text.startswith(("Hot spot outside the target: ", "No hot spot outside the target: "))
+    assert f"D0.03cc {deliverable.metrics['Body'].d0_03cc_gy:.2f} Gy" in report.hot_spot_text
+    assert bool(report.findings) == report.hot_spot_text.startswith("Hot spot")
+    message = ("Hot spot outside the target: Body D0.03cc 56.30 Gy is above PTV D0.03cc 55.90 Gy (both at the "
+               "Body's samples); Body outside PTV D0.03cc 56.10 Gy")
+    write_imrt_report(tmp_path / "hot.pdf", replace(report, findings=(message,), hot_spot_text=message), curves)
+    assert f"Findings of the deliverable dose ⚠ {message}" in pdf_text(tmp_path / "hot.pdf")[0]
+    none = "No hot spot outside the target: the Body's hottest 0.03 cc (D0.03cc 55.90 Gy) lies inside PTV"
+    write_imrt_report(tmp_path / "none.pdf", replace(report, findings=(), hot_spot_text=none), curves)
+    assert f"Findings of the deliverable dose {none}" in pdf_text(tmp_path / "none.pdf")[0]
+
+
 def test_a_report_failure_writes_nothing_at_all(planned, tmp_path, monkeypatch):
     volume, _, deliverable, dose, report, curves = planned
 
