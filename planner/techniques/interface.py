@@ -115,7 +115,10 @@ class Technique(Protocol):
     instead of ``dose_engine``: an object with ``default_plan(volume)``,
     ``compute_dose_influence(volume, plan, progress, is_cancelled)``, ``optimise_plan(volume,
     influence, plan, progress, is_cancelled, on_iteration)``, ``deliverable_plan`` (leaf sequencing
-    and MU), ``dose_grid_gy``, ``tg119_goals`` and ``MODEL_DESCRIPTION``
+    and MU), ``dose_grid_gy``, ``structure_dvhs(volume, influence, dose_rows_gy)`` and
+    ``dvh_description(volume)`` (the one sub-voxel DVH every view reports, planner.dose.structure_dvh),
+    ``optimiser_readouts(volume, influence)`` (where the optimiser reads each structure's dose, for
+    a live DVH scaled as the result will be), ``tg119_goals`` and ``MODEL_DESCRIPTION``
     (plugins/imrt_photon/planning.py is the example). Such a technique is not
     offered for surface images, and the surface-image window leaves it to the IMRT window.
     """
