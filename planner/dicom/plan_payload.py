@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -125,56 +126,123 @@ def read_plan_payload(ds: Dataset) -> tuple[Plan, dict[str, Any]]:
         raise PlanPayloadError(f"the embedded plan cannot be read: {exc}") from None
 
 
+@dataclass(frozen=True)
+class PayloadDifference:
+    """One value the RT Plan's own attributes and the embedded plan give differently.
+
+    ``dicom_path`` locates the RT Plan attribute (keywords and item indices), ``payload_path`` the
+    value in the embedded JSON ("plan" or "record", then its keys); None where there is no simple
+    place (planner.dicom.tamper_evidence uses them to tell which side was signed)."""
+
+    what: str
+    rt_plan: Any                 # None: the RT Plan has no such value
+    embedded: Any                # None: the embedded plan has none
+    number: bool = False
+    dicom_path: tuple | None = None
+    payload_path: tuple | None = None
+    problem: str = ""            # a value that cannot be compared at all
+
+    def text(self) -> str:
+        """The words payload_disagreements uses: "patient name: RT Plan 'A', embedded plan 'B'"."""
+        if self.problem:
+            return self.problem
+        if self.rt_plan is None:
+            return f"the RT Plan has no {self.what}"
+        if self.embedded is None:
+            return f"the embedded plan has no {self.what}"
+        if self.number:
+            return f"{self.what}: RT Plan {float(self.rt_plan):g}, embedded plan {float(self.embedded):g}"
+        return f"{self.what}: RT Plan {str(self.rt_plan)!r}, embedded plan {str(self.embedded)!r}"
+
+
 def payload_disagreements(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tuple[str, ...]:
     """Where the RT Plan's own attributes (what a record-and-verify system delivers) say something
     else than the embedded plan (what Planner shows): patient, fractions, dose per fraction, machine,
     applicator, beam-on time. Empty when they agree. Read after verifying: it converts elements."""
-    problems = []
+    return tuple(d.text() for d in payload_differences(ds, plan, record))
 
-    def differ(what, dicom_value, planner_value, *, number=False):
-        if dicom_value is None:
-            problems.append(f"the RT Plan has no {what}")
-        elif planner_value is None:
-            problems.append(f"the embedded plan has no {what}")
-        elif number and not math.isclose(float(dicom_value), float(planner_value), rel_tol=TOLERANCE):
-            problems.append(f"{what}: RT Plan {float(dicom_value):g}, embedded plan {float(planner_value):g}")
-        elif not number and str(dicom_value).strip() != str(planner_value).strip():
-            problems.append(f"{what}: RT Plan {str(dicom_value)!r}, embedded plan {str(planner_value)!r}")
+
+def payload_differences(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tuple[PayloadDifference, ...]:
+    """payload_disagreements, one PayloadDifference each. Read after verifying: it converts elements."""
+    problems: list[PayloadDifference] = []
+
+    def differ(what, dicom_value, planner_value, *, number=False, dicom_path=None, payload_path=None):
+        if dicom_value is not None and planner_value is not None:
+            if number and math.isclose(float(dicom_value), float(planner_value), rel_tol=TOLERANCE):
+                return
+            if not number and str(dicom_value).strip() == str(planner_value).strip():
+                return
+        problems.append(PayloadDifference(what, None if dicom_value is None else _plain(dicom_value),
+                                          planner_value, number, dicom_path, payload_path))
 
     try:
-        differ("patient ID", ds.get("PatientID"), plan.patient_id)
-        differ("patient name", ds.get("PatientName"), plan.patient_name)
+        differ("patient ID", ds.get("PatientID"), plan.patient_id, dicom_path=("PatientID",),
+               payload_path=("plan", "patient", "id"))
+        differ("patient name", ds.get("PatientName"), plan.patient_name, dicom_path=("PatientName",),
+               payload_path=("plan", "patient", "name"))
         group = _first(ds, "FractionGroupSequence")
         rx = plan.prescription
         differ("number of fractions", None if group is None else group.get("NumberOfFractionsPlanned"),
-               rx.fractions, number=True)
+               rx.fractions, number=True, dicom_path=("FractionGroupSequence", 0, "NumberOfFractionsPlanned"),
+               payload_path=("plan", "prescription", "fractions"))
         reference = _first(group, "ReferencedDoseReferenceSequence")
         differ("dose per fraction (Gy)", None if reference is None else reference.get("TargetPrescriptionDose"),
-               rx.dose_per_fraction_gy, number=True)
+               rx.dose_per_fraction_gy, number=True,
+               dicom_path=("FractionGroupSequence", 0, "ReferencedDoseReferenceSequence", 0, "TargetPrescriptionDose"),
+               payload_path=("plan", "prescription", "dose_per_fraction_gy"))
         time_min = record.get("treatment_time_min")
         beam = _first(ds, "BeamSequence")
         if beam is not None:  # kV: time-based meterset in minutes (planner.dicom.rt_plan)
-            differ("machine", beam.get("TreatmentMachineName"), plan.setup.machine_id)
+            differ("machine", beam.get("TreatmentMachineName"), plan.setup.machine_id,
+                   dicom_path=("BeamSequence", 0, "TreatmentMachineName"), payload_path=("plan", "setup", "machine"))
             applicator = _first(beam, "ApplicatorSequence")
             differ("applicator", None if applicator is None else applicator.get("ApplicatorID"),
-                   plan.setup.applicator_id)
+                   plan.setup.applicator_id, dicom_path=("BeamSequence", 0, "ApplicatorSequence", 0, "ApplicatorID"),
+                   payload_path=("plan", "setup", "applicator"))
             meterset = _first(group, "ReferencedBeamSequence")
             differ("beam-on time (min)", None if meterset is None else meterset.get("BeamMeterset"), time_min,
-                   number=True)
+                   number=True, dicom_path=("FractionGroupSequence", 0, "ReferencedBeamSequence", 0, "BeamMeterset"),
+                   payload_path=("record", "treatment_time_min"))
         else:  # eBx: dwell time in seconds on the one channel
             machine = _first(ds, "TreatmentMachineSequence")
             differ("machine", None if machine is None else machine.get("TreatmentMachineName"),
-                   plan.setup.machine_id)
+                   plan.setup.machine_id, dicom_path=("TreatmentMachineSequence", 0, "TreatmentMachineName"),
+                   payload_path=("plan", "setup", "machine"))
             setup = _first(ds, "ApplicationSetupSequence")
             differ("applicator", None if setup is None else setup.get("ApplicationSetupName"),
-                   plan.setup.applicator_id)
+                   plan.setup.applicator_id, dicom_path=("ApplicationSetupSequence", 0, "ApplicationSetupName"),
+                   payload_path=("plan", "setup", "applicator"))
             channel = _first(setup, "ChannelSequence")
             seconds = None if time_min is None else float(time_min) * 60.0
             differ("dwell time (s)", None if channel is None else channel.get("ChannelTotalTime"), seconds,
-                   number=True)
+                   number=True, dicom_path=("ApplicationSetupSequence", 0, "ChannelSequence", 0, "ChannelTotalTime"))
     except (TypeError, ValueError) as exc:  # a value that is not a number where one must be
-        problems.append(f"a value cannot be compared: {exc}")
+        problems.append(PayloadDifference("value", None, None, problem=f"a value cannot be compared: {exc}"))
     return tuple(problems)
+
+
+def payload_json(ds: Dataset) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+    """(tag of the plan element, plan JSON, record JSON) as stored, or None (planner.dicom.tamper_evidence)."""
+    slots = _creator_slots(ds)
+    if len(slots) != 1:
+        return None
+    base = (PRIVATE_GROUP << 16) | (slots[0] << 8)
+    try:
+        return base, _json_value(ds, base | PLAN_ELEMENT, "plan"), _json_value(ds, base | RECORD_ELEMENT, "record")
+    except PlanPayloadError:
+        return None
+
+
+def payload_text(data: Any) -> str:
+    """The JSON text Planner embeds (compact, sorted keys, ASCII): what add_plan_payload writes."""
+    return _json(data)
+
+
+def _plain(value) -> Any:
+    """A DICOM value as a plain str or number (PersonName, DSfloat and IS become str / float / int)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if isinstance(value, float) else int(value)
+    return str(value)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -223,5 +291,6 @@ def _text(value, strict: bool = False) -> str:
     return "" if value is None else str(value)
 
 
-__all__ = ["PRIVATE_CREATOR", "PRIVATE_GROUP", "PlanPayloadError", "add_plan_payload", "calculation_record",
-           "payload_disagreements", "read_plan_payload", "same_calculation"]
+__all__ = ["PRIVATE_CREATOR", "PRIVATE_GROUP", "PayloadDifference", "PlanPayloadError", "add_plan_payload",
+           "calculation_record", "payload_differences", "payload_disagreements", "payload_json", "payload_text",
+           "read_plan_payload", "same_calculation"]

@@ -37,9 +37,10 @@ from pydicom.uid import UID, RTPlanStorage
 from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
-from .plan_payload import PlanPayloadError, payload_disagreements, read_plan_payload
+from .plan_payload import PlanPayloadError, payload_differences, payload_disagreements, read_plan_payload
 from .signatures import (APPROVAL_GROUP, AUTHORIZATION, CREATOR, DAMAGE_ERRORS, SignatureCheck, SignatureError,
                          SignatureStatus, damaged_file_message, verify_dataset)
+from .tamper_evidence import TamperEvidence, tamper_evidence
 
 DRAFT_MESSAGE = "draft: not signed"
 REFUSED = "refused for treatment"
@@ -65,6 +66,9 @@ class SignedPlan:
     message: str
     path: Path | None = None
     rt_plan_uid: str = ""
+    # A signed plan changed after signing, or disagreeing with itself: the values side by side
+    # (planner.dicom.tamper_evidence); None when unsigned or whole.
+    evidence: TamperEvidence | None = None
 
 
 def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Certificate] = (), *,
@@ -97,8 +101,10 @@ def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _d
         signed = "" if status is SignatureStatus.UNSIGNED else f" — {status.value}"
         raise SignedPlanError(f"{file} is an RT Plan Planner cannot open: {exc}{signed}") from None
     treatable, message = _verdict(ds, plan, record, checks, status)
+    evidence = tamper_evidence(ds, checks, payload_differences(ds, plan, record))
     return SignedPlan(plan=plan, calculation_record=record, checks=checks, status=status, treatable=treatable,
-                      message=message, path=file, rt_plan_uid=str(ds.get("SOPInstanceUID", "") or ""))
+                      message=message, path=file, rt_plan_uid=str(ds.get("SOPInstanceUID", "") or ""),
+                      evidence=evidence)
 
 
 def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck, ...],
