@@ -1,6 +1,9 @@
 """Runs the technique's planning steps through the TaskRunner: the dose influence (when missing or
 when the beams changed), then the fluence optimisation, with progress, Cancel and live doses.
 
+After the optimisation the worker leaf-sequences the plan (quick beside it), so the window shows
+the segments and MU per fraction delivering it would take (``deliverable``), beside the DVH.
+
 The worker thread only emits signals (Qt queues them to the GUI thread): the influence when it is
 ready, so a cancelled optimisation does not lose it, and a copy of the dose after every iteration.
 A cancelled or failed run leaves ``result`` as it was.
@@ -34,6 +37,8 @@ class Optimisation(QObject):
         self.influence = None
         self.rows: dict = {}   # structure -> where the optimiser reads its dose (a StructureReadout)
         self.result = None
+        self.deliverable = None  # the result leaf-sequenced (the planner's DeliverablePlan)
+        self.delivery_problem: str | None = None  # why the result could not be sequenced
         self.influence_seconds: float | None = None  # of the influence computed by the last run, if it did
         self._run = 0
         self._plan = None
@@ -50,7 +55,7 @@ class Optimisation(QObject):
         self.volume = volume
         self.influence = None
         self.rows = {}
-        self.result = None
+        self.result = self.deliverable = self.delivery_problem = None
 
     def needs_influence(self, plan) -> bool:
         return self.influence is None or not self.planner.influence_matches(self.influence, plan)
@@ -73,9 +78,14 @@ class Optimisation(QObject):
                     volume, plan, lambda f, m: progress(INFLUENCE_SHARE * f, m), is_cancelled)
                 self._influence_from_worker.emit(run, known)
                 start = INFLUENCE_SHARE
-            return planner.optimise_plan(
+            result = planner.optimise_plan(
                 volume, known, plan, lambda f, m: progress(start + (1.0 - start) * f, m), is_cancelled,
                 lambda i, value, rows: self._iteration_from_worker.emit(run, i, float(value), np.array(rows, copy=True)))
+            progress(1.0, "leaf sequencing: segments and MU per fraction")
+            try:
+                return result, planner.deliverable_plan(volume, known, result), None
+            except ValueError as err:  # e.g. bixels off the MLC's leaf pairs: the dose stays, said why
+                return result, None, str(err)
 
         description = ("Computing the dose influence, then optimising" if influence is None
                        else "Optimising the fluence")
@@ -109,11 +119,11 @@ class Optimisation(QObject):
     def _on_cancelled(self) -> None:
         self._cancelled = True
 
-    def _on_success(self, run: int, result) -> None:
+    def _on_success(self, run: int, outcome) -> None:
         if run != self._run:
             return
-        self.result = result
-        self.finished.emit(result)
+        self.result, self.deliverable, self.delivery_problem = outcome
+        self.finished.emit(self.result)
 
     def _on_failure(self, run: int, message: str) -> None:
         if run != self._run:

@@ -1,11 +1,17 @@
 """What the plan is and what its dose was computed with: volume, prescription, beams, model, beam
-data, the optimiser's iteration limit, and whether the dose shown belongs to the current plan."""
+data, the optimiser's iteration limit and fluence smoothness weight, whether the dose shown belongs
+to the current plan, and what delivering it takes (segments, MU per fraction, against open fields).
+
+An edit of the smoothness weight is reported as one new InversePlan (``edited``, as the objectives
+table does), which the window makes one undo step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
 
 from planner.core.inverse_plan import InversePlan
 from planner.core.volume import PlanningVolume
@@ -13,6 +19,28 @@ from planner.core.volume import PlanningVolume
 DEMO_BEAM_DATA = "DEMO beam data, not a commissioned machine"
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 MAX_ITERATIONS = 10000
+MAX_MODULATION_WEIGHT = 1e6
+MODULATION_TOOLTIP = (
+    "How much the optimiser weighs a smooth fluence against the dose objectives; 0 = off. On the "
+    "objectives' scale: a 1 Gy mean square step between neighbouring bixels (in dose of an open field "
+    "at d_max) costs as much as a 1 Gy mean square underdose of an objective of weight 1. Higher: "
+    "fewer MU and segments, at some cost to the dose.")
+
+
+def describe_delivery(deliverable) -> str:
+    """E.g. "121 segments, 2571 MU per fraction = 8.5 × open fields (302 MU) ..." of a planner's
+    DeliverablePlan (the leaf-sequenced plan)."""
+    plan = deliverable.mlc_plan
+    text = (f"{sum(plan.segment_counts)} segments in {len(plan.beams)} beams, "
+            f"{plan.total_mu_per_fraction:.0f} MU per fraction")
+    if np.isfinite(deliverable.open_field_mu_per_fraction):
+        text += (f" = {deliverable.modulation_factor:.1f} × the {deliverable.open_field_mu_per_fraction:.0f} MU "
+                 f"of open fields on the same beams")
+    text += " (DEMO calibration)"
+    if deliverable.dropped_segments:
+        text += (f"; {deliverable.dropped_segments} segments under {deliverable.min_segment_mu:g} MU or "
+                 f"{deliverable.min_segment_area_cm2:g} cm² not delivered")
+    return text
 
 
 def describe_beams(plan: InversePlan) -> str:
@@ -42,6 +70,7 @@ def _wrapped(text: str = "") -> QLabel:
 
 class PlanSummary(QWidget):
     iterations_edited = Signal(int)
+    edited = Signal(object, str)  # (the new InversePlan, a description of the edit for the undo stack)
 
     def __init__(self, model_description: str, machine_names: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -56,7 +85,16 @@ class PlanSummary(QWidget):
         self.iterations.setKeyboardTracking(False)
         self.iterations.setToolTip(f"The optimiser stops after this many iterations (1–{MAX_ITERATIONS}) or when "
                                    "it converges, whichever is first")
+        self.plan: InversePlan | None = None
+        self.modulation_weight = QDoubleSpinBox()
+        self.modulation_weight.setRange(0.0, MAX_MODULATION_WEIGHT)
+        self.modulation_weight.setDecimals(2)
+        self.modulation_weight.setSpecialValueText("0 (off)")
+        self.modulation_weight.setKeyboardTracking(False)
+        self.modulation_weight.setToolTip(MODULATION_TOOLTIP)
         self.dose_label = _wrapped("not computed yet")
+        self.delivery_label = _wrapped("not optimised yet")
+        self.delivery_label.setToolTip("The optimised plan leaf-sequenced (step-and-shoot) as it would be exported")
         self.export_label = _wrapped("not exported")
         form = QFormLayout(self)
         form.setContentsMargins(4, 4, 4, 4)
@@ -64,16 +102,20 @@ class PlanSummary(QWidget):
         form.addRow("Prescription", self.prescription_label)
         form.addRow("Beams", self.beams_label)
         form.addRow("Optimiser stops at", self.iterations)
+        form.addRow("Fluence smoothness weight", self.modulation_weight)
         form.addRow("Dose model", self.model_label)
         form.addRow("Beam data", self.beam_data_label)
         form.addRow("Dose", self.dose_label)
+        form.addRow("Delivery", self.delivery_label)
         form.addRow("Exported", self.export_label)
         self.iterations.valueChanged.connect(self.iterations_edited)
+        self.modulation_weight.valueChanged.connect(self._on_modulation_weight)
 
     def show_volume(self, volume: PlanningVolume | None) -> None:
         self.volume_label.setText("none open" if volume is None else describe_volume(volume))
 
     def show_plan(self, plan: InversePlan | None) -> None:
+        self.plan = plan
         if plan is None:
             self.prescription_label.setText("")
             self.beams_label.setText("")
@@ -83,6 +125,24 @@ class PlanSummary(QWidget):
         self.iterations.blockSignals(True)
         self.iterations.setValue(plan.max_iterations)
         self.iterations.blockSignals(False)
+        self.modulation_weight.blockSignals(True)
+        self.modulation_weight.setValue(plan.modulation_weight)
+        self.modulation_weight.blockSignals(False)
+
+    def _on_modulation_weight(self, weight: float) -> None:
+        plan = self.plan
+        if plan is None or weight == plan.modulation_weight:
+            return
+        self.edited.emit(replace(plan, modulation_weight=float(weight)),
+                         f"Fluence smoothness weight {plan.modulation_weight:g} → {weight:g}")
+
+    def show_delivery(self, deliverable, stale: bool, problem: str | None = None) -> None:
+        """What delivering the optimised plan takes (None: not optimised yet, or `problem`)."""
+        text = (describe_delivery(deliverable) if deliverable is not None
+                else f"not leaf-sequenced: {problem}" if problem else "not optimised yet")
+        self.delivery_label.setText(("⚠ of the previous optimisation: " if stale and deliverable is not None else "")
+                                    + text)
+        self.delivery_label.setStyleSheet(STALE_STYLE if stale and deliverable is not None else "")
 
     def show_dose_state(self, text: str, stale: bool) -> None:
         self.dose_label.setText(text)

@@ -176,6 +176,7 @@ class ImrtWindow(QMainWindow):
         self.document.undo_stack.indexChanged.connect(lambda _index: self._keep_for_recovery(self.plan))
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._show_title())
         self.objectives.edited.connect(self.document.apply)
+        self.summary.edited.connect(self.document.apply)
         self.summary.iterations_edited.connect(self._on_iterations_edited)
         self.slice_view.hovered.connect(self._on_hover)
         self.optimisation.rows_changed.connect(lambda _rows: self.dvh.set_source(self._structure_dvhs))
@@ -322,6 +323,8 @@ class ImrtWindow(QMainWindow):
         else:
             text = f"optimised: {result.iterations} iterations in {result.seconds:.1f} s"
         self.summary.show_dose_state(text, stale)
+        o = self.optimisation
+        self.summary.show_delivery(o.deliverable if result is not None else None, stale, o.delivery_problem)
         if self.last_export is not None:
             summary = self.export_summary(self.last_deliverable, self.last_export)
             if self.last_exported_plan != self.plan:
