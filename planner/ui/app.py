@@ -33,7 +33,7 @@ def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None 
 
     from PySide6.QtWidgets import QApplication
 
-    from planner.core.recovery import RecoveryStore
+    from planner.core.recovery import RecoverySession
     from planner.techniques import discover_techniques
     from planner.ui.main_window import MainWindow
     from planner.ui.settings import AppSettings
@@ -55,7 +55,10 @@ def run_gui(demo: bool = False, screenshot: str | None = None, file: str | None 
     # A screenshot must not touch the user's recovery file.
     recovery_dir = Path(tempfile.mkdtemp(prefix="planner-shot-")) if screenshot else data_dir()
     settings = AppSettings(settings_file())
-    window = MainWindow(registry, settings, RecoveryStore(recovery_dir))
+    # This instance's own recovery folder, locked while it runs (others' are offered, never touched).
+    session = RecoverySession(recovery_dir)
+    app.aboutToQuit.connect(session.close)
+    window = MainWindow(registry, settings, session.plan_store())
     _install_error_handler(window)
     window.show()
     for problem in ([settings.problem] if settings.problem else []) + list(registry.problems):

@@ -3,7 +3,8 @@
 Every edit goes through ``apply``, which pushes an undo command. Whenever the plan differs from
 what is saved in its plan file (after an edit, an undo, a redo, or opening a recovered plan), it
 is written to the recovery file at once, so a crash loses nothing the user did; when it matches
-the saved file again, the recovery file is removed.
+the saved file again, the recovery file is removed. Text typed into a field and not yet used
+(no Enter) is kept in the recovery file too (``set_pending_entries``), to be put back into its field.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class PlanDocument(QObject):
         self.plan: Plan | None = None
         self.planning_image = None
         self.file_path: str | None = None
+        self.pending_entries: dict[str, str] = {}  # field name → text typed but not yet used
         self.undo_stack.indexChanged.connect(self._autosave)
         self.undo_stack.cleanChanged.connect(self._autosave)
 
@@ -37,8 +39,10 @@ class PlanDocument(QObject):
         closing it asks to save.
         """
         self.undo_stack.clear()
+        self.pending_entries = {}
         self.planning_image = planning_image
         self.file_path = file_path
+        self.recovery.note_open(file_path)
         self.image_changed.emit(planning_image)
         self._set_plan(plan)
         if not saved:
@@ -53,15 +57,28 @@ class PlanDocument(QObject):
 
     def mark_saved(self, file_path: str) -> None:
         self.file_path = file_path
+        self.recovery.note_open(file_path)
         self.undo_stack.setClean()
+
+    def set_pending_entries(self, entries: dict[str, str]) -> None:
+        """What the fields hold that the plan does not yet (typed, no Enter): kept for recovery."""
+        if entries != self.pending_entries:
+            self.pending_entries = dict(entries)
+            self._autosave()
 
     @property
     def is_modified(self) -> bool:
         return not self.undo_stack.isClean()
 
+    @property
+    def has_unsaved_work(self) -> bool:
+        """Edits not in the plan file, or text typed into a field and not yet used."""
+        return self.is_modified or bool(self.pending_entries)
+
     def close_cleanly(self) -> None:
         """The user closed the plan on purpose: nothing left to recover."""
         self.recovery.discard()
+        self.recovery.note_open(None)
 
     def _set_plan(self, plan: Plan) -> None:
         self.plan = plan
@@ -71,8 +88,8 @@ class PlanDocument(QObject):
         if self.plan is None:
             return
         try:
-            if self.is_modified:
-                self.recovery.save(self.plan)
+            if self.has_unsaved_work:
+                self.recovery.save(self.plan, self.pending_entries)
             else:
                 self.recovery.discard()
         except OSError as err:

@@ -53,8 +53,10 @@ from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
 from planner.ui.plan_panel import PlanPanel
 from planner.ui.quantity_field import QuantityField, parse_positive_mm
+from planner.ui.recovery_offer import RecoveryOffer
 from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
+from planner.ui.unsaved_edits import Consent, ask_before_replacing
 from planner.workflow import (
     PlanningImage,
     beam_key,
@@ -138,7 +140,7 @@ class MainWindow(QMainWindow):
         self._calibration_details = ""
         self._shown_calibration = "none shown yet"
         self._shown_beam = None
-        self._restoring = None  # the recovery file set aside while a restore loads
+        self.recovery_offer = RecoveryOffer(self)
         self.progress = TaskProgressWidget(self.runner)
         self.statusBar().addWidget(self.cursor_label, 1)
         self.statusBar().addPermanentWidget(self.calibration_label)
@@ -285,7 +287,7 @@ class MainWindow(QMainWindow):
         """IMRT plans open in their own window (planner/ui/imrt); the launcher keeps those windows alive."""
         from planner.ui.imrt.launcher import ImrtLauncher
 
-        launcher = ImrtLauncher(self.registry, self)
+        launcher = ImrtLauncher(self.registry, self, self.document.recovery.session)
         file_menu.addSeparator()
         for action in launcher.actions():
             file_menu.addAction(action)
@@ -320,7 +322,7 @@ class MainWindow(QMainWindow):
 
     # --- opening and saving ---------------------------------------------------------------
     def open_demo(self) -> None:
-        if not self._may_replace_plan():
+        if ask_before_replacing(self, "Opening the demo case") is None:
             return
         try:
             planning_image, plan = open_demo_case(self.registry)
@@ -334,14 +336,15 @@ class MainWindow(QMainWindow):
         if path:
             self.open_image_file(path)
 
-    def open_image_file(self, path: str) -> bool:
-        """Load an image off the GUI thread and start a new plan on it."""
-        if not self._may_replace_plan():
+    def open_image_file(self, path: str, consent: Consent | None = None) -> bool:
+        """Load an image off the GUI thread and start a new plan on it (``consent``: the user's yes
+        to replacing the open plan, already asked, e.g. before browsing the PACS)."""
+        consent = consent or ask_before_replacing(self, f"Opening {Path(path).name}")
+        if consent is None:
             return False
-        asked = self._document_state()
 
         def opened(planning_image: PlanningImage) -> None:
-            if not self._still_replaceable(asked):
+            if not consent.still_given():   # edits made while it loaded are not thrown away unasked
                 return
             technique = technique_for_new_image(self.registry, self.settings.last_technique_id())
             self.document.open(planning_image, start_plan(planning_image, technique), saved=True)
@@ -349,29 +352,28 @@ class MainWindow(QMainWindow):
 
         return self._load_image(path, opened)
 
-    def _document_state(self) -> tuple:
-        return self.document.plan, self.document.undo_stack.index()
-
-    def _still_replaceable(self, asked: tuple) -> bool:
-        """Edits made while a file was loading are not thrown away unasked."""
-        return self._document_state() == asked or self._may_replace_plan()
-
     def choose_plan_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", PLAN_FILE_FILTER)
         if path:
             self.open_plan_file(path)
 
-    def open_plan_file(self, path: str) -> bool:
-        if not self._may_replace_plan():
+    def open_plan_file(self, path: str, consent: Consent | None = None) -> bool:
+        if not self.recovery_offer.may_open_here(path):
+            return False
+        consent = consent or ask_before_replacing(self, f"Opening {Path(path).name}")
+        if consent is None:
             return False
         try:
             plan = load_plan(path)
         except PlanFileError as err:
             self.report_problem(str(err))
             return False
-        return self._open_plan(plan, file_path=path, saved=True)
+        return self._open_plan(plan, file_path=path, saved=True, consent=consent)
 
-    def _open_plan(self, plan: Plan, file_path: str | None, saved: bool, on_failure=None) -> bool:
+    def _open_plan(self, plan: Plan, file_path: str | None, saved: bool, on_failure=None,
+                   consent: Consent | None = None) -> bool:
+        """Open ``plan`` on its image once loaded; ``consent`` is the user's yes to replacing the
+        open plan (asked by the caller); without one, only a plan with no unsaved work is replaced."""
         try:
             self.registry.get(plan.setup.technique_id)
         except KeyError as err:
@@ -381,10 +383,10 @@ class MainWindow(QMainWindow):
             self.report_problem("This plan names no image, so there is nothing to plan on.")
             return False
 
-        asked = self._document_state()
+        consent = consent or Consent(self, "Opening the plan")
 
         def opened(planning_image: PlanningImage) -> None:
-            if not self._still_replaceable(asked):
+            if not consent.still_given():
                 if on_failure is not None:
                     on_failure("the open plan was kept")
                 return
@@ -448,58 +450,8 @@ class MainWindow(QMainWindow):
 
     # --- crash recovery -------------------------------------------------------------------
     def offer_recovery(self) -> bool:
-        """If the last session did not close cleanly, offer the plan it was editing."""
-        recovery = self.document.recovery
-        if not recovery.pending():
-            return False
-        try:
-            plan = recovery.load()
-        except PlanFileError as err:
-            self.report_problem(f"A recovery file was found but is damaged ({err}); it was kept beside as "
-                                f"{recovery.path.with_suffix('.damaged.json').name}.")
-            return False
-        answer = self.ask_user(
-            "Restore unsaved plan?",
-            f"Planner did not close normally last time. The plan “{plan.label}” for {plan.patient_name} "
-            f"({plan.patient_id}) was autosaved with all edits up to the moment it stopped.\n\nRestore it?",
-            ("Restore", "Discard"))
-        if answer != "Restore":
-            recovery.discard()
-            return False
-        try:
-            self._restoring = recovery.set_aside()
-        except OSError as err:
-            self.report_problem(f"The recovery file {recovery.path} could not be opened for restoring "
-                                f"({err.strerror or err}); it was left in place.")
-            return False
-
-        def not_restored(reason: str) -> None:
-            kept = self._restore_ended(restored=False)
-            self.report_problem(f"The unsaved plan was not restored ({reason}). Nothing is lost: it is kept as "
-                                f"{kept}, which File ▸ Open Plan opens once its image can be found.")
-
-        self.document.plan_changed.connect(self._on_restored_plan_open)
-        started = self._open_plan(plan, file_path=None, saved=False, on_failure=not_restored)
-        if not started:
-            self._restore_ended(restored=False)
-        return started
-
-    def _on_restored_plan_open(self, _plan) -> None:
-        self._restore_ended(restored=True)
-
-    def _restore_ended(self, restored: bool):
-        """Returns where an unrestored plan was kept (None when restored or nothing was pending)."""
-        try:
-            self.document.plan_changed.disconnect(self._on_restored_plan_open)
-        except (RuntimeError, TypeError):
-            pass
-        aside, self._restoring = self._restoring, None
-        if aside is None:
-            return None
-        if restored:
-            aside.unlink(missing_ok=True)  # the open plan is autosaved afresh
-            return None
-        return self.document.recovery.keep(aside)
+        """Offer the unsaved plans of Planner sessions that did not close (planner.ui.recovery_offer)."""
+        return self.recovery_offer.offer()
 
     # --- reactions ------------------------------------------------------------------------
     def _on_plan_changed(self, plan: Plan) -> None:
@@ -856,17 +808,6 @@ class MainWindow(QMainWindow):
                 return False
         return True
 
-    def _may_replace_plan(self) -> bool:
-        if not self._commit_pending_entry():
-            return False
-        if not self.document.is_modified:
-            return True
-        answer = self.ask_user("Unsaved plan", "The open plan has changes that are not saved in a plan file.",
-                               ("Save", "Discard", "Cancel"))
-        if answer == "Save":
-            return self.save()
-        return answer == "Discard"
-
     def _remember(self, path: str) -> None:
         self.settings.add_recent_file(str(Path(path).resolve()))
         self._refresh_recent_menu()
@@ -892,14 +833,13 @@ class MainWindow(QMainWindow):
         self.setWindowModified(self.document.is_modified)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if not self._may_replace_plan():
+        if ask_before_replacing(self, "Closing Planner") is None:
             event.ignore()
             return
         if self.runner.busy:
             self.runner.abandon()  # its result must not reach a closed window
             self.runner.wait(5.0)
-        if self._restoring is not None:
-            self._restore_ended(restored=False)
+        self.recovery_offer.restore_ended(restored=False)
         self.settings.save_window_layout(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
         self.document.close_cleanly()
         # The window is going away: nothing its children emit while they are destroyed (the undo

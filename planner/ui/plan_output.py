@@ -28,6 +28,7 @@ from planner.review.revision import PlanRevision, RevisionError, is_locked, new_
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
 from planner.ui.signing_dialog import SigningDialog, signer_text
+from planner.ui.unsaved_edits import Consent, ask_before_replacing
 from planner.workflow import beam_key
 
 STATUS_STYLES = {"draft": "color: #ffb040;", "signed": "color: #40d080; font-weight: bold;",
@@ -203,13 +204,17 @@ class PlanOutput(QObject):
                 self.window.report_problem(f"A trusted certificate could not be read and is ignored: {err}")
         return tuple(certificates)
 
-    def open_signed(self, path: str | Path, report: bool = True) -> bool:
-        """Check every signature, then open the plan that was signed (never a repaired one).
+    def open_signed(self, path: str | Path, report: bool = True, consent: Consent | None = None) -> bool:
+        """Check every signature, then open the plan that was signed (never a repaired one);
+        asks first (planner.ui.unsaved_edits) unless ``consent`` was given already.
 
         An approved plan is locked: it opens for viewing, and what is exported after an edit is a
         new revision that references it (planner.review.revision); the approved file never changes.
         """
         w = self.window
+        consent = consent or ask_before_replacing(w, f"Opening {Path(path).name}")
+        if consent is None:
+            return False
         try:
             signed = open_signed_plan(path, self.trusted_certificates())
         except SignedPlanError as err:
@@ -233,7 +238,7 @@ class PlanOutput(QObject):
             self._show_status()
 
         w.document.plan_changed.connect(shown)
-        if not w._open_plan(signed.plan, file_path=None, saved=True):
+        if not w._open_plan(signed.plan, file_path=None, saved=True, consent=consent):
             w.document.plan_changed.disconnect(shown)
             return False
         return True
@@ -268,14 +273,20 @@ class PlanOutput(QObject):
         dialog.accepted.connect(lambda: self.window.settings.save_pacs_node(dialog.node))
         dialog.open()
 
-    def browse_pacs(self, modality: str = "US", on_retrieved=None) -> PacsBrowser | None:
-        """Find and fetch a study: an ultrasound image to plan on (default), or e.g. an RT Plan."""
+    def browse_pacs(self, modality: str = "US", on_retrieved=None,
+                    what: str = "Opening an image from the PACS") -> PacsBrowser | None:
+        """Find and fetch a study: an ultrasound image to plan on (default), or e.g. an RT Plan for
+        ``on_retrieved(path, consent)``; what is fetched replaces the open plan, so that is asked first."""
         node = self.window.settings.pacs_node()
         if node is None:
             self.window.report_problem("No PACS is set up: File ▸ PACS Settings…")
             return None
+        consent = ask_before_replacing(self.window, what)
+        if consent is None:
+            return None
+        retrieved = on_retrieved or self.window.open_image_file
         browser = PacsBrowser(node, self.window.runner, self.window, modality)
-        browser.file_retrieved.connect(on_retrieved or self.window.open_image_file)
+        browser.file_retrieved.connect(lambda path: retrieved(path, consent))
         browser.open()
         return browser
 

@@ -11,7 +11,7 @@ prescription stays on screen as if it were this one's.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -43,6 +43,7 @@ from planner.ui.readable_colours import readable_colour
 from planner.workflow import default_prescription, default_setup, machine_commissioning
 
 NOTES_MERGE_KEY = 1001
+TYPING_PAUSE_MS = 300  # typed text goes to the recovery file this long after the last key
 UNUSUAL_PRESCRIPTION_TITLE = "Unusual prescription"
 USE_IT, CANCEL = "Use it", "Cancel"
 # "X %" is percent of Dmax (planner.dose.coverage); the point's words say so, in each mode.
@@ -86,6 +87,15 @@ class PlanPanel(QWidget):
                         self.point_value: "prescription point"}
         for field in self._fields:
             field.problem_changed.connect(self._on_field_problem)
+        # Text typed and not yet used goes to the recovery file too, a moment after the last key.
+        self._typed_fields = {"dose per fraction": self.dose_per_fraction, "fractions": self.fractions,
+                              "prescription point": self.point_value}
+        self._typing_timer = QTimer(self)
+        self._typing_timer.setSingleShot(True)
+        self._typing_timer.setInterval(TYPING_PAUSE_MS)
+        self._typing_timer.timeout.connect(self._keep_typed_entries)
+        for field in self._typed_fields.values():
+            field.line_edit.textEdited.connect(lambda _text: self._typing_timer.start())
         self.notes = QPlainTextEdit()
         self.notes.setPlaceholderText("Clinical notes for this plan")
         self.notes.setMaximumHeight(90)
@@ -187,6 +197,29 @@ class PlanPanel(QWidget):
         else:
             self.point_value.set_problem(None)
         self._show_total()
+        self._keep_typed_entries()
+
+    # --- text typed and not yet used ---------------------------------------------------------------
+    def typed_entries(self) -> dict[str, str]:
+        """Each field's text that the plan does not hold (typed, no Enter yet, or refused)."""
+        return {name: field.typed_text for name, field in self._typed_fields.items()
+                if not field.isHidden() and field.typed_text is not None}
+
+    def _keep_typed_entries(self) -> None:
+        self._typing_timer.stop()
+        self.document.set_pending_entries(self.typed_entries())
+
+    def restore_typed_entries(self, entries: dict[str, str]) -> list[str]:
+        """Put text typed before a crash back into its fields, not into the plan (Enter uses it);
+        returns what was put back, in words."""
+        restored = []
+        for name, text in entries.items():
+            field = self._typed_fields.get(name)
+            if field is not None and not field.isHidden():
+                field.line_edit.setText(text)
+                restored.append(f"{name} “{text}”")
+        self._keep_typed_entries()
+        return restored
 
     def _show_total(self) -> None:
         plan = self.document.plan

@@ -52,6 +52,7 @@ class QuantityField(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.problem_label)
         self.problem: str | None = None
+        self._shown_text = ""  # the plan's value as shown; anything else in the field is typed, not yet used
         self._problem_edits = 0  # counts set_problem calls, so a commit knows whether its handler set one
         self.line_edit.editingFinished.connect(self._on_editing_finished)
 
@@ -62,11 +63,18 @@ class QuantityField(QWidget):
 
     def set_value_text(self, text: str) -> None:
         """Show the plan's value (after an undo, say) without reporting it as an edit."""
+        self._shown_text = text
         if self.line_edit.text() != text:
             self.line_edit.blockSignals(True)
             self.line_edit.setText(text)
             self.line_edit.blockSignals(False)
         self.set_problem(None)
+
+    @property
+    def typed_text(self) -> str | None:
+        """The text typed into the field that the plan does not hold (None when it shows the plan's)."""
+        text = self.line_edit.text()
+        return None if text == self._shown_text else text
 
     def set_problem(self, problem: str | None) -> None:
         """Show why the typed value is not used (None: it is used); the text stays as typed."""

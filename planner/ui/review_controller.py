@@ -16,6 +16,7 @@ from planner.review.audit import AuditError, AuditLog, default_audit_path
 from planner.review.plan_review import review_plan
 from planner.ui.review_panel import ReviewPanel
 from planner.ui.signing_dialog import SigningDialog
+from planner.ui.unsaved_edits import Consent, ask_before_replacing
 
 
 class ReviewController(QObject):
@@ -45,11 +46,17 @@ class ReviewController(QObject):
             self.review(path)
 
     def browse_pacs(self):
-        return self.window.output.browse_pacs("RTPLAN", self.review)
+        return self.window.output.browse_pacs("RTPLAN", lambda path, consent: self.review(path, consent=consent),
+                                              "Reviewing a plan from the PACS")
 
-    def review(self, path: str | Path, open_in_window: bool = True) -> bool:
-        """Review the plan at ``path``; the plan is shown in the window once the review is done."""
+    def review(self, path: str | Path, open_in_window: bool = True, consent: Consent | None = None) -> bool:
+        """Review the plan at ``path``; the plan is shown in the window once the review is done, so
+        replacing the open plan is asked first (unless ``consent`` was given already)."""
         w = self.window
+        if open_in_window:
+            consent = consent or ask_before_replacing(w, f"Reviewing {Path(path).name}")
+            if consent is None:
+                return False
         self.path = Path(path)
         self.panel.show_busy(f"Reviewing {self.path.name}: recomputing the dose and checking it…")
         w.findChild(QDockWidget, "ReviewDock").raise_()
@@ -58,7 +65,7 @@ class ReviewController(QObject):
         def reviewed(review) -> None:
             self.panel.show_review(review, _audit_entries(w, review.rt_plan_uid))
             if open_in_window:
-                w.output.open_signed(self.path, report=False)
+                w.output.open_signed(self.path, report=False, consent=consent)
             self._on_plan_changed(w.document.plan)   # opening may have been declined
 
         return w.runner.start(f"Reviewing {self.path.name}",

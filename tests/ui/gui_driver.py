@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from planner.core.recovery import RecoveryStore
+from planner.core.recovery import RecoverySession
 from planner.paths import data_dir, settings_file
 from planner.techniques import discover_techniques
 from planner.ui.main_window import MainWindow
@@ -13,11 +13,12 @@ from planner.ui.settings import AppSettings
 
 
 def make_window(answers=None) -> MainWindow:
-    """A main window on this process's (test-private) data and config folders.
+    """A main window on this process's (test-private) data and config folders, as one Planner
+    instance of its own (its own recovery folder and lock).
 
     ``answers`` maps a question's title to the button a scripted user presses.
     """
-    window = MainWindow(discover_techniques(), AppSettings(settings_file()), RecoveryStore(data_dir()))
+    window = MainWindow(discover_techniques(), AppSettings(settings_file()), RecoverySession(data_dir()).plan_store())
     scripted = dict(answers or {})
     window.ask_user = lambda title, text, choices: scripted.get(title, choices[-1])
     return window

@@ -323,7 +323,7 @@ def test_save_reopen_and_close_asks_before_losing_edits(qtbot, imrt_and_launcher
     window.document.apply(edited, "iterations")
     assert window.is_modified
     # every unsaved edit is in the recovery file at once
-    recovered, source, _ = launcher.recovery.load()
+    recovered, source, _ = window.recovery.load()
     assert recovered == edited and source.kind == "tg119" and source.spacing_mm == 10.0
     # close with unsaved edits: Cancel keeps the window and the plan
     asked = []
@@ -335,7 +335,7 @@ def test_save_reopen_and_close_asks_before_losing_edits(qtbot, imrt_and_launcher
     assert window.save_plan()
     assert window.saved_path == tmp_path / "c-shape.imrt.json" and not window.is_modified
     assert load_inverse_plan(window.saved_path)[0] == edited
-    assert not launcher.recovery.pending()
+    assert not window.recovery.pending()
     assert window.windowTitle().startswith("c-shape.imrt.json — IMRT plan on")
     # reopen from the file: same plan on the same phantom
     again = launcher.open_plan_file(str(window.saved_path))
@@ -350,17 +350,22 @@ def test_an_unsaved_plan_is_offered_back_after_a_crash(qtbot, imrt_and_launcher)
     window, launcher = imrt_and_launcher
     edited = replace(window.plan, objectives=window.plan.objectives[:2])
     window.document.apply(edited, "remove objectives")
-    # the window disappears without its close dialog (as in a crash): the recovery file remains
+    crashed_file = window.recovery.path
+    # the instance dies without its close dialog (as in a crash): its recovery file remains, its lock goes
     window.document.undo_stack.setClean()
     window.recovery = None
-    assert launcher.recovery.pending()
-    launcher.ask_user = lambda title, text, choices: "Restore" if title == "Unsaved IMRT plan found" else "Cancel"
-    restored = launcher.open_phantom(10.0)
+    launcher.session.abandon()
+    assert crashed_file.exists()
+    # the next Planner offers it when an IMRT plan is started
+    again = make_window({"Unsaved IMRT plan found": "Restore"})
+    qtbot.addWidget(again)
+    restored = again.imrt.open_phantom(10.0)
     assert restored is not window and restored.plan == edited
     assert restored.is_modified, "restored edits stay unsaved until saved"
+    assert not crashed_file.exists() and restored.recovery.pending(), "the edits now live in the new window's file"
     restored.ask_user = lambda title, text, choices: "Discard"
     assert restored.close()
-    assert not launcher.recovery.pending()
+    assert not restored.recovery.pending()
 
 
 def test_a_damaged_or_foreign_plan_file_is_refused_with_its_reason(qtbot, imrt_and_launcher, tmp_path):

@@ -3,7 +3,7 @@ an entry point in the ``planner.techniques`` group of an installed distribution.
 
 import textwrap
 
-from planner.core.recovery import RecoveryStore
+from planner.core.recovery import RecoverySession
 from planner.paths import data_dir, settings_file
 from planner.techniques import discover_techniques
 from planner.ui.main_window import MainWindow
@@ -49,7 +49,7 @@ def test_an_outside_package_registers_a_technique_that_the_window_offers(qtbot, 
 
     registry = discover_techniques()
     assert "grenz-test" in [t.id for t in registry.techniques] and registry.problems == ()
-    window = MainWindow(registry, AppSettings(settings_file()), RecoveryStore(data_dir()))
+    window = MainWindow(registry, AppSettings(settings_file()), RecoverySession(data_dir()).plan_store())
     window.ask_user = lambda *a: "Discard"
     qtbot.addWidget(window)
     window.show()

@@ -33,6 +33,7 @@ def test_a_restore_that_does_not_finish_keeps_the_recovery_file(qtbot, tmp_path)
     recovered = first.document.recovery.load()
     first.document.undo_stack.blockSignals(True)  # "crash": the window goes without a clean close
     first.document.blockSignals(True)
+    first.document.recovery.session.abandon()   # its process is gone: the OS let go of its lock
     # The recovered plan names an image that is no longer there.
     from planner.core.plan_file import save_plan
 
@@ -43,7 +44,7 @@ def test_a_restore_that_does_not_finish_keeps_the_recovery_file(qtbot, tmp_path)
     second.offer_recovery()
     qtbot.waitUntil(lambda: not second.runner.busy, timeout=20000)
     assert "not restored" in second.last_problem and "Nothing is lost" in second.last_problem
-    kept = list(second.document.recovery.path.parent.glob("unrestored-plan-*.plan.json"))
+    kept = list(second.document.recovery.session.root.glob("unrestored-plan-*.plan.json"))
     assert len(kept) == 1
     second.open_demo()  # whatever the user does next cannot overwrite it
     second.document.apply(second.document.plan.with_notes("new session"), "Edit notes")

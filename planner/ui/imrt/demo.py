@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM
-from planner.core.inverse_plan_file import ImrtRecovery, VolumeSource
+from planner.core.inverse_plan_file import VolumeSource
+from planner.core.recovery import RecoverySession
 from planner.paths import data_dir
 from planner.ui.imrt.window import ImrtWindow
 
@@ -22,13 +23,16 @@ def run_imrt_demo(app, registry, screenshot: str | None = None) -> int:
         return 2
     technique = registry.inverse_planned_techniques[0]
     # a screenshot must not touch the user's recovery file
-    recovery = None if screenshot else ImrtRecovery(data_dir())
+    session = None if screenshot else RecoverySession(data_dir())   # kept (and locked) while the window runs
+    recovery = None if session is None else session.new_imrt_recovery()
     window = ImrtWindow(technique, technique.inverse_planner.tg119_phantom(DEMO_VOXEL_MM),
                         source=VolumeSource.tg119(DEMO_VOXEL_MM), recovery=recovery)
     window.show()
     window.optimise()
     if not screenshot:
-        return app.exec()
+        code = app.exec()
+        session.close()
+        return code
     while window.runner.busy:
         app.processEvents()
         window.runner.wait(0.05)

@@ -1,7 +1,9 @@
 """The main window's way into IMRT: File ▸ New IMRT Plan on TG-119 Phantom, Open CT Series for IMRT
 and Open IMRT Plan, each opening an ImrtWindow on the first inverse-planned technique. The launcher
 keeps the windows it opened, so they are not garbage collected while shown, and lets go when one
-closes. It also offers back an IMRT plan whose edits were never saved (the recovery file).
+closes. Each IMRT window keeps its unsaved edits in a recovery file of its own, in this instance's
+recovery folder (planner.core.recovery); the launcher offers back, one by one, the IMRT plans of
+Planner sessions that stopped without closing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM, DRAFT_DOSE_GRID_MM
 from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, load_inverse_plan
+from planner.core.recovery import RecoverySession
 from planner.paths import data_dir
 from planner.ui.imrt.window import PLAN_FILE_SUFFIX, ImrtWindow, ask_with_message_box
 
@@ -32,11 +35,11 @@ def ask_voxel_size(parent: QWidget | None, title: str) -> float | None:
 
 
 class ImrtLauncher(QObject):
-    def __init__(self, registry, parent: QWidget | None = None):
+    def __init__(self, registry, parent: QWidget | None = None, session: RecoverySession | None = None):
         super().__init__(parent)
         self.technique = registry.inverse_planned_techniques[0]
         self.windows: list[ImrtWindow] = []
-        self.recovery = ImrtRecovery(data_dir())
+        self.session = session or RecoverySession(data_dir())
         self.last_problem: str | None = None
         # How the launcher asks; tests replace these with scripted answers.
         # (the main window's own ask_user when it has one, looked up at asking time: tests script it)
@@ -83,12 +86,19 @@ class ImrtLauncher(QObject):
         return self._open(source, plan, saved_path=path)
 
     def offer_recovery(self) -> bool:
-        """Offer the plan whose edits were not saved when Planner last stopped; True if reopened."""
-        if not self.recovery.pending():
-            return False
-        found = self.recovery.load()
+        """Offer each IMRT plan whose edits were not saved when its Planner session stopped (never
+        one of a session still running); True if at least one was reopened."""
+        reopened = False
+        for orphan in self.session.orphans():
+            for path in orphan.imrt_paths():
+                reopened = self._offer_one(ImrtRecovery(path.parent, path.name)) or reopened
+            self.session.forget(orphan)
+        return reopened
+
+    def _offer_one(self, recovery: ImrtRecovery) -> bool:
+        found = recovery.load()
         if found is None:
-            aside = self.recovery.damaged_path
+            aside = recovery.damaged_path
             self._problem(f"The IMRT recovery file was damaged and has been set aside ({aside}); nothing to restore.")
             return False
         plan, source, saved_at = found
@@ -97,22 +107,24 @@ class ImrtLauncher(QObject):
                                f"{saved_at:%Y-%m-%d %H:%M} that were never saved. Restore it?",
                                ("Restore", "Discard", "Not now"))
         if answer == "Discard":
-            self.recovery.clear()
+            recovery.clear()
             return False
         if answer != "Restore":
             return False
-        return self._open(source, plan, restored=True) is not None
+        # once shown, its edits are in the new window's own file and the old one goes
+        return self._open(source, plan, restored_from=recovery) is not None
 
     def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
-              restored: bool = False) -> ImrtWindow | None:
-        window = ImrtWindow(self.technique, None, source=source, recovery=self.recovery)
+              restored_from: ImrtRecovery | None = None) -> ImrtWindow | None:
+        window = ImrtWindow(self.technique, None, source=source, recovery=self.session.new_imrt_recovery())
 
         def finish() -> None:
             if saved_path:
                 window.saved_path = Path(saved_path)
                 window._show_title()
-            if restored:
+            if restored_from is not None:
                 window.mark_restored()
+                restored_from.clear()
             problems = window.plan.problems(tuple(window.volume.masks)) if window.plan is not None else []
             if problems:
                 window.report_problem("The plan does not fit this volume yet: " + "; ".join(problems) + ".")
