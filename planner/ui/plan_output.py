@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel
 
-from planner.dicom.keys import SigningKeyError, load_trusted_certificates
+from planner.dicom.keys import SigningKeyError
 from planner.dicom.network import PacsError, send_files
 from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
 from planner.dicom.planning_image import locate_planning_image
@@ -28,7 +28,9 @@ from planner.review.revision import PlanRevision, RevisionError, is_locked, new_
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
 from planner.ui.signing_dialog import SigningDialog, signer_text
+from planner.ui.tamper_banner import TamperBanner
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
+from planner.ui.trusted_signers import TrustedSigners
 from planner.workflow import beam_key
 
 STATUS_STYLES = {"draft": "color: #ffb040;", "signed": "color: #40d080; font-weight: bold;",
@@ -46,6 +48,9 @@ class PlanOutput(QObject):
         self.opened: SignedPlan | None = None
         self.status_label = QLabel()
         window.statusBar().addPermanentWidget(self.status_label)
+        # Over the image: a signed plan on screen that was changed after signing (issue 15, point 8).
+        self.tamper_banner = TamperBanner()
+        window.centralWidget().layout().insertWidget(0, self.tamper_banner)
         self.export_action = window._action("&Export Plan Package…", self.choose_export_folder, "Ctrl+Shift+E",
                                             "Write RT Plan, RT Structure Set, RT Dose, the PDF report and the plan "
                                             "file into a folder")
@@ -58,15 +63,19 @@ class PlanOutput(QObject):
                                                     "Find a patient's ultrasound studies on the PACS and plan on one")
         self.open_signed_action = window._action("Open &Signed Plan…", self.choose_signed_plan, None,
                                                  "Open an exported RTPLAN.dcm and check its signatures")
+        self.signers = TrustedSigners(window)
         self.trust_action = window._action("&Trust Certificate…", self.choose_trusted_certificate, None,
-                                           "Trust a signer's certificate (PEM) when checking signatures")
+                                           "Trust a signer's certificate (PEM) by its SHA-256 fingerprint")
+        self.trusted_list_action = window._action("Trusted Certi&ficates…", self.signers.show_list, None,
+                                                  "The trusted certificates and their fingerprints; stop trusting one")
+        self.signers.changed.connect(self.recheck_opened)
         window.document.plan_changed.connect(self._on_plan_changed)
         window.document.image_changed.connect(self._on_document_replaced)
         self._show_status()
 
     def actions(self) -> tuple[QAction, ...]:
         return (self.open_from_pacs_action, self.open_signed_action, self.export_action, self.sign_action,
-                self.send_action, self.pacs_settings_action, self.trust_action)
+                self.send_action, self.pacs_settings_action, self.trust_action, self.trusted_list_action)
 
     # --- status ----------------------------------------------------------------------------------
     def package_is_current(self) -> bool:
@@ -79,9 +88,12 @@ class PlanOutput(QObject):
         """Anything opened (image, plan file, demo, signed plan) starts without the previous plan's
         package, signatures, approval, lock or predecessor: a signed plan sets its own again once shown."""
         self.package, self.opened, self.revision, self._package_plan = None, None, None, None
+        self.tamper_banner.show_evidence(None)
         self._signed_by = []
 
     def _show_status(self) -> None:
+        on_screen = self.opened is not None and self.opened.plan == self.window.document.plan
+        self.tamper_banner.show_evidence(self.opened.evidence if on_screen else None)
         if self.window.document.plan is None:
             text, style = "", "none"
         elif self.opened is not None and self.opened.plan == self.window.document.plan:
@@ -196,13 +208,8 @@ class PlanOutput(QObject):
             self.open_signed(path)
 
     def trusted_certificates(self) -> tuple:
-        certificates = []
-        for path in self.window.settings.trusted_certificate_paths():
-            try:
-                certificates += load_trusted_certificates(path)
-            except (SigningKeyError, OSError) as err:
-                self.window.report_problem(f"A trusted certificate could not be read and is ignored: {err}")
-        return tuple(certificates)
+        """The certificates trusted now, by fingerprint (planner.dicom.trust; read at every check)."""
+        return self.signers.certificates()
 
     def open_signed(self, path: str | Path, report: bool = True, consent: Consent | None = None) -> bool:
         """Check every signature, then open the plan that was signed (never a repaired one);
@@ -250,13 +257,21 @@ class PlanOutput(QObject):
             self.trust_certificate(path)
 
     def trust_certificate(self, path: str | Path) -> bool:
+        """Show the certificate's fingerprint, ask, and trust it by that fingerprint (never by the file)."""
+        return self.signers.trust_file(path)
+
+    def recheck_opened(self) -> None:
+        """The trusted certificates changed: check the signed plan on screen again, at once."""
+        opened = self.opened
+        if opened is None or opened.path is None or self.window.document.plan != opened.plan:
+            return
         try:
-            load_trusted_certificates(path)
-        except (SigningKeyError, OSError) as err:
-            self.window.report_problem(f"Not trusted: {err}")
-            return False
-        self.window.settings.add_trusted_certificate(str(Path(path).resolve()))
-        return True
+            again = open_signed_plan(opened.path, self.trusted_certificates())
+        except SignedPlanError as err:
+            self.window.report_problem(f"The plan on screen cannot be checked again: {err}")
+            return
+        self.opened = dataclasses.replace(again, plan=opened.plan)   # the plan as shown (its image found here)
+        self._show_status()
 
     # --- audit ------------------------------------------------------------------------------------
     def _audit(self, action: str, plan_uid: str, details: dict, who: str | None = None) -> None:

@@ -30,6 +30,7 @@ class ReviewController(QObject):
         self.review_from_pacs_action = window._action("Review Plan from PAC&S…", self.browse_pacs, None,
                                                       "Fetch a patient's RT Plan from the PACS and review it")
         window.document.plan_changed.connect(self._on_plan_changed)
+        window.output.signers.changed.connect(self._on_trust_changed)
         panel.approve_requested.connect(lambda: self.choose_signer("approve"))
         panel.reject_requested.connect(lambda reason: self.choose_signer("reject", reason))
 
@@ -38,6 +39,11 @@ class ReviewController(QObject):
         review = self.panel.review
         if review is not None:
             self.panel.show_plan_on_screen(_same_plan(review.signed_plan.plan, plan))
+
+    def _on_trust_changed(self) -> None:
+        """Trust takes effect at once: the review on show is made again with the certificates trusted now."""
+        if self.panel.review is not None and self.path is not None:
+            self.review(self.path, open_in_window=False)
 
     def choose_plan(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Review a signed plan", "",

@@ -73,17 +73,17 @@ class AppSettings:
         self.qsettings.sync()
 
     # --- trusted signers --------------------------------------------------------------------
+    # Trusted certificates are pinned by fingerprint in planner.dicom.trust's store. Older settings
+    # kept their file paths: read once to ask about them (planner.ui.trusted_signers), then forgotten.
     def trusted_certificate_paths(self) -> list[str]:
         value = self.qsettings.value("signatures/trusted_certificates", [])
         if isinstance(value, str):
             value = [value]
         return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
-    def add_trusted_certificate(self, path: str) -> None:
-        paths = self.trusted_certificate_paths()
-        if path not in paths:
-            self.qsettings.setValue("signatures/trusted_certificates", paths + [path])
-            self.qsettings.sync()
+    def forget_trusted_certificate_paths(self) -> None:
+        self.qsettings.remove("signatures/trusted_certificates")
+        self.qsettings.sync()
 
     # --- the technique a new image starts with -----------------------------------------------
     def last_technique_id(self) -> str | None:

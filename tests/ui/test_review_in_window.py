@@ -8,6 +8,7 @@ from planner.dicom.keys import create_test_certificate, load_signing_identity
 from planner.review.audit import AuditLog, default_audit_path
 from planner.review.revision import predecessor_of
 from planner.ui.signing_dialog import SigningDialog
+from planner.ui.trusted_signers import TRUST_QUESTION
 from pydicom import dcmread
 from tests.dicom.signature_fixtures import dcmsign_verify, flip_byte_after
 from tests.ui.gui_driver import choose_in_combo
@@ -32,6 +33,8 @@ def signed_by_physician(w, qtbot, tmp_path):
     assert w.output.export_package(package)
     idle(w, qtbot)
     certs = {}
+    ask = w.ask_user
+    w.ask_user = lambda title, text, choices: "Trust" if title == TRUST_QUESTION else ask(title, text, choices)
     for who in ("oncologist", "physicist"):
         key, cert = tmp_path / f"{who}.key.pem", tmp_path / f"{who}.cert.pem"
         create_test_certificate(key, cert, f"Dr {who.title()}", "Demo Clinic", PASSPHRASE)

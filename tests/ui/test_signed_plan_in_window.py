@@ -7,6 +7,7 @@ import subprocess
 from planner.dicom.keys import create_test_certificate
 from planner.dicom.pacs_settings import PacsNode
 from planner.ui.signing_dialog import SigningDialog
+from planner.ui.trusted_signers import TRUST_QUESTION
 from tests.dicom.signature_fixtures import dcmsign_verify, flip_byte_after
 from tests.dicom.test_network import orthanc  # noqa: F401  (a real Orthanc on loopback)
 from tests.ui.test_ebx_in_window import wait_for_dose
@@ -66,7 +67,10 @@ def test_export_sign_send_open_and_refuse_a_tampered_plan(demo_window, qtbot, tm
     assert "Export the plan as it is now" in w.last_problem
     w.undo_action.trigger()
 
-    # Open the signed plan: its signature is checked; the self-signed TEST certificate must be trusted.
+    # Open the signed plan: its signature is checked; the self-signed TEST certificate must be trusted
+    # (by its fingerprint, after the question that shows it).
+    ask = w.ask_user
+    w.ask_user = lambda title, text, choices: "Trust" if title == TRUST_QUESTION else ask(title, text, choices)
     assert out.trust_certificate(cert)
     assert out.open_signed(package / "RTPLAN.dcm")
     idle(w, qtbot)
