@@ -25,6 +25,7 @@ import scipy.sparse
 
 from planner.core.inverse_plan import Objective
 from planner.dose.dvh import DvhMetrics, dose_at_volume_gy
+from plugins.imrt_photon.sparse_products import products_for
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +144,7 @@ def optimise_fluence(
     """
     t0 = time.perf_counter()
     dij = dij.tocsr()
-    dij_t = dij.T.tocsr()  # the gradient's product, as fast as the forward one
+    products = products_for(dij)  # D x and D^T g over row blocks on all cores, D^T stored once
     n_bixels = dij.shape[1]
     readouts = as_readouts(rows, dij.shape[0])
     if initial_weights is None:
@@ -161,7 +162,7 @@ def optimise_fluence(
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         if cancelled is not None and cancelled():
             raise _Cancelled
-        dose = (dij @ x.astype(dij.dtype)).astype(float)  # same dtype: no copy of the matrix
+        dose = products.dose(x).astype(float)  # in dij's dtype: no copy of the matrix
         grad_dose = np.zeros_like(dose)
         total = 0.0
         for obj in objectives:
@@ -169,7 +170,7 @@ def optimise_fluence(
             f, g = _term(obj, readout.dose(dose))
             total += obj.weight * f
             grad_dose += readout.pull_back(obj.weight * g)
-        grad = (dij_t @ grad_dose.astype(dij.dtype)).astype(float)
+        grad = products.gradient(grad_dose).astype(float)
         if modulation is not None:
             f, g = modulation(x)
             total += f
