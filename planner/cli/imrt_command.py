@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_OK, InputError, print_json
-from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM, DRAFT_DOSE_GRID_MM, dose_grid_label
+from planner.core.inverse_plan import (DEFAULT_DOSE_GRID_MM, DEFAULT_MODULATION_WEIGHT, DRAFT_DOSE_GRID_MM,
+                                      dose_grid_label)
 from planner.dose.structure_dvh import DVH_METHOD
 
 
@@ -29,6 +30,9 @@ def add_parser(commands) -> None:
                       help=f"dose-grid voxel size in mm (default %(default)s; {DRAFT_DOSE_GRID_MM:g} mm is a draft; "
                            f"the CT is resampled to it)")
     imrt.add_argument("--iterations", type=int, default=300, help="at most this many optimiser iterations")
+    imrt.add_argument("--modulation-weight", type=float, metavar="W",
+                      help="fluence smoothness weight, on the objectives' scale (0 = off; default: the plan's, "
+                           f"{DEFAULT_MODULATION_WEIGHT:g}): higher gives fewer MU and segments")
     imrt.add_argument("--out", metavar="DIR",
                       help="write the deliverable plan (leaf-sequenced, MU) as CT, RTSTRUCT, RTPLAN and RTDOSE "
                            "with its PDF report (report.pdf) here "
@@ -69,6 +73,8 @@ def run_imrt(args) -> int:
     planner = _inverse_planner()
     volume = load_volume(args)
     plan = replace(planner.default_plan(volume), max_iterations=args.iterations)
+    if args.modulation_weight is not None:
+        plan = replace(plan, modulation_weight=args.modulation_weight)
     problems = plan.problems(tuple(volume.masks))
     if problems:
         raise InputError("; ".join(problems))
@@ -84,6 +90,8 @@ def run_imrt(args) -> int:
     export = deliverable = None
     if args.out:
         deliverable, export = _export(planner, args, volume, influence, result)
+    else:  # leaf sequencing is quick beside the optimisation: MU and segments are always reported
+        deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
     rx = plan.prescription
     normalisation = rx.normalisation_text()
     if args.json:
@@ -97,7 +105,8 @@ def run_imrt(args) -> int:
             "dvh_points": {name: m.as_dict() for name, m in result.metrics.items()},
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
             **_findings_json(hot_spot),
-            "deliverable": None if deliverable is None else {
+            **delivery_json(deliverable, plan),
+            "deliverable": None if export is None else {
                 "segments_per_beam": list(deliverable.mlc_plan.segment_counts),
                 "mu_per_fraction": deliverable.mlc_plan.total_mu_per_fraction,
                 "dvh_points": {name: m.as_dict() for name, m in deliverable.metrics.items()},
@@ -120,7 +129,8 @@ def run_imrt(args) -> int:
     for g in goals:
         print(f"goal  {g.label:32s} {g.value_gy:6.2f} Gy  {'met' if g.met else 'NOT met'}")
     print_findings(hot_spot)
-    if deliverable is not None:
+    print(f"delivery      {delivery_line(deliverable, plan)}")
+    if export is not None:
         m = deliverable.mlc_plan
         print(f"deliverable   {sum(m.segment_counts)} segments ({', '.join(map(str, m.segment_counts))} per beam, "
               f"{deliverable.levels} levels), {m.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration)")
@@ -134,6 +144,30 @@ def run_imrt(args) -> int:
         written.append(export.report.name)
         print(f"wrote         {', '.join(written)} into {export.folder}")
     return EXIT_OK
+
+
+def delivery_json(deliverable, plan) -> dict:
+    """MU per fraction and segments of the leaf-sequenced plan, against open fields on the same beams."""
+    m = deliverable.mlc_plan
+    return {"mu_per_fraction": m.total_mu_per_fraction, "segments": sum(m.segment_counts),
+            "modulation": {
+                "modulation_weight": plan.modulation_weight,
+                "open_field_mu_per_fraction": deliverable.open_field_mu_per_fraction,
+                "modulation_factor": deliverable.modulation_factor,
+                "open_field": "every bixel of every beam at one weight, scaled to the same target D95; "
+                              "modulation_factor = mu_per_fraction / open_field_mu_per_fraction",
+                "min_segment_mu": deliverable.min_segment_mu,
+                "min_segment_area_cm2": deliverable.min_segment_area_cm2,
+                "dropped_segments": deliverable.dropped_segments}}
+
+
+def delivery_line(deliverable, plan) -> str:
+    m = deliverable.mlc_plan
+    return (f"{sum(m.segment_counts)} segments, {m.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration) = "
+            f"{deliverable.modulation_factor:.1f} × the {deliverable.open_field_mu_per_fraction:.0f} MU of open fields "
+            f"on the same beams; smoothness weight {plan.modulation_weight:g}; "
+            f"{deliverable.dropped_segments} segments under {deliverable.min_segment_mu:g} MU or "
+            f"{deliverable.min_segment_area_cm2:g} cm² not delivered")
 
 
 def _hot_spot(planner, volume, influence, dose_rows_gy, target):
