@@ -192,6 +192,20 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
 
 
 # ------------------------------------------------------------------------------ from the plan objects
+def _modulation_text(plan, deliverable) -> str:
+    """The smoothness weight, segments left out and MU against open fields on the same beams."""
+    text = f"; fluence smoothness weight {getattr(plan, 'modulation_weight', 0.0):g}"
+    if getattr(deliverable, "dropped_segments", 0):
+        text += (f"; {deliverable.dropped_segments} segments under {deliverable.min_segment_mu:g} MU or "
+                 f"{deliverable.min_segment_area_cm2:g} cm² not delivered")
+    open_mu = getattr(deliverable, "open_field_mu_per_fraction", float("nan"))
+    if math.isfinite(open_mu):
+        text += (f"; {deliverable.mlc_plan.total_mu_per_fraction:.0f} MU per fraction = "
+                 f"{deliverable.modulation_factor:.1f} × the {open_mu:.0f} MU of open fields on the same beams "
+                 f"with the same target D95")
+    return text
+
+
 def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, patient_name: str,
                     patient_id: str, printed_at: datetime | None = None
                     ) -> tuple[ImrtReportContent, dict[str, CumulativeDvh]]:
@@ -228,7 +242,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
         normalisation_text=f"{rx.normalisation_text()}, as TG-119 normalises, again after leaf sequencing",
         beams_text=beams_text,
         sequencing_text=(f"step-and-shoot, {deliverable.levels} intensity levels per beam (Xia & Verhey 1998); "
-                         f"{sum(mlc.segment_counts)} segments"),
+                         f"{sum(mlc.segment_counts)} segments" + _modulation_text(plan, deliverable)),
         optimisation_text=(f"{result.iterations} iterations in {result.seconds:.1f} s"
                            + (f" ({result.message})" if getattr(result, "message", "") else "")),
         objectives=tuple(ObjectiveRow(o.structure, OBJECTIVE_KINDS.get(o.kind, o.kind), float(o.dose_gy),
