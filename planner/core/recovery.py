@@ -20,6 +20,7 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from planner.core.atomic import atomic_write_text
@@ -222,7 +223,7 @@ class RecoverySession:
 
     def _write_owner(self) -> None:
         owner = {"pid": os.getpid(), "host": socket.gethostname(),
-                 "started": getattr(self, "_started", None) or time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 "started": getattr(self, "_started", None) or datetime.now().isoformat(timespec="microseconds"),
                  "open": sorted(set(self._open.values()))}
         self._started = owner["started"]
         try:

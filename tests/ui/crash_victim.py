@@ -27,7 +27,7 @@ def main() -> None:
     drag_outline_vertex(window, 0, 35, 25)
     choose_in_combo(window.plan_panel.energy_combo, "70 kV (HVL 1.15 mm Al)")
     window.plan_panel.notes.setFocus()
-    QTest.keyClicks(window.plan_panel.notes, "Killed while typing")
+    QTest.keyClicks(window.plan_panel.notes, sys.argv[1] if len(sys.argv) > 1 else "Killed while typing")
     print(json.dumps(plan_to_dict(window.document.plan)), flush=True)
     app.exec()
 
