@@ -6,7 +6,7 @@ from planner.core.outline import LesionOutline
 from planner.core.plan import Plan, TreatmentSetup
 from planner.core.plan_file import PlanFileError, load_plan, plan_to_dict, save_plan
 from planner.core.prescription import Prescription
-from planner.core.recovery import RecoveryStore
+from planner.core.recovery import RecoverySession
 
 
 def a_plan(**changes):
@@ -75,7 +75,7 @@ def test_saving_replaces_the_file_atomically_and_leaves_no_temporary_files(tmp_p
 
 
 def test_recovery_store_keeps_the_last_plan_until_discarded(tmp_path):
-    store = RecoveryStore(tmp_path)
+    store = RecoverySession(tmp_path).plan_store()
     assert not store.pending()
     store.save(a_plan())
     store.save(a_plan(notes="latest edit"))
@@ -85,8 +85,7 @@ def test_recovery_store_keeps_the_last_plan_until_discarded(tmp_path):
 
 
 def test_a_damaged_recovery_file_is_kept_aside_not_deleted(tmp_path):
-    store = RecoveryStore(tmp_path)
-    store.path.parent.mkdir(parents=True)
+    store = RecoverySession(tmp_path).plan_store()
     store.path.write_text("{ half a plan")
     with pytest.raises(PlanFileError):
         store.load()
@@ -141,7 +140,7 @@ def test_a_skin_line_with_doubts_is_saved_and_recovered_with_them(tmp_path):
     assert loaded.skin_surface.doubts == (DOUBT, "only 40 % of columns found") and not loaded.skin_surface.confirmed
     on_disk = json.loads(path.read_text(encoding="utf-8"))
     assert on_disk["version"] == 3 and on_disk["skin_surface_doubts"] == [DOUBT, "only 40 % of columns found"]
-    store = RecoveryStore(tmp_path)  # the recovery file is written through the same serialisation
+    store = RecoverySession(tmp_path).plan_store()  # the recovery file is written through the same serialisation
     store.save(plan)
     assert store.load() == plan
 
