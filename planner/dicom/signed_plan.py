@@ -14,9 +14,13 @@ When is a plan ``treatable``? When its signatures allow it to go to treatment:
 4. every signature covers every attribute present, except the Approval module (group 300E) for a
    creator signature: an attribute added after signing is content nobody signed;
 5. the embedded plan (what Planner shows) agrees with the RT Plan's own attributes (what the
-   record-and-verify system delivers): patient, fractions, dose, machine, applicator, time.
-It is not a clinical go-ahead: DEMO commissioning (named in the message), the physicist's review
-and approval are gates of their own.
+   record-and-verify system delivers): patient, fractions, dose, machine, applicator, time;
+6. it was approved after the physics review (issue 15, point 5): Approval Status APPROVED, covered
+   by an authorization signature, intact and trusted (rules 1-4), made by another person than the
+   creator (another certificate and another subject). A plan signed by the physician alone is
+   "signed, awaiting review", not treatable. A clinic that treats before the physics review says so
+   (``treat_unreviewed``): the plan is then treatable and its message says UNREVIEWED.
+DEMO commissioning is named in the message; it is not a clinical go-ahead either.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from .tamper_evidence import TamperEvidence, tamper_evidence
 
 DRAFT_MESSAGE = "draft: not signed"
 REFUSED = "refused for treatment"
+AWAITING_REVIEW = "signed, awaiting review"
+UNREVIEWED_WORDS = "UNREVIEWED: treated before the physics review, as the clinic's settings allow"
 TEST_WORDS = "TEST certificate — not for clinical use"
 DEMO_WORDS = "DEMO commissioning — not for clinical use"
 _APPROVAL_PREFIX = f"({APPROVAL_GROUP:04X},"   # how SignatureCheck names an Approval module attribute
@@ -72,7 +78,7 @@ class SignedPlan:
 
 
 def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Certificate] = (), *,
-                     at: _dt.datetime | None = None) -> SignedPlan:
+                     at: _dt.datetime | None = None, treat_unreviewed: bool = False) -> SignedPlan:
     """Open an RTPLAN.dcm (or a package folder holding one); ``at``: when to judge validity (now).
 
     Raises SignedPlanError for what is not a Planner RT Plan: not DICOM, damaged, another kind of
@@ -80,14 +86,15 @@ def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x50
     """
     file = _rt_plan_file(Path(path))
     try:
-        return _open(file, tuple(trusted_certificates), at)
+        return _open(file, tuple(trusted_certificates), at, treat_unreviewed)
     except SignedPlanError:
         raise
     except DAMAGE_ERRORS as exc:  # pydicom reads elements lazily: damage shows wherever one is first used
         raise SignedPlanError(damaged_file_message(file, exc)) from exc
 
 
-def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _dt.datetime | None) -> SignedPlan:
+def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _dt.datetime | None,
+          treat_unreviewed: bool = False) -> SignedPlan:
     ds = _read(file)
     try:
         checks = verify_dataset(ds, trusted_certificates, at=at)  # first: nothing converted yet
@@ -100,7 +107,7 @@ def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _d
     except PlanPayloadError as exc:
         signed = "" if status is SignatureStatus.UNSIGNED else f" — {status.value}"
         raise SignedPlanError(f"{file} is an RT Plan Planner cannot open: {exc}{signed}") from None
-    treatable, message = _verdict(ds, plan, record, checks, status)
+    treatable, message = _verdict(ds, plan, record, checks, status, treat_unreviewed)
     evidence = tamper_evidence(ds, checks, payload_differences(ds, plan, record))
     return SignedPlan(plan=plan, calculation_record=record, checks=checks, status=status, treatable=treatable,
                       message=message, path=file, rt_plan_uid=str(ds.get("SOPInstanceUID", "") or ""),
@@ -108,7 +115,7 @@ def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _d
 
 
 def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck, ...],
-             status: SignatureStatus) -> tuple[bool, str]:
+             status: SignatureStatus, treat_unreviewed: bool = False) -> tuple[bool, str]:
     if status is SignatureStatus.UNSIGNED:
         return False, DRAFT_MESSAGE
     if status is SignatureStatus.BROKEN:
@@ -135,11 +142,39 @@ def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck
     if disagreements:
         refusals.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
     message = "signed by " + "; ".join(_signed_words(check) for check in checks)
+    treatable = not refusals
     if refusals:
         message += f" — {REFUSED}: " + "; ".join(refusals)
+    else:
+        unreviewed = _not_approved(ds, checks)
+        if unreviewed and treat_unreviewed:
+            message += f" — {UNREVIEWED_WORDS} ({unreviewed})"
+        elif unreviewed:
+            treatable = False
+            message += f" — {AWAITING_REVIEW}, not treatable: {unreviewed}"
     if record.get("demo_commissioning"):
         message += f" — {DEMO_WORDS}"
-    return not refusals, message
+    return treatable, message
+
+
+def _not_approved(ds: Dataset, checks: tuple[SignatureCheck, ...]) -> str | None:
+    """Why the plan is not approved after the physics review (rule 6), or None. The signatures
+    are intact, trusted and cover what they must (rules 1-4) when this is asked."""
+    status = str(ds.get("ApprovalStatus", "") or "").strip().upper() or "UNAPPROVED"
+    if status != "APPROVED":
+        return f"the physicist has not approved it (Approval Status {status})"
+    creators = [c for c in checks if c.role == CREATOR]
+    authorizations = [c for c in checks if c.role == AUTHORIZATION]
+    if not authorizations:
+        return "Approval Status says APPROVED but no authorization signature covers it"
+    for a in authorizations:
+        same = [c for c in creators if c.certificate_fingerprint_sha256 == a.certificate_fingerprint_sha256
+                or (c.certificate is not None and a.certificate is not None
+                    and c.certificate.subject == a.certificate.subject)]
+        if not same:
+            return None
+    return (f"approved by its own creator ({authorizations[0].signer}): another person must review and "
+            f"approve it")
 
 
 def _signed_words(check: SignatureCheck) -> str:

@@ -149,7 +149,7 @@ def test_a_file_planner_did_not_make_has_no_treatable_verdict():
 
 
 @requires_dcmsign
-def test_a_package_is_signed_in_place_with_signatures_txt_and_verifies_treatable(package, identity):
+def test_a_package_is_signed_in_place_with_signatures_txt_and_verifies_awaiting_review(package, identity):
     report_before = (package / "report.pdf").read_bytes()
     result = sign(package, identity)
     assert result.returncode == 0, result.stderr
@@ -159,11 +159,15 @@ def test_a_package_is_signed_in_place_with_signatures_txt_and_verifies_treatable
     assert "signature 1 (creator, Dr A. Oncologist, Test Clinic)" in (package / "signatures.txt").read_text()
     assert not [p for p in package.iterdir() if p.name.startswith(".")]            # no temporary file left
 
+    # Intact and trusted, but signed by the physician alone: not treatable until the physicist approves it.
     verified = planner("verify", package / "RTPLAN.dcm", "--trust", identity[1])
-    assert verified.returncode == 0, verified.stderr
-    assert "treatable: yes — signed by Dr A. Oncologist, Test Clinic (creator)" in verified.stdout
+    assert verified.returncode == 1, verified.stderr
+    assert "treatable: NO — signed by Dr A. Oncologist, Test Clinic (creator)" in verified.stdout
+    assert ("signed, awaiting review, not treatable: the physicist has not approved it (Approval Status "
+            "UNAPPROVED)") in verified.stdout and verified.stderr.count("\n") == 1
     report = json.loads(planner("verify", package / "RTPLAN.dcm", "--trust", identity[1], "--json").stdout)
-    assert report["treatable"] is True and "DEMO commissioning" in report["treatable_message"]
+    assert report["all_signatures_hold"] is True and report["treatable"] is False
+    assert "awaiting review" in report["treatable_message"] and "DEMO commissioning" in report["treatable_message"]
     assert dcmsign_verify(package / "RTPLAN.dcm", identity[1]).returncode == 0
 
 

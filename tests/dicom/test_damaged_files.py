@@ -23,13 +23,15 @@ LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN"
 
 @pytest.fixture(scope="module")
 def signed_rt_plan(tmp_path_factory):
-    """The bytes of a package's RTPLAN.dcm with a creator signature (treatable as it is), and the signer."""
+    """The bytes of a package's RTPLAN.dcm with a creator signature (intact and trusted, awaiting review),
+    and the signer."""
     planning_image, plan, technique, dose = demo_kv_case()
     folder = tmp_path_factory.mktemp("package") / "out"
     identity, _key, _cert = signer(tmp_path_factory.mktemp("keys"), "Dr A. Oncologist")
     write_plan_package(folder, plan, dose, planning_image, technique)
     package = sign_plan_package(folder, identity)
-    assert signed_plan.open_signed_plan(package.rt_plan, [identity.certificate]).treatable
+    opened = signed_plan.open_signed_plan(package.rt_plan, [identity.certificate])
+    assert opened.checks[0].valid and opened.checks[0].trusted and signed_plan.AWAITING_REVIEW in opened.message
     return package.rt_plan.read_bytes(), identity
 
 

@@ -49,16 +49,46 @@ def test_an_unsigned_plan_opens_as_a_draft(kv_case, export):
     assert opened.calculation_record["treatment_time_min"] == kv_case[3].treatment_time_min
 
 
-def test_signed_with_a_trusted_test_certificate_it_is_treatable_and_says_test(kv_case, export, tmp_path,
-                                                                              test_certificate):
+def test_signed_by_the_physician_with_a_trusted_test_certificate_it_awaits_review_and_says_test(
+        kv_case, export, tmp_path, test_certificate):
     path = signed_copy(export.rt_plan, tmp_path, test_certificate)
     opened = open_signed_plan(path, [test_certificate.certificate])
     (check,) = opened.checks
-    assert opened.status is SignatureStatus.SIGNED and opened.treatable and opened.plan == kv_case[1]
+    assert opened.status is SignatureStatus.SIGNED and not opened.treatable and opened.plan == kv_case[1]
     when = check.signed_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     assert opened.message == (f"signed by Dr A. Oncologist, Skin Clinic (creator) on {when} UTC, certificate "
                               f"SHA-256 {check.certificate_fingerprint_sha256}, TEST certificate "
-                              f"— not for clinical use — DEMO commissioning — not for clinical use")
+                              f"— not for clinical use — signed, awaiting review, not treatable: the physicist "
+                              f"has not approved it (Approval Status UNAPPROVED) — DEMO commissioning — not for "
+                              f"clinical use")
+    # A clinic that treats before the physics review says so: treatable, and the plan says UNREVIEWED.
+    early = open_signed_plan(path, [test_certificate.certificate], treat_unreviewed=True)
+    assert early.treatable and ("UNREVIEWED: treated before the physics review, as the clinic's settings allow "
+                                "(the physicist has not approved it (Approval Status UNAPPROVED))") in early.message
+
+
+def test_approved_only_by_another_persons_authorization_signature(export, tmp_path):
+    doctor, _key, _cert = signer(tmp_path, "Dr A. Oncologist")
+    physicist, _key, _cert = signer(tmp_path, "J. Physicist")
+    trusted = [doctor.certificate, physicist.certificate]
+    path = signed_copy(export.rt_plan, tmp_path, doctor)
+    ds = dcmread(path)
+    ds.ApprovalStatus = "APPROVED"                   # outside the creator signature: nobody signed it yet
+    ds.save_as(path, enforce_file_format=True)
+    opened = open_signed_plan(path, trusted)
+    assert not opened.treatable
+    assert "awaiting review, not treatable: Approval Status says APPROVED but no authorization signature" \
+        in opened.message
+    own = tmp_path / "own.dcm"
+    sign_file(path, own, doctor, "authorization")    # the physician approving her own plan
+    opened = open_signed_plan(own, trusted)
+    assert not opened.treatable
+    assert ("approved by its own creator (Dr A. Oncologist, Test Clinic): another person must review and "
+            "approve it") in opened.message
+    sign_file(path, path, physicist, "authorization")
+    opened = open_signed_plan(path, trusted)
+    assert opened.treatable and "awaiting review" not in opened.message and "refused" not in opened.message
+    assert not open_signed_plan(path, [doctor.certificate]).treatable   # the physicist's key must be trusted too
 
 
 def test_an_untrusted_certificate_keeps_the_signature_intact_but_not_treatable(export, tmp_path, test_certificate):

@@ -75,7 +75,8 @@ def test_export_sign_send_open_and_refuse_a_tampered_plan(demo_window, qtbot, tm
     assert out.open_signed(package / "RTPLAN.dcm")
     idle(w, qtbot)
     qtbot.waitUntil(lambda: out.opened is not None, timeout=10000)
-    assert out.opened.treatable and "TEST certificate" in out.status_label.text()
+    assert out.opened.checks[0].trusted and "TEST certificate" in out.status_label.text()
+    assert not out.opened.treatable and "signed, awaiting review" in out.status_label.text()   # no physicist yet
     assert "Dr A. Oncologist" in out.status_label.text()
 
     # A copy with one byte of the signed plan changed is refused for treatment, naming the signature.
