@@ -87,9 +87,10 @@ def test_a_signed_plan_verifies_in_planner_and_in_dcmsign(plan_file, identity):
     assert CERTIFICATE_PASSPHRASE not in result.stdout + result.stderr
 
     verified = planner("verify", plan_file, "--trust", identity[1], "--json")
-    assert verified.returncode == 0, verified.stderr
+    assert verified.returncode == 1, verified.stderr              # every signature holds, but nobody approved it
     report = json.loads(verified.stdout)
     assert report["status"] == "signed" and report["all_signatures_hold"] is True
+    assert report["treatable"] is False and "signed, awaiting review" in report["treatable_message"]
     (signature,) = report["signatures"]
     assert (signature["index"], signature["role"]) == (1, "creator")
     assert signature["signer"] == "Dr A. Oncologist, Test Clinic"
