@@ -129,7 +129,7 @@ def test_a_plan_saves_and_opens_again(demo_window, qtbot, tmp_path):
     assert not w.isWindowModified()
     saved = w.document.plan
 
-    other = make_window()
+    other = make_window({"Plan open in another Planner": "Open here too"})  # another instance: w has it open
     qtbot.addWidget(other)
     assert other.open_plan_file(path)
     qtbot.waitUntil(lambda: other.document.plan is not None, timeout=10000)
