@@ -86,7 +86,7 @@ def run_imrt(args) -> int:
     except InversePlanError as err:
         raise InputError(str(err)) from None
     goals = planner.tg119_goals(result.metrics, target=plan.prescription.target)
-    hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, plan.prescription.target)
+    hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, plan.prescription)
     export = deliverable = None
     if args.out:
         deliverable, export = _export(planner, args, volume, influence, result)
@@ -112,7 +112,7 @@ def run_imrt(args) -> int:
                 "dvh_points": {name: m.as_dict() for name, m in deliverable.metrics.items()},
                 "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met}
                           for g in planner.tg119_goals(deliverable.metrics, target=rx.target)],
-                **_findings_json(_hot_spot(planner, volume, influence, deliverable.dose_rows_gy, rx.target)),
+                **_findings_json(_hot_spot(planner, volume, influence, deliverable.dose_rows_gy, rx)),
                 "rt_plan": str(export.rt_plan), "report": str(export.report)},
         })
         return EXIT_OK
@@ -170,12 +170,12 @@ def delivery_line(deliverable, plan) -> str:
             f"{deliverable.min_segment_area_cm2:g} cm² not delivered")
 
 
-def _hot_spot(planner, volume, influence, dose_rows_gy, target):
+def _hot_spot(planner, volume, influence, dose_rows_gy, rx):
     """The hot-spot check (planner.dose.hot_spot) of a dose given per dose-influence row."""
     from planner.dose.hot_spot import plan_hot_spot_check
 
     return plan_hot_spot_check(volume, planner.sampled(volume), planner.dose_grid_gy(volume, influence, dose_rows_gy),
-                               target)
+                               rx.target, rx.total_dose_gy)
 
 
 def _findings_json(check) -> dict:

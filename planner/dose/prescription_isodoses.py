@@ -43,9 +43,8 @@ class IsodoseLevel:
 
     @property
     def label(self) -> str:
-        """'52.5 Gy · 105 %' (and '(prescription)' on the 100 % line)."""
-        text = f"{self.dose_text} · {percent_text(self.percent_of_prescription)}"
-        return text + " (prescription)" if self.is_prescription else text
+        """'52.5 Gy · 105 %': the level in Gy and in % of the prescription."""
+        return f"{self.dose_text} · {percent_text(self.percent_of_prescription)}"
 
 
 def prescription_isodoses(prescribed_gy: float) -> tuple[IsodoseLevel, ...]:

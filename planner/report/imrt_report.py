@@ -234,7 +234,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
     goals = tuple(GoalRow(g.label, float(g.value_gy), bool(g.met))
                   for g in inverse_planner.tg119_goals(deliverable.metrics, target=rx.target))
     hot_spot = plan_hot_spot_check(volume, inverse_planner.sampled(volume), inverse_planner.dose_grid_gy(
-        volume, influence, np.asarray(deliverable.dose_rows_gy, dtype=float)), rx.target)
+        volume, influence, np.asarray(deliverable.dose_rows_gy, dtype=float)), rx.target, rx.total_dose_gy)
     content = imrt_report_content(
         patient_name=patient_name, patient_id=patient_id, plan_label=mlc.label,
         volume_description=volume.description or "planning volume",

@@ -100,3 +100,22 @@ def test_a_peak_inside_the_target_is_no_finding_and_says_where_the_hottest_dose_
     assert check.outside_d0_03cc_gy == pytest.approx(54.95, abs=1e-9)
     assert check.text == ("No hot spot outside the target: the Body's hottest 0.03 cc (D0.03cc 58.50 Gy) lies "
                           "inside PTV; Body outside PTV D0.03cc 54.95 Gy")
+
+
+@pytest.mark.parametrize("prescribed_gy, finding", [
+    (50.0, "Hot spot outside the target: Body outside PTV D0.03cc 54.95 Gy (109.9 % of 50 Gy), above the 107 % "
+           "ICRU Report 50 allows in the target"),
+    (55.0, None)])
+def test_normal_tissue_above_107_percent_of_the_prescription_is_a_hot_spot_though_the_target_is_hotter(
+        prescribed_gy, finding):
+    """The peak of the test above: the target is the hottest (58.5 Gy), but the body outside it
+    reaches 54.95 Gy, 109.9 % of 50 Gy (above ICRU 50's +7 %) and 99.9 % of 55 Gy (not)."""
+    volume = cube_volume()
+    X, Y, Z = np.meshgrid(volume.grid.x_mm, volume.grid.y_mm, volume.grid.z_mm, indexing="ij")
+    dose = 60.0 - 0.2 * (np.abs(X) + np.abs(Y) + np.abs(Z))
+    check = plan_hot_spot_check(volume, sampled_structures(volume), dose, "PTV", prescribed_gy)
+    assert not check.above_target
+    if finding is None:
+        assert check.findings == () and check.text.endswith("Body outside PTV D0.03cc 54.95 Gy (99.9 % of 55 Gy)")
+    else:
+        assert [f.message for f in check.findings] == [finding] and check.text == finding

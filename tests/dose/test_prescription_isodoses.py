@@ -9,7 +9,7 @@ from planner.dose.prescription_isodoses import legend_title, prescription_isodos
 def test_levels_of_50_gy_are_named_in_gy_and_percent():
     levels = prescription_isodoses(50.0)
     assert [level.dose_gy for level in levels] == pytest.approx([52.5, 50.0, 47.5, 40.0, 25.0, 10.0])
-    assert [level.label for level in levels] == ["52.5 Gy · 105 %", "50 Gy · 100 % (prescription)", "47.5 Gy · 95 %",
+    assert [level.label for level in levels] == ["52.5 Gy · 105 %", "50 Gy · 100 %", "47.5 Gy · 95 %",
                                                  "40 Gy · 80 %", "25 Gy · 50 %", "10 Gy · 20 %"]
     assert legend_title(50.0) == "Isodoses, % of 50 Gy prescribed"
 

@@ -3,9 +3,12 @@ in Gy, and on request a colour wash.
 
 The volume's arrays are indexed [x, y, z]; pyqtgraph is row-major, so a slice is shown as its
 transpose (rows along y) and placed with setRect so both axes read mm. The y axis points down,
-as patient y (posterior) does on an axial CT. Outlines are the masks' 0.5 level traced by
+as patient y (posterior) does on an axial CT. A structure is outlined as its shape where the volume
+carries one (the RT Structure Set's polygons, the phantom's analytic C, core and body: what the DVH
+samples, planner.dose.structure_dvh), else as its mask's 0.5 level traced by
 planner.dose.isodose_lines (marching squares) on the mask padded by one empty voxel, so a
-structure that fills the grid (the phantom's body) is still outlined at its edge.
+structure that fills the grid is still outlined at its edge. The hover readout's "in …" asks the
+same shapes.
 
 The dose is shown as a physicist reviews an IMRT plan: isodose lines at percentages of the
 prescription, each named in Gy in a legend (planner.dose.prescription_isodoses), traced on the
@@ -36,8 +39,11 @@ DENSITY_WINDOW = (0.0, 1.6)
 WASH_TOP_OF_PRESCRIPTION = 1.2   # the colour bar runs 0 .. 120 % of the prescribed dose
 WASH_FLOOR_OF_PRESCRIPTION = 0.1  # below 10 % of the prescription the wash is transparent
 WASH_OPACITY = 0.5
-ISODOSE_WIDTH = 2.0          # thinner than the structure outlines (2.5 px on a dark halo), no halo
-PRESCRIPTION_ISODOSE_WIDTH = 3.0
+# Isodoses are thinner than the structure outlines (2.5 px on a 4.5 px dark halo) and drawn under
+# them, so the 105 % line is not taken for the PTV's red outline.
+ISODOSE_WIDTH = 1.5
+PRESCRIPTION_ISODOSE_WIDTH = 2.5
+ISODOSE_LEGEND_COLUMNS = 2   # 105 | 100, 95 | 80, 50 | 20: fits the band below the phantom at 1280 × 800
 
 
 def wash_colour_map() -> pg.ColorMap:
@@ -58,6 +64,54 @@ def outline_segments(mask_xy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) ->
     xp = np.concatenate(([x_mm[0] - dx], x_mm, [x_mm[-1] + dx]))
     yp = np.concatenate(([y_mm[0] - dy], y_mm, [y_mm[-1] + dy]))
     return isodose_segments(padded, xp, yp, 0.5)
+
+
+def polygon_segments(polygons) -> tuple[np.ndarray, np.ndarray]:
+    """Segment end points (mm, in pairs) of closed polygons ((n, 2) x, y)."""
+    starts = [np.asarray(p, dtype=float) for p in polygons if len(p) >= 2]
+    if not starts:
+        return np.zeros(0), np.zeros(0)
+    pairs = np.concatenate([np.stack((p, np.roll(p, -1, axis=0)), axis=1).reshape(-1, 2) for p in starts])
+    return pairs[:, 0], pairs[:, 1]
+
+
+def structure_outline(volume: PlanningVolume, name: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A structure's outline on slice k: its shape's cross-section at the slice's z where the volume
+    has a shape for it, else its mask's edge."""
+    shape = getattr(volume, "shapes", {}).get(name)
+    if shape is not None and hasattr(shape, "outlines_mm"):
+        return polygon_segments(shape.outlines_mm(float(volume.grid.z_mm[k])))
+    return outline_segments(volume.masks[name][:, :, k], volume.grid.x_mm, volume.grid.y_mm)
+
+
+def structures_at(volume: PlanningVolume, x_mm: float, y_mm: float, k: int, i: int, j: int) -> list[str]:
+    """The structures a point of slice k lies in: by shape where there is one, else by the voxel (i, j, k)."""
+    z = np.array([float(volume.grid.z_mm[k])])
+    inside = []
+    for name, mask in volume.masks.items():
+        shape = getattr(volume, "shapes", {}).get(name)
+        if shape is not None:
+            hit = bool(np.asarray(shape.contains_on_lattice(np.array([x_mm]), np.array([y_mm]), z))[0, 0, 0])
+        else:
+            hit = bool(mask[i, j, k])
+        if hit:
+            inside.append(name)
+    return inside
+
+
+class IsodoseLegend(pg.LegendItem):
+    """A legend in columns under a title row that spans them (pyqtgraph's own sizing counts a
+    spanning item once per column it covers, so the size here is the layout's own)."""
+
+    def __init__(self, title: str, columns: int, **options):
+        super().__init__(colCount=columns, **options)
+        self.title = pg.LabelItem(title, color="w", justify="left", size="9pt")
+        self.layout.addItem(self.title, 0, 0, 1, 2 * columns)
+
+    def updateSize(self) -> None:
+        self.layout.invalidate()
+        hint = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+        self.setGeometry(0, 0, hint.width(), hint.height())
 
 
 class CtSliceView(QWidget):
@@ -98,7 +152,8 @@ class CtSliceView(QWidget):
         self.legend.setParentItem(item.getViewBox())
         self.isodose_levels = ()
         self.isodose_lines: list[pg.PlotCurveItem] = []   # one per level, hottest first
-        self.isodose_legend = pg.LegendItem(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        self.isodose_legend = IsodoseLegend("", ISODOSE_LEGEND_COLUMNS, offset=(10, -10), labelTextColor="w",
+                                            brush=pg.mkBrush(0, 0, 0, 170))
         self.isodose_legend.setParentItem(item.getViewBox())
         self._set_isodose_levels(self.prescribed_gy)
 
@@ -178,7 +233,7 @@ class CtSliceView(QWidget):
                                     autoLevels=False)
         self.density_image.setRect(self._rect())
         for (name, curve), halo in zip(self.outlines.items(), self._halos):
-            xs, ys = outline_segments(self.volume.masks[name][:, :, k], grid.x_mm, grid.y_mm)
+            xs, ys = structure_outline(self.volume, name, k)
             curve.setData(xs, ys, skipFiniteCheck=True)
             halo.setData(xs, ys, skipFiniteCheck=True)
         self.slice_label.setText(f"z = {grid.z_mm[k]:.1f} mm ({k + 1} of {grid.z_mm.size})")
@@ -202,18 +257,19 @@ class CtSliceView(QWidget):
         self.isodose_legend.clear()
         self.isodose_levels = prescription_isodoses(prescribed_gy)
         self.isodose_lines = []
-        # the legend's title row: an entry whose sample draws nothing
-        self.isodose_legend.addItem(pg.PlotDataItem(pen=None), legend_title(prescribed_gy))
+        self.isodose_legend.title.setText(legend_title(prescribed_gy))
+        self.isodose_legend.updateSize()
         for level in self.isodose_levels:
             width = PRESCRIPTION_ISODOSE_WIDTH if level.is_prescription else ISODOSE_WIDTH
             line = pg.PlotCurveItem(pen=pg.mkPen(level.colour, width=width), connect="pairs", antialias=True)
-            line.setZValue(6)
+            line.setZValue(3)
             item.addItem(line)
             self.isodose_lines.append(line)
             self.isodose_legend.addItem(line, level.label)
 
     def isodose_legend_texts(self) -> list[str]:
-        return [label.text for _sample, label in self.isodose_legend.items]
+        """The legend's title and each level's label, in the order of the levels (hottest first)."""
+        return [self.isodose_legend.title.text, *(label.text for _sample, label in self.isodose_legend.items)]
 
     def _draw_dose(self) -> None:
         """The shown slice's dose, interpolated onto the fine raster, as lines and (if asked) wash."""
@@ -261,7 +317,7 @@ class CtSliceView(QWidget):
             dose = axial_dose_gy(self.dose_gy, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
                                  np.array([x_mm]), np.array([y_mm]))[0, 0]
             text += f" · dose {float(dose):.2f} Gy"
-        inside = [name for name, mask in self.volume.masks.items() if mask[i, j, k]]
+        inside = structures_at(self.volume, x_mm, y_mm, k, i, j)
         if inside:
             text += " · in " + ", ".join(inside)
         return text

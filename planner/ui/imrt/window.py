@@ -395,7 +395,7 @@ class ImrtWindow(QMainWindow):
             dose = self.planner.dose_grid_gy(self.volume, influence, result.dose_rows_gy)
             self.slice_view.show_dose(dose, rx.total_dose_gy)
             self.goals.show_findings(plan_hot_spot_check(self.volume, self.planner.sampled(self.volume), dose,
-                                                         rx.target))
+                                                         rx.target, rx.total_dose_gy))
             self.dvh.set_source(self._structure_dvhs)
             self.dvh.show_final(result.dose_rows_gy, self._dvh_caption(result), rx.total_dose_gy)
         self._refresh()
