@@ -38,6 +38,11 @@ def test_isodose_lines_lie_on_their_gy_levels_with_a_legend(imrt, qtbot):
     xs, _ = view.isodose_lines[4].getData()
     assert np.unique(np.round(xs, 3)).size > 4 * np.unique(np.round(grid.x_mm, 3)).size / 2
 
+    # the structures are outlined as the shapes the DVH samples, not as 10 mm voxels: the core is
+    # TG-119's cylinder of 1.0 cm radius (Ezzell et al. 2009) about the isocentre's axis
+    xs, ys = view.outlines["Core"].getData()
+    assert xs.size > 100 and np.allclose(np.hypot(xs, ys), 10.0, atol=1e-9)
+
     # the hover readout is the same interpolated dose
     x, y = 12.3, -31.7
     text = view.readout_at(x, y)
