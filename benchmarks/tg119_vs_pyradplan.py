@@ -1,14 +1,20 @@
-"""TG-119 C-shape with Planner and with pyRadPlan in the same run: same voxels, beams and bixels (issue 8).
+"""TG-119 C-shape with Planner and with pyRadPlan in the same run: same voxels, beams and bixels (issues 8, 14).
 
     bash benchmarks/pyradplan_env.sh            # once: pyRadPlan 0.5.0 in its own venv
-    .venv/bin/python benchmarks/tg119_vs_pyradplan.py [--repeats 3] [--grid-mm 5]
+    .venv/bin/python benchmarks/tg119_vs_pyradplan.py [--repeats 3] [--grid-mm 5 2.5]
                                                       [--iterations 500] [--tolerance 1e-5]
 
-With the defaults (3 runs of each) it takes 11-15 min on 2 cores, most of it pyRadPlan's.
+How long (2 cores, quiet machine): the default (5 and 2.5 mm, 3 interleaved repeats) about 30-35
+min, nearly all of it pyRadPlan's (per repeat ~1.5 min at 5 mm, ~6 min at 2.5 mm; Planner ~1 min
+and ~2 min for its two columns) and ~5 GB peak memory (pyRadPlan at 2.5 mm). `--grid-mm 5` alone
+takes ~8 min; the smoke check `--repeats 1 --grid-mm 5` ~3 min. 10 mm is not workable: the bixel
+mapping's containment check (b) below needs a dose grid fine enough to project the PTV.
+Take the timings on a quiet machine: the load average is printed before, after every repeat and
+after.
 
 pyRadPlan (matRad in Python) runs in benchmarks/.venv-pyradplan as a subprocess: it loads its
 shipped TG119.mat (3 x 3 x 2.5 mm CT), generates the stf of 9 beams at 0, 40, ... 320 deg with
-5 mm bixels, computes its dose influence on a 5 mm dose grid and optimises with its shipped
+5 mm bixels, computes its dose influence on the `--grid-mm` dose grid and optimises with its shipped
 objectives (PTV squared deviation from 50 Gy x 1000, Core overdose 25 Gy x 300, Body overdose
 30 Gy x 100, on its overlap-priority voxel sets) with its default solver: ipyopt is not installed,
 so scipy L-BFGS-B from x = 0, max_iter 500, tol 1e-5. Its first run also exports the dose grid,
@@ -25,8 +31,11 @@ correlate with pyRadPlan's, bixel for bixel, with weights tilted along BEV x and
 image cannot pass in this z-symmetric phantom (Pearson r over the body >= 0.95 for every beam);
 otherwise the script stops.
 
-Timed, interleaved, `--repeats` times each, every run in its own subprocess so that peak memory
-(ru_maxrss read right after the optimisation, whole process including imports) is measured alike:
+Timed, interleaved over grids and engines (repeat 1 of every grid and engine, then repeat 2, ...),
+`--repeats` times each, every run in its own subprocess so that peak memory (ru_maxrss read right
+after the optimisation, whole process including imports) is measured alike. pyRadPlan's dose grid
+is set to each `--grid-mm` (pln.prop_dose_calc dose_grid resolution, x = y = z; the exported
+spacing is printed), and Planner plans on that grid's voxels:
   * pyRadPlan with its shipped objectives;
   * Planner with the same objectives on the same voxel sets and with pyRadPlan's stopping rule
     (max 500 iterations, relative objective tolerance 1e-5): the headline ratios, like for like;
@@ -36,8 +45,18 @@ Printed: medians and p95 (nearest rank, so with 3 runs the maximum) of dose-infl
 optimisation time, their sum and peak memory, with the ratios of the medians; the time Planner
 takes until its objective first reaches pyRadPlan's final value; iteration counts and stop
 messages; the shipped objective's value of each plan (one formula, the same masks; each engine's
-plan on its own dose model); PTV D95/D10 and Core D10 as optimised and normalised to PTV D95 =
-50 Gy (as TG-119 plans are); nproc and the load average before and after.
+plan on its own dose model); nproc and the load average before, after each repeat and after.
+
+Plan quality is read from the honest DVH (Planner's sub-voxel DVH, planner.dose.structure_dvh;
+issue 14): the structures are pyRadPlan's TG119.mat masks on its CT grid (3 x 3 x 2.5 mm) as boxes
+(VoxelMaskShape), sampled below the dose voxel (<= 1 mm in-plane), and each plan's dose on the
+shared dose grid is interpolated trilinearly at the samples: PTV D95, D10, D2, Core D10 and Body
+D0.03cc, as optimised and normalised to honest PTV D95 = 50 Gy (as TG-119 plans are). Equal-or-
+better plan quality is judged on these. The voxel-centre figures on the dose grid (what both
+optimisers see) follow as a second, labelled block.
+
+Planner's optimiser multiplies by its dose-influence matrix and the stored transpose on all usable
+cores (plugins/imrt_photon/sparse_products.py); the worker reports the thread count.
 """
 
 from __future__ import annotations
@@ -123,7 +142,15 @@ if export:
         tilt[beam_of == i] = (1.5 + x / np.abs(x).max()) * (1.5 + z / np.abs(z).max())
     per_beam = np.stack([sitk.GetArrayFromImage(dij.compute_result_dose_grid(
         np.where(beam_of == i, tilt, 0.0))["physical_dose"]) for i in range(len(stf.beams))])
+    # the structures as pyRadPlan holds them: masks on its CT grid (3 x 3 x 2.5 mm), for the
+    # sub-voxel (honest) DVH
+    ct_masks = {"ctmask_" + v.name: sitk.GetArrayFromImage(v.mask) > 0 for v in cst.vois}
+    ct_shape = sitk.GetArrayFromImage(ct.cube_hu).shape
+    assert all(m.shape == ct_shape for m in ct_masks.values()), "structure masks off the CT grid"
     np.savez_compressed(out + ".npz", hu=hu, origin=np.asarray(dose.GetOrigin()),
+                        ct_origin=np.asarray(ct.cube_hu.GetOrigin()),
+                        ct_spacing=np.asarray(ct.cube_hu.GetSpacing()),
+                        ct_direction=np.asarray(ct.cube_hu.GetDirection()), **ct_masks,
                         spacing=np.asarray(dose.GetSpacing()),
                         direction=np.asarray(dose.GetDirection()),
                         iso=np.asarray(stf.beams[0].iso_center, dtype=float),
@@ -227,7 +254,9 @@ res = optimise_fluence(inf.dij, rows, objectives,
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 dose = inf.dose_grid_gy(res.weights, shape)
 np.save(out, np.transpose(dose, (2, 1, 0)))
+from plugins.imrt_photon.sparse_products import default_threads
 print(json.dumps({"dij_s": t_dij, "opt_s": res.seconds, "bixels": len(inf.bixels),
+                  "threads": default_threads(),
                   "nnz": int(inf.dij.nnz), "iterations": res.iterations,
                   "objective": res.objective_history[-1] if res.objective_history else None,
                   "message": res.message, "peak_rss_mb": peak,
@@ -286,47 +315,54 @@ def check_mapping(work: Path, npz: Path) -> tuple[str, list[str]]:
     return passing[0], lines
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3, help="runs of each (median and p95 reported)")
-    ap.add_argument("--grid-mm", type=float, default=5.0)
-    ap.add_argument("--iterations", type=int, default=500,
-                    help="Planner's L-BFGS-B iteration cap (default: pyRadPlan's, 500)")
-    ap.add_argument("--tolerance", type=float, default=1e-5,
-                    help="Planner's relative objective tolerance, scipy's ftol (default: "
-                         "pyRadPlan's, 1e-5; Planner's own default is 1e-7)")
-    args = ap.parse_args()
-    if not PYRADPLAN_PYTHON.exists():
-        sys.exit("run: bash benchmarks/pyradplan_env.sh")
-    load_before = load()
-    work = Path(tempfile.mkdtemp(prefix="tg119_bench_"))
-    (work / "prp.py").write_text(PYRADPLAN_WORKER)
-    (work / "planner.py").write_text(PLANNER_WORKER)
-    npz = work / "prp.npz"
-    runs: dict[str, list[dict]] = {"prp": [], "shipped": [], "own": []}
-    mapping, mapping_lines = "", []
-    for i in range(args.repeats):
-        print(f"run {i + 1} of {args.repeats}: pyRadPlan ...", flush=True)
-        runs["prp"].append(run_json([str(PYRADPLAN_PYTHON), str(work / "prp.py"),
-                                     str(work / "prp"), str(args.grid_mm),
-                                     "export" if i == 0 else "time"]))
-        if i == 0:
-            print("mapping pyRadPlan's bixels to Planner's (u, v) ...", flush=True)
-            mapping, mapping_lines = check_mapping(work, npz)
-        for mode in ("shipped", "own"):
-            print(f"run {i + 1} of {args.repeats}: Planner ({mode} objectives) ...", flush=True)
-            runs[mode].append(run_json([sys.executable, str(work / "planner.py"), str(npz),
-                                        str(work / f"planner_{mode}.npy"), str(ROOT), mode,
-                                        str(args.iterations), str(args.tolerance), mapping]))
-    load_after = load()
+HONEST = (("PTV D95", "OuterTarget", "d95_gy"), ("PTV D10", "OuterTarget", "d10_gy"),
+          ("Core D10", "Core", "d10_gy"), ("PTV D2", "OuterTarget", "d2_gy"),
+          ("Body D0.03cc", "BODY", "d0_03cc_gy"))
 
+
+def honest_points(data, doses: dict[str, np.ndarray]) -> tuple[dict[str, dict], str]:
+    """Each plan's DVH points from Planner's sub-voxel DVH (planner.dose.structure_dvh): pyRadPlan's
+    TG119.mat masks on its CT grid (3 x 3 x 2.5 mm) as boxes, sampled below the dose voxel, each
+    plan's dose (on the shared dose grid) interpolated trilinearly at the samples."""
+    sys.path.insert(0, str(ROOT))
+    from planner.core.volume import VoxelGrid
+    from planner.dose.structure_dvh import (StructureDvh, VoxelMaskShape, dose_at_samples_gy,
+                                            sample_shape)
+
+    assert np.allclose(data["ct_direction"], np.eye(3).ravel()), "CT grid is not axis-aligned"
+    to_xyz = lambda a: np.ascontiguousarray(np.transpose(a, (2, 1, 0)))
+
+    def grid(origin, spacing, shape_xyz):
+        return VoxelGrid(*(origin[i] + spacing[i] * np.arange(shape_xyz[i]) for i in range(3)))
+
+    ct_masks = {k[7:]: to_xyz(data[k]) for k in data.files if k.startswith("ctmask_")}
+    ct_grid = grid(data["ct_origin"], data["ct_spacing"], next(iter(ct_masks.values())).shape)
+    dose_grid = grid(data["origin"], data["spacing"], to_xyz(data["hu"]).shape)
+    samples = {name: sample_shape(name, VoxelMaskShape(ct_masks[name], ct_grid), dose_grid.spacing_mm,
+                                  "TG119.mat mask on pyRadPlan's CT grid")
+               for name in {s for _, s, _ in HONEST}}
+    out = {}
+    for plan, dose_zyx in doses.items():
+        dose = to_xyz(dose_zyx)
+        pts = {name: StructureDvh(name, dose_at_samples_gy(smp, dose_grid, dose), smp.cell_cc).points()
+               for name, smp in samples.items()}
+        raw = {label: getattr(pts[s], attr) for label, s, attr in HONEST}
+        scale = 50.0 / raw["PTV D95"]
+        out[plan] = {"raw": raw, "normalised": {k: v * scale for k, v in raw.items()}}
+    return out, "; ".join(smp.describe() for smp in samples.values())
+
+
+def grid_report(grid_mm: float, work: Path, runs: dict[str, list[dict]], mapping: str,
+                mapping_lines: list[str], args) -> None:
+    """The table of one dose grid: times (median, p95), iterations, plan quality."""
+    npz = work / "prp.npz"
     data = np.load(npz)
     masks = {k[5:]: data[k] for k in data.files if k.startswith("mask_")}
     opt = {k[4:]: data[k] for k in data.files if k.startswith("opt_")}
     doses = {"prp": np.load(work / "prp_dose.npy"),
              "shipped": np.load(work / "planner_shipped.npy"),
              "own": np.load(work / "planner_own.npy")}
-    n = args.repeats
+    n = len(runs["prp"])
     prp, sh, own = runs["prp"][-1], runs["shipped"][-1], runs["own"][-1]  # the doses' runs
     assert prp["bixels"] == sh["bixels"] == own["bixels"], "bixel counts differ"
     obj = {k: shipped_objective(v, opt) for k, v in doses.items()}
@@ -337,12 +373,12 @@ def main() -> None:
         k = next((i for i, f in enumerate(r["history"]) if f <= obj["prp"]), None)
         return None if k is None else (r["dij_s"] + r["stamps"][k], k + 1)
 
-    print(f"\nmachine: nproc {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}), "
-          f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
-    print(f"TG-119 C-shape (pyRadPlan's TG119.mat), 9 beams 0..320 deg, 5 mm bixels, "
-          f"{args.grid_mm:g} mm dose grid, same voxels")
+    spacing = " x ".join(f"{v:g}" for v in data["spacing"])
+    print(f"\n=== {grid_mm:g} mm dose grid (pyRadPlan's dose grid as exported: {spacing} mm; "
+          f"Planner plans on the same voxels) ===")
+    print(f"TG-119 C-shape (pyRadPlan's TG119.mat), 9 beams 0..320 deg, 5 mm bixels")
     print(f"bixels: pyRadPlan {prp['bixels']}, Planner {sh['bixels']} (pyRadPlan's stf rays; "
-          f"Planner dij nnz {sh['nnz']:,})")
+          f"Planner dij nnz {sh['nnz']:,}, products on {sh.get('threads', '?')} threads)")
     print(f"bixel mapping, matRad BEV -> Planner (u, v): u, v = {mapping}; candidates:")
     print("\n".join(mapping_lines))
     print(f"pyRadPlan optimiser: {prp['solver']}; from x = 0")
@@ -366,6 +402,11 @@ def main() -> None:
         print(f"{name:30s}{m['prp']:10.2f}{p95(v['prp']):12.2f}{m['shipped']:10.2f}"
               f"{p95(v['shipped']):12.2f}{m['prp'] / m['shipped']:9.1f}x"
               f"{m['own']:10.2f}{p95(v['own']):12.2f}")
+    per_it = {k: [1000 * r["opt_s"] / max(r["iterations"], 1) for r in rs] for k, rs in runs.items()}
+    print(f"{'  optimisation per iteration [ms]':30s}{np.median(per_it['prp']):10.1f}{'':12s}"
+          f"{np.median(per_it['shipped']):10.1f}{'':12s}"
+          f"{np.median(per_it['prp']) / np.median(per_it['shipped']):9.1f}x"
+          f"{np.median(per_it['own']):10.1f}")
     reach = [to_target(r) for r in runs["shipped"]]
     total_prp = float(np.median([r["dij_s"] + r["opt_s"] for r in runs["prp"]]))
     if all(t is not None for t in reach):
@@ -389,14 +430,98 @@ def main() -> None:
     print(f"{'  as the optimiser reported it':30s}{reported[-1] or float('nan'):12.1f}"
           f"{sh['objective']:12.1f}{'':>12s}   (pyRadPlan, each run: "
           + ", ".join(f"{x:.1f}" for x in reported if x is not None) + ")")
-    for title, fn in (("as optimised [Gy]", metrics), ("normalised PTV D95 = 50 Gy [Gy]", normalised)):
+    honest, described = honest_points(data, doses)
+    print("honest DVH (Planner's sub-voxel DVH, planner.dose.structure_dvh): structures = "
+          "TG119.mat masks on the CT grid as boxes,\n  sampled below the dose voxel, dose "
+          f"interpolated trilinearly at the samples ({described})")
+    for title, key in (("  as optimised [Gy]", "raw"), ("  normalised honest PTV D95 = 50 Gy [Gy]",
+                                                        "normalised")):
+        print(title)
+        for label in honest["prp"][key]:
+            print(f"    {label:26s}" + "".join(f"{honest[k][key][label]:12.2f}"
+                                             for k in ("prp", "shipped", "own")))
+    hp, hs = honest["prp"]["normalised"], honest["shipped"]["normalised"]
+    # lower is better for every point but D95, which normalisation makes equal
+    verdict = [f"{k} {hs[k] - hp[k]:+.2f} Gy {'(equal or better)' if hs[k] <= hp[k] + 0.05 else '(WORSE)'}"
+               for k in ("PTV D10", "Core D10", "PTV D2", "Body D0.03cc")]
+    print("  Planner (same obj.) minus pyRadPlan, honest, normalised (equal = within 0.05 Gy): "
+          + ", ".join(verdict))
+    print("voxel centres on the dose grid (the optimisers' own view; not the judged figures)")
+    for title, fn in (("  as optimised [Gy]", metrics),
+                      ("  normalised voxel-centre PTV D95 = 50 Gy [Gy]", normalised)):
         mp = {k: fn(v, masks) for k, v in doses.items()}
         print(title)
         for key in mp["prp"]:
-            print(f"  {key:28s}{mp['prp'][key]:12.1f}{mp['shipped'][key]:12.1f}{mp['own'][key]:12.1f}")
-    print("TG-119 goals: PTV D95 >= 50, PTV D10 <= 55, Core D10 <= 25 (harder: 10) Gy")
+            print(f"    {key:26s}{mp['prp'][key]:12.2f}{mp['shipped'][key]:12.2f}"
+                  f"{mp['own'][key]:12.2f}")
+    print("TG-119 goals: PTV D95 >= 50, PTV D10 <= 55, Core D10 <= 25 (harder: 10) Gy; equal-or-better "
+          "plan quality is judged on the honest (sub-voxel) figures")
     print("ratio = pyRadPlan median / Planner (same objectives) median; each engine's plan is "
           "evaluated on its own dose model")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="interleaved runs of each engine on each grid (median and p95 reported)")
+    ap.add_argument("--grid-mm", type=float, nargs="+", default=[5.0, 2.5],
+                    help="dose grid spacings, all in one interleaved run (default: 5 2.5)")
+    ap.add_argument("--iterations", type=int, default=500,
+                    help="Planner's L-BFGS-B iteration cap (default: pyRadPlan's, 500)")
+    ap.add_argument("--tolerance", type=float, default=1e-5,
+                    help="Planner's relative objective tolerance, scipy's ftol (default: "
+                         "pyRadPlan's, 1e-5; Planner's own default is 1e-7)")
+    args = ap.parse_args()
+    if not PYRADPLAN_PYTHON.exists():
+        sys.exit("run: bash benchmarks/pyradplan_env.sh")
+    grids = list(dict.fromkeys(args.grid_mm))
+    loads = [("before", load())]
+    print(f"load average (1, 5, 15 min) before: {loads[0][1]}", flush=True)
+    root = Path(tempfile.mkdtemp(prefix="tg119_bench_"))
+    works = {}
+    for g in grids:
+        works[g] = root / f"grid_{g:g}mm"
+        works[g].mkdir()
+        (works[g] / "prp.py").write_text(PYRADPLAN_WORKER)
+        (works[g] / "planner.py").write_text(PLANNER_WORKER)
+    runs = {g: {"prp": [], "shipped": [], "own": []} for g in grids}
+    mapping = {g: ("", []) for g in grids}
+    for i in range(args.repeats):
+        for g in grids:  # repeat i of every grid and engine, then repeat i + 1
+            work = works[g]
+            print(f"run {i + 1} of {args.repeats}, {g:g} mm: pyRadPlan ...", flush=True)
+            runs[g]["prp"].append(run_json([str(PYRADPLAN_PYTHON), str(work / "prp.py"),
+                                            str(work / "prp"), str(g),
+                                            "export" if i == 0 else "time"]))
+            if i == 0:
+                print(f"mapping pyRadPlan's bixels to Planner's (u, v), {g:g} mm ...", flush=True)
+                mapping[g] = check_mapping(work, work / "prp.npz")
+            for mode in ("shipped", "own"):
+                print(f"run {i + 1} of {args.repeats}, {g:g} mm: Planner ({mode} objectives) ...",
+                      flush=True)
+                runs[g][mode].append(run_json([sys.executable, str(work / "planner.py"),
+                                               str(work / "prp.npz"),
+                                               str(work / f"planner_{mode}.npy"), str(ROOT), mode,
+                                               str(args.iterations), str(args.tolerance),
+                                               mapping[g][0]]))
+        tag = "after" if i == args.repeats - 1 else f"after repeat {i + 1}"
+        loads.append((tag, load()))
+        print(f"load average (1, 5, 15 min) {tag}: {loads[-1][1]}", flush=True)
+
+    print(f"\nmachine: nproc {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}); "
+          f"load average (1, 5, 15 min): " + "; ".join(f"{t} {v}" for t, v in loads))
+    print(f"grids {', '.join(f'{g:g} mm' for g in grids)}, {args.repeats} interleaved repeats "
+          f"(repeat 1 of every grid and engine, then repeat 2, ...)")
+    for g in grids:
+        grid_report(g, works[g], runs[g], *mapping[g], args)
+    if len(grids) > 1:
+        print("\nsummary: dose influence + optimisation, medians [s]")
+        for g in grids:
+            tot = {k: float(np.median([r["dij_s"] + r["opt_s"] for r in rs]))
+                   for k, rs in runs[g].items()}
+            print(f"  {g:5g} mm  pyRadPlan {tot['prp']:8.1f}  Planner (same obj.) "
+                  f"{tot['shipped']:8.1f}  ratio {tot['prp'] / tot['shipped']:5.1f}x  "
+                  f"Planner (TG-119 obj.) {tot['own']:8.1f}")
 
 
 if __name__ == "__main__":
