@@ -34,13 +34,16 @@ def test_the_summary_shows_the_segments_and_mu_of_the_optimised_plan(imrt, qtbot
     optimised(qtbot, window)
     deliverable = window.optimisation.deliverable
     mlc = deliverable.mlc_plan
-    text = window.summary.delivery_label.text()
-    assert text.startswith(f"{sum(mlc.segment_counts)} segments in {len(mlc.beams)} beams, "
-                           f"{mlc.total_mu_per_fraction:.0f} MU per fraction = ")
+    label = window.summary.delivery_label
     # the ratio shown is the two MU figures' ratio
     assert deliverable.modulation_factor == pytest.approx(
         mlc.total_mu_per_fraction / deliverable.open_field_mu_per_fraction)
-    assert f"{deliverable.modulation_factor:.1f} × the {deliverable.open_field_mu_per_fraction:.0f} MU" in text
+    assert label.text() == (f"{sum(mlc.segment_counts)} segments, {mlc.total_mu_per_fraction:.0f} MU per fraction "
+                            f"({deliverable.modulation_factor:.1f} × open fields)")
+    tip = label.toolTip()   # the details: beams, the open fields' MU, the calibration, what was left out
+    assert tip.startswith(f"{sum(mlc.segment_counts)} segments in {len(mlc.beams)} beams, ")
+    assert f"{deliverable.modulation_factor:.1f} × the {deliverable.open_field_mu_per_fraction:.0f} MU" in tip
+    assert "(DEMO calibration)" in tip
     type_weight(qtbot, window, "0")
     assert window.plan.modulation_weight == 0.0 and window.is_stale
     assert window.summary.delivery_label.text().startswith("⚠ of the previous optimisation: ")

@@ -27,9 +27,18 @@ MODULATION_TOOLTIP = (
     "fewer MU and segments, at some cost to the dose.")
 
 
+def delivery_in_short(deliverable) -> str:
+    """E.g. "95 segments, 1983 MU per fraction (6.6 × open fields)": what the summary row shows."""
+    plan = deliverable.mlc_plan
+    text = f"{sum(plan.segment_counts)} segments, {plan.total_mu_per_fraction:.0f} MU per fraction"
+    if np.isfinite(deliverable.open_field_mu_per_fraction):
+        text += f" ({deliverable.modulation_factor:.1f} × open fields)"
+    return text
+
+
 def describe_delivery(deliverable) -> str:
-    """E.g. "121 segments, 2571 MU per fraction = 8.5 × open fields (302 MU) ..." of a planner's
-    DeliverablePlan (the leaf-sequenced plan)."""
+    """E.g. "95 segments in 9 beams, 1983 MU per fraction = 6.6 × the 302 MU of open fields ..." of
+    a planner's DeliverablePlan (the leaf-sequenced plan): the summary row's tooltip."""
     plan = deliverable.mlc_plan
     text = (f"{sum(plan.segment_counts)} segments in {len(plan.beams)} beams, "
             f"{plan.total_mu_per_fraction:.0f} MU per fraction")
@@ -138,10 +147,12 @@ class PlanSummary(QWidget):
 
     def show_delivery(self, deliverable, stale: bool, problem: str | None = None) -> None:
         """What delivering the optimised plan takes (None: not optimised yet, or `problem`)."""
-        text = (describe_delivery(deliverable) if deliverable is not None
+        text = (delivery_in_short(deliverable) if deliverable is not None
                 else f"not leaf-sequenced: {problem}" if problem else "not optimised yet")
         self.delivery_label.setText(("⚠ of the previous optimisation: " if stale and deliverable is not None else "")
                                     + text)
+        self.delivery_label.setToolTip(describe_delivery(deliverable) if deliverable is not None else
+                                       "The optimised plan leaf-sequenced (step-and-shoot) as it would be exported")
         self.delivery_label.setStyleSheet(STALE_STYLE if stale and deliverable is not None else "")
 
     def show_dose_state(self, text: str, stale: bool) -> None:
