@@ -11,6 +11,14 @@ What it cannot prove: someone able to rewrite the whole file consistently (recom
 after the change and the head with them) forges a log that verifies. Only an anchor kept outside
 the file closes that: the last entry hash printed in a plan report, a PACS object or an email.
 :meth:`AuditLog.verify` checks such anchors (``anchors=``): each must still be an entry's hash.
+Planner puts one in every plan it exports or signs: :meth:`AuditLog.reserve` hands out the entry
+(its hash known) before it is stored, the plan is signed with that hash inside
+(planner.dicom.audit_anchor), and the entry is committed only when the plan was written; `planner
+audit verify --against FOLDER` (planner.review.audit_anchors) checks those hashes are still there.
+
+Who: ``who`` names the signer by certificate subject and SHA-256 fingerprint where a certificate
+was used, else the OS user; ``os_user`` (schema 2) is the account logged in, kept beside it
+(planner.review.actor). Entries of schema 1 have no ``os_user`` and hash without it.
 """
 
 from __future__ import annotations
@@ -19,22 +27,25 @@ import hashlib
 import json
 import os
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from planner.paths import data_dir
 
-ACTIONS = ("create", "edit", "sign", "approve", "reject", "export", "send", "open", "revision")
+ACTIONS = ("create", "edit", "sign", "approve", "reject", "export", "send", "open", "revision",
+           "refused")  # refused: an approval or rejection the review refused, with its reasons
 GENESIS_HASH = "0" * 64          # the previous hash of the first entry
-SCHEMA_VERSION = 1               # PRAGMA user_version
+SCHEMA_VERSION = 2               # PRAGMA user_version; 1: no os_user column (upgraded on opening)
 APPLICATION_ID = 0x504C4155      # PRAGMA application_id, "PLAU": tells our file from another SQLite file
 BUSY_TIMEOUT_S = 30.0            # a second writer waits this long for the first one's transaction
 
 _SCHEMA = (
     """CREATE TABLE entries (
         seq INTEGER PRIMARY KEY, at_utc TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
-        plan_uid TEXT NOT NULL, details TEXT NOT NULL, previous_hash TEXT NOT NULL, entry_hash TEXT NOT NULL)""",
+        plan_uid TEXT NOT NULL, details TEXT NOT NULL, previous_hash TEXT NOT NULL, entry_hash TEXT NOT NULL,
+        os_user TEXT NOT NULL DEFAULT '')""",
     "CREATE INDEX entries_by_plan ON entries (plan_uid, seq)",
     """CREATE TABLE head (
         id INTEGER PRIMARY KEY CHECK (id = 1), entry_count INTEGER NOT NULL,
@@ -63,6 +74,7 @@ class AuditEntry:
     details_json: str            # canonical JSON of a dict; see ``details``
     previous_hash: str
     entry_hash: str
+    os_user: str = ""            # the OS account beside ``who``; "" in entries of schema 1
 
     @property
     def details(self) -> dict:
@@ -71,7 +83,7 @@ class AuditEntry:
 
     def as_dict(self) -> dict:
         return {"seq": self.seq, "at_utc": self.at_utc, "who": self.who, "action": self.action,
-                "plan_uid": self.plan_uid, "details": self.details,
+                "plan_uid": self.plan_uid, "details": self.details, "os_user": self.os_user,
                 "previous_hash": self.previous_hash, "entry_hash": self.entry_hash}
 
 
@@ -96,11 +108,37 @@ def default_audit_path() -> Path:
 
 
 def entry_hash(seq: int, at_utc: str, who: str, action: str, plan_uid: str, details: dict,
-               previous_hash: str) -> str:
-    """SHA-256 over a canonical JSON of every field but the hash itself."""
-    canonical = _canonical_json({"seq": seq, "at_utc": at_utc, "who": who, "action": action,
-                                 "plan_uid": plan_uid, "details": details, "previous_hash": previous_hash})
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+               previous_hash: str, os_user: str = "") -> str:
+    """SHA-256 over a canonical JSON of every field but the hash itself (``os_user`` only when given,
+    so entries written before it existed keep their hashes)."""
+    fields = {"seq": seq, "at_utc": at_utc, "who": who, "action": action,
+              "plan_uid": plan_uid, "details": details, "previous_hash": previous_hash}
+    if os_user:
+        fields["os_user"] = os_user
+    return hashlib.sha256(_canonical_json(fields).encode("utf-8")).hexdigest()
+
+
+_COLUMNS = "seq, at_utc, who, action, plan_uid, details, previous_hash, entry_hash, os_user"
+
+
+class Reservation:
+    """Entries handed out inside one write transaction of :meth:`AuditLog.reserve`: each one's hash is
+    final, but it is stored only when the ``with`` block ends without an exception."""
+
+    def __init__(self, log: AuditLog, head: AuditHead):
+        self._seq, self._previous = head.last_seq, head.last_hash
+        self.pending: list[AuditEntry] = []
+
+    def entry(self, action: str, who: str, plan_uid: str, details: dict | None = None, *,
+              os_user: str = "", at: datetime | None = None) -> AuditEntry:
+        details_json = _checked(action, who, plan_uid, details, os_user, at)
+        seq, previous = self._seq + 1, self._previous
+        at_utc = _iso_utc(at or datetime.now(timezone.utc))
+        digest = entry_hash(seq, at_utc, who, action, plan_uid, json.loads(details_json), previous, os_user)
+        entry = AuditEntry(seq, at_utc, who, action, plan_uid, details_json, previous, digest, os_user)
+        self.pending.append(entry)
+        self._seq, self._previous = seq, digest
+        return entry
 
 
 class AuditLog:
@@ -132,40 +170,41 @@ class AuditLog:
         self.close()
 
     def record(self, action: str, who: str, plan_uid: str, details: dict | None = None,
-               at: datetime | None = None) -> AuditEntry:
+               at: datetime | None = None, *, os_user: str = "") -> AuditEntry:
         """Append one entry, chained to the head, in one transaction; returns it as stored."""
-        if action not in ACTIONS:
-            raise AuditError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
-        if not isinstance(who, str) or not who.strip():
-            raise AuditError("an audit entry needs who did it")
-        if not isinstance(plan_uid, str) or not plan_uid.strip():
-            raise AuditError("an audit entry needs the plan's UID")
-        details = {} if details is None else details
-        if not isinstance(details, dict):
-            raise AuditError("audit details must be a dict")
+        _checked(action, who, plan_uid, details, os_user, at)  # refused before the write lock is taken
+        with self.reserve() as reservation:
+            return reservation.entry(action, who, plan_uid, details, os_user=os_user, at=at)
+
+    @contextmanager
+    def reserve(self):
+        """``with log.reserve() as r: entry = r.entry(...)``: the write lock is held from here, so the
+        entries' hashes (what a plan is signed with) are the ones stored; they are stored together when
+        the block ends, and none of them if it raises. Keep the block short: other writers wait."""
         try:
-            details_json = _canonical_json(details)
-        except (TypeError, ValueError) as err:
-            raise AuditError(f"audit details must be plain JSON values ({err})") from None
-        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
-            raise AuditError("an audit time needs its time zone (a naive datetime is ambiguous)")
-
-        def append():
-            head = self._head_row()
-            seq, previous = head.last_seq + 1, head.last_hash
-            at_utc = _iso_utc(at or datetime.now(timezone.utc))
-            digest = entry_hash(seq, at_utc, who, action, plan_uid, json.loads(details_json), previous)
-            self._db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (seq, at_utc, who, action, plan_uid, details_json, previous, digest))
-            self._db.execute("UPDATE head SET entry_count = entry_count + 1, last_seq = ?, last_hash = ? "
-                             "WHERE id = 1", (seq, digest))
-            return AuditEntry(seq, at_utc, who, action, plan_uid, details_json, previous, digest)
-
-        return self._write(append)
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise self._error(err) from None
+        try:
+            reservation = Reservation(self, self._head_row())
+            yield reservation
+            for e in reservation.pending:
+                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (e.seq, e.at_utc, e.who, e.action, e.plan_uid, e.details_json, e.previous_hash,
+                                  e.entry_hash, e.os_user))
+                self._db.execute("UPDATE head SET entry_count = entry_count + 1, last_seq = ?, last_hash = ? "
+                                 "WHERE id = 1", (e.seq, e.entry_hash))
+            self._db.execute("COMMIT")
+        except BaseException as err:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise self._error(err) from None
+            raise
 
     def entries(self, plan_uid: str | None = None) -> tuple[AuditEntry, ...]:
         """Every entry in order, or one plan's: the per-plan view."""
-        query = "SELECT seq, at_utc, who, action, plan_uid, details, previous_hash, entry_hash FROM entries"
+        query = f"SELECT {_COLUMNS} FROM entries"
         params: tuple = ()
         if plan_uid is not None:
             query, params = query + " WHERE plan_uid = ?", (plan_uid,)
@@ -195,6 +234,10 @@ class AuditLog:
                 return
             if app_id != APPLICATION_ID:
                 raise AuditError(f"{self.path}: not a Planner audit log (another application's SQLite database)")
+            if version == 1:  # add the os_user column; the rows and their hashes stay as they are
+                self._db.execute("ALTER TABLE entries ADD COLUMN os_user TEXT NOT NULL DEFAULT ''")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                return
             if version != SCHEMA_VERSION:
                 raise AuditError(f"{self.path}: audit log schema version {version}; this Planner reads "
                                  f"version {SCHEMA_VERSION}")
@@ -247,11 +290,12 @@ def _verify_rows(db: sqlite3.Connection, anchors) -> AuditVerification:
     missing = [name for name in ("entries", "head") if name not in tables]
     if missing:
         return AuditVerification(False, 0, tuple(f"the {name} table is missing" for name in missing))
-    rows = db.execute("SELECT seq, at_utc, who, action, plan_uid, details, previous_hash, entry_hash "
-                      "FROM entries ORDER BY seq").fetchall()
+    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+    select = _COLUMNS if "os_user" in columns else _COLUMNS.replace(", os_user", ", ''")
+    rows = db.execute(f"SELECT {select} FROM entries ORDER BY seq").fetchall()
     problems: list[str] = []
     expected_seq, previous = 1, GENESIS_HASH
-    for seq, at_utc, who, action, plan_uid, details_json, previous_hash, stored_hash in rows:
+    for seq, at_utc, who, action, plan_uid, details_json, previous_hash, stored_hash, os_user in rows:
         if seq != expected_seq:
             gap = f"seq {expected_seq}" if seq == expected_seq + 1 else f"seq {expected_seq}–{seq - 1}"
             problems.append(f"entry {gap} missing before seq {seq} (deleted)")
@@ -263,7 +307,7 @@ def _verify_rows(db: sqlite3.Connection, anchors) -> AuditVerification:
         except (TypeError, ValueError):
             problems.append(f"entry seq {seq}: details are not valid JSON (altered)")
         else:
-            if entry_hash(seq, at_utc, who, action, plan_uid, details, previous_hash) != stored_hash:
+            if entry_hash(seq, at_utc, who, action, plan_uid, details, previous_hash, os_user) != stored_hash:
                 problems.append(f"entry seq {seq}: altered (its hash does not match its fields)")
         expected_seq, previous = seq + 1, stored_hash
     head = db.execute("SELECT entry_count, last_seq, last_hash FROM head WHERE id = 1").fetchone()
@@ -286,6 +330,27 @@ def _verify_rows(db: sqlite3.Connection, anchors) -> AuditVerification:
     problems.extend(f"anchor {anchor} is no longer in the log (rewritten since it was noted)"
                     for anchor in anchors if anchor.strip().lower() not in known)
     return AuditVerification(not problems, len(rows), tuple(problems))
+
+
+def _checked(action, who, plan_uid, details, os_user, at) -> str:
+    """The canonical JSON of ``details`` once every field is one an entry may hold; AuditError if not."""
+    if action not in ACTIONS:
+        raise AuditError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
+    if not isinstance(who, str) or not who.strip():
+        raise AuditError("an audit entry needs who did it")
+    if not isinstance(plan_uid, str) or not plan_uid.strip():
+        raise AuditError("an audit entry needs the plan's UID")
+    if not isinstance(os_user, str):
+        raise AuditError("the OS user of an audit entry must be text")
+    details = {} if details is None else details
+    if not isinstance(details, dict):
+        raise AuditError("audit details must be a dict")
+    if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+        raise AuditError("an audit time needs its time zone (a naive datetime is ambiguous)")
+    try:
+        return _canonical_json(details)
+    except (TypeError, ValueError) as err:
+        raise AuditError(f"audit details must be plain JSON values ({err})") from None
 
 
 def _canonical_json(value) -> str:

@@ -141,7 +141,8 @@ def test_an_anchor_catches_a_consistent_rewrite(log_path):
     for e in entries:
         who = "Dr. Somebody Else" if e.seq == 5 else e.who
         digest = entry_hash(e.seq, e.at_utc, who, e.action, e.plan_uid, e.details, previous)
-        statements.append(f"INSERT INTO entries VALUES ({e.seq}, '{e.at_utc}', '{who}', '{e.action}', "
+        statements.append(f"INSERT INTO entries (seq, at_utc, who, action, plan_uid, details, previous_hash, "
+                          f"entry_hash) VALUES ({e.seq}, '{e.at_utc}', '{who}', '{e.action}', "
                           f"'{e.plan_uid}', '{e.details_json}', '{previous}', '{digest}')")
         previous = digest
     statements.append(f"UPDATE head SET last_hash = '{previous}'")
