@@ -150,6 +150,8 @@ def delivery_json(deliverable, plan) -> dict:
     """MU per fraction and segments of the leaf-sequenced plan, against open fields on the same beams."""
     m = deliverable.mlc_plan
     return {"mu_per_fraction": m.total_mu_per_fraction, "segments": sum(m.segment_counts),
+            # the DVH points after leaf sequencing: what those MU deliver
+            "delivered_dvh_points": {name: p.as_dict() for name, p in deliverable.metrics.items()},
             "modulation": {
                 "modulation_weight": plan.modulation_weight,
                 "open_field_mu_per_fraction": deliverable.open_field_mu_per_fraction,

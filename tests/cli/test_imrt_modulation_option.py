@@ -21,6 +21,9 @@ def test_the_weight_is_used_and_mu_and_segments_are_reported(capsys):
                                                             / modulation["open_field_mu_per_fraction"])
     assert (modulation["min_segment_mu"], modulation["min_segment_area_cm2"]) == (2.0, 1.0)
     assert out["deliverable"] is None   # no --out: nothing written
+    # the leaf-sequenced plan is normalised again: its PTV D95 is the prescription too
+    assert out["delivered_dvh_points"]["PTV"]["d95_gy"] == pytest.approx(50.0, abs=1e-3)
+    assert set(out["delivered_dvh_points"]) == {"PTV", "Core", "Body"}
 
 
 def test_a_negative_weight_is_refused_in_one_line(capsys):
