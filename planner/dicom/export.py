@@ -30,6 +30,7 @@ from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult, stale_do
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 
 from .identity import ExportIdentity, IdentityError, encode, new_uid, read_image_identity
+from .audit_anchor import add_audit_anchor
 from .plan_payload import add_plan_payload, calculation_record, payload_disagreements
 from .rt_dose import DoseGridError, build_rt_dose
 from .rt_plan import BeamGeometry, TreatmentUnit, build_rt_plan
@@ -67,14 +68,16 @@ class ExportedFiles:
 
 def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, technique, out_dir, *,
                 overwrite: bool = False, now: _dt.datetime | None = None,
-                predecessor_uid: str | None = None) -> ExportedFiles:
+                predecessor_uid: str | None = None, audit_anchor=None) -> ExportedFiles:
     """Write RTPLAN.dcm, RTSTRUCT.dcm, RTDOSE.dcm (and US.dcm) into ``out_dir``, all or nothing.
 
     ``planning_image`` is the workflow's PlanningImage or the UltrasoundImage itself; ``technique``
     the plan's technique plugin object (its machines and commissioning). The RT Dose holds the plan
     dose (all fractions, see planner.dicom.rt_dose). An existing export in ``out_dir`` is replaced
     only with ``overwrite=True``. ``predecessor_uid``: the RT Plan this export revises (an approved,
-    locked plan; planner.review.revision), referenced as PREDECESSOR (PS3.3 C.8.8.9). Raises
+    locked plan; planner.review.revision), referenced as PREDECESSOR (PS3.3 C.8.8.9).
+    ``audit_anchor``: called with the RT Plan's UID, returns the audit entry of this export (reserved,
+    planner.review.audit), whose hash the RT Plan carries (planner.dicom.audit_anchor). Raises
     :class:`ExportError` with the reason otherwise.
     """
     image = getattr(planning_image, "image", planning_image)
@@ -101,6 +104,8 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
                                     uids[RT_STRUCTURE_SET_FILE], brachy=brachy, predecessor_uid=predecessor_uid)
             record = calculation_record(plan, dose_result)
             add_plan_payload(rt_plan, plan, record)  # the plan itself, signed with the RT Plan (plan_payload.py)
+            if audit_anchor is not None:
+                add_audit_anchor(rt_plan, audit_anchor(uids[RT_PLAN_FILE]))
             try:
                 rt_dose, dose_notes = build_rt_dose(identity, uids[RT_DOSE_FILE], dose_result,
                                                     plan.prescription.fractions, uids[RT_PLAN_FILE])

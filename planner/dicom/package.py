@@ -22,6 +22,7 @@ rejected: it may differ from the dose signed (other beam data or engine version)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import tempfile
@@ -40,6 +41,7 @@ from planner.report import PlanStatus, ReportError, SignatureLine, render_plan_r
 
 from .export import (ALL_FILES, RT_DOSE_FILE, RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, ULTRASOUND_FILE, ExportError,
                      export_plan, move_into_place, staged_folder)
+from .audit_anchor import add_audit_anchor, audit_head_text
 from .keys import SigningIdentity
 from .plan_payload import (PlanPayloadError, calculation_record, payload_disagreements, read_plan_payload,
                            same_calculation)
@@ -78,13 +80,15 @@ class PlanPackage:
 
 
 def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, planning_image, technique, *,
-                       overwrite: bool = False, beam_data=None, predecessor_uid: str | None = None) -> PlanPackage:
+                       overwrite: bool = False, beam_data=None, predecessor_uid: str | None = None,
+                       audit_anchor=None) -> PlanPackage:
     """Write the DICOM export, report.pdf (DRAFT) and plan.json into ``out_dir``, all or nothing.
 
     Arguments as for planner.dicom.export.export_plan; ``beam_data``: the BeamData the dose was
     computed with, for the report's PDD (else the technique's engine is asked). An existing package
     is replaced only with ``overwrite=True``. ``predecessor_uid``: the approved RT Plan this package
-    revises (planner.review.revision). Raises PackageError with the reason.
+    revises (planner.review.revision). ``audit_anchor``: as for export_plan; the report prints the
+    anchor too. Raises PackageError with the reason.
     """
     folder = Path(out_dir)
     with staged_folder(folder, PACKAGE_FILES, overwrite, "a plan package", PackageError,
@@ -92,8 +96,11 @@ def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, plan
         try:
             content = report_content(plan, dose_result, planning_image, technique, beam_data=beam_data,
                                      status=PlanStatus.DRAFT)
-            files = export_plan(plan, dose_result, planning_image, technique, staging, predecessor_uid=predecessor_uid)
-            embedded, record = read_plan_payload(dcmread(files.rt_plan))
+            files = export_plan(plan, dose_result, planning_image, technique, staging, predecessor_uid=predecessor_uid,
+                                audit_anchor=audit_anchor)
+            written = dcmread(files.rt_plan)
+            embedded, record = read_plan_payload(written)
+            content = dataclasses.replace(content, audit_head=audit_head_text(written))
             if embedded != plan:
                 raise PackageError("the plan read back from RTPLAN.dcm differs from the plan exported (a Planner "
                                    "bug); nothing was written")
@@ -112,7 +119,7 @@ def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, plan
 
 def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATOR, *, plan: Plan | None = None,
                       dose_result: DoseResult | None = None, planning_image=None, technique=None,
-                      beam_data=None) -> PlanPackage:
+                      beam_data=None, audit_anchor=None) -> PlanPackage:
     """Add a ``role`` signature to the package's RTPLAN.dcm and bring the report up to date.
 
     Refuses (PackageError, nothing changed) an RT Plan whose signatures are broken, one without a
@@ -121,7 +128,8 @@ def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATO
     ``technique`` (all four) report.pdf is redrawn with the signatures; without them it is left and
     signatures.txt written (see the module docstring). RTPLAN.dcm and report.pdf are each replaced
     atomically, the report right after the RT Plan; if the report cannot be written the previous
-    RT Plan is put back.
+    RT Plan is put back. ``audit_anchor``: as for export_plan, the entry of this signing, whose hash
+    the signature covers.
     """
     folder = Path(package_dir)
     rt_plan = folder / RT_PLAN_FILE
@@ -137,7 +145,8 @@ def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATO
         raise PackageError(f"cannot sign {rt_plan}: {exc.strerror or exc}") from exc
     signed = Path(name)
     try:
-        sign_file(rt_plan, signed, identity, role)
+        sign_file(rt_plan, signed, identity, role, prepare=None if audit_anchor is None else
+                  (lambda unsigned: add_audit_anchor(unsigned, audit_anchor(str(unsigned.SOPInstanceUID)))))
         ds = dcmread(signed)
         checks = verify_dataset(ds)  # before anything converts an element (signatures.py)
         embedded, record = read_plan_payload(ds)
@@ -148,7 +157,7 @@ def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATO
         if redraw:
             _check_report_inputs(folder, embedded, record, plan, dose_result, planning_image)
             content = report_content(embedded, dose_result, planning_image, technique, beam_data=beam_data,
-                                     signatures=signature_lines(checks))
+                                     signatures=signature_lines(checks), audit_head=audit_head_text(ds))
             outputs = {REPORT_FILE: render_plan_report(content)}
         else:
             outputs = {SIGNATURES_FILE: signatures_text(checks, str(ds.SOPInstanceUID)).encode("utf-8")}

@@ -207,7 +207,7 @@ class SignatureStatus(enum.Enum):
 # --- signing ----------------------------------------------------------------------------------
 
 def sign_dataset(ds: Dataset, identity: SigningIdentity, role: str, *, mac_algorithm: str = "SHA256",
-                 now: _dt.datetime | None = None) -> SignatureCheck:
+                 now: _dt.datetime | None = None, signature_uid: str | None = None) -> SignatureCheck:
     """Add one ``role`` signature to ``ds`` (in place) and return its check.
 
     Refuses a dataset whose existing signatures are broken (a countersignature would vouch for
@@ -256,7 +256,7 @@ def sign_dataset(ds: Dataset, identity: SigningIdentity, role: str, *, mac_algor
 
     item = Dataset()
     item.MACIDNumber = mac_id
-    item.DigitalSignatureUID = generate_uid()
+    item.DigitalSignatureUID = signature_uid or generate_uid()  # given: named in the audit entry beforehand
     item.DigitalSignatureDateTime = when.strftime("%Y%m%d%H%M%S.%f") + "+0000"
     item.CertificateType = CERTIFICATE_TYPE_X509
     purpose = PURPOSE_FOR_ROLE[role]
@@ -290,8 +290,11 @@ def sign_dataset(ds: Dataset, identity: SigningIdentity, role: str, *, mac_algor
 
 
 def sign_file(path_in: str | os.PathLike, path_out: str | os.PathLike, identity: SigningIdentity,
-              role: str, *, mac_algorithm: str = "SHA256") -> SignatureCheck:
+              role: str, *, mac_algorithm: str = "SHA256", prepare=None) -> SignatureCheck:
     """Sign a DICOM file and write the result atomically, in the input's transfer syntax.
+
+    ``prepare``: called with the dataset before it is signed, to add what the signature must cover
+    (e.g. the audit anchor, planner.dicom.audit_anchor); it may only add new attributes.
 
     The written bytes are read back and every signature verified before the file is replaced:
     nothing that would not verify is ever written.
@@ -301,6 +304,8 @@ def sign_file(path_in: str | os.PathLike, path_out: str | os.PathLike, identity:
         if not str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""):
             raise SignatureError(f"{path_in} has no DICOM file meta information (transfer syntax); "
                                  "signing needs a DICOM Part 10 file")
+        if prepare is not None:
+            prepare(ds)
         check = sign_dataset(ds, identity, role, mac_algorithm=mac_algorithm)
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)

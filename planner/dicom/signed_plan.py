@@ -42,6 +42,7 @@ from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
 from .plan_payload import PlanPayloadError, payload_differences, payload_disagreements, read_plan_payload
+from .audit_anchor import anchors_signed_later, is_excused
 from .signatures import (APPROVAL_GROUP, AUTHORIZATION, CREATOR, DAMAGE_ERRORS, SignatureCheck, SignatureError,
                          SignatureStatus, damaged_file_message, verify_dataset)
 from .tamper_evidence import TamperEvidence, tamper_evidence
@@ -128,10 +129,12 @@ def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck
     reason_signed = any(check.role == AUTHORIZATION and check.valid
                         and not any(n.startswith(_REASON_PREFIX) for n in check.attributes_not_signed)
                         for check in checks)
-    for check in checks:
+    excused = anchors_signed_later(ds, checks)  # audit anchors a later signing added and signed
+    for check, anchors in zip(checks, excused):
         unsigned = [name for name in check.attributes_not_signed
                     if not (check.role == CREATOR and (name.startswith(_APPROVAL_PREFIX)
-                                                       or (name.startswith(_REASON_PREFIX) and reason_signed)))]
+                                                       or (name.startswith(_REASON_PREFIX) and reason_signed)))
+                    and not is_excused(name, anchors)]
         if unsigned:
             refusals.append(f"{check.label} does not cover {', '.join(unsigned)} (added after signing)")
     if str(ds.get("ApprovalStatus", "")).strip().upper() == "REJECTED":

@@ -41,7 +41,7 @@ WITHHELD = "not shown: the dose engine refused this plan (see Findings)"
 
 def report_content(plan, dose_result: DoseResult | None, planning_image, technique, *, commissioning=None,
                    beam_data=None, signatures: tuple[SignatureLine, ...] = (), status: PlanStatus | None = None,
-                   printed_at: datetime | None = None) -> ReportContent:
+                   printed_at: datetime | None = None, audit_head: str = "") -> ReportContent:
     """Everything the report prints, checked for consistency.
 
     ``planning_image``: a workflow.PlanningImage or an UltrasoundImage. ``commissioning``: the
@@ -89,6 +89,7 @@ def report_content(plan, dose_result: DoseResult | None, planning_image, techniq
         course=_course_section(plan, dose_result, printed_at),
         signatures=signatures,
         notes=plan.notes.strip(),
+        audit_head=audit_head,
     )
 
 

@@ -199,6 +199,7 @@ class ReportContent:
     # who signed
     signatures: tuple[SignatureLine, ...]
     notes: str = ""
+    audit_head: str = ""         # the audit entry this plan was exported or signed with (audit_anchor.py)
 
     @property
     def refused(self) -> bool:

@@ -96,9 +96,12 @@ def _identity(content: ReportContent, s) -> list:
     rows = [[_p(a, s["label"]), _p(b, s["body"]), _p(c, s["label"]),
              _p(content.status.value, status_style) if d is None else _p(d, s["body"])] for a, b, c, d in cells]
     w = TEXT_W / 2
-    return [_p("Treatment plan report", s["h1"]),
-            _table(rows, [26 * mm, w - 26 * mm, 30 * mm, w - 30 * mm],
-                   [("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 0), (2, -1), LABEL_BG)])]
+    out = [_p("Treatment plan report", s["h1"]),
+           _table(rows, [26 * mm, w - 26 * mm, 30 * mm, w - 30 * mm],
+                  [("BACKGROUND", (0, 0), (0, -1), LABEL_BG), ("BACKGROUND", (2, 0), (2, -1), LABEL_BG)])]
+    if content.audit_head:  # the audit log's entry this plan carries: checked by `planner audit verify --against`
+        out.append(_p(f"Audit log: {content.audit_head}", s["body"]))
+    return out
 
 
 def _alerts(content: ReportContent, s) -> list:

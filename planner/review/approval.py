@@ -21,6 +21,7 @@ any authorization signature), signatures.txt says REJECTED instead.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import io
@@ -32,14 +33,17 @@ from pathlib import Path
 
 from cryptography import x509
 from pydicom import dcmread
+from pydicom.uid import generate_uid
 
 from planner.core.atomic import atomic_write_bytes
+from planner.dicom.audit_anchor import AuditAnchorError, add_audit_anchor, audit_head_text
 from planner.dicom.export import RT_PLAN_FILE
 from planner.dicom.keys import SigningIdentity, certificate_fingerprint_sha256, describe_certificate
 from planner.dicom.package import REPORT_FILE, SIGNATURES_FILE, signature_lines, signatures_text
 from planner.dicom.signatures import AUTHORIZATION, CREATOR, SignatureCheck, SignatureError, sign_dataset, \
     verify_dataset
 from planner.dicom.signed_plan import SignedPlanError
+from planner.review.actor import actor
 from planner.review.audit import AuditError
 from planner.review.plan_review import (APPROVED, DECISION_REASON_TAG, REJECTED, PlanReview, approval_state,
                                         review_plan)
@@ -110,6 +114,7 @@ def _decide(path, identity, reviewer_name, status, reason, trusted, levels, now,
     refusals = list(review.reasons) if status == APPROVED else _rejection_refusals(review)
     refusals += _four_eyes(review, identity)
     if refusals:
+        _record_refusal(audit, verb, identity, review, refusals)
         raise ApprovalError(f"cannot {verb} {file}: " + "; ".join(refusals))
 
     ds = dcmread(io.BytesIO(before))
@@ -120,8 +125,54 @@ def _decide(path, identity, reviewer_name, status, reason, trusted, levels, now,
     ds.ReviewerName = reviewer_name
     if reason:
         ds.add_new(DECISION_REASON_TAG, "LT", reason)
+    signature_uid = generate_uid()
+    written = False
     try:
-        check = sign_dataset(ds, identity, AUTHORIZATION, now=when)
+        # A decision nobody can trace is not made: its audit entry is reserved first, its hash signed
+        # into the plan (planner.dicom.audit_anchor), and stored only once the files are written;
+        # if it cannot be stored everything is put back.
+        with _reserved(audit) as reservation:
+            entry = None
+            if reservation is not None:
+                entry = _entry(reservation, status, identity, review, reviewer_name, reason, signature_uid)
+                add_audit_anchor(ds, entry)
+            data, check, reread = _signed(ds, identity, when, signature_uid, status, verb, file)
+            outputs = (_package_outputs(file.parent, review, reread, status, reviewer_name, reason)
+                       if file.name == RT_PLAN_FILE else {})
+            previous = {target: target.read_bytes() for target in outputs if target.exists()}
+            if file.read_bytes() != before:
+                raise ApprovalError(f"{file} changed while it was reviewed; nothing was written, review it again")
+            written = True
+            atomic_write_bytes(file, data)
+            for target, payload in outputs.items():
+                if payload is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    atomic_write_bytes(target, payload)
+    except BaseException as exc:
+        if written:
+            atomic_write_bytes(file, before)   # the report must not contradict the RT Plan
+            for target in outputs:
+                if target in previous:
+                    atomic_write_bytes(target, previous[target])
+                else:
+                    target.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ApprovalError(f"writing {file} failed, it was left unchanged: {exc.strerror or exc}") from None
+        if isinstance(exc, AuditError):
+            raise ApprovalError(f"the audit log cannot record the decision, {file} was left unchanged: {exc}") \
+                from None
+        raise
+    return Decision(path=file, status=status, rt_plan_uid=review.rt_plan_uid, reviewer_name=reviewer_name,
+                    reviewed_at=when, signature=check, review=review, reason=reason,
+                    report_redrawn=outputs.get(file.parent / REPORT_FILE) is not None,
+                    audit_hash=None if entry is None else entry.entry_hash)
+
+
+def _signed(ds, identity, when, signature_uid, status, verb, file):
+    """(bytes, check, dataset read back) of ``ds`` with the authorization signature; ApprovalError if not."""
+    try:
+        check = sign_dataset(ds, identity, AUTHORIZATION, now=when, signature_uid=signature_uid)
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         data = buffer.getvalue()
@@ -130,38 +181,18 @@ def _decide(path, identity, reviewer_name, status, reason, trusted, levels, now,
         if broken or approval_state(reread).status != status:
             raise ApprovalError(f"cannot {verb} {file}: after writing, " + ("; ".join(broken) or "the status differs")
                                 + "; nothing was written")
-    except SignatureError as exc:
+    except (SignatureError, AuditAnchorError) as exc:
         raise ApprovalError(f"cannot {verb} {file}: {exc}") from None
-    outputs = (_package_outputs(file.parent, review, reread, status, reviewer_name, reason)
-               if file.name == RT_PLAN_FILE else {})
-    previous = {target: target.read_bytes() for target in outputs if target.exists()}
-    try:
-        if file.read_bytes() != before:
-            raise ApprovalError(f"{file} changed while it was reviewed; nothing was written, review it again")
-        atomic_write_bytes(file, data)
-        try:
-            for target, payload in outputs.items():
-                if payload is None:
-                    target.unlink(missing_ok=True)
-                else:
-                    atomic_write_bytes(target, payload)
-            # A decision nobody can trace is not made: without its audit entry everything is put back.
-            audit_hash = _record(audit, status, check, review, reviewer_name, reason)
-        except BaseException:
-            atomic_write_bytes(file, before)   # the report must not contradict the RT Plan
-            for target in outputs:
-                if target in previous:
-                    atomic_write_bytes(target, previous[target])
-                else:
-                    target.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise ApprovalError(f"writing {file} failed, it was left unchanged: {exc.strerror or exc}") from None
-    except AuditError as exc:
-        raise ApprovalError(f"the audit log cannot record the decision, {file} was left unchanged: {exc}") from None
-    return Decision(path=file, status=status, rt_plan_uid=review.rt_plan_uid, reviewer_name=reviewer_name,
-                    reviewed_at=when, signature=check, review=review, reason=reason,
-                    report_redrawn=outputs.get(file.parent / REPORT_FILE) is not None, audit_hash=audit_hash)
+    return data, check, reread
+
+
+@contextlib.contextmanager
+def _reserved(audit):
+    if audit is None:
+        yield None
+    else:
+        with audit.reserve() as reservation:
+            yield reservation
 
 
 _PRIVATE_COPY = "<private copy>"
@@ -213,6 +244,7 @@ def _package_outputs(folder: Path, review: PlanReview, ds, status: str, reviewer
         try:
             content = report_content(review.signed_plan.plan, review.dose_result, review.planning_image,
                                      review.technique, beam_data=review.beam_data, signatures=signature_lines(checks),
+                                     audit_head=audit_head_text(ds),
                                      status=PlanStatus.REJECTED if status == REJECTED else None)
             return {folder / REPORT_FILE: render_plan_report(content), folder / SIGNATURES_FILE: None}
         except ReportError:
@@ -224,18 +256,33 @@ def _package_outputs(folder: Path, review: PlanReview, ds, status: str, reviewer
     return {folder / SIGNATURES_FILE: text.encode("utf-8")}
 
 
-def _record(audit, status, check: SignatureCheck, review: PlanReview, reviewer: str, reason: str) -> str | None:
-    if audit is None:
-        return None
+def _entry(reservation, status, identity: SigningIdentity, review: PlanReview, reviewer: str, reason: str,
+           signature_uid: str):
     details = {"reviewer_name": reviewer, "file": str(review.path),
                "second_check_difference_percent": review.second_check_difference_percent,
                "second_check_verdict": None if review.second_check is None else review.second_check.verdict,
-               "review_reasons": list(review.reasons), "certificate_sha256": check.certificate_fingerprint_sha256,
-               "digital_signature_uid": check.digital_signature_uid}
+               "review_reasons": list(review.reasons),
+               "certificate_sha256": certificate_fingerprint_sha256(identity.certificate),
+               "digital_signature_uid": signature_uid}
     if reason:
         details["reason"] = reason
-    entry = audit.record("approve" if status == APPROVED else "reject", check.signer, review.rt_plan_uid, details)
-    return entry.entry_hash
+    who = actor(identity.certificate)
+    return reservation.entry("approve" if status == APPROVED else "reject", who.who, review.rt_plan_uid, details,
+                             os_user=who.os_user)
+
+
+def _record_refusal(audit, verb: str, identity: SigningIdentity, review: PlanReview, refusals: list[str]) -> None:
+    """A refused approval or rejection is logged too: who tried, on which plan, and why it was refused."""
+    if audit is None:
+        return
+    who = actor(identity.certificate)
+    try:
+        audit.record("refused", who.who, review.rt_plan_uid or "unknown",
+                     {"attempted": verb, "file": str(review.path), "reasons": refusals,
+                      "certificate_sha256": certificate_fingerprint_sha256(identity.certificate)},
+                     os_user=who.os_user)
+    except AuditError as exc:
+        refusals.append(f"the refusal could not be logged either: {exc}")
 
 
 def _rt_plan_file(path: Path) -> Path:

@@ -37,6 +37,7 @@ from cryptography import x509
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from planner.dicom.audit_anchor import anchors_signed_later, is_excused
 from planner.dicom.plan_payload import payload_disagreements
 from planner.dicom.signatures import APPROVAL_GROUP, AUTHORIZATION, CREATOR, SignatureCheck
 from planner.dicom.signed_plan import SignedPlan, open_signed_plan
@@ -174,7 +175,8 @@ def review_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Cer
     signed = open_signed_plan(path, trusted)
     ds = dcmread(signed.path)  # our own copy: reading values below converts elements, never saved
     approval = approval_state(ds)
-    reasons = [*_signature_reasons(signed.checks, approval), *_decision_reasons(approval, signed.checks)]
+    reasons = [*_signature_reasons(signed.checks, approval, anchors_signed_later(ds, signed.checks)),
+               *_decision_reasons(approval, signed.checks)]
     disagreements = payload_disagreements(ds, signed.plan, signed.calculation_record)
     if disagreements:
         reasons.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
@@ -215,7 +217,8 @@ def _signature(check: SignatureCheck) -> ReviewSignature:
                            fingerprint_sha256=check.certificate_fingerprint_sha256, problem=check.problem)
 
 
-def _signature_reasons(checks: tuple[SignatureCheck, ...], approval: ApprovalState) -> list[str]:
+def _signature_reasons(checks: tuple[SignatureCheck, ...], approval: ApprovalState,
+                       excused: tuple[frozenset[str], ...] = ()) -> list[str]:
     reasons = []
     if not any(c.role == CREATOR for c in checks):
         reasons.append("no creator (physician's) signature: the plan is a draft" if not checks
@@ -226,12 +229,13 @@ def _signature_reasons(checks: tuple[SignatureCheck, ...], approval: ApprovalSta
         elif not check.trusted:
             reasons.append(str(check.problem))
     reason_signed = any(c.valid and c.role == AUTHORIZATION and not _uncovered(c, ()) for c in checks)
-    for check in checks:
+    excused = excused or (frozenset(),) * len(checks)
+    for check, anchors in zip(checks, excused):  # anchors: audit anchors a later signing added and signed
         if not check.valid:
             continue
         allowed = (APPROVAL_GROUP,) if check.role == CREATOR else ()
         extra = [name for name in _uncovered(check, allowed)
-                 if not (reason_signed and name.startswith("(0044,0003)"))]
+                 if not (reason_signed and name.startswith("(0044,0003)")) and not is_excused(name, anchors)]
         if extra:
             reasons.append(f"{check.label} does not cover {', '.join(extra)}: added after signing")
     return reasons

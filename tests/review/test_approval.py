@@ -3,13 +3,17 @@ Planner and dcmsign both accept, the audit entry, and refusals that leave every 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import getpass
 import subprocess
 from dataclasses import replace
 
 import pytest
 from pydicom import dcmread
 
+from planner.dicom.audit_anchor import AuditAnchor, read_audit_anchors
+from planner.dicom.keys import certificate_fingerprint_sha256
 from planner.dicom.signatures import verify_file
 from planner.dicom.signed_plan import open_signed_plan
 from planner.review.approval import ApprovalError, approve_plan, reject_plan
@@ -52,7 +56,14 @@ def test_approval_writes_the_approval_module_and_a_signature_both_verifiers_acce
     run = dcmsign_verify(folder / "RTPLAN.dcm", doctor_cert, physicist_cert, extra=("+rc", "+ru"))
     assert run.returncode == 0, run.stdout + run.stderr
     assert open_signed_plan(folder, [doctor.certificate, physicist.certificate]).treatable
-    assert (entry.action, entry.who, entry.plan_uid) == ("approve", "J. Physicist, Test Clinic", decision.rt_plan_uid)
+    fingerprint = certificate_fingerprint_sha256(physicist.certificate)
+    assert (entry.action, entry.who, entry.plan_uid) == (
+        "approve", f"J. Physicist, Test Clinic (SHA-256 {fingerprint})", decision.rt_plan_uid)
+    assert entry.os_user == getpass.getuser()            # the account beside the certificate
+    assert entry.details["digital_signature_uid"] == checks[1].digital_signature_uid
+    # the authorization signature covers the hash of this very entry (planner.dicom.audit_anchor)
+    assert read_audit_anchors(ds)[-1] == AuditAnchor("approve", decision.rt_plan_uid, entry.seq, entry.entry_hash)
+    assert decision.audit_hash == entry.entry_hash
     assert entry.details["second_check_difference_percent"] == decision.review.second_check_difference_percent
     assert entry.details["reviewer_name"] == "Physicist^Jo"
     text = pdf_text(folder / "report.pdf")
@@ -149,17 +160,25 @@ def test_a_rejection_without_a_reason_or_a_reviewer_is_refused(package):
     assert (folder / "RTPLAN.dcm").read_bytes() == before
 
 
-def test_a_decision_the_audit_log_cannot_record_is_not_written(package):
+def test_a_decision_the_audit_log_cannot_record_is_not_written(package, tmp_path):
     folder, doctor, _, physicist, _ = package
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    written = []
 
-    class FullAuditLog:
-        def record(self, *args, **kwargs):
-            raise AuditError("database or disk is full")
+    class FullAuditLog(AuditLog):
+        @contextlib.contextmanager
+        def reserve(self):
+            with super().reserve() as reservation:
+                yield reservation
+                written.append(dcmread(folder / "RTPLAN.dcm").ApprovalStatus)   # the files are written by now
+                raise AuditError("database or disk is full")                   # and the entry cannot be stored
 
-    with pytest.raises(ApprovalError, match="audit log cannot record the decision.*disk is full"):
-        approve_plan(folder, physicist, "Physicist^Jo", trusted_certificates=[doctor.certificate],
-                     registry=real_case()[0], audit=FullAuditLog())
+    with FullAuditLog(tmp_path / "audit.sqlite") as audit:
+        with pytest.raises(ApprovalError, match="audit log cannot record the decision.*disk is full"):
+            approve_plan(folder, physicist, "Physicist^Jo", trusted_certificates=[doctor.certificate],
+                         registry=real_case()[0], audit=audit)
+        assert audit.entries() == ()
+    assert written == ["APPROVED"]
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
@@ -172,3 +191,19 @@ def test_a_rejected_plan_opens_as_not_treatable_with_its_reason(package, tmp_pat
     assert not opened.treatable
     assert "REJECTED by Physicist^Jo: use the Ø 25 mm cone" in opened.message
     assert "does not cover" not in opened.message     # the reason is covered by the physicist's signature
+
+
+def test_a_refused_approval_is_logged_with_who_tried_and_why(package, tmp_path):
+    folder, doctor, _, _, _ = package
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with AuditLog(tmp_path / "audit.sqlite") as audit:
+        with pytest.raises(ApprovalError, match="must be by another person"):
+            approve_plan(folder, doctor, "Oncologist^A", trusted_certificates=[doctor.certificate],
+                         registry=real_case()[0], audit=audit)
+        [entry] = audit.entries()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    fingerprint = certificate_fingerprint_sha256(doctor.certificate)
+    assert (entry.action, entry.who, entry.os_user) == (
+        "refused", f"Dr A. Oncologist, Test Clinic (SHA-256 {fingerprint})", getpass.getuser())
+    assert entry.details["attempted"] == "approve"
+    assert any("must be by another person" in reason for reason in entry.details["reasons"])
