@@ -30,11 +30,12 @@ from plugins.imrt_photon.sparse_products import products_for
 
 @dataclass(frozen=True, eq=False)
 class StructureReadout:
-    """One structure's dose points as a sparse matrix over the dose per dij row (points × rows):
-    a selection of its rows (voxel centres) or the interpolation weights of its samples."""
+    """One structure's dose points over the dose per dij row: the interpolation weights of its
+    samples as a sparse matrix (points × rows), or its own rows (voxel centres, indexed directly)."""
 
-    matrix: scipy.sparse.csr_matrix
-    transpose: scipy.sparse.csr_matrix
+    matrix: scipy.sparse.csr_matrix | None
+    transpose: scipy.sparse.csr_matrix | None
+    rows: np.ndarray | None = None   # the voxel-centre readout: these rows, each once
 
     @classmethod
     def of(cls, matrix) -> "StructureReadout":
@@ -42,22 +43,26 @@ class StructureReadout:
         return cls(matrix, matrix.T.tocsr())
 
     @classmethod
-    def at_rows(cls, rows: np.ndarray, n_rows: int) -> "StructureReadout":
+    def at_rows(cls, rows: np.ndarray, n_rows: int | None = None) -> "StructureReadout":
         """The structure's voxel centres: its rows of the dose-influence matrix."""
         rows = np.asarray(rows, dtype=np.int64)
-        return cls.of(scipy.sparse.csr_matrix((np.ones(rows.size), (np.arange(rows.size), rows)),
-                                              shape=(rows.size, n_rows)))
+        if np.unique(rows).size != rows.size:
+            raise ValueError("a structure's rows must each appear once")
+        return cls(None, None, rows)
 
     @property
     def size(self) -> int:
-        return self.matrix.shape[0]
+        return self.rows.size if self.rows is not None else self.matrix.shape[0]
 
     def dose(self, dose_rows: np.ndarray) -> np.ndarray:
-        return self.matrix @ dose_rows
+        return dose_rows[self.rows] if self.rows is not None else self.matrix @ dose_rows
 
-    def pull_back(self, gradient: np.ndarray) -> np.ndarray:
-        """A gradient with respect to the points' doses as one with respect to the row doses."""
-        return self.transpose @ gradient
+    def add_pull_back(self, gradient: np.ndarray, into: np.ndarray) -> None:
+        """Add a gradient with respect to the points' doses to one with respect to the row doses."""
+        if self.rows is not None:
+            into[self.rows] += gradient
+        else:
+            into += self.transpose @ gradient
 
 
 Readouts = Mapping[str, "StructureReadout | np.ndarray"]
@@ -169,7 +174,7 @@ def optimise_fluence(
             readout = readouts[obj.structure]
             f, g = _term(obj, readout.dose(dose))
             total += obj.weight * f
-            grad_dose += readout.pull_back(obj.weight * g)
+            readout.add_pull_back(obj.weight * g, grad_dose)
         grad = products.gradient(grad_dose).astype(float)
         if modulation is not None:
             f, g = modulation(x)
