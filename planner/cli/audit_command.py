@@ -27,6 +27,10 @@ def add_parser(commands) -> None:
     verify.add_argument("--anchor", action="append", default=[], metavar="HASH",
                         help="an entry hash noted outside the file (e.g. in a report) that must still be in "
                              "the log; repeatable")
+    verify.add_argument("--against", metavar="FOLDER", default=None,
+                        help="also check every plan under FOLDER: the audit entry each was exported or signed "
+                             "with (its hash is inside the signed plan) must still be in the log, which a "
+                             "rewritten or truncated history cannot fake")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(run=run_verify)
 
@@ -41,20 +45,42 @@ def run_verify(args) -> int:
     with _open(args.db) as log:
         result = log.verify(anchors=args.anchor)
         head = log.head() if result.ok else None
+        against = _against(log, args.against) if args.against else None
+    ok = result.ok and (against is None or against.ok)
     if args.json:
-        print_json({"path": str(log.path), "ok": result.ok, "entries_checked": result.entries_checked,
-                    "problems": list(result.problems), "last_hash": head.last_hash if head else None})
-        return EXIT_OK if result.ok else EXIT_FAILURE
+        out = {"path": str(log.path), "ok": ok, "entries_checked": result.entries_checked,
+               "problems": list(result.problems), "last_hash": head.last_hash if head else None}
+        if against is not None:
+            out["against"] = {"folder": args.against, "ok": against.ok, "plans_checked": against.plans_checked,
+                              "anchors_checked": against.anchors_checked, "problems": list(against.problems)}
+        print_json(out)
+        return EXIT_OK if ok else EXIT_FAILURE
     if result.ok:
         print(f"audit log intact: {result.entries_checked} entries")
         print(f"  file       {log.path}")
         print(f"  last hash  {head.last_hash}  (note it outside the file to anchor the log)")
-        return EXIT_OK
-    print(f"audit log NOT intact: {len(result.problems)} problem(s) in {result.entries_checked} entries "
-          f"({log.path})")
-    for problem in result.problems:
-        print(f"  {problem}")
-    return EXIT_FAILURE
+    else:
+        print(f"audit log NOT intact: {len(result.problems)} problem(s) in {result.entries_checked} entries "
+              f"({log.path})")
+        for problem in result.problems:
+            print(f"  {problem}")
+    if against is not None and against.ok:
+        print(f"plans in {args.against} match the log: {against.anchors_checked} audit entries recorded in "
+              f"{against.plans_checked} plan(s) are all in it")
+    elif against is not None:
+        print(f"plans in {args.against} do NOT match the log: {len(against.problems)} problem(s)")
+        for problem in against.problems:
+            print(f"  {problem}")
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _against(log, folder):
+    from planner.review.audit_anchors import verify_against
+
+    try:
+        return verify_against(log.entries(), folder)
+    except FileNotFoundError as err:
+        raise InputError(str(err)) from None
 
 
 def run_show(args) -> int:

@@ -13,6 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from planner.cli.audit_recording import add_audit_db_argument, recording
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_OK, InputError
 
@@ -74,6 +75,7 @@ def add_parser(commands) -> None:
                       help="... and its length on the image (pixels), as Calibrate by Hand in the window")
     plan.add_argument("--label", default="Skin lesion", help="plan label (default: %(default)s)")
     plan.add_argument("--out", required=True, metavar="DIR", help="folder for the files (must not hold an export)")
+    add_audit_db_argument(plan)
     plan.set_defaults(run=run_plan)
 
 
@@ -129,7 +131,7 @@ def run_plan(args) -> int:
         raise InputError("the dose engine refuses this plan: "
                          + "; ".join(f.message for f in dose.findings if f.severity == "refuse"))
 
-    package = _write_package(out_dir, plan, dose, planning_image, technique)
+    package = _write_package(out_dir, plan, dose, planning_image, technique, args.audit_db)
     if args.json:
         print(json.dumps(plan_json(package, plan, dose, machine, energy, applicator, commissioning, convention),
                          indent=1))
@@ -351,13 +353,17 @@ def _check_out_dir(out_dir: Path) -> None:
         raise InputError(f"{out_dir} already holds a plan ({', '.join(taken)}); choose another folder")
 
 
-def _write_package(out_dir: Path, plan, dose, planning_image, technique):
+def _write_package(out_dir: Path, plan, dose, planning_image, technique, audit_db=None):
+    """The package and its "export" audit entry, whose hash RTPLAN.dcm and the report carry."""
+    from planner.dicom.export import RT_PLAN_FILE
     from planner.dicom.package import PackageError, write_plan_package
 
-    try:
-        return write_plan_package(out_dir, plan, dose, planning_image, technique)
-    except PackageError as err:
-        raise CommandError(str(err)) from None
+    details = {"file": str(out_dir / RT_PLAN_FILE), "command": "planner plan"}
+    with recording(audit_db, "export", details, what=f"the package in {out_dir}") as anchor:
+        try:
+            return write_plan_package(out_dir, plan, dose, planning_image, technique, audit_anchor=anchor)
+        except PackageError as err:
+            raise CommandError(str(err)) from None
 
 
 # --------------------------------------------------------------------------------- output
@@ -436,3 +442,8 @@ def _print_summary(package, plan, dose, machine, energy, applicator, commissioni
                  package.plan_file):
         if path is not None:
             print(f"  {path}")
+    from pydicom import dcmread
+
+    from planner.dicom.audit_anchor import audit_head_text
+
+    print(f"  {audit_head_text(dcmread(package.rt_plan))} (in the RT Plan and the report)")

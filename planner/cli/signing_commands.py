@@ -19,6 +19,7 @@ import sys
 from datetime import timezone
 from pathlib import Path
 
+from planner.cli.audit_recording import add_audit_db_argument, recording
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
 
@@ -43,6 +44,7 @@ def add_parsers(commands) -> None:
     sign.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
     sign.add_argument("--out", default=None, help="write the signed file here instead of replacing FILE (not "
                                                    "for a plan package, which is signed in place)")
+    add_audit_db_argument(sign)
     sign.set_defaults(run=run_sign)
 
     verify = commands.add_parser(
@@ -89,13 +91,18 @@ def run_sign(args) -> int:
     if folder is not None and args.out:
         raise InputError(f"{source} is a plan package, signed in place with its report; --out is for a single file")
     identity = identity_from_args(args)
-    if folder is not None:
-        target, label, note = _sign_package(folder, identity, args.role)
-    else:
-        target, label, note = _sign_file(source, Path(args.out) if args.out else source, identity, args.role)
     description = describe_certificate(identity.certificate)
+    written = Path(args.out) if args.out else source
+    details = {"role": args.role, "file": str(written), "certificate_sha256": description.fingerprint_sha256}
+    with recording(args.audit_db, "sign", details, identity.certificate, what=str(written)) as anchor:
+        if folder is not None:
+            target, label, note = _sign_package(folder, identity, args.role, anchor)
+        else:
+            target, label, note = _sign_file(source, written, identity, args.role, anchor)
     print(f"signed {target}: {label}")
     print(f"  certificate SHA-256 {description.fingerprint_sha256}")
+    for entry in anchor.entries:
+        print(f"  audit entry seq {entry.seq} {entry.entry_hash} (in the signed plan)")
     if description.is_test:
         print(f"  {TEST_MARK}")
     if note:
@@ -114,11 +121,15 @@ def _package_folder(path: Path) -> Path | None:
     return folder
 
 
-def _sign_file(source: Path, target: Path, identity, role: str) -> tuple[Path, str, str]:
+def _sign_file(source: Path, target: Path, identity, role: str, anchor=None) -> tuple[Path, str, str]:
+    from planner.dicom.audit_anchor import add_audit_anchor
     from planner.dicom.signatures import SignatureError, sign_file
 
+    def prepare(ds):
+        add_audit_anchor(ds, anchor(str(ds.get("SOPInstanceUID") or "")))
+
     try:
-        check = sign_file(source, target, identity, role)
+        check = sign_file(source, target, identity, role, prepare=None if anchor is None else prepare)
     except SignatureError as err:
         raise _not_signed(source, err) from None
     except OSError as err:
@@ -126,14 +137,14 @@ def _sign_file(source: Path, target: Path, identity, role: str) -> tuple[Path, s
     return target, check.label, ""
 
 
-def _sign_package(folder: Path, identity, role: str) -> tuple[Path, str, str]:
+def _sign_package(folder: Path, identity, role: str, anchor=None) -> tuple[Path, str, str]:
     """sign_plan_package without the report inputs: report.pdf stays as printed, signatures.txt is written."""
     from planner.dicom.export import RT_PLAN_FILE
     from planner.dicom.package import PackageError, sign_plan_package
     from planner.dicom.signatures import SignatureError, verify_file
 
     try:
-        package = sign_plan_package(folder, identity, role)
+        package = sign_plan_package(folder, identity, role, audit_anchor=anchor)
     except PackageError as err:
         cause = err.__cause__
         if isinstance(cause, OSError):

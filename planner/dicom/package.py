@@ -146,7 +146,7 @@ def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATO
     signed = Path(name)
     try:
         sign_file(rt_plan, signed, identity, role, prepare=None if audit_anchor is None else
-                  (lambda unsigned: add_audit_anchor(unsigned, audit_anchor(str(unsigned.SOPInstanceUID)))))
+                  (lambda unsigned: add_audit_anchor(unsigned, audit_anchor(str(unsigned.get("SOPInstanceUID") or "")))))
         ds = dcmread(signed)
         checks = verify_dataset(ds)  # before anything converts an element (signatures.py)
         embedded, record = read_plan_payload(ds)

@@ -35,7 +35,8 @@ def plan_args(out, *extra, outline=("--auto-outline",), unit=KV_50_CONE_15, rx=S
 @pytest.fixture(scope="module")
 def demo_plan(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-plan") / "plan"
-    result = planner(*plan_args(out))
+    # module scope runs before the per-test PLANNER_DATA_DIR: the audit log is named, never the user's
+    result = planner(*plan_args(out, "--audit-db", out.parent / "audit.sqlite"))
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -290,3 +291,26 @@ def test_a_skin_line_the_detector_doubts_is_refused_with_its_reasons(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "is not confident (the line is an arc" in result.stderr and "--skin-line FILE" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_export_is_audited_and_the_rt_plan_and_report_carry_its_entry(demo_plan):
+    """Issue 15, point 6: `planner plan --out` writes its "export" entry; RTPLAN.dcm holds that entry's
+    hash (what a later signature covers) and the report prints it."""
+    import getpass
+
+    from planner.dicom.audit_anchor import AuditAnchor, read_audit_anchors
+    from planner.review.audit import AuditLog
+
+    out, result = demo_plan
+    with AuditLog(out.parent / "audit.sqlite", create=False) as log:
+        [entry] = log.entries()
+        assert log.verify().ok
+    ds = pydicom.dcmread(out / "RTPLAN.dcm")
+    assert (entry.action, entry.plan_uid, entry.who, entry.os_user) == (
+        "export", ds.SOPInstanceUID, getpass.getuser(), getpass.getuser())     # no certificate: the OS user
+    assert entry.details == {"command": "planner plan", "file": str(out / "RTPLAN.dcm")}
+    assert read_audit_anchors(ds) == (AuditAnchor("export", ds.SOPInstanceUID, 1, entry.entry_hash),)
+    assert f"audit entry seq 1 (export) {entry.entry_hash}" in result.stdout
+    report = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
+                            check=True).stdout
+    assert entry.entry_hash in "".join(report.split())
