@@ -51,6 +51,9 @@ MODEL_DESCRIPTION = ("6 MV pencil beam, SVD kernels (Bortfeld, Schlegel & Rhein,
                      "by ray tracing; fluence by L-BFGS-B on the sparse dose-influence matrix")
 
 
+GOAL_DECIMALS = 2   # goals are shown and judged in Gy to 0.01
+
+
 @dataclass(frozen=True)
 class Goal:
     """One TG-119 planning goal and where the plan stands."""
@@ -62,7 +65,10 @@ class Goal:
 
     @property
     def met(self) -> bool:
-        return self.value_gy >= self.limit_gy - 1e-6 if self.at_least else self.value_gy <= self.limit_gy + 1e-6
+        """Judged on the value as every view shows it, to 0.01 Gy: a plan renormalised in float32 to
+        49.99999 Gy reads "50.00 Gy" and meets "≥ 50 Gy", as it says."""
+        shown = round(self.value_gy, GOAL_DECIMALS)
+        return shown >= self.limit_gy if self.at_least else shown <= self.limit_gy
 
 
 @dataclass(frozen=True, eq=False)

@@ -103,3 +103,11 @@ def test_no_dose_is_computed_in_the_air_around_a_ct():
     influence = planning.compute_dose_influence(air_margin, planning.default_plan(air_margin))
     assert influence.voxels.size == np.count_nonzero(density > 0.05)
     assert np.all(density.ravel()[influence.voxels] >= 1.0)
+
+
+def test_a_goal_is_judged_on_the_value_as_shown_to_0_01_gy():
+    # a deliverable renormalised in float32 reads 49.99999 Gy: shown "50.00 Gy", it meets "≥ 50 Gy"
+    assert planning.Goal("PTV D95 ≥ 50 Gy", 49.99999334, 50.0, True).met
+    assert not planning.Goal("PTV D95 ≥ 50 Gy", 49.994, 50.0, True).met     # shown 49.99
+    assert planning.Goal("PTV D10 ≤ 55 Gy", 55.004, 55.0, False).met        # shown 55.00
+    assert not planning.Goal("PTV D10 ≤ 55 Gy", 55.006, 55.0, False).met    # shown 55.01
