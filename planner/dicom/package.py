@@ -145,8 +145,10 @@ def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATO
         raise PackageError(f"cannot sign {rt_plan}: {exc.strerror or exc}") from exc
     signed = Path(name)
     try:
-        sign_file(rt_plan, signed, identity, role, prepare=None if audit_anchor is None else
-                  (lambda unsigned: add_audit_anchor(unsigned, audit_anchor(str(unsigned.get("SOPInstanceUID") or "")))))
+        def anchored(unsigned):   # the entry of this signing, its hash covered by the signature
+            add_audit_anchor(unsigned, audit_anchor(str(unsigned.get("SOPInstanceUID") or "")))
+
+        sign_file(rt_plan, signed, identity, role, prepare=None if audit_anchor is None else anchored)
         ds = dcmread(signed)
         checks = verify_dataset(ds)  # before anything converts an element (signatures.py)
         embedded, record = read_plan_payload(ds)

@@ -50,11 +50,12 @@ def new_revision(signed_plan: SignedPlan) -> PlanRevision:
 
 
 def write_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Plan, dose_result, planning_image,
-                   technique, *, beam_data=None, audit=None, who: str = "") -> PlanPackage:
+                   technique, *, beam_data=None, audit=None, who: str = "", audit_anchor=None) -> PlanPackage:
     """Export the edited ``plan`` as a new, unapproved package that references its predecessor.
 
     ``audit``: an AuditLog; records "revision" with ``who`` (the user editing), the new RT Plan's
-    UID and the predecessor's. Raises RevisionError (PackageError's message) when nothing was written.
+    UID and the predecessor's. ``audit_anchor``: instead, the reserved entry whose hash the new RT Plan
+    carries (planner.dicom.package). Raises RevisionError (PackageError's message) when nothing was written.
     """
     from planner.dicom.package import PackageError
 
@@ -67,7 +68,7 @@ def write_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Pla
         raise RevisionError("the audit log needs who made the revision")
     try:
         package = write_plan_package(folder, plan, dose_result, planning_image, technique, beam_data=beam_data,
-                                     predecessor_uid=revision.predecessor_uid)
+                                     predecessor_uid=revision.predecessor_uid, audit_anchor=audit_anchor)
     except PackageError as exc:
         raise RevisionError(str(exc)) from None
     if audit is not None:

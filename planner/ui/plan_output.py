@@ -10,19 +10,19 @@ makes it "not exported" again, so a signature is never shown for a plan it does 
 from __future__ import annotations
 
 import dataclasses
-import getpass
 from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel
 
-from planner.dicom.keys import SigningKeyError
+from planner.dicom.keys import SigningKeyError, certificate_fingerprint_sha256
 from planner.dicom.network import PacsError, send_files
 from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
 from planner.dicom.planning_image import locate_planning_image
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
+from planner.review.actor import actor
 from planner.review.audit import AuditError, AuditLog, default_audit_path
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision, write_revision
 from planner.ui.pacs_browser import PacsBrowser
@@ -147,18 +147,18 @@ class PlanOutput(QObject):
 
         revision = self.revision if self.revision is not None and plan != self.revision.plan else None
 
-        def work(_p, _c):
-            if revision is not None:
-                return write_revision(folder, revision, plan, result, image, technique, beam_data=beam)
-            return write_plan_package(folder, plan, result, image, technique, overwrite=overwrite, beam_data=beam)
+        details = {"folder": str(folder), **({} if revision is None else {"predecessor_uid": revision.predecessor_uid})}
 
-        def recorded(package: PlanPackage) -> None:
-            self._audit("revision" if revision is not None else "export", package.rt_plan_uid,
-                        {"folder": str(package.folder),
-                         **({} if revision is None else {"predecessor_uid": revision.predecessor_uid})})
-            written(package)
+        def work(_p, _c):   # the package carries its audit entry's hash; the entry is stored once it is written
+            def write(anchor):
+                if revision is not None:
+                    return write_revision(folder, revision, plan, result, image, technique, beam_data=beam,
+                                          audit_anchor=anchor)
+                return write_plan_package(folder, plan, result, image, technique, overwrite=overwrite,
+                                          beam_data=beam, audit_anchor=anchor)
+            return audited("revision" if revision is not None else "export", details, None, write)
 
-        return w.runner.start("Writing the plan package", work, recorded,
+        return w.runner.start("Writing the plan package", work, written,
                               lambda message: w.report_problem(f"Not exported: {message}"))
 
     # --- signing ---------------------------------------------------------------------------------
@@ -190,14 +190,19 @@ class PlanOutput(QObject):
         def signed(package: PlanPackage) -> None:
             self.package = package
             self._signed_by.append(f"{signer_text(identity)} ({role})")
-            self._audit("sign", package.rt_plan_uid, {"role": role}, who=signer_text(identity))
             self._show_status()
             w.statusBar().showMessage(f"Signed ({role}) by {signer_text(identity)}", 15000)
 
+        image = w.document.planning_image
+        details = {"role": role, "folder": str(folder),
+                   "certificate_sha256": certificate_fingerprint_sha256(identity.certificate)}
+
+        def write(anchor):
+            return sign_plan_package(folder, identity, role, plan=plan, dose_result=result, planning_image=image,
+                                     technique=technique, beam_data=beam, audit_anchor=anchor)
+
         return w.runner.start("Signing the plan",
-                              lambda _p, _c: sign_plan_package(folder, identity, role, plan=plan, dose_result=result,
-                                                               planning_image=w.document.planning_image,
-                                                               technique=technique, beam_data=beam),
+                              lambda _p, _c: audited("sign", details, identity.certificate, write),
                               signed, lambda message: w.report_problem(f"Not signed: {message}"))
 
     # --- opening a signed plan -------------------------------------------------------------------
@@ -274,11 +279,12 @@ class PlanOutput(QObject):
         self._show_status()
 
     # --- audit ------------------------------------------------------------------------------------
-    def _audit(self, action: str, plan_uid: str, details: dict, who: str | None = None) -> None:
+    def _audit(self, action: str, plan_uid: str, details: dict, certificate=None) -> None:
         """Log what left or entered the planner; a log that cannot be written is said, never hidden."""
+        who = actor(certificate)
         try:
             with AuditLog(default_audit_path()) as audit:
-                audit.record(action, who or _user(), plan_uid or "unknown", details)
+                audit.record(action, who.who, plan_uid or "unknown", details, os_user=who.os_user)
         except (AuditError, OSError) as err:
             self.window.report_problem(f"The audit log could not record '{action}': {err}")
 
@@ -339,11 +345,12 @@ class PlanOutput(QObject):
                               sent, lambda message: w.report_problem(f"Not sent: {message}"))
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):   # no user name in the environment or the password database
-        return "unknown user"
+def audited(action: str, details: dict, certificate, write):
+    """In the worker thread: ``write(anchor)`` with the audit entry reserved (its hash goes into the
+    plan, planner.dicom.audit_anchor), stored once the plan is written; AuditError: not reported done."""
+    who = actor(certificate)
+    with AuditLog(default_audit_path()) as log, log.reserve() as reservation:
+        return write(lambda uid: reservation.entry(action, who.who, uid, details, os_user=who.os_user))
 
 
 def _opened_text(signed: SignedPlan) -> tuple[str, str]:
@@ -354,4 +361,4 @@ def _opened_text(signed: SignedPlan) -> tuple[str, str]:
     return f"Plan: {signed.message}", "signed" if signed.treatable else "draft"
 
 
-EXPECTED_ERRORS = (PackageError, SignedPlanError, PacsError, SigningKeyError, RevisionError)
+EXPECTED_ERRORS = (PackageError, SignedPlanError, PacsError, SigningKeyError, RevisionError, AuditError)

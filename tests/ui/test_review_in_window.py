@@ -2,10 +2,15 @@
 reviews it (second check within 0.5 %) and approves with a second signature that dcmsign accepts;
 editing the approved plan makes a new unapproved revision; an altered plan cannot be approved."""
 
+import getpass
 import shutil
 
-from planner.dicom.keys import create_test_certificate, load_signing_identity
+from cryptography import x509
+
+from planner.dicom.audit_anchor import read_audit_anchors
+from planner.dicom.keys import certificate_fingerprint_sha256, create_test_certificate, load_signing_identity
 from planner.review.audit import AuditLog, default_audit_path
+from planner.review.audit_anchors import verify_against
 from planner.review.revision import predecessor_of
 from planner.ui.signing_dialog import SigningDialog
 from planner.ui.trusted_signers import TRUST_QUESTION
@@ -16,6 +21,10 @@ from tests.dicom.test_network import orthanc  # noqa: F401  (a real Orthanc on l
 from tests.ui.test_ebx_in_window import wait_for_dose
 
 PASSPHRASE = b"round test"
+
+
+def fingerprint(files) -> str:
+    return certificate_fingerprint_sha256(x509.load_pem_x509_certificate(files[1].read_bytes()))
 
 
 def idle(window, qtbot):
@@ -82,6 +91,17 @@ def test_sign_review_approve_and_revise_in_the_window(demo_window, qtbot, tmp_pa
     assert {"export", "sign", "approve"} <= set(actions)
     with AuditLog(default_audit_path()) as audit:
         assert audit.verify().ok
+        written = [e for e in audit.entries(ds.SOPInstanceUID) if e.action in ("export", "sign", "approve")]
+        assert verify_against(audit.entries(), package).ok
+    # each step's entry hash is inside the plan, covered by the next signature (issue 15, point 6)
+    assert [(a.action, a.seq, a.entry_hash) for a in read_audit_anchors(ds)] == [
+        (e.action, e.seq, e.entry_hash) for e in written]
+    assert [e.action for e in written] == ["export", "sign", "approve"]
+    me = getpass.getuser()
+    assert [(e.who, e.os_user) for e in written] == [
+        (me, me),
+        (f"Dr Oncologist, Demo Clinic (SHA-256 {fingerprint(certs['oncologist'])})", me),
+        (f"Dr Physicist, Demo Clinic (SHA-256 {fingerprint(certs['physicist'])})", me)]
 
     # The approved plan is locked: an edit is exported as a new, unapproved revision.
     qtbot.waitUntil(lambda: w.output.opened is not None and w.output.revision is not None, timeout=60000)
