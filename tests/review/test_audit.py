@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from planner.review.audit import (
-    ACTIONS, GENESIS_HASH, AuditEntry, AuditError, AuditLog, default_audit_path, entry_hash,
+    _SCHEMA, ACTIONS, GENESIS_HASH, AuditEntry, AuditError, AuditLog, default_audit_path, entry_hash,
 )
 from tests.review.audit_fixtures import PLAN_A, PLAN_B, record_two_plans, tamper
 
@@ -254,3 +254,40 @@ def test_the_default_log_lives_in_the_data_folder(tmp_path, monkeypatch):
     with AuditLog(default_audit_path()) as log:
         log.record("create", "someone", PLAN_A)
     assert default_audit_path().is_file()
+
+
+def test_a_schema_1_log_is_upgraded_and_its_old_entries_still_verify(tmp_path):
+    """Logs written before os_user existed: the column is added on opening, old rows keep their hashes,
+    new rows carry the OS user beside who (issue 15, point 6)."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in _SCHEMA:
+        db.execute(statement.replace(",\n        os_user TEXT NOT NULL DEFAULT '')", ")"))
+    db.execute("PRAGMA user_version = 1")
+    at = "2025-03-04T08:30:00.000Z"
+    old_hash = entry_hash(1, at, "Dr. A. Oncologist", "create", PLAN_A, {}, GENESIS_HASH)
+    db.execute("INSERT INTO entries VALUES (1, ?, 'Dr. A. Oncologist', 'create', ?, '{}', ?, ?)",
+               (at, PLAN_A, GENESIS_HASH, old_hash))
+    db.execute("UPDATE head SET entry_count = 1, last_seq = 1, last_hash = ?", (old_hash,))
+    assert [c[1] for c in db.execute("PRAGMA table_info(entries)")][-1] == "entry_hash"   # really schema 1
+    db.close()
+    with AuditLog(path) as log:
+        new = log.record("sign", "Dr. A. Oncologist (SHA-256 AB:CD)", PLAN_A, os_user="alice")
+        old, again = log.entries()
+        assert log.verify().ok
+    assert (old.entry_hash, old.os_user) == (old_hash, "")
+    assert (again.os_user, again.entry_hash, again.previous_hash) == ("alice", new.entry_hash, old_hash)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_reserved_entry_is_stored_only_when_the_work_succeeds(tmp_path):
+    """reserve(): the hash handed out (what a plan is signed with) is the one stored; a failure stores nothing."""
+    with AuditLog(tmp_path / "audit.sqlite") as log:
+        with pytest.raises(OSError, match="disk full"):
+            with log.reserve() as reservation:
+                reservation.entry("export", "alice", PLAN_A, os_user="alice")
+                raise OSError("disk full")
+        assert log.entries() == () and log.head().entry_count == 0
+        with log.reserve() as reservation:
+            handed = reservation.entry("export", "alice", PLAN_A, {"folder": "/plans/a"}, os_user="alice")
+        assert log.entries() == (handed,) and log.verify().ok
