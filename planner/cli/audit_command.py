@@ -94,7 +94,8 @@ def run_show(args) -> int:
         return EXIT_OK
     for e in entries:
         details = ", ".join(f"{key}={value}" for key, value in e.details.items())
-        print(f"{e.seq:>6}  {e.at_utc}  {e.action:<8}  {e.who}  {e.plan_uid}" + (f"  [{details}]" if details else ""))
+        who = e.who if not e.os_user or e.os_user == e.who else f"{e.who} [OS user {e.os_user}]"
+        print(f"{e.seq:>6}  {e.at_utc}  {e.action:<8}  {who}  {e.plan_uid}" + (f"  [{details}]" if details else ""))
     return EXIT_OK
 
 

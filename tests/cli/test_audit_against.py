@@ -99,6 +99,8 @@ def test_every_step_is_audited_and_the_plan_carries_each_entry(history):
     run = verify(db, "--against", folder.parent)
     assert run.returncode == 0, run.stdout
     assert "3 audit entries recorded in 1 plan(s) are all in it" in run.stdout
+    shown = planner("audit", "show", "--db", db).stdout.splitlines()
+    assert f"[OS user {getpass.getuser()}]" in shown[1] and "Dr A. Oncologist, Test Clinic (SHA-256 " in shown[1]
 
 
 
