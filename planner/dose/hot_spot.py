@@ -84,17 +84,20 @@ class HotSpotCheck:
 
     @property
     def messages(self) -> tuple[str, ...]:
-        """Each finding's sentence with its numbers (none when there is no hot spot)."""
-        out = []
+        """The finding's sentence with its numbers, one for both criteria (none when there is no hot spot)."""
+        if not (self.above_target or self.above_target_limit):
+            return ()
+        reasons = []
+        if self.above_target_limit:
+            reasons.append(f"{self._outside()}, above the {percent_text(100 * TARGET_UPPER_LIMIT_OF_PRESCRIPTION)} "
+                           f"ICRU Report 50 allows in the target")
         if self.above_target:
             where = f"both at the {self.body}'s samples" if self.same_samples else "each from its own samples"
-            outside = f"; {self._outside()}" if self.outside_d0_03cc_gy is not None else ""
-            out.append(f"Hot spot outside the target: {self.body} D0.03cc {self.body_d0_03cc_gy:.2f} Gy is above "
-                       f"{self.target} D0.03cc {self.target_d0_03cc_gy:.2f} Gy ({where}){outside}")
-        if self.above_target_limit:
-            out.append(f"Hot spot outside the target: {self._outside()}, above the "
-                       f"{percent_text(100 * TARGET_UPPER_LIMIT_OF_PRESCRIPTION)} ICRU Report 50 allows in the target")
-        return tuple(out)
+            outside = (f"; {self._outside()}" if self.outside_d0_03cc_gy is not None and not self.above_target_limit
+                       else "")
+            reasons.append(f"{self.body} D0.03cc {self.body_d0_03cc_gy:.2f} Gy is above {self.target} D0.03cc "
+                           f"{self.target_d0_03cc_gy:.2f} Gy ({where}){outside}")
+        return ("Hot spot outside the target: " + "; ".join(reasons),)
 
     @property
     def text(self) -> str:

@@ -12,6 +12,7 @@ from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM
 from planner.core.inverse_plan_file import VolumeSource
 from planner.core.recovery import RecoverySession
 from planner.paths import data_dir
+from planner.ui.app import SCREENSHOT_SIZE_PX
 from planner.ui.imrt.window import ImrtWindow
 
 DEMO_VOXEL_MM = DEFAULT_DOSE_GRID_MM
@@ -27,6 +28,8 @@ def run_imrt_demo(app, registry, screenshot: str | None = None) -> int:
     recovery = None if session is None else session.new_imrt_recovery()
     window = ImrtWindow(technique, technique.inverse_planner.tg119_phantom(DEMO_VOXEL_MM),
                         source=VolumeSource.tg119(DEMO_VOXEL_MM), recovery=recovery)
+    if screenshot:
+        window.resize(*SCREENSHOT_SIZE_PX)
     window.show()
     window.optimise()
     if not screenshot:
