@@ -89,7 +89,7 @@ class ImrtWindow(QMainWindow):
         self.splitDockWidget(plan_dock, objectives_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(dvh_dock, goals_dock, Qt.Orientation.Vertical)
         self.resizeDocks([plan_dock, objectives_dock], [350, 350], Qt.Orientation.Vertical)
-        self.resizeDocks([dvh_dock, goals_dock], [380, 320], Qt.Orientation.Vertical)
+        self.resizeDocks([dvh_dock, goals_dock], [320, 380], Qt.Orientation.Vertical)   # all four TG-119 goals in view at 1280 × 800
         self.resizeDocks([plan_dock, dvh_dock], [400, 400], Qt.Orientation.Horizontal)
 
         self.hover_label = QLabel("Move the mouse over the slice for position, density and dose")
