@@ -181,11 +181,7 @@ class AuditLog:
         """``with log.reserve() as r: entry = r.entry(...)``: the write lock is held from here, so the
         entries' hashes (what a plan is signed with) are the ones stored; they are stored together when
         the block ends, and none of them if it raises. Keep the block short: other writers wait."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            raise self._error(err) from None
-        try:
+        with self._transaction():
             reservation = Reservation(self, self._head_row())
             yield reservation
             for e in reservation.pending:
@@ -194,13 +190,6 @@ class AuditLog:
                                   e.entry_hash, e.os_user))
                 self._db.execute("UPDATE head SET entry_count = entry_count + 1, last_seq = ?, last_hash = ? "
                                  "WHERE id = 1", (e.seq, e.entry_hash))
-            self._db.execute("COMMIT")
-        except BaseException as err:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            if isinstance(err, sqlite3.Error):
-                raise self._error(err) from None
-            raise
 
     def entries(self, plan_uid: str | None = None) -> tuple[AuditEntry, ...]:
         """Every entry in order, or one plan's: the per-plan view."""
@@ -251,16 +240,21 @@ class AuditLog:
         return AuditHead(*row)
 
     def _write(self, work):
-        """Run ``work`` in one BEGIN IMMEDIATE transaction: the write lock is taken before the head
-        is read, so two writers never chain to the same previous entry."""
+        """Run ``work`` in one write transaction (see _transaction)."""
+        with self._transaction():
+            return work()
+
+    @contextmanager
+    def _transaction(self):
+        """One BEGIN IMMEDIATE transaction: the write lock is taken before the head is read, so two
+        writers never chain to the same previous entry; committed at the end, rolled back on any error."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as err:
             raise self._error(err) from None
         try:
-            result = work()
+            yield
             self._db.execute("COMMIT")
-            return result
         except BaseException as err:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")

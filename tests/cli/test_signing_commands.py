@@ -5,17 +5,14 @@ untouched; verify says whether Planner would treat the plan."""
 import datetime as dt
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from planner.dicom.export import export_plan
 from planner.dicom.package import write_plan_package
-from tests.dicom.export_fixtures import demo_kv_case
-from tests.dicom.signature_fixtures import (PASSPHRASE, dcmsign_verify, flip_byte_after, make_certificate,
+from tests.dicom.export_fixtures import demo_kv_case, exported_demo_rt_plan
+from tests.dicom.signature_fixtures import (PASSPHRASE, run_planner, dcmsign_verify, flip_byte_after, make_certificate,
                                             requires_dcmsign, rsa_key, write_pem)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,16 +20,12 @@ SIGNER = "Dr A. Oncologist"
 CERTIFICATE_PASSPHRASE = "tr0ub4dor & 3 — not echoed"
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+planner = run_planner
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """An unsigned RT Plan of the demo (synthetic beam data: no Monte Carlo needed)."""
-    planning_image, plan, technique, dose = demo_kv_case()
-    return export_plan(plan, dose, planning_image, technique, tmp_path_factory.mktemp("export")).rt_plan
+    return exported_demo_rt_plan(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,12 @@ def write_png(path, pixels_u8: np.ndarray) -> None:
     from PIL import Image
 
     Image.fromarray(pixels_u8).save(path)
+
+
+def exported_demo_rt_plan(folder):
+    """An unsigned RT Plan of the demo (synthetic beam data: no Monte Carlo needed), exported to `folder`."""
+    from planner.dicom.export import export_plan
+
+    planning_image, plan, technique, dose = demo_kv_case()
+    return export_plan(plan, dose, planning_image, technique, folder).rt_plan
+

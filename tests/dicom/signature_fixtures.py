@@ -145,3 +145,17 @@ def flip_byte_after(path: Path, marker: bytes, offset_in_value: int = 0) -> None
     position = data.index(marker) + len(marker) + offset_in_value
     data[position] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+def run_planner(*args, timeout_s: float = 120) -> subprocess.CompletedProcess:
+    """`python -m planner ARGS` in the project folder, as a user types it."""
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=timeout_s)
+
+
+def genuine_and_impostor(name: str, organisation: str = "Demo Clinic") -> tuple[SigningIdentity, SigningIdentity]:
+    """A genuine signer and a look-alike with the same subject (name and clinic) and another key."""
+    keys = rsa_key(f"genuine {name}"), rsa_key(f"impostor {name}")
+    return tuple(SigningIdentity(key, make_certificate(key, name, organisation)) for key in keys)

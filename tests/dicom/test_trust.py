@@ -3,43 +3,36 @@ it; a look-alike with the trusted subject and another key is untrusted, in the c
 `planner verify --json`, with both fingerprints named; an altered store trusts nothing."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from planner.dicom.export import export_plan
-from planner.dicom.keys import SigningIdentity, certificate_fingerprint_sha256
+from planner.dicom.keys import certificate_fingerprint_sha256
 from planner.dicom.signatures import sign_file, verify_file
 from planner.dicom.signed_plan import open_signed_plan
 from planner.dicom.trust import (TrustStoreError, certificates_of, distrust, load_trust_store, store_path, trust)
-from tests.dicom.export_fixtures import demo_kv_case
-from tests.dicom.signature_fixtures import make_certificate, rsa_key, write_pem
+from tests.dicom.export_fixtures import exported_demo_rt_plan
+from tests.dicom.signature_fixtures import genuine_and_impostor, run_planner, write_pem
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "Dr A. Oncologist"
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+planner = run_planner
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    planning_image, plan, technique, dose = demo_kv_case()
-    return export_plan(plan, dose, planning_image, technique, tmp_path_factory.mktemp("export")).rt_plan
+    return exported_demo_rt_plan(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture(scope="module")
 def doctors():
     """The genuine oncologist and an impostor with the same subject (name and clinic) and another key."""
-    genuine = make_certificate(rsa_key("genuine oncologist"), NAME, "Demo Clinic")
-    impostor = make_certificate(rsa_key("impostor"), NAME, "Demo Clinic")
-    assert genuine.subject == impostor.subject
-    return (SigningIdentity(rsa_key("genuine oncologist"), genuine), SigningIdentity(rsa_key("impostor"), impostor))
+    genuine, impostor = genuine_and_impostor(NAME)
+    assert genuine.certificate.subject == impostor.certificate.subject
+    return genuine, impostor
 
 
 def test_a_trusted_certificate_is_kept_by_fingerprint_subject_and_validity(doctors, tmp_path):

@@ -2,7 +2,6 @@
 0.03 cc lies outside the target (a ramp) or inside it (a peak), with the D0.03cc worked out by hand.
 """
 
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from planner.core.volume import PlanningVolume, VoxelGrid
 from planner.dose.hot_spot import HOT_SPOT_CODE, body_name, hot_spot_findings, plan_hot_spot_check
 from planner.dose.plan_checks import WARN
 from planner.dose.structure_dvh import DvhPoints, sampled_structures
+from tests.dose.shape_fixtures import Box
 
 
 def points(d0_03cc_gy: float) -> DvhPoints:
@@ -37,23 +37,6 @@ def test_without_a_body_or_target_there_is_nothing_to_check():
 
 
 # ------------------------------------------------------------------------------------ from the samples
-
-@dataclass(frozen=True)
-class Box:
-    lo: tuple[float, float, float]
-    hi: tuple[float, float, float]
-
-    @property
-    def bounds_mm(self):
-        return tuple(zip(self.lo, self.hi))
-
-    def contains_on_lattice(self, x, y, z):
-        inside = [(np.asarray(a) >= lo) & (np.asarray(a) <= hi) for a, lo, hi in zip((x, y, z), self.lo, self.hi)]
-        return inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
-
-    def outlines_mm(self, z_mm):
-        return ()
-
 
 def cube_volume() -> PlanningVolume:
     """A 100 mm water cube on 5 mm voxels (centres ±47.5 mm), a 40 mm PTV cube at its centre. The

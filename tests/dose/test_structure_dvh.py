@@ -5,13 +5,13 @@ own: D50 on the centre plane, Dmean at the centroid, D95 at the plane that leave
 D0.03cc at the depth of the hottest 0.03 cc, none of which a DVH of 5 mm voxel centres reaches.
 """
 
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from planner.core.structure_geometry import PlanarContours, even_odd_on_lattice
 from planner.core.volume import PlanningVolume, VoxelGrid
+from tests.dose.shape_fixtures import Box, Sphere
 from planner.dose.structure_dvh import (
     FINEST_SAMPLE_SPACING_MM, MAX_SAMPLE_SPACING_MM, StructureDvh, dose_at_samples_gy, interpolation_matrix,
     sample_shape, sampled_structures)
@@ -28,41 +28,6 @@ def linear_dose(g: VoxelGrid, a_gy: float, gradient_gy_per_mm: tuple[float, floa
     x, y, z = np.meshgrid(g.x_mm, g.y_mm, g.z_mm, indexing="ij")
     gx, gy, gz = gradient_gy_per_mm
     return a_gy + gx * x + gy * y + gz * z
-
-
-@dataclass(frozen=True)
-class Box:
-    lo: tuple[float, float, float]
-    hi: tuple[float, float, float]
-
-    @property
-    def bounds_mm(self):
-        return tuple(zip(self.lo, self.hi))
-
-    def contains_on_lattice(self, x, y, z):
-        inside = [(np.asarray(a) >= lo) & (np.asarray(a) <= hi) for a, lo, hi in zip((x, y, z), self.lo, self.hi)]
-        return inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
-
-    def outlines_mm(self, z_mm):
-        return ()
-
-
-@dataclass(frozen=True)
-class Sphere:
-    centre: tuple[float, float, float]
-    radius_mm: float
-
-    @property
-    def bounds_mm(self):
-        return tuple((c - self.radius_mm, c + self.radius_mm) for c in self.centre)
-
-    def contains_on_lattice(self, x, y, z):
-        X, Y, Z = np.meshgrid(x, y, z, indexing="ij")
-        cx, cy, cz = self.centre
-        return (X - cx) ** 2 + (Y - cy) ** 2 + (Z - cz) ** 2 <= self.radius_mm ** 2
-
-    def outlines_mm(self, z_mm):
-        return ()
 
 
 def dvh_of(shape, g: VoxelGrid, dose: np.ndarray) -> StructureDvh:

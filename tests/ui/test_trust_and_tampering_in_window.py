@@ -10,28 +10,27 @@ shows the signed and the current name side by side in a red banner over the imag
 import pytest
 from pydicom import dcmread
 
-from planner.dicom.export import export_plan
-from planner.dicom.keys import SigningIdentity, certificate_fingerprint_sha256
+from planner.dicom.keys import certificate_fingerprint_sha256
 from planner.dicom.signatures import sign_file
 from planner.dicom.trust import load_trust_store
 from planner.ui.trusted_signers import MIGRATION_QUESTION, TRUST_QUESTION, TrustedCertificatesDialog
-from tests.dicom.export_fixtures import demo_kv_case
-from tests.dicom.signature_fixtures import make_certificate, rsa_key, write_pem
+from tests.dicom.export_fixtures import exported_demo_rt_plan
+from tests.dicom.signature_fixtures import genuine_and_impostor, write_pem
 
 NAME = "Dr A. Oncologist"
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    planning_image, plan, technique, dose = demo_kv_case()
-    return export_plan(plan, dose, planning_image, technique, tmp_path_factory.mktemp("export")).rt_plan
+    return exported_demo_rt_plan(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture(scope="module")
 def doctors():
-    genuine = make_certificate(rsa_key("genuine oncologist"), NAME, "Demo Clinic")
-    impostor = make_certificate(rsa_key("impostor"), NAME, "Demo Clinic")
-    return (SigningIdentity(rsa_key("genuine oncologist"), genuine), SigningIdentity(rsa_key("impostor"), impostor))
+    """The genuine oncologist and an impostor with the same subject (name and clinic) and another key."""
+    genuine, impostor = genuine_and_impostor(NAME)
+    assert genuine.certificate.subject == impostor.certificate.subject
+    return genuine, impostor
 
 
 def scripted(window, answers):
