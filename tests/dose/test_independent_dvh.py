@@ -11,11 +11,11 @@ The plan: the TG-119 C-shape with Planner's starting objectives, 20 iterations, 
 figures are the deliverable plan's reported points, which sample the phantom's analytic shapes; the referee sees
 the exported polygons (128-gon circles) and the RT Dose as stored (16-bit, one scaling step ≈ 1 mGy).
 
-Goal (issue 14, point 4): PTV D95, PTV D10 and core D10 within 1 Gy at both grids. Measured when written
-(Planner vs dicompyler-core, Gy): 5 mm PTV D95 44.52 vs 44.59, PTV D10 53.36 vs 53.38, core D10 14.01 vs 13.84;
-2.5 mm PTV D95 49.81 vs 49.88, PTV D10 55.45 vs 55.43, core D10 13.42 vs 13.39 (these 20-iteration plans; the
-300-iteration 5 mm plan of `planner imrt --tg119 --grid-mm 5` gives 42.17 vs 42.26, 53.69 vs 53.71 and 13.37
-vs 13.23). About 35 s on two cores, most of it the 2.5 mm dose influence and optimisation.
+Goal (issue 14, point 4): PTV D95, PTV D10 and core D10 within 1 Gy at both grids. Measured on 2026-12-03
+with the optimiser reading the structures at their samples and the plan normalised on the sub-voxel PTV D95
+(Planner vs dicompyler-core, Gy; these 20-iteration plans): 5 mm PTV D95 50.00 vs 50.09, PTV D10 56.00 vs 56.04,
+core D10 15.68 vs 15.47; 2.5 mm PTV D95 50.00 vs 50.07, PTV D10 55.38 vs 55.37, core D10 13.43 vs 13.41.
+About 35 s on two cores, most of it the 2.5 mm dose influence and optimisation.
 """
 
 from __future__ import annotations
