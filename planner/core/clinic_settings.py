@@ -43,6 +43,16 @@ class ClinicSettings:
             return f"This clinic treats before the physics review ({self.source}): unreviewed plans are treatable."
         return "A plan is treatable only after a physicist approved it."
 
+    @property
+    def policy(self) -> str:
+        """The policy's name as the command line's JSON gives it."""
+        return "treat_before_review" if self.treat_before_review else "review_first"
+
+    @property
+    def unreviewed_text(self) -> str:
+        """What every view says of a plan treatable on the physician's signature alone."""
+        return f"UNREVIEWED — treated before the physics review by clinic policy ({self.source})"
+
 
 _TYPES = {"treat_before_review": bool, "audit_db": str}
 

@@ -17,10 +17,15 @@ When is a plan ``treatable``? When its signatures allow it to go to treatment:
    record-and-verify system delivers): patient, fractions, dose, machine, applicator, time;
 6. it was approved after the physics review (issue 15, point 5): Approval Status APPROVED, covered
    by an authorization signature, intact and trusted (rules 1-4), made by another person than the
-   creator (another certificate and another subject). A plan signed by the physician alone is
-   "signed, awaiting review", not treatable. A clinic that treats before the physics review says so
-   (``treat_unreviewed``): the plan is then treatable and its message says UNREVIEWED.
+   creator (another certificate and another subject). Such a plan is ``reviewed``. A plan signed by
+   the physician alone is "signed, awaiting review", not treatable — unless the clinic treats before
+   the physics review (``treat_before_review`` in its settings, planner.core.clinic_settings): it is
+   then treatable, not reviewed, and its message says UNREVIEWED.
 DEMO commissioning is named in the message; it is not a clinical go-ahead either.
+
+This is the one place that rule is applied: the window (status bar, Review tab) and the command line
+(verify, review) all open plans here, and the clinic's settings are read here, once per opening, so
+no view can keep a rule of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, RTPlanStorage
 
+from planner.core.clinic_settings import ClinicSettings, ClinicSettingsError, load_clinic_settings
 from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
@@ -50,7 +56,6 @@ from .tamper_evidence import TamperEvidence, tamper_evidence
 DRAFT_MESSAGE = "draft: not signed"
 REFUSED = "refused for treatment"
 AWAITING_REVIEW = "signed, awaiting review"
-UNREVIEWED_WORDS = "UNREVIEWED: treated before the physics review, as the clinic's settings allow"
 TEST_WORDS = "TEST certificate — not for clinical use"
 DEMO_WORDS = "DEMO commissioning — not for clinical use"
 _APPROVAL_PREFIX = f"({APPROVAL_GROUP:04X},"   # how SignatureCheck names an Approval module attribute
@@ -59,6 +64,11 @@ _REASON_PREFIX = "(0044,0003)"                 # Approval Status Further Descrip
 
 class SignedPlanError(ValueError):
     """A file that cannot be opened as a Planner plan; the one-line message says why."""
+
+
+class ClinicPolicyError(SignedPlanError):
+    """The clinic's settings cannot be read, so whether a plan is treatable cannot be said: never
+    judged by a default the clinic may not have chosen."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,18 +86,28 @@ class SignedPlan:
     # A signed plan changed after signing, or disagreeing with itself: the values side by side
     # (planner.dicom.tamper_evidence); None when unsigned or whole.
     evidence: TamperEvidence | None = None
+    # Approved after the physics review by another trusted person (rule 6); a treatable plan that is
+    # not reviewed is treated on the physician's signature alone, as ``clinic`` allows.
+    reviewed: bool = False
+    clinic: ClinicSettings = ClinicSettings()   # the policy the verdict was made under
 
 
 def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Certificate] = (), *,
-                     at: _dt.datetime | None = None, treat_unreviewed: bool = False) -> SignedPlan:
-    """Open an RTPLAN.dcm (or a package folder holding one); ``at``: when to judge validity (now).
+                     at: _dt.datetime | None = None, clinic: ClinicSettings | None = None) -> SignedPlan:
+    """Open an RTPLAN.dcm (or a package folder holding one); ``at``: when to judge validity (now);
+    ``clinic``: the policy to judge by (None: the clinic's settings, read now).
 
     Raises SignedPlanError for what is not a Planner RT Plan: not DICOM, damaged, another kind of
-    object, or no readable embedded plan.
+    object, or no readable embedded plan; ClinicPolicyError when the clinic's settings cannot be read.
     """
+    if clinic is None:
+        try:
+            clinic = load_clinic_settings()
+        except ClinicSettingsError as exc:
+            raise ClinicPolicyError(f"{path}: whether it is treatable cannot be said: {exc}") from None
     file = _rt_plan_file(Path(path))
     try:
-        return _open(file, tuple(trusted_certificates), at, treat_unreviewed)
+        return _open(file, tuple(trusted_certificates), at, clinic)
     except SignedPlanError:
         raise
     except DAMAGE_ERRORS as exc:  # pydicom reads elements lazily: damage shows wherever one is first used
@@ -95,7 +115,7 @@ def open_signed_plan(path: str | os.PathLike, trusted_certificates: Iterable[x50
 
 
 def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _dt.datetime | None,
-          treat_unreviewed: bool = False) -> SignedPlan:
+          clinic: ClinicSettings) -> SignedPlan:
     ds = _read(file)
     try:
         checks = verify_dataset(ds, trusted_certificates, at=at)  # first: nothing converted yet
@@ -108,19 +128,20 @@ def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _d
     except PlanPayloadError as exc:
         signed = "" if status is SignatureStatus.UNSIGNED else f" — {status.value}"
         raise SignedPlanError(f"{file} is an RT Plan Planner cannot open: {exc}{signed}") from None
-    treatable, message = _verdict(ds, plan, record, checks, status, treat_unreviewed)
+    treatable, reviewed, message = _verdict(ds, plan, record, checks, status, clinic)
     evidence = tamper_evidence(ds, checks, payload_differences(ds, plan, record))
     return SignedPlan(plan=plan, calculation_record=record, checks=checks, status=status, treatable=treatable,
                       message=message, path=file, rt_plan_uid=str(ds.get("SOPInstanceUID", "") or ""),
-                      evidence=evidence)
+                      evidence=evidence, reviewed=reviewed, clinic=clinic)
 
 
 def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck, ...],
-             status: SignatureStatus, treat_unreviewed: bool = False) -> tuple[bool, str]:
+             status: SignatureStatus, clinic: ClinicSettings) -> tuple[bool, bool, str]:
+    """(treatable, reviewed, message)."""
     if status is SignatureStatus.UNSIGNED:
-        return False, DRAFT_MESSAGE
+        return False, False, DRAFT_MESSAGE
     if status is SignatureStatus.BROKEN:
-        return False, "; ".join(check.problem for check in checks if not check.valid) + f" — {REFUSED}"
+        return False, False, "; ".join(check.problem for check in checks if not check.valid) + f" — {REFUSED}"
     refusals = [check.problem for check in checks if not check.trusted]
     if not any(check.role == CREATOR for check in checks):
         refusals.append("no creator (physician's) signature")
@@ -145,19 +166,20 @@ def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck
     if disagreements:
         refusals.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
     message = "signed by " + "; ".join(_signed_words(check) for check in checks)
-    treatable = not refusals
+    treatable = reviewed = not refusals
     if refusals:
         message += f" — {REFUSED}: " + "; ".join(refusals)
     else:
         unreviewed = _not_approved(ds, checks)
-        if unreviewed and treat_unreviewed:
-            message += f" — {UNREVIEWED_WORDS} ({unreviewed})"
+        reviewed = unreviewed is None
+        if unreviewed and clinic.treat_before_review:
+            message += f" — {clinic.unreviewed_text}: {unreviewed}"
         elif unreviewed:
             treatable = False
             message += f" — {AWAITING_REVIEW}, not treatable: {unreviewed}"
     if record.get("demo_commissioning"):
         message += f" — {DEMO_WORDS}"
-    return treatable, message
+    return treatable, reviewed, message
 
 
 def _not_approved(ds: Dataset, checks: tuple[SignatureCheck, ...]) -> str | None:
@@ -216,4 +238,4 @@ def _check_is_rt_plan(ds: Dataset, file: Path) -> None:
         raise SignedPlanError(f"{file} is {kind}, not an RT Plan")
 
 
-__all__ = ["SignedPlan", "SignedPlanError", "open_signed_plan"]
+__all__ = ["ClinicPolicyError", "SignedPlan", "SignedPlanError", "open_signed_plan"]

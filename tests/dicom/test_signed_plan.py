@@ -10,7 +10,8 @@ from pydicom.data import get_testdata_file
 from planner.dicom.export import export_plan
 from planner.dicom.keys import create_test_certificate, load_signing_identity
 from planner.dicom.signatures import SignatureStatus, sign_file
-from planner.dicom.signed_plan import SignedPlanError, open_signed_plan
+from planner.core.clinic_settings import ClinicSettings
+from planner.dicom.signed_plan import ClinicPolicyError, SignedPlanError, open_signed_plan
 from tests.dicom.export_fixtures import demo_kv_case
 from tests.dicom.signature_fixtures import PASSPHRASE, flip_byte_after, save, signer, small_plan
 
@@ -61,10 +62,52 @@ def test_signed_by_the_physician_with_a_trusted_test_certificate_it_awaits_revie
                               f"— not for clinical use — signed, awaiting review, not treatable: the physicist "
                               f"has not approved it (Approval Status UNAPPROVED) — DEMO commissioning — not for "
                               f"clinical use")
-    # A clinic that treats before the physics review says so: treatable, and the plan says UNREVIEWED.
-    early = open_signed_plan(path, [test_certificate.certificate], treat_unreviewed=True)
-    assert early.treatable and ("UNREVIEWED: treated before the physics review, as the clinic's settings allow "
-                                "(the physicist has not approved it (Approval Status UNAPPROVED))") in early.message
+    assert not opened.reviewed and opened.clinic.policy == "review_first"
+    # A clinic that treats before the physics review says so: treatable, not reviewed, and UNREVIEWED.
+    early = open_signed_plan(path, [test_certificate.certificate], clinic=ClinicSettings(True, source="clinic.toml"))
+    assert early.treatable and not early.reviewed
+    assert ("UNREVIEWED — treated before the physics review by clinic policy (clinic.toml): the physicist has not "
+            "approved it (Approval Status UNAPPROVED)") in early.message
+
+
+def test_the_clinic_settings_decide_when_not_given(export, tmp_path, test_certificate, private_user_folders):
+    """Read once per opening from clinic.toml; a wrong file is an error, never the default policy."""
+    path = signed_copy(export.rt_plan, tmp_path, test_certificate)
+    trusted = [test_certificate.certificate]
+    assert not open_signed_plan(path, trusted).treatable          # no clinic.toml: review first
+    settings = private_user_folders[1] / "clinic.toml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("treat_before_review = true\n", encoding="utf-8")
+    opened = open_signed_plan(path, trusted)
+    assert opened.treatable and not opened.reviewed and opened.clinic.policy == "treat_before_review"
+    assert f"UNREVIEWED — treated before the physics review by clinic policy ({settings})" in opened.message
+    settings.write_text("treat_before_review = yes\n", encoding="utf-8")
+    with pytest.raises(ClinicPolicyError, match="whether it is treatable cannot be said: the clinic settings .* "
+                                                "are not valid TOML"):
+        open_signed_plan(path, trusted)
+
+
+@pytest.mark.parametrize("treat_before_review", [False, True])
+def test_an_approved_plan_is_reviewed_and_a_broken_one_never_treatable_under_either_policy(
+        export, tmp_path, treat_before_review):
+    clinic = ClinicSettings(treat_before_review)
+    doctor, _key, _cert = signer(tmp_path, "Dr A. Oncologist")
+    physicist, _key, _cert = signer(tmp_path, "J. Physicist")
+    trusted = [doctor.certificate, physicist.certificate]
+    path = signed_copy(export.rt_plan, tmp_path, doctor)
+    ds = dcmread(path)
+    ds.ApprovalStatus = "APPROVED"
+    ds.save_as(path, enforce_file_format=True)
+    sign_file(path, path, physicist, "authorization")
+    approved = open_signed_plan(path, trusted, clinic=clinic)
+    assert approved.treatable and approved.reviewed and "UNREVIEWED" not in approved.message
+    broken = tmp_path / "broken.dcm"
+    ds = dcmread(path)
+    ds.PatientName = "Other^Patient"
+    ds.save_as(broken, enforce_file_format=True)
+    opened = open_signed_plan(broken, trusted, clinic=clinic)
+    assert opened.status is SignatureStatus.BROKEN and not opened.treatable and not opened.reviewed
+    assert "refused for treatment" in opened.message and "UNREVIEWED" not in opened.message
 
 
 def test_approved_only_by_another_persons_authorization_signature(export, tmp_path):
