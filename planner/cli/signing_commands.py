@@ -230,6 +230,8 @@ def run_verify(args) -> int:
     if args.json:
         print_json({"file": str(args.file), "status": status.value, "all_signatures_hold": holds,
                     "treatable": None if opened is None else opened.treatable,
+                    "reviewed": None if opened is None else opened.reviewed,
+                    "clinic_policy": None if opened is None else opened.clinic.policy,
                     "treatable_message": None if opened is None else opened.message,
                     "trusted_certificates": len(trusted), "trusted": [_trusted_json(c) for c in trusted],
                     "signatures": [_check_json(c) for c in checks]})
@@ -237,6 +239,7 @@ def run_verify(args) -> int:
         _print_checks(args.file, status, checks)
         if opened is not None:
             print(f"  treatable: {'yes' if opened.treatable else 'NO'} — {opened.message}")
+            print(f"  reviewed:  {'yes' if opened.reviewed else 'NO'} — {opened.clinic.review_policy_text}")
     if not checks:
         raise CommandError(f"{args.file} is {SignatureStatus.UNSIGNED.value}: it carries no digital signature")
     if problems:
@@ -274,11 +277,13 @@ def _trusted_json(certificate) -> dict:
 
 def _planner_plan(path, trusted):
     """The file opened as Planner opens a plan (SignedPlan: treatable and why), or None when it is
-    not an RT Plan made by Planner."""
-    from planner.dicom.signed_plan import SignedPlanError, open_signed_plan
+    not an RT Plan made by Planner. Unreadable clinic settings are an input error: never judged by default."""
+    from planner.dicom.signed_plan import ClinicPolicyError, SignedPlanError, open_signed_plan
 
     try:
         return open_signed_plan(path, trusted)
+    except ClinicPolicyError as err:
+        raise InputError(str(err)) from None
     except SignedPlanError:
         return None
 

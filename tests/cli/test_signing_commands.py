@@ -11,9 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from planner.dicom.package import write_plan_package
+from planner.dicom.signatures import sign_file
 from tests.dicom.export_fixtures import demo_kv_case, exported_demo_rt_plan
 from tests.dicom.signature_fixtures import (PASSPHRASE, run_planner, dcmsign_verify, flip_byte_after, make_certificate,
-                                            requires_dcmsign, rsa_key, write_pem)
+                                            requires_dcmsign, rsa_key, signer, write_pem)
+from tests.dicom.test_signed_plan import approved_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNER = "Dr A. Oncologist"
@@ -216,3 +218,67 @@ def test_without_a_file_the_passphrase_is_asked_on_the_terminal_and_never_printe
     with pytest.raises(InputError, match="--passphrase-file"):
         signing_commands.read_passphrase(None, "Passphrase: ")
     assert "s3cret" not in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------- the clinic's review policy
+
+def treat_before_review(private_user_folders, value: str = "true") -> Path:
+    """Write the clinic's settings (clinic.toml in this test's configuration folder)."""
+    settings = private_user_folders[1] / "clinic.toml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(f"treat_before_review = {value}\n", encoding="utf-8")
+    return settings
+
+
+def verify_json(path, *certificates):
+    run = planner("verify", path, *[a for c in certificates for a in ("--trust", c)], "--json")
+    return run.returncode, json.loads(run.stdout)
+
+
+def test_a_physician_signed_plan_awaits_review_unless_the_clinic_treats_before_review(
+        plan_file, tmp_path, private_user_folders):
+    doctor = signer(tmp_path, SIGNER)
+    sign_file(plan_file, plan_file, doctor[0], "creator")
+    code, report = verify_json(plan_file, doctor[2])
+    assert code == 1
+    assert (report["treatable"], report["reviewed"], report["clinic_policy"]) == (False, False, "review_first")
+    assert "signed, awaiting review, not treatable" in report["treatable_message"]
+
+    settings = treat_before_review(private_user_folders)
+    code, report = verify_json(plan_file, doctor[2])
+    assert code == 0
+    assert (report["treatable"], report["reviewed"], report["clinic_policy"]) == (True, False, "treat_before_review")
+    unreviewed = f"UNREVIEWED — treated before the physics review by clinic policy ({settings})"
+    assert unreviewed in report["treatable_message"]
+    text = planner("verify", plan_file, "--trust", doctor[2])
+    assert text.returncode == 0, text.stderr
+    assert "  treatable: yes — " in text.stdout and unreviewed in text.stdout
+    assert (f"  reviewed:  NO — This clinic treats before the physics review ({settings}): unreviewed plans are "
+            f"treatable.") in text.stdout
+
+
+@pytest.mark.parametrize("policy", ["false", "true"])
+def test_an_approved_plan_is_reviewed_and_a_broken_one_refused_under_either_policy(
+        exported, tmp_path, private_user_folders, policy):
+    treat_before_review(private_user_folders, policy)
+    path, doctor, physicist = approved_copy(exported, tmp_path)
+    code, report = verify_json(path, doctor[2], physicist[2])
+    assert code == 0
+    assert (report["treatable"], report["reviewed"]) == (True, True)
+    assert "UNREVIEWED" not in report["treatable_message"]
+    flip_byte_after(path, b"DEMO-0001", offset_in_value=-1)        # "DEMO-0000": the Patient ID, signed
+    code, report = verify_json(path, doctor[2], physicist[2])
+    assert code == 1
+    assert (report["status"], report["treatable"], report["reviewed"]) == ("signature broken", False, False)
+    assert "refused for treatment" in report["treatable_message"]
+
+
+def test_a_wrong_clinic_settings_file_is_exit_2_in_one_line(plan_file, tmp_path, private_user_folders):
+    doctor = signer(tmp_path, SIGNER)
+    sign_file(plan_file, plan_file, doctor[0], "creator")
+    settings = treat_before_review(private_user_folders, '"sometimes"')
+    run = planner("verify", plan_file, "--trust", doctor[2], "--json")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1
+    assert (f"whether it is treatable cannot be said: the clinic settings {settings}: treat_before_review must be "
+            f"a true/false value, not 'sometimes'") in run.stderr

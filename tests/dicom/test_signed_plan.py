@@ -13,7 +13,7 @@ from planner.dicom.signatures import SignatureStatus, sign_file
 from planner.core.clinic_settings import ClinicSettings
 from planner.dicom.signed_plan import ClinicPolicyError, SignedPlanError, open_signed_plan
 from tests.dicom.export_fixtures import demo_kv_case
-from tests.dicom.signature_fixtures import PASSPHRASE, flip_byte_after, save, signer, small_plan
+from tests.dicom.signature_fixtures import PASSPHRASE, approve, flip_byte_after, save, signer, small_plan
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,18 @@ def signed_copy(source, tmp_path, identity, role="creator"):
     path = tmp_path / "RTPLAN.dcm"
     sign_file(source, path, identity, role)
     return path
+
+
+def approved_copy(source, tmp_path):
+    """``source`` signed by the physician, then APPROVED and signed by another person, the physicist:
+    (the file, the physician, the physicist), each signer as signature_fixtures.signer gives it."""
+    doctor, physicist = signer(tmp_path, "Dr A. Oncologist"), signer(tmp_path, "J. Physicist")
+    path = signed_copy(source, tmp_path, doctor[0])
+    ds = dcmread(path)
+    approve(ds)
+    save(ds, path)
+    sign_file(path, path, physicist[0], "authorization")
+    return path, doctor, physicist
 
 
 def test_an_unsigned_plan_opens_as_a_draft(kv_case, export):
@@ -91,14 +103,8 @@ def test_the_clinic_settings_decide_when_not_given(export, tmp_path, test_certif
 def test_an_approved_plan_is_reviewed_and_a_broken_one_never_treatable_under_either_policy(
         export, tmp_path, treat_before_review):
     clinic = ClinicSettings(treat_before_review)
-    doctor, _key, _cert = signer(tmp_path, "Dr A. Oncologist")
-    physicist, _key, _cert = signer(tmp_path, "J. Physicist")
-    trusted = [doctor.certificate, physicist.certificate]
-    path = signed_copy(export.rt_plan, tmp_path, doctor)
-    ds = dcmread(path)
-    ds.ApprovalStatus = "APPROVED"
-    ds.save_as(path, enforce_file_format=True)
-    sign_file(path, path, physicist, "authorization")
+    path, doctor, physicist = approved_copy(export.rt_plan, tmp_path)
+    trusted = [doctor[0].certificate, physicist[0].certificate]
     approved = open_signed_plan(path, trusted, clinic=clinic)
     assert approved.treatable and approved.reviewed and "UNREVIEWED" not in approved.message
     broken = tmp_path / "broken.dcm"
