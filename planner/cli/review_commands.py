@@ -15,6 +15,7 @@ from pathlib import Path
 
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
+from planner.cli.signing_commands import treatment_json, treatment_lines
 
 
 def add_parsers(commands) -> None:
@@ -87,7 +88,7 @@ def run_review(args) -> int:
     except SignedPlanError as err:
         raise InputError(str(err)) from None
     if args.json:
-        print_json(result.as_dict())
+        print_json({**result.as_dict(), **treatment_json(result.signed_plan)})
     else:
         _print_review(result)
     return EXIT_OK if result.can_approve else EXIT_FAILURE
@@ -100,6 +101,7 @@ def _print_review(result) -> None:
     print(f"  signatures      {result.signed_plan.status.value}")
     for line in result.signatures:
         print(f"    {line.describe()}")
+    print(*treatment_lines(result.signed_plan), sep="\n")
     if result.recomputation is not None:
         print(f"  recomputation   {result.recomputation.message}")
     if result.second_check is not None:

@@ -229,17 +229,13 @@ def run_verify(args) -> int:
     holds = bool(checks) and not problems
     if args.json:
         print_json({"file": str(args.file), "status": status.value, "all_signatures_hold": holds,
-                    "treatable": None if opened is None else opened.treatable,
-                    "reviewed": None if opened is None else opened.reviewed,
-                    "clinic_policy": None if opened is None else opened.clinic.policy,
-                    "treatable_message": None if opened is None else opened.message,
+                    **(dict.fromkeys(TREATMENT_KEYS) if opened is None else treatment_json(opened)),
                     "trusted_certificates": len(trusted), "trusted": [_trusted_json(c) for c in trusted],
                     "signatures": [_check_json(c) for c in checks]})
     else:
         _print_checks(args.file, status, checks)
         if opened is not None:
-            print(f"  treatable: {'yes' if opened.treatable else 'NO'} — {opened.message}")
-            print(f"  reviewed:  {'yes' if opened.reviewed else 'NO'} — {opened.clinic.review_policy_text}")
+            print(*treatment_lines(opened), sep="\n")
     if not checks:
         raise CommandError(f"{args.file} is {SignatureStatus.UNSIGNED.value}: it carries no digital signature")
     if problems:
@@ -247,6 +243,19 @@ def run_verify(args) -> int:
     if opened is not None and not opened.treatable:
         raise CommandError(f"{args.file}: {opened.message}")
     return EXIT_OK if holds else EXIT_FAILURE
+
+
+TREATMENT_KEYS = ("treatable", "reviewed", "clinic_policy", "treatable_message")
+
+
+def treatment_json(opened) -> dict:
+    """What verify and review say of treatment, all from the one verdict (planner.dicom.signed_plan)."""
+    return dict(zip(TREATMENT_KEYS, (opened.treatable, opened.reviewed, opened.clinic.policy, opened.message)))
+
+
+def treatment_lines(opened) -> tuple[str, str]:
+    return (f"  treatable: {'yes' if opened.treatable else 'NO'} — {opened.message}",
+            f"  reviewed:  {'yes' if opened.reviewed else 'NO'} — {opened.clinic.review_policy_text}")
 
 
 def trusted_certificates(paths) -> tuple:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from tests.cli.test_signing_commands import treat_before_review
 from tests.dicom.signature_fixtures import PASSPHRASE, signer
 from tests.review.test_plan_review import signed_package
 
@@ -42,6 +43,7 @@ def test_review_json_says_it_may_be_approved_with_the_second_check_difference(pa
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["can_approve"] is True and report["reasons"] == []
+    assert (report["treatable"], report["reviewed"], report["clinic_policy"]) == (False, False, "review_first")
     assert abs(report["second_check_difference_percent"]) < 0.5
     assert report["signatures"][0]["signer"] == "Dr A. Oncologist, Test Clinic"
     assert report["signatures"][0]["role"] == "creator" and report["signatures"][0]["status"] == "intact"
@@ -59,11 +61,21 @@ def test_approve_then_review_shows_it_approved_and_the_audit_log_holds(package, 
     review = planner("review", folder, "--trust", doctor_cert, "--trust", physicist_cert)
     assert review.returncode == 1
     assert "APPROVED by Physicist^Jo" in review.stdout and "already approved" in review.stdout
+    assert "  treatable: yes — " in review.stdout and "  reviewed:  yes — " in review.stdout
     assert "authorization: J. Physicist, Test Clinic" in review.stdout
     audit = planner("audit", "verify", "--db", tmp_path / "audit.sqlite")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     shown = planner("audit", "show", "--db", tmp_path / "audit.sqlite", "--json")
     assert [e["action"] for e in json.loads(shown.stdout)["entries"]] == ["approve"]
+
+
+def test_where_the_clinic_treats_before_review_the_review_says_unreviewed(package, private_user_folders):
+    folder, doctor_cert, *_ = package
+    settings = treat_before_review(private_user_folders)
+    run = planner("review", folder, "--trust", doctor_cert)
+    assert run.returncode == 0, run.stderr
+    assert ("  treatable: yes — " in run.stdout and "  reviewed:  NO — " in run.stdout
+            and f"UNREVIEWED — treated before the physics review by clinic policy ({settings})" in run.stdout)
 
 
 def test_reject_with_a_reason(package, tmp_path):
