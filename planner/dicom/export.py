@@ -1,5 +1,10 @@
-"""Export a plan as DICOM: RT Plan, RT Structure Set and RT Dose, plus the ultrasound when the plan
-was drawn on a picture that was not DICOM. The one entry point is :func:`export_plan`.
+"""Export a plan as DICOM: RT Plan, RT Structure Set and RT Dose, plus the planning image as US.dcm.
+The one entry point is :func:`export_plan`.
+
+The image travels with the plan so that a reviewer at another workstation, or the course fetched from
+the PACS, has the pixels the contours were drawn on: a DICOM image is copied byte for byte (the same
+SOP Instance UID the RT objects reference, so the PACS sees the one object it may already hold); a
+picture (PNG, JPEG) is converted to a DICOM Ultrasound image the RT objects then reference.
 
 Why so strict: these files go to the record-and-verify system that drives the treatment unit.
 Nothing is exported from a plan whose dose was refused, is missing, or no longer belongs to the
@@ -21,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
 
 from planner.core.atomic import atomic_write_bytes, fsync_directory
 from planner.core.plan import Plan
@@ -57,7 +63,7 @@ class ExportedFiles:
     rt_plan: Path
     rt_structure_set: Path
     rt_dose: Path
-    ultrasound: Path | None          # written only when the planning image was not DICOM
+    ultrasound: Path                 # the planning image: the DICOM original, or the picture converted
     rt_plan_uid: str
     rt_structure_set_uid: str
     rt_dose_uid: str
@@ -69,7 +75,7 @@ class ExportedFiles:
 def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, technique, out_dir, *,
                 overwrite: bool = False, now: _dt.datetime | None = None,
                 predecessor_uid: str | None = None, audit_anchor=None) -> ExportedFiles:
-    """Write RTPLAN.dcm, RTSTRUCT.dcm, RTDOSE.dcm (and US.dcm) into ``out_dir``, all or nothing.
+    """Write RTPLAN.dcm, RTSTRUCT.dcm, RTDOSE.dcm and US.dcm into ``out_dir``, all or nothing.
 
     ``planning_image`` is the workflow's PlanningImage or the UltrasoundImage itself; ``technique``
     the plan's technique plugin object (its machines and commissioning). The RT Dose holds the plan
@@ -93,7 +99,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
         try:
             when = (now or _dt.datetime.now()).replace(microsecond=0)
             notes: list[str] = []
-            identity, image_file, image_header = _identity(plan, image, calibrated, staging, when, notes)
+            identity, image_header = _identity(plan, image, calibrated, staging, when, notes)
             if unit.demo_commissioning:
                 notes.append("made with the illustrative DEMO commissioning: the RT Plan is labelled DEMO and "
                              "NOT FOR CLINICAL USE")
@@ -120,8 +126,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
             written = {RT_PLAN_FILE: rt_plan, RT_STRUCTURE_SET_FILE: struct, RT_DOSE_FILE: rt_dose}
             for name, ds in written.items():
                 atomic_write_bytes(staging / name, encode(ds))
-            names = [*written, *([ULTRASOUND_FILE] if image_file is not None else [])]
-            move_into_place(staging, folder, names)
+            move_into_place(staging, folder, [*written, ULTRASOUND_FILE])
         except IdentityError as exc:
             raise ExportError(str(exc)) from exc
         except OSError as exc:
@@ -129,7 +134,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
                               f"{exc.strerror or exc}") from exc
     return ExportedFiles(
         folder=folder, rt_plan=folder / RT_PLAN_FILE, rt_structure_set=folder / RT_STRUCTURE_SET_FILE,
-        rt_dose=folder / RT_DOSE_FILE, ultrasound=None if image_file is None else folder / ULTRASOUND_FILE,
+        rt_dose=folder / RT_DOSE_FILE, ultrasound=folder / ULTRASOUND_FILE,
         rt_plan_uid=uids[RT_PLAN_FILE], rt_structure_set_uid=uids[RT_STRUCTURE_SET_FILE],
         rt_dose_uid=uids[RT_DOSE_FILE], image_uid=identity.image.sop_instance_uid,
         frame_of_reference_uid=identity.frame_of_reference_uid, notes=tuple(notes))
@@ -236,15 +241,17 @@ def _beam_geometry(plan: Plan, dose: DoseResult) -> BeamGeometry:
 # ----------------------------------------------------------------------------------------- identity
 
 def _identity(plan: Plan, image, calibrated, staging: Path, when: _dt.datetime, notes: list[str]):
-    """(identity, US.dcm path or None, image header): the patient, study, frame of reference and image
-    of the export. Writes US.dcm first when the image was not DICOM, so the RT objects reference it."""
-    image_file = None
-    if not image.sop_instance_uid:
-        image_file = staging / ULTRASOUND_FILE
+    """(identity, image header): the patient, study, frame of reference and image of the export.
+    Puts US.dcm into ``staging`` first (the DICOM original copied, or the picture converted), so the
+    RT objects reference exactly the image that travels with them."""
+    image_file = staging / ULTRASOUND_FILE
+    if image.sop_instance_uid:
+        reference, patient_study, frame_uid, header = read_image_identity(image.source_path, image.sop_instance_uid)
+        _copy_original(Path(image.source_path), image_file, image.sop_instance_uid)
+    else:
         _write_ultrasound(image_file, plan, image, calibrated, when, notes)
-    path = str(image_file or image.source_path)
-    expected_uid = image.sop_instance_uid or str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
-    reference, patient_study, frame_uid, header = read_image_identity(path, expected_uid)
+        written_uid = str(dcmread(image_file, stop_before_pixels=True).SOPInstanceUID)
+        reference, patient_study, frame_uid, header = read_image_identity(str(image_file), written_uid)
     if patient_study.patient_id != plan.patient_id or patient_study.patient_name != plan.patient_name:
         raise ExportError(f"the plan's patient ({plan.patient_name}, {plan.patient_id}) is not the image's "
                           f"({patient_study.patient_name}, {patient_study.patient_id})")
@@ -252,7 +259,20 @@ def _identity(plan: Plan, image, calibrated, staging: Path, when: _dt.datetime, 
         frame_uid = new_uid()
         notes.append("the ultrasound declares no Frame of Reference: the RT objects define one and "
                      "reference the image by its SOP Instance UID")
-    return ExportIdentity(patient_study, frame_uid, reference, when), image_file, header
+    return ExportIdentity(patient_study, frame_uid, reference, when), header
+
+
+def _copy_original(source: Path, target: Path, sop_instance_uid: str) -> None:
+    """The DICOM planning image byte for byte (the object the PACS may already hold, not a re-encoding),
+    checked once more to be the image the plan was drawn on."""
+    try:
+        shutil.copyfile(source, target)
+        copied = str(dcmread(target, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
+    except (OSError, InvalidDicomError, AttributeError) as exc:
+        raise IdentityError(f"cannot copy the planning image {source}: {getattr(exc, 'strerror', None) or exc}") \
+            from exc
+    if copied != sop_instance_uid:
+        raise IdentityError(f"the planning image {source} changed while it was exported; export again")
 
 
 def _write_ultrasound(path: Path, plan: Plan, image, calibrated, when: _dt.datetime, notes: list[str]) -> None:

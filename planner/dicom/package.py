@@ -1,8 +1,9 @@
 """A plan package: the folder a plan leaves Planner in, written and signed by the functions the
 command line and the window both call.
 
-    RTPLAN.dcm  RTSTRUCT.dcm  RTDOSE.dcm  [US.dcm]   the DICOM export (planner.dicom.export), the
-                                                     RT Plan carrying the plan itself (plan_payload)
+    RTPLAN.dcm  RTSTRUCT.dcm  RTDOSE.dcm  US.dcm     the DICOM export (planner.dicom.export), the
+                                                     RT Plan carrying the plan itself (plan_payload),
+                                                     US.dcm the planning image the contours reference
     report.pdf                                       the plan report (planner.report), DRAFT or SIGNED
     plan.json                                        the plan file with its calculation record
     [signatures.txt]                                 only when report.pdf could not be redrawn (below)
@@ -69,7 +70,7 @@ class PlanPackage:
     rt_plan: Path
     rt_structure_set: Path
     rt_dose: Path
-    ultrasound: Path | None
+    ultrasound: Path | None   # the planning image (None only in a package written before it was carried)
     report: Path
     plan_file: Path
     rt_plan_uid: str
@@ -106,8 +107,7 @@ def write_plan_package(out_dir, plan: Plan, dose_result: DoseResult | None, plan
                                    "bug); nothing was written")
             write_plan_report(staging / REPORT_FILE, content)
             save_plan(staging / PLAN_FILE, plan, record)
-            names = [RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE,
-                     *([ULTRASOUND_FILE] if files.ultrasound else []), REPORT_FILE, PLAN_FILE]
+            names = [RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE, ULTRASOUND_FILE, REPORT_FILE, PLAN_FILE]
             move_into_place(staging, folder, names, replaced=PACKAGE_FILES)
         except (ExportError, ReportError, PlanPayloadError) as exc:
             raise PackageError(str(exc)) from exc

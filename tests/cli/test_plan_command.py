@@ -18,7 +18,7 @@ from planner.techniques import discover_techniques
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo" / "demo_ultrasound.dcm"
-FIVE_FILES = {"RTPLAN.dcm", "RTSTRUCT.dcm", "RTDOSE.dcm", "report.pdf", "plan.json"}
+PACKAGE_FILES = {"RTPLAN.dcm", "RTSTRUCT.dcm", "RTDOSE.dcm", "US.dcm", "report.pdf", "plan.json"}
 KV_50_CONE_15 = ("--technique", "superficial-kv", "--energy-kv", "50", "--applicator-mm", "15")
 SEVEN_GY_BY_FIVE = ("--dose-per-fraction-gy", "7", "--fractions", "5")
 
@@ -41,11 +41,12 @@ def demo_plan(tmp_path_factory):
     return out, result
 
 
-def test_the_demo_plan_writes_the_five_files_and_says_time_and_demo(demo_plan):
+def test_the_demo_plan_writes_the_package_and_says_time_and_demo(demo_plan):
     out, result = demo_plan
-    assert {p.name for p in out.iterdir()} == FIVE_FILES           # DICOM image: no US.dcm, no temporaries
+    assert {p.name for p in out.iterdir()} == PACKAGE_FILES   # the DICOM image copied as US.dcm, no temporaries
+    assert (out / "US.dcm").read_bytes() == DEMO.read_bytes()
     assert "treatment time per fraction" in result.stdout and "DEMO" in result.stdout
-    for name in FIVE_FILES:
+    for name in PACKAGE_FILES:
         assert str(out / name) in result.stdout
     assert result.stderr == ""
 
@@ -155,7 +156,7 @@ def test_a_picture_without_a_scale_is_calibrated_by_hand_and_exported_with_its_u
                      "--patient-id", "PNG-0001", "--patient-name", "Photo^Pat", "--auto-outline", *KV_50_CONE_15,
                      *SEVEN_GY_BY_FIVE, "--out", out)
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == FIVE_FILES | {"US.dcm"}
+    assert {p.name for p in out.iterdir()} == PACKAGE_FILES
     plan = load_plan(out / "plan.json")
     assert plan.patient_id == "PNG-0001" and plan.manual_calibration.mm_per_pixel == pytest.approx(0.025)
     assert pydicom.dcmread(out / "RTPLAN.dcm").PatientID == "PNG-0001"

@@ -19,7 +19,7 @@ from tests.dicom.export_fixtures import demo_kv_case
 from tests.dicom.signature_fixtures import dcmsign_verify, flip_byte_after, requires_dcmsign, signer
 from tests.dose.kv_fixtures import fixture_source
 
-PACKAGE = ["RTDOSE.dcm", "RTPLAN.dcm", "RTSTRUCT.dcm", "plan.json", "report.pdf"]
+PACKAGE = ["RTDOSE.dcm", "RTPLAN.dcm", "RTSTRUCT.dcm", "US.dcm", "plan.json", "report.pdf"]
 
 
 def beam_of(case):
@@ -59,7 +59,7 @@ def test_a_package_holds_the_export_a_draft_report_and_the_plan_file(kv_case, tm
     _, plan, _, dose = kv_case
     package = write(kv_case, tmp_path / "out")
     assert sorted(os.listdir(tmp_path / "out")) == PACKAGE
-    assert package.status is SignatureStatus.UNSIGNED and package.ultrasound is None
+    assert package.status is SignatureStatus.UNSIGNED and package.ultrasound == package.folder / "US.dcm"
     assert package.rt_plan_uid == dcmread(package.rt_plan).SOPInstanceUID
     text = pdf_text(package.report)
     assert "Plan status: DRAFT (unsigned)" in text and "this plan is a DRAFT" in text

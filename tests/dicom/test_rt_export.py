@@ -3,6 +3,7 @@
 
 import os
 import warnings
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -68,10 +69,10 @@ def interpolate(grid, x_mm, y_mm, x, y):
 
 # ------------------------------------------------------------------------------------------- kV
 
-def test_kv_export_is_accepted_by_dciodvfy(kv_export):
+def test_kv_export_is_accepted_by_dciodvfy_and_carries_the_dicom_image_unchanged(kv_case, kv_export):
     files, _ = kv_export
-    assert sorted(p.name for p in files.folder.iterdir()) == ["RTDOSE.dcm", "RTPLAN.dcm", "RTSTRUCT.dcm"]
-    assert files.ultrasound is None
+    assert sorted(p.name for p in files.folder.iterdir()) == ["RTDOSE.dcm", "RTPLAN.dcm", "RTSTRUCT.dcm", "US.dcm"]
+    assert files.ultrasound.read_bytes() == Path(kv_case[0].image.source_path).read_bytes()  # the original object
     assert_dciodvfy_accepts(files.rt_plan, files.rt_structure_set, files.rt_dose)
 
 

@@ -148,6 +148,7 @@ def test_what_is_not_a_planner_rt_plan_is_refused(tmp_path):
 def test_without_its_planning_image_the_dose_cannot_be_recomputed_and_the_plan_not_approved(tmp_path):
     plan = replace(real_case()[2], image_path=str(tmp_path / "moved" / "demo_ultrasound.dcm"))
     folder, doctor, _ = signed_package(tmp_path / "plan", tmp_path, plan=plan)
+    (folder / "US.dcm").unlink()   # the image the package carries is gone too
     result = review(folder, doctor.certificate)
     assert not result.can_approve and result.second_check is None
     assert any("is not on this computer" in r and "the dose cannot be recomputed" in r for r in result.reasons), \

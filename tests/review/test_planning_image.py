@@ -24,6 +24,9 @@ def test_the_review_finds_the_referenced_ultrasound_beside_the_plan(tmp_path):
     shutil.rmtree(elsewhere.parent)                 # the physicist's computer has no such path
 
     signed = open_signed_plan(folder, [doctor.certificate])
+    path, how = locate_planning_image(signed)       # the package carries the planning image
+    assert path == str(folder / "US.dcm") and "structure set references" in how
+    (folder / "US.dcm").unlink()
     path, how = locate_planning_image(signed)
     assert path is None and "not on this computer" in how
     no_image = review_plan(folder, [doctor.certificate], registry=registry)
