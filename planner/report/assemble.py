@@ -19,6 +19,7 @@ import math
 from datetime import datetime
 
 import planner
+from planner.core.clinic_settings import ClinicSettings, ClinicSettingsError, load_clinic_settings
 from planner.core.course import course_columns
 from planner.core.outline import measure_lesion
 from planner.core.radiobiology import biological_doses
@@ -41,13 +42,16 @@ WITHHELD = "not shown: the dose engine refused this plan (see Findings)"
 
 def report_content(plan, dose_result: DoseResult | None, planning_image, technique, *, commissioning=None,
                    beam_data=None, signatures: tuple[SignatureLine, ...] = (), status: PlanStatus | None = None,
-                   printed_at: datetime | None = None, audit_head: str = "") -> ReportContent:
+                   printed_at: datetime | None = None, audit_head: str = "",
+                   clinic: ClinicSettings | None = None) -> ReportContent:
     """Everything the report prints, checked for consistency.
 
     ``planning_image``: a workflow.PlanningImage or an UltrasoundImage. ``commissioning``: the
     technique's own when not given. ``beam_data``: the BeamData the dose was computed with; when
     not given it is taken from the technique's dose engine (its cache) if it has one.
     ``status``: derived from ``signatures`` when not given, and never allowed to contradict them.
+    ``clinic``: the policy a plan signed by the physician alone is reported under (None: the clinic's
+    settings, read when the plan is signed and not approved).
     """
     image = _calibrated(planning_image, plan)
     if dose_result is None:
@@ -70,7 +74,7 @@ def report_content(plan, dose_result: DoseResult | None, planning_image, techniq
         patient_name=fmt.person_name(plan.patient_name), patient_id=plan.patient_id, plan_label=plan.label,
         printed_at=fmt.moment(printed_at), planner_version=planner.__version__,
         status=shown_status,
-        alerts=_alerts(dose_result, commissioning, signatures),
+        alerts=_alerts(dose_result, commissioning, signatures) + _unreviewed_alert(shown_status, clinic),
         time_title=fmt.time_title(dose_result.time_name),
         time_text=fmt.time_per_fraction(dose_result.treatment_time_min, dose_result.treatment_time_reason),
         prescription=_prescription_items(plan, dose_result),
@@ -155,6 +159,22 @@ def _alerts(result: DoseResult, commissioning, signatures) -> tuple[Alert, ...]:
                             text="Signed with a self-signed clinic TEST certificate: "
                                  + ", ".join(f"{s.role} ({s.signer})" for s in tests)))
     return tuple(alerts)
+
+
+def _unreviewed_alert(status: PlanStatus, clinic: ClinicSettings | None) -> tuple[Alert, ...]:
+    """A plan signed by the physician alone, where the clinic treats before the physics review, says
+    UNREVIEWED on every page (the rule is planner.dicom.signed_plan's; these are its words)."""
+    if status is not PlanStatus.SIGNED:
+        return ()
+    try:
+        clinic = clinic or load_clinic_settings()
+    except ClinicSettingsError as err:
+        raise ReportError(str(err)) from None
+    if not clinic.treat_before_review:
+        return ()
+    return (Alert("warn", clinic.unreviewed_text, mark="UNREVIEWED",
+                  text="Signed by the physician and not approved after the physics review; the clinic's settings "
+                       f"allow treating it before that review ({clinic.source})."),)
 
 
 def _prescription_items(plan, result: DoseResult) -> tuple[Item, ...]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from planner.core.clinic_settings import ClinicSettings
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.core.radiobiology import bed_gy, eqd2_gy
 from planner.dose.coverage import prescription_sentence
@@ -257,3 +258,23 @@ def test_a_failed_write_leaves_the_old_report_intact(demo, tmp_path, monkeypatch
             write_plan_report(path, content)
     assert path.read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pdf"]     # no temporary file left behind
+
+
+def test_a_plan_signed_by_the_physician_alone_says_unreviewed_where_the_clinic_treats_before_review(
+        demo, tmp_path, private_user_folders):
+    _, planning_image, plan, technique, dose = demo
+    early = ClinicSettings(treat_before_review=True, source="/etc/planner/clinic.toml")
+    pages = pdf_text(write(tmp_path, plan, dose, planning_image, technique, signatures=(SIGNED,), clinic=early))
+    assert ("UNREVIEWED — treated before the physics review by clinic policy (/etc/planner/clinic.toml)"
+            in " ".join(pages))
+    assert all("UNREVIEWED" in page for page in pages)                   # the mark in every page's header
+    approved = (SIGNED, replace(BROKEN, valid=True))
+    for signatures, clinic in (((SIGNED,), ClinicSettings()), (approved, early)):
+        text = " ".join(pdf_text(write(tmp_path, plan, dose, planning_image, technique, signatures=signatures,
+                                       clinic=clinic, name="other.pdf")))
+        assert "UNREVIEWED" not in text
+    settings = private_user_folders[1] / "clinic.toml"                  # not given: the clinic's file decides
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("treat_before_review = maybe\n", encoding="utf-8")
+    with pytest.raises(ReportError, match="the clinic settings .* are not valid TOML"):
+        report_content(plan, dose, planning_image, technique, signatures=(SIGNED,))
