@@ -34,6 +34,9 @@ class ReviewPanel(QWidget):
         self.not_this_plan.setStyleSheet("color: white; background: #a01010; font-weight: bold; padding: 4px;")
         self.not_this_plan.setVisible(False)
         self._decision_allowed = (False, False)
+        # Treatable or not, reviewed or not, and the clinic's policy: planner.dicom.signed_plan's verdict.
+        self.treatment_label = QLabel()
+        self.treatment_label.setWordWrap(True)
         self.signatures_label = QLabel()
         self.signatures_label.setWordWrap(True)
         self.check_label = QLabel()
@@ -81,6 +84,7 @@ class ReviewPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.not_this_plan)
         layout.addWidget(self.header)
+        layout.addWidget(self.treatment_label)
         layout.addWidget(checks)
         layout.addWidget(decision)
         layout.addWidget(audit, 1)
@@ -96,7 +100,8 @@ class ReviewPanel(QWidget):
     def show_review(self, review: PlanReview | None, audit_entries: tuple = ()) -> None:
         self.review = review
         if review is None:
-            for label in (self.signatures_label, self.check_label, self.findings_label, self.reasons_label):
+            for label in (self.treatment_label, self.signatures_label, self.check_label, self.findings_label,
+                          self.reasons_label):
                 label.setText("")
             self.approve_button.setEnabled(False)
             self.reject_button.setEnabled(False)
@@ -107,6 +112,7 @@ class ReviewPanel(QWidget):
         self.header.setText(f"<b>{html.escape(plan.label)}</b> — {html.escape(plan.patient_name)} "
                             f"({html.escape(plan.patient_id)}). Approval status: "
                             f"<b>{html.escape(review.approval.describe())}</b>")
+        self.treatment_label.setText(_treatment_text(review.signed_plan))
         self.signatures_label.setText("<b>Signatures</b><br>" + ("<br>".join(
             _coloured(s.describe(), "ok" if s.status == "intact" and s.trusted else "stop") for s in review.signatures)
             or _coloured("none: the plan is an unsigned draft", "stop")))
@@ -146,6 +152,18 @@ class ReviewPanel(QWidget):
             values = (e.at_utc, e.who, e.action, ", ".join(f"{k}: {v}" for k, v in sorted(e.details.items())))
             for col, text in enumerate(values):
                 self.audit_table.setItem(row, col, QTableWidgetItem(str(text)))
+
+
+def _treatment_text(signed) -> str:
+    """The verdict in a line, then the clinic's policy: an unreviewed plan is never shown as approved."""
+    if signed.reviewed:
+        verdict, severity = "Treatable: approved after the physics review.", "ok"
+    elif signed.treatable:
+        verdict, severity = f"Treatable, {signed.clinic.unreviewed_text}.", "review"
+    else:
+        verdict, severity = "Not treatable.", "stop"
+    return (f"<b>{_coloured(verdict, severity)}</b> {html.escape(signed.clinic.review_policy_text)}<br>"
+            + _coloured(signed.message, severity))
 
 
 def _check_text(review: PlanReview) -> str:
