@@ -50,8 +50,8 @@ from .pacs_settings import PacsNode
 __all__ = [
     "PacsError", "NotDicomFile", "RetrieveCancelled", "RetrieveIncomplete",
     "StoreOutcome", "SendReport", "StudySummary", "InstanceSummary",
-    "echo", "send_files", "find_studies", "find_instances", "retrieve_study", "retrieve_instance",
-    "status_meaning",
+    "echo", "send_files", "find_studies", "find_instances", "holds_instance", "retrieve_study",
+    "retrieve_instance", "status_meaning",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -675,6 +675,24 @@ def find_instances(node: PacsNode, study_instance_uid: str) -> tuple[InstanceSum
                     _int_or_none(found.get("InstanceNumber"))))
     LOG.info("C-FIND %s: %d instances", node, len(instances))
     return tuple(instances)
+
+
+def holds_instance(node: PacsNode, study_instance_uid: str, series_instance_uid: str,
+                   sop_instance_uid: str) -> bool:
+    """Whether the PACS holds this one instance: a C-FIND at IMAGE level on its three unique keys
+    (PS3.4 C.4.1.2.2), so an object it already has need not be sent again."""
+    for value, what in ((study_instance_uid, "Study Instance UID"), (series_instance_uid, "Series Instance UID"),
+                        (sop_instance_uid, "SOP Instance UID")):
+        _check_uid(value, what)
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = study_instance_uid
+    query.SeriesInstanceUID = series_instance_uid
+    query.SOPInstanceUID = sop_instance_uid
+    assoc, watch = _open_find(node)
+    with _held(assoc):
+        matches = _find(node, assoc, watch, query)
+    return any(str(found.get("SOPInstanceUID", "")) == sop_instance_uid for found in matches)
 
 
 # ---------------------------------------------------------------------------------------------

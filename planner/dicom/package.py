@@ -228,14 +228,18 @@ def _check_report_inputs(folder: Path, embedded: Plan, record: dict, plan: Plan,
     uid = getattr(image, "sop_instance_uid", "")
     if uid:
         struct = dcmread(folder / RT_STRUCTURE_SET_FILE, stop_before_pixels=True)
-        frames = struct.get("ReferencedFrameOfReferenceSequence", [])
-        referenced = {str(item.ReferencedSOPInstanceUID) for frame in frames
-                      for study in frame.get("RTReferencedStudySequence", [])
-                      for series in study.get("RTReferencedSeriesSequence", [])
-                      for item in series.get("ContourImageSequence", [])}
-        if referenced != {uid}:
+        if {sop for _, sop in referenced_images(struct)} != {uid}:
             raise PackageError("the image given for the report is not the one the plan's contours reference; "
                                "nothing was signed")
+
+
+def referenced_images(struct) -> set[tuple[str, str]]:
+    """(Series Instance UID, SOP Instance UID) of every image an RT Structure Set's contours lie on."""
+    return {(str(series.SeriesInstanceUID), str(item.ReferencedSOPInstanceUID))
+            for frame in struct.get("ReferencedFrameOfReferenceSequence", [])
+            for study in frame.get("RTReferencedStudySequence", [])
+            for series in study.get("RTReferencedSeriesSequence", [])
+            for item in series.get("ContourImageSequence", [])}
 
 
 def _package(folder: Path, rt_plan_uid: str, status: SignatureStatus, **extra) -> PlanPackage:
@@ -247,4 +251,4 @@ def _package(folder: Path, rt_plan_uid: str, status: SignatureStatus, **extra) -
 
 
 __all__ = ["PACKAGE_FILES", "PLAN_FILE", "REPORT_FILE", "SIGNATURES_FILE", "PackageError", "PlanPackage",
-           "sign_plan_package", "signature_lines", "signatures_text", "write_plan_package"]
+           "referenced_images", "sign_plan_package", "signature_lines", "signatures_text", "write_plan_package"]

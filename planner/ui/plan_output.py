@@ -17,8 +17,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel
 
 from planner.dicom.keys import SigningKeyError, certificate_fingerprint_sha256
-from planner.dicom.network import PacsError, send_files
+from planner.dicom.network import PacsError
 from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
+from planner.dicom.package_send import send_plan_package
 from planner.dicom.planning_image import locate_planning_image
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
@@ -312,7 +313,8 @@ class PlanOutput(QObject):
         return browser
 
     def send_to_pacs(self) -> bool:
-        """Send the current package; a broken signature is refused, an unsigned draft is asked about."""
+        """Send the current package with its planning image unless the PACS holds it already
+        (planner.dicom.package_send); a broken signature is refused, an unsigned draft is asked about."""
         w = self.window
         if not self.package_is_current():
             w.report_problem("Export the plan as it is now before sending it (File ▸ Export Plan Package…).")
@@ -328,20 +330,21 @@ class PlanOutput(QObject):
         if node is None:
             w.report_problem("No PACS is set up: File ▸ PACS Settings…")
             return False
-        files = [p for p in (self.package.rt_plan, self.package.rt_structure_set, self.package.rt_dose,
-                             self.package.ultrasound) if p is not None]
+        folder = self.package.folder
 
         def sent(report) -> None:
-            self._audit("send", self.package.rt_plan_uid, {"to": report.node, "stored": len(report.stored),
-                                                           "files": len(report.outcomes)})
+            files = report.files
+            self._audit("send", self.package.rt_plan_uid, {"to": files.node, "stored": len(files.stored),
+                                                           "files": len(files.outcomes),
+                                                           "planning_image": report.planning_image})
             if report.all_stored:
                 w.statusBar().showMessage(f"Sent: {report.summary()}", 15000)
             else:
-                problems = "; ".join(f"{o.path.name}: {o.meaning}" for o in report.not_stored)
-                w.report_problem(f"Not everything was stored: {report.summary()}. {problems}")
+                problems = "".join(f" {o.path.name}: {o.meaning}." for o in files.not_stored)
+                w.report_problem(f"Not everything was stored: {report.summary()}.{problems}")
 
         return w.runner.start(f"Sending to {node.called_ae_title}",
-                              lambda progress, cancelled: send_files(node, files, progress, cancelled),
+                              lambda progress, cancelled: send_plan_package(node, folder, progress, cancelled),
                               sent, lambda message: w.report_problem(f"Not sent: {message}"))
 
 

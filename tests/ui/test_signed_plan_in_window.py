@@ -57,8 +57,9 @@ def test_export_sign_send_open_and_refuse_a_tampered_plan(demo_window, qtbot, tm
                                        orthanc.client_ae_title, timeout_s=5))
     assert out.send_to_pacs()
     idle(w, qtbot)
-    assert "Sent: 3 of 3 stored" in w.statusBar().currentMessage(), w.last_problem
-    assert len(orthanc.rest("/instances")) >= 3
+    assert "Sent: 4 of 4 stored" in w.statusBar().currentMessage(), w.last_problem    # with the planning image
+    assert w.statusBar().currentMessage().endswith("; planning image: sent")
+    assert len(orthanc.rest("/instances")) == 4
 
     # An edit after signing: the signature does not cover it, so the plan is a draft again.
     w.document.apply(w.document.plan.with_notes("edited after signing"), "Edit notes")
