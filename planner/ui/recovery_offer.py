@@ -123,16 +123,20 @@ class RecoveryOffer:
 
     # --- two instances, one plan file ----------------------------------------------------------
     def may_open_here(self, path: str) -> bool:
-        """False when another running Planner has ``path`` open and the user would rather not open
-        it twice (each one's save would overwrite the other's edits)."""
-        if self.session is None:
-            return True
-        pids = self.session.open_elsewhere(path)
-        if not pids:
-            return True
-        which = ", ".join(str(pid) for pid in pids)
-        answer = self.window.ask_user(
-            OPEN_ELSEWHERE_TITLE,
-            f"{Path(path).name} is open in another Planner (process {which}). If both save it, the edits "
-            "saved last overwrite the others. Open it here too?", (OPEN_HERE_TOO, CANCEL))
-        return answer == OPEN_HERE_TOO
+        return may_open_here(self.session, path, self.window.ask_user)
+
+
+def may_open_here(session, path: str, ask_user) -> bool:
+    """False when another running Planner has ``path`` open and the user would rather not open it
+    twice (each one's save would overwrite the other's edits). Asked alike by the main window and
+    the IMRT windows, through ``ask_user(title, text, choices)``."""
+    if session is None:
+        return True
+    pids = session.open_elsewhere(path)
+    if not pids:
+        return True
+    which = ", ".join(str(pid) for pid in pids)
+    answer = ask_user(OPEN_ELSEWHERE_TITLE,
+                      f"{Path(path).name} is open in another Planner (process {which}). If both save it, the "
+                      "edits saved last overwrite the others. Open it here too?", (OPEN_HERE_TOO, CANCEL))
+    return answer == OPEN_HERE_TOO

@@ -390,3 +390,34 @@ def test_the_plan_summary_keeps_what_the_export_delivered(qtbot, imrt, tmp_path)
     assert str(tmp_path / "plan") in text
     window.document.apply(replace(window.plan, objectives=window.plan.objectives[:-1]), "remove an objective")
     assert window.summary.export_label.text().startswith("⚠ for other objectives than the current ones")
+
+
+def test_a_plan_file_open_in_another_instance_is_said_before_it_is_opened(qtbot, tmp_path):
+    import os
+
+    from planner.ui.recovery_offer import CANCEL, OPEN_ELSEWHERE_TITLE, OPEN_HERE_TOO
+
+    first = make_window()
+    qtbot.addWidget(first)
+    window = first.imrt.open_phantom(10.0)
+    window.ask_save_path = lambda: str(tmp_path / "c-shape")
+    assert window.save_plan()
+    # a second Planner instance: its own recovery session in the same (test-private) data folder
+    other = make_window()
+    qtbot.addWidget(other)
+    other.imrt.ask_voxel_size = lambda title: 10.0
+    asked, answer = [], [CANCEL]
+    other.ask_user = lambda title, text, choices: asked.append((title, text, choices)) or answer[0]
+    assert other.imrt.open_plan_file(str(window.saved_path)) is None            # Cancel: not opened
+    assert asked == [(OPEN_ELSEWHERE_TITLE, f"c-shape.imrt.json is open in another Planner (process {os.getpid()}). "
+                      "If both save it, the edits saved last overwrite the others. Open it here too?",
+                      (OPEN_HERE_TOO, CANCEL))]
+    answer[0] = OPEN_HERE_TOO
+    both = other.imrt.open_plan_file(str(window.saved_path))
+    assert both is not None and both.saved_path == window.saved_path and len(asked) == 2
+    both.close()
+    # once the first instance's window has closed, nobody else has it open: opened without a question
+    window.close()
+    again = other.imrt.open_plan_file(str(tmp_path / "c-shape.imrt.json"))
+    assert again is not None and len(asked) == 2
+    again.close()

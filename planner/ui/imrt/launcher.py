@@ -3,12 +3,11 @@ and Open IMRT Plan, each opening an ImrtWindow on the first inverse-planned tech
 keeps the windows it opened, so they are not garbage collected while shown, and lets go when one
 closes. Each IMRT window keeps its unsaved edits in a recovery file of its own, in this instance's
 recovery folder (planner.core.recovery); the launcher offers back, one by one, the IMRT plans of
-Planner sessions that stopped without closing.
+Planner sessions that stopped without closing. A plan file another running Planner has open is said
+before it is opened here, as the main window says it (planner.ui.recovery_offer.may_open_here).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
@@ -19,6 +18,7 @@ from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, V
 from planner.core.recovery import RecoverySession
 from planner.paths import data_dir
 from planner.ui.imrt.window import PLAN_FILE_SUFFIX, ImrtWindow, ask_with_message_box
+from planner.ui.recovery_offer import may_open_here
 
 # The dose grid's voxel size: 2.5 mm plans (about 2 minutes for TG-119); coarser is faster and labelled so.
 VOXEL_CHOICES = ((f"{DEFAULT_DOSE_GRID_MM:g} mm (default; about 2 minutes)", DEFAULT_DOSE_GRID_MM),
@@ -76,7 +76,7 @@ class ImrtLauncher(QObject):
     def open_plan_file(self, path: str | None = None) -> ImrtWindow | None:
         """A saved plan on the volume it names (the phantom made again, or the CT read again)."""
         path = path or self.ask_plan_file()
-        if not path:
+        if not path or not may_open_here(self.session, path, self.ask_user):
             return None
         try:
             plan, source = load_inverse_plan(path)
@@ -117,11 +117,12 @@ class ImrtLauncher(QObject):
     def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
               restored_from: ImrtRecovery | None = None) -> ImrtWindow | None:
         window = ImrtWindow(self.technique, None, source=source, recovery=self.session.new_imrt_recovery())
+        key = window.recovery.path.stem   # the session tells other instances which plan file is open here
+        window.plan_file_changed.connect(lambda path: self.session.note_open(key, path and str(path)))
 
         def finish() -> None:
             if saved_path:
-                window.saved_path = Path(saved_path)
-                window._show_title()
+                window.set_saved_path(saved_path)
             if restored_from is not None:
                 window.mark_restored()
                 restored_from.clear()

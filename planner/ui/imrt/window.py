@@ -46,6 +46,7 @@ def ask_with_message_box(parent: QWidget, title: str, text: str, choices: tuple[
 
 class ImrtWindow(QMainWindow):
     closed = Signal()
+    plan_file_changed = Signal(object)   # the plan file this window now has open (a Path), or None
 
     def __init__(self, technique, volume: PlanningVolume | None = None, parent: QWidget | None = None,
                  source: VolumeSource | None = None, recovery: ImrtRecovery | None = None):
@@ -284,13 +285,19 @@ class ImrtWindow(QMainWindow):
         except (InversePlanFileError, OSError) as err:
             self.report_problem(f"The plan was not saved: {getattr(err, 'strerror', None) or err}")
             return False
-        self.saved_path = target
         self.document.undo_stack.setClean()
         if self.recovery is not None:
             self.recovery.clear()
-        self._show_title()
+        self.set_saved_path(target)
         self.show_status(f"Saved the IMRT plan to {target}")
         return True
+
+    def set_saved_path(self, path: Path) -> None:
+        """The plan file this window's plan is saved in; said to whoever keeps track (another
+        Planner instance is told it is open here, planner.core.recovery)."""
+        self.saved_path = Path(path)
+        self._show_title()
+        self.plan_file_changed.emit(self.saved_path)
 
     def _show_title(self) -> None:
         on = self.volume.description if self.volume is not None and self.volume.description else "a planning volume"
@@ -492,5 +499,6 @@ class ImrtWindow(QMainWindow):
             self.runner.abandon()  # its result must not reach a closed window
             self.runner.wait(10.0)
         self.document.undo_stack.blockSignals(True)
+        self.plan_file_changed.emit(None)
         self.closed.emit()
         event.accept()
