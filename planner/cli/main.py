@@ -58,10 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     bed.add_argument("--fractions", type=int, required=True)
     bed.add_argument("--json", action="store_true", help="print JSON")
 
-    from planner.cli import plan_command, signing_commands  # each registers its own subcommands
+    from planner.cli import plan_command, send_command, signing_commands  # each registers its own subcommands
 
     plan_command.add_parser(commands)
     signing_commands.add_parsers(commands)
+    send_command.add_parser(commands)
 
     from planner.cli import audit_command  # `audit verify`, `audit show` (planner/review/audit.py)
 

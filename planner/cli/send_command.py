@@ -1,0 +1,94 @@
+"""``planner send PACKAGE_DIR --pacs AE@HOST:PORT``: the window's Send to PACS from the command line.
+
+The same core function (planner.dicom.package_send): the RT Plan, Structure Set and Dose, and the
+planning image unless the PACS holds it already. As in the window, a broken signature is never sent
+and an unsigned draft only when asked for (``--draft``). The send is audited like the window's; a log
+that cannot record means nothing is sent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from planner.cli.audit_recording import add_audit_db_argument, recording
+from planner.cli.commands import CommandError
+from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
+
+
+def add_parser(commands) -> None:
+    send = commands.add_parser(
+        "send", help="send a plan package to a PACS, with its planning image unless the PACS holds it",
+        description="C-STORE the package's RTPLAN.dcm, RTSTRUCT.dcm and RTDOSE.dcm, and US.dcm (the planning "
+                    "image) when a C-FIND shows the PACS lacks it. Exit 0 when everything, the image included, "
+                    "is on the PACS; 1 when something was not stored or the PACS failed; 2 on wrong input.")
+    send.add_argument("package", help="the plan package folder (as written by `planner plan` or the window)")
+    send.add_argument("--pacs", required=True, metavar="AE@HOST:PORT",
+                      help="the PACS's AE title, host and port, e.g. ORTHANC@pacs.clinic:4242")
+    send.add_argument("--calling-ae", default="PLANNER", metavar="AE", help="Planner's own AE title (default PLANNER)")
+    send.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
+    send.add_argument("--draft", action="store_true", help="send an unsigned plan (a draft) too")
+    add_audit_db_argument(send)
+    send.add_argument("--json", action="store_true", help="print JSON")
+    send.set_defaults(run=run_send)
+
+
+def pacs_node(text: str, calling_ae_title: str, timeout_s: float):
+    """AE@HOST:PORT (an IPv6 host in brackets) as a PacsNode; InputError naming what is wrong."""
+    from planner.dicom.pacs_settings import PacsNode
+
+    called, at, address = text.rpartition("@")
+    host, colon, port = address.rpartition(":")
+    if not (at and colon and called and host and port.isdigit()):
+        raise InputError(f"--pacs {text!r} is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
+    try:
+        return PacsNode(host.removeprefix("[").removesuffix("]"), int(port), called, calling_ae_title, timeout_s)
+    except ValueError as err:
+        raise InputError(f"--pacs {text!r}: {err}") from None
+
+
+def run_send(args) -> int:
+    from planner.dicom.export import RT_PLAN_FILE
+    from planner.dicom.network import PacsError
+    from planner.dicom.package import PackageError
+    from planner.dicom.package_send import send_plan_package
+    from planner.dicom.signatures import SignatureError, SignatureStatus, verify_file
+
+    node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
+    folder = Path(args.package)
+    rt_plan = folder / RT_PLAN_FILE
+    if not rt_plan.is_file():
+        raise InputError(f"{folder} is not a plan package (no {RT_PLAN_FILE})")
+    try:
+        status = SignatureStatus.of(verify_file(rt_plan))
+    except SignatureError as err:
+        raise InputError(f"{rt_plan}: {err}") from None
+    if status is SignatureStatus.BROKEN:
+        raise CommandError(f"{rt_plan}: a signature is broken; the plan is not sent")
+    if status is SignatureStatus.UNSIGNED and not args.draft:
+        raise InputError(f"{rt_plan} is unsigned (a draft); sign it first, or send the draft with --draft")
+    details = {"to": str(node), "folder": str(folder)}
+    with recording(args.audit_db, "send", details, what="the send") as record:
+        try:
+            report = send_plan_package(node, folder)
+        except PackageError as err:
+            raise InputError(str(err)) from None
+        except PacsError as err:
+            raise CommandError(f"not sent: {err}") from None
+        details.update(stored=len(report.files.stored), files=len(report.files.outcomes),
+                       planning_image=report.planning_image)
+        record(_rt_plan_uid(rt_plan))
+    if args.json:
+        print_json({"pacs": str(node), "all_stored": report.all_stored, "planning_image": report.planning_image,
+                    "files": [{"file": o.path.name, "stored": o.stored, "status": o.meaning}
+                              for o in report.files.outcomes]})
+    else:
+        print(("Sent: " if report.all_stored else "Not everything was stored: ") + report.summary())
+        for outcome in report.files.outcomes:
+            print(f"  {outcome.path.name}: {outcome.meaning}")
+    return EXIT_OK if report.all_stored else EXIT_FAILURE
+
+
+def _rt_plan_uid(rt_plan: Path) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(rt_plan, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
