@@ -11,11 +11,13 @@ from contextlib import contextmanager
 
 from planner.cli.main import InputError
 
-AUDIT_DB_HELP = "the audit log to record this in (default: audit.sqlite in the user data folder)"
+AUDIT_DB_DEFAULT = "default: the clinic setting audit_db, else audit.sqlite in the user data folder"
 
 
-def add_audit_db_argument(parser) -> None:
-    parser.add_argument("--audit-db", metavar="PATH", default=None, help=AUDIT_DB_HELP)
+def add_audit_db_argument(parser, what: str = "this") -> None:
+    parser.add_argument("--audit-db", metavar="PATH|URL", default=None,
+                        help=f"the audit log to record {what} in: an SQLite file or a postgresql:// URL "
+                             f"({AUDIT_DB_DEFAULT})")
 
 
 class Recording:
@@ -36,11 +38,11 @@ class Recording:
 @contextmanager
 def recording(db, action: str, details: dict, certificate=None, what: str = "the plan"):
     """Yield the anchor callback; its entries are stored when the block ends without an exception."""
-    from planner.review.audit import AuditError, AuditLog, default_audit_path
+    from planner.review.audit import AuditError, open_audit_log
 
     written = False
     try:
-        with AuditLog(db or default_audit_path()) as log:
+        with open_audit_log(db) as log:
             with log.reserve() as reservation:
                 record = Recording(reservation, action, details, certificate)
                 yield record

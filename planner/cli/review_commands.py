@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timezone
 from pathlib import Path
 
+from planner.cli.audit_recording import add_audit_db_argument
 from planner.cli.commands import CommandError
 from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
 from planner.cli.signing_commands import treatment_json, treatment_lines
@@ -71,9 +72,7 @@ def _add_decision_arguments(parser) -> None:
     parser.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
     _add_trust(parser)
     _add_levels(parser)
-    parser.add_argument("--audit-db", metavar="PATH", default=None,
-                        help="the audit log to record the decision in (default: audit.sqlite in the user data "
-                             "folder)")
+    add_audit_db_argument(parser, "the decision")
 
 
 # --------------------------------------------------------------------------------- review
@@ -131,13 +130,13 @@ def run_reject(args) -> int:
 def _decide(args, reason: str | None) -> int:
     from planner.cli.signing_commands import identity_from_args
     from planner.review.approval import ApprovalError, approve_plan, reject_plan
-    from planner.review.audit import AuditError, AuditLog, default_audit_path
+    from planner.review.audit import AuditError, open_audit_log
 
     file = _existing(args.file)
     trusted, levels = _trusted(args.trust), _levels(args)
     identity = identity_from_args(args)
     try:
-        audit = AuditLog(args.audit_db or default_audit_path())
+        audit = open_audit_log(args.audit_db)
     except AuditError as err:
         raise InputError(str(err)) from None
     try:
@@ -160,7 +159,7 @@ def _decide(args, reason: str | None) -> int:
     if decision.reason:
         print(f"  reason: {decision.reason}")
     print("  report.pdf redrawn" if decision.report_redrawn else "  report.pdf not redrawn")
-    print(f"  audit entry {decision.audit_hash} in {audit.path}")
+    print(f"  audit entry {decision.audit_hash} in {audit.location}")
     return EXIT_OK
 
 

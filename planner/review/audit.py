@@ -1,15 +1,19 @@
 """The audit log: who created, edited, signed, approved, rejected, exported or sent which plan, and
-when, in an SQLite file where each entry is chained to the one before by a SHA-256 hash.
+when, each entry chained to the one before by a SHA-256 hash. The chain lives here; where the rows
+are kept is a small store behind :class:`AuditStore`: an SQLite file (planner.review.audit_sqlite,
+the embedded default) or the department's PostgreSQL database shared by the workstations
+(planner.review.audit_postgres). :func:`open_audit_log` picks one from a path or a URL.
 
 What the chain proves: an entry altered in place (its hash no longer matches its fields), an entry
 deleted from the middle (a gap in ``seq``, and the next entry's previous hash points at nothing),
-and entries deleted from the end (the ``head`` row, written in the same transaction as every entry,
-still counts them). Triggers refuse UPDATE and DELETE, so a slip in an SQL console fails loudly;
-someone who drops them is still caught by :meth:`AuditLog.verify`.
+and entries deleted from the end where the store keeps a head beside the chain (SQLite's ``head``
+row, written in the same transaction as every entry, still counts them). Each store refuses UPDATE
+and DELETE of entries itself (its docstring says how), so a slip fails loudly; someone who gets
+round that is still caught by :meth:`AuditLog.verify`.
 
-What it cannot prove: someone able to rewrite the whole file consistently (recompute every hash
-after the change and the head with them) forges a log that verifies. Only an anchor kept outside
-the file closes that: the last entry hash printed in a plan report, a PACS object or an email.
+What it cannot prove: someone able to rewrite the whole store consistently (recompute every hash
+after the change, and the head with them) forges a log that verifies. Only an anchor kept outside
+the store closes that: the last entry hash printed in a plan report, a PACS object or an email.
 :meth:`AuditLog.verify` checks such anchors (``anchors=``): each must still be an entry's hash.
 Planner puts one in every plan it exports or signs: :meth:`AuditLog.reserve` hands out the entry
 (its hash known) before it is stored, the plan is signed with that hash inside
@@ -26,42 +30,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from planner.paths import data_dir
 
 ACTIONS = ("create", "edit", "sign", "approve", "reject", "export", "send", "open", "revision",
            "refused")  # refused: an approval or rejection the review refused, with its reasons
 GENESIS_HASH = "0" * 64          # the previous hash of the first entry
-SCHEMA_VERSION = 2               # PRAGMA user_version; 1: no os_user column (upgraded on opening)
-APPLICATION_ID = 0x504C4155      # PRAGMA application_id, "PLAU": tells our file from another SQLite file
-BUSY_TIMEOUT_S = 30.0            # a second writer waits this long for the first one's transaction
-
-_SCHEMA = (
-    """CREATE TABLE entries (
-        seq INTEGER PRIMARY KEY, at_utc TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
-        plan_uid TEXT NOT NULL, details TEXT NOT NULL, previous_hash TEXT NOT NULL, entry_hash TEXT NOT NULL,
-        os_user TEXT NOT NULL DEFAULT '')""",
-    "CREATE INDEX entries_by_plan ON entries (plan_uid, seq)",
-    """CREATE TABLE head (
-        id INTEGER PRIMARY KEY CHECK (id = 1), entry_count INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL)""",
-    f"INSERT INTO head VALUES (1, 0, 0, '{GENESIS_HASH}')",
-    """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
-        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
-    """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
-        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
-    f"PRAGMA application_id = {APPLICATION_ID}",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
+SCHEMA_VERSION = 2               # 1: no os_user column (SQLite logs are upgraded on opening)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+COLUMNS = ("seq", "at_utc", "who", "action", "plan_uid", "details", "previous_hash", "entry_hash", "os_user")
 
 
 class AuditError(ValueError):
-    """The audit log cannot be opened or written (a foreign or damaged file, a refused entry)."""
+    """The audit log cannot be opened or written (a foreign or damaged file, an unreachable server, a refused entry)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +75,7 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditHead:
-    """The count and last hash kept beside the chain; ``last_hash`` is what to anchor outside."""
+    """The count and last hash of the chain; ``last_hash`` is what to anchor outside."""
     entry_count: int
     last_seq: int
     last_hash: str
@@ -102,9 +88,49 @@ class AuditVerification:
     problems: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class StoredChain:
+    """What a store holds, read in one snapshot, for :func:`verify_chain`."""
+    rows: tuple[tuple, ...]                  # every entry in seq order, fields in COLUMNS order
+    kept_head: AuditHead | None = None       # a head stored beside the chain (SQLite); None: none kept
+    problems: tuple[str, ...] = ()           # what the store itself found missing (a table, the head row)
+
+
+class AuditStore(Protocol):
+    """Where the rows live. ``write()`` is one transaction holding the store's append lock from before
+    ``head()`` is read until the entries are committed, so two writers never chain to the same entry."""
+    location: str                            # for messages: a file path or HOST:PORT/DB
+
+    def prepare(self) -> None: ...           # check (or make) the schema; AuditError if it is not ours
+    def write(self) -> AbstractContextManager[None]: ...
+    def read(self) -> AbstractContextManager[None]: ...
+    def head(self) -> AuditHead: ...
+    def append(self, entries: tuple[AuditEntry, ...]) -> None: ...
+    def rows(self, plan_uid: str | None) -> list[tuple]: ...
+    def stored_chain(self) -> StoredChain: ...
+    def close(self) -> None: ...
+
+
 def default_audit_path() -> Path:
     """The user's audit log, in Planner's data folder (PLANNER_DATA_DIR overrides it)."""
     return data_dir() / "audit.sqlite"
+
+
+def is_postgres_url(where) -> bool:
+    return isinstance(where, str) and where.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+def open_audit_log(where: str | os.PathLike | None = None, *, create: bool = True) -> AuditLog:
+    """The one way to open the log: ``where`` is an SQLite path or a postgresql:// URL; None means the
+    clinic's setting ``audit_db`` (planner.core.clinic_settings), else audit.sqlite in the data folder."""
+    if where is None or (isinstance(where, str) and not where.strip()):
+        from planner.core.clinic_settings import ClinicSettingsError, load_clinic_settings
+
+        try:
+            where = load_clinic_settings().audit_db or default_audit_path()
+        except ClinicSettingsError as err:
+            raise AuditError(str(err)) from None
+    return AuditLog(where, create=create)
 
 
 def entry_hash(seq: int, at_utc: str, who: str, action: str, plan_uid: str, details: dict,
@@ -116,9 +142,6 @@ def entry_hash(seq: int, at_utc: str, who: str, action: str, plan_uid: str, deta
     if os_user:
         fields["os_user"] = os_user
     return hashlib.sha256(_canonical_json(fields).encode("utf-8")).hexdigest()
-
-
-_COLUMNS = "seq, at_utc, who, action, plan_uid, details, previous_hash, entry_hash, os_user"
 
 
 class Reservation:
@@ -142,26 +165,33 @@ class Reservation:
 
 
 class AuditLog:
-    """One audit log file. Open one per thread or process; SQLite's lock makes their appends one chain."""
+    """One audit log. Open one per thread or process; the store's append lock makes their appends one chain.
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
-        self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise AuditError(f"{self.path}: no audit log there")
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+    ``where``: an SQLite path or a postgresql:// URL (prefer :func:`open_audit_log`, which also reads
+    the clinic setting). ``create=False``: only read an existing log, never make one."""
+
+    def __init__(self, where: str | os.PathLike, *, create: bool = True):
+        if is_postgres_url(where):
+            from planner.review.audit_postgres import PostgresStore
+
+            self._store: AuditStore = PostgresStore(str(where).strip(), writing=create)
+        else:
+            from planner.review.audit_sqlite import SQLiteStore
+
+            self._store = SQLiteStore(Path(where), create=create)
         try:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as err:
-            raise AuditError(f"{self.path}: cannot open the audit log ({err})") from None
-        try:
-            self._open_or_create()
+            self._store.prepare()
         except BaseException:
-            self._db.close()
+            self._store.close()
             raise
 
+    @property
+    def location(self) -> str:
+        """Where the log is, for messages: a file path or HOST:PORT/DB (never a password)."""
+        return self._store.location
+
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -181,113 +211,32 @@ class AuditLog:
         """``with log.reserve() as r: entry = r.entry(...)``: the write lock is held from here, so the
         entries' hashes (what a plan is signed with) are the ones stored; they are stored together when
         the block ends, and none of them if it raises. Keep the block short: other writers wait."""
-        with self._transaction():
-            reservation = Reservation(self, self._head_row())
+        with self._store.write():
+            reservation = Reservation(self, self._store.head())
             yield reservation
-            for e in reservation.pending:
-                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (e.seq, e.at_utc, e.who, e.action, e.plan_uid, e.details_json, e.previous_hash,
-                                  e.entry_hash, e.os_user))
-                self._db.execute("UPDATE head SET entry_count = entry_count + 1, last_seq = ?, last_hash = ? "
-                                 "WHERE id = 1", (e.seq, e.entry_hash))
+            self._store.append(tuple(reservation.pending))
 
     def entries(self, plan_uid: str | None = None) -> tuple[AuditEntry, ...]:
         """Every entry in order, or one plan's: the per-plan view."""
-        query = f"SELECT {_COLUMNS} FROM entries"
-        params: tuple = ()
-        if plan_uid is not None:
-            query, params = query + " WHERE plan_uid = ?", (plan_uid,)
-        rows = self._read(lambda: self._db.execute(query + " ORDER BY seq", params).fetchall())
-        return tuple(AuditEntry(*row) for row in rows)
+        with self._store.read():
+            return tuple(AuditEntry(*row) for row in self._store.rows(plan_uid))
 
     def head(self) -> AuditHead:
-        return self._read(self._head_row)
+        with self._store.read():
+            return self._store.head()
 
     def verify(self, anchors: tuple[str, ...] | list[str] = ()) -> AuditVerification:
-        """Recompute every hash and link, and compare the end of the chain with the head.
+        """Recompute every hash and link, and compare the end of the chain with the head where one is kept.
 
-        ``anchors``: entry hashes noted outside the file (e.g. printed in a report); each must still
+        ``anchors``: entry hashes noted outside the store (e.g. printed in a report); each must still
         be in the chain, which catches a log rewritten consistently after the anchor was taken."""
-        return self._read(lambda: _verify_rows(self._db, anchors))
-
-    # -- internals --
-
-    def _open_or_create(self) -> None:
-        def check_or_create():
-            app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if app_id == 0 and version == 0 and tables == 0:
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-                return
-            if app_id != APPLICATION_ID:
-                raise AuditError(f"{self.path}: not a Planner audit log (another application's SQLite database)")
-            if version == 1:  # add the os_user column; the rows and their hashes stay as they are
-                self._db.execute("ALTER TABLE entries ADD COLUMN os_user TEXT NOT NULL DEFAULT ''")
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                return
-            if version != SCHEMA_VERSION:
-                raise AuditError(f"{self.path}: audit log schema version {version}; this Planner reads "
-                                 f"version {SCHEMA_VERSION}")
-
-        self._write(check_or_create)
-
-    def _head_row(self) -> AuditHead:
-        row = self._db.execute("SELECT entry_count, last_seq, last_hash FROM head WHERE id = 1").fetchone()
-        if row is None:
-            raise AuditError(f"{self.path}: the audit log's head row is missing; run `planner audit verify`")
-        return AuditHead(*row)
-
-    def _write(self, work):
-        """Run ``work`` in one write transaction (see _transaction)."""
-        with self._transaction():
-            return work()
-
-    @contextmanager
-    def _transaction(self):
-        """One BEGIN IMMEDIATE transaction: the write lock is taken before the head is read, so two
-        writers never chain to the same previous entry; committed at the end, rolled back on any error."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            raise self._error(err) from None
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException as err:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            if isinstance(err, sqlite3.Error):
-                raise self._error(err) from None
-            raise
-
-    def _read(self, work):
-        """Reads in one transaction too, so a verification sees one consistent state."""
-        try:
-            self._db.execute("BEGIN")
-            try:
-                return work()
-            finally:
-                self._db.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise self._error(err) from None
-
-    def _error(self, err: sqlite3.Error) -> AuditError:
-        if isinstance(err, sqlite3.DatabaseError) and "not a database" in str(err):
-            return AuditError(f"{self.path}: not an SQLite database (a damaged or foreign file)")
-        return AuditError(f"{self.path}: {err}")
+        with self._store.read():
+            return verify_chain(self._store.stored_chain(), anchors)
 
 
-def _verify_rows(db: sqlite3.Connection, anchors) -> AuditVerification:
-    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = [name for name in ("entries", "head") if name not in tables]
-    if missing:
-        return AuditVerification(False, 0, tuple(f"the {name} table is missing" for name in missing))
-    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
-    select = _COLUMNS if "os_user" in columns else _COLUMNS.replace(", os_user", ", ''")
-    rows = db.execute(f"SELECT {select} FROM entries ORDER BY seq").fetchall()
-    problems: list[str] = []
+def verify_chain(chain: StoredChain, anchors=()) -> AuditVerification:
+    """The one verification of a chain's rows, whichever store they came from."""
+    rows, problems = chain.rows, list(chain.problems)
     expected_seq, previous = 1, GENESIS_HASH
     for seq, at_utc, who, action, plan_uid, details_json, previous_hash, stored_hash, os_user in rows:
         if seq != expected_seq:
@@ -304,26 +253,28 @@ def _verify_rows(db: sqlite3.Connection, anchors) -> AuditVerification:
             if entry_hash(seq, at_utc, who, action, plan_uid, details, previous_hash, os_user) != stored_hash:
                 problems.append(f"entry seq {seq}: altered (its hash does not match its fields)")
         expected_seq, previous = seq + 1, stored_hash
-    head = db.execute("SELECT entry_count, last_seq, last_hash FROM head WHERE id = 1").fetchone()
-    if head is None:
-        problems.append("the head row is missing")
-    else:
-        count, last_seq, last_hash = head
-        end_seq = rows[-1][0] if rows else 0
-        if last_seq > end_seq:
-            problems.append(f"the log ends at seq {end_seq} but its head records entries up to seq {last_seq} "
-                            f"(the last entries were deleted)")
-        elif last_seq < end_seq:
-            problems.append(f"the log runs to seq {end_seq} but its head stops at seq {last_seq} "
-                            f"(entries added outside Planner)")
-        elif last_hash != previous:
-            problems.append(f"the head's last hash does not match entry seq {end_seq}")
-        if count != len(rows):
-            problems.append(f"the head counts {count} entries, the log holds {len(rows)}")
+    if chain.kept_head is not None:
+        problems.extend(_head_problems(chain.kept_head, rows, previous))
     known = {row[7] for row in rows}
     problems.extend(f"anchor {anchor} is no longer in the log (rewritten since it was noted)"
                     for anchor in anchors if anchor.strip().lower() not in known)
     return AuditVerification(not problems, len(rows), tuple(problems))
+
+
+def _head_problems(head: AuditHead, rows, last_hash: str) -> list[str]:
+    problems = []
+    end_seq = rows[-1][0] if rows else 0
+    if head.last_seq > end_seq:
+        problems.append(f"the log ends at seq {end_seq} but its head records entries up to seq {head.last_seq} "
+                        f"(the last entries were deleted)")
+    elif head.last_seq < end_seq:
+        problems.append(f"the log runs to seq {end_seq} but its head stops at seq {head.last_seq} "
+                        f"(entries added outside Planner)")
+    elif head.last_hash != last_hash:
+        problems.append(f"the head's last hash does not match entry seq {end_seq}")
+    if head.entry_count != len(rows):
+        problems.append(f"the head counts {head.entry_count} entries, the log holds {len(rows)}")
+    return problems
 
 
 def _checked(action, who, plan_uid, details, os_user, at) -> str:

@@ -24,7 +24,7 @@ from planner.dicom.planning_image import locate_planning_image
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
 from planner.review.actor import actor
-from planner.review.audit import AuditError, AuditLog, default_audit_path
+from planner.review.audit import AuditError, open_audit_log
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision, write_revision
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
@@ -284,7 +284,7 @@ class PlanOutput(QObject):
         """Log what left or entered the planner; a log that cannot be written is said, never hidden."""
         who = actor(certificate)
         try:
-            with AuditLog(default_audit_path()) as audit:
+            with open_audit_log() as audit:
                 audit.record(action, who.who, plan_uid or "unknown", details, os_user=who.os_user)
         except (AuditError, OSError) as err:
             self.window.report_problem(f"The audit log could not record '{action}': {err}")
@@ -352,7 +352,7 @@ def audited(action: str, details: dict, certificate, write):
     """In the worker thread: ``write(anchor)`` with the audit entry reserved (its hash goes into the
     plan, planner.dicom.audit_anchor), stored once the plan is written; AuditError: not reported done."""
     who = actor(certificate)
-    with AuditLog(default_audit_path()) as log, log.reserve() as reservation:
+    with open_audit_log() as log, log.reserve() as reservation:
         return write(lambda uid: reservation.entry(action, who.who, uid, details, os_user=who.os_user))
 
 

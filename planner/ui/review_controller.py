@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget, QFileDialog
 
 from planner.review.approval import ApprovalError, approve_plan, reject_plan
-from planner.review.audit import AuditError, AuditLog, default_audit_path
+from planner.review.audit import AuditError, open_audit_log
 from planner.review.plan_review import review_plan
 from planner.ui.review_panel import ReviewPanel
 from planner.ui.signing_dialog import SigningDialog
@@ -100,7 +100,7 @@ class ReviewController(QObject):
         path = self.path
 
         def work(_p, _c):
-            with AuditLog(default_audit_path()) as audit:
+            with open_audit_log() as audit:
                 if decision == "approve":
                     return approve_plan(path, identity, name, trusted_certificates=trusted, audit=audit,
                                         registry=w.registry)
@@ -122,7 +122,7 @@ def _same_plan(reviewed, on_screen) -> bool:
 
 def _audit_entries(window, plan_uid: str) -> tuple:
     try:
-        with AuditLog(default_audit_path()) as audit:
+        with open_audit_log() as audit:
             return audit.entries(plan_uid)
     except AuditError as err:
         window.report_problem(f"The audit log cannot be read: {err}")

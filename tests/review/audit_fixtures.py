@@ -26,6 +26,18 @@ def record_two_plans(log: AuditLog) -> None:
         log.record(action, who, uid, details, at=T0 + timedelta(minutes=minute))
 
 
+def assert_one_interleaved_chain(log: AuditLog) -> None:
+    """Two writers (Dr. A on plan A, Dr. B on plan B) of 50 entries each, at once: one chain of 100
+    without gaps, each writer's steps in order, and the writers really took turns."""
+    entries, result = log.entries(), log.verify()
+    assert [e.details["step"] for e in log.entries(PLAN_A)] == list(range(50))
+    assert [e.details["step"] for e in log.entries(PLAN_B)] == list(range(50))
+    assert [e.seq for e in entries] == list(range(1, 101))
+    switches = sum(a.who != b.who for a, b in zip(entries, entries[1:]))
+    assert switches > 10, "the two writers did not interleave; the test proved nothing"
+    assert result.ok and result.entries_checked == 100
+
+
 def tamper(path, *statements):
     """What someone with the file and an SQLite console does: drop the guard triggers, then edit."""
     db = sqlite3.connect(path)
