@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets Planner up on a Debian (12 or later) machine, and is safe to run again:
 #  1. the Debian packages Qt needs (offscreen and on a real or virtual X screen), and the DICOM
-#     tools the tests use as referees (dcmtk, dicom3tools, a real PACS: orthanc; PDF pages to PNG: poppler-utils);
+#     tools the tests use as referees (dcmtk, dicom3tools, a real PACS: orthanc; PDF pages to PNG: poppler-utils),
+#     and PostgreSQL (Debian's `postgresql`, 15 on Debian 12): the department audit log's tests start their
+#     own server from its binaries in a temporary folder (tests/postgres_server.py), never a system service;
 #  2. a virtual environment in .venv with Planner and its test tools installed;
 #  3. a separate one, .venv-reference, with only the independent codes the tests compare against
 #     (ompMC, dicompyler-core).
@@ -13,7 +15,7 @@ DEBIAN_PACKAGES=(
   libegl1 libgl1 libdbus-1-3 libfontconfig1 libglib2.0-0 libxkbcommon0
   xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0
-  dcmtk dicom3tools orthanc poppler-utils
+  dcmtk dicom3tools orthanc poppler-utils postgresql
 )
 python3 -m venv --help >/dev/null 2>&1 || DEBIAN_PACKAGES+=(python3-venv python3-pip)
 
@@ -29,7 +31,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   $sudo apt-get update -qq
+  # Packages such as postgresql and orthanc start a system service when installed. Planner needs none (the
+  # tests start their own servers), and where no init system runs (a container) the start fails and with it
+  # the install. So, unless the machine already has a policy, service starts are forbidden while these
+  # packages install: /usr/sbin/policy-rc.d exiting 101 is Debian's switch for that (invoke-rc.d(8)); it is
+  # removed again afterwards, also when the install fails. The services can be started by hand later.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ "$(trap -p EXIT)" ]; then $sudo rm -f "$policy"; trap - EXIT; fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
