@@ -181,6 +181,27 @@ def test_a_server_gone_mid_write_is_one_line_and_stores_nothing(postgres_server,
         assert len(log.entries()) == 8 and log.verify().ok
 
 
+def test_a_command_whose_audit_server_goes_away_mid_write_says_so_and_not_done(postgres_server, two_plans):
+    """planner plan / sign (planner.cli.audit_recording): the plan carries the reserved entry, the entry
+    cannot be stored, so the command fails (exit 2) naming what was written and not logged."""
+    from planner.cli.audit_recording import recording
+    from planner.cli.main import InputError
+
+    try:
+        with pytest.raises(InputError) as caught:
+            with recording(two_plans, "export", {"command": "planner plan"}, what="the package in /plans/a") as anchor:
+                anchor(PLAN_A)
+                postgres_server.stop()
+    finally:
+        postgres_server.start()
+    message = str(caught.value)
+    assert message.startswith("the audit log could not record the export (the audit database at 127.0.0.1:")
+    assert "is not reachable: " in message and "\n" not in message
+    assert message.endswith("); the package in /plans/a was written but is not in the log: "
+                            "`planner audit verify --against` will name it")
+    with open_audit_log(two_plans) as log:
+        assert len(log.entries()) == 8
+
 def test_the_export_is_not_done_when_the_audit_server_is_down(postgres_server, audit_db_url, tmp_path):
     out = tmp_path / "plan"
     postgres_server.stop()
