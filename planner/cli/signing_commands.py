@@ -52,7 +52,9 @@ def add_parsers(commands) -> None:
         description="Exit 0 only when the file is signed and every signature is intact and made with a "
                     "trusted certificate valid at signing and now, and, for an RT Plan made by Planner, the "
                     "plan is treatable as opening it in Planner says; 1 when unsigned (draft), broken, "
-                    "untrusted, damaged or not treatable; 2 when the file or a certificate cannot be read.")
+                    "untrusted, damaged or not treatable; 2 when the file, a certificate or the clinic's settings "
+                    "(clinic.toml) cannot be read. A plan signed by the physician alone is treatable only where "
+                    "the clinic treats before the physics review (treat_before_review), and is then said UNREVIEWED.")
     verify.add_argument("file")
     verify.add_argument("--trust", action="append", default=[], metavar="CERT",
                         help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; "
