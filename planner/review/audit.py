@@ -133,6 +133,14 @@ def open_audit_log(where: str | os.PathLike | None = None, *, create: bool = Tru
     return AuditLog(where, create=create)
 
 
+def entries_query(table: str, placeholder: str, plan_uid: str | None) -> tuple[str, tuple]:
+    """Every entry, or one plan's, in seq order: the one query both stores run (in their own placeholder)."""
+    query, params = f"SELECT {', '.join(COLUMNS)} FROM {table}", ()
+    if plan_uid is not None:
+        query, params = query + f" WHERE plan_uid = {placeholder}", (plan_uid,)
+    return query + " ORDER BY seq", params
+
+
 def entry_hash(seq: int, at_utc: str, who: str, action: str, plan_uid: str, details: dict,
                previous_hash: str, os_user: str = "") -> str:
     """SHA-256 over a canonical JSON of every field but the hash itself (``os_user`` only when given,

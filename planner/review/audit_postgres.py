@@ -29,7 +29,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from planner.review.audit import COLUMNS, SCHEMA_VERSION, AuditEntry, AuditError, AuditHead, StoredChain
+from planner.review.audit import (
+    COLUMNS, SCHEMA_VERSION, AuditEntry, AuditError, AuditHead, StoredChain, entries_query,
+)
 
 SCHEMA = "planner_audit"
 APPLICATION = "Planner audit log"
@@ -150,10 +152,7 @@ class PostgresStore:
                               e.entry_hash, e.os_user))
 
     def rows(self, plan_uid: str | None) -> list[tuple]:
-        query, params = f"SELECT {_SELECT} FROM {SCHEMA}.entries", ()
-        if plan_uid is not None:
-            query, params = query + " WHERE plan_uid = %s", (plan_uid,)
-        return self._db.execute(query + " ORDER BY seq", params).fetchall()
+        return self._db.execute(*entries_query(f"{SCHEMA}.entries", "%s", plan_uid)).fetchall()
 
     def stored_chain(self) -> StoredChain:
         return StoredChain(tuple(self.rows(None)))     # no head kept: see the module's docstring

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from planner.review.audit import (
-    COLUMNS, GENESIS_HASH, SCHEMA_VERSION, AuditEntry, AuditError, AuditHead, StoredChain,
+    COLUMNS, GENESIS_HASH, SCHEMA_VERSION, AuditEntry, AuditError, AuditHead, StoredChain, entries_query,
 )
 
 APPLICATION_ID = 0x504C4155      # PRAGMA application_id, "PLAU": tells our file from another SQLite file
@@ -106,10 +106,7 @@ class SQLiteStore:
                              "WHERE id = 1", (e.seq, e.entry_hash))
 
     def rows(self, plan_uid: str | None) -> list[tuple]:
-        query, params = f"SELECT {_SELECT} FROM entries", ()
-        if plan_uid is not None:
-            query, params = query + " WHERE plan_uid = ?", (plan_uid,)
-        return self._db.execute(query + " ORDER BY seq", params).fetchall()
+        return self._db.execute(*entries_query("entries", "?", plan_uid)).fetchall()
 
     def stored_chain(self) -> StoredChain:
         tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
