@@ -30,7 +30,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from planner.review.audit import (
-    COLUMNS, SCHEMA_VERSION, AuditEntry, AuditError, AuditHead, StoredChain, entries_query,
+    COLUMNS, GENESIS_HASH, SCHEMA_VERSION, AuditEntry, AuditError, AuditHead, StoredChain, entries_query,
 )
 
 SCHEMA = "planner_audit"
@@ -58,7 +58,7 @@ _SCHEMA_SQL = (
         BEGIN
             SELECT seq, entry_hash INTO last_seq, last_hash FROM {SCHEMA}.entries ORDER BY seq DESC LIMIT 1;
             IF NEW.seq <> coalesce(last_seq, 0) + 1
-               OR NEW.previous_hash <> coalesce(last_hash, repeat('0', 64)) THEN
+               OR NEW.previous_hash <> coalesce(last_hash, '{GENESIS_HASH}') THEN
                 RAISE EXCEPTION 'audit entry seq % does not continue the chain (it ends at seq %)',
                     NEW.seq, coalesce(last_seq, 0);
             END IF;
@@ -88,7 +88,8 @@ def database_location(url: str) -> str:
         parts = conninfo_to_dict(url)
     except psycopg.ProgrammingError as err:
         raise AuditError(f"not a usable PostgreSQL URL: {_first_line(err)}") from None
-    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
+    database = parts.get("dbname") or parts.get("user") or ""
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{database}"
 
 
 def create_audit_schema(url: str, app_role: str) -> str:
@@ -142,7 +143,7 @@ class PostgresStore:
     def head(self) -> AuditHead:
         count, last_seq, last_hash = self._db.execute(
             f"SELECT count(*), coalesce(max(seq), 0), coalesce((SELECT entry_hash FROM {SCHEMA}.entries "
-            f"ORDER BY seq DESC LIMIT 1), repeat('0', 64)) FROM {SCHEMA}.entries").fetchone()
+            f"ORDER BY seq DESC LIMIT 1), '{GENESIS_HASH}') FROM {SCHEMA}.entries").fetchone()
         return AuditHead(count, last_seq, last_hash)
 
     def append(self, entries: tuple[AuditEntry, ...]) -> None:
