@@ -9,10 +9,35 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import pytest  # noqa: E402
 
 
+# The README runs the suite on two pytest-xdist workers, a test file to a worker (--dist loadfile), in
+# collection order. These files take a minute or more each (independent codes, two real processes,
+# plans on the 2.5 mm grid); started first, the two workers finish together instead of one waiting
+# for the last long file.
+LONGEST_FILES_FIRST = (
+    "tests/dose/test_independent_dvh.py",
+    "tests/dose/test_independent_depth_dose.py",
+    "tests/cli/test_plan_command.py",
+    "tests/ui/test_imrt_window.py",
+    "tests/ui/test_crash_recovery.py",
+    "tests/cli/test_imrt_command.py",
+    "tests/cli/test_audit_against.py",
+    "tests/plugins/imrt/test_modulation_on_tg119.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_beam_data_cache(tmp_path_factory):
-    """Monte Carlo beam data are computed once per test session, then read from this cache."""
-    os.environ["PLANNER_CACHE_DIR"] = str(tmp_path_factory.mktemp("beam-data-cache"))
+    """Monte Carlo beam data are computed once per test run, then read from this cache; xdist's
+    workers share one (the folder above each worker's own), the cache writes atomically."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "beam-data-cache"
+    folder.mkdir(exist_ok=True)
+    os.environ["PLANNER_CACHE_DIR"] = str(folder)
 
 
 @pytest.fixture(autouse=True)

@@ -29,10 +29,11 @@ def planner(*args):
                           cwd=ROOT, timeout=300)
 
 
-@pytest.fixture
-def history(tmp_path):
+@pytest.fixture(scope="module")
+def recorded_history(tmp_path_factory):
     """A plan exported (entry 1), signed by the physician with `planner sign` (entry 2) and rejected by
-    the physicist with `planner reject` (entry 3), all in one log."""
+    the physicist with `planner reject` (entry 3), all in one log; made once, copied for each test."""
+    tmp_path = tmp_path_factory.mktemp("history")
     db, folder = tmp_path / "audit.sqlite", tmp_path / "plans" / "plan"
     _, planning_image, plan, technique, dose, beam = real_case()
     with AuditLog(db) as log, log.reserve() as reservation:
@@ -49,7 +50,15 @@ def history(tmp_path):
                        "Physicist^Jo", "--passphrase-file", passphrase, "--trust", doctor_cert, "--audit-db", db,
                        "--reason", REASON)
     assert rejected.returncode == 0, rejected.stderr
-    return db, folder, doctor, physicist
+    return tmp_path, doctor, physicist
+
+
+@pytest.fixture
+def history(recorded_history, tmp_path):
+    """The recorded history in this test's own folder: tests rewrite the log."""
+    made, doctor, physicist = recorded_history
+    copy = shutil.copytree(made, tmp_path / "history")
+    return copy / "audit.sqlite", copy / "plans" / "plan", doctor, physicist
 
 
 def verify(db, *extra):
