@@ -14,12 +14,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 SUPERUSER = "dba"                  # the cluster's bootstrap superuser
 OWNER = "planner_owner"            # owns the audit database and its schema (the DBA's role for Planner)
@@ -51,7 +52,7 @@ class PostgresServer:
         if owner is not None:
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
 
     def url(self, role: str = APP, database: str = DATABASE) -> str:
         return f"postgresql://{role}@127.0.0.1:{self.port}/{database}"
@@ -110,7 +111,3 @@ def started_audit_server():
         server.remove()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

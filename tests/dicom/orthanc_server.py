@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from tests.ports import free_port  # noqa: F401  (tests import it from here too)
 
 ORTHANC = Path("/usr/sbin/Orthanc")
 PACS_AE_TITLE = "TESTPACS"
@@ -55,13 +56,6 @@ class OrthancServer:
     def rest_bytes(self, path: str) -> bytes:
         with urllib.request.urlopen(f"http://{self.host}:{self.http_port}{path}", timeout=10) as answer:
             return answer.read()
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (the kernel's choice; a tiny race is acceptable in tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
 
 
 def orthanc_config(folder: Path, dicom_port: int, http_port: int,
