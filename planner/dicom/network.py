@@ -36,7 +36,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 from pydicom import uid as _uid
 from pynetdicom import AE, Association, build_role, evt
-from pynetdicom.pdu import A_ABORT_RQ
+from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_RJ
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -260,6 +260,10 @@ class _Watch:
         self.connected = False
         self.accepted = False
         self.peer_abort: tuple[int, int] | None = None
+        # (result, source, reason) of an A-ASSOCIATE-RJ read off the wire. pynetdicom can lose
+        # it: when the PACS closes the connection right after rejecting, the association is
+        # sometimes marked aborted instead of rejected (about 1 in 100 against Orthanc).
+        self.rejection: tuple[int, int, int] | None = None
         self.last_activity = time.monotonic()  # last PDU either way, bar our own A-ABORT
 
     def handlers(self) -> list:
@@ -276,6 +280,9 @@ class _Watch:
         self.last_activity = time.monotonic()
         if isinstance(event.pdu, A_ABORT_RQ):
             self.peer_abort = (event.pdu.source or 0, event.pdu.reason_diagnostic or 0)
+        elif isinstance(event.pdu, A_ASSOCIATE_RJ):
+            self.rejection = (int(event.pdu.result or 0), int(event.pdu.source or 0),
+                              int(event.pdu.reason_diagnostic or 0))
 
     def _sent(self, event) -> None:
         if not isinstance(event.pdu, A_ABORT_RQ):  # our abort after a timeout is not activity
@@ -333,16 +340,19 @@ def _open(node: PacsNode, contexts: Sequence[_Context], *, scp_roles: Iterable[s
 
 def _why_no_association(node: PacsNode, assoc: Association, watch: _Watch, elapsed: float,
                         purpose: str) -> str:
+    rejection = watch.rejection
     if assoc.is_rejected:
         answer = assoc.acceptor.primitive
-        source, reason = int(answer.result_source or 0), int(answer.diagnostic or 0)
+        rejection = (int(answer.result or 0), int(answer.result_source or 0), int(answer.diagnostic or 0))
+    if rejection is not None:
+        result, source, reason = rejection
         why = _REJECT_REASON.get((source, reason), f"reason {reason}")
         hint = ""
         if (source, reason) == (1, 7):
             hint = f": it does not answer to AE title {node.called_ae_title!r}"
         elif (source, reason) == (1, 3):
             hint = f": it does not know Planner's AE title {node.calling_ae_title!r}"
-        permanence = "permanently" if answer.result == 1 else "for now (transient)"
+        permanence = "permanently" if result == 1 else "for now (transient)"
         return (f"{node.address} rejected the {purpose} association {permanence}, by "
                 f"{_REJECT_SOURCE.get(source, 'the PACS')}: {why}{hint}")
     if not watch.connected:

@@ -1,6 +1,5 @@
 """Dose plane: symmetry, PDD on the axis, zero above the skin, divergence, inverse square, speed."""
 
-import time
 
 import numpy as np
 import pytest
@@ -76,18 +75,9 @@ def test_grid_matches_point_evaluation_on_a_curved_skin(model):
     np.testing.assert_allclose(grid, ref, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
-def test_plane_speed_and_cache(model):
+def test_the_plane_cache_reuses_a_plane_for_the_same_beam_and_skin(model):
+    """Speed is measured in benchmarks/edit_redraw.py (the engine's recompute alone is printed there)."""
     skin = SkinSurface(((-16.0, 1.2), (0.0, 0.9), (16.0, 1.3)))
-    s = skin.depth_at(X)
-    for _ in range(3):
-        model.relative_plane(X, Y, s, 0.0, 0.9)
-    times = []
-    for _ in range(30):
-        t = time.perf_counter()
-        model.relative_plane(X, Y, s, 0.0, 0.9)
-        times.append(time.perf_counter() - t)
-    # target ≈ 5 ms on an idle core; the bound here leaves room for a loaded test machine
-    assert np.median(times) < 0.025
     cache = PlaneCache()
     a = cache.plane(model, X, Y, skin, 0.0)
     assert cache.plane(model, X, Y, skin, 0.0) is a
