@@ -1,15 +1,23 @@
 """Time one outline edit in the real window: plan edit → dose recompute → isodoses and metrics
 redrawn → the image view repainted. Issue 4's target: p95 ≤ 16 ms (one frame at 60 Hz).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/edit_redraw.py [--edits 200]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/edit_redraw.py [--edits 200] [--repeats 3]
 
 Each edit moves one outline vertex the way the end of a mouse drag does (the outline item takes
 the new vertex and reports the edit: PlanDocument.apply → undo stack → recovery file →
 DoseController → DoseOverlay, MetricsPanel, plan panel) and then forces a synchronous repaint of
 the image viewport, so drawing is inside the measured time. Two vertices are timed:
 an interior one and the outermost one (the lesion's width changes). The cone stays where the plan
-puts it, so the dose plane is reused; a third case moves the cone itself (the plane is recomputed). Printed beside it: the engine's
-recompute alone, so the share of drawing is visible. Exits 0.
+puts it, so the dose plane is reused; a third case moves the cone itself (the plane is recomputed;
+after that case the cone is put back, untimed). Printed beside it: the engine's recompute alone,
+so the share of drawing is visible.
+
+The cases are interleaved: for repeat 1..N every case runs once (`--edits` timed edits after 10
+untimed warm-up edits), then the next repeat, so load drifts hit every case alike. Printed per
+case: median, p95 (nearest rank) and max over all timed edits of all repeats, and the range of the
+per-repeat medians; the date, nproc, Python and numpy versions, and the load average at the start,
+after every repeat and at the end (benchmarks/conditions.py). `--repeats` below 3 is refused.
+Exits 0.
 """
 
 from __future__ import annotations
@@ -25,28 +33,37 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from PySide6.QtCore import qInstallMessageHandler  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from planner.core.recovery import RecoveryStore  # noqa: E402
+from benchmarks.conditions import add_repeats, print_conditions, run_interleaved, summary  # noqa: E402
+from planner.core.recovery import PLAN_NAME, RecoveryStore  # noqa: E402
 from planner.techniques import discover_techniques  # noqa: E402
 from planner.ui.main_window import MainWindow  # noqa: E402
 from planner.ui.settings import AppSettings  # noqa: E402
 from planner.workflow import dose_grid_axes  # noqa: E402
 
 
-def stats(ms: np.ndarray) -> str:
-    return f"median {np.median(ms):6.2f} ms   p95 {np.percentile(ms, 95):6.2f} ms   max {ms.max():6.2f} ms"
+def quiet_offscreen(mode, context, message: str) -> None:
+    """Qt's messages to stderr, but for the offscreen plugin's one line per window resize."""
+    if message != "This plugin does not support propagateSizeHints()":
+        print(message, file=sys.stderr)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edits", type=int, default=200)
+    parser.add_argument("--edits", type=int, default=200, help="timed edits per case and repeat")
+    add_repeats(parser)
     parser.add_argument("--profile", action="store_true", help="print where the time goes (cProfile)")
     args = parser.parse_args()
+    print_conditions("start")
 
+    qInstallMessageHandler(quiet_offscreen)
     app = QApplication.instance() or QApplication([])
     scratch = Path(tempfile.mkdtemp(prefix="planner-bench-"))
-    window = MainWindow(discover_techniques(), AppSettings(scratch / "planner.ini"), RecoveryStore(scratch))
+    # the recovery file as a Planner instance has it (RecoverySession.plan_store): written every edit
+    recovery = RecoveryStore(scratch / PLAN_NAME)
+    window = MainWindow(discover_techniques(), AppSettings(scratch / "planner.ini"), recovery)
     window.ask_user = lambda *a: "Discard"
     window.resize(1400, 860)
     window.show()
@@ -65,7 +82,8 @@ def main() -> int:
     axes = dose_grid_axes(window.displayed_image)
     xs = [x for x, _ in plan0.outline.vertices_mm]
     cases = {"interior vertex": len(xs) // 2 + 3, "outermost vertex": int(np.argmin(xs)), "cone moved": None}
-    print(f"demo case, dose grid {len(axes[0])} × {len(axes[1])} points, {args.edits} edits per case")
+    print(f"demo case, dose grid {len(axes[0])} × {len(axes[1])} points, {args.edits} edits per case "
+          f"and repeat, {args.repeats} interleaved repeats")
     if args.profile:
         import cProfile
         import pstats
@@ -81,13 +99,14 @@ def main() -> int:
             window.view.viewport().repaint()
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
-    for name, vertex in cases.items():
+
+    def run_case(name: str) -> dict[str, list[float]]:
+        vertex = cases[name]
         window_ms, engine_ms = [], []
         for i in range(args.edits + 10):
             t = time.perf_counter()
             if vertex is None:  # the cone's axis line dragged sideways and released
-                window.view.cone_axis.setValue(plan0.cone_axis_x_mm + 0.05 * ((i % 7) - 3))
-                window.view.cone_axis.sigPositionChangeFinished.emit(window.view.cone_axis)
+                move_cone(plan0.cone_axis_x_mm + 0.05 * ((i % 7) - 3))
             else:
                 x0, y0 = plan0.outline.vertices_mm[vertex]
                 moved = plan0.outline.moved_vertex(vertex, (x0 + 0.05 * ((i % 7) - 3), y0 + 0.025 * (i % 5)))
@@ -102,11 +121,24 @@ def main() -> int:
             if i >= 10:  # warm-up
                 window_ms.append(elapsed * 1e3)
                 engine_ms.append(engine * 1e3)
-        window_ms, engine_ms = np.array(window_ms), np.array(engine_ms)
+        if vertex is None:  # the cone back where the plan puts it, so every repeat starts alike
+            move_cone(plan0.cone_axis_x_mm)
+        return {"window": window_ms, "engine": engine_ms}
+
+    def move_cone(x_mm: float) -> None:
+        window.view.cone_axis.setValue(x_mm)
+        window.view.cone_axis.sigPositionChangeFinished.emit(window.view.cone_axis)
+
+    results = run_interleaved(list(cases), args.repeats, run_case)
+    for name, series in results.items():
+        window_ms, engine_ms = series["window"], series["engine"]
+        share = np.median(np.concatenate(engine_ms)) / np.median(np.concatenate(window_ms))
         print(f"{name}")
-        print(f"  edit → recompute → redraw → repaint   {stats(window_ms)}")
-        print(f"  engine recompute alone                {stats(engine_ms)}")
-        print(f"  share of the edit spent in the engine: {np.median(engine_ms) / np.median(window_ms):.0%} (median)")
+        print(f"  edit → recompute → redraw → repaint   {summary(window_ms)}")
+        print(f"  engine recompute alone                {summary(engine_ms)}")
+        print(f"  share of the edit spent in the engine: {share:.0%} (median)")
+    print_conditions("end")
+    assert recovery.pending(), "the edits did not reach the recovery file"
     window.close()
     return 0
 

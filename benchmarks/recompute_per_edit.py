@@ -1,14 +1,22 @@
 """Time the dose recompute after an outline edit on the demo case (dose grid + metrics, no drawing).
 
-    .venv/bin/python benchmarks/recompute_per_edit.py [--photons N]
+    .venv/bin/python benchmarks/recompute_per_edit.py [--edits 200] [--repeats 3] [--photons N]
 
 Warm-up: the beam data for the demo plan's energy/cone come from the Monte Carlo disk cache (the
-first run computes them, ≈ 2–3 s). Then 200 edits, each moving one outline vertex and calling
-SuperficialDoseEngine.compute; two cases are timed:
+first run computes them, ≈ 2–3 s), then 10 untimed recomputes of the plan. Each edit moves one
+outline vertex and calls SuperficialDoseEngine.compute; two cases are timed:
   * an interior vertex (the lesion's lateral centre, hence the cone axis, is unchanged: the dose
     plane is reused, only metrics and per-fraction numbers are recomputed);
-  * an extreme-left vertex (the cone axis moves: the full 640 × 480 plane is recomputed).
-Prints median, p95 and max in ms; exits 0. Target: recompute ≤ 5 ms (p95 ≤ 16 ms with the redraw).
+  * an extreme-left vertex moved sideways with the cone axis moved by the same amount (the cone
+    is placed by the plan, so an outline edit alone no longer moves it; moving it is the full
+    recompute of the 640 × 480 plane).
+The cases are interleaved: for repeat 1..N each case runs once (10 untimed warm-up edits, so the
+other case's last plane does not count, then `--edits` timed edits), then the next repeat, so load
+drifts hit both cases alike. Prints per case the median, p95 (nearest rank) and max in ms over all
+timed edits of all repeats and the range of the per-repeat medians; the date, nproc, Python and
+numpy versions, and the load average at the start, after every repeat and at the end
+(benchmarks/conditions.py). `--repeats` below 3 is refused. Exits 0.
+Target: recompute ≤ 5 ms (p95 ≤ 16 ms with the redraw).
 """
 
 from __future__ import annotations
@@ -18,31 +26,36 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.conditions import add_repeats, print_conditions, run_interleaved, summary  # noqa: E402
 from planner.dose.commissioning import load_demo_commissioning  # noqa: E402
 from planner.dose.dose_plane import image_axes  # noqa: E402
 from planner.techniques import discover_techniques  # noqa: E402
 from planner.workflow import open_demo_case  # noqa: E402
 from plugins.superficial_kv.dose_engine import INTERACTIVE_PHOTONS, SuperficialDoseEngine  # noqa: E402
 
-REPETITIONS = 200
+WARM_UP = 10
 
 
-def run(engine, plan, axes, commissioning, vertex: int) -> np.ndarray:
+def run(engine, plan, axes, commissioning, vertex: int, edits: int) -> list[float]:
+    """Timed recomputes in ms, after WARM_UP untimed edits of the same vertex."""
     outline = plan.outline
     x0, y0 = outline.vertices_mm[vertex]
     times = []
-    for i in range(REPETITIONS):
-        dx = 0.05 * ((i % 7) - 3) if vertex_is_extreme(outline, vertex) else 0.0
+    for i in range(WARM_UP + edits):
+        extreme = vertex_is_extreme(outline, vertex)
+        dx = 0.05 * ((i % 7) - 3) if extreme else 0.0
         moved = plan.with_outline(outline.moved_vertex(vertex, (x0 + dx, y0 + 0.025 * ((i % 5) - 2))))
+        if extreme:  # the cone follows, so the plane is recomputed
+            moved = moved.with_cone_axis(plan.cone_axis_x_mm + dx)
         t = time.perf_counter()
         result = engine.compute(moved, axes, commissioning)
-        times.append(time.perf_counter() - t)
+        elapsed = time.perf_counter() - t
         assert result.dose_grid_gy is not None and result.metrics is not None
-    return np.array(times) * 1e3
+        if i >= WARM_UP:
+            times.append(elapsed * 1e3)
+    return times
 
 
 def vertex_is_extreme(outline, vertex: int) -> bool:
@@ -52,8 +65,11 @@ def vertex_is_extreme(outline, vertex: int) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edits", type=int, default=200, help="timed edits per case and repeat")
+    add_repeats(parser)
     parser.add_argument("--photons", type=int, default=INTERACTIVE_PHOTONS)
     args = parser.parse_args(argv)
+    print_conditions("start")
     planning_image, plan = open_demo_case(discover_techniques())
     image = planning_image.image
     axes = image_axes(image.calibration, image.rows, image.cols)
@@ -63,15 +79,20 @@ def main(argv=None) -> int:
     first = engine.compute(plan, axes, commissioning)
     print(f"warm-up (beam data from cache or Monte Carlo, {args.photons} photons): {time.perf_counter() - t:.2f} s")
     print(f"grid {first.dose_grid_gy.shape[1]} × {first.dose_grid_gy.shape[0]}; {first.model_description}")
+    print(f"{args.edits} edits per case and repeat, {args.repeats} interleaved repeats")
     for _ in range(10):
         engine.compute(plan, axes, commissioning)
+    assert plan.cone_axis_x_mm is not None, "the demo plan places its cone"
     xs = [x for x, _ in plan.outline.vertices_mm]
     interior = max(range(len(xs)), key=lambda k: plan.outline.vertices_mm[k][1])     # the deepest vertex
     extreme = xs.index(min(xs))
-    for label, vertex in (("interior vertex (plane reused)", interior), ("extreme vertex (plane recomputed)", extreme)):
-        ms = run(engine, plan, axes, commissioning, vertex)
-        print(f"{label}: {REPETITIONS} edits, median {np.median(ms):.2f} ms, p95 {np.percentile(ms, 95):.2f} ms, "
-              f"max {ms.max():.2f} ms")
+    cases = {"interior vertex (plane reused)": interior, "extreme vertex (plane recomputed)": extreme}
+    results = run_interleaved(
+        list(cases), args.repeats,
+        lambda label: {"recompute": run(engine, plan, axes, commissioning, cases[label], args.edits)})
+    for label, series in results.items():
+        print(f"{label}: {summary(series['recompute'])}")
+    print_conditions("end")
     return 0
 
 
