@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.ndimage
-import scipy.signal
 import scipy.sparse
 
 from planner.core.volume import PlanningVolume
@@ -92,6 +91,10 @@ def beam_axes(gantry_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def lateral_profiles(machine: SvdKernelMachine, ssd_mm: float, bixel_width_mm: float,
                      radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """(3, n, n) lateral dose tables of one bixel (dimensionless), on a grid of step 0.5 mm."""
+    # imported here: scipy.signal takes 1-2 s to import (it brings scipy.stats), and every
+    # command that discovers the techniques imports this module without planning IMRT
+    from scipy.signal import fftconvolve
+
     h = CONVOLUTION_STEP_MM
     n_half = int(np.ceil((radius_mm + bixel_width_mm) / h))
     axis = np.arange(-n_half, n_half + 1) * h
@@ -100,13 +103,13 @@ def lateral_profiles(machine: SvdKernelMachine, ssd_mm: float, bixel_width_mm: f
     fluence = ((np.abs(xx) < half + 1e-9) & (np.abs(yy) < half + 1e-9)).astype(float)
     sigma = machine.penumbra_fwhm_at_iso_mm / np.sqrt(8 * np.log(2))
     gauss = np.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2)) / (2 * np.pi * sigma ** 2) * h * h
-    fluence = scipy.signal.fftconvolve(fluence, gauss, mode="same")
+    fluence = fftconvolve(fluence, gauss, mode="same")
     kernels = machine.kernels_at_ssd(ssd_mm)
     r = np.hypot(xx, yy)
     tables = np.empty((3,) + xx.shape)
     for c in range(3):
         k = np.interp(r, machine.kernel_radius_mm, kernels[c], right=0.0) * h * h
-        tables[c] = scipy.signal.fftconvolve(fluence, k, mode="same")
+        tables[c] = fftconvolve(fluence, k, mode="same")
     return axis, tables
 
 

@@ -7,7 +7,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,12 @@ from planner.dicom.package import write_plan_package
 from planner.review.audit import AuditLog, entry_hash
 from tests.dicom.signature_fixtures import PASSPHRASE, signer
 from tests.review.test_plan_review import real_case
+from tests.cli_runner import planner
 
 ROOT = Path(__file__).resolve().parents[2]
 REASON = "use the Ø 25 mm cone"
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
 
 
 @pytest.fixture(scope="module")

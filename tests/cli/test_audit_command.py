@@ -2,26 +2,18 @@
 2 not a log; one-line errors, no traceback."""
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from planner.review.audit import AuditLog
 from tests.review.audit_fixtures import PLAN_A, PLAN_B, record_two_plans, tamper
+from tests.cli_runner import planner
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def planner(*args, data_dir=None):
-    env = dict(os.environ)
-    if data_dir is not None:
-        env["PLANNER_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=60)
 
 
 @pytest.fixture
@@ -81,7 +73,7 @@ def test_the_default_log_is_in_the_data_folder(tmp_path, db):
     data = tmp_path / "data"
     data.mkdir()
     (data / "audit.sqlite").write_bytes(db.read_bytes())
-    result = planner("audit", "verify", data_dir=data)
+    result = planner("audit", "verify", env={"PLANNER_DATA_DIR": str(data)})
     assert result.returncode == 0 and str(data / "audit.sqlite") in result.stdout
 
 

@@ -6,16 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.cli_runner import planner, planner_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def planner(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def test_help_lists_the_commands():
-    result = planner("--help")
+    result = planner_process("--help")  # the real `python -m planner`: the entry point itself
     assert result.returncode == 0
     for command in ("gui", "info", "techniques", "bed"):
         assert command in result.stdout

@@ -4,7 +4,6 @@ impossible input is one line and exit 2; a failure after the export leaves no pa
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from planner.cli.main import InputError, main
 from planner.cli.plan_command import choose_unit, read_outline
 from planner.core.plan_file import load_plan
 from planner.techniques import discover_techniques
+from tests.cli_runner import planner
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo" / "demo_ultrasound.dcm"
@@ -23,9 +23,6 @@ KV_50_CONE_15 = ("--technique", "superficial-kv", "--energy-kv", "50", "--applic
 SEVEN_GY_BY_FIVE = ("--dose-per-fraction-gy", "7", "--fractions", "5")
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=180)
 
 
 def plan_args(out, *extra, outline=("--auto-outline",), unit=KV_50_CONE_15, rx=SEVEN_GY_BY_FIVE):

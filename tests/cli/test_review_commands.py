@@ -2,8 +2,6 @@
 the exit statuses, the JSON, the decision written or the file left alone."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,13 +10,11 @@ from pydicom import dcmread
 from tests.cli.test_signing_commands import treat_before_review
 from tests.dicom.signature_fixtures import PASSPHRASE, signer
 from tests.review.test_plan_review import signed_package
+from tests.cli_runner import planner
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=180)
 
 
 @pytest.fixture

@@ -3,21 +3,17 @@ the planning image goes once, the exit statuses, the refusals, and the audit ent
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from planner.dicom.package import write_plan_package
 from tests.dicom.signature_fixtures import flip_byte_after
 from tests.dicom.test_send_package_to_pacs import orthanc, stored_in_orthanc  # noqa: F401  (fresh Orthanc)
 from tests.review.test_plan_review import real_case, signed_package
+from tests.cli_runner import planner
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=180)
 
 
 def send(folder, orthanc, audit_db, *extra):  # noqa: F811

@@ -147,12 +147,11 @@ def flip_byte_after(path: Path, marker: bytes, offset_in_value: int = 0) -> None
     path.write_bytes(bytes(data))
 
 
-def run_planner(*args, timeout_s: float = 120) -> subprocess.CompletedProcess:
-    """`python -m planner ARGS` in the project folder, as a user types it."""
-    import sys
+def run_planner(*args):
+    """`planner ARGS` in the project folder, as a user types it (in this process: tests/cli_runner.py)."""
+    from tests.cli_runner import planner
 
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2], timeout=timeout_s)
+    return planner(*args)
 
 
 def genuine_and_impostor(name: str, organisation: str = "Demo Clinic") -> tuple[SigningIdentity, SigningIdentity]:

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from planner.review.audit import AuditError, AuditLog, entry_hash, open_audit_log
+from tests.cli_runner import planner
 from tests.postgres_server import APP, OWNER
 from tests.review.audit_fixtures import PLAN_A, PLAN_B, assert_one_interleaved_chain, record_two_plans
 
@@ -32,9 +33,6 @@ def as_owner(app_url: str, *statements: str) -> None:
         db.execute("ALTER TABLE planner_audit.entries ENABLE TRIGGER USER")
 
 
-def planner(*args):
-    return subprocess.run([sys.executable, "-m", "planner", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=180)
 
 
 @pytest.fixture
