@@ -2,7 +2,9 @@
 
 Referee: ompMC 0.4.0 (Doerner & Caprile, Med Phys 44:6672, 2017; EGSnrc-derived physics, the matRad team; GPL-3),
 run with .venv-reference/bin/python as a subprocess (tests/reference/ompmc_pdd.py) so it never enters Planner's
-environment or process. It shares nothing with Planner's engine but the beam description: the spectrum (SpekPy,
+environment or process. ompMC's answers are recorded in tests/reference/ompmc_recorded.json under the digest of
+what they depend on, and ompMC runs again whenever a request differs (tests/reference/record_ompmc.py re-records
+them). It shares nothing with Planner's engine but the beam description: the spectrum (SpekPy,
 fitted to the HVL), the SSD and field, the eBx flattening filter's transmission per annulus (Planner's own
 RadialFilter attenuation: an input here, not something this test checks), and the phantom.
 ompMC: water H2O521ICRU (PEGS4 521icru), ECUT 0.521 MeV total (10 keV kinetic), PCUT 0.010 MeV, range rejection
@@ -41,6 +43,7 @@ when the sub-10 keV bins are restored.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -60,6 +63,12 @@ from plugins.superficial_kv.machine_data import SUPERFICIAL_UNIT
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_PYTHON = ROOT / ".venv-reference" / "bin" / "python"
 OMPMC_SCRIPT = ROOT / "tests" / "reference" / "ompmc_pdd.py"
+REFERENCE_PINS = ROOT / "tests" / "reference" / "requirements.txt"
+# ompMC's answers to this module's requests, as ompMC gave them (tests/reference/record_ompmc.py writes it), each
+# under the digest of its request, the script and the reference environment's pins. A request whose digest is
+# not there (a spectrum, SSD or filter changed) is run in ompMC as before; the file only saves the ~60 CPU-seconds
+# of recomputing an unchanged reference. Never hand-edited.
+OMPMC_RECORDED = ROOT / "tests" / "reference" / "ompmc_recorded.json"
 DEMO_COMMISSIONING = ROOT / "resources" / "commissioning" / "demo-superficial-unit.json"
 MISSING_REFERENCE = ("the reference Monte Carlo environment .venv-reference (ompMC) is missing: "
                      "run scripts/setup.sh")
@@ -169,12 +178,37 @@ def source_parts(beam: Beam) -> tuple[list[dict], np.ndarray]:
     return parts, np.array(weights)
 
 
+def _sig(values, digits: int = 10):
+    """Round to `digits` significant digits: the request, hence its digest, does not depend on the last bits a
+    machine's BLAS gives the fitted spectrum (ompMC is run on exactly these rounded numbers)."""
+    if isinstance(values, (list, tuple, np.ndarray)):
+        return [_sig(v, digits) for v in values]
+    return float(f"{float(values):.{digits}g}")
+
+
 def ompmc_request(beam: Beam, parts: list[dict]) -> dict:
-    return {"energies_kev": beam.spectrum.energies_kev.tolist(), "bin_width_kev": beam.spectrum.bin_width_kev,
-            "ssd_cm": beam.geometry.ssd_cm, "scoring_radius_cm": Scoring().disk_radius_cm(beam.geometry),
-            "depth_edges_cm": [0.0] + [w / 10.0 for w in WINDOW_EDGES_MM],
-            "phantom_radius_cm": PHANTOM.radius_cm, "phantom_depth_cm": PHANTOM.depth_cm,
-            "n_batches": OMPMC_BATCHES, "seeds": list(OMPMC_SEEDS), "n_split": OMPMC_SPLIT, "sources": parts}
+    sources = [{"weights": _sig(p["weights"]), "inner_radius_cm": _sig(p["inner_radius_cm"]),
+                "outer_radius_cm": _sig(p["outer_radius_cm"]), "n_histories": int(p["n_histories"])} for p in parts]
+    return {"energies_kev": _sig(beam.spectrum.energies_kev), "bin_width_kev": _sig(beam.spectrum.bin_width_kev),
+            "ssd_cm": _sig(beam.geometry.ssd_cm), "scoring_radius_cm": _sig(Scoring().disk_radius_cm(beam.geometry)),
+            "depth_edges_cm": _sig([0.0] + [w / 10.0 for w in WINDOW_EDGES_MM]),
+            "phantom_radius_cm": _sig(PHANTOM.radius_cm), "phantom_depth_cm": _sig(PHANTOM.depth_cm),
+            "n_batches": OMPMC_BATCHES, "seeds": list(OMPMC_SEEDS), "n_split": OMPMC_SPLIT, "sources": sources}
+
+
+def request_digest(request: dict) -> str:
+    """What ompMC's answer depends on: the request, the script that runs ompMC, and the pinned reference packages."""
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode())
+    digest.update(OMPMC_SCRIPT.read_bytes())
+    digest.update(REFERENCE_PINS.read_bytes())
+    return digest.hexdigest()
+
+
+def recorded_ompmc() -> dict[str, dict]:
+    """digest → ompMC's result, from OMPMC_RECORDED (empty when the file is absent)."""
+    if not OMPMC_RECORDED.exists():
+        return {}
+    return {digest: entry["result"] for digest, entry in json.loads(OMPMC_RECORDED.read_text())["results"].items()}
 
 
 def ompmc_windows(result: dict, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,9 +288,9 @@ class Comparison:
         return float(self.residual[w].mean()), float(np.hypot(planner, ompmc))
 
 
-def _start_ompmc(beams_: list[Beam], sources: list, folder: Path, tag: str):
+def _start_ompmc(requests: list[dict], folder: Path, tag: str):
     request, result, log = (folder / f"{n}-{tag}" for n in ("request.json", "result.json", "log.txt"))
-    request.write_text(json.dumps([ompmc_request(b, parts) for b, (parts, _) in zip(beams_, sources)]))
+    request.write_text(json.dumps(requests))
     with open(log, "w") as log_file:
         proc = subprocess.Popen([str(REFERENCE_PYTHON), str(OMPMC_SCRIPT), str(request), str(result)],
                                 stdout=log_file, stderr=subprocess.STDOUT, cwd=folder,
@@ -264,29 +298,39 @@ def _start_ompmc(beams_: list[Beam], sources: list, folder: Path, tag: str):
     return proc, result, log
 
 
-def compare_all(cache_folder) -> dict[str, Comparison]:
+def compare_all(cache_folder, rerun_ompmc: bool = False) -> tuple[dict[str, Comparison], dict[str, tuple[dict, dict]]]:
     """ompMC in two single-core subprocesses (100 + 50 kV; 70 kV + eBx) while Planner runs here; then compare.
 
+    A beam whose request ompMC has answered before (OMPMC_RECORDED) is not run again unless `rerun_ompmc`.
     The first subprocess starts as soon as the superficial spectra are fitted, so the eBx model and
-    Planner's runs overlap ompMC on the other core.
+    Planner's runs overlap ompMC on the other core. Also returns, per beam, ompMC's request and result.
     """
     if not REFERENCE_PYTHON.exists():
         pytest.fail(MISSING_REFERENCE)
+    recorded = {} if rerun_ompmc else recorded_ompmc()
     kv_50, kv_70, kv_100 = superficial_beams(cache_folder)
+    requests, results, procs = {}, {}, []
     with tempfile.TemporaryDirectory(prefix="ompmc-") as tmp:
-        groups = [[kv_100, kv_50], [kv_70]]
-        sources = {b.id: source_parts(b) for b in groups[0]}
-        procs = [(groups[0], _start_ompmc(groups[0], [sources[b.id] for b in groups[0]], Path(tmp), "a"))]
+
+        def start(group: list[Beam], tag: str) -> None:
+            for beam in group:
+                requests[beam.id] = ompmc_request(beam, sources[beam.id][0])
+                if request_digest(requests[beam.id]) in recorded:
+                    results[beam.id] = recorded[request_digest(requests[beam.id])]
+            to_run = [beam for beam in group if beam.id not in results]
+            if to_run:
+                procs.append((to_run, _start_ompmc([requests[b.id] for b in to_run], Path(tmp), tag)))
+
+        sources = {b.id: source_parts(b) for b in (kv_100, kv_50)}
+        start([kv_100, kv_50], "a")
         try:
             ebx = ebx_beam(cache_folder)
-            groups[1].append(ebx)
-            sources.update({b.id: source_parts(b) for b in groups[1]})
-            procs.append((groups[1], _start_ompmc(groups[1], [sources[b.id] for b in groups[1]], Path(tmp), "b")))
+            sources.update({b.id: source_parts(b) for b in (kv_70, ebx)})
+            start([kv_70, ebx], "b")
             cases = [kv_50, kv_70, kv_100, ebx]
             planner = {b.id: planner_runs(b) for b in cases}
         finally:
             codes = [proc.wait(timeout=900) for _, (proc, _, _) in procs]
-        results = {}
         for (members, (_, result, log)), code in zip(procs, codes):
             if code != 0:
                 pytest.fail(f"ompMC failed (exit {code}): {log.read_text()[-2000:]}")
@@ -298,7 +342,7 @@ def compare_all(cache_folder) -> dict[str, Comparison]:
         o_dose, o_rel = ompmc_windows(res, sources[beam.id][1])
         out[beam.id] = Comparison(beam.label, centres, planner[beam.id], normalised(o_dose), o_rel,
                                   normalisation_sigma(o_rel), res["seconds"])
-    return out
+    return out, {b.id: (requests[b.id], results[b.id]) for b in cases}
 
 
 # ------------------------------------------------------------------------------------------------------ tests
@@ -319,7 +363,7 @@ RANGES_MM = ((0.5, 1.25), (2.0, 6.0), (7.0, 20.0))   # window centres: surface, 
 
 @pytest.fixture(scope="session")
 def comparisons(dose_cache_dir) -> dict[str, Comparison]:
-    return compare_all(dose_cache_dir)
+    return compare_all(dose_cache_dir)[0]
 
 
 def _table(c: Comparison) -> str:
