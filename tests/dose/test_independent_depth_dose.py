@@ -178,7 +178,7 @@ def source_parts(beam: Beam) -> tuple[list[dict], np.ndarray]:
     return parts, np.array(weights)
 
 
-def _sig(values, digits: int = 10):
+def _sig(values, digits: int = 8):
     """Round to `digits` significant digits: the request, hence its digest, does not depend on the last bits a
     machine's BLAS gives the fitted spectrum (ompMC is run on exactly these rounded numbers)."""
     if isinstance(values, (list, tuple, np.ndarray)):
