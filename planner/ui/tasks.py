@@ -42,7 +42,6 @@ class TaskRunner(QObject):
     failed = Signal(str)
     cancelled = Signal()
     busy_changed = Signal(bool)
-    _finish_signal = Signal(str, object)  # (outcome, payload), emitted by the worker thread
 
     def __init__(self, expected_errors: tuple[type[BaseException], ...] = (), parent: QObject | None = None):
         super().__init__(parent)
@@ -53,7 +52,11 @@ class TaskRunner(QObject):
         self._callbacks: tuple = (None, None)
         self._description = ""
         self._preemptible = False
-        self._finish_signal.connect(self._on_finish)
+        self._voice: _WorkerVoice | None = None
+        # Set when Qt deletes this runner (its window closed before the work ended): the work is
+        # then cancelled, and what it still says goes nowhere (see _WorkerVoice).
+        self._gone = gone = threading.Event()
+        self.destroyed.connect(lambda *_: gone.set())
 
     @property
     def busy(self) -> bool:
@@ -77,8 +80,12 @@ class TaskRunner(QObject):
         self._cancel = threading.Event()
         self._callbacks = (on_success, on_failure)
         self._description = description
-        cancel = self._cancel
-        self._thread = threading.Thread(target=self._run, args=(work, cancel), name=description, daemon=True)
+        voice = self._voice = _WorkerVoice()
+        voice.progressed.connect(self.progressed)
+        voice.finished.connect(self._on_finish)
+        self._thread = threading.Thread(
+            target=_work_in_thread, name=description, daemon=True,
+            args=(work, self._cancel, self._gone, voice, description, self.expected_errors))
         self.busy_changed.emit(True)
         self.progressed.emit(0.0, description)
         self._thread.start()
@@ -96,26 +103,11 @@ class TaskRunner(QObject):
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def _run(self, work: Work, cancel: threading.Event) -> None:
-        # Runs in the worker thread: only emit signals here; Qt queues them to the GUI thread.
-        try:
-            result = work(lambda fraction, message: self.progressed.emit(float(fraction), message), cancel.is_set)
-        except BaseException as err:  # reported, never raised into the GUI
-            if cancel.is_set():
-                self._finish_signal.emit("cancelled", None)
-            elif isinstance(err, self.expected_errors):
-                self._finish_signal.emit("failed", str(err))
-            else:
-                log.exception("%s failed", self._description)
-                self._finish_signal.emit("failed", f"{self._description} failed unexpectedly: "
-                                                   f"{type(err).__name__}: {err} (details in the log)")
-            return
-        self._finish_signal.emit("cancelled" if cancel.is_set() else "succeeded", result)
-
     def _on_finish(self, outcome: str, payload: object) -> None:
         if self._thread is not None:
             self._thread.join()
         self._thread = None
+        self._voice = None
         on_success, on_failure = self._callbacks
         self._callbacks = (None, None)
         self.busy_changed.emit(False)
@@ -131,6 +123,46 @@ class TaskRunner(QObject):
             self.cancelled.emit()
             if on_failure is not None:  # the caller learns its work did not happen
                 on_failure(f"{self._description} was cancelled")
+
+
+class _WorkerVoice(QObject):
+    """What a worker says, emitted on an object of its own rather than on the runner.
+
+    The runner belongs to a window, and the window may be deleted while the work still runs (it
+    waits a few seconds on close, and a Monte Carlo batch can take longer). Emitting on a deleted
+    QObject raises in the worker, or crashes when the deletion happens during the emit. This object
+    has no parent, so nothing deletes it while the worker holds it; Qt drops the queued connections
+    to a runner that is gone.
+    """
+
+    progressed = Signal(float, str)
+    finished = Signal(str, object)   # (outcome, payload)
+
+
+_voices_of_closed_windows: list[_WorkerVoice] = []   # kept, so none is deleted off the GUI thread
+
+
+def _work_in_thread(work: Work, cancel: threading.Event, gone: threading.Event, voice: _WorkerVoice,
+                    description: str, expected_errors: tuple[type[BaseException], ...]) -> None:
+    """The worker thread's whole life: run the work, then say how it ended. Never touches the runner."""
+    def stopped() -> bool:
+        return cancel.is_set() or gone.is_set()
+
+    try:
+        result = work(lambda fraction, message: voice.progressed.emit(float(fraction), message), stopped)
+        outcome, payload = ("cancelled" if stopped() else "succeeded"), result
+    except BaseException as err:  # reported, never raised into the GUI
+        if stopped():
+            outcome, payload = "cancelled", None
+        elif isinstance(err, expected_errors):
+            outcome, payload = "failed", str(err)
+        else:
+            log.exception("%s failed", description)
+            outcome, payload = "failed", (f"{description} failed unexpectedly: "
+                                          f"{type(err).__name__}: {err} (details in the log)")
+    voice.finished.emit(outcome, payload)
+    if gone.is_set():
+        _voices_of_closed_windows.append(voice)
 
 
 class TaskProgressWidget(QWidget):
