@@ -13,7 +13,7 @@ def readme_commands():
 def test_readme_starts_with_the_setup_and_run_command_then_the_test_command():
     commands = readme_commands()
     assert commands[0] == "bash scripts/setup.sh && .venv/bin/python main.py --demo"
-    assert commands[1] == "bash scripts/setup.sh && .venv/bin/python -m pytest -n 2 --dist loadfile"
+    assert commands[1] == "bash scripts/setup.sh && .venv/bin/python -m pytest -n 3 --dist loadfile"
 
 
 def test_ci_runs_exactly_the_readme_test_command():
