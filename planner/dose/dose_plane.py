@@ -46,6 +46,14 @@ DZ_MM = 0.025
 DR_MM = 0.05
 
 
+class DoseCalculationError(ValueError):
+    """Input for which no dose can be calculated; the message says which number and why.
+
+    Defined with the dose plane every surface technique shares, so that no technique imports
+    another's dose module for it (the kV TG-61 dose and the eBx applicator dose both raise it).
+    """
+
+
 def _off_axis_ratio(r_mm: np.ndarray, profile: np.ndarray, central_radius_mm: float) -> np.ndarray:
     """Profile ÷ its own central value, and 1 inside the central radius.
 

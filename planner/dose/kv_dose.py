@@ -38,16 +38,13 @@ import numpy as np
 
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.dose.commissioning import ConeCommissioning
+from planner.dose.dose_plane import DoseCalculationError
 from planner.dose.tg61 import CITATION as TG61_CITATION
 from planner.dose.tg61 import tg61_mu_en_ratio_water_air
 
 
 TIME_FORMULA = ("t_set = D_rx / (K_air_rate · B_w · [(μen/ρ)w/air]air · N/100) + ε  "
                 "(TG-61 in-air method; ε = timer end effect, dose delivered = Ḋ·(t_set − ε))")
-
-
-class DoseCalculationError(ValueError):
-    """Input for which no dose can be calculated; the message says which number and why."""
 
 
 def pdd_percent_at(pdd: tuple[tuple[float, float], ...], depth_mm: float) -> float:

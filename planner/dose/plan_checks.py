@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass
 
 from planner.dose.commissioning import Commissioning, ConeCommissioning
-from planner.dose.kv_dose import AbsoluteDose, DoseCalculationError, pdd_percent_at
+from planner.dose.dose_plane import DoseCalculationError
+from planner.dose.kv_dose import AbsoluteDose, pdd_percent_at
 from planner.dose.recommendation import DEFAULT_LATERAL_MARGIN_MM
 from planner.techniques.interface import Machine, UnknownChoice
 

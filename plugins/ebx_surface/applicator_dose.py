@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 
 from planner.core.prescription import Prescription, PrescriptionPoint
-from planner.dose.kv_dose import (DoseCalculationError, pdd_percent_at, prescription_normalisation,
-                                  treatment_time_min)
+from planner.dose.dose_plane import DoseCalculationError
+from planner.dose.kv_dose import pdd_percent_at, prescription_normalisation, treatment_time_min
 from plugins.ebx_surface.commissioning import ApplicatorCommissioning
 
 DWELL_TIME_FORMULA = ("t_dwell = D_rx / (Ḋ_ref · 100/PDD(z_ref) · N/100) + ε  (Ḋ_ref = commissioned dose rate to "

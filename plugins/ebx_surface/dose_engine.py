@@ -3,8 +3,9 @@
 Beam data per applicator come from the shared kV Monte Carlo with the applicator model (point
 source at the commissioned SSD, flattening filter; plugins/ebx_surface/applicator_model.py), disk-
 cached like the kV beams. The absolute dose uses the applicator's commissioned reference dose
-rate (plugins/ebx_surface/applicator_dose.py); the dose on the image and the lesion metrics are the
-shared planner.dose.image_dose step. One engine serves every machine of the technique.
+rate (plugins/ebx_surface/applicator_dose.py); the sequence from plan to dose, dwell time and
+metrics is the surface techniques' one (planner.dose.surface_engine). One engine serves every
+machine of the technique.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ from __future__ import annotations
 from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData
 from planner.dose.commissioning import Commissioning
-from planner.dose.dose_plane import BeamModel, validate_axes
-from planner.dose.image_dose import (ImageDose, beam_axis_x_mm, geometry_refusal, lesion_coverage,
-                                     time_unless_refused)
-from planner.dose.kv_dose import DoseCalculationError, PrescriptionPoint
-from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_cone, check_doses,
-                                      check_prescription_depth, refused)
+from planner.dose.plan_checks import REFUSE, WARN, Finding, SafetyLimits, check_cone, refused
 from planner.dose.recommendation import DEFAULT_LATERAL_MARGIN_MM, Recommendation, recommend_cone
-from planner.dose.result import DWELL_TIME, DoseResult, dose_result
+from planner.dose.result import DWELL_TIME
+from planner.dose.surface_engine import INTERACTIVE_PHOTONS, SEED, SurfaceDoseEngine
 from planner.techniques.interface import Applicator, Energy, Machine, UnknownChoice, by_id
 from plugins.ebx_surface.applicator_dose import ApplicatorDose, applicator_dose
 from plugins.ebx_surface.applicator_model import applicator_beam_data
@@ -27,22 +24,17 @@ from plugins.ebx_surface.commissioning import ApplicatorCommissioning
 from plugins.ebx_surface.machine_data import (GARCIA_MARTINEZ_2014, TYPICAL_PRESCRIPTION_DEPTH_MM,
                                               XOFT_MACHINE_ID, XOFT_TREATABLE_DIAMETER_MM)
 
-INTERACTIVE_PHOTONS = 300_000
-SEED = 1
 
+class EbxDoseEngine(SurfaceDoseEngine):
+    """Every eBx unit of the technique: one beam quality each, applicators at their commissioned SSD."""
 
-class EbxDoseEngine:
+    time_name = DWELL_TIME
+
     def __init__(self, machines: tuple[Machine, ...], *, n_photons: int = INTERACTIVE_PHOTONS, cache_folder=None,
                  limits: SafetyLimits = SafetyLimits(), beam_source=None):
         """``beam_source(machine, applicator, ssd_cm) -> BeamData`` replaces the Monte Carlo (tests)."""
+        super().__init__(n_photons=n_photons, cache_folder=cache_folder, limits=limits, beam_source=beam_source)
         self.machines = tuple(machines)
-        self.n_photons = int(n_photons)
-        self.cache_folder = cache_folder
-        self.limits = limits
-        self._beam_source = beam_source
-        self._beams: dict[tuple, BeamData] = {}
-        self._models: dict[tuple, BeamModel] = {}
-        self._image_dose = ImageDose()
 
     def _machine_of(self, applicator: Applicator) -> Machine:
         for machine in self.machines:
@@ -51,113 +43,62 @@ class EbxDoseEngine:
         raise UnknownChoice(f"applicator {applicator.id!r} belongs to no machine of this engine")
 
     # ----------------------------------------------------------------------------- beam data
-    def beam_data(self, energy: Energy, applicator: Applicator, ssd_cm: float, progress=None,
-                  is_cancelled=None) -> BeamData:
-        """Monte Carlo beam data of one applicator at its commissioned SSD (memory, then disk cache)."""
+    def _beam_key(self, energy: Energy, applicator: Applicator, ssd_cm: float) -> tuple:
+        return self._machine_of(applicator).id, applicator.id, ssd_cm
+
+    def _new_beam_data(self, energy: Energy, applicator: Applicator, ssd_cm: float, progress,
+                       is_cancelled) -> BeamData:
+        """Monte Carlo beam data of one applicator at its commissioned SSD (disk-cached)."""
         machine = self._machine_of(applicator)
-        key = (machine.id, applicator.id, float(ssd_cm), self.n_photons)
-        beam = self._beams.get(key)
-        if beam is None:
-            if self._beam_source is not None:
-                beam = self._beam_source(machine, applicator, float(ssd_cm))
-            else:
-                beam = applicator_beam_data(machine.id, applicator.id, self.n_photons, SEED, ssd_cm=float(ssd_cm),
-                                            cache_folder=self.cache_folder, progress=progress,
-                                            is_cancelled=is_cancelled)
-            self._beams[key] = beam
-        return beam
+        if self._beam_source is not None:
+            return self._beam_source(machine, applicator, ssd_cm)
+        return applicator_beam_data(machine.id, applicator.id, self.n_photons, SEED, ssd_cm=ssd_cm,
+                                    cache_folder=self.cache_folder, progress=progress, is_cancelled=is_cancelled)
 
-    def beam_model(self, energy: Energy, applicator: Applicator, ssd_cm: float, progress=None,
-                   is_cancelled=None) -> BeamModel:
-        key = (self._machine_of(applicator).id, applicator.id, float(ssd_cm), self.n_photons)
-        model = self._models.get(key)
-        if model is None:
-            model = BeamModel(self.beam_data(energy, applicator, ssd_cm, progress, is_cancelled))
-            self._models[key] = model
-        return model
-
-    # ----------------------------------------------------------------------------- plan
-    def compute(self, plan: Plan, image_axes, commissioning: Commissioning | None, *,
-                prescription_point: PrescriptionPoint | None = None, cone_axis_x_mm: float | None = None,
-                progress=None, is_cancelled=None) -> DoseResult:
-        """Dose grid, per-fraction numbers, dwell time, metrics and findings of ``plan`` on ``image_axes``."""
-        x_mm, y_mm = validate_axes(*image_axes)
-        point = prescription_point or plan.prescription.point
-        rx = plan.prescription.dose_per_fraction_gy
-        findings: list[Finding] = []
-
-        def result(**known) -> DoseResult:
-            return dose_result(x_mm, y_mm, point, rx, findings, time_name=DWELL_TIME, **known)
-
+    # ----------------------------------------------------------------------------- plan steps
+    def _setup(self, plan: Plan, findings: list[Finding]) -> tuple[Machine, Energy, Applicator] | None:
         try:
             machine = by_id(self.machines, plan.setup.machine_id, "eBx machine")
             energy = machine.energy(plan.setup.energy_id)
         except UnknownChoice as err:
             findings.append(Finding(REFUSE, str(err), "unknown-machine"))
-            return result()
-        outline, skin = plan.outline, plan.skin_surface
-        findings += check_cone(machine, plan.setup.applicator_id,
-                               None if outline is None else outline.lateral_width_mm, self.limits, "applicator")
+            return None
+        width_mm = None if plan.outline is None else plan.outline.lateral_width_mm
+        findings += check_cone(machine, plan.setup.applicator_id, width_mm, self.limits, "applicator")
         if refused(findings):
-            return result()
+            return None
         applicator = machine.applicator(plan.setup.applicator_id)
-        findings += _check_applicator_field(machine, applicator, None if outline is None else outline.lateral_width_mm)
+        findings += _check_applicator_field(machine, applicator, width_mm)
         if energy.hvl_mm_al is None:
             findings.append(Finding(WARN, f"{energy.label}: the beam model uses a stand-in HVL (see the model "
                                           f"line); the clinic's measured HVL should replace it", "hvl-stand-in"))
-        if commissioning is not None and commissioning.machine_id != machine.id:
-            commissioning = None
-        entry = None if commissioning is None else commissioning.entry(energy.id, applicator.id)
-        findings += _check_commissioning(entry, commissioning)
-        if entry is None or entry.ssd_cm.value is None:
-            return result()
-        refusal, deepest = geometry_refusal(plan, point, cone_axis_x_mm)
-        if refusal is not None:
-            findings.append(refusal)
-            return result()
-        ssd = entry.ssd_cm.value
-        model = self.beam_model(energy, applicator, ssd, progress, is_cancelled)
-        beam = model.beam
-        try:
-            dose = applicator_dose(plan.prescription, point, beam.pdd, entry)
-        except DoseCalculationError as err:
-            findings.append(Finding(REFUSE, str(err), "dose-calculation"))
-            return result(model_description=self._describe(beam, None, commissioning), ssd_cm=ssd)
-        findings += check_prescription_depth(beam.pdd, dose.prescription_depth_mm, self.limits)
-        findings += _check_depth_range(dose.prescription_depth_mm)
-        findings += check_doses(dose, self.limits)
+        return machine, energy, applicator
 
-        axis_x = beam_axis_x_mm(plan, cone_axis_x_mm)
-        grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
-                                                          dose.surface_dose_gy, deepest)
-        findings += ImageDose.metric_warnings(metrics)
-        coverage, short = lesion_coverage(metrics, dose.surface_dose_gy, dose.normalisation_percent)
-        findings += short
-        time, reason = time_unless_refused(dose.treatment_time_min, dose.treatment_time_unavailable_reason, findings)
-        return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy,
-                      prescription_depth_mm=dose.prescription_depth_mm,
-                      dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,
-                      surface_dose_rate_gy_per_min=dose.surface_dose_rate_gy_per_min, treatment_time_min=time,
-                      treatment_time_reason=reason, absolute=dose, metrics=metrics, ssd_cm=ssd, coverage=coverage,
-                      prescription_isodose_percent=dose.normalisation_percent,
-                      model_description=self._describe(beam, dose, commissioning),
-                      data_sources=dict(beam.provenance))
+    def _commissioning_of(self, machine: Machine, commissioning: Commissioning | None) -> Commissioning | None:
+        """Another unit's commissioning does not apply."""
+        return None if commissioning is None or commissioning.machine_id != machine.id else commissioning
 
-    def _describe(self, beam: BeamData, dose: ApplicatorDose | None, commissioning: Commissioning | None) -> str:
-        if beam.n_photons > 0:
-            parts = [f"Monte Carlo in water (Planner kV engine {beam.engine_version}, {beam.n_photons} photons, "
-                     f"seed {beam.seed}) with the eBx applicator model (flattening filter designed for a flat "
-                     f"surface dose) for {beam.kvp:g} kV, Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm"]
-        else:
-            parts = [f"measured beam data for {beam.kvp:g} kV, Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm"]
-        if dose is not None and dose.reference_dose_rate_gy_per_min is not None:
-            parts.append(f"absolute dose from the commissioned dose rate {dose.reference_dose_rate_gy_per_min:g} Gy/min "
-                         f"at {dose.reference_depth_mm:g} mm depth (Ḋ_surface = Ḋ_ref·100/PDD(z_ref))")
-        parts.append("dose plane: PDD × off-axis ratio × inverse square, depth along the vertical below the skin")
-        parts.append("no commissioning" if commissioning is None else
-                     ("demo commissioning (illustrative, not for clinical use)" if commissioning.is_demo
-                      else commissioning.describe()))
-        return "; ".join(parts)
+    def _commissioning_findings(self, entry, commissioning: Commissioning | None) -> list[Finding]:
+        return _check_commissioning(entry, commissioning)
+
+    def _absolute_dose(self, plan, point, energy, applicator, beam, entry, commissioning, findings) -> ApplicatorDose:
+        return applicator_dose(plan.prescription, point, beam.pdd, entry)
+
+    def _dose_findings(self, dose: ApplicatorDose) -> list[Finding]:
+        return _check_depth_range(dose.prescription_depth_mm)
+
+    def _data_sources(self, beam: BeamData) -> dict[str, str]:
+        return dict(beam.provenance)
+
+    def _monte_carlo_text(self, beam: BeamData) -> str:
+        return (f"with the eBx applicator model (flattening filter designed for a flat surface dose) for "
+                f"{beam.kvp:g} kV, Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm")
+
+    def _model_notes(self, beam: BeamData, dose: ApplicatorDose | None) -> list[str]:
+        if dose is None or dose.reference_dose_rate_gy_per_min is None:
+            return []
+        return [f"absolute dose from the commissioned dose rate {dose.reference_dose_rate_gy_per_min:g} Gy/min "
+                f"at {dose.reference_depth_mm:g} mm depth (Ḋ_surface = Ḋ_ref·100/PDD(z_ref))"]
 
     # ----------------------------------------------------------------------------- decision support
     def recommend(self, plan: Plan, commissioning: Commissioning | None, *, isodose_percent: float = 90.0,

@@ -5,7 +5,8 @@ are cached on disk (planner.dose.cache), so only the first use of an energy/cone
 INTERACTIVE_PHOTONS = 300 000 histories take ≈ 2–3 s per beam on two cores and give B_w with a k=1
 statistical uncertainty of ≈ 0.1 % and PDD points within ≈ 0.3 percentage points; the engine's
 DEFAULT_PHOTONS (1 000 000) is for commissioning-grade reports. Measured CSV data loaded with
-``load_measured`` replace the computed quantities for their energy/cone/SSD.
+``load_measured`` replace the computed quantities for their energy/cone/SSD. The sequence from plan
+to dose, time and metrics is the surface techniques' one (planner.dose.surface_engine).
 """
 
 from __future__ import annotations
@@ -16,45 +17,34 @@ import math
 from planner.core.plan import Plan
 from planner.dose.beam_data import BeamData, compute_beam_data
 from planner.dose.commissioning import Commissioning
-from planner.dose.dose_plane import BeamModel, validate_axes
-from planner.dose.image_dose import (ImageDose, beam_axis_x_mm, geometry_refusal, lesion_coverage,
-                                     time_unless_refused)
-from planner.dose.kv_dose import (AbsoluteDose, DoseCalculationError, PrescriptionPoint, absolute_dose,
-                                  surface_dose_rate_gy_per_min)
+from planner.dose.dose_plane import DoseCalculationError
+from planner.dose.kv_dose import AbsoluteDose, absolute_dose, surface_dose_rate_gy_per_min
 from planner.dose.measured_data import (MeasuredBeamSet, MeasuredDataError, MeasuredFile, MeasuredOutputFactors,
                                         apply_measured, data_sources, read_backscatter_csv, read_output_factors_csv,
                                         read_pdd_csv, read_profiles_csv)
 from planner.dose.metrics import deepest_point
-from planner.dose.result import DoseResult, dose_result
 from planner.dose.plan_checks import (REFUSE, WARN, Finding, SafetyLimits, check_commissioning, check_cone,
-                                      check_doses, check_energy, check_prescription_depth,
-                                      refused)
+                                      check_energy, refused)
 from planner.dose.recommendation import (DEFAULT_DEPTH_MARGIN_MM, DEFAULT_LATERAL_MARGIN_MM, EnergyCandidate,
                                          Recommendation, recommend_energy_and_cone)
+from planner.dose.surface_engine import INTERACTIVE_PHOTONS, SEED, SurfaceDoseEngine
 from planner.dose.tg61 import tg61_backscatter_factor, tg61_mu_en_ratio_water_air
 from planner.techniques.interface import Applicator, Energy, Machine
 
-INTERACTIVE_PHOTONS = 300_000
-SEED = 1
 
+class SuperficialDoseEngine(SurfaceDoseEngine):
+    """One kV unit: energies by kVp and HVL, cones; measured CSV data replace the computed ones."""
 
-class SuperficialDoseEngine:
     def __init__(self, machine: Machine | None = None, *, n_photons: int = INTERACTIVE_PHOTONS,
                  cache_folder=None, limits: SafetyLimits = SafetyLimits(), beam_source=None):
         """``beam_source(energy, cone, ssd_cm) -> BeamData`` replaces the Monte Carlo (tests, fixtures)."""
+        super().__init__(n_photons=n_photons, cache_folder=cache_folder, limits=limits, beam_source=beam_source)
         if machine is None:
             from plugins.superficial_kv.machine_data import SUPERFICIAL_UNIT
             machine = SUPERFICIAL_UNIT
         self.machine = machine
-        self.n_photons = int(n_photons)
-        self.cache_folder = cache_folder
-        self.limits = limits
-        self._beam_source = beam_source
         self._measured: dict[tuple[str, str, float], MeasuredBeamSet] = {}
         self._output_factors: dict[tuple[str, float], MeasuredOutputFactors] = {}
-        self._beams: dict[tuple, BeamData] = {}
-        self._models: dict[tuple, BeamModel] = {}
-        self._image_dose = ImageDose()
 
     # ----------------------------------------------------------------------------- measured data
     def load_measured(self, kind: str, path, energy_id: str, applicator_id: str, ssd_cm: float) -> MeasuredFile:
@@ -102,107 +92,52 @@ class SuperficialDoseEngine:
         cone = self.machine.applicator(cone) if isinstance(cone, str) else cone
         if energy.hvl_mm_al is None:
             raise DoseCalculationError(f"{energy.label}: HVL not commissioned; no beam data")
-        key = (energy.id, cone.id, float(ssd_cm), self.n_photons)
-        hit = self._beams.get(key)
-        if hit is not None:
-            return hit
-        measured = self._measured.get((energy.id, cone.id, float(ssd_cm)))
+        return super().beam_data(energy, cone, ssd_cm, progress, is_cancelled)
+
+    def _beam_key(self, energy: Energy, cone: Applicator, ssd_cm: float) -> tuple:
+        return energy.id, cone.id, ssd_cm
+
+    def _new_beam_data(self, energy: Energy, cone: Applicator, ssd_cm: float, progress, is_cancelled) -> BeamData:
+        measured = self._measured.get((energy.id, cone.id, ssd_cm))
         if measured is not None and measured.complete:
-            beam = apply_measured(None, measured, kvp=energy.kvp, hvl_mm_al=energy.hvl_mm_al,
-                                  field_diameter_mm=cone.diameter_mm)
+            computed = None
         elif self._beam_source is not None:
-            beam = self._beam_source(energy, cone, float(ssd_cm))
-            if measured is not None:
-                beam = apply_measured(beam, measured, kvp=energy.kvp, hvl_mm_al=energy.hvl_mm_al,
-                                      field_diameter_mm=cone.diameter_mm)
+            computed = self._beam_source(energy, cone, ssd_cm)
         else:
-            beam = compute_beam_data(energy.kvp, energy.hvl_mm_al, cone.diameter_mm, float(ssd_cm),
-                                     n_photons=self.n_photons, seed=SEED, cache_folder=self.cache_folder,
-                                     progress=progress, is_cancelled=is_cancelled)
-            if measured is not None:
-                beam = apply_measured(beam, measured, kvp=energy.kvp, hvl_mm_al=energy.hvl_mm_al,
-                                      field_diameter_mm=cone.diameter_mm)
-        self._beams[key] = beam
-        return beam
+            computed = compute_beam_data(energy.kvp, energy.hvl_mm_al, cone.diameter_mm, ssd_cm,
+                                         n_photons=self.n_photons, seed=SEED, cache_folder=self.cache_folder,
+                                         progress=progress, is_cancelled=is_cancelled)
+        if measured is None:
+            return computed
+        return apply_measured(computed, measured, kvp=energy.kvp, hvl_mm_al=energy.hvl_mm_al,
+                              field_diameter_mm=cone.diameter_mm)
 
-    def beam_model(self, energy: Energy, cone: Applicator, ssd_cm: float, progress=None,
-                   is_cancelled=None) -> BeamModel:
-        key = (energy.id, cone.id, float(ssd_cm), self.n_photons)
-        model = self._models.get(key)
-        if model is None:
-            model = BeamModel(self.beam_data(energy, cone, ssd_cm, progress, is_cancelled))
-            self._models[key] = model
-        return model
-
-    # ----------------------------------------------------------------------------- plan
-    def compute(self, plan: Plan, image_axes, commissioning: Commissioning | None, *,
-                prescription_point: PrescriptionPoint | None = None, cone_axis_x_mm: float | None = None,
-                progress=None, is_cancelled=None) -> DoseResult:
-        """Dose grid, per-fraction numbers, time, metrics and findings of ``plan`` on ``image_axes`` = (x_mm, y_mm).
-
-        Prescription point: the plan's (``plan.prescription.point``) unless one is given. Cone axis:
-        the one given, else the plan's, else the lesion's lateral centre.
-        """
-        x_mm, y_mm = validate_axes(*image_axes)
-        point = prescription_point or plan.prescription.point
-        rx = plan.prescription.dose_per_fraction_gy
-        findings: list[Finding] = []
-
-        def result(**known) -> DoseResult:
-            return dose_result(x_mm, y_mm, point, rx, findings, **known)
-
+    # ----------------------------------------------------------------------------- plan steps
+    def _setup(self, plan: Plan, findings: list[Finding]) -> tuple[Machine, Energy, Applicator] | None:
         if plan.setup.machine_id != self.machine.id:
             findings.append(Finding(REFUSE, f"this engine serves {self.machine.name} ({self.machine.id}), "
                                             f"not {plan.setup.machine_id!r}", "unknown-machine"))
-            return result()
-        outline, skin = plan.outline, plan.skin_surface
+            return None
+        outline = plan.outline
         findings += check_energy(self.machine, plan.setup.energy_id)
         findings += check_cone(self.machine, plan.setup.applicator_id,
                                None if outline is None else outline.lateral_width_mm, self.limits)
         if refused(f for f in findings if f.code in ("unknown-energy", "unknown-cone", "hvl-not-commissioned")):
-            return result()
-        energy = self.machine.energy(plan.setup.energy_id)
-        cone = self.machine.applicator(plan.setup.applicator_id)
-        entry = None if commissioning is None else commissioning.entry(energy.id, cone.id)
-        findings += check_commissioning(entry, commissioning)
-        if entry is None or entry.ssd_cm.value is None:
-            return result()
-        refusal, deepest = geometry_refusal(plan, point, cone_axis_x_mm)
-        if refusal is not None:
-            findings.append(refusal)
-            return result()
-        ssd = entry.ssd_cm.value
-        model = self.beam_model(energy, cone, ssd, progress, is_cancelled)
-        beam = model.beam
+            return None
+        return (self.machine, self.machine.energy(plan.setup.energy_id),
+                self.machine.applicator(plan.setup.applicator_id))
 
-        rate_override = self._output_factor_rate(energy, cone, ssd, entry, commissioning, findings)
-        try:
-            dose = absolute_dose(plan.prescription, point, beam.pdd, hvl_mm_al=energy.hvl_mm_al,
-                                 backscatter_factor=beam.backscatter_factor,
-                                 backscatter_uncertainty=beam.backscatter_uncertainty, commissioning=entry,
-                                 surface_dose_rate_override=rate_override)
-        except DoseCalculationError as err:
-            findings.append(Finding(REFUSE, str(err), "dose-calculation"))
-            return result(model_description=self._describe(beam, None, commissioning))
-        findings += check_prescription_depth(beam.pdd, dose.prescription_depth_mm, self.limits)
-        findings += check_doses(dose, self.limits)
+    def _commissioning_findings(self, entry, commissioning: Commissioning | None) -> list[Finding]:
+        return check_commissioning(entry, commissioning)
 
-        axis_x = beam_axis_x_mm(plan, cone_axis_x_mm)
-        grid, metrics = self._image_dose.grid_and_metrics(model, x_mm, y_mm, skin, outline, axis_x,
-                                                          dose.surface_dose_gy, deepest)
-        findings += ImageDose.metric_warnings(metrics)
-        coverage, short = lesion_coverage(metrics, dose.surface_dose_gy, dose.normalisation_percent)
-        findings += short
-
-        time, reason = time_unless_refused(dose.treatment_time_min, dose.treatment_time_unavailable_reason, findings)
-        return result(dose_grid_gy=grid, cone_axis_x_mm=axis_x, surface_dose_gy=dose.surface_dose_gy, ssd_cm=ssd,
-                      prescription_depth_mm=dose.prescription_depth_mm,
-                      dose_at_prescription_depth_gy=dose.dose_at_prescription_depth_gy,
-                      surface_dose_rate_gy_per_min=dose.surface_dose_rate_gy_per_min, treatment_time_min=time,
-                      treatment_time_reason=reason, absolute=dose, metrics=metrics, coverage=coverage,
-                      prescription_isodose_percent=dose.normalisation_percent,
-                      model_description=self._describe(beam, dose, commissioning),
-                      data_sources=data_sources(beam))
+    def _absolute_dose(self, plan, point, energy, cone, beam, entry, commissioning, findings) -> AbsoluteDose:
+        """TG-61 in-air dose; Ḋ_surface from measured output factors where they are loaded."""
+        rate_override = self._output_factor_rate(energy, cone, entry.ssd_cm.value, entry, commissioning,
+                                                  findings)
+        return absolute_dose(plan.prescription, point, beam.pdd, hvl_mm_al=energy.hvl_mm_al,
+                             backscatter_factor=beam.backscatter_factor,
+                             backscatter_uncertainty=beam.backscatter_uncertainty, commissioning=entry,
+                             surface_dose_rate_override=rate_override)
 
     def _output_factor_rate(self, energy, cone, ssd, entry, commissioning, findings):
         """Ḋ_surface from measured output factors: Ḋ_surface(reference cone) × OF(cone), or None."""
@@ -225,24 +160,20 @@ class SuperficialDoseEngine:
                                                    ref_beam.backscatter_factor, energy.hvl_mm_al)
         return rate_ref * factor, f"{of.file.describe()}: Ḋ_surface({ref.label}) × {factor:.4f}"
 
-    def _describe(self, beam: BeamData, dose: AbsoluteDose | None, commissioning: Commissioning | None) -> str:
-        if beam.n_photons > 0:
-            parts = [f"Monte Carlo in water (Planner kV engine {beam.engine_version}, {beam.n_photons} photons, "
-                     f"seed {beam.seed}) for {beam.kvp:g} kV, HVL {beam.hvl_mm_al:g} mm Al, "
-                     f"Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm"]
-        else:
-            parts = [f"measured beam data for {beam.kvp:g} kV, Ø {beam.field_diameter_mm:g} mm, SSD {beam.ssd_cm:g} cm"]
-        for q, text in data_sources(beam).items():
-            if text.startswith("measured"):
-                parts.append(f"{q}: {text}")
-        parts.append(f"TG-61 in-air method, B_w = {beam.backscatter_factor:.4f} ± {beam.backscatter_uncertainty:.4f} (k=1)")
+    def _data_sources(self, beam: BeamData) -> dict[str, str]:
+        return data_sources(beam)
+
+    def _monte_carlo_text(self, beam: BeamData) -> str:
+        return (f"for {beam.kvp:g} kV, HVL {beam.hvl_mm_al:g} mm Al, Ø {beam.field_diameter_mm:g} mm, "
+                f"SSD {beam.ssd_cm:g} cm")
+
+    def _model_notes(self, beam: BeamData, dose: AbsoluteDose | None) -> list[str]:
+        notes = [f"{q}: {text}" for q, text in data_sources(beam).items() if text.startswith("measured")]
+        notes.append(f"TG-61 in-air method, B_w = {beam.backscatter_factor:.4f} ± "
+                     f"{beam.backscatter_uncertainty:.4f} (k=1)")
         if dose is not None and dose.mu_en_ratio_water_air is not None:
-            parts.append(f"[(μen/ρ)w/air]air = {dose.mu_en_ratio_water_air:.4f} (TG-61 Table IV)")
-        parts.append("dose plane: PDD × off-axis ratio × inverse square, depth along the vertical below the skin")
-        parts.append("no commissioning" if commissioning is None else
-                     ("demo commissioning (illustrative, not for clinical use)" if commissioning.is_demo
-                      else commissioning.describe()))
-        return "; ".join(parts)
+            notes.append(f"[(μen/ρ)w/air]air = {dose.mu_en_ratio_water_air:.4f} (TG-61 Table IV)")
+        return notes
 
     # ----------------------------------------------------------------------------- decision support
     def recommend(self, plan: Plan, commissioning: Commissioning | None, *, isodose_percent: float = 90.0,
