@@ -38,10 +38,10 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from benchmarks.conditions import add_repeats, print_conditions, run_interleaved, summary  # noqa: E402
 from planner.core.recovery import PLAN_NAME, RecoveryStore  # noqa: E402
+from planner.dose.grid_axes import dose_grid_axes  # noqa: E402
 from planner.techniques import discover_techniques  # noqa: E402
 from planner.ui.main_window import MainWindow  # noqa: E402
 from planner.ui.settings import AppSettings  # noqa: E402
-from planner.workflow import dose_grid_axes  # noqa: E402
 
 
 def quiet_offscreen(mode, context, message: str) -> None:

@@ -32,7 +32,7 @@ from benchmarks.conditions import add_repeats, print_conditions, run_interleaved
 from planner.dose.commissioning import load_demo_commissioning  # noqa: E402
 from planner.dose.dose_plane import image_axes  # noqa: E402
 from planner.techniques import discover_techniques  # noqa: E402
-from planner.workflow import open_demo_case  # noqa: E402
+from planner.techniques.new_plan import open_demo_case  # noqa: E402
 from plugins.superficial_kv.dose_engine import INTERACTIVE_PHOTONS, SuperficialDoseEngine  # noqa: E402
 
 WARM_UP = 10

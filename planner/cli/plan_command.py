@@ -1,6 +1,6 @@
 """``planner plan``: from an image and a prescription to the exported, reported plan in one command.
 
-The same core functions as the window (workflow, the technique's dose engine, and
+The same core functions as the window (the planning image, the new plan, the technique's dose engine, and
 planner.dicom.package's write_plan_package, which writes the folder with the whole set or none of it:
 RTPLAN, RTSTRUCT, RTDOSE, report.pdf, plan.json).
 """
@@ -81,10 +81,12 @@ def add_parser(commands) -> None:
 
 def run_plan(args) -> int:
     from planner.core.prescription import Prescription, PrescriptionError
+    from planner.dose.grid_axes import dose_grid_axes
+    from planner.imaging.planning_image import calibrate_by_hand, calibrated_image
     from planner.techniques import discover_techniques
+    from planner.techniques.beam_lookup import machine_commissioning
     from planner.techniques.interface import UnknownChoice
-    from planner.workflow import (calibrate_by_hand, calibrated_image, default_prescription, dose_grid_axes,
-                                  machine_commissioning, start_plan)
+    from planner.techniques.new_plan import default_prescription, start_plan
 
     try:
         point = _prescription_point(args)
@@ -189,7 +191,7 @@ def choose_unit(technique, energy_kv: float, applicator_mm: float):
 
 def _load_image(path: str):
     from planner.imaging import ImageLoadError
-    from planner.workflow import load_planning_image
+    from planner.imaging.planning_image import load_planning_image
 
     try:
         return load_planning_image(path)

@@ -34,6 +34,8 @@ from planner.dose.coverage import percent_text
 from planner.dose.plan_checks import REFUSE
 from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult, stale_dose_problem
 from planner.imaging.dicom_writer import write_ultrasound_dicom
+from planner.imaging.planning_image import calibrated_image
+from planner.techniques.beam_lookup import machine_commissioning  # the one meaning of "this machine's commissioning"
 
 from .identity import ExportIdentity, IdentityError, encode, new_uid, read_image_identity
 from .audit_anchor import add_audit_anchor
@@ -77,7 +79,7 @@ def export_plan(plan: Plan, dose_result: DoseResult | None, planning_image, tech
                 predecessor_uid: str | None = None, audit_anchor=None) -> ExportedFiles:
     """Write RTPLAN.dcm, RTSTRUCT.dcm, RTDOSE.dcm and US.dcm into ``out_dir``, all or nothing.
 
-    ``planning_image`` is the workflow's PlanningImage or the UltrasoundImage itself; ``technique``
+    ``planning_image`` is imaging's PlanningImage or the UltrasoundImage itself; ``technique``
     the plan's technique plugin object (its machines and commissioning). The RT Dose holds the plan
     dose (all fractions, see planner.dicom.rt_dose). An existing export in ``out_dir`` is replaced
     only with ``overwrite=True``. ``predecessor_uid``: the RT Plan this export revises (an approved,
@@ -190,8 +192,6 @@ def _treatment_unit(technique, plan: Plan, brachy: bool, dose: DoseResult) -> Tr
     rate = dose.surface_dose_rate_gy_per_min
     if brachy and not (rate is not None and math.isfinite(rate) and rate > 0):
         raise ExportError("the eBx dose has no surface dose rate: the source strength cannot be written")
-    from planner.workflow import machine_commissioning  # the one definition of "this machine's commissioning"
-
     commissioning = machine_commissioning(technique, machine.id)
     entry = None if commissioning is None else commissioning.entry(energy.id, applicator.id)
     filtration = getattr(getattr(entry, "added_filtration_mm_al", None), "value", None)
@@ -200,9 +200,7 @@ def _treatment_unit(technique, plan: Plan, brachy: bool, dose: DoseResult) -> Tr
 
 
 def _calibrated(image, plan: Plan):
-    # The workflow owns how a hand calibration turns pixels into mm; the plan was drawn in that frame.
-    from planner.workflow import calibrated_image
-
+    # Imaging owns how a hand calibration turns pixels into mm; the plan was drawn in that frame.
     calibrated = calibrated_image(image, plan)
     if calibrated.calibration is None:
         raise ExportError("the image has no mm calibration: calibrate it by hand before exporting")

@@ -25,12 +25,13 @@ from planner.core.outline import measure_lesion
 from planner.core.radiobiology import biological_doses
 from planner.dose.coverage import prescription_sentence
 from planner.dose.result import DoseResult, stale_dose_problem
+from planner.imaging.planning_image import calibrated_image
 from planner.report import formatting as fmt
 from planner.report.content import (Alert, CourseSection, DepthDoseCurve, DepthMark, Item, PlanStatus, ReportContent,
                                     ReportError, SignatureLine, checked_status)
 from planner.report.figure import image_figure
+from planner.techniques.beam_lookup import machine_commissioning
 from planner.techniques.interface import CommissionedValue, UnknownChoice
-from planner.workflow import calibrated_image, machine_commissioning
 
 REFUSED_TITLE = "REFUSED — NOT FOR TREATMENT"
 DEMO_TITLE = "DEMO COMMISSIONING — NOT FOR CLINICAL USE"
@@ -46,7 +47,7 @@ def report_content(plan, dose_result: DoseResult | None, planning_image, techniq
                    clinic: ClinicSettings | None = None) -> ReportContent:
     """Everything the report prints, checked for consistency.
 
-    ``planning_image``: a workflow.PlanningImage or an UltrasoundImage. ``commissioning``: the
+    ``planning_image``: a PlanningImage (planner.imaging.planning_image) or an UltrasoundImage. ``commissioning``: the
     technique's own when not given. ``beam_data``: the BeamData the dose was computed with; when
     not given it is taken from the technique's dose engine (its cache) if it has one.
     ``status``: derived from ``signatures`` when not given, and never allowed to contradict them.

@@ -275,9 +275,10 @@ class _Context:
 def _recompute(signed: SignedPlan, registry) -> _Context:
     """The embedded plan's dose computed again with its technique's engine on its own image."""
     from planner.dicom.planning_image import locate_planning_image
+    from planner.dose.grid_axes import dose_grid_axes
+    from planner.imaging.planning_image import calibrated_image, complete_plan, load_planning_image
+    from planner.techniques.beam_lookup import beam_key, machine_commissioning
     from planner.techniques.registry import discover_techniques
-    from planner.workflow import (beam_key, calibrated_image, complete_plan, dose_grid_axes, load_planning_image,
-                                  machine_commissioning)
 
     context, plan = _Context(), signed.plan
     try:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from planner.dose.grid_axes import dose_grid_axes
+from planner.imaging.planning_image import calibrated_image
 from planner.techniques import TechniqueRegistry
+from planner.techniques.beam_lookup import beam_key, machine_commissioning
 from planner.ui.document import PlanDocument
 from planner.ui.tasks import TaskRunner
-from planner.workflow import beam_key, calibrated_image, dose_grid_axes, machine_commissioning
 
 
 class DoseController(QObject):

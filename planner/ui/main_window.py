@@ -37,7 +37,11 @@ from planner.dose.kv_dose import DoseCalculationError
 from planner.dose.measured_data import MeasuredDataError
 from planner.imaging import ImageLoadError
 from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
+from planner.imaging.planning_image import (PlanningImage, calibrate_by_hand, calibrated_image, complete_plan,
+                                            detect_skin_surface, load_planning_image)
 from planner.techniques import TechniqueRegistry
+from planner.techniques.beam_lookup import beam_key, machine_commissioning
+from planner.techniques.new_plan import open_demo_case, start_plan, technique_for_new_image
 from planner.ui.beam_data_view import BeamDataView
 from planner.ui.course_panel import CoursePanel
 from planner.ui.plan_output import EXPECTED_ERRORS as OUTPUT_ERRORS
@@ -57,19 +61,6 @@ from planner.ui.recovery_offer import RecoveryOffer
 from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
-from planner.workflow import (
-    PlanningImage,
-    beam_key,
-    calibrate_by_hand,
-    calibrated_image,
-    complete_plan,
-    detect_skin_surface,
-    load_planning_image,
-    machine_commissioning,
-    open_demo_case,
-    start_plan,
-    technique_for_new_image,
-)
 
 PLAN_FILE_FILTER = "Planner plans (*.plan.json *.json)"
 IMAGE_FILE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"

@@ -26,13 +26,13 @@ from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_p
 from planner.review.actor import actor
 from planner.review.audit import AuditError, open_audit_log
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision, write_revision
+from planner.techniques.beam_lookup import beam_key
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
 from planner.ui.signing_dialog import SigningDialog, signer_text
 from planner.ui.tamper_banner import TamperBanner
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
 from planner.ui.trusted_signers import TrustedSigners
-from planner.workflow import beam_key
 
 STATUS_STYLES = {"draft": "color: #ffb040;", "signed": "color: #40d080; font-weight: bold;",
                  "broken": "color: white; background: #a01010; font-weight: bold;", "none": ""}

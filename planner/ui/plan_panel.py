@@ -31,6 +31,8 @@ from planner.core.plausibility import CONFIRM, REFUSE, check_prescription
 from planner.core.prescription import Prescription, PrescriptionError, PrescriptionPoint
 from planner.dose.result import DWELL_TIME
 from planner.techniques import TechniqueRegistry
+from planner.techniques.beam_lookup import machine_commissioning
+from planner.techniques.new_plan import default_prescription, default_setup
 from planner.ui.document import PlanDocument
 from planner.ui.quantity_field import (
     QuantityField,
@@ -40,7 +42,6 @@ from planner.ui.quantity_field import (
     parse_positive_percent,
 )
 from planner.ui.readable_colours import readable_colour
-from planner.workflow import default_prescription, default_setup, machine_commissioning
 
 NOTES_MERGE_KEY = 1001
 TYPING_PAUSE_MS = 300  # typed text goes to the recovery file this long after the last key

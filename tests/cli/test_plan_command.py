@@ -140,7 +140,7 @@ def test_an_impossible_input_is_one_line_exit_2_and_writes_nothing(tmp_path, cha
 
 
 def test_a_picture_without_a_scale_is_calibrated_by_hand_and_exported_with_its_us_copy(tmp_path):
-    from planner.workflow import load_planning_image
+    from planner.imaging.planning_image import load_planning_image
     from tests.dicom.export_fixtures import write_png
 
     picture = tmp_path / "lesion.png"

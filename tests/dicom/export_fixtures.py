@@ -9,11 +9,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from planner.core.prescription import Prescription, PrescriptionPoint
+from planner.dose.grid_axes import dose_grid_axes
 from planner.dose.plan_checks import WARN, Finding
 from planner.dose.result import DWELL_TIME, DoseResult
+from planner.techniques.beam_lookup import machine_commissioning
 from planner.techniques.interface import Machine, by_id
+from planner.techniques.new_plan import open_demo_case
 from planner.techniques.registry import discover_techniques
-from planner.workflow import dose_grid_axes, machine_commissioning, open_demo_case
 from plugins.ebx_surface.machine_data import ESTEYA_UNIT
 from plugins.superficial_kv.dose_engine import SuperficialDoseEngine
 from tests.dose.kv_fixtures import fixture_source

@@ -17,11 +17,13 @@ from planner.dicom import export as export_module
 from planner.dicom.export import ExportError, export_plan
 from planner.dicom.rt_dose import DoseGridError, quantise_dose
 from planner.dicom.rt_read import cross_reference_problems, dose_axes_mm, dose_grid_gy, roi_points_mm
+from planner.dose.grid_axes import dose_grid_axes
 from planner.dose.plan_checks import REFUSE, Finding
 from planner.imaging import load_ultrasound
+from planner.imaging.planning_image import calibrate_by_hand, calibrated_image, load_planning_image
+from planner.techniques.beam_lookup import machine_commissioning
+from planner.techniques.new_plan import open_demo_case, start_plan
 from planner.techniques.registry import discover_techniques
-from planner.workflow import (calibrate_by_hand, calibrated_image, dose_grid_axes, load_planning_image,
-                              machine_commissioning, open_demo_case, start_plan)
 from tests.dicom.export_fixtures import (EBX_DWELL_TIME_MIN, EBX_NAN_COLUMNS, demo_ebx_case, demo_kv_case,
                                          dciodvfy, kv_dose, write_png)
 

@@ -8,11 +8,12 @@ recommendation, the demo would open on a plan Planner itself would not choose.
 import numpy as np
 import pytest
 
+from planner.dose.grid_axes import dose_grid_axes
 from planner.dose.kv_dose import isodose_depth_mm, pdd_percent_at
 from planner.dose.recommendation import DEFAULT_DEPTH_MARGIN_MM
 from planner.techniques import discover_techniques
-from planner.workflow import (DEMO_APPLICATOR_ID, DEMO_ENERGY_ID, dose_grid_axes, machine_commissioning,
-                              open_demo_case)
+from planner.techniques.beam_lookup import machine_commissioning
+from planner.techniques.new_plan import DEMO_APPLICATOR_ID, DEMO_ENERGY_ID, open_demo_case
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from planner.dose.kv_dose import AbsoluteDose, PrescriptionPoint
 from planner.dose.plan_checks import (Finding, SafetyLimits, check_commissioning, check_cone, check_doses,
                                       check_energy, check_prescription_depth)
 from planner.techniques import discover_techniques
-from planner.workflow import open_demo_case
+from planner.techniques.new_plan import open_demo_case
 from plugins.superficial_kv.dose_engine import SuperficialDoseEngine, beam_data_report
 from plugins.superficial_kv.machine_data import SUPERFICIAL_UNIT as M
 from tests.dose.kv_fixtures import fixture_source, synthetic_beam

@@ -28,8 +28,8 @@ from planner.imaging import (
     load_ultrasound,
     parse_ultrasound_regions,
 )
+from planner.imaging.planning_image import detect_skin_surface
 from planner.imaging.synthetic import ANNOTATION_LAYOUTS, make_annotated_ultrasound
-from planner.workflow import detect_skin_surface
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "skin_reference"
 TOLERANCE_MM = 0.3   # the bound on a confident line

@@ -15,13 +15,15 @@ from planner.core.clinic_settings import ClinicSettings
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.core.radiobiology import bed_gy, eqd2_gy
 from planner.dose.coverage import prescription_sentence
+from planner.dose.grid_axes import dose_grid_axes
 from planner.dose.plan_checks import Finding
 from planner.dose.result import DWELL_TIME, DoseResult
+from planner.imaging.planning_image import calibrated_image
 from planner.report import (AUTHORIZATION, CREATOR, PlanStatus, ReportError, SignatureLine, report_content,
                             write_plan_report)
 from planner.report import pdf_figures
 from planner.techniques import discover_techniques
-from planner.workflow import calibrated_image, dose_grid_axes, open_demo_case
+from planner.techniques.new_plan import open_demo_case
 from tests.dose.kv_fixtures import synthetic_beam
 
 PRINTED_AT = datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc)

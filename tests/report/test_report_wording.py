@@ -19,13 +19,15 @@ import pytest
 from planner.core.course import Course
 from planner.core.prescription import Prescription
 from planner.dose.coverage import percent_text, prescription_sentence
+from planner.dose.grid_axes import dose_grid_axes
 from planner.dose.spectrum import fitted_spectrum
+from planner.imaging.planning_image import calibrated_image
 from planner.report import render_plan_report, report_content, write_plan_report
 from planner.report.content import DepthDoseCurve, DepthMark
 from planner.report.fonts import register_fonts
 from planner.report.pdf_figures import pdd_layout
 from planner.techniques import discover_techniques
-from planner.workflow import calibrated_image, default_prescription, default_setup, dose_grid_axes
+from planner.techniques.new_plan import default_prescription, default_setup
 from plugins.ebx_surface.applicator_model import applicator_model
 from plugins.ebx_surface.commissioning import load_demo_commissioning
 from plugins.ebx_surface.dose_engine import EbxDoseEngine

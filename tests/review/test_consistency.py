@@ -14,7 +14,7 @@ from planner.core.course import Course, FractionRecord
 from planner.core.outline import LesionOutline
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.review.consistency import ReviewFinding, bed_gy, consistency_checks, worst
-from planner.workflow import machine_commissioning
+from planner.techniques.beam_lookup import machine_commissioning
 from tests.dose.kv_fixtures import synthetic_beam
 from tests.review.test_second_check import demo, ebx_plan, kv_demo
 

@@ -14,9 +14,12 @@ import pytest
 
 from planner.dicom.package import sign_plan_package, write_plan_package
 from planner.dicom.signed_plan import SignedPlanError
+from planner.dose.grid_axes import dose_grid_axes
+from planner.imaging.planning_image import calibrated_image
 from planner.review.plan_review import review_plan
+from planner.techniques.beam_lookup import beam_key, machine_commissioning
+from planner.techniques.new_plan import open_demo_case
 from planner.techniques.registry import discover_techniques
-from planner.workflow import beam_key, calibrated_image, dose_grid_axes, machine_commissioning, open_demo_case
 from tests.dicom.signature_fixtures import flip_byte_after, signer
 
 

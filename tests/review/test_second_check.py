@@ -14,11 +14,13 @@ import pytest
 from planner.core.outline import LesionOutline
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.core.skin_surface import SkinSurface
+from planner.dose.grid_axes import dose_grid_axes
+from planner.imaging.planning_image import calibrated_image
 from planner.review.second_check import (ActionLevels, SecondCheckError, isodose_depth_mm,
                                          lesion_deepest_depth_mm, mu_en_ratio_water_air, pdd_percent, second_check)
+from planner.techniques.beam_lookup import machine_commissioning
+from planner.techniques.new_plan import default_prescription, default_setup, open_demo_case
 from planner.techniques.registry import discover_techniques
-from planner.workflow import (calibrated_image, default_prescription, default_setup, dose_grid_axes,
-                              machine_commissioning, open_demo_case)
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND_CHECK = ROOT / "planner" / "review" / "second_check.py"

@@ -65,6 +65,6 @@ def test_the_demo_switched_to_ebx_shows_the_dwell_time_and_the_dose_at_the_presc
 
 
 def _key(technique, plan):
-    from planner.workflow import beam_key
+    from planner.techniques.beam_lookup import beam_key
 
     return beam_key(technique, plan)

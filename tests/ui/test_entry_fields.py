@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel
 
-from planner.workflow import beam_key
+from planner.techniques.beam_lookup import beam_key
 
 # A dose or a time as the dose panel prints them ("18.00 Gy", "11.47 min").
 DOSE_OR_TIME = re.compile(r"\d\s*(Gy|min)\b")

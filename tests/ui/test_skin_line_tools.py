@@ -9,8 +9,8 @@ from PySide6.QtTest import QTest
 
 from planner.core.plan_file import load_plan
 from planner.core.skin_surface import SkinSurface
+from planner.imaging.planning_image import PlanningImage
 from planner.ui.image_view import SKIN_COLOUR
-from planner.workflow import PlanningImage
 from tests.ui.gui_driver import drag
 
 DOUBT = "the line follows bright text burned into the image, not an entry echo"

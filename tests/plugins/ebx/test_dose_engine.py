@@ -12,9 +12,11 @@ import pytest
 
 from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.dose.commissioning import CommissioningError
+from planner.dose.grid_axes import dose_grid_axes
 from planner.dose.result import DWELL_TIME
+from planner.imaging.planning_image import calibrated_image
+from planner.techniques.new_plan import default_prescription, default_setup, open_demo_case
 from planner.techniques.registry import discover_techniques
-from planner.workflow import calibrated_image, default_prescription, default_setup, dose_grid_axes, open_demo_case
 from plugins.ebx_surface.applicator_dose import applicator_dose
 from plugins.ebx_surface.commissioning import (demo_commissioning_path, load_applicator_commissioning,
                                                load_demo_commissioning)
