@@ -5,7 +5,7 @@ The same as ``python -m planner gui …``.
 
 import sys
 
-from planner.cli.main import main
+from planner.__main__ import run
 
 if __name__ == "__main__":
-    sys.exit(main(["gui", *sys.argv[1:]]))
+    sys.exit(run(["gui", *sys.argv[1:]]))

@@ -12,9 +12,11 @@ class CommandError(Exception):
 
 
 def run_gui(args) -> int:
-    from planner.ui.app import run_gui
-
-    return run_gui(demo=args.demo, screenshot=args.screenshot, file=args.file, imrt_demo=args.imrt_demo)
+    """The window is the program's to open (planner/__main__.py hands it in): the command line sits
+    beside the Qt layer, not above it."""
+    if args.open_window is None:
+        raise CommandError("the window opens from `planner gui` or `python main.py`, not from this caller")
+    return args.open_window(demo=args.demo, screenshot=args.screenshot, file=args.file, imrt_demo=args.imrt_demo)
 
 
 def run_info(args) -> int:

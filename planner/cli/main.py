@@ -78,9 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, open_window=None) -> int:
+    """Run one command. ``open_window(demo=, screenshot=, file=, imrt_demo=) -> int`` opens the window
+    for ``planner gui``; the program's entry point (planner/__main__.py) gives it."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.open_window = open_window
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -2,7 +2,7 @@
 
 One entry per (energy, cone). Every value carries the text saying where it came from; a value
 that has not been measured is ``None`` and stays ``None`` — nothing downstream invents a number
-for it, and every consumer reports "not commissioned" instead (planner.techniques.NOT_COMMISSIONED).
+for it, and every consumer reports "not commissioned" instead (planner.core.treatment_unit.NOT_COMMISSIONED).
 
 File format (JSON, ``"format": "planner-commissioning"``, ``"version": 1``)::
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.techniques.interface import CommissionedValue, NOT_COMMISSIONED, Machine, UnknownChoice
+from planner.core.treatment_unit import CommissionedValue, NOT_COMMISSIONED, Machine, UnknownChoice
 
 FORMAT = "planner-commissioning"
 VERSION = 1

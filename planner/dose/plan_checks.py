@@ -25,7 +25,7 @@ from planner.dose.commissioning import Commissioning, ConeCommissioning
 from planner.dose.dose_plane import DoseCalculationError
 from planner.dose.kv_dose import AbsoluteDose, pdd_percent_at
 from planner.dose.recommendation import DEFAULT_LATERAL_MARGIN_MM
-from planner.techniques.interface import Machine, UnknownChoice
+from planner.core.treatment_unit import Machine, UnknownChoice
 
 DEFAULT_MIN_USEFUL_PDD_PERCENT = 50.0
 DEFAULT_MAX_SURFACE_DOSE_PER_FRACTION_GY = 22.5

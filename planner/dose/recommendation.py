@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 from planner.core.prescription import DEFAULT_ISODOSE_PERCENT
 from planner.dose.kv_dose import isodose_depth_mm
-from planner.techniques.interface import Machine
+from planner.core.treatment_unit import Machine
 
 DEFAULT_DEPTH_MARGIN_MM = 0.5
 DEFAULT_LATERAL_MARGIN_MM = 5.0

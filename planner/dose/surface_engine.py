@@ -21,7 +21,7 @@ from planner.dose.image_dose import (ImageDose, beam_axis_x_mm, geometry_refusal
                                      time_unless_refused)
 from planner.dose.plan_checks import REFUSE, Finding, SafetyLimits, check_doses, check_prescription_depth
 from planner.dose.result import TREATMENT_TIME, DoseResult, dose_result
-from planner.techniques.interface import Applicator, Energy, Machine
+from planner.core.treatment_unit import Applicator, Energy, Machine
 
 INTERACTIVE_PHOTONS = 300_000   # histories per beam on every edit (≈ 2–3 s per beam, then disk-cached)
 SEED = 1

@@ -135,3 +135,11 @@ def test_beam_data_refuses_an_impossible_input_in_one_line():
     result = planner("beam-data", "--kvp", "70", "--hvl-mm-al", "0", "--cone-mm", "20", "--ssd-cm", "15")
     assert result.returncode == 1
     assert "HVL" in result.stderr.strip().splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_the_window_is_the_programs_to_open_not_any_callers():
+    # planner/__main__.py hands the window to the command line; a caller of main() alone gets one line
+    result = planner("gui", "--demo")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("planner gui: the window opens from `planner gui` or `python main.py`, "
+                                     "not from this caller")
