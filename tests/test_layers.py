@@ -13,15 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # Private names that still cross a package, each with the change that removes it. Keep it empty.
-PRIVATE_IMPORTS_ALLOWED = {
-    # issue 16: left for the DICOM writers' owner: the CT series writer reuses imaging's UID maker;
-    # the fix gives the UID maker a public name (planner.dicom.identity.new_uid is the same idea).
-    ("planner.dicom.ct_series_writer", "planner.imaging.dicom_writer", "_uid"),
-    # issue 16: left for the dose tables' owner: the second check interpolates TG-61 Table IV itself,
-    # apart from the engine; the fix publishes the table in planner.dose.tg61 under a public name.
-    ("planner.review.second_check", "planner.dose.tg61", "_TABLE4_HVL_MM_AL"),
-    ("planner.review.second_check", "planner.dose.tg61", "_TABLE4_RATIO_AL"),
-}
+PRIVATE_IMPORTS_ALLOWED: set[tuple[str, str, str]] = set()
 
 
 def test_the_import_linter_contracts_are_kept():

@@ -28,7 +28,7 @@ from pydicom.uid import CTImageStorage, RTStructureSetStorage
 
 from planner.core.atomic import atomic_write_bytes
 from planner.core.volume import PlanningVolume
-from planner.imaging.dicom_writer import _uid
+from planner.imaging.dicom_writer import seeded_uid
 from planner.imaging.hu_to_density import relative_electron_density_to_hu
 
 from .export import move_into_place, staged_folder
@@ -132,10 +132,10 @@ def _identity(volume: PlanningVolume, patient_name: str, patient_id: str, uid_se
               created: _dt.datetime, study_description: str, first_slice_uid: str, series_uid: str) -> ExportIdentity:
     patient_study = PatientStudy(
         patient_name=patient_name, patient_id=patient_id, patient_birth_date="", patient_sex="",
-        study_instance_uid=volume.study_instance_uid or _uid(uid_seed, "study"),
+        study_instance_uid=volume.study_instance_uid or seeded_uid(uid_seed, "study"),
         study_date=dicom_date(created), study_time=dicom_time(created), study_id="1", accession_number="",
         referring_physician_name="", study_description=study_description)
-    return ExportIdentity(patient_study, volume.frame_of_reference_uid or _uid(uid_seed, "frame-of-reference"),
+    return ExportIdentity(patient_study, volume.frame_of_reference_uid or seeded_uid(uid_seed, "frame-of-reference"),
                           ImageReference(CTImageStorage, first_slice_uid, series_uid), created)
 
 
@@ -275,8 +275,8 @@ def write_ct_series(volume: PlanningVolume, folder, patient_name: str, patient_i
     created = created or _dt.datetime.now()
     hu = relative_electron_density_to_hu(volume.density)
     names = [ct_file_name(k) for k in range(grid.z_mm.size)] + [RT_STRUCTURE_SET_FILE]
-    ct_series_uid = _uid(uid_seed, "ct-series")
-    slice_uids = [_uid(uid_seed, f"ct-slice-{k}") for k in range(grid.z_mm.size)]
+    ct_series_uid = seeded_uid(uid_seed, "ct-series")
+    slice_uids = [seeded_uid(uid_seed, f"ct-slice-{k}") for k in range(grid.z_mm.size)]
     identity = _identity(volume, patient_name, patient_id, uid_seed, created, study_description,
                          slice_uids[0], ct_series_uid)
     earlier = sorted(p.name for p in folder.glob("CT*.dcm") if _CT_FILE.match(p.name)) if folder.is_dir() else []
@@ -285,8 +285,8 @@ def write_ct_series(volume: PlanningVolume, folder, patient_name: str, patient_i
         for k, name in enumerate(names[:-1]):
             ds = _ct_slice(identity, volume, k, slice_uids[k], ct_series_uid, series_description, hu[:, :, k])
             atomic_write_bytes(staging / name, encode(ds))
-        structure_set = _structure_set(identity, volume, _uid(uid_seed, "rtstruct-instance"),
-                                       _uid(uid_seed, "rtstruct-series"), ct_series_uid, slice_uids)
+        structure_set = _structure_set(identity, volume, seeded_uid(uid_seed, "rtstruct-instance"),
+                                       seeded_uid(uid_seed, "rtstruct-series"), ct_series_uid, slice_uids)
         atomic_write_bytes(staging / RT_STRUCTURE_SET_FILE, encode(structure_set))
         move_into_place(staging, folder, names, replaced=replaced)
     return [folder / name for name in names]

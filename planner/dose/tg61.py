@@ -22,12 +22,12 @@ CITATION = ("AAPM TG-61: Ma C-M et al., Med Phys 28(6):868–893, 2001 (values a
             "sbcrowe/pyradlib; physics-data §2.2–2.3)")
 
 # Table IV: [(μen/ρ)w/air]air versus first HVL.
-_TABLE4_HVL_MM_AL = (0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5,
+TABLE4_HVL_MM_AL = (0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5,
                      0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
-_TABLE4_RATIO_AL = (1.047, 1.047, 1.046, 1.046, 1.044, 1.044, 1.043, 1.041, 1.039, 1.035, 1.031, 1.028,
+TABLE4_RATIO_AL = (1.047, 1.047, 1.046, 1.046, 1.044, 1.044, 1.043, 1.041, 1.039, 1.035, 1.031, 1.028,
                     1.026, 1.022, 1.020, 1.018, 1.017, 1.018, 1.021, 1.025, 1.029, 1.034, 1.045)
-_TABLE4_HVL_MM_CU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
-_TABLE4_RATIO_CU = (1.020, 1.028, 1.035, 1.043, 1.050, 1.056, 1.068, 1.076, 1.085, 1.089, 1.100, 1.106, 1.109)
+TABLE4_HVL_MM_CU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
+TABLE4_RATIO_CU = (1.020, 1.028, 1.035, 1.043, 1.050, 1.056, 1.068, 1.076, 1.085, 1.089, 1.100, 1.106, 1.109)
 
 # Table V (B_w, water, circular fields). "A": SSD 1.5–10 cm; "B": SSD 10–100 cm.
 _TABLE5A_HVL_MM_AL = (0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0)
@@ -140,9 +140,9 @@ def _check_range(name: str, value: float, axis) -> None:
 def tg61_mu_en_ratio_water_air(hvl: float, unit: str = "mm Al") -> float:
     """[(μen/ρ)w/air]air for a beam of first HVL `hvl` in "mm Al" or "mm Cu" (TG-61 Table IV, linear)."""
     if unit == "mm Al":
-        x, y = _TABLE4_HVL_MM_AL, _TABLE4_RATIO_AL
+        x, y = TABLE4_HVL_MM_AL, TABLE4_RATIO_AL
     elif unit == "mm Cu":
-        x, y = _TABLE4_HVL_MM_CU, _TABLE4_RATIO_CU
+        x, y = TABLE4_HVL_MM_CU, TABLE4_RATIO_CU
     else:
         raise ValueError(f"unit must be 'mm Al' or 'mm Cu', got {unit!r}")
     _check_range("HVL", hvl, x)

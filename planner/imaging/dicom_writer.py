@@ -37,7 +37,7 @@ def mm_to_cm(value_mm: float) -> float:
     return float(Decimal(repr(float(value_mm))) / 10)
 
 
-def _uid(seed: str | None, purpose: str) -> str:
+def seeded_uid(seed: str | None, purpose: str) -> str:
     if seed is None:
         return generate_uid()
     return generate_uid(entropy_srcs=[seed, purpose])
@@ -99,9 +99,9 @@ def write_ultrasound_dicom(
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    meta.MediaStorageSOPInstanceUID = _uid(uid_seed, "sop-instance")
+    meta.MediaStorageSOPInstanceUID = seeded_uid(uid_seed, "sop-instance")
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = _uid("planner-implementation", "class")
+    meta.ImplementationClassUID = seeded_uid("planner-implementation", "class")
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
 
     ds = Dataset()
@@ -127,14 +127,14 @@ def write_ultrasound_dicom(
         ds.BodyPartExamined = body_part_examined
     if transducer_frequency_khz is not None:
         ds.TransducerData = [f"{transducer_frequency_khz / 1000:g} MHz linear"]
-    ds.StudyInstanceUID = _uid(uid_seed, "study")
-    ds.SeriesInstanceUID = _uid(uid_seed, "series")
+    ds.StudyInstanceUID = seeded_uid(uid_seed, "study")
+    ds.SeriesInstanceUID = seeded_uid(uid_seed, "series")
     ds.StudyID = "1"
     ds.SeriesNumber = 1
     ds.InstanceNumber = 1
     ds.PatientOrientation = ""
     ds.Laterality = laterality
-    ds.FrameOfReferenceUID = _uid(uid_seed, "frame-of-reference")
+    ds.FrameOfReferenceUID = seeded_uid(uid_seed, "frame-of-reference")
     ds.PositionReferenceIndicator = ""
     if image_comments:
         ds.ImageComments = image_comments

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from planner.dose.tg61 import _TABLE4_HVL_MM_AL, _TABLE4_RATIO_AL
+from planner.dose.tg61 import TABLE4_HVL_MM_AL, TABLE4_RATIO_AL
 from planner.dose.tg61 import CITATION as TG61_CITATION
 
 AGREE = "agree"
@@ -123,7 +123,7 @@ def isodose_depth_mm(pdd, percent: float) -> float | None:
 
 def mu_en_ratio_water_air(hvl_mm_al: float) -> float:
     """[(μen/ρ)w/air]air from TG-61 Table IV (the data in planner.dose.tg61), linear in the first HVL."""
-    return linear(_TABLE4_HVL_MM_AL, _TABLE4_RATIO_AL, hvl_mm_al, "HVL (mm Al)")
+    return linear(TABLE4_HVL_MM_AL, TABLE4_RATIO_AL, hvl_mm_al, "HVL (mm Al)")
 
 
 def skin_depth_mm(skin_points, x_mm: float) -> float:
