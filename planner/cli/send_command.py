@@ -50,26 +50,27 @@ def run_send(args) -> int:
     from planner.dicom.export import RT_PLAN_FILE
     from planner.dicom.network import PacsError
     from planner.dicom.package import PackageError
-    from planner.dicom.package_send import send_plan_package
-    from planner.dicom.signatures import SignatureError, SignatureStatus, verify_file
+    from planner.dicom.package_send import (BrokenPlanNotSent, DraftNotAskedFor, check_sendable,
+                                            send_plan_package)
+    from planner.dicom.signatures import SignatureError
 
     node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
     folder = Path(args.package)
     rt_plan = folder / RT_PLAN_FILE
     if not rt_plan.is_file():
         raise InputError(f"{folder} is not a plan package (no {RT_PLAN_FILE})")
-    try:
-        status = SignatureStatus.of(verify_file(rt_plan))
+    try:  # refused before the audit log is opened: a refusal is not a send
+        check_sendable(folder, send_draft=args.draft)
     except SignatureError as err:
         raise InputError(f"{rt_plan}: {err}") from None
-    if status is SignatureStatus.BROKEN:
-        raise CommandError(f"{rt_plan}: a signature is broken; the plan is not sent")
-    if status is SignatureStatus.UNSIGNED and not args.draft:
-        raise InputError(f"{rt_plan} is unsigned (a draft); sign it first, or send the draft with --draft")
+    except BrokenPlanNotSent as err:
+        raise CommandError(str(err)) from None
+    except DraftNotAskedFor as err:
+        raise InputError(f"{err} (--draft)") from None
     details = {"to": str(node), "folder": str(folder)}
     with recording(args.audit_db, "send", details, what="the send") as record:
         try:
-            report = send_plan_package(node, folder)
+            report = send_plan_package(node, folder, send_draft=args.draft)
         except PackageError as err:
             raise InputError(str(err)) from None
         except PacsError as err:

@@ -21,9 +21,31 @@ from .export import RT_DOSE_FILE, RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, ULTRASOUN
 from .network import CancelCheck, PacsError, ProgressCallback, SendReport, holds_instance, send_files
 from .package import PackageError, referenced_images
 from .pacs_settings import PacsNode
+from .signatures import SignatureStatus, verify_file
 
 ALREADY_ON_PACS = "already on the PACS"
 SENT = "sent"
+
+
+class BrokenPlanNotSent(PackageError):
+    """A signature of the RT Plan is broken: such a plan is never sent."""
+
+
+class DraftNotAskedFor(PackageError):
+    """The RT Plan is unsigned (a draft) and the user did not ask for a draft to be sent."""
+
+
+def check_sendable(package_dir, send_draft: bool = False) -> SignatureStatus:
+    """The one rule, for the window and the command line: a plan whose signature is broken is never
+    sent; an unsigned plan (a draft) only when the user asked for it. The RT Plan is verified as it is
+    on disk now. SignatureError when it cannot be read as a plan at all."""
+    rt_plan = Path(package_dir) / RT_PLAN_FILE
+    status = SignatureStatus.of(verify_file(rt_plan))
+    if status is SignatureStatus.BROKEN:
+        raise BrokenPlanNotSent(f"{rt_plan}: a signature is broken; the plan is not sent")
+    if status is SignatureStatus.UNSIGNED and not send_draft:
+        raise DraftNotAskedFor(f"{rt_plan} is unsigned (a draft); sign it first, or ask for the draft to be sent")
+    return status
 
 
 @dataclass(frozen=True)
@@ -47,17 +69,18 @@ class PackageSendReport:
 
 
 def send_plan_package(node: PacsNode, package_dir, progress: ProgressCallback | None = None,
-                      is_cancelled: CancelCheck | None = None) -> PackageSendReport:
+                      is_cancelled: CancelCheck | None = None, *, send_draft: bool = False) -> PackageSendReport:
     """C-STORE the package's RT Plan, Structure Set and Dose, and its US.dcm when the PACS lacks it.
 
-    PackageError (nothing sent) when a file is missing or US.dcm is not the image the structure set
-    references; PacsError as for network.send_files.
+    PackageError (nothing sent) when a file is missing, US.dcm is not the image the structure set
+    references, or check_sendable refuses the plan; PacsError as for network.send_files.
     """
     folder = Path(package_dir)
     rt_files = [folder / name for name in (RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE)]
     missing = [path.name for path in rt_files if not path.is_file()]
     if missing:
         raise PackageError(f"{folder} is not a whole plan package (no {', '.join(missing)}); nothing was sent")
+    check_sendable(folder, send_draft)
     study, series, sop = _planning_image_uids(folder / RT_STRUCTURE_SET_FILE)
     image_file = folder / ULTRASOUND_FILE
     carried = image_file.is_file()

@@ -319,13 +319,14 @@ class PlanOutput(QObject):
         if not self.package_is_current():
             w.report_problem("Export the plan as it is now before sending it (File ▸ Export Plan Package…).")
             return False
-        if self.package.status == SignatureStatus.BROKEN:
-            w.report_problem("The exported RT Plan's signature is broken: it is not sent.")
-            return False
-        if self.package.status == SignatureStatus.UNSIGNED and w.ask_user(
-                "Send an unsigned plan?", "The plan is a draft: nobody has signed it. Send it anyway?",
-                ("Send draft", "Cancel")) != "Send draft":
-            return False
+        # Whether it may be sent at all is send_plan_package's rule (a broken plan never, a draft only
+        # when asked); the window only asks the question the rule leaves to the user.
+        send_draft = False
+        if self.package.status == SignatureStatus.UNSIGNED:
+            if w.ask_user("Send an unsigned plan?", "The plan is a draft: nobody has signed it. Send it anyway?",
+                          ("Send draft", "Cancel")) != "Send draft":
+                return False
+            send_draft = True
         node = w.settings.pacs_node()
         if node is None:
             w.report_problem("No PACS is set up: File ▸ PACS Settings…")
@@ -343,9 +344,11 @@ class PlanOutput(QObject):
                 problems = "".join(f" {o.path.name}: {o.meaning}." for o in files.not_stored)
                 w.report_problem(f"Not everything was stored: {report.summary()}.{problems}")
 
-        return w.runner.start(f"Sending to {node.called_ae_title}",
-                              lambda progress, cancelled: send_plan_package(node, folder, progress, cancelled),
-                              sent, lambda message: w.report_problem(f"Not sent: {message}"))
+        def send(progress, cancelled):
+            return send_plan_package(node, folder, progress, cancelled, send_draft=send_draft)
+
+        return w.runner.start(f"Sending to {node.called_ae_title}", send, sent,
+                              lambda message: w.report_problem(f"Not sent: {message}"))
 
 
 def audited(action: str, details: dict, certificate, write):

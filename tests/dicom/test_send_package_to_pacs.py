@@ -171,3 +171,29 @@ def test_a_pacs_that_refuses_queries_is_sent_the_image_and_the_report_says_why(d
         assert report.planning_image.startswith("sent (the PACS could not be asked whether it held it: "), \
             report.summary()
         assert report.all_stored and len(stored_in_orthanc(server)) == 4
+
+
+def test_the_send_rule_is_kept_before_any_connection(demo_package, tmp_path):
+    """A broken plan is never sent and a draft only when asked: send_plan_package refuses before it
+    connects (the PACS here is a port where nothing listens, so a connection attempt would say so)."""
+    from planner.dicom.package_send import BrokenPlanNotSent, DraftNotAskedFor, check_sendable
+    from planner.dicom.signatures import SignatureStatus
+    from tests.dicom.signature_fixtures import flip_byte_after
+    from tests.ports import free_port
+
+    nowhere = PacsNode("127.0.0.1", free_port(), "TESTPACS", timeout_s=1)
+    folder, _ = demo_package
+    assert check_sendable(folder) is SignatureStatus.SIGNED
+    broken = shutil.copytree(folder, tmp_path / "broken")
+    flip_byte_after(broken / "RTPLAN.dcm", b'"dose_per_fraction_gy":', 1)
+    for send_draft in (False, True):
+        with pytest.raises(BrokenPlanNotSent, match=r"a signature is broken; the plan is not sent"):
+            send_plan_package(nowhere, broken, send_draft=send_draft)
+    draft = shutil.copytree(folder, tmp_path / "draft")
+    ds = dcmread(draft / "RTPLAN.dcm")
+    del ds[0xFFFAFFFA]                              # the Digital Signatures Sequence
+    del ds[0x4FFE0001]                              # and its MAC Parameters
+    ds.save_as(draft / "RTPLAN.dcm")
+    with pytest.raises(DraftNotAskedFor, match=r"is unsigned \(a draft\)"):
+        send_plan_package(nowhere, draft)
+    assert check_sendable(draft, send_draft=True) is SignatureStatus.UNSIGNED
