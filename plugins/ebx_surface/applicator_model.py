@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.dose.beam_data import BeamData, compute_beam_data
 from planner.dose.monte_carlo import CancelCheck, ProgressCallback, RadialFilter, SourceGeometry
 from planner.dose.spectrum import DEFAULT_ANODE_ANGLE_DEG, DEFAULT_BIN_WIDTH_KEV, fitted_spectrum
@@ -78,7 +79,7 @@ def _machine(machine_id: str) -> Machine:
     return by_id(MODELLED_MACHINES, machine_id, "machine with an eBx applicator beam model")
 
 
-class ApplicatorModelError(ValueError):
+class ApplicatorModelError(PlannerError, ValueError):
     """The applicator cannot be modelled as asked; the message says which number and why."""
 
 

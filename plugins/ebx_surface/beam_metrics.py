@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.dose.beam_data import BeamData, Profile
 
 
-class BeamMetricError(ValueError):
+class BeamMetricError(PlannerError, ValueError):
     """A figure cannot be computed from this beam data (e.g. no profile at the asked depth)."""
 
 

@@ -44,6 +44,7 @@ from typing import Callable
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.core.mlc_beams import MlcSegment
 
 from .pencil_beam import BeamSettings, DoseInfluence
@@ -66,7 +67,7 @@ DEFAULT_MIN_SEGMENT_MU = 2.0
 DEFAULT_MIN_SEGMENT_AREA_CM2 = 1.0
 
 
-class LeafAlignmentError(ValueError):
+class LeafAlignmentError(PlannerError, ValueError):
     """The bixel rows do not fall on whole leaf pairs of the MLC model."""
 
 
