@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
+from planner.cli.audit_recording import AUDIT_DB_DEFAULT
+from planner.cli.shared import EXIT_FAILURE, EXIT_OK, InputError, add_json_argument, print_json
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     audit = commands.add_parser(
         "audit", help="the audit log: verify its hash chain, show who did what to a plan",
         description="Every create, edit, sign, approve, reject, export and send of a plan, with who and when, "
@@ -33,13 +34,13 @@ def add_parser(commands) -> None:
                         help="also check every plan under FOLDER: the audit entry each was exported or signed "
                              "with (its hash is inside the signed plan) must still be in the log, which a "
                              "rewritten or truncated history cannot fake")
-    verify.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(verify)
     verify.set_defaults(run=run_verify)
 
     show = actions.add_parser("show", help="list the entries, of every plan or of one")
     _add_db_argument(show)
     show.add_argument("--plan", metavar="UID", default=None, help="only this plan's entries (its SOP Instance UID)")
-    show.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(show)
     show.set_defaults(run=run_show)
 
     init = actions.add_parser(
@@ -128,8 +129,6 @@ def run_init_db(args) -> int:
 
 
 def _add_db_argument(parser) -> None:
-    from planner.cli.audit_recording import AUDIT_DB_DEFAULT
-
     parser.add_argument("--db", metavar="PATH|URL", default=None,
                         help=f"the audit log: an SQLite file or a postgresql:// URL ({AUDIT_DB_DEFAULT})")
 

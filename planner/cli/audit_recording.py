@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from planner.cli.main import InputError
+from planner.cli.shared import InputError
 
 AUDIT_DB_DEFAULT = "default: the clinic setting audit_db, else audit.sqlite in the user data folder"
 

@@ -1,14 +1,47 @@
-"""One function per subcommand; each calls the core and prints, nothing more."""
+"""The built-in commands: ``gui``, ``info``, ``techniques``, ``beam-data`` and ``bed``. One function
+per subcommand; each calls the core and prints, nothing more."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from planner.cli.main import EXIT_OK, print_json
+from planner.cli.shared import EXIT_OK, CommandError, add_json_argument, print_json
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
+def register(commands) -> None:
+    gui = commands.add_parser("gui", help="open the planning window")
+    gui.add_argument("file", nargs="?", help="an ultrasound image or a plan file (.json) to open")
+    gui.add_argument("--demo", action="store_true", help="open the bundled demo case")
+    gui.add_argument("--screenshot", metavar="OUT.png",
+                     help="render the window to a PNG and exit (works with QT_QPA_PLATFORM=offscreen)")
+    gui.add_argument("--imrt-demo", action="store_true",
+                     help="open the IMRT window on the TG-119 phantom (5 mm voxels) and optimise it")
+    gui.set_defaults(run=run_gui)
+
+    info = commands.add_parser("info", help="describe an ultrasound image: size, frames, mm calibration, problems")
+    info.add_argument("image")
+    add_json_argument(info)
+    info.set_defaults(run=run_info)
+
+    techniques = commands.add_parser("techniques", help="list the installed treatment techniques and their machines")
+    add_json_argument(techniques)
+    techniques.set_defaults(run=run_techniques)
+
+    beam = commands.add_parser(
+        "beam-data", help="compute kV beam data (PDD, profiles, backscatter factor) with the Monte Carlo engine")
+    beam.add_argument("--kvp", "--kv", dest="kvp", type=float, required=True, help="tube potential (kV)")
+    beam.add_argument("--hvl-mm-al", type=float, required=True, help="measured first half-value layer (mm Al)")
+    beam.add_argument("--cone-mm", type=float, required=True, help="cone (field) diameter at the surface (mm)")
+    beam.add_argument("--ssd-cm", type=float, required=True, help="source-to-surface distance (cm)")
+    beam.add_argument("--photons", type=int, default=None, help="Monte Carlo histories (default: the interactive count)")
+    add_json_argument(beam)
+    beam.set_defaults(run=run_beam_data)
+
+    bed = commands.add_parser("bed", help="BED and EQD2 of a prescription (linear-quadratic, no time factor)")
+    bed.add_argument("--dose-per-fraction-gy", type=float, required=True)
+    bed.add_argument("--fractions", type=int, required=True)
+    add_json_argument(bed)
+    bed.set_defaults(run=run_bed)
 
 
 def run_gui(args) -> int:

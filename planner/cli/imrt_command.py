@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from planner.cli.commands import CommandError
-from planner.cli.main import EXIT_OK, InputError, print_json
+from planner.cli.shared import EXIT_OK, CommandError, InputError, add_json_argument, print_json
 from planner.core.inverse_plan import (DEFAULT_DOSE_GRID_MM, DEFAULT_MODULATION_WEIGHT, DRAFT_DOSE_GRID_MM,
                                       dose_grid_label)
 from planner.dose.structure_dvh import DVH_METHOD
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     imrt = commands.add_parser(
         "imrt", help="optimise an IMRT plan on the TG-119 phantom or a CT series and report its goals",
         description="Inverse-plans 6 MV IMRT (9 beams every 40°, 5 mm bixels, 50 Gy in 25 fractions "
@@ -39,7 +38,7 @@ def add_parser(commands) -> None:
                            "(the folder ends with the whole set or none of it)")
     imrt.add_argument("--patient-name", default="PHANTOM^TG119", help="for --tg119 (DICOM form Family^Given)")
     imrt.add_argument("--patient-id", default="TG119", help="for --tg119")
-    imrt.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(imrt)
     imrt.set_defaults(run=run_imrt)
 
 

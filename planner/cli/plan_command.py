@@ -14,8 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
-from planner.cli.commands import CommandError
-from planner.cli.main import EXIT_OK, InputError
+from planner.cli.shared import EXIT_OK, CommandError, InputError
 
 KV_TOLERANCE = 0.05          # kV: "--energy-kv 69.5" picks the 69.5 kV energy, never the 70 kV one
 DIAMETER_TOLERANCE_MM = 0.05
@@ -35,7 +34,7 @@ PRESCRIPTION_MODES = ("Isodose percentages are percent of Dmax, the central-axis
                       "(Dmax = D / X); without one, the technique's convention applies and the output says which.")
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     plan = commands.add_parser(
         "plan", help="plan on an image and write RTPLAN, RTSTRUCT, RTDOSE, report.pdf and plan.json",
         description="Outline, dose, DICOM export and PDF report of one plan, as the window makes them. "

@@ -14,12 +14,12 @@ from datetime import timezone
 from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument
-from planner.cli.commands import CommandError
-from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
-from planner.cli.signing_commands import treatment_json, treatment_lines
+from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument,
+                                 identity_from_args, print_json, treatment_json, treatment_lines,
+                                 trusted_certificates)
 
 
-def add_parsers(commands) -> None:
+def register(commands) -> None:
     review = commands.add_parser(
         "review", help="the physicist's review of a signed RT Plan: signatures, dose recomputed, second check, "
                        "consistency; exit 0 only when it may be approved",
@@ -29,7 +29,7 @@ def add_parsers(commands) -> None:
     review.add_argument("file", help="RTPLAN.dcm or a plan package folder")
     _add_trust(review)
     _add_levels(review)
-    review.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(review)
     review.set_defaults(run=run_review)
 
     approve = commands.add_parser(
@@ -81,7 +81,7 @@ def run_review(args) -> int:
     from planner.dicom.signed_plan import SignedPlanError
     from planner.review.plan_review import review_plan
 
-    trusted, levels = _trusted(args.trust), _levels(args)
+    trusted, levels = trusted_certificates(args.trust), _levels(args)
     try:
         result = review_plan(_existing(args.file), trusted, action_levels=levels)
     except SignedPlanError as err:
@@ -128,12 +128,11 @@ def run_reject(args) -> int:
 
 
 def _decide(args, reason: str | None) -> int:
-    from planner.cli.signing_commands import identity_from_args
     from planner.review.approval import ApprovalError, approve_plan, reject_plan
     from planner.review.audit import AuditError, open_audit_log
 
     file = _existing(args.file)
-    trusted, levels = _trusted(args.trust), _levels(args)
+    trusted, levels = trusted_certificates(args.trust), _levels(args)
     identity = identity_from_args(args)
     try:
         audit = open_audit_log(args.audit_db)
@@ -172,12 +171,6 @@ def _existing(path: str) -> Path:
     return file
 
 
-def _trusted(paths) -> tuple:
-    from planner.cli.signing_commands import trusted_certificates
-
-    return trusted_certificates(paths)
-
-
 def _levels(args):
     from planner.review.second_check import ActionLevels
 
@@ -189,4 +182,4 @@ def _levels(args):
         raise InputError(str(err)) from None
 
 
-__all__ = ["add_parsers", "run_approve", "run_reject", "run_review"]
+__all__ = ["register", "run_approve", "run_reject", "run_review"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
-from planner.cli.commands import CommandError
-from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
+from planner.cli.shared import EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument, print_json
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     send = commands.add_parser(
         "send", help="send a plan package to a PACS, with its planning image unless the PACS holds it",
         description="C-STORE the package's RTPLAN.dcm, RTSTRUCT.dcm and RTDOSE.dcm, and US.dcm (the planning "
@@ -28,7 +27,7 @@ def add_parser(commands) -> None:
     send.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
     send.add_argument("--draft", action="store_true", help="send an unsigned plan (a draft) too")
     add_audit_db_argument(send)
-    send.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(send)
     send.set_defaults(run=run_send)
 
 

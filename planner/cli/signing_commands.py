@@ -14,19 +14,18 @@ or the terminal, used once, and never printed or logged.
 
 from __future__ import annotations
 
-import getpass
-import sys
 from datetime import timezone
 from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
-from planner.cli.commands import CommandError
-from planner.cli.main import EXIT_FAILURE, EXIT_OK, InputError, print_json
+from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, TREATMENT_KEYS, CommandError, InputError, add_json_argument,
+                                 identity_from_args, print_json, read_passphrase, trusted_certificates,
+                                 treatment_json, treatment_lines)
 
 TEST_MARK = "TEST certificate — not for clinical use"
 
 
-def add_parsers(commands) -> None:
+def register(commands) -> None:
     sign = commands.add_parser(
         "sign", help="add a DICOM digital signature (PS3.15) to a plan package or file, in place or to --out",
         description="Sign a DICOM file with an RSA key and its X.509 certificate. The file is replaced "
@@ -60,7 +59,7 @@ def add_parsers(commands) -> None:
                         help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; "
                              "repeatable. The certificates trusted in the window (by fingerprint, in the user data "
                              "folder's trusted_certificates.json) are trusted too")
-    verify.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(verify)
     verify.set_defaults(run=run_verify)
 
     make = commands.add_parser(
@@ -168,49 +167,6 @@ def _not_signed(source: Path, err) -> InputError:
     return InputError(f"{source} was not signed: {err}")
 
 
-def identity_from_args(args):
-    """The signer from --key, --cert and --passphrase-file (or the terminal); one-line errors."""
-    from planner.dicom.keys import SigningKeyError, load_signing_identity
-
-    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
-    try:
-        return load_signing_identity(args.key, args.cert, passphrase)
-    except SigningKeyError as err:
-        raise InputError(str(err)) from None
-    finally:
-        passphrase = None  # noqa: F841 - dropped at once: never kept, printed or logged
-
-
-def read_passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> bytes | None:
-    """The passphrase from the first line of ``path``, else asked on the terminal (not echoed).
-    Empty means none (an unencrypted key)."""
-    if path is not None:
-        try:
-            text = Path(path).read_bytes()
-        except OSError as err:
-            raise InputError(f"cannot read the passphrase file {path}: {err.strerror or err}") from None
-        line = text.splitlines()[0] if text else b""
-        return line or None
-    if not terminal_available():
-        raise InputError("no terminal to ask the passphrase on; use --passphrase-file F")
-    try:
-        answer = getpass.getpass(prompt)
-        if confirm and getpass.getpass("Again: ") != answer:
-            raise InputError("the two passphrases differ")
-    except EOFError:
-        raise InputError("no passphrase given; use --passphrase-file F") from None
-    return answer.encode("utf-8") or None
-
-
-def terminal_available() -> bool:
-    """getpass asks on /dev/tty (else on stdin, echoing it): never ask where a passphrase would show."""
-    try:
-        with open("/dev/tty", "rb"):
-            return True
-    except OSError:
-        return sys.stdin is not None and sys.stdin.isatty()
-
-
 # --------------------------------------------------------------------------------- verify
 
 def run_verify(args) -> int:
@@ -245,37 +201,6 @@ def run_verify(args) -> int:
     if opened is not None and not opened.treatable:
         raise CommandError(f"{args.file}: {opened.message}")
     return EXIT_OK if holds else EXIT_FAILURE
-
-
-TREATMENT_KEYS = ("treatable", "reviewed", "clinic_policy", "treatable_message")
-
-
-def treatment_json(opened) -> dict:
-    """What verify and review say of treatment, all from the one verdict (planner.dicom.signed_plan)."""
-    return dict(zip(TREATMENT_KEYS, (opened.treatable, opened.reviewed, opened.clinic.policy, opened.message)))
-
-
-def treatment_lines(opened) -> tuple[str, str]:
-    return (f"  treatable: {'yes' if opened.treatable else 'NO'} — {opened.message}",
-            f"  reviewed:  {'yes' if opened.reviewed else 'NO'} — {opened.clinic.review_policy_text}")
-
-
-def trusted_certificates(paths) -> tuple:
-    """The certificates trusted by fingerprint in the trust store (as in the window) and those in
-    the PEM files given (--trust); a store or file that cannot be read is an input error."""
-    from planner.dicom.keys import SigningKeyError, load_trusted_certificates
-    from planner.dicom.trust import TrustStoreError, certificates_of, load_trust_store
-
-    try:
-        trusted = list(certificates_of(load_trust_store()))
-    except TrustStoreError as err:
-        raise InputError(str(err)) from None
-    for path in paths:
-        try:
-            trusted += load_trusted_certificates(path)
-        except SigningKeyError as err:
-            raise InputError(str(err)) from None
-    return tuple(trusted)
 
 
 def _trusted_json(certificate) -> dict:

@@ -201,22 +201,22 @@ def test_make_test_certificate_never_overwrites(identity):
 
 
 def test_without_a_file_the_passphrase_is_asked_on_the_terminal_and_never_printed(monkeypatch, capsys):
-    from planner.cli import signing_commands
-    from planner.cli.main import InputError
+    from planner.cli import shared
+    from planner.cli.shared import InputError
 
     prompts = []
-    monkeypatch.setattr(signing_commands, "terminal_available", lambda: True)
-    monkeypatch.setattr(signing_commands.getpass, "getpass", lambda prompt: prompts.append(prompt) or "s3cret")
-    assert signing_commands.read_passphrase(None, "Passphrase for k.pem: ") == b"s3cret"
-    assert signing_commands.read_passphrase(None, "New passphrase: ", confirm=True) == b"s3cret"
+    monkeypatch.setattr(shared, "terminal_available", lambda: True)
+    monkeypatch.setattr(shared.getpass, "getpass", lambda prompt: prompts.append(prompt) or "s3cret")
+    assert shared.read_passphrase(None, "Passphrase for k.pem: ") == b"s3cret"
+    assert shared.read_passphrase(None, "New passphrase: ", confirm=True) == b"s3cret"
     assert prompts == ["Passphrase for k.pem: ", "New passphrase: ", "Again: "]
     answers = iter(["one", "two"])
-    monkeypatch.setattr(signing_commands.getpass, "getpass", lambda prompt: next(answers))
+    monkeypatch.setattr(shared.getpass, "getpass", lambda prompt: next(answers))
     with pytest.raises(InputError, match="differ"):
-        signing_commands.read_passphrase(None, "New passphrase: ", confirm=True)
-    monkeypatch.setattr(signing_commands, "terminal_available", lambda: False)
+        shared.read_passphrase(None, "New passphrase: ", confirm=True)
+    monkeypatch.setattr(shared, "terminal_available", lambda: False)
     with pytest.raises(InputError, match="--passphrase-file"):
-        signing_commands.read_passphrase(None, "Passphrase: ")
+        shared.read_passphrase(None, "Passphrase: ")
     assert "s3cret" not in capsys.readouterr().out
 
 
