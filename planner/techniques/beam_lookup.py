@@ -7,17 +7,18 @@ export and the review ask these two functions, so "this machine's commissioning"
 from __future__ import annotations
 
 from planner.core.plan import Plan
+from planner.dose.commissioning import Commissioning
+from planner.techniques.interface import Technique
 
 __all__ = ["beam_key", "machine_commissioning"]
 
 
-def machine_commissioning(technique, machine_id: str):
-    """The clinic's commissioning of one machine of ``technique`` (a Commissioning), or None."""
-    lookup = getattr(technique, "commissioning_for", None)
-    return None if lookup is None else lookup(machine_id)
+def machine_commissioning(technique: Technique, machine_id: str) -> Commissioning | None:
+    """The clinic's commissioning of one machine of ``technique``, or None."""
+    return technique.commissioning_for(machine_id)
 
 
-def beam_key(technique, plan: Plan):
+def beam_key(technique: Technique, plan: Plan):
     """(energy, applicator, SSD in cm) whose beam data the plan's dose needs, or None when the
     machine's commissioning has no SSD for them (the engine then says what is missing)."""
     commissioning = machine_commissioning(technique, plan.setup.machine_id)

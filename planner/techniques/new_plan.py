@@ -53,9 +53,9 @@ def default_setup(technique: Technique) -> TreatmentSetup:
 
 def default_prescription(technique: Technique) -> Prescription:
     """The technique's first published regimen, prescribed where the technique prescribes
-    (its optional ``default_prescription_point``; else the 90 % isodose at the lesion's depth)."""
+    (its ``default_prescription_point``; None: the 90 % isodose at the lesion's depth)."""
     preset = technique.fractionation_presets[0]
-    point = getattr(technique, "default_prescription_point", None)
+    point = technique.default_prescription_point
     rx = Prescription(preset.dose_per_fraction_gy, preset.fractions)
     return rx if point is None else rx.with_point(point)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from planner.techniques.interface import Technique, UnknownChoice
+from planner.techniques.interface import Technique, UnknownChoice, missing_members
 
 ENTRY_POINT_GROUP = "planner.techniques"
 
@@ -38,7 +38,7 @@ class TechniqueRegistry:
 
 
 def is_inverse_planned(technique: Technique) -> bool:
-    return getattr(technique, "inverse_planner", None) is not None
+    return technique.inverse_planner is not None
 
 
 def discover_techniques(entry_point_list: list[EntryPoint] | None = None) -> TechniqueRegistry:
@@ -52,7 +52,8 @@ def discover_techniques(entry_point_list: list[EntryPoint] | None = None) -> Tec
             problems.append(f"technique plugin {ep.name!r} ({ep.value}) failed to load: {type(err).__name__}: {err}")
             continue
         if not isinstance(technique, Technique):
-            problems.append(f"technique plugin {ep.name!r} ({ep.value}) does not provide the Technique interface")
+            problems.append(f"technique plugin {ep.name!r} ({ep.value}) does not provide the Technique interface "
+                            f"(missing: {', '.join(missing_members(technique))})")
             continue
         if technique.id != ep.name:
             problems.append(f"technique plugin {ep.name!r} calls itself {technique.id!r}; the entry-point name must match")

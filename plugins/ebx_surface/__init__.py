@@ -31,8 +31,10 @@ class ElectronicBrachytherapySurface:
     fractionation_presets: tuple[FractionationPreset, ...] = FRACTIONATION_PRESETS
     # eBx is prescribed at depth, commonly 3–5 mm (machine_data.TYPICAL_PRESCRIPTION_DEPTH_MM).
     default_prescription_point: PrescriptionPoint = PrescriptionPoint.at_depth(TYPICAL_PRESCRIPTION_DEPTH_MM[0])
+    # Planned on a surface image: a dose engine, no inverse planner (planner.techniques.interface).
     dose_engine: EbxDoseEngine = field(default_factory=lambda: EbxDoseEngine((ESTEYA_UNIT, XOFT_UNIT)),
                                        compare=False, repr=False)
+    inverse_planner: None = None
     # The bundled commissioning files are illustrative DEMO files; a clinic loads its own.
     commissioning: tuple[Commissioning, ...] = field(
         default_factory=lambda: tuple(load_demo_commissioning(m) for m in (ESTEYA_UNIT, XOFT_UNIT)),

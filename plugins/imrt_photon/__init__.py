@@ -6,10 +6,10 @@ beam_data.py and data/README.md. The window for it is planner/ui/imrt/.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from planner.techniques.interface import Energy, FractionationPreset, Machine, MachineParameter, by_id
-from plugins.imrt_photon import planning
+from plugins.imrt_photon.planning import ImrtPlanner
 from plugins.imrt_photon.beam_data import generic_6mv
 
 _BEAM_DATA = ("matRad's generic 6 MV machine: SVD pencil-beam kernels (Bortfeld 1993), pyRadPlan 0.5.0 "
@@ -35,13 +35,17 @@ class ImrtPhoton:
     name: str = "IMRT, 6 MV photons (inverse planned on CT)"
     machines: tuple[Machine, ...] = (GENERIC_6MV_LINAC,)
     fractionation_presets: tuple[FractionationPreset, ...] = FRACTIONATION_PRESETS
-
-    @property
-    def inverse_planner(self):
-        return planning
+    # Planned on a CT volume by inverse optimisation; the inverse plan holds its prescription (target D95).
+    inverse_planner: ImrtPlanner = field(default_factory=ImrtPlanner, compare=False, repr=False)
+    dose_engine: None = None
+    default_prescription_point: None = None
 
     def machine(self, machine_id: str) -> Machine:
         return by_id(self.machines, machine_id, f"machine of {self.name}")
+
+    def commissioning_for(self, machine_id: str) -> None:
+        """None: the 6 MV beam data and MU calibration are the plugin's DEMO data, not a clinic's file."""
+        return None
 
 
 technique = ImrtPhoton()

@@ -7,7 +7,8 @@
     deliverable = deliverable_plan(volume, influence, result)   # leaf sequencing, MU: what is exported
 
 Each step is a plain function of values, so it runs in a worker thread, in a test or in a
-benchmark alike. Doses are whole-course Gy.
+benchmark alike; ``ImrtPlanner`` (at the end) offers them to the technique as its InversePlanner.
+Doses are whole-course Gy.
 
 One DVH throughout (issue 14): the structures are sampled below the dose voxel from their outlines
 and the dose is interpolated at the samples (planner.dose.structure_dvh). The optimiser reads each
@@ -313,3 +314,23 @@ def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: I
     return DeliverablePlan(mlc_plan, sequenced.weights, dose, metrics_of(dose, volume, influence, rx.total_dose_gy),
                            levels, open_field_mu_per_fraction(influence, normalisation_factor, calibration, rx.fractions),
                            sequenced.dropped_segments, min_segment_mu, min_segment_area_cm2)
+
+
+class ImrtPlanner:
+    """The technique's InversePlanner (planner.techniques.interface): the steps above, as the IMRT
+    window and ``planner imrt`` reach them through the technique. The steps stay plain functions so
+    a test or benchmark calls them directly."""
+
+    MODEL_DESCRIPTION = MODEL_DESCRIPTION
+    tg119_phantom = staticmethod(tg119_phantom)
+    default_plan = staticmethod(default_plan)
+    compute_dose_influence = staticmethod(compute_dose_influence)
+    influence_matches = staticmethod(influence_matches)
+    optimiser_readouts = staticmethod(optimiser_readouts)
+    optimise_plan = staticmethod(optimise_plan)
+    deliverable_plan = staticmethod(deliverable_plan)
+    dose_grid_gy = staticmethod(dose_grid_gy)
+    sampled = staticmethod(sampled)
+    structure_dvhs = staticmethod(structure_dvhs)
+    dvh_description = staticmethod(dvh_description)
+    tg119_goals = staticmethod(tg119_goals)

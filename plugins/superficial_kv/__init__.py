@@ -16,9 +16,12 @@ class SuperficialKV:
     name: str = "Superficial kV X-rays (IGSRT)"
     machines: tuple[Machine, ...] = (SUPERFICIAL_UNIT,)
     fractionation_presets: tuple[FractionationPreset, ...] = FRACTIONATION_PRESETS
-    # Optional capabilities of the plugin interface: a dose engine and the machine's commissioning.
-    # The bundled commissioning is the illustrative demo file; a clinic loads its own.
+    # Prescribed at the 90 % isodose at the lesion's depth (planner.techniques.new_plan).
+    default_prescription_point: None = None
+    # Planned on a surface image: a dose engine, no inverse planner (planner.techniques.interface).
     dose_engine: SuperficialDoseEngine = field(default_factory=SuperficialDoseEngine, compare=False, repr=False)
+    inverse_planner: None = None
+    # The bundled commissioning is the illustrative demo file; a clinic loads its own.
     commissioning: Commissioning = field(default_factory=lambda: load_demo_commissioning(SUPERFICIAL_UNIT),
                                          compare=False, repr=False)
 

@@ -85,11 +85,11 @@ class SuperficialDoseEngine(SurfaceDoseEngine):
                 del store[k]
 
     # ----------------------------------------------------------------------------- beam data
-    def beam_data(self, energy: Energy | str, cone: Applicator | str, ssd_cm: float,
+    def beam_data(self, energy: Energy | str, applicator: Applicator | str, ssd_cm: float,
                   progress=None, is_cancelled=None) -> BeamData:
         """Monte Carlo beam data via the disk cache, with any loaded measured data substituted."""
         energy = self.machine.energy(energy) if isinstance(energy, str) else energy
-        cone = self.machine.applicator(cone) if isinstance(cone, str) else cone
+        cone = self.machine.applicator(applicator) if isinstance(applicator, str) else applicator
         if energy.hvl_mm_al is None:
             raise DoseCalculationError(f"{energy.label}: HVL not commissioned; no beam data")
         return super().beam_data(energy, cone, ssd_cm, progress, is_cancelled)

@@ -49,9 +49,14 @@ class EbxTechniqueStandIn:
 
     id: str = "ebx-surface"
     machines: tuple[Machine, ...] = (ESTEYA_UNIT,)
+    dose_engine: None = None
+    inverse_planner: None = None
 
     def machine(self, machine_id: str) -> Machine:
         return by_id(self.machines, machine_id, "machine for surface eBx")
+
+    def commissioning_for(self, machine_id: str) -> None:
+        return None
 
 
 EBX_DEPTH_MM = 3.0

@@ -25,9 +25,15 @@ FAKE_TECHNIQUE = textwrap.dedent('''
         name: str = "Grenz rays (outside test package)"
         machines: tuple = (UNIT,)
         fractionation_presets: tuple = (FractionationPreset("1 Gy x 1", 1.0, 1, "test"),)
+        dose_engine: None = None          # it plans, but shows no dose
+        inverse_planner: None = None
+        default_prescription_point: None = None
 
         def machine(self, machine_id):
             return by_id(self.machines, machine_id, "machine")
+
+        def commissioning_for(self, machine_id):
+            return None
 
     technique = Grenz()
 ''')
