@@ -31,7 +31,7 @@ from planner.report.content import (Alert, CourseSection, DepthDoseCurve, DepthM
                                     ReportError, SignatureLine, checked_status)
 from planner.report.figure import image_figure
 from planner.techniques.beam_lookup import machine_commissioning
-from planner.techniques.interface import CommissionedValue, UnknownChoice
+from planner.techniques.interface import CommissionedValue, Technique, UnknownChoice
 
 REFUSED_TITLE = "REFUSED — NOT FOR TREATMENT"
 DEMO_TITLE = "DEMO COMMISSIONING — NOT FOR CLINICAL USE"
@@ -300,11 +300,11 @@ def _commissioning_items(commissioning, entry) -> tuple[Item, ...]:
     return tuple(items)
 
 
-def _beam_data(beam, technique, result: DoseResult, energy, applicator):
+def _beam_data(beam, technique: Technique, result: DoseResult, energy, applicator):
     """The given beam data, else the engine's (the data the dose was computed with); checked to match."""
     if beam is None:
-        engine = getattr(technique, "dose_engine", None)
-        if (engine is None or not hasattr(engine, "beam_data") or result.dose_grid_gy is None
+        engine = technique.dose_engine
+        if (engine is None or result.dose_grid_gy is None
                 or result.ssd_cm is None or energy is None or applicator is None):
             return None
         beam = engine.beam_data(energy, applicator, result.ssd_cm)

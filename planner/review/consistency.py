@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from planner.review.second_check import isodose_depth_mm, lesion_deepest_depth_mm, pdd_percent
+from planner.techniques.interface import Technique
 
 OK = "ok"
 REVIEW = "review"
@@ -97,7 +98,7 @@ def consistency_checks(plan, dose_result, technique, commissioning, *, today: da
 def _setup(plan, technique):
     """(machine, energy, applicator, findings): the plan's choices as the technique offers them."""
     s = plan.setup
-    if getattr(technique, "id", s.technique_id) != s.technique_id:
+    if technique.id != s.technique_id:
         return None, None, None, [ReviewFinding(STOP, "technique", f"the plan is for {s.technique_id!r}, "
                                                                    f"the technique given is {technique.id!r}")]
     try:
@@ -187,8 +188,8 @@ def _field(plan, dose_result, applicator, margin_mm: float) -> ReviewFinding:
     return ReviewFinding(OK, "field-width", f"{numbers}: at least {margin_mm:g} mm to spare on both sides")
 
 
-def _beam_data(technique, energy, applicator, entry):
-    engine = getattr(technique, "dose_engine", None)
+def _beam_data(technique: Technique, energy, applicator, entry):
+    engine = technique.dose_engine
     ssd = None if entry is None else getattr(entry.ssd_cm, "value", None)
     if engine is None or energy is None or applicator is None or ssd is None:
         return None
