@@ -21,12 +21,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from planner.core.errors import PlannerError
 from planner.paths import config_dir
 
 ENVIRONMENT_VARIABLE = "PLANNER_CLINIC_SETTINGS"
 
 
-class ClinicSettingsError(ValueError):
+class ClinicSettingsError(PlannerError, ValueError):
     """The clinic settings file exists but cannot be used (unreadable, not TOML, an unknown key or a wrong type)."""
 
 

@@ -24,6 +24,8 @@ from dataclasses import InitVar, dataclass, replace
 from datetime import date
 from typing import Any
 
+from planner.core.errors import PlannerError
+
 COURSE_FORMAT = "planner-course"
 COURSE_FORMAT_VERSION = 1
 
@@ -32,7 +34,7 @@ COURSE_FORMAT_VERSION = 1
 # second is below what a timer shows, so rounding never raises the flag).
 PLANNED_TIME_TOLERANCE_S = 0.05
 
-class CourseError(ValueError):
+class CourseError(PlannerError, ValueError):
     """A course or fraction record that cannot be accepted as written; the message says which value and why."""
 
 

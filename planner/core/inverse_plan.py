@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from planner.core.errors import PlannerError
+
 # The objective kinds planners use (matRad: Wieser et al., Med Phys 44(6):2556, 2017, sec. 2.4;
 # DVH points: Wu & Mohan, Med Phys 27(4):701, 2000), with the words the objectives table shows.
 OBJECTIVE_KINDS = {
@@ -46,7 +48,7 @@ def dose_grid_label(spacing_mm: float) -> str:
     return f"{spacing_mm:g} mm dose grid (quick look only: the goals cannot be judged on it)"
 
 
-class InversePlanError(ValueError):
+class InversePlanError(PlannerError, ValueError):
     """An objective or prescription that cannot be optimised as written; the message says why."""
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.core.atomic import atomic_write_text
+from planner.core.errors import PlannerError
 from planner.core.inverse_plan import (DEFAULT_MODULATION_WEIGHT, DVH_KINDS, OBJECTIVE_KINDS, InversePlan,
                                       InversePrescription, Objective)
 
@@ -36,7 +37,7 @@ VOLUME_KINDS = {"tg119": "TG-119 C-shape phantom", "ct": "CT series"}
 RECOVERY_FILE_NAME = "imrt-recovery.json"
 
 
-class InversePlanFileError(ValueError):
+class InversePlanFileError(PlannerError, ValueError):
     """An IMRT plan file that cannot be read or written; the message says what is wrong."""
 
 
@@ -170,8 +171,11 @@ def save_inverse_plan(path: str | os.PathLike, plan: InversePlan, source: Volume
     problems = [*filter(None, [source.problem()]), *plan.problems()]
     if problems:
         raise InversePlanFileError("the plan was not saved: " + "; ".join(problems))
-    atomic_write_text(path, json.dumps(inverse_plan_to_dict(plan, source), indent=2, ensure_ascii=False,
-                                       allow_nan=False) + "\n")
+    text = json.dumps(inverse_plan_to_dict(plan, source), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        atomic_write_text(path, text)
+    except OSError as err:   # a full disk, a folder not writable: said in one line like the refusals above
+        raise InversePlanFileError(f"cannot write {path}: {err.strerror or err}") from err
 
 
 def load_inverse_plan(path: str | os.PathLike) -> tuple[InversePlan, VolumeSource]:

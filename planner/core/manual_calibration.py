@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner.core.errors import PlannerError
 
-class CalibrationError(ValueError):
+
+class CalibrationError(PlannerError, ValueError):
     """A hand calibration that cannot give a scale."""
 
 

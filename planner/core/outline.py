@@ -12,10 +12,12 @@ from typing import Callable
 
 import numpy as np
 
+from planner.core.errors import PlannerError
+
 Point = tuple[float, float]
 
 
-class OutlineError(ValueError):
+class OutlineError(PlannerError, ValueError):
     """An outline that cannot describe a lesion (too few vertices, non-finite coordinates)."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from planner.core.atomic import atomic_write_text
 from planner.core.course import CourseError, course_from_dict, course_to_dict
+from planner.core.errors import PlannerError
 from planner.core.manual_calibration import CalibrationError, ManualCalibration
 from planner.core.outline import LesionOutline, OutlineError
 from planner.core.plan import Plan, TreatmentSetup
@@ -26,7 +27,7 @@ VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
 
-class PlanFileError(ValueError):
+class PlanFileError(PlannerError, ValueError):
     """A plan file that cannot be read; the message names the file and what is wrong."""
 
 

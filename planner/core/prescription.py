@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner.core.errors import PlannerError
+
 # Isodose percentages are percent of Dmax, the central-axis maximum (the surface for kV and eBx beams):
 # planner.dose.coverage. 90 %: the "90 % of the surface dose" depth convention (physics-data §1.2, Xstrahl 150 MC study).
 DEFAULT_ISODOSE_PERCENT = 90.0
 
 
-class PrescriptionError(ValueError):
+class PrescriptionError(PlannerError, ValueError):
     """A prescription that cannot be delivered as written; the message says which number and why."""
 
 

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.core.errors import PlannerError
+
 Point = tuple[float, float]
 
 
-class SkinSurfaceError(ValueError):
+class SkinSurfaceError(PlannerError, ValueError):
     """A skin surface that cannot be measured from."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner.core.errors import PlannerError
+
 NOT_COMMISSIONED = "not commissioned: to be measured and entered by the clinic's physicist"
 
 
@@ -97,7 +99,7 @@ class FractionationPreset:
     min_interval_hours: float | None = None
 
 
-class UnknownChoice(KeyError):
+class UnknownChoice(PlannerError, KeyError):
     """A plan names a machine, energy or applicator that its technique does not offer."""
 
     def __str__(self) -> str:

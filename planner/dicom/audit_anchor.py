@@ -23,13 +23,14 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
+from planner.core.errors import PlannerError
 from planner.dicom.plan_payload import PRIVATE_GROUP
 
 AUDIT_CREATOR = "PLANNER AUDIT 1"
 MAX_ANCHORS = 0x100
 
 
-class AuditAnchorError(ValueError):
+class AuditAnchorError(PlannerError, ValueError):
     """An anchor that cannot be written or read; the message says which and why."""
 
 

@@ -27,6 +27,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, RTStructureSetStorage
 
 from planner.core.atomic import atomic_write_bytes
+from planner.core.errors import PlannerError
 from planner.core.volume import PlanningVolume
 from planner.imaging.dicom_writer import seeded_uid
 from planner.imaging.hu_to_density import relative_electron_density_to_hu
@@ -48,7 +49,7 @@ _CT_FILE = re.compile(r"^CT\d{4,}\.dcm$")
 _COLOURS = ([255, 0, 0], [0, 160, 255], [0, 200, 0], [255, 200, 0], [200, 0, 255], [255, 128, 0])
 
 
-class CtSeriesWriteError(ValueError):
+class CtSeriesWriteError(PlannerError, ValueError):
     """The volume cannot be written as a CT series; the message says why."""
 
 

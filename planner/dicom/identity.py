@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, gene
 from pydicom.valuerep import format_number_as_ds
 
 import planner
+from planner.core.errors import PlannerError
 
 CHARACTER_SET = "ISO_IR 192"  # UTF-8: patient names are not always ASCII
 MANUFACTURER = "Planner"
@@ -28,7 +29,7 @@ IMPLEMENTATION_VERSION_NAME = "PLANNER_" + planner.__version__.replace(".", "_")
 DETACHED_STUDY_MANAGEMENT = "1.2.840.10008.3.1.2.3.1"
 
 
-class IdentityError(ValueError):
+class IdentityError(PlannerError, ValueError):
     """The planning image and the plan disagree on who or what they are."""
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from planner.core.atomic import atomic_write_bytes
+from planner.core.errors import PlannerError
 
 MINIMUM_RSA_KEY_BITS = 2048  # PS3.15 Annex C Base RSA profile; NIST SP 800-131A from 2014
 TEST_CERTIFICATE_KEY_BITS = 3072
@@ -36,7 +37,7 @@ TEST_CERTIFICATE_BACKDATE = _dt.timedelta(minutes=10)
 PRIVATE_KEY_FILE_MODE = 0o600
 
 
-class SigningKeyError(ValueError):
+class SigningKeyError(PlannerError, ValueError):
     """A key or certificate that cannot be used to sign; the message names the file and the reason."""
 
 

@@ -35,6 +35,7 @@ from pydicom.errors import InvalidDicomError
 
 import planner
 from planner.core.atomic import atomic_write_bytes
+from planner.core.errors import PlannerError
 from planner.core.plan import Plan
 from planner.core.plan_file import save_plan
 from planner.dose.result import DoseResult
@@ -54,7 +55,7 @@ SIGNATURES_FILE = "signatures.txt"
 PACKAGE_FILES = (*ALL_FILES, REPORT_FILE, PLAN_FILE, SIGNATURES_FILE)
 
 
-class PackageError(ValueError):
+class PackageError(PlannerError, ValueError):
     """A package that cannot be written or signed; the message says why. Nothing was changed."""
 
 

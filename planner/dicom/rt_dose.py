@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import RTDoseStorage, RTPlanStorage
 
+from planner.core.errors import PlannerError
 from planner.dose.result import DoseResult
 
 from .identity import ExportIdentity, dicom_date, dicom_time, ds_text, new_dataset, referenced
@@ -29,7 +30,7 @@ LEVELS_FOR_MAXIMUM = 65_000  # headroom below 65 535 so rounding the scale can n
 AXIS_UNIFORMITY_MM = 1e-6
 
 
-class DoseGridError(ValueError):
+class DoseGridError(PlannerError, ValueError):
     """A dose grid that cannot be written as an RT Dose plane."""
 
 

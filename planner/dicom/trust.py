@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from planner.core.atomic import atomic_write_text
+from planner.core.errors import PlannerError
 from planner.dicom.keys import SigningKeyError, certificate_fingerprint_sha256, describe_certificate, load_trusted_certificates
 from planner.paths import data_dir
 
@@ -39,7 +40,7 @@ FORMAT = "planner-trusted-certificates"
 VERSION = 1
 
 
-class TrustStoreError(ValueError):
+class TrustStoreError(PlannerError, ValueError):
     """A trust store or certificate that cannot be used; the one-line message names the file and why."""
 
 

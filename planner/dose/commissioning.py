@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from planner.core.errors import PlannerError
 from planner.core.treatment_unit import CommissionedValue, NOT_COMMISSIONED, Machine, UnknownChoice
 
 FORMAT = "planner-commissioning"
@@ -54,7 +55,7 @@ QUANTITIES: dict[str, tuple[str, str]] = {
 }
 
 
-class CommissioningError(ValueError):
+class CommissioningError(PlannerError, ValueError):
     """A commissioning file that cannot be used; the message names the file, entry and field."""
 
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.core.skin_surface import SkinSurface
 from planner.dose.beam_data import BeamData
 
@@ -46,7 +47,7 @@ DZ_MM = 0.025
 DR_MM = 0.05
 
 
-class DoseCalculationError(ValueError):
+class DoseCalculationError(PlannerError, ValueError):
     """Input for which no dose can be calculated; the message says which number and why.
 
     Defined with the dose plane every surface technique shares, so that no technique imports

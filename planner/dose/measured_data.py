@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.dose.beam_data import BeamData, Profile
 
 PDD_SURFACE_TOLERANCE_PERCENT = 0.5
@@ -41,7 +42,7 @@ BW_MAX = 1.6                       # TG-61 Table V tops out at 1.508 (SSD 100 cm
 OF_REFERENCE_TOLERANCE = 0.0005
 
 
-class MeasuredDataError(ValueError):
+class MeasuredDataError(PlannerError, ValueError):
     """A measured-data file that cannot be used; the message names the file and line."""
 
 

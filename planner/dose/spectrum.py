@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.dose import cache
 
 HVL_RELATIVE_TOLERANCE = 1e-3   # the fitted spectrum's HVL must match the measured one within 0.1 %
@@ -30,7 +31,7 @@ DEFAULT_BIN_WIDTH_KEV = 0.5
 _MAX_FILTER_MM_AL = 30.0
 
 
-class SpectrumFitError(ValueError):
+class SpectrumFitError(PlannerError, ValueError):
     """The measured HVL cannot be reached with added aluminium at this kVp."""
 
 

@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, RTStructureSetStorage
 
+from planner.core.errors import PlannerError
 from planner.core.structure_geometry import PlanarContours, even_odd_on_lattice
 from planner.core.volume import DicomOrigin, PlanningVolume, VoxelGrid
 
@@ -40,7 +41,7 @@ CONTOUR_PLANARITY_TOLERANCE_MM = 0.05  # a contour's points must share one z thi
 TARGET_TYPES = ("PTV", "CTV", "GTV")  # the isocentre default's fallback, in this order
 
 
-class CtSeriesError(ValueError):
+class CtSeriesError(PlannerError, ValueError):
     """The CT series or its structure set cannot be used; the message names the file or slice."""
 
     def __init__(self, message: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from planner.core.errors import PlannerError
 
 SPECKLE_SMOOTHING_MM = 0.10  # Gaussian σ: about the axial resolution at 20–25 MHz (physics-data §5)
 SEED_RADIUS_MM = 0.5  # the first estimate of the lesion's grey level
@@ -23,7 +24,7 @@ MAX_LESION_FRACTION = 0.25  # a region over a quarter of the tissue has leaked o
 MAX_VERTICES = 24
 
 
-class ProposalError(ValueError):
+class ProposalError(PlannerError, ValueError):
     """No plausible lesion around the clicked point; the message says why."""
 
 

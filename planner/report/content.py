@@ -14,6 +14,7 @@ from enum import Enum
 
 import numpy as np
 
+from planner.core.errors import PlannerError
 from planner.core.radiobiology import BiologicalDose
 from planner.dose.plan_checks import Finding
 
@@ -21,7 +22,7 @@ CREATOR = "creator"              # the physician's signature of the plan (DICOM 
 AUTHORIZATION = "authorization"  # the approval that follows it (DICOM authorization signature)
 
 
-class ReportError(ValueError):
+class ReportError(PlannerError, ValueError):
     """A plan that cannot be reported; the message says what is missing or inconsistent."""
 
 

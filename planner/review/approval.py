@@ -36,6 +36,7 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from planner.core.atomic import atomic_write_bytes
+from planner.core.errors import PlannerError
 from planner.dicom.audit_anchor import AuditAnchorError, add_audit_anchor, audit_head_text
 from planner.dicom.export import RT_PLAN_FILE
 from planner.dicom.keys import SigningIdentity, certificate_fingerprint_sha256, describe_certificate
@@ -52,7 +53,7 @@ from planner.review.second_check import ActionLevels
 REASON_MAX_CHARS = 10240   # LT holds 10240 characters (PS3.5 6.2)
 
 
-class ApprovalError(ValueError):
+class ApprovalError(PlannerError, ValueError):
     """The decision was not written; the message gives every reason. The file is unchanged."""
 
 

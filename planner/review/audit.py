@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from planner.core.errors import PlannerError
 from planner.paths import data_dir
 
 ACTIONS = ("create", "edit", "sign", "approve", "reject", "export", "send", "open", "revision",
@@ -46,7 +47,7 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 COLUMNS = ("seq", "at_utc", "who", "action", "plan_uid", "details", "previous_hash", "entry_hash", "os_user")
 
 
-class AuditError(ValueError):
+class AuditError(PlannerError, ValueError):
     """The audit log cannot be opened or written (a foreign or damaged file, an unreachable server, a refused entry)."""
 
 

@@ -46,8 +46,11 @@ class SQLiteStore:
         self.location = str(path)
         if not create and not path.is_file():
             raise AuditError(f"{path}: no audit log there")
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:   # a folder that cannot be made: the user reads why, as for any AuditError
+            raise AuditError(f"{path}: cannot create the audit log's folder ({err.strerror or err})") from None
         try:
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as err:

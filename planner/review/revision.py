@@ -17,12 +17,13 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from planner.core.errors import PlannerError
 from planner.core.plan import Plan
 from planner.dicom.package import PlanPackage, write_plan_package
 from planner.dicom.signed_plan import SignedPlan
 
 
-class RevisionError(ValueError):
+class RevisionError(PlannerError, ValueError):
     """A revision that cannot be made or written; the message says why. Nothing was written."""
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planner.core.errors import PlannerError
 from planner.dose.tg61 import TABLE4_HVL_MM_AL, TABLE4_RATIO_AL
 from planner.dose.tg61 import CITATION as TG61_CITATION
 
@@ -39,7 +40,7 @@ REVIEW = "review"
 STOP = "stop"
 
 
-class SecondCheckError(ValueError):
+class SecondCheckError(PlannerError, ValueError):
     """The check cannot be made (no time in the plan, commissioning incomplete); the message says what is missing."""
 
 

@@ -12,6 +12,8 @@ import os
 import re
 import sys
 
+from planner.core.errors import PlannerError
+
 SETUP_HINT = "run `bash scripts/setup.sh` from the Planner folder, which installs them"
 
 # The Debian package that provides each system library Qt loads (shared/reference/qt-setup-notes.md §1.1).
@@ -39,7 +41,7 @@ XCB_PLUGIN_LIBRARIES = (
 )
 
 
-class StartupProblem(Exception):
+class StartupProblem(PlannerError):
     """Planner cannot start; the message says why and what to do."""
 
 

@@ -27,6 +27,8 @@ from pynetdicom import AE, Association, build_role, evt
 from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_RJ
 from pynetdicom.sop_class import Verification
 
+from planner.core.errors import PlannerError
+
 from ..pacs_settings import PacsNode
 from .status import status_text
 
@@ -47,7 +49,7 @@ IMPLEMENTATION_VERSION_NAME = "PLANNER_0_1"
 MAX_PRESENTATION_CONTEXTS = 128  # PS3.8 9.3.2.2: context IDs are odd numbers 1-255
 
 
-class PacsError(RuntimeError):
+class PacsError(PlannerError, RuntimeError):
     """A whole operation with the PACS failed; ``str()`` is one line for the user."""
 
     def __init__(self, message: str, *, report: "SendReport | None" = None,

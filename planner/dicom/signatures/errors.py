@@ -16,8 +16,10 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 
+from planner.core.errors import PlannerError
 
-class SignatureError(ValueError):
+
+class SignatureError(PlannerError, ValueError):
     """A dataset or file that cannot be signed or checked; the message says which and why."""
 
 
