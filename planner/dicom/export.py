@@ -29,6 +29,7 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from planner.core.atomic import atomic_write_bytes, fsync_directory
+from planner.core.errors import PlannerError
 from planner.core.plan import Plan
 from planner.dose.coverage import percent_text
 from planner.dose.plan_checks import REFUSE
@@ -53,7 +54,7 @@ ALL_FILES = (RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, RT_DOSE_FILE, ULTRASOUND_FILE)
 SHORT_STRING_MAX = 16   # SH: machine, applicator and beam-quality identifiers must fit whole
 
 
-class ExportError(ValueError):
+class ExportError(PlannerError, ValueError):
     """The plan cannot be exported; the message says why and what to do."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from pydicom import dcmread
 
+from planner.core.errors import PlannerError
 from planner.core.mlc_beams import MlcPlan
 from planner.core.volume import PlanningVolume
 from planner.dicom.ct_series_writer import RT_STRUCTURE_SET_FILE, CtSeriesWriteError, ct_file_name, write_ct_series
@@ -34,7 +35,7 @@ RT_DOSE_FILE = "RTDOSE.dcm"
 REPORT_FILE = "report.pdf"
 
 
-class ImrtExportError(ValueError):
+class ImrtExportError(PlannerError, ValueError):
     """The IMRT plan cannot be exported; the message says why and nothing was written."""
 
 

@@ -42,6 +42,7 @@ from pydicom.tag import Tag
 from pydicom.uid import RTDoseStorage, RTPlanStorage, RTStructureSetStorage
 
 from planner.core.atomic import atomic_write_bytes
+from planner.core.errors import PlannerError
 from planner.core.mlc_beams import MlcBeam, MlcPlan, MlcSegment
 from planner.core.volume import PlanningVolume, VoxelGrid
 
@@ -59,7 +60,7 @@ SHORT_STRING_MAX = 16  # SH (Treatment Machine Name, RT Plan Label)
 GRID_FRAME_OFFSET_POINTER = Tag(0x3004, 0x000C)
 
 
-class MlcPlanError(ValueError):
+class MlcPlanError(PlannerError, ValueError):
     """The plan cannot be written as an RT Plan; the message says why."""
 
 
