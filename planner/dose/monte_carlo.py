@@ -49,6 +49,7 @@ from typing import Callable
 
 import numpy as np
 
+from planner.core.errors import Cancelled
 from planner.dose.attenuation import (ELECTRON_REST_ENERGY_KEV, HC_KEV_ANGSTROM, InteractionData,
                                       interaction_data, klein_nishina_per_electron_cm2_sr,
                                       thomson_per_electron_cm2_sr)
@@ -65,7 +66,7 @@ NEE_EXCLUSION_CM = 0.005      # next-event estimator: 1/L² → 3/ε² inside th
 CHUNK_PHOTONS = 40_000        # photons transported together (memory ~ tens of MB)
 
 
-class CalculationCancelled(Exception):
+class CalculationCancelled(Cancelled):
     """Raised between batches when the caller's is_cancelled() says so."""
 
 

@@ -8,6 +8,8 @@ an :class:`ImageLoadError` (with the original chained as ``__cause__`` for the l
 
 from __future__ import annotations
 
+from planner.core.errors import Cancelled, PlannerError
+
 __all__ = ["ImageLoadError", "LoadCancelled"]
 
 _MAX_MESSAGE_CHARS = 400
@@ -23,7 +25,7 @@ def one_line(text: str, limit: int = _MAX_MESSAGE_CHARS) -> str:
     return flat
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(PlannerError):
     """An image file could not be opened. The message is a single, specific, human line."""
 
     def __init__(self, message: str) -> None:
@@ -35,5 +37,8 @@ class ImageLoadError(Exception):
         return str(self)
 
 
-class LoadCancelled(ImageLoadError):
-    """The caller's ``is_cancelled()`` returned True while the image was being loaded."""
+class LoadCancelled(Cancelled):
+    """The caller's ``is_cancelled()`` returned True while the image was being loaded.
+
+    Not an ImageLoadError: nothing is wrong with the file, and a catcher of ImageLoadError must not
+    report a cancel as a failure."""

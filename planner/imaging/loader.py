@@ -112,7 +112,7 @@ def load_ultrasound(
         return _load_dicom(data, source_path, name, report)
     except _CallbackError as wrapped:
         raise wrapped.original from None
-    except ImageLoadError:
+    except (ImageLoadError, LoadCancelled):
         raise
     except MemoryError as exc:
         raise ImageLoadError(f"{name}: not enough memory to load this image") from exc
@@ -159,7 +159,7 @@ def _load_picture(data: bytes, source_path: str, name: str, report: _Reporter) -
         if len({f.shape for f in frames}) != 1:
             raise ImageLoadError(f"{name}: the pages of this image have different sizes")
         kind = picture.format or "image"
-    except ImageLoadError:
+    except (ImageLoadError, LoadCancelled):
         raise
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(f"{name}: the picture is too large to open safely ({one_line(str(exc), 120)})") from exc
@@ -336,7 +336,7 @@ def _decode_frames(ds: Any, name: str, report: _Reporter) -> tuple[np.ndarray, l
             report(0.2 + 0.7 * index / n_frames, f"Decoding frame {index + 1} of {n_frames}")
             final_photometric = str(meta.get("photometric_interpretation", photometric)).upper()
             frames.append(array)
-    except (ImageLoadError, _CallbackError):
+    except (ImageLoadError, LoadCancelled, _CallbackError):
         raise
     except Exception as exc:
         raise ImageLoadError(f"{name}: the pixel data could not be decoded ({ts_label}): "

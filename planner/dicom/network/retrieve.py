@@ -22,6 +22,7 @@ from pynetdicom import evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
 
 from planner.core.atomic import atomic_write_bytes
+from planner.core.errors import Cancelled
 
 from ..pacs_settings import PacsNode
 from .association import (IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, UNCOMPRESSED, CancelCheck,
@@ -32,8 +33,15 @@ from .status import status_meaning, status_text
 LOG = logging.getLogger(__name__)
 
 
-class RetrieveCancelled(PacsError):
-    """The caller's ``is_cancelled()`` stopped a C-GET; ``retrieved`` lists the complete files."""
+class RetrieveCancelled(Cancelled):
+    """The caller's ``is_cancelled()`` stopped a C-GET; ``retrieved`` lists the complete files.
+
+    Not a PacsError: the PACS did nothing wrong, and a catcher of PacsError must not report a
+    cancel as a failure."""
+
+    def __init__(self, message: str, *, retrieved: tuple[Path, ...] = ()) -> None:
+        super().__init__(message)
+        self.retrieved = retrieved
 
 
 class RetrieveIncomplete(PacsError):
