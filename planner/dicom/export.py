@@ -37,6 +37,7 @@ from planner.dose.result import DWELL_TIME, TREATMENT_TIME, DoseResult, stale_do
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 from planner.imaging.planning_image import calibrated_image
 from planner.techniques.beam_lookup import machine_commissioning  # the one meaning of "this machine's commissioning"
+from planner.techniques.interface import Technique
 
 from .identity import ExportIdentity, IdentityError, encode, new_uid, read_image_identity
 from .audit_anchor import add_audit_anchor
@@ -174,11 +175,10 @@ def _is_brachy(dose: DoseResult) -> bool:
                       f"eBx dwell time")
 
 
-def _treatment_unit(technique, plan: Plan, brachy: bool, dose: DoseResult) -> TreatmentUnit:
+def _treatment_unit(technique: Technique, plan: Plan, brachy: bool, dose: DoseResult) -> TreatmentUnit:
     setup = plan.setup
-    if getattr(technique, "id", None) != setup.technique_id:
-        raise ExportError(f"the plan is for technique {setup.technique_id!r}, not "
-                          f"{getattr(technique, 'id', technique)!r}")
+    if technique.id != setup.technique_id:
+        raise ExportError(f"the plan is for technique {setup.technique_id!r}, not {technique.id!r}")
     try:
         machine = technique.machine(setup.machine_id)
         energy, applicator = machine.energy(setup.energy_id), machine.applicator(setup.applicator_id)
