@@ -125,9 +125,9 @@ class InversePlanner(Protocol):
 class Technique(Protocol):
     """The plugin interface. ``id`` is the name in the ``planner.techniques`` entry-point group.
 
-    Exactly one of ``dose_engine`` and ``inverse_planner`` is offered. A technique with neither
-    plans but shows no dose; one with an inverse planner is not offered for surface images, and the
-    surface-image window leaves it to the IMRT window.
+    At most one of ``dose_engine`` and ``inverse_planner`` is offered (each built-in technique
+    offers one). A technique with neither plans but shows no dose; one with an inverse planner is
+    not offered for surface images, and the surface-image window leaves it to the IMRT window.
     """
 
     id: str
