@@ -28,15 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from planner import __version__
+from planner.core.errors import PlannerError
 from planner.core.manual_calibration import ManualCalibration
-from planner.core.outline import LesionOutline, OutlineError
+from planner.core.outline import LesionOutline
 from planner.core.plan import Plan
 from planner.core.plan_file import PlanFileError, load_plan, save_plan
 from planner.core.recovery import RecoveryStore
-from planner.dose.kv_dose import DoseCalculationError
-from planner.dose.measured_data import MeasuredDataError
 from planner.imaging import ImageLoadError
-from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
+from planner.imaging.lesion_proposal import propose_lesion_outline
 from planner.imaging.planning_image import (PlanningImage, calibrate_by_hand, calibrated_image, complete_plan,
                                             detect_skin_surface, load_planning_image)
 from planner.techniques import TechniqueRegistry
@@ -44,9 +43,7 @@ from planner.techniques.beam_lookup import beam_key, machine_commissioning
 from planner.techniques.new_plan import open_demo_case, start_plan, technique_for_new_image
 from planner.ui.beam_data_view import BeamDataView
 from planner.ui.course_panel import CoursePanel
-from planner.ui.plan_output import EXPECTED_ERRORS as OUTPUT_ERRORS
 from planner.ui.plan_output import PlanOutput
-from planner.ui.review_controller import EXPECTED_ERRORS as REVIEW_ERRORS
 from planner.ui.review_controller import ReviewController
 from planner.ui.review_panel import ReviewPanel
 from planner.ui.document import PlanDocument
@@ -90,8 +87,7 @@ class MainWindow(QMainWindow):
         self.last_problem: str | None = None
 
         self.document = PlanDocument(recovery, self)
-        self.runner = TaskRunner(expected_errors=(ImageLoadError, PlanFileError, DoseCalculationError,
-                                                  MeasuredDataError, *OUTPUT_ERRORS, *REVIEW_ERRORS), parent=self)
+        self.runner = TaskRunner(parent=self)
         self.dose = DoseController(self.document, registry, self.runner, self)
 
         self.view = UltrasoundView()
@@ -680,7 +676,7 @@ class MainWindow(QMainWindow):
                 engine.load_output_factors(path, energy.id, ssd_cm)
             else:
                 engine.load_measured(kind, path, energy.id, applicator.id, ssd_cm)
-        except (MeasuredDataError, OSError, KeyError, ValueError) as err:
+        except PlannerError as err:
             self.report_problem(f"Measured data not used: {err}")
             return False
         self._shown_beam = None
@@ -747,7 +743,7 @@ class MainWindow(QMainWindow):
         try:
             vertices = propose_lesion_outline(image.frames[self.view.frame], image.calibration, seed_mm, skin)
             outline = LesionOutline(vertices)
-        except (ProposalError, OutlineError) as err:
+        except PlannerError as err:
             self.report_problem(f"No outline proposed: {err}.")
             return
         self.document.apply(plan.with_outline(outline), "Propose lesion outline")

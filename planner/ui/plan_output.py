@@ -16,16 +16,15 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel
 
-from planner.dicom.keys import SigningKeyError, certificate_fingerprint_sha256
-from planner.dicom.network import PacsError
-from planner.dicom.package import PackageError, PlanPackage, sign_plan_package, write_plan_package
+from planner.dicom.keys import certificate_fingerprint_sha256
+from planner.dicom.package import PlanPackage, sign_plan_package, write_plan_package
 from planner.dicom.package_send import send_plan_package
 from planner.dicom.planning_image import locate_planning_image
 from planner.dicom.signatures import SignatureStatus
 from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
 from planner.review.actor import actor
 from planner.review.audit import AuditError, open_audit_log
-from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision, write_revision
+from planner.review.revision import PlanRevision, is_locked, new_revision, write_revision
 from planner.techniques.beam_lookup import beam_key
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
@@ -286,7 +285,7 @@ class PlanOutput(QObject):
         try:
             with open_audit_log() as audit:
                 audit.record(action, who.who, plan_uid or "unknown", details, os_user=who.os_user)
-        except (AuditError, OSError) as err:
+        except AuditError as err:
             self.window.report_problem(f"The audit log could not record '{action}': {err}")
 
     # --- PACS ------------------------------------------------------------------------------------
@@ -366,5 +365,3 @@ def _opened_text(signed: SignedPlan) -> tuple[str, str]:
         return "Plan: draft (unsigned)", "draft"
     return f"Plan: {signed.message}", "signed" if signed.treatable else "draft"
 
-
-EXPECTED_ERRORS = (PackageError, SignedPlanError, PacsError, SigningKeyError, RevisionError, AuditError)

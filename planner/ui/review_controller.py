@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget, QFileDialog
 
-from planner.review.approval import ApprovalError, approve_plan, reject_plan
+from planner.review.approval import approve_plan, reject_plan
 from planner.review.audit import AuditError, open_audit_log
 from planner.review.plan_review import review_plan
 from planner.ui.review_panel import ReviewPanel
@@ -128,5 +128,3 @@ def _audit_entries(window, plan_uid: str) -> tuple:
         window.report_problem(f"The audit log cannot be read: {err}")
         return ()
 
-
-EXPECTED_ERRORS = (ApprovalError, AuditError)

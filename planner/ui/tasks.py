@@ -3,6 +3,10 @@
 The work is a plain function ``work(progress, is_cancelled)`` from the core; this module only
 moves it to a thread and reports back on the GUI thread. A progress bar and a Cancel button in
 the status bar show it. One task runs at a time.
+
+How work ends (planner.core.errors): a ``PlannerError`` is a failure whose one-line message the
+user reads; a ``Cancelled`` (or any end after Cancel) is a cancel; anything else is a defect in
+Planner, logged with its traceback and reported as such.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from planner.core.errors import Cancelled, PlannerError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +49,9 @@ class TaskRunner(QObject):
     cancelled = Signal()
     busy_changed = Signal(bool)
 
-    def __init__(self, expected_errors: tuple[type[BaseException], ...] = (), parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         collect_garbage_in_gui_thread()   # before any worker thread exists
-        self.expected_errors = expected_errors
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._callbacks: tuple = (None, None)
@@ -85,7 +90,7 @@ class TaskRunner(QObject):
         voice.finished.connect(self._on_finish)
         self._thread = threading.Thread(
             target=_work_in_thread, name=description, daemon=True,
-            args=(work, self._cancel, self._gone, voice, description, self.expected_errors))
+            args=(work, self._cancel, self._gone, voice, description))
         self.busy_changed.emit(True)
         self.progressed.emit(0.0, description)
         self._thread.start()
@@ -143,7 +148,7 @@ _voices_of_closed_windows: list[_WorkerVoice] = []   # kept, so none is deleted 
 
 
 def _work_in_thread(work: Work, cancel: threading.Event, gone: threading.Event, voice: _WorkerVoice,
-                    description: str, expected_errors: tuple[type[BaseException], ...]) -> None:
+                    description: str) -> None:
     """The worker thread's whole life: run the work, then say how it ended. Never touches the runner."""
     def stopped() -> bool:
         return cancel.is_set() or gone.is_set()
@@ -152,10 +157,10 @@ def _work_in_thread(work: Work, cancel: threading.Event, gone: threading.Event, 
         result = work(lambda fraction, message: voice.progressed.emit(float(fraction), message), stopped)
         outcome, payload = ("cancelled" if stopped() else "succeeded"), result
     except BaseException as err:  # reported, never raised into the GUI
-        if stopped():
+        if stopped() or isinstance(err, Cancelled):
             outcome, payload = "cancelled", None
-        elif isinstance(err, expected_errors):
-            outcome, payload = "failed", str(err)
+        elif isinstance(err, PlannerError):
+            outcome, payload = "failed", err.user_message
         else:
             log.exception("%s failed", description)
             outcome, payload = "failed", (f"{description} failed unexpectedly: "

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 from pathlib import Path
 
 from planner.core.inverse_plan import dose_grid_label
-from planner.core.inverse_plan import InversePlanError
 from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, save_inverse_plan
 from planner.core.volume import PlanningVolume
 from planner.dose.hot_spot import plan_hot_spot_check
@@ -72,7 +71,7 @@ class ImrtWindow(QMainWindow):
             self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
 
         self.document = InversePlanDocument(self)
-        self.runner = TaskRunner(expected_errors=(InversePlanError,), parent=self)
+        self.runner = TaskRunner(parent=self)
         self.optimisation = Optimisation(self.planner, self.runner, self)
 
         self.slice_view = CtSliceView()
@@ -207,10 +206,7 @@ class ImrtWindow(QMainWindow):
         """Read a CT series and its structure set off the GUI thread, resample it to the dose grid's
         voxels and plan on it (on `plan` when given, e.g. a saved one; `then()` runs after); a series
         that cannot be used is refused with the reader's reason."""
-        from planner.imaging.ct_series import CtSeriesError, load_ct_volume, resample_volume
-
-        if CtSeriesError not in self.runner.expected_errors:
-            self.runner.expected_errors = (*self.runner.expected_errors, CtSeriesError)
+        from planner.imaging.ct_series import load_ct_volume, resample_volume
 
         def work(progress, is_cancelled):
             progress(0.05, f"Reading the CT series in {folder}")
@@ -282,8 +278,8 @@ class ImrtWindow(QMainWindow):
             target = target.with_name(target.name.removesuffix(".json") + PLAN_FILE_SUFFIX)
         try:
             save_inverse_plan(target, self.plan, self.source)
-        except (InversePlanFileError, OSError) as err:
-            self.report_problem(f"The plan was not saved: {getattr(err, 'strerror', None) or err}")
+        except InversePlanFileError as err:
+            self.report_problem(f"The plan was not saved: {err}")
             return False
         self.document.undo_stack.setClean()
         if self.recovery is not None:
@@ -428,11 +424,9 @@ class ImrtWindow(QMainWindow):
         folder = folder or self.ask_export_folder()
         if not folder:
             return False
-        from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+        from planner.dicom.imrt_export import export_imrt_plan
         from planner.report.imrt_report import imrt_report_for
 
-        if ImrtExportError not in self.runner.expected_errors:
-            self.runner.expected_errors = (*self.runner.expected_errors, ImrtExportError)
         planner, volume, influence = self.planner, self.volume, self.optimisation.influence
         patient_name = volume.patient_name or "PHANTOM^TG119"
         patient_id = volume.patient_id or "TG119"
