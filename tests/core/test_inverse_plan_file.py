@@ -241,3 +241,13 @@ def test_a_valid_file_with_flipped_bytes_gives_a_plan_or_a_refusal(tmp_path_fact
     except InversePlanFileError:
         return
     assert isinstance(plan, InversePlan) and isinstance(source, VolumeSource)
+
+
+def test_a_plan_that_cannot_be_written_is_refused_in_one_line(tmp_path):
+    """A folder that is not writable (here: a file stands where the folder should be) is an
+    InversePlanFileError naming the path and the OS's reason, not a bare OSError."""
+    (tmp_path / "not-a-folder").write_text("")
+    path = tmp_path / "not-a-folder" / "plan.imrt.json"
+    with pytest.raises(InversePlanFileError, match=r"cannot write .*plan\.imrt\.json: ") as caught:
+        save_inverse_plan(path, tg119_plan(), TG119)
+    assert "\n" not in str(caught.value)

@@ -289,3 +289,9 @@ def test_a_reserved_entry_is_stored_only_when_the_work_succeeds(tmp_path):
         with log.reserve() as reservation:
             handed = reservation.entry("export", "alice", PLAN_A, {"folder": "/plans/a"}, os_user="alice")
         assert log.entries() == (handed,) and log.verify().ok
+
+
+def test_an_audit_log_whose_folder_cannot_be_made_is_an_audit_error(tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    with pytest.raises(AuditError, match=r"audit\.sqlite: cannot create the audit log's folder \("):
+        AuditLog(tmp_path / "not-a-folder" / "logs" / "audit.sqlite")
