@@ -1,0 +1,59 @@
+"""Run the Monte Carlo of every request of tests/review/test_imrt_second_check.py and record its answers.
+
+    OMP_NUM_THREADS=2 .venv/bin/python -m tests.reference.record_imrt_second_check
+
+Writes tests/reference/imrt_second_check_recorded.json: ompMC's answer to each request (the calibration
+field, the open field on water, the TG-119 plan) under the digest of the request and of the worker script
+(planner/review/mc_point_dose_worker.py). The tests use a recorded answer only when today's request has
+the same digest, and run the Monte Carlo otherwise; so run this after changing the worker, the histories,
+the beamlet cells, the scoring region or the test's packages, and commit the file with the change.
+Measured on two cores: about 15 minutes. The TG-119 plan is made as the test makes it (--grid-mm 5).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from planner.review import imrt_second_check as isc
+from tests.cli_runner import planner
+from tests.review.test_imrt_second_check import RECORDED, TG119_GRID_MM, WATER_HISTORIES, WATER_POINT_MM, water_phantom_package
+
+
+def main() -> int:
+    t0 = time.perf_counter()
+    used: set[str] = set()
+    digest = isc._digest
+
+    def remember(arrays):  # the file keeps only the answers today's requests use
+        used.add(key := digest(arrays))
+        return key
+
+    isc._digest = remember
+    calibration = isc.mc_calibration(RECORDED)
+    print(f"calibration: d_max {calibration.dmax_mm:.1f} mm, PDD(10) {calibration.pdd10_percent:.2f} %, "
+          f"dose per unit weight at d_max {calibration.dose_per_unit_weight_at_dmax_gy:.5e} Gy "
+          f"(± {calibration.uncertainty_percent:.2f} %), {calibration.seconds:.0f} s")
+    with tempfile.TemporaryDirectory(prefix="imrt-check-record-") as tmp:
+        water = isc.imrt_second_check(water_phantom_package(Path(tmp) / "water"), point_mm=WATER_POINT_MM,
+                                      cache_path=RECORDED, n_histories=WATER_HISTORIES)
+        print(f"open field: {water.message}; {water.seconds:.0f} s")
+        out = Path(tmp) / "tg119"
+        ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
+        if ran.returncode != 0:
+            print(ran.stderr, file=sys.stderr)
+            return 1
+        tg119 = isc.imrt_second_check(out, cache_path=RECORDED)
+        print(f"TG-119 at {tg119.point_mm} mm ({tg119.point_choice}): {tg119.message}; {tg119.seconds:.0f} s")
+    store = json.loads(RECORDED.read_text())
+    store["results"] = {k: v for k, v in store["results"].items() if k in used}
+    RECORDED.write_text(json.dumps(store, indent=1) + "\n")
+    print(f"wrote {RECORDED} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
