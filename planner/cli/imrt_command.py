@@ -66,6 +66,15 @@ def load_volume(args):
     return resample_volume(volume, args.grid_mm)
 
 
+def volume_source(args):
+    """Where the planning volume came from, as the plan file and the exported RT Plan record it."""
+    from planner.core.inverse_plan_file import VolumeSource
+
+    if args.tg119:
+        return VolumeSource.tg119(args.grid_mm)
+    return VolumeSource.ct(args.ct, args.grid_mm, args.rtstruct)
+
+
 def run_imrt(args) -> int:
     from planner.core.inverse_plan import InversePlanError
 
@@ -201,6 +210,7 @@ def dvh_line(m) -> str:
 
 def _export(planner, args, volume, influence, result):
     from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
+    from planner.dicom.inverse_payload import InverseSource
     from planner.report.imrt_report import imrt_report_for
 
     deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
@@ -210,8 +220,10 @@ def _export(planner, args, volume, influence, result):
     patient_id = volume.patient_id or args.patient_id
     report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
                                          patient_name=name, patient_id=patient_id)
+    source = InverseSource(result.plan, volume_source(args), planner.MODEL_DESCRIPTION,
+                           "; ".join(deliverable.mlc_plan.notes))
     try:
         return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id,
-                                             report=report, dvh_curves=dvh_curves)
+                                             report=report, dvh_curves=dvh_curves, source=source)
     except ImrtExportError as err:
         raise InputError(str(err)) from None

@@ -26,6 +26,7 @@ from planner.core.volume import PlanningVolume
 from planner.dicom.ct_series_writer import RT_STRUCTURE_SET_FILE, CtSeriesWriteError, ct_file_name, write_ct_series
 from planner.dicom.export import move_into_place, staged_folder
 from planner.dicom.identity import PatientStudy, new_uid
+from planner.dicom.inverse_payload import InverseSource
 from planner.dicom.rt_plan_mlc import MlcPlanError, volume_identity, write_rt_dose_3d, write_rt_plan_mlc
 from planner.report.content import ReportError
 from planner.report.imrt_report import ImrtReportContent, WrittenFile, write_imrt_report
@@ -53,10 +54,13 @@ class ImrtExport:
 def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
                      patient_name: str, patient_id: str, overwrite: bool = False,
                      created: _dt.datetime | None = None, report: ImrtReportContent | None = None,
-                     dvh_curves=None) -> ImrtExport:
+                     dvh_curves=None, source: InverseSource | None = None) -> ImrtExport:
     """Write CT####.dcm, rtstruct.dcm, RTPLAN.dcm and RTDOSE.dcm (whole-course dose) into `folder`,
-    and report.pdf when ``report`` is given (``dvh_curves``: structure → its deliverable DVH)."""
+    and report.pdf when ``report`` is given (``dvh_curves``: structure → its deliverable DVH).
+    With ``source`` (the IMRT plan it was optimised from) the RT Plan embeds that plan and its
+    calculation record (planner.dicom.inverse_payload), so it can be opened, signed and reviewed."""
     folder = Path(folder)
+    embed = None if source is None else source.embedder(plan, patient_id, patient_name, volume)
     if dose_gy.shape != volume.grid.shape:
         raise ImrtExportError(f"the dose grid {dose_gy.shape} is not the volume's {volume.grid.shape}")
     if plan.target_roi_name not in volume.masks:
@@ -65,7 +69,7 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
         _check_report(report, plan)
     created = created or _dt.datetime.now()
     if volume.dicom_origin is not None:
-        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created, report, dvh_curves)
+        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created, report, dvh_curves, embed)
     # one study and frame of reference for every object, made once for a phantom
     volume = replace(volume, study_instance_uid=volume.study_instance_uid or new_uid(),
                      frame_of_reference_uid=volume.frame_of_reference_uid or new_uid())
@@ -82,7 +86,7 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
             identity = volume_identity(volume, _patient_study(structure_set), created)
             plan = replace(plan, target_roi_number=roi_numbers.get(plan.target_roi_name))
             plan_uid = write_rt_plan_mlc(plan, identity, staging / RT_PLAN_FILE,
-                                         structure_set_uid=str(structure_set.SOPInstanceUID))
+                                         structure_set_uid=str(structure_set.SOPInstanceUID), embed=embed)
             write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
                              comment=f"{plan.prescription_description}; whole course, Gy")
             if report is not None:
@@ -100,7 +104,7 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
 
 def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
                           overwrite: bool, created: _dt.datetime, report: ImrtReportContent | None,
-                          dvh_curves) -> ImrtExport:
+                          dvh_curves, embed) -> ImrtExport:
     origin = volume.dicom_origin
     roi_number = origin.roi_number(plan.target_roi_name)
     if roi_number is None:
@@ -112,7 +116,7 @@ def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, d
             identity = volume_identity(volume, PatientStudy(**dict(origin.patient_study)), created)
             plan = replace(plan, target_roi_number=roi_number)
             plan_uid = write_rt_plan_mlc(plan, identity, staging / RT_PLAN_FILE,
-                                         structure_set_uid=origin.structure_set_uid)
+                                         structure_set_uid=origin.structure_set_uid, embed=embed)
             write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
                              comment=f"{plan.prescription_description}; whole course, Gy")
             if report is not None:

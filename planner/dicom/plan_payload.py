@@ -95,10 +95,16 @@ def same_calculation(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def add_plan_payload(ds: Dataset, plan: Plan, record: dict[str, Any]) -> None:
     """Embed ``plan`` and its calculation ``record`` in the RT Plan ``ds`` (before it is signed)."""
-    if _creator_slots(ds):
+    add_payload_block(ds, PRIVATE_CREATOR, plan_to_dict(plan), record)
+
+
+def add_payload_block(ds: Dataset, creator: str, plan_data: dict[str, Any], record: dict[str, Any]) -> None:
+    """The private block of one embedded plan of either kind (``creator``: PRIVATE_CREATOR for a
+    surface plan, planner.dicom.inverse_payload's for an IMRT plan): its JSON and calculation record."""
+    if planner_slots(ds):
         raise PlanPayloadError("the RT Plan already holds an embedded Planner plan")
-    block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    block.add_new(PLAN_ELEMENT, PAYLOAD_VR, _json(plan_to_dict(plan)))
+    block = ds.private_block(PRIVATE_GROUP, creator, create=True)
+    block.add_new(PLAN_ELEMENT, PAYLOAD_VR, _json(plan_data))
     block.add_new(RECORD_ELEMENT, PAYLOAD_VR, _json(record))
 
 
@@ -108,22 +114,36 @@ def read_plan_payload(ds: Dataset) -> tuple[Plan, dict[str, Any]]:
     Reads the stored bytes without converting any element in place, so a signed dataset is left
     exactly as read (planner.dicom.signatures).
     """
-    slots = _creator_slots(ds)
+    plan_data, record = read_payload_block(ds, PRIVATE_CREATOR)
+    try:
+        return plan_from_dict(plan_data), record
+    except PlanFileError as exc:
+        raise PlanPayloadError(f"the embedded plan cannot be read: {exc}") from None
+
+
+def read_payload_block(ds: Dataset, creator: str) -> tuple[Any, dict[str, Any]]:
+    """(plan JSON, calculation record) of the block ``creator`` reserved; PlanPayloadError when there
+    is none, more than one, or it is garbled. Reads the stored bytes without converting any element."""
+    slots = [slot for slot, name in planner_slots(ds) if name == creator]
     if not slots:
-        raise PlanPayloadError(f"no embedded Planner plan (no private creator {PRIVATE_CREATOR!r} in group "
+        raise PlanPayloadError(f"no embedded Planner plan (no private creator {creator!r} in group "
                                f"{PRIVATE_GROUP:04X})")
     if len(slots) > 1:
-        raise PlanPayloadError(f"the private creator {PRIVATE_CREATOR!r} appears {len(slots)} times: "
+        raise PlanPayloadError(f"the private creator {creator!r} appears {len(slots)} times: "
                                f"which embedded plan is meant is ambiguous")
     base = (PRIVATE_GROUP << 16) | (slots[0] << 8)
     plan_data = _json_value(ds, base | PLAN_ELEMENT, "plan")
     record = _json_value(ds, base | RECORD_ELEMENT, "calculation record")
     if not isinstance(record, dict):
         raise PlanPayloadError("the embedded calculation record is not a JSON object")
-    try:
-        return plan_from_dict(plan_data), record
-    except PlanFileError as exc:
-        raise PlanPayloadError(f"the embedded plan cannot be read: {exc}") from None
+    return plan_data, record
+
+
+def embedded_kind(ds: Dataset) -> str | None:
+    """The private creator of the one Planner plan block in ``ds`` (which kind of plan it embeds), or
+    None when there is none or more than one."""
+    slots = planner_slots(ds)
+    return slots[0][1] if len(slots) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -155,6 +175,32 @@ class PayloadDifference:
         return f"{self.what}: RT Plan {str(self.rt_plan)!r}, embedded plan {str(self.embedded)!r}"
 
 
+class Differences:
+    """The differences found so far between an RT Plan's attributes and its embedded plan."""
+
+    def __init__(self) -> None:
+        self.items: list[PayloadDifference] = []
+
+    def compare(self, what: str, dicom_value, planner_value, *, number: bool = False, dicom_path=None,
+                payload_path=None) -> None:
+        """Record a difference unless both values are there and equal (numbers to TOLERANCE)."""
+        if dicom_value is not None and planner_value is not None:
+            if number and math.isclose(float(dicom_value), float(planner_value), rel_tol=TOLERANCE):
+                return
+            if not number and str(dicom_value).strip() == str(planner_value).strip():
+                return
+        self.items.append(PayloadDifference(what, None if dicom_value is None else _plain(dicom_value),
+                                            planner_value, number, dicom_path, payload_path))
+
+
+def first_item(container, keyword: str):
+    """The first item of the sequence ``keyword`` in ``container`` (None when absent or empty)."""
+    if container is None:
+        return None
+    items = container.get(keyword)
+    return items[0] if items else None
+
+
 def payload_disagreements(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tuple[str, ...]:
     """Where the RT Plan's own attributes (what a record-and-verify system delivers) say something
     else than the embedded plan (what Planner shows): patient, fractions, dose per fraction, machine,
@@ -164,55 +210,46 @@ def payload_disagreements(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tu
 
 def payload_differences(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tuple[PayloadDifference, ...]:
     """payload_disagreements, one PayloadDifference each. Read after verifying: it converts elements."""
-    problems: list[PayloadDifference] = []
-
-    def differ(what, dicom_value, planner_value, *, number=False, dicom_path=None, payload_path=None):
-        if dicom_value is not None and planner_value is not None:
-            if number and math.isclose(float(dicom_value), float(planner_value), rel_tol=TOLERANCE):
-                return
-            if not number and str(dicom_value).strip() == str(planner_value).strip():
-                return
-        problems.append(PayloadDifference(what, None if dicom_value is None else _plain(dicom_value),
-                                          planner_value, number, dicom_path, payload_path))
-
+    found = Differences()
+    differ, problems = found.compare, found.items
     try:
         differ("patient ID", ds.get("PatientID"), plan.patient_id, dicom_path=("PatientID",),
                payload_path=("plan", "patient", "id"))
         differ("patient name", ds.get("PatientName"), plan.patient_name, dicom_path=("PatientName",),
                payload_path=("plan", "patient", "name"))
-        group = _first(ds, "FractionGroupSequence")
+        group = first_item(ds, "FractionGroupSequence")
         rx = plan.prescription
         differ("number of fractions", None if group is None else group.get("NumberOfFractionsPlanned"),
                rx.fractions, number=True, dicom_path=("FractionGroupSequence", 0, "NumberOfFractionsPlanned"),
                payload_path=("plan", "prescription", "fractions"))
-        reference = _first(group, "ReferencedDoseReferenceSequence")
+        reference = first_item(group, "ReferencedDoseReferenceSequence")
         differ("dose per fraction (Gy)", None if reference is None else reference.get("TargetPrescriptionDose"),
                rx.dose_per_fraction_gy, number=True,
                dicom_path=("FractionGroupSequence", 0, "ReferencedDoseReferenceSequence", 0, "TargetPrescriptionDose"),
                payload_path=("plan", "prescription", "dose_per_fraction_gy"))
         time_min = record.get("treatment_time_min")
-        beam = _first(ds, "BeamSequence")
+        beam = first_item(ds, "BeamSequence")
         if beam is not None:  # kV: time-based meterset in minutes (planner.dicom.rt_plan)
             differ("machine", beam.get("TreatmentMachineName"), plan.setup.machine_id,
                    dicom_path=("BeamSequence", 0, "TreatmentMachineName"), payload_path=("plan", "setup", "machine"))
-            applicator = _first(beam, "ApplicatorSequence")
+            applicator = first_item(beam, "ApplicatorSequence")
             differ("applicator", None if applicator is None else applicator.get("ApplicatorID"),
                    plan.setup.applicator_id, dicom_path=("BeamSequence", 0, "ApplicatorSequence", 0, "ApplicatorID"),
                    payload_path=("plan", "setup", "applicator"))
-            meterset = _first(group, "ReferencedBeamSequence")
+            meterset = first_item(group, "ReferencedBeamSequence")
             differ("beam-on time (min)", None if meterset is None else meterset.get("BeamMeterset"), time_min,
                    number=True, dicom_path=("FractionGroupSequence", 0, "ReferencedBeamSequence", 0, "BeamMeterset"),
                    payload_path=("record", "treatment_time_min"))
         else:  # eBx: dwell time in seconds on the one channel
-            machine = _first(ds, "TreatmentMachineSequence")
+            machine = first_item(ds, "TreatmentMachineSequence")
             differ("machine", None if machine is None else machine.get("TreatmentMachineName"),
                    plan.setup.machine_id, dicom_path=("TreatmentMachineSequence", 0, "TreatmentMachineName"),
                    payload_path=("plan", "setup", "machine"))
-            setup = _first(ds, "ApplicationSetupSequence")
+            setup = first_item(ds, "ApplicationSetupSequence")
             differ("applicator", None if setup is None else setup.get("ApplicationSetupName"),
                    plan.setup.applicator_id, dicom_path=("ApplicationSetupSequence", 0, "ApplicationSetupName"),
                    payload_path=("plan", "setup", "applicator"))
-            channel = _first(setup, "ChannelSequence")
+            channel = first_item(setup, "ChannelSequence")
             seconds = None if time_min is None else float(time_min) * 60.0
             differ("dwell time (s)", None if channel is None else channel.get("ChannelTotalTime"), seconds,
                    number=True, dicom_path=("ApplicationSetupSequence", 0, "ChannelSequence", 0, "ChannelTotalTime"))
@@ -223,10 +260,10 @@ def payload_differences(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tupl
 
 def payload_json(ds: Dataset) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
     """(tag of the plan element, plan JSON, record JSON) as stored, or None (planner.dicom.tamper_evidence)."""
-    slots = _creator_slots(ds)
+    slots = planner_slots(ds)
     if len(slots) != 1:
         return None
-    base = (PRIVATE_GROUP << 16) | (slots[0] << 8)
+    base = (PRIVATE_GROUP << 16) | (slots[0][0] << 8)
     try:
         return base, _json_value(ds, base | PLAN_ELEMENT, "plan"), _json_value(ds, base | RECORD_ELEMENT, "record")
     except PlanPayloadError:
@@ -255,20 +292,19 @@ def _number(value) -> float | None:
     return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
-def _first(container, keyword: str):
-    if container is None:
-        return None
-    items = container.get(keyword)
-    return items[0] if items else None
+# Every layout of an embedded plan Planner writes: a surface plan's and an IMRT plan's
+# (planner.dicom.inverse_payload). Both put the plan at xx00 and the record at xx01.
+PLANNER_CREATORS = (PRIVATE_CREATOR, "PLANNER INVERSE PLAN 1")
 
 
-def _creator_slots(ds: Dataset) -> list[int]:
-    """The element numbers xx of (3259,00xx) that hold Planner's private creator."""
+def planner_slots(ds: Dataset) -> list[tuple[int, str]]:
+    """(xx, creator) of each (3259,00xx) that holds one of Planner's private creators."""
     slots = []
     for slot in range(0x10, 0x100):
         element = ds.get_item((PRIVATE_GROUP << 16) | slot)
-        if element is not None and _text(element.value).strip(" \0") == PRIVATE_CREATOR:
-            slots.append(slot)
+        name = None if element is None else _text(element.value).strip(" \0")
+        if name in PLANNER_CREATORS:
+            slots.append((slot, name))
     return slots
 
 
@@ -291,6 +327,7 @@ def _text(value, strict: bool = False) -> str:
     return "" if value is None else str(value)
 
 
-__all__ = ["PRIVATE_CREATOR", "PRIVATE_GROUP", "PayloadDifference", "PlanPayloadError", "add_plan_payload",
-           "calculation_record", "payload_differences", "payload_disagreements", "payload_json", "payload_text",
+__all__ = ["PLANNER_CREATORS", "PRIVATE_CREATOR", "PRIVATE_GROUP", "Differences", "PayloadDifference", "PlanPayloadError",
+           "add_payload_block", "add_plan_payload", "calculation_record", "embedded_kind", "first_item", "payload_differences",
+           "payload_disagreements", "payload_json", "payload_text", "planner_slots", "read_payload_block",
            "read_plan_payload", "same_calculation"]

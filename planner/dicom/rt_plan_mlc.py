@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Callable
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -124,10 +125,15 @@ def build_rt_plan_mlc(identity: ExportIdentity, sop_instance_uid: str, plan: Mlc
 
 
 def write_rt_plan_mlc(plan: MlcPlan, identity: ExportIdentity, path: str | os.PathLike, *,
-                      structure_set_uid: str | None, sop_instance_uid: str | None = None) -> str:
-    """Build and write the RT Plan (atomically); returns its SOP Instance UID."""
+                      structure_set_uid: str | None, sop_instance_uid: str | None = None,
+                      embed: Callable[[Dataset], None] | None = None) -> str:
+    """Build and write the RT Plan (atomically); returns its SOP Instance UID. ``embed(ds)`` adds
+    what the plan carries of its own (planner.dicom.inverse_payload) before it is written."""
     uid = sop_instance_uid or new_uid()
-    atomic_write_bytes(path, encode(build_rt_plan_mlc(identity, uid, plan, structure_set_uid)))
+    ds = build_rt_plan_mlc(identity, uid, plan, structure_set_uid)
+    if embed is not None:
+        embed(ds)
+    atomic_write_bytes(path, encode(ds))
     return uid
 
 

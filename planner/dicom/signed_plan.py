@@ -47,7 +47,8 @@ from planner.core.clinic_settings import ClinicSettings, ClinicSettingsError, lo
 from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
-from .plan_payload import PlanPayloadError, payload_differences, payload_disagreements, read_plan_payload
+from .inverse_payload import INVERSE_CREATOR, EmbeddedInversePlan, inverse_payload_differences, read_inverse_payload
+from .plan_payload import PayloadDifference, PlanPayloadError, embedded_kind, payload_differences, read_plan_payload
 from .audit_anchor import anchors_signed_later, is_excused
 from .signatures import (APPROVAL_GROUP, AUTHORIZATION, CREATOR, DAMAGE_ERRORS, SignatureCheck, SignatureError,
                          SignatureStatus, damaged_file_message, verify_dataset)
@@ -75,7 +76,7 @@ class ClinicPolicyError(SignedPlanError):
 class SignedPlan:
     """A plan as opened from its RT Plan, with the verdict on its signatures (module docstring)."""
 
-    plan: Plan
+    plan: Plan | EmbeddedInversePlan     # a surface plan, or an IMRT plan (planner.dicom.inverse_payload)
     calculation_record: dict[str, Any]
     checks: tuple[SignatureCheck, ...]
     status: SignatureStatus
@@ -124,19 +125,30 @@ def _open(file: Path, trusted_certificates: tuple[x509.Certificate, ...], at: _d
     status = SignatureStatus.of(checks)
     _check_is_rt_plan(ds, file)
     try:
-        plan, record = read_plan_payload(ds)
+        plan, record = read_inverse_payload(ds) if embedded_kind(ds) == INVERSE_CREATOR else read_plan_payload(ds)
     except PlanPayloadError as exc:
         signed = "" if status is SignatureStatus.UNSIGNED else f" — {status.value}"
         raise SignedPlanError(f"{file} is an RT Plan Planner cannot open: {exc}{signed}") from None
-    treatable, reviewed, message = _verdict(ds, plan, record, checks, status, clinic)
-    evidence = tamper_evidence(ds, checks, payload_differences(ds, plan, record))
+    differences = plan_differences(ds, plan, record)
+    treatable, reviewed, message = _verdict(ds, record, differences, checks, status, clinic)
+    evidence = tamper_evidence(ds, checks, differences)
     return SignedPlan(plan=plan, calculation_record=record, checks=checks, status=status, treatable=treatable,
                       message=message, path=file, rt_plan_uid=str(ds.get("SOPInstanceUID", "") or ""),
                       evidence=evidence, reviewed=reviewed, clinic=clinic)
 
 
-def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck, ...],
-             status: SignatureStatus, clinic: ClinicSettings) -> tuple[bool, bool, str]:
+def plan_differences(ds: Dataset, plan: Plan | EmbeddedInversePlan,
+                     record: dict[str, Any]) -> tuple[PayloadDifference, ...]:
+    """Where the RT Plan's own attributes and its embedded plan, of either kind, disagree (rule 5).
+    Read after verifying: it converts elements."""
+    if isinstance(plan, EmbeddedInversePlan):
+        return inverse_payload_differences(ds, plan, record)
+    return payload_differences(ds, plan, record)
+
+
+def _verdict(ds: Dataset, record: dict, differences: tuple[PayloadDifference, ...],
+             checks: tuple[SignatureCheck, ...], status: SignatureStatus,
+             clinic: ClinicSettings) -> tuple[bool, bool, str]:
     """(treatable, reviewed, message)."""
     if status is SignatureStatus.UNSIGNED:
         return False, False, DRAFT_MESSAGE
@@ -162,7 +174,7 @@ def _verdict(ds: Dataset, plan: Plan, record: dict, checks: tuple[SignatureCheck
         reason = str(ds.get((0x0044, 0x0003)).value if (0x0044, 0x0003) in ds else "").strip()
         refusals.insert(0, f"REJECTED by {ds.get('ReviewerName', '') or 'the reviewer'}"
                            + (f": {reason}" if reason else ""))
-    disagreements = payload_disagreements(ds, plan, record)
+    disagreements = [d.text() for d in differences]
     if disagreements:
         refusals.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
     message = "signed by " + "; ".join(_signed_words(check) for check in checks)
@@ -238,4 +250,4 @@ def _check_is_rt_plan(ds: Dataset, file: Path) -> None:
         raise SignedPlanError(f"{file} is {kind}, not an RT Plan")
 
 
-__all__ = ["ClinicPolicyError", "SignedPlan", "SignedPlanError", "open_signed_plan"]
+__all__ = ["ClinicPolicyError", "SignedPlan", "SignedPlanError", "open_signed_plan", "plan_differences"]

@@ -38,9 +38,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from planner.dicom.audit_anchor import anchors_signed_later, is_excused
-from planner.dicom.plan_payload import payload_disagreements
+from planner.dicom.inverse_payload import EmbeddedInversePlan
 from planner.dicom.signatures import APPROVAL_GROUP, AUTHORIZATION, CREATOR, SignatureCheck
-from planner.dicom.signed_plan import SignedPlan, open_signed_plan
+from planner.dicom.signed_plan import SignedPlan, open_signed_plan, plan_differences
 from planner.review.consistency import STOP as FINDING_STOP
 from planner.review.consistency import ReviewFinding, consistency_checks
 from planner.review.second_check import STOP as CHECK_STOP
@@ -48,6 +48,8 @@ from planner.review.second_check import ActionLevels, SecondCheck, SecondCheckEr
 
 REPRODUCTION_TOLERANCE = 0.001          # 0.1 %: the engine is deterministic (fixed seed, cached beam data)
 UNAPPROVED, APPROVED, REJECTED = "UNAPPROVED", "APPROVED", "REJECTED"
+IMRT_REVIEW_MISSING = ("an IMRT plan's dose cannot yet be recomputed from its signed segments, nor checked "
+                       "independently, in Planner: it cannot be approved here")
 # Why a plan was rejected: (0044,0003) Approval Status Further Description, LT. The RT Plan's own
 # Approval module (C.8.8.16) has only Approval Status, Review Date, Review Time and Reviewer Name,
 # and the SOP Common module no free text for it; the data dictionary's Approval Status Further
@@ -177,9 +179,16 @@ def review_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Cer
     approval = approval_state(ds)
     reasons = [*_signature_reasons(signed.checks, approval, anchors_signed_later(ds, signed.checks)),
                *_decision_reasons(approval, signed.checks)]
-    disagreements = payload_disagreements(ds, signed.plan, signed.calculation_record)
+    disagreements = [d.text() for d in plan_differences(ds, signed.plan, signed.calculation_record)]
     if disagreements:
         reasons.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
+    if isinstance(signed.plan, EmbeddedInversePlan):
+        # Its signatures, trust and the agreement of what it embeds with what it delivers are judged
+        # above by the same rules as any plan; recomputing its dose and the independent check are not.
+        reasons.append(IMRT_REVIEW_MISSING)
+        return PlanReview(signed_plan=signed, signatures=tuple(_signature(c) for c in signed.checks),
+                          approval=approval, recomputation=None, second_check=None, findings=(),
+                          second_check_difference_percent=None, can_approve=False, reasons=tuple(reasons))
 
     context = _recompute(signed, registry)
     reasons += context.reasons
