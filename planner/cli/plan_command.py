@@ -123,7 +123,7 @@ def run_plan(args) -> int:
     convention = point is None
     plan = plan.with_prescription(prescription.with_point(point or default_prescription(technique).point))
 
-    engine = getattr(technique, "dose_engine", None)
+    engine = technique.dose_engine
     if engine is None:
         raise InputError(f"technique {technique.id} has no dose engine: it cannot be planned from the command line")
     commissioning = machine_commissioning(technique, machine.id)

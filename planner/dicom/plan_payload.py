@@ -37,6 +37,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 import planner
+from planner.core.errors import PlannerError
 from planner.core.plan import Plan
 from planner.core.plan_file import PlanFileError, plan_from_dict, plan_to_dict
 from planner.dose.result import DoseResult
@@ -50,7 +51,7 @@ TOLERANCE = 1e-9             # relative: DS values hold 16 characters, far finer
 DEMO_COMMISSIONING_CODE = "demo-commissioning"
 
 
-class PlanPayloadError(ValueError):
+class PlanPayloadError(PlannerError, ValueError):
     """An RT Plan without a readable embedded Planner plan; the message says what is missing or wrong."""
 
 

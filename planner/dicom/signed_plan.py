@@ -44,6 +44,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, RTPlanStorage
 
 from planner.core.clinic_settings import ClinicSettings, ClinicSettingsError, load_clinic_settings
+from planner.core.errors import PlannerError
 from planner.core.plan import Plan
 
 from .export import RT_PLAN_FILE
@@ -63,7 +64,7 @@ _APPROVAL_PREFIX = f"({APPROVAL_GROUP:04X},"   # how SignatureCheck names an App
 _REASON_PREFIX = "(0044,0003)"                 # Approval Status Further Description: a rejection's reason
 
 
-class SignedPlanError(ValueError):
+class SignedPlanError(PlannerError, ValueError):
     """A file that cannot be opened as a Planner plan; the one-line message says why."""
 
 

@@ -211,7 +211,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                     ) -> tuple[ImrtReportContent, dict[str, CumulativeDvh]]:
     """The report's content and the deliverable dose's DVH curves from the IMRT technique's objects.
 
-    ``inverse_planner``: the technique's planning module (``structure_dvhs``, ``dvh_description``,
+    ``inverse_planner``: the technique's InversePlanner (``structure_dvhs``, ``dvh_description``,
     ``tg119_goals``, ``MODEL_DESCRIPTION``); ``result``: its ImrtResult (``plan``, ``metrics``, ...);
     ``deliverable``: its DeliverablePlan (``mlc_plan``, ``metrics``, ``dose_rows_gy``, ``levels``).
     All are read by attribute: planner.report never imports a plugin.

@@ -296,7 +296,7 @@ def _recompute(signed: SignedPlan, registry) -> _Context:
     except Exception as exc:  # an unknown technique id, a broken plugin: no recomputation, no approval
         context.reasons.append(f"the plan's technique {plan.setup.technique_id!r} is not available: {exc}")
         return context
-    engine = getattr(context.technique, "dose_engine", None)
+    engine = context.technique.dose_engine
     if engine is None:
         context.reasons.append(f"technique {context.technique.id} has no dose engine: the dose cannot be recomputed")
         return context

@@ -59,7 +59,7 @@ class DoseController(QObject):
         if self._entry_problem is not None:
             return self._unavailable(f"not computed: {self._entry_problem}")
         technique = self.registry.get(plan.setup.technique_id)
-        engine = getattr(technique, "dose_engine", None)
+        engine = technique.dose_engine
         if engine is None:
             return self._unavailable(f"{technique.name} has no dose engine in this version of Planner.")
         image = calibrated_image(self.document.planning_image.image, plan)

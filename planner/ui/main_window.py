@@ -664,7 +664,7 @@ class MainWindow(QMainWindow):
         """Load a measured CSV into the technique's engine for the plan's energy, cone and SSD."""
         plan = self.document.plan
         technique = None if plan is None else self.registry.get(plan.setup.technique_id)
-        engine = getattr(technique, "dose_engine", None)
+        engine = None if technique is None else technique.dose_engine
         key = None if technique is None else beam_key(technique, plan)
         if engine is None or key is None or not hasattr(engine, "load_measured"):
             self.report_problem("Measured data need an open plan whose technique computes dose and whose energy "
@@ -691,7 +691,7 @@ class MainWindow(QMainWindow):
         if plan is None:
             return
         technique = self.registry.get(plan.setup.technique_id)
-        engine = getattr(technique, "dose_engine", None)
+        engine = technique.dose_engine
         if engine is None:
             self.report_problem(f"{technique.name} offers no recommendation.")
             return

@@ -76,7 +76,7 @@ class ImrtWindow(QMainWindow):
 
         self.slice_view = CtSliceView()
         self.setCentralWidget(self.slice_view)
-        machines = "; ".join(m.name for m in getattr(technique, "machines", ()))
+        machines = "; ".join(m.name for m in technique.machines)
         self.summary = PlanSummary(self.planner.MODEL_DESCRIPTION, machines)
         self.objectives = ObjectivesTable()
         self.dvh = DvhPlot()
