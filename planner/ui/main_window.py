@@ -7,8 +7,6 @@ no plan state of its own.
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt
@@ -28,39 +26,30 @@ from PySide6.QtWidgets import (
 )
 
 from planner import __version__
-from planner.core.errors import PlannerError
-from planner.core.manual_calibration import ManualCalibration
-from planner.core.outline import LesionOutline
 from planner.core.plan import Plan
-from planner.core.plan_file import PlanFileError, load_plan, save_plan
 from planner.core.recovery import RecoveryStore
-from planner.imaging import ImageLoadError
-from planner.imaging.lesion_proposal import propose_lesion_outline
-from planner.imaging.planning_image import (PlanningImage, calibrate_by_hand, calibrated_image, complete_plan,
-                                            detect_skin_surface, load_planning_image)
+from planner.imaging.planning_image import PlanningImage, calibrated_image
 from planner.techniques import TechniqueRegistry
-from planner.techniques.beam_lookup import beam_key, machine_commissioning
-from planner.techniques.new_plan import open_demo_case, start_plan, technique_for_new_image
+from planner.ui.beam_data import BeamData
 from planner.ui.beam_data_view import BeamDataView
 from planner.ui.course_panel import CoursePanel
+from planner.ui.editing_tools import EditingTools
+from planner.ui.plan_files import PlanFiles
 from planner.ui.plan_output import PlanOutput
+from planner.ui.recommendation import Recommendation
 from planner.ui.review_controller import ReviewController
 from planner.ui.review_panel import ReviewPanel
 from planner.ui.document import PlanDocument
 from planner.ui.dose_controller import DoseController
-from planner.ui.click_tools import PointTool, TwoPointTool
 from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
 from planner.ui.plan_panel import PlanPanel
-from planner.ui.quantity_field import QuantityField, parse_positive_mm
+from planner.ui.quantity_field import QuantityField
 from planner.ui.recovery_offer import RecoveryOffer
 from planner.ui.settings import AppSettings
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
-
-PLAN_FILE_FILTER = "Planner plans (*.plan.json *.json)"
-IMAGE_FILE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 
 # The dock arrangement's version: a window state saved with another one is not restored (1: the
 # course below the image, issue 13; 0: every panel tabbed on the right).
@@ -127,11 +116,21 @@ class MainWindow(QMainWindow):
         self._calibration_details = ""
         self._shown_calibration = "none shown yet"
         self._shown_beam = None
-        self.recovery_offer = RecoveryOffer(self)
         self.progress = TaskProgressWidget(self.runner)
         self.statusBar().addWidget(self.cursor_label, 1)
         self.statusBar().addPermanentWidget(self.calibration_label)
         self.statusBar().addPermanentWidget(self.progress)
+
+        # The controllers get the document, the services they use and the window as Dialogs.
+        self.files = PlanFiles(self.document, registry, settings, self.runner, self,
+                               entries_used=self._commit_pending_entry, last_dose=lambda: self.dose.last_result,
+                               may_open_here=lambda path: self.recovery_offer.may_open_here(path), parent=self)
+        self.recovery_offer = RecoveryOffer(self.document, self, self.files.open_plan,
+                                            self.plan_panel.restore_typed_entries)
+        self.editing = EditingTools(self.document, self.view, self.dose, self, self.metrics_panel.show_plan)
+        self.beam_data = BeamData(self.document, registry, self.dose, self.beam_data_view, self)
+        self.recommendation = Recommendation(self.document, registry, self.runner, self.metrics_panel.dose_panel,
+                                             self)
 
         self._build_actions()
         self._connect()
@@ -177,14 +176,14 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         stack = self.document.undo_stack
-        self.open_image_action = self._action("Open &Image…", self.choose_image_file, QKeySequence.StandardKey.Open,
+        self.open_image_action = self._action("Open &Image…", self.files.choose_image_file, QKeySequence.StandardKey.Open,
                                               "Open an ultrasound image and start a plan on it")
-        self.open_plan_action = self._action("Open &Plan…", self.choose_plan_file, "Ctrl+Shift+O")
-        self.open_demo_action = self._action("Open &Demo Case", self.open_demo, "Ctrl+D")
-        self.save_action = self._action("&Save Plan", self.save, QKeySequence.StandardKey.Save)
-        self.save_as_action = self._action("Save Plan &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self.open_plan_action = self._action("Open &Plan…", self.files.choose_plan_file, "Ctrl+Shift+O")
+        self.open_demo_action = self._action("Open &Demo Case", self.files.open_demo, "Ctrl+D")
+        self.save_action = self._action("&Save Plan", self.files.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action("Save Plan &As…", self.files.save_as, QKeySequence.StandardKey.SaveAs)
         self.import_measured_action = self._action(
-            "Import &Measured Beam Data…", self.choose_measured_data, None,
+            "Import &Measured Beam Data…", self.beam_data.choose_measured_data, None,
             "Replace the computed PDD, profiles, backscatter factor or output factors of this energy and cone")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = stack.createUndoAction(self, "&Undo")
@@ -197,23 +196,22 @@ class MainWindow(QMainWindow):
         self.draw_outline_action = self._action("&Draw Outline", self.view.start_drawing_outline, "Ctrl+L",
                                                 "Draw a new lesion outline by clicking its vertices")
         self.propose_outline_action = self._action(
-            "&Propose Outline…", self.start_outline_proposal, "Ctrl+Shift+L",
+            "&Propose Outline…", self.editing.start_outline_proposal, "Ctrl+Shift+L",
             "Click inside the hypoechoic lesion to get a proposed outline to edit")
-        self.centre_cone_action = self._action("&Centre Cone on Lesion", self.centre_cone_on_lesion, "Ctrl+E",
+        self.centre_cone_action = self._action("&Centre Cone on Lesion", self.editing.centre_cone_on_lesion, "Ctrl+E",
                                                "Put the cone's axis at the lesion's lateral centre")
         self.wash_action = self._action("Dose &Colour Wash", self.view.dose_overlay.set_wash_visible, "Ctrl+W",
                                         "Show the dose as a colour wash under the isodose lines", checkable=True)
         self.draw_skin_action = self._action("Draw &Skin Line", self.view.start_drawing_skin_line, "Ctrl+K",
                                              "Draw the skin line anew by clicking along the skin from left to right")
-        self.confirm_skin_action = self._action("C&onfirm Skin Line", self.confirm_skin_line, "Ctrl+Shift+K",
+        self.confirm_skin_action = self._action("C&onfirm Skin Line", self.editing.confirm_skin_line, "Ctrl+Shift+K",
                                                 "Accept the detected skin line as the skin, so depths are measured "
                                                 "from it")
-        self.reset_skin_action = self._action("&Reset Skin Line to Detected", self.reset_skin_line, None,
+        self.reset_skin_action = self._action("&Reset Skin Line to Detected", self.editing.reset_skin_line, None,
                                               "Put back the skin line found on the image, with its doubts")
         for action in (self.draw_skin_action, self.confirm_skin_action, self.reset_skin_action):
             action.setEnabled(False)
-        self._detected_by_hand = (None, None)  # (planning image, hand calibration) → the line found with it
-        self.calibrate_action = self._action("Calibrate by &Hand…", self.start_hand_calibration, None,
+        self.calibrate_action = self._action("Calibrate by &Hand…", self.editing.start_hand_calibration, None,
                                              "Give an image without a scale its mm calibration: draw a known distance")
         self.play_action = self._action("&Play/Pause Cine", self.image_controls.play_button.toggle, "Space")
         # Space plays the cine only while the image has focus, so it still types a space in the notes.
@@ -268,7 +266,7 @@ class MainWindow(QMainWindow):
                        self.propose_outline_action, None, self.confirm_skin_action, self.draw_skin_action, None,
                        self.fit_action, self.caliper_action, self.wash_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
-        self._refresh_recent_menu()
+        self._show_recent_files()
 
     def _add_imrt_actions(self, file_menu):
         """IMRT plans open in their own window (planner/ui/imrt); the launcher keeps those windows alive."""
@@ -285,11 +283,11 @@ class MainWindow(QMainWindow):
         self.document.image_changed.connect(self._on_image_changed)
         self.document.autosave_failed.connect(self.report_problem)
         self.document.undo_stack.cleanChanged.connect(self._update_title)
-        self.view.outline_edited.connect(self._on_outline_edited)
-        self.view.skin_edited.connect(self._on_skin_edited)
-        self.view.skin_drawn.connect(self._on_skin_drawn)
-        self.view.outline_previewed.connect(self._on_outline_previewed)
-        self.view.cone_moved.connect(self._on_cone_moved)
+        self.view.outline_edited.connect(self.editing.outline_edited)
+        self.view.skin_edited.connect(self.editing.skin_edited)
+        self.view.skin_drawn.connect(self.editing.skin_drawn)
+        self.view.outline_previewed.connect(self.editing.outline_previewed)
+        self.view.cone_moved.connect(self.editing.cone_moved)
         self.view.edit_refused.connect(self.report_problem)
         self.view.tool_changed.connect(lambda hint: self.statusBar().showMessage(hint))
         self.view.cursor_moved.connect(self._on_cursor_moved)
@@ -297,155 +295,64 @@ class MainWindow(QMainWindow):
         self.dose.computed.connect(self._on_dose_computed)
         self.dose.unavailable.connect(self._on_dose_unavailable)
         panel = self.metrics_panel.dose_panel
-        panel.recommend_requested.connect(self.recommend)
-        panel.apply_energy.connect(lambda energy_id: self._apply_recommendation("energy_id", energy_id))
-        panel.apply_applicator.connect(lambda applicator_id: self._apply_recommendation("applicator_id", applicator_id))
-        panel.apply_both.connect(self._apply_recommended_energy_and_cone)
+        panel.recommend_requested.connect(self.recommendation.recommend)
+        panel.apply_energy.connect(lambda energy_id: self.recommendation.apply("energy_id", energy_id))
+        panel.apply_applicator.connect(lambda applicator_id: self.recommendation.apply("applicator_id", applicator_id))
+        panel.apply_both.connect(self.recommendation.apply_energy_and_cone)
+        self.files.recent_files_changed.connect(self._show_recent_files)
         self.image_controls.levels_changed.connect(self.view.set_levels)
         self.runner.busy_changed.connect(self._on_busy_changed)
         # A typed entry the plan does not use: no dose of the previous prescription stays shown.
         self.plan_panel.entry_problem_changed.connect(self.dose.set_entry_problem)
         self.plan_panel.ask_user = lambda title, text, choices: self.ask_user(title, text, choices)
 
-    # --- opening and saving ---------------------------------------------------------------
+    # --- what Planner's start, its other parts and the tests call on the window ----------------
     def open_demo(self) -> None:
-        if ask_before_replacing(self, "Opening the demo case") is None:
-            return
-        try:
-            planning_image, plan = open_demo_case(self.registry)
-        except ImageLoadError as err:
-            self.report_problem(f"The demo case could not be opened: {err}")
-            return
-        self.document.open(planning_image, plan, saved=True)
-
-    def choose_image_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open ultrasound image", "", IMAGE_FILE_FILTER)
-        if path:
-            self.open_image_file(path)
+        self.files.open_demo()
 
     def open_image_file(self, path: str, consent: Consent | None = None) -> bool:
-        """Load an image off the GUI thread and start a new plan on it (``consent``: the user's yes
-        to replacing the open plan, already asked, e.g. before browsing the PACS)."""
-        consent = consent or ask_before_replacing(self, f"Opening {Path(path).name}")
-        if consent is None:
-            return False
-
-        def opened(planning_image: PlanningImage) -> None:
-            if not consent.still_given():   # edits made while it loaded are not thrown away unasked
-                return
-            technique = technique_for_new_image(self.registry, self.settings.last_technique_id())
-            self.document.open(planning_image, start_plan(planning_image, technique), saved=True)
-            self._remember(path)
-
-        return self._load_image(path, opened)
-
-    def choose_plan_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", PLAN_FILE_FILTER)
-        if path:
-            self.open_plan_file(path)
+        return self.files.open_image_file(path, consent)
 
     def open_plan_file(self, path: str, consent: Consent | None = None) -> bool:
-        if not self.recovery_offer.may_open_here(path):
-            return False
-        consent = consent or ask_before_replacing(self, f"Opening {Path(path).name}")
-        if consent is None:
-            return False
-        try:
-            plan = load_plan(path)
-        except PlanFileError as err:
-            self.report_problem(str(err))
-            return False
-        return self._open_plan(plan, file_path=path, saved=True, consent=consent)
+        return self.files.open_plan_file(path, consent)
 
-    def _open_plan(self, plan: Plan, file_path: str | None, saved: bool, on_failure=None,
-                   consent: Consent | None = None) -> bool:
-        """Open ``plan`` on its image once loaded; ``consent`` is the user's yes to replacing the
-        open plan (asked by the caller); without one, only a plan with no unsaved work is replaced."""
-        try:
-            self.registry.get(plan.setup.technique_id)
-        except KeyError as err:
-            self.report_problem(f"This plan needs a technique that is not installed: {err}")
-            return False
-        if plan.image_path is None:
-            self.report_problem("This plan names no image, so there is nothing to plan on.")
-            return False
+    def _open_recent(self, path: str) -> None:
+        self.files.open_recent(path)
 
-        consent = consent or Consent(self, "Opening the plan")
-
-        def opened(planning_image: PlanningImage) -> None:
-            if not consent.still_given():
-                if on_failure is not None:
-                    on_failure("the open plan was kept")
-                return
-            self.document.open(planning_image, complete_plan(plan, planning_image), file_path=file_path, saved=saved)
-            if file_path is not None:
-                self._remember(file_path)
-
-        return self._load_image(plan.image_path, opened, on_failure)
-
-    def _load_image(self, path: str, on_loaded, on_failure=None) -> bool:
-        def failed(message: str) -> None:
-            self.report_problem(message)
-            if on_failure is not None:
-                on_failure(message)
-
-        started = self.runner.start(f"Loading {Path(path).name}",
-                                    lambda progress, cancelled: load_planning_image(path, progress, cancelled),
-                                    on_loaded, failed)
-        if not started:
-            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
-        return started
+    def _show_recent_files(self) -> None:
+        self.recent_menu.clear()
+        files = self.files.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _checked=False, p=path: self.files.open_recent(p))
+        self.recent_menu.setEnabled(bool(files))
 
     def save(self) -> bool:
-        if self.document.plan is None or not self._commit_pending_entry():
-            return False
-        if self.document.file_path is None:
-            return self.save_as()
-        return self._save_to(self.document.file_path)
-
-    def save_as(self) -> bool:
-        if self.document.plan is None or not self._commit_pending_entry():
-            return False
-        path, _ = QFileDialog.getSaveFileName(self, "Save plan", "plan.plan.json", PLAN_FILE_FILTER)
-        return bool(path) and self._save_to(path)
+        return self.files.save()
 
     def _save_to(self, path: str) -> bool:
-        try:
-            save_plan(path, self.document.plan, self._calculation_record())
-        except OSError as err:
-            self.report_problem(f"The plan could not be saved to {path}: {err.strerror or err}. "
-                                "It is still open and autosaved for recovery.")
-            return False
-        self.document.mark_saved(path)
-        self._remember(path)
-        self.statusBar().showMessage(f"Saved {path}", 5000)
-        return True
+        return self.files.save_to(path)
 
-    def _calculation_record(self) -> dict | None:
-        result = self.dose.last_result
-        if result is None:
-            return None
-        return {
-            "note": "what produced the dose shown when this plan was saved; recomputed, never read back",
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "planner_version": __version__,
-            "model": result.model_description,
-            "data_sources": dict(result.data_sources),
-            "treatment_time_min": result.treatment_time_min,
-            "findings": [f"{f.severity}: {f.message}" for f in result.findings],
-        }
-
-    # --- crash recovery -------------------------------------------------------------------
     def offer_recovery(self) -> bool:
         """Offer the unsaved plans of Planner sessions that did not close (planner.ui.recovery_offer)."""
         return self.recovery_offer.offer()
+
+    def import_measured_data(self, path: str, kind: str) -> bool:
+        return self.beam_data.import_measured_data(path, kind)
+
+    def start_hand_calibration(self) -> None:
+        self.editing.start_hand_calibration()
+
+    def calibrate_with_line(self, start_px, end_px) -> None:
+        self.editing.calibrate_with_line(start_px, end_px)
 
     # --- reactions ------------------------------------------------------------------------
     def _on_plan_changed(self, plan: Plan) -> None:
         self._show_image_in_plan_scale(plan)
         self.view.show_outline(plan.outline)
         self.view.show_skin_surface(plan.skin_surface)
-        self._update_skin_actions(plan)
+        self.confirm_skin_action.setEnabled(self.editing.can_confirm_skin(plan))
+        self.reset_skin_action.setEnabled(self.editing.can_reset_skin(plan))
         self._show_cone(plan)
         self._update_title()
         self.settings.save_last_technique(plan.setup.technique_id)  # a new image starts with it
@@ -494,74 +401,6 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    @property
-    def displayed_image(self):
-        return calibrated_image(self.document.planning_image.image, self.document.plan)
-
-    def start_hand_calibration(self) -> None:
-        planning_image = self.document.planning_image
-        if planning_image is None:
-            return
-        if planning_image.image.calibration is not None:
-            self.report_problem(f"This image already has a scale ({planning_image.image.calibration.source}); "
-                                "Planner does not override a calibration the file carries.")
-            return
-        if self.document.plan is not None and self.document.plan.manual_calibration is not None:
-            self.report_problem("This image is already calibrated by hand; undo that calibration (Ctrl+Z) to draw "
-                                "it again, so the outline drawn in its millimetres is never silently rescaled.")
-            return
-        self.view.start_tool(TwoPointTool(self.view.getPlotItem(),
-                                          "Click the two ends of a known distance; Escape cancels.",
-                                          self.calibrate_with_line))
-
-    def calibrate_with_line(self, start_px, end_px) -> None:
-        pixels = ((end_px[0] - start_px[0]) ** 2 + (end_px[1] - start_px[1]) ** 2) ** 0.5
-        answer = self.ask_text("Calibrate by hand", f"The line is {pixels:.1f} pixels long. How long is it in mm?")
-        if answer is None:
-            return
-        try:
-            calibration = ManualCalibration(parse_positive_mm(answer), pixels)
-        except ValueError as err:
-            self.report_problem(f"Not calibrated: {err}.")
-            return
-        plan = self.document.plan
-        self.document.apply(calibrate_by_hand(plan, self.document.planning_image.image, calibration),
-                            "Calibrate image by hand")
-
-    def _on_outline_edited(self, outline) -> None:
-        plan = self.document.plan
-        if plan is not None:
-            edited = plan.with_outline(outline)
-            if plan.cone_axis_x_mm is None:  # the first outline places the cone over it
-                edited = edited.with_cone_axis(outline.lateral_centre_mm)
-            if edited == plan:  # a drag that ended where it began: drop the preview it showed
-                self.metrics_panel.show_plan(plan)
-                self.dose.update()
-                return
-            self.document.apply(edited, "Edit lesion outline")
-
-    def _on_outline_previewed(self, outline) -> None:
-        """While a vertex is dragged, the numbers and isodoses follow the mouse; the edit itself
-        (undo step, recovery file) is made when the drag ends."""
-        plan = self.document.plan
-        if plan is None:
-            return
-        preview = plan.with_outline(outline)
-        self.metrics_panel.show_plan(preview)
-        self.dose.preview(preview)
-
-    def _on_cone_moved(self, axis_x_mm: float) -> None:
-        plan = self.document.plan
-        if plan is not None:
-            self.document.apply(plan.with_cone_axis(axis_x_mm), f"Move cone to {axis_x_mm:.2f} mm")
-
-    def centre_cone_on_lesion(self) -> None:
-        plan = self.document.plan
-        if plan is None or plan.outline is None:
-            self.report_problem("There is no lesion outline to centre the cone on.")
-            return
-        self.document.apply(plan.with_cone_axis(plan.outline.lateral_centre_mm), "Centre cone on lesion")
-
     def _show_cone(self, plan: Plan) -> None:
         diameter = None
         try:
@@ -575,51 +414,6 @@ class MainWindow(QMainWindow):
         skin = None if plan.skin_surface is None else plan.skin_surface.depth_at
         self.view.show_cone(axis, diameter, skin)
 
-    def _on_skin_edited(self, skin_surface) -> None:
-        """A dragged line is one the user placed: it comes without doubts, which the undo text says."""
-        plan = self.document.plan
-        if plan is not None:
-            doubtful = plan.skin_surface is not None and not plan.skin_surface.confirmed
-            self.document.apply(plan.with_skin_surface(skin_surface),
-                                "Move and confirm skin line" if doubtful else "Move skin line")
-
-    def _on_skin_drawn(self, skin_surface) -> None:
-        plan = self.document.plan
-        if plan is not None:
-            self.document.apply(plan.with_skin_surface(skin_surface), "Draw skin line")
-
-    def confirm_skin_line(self) -> None:
-        plan = self.document.plan
-        if plan is None or plan.skin_surface is None or plan.skin_surface.confirmed:
-            return
-        self.document.apply(plan.with_skin_surface(plan.skin_surface.confirm()), "Confirm skin line")
-
-    def reset_skin_line(self) -> None:
-        plan = self.document.plan
-        detected = None if plan is None else self._detected_skin(plan)
-        if detected is None:
-            self.report_problem("No skin line was found on this image to go back to; draw it (Image ▸ Draw Skin Line).")
-            return
-        self.document.apply(plan.with_skin_surface(detected), "Reset skin line to detected")
-
-    def _detected_skin(self, plan: Plan):
-        """The line found on the image: when it opened, or (an image scaled by hand) with the plan's scale."""
-        planning_image = self.document.planning_image
-        if planning_image is None:
-            return None
-        if planning_image.image.calibration is not None or plan.manual_calibration is None:
-            return planning_image.detected_skin
-        key = (planning_image, plan.manual_calibration)
-        if self._detected_by_hand[0] != key:
-            self._detected_by_hand = (key, detect_skin_surface(calibrated_image(planning_image.image, plan)))
-        return self._detected_by_hand[1]
-
-    def _update_skin_actions(self, plan: Plan) -> None:
-        skin = plan.skin_surface
-        self.confirm_skin_action.setEnabled(skin is not None and not skin.confirmed)
-        detected = self._detected_skin(plan)
-        self.reset_skin_action.setEnabled(detected is not None and skin != detected)
-
     # --- dose ---------------------------------------------------------------------------
     def _on_dose_computed(self, result) -> None:
         self.metrics_panel.dose_panel.show_result(result)
@@ -628,126 +422,12 @@ class MainWindow(QMainWindow):
         skin = self.document.plan.skin_surface
         # Isodoses in % of Dmax; none for a refused plan (the overlay decides from the result).
         self.view.dose_overlay.show_result(result, None if skin is None else skin.depth_at)
-        self._show_beam_data()
+        self.beam_data.show_for_plan()
 
     def _on_dose_unavailable(self, reason: str) -> None:
         self.metrics_panel.dose_panel.show_unavailable(reason)
         self.course_panel.set_planned_time(None)
         self.view.dose_overlay.clear()
-
-    def _show_beam_data(self) -> None:
-        plan = self.document.plan
-        technique = self.registry.get(plan.setup.technique_id)
-        key = beam_key(technique, plan)
-        if key is None:
-            self.beam_data_view.show_message("No beam data: the machine's SSD for this energy and cone is not commissioned.")
-            return
-        beam = technique.dose_engine.beam_data(*key)  # cached: the dose was just computed from it
-        if beam is not self._shown_beam:
-            self._shown_beam = beam
-            sources = "; ".join(f"{k}: {v}" for k, v in beam.provenance.items())
-            self.beam_data_view.show_beam_data(beam, f"{key[0].label}, {key[1].label}, SSD {key[2]:g} cm. {sources}")
-
-    MEASURED_KINDS = {"PDD": "pdd", "Profiles": "profiles", "Backscatter factor": "backscatter",
-                      "Output factors": "output_factors"}
-
-    def choose_measured_data(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import measured beam data", "", "CSV files (*.csv);;All files (*)")
-        if path:
-            kind = self.ask_user("Measured beam data", f"What does {Path(path).name} hold? It replaces the computed "
-                                 "data for the plan's energy and cone at its commissioned SSD.",
-                                 (*self.MEASURED_KINDS, "Cancel"))
-            if kind in self.MEASURED_KINDS:
-                self.import_measured_data(path, self.MEASURED_KINDS[kind])
-
-    def import_measured_data(self, path: str, kind: str) -> bool:
-        """Load a measured CSV into the technique's engine for the plan's energy, cone and SSD."""
-        plan = self.document.plan
-        technique = None if plan is None else self.registry.get(plan.setup.technique_id)
-        engine = None if technique is None else technique.dose_engine
-        key = None if technique is None else beam_key(technique, plan)
-        if engine is None or key is None or not hasattr(engine, "load_measured"):
-            self.report_problem("Measured data need an open plan whose technique computes dose and whose energy "
-                                "and cone have a commissioned SSD.")
-            return False
-        energy, applicator, ssd_cm = key
-        try:
-            if kind == "output_factors":
-                engine.load_output_factors(path, energy.id, ssd_cm)
-            else:
-                engine.load_measured(kind, path, energy.id, applicator.id, ssd_cm)
-        except PlannerError as err:
-            self.report_problem(f"Measured data not used: {err}")
-            return False
-        self._shown_beam = None
-        self.dose.forget_beam(energy, applicator, ssd_cm)
-        self.statusBar().showMessage(f"Measured {kind.replace('_', ' ')} from {Path(path).name} now replace the "
-                                     f"computed data for {energy.label}, {applicator.label}", 10000)
-        self.dose.update()
-        return True
-
-    def recommend(self) -> None:
-        plan = self.document.plan
-        if plan is None:
-            return
-        technique = self.registry.get(plan.setup.technique_id)
-        engine = technique.dose_engine
-        if engine is None:
-            self.report_problem(f"{technique.name} offers no recommendation.")
-            return
-        commissioning = machine_commissioning(technique, plan.setup.machine_id)
-        try:
-            depth_margin, lateral_margin = self.metrics_panel.dose_panel.margins_mm()
-        except ValueError as err:
-            self.report_problem(f"No recommendation: {err}.")
-            return
-
-        def shown(answer) -> None:
-            if self.document.plan is not plan:
-                self.statusBar().showMessage("Recommendation discarded: the plan changed while it was computed; "
-                                             "ask again.", 10000)
-                return
-            energy, cone, note = answer
-            self.metrics_panel.dose_panel.show_recommendations(tuple(r for r in (energy, cone) if r is not None), note)
-
-        if not self.runner.start("Recommending energy and cone (beam data of each energy)",
-                                 lambda progress, cancelled: engine.recommend(
-                                     plan, commissioning, depth_margin_mm=depth_margin,
-                                     lateral_margin_mm=lateral_margin, progress=progress, is_cancelled=cancelled),
-                                 shown, self.report_problem):
-            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
-
-    def _apply_recommendation(self, field: str, choice_id: str | None) -> None:
-        plan = self.document.plan
-        if plan is None or choice_id is None:
-            return
-        self.document.apply(plan.with_setup(**{field: choice_id}), "Use recommended " + field.split("_")[0])
-
-    def _apply_recommended_energy_and_cone(self, energy_id: str, applicator_id: str) -> None:
-        plan = self.document.plan
-        if plan is None or not energy_id or not applicator_id:
-            return
-        self.document.apply(plan.with_setup(energy_id=energy_id, applicator_id=applicator_id),
-                            "Use recommended energy and cone")
-
-    def start_outline_proposal(self) -> None:
-        if self.document.plan is None or self.displayed_image.calibration is None:
-            self.report_problem("A proposed outline needs an image with a mm calibration; calibrate the image first.")
-            return
-        self.view.start_tool(PointTool("Click inside the dark (hypoechoic) lesion; Escape cancels.",
-                                       self.propose_outline_at))
-
-    def propose_outline_at(self, seed_mm) -> None:
-        plan, image = self.document.plan, self.displayed_image
-        skin = None if plan.skin_surface is None else plan.skin_surface.depth_at
-        try:
-            vertices = propose_lesion_outline(image.frames[self.view.frame], image.calibration, seed_mm, skin)
-            outline = LesionOutline(vertices)
-        except PlannerError as err:
-            self.report_problem(f"No outline proposed: {err}.")
-            return
-        self.document.apply(plan.with_outline(outline), "Propose lesion outline")
-        self.statusBar().showMessage("Proposed outline: check it against the image and edit its vertices.", 10000)
 
     def _on_cursor_moved(self, readout: CursorReadout | None) -> None:
         if readout is None:
@@ -762,10 +442,26 @@ class MainWindow(QMainWindow):
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
             action.setEnabled(not busy or self.runner.preemptible)
 
+    # --- Dialogs (planner.ui.dialogs): how the controllers talk to the user ----------------------
+    def ask(self, title: str, question: str, choices: tuple[str, ...]) -> str:
+        return self.ask_user(title, question, choices)  # looked up now: tests script ask_user
+
     def ask_text(self, title: str, question: str) -> str | None:
         """A line of text from the user, None if cancelled; tests replace it with a scripted answer."""
         text, ok = QInputDialog.getText(self, title, question)
         return text if ok else None
+
+    def choose_file_to_open(self, title: str, file_filter: str) -> str | None:
+        return QFileDialog.getOpenFileName(self, title, "", file_filter)[0] or None
+
+    def choose_file_to_save(self, title: str, suggested_name: str, file_filter: str) -> str | None:
+        return QFileDialog.getSaveFileName(self, title, suggested_name, file_filter)[0] or None
+
+    def show_status(self, message: str, timeout_ms: int) -> None:
+        self.statusBar().showMessage(message, timeout_ms)
+
+    def consent_to_replace(self, what: str, ask: bool = True) -> Consent | None:
+        return ask_before_replacing(self, what) if ask else Consent(self, what)
 
     def report_problem(self, message: str) -> None:
         """A clear sentence for the user, never a traceback; the open plan is untouched."""
@@ -794,24 +490,6 @@ class MainWindow(QMainWindow):
                                     f"{field.problem}. Correct it first.")
                 return False
         return True
-
-    def _remember(self, path: str) -> None:
-        self.settings.add_recent_file(str(Path(path).resolve()))
-        self._refresh_recent_menu()
-
-    def _refresh_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.settings.recent_files()
-        for path in files:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _checked=False, p=path: self._open_recent(p))
-        self.recent_menu.setEnabled(bool(files))
-
-    def _open_recent(self, path: str) -> None:
-        if path.endswith(".json"):
-            self.open_plan_file(path)
-        else:
-            self.open_image_file(path)
 
     def _update_title(self, *_signal_args) -> None:
         plan = self.document.plan

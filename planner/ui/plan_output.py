@@ -250,7 +250,7 @@ class PlanOutput(QObject):
             self._show_status()
 
         w.document.plan_changed.connect(shown)
-        if not w._open_plan(signed.plan, file_path=None, saved=True, consent=consent):
+        if not w.files.open_plan(signed.plan, file_path=None, saved=True, consent=consent):
             w.document.plan_changed.disconnect(shown)
             return False
         return True

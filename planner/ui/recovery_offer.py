@@ -10,8 +10,11 @@ left for later (offered again at the next start).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from planner.core.plan_file import PlanFileError
+from planner.ui.dialogs import Dialogs
+from planner.ui.document import PlanDocument
 
 RESTORE_TITLE = "Restore unsaved plan?"
 KEEP_TITLE = "Keep unsaved plan?"
@@ -21,13 +24,19 @@ OPEN_HERE_TOO, CANCEL = "Open here too", "Cancel"
 
 
 class RecoveryOffer:
-    def __init__(self, window):
-        self.window = window
+    def __init__(self, document: PlanDocument, dialogs: Dialogs, open_plan: Callable[..., bool],
+                 restore_typed_entries: Callable[[dict], list]):
+        """``open_plan(plan, file_path, saved, on_failure)`` opens a plan on its image (planner.ui.plan_files);
+        ``restore_typed_entries(entries)`` puts typed text back into the plan's fields, saying which."""
+        self.document = document
+        self.dialogs = dialogs
+        self.open_plan = open_plan
+        self.restore_typed_entries = restore_typed_entries
         self._restoring = None   # (store, the file set aside, orphan, typed entries) while a restore loads
 
     @property
     def session(self):
-        return self.window.document.recovery.session
+        return self.document.recovery.session
 
     # --- after a crash ---------------------------------------------------------------------------
     def offer(self) -> bool:
@@ -43,7 +52,7 @@ class RecoveryOffer:
         return restoring
 
     def _offer_one(self, orphan, store, already_restoring: bool) -> bool:
-        w = self.window
+        w = self.dialogs
         try:
             plan = store.load()
         except PlanFileError as err:
@@ -57,23 +66,23 @@ class RecoveryOffer:
                 + (f", with text typed into {', '.join(entries)} and not yet used" if entries else "")
                 + " (its undo history is not kept).")
         if already_restoring:
-            answer = w.ask_user(KEEP_TITLE, f"{what}\n\nAnother plan is being restored here. Keep this one as a "
+            answer = w.ask(KEEP_TITLE, f"{what}\n\nAnother plan is being restored here. Keep this one as a "
                                 "plan file to open later with File ▸ Open Plan?", (KEEP, DISCARD, LATER))
         else:
-            answer = w.ask_user(RESTORE_TITLE, f"{what}\n\nRestore it?", (RESTORE, DISCARD, LATER))
+            answer = w.ask(RESTORE_TITLE, f"{what}\n\nRestore it?", (RESTORE, DISCARD, LATER))
         if answer == DISCARD:
             store.discard()
         elif answer == KEEP:
             kept = store.keep(store.set_aside())
             store.discard()
-            w.statusBar().showMessage(f"The unsaved plan “{plan.label}” is kept as {kept}", 15000)
+            w.show_status(f"The unsaved plan “{plan.label}” is kept as {kept}", 15000)
         elif answer == RESTORE and not already_restoring:
             return self._restore(orphan, store, plan, entries)
         self.session.forget(orphan)
         return False
 
     def _restore(self, orphan, store, plan, entries) -> bool:
-        w = self.window
+        w = self.dialogs
         try:
             self._restoring = (store, store.set_aside(), orphan, entries)
         except OSError as err:
@@ -87,8 +96,8 @@ class RecoveryOffer:
             w.report_problem(f"The unsaved plan was not restored ({reason}). Nothing is lost: it is kept as "
                              f"{kept}, which File ▸ Open Plan opens once its image can be found.")
 
-        w.document.plan_changed.connect(self._on_restored_plan_open)
-        started = w._open_plan(plan, file_path=None, saved=False, on_failure=not_restored)
+        self.document.plan_changed.connect(self._on_restored_plan_open)
+        started = self.open_plan(plan, file_path=None, saved=False, on_failure=not_restored)
         if not started:
             self.restore_ended(restored=False)
         return started
@@ -96,9 +105,9 @@ class RecoveryOffer:
     def _on_restored_plan_open(self, _plan) -> None:
         entries = self._restoring[3] if self._restoring is not None else {}
         self.restore_ended(restored=True)
-        restored = self.window.plan_panel.restore_typed_entries(entries)
+        restored = self.restore_typed_entries(entries)
         if restored:
-            self.window.statusBar().showMessage(
+            self.dialogs.show_status(
                 "Typed before Planner stopped and not yet used: " + "; ".join(restored)
                 + ". Press Enter in the field to use it.", 30000)
 
@@ -107,7 +116,7 @@ class RecoveryOffer:
         if self._restoring is None:
             return None
         try:
-            self.window.document.plan_changed.disconnect(self._on_restored_plan_open)
+            self.document.plan_changed.disconnect(self._on_restored_plan_open)
         except (RuntimeError, TypeError):
             pass
         restoring, self._restoring = self._restoring, None
@@ -123,7 +132,7 @@ class RecoveryOffer:
 
     # --- two instances, one plan file ----------------------------------------------------------
     def may_open_here(self, path: str) -> bool:
-        return may_open_here(self.session, path, self.window.ask_user)
+        return may_open_here(self.session, path, self.dialogs.ask)
 
 
 def may_open_here(session, path: str, ask_user) -> bool:

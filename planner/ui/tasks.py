@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 Work = Callable[[Callable[[float, str], None], Callable[[], bool]], object]
 
+# What the user reads when a task is asked for while another one runs (one task at a time).
+STILL_BUSY = "Planner is still busy with the previous task; wait for it or cancel it first."
+
 _gui_thread_collector = None
 
 
