@@ -1,29 +1,20 @@
 """The radiation oncologist's window: ultrasound on the left, the plan and its numbers on the right.
 
-The window wires widgets to the PlanDocument and runs file work through the TaskRunner; it holds
-no plan state of its own.
+The window keeps the menus, the layout and the wiring; it holds no plan state of its own. The work
+is the controllers', each given the PlanDocument, the services it uses and the window as its
+Dialogs (planner.ui.dialogs): files (plan_files), crash recovery (recovery_offer), the editing
+tools (editing_tools), the dose (dose_controller), beam data (beam_data), the recommendation
+(recommendation), output (plan_output) and the review (review_controller). Docks, problems,
+questions and closing with unsaved edits are every window's (planner.ui.planner_window).
 """
 
 from __future__ import annotations
 
 import html
-from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QApplication,
-    QInputDialog,
-    QLineEdit,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QLineEdit, QMessageBox, QVBoxLayout, QWidget
 
 from planner import __version__
 from planner.core.plan import Plan
@@ -45,6 +36,7 @@ from planner.ui.image_controls import ImageControls
 from planner.ui.image_view import CursorReadout, UltrasoundView
 from planner.ui.metrics_panel import MetricsPanel
 from planner.ui.plan_panel import PlanPanel
+from planner.ui.planner_window import PlannerWindow
 from planner.ui.quantity_field import QuantityField
 from planner.ui.recovery_offer import RecoveryOffer
 from planner.ui.settings import AppSettings
@@ -55,25 +47,13 @@ from planner.ui.unsaved_edits import Consent, ask_before_replacing
 # course below the image, issue 13; 0: every panel tabbed on the right).
 LAYOUT_VERSION = 1
 
-# How the window asks the user a question; tests replace it with a scripted answer.
-AskUser = Callable[[str, str, tuple[str, ...]], str]
 
-
-def ask_with_message_box(title: str, text: str, choices: tuple[str, ...]) -> str:
-    box = QMessageBox(QMessageBox.Icon.Question, title, text)
-    buttons = {box.addButton(choice, QMessageBox.ButtonRole.ActionRole): choice for choice in choices}
-    box.exec()
-    return buttons.get(box.clickedButton(), choices[-1])
-
-
-class MainWindow(QMainWindow):
+class MainWindow(PlannerWindow):
     def __init__(self, registry: TechniqueRegistry, settings: AppSettings, recovery: RecoveryStore):
         super().__init__()
         self.setObjectName("PlannerMainWindow")
         self.registry = registry
         self.settings = settings
-        self.ask_user: AskUser = ask_with_message_box
-        self.last_problem: str | None = None
 
         self.document = PlanDocument(recovery, self)
         self.runner = TaskRunner(parent=self)
@@ -90,13 +70,13 @@ class MainWindow(QMainWindow):
         self.plan_panel = PlanPanel(self.document, registry)
         self.metrics_panel = MetricsPanel(self.document, registry)
         self.beam_data_view = BeamDataView()
-        self._add_dock("Plan", "PlanDock", self.plan_panel)
-        self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel)
+        self._add_dock("Plan", "PlanDock", self.plan_panel, scrolled=True)
+        self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel, scrolled=True)
         self.course_panel = CoursePanel(self.document, registry)
-        beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view)
-        course_dock = self._add_dock("Course", "CourseDock", self.course_panel)
+        beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view, scrolled=True)
+        course_dock = self._add_dock("Course", "CourseDock", self.course_panel, scrolled=True)
         self.review_panel = ReviewPanel()
-        review_dock = self._add_dock("Review", "ReviewDock", self.review_panel)
+        review_dock = self._add_dock("Review", "ReviewDock", self.review_panel, scrolled=True)
         metrics_dock = self.findChild(QDockWidget, "MetricsDock")
         self.tabifyDockWidget(metrics_dock, beam_dock)
         self.tabifyDockWidget(beam_dock, review_dock)
@@ -148,34 +128,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # --- construction -------------------------------------------------------------------
-    def _add_dock(self, title: str, name: str, widget) -> QDockWidget:
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(widget)
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(scroll)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        return dock
-
-    def _action(self, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
-        """A menu/toolbar action. Only a checkable action passes its state to ``slot``: Qt's
-        ``triggered(checked)`` would otherwise land in the slot's first optional parameter (the PACS
-        browser's modality filter once received False)."""
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
-        action.setCheckable(checkable)
-        if checkable:
-            action.triggered.connect(slot)
-        else:
-            action.triggered.connect(lambda _checked=False: slot())
-        return action
-
     def _build_actions(self) -> None:
-        stack = self.document.undo_stack
         self.open_image_action = self._action("Open &Image…", self.files.choose_image_file, QKeySequence.StandardKey.Open,
                                               "Open an ultrasound image and start a plan on it")
         self.open_plan_action = self._action("Open &Plan…", self.files.choose_plan_file, "Ctrl+Shift+O")
@@ -186,10 +139,7 @@ class MainWindow(QMainWindow):
             "Import &Measured Beam Data…", self.beam_data.choose_measured_data, None,
             "Replace the computed PDD, profiles, backscatter factor or output factors of this energy and cone")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.undo_action = stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
+        self.undo_action, self.redo_action = self._undo_redo_actions()
         self.fit_action = self._action("&Fit Image", self.view.fit_image, "Ctrl+0")
         self.caliper_action = self._action("&Caliper", self.view.set_caliper_visible, "Ctrl+M",
                                            "Measure a distance on the image in mm", checkable=True)
@@ -236,36 +186,18 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.import_measured_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addAction(self.undo_action)
-        edit_menu.addAction(self.redo_action)
-        edit_menu.addSeparator()
-        edit_menu.addAction(self.draw_outline_action)
-        edit_menu.addAction(self.propose_outline_action)
-        edit_menu.addAction(self.centre_cone_action)
-        image_menu = self.menuBar().addMenu("&Image")
-        image_menu.addAction(self.calibrate_action)
-        image_menu.addSeparator()
-        for action in (self.confirm_skin_action, self.draw_skin_action, self.reset_skin_action):
-            image_menu.addAction(action)
-        image_menu.addSeparator()
-        image_menu.addAction(self.fit_action)
-        image_menu.addAction(self.caliper_action)
-        image_menu.addAction(self.play_action)
-        image_menu.addAction(self.wash_action)
-        view_menu = self.menuBar().addMenu("&View")
-        for dock in self.findChildren(QDockWidget):
-            view_menu.addAction(dock.toggleViewAction())
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self.about_action)
-
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("MainToolBar")
-        for action in (self.open_image_action, self.open_plan_action, self.save_action, None,
-                       self.undo_action, self.redo_action, None, self.draw_outline_action,
-                       self.propose_outline_action, None, self.confirm_skin_action, self.draw_skin_action, None,
-                       self.fit_action, self.caliper_action, self.wash_action):
-            toolbar.addSeparator() if action is None else toolbar.addAction(action)
+        self._add_menu("&Edit", (self.undo_action, self.redo_action, None, self.draw_outline_action,
+                                 self.propose_outline_action, self.centre_cone_action))
+        self._add_menu("&Image", (self.calibrate_action, None, self.confirm_skin_action, self.draw_skin_action,
+                                  self.reset_skin_action, None, self.fit_action, self.caliper_action,
+                                  self.play_action, self.wash_action))
+        self._add_view_menu()
+        self._add_menu("&Help", (self.about_action,))
+        self._add_toolbar("Main", "MainToolBar", (
+            self.open_image_action, self.open_plan_action, self.save_action, None,
+            self.undo_action, self.redo_action, None, self.draw_outline_action,
+            self.propose_outline_action, None, self.confirm_skin_action, self.draw_skin_action, None,
+            self.fit_action, self.caliper_action, self.wash_action))
         self._show_recent_files()
 
     def _add_imrt_actions(self, file_menu):
@@ -442,34 +374,9 @@ class MainWindow(QMainWindow):
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
             action.setEnabled(not busy or self.runner.preemptible)
 
-    # --- Dialogs (planner.ui.dialogs): how the controllers talk to the user ----------------------
-    def ask(self, title: str, question: str, choices: tuple[str, ...]) -> str:
-        return self.ask_user(title, question, choices)  # looked up now: tests script ask_user
-
-    def ask_text(self, title: str, question: str) -> str | None:
-        """A line of text from the user, None if cancelled; tests replace it with a scripted answer."""
-        text, ok = QInputDialog.getText(self, title, question)
-        return text if ok else None
-
-    def choose_file_to_open(self, title: str, file_filter: str) -> str | None:
-        return QFileDialog.getOpenFileName(self, title, "", file_filter)[0] or None
-
-    def choose_file_to_save(self, title: str, suggested_name: str, file_filter: str) -> str | None:
-        return QFileDialog.getSaveFileName(self, title, suggested_name, file_filter)[0] or None
-
-    def show_status(self, message: str, timeout_ms: int) -> None:
-        self.statusBar().showMessage(message, timeout_ms)
-
+    # --- Dialogs (planner.ui.dialogs): the rest is the window base's (planner.ui.planner_window) --
     def consent_to_replace(self, what: str, ask: bool = True) -> Consent | None:
         return ask_before_replacing(self, what) if ask else Consent(self, what)
-
-    def report_problem(self, message: str) -> None:
-        """A clear sentence for the user, never a traceback; the open plan is untouched."""
-        self.last_problem = message
-        self.statusBar().showMessage(message, 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Planner", message, parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
 
     def show_about(self) -> None:
         techniques = "\n".join(f"• {t.name} ({t.id})" for t in self.registry.techniques)
@@ -497,18 +404,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(title)
         self.setWindowModified(self.document.is_modified)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if ask_before_replacing(self, "Closing Planner") is None:
-            event.ignore()
-            return
-        if self.runner.busy:
-            self.runner.abandon()  # its result must not reach a closed window
-            self.runner.wait(5.0)
+    def may_close(self) -> bool:
+        return ask_before_replacing(self, "Closing Planner") is not None
+
+    def _on_closing(self) -> None:
         self.recovery_offer.restore_ended(restored=False)
         self.settings.save_window_layout(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
-        self.document.close_cleanly()
-        # The window is going away: nothing its children emit while they are destroyed (the undo
-        # stack clears itself) may reach it or touch the recovery file again.
-        self.document.undo_stack.blockSignals(True)
-        self.document.blockSignals(True)
-        event.accept()

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QVBoxLayout,
     QWidget,
@@ -33,6 +32,7 @@ from planner.dose.result import DWELL_TIME
 from planner.techniques import TechniqueRegistry
 from planner.techniques.beam_lookup import machine_commissioning
 from planner.techniques.new_plan import default_prescription, default_setup
+from planner.ui.dialogs import ask_with_message_box
 from planner.ui.document import PlanDocument
 from planner.ui.quantity_field import (
     QuantityField,
@@ -66,7 +66,7 @@ class PlanPanel(QWidget):
         self.document = document
         self.registry = registry
         # How the panel asks the user to confirm; the window passes its own (tests script it).
-        self.ask_user = self._ask_with_message_box
+        self.ask_user = lambda title, text, choices: ask_with_message_box(self, title, text, choices)
         self._entry_problem: str | None = None
 
         self.technique_combo = QComboBox()
@@ -244,12 +244,6 @@ class PlanPanel(QWidget):
     def _demo_style(self) -> str:
         background = self.palette().color(QPalette.ColorRole.Window)
         return f"color: {readable_colour(background, DEMO_COLOUR_ON_LIGHT, DEMO_COLOUR_ON_DARK)};"
-
-    def _ask_with_message_box(self, title: str, text: str, choices: tuple[str, ...]) -> str:
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
-        buttons = {box.addButton(choice, QMessageBox.ButtonRole.ActionRole): choice for choice in choices}
-        box.exec()
-        return buttons.get(box.clickedButton(), choices[-1])
 
     # --- widgets → edits ------------------------------------------------------------------
     def _on_technique_chosen(self) -> None:

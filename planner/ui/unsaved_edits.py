@@ -32,16 +32,18 @@ def ask_before_replacing(window, what: str) -> Consent | None:
     a failed save, or a typed entry that must be corrected first)."""
     if not window._commit_pending_entry():
         return None
-    document = window.document
-    if document.has_unsaved_work:
-        answer = window.ask_user(UNSAVED_PLAN_TITLE, f"The open plan has changes that are not saved in a plan file. "
-                                 f"{what} replaces it.", (SAVE, DISCARD, CANCEL))
-        if answer == SAVE:
-            if not window.save():
-                return None
-        elif answer != DISCARD:
-            return None
+    if window.document.has_unsaved_work and not saved_or_let_go(
+            window.ask_user, UNSAVED_PLAN_TITLE,
+            f"The open plan has changes that are not saved in a plan file. {what} replaces it.", window.save):
+        return None
     return Consent(window, what)
+
+
+def saved_or_let_go(ask_user, title: str, question: str, save) -> bool:
+    """Save / Discard / Cancel about unsaved work: True once it is saved (``save()`` succeeded) or
+    the user lets it go; False on Cancel or a failed save. Both windows ask it alike."""
+    answer = ask_user(title, question, (SAVE, DISCARD, CANCEL))
+    return save() if answer == SAVE else answer == DISCARD
 
 
 def _state(window) -> tuple:

@@ -1,23 +1,24 @@
-"""The IMRT window's plan and its undo history: every edit of the InversePlan is one undo step.
-
-The plan is a frozen value (planner.core.inverse_plan); an edit pushes a command holding the old
-and the new value, so undo and redo only swap values and the widgets redraw from plan_changed.
+"""The IMRT window's plan and its undo history: every edit of the InversePlan is one undo step
+(planner.ui.undoable_document), and every unsaved edit goes to the window's recovery file at once
+(atomically) with where the volume came from, so a crash loses none.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtCore import QObject
 
 from planner.core.inverse_plan import InversePlan
+from planner.core.inverse_plan_file import ImrtRecovery, VolumeSource
+from planner.ui.undoable_document import UndoableDocument
 
 
-class InversePlanDocument(QObject):
-    plan_changed = Signal(object)  # the new InversePlan
-
-    def __init__(self, parent: QObject | None = None):
+class InversePlanDocument(UndoableDocument):
+    def __init__(self, recovery: ImrtRecovery | None = None, source: VolumeSource | None = None,
+                 parent: QObject | None = None):
+        """Without a ``source`` (a volume that cannot be reopened) or a ``recovery``, nothing is kept."""
         super().__init__(parent)
-        self.undo_stack = QUndoStack(self)
+        self.recovery = recovery
+        self.source = source
         self.plan: InversePlan | None = None
 
     def reset(self, plan: InversePlan) -> None:
@@ -25,23 +26,13 @@ class InversePlanDocument(QObject):
         self.undo_stack.clear()
         self._set_plan(plan)
 
-    def apply(self, new_plan: InversePlan, description: str) -> None:
-        if self.plan is None or new_plan == self.plan:
-            return
-        self.undo_stack.push(_ReplacePlan(self, self.plan, new_plan, description))
+    def _keep_for_recovery(self) -> None:
+        if self.recovery is not None and self.source is not None:
+            self.recovery.save(self.plan, self.source)
 
-    def _set_plan(self, plan: InversePlan) -> None:
-        self.plan = plan
-        self.plan_changed.emit(plan)
+    def _forget_recovery(self) -> None:
+        if self.recovery is not None and self.source is not None:
+            self.recovery.clear()
 
-
-class _ReplacePlan(QUndoCommand):
-    def __init__(self, document: InversePlanDocument, old: InversePlan, new: InversePlan, description: str):
-        super().__init__(description)
-        self._document, self._old, self._new = document, old, new
-
-    def redo(self) -> None:
-        self._document._set_plan(self._new)
-
-    def undo(self) -> None:
-        self._document._set_plan(self._old)
+    def _autosave_problem(self, err: OSError) -> str:
+        return f"⚠ Unsaved edits could not be kept for recovery: {err.strerror or err}"

@@ -17,7 +17,8 @@ from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM, DRAFT_DOSE_GRID_MM
 from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, load_inverse_plan
 from planner.core.recovery import RecoverySession
 from planner.paths import data_dir
-from planner.ui.imrt.window import PLAN_FILE_SUFFIX, ImrtWindow, ask_with_message_box
+from planner.ui.dialogs import ask_with_message_box
+from planner.ui.imrt.window import PLAN_FILE_SUFFIX, ImrtWindow
 from planner.ui.recovery_offer import may_open_here
 
 # The dose grid's voxel size: 2.5 mm plans (about 2 minutes for TG-119); coarser is faster and labelled so.

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
 from pathlib import Path
 
@@ -29,48 +29,41 @@ from planner.ui.imrt.goals_table import GoalsTable
 from planner.ui.imrt.objectives_table import ObjectivesTable
 from planner.ui.imrt.optimisation import Optimisation
 from planner.ui.imrt.plan_summary import PlanSummary
+from planner.ui.planner_window import PlannerWindow
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
+from planner.ui.unsaved_edits import saved_or_let_go
 
 STALE_TEXT = "not optimised for the current objectives"
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 PLAN_FILE_SUFFIX = ".imrt.json"
 
 
-def ask_with_message_box(parent: QWidget, title: str, text: str, choices: tuple[str, ...]) -> str:
-    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
-    buttons = {box.addButton(choice, QMessageBox.ButtonRole.ActionRole): choice for choice in choices}
-    box.exec()
-    return buttons.get(box.clickedButton(), choices[-1])
-
-
-class ImrtWindow(QMainWindow):
+class ImrtWindow(PlannerWindow):
     closed = Signal()
     plan_file_changed = Signal(object)   # the plan file this window now has open (a Path), or None
+    PROBLEM_TITLE = "Planner — IMRT"
+    PROBLEM_SHOWN_MS = 30000
+    TASK_WAIT_S = 10.0
 
     def __init__(self, technique, volume: PlanningVolume | None = None, parent: QWidget | None = None,
                  source: VolumeSource | None = None, recovery: ImrtRecovery | None = None):
         super().__init__(parent)
         # Where the volume came from (so a saved plan can reopen it) and where unsaved edits go.
-        self.source = source
-        self.recovery = recovery
+        self.document = InversePlanDocument(recovery, source, self)
         self.saved_path: Path | None = None
         self.setObjectName("ImrtWindow")
         self.technique = technique
         self.planner = technique.inverse_planner
         self.volume: PlanningVolume | None = None
-        self.last_problem: str | None = None
-        self.last_status = ""
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
         self.last_deliverable = None  # the leaf-sequenced plan that export wrote
         self.last_exported_plan = None  # the InversePlan that export was optimised for
-        # How the window asks; tests replace these with scripted answers.
-        self.ask_user = lambda title, text, choices: ask_with_message_box(self, title, text, choices)
+        # Where the window asks to save and export; tests replace these with scripted answers.
         self.ask_save_path = lambda: QFileDialog.getSaveFileName(
             self, "Save the IMRT plan", "", f"IMRT plan (*{PLAN_FILE_SUFFIX})")[0] or None
         self.ask_export_folder = lambda: QFileDialog.getExistingDirectory(
             self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
 
-        self.document = InversePlanDocument(self)
         self.runner = TaskRunner(parent=self)
         self.optimisation = Optimisation(self.planner, self.runner, self)
 
@@ -110,70 +103,30 @@ class ImrtWindow(QMainWindow):
             self._refresh()
 
     # --- construction -----------------------------------------------------------------------
-    def _add_dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        return dock
-
     def _build_actions(self) -> None:
-        stack = self.document.undo_stack
-        self.optimise_action = QAction("&Optimise", self)
-        self.optimise_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.optimise_action.setStatusTip("Compute the dose influence if the beams need it, then optimise the "
-                                          "fluence against the objectives")
-        self.optimise_action.triggered.connect(self.optimise)
-        self.undo_action = stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = stack.createRedoAction(self, "&Redo")
-        # Every platform binding (the offscreen platform's first is Ctrl+Y), and Ctrl+Shift+Z always.
-        redo_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
-        self.redo_action.setShortcuts(redo_keys + [k for k in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"))
-                                                   if k not in redo_keys])
-        self.export_action = QAction("&Export Plan…", self)
-        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
-        self.export_action.setStatusTip("Sequence the leaves (step-and-shoot), compute MU and write the CT, "
-                                        "structures, RT Plan and RT Dose into a folder")
-        self.export_action.triggered.connect(lambda: self.export_plan())
-        self.save_action = QAction("&Save Plan", self)
-        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
-        self.save_action.setStatusTip("Save the objectives, prescription and beams, and where the volume came from")
-        self.save_action.triggered.connect(lambda: self.save_plan())
-        self.save_as_action = QAction("Save Plan &As…", self)
-        self.save_as_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
-        self.save_as_action.triggered.connect(lambda: self.save_plan(ask=True))
-        self.close_action = QAction("&Close", self)
-        self.close_action.setShortcut(QKeySequence.StandardKey.Close)
-        self.close_action.triggered.connect(self.close)
+        self.optimise_action = self._action("&Optimise", self.optimise, "Ctrl+R",
+                                            "Compute the dose influence if the beams need it, then optimise the "
+                                            "fluence against the objectives")
+        self.undo_action, self.redo_action = self._undo_redo_actions()
+        self.export_action = self._action("&Export Plan…", self.export_plan, "Ctrl+E",
+                                          "Sequence the leaves (step-and-shoot), compute MU and write the CT, "
+                                          "structures, RT Plan and RT Dose into a folder")
+        self.save_action = self._action("&Save Plan", self.save_plan, QKeySequence.StandardKey.Save,
+                                        "Save the objectives, prescription and beams, and where the volume came from")
+        self.save_as_action = self._action("Save Plan &As…", lambda: self.save_plan(ask=True), "Ctrl+Shift+S")
+        self.close_action = self._action("&Close", self.close, QKeySequence.StandardKey.Close)
 
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.save_action)
-        file_menu.addAction(self.save_as_action)
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.close_action)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addAction(self.undo_action)
-        edit_menu.addAction(self.redo_action)
-        plan_menu = self.menuBar().addMenu("&Plan")
-        plan_menu.addAction(self.optimise_action)
-        view_menu = self.menuBar().addMenu("&View")
-        for dock in self.findChildren(QDockWidget):
-            view_menu.addAction(dock.toggleViewAction())
-
-        self.toolbar = self.addToolBar("IMRT")
-        self.toolbar.setObjectName("ImrtToolBar")
-        for action in (self.optimise_action, self.export_action, None, self.undo_action, self.redo_action, None,
-                       self.close_action):
-            self.toolbar.addSeparator() if action is None else self.toolbar.addAction(action)
+        self._add_menu("&File", (self.save_action, self.save_as_action, self.export_action, None, self.close_action))
+        self._add_menu("&Edit", (self.undo_action, self.redo_action))
+        self._add_menu("&Plan", (self.optimise_action,))
+        self._add_view_menu()
+        self.toolbar = self._add_toolbar("IMRT", "ImrtToolBar", (
+            self.optimise_action, self.export_action, None, self.undo_action, self.redo_action, None,
+            self.close_action))
 
     def _connect(self) -> None:
         self.document.plan_changed.connect(self._on_plan_changed)
-        # after the stack has moved (during a push, plan_changed comes before the index changes)
-        self.document.undo_stack.indexChanged.connect(lambda _index: self._keep_for_recovery(self.plan))
+        self.document.autosave_failed.connect(self.show_status)
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._show_title())
         self.objectives.edited.connect(self.document.apply)
         self.summary.edited.connect(self.document.apply)
@@ -228,8 +181,7 @@ class ImrtWindow(QMainWindow):
 
     def mark_restored(self) -> None:
         """A plan brought back from the recovery file is unsaved work: keep it so until saved."""
-        self.document.undo_stack.resetClean()
-        self._keep_for_recovery(self.plan)
+        self.document.mark_unsaved()
         self._show_title()
 
     @property
@@ -245,23 +197,23 @@ class ImrtWindow(QMainWindow):
         self.summary.show_plan(plan)
         self._refresh()
 
-    # --- nothing of the user's work lost -------------------------------------------------------
+    # --- nothing of the user's work lost (planner.ui.imrt.document) ------------------------------
     @property
     def is_modified(self) -> bool:
-        """Edits since the plan was opened or last saved."""
-        return not self.document.undo_stack.isClean()
+        return self.document.is_modified
 
-    def _keep_for_recovery(self, plan) -> None:
-        """Every unsaved edit goes to the recovery file at once (atomically), so a crash loses none."""
-        if self.recovery is None or self.source is None:
-            return
-        try:
-            if self.is_modified:
-                self.recovery.save(plan, self.source)
-            else:
-                self.recovery.clear()
-        except OSError as err:
-            self.show_status(f"⚠ Unsaved edits could not be kept for recovery: {err.strerror or err}")
+    @property
+    def source(self):
+        """Where the volume came from, so a saved plan can reopen it (None: it cannot be saved)."""
+        return self.document.source
+
+    @property
+    def recovery(self):
+        return self.document.recovery
+
+    @recovery.setter
+    def recovery(self, recovery) -> None:
+        self.document.recovery = recovery
 
     def save_plan(self, path: str | None = None, ask: bool = False) -> bool:
         """Write the plan file (objectives, prescription, beams, the volume's source)."""
@@ -281,9 +233,7 @@ class ImrtWindow(QMainWindow):
         except InversePlanFileError as err:
             self.report_problem(f"The plan was not saved: {err}")
             return False
-        self.document.undo_stack.setClean()
-        if self.recovery is not None:
-            self.recovery.clear()
+        self.document.mark_saved()
         self.set_saved_path(target)
         self.show_status(f"Saved the IMRT plan to {target}")
         return True
@@ -468,31 +418,13 @@ class ImrtWindow(QMainWindow):
     def _on_hover(self, text: str) -> None:
         self.hover_label.setText(text)
 
-    def show_status(self, message: str) -> None:
-        self.last_status = message
-        self.statusBar().showMessage(message, 30000)
-
-    def report_problem(self, message: str) -> None:
-        """A sentence for the user, never a traceback; the plan is untouched."""
-        self.last_problem = message
-        self.show_status(message)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Planner — IMRT", message, parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+    def may_close(self) -> bool:
+        return not (self.is_modified and self.source is not None) or saved_or_let_go(
+            self.ask_user, "Unsaved IMRT plan", "The IMRT plan has changes that are not saved in a plan file.",
+            self.save_plan)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self.is_modified and self.source is not None:
-            answer = self.ask_user("Unsaved IMRT plan", "The IMRT plan has changes that are not saved in a plan "
-                                   "file.", ("Save", "Discard", "Cancel"))
-            if answer == "Cancel" or (answer == "Save" and not self.save_plan()):
-                event.ignore()
-                return
-        if self.recovery is not None and self.source is not None:
-            self.recovery.clear()  # saved or discarded: nothing left to recover
-        if self.runner.busy:
-            self.runner.abandon()  # its result must not reach a closed window
-            self.runner.wait(10.0)
-        self.document.undo_stack.blockSignals(True)
-        self.plan_file_changed.emit(None)
-        self.closed.emit()
-        event.accept()
+        super().closeEvent(event)
+        if event.isAccepted():
+            self.plan_file_changed.emit(None)
+            self.closed.emit()
