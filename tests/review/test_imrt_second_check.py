@@ -215,8 +215,17 @@ def test_tg119_plan_is_checked_at_a_high_dose_point_of_the_ptv(tg119, cache):
     assert check.point_choice.startswith("in the target")
     assert check.plan_dose_gy >= 0.9 * 2.0
     assert check.uncertainty_percent <= 1.0
-    assert check.verdict in (AGREE, REVIEW, STOP) and check.difference_percent == pytest.approx(
+    assert check.difference_percent == pytest.approx(
         100 * (check.plan_dose_gy - check.check_dose_gy) / check.check_dose_gy)
+
+
+@needs_reference
+@pytest.mark.xfail(strict=True, reason="issue 16's acceptance: the TG-119 plan's second check within the 3 % "
+                                       "action level; recorded -5.7 % (5 mm grid); benchmarks/imrt_second_check_arbiter.py puts -4.3 % of it on the head scatter the Monte Carlo lacks")
+def test_tg119_plan_agrees_with_the_independent_monte_carlo_within_the_action_level(tg119, cache):
+    """TG-219's review level (3 %, Zhu et al., Med Phys 46(1):e1, 2019) for an IMRT point-dose check."""
+    check = isc.imrt_second_check(tg119, cache_path=cache)
+    assert abs(check.difference_percent) <= 3.0, check.message
 
 
 @needs_reference
