@@ -118,15 +118,7 @@ def inverse_payload_differences(ds: Dataset, embedded: EmbeddedInversePlan,
                payload_path=("record", "patient_id"))
         differ("patient name", ds.get("PatientName"), embedded.patient_name, dicom_path=("PatientName",),
                payload_path=("record", "patient_name"))
-        group = first_item(ds, "FractionGroupSequence")
-        differ("number of fractions", None if group is None else group.get("NumberOfFractionsPlanned"),
-               rx.fractions, number=True, dicom_path=("FractionGroupSequence", 0, "NumberOfFractionsPlanned"),
-               payload_path=("plan", "prescription", "fractions"))
-        reference = first_item(group, "ReferencedDoseReferenceSequence")
-        differ("dose per fraction (Gy)", None if reference is None else reference.get("TargetPrescriptionDose"),
-               rx.dose_per_fraction_gy, number=True,
-               dicom_path=("FractionGroupSequence", 0, "ReferencedDoseReferenceSequence", 0, "TargetPrescriptionDose"),
-               payload_path=("plan", "prescription", "dose_per_fraction_gy"))
+        group = found.compare_fractionation(ds, rx.fractions, rx.dose_per_fraction_gy)
         beams = list(ds.get("BeamSequence") or [])
         metersets = list((group.get("ReferencedBeamSequence") if group is not None else None) or [])
         recorded = list(record.get("beams") or [])

@@ -193,6 +193,21 @@ class Differences:
         self.items.append(PayloadDifference(what, None if dicom_value is None else _plain(dicom_value),
                                             planner_value, number, dicom_path, payload_path))
 
+    def compare_fractionation(self, ds: Dataset, fractions: int, dose_per_fraction_gy: float):
+        """The RT Plan's fraction group against the embedded prescription (both kinds of plan store
+        it at ("plan", "prescription", ...)); returns the fraction group item (None when absent)."""
+        group = first_item(ds, "FractionGroupSequence")
+        self.compare("number of fractions", None if group is None else group.get("NumberOfFractionsPlanned"),
+                     fractions, number=True, dicom_path=("FractionGroupSequence", 0, "NumberOfFractionsPlanned"),
+                     payload_path=("plan", "prescription", "fractions"))
+        reference = first_item(group, "ReferencedDoseReferenceSequence")
+        self.compare("dose per fraction (Gy)", None if reference is None else reference.get("TargetPrescriptionDose"),
+                     dose_per_fraction_gy, number=True,
+                     dicom_path=("FractionGroupSequence", 0, "ReferencedDoseReferenceSequence", 0,
+                                 "TargetPrescriptionDose"),
+                     payload_path=("plan", "prescription", "dose_per_fraction_gy"))
+        return group
+
 
 def first_item(container, keyword: str):
     """The first item of the sequence ``keyword`` in ``container`` (None when absent or empty)."""
@@ -218,16 +233,7 @@ def payload_differences(ds: Dataset, plan: Plan, record: dict[str, Any]) -> tupl
                payload_path=("plan", "patient", "id"))
         differ("patient name", ds.get("PatientName"), plan.patient_name, dicom_path=("PatientName",),
                payload_path=("plan", "patient", "name"))
-        group = first_item(ds, "FractionGroupSequence")
-        rx = plan.prescription
-        differ("number of fractions", None if group is None else group.get("NumberOfFractionsPlanned"),
-               rx.fractions, number=True, dicom_path=("FractionGroupSequence", 0, "NumberOfFractionsPlanned"),
-               payload_path=("plan", "prescription", "fractions"))
-        reference = first_item(group, "ReferencedDoseReferenceSequence")
-        differ("dose per fraction (Gy)", None if reference is None else reference.get("TargetPrescriptionDose"),
-               rx.dose_per_fraction_gy, number=True,
-               dicom_path=("FractionGroupSequence", 0, "ReferencedDoseReferenceSequence", 0, "TargetPrescriptionDose"),
-               payload_path=("plan", "prescription", "dose_per_fraction_gy"))
+        group = found.compare_fractionation(ds, plan.prescription.fractions, plan.prescription.dose_per_fraction_gy)
         time_min = record.get("treatment_time_min")
         beam = first_item(ds, "BeamSequence")
         if beam is not None:  # kV: time-based meterset in minutes (planner.dicom.rt_plan)

@@ -22,16 +22,22 @@ from plugins.imrt_photon import planning
 from tests.dicom.signature_fixtures import PASSPHRASE, dcmsign, dcmsign_verify, requires_dcmsign, signer
 
 
-@pytest.fixture(scope="module")
-def imrt_plan_file(tmp_path_factory):
+def small_tg119_export(folder, source_of=None):
+    """A quick TG-119 plan (10 mm voxels, 10 iterations) exported into ``folder``; ``source_of(plan)``
+    gives what the RT Plan embeds (planner.dicom.inverse_payload.InverseSource), None: nothing."""
     volume = planning.tg119_phantom(10.0)
     plan = replace(planning.default_plan(volume), max_iterations=10)
     influence = planning.compute_dose_influence(volume, plan)
     result = planning.optimise_plan(volume, influence, plan)
     deliverable = planning.deliverable_plan(volume, influence, result)
     dose = planning.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
-    folder = tmp_path_factory.mktemp("imrt-signed")
-    return export_imrt_plan(folder / "export", volume, deliverable.mlc_plan, dose, "PHANTOM^TG119", "TG119").rt_plan
+    return plan, export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, "PHANTOM^TG119", "TG119",
+                                  source=None if source_of is None else source_of(plan))
+
+
+@pytest.fixture(scope="module")
+def imrt_plan_file(tmp_path_factory):
+    return small_tg119_export(tmp_path_factory.mktemp("imrt-signed") / "export")[1].rt_plan
 
 
 def move_a_leaf_in_the_last_control_point(path, out, mm: float = 10.0) -> None:

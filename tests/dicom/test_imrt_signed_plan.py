@@ -10,38 +10,29 @@ RT Plan with pydicom, not from the code under test.
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 
 import pytest
 from pydicom import dcmread
 
 from planner.core.clinic_settings import ClinicSettings
 from planner.core.inverse_plan_file import VolumeSource
-from planner.dicom.imrt_export import export_imrt_plan
 from planner.dicom.inverse_payload import INVERSE_CREATOR, EmbeddedInversePlan, InverseSource
 from planner.dicom.plan_payload import PRIVATE_GROUP
 from planner.dicom.signatures import CREATOR, SignatureStatus, sign_file
 from planner.dicom.signed_plan import AWAITING_REVIEW, DRAFT_MESSAGE, REFUSED, open_signed_plan
 from planner.review.plan_review import IMRT_REVIEW_MISSING, review_plan
-from plugins.imrt_photon import planning
 from tests.dicom.export_fixtures import dciodvfy
 from tests.dicom.signature_fixtures import signer
-from tests.dicom.test_imrt_signature import move_a_leaf_in_the_last_control_point
+from tests.dicom.test_imrt_signature import move_a_leaf_in_the_last_control_point, small_tg119_export
 
 CLINIC = ClinicSettings()   # the default policy: treat only after the physics review
 
 
 @pytest.fixture(scope="module")
 def imrt_export(tmp_path_factory):
-    volume = planning.tg119_phantom(10.0)
-    plan = replace(planning.default_plan(volume), max_iterations=10)
-    influence = planning.compute_dose_influence(volume, plan)
-    result = planning.optimise_plan(volume, influence, plan)
-    deliverable = planning.deliverable_plan(volume, influence, result)
-    dose = planning.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
-    source = InverseSource(plan, VolumeSource.tg119(10.0), "test model words", "test calibration words")
-    folder = tmp_path_factory.mktemp("imrt-path") / "export"
-    export = export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, "PHANTOM^TG119", "TG119", source=source)
+    plan, export = small_tg119_export(
+        tmp_path_factory.mktemp("imrt-path") / "export",
+        lambda plan: InverseSource(plan, VolumeSource.tg119(10.0), "test model words", "test calibration words"))
     return {"export": export, "plan": plan}
 
 
