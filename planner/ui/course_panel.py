@@ -30,6 +30,16 @@ UNKNOWN_TIME_NAME = "time"  # before the dose engine has named it (planner.dose.
 COLUMNS = course_columns(UNKNOWN_TIME_NAME)
 
 
+def fraction_ticks(fractions: int, most: int = 10) -> list[tuple[int, str]]:
+    """Ticks of the fraction axis: whole fractions only (a fraction is a count, never 0.2 of one),
+    at most about ``most`` of them, from 0 to the last planned fraction."""
+    step = max(1, -(-fractions // most))
+    marks = list(range(0, fractions + 1, step))
+    if marks[-1] != fractions:
+        marks.append(fractions)
+    return [(k, str(k)) for k in marks]
+
+
 class _CompactPlot(pg.PlotWidget):
     """A plot whose size hint stays small: a graphics view's grows with its scene, and the dock
     would then ask for the plot's last size and scroll instead of fitting the course."""
@@ -209,6 +219,7 @@ class CoursePanel(QWidget):
         n = plan.prescription.fractions if course is None else course.planned_fractions
         d = plan.prescription.dose_per_fraction_gy if course is None else course.dose_per_fraction_gy
         self.planned_curve.setData(list(range(n + 1)), [k * d for k in range(n + 1)])
+        self.plot.getAxis("bottom").setTicks([fraction_ticks(n)])
         if course is None:
             self.delivered_curve.setData([], [])
             return

@@ -81,3 +81,18 @@ def test_fractions_are_recorded_one_by_one_with_planned_versus_delivered_and_gap
     assert panel.table.rowCount() == 2
     w.redo_action.trigger()
     assert w.document.plan.course.delivered_fractions == 3
+
+
+def test_the_fraction_axis_counts_whole_fractions(demo_window, qtbot):
+    """The demo's course is one fraction: its axis reads 0 and 1, never 0.2, 0.4, ... of a fraction."""
+    from planner.ui.course_panel import fraction_ticks
+
+    assert fraction_ticks(1) == [(0, "0"), (1, "1")]
+    assert [k for k, _ in fraction_ticks(8)] == list(range(9))
+    assert [k for k, _ in fraction_ticks(30)] == [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+    assert [k for k, _ in fraction_ticks(25)] == [0, 3, 6, 9, 12, 15, 18, 21, 24, 25]
+    w = demo_window
+    wait_for_dose(w, qtbot)
+    assert w.document.plan.prescription.fractions == 1
+    # what pyqtgraph draws when given fixed ticks (AxisItem.setTicks keeps them in _tickLevels)
+    assert w.course_panel.plot.getAxis("bottom")._tickLevels == [[(0, "0"), (1, "1")]]
