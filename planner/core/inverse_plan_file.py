@@ -175,7 +175,7 @@ def save_inverse_plan(path: str | os.PathLike, plan: InversePlan, source: Volume
     try:
         atomic_write_text(path, text)
     except OSError as err:   # a full disk, a folder not writable: said in one line like the refusals above
-        raise InversePlanFileError(f"cannot write {path}: {err.strerror or err}") from err
+        raise InversePlanFileError(f"the plan was not saved: cannot write {path}: {err.strerror or err}") from err
 
 
 def load_inverse_plan(path: str | os.PathLike) -> tuple[InversePlan, VolumeSource]:

@@ -421,3 +421,24 @@ def test_a_plan_file_open_in_another_instance_is_said_before_it_is_opened(qtbot,
     again = other.imrt.open_plan_file(str(tmp_path / "c-shape.imrt.json"))
     assert again is not None and len(asked) == 2
     again.close()
+
+
+def test_a_save_that_cannot_be_written_is_refused_in_one_sentence(qtbot, imrt_and_launcher, tmp_path):
+    """The user reads once that the plan was not saved, and why (not "not saved: the plan was not saved")."""
+    window, _ = imrt_and_launcher
+    (tmp_path / "a file").write_text("not a folder")
+    target = tmp_path / "a file" / "c-shape.imrt.json"
+    assert not window.save_plan(str(target))
+    assert window.last_problem.startswith(f"The plan was not saved: cannot write {target}: ")
+    assert window.last_problem.count("not saved") == 1 and not target.exists()
+
+
+def test_a_plan_the_file_would_refuse_is_not_saved_and_said_once(qtbot, imrt_and_launcher, tmp_path):
+    from dataclasses import replace
+
+    window, _ = imrt_and_launcher
+    window.document.apply(replace(window.plan, objectives=()), "no objectives")
+    target = tmp_path / "empty.imrt.json"
+    assert not window.save_plan(str(target))
+    assert window.last_problem.startswith("The plan was not saved: the plan has no objectives")
+    assert window.last_problem.count("not saved") == 1 and not target.exists()

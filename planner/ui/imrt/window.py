@@ -231,7 +231,8 @@ class ImrtWindow(PlannerWindow):
         try:
             save_inverse_plan(target, self.plan, self.source)
         except InversePlanFileError as err:
-            self.report_problem(f"The plan was not saved: {err}")
+            message = err.user_message          # it says "the plan was not saved: why"
+            self.report_problem(message[:1].upper() + message[1:])
             return False
         self.document.mark_saved()
         self.set_saved_path(target)
