@@ -59,6 +59,8 @@ PATIENT_SETUP_NUMBER = 1
 JAW_X, JAW_Y, MLC = "ASYMX", "ASYMY", "MLCX"
 SHORT_STRING_MAX = 16  # SH (Treatment Machine Name, RT Plan Label)
 GRID_FRAME_OFFSET_POINTER = Tag(0x3004, 0x000C)
+DEMO_NOTICE = "NOT FOR CLINICAL USE: MU from the illustrative DEMO calibration."
+DEMO_LABEL_PREFIX = "DEMO "
 
 
 class MlcPlanError(PlannerError, ValueError):
@@ -94,7 +96,7 @@ def build_rt_plan_mlc(identity: ExportIdentity, sop_instance_uid: str, plan: Mlc
     ds = new_dataset(identity, RTPlanStorage, sop_instance_uid, "RTPLAN", "Planner IMRT plan",
                      PLAN_SERIES_NUMBER)
     when = identity.created
-    label = ("DEMO " if plan.demo_calibration else "") + plan.label
+    label = (DEMO_LABEL_PREFIX if plan.demo_calibration else "") + plan.label
     # RT General Plan (C.8.8.9)
     ds.InstanceNumber = 1
     ds.RTPlanLabel = label[:SHORT_STRING_MAX]
@@ -156,7 +158,7 @@ def _check_plan(plan: MlcPlan) -> None:
 def _plan_description(plan: MlcPlan) -> str:
     parts = []
     if plan.demo_calibration:
-        parts.append("NOT FOR CLINICAL USE: MU from the illustrative DEMO calibration.")
+        parts.append(DEMO_NOTICE)
     segments = ", ".join(f"{b.name} {len(b.segments)}" for b in plan.beams)
     parts.append(f"Draft exported by Planner. Step-and-shoot IMRT, {plan.machine_name}, "
                  f"{len(plan.beams)} beams, {plan.total_mu_per_fraction:.1f} MU per fraction; "
@@ -277,6 +279,98 @@ def _first_control_point(beam: MlcBeam) -> Dataset:
                                      gantry_deg=beam.gantry_deg, collimator_deg=beam.collimator_deg,
                                      couch_deg=beam.couch_deg)
     return cp
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read_mlc_plan(ds: Dataset) -> MlcPlan:
+    """The step-and-shoot plan an RT Plan delivers, read back from its own attributes (beams,
+    control points, jaw and leaf positions, cumulative meterset weights, Beam Meterset), so the
+    review recomputes the dose of what the linac would deliver, not of what Planner remembers.
+
+    Each pair of control points between which the cumulative weight rises is one segment; its leaves
+    must stand still there (a leaf that moves with the beam on is a dynamic delivery, refused), and
+    jaws are read from control point 0 and may not move. Segment weights come back as their share of
+    the beam (the cumulative weights' steps), so ``segment_mu()`` is what the file says. The plan's
+    ``notes`` stay empty: the file holds them only inside the free-text description. Raises
+    MlcPlanError naming what cannot be read."""
+    try:
+        return _read_mlc_plan(ds)
+    except MlcPlanError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise MlcPlanError(f"the RT Plan's beams cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _read_mlc_plan(ds: Dataset) -> MlcPlan:
+    group = ds.FractionGroupSequence[0]
+    metersets = {int(item.ReferencedBeamNumber): item for item in group.ReferencedBeamSequence}
+    reference = ds.DoseReferenceSequence[0]
+    description = str(ds.get("RTPlanDescription", "") or "")
+    demo = description.startswith(DEMO_NOTICE)
+    label = str(ds.get("RTPlanName", "") or ds.get("RTPlanLabel", ""))
+    if demo and label.startswith(DEMO_LABEL_PREFIX):
+        label = label[len(DEMO_LABEL_PREFIX):]
+    beams = tuple(_read_beam(item, metersets) for item in ds.BeamSequence)
+    machines = {str(item.TreatmentMachineName) for item in ds.BeamSequence}
+    if len(machines) != 1:
+        raise MlcPlanError(f"the RT Plan's beams name {len(machines)} treatment machines, not one")
+    roi = reference.get("ReferencedROINumber")
+    return MlcPlan(
+        label=label, beams=beams, fractions=int(group.NumberOfFractionsPlanned),
+        dose_per_fraction_gy=float(group.ReferencedDoseReferenceSequence[0].TargetPrescriptionDose),
+        prescription_description=str(ds.get("PrescriptionDescription", "") or ""), machine_name=machines.pop(),
+        target_roi_name=str(reference.get("DoseReferenceDescription", "") or ""),
+        target_roi_number=None if roi is None else int(roi),
+        patient_position=str(ds.PatientSetupSequence[0].PatientPosition), demo_calibration=demo)
+
+
+def _positions(point: Dataset) -> dict[str, np.ndarray]:
+    return {str(p.RTBeamLimitingDeviceType): np.array([float(v) for v in p.LeafJawPositions])
+            for p in point.get("BeamLimitingDevicePositionSequence") or ()}
+
+
+def _read_beam(item: Dataset, metersets: dict[int, Dataset]) -> MlcBeam:
+    name = str(item.BeamName)
+    devices = {str(d.RTBeamLimitingDeviceType): d for d in item.BeamLimitingDeviceSequence}
+    if MLC not in devices:
+        raise MlcPlanError(f"beam {name} has no {MLC} leaves")
+    boundaries = np.array([float(v) for v in devices[MLC].LeafPositionBoundaries])
+    points = list(item.ControlPointSequence)
+    first = points[0]
+    current = _positions(first)
+    for kind in (JAW_X, JAW_Y, MLC):
+        if kind not in current:
+            raise MlcPlanError(f"beam {name}: control point 0 gives no {kind} positions")
+    jaws = {JAW_X: current[JAW_X], JAW_Y: current[JAW_Y]}
+    final = float(item.get("FinalCumulativeMetersetWeight", 1.0) or 1.0)
+    segments, weight = [], 0.0
+    for k, point in enumerate(points[1:], 1):
+        given = _positions(point)
+        if any(kind in given and not np.array_equal(given[kind], jaws[kind]) for kind in jaws):
+            raise MlcPlanError(f"beam {name}: the jaws move at control point {k}; only fixed jaws are read")
+        cumulative = float(point.CumulativeMetersetWeight)
+        leaves = given.get(MLC, current[MLC])
+        if cumulative > weight:
+            if not np.array_equal(leaves, current[MLC]):
+                raise MlcPlanError(f"beam {name}: the leaves move with the beam on before control point {k}: "
+                                   f"not a step-and-shoot delivery")
+            segments.append(MlcSegment(leaves.reshape(2, -1), (cumulative - weight) / final))
+        elif cumulative < weight:
+            raise MlcPlanError(f"beam {name}: the cumulative meterset weight falls at control point {k}")
+        current[MLC], weight = leaves, cumulative
+    meterset = metersets[int(item.BeamNumber)]
+    iso = tuple(float(v) for v in first.IsocenterPosition)
+    return MlcBeam(
+        name=name, gantry_deg=float(first.GantryAngle), isocentre_mm=iso,
+        ssd_mm=float(first.SourceToSurfaceDistance), sad_mm=float(item.SourceAxisDistance),
+        jaws_x_mm=tuple(float(v) for v in jaws[JAW_X]), jaws_y_mm=tuple(float(v) for v in jaws[JAW_Y]),
+        leaf_boundaries_mm=boundaries,
+        segments=tuple(segments), meterset_mu=float(meterset.BeamMeterset), beam_dose_gy=float(meterset.BeamDose),
+        collimator_deg=float(first.get("BeamLimitingDeviceAngle", 0.0) or 0.0),
+        couch_deg=float(first.get("PatientSupportAngle", 0.0) or 0.0),
+        nominal_energy_mv=float(first.NominalBeamEnergy), description=str(item.get("BeamDescription", "") or ""))
 
 
 # ---------------------------------------------------------------------------------------------- dose
