@@ -58,13 +58,14 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
     """Write CT####.dcm, rtstruct.dcm, RTPLAN.dcm and RTDOSE.dcm (whole-course dose) into `folder`,
     and report.pdf when ``report`` is given (``dvh_curves``: structure → its deliverable DVH).
     With ``source`` (the IMRT plan it was optimised from) the RT Plan embeds that plan and its
-    calculation record (planner.dicom.inverse_payload), so it can be opened, signed and reviewed."""
+    calculation record (planner.dicom.inverse_payload) with the dose figures of ``dose_gy``, so it
+    can be opened, signed and reviewed (the review recomputes those figures from the segments)."""
     folder = Path(folder)
-    embed = None if source is None else source.embedder(plan, patient_id, patient_name, volume)
     if dose_gy.shape != volume.grid.shape:
         raise ImrtExportError(f"the dose grid {dose_gy.shape} is not the volume's {volume.grid.shape}")
     if plan.target_roi_name not in volume.masks:
         raise ImrtExportError(f"the plan's target {plan.target_roi_name!r} is not a structure of the volume")
+    embed = None if source is None else source.embedder(plan, patient_id, patient_name, volume, dose_gy)
     if report is not None:
         _check_report(report, plan)
     created = created or _dt.datetime.now()

@@ -9,14 +9,24 @@ where the planning volume came from); the record says what produced the exported
 The creator signature covers the block with everything else, so the objectives, the prescription
 and the MU the physician signed are the ones the review reads. The leaf positions are not repeated
 here: they are the RT Plan's own attributes, covered by the same signature.
+
+The record also holds the dose figures the exported plan was shown with (``DoseFigure``: the
+reported DVH points of each structure and the dose at the isocentre, whole course): the physicist's
+review recomputes the dose from the signed segments and must find these again (planner.review.
+imrt_review). The exporter passes in the dose it writes and they are read from it with Planner's one
+DVH (planner.dose.structure_dvh): this layer never needs the engine that made the dose.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
+from scipy.interpolate import RegularGridInterpolator
 
 import planner
 from planner.core.inverse_plan import InversePlan
@@ -24,12 +34,69 @@ from planner.core.inverse_plan_file import (InversePlanFileError, VolumeSource, 
                                             inverse_plan_to_dict)
 from planner.core.mlc_beams import MlcPlan
 from planner.core.volume import PlanningVolume
+from planner.dose.structure_dvh import sampled_structures
 
 from .plan_payload import (PLANNER_CREATORS, Differences, PayloadDifference, PlanPayloadError, add_payload_block,
                            first_item, read_payload_block)
 
 INVERSE_CREATOR = PLANNER_CREATORS[1]
-TECHNIQUE = "imrt_photon"
+TECHNIQUE = "imrt-photon"   # the technique's id in the registry (planner.techniques)
+ISOCENTRE = "isocentre"
+# The reported DVH points (planner.dose.structure_dvh.DvhPoints) the record keeps: the target's
+# coverage, near-maximum and mean; every other structure's near-maximum, D10 and mean.
+TARGET_POINTS = (("D95", "d95_gy"), ("D2", "d2_gy"), ("D0.03cc", "d0_03cc_gy"), ("Dmean", "mean_gy"))
+OTHER_POINTS = (("D0.03cc", "d0_03cc_gy"), ("D10", "d10_gy"), ("Dmean", "mean_gy"))
+
+
+@dataclass(frozen=True)
+class DoseFigure:
+    """One dose figure of the exported plan, whole course: a structure's DVH point, or the dose at
+    the isocentre (structure ``ISOCENTRE``, point "D")."""
+
+    structure: str
+    point: str
+    dose_gy: float
+
+    @property
+    def name(self) -> str:
+        return "dose at the isocentre" if self.structure == ISOCENTRE else f"{self.structure} {self.point}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"structure": self.structure, "point": self.point, "dose_gy": float(self.dose_gy)}
+
+
+def dose_figures(volume: PlanningVolume, dose_gy: np.ndarray, target: str) -> tuple[DoseFigure, ...]:
+    """The figures a whole-course dose on ``volume``'s grid is reviewed by: each structure's reported
+    DVH points, read from the one sub-voxel DVH Planner shows (planner.dose.structure_dvh, as the IMRT
+    window, report and command line read them), and the dose at the isocentre, interpolated
+    trilinearly. The exporter records them from the dose it writes and the review computes them
+    again from the recomputed dose, by this one function. A point a structure cannot have (NaN:
+    smaller than 0.03 cc) is left out, so the record holds numbers only."""
+    dose = np.asarray(dose_gy, dtype=float)
+    figures = []
+    dvhs = sampled_structures(volume).dvhs(dose)
+    for structure in sorted(dvhs, key=lambda name: (name != target, name)):
+        points = dvhs[structure].points()
+        figures += [DoseFigure(structure, label, float(getattr(points, attribute)))
+                    for label, attribute in (TARGET_POINTS if structure == target else OTHER_POINTS)]
+    grid = volume.grid
+    try:
+        at_isocentre = RegularGridInterpolator((grid.x_mm, grid.y_mm, grid.z_mm), dose)(
+            np.asarray(volume.isocentre_mm, dtype=float))[0]
+        figures.append(DoseFigure(ISOCENTRE, "D", float(at_isocentre)))
+    except ValueError:   # an isocentre off the dose grid has no dose figure
+        pass
+    return tuple(f for f in figures if math.isfinite(f.dose_gy))
+
+
+def recorded_dose_figures(record: Mapping[str, Any]) -> tuple[DoseFigure, ...]:
+    """The figures a calculation record holds (none: a record written before they were kept);
+    PlanPayloadError when an entry is not a figure."""
+    try:
+        return tuple(DoseFigure(str(f["structure"]), str(f["point"]), float(f["dose_gy"]))
+                     for f in record.get("dose_figures") or ())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanPayloadError(f"the record's dose figures cannot be read: {exc!r}") from None
 
 
 @dataclass(frozen=True)
@@ -58,17 +125,22 @@ class InverseSource:
     model: str
     mu_calibration: str
 
-    def embedder(self, mlc_plan: MlcPlan, patient_id: str, patient_name: str, volume: PlanningVolume):
-        """``embed(ds)`` for the RT Plan writer: adds this plan and the record of ``mlc_plan``."""
+    def embedder(self, mlc_plan: MlcPlan, patient_id: str, patient_name: str, volume: PlanningVolume,
+                 dose_gy: np.ndarray):
+        """``embed(ds)`` for the RT Plan writer: adds this plan and the record of ``mlc_plan`` and of
+        its exported whole-course ``dose_gy`` on ``volume``'s grid (its dose_figures)."""
         record = inverse_calculation_record(mlc_plan, patient_id, patient_name,
                                             dose_grid_mm=float(max(volume.grid.spacing_mm)), model=self.model,
-                                            mu_calibration=self.mu_calibration)
+                                            mu_calibration=self.mu_calibration,
+                                            figures=dose_figures(volume, dose_gy, mlc_plan.target_roi_name))
         return lambda ds: add_inverse_payload(ds, self.plan, self.volume_source, record)
 
 
 def inverse_calculation_record(mlc_plan: MlcPlan, patient_id: str, patient_name: str, *, dose_grid_mm: float,
-                               model: str, mu_calibration: str) -> dict[str, Any]:
-    """What produced the exported MU and dose, in numbers a reader checks against the RT Plan."""
+                               model: str, mu_calibration: str,
+                               figures: tuple[DoseFigure, ...] = ()) -> dict[str, Any]:
+    """What produced the exported MU and dose, in numbers a reader checks against the RT Plan, and
+    the dose figures the review must reproduce from the segments."""
     return {
         "note": "what produced the MU and dose of this IMRT plan when it was exported",
         "planner_version": planner.__version__,
@@ -86,6 +158,7 @@ def inverse_calculation_record(mlc_plan: MlcPlan, patient_id: str, patient_name:
         "model": model,
         "mu_calibration": mu_calibration,
         "demo_commissioning": bool(mlc_plan.demo_calibration),
+        "dose_figures": [f.as_dict() for f in figures],
     }
 
 
@@ -145,5 +218,6 @@ def inverse_payload_differences(ds: Dataset, embedded: EmbeddedInversePlan,
     return tuple(problems)
 
 
-__all__ = ["INVERSE_CREATOR", "EmbeddedInversePlan", "InverseSource", "add_inverse_payload", "inverse_calculation_record",
-           "inverse_payload_differences", "read_inverse_payload"]
+__all__ = ["INVERSE_CREATOR", "ISOCENTRE", "DoseFigure", "EmbeddedInversePlan", "InverseSource", "add_inverse_payload",
+           "dose_figures", "inverse_calculation_record", "inverse_payload_differences", "read_inverse_payload",
+           "recorded_dose_figures"]
