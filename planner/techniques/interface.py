@@ -17,6 +17,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from planner.core.inverse_plan import InversePlan
+from planner.core.inverse_plan_file import VolumeSource
+from planner.core.mlc_beams import MlcPlan
 from planner.core.plan import Plan
 from planner.core.prescription import PrescriptionPoint
 from planner.core.treatment_unit import (
@@ -72,7 +74,8 @@ class DoseEngine(Protocol):
 class InversePlanner(Protocol):
     """Inverse planning on a CT volume, in the order the IMRT window and ``planner imrt`` call it:
     default_plan, compute_dose_influence (the long step), optimise_plan, deliverable_plan (leaf
-    sequencing and MU: what is exported). Doses are whole-course Gy, per dose-influence row unless
+    sequencing and MU: what is exported); the physicist's review then recomputes the dose of the
+    signed segments with dose_from_segments. Doses are whole-course Gy, per dose-influence row unless
     ``dose_grid_gy`` puts them on the volume's grid. Every view reports the one sub-voxel DVH
     (``sampled``, ``structure_dvhs``, ``dvh_description``: planner.dose.structure_dvh).
     """
@@ -119,6 +122,12 @@ class InversePlanner(Protocol):
 
     def tg119_goals(self, metrics: dict[str, DvhPoints], target: str = "PTV", core: str = "Core") -> tuple[Any, ...]:
         """The TG-119 planning goals and where the plan stands (``label``, ``value_gy``, ``met``)."""
+
+    def dose_from_segments(self, mlc_plan: MlcPlan, plan: InversePlan, volume_source: VolumeSource,
+                           progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None) -> Any:
+        """The whole-course dose the segments of ``mlc_plan`` (read back from an RT Plan) deliver on the
+        planning volume ``volume_source`` rebuilds, with ``plan``'s beams (``volume``, ``dose_grid_gy``,
+        ``metrics``, ``seconds``, ...); a PlannerError when it cannot be computed."""
 
 
 @runtime_checkable

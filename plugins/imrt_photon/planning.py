@@ -43,6 +43,7 @@ from .optimise import OptimisationResult, OptimisationSettings, StructureReadout
 from .pencil_beam import BeamSettings, DoseInfluence, dose_influence
 from .phantom import tg119_c_shape
 from .plans import TG119_OBJECTIVES
+from .segment_dose import dose_from_segments
 
 # (iteration, objective value, dose per dij row in Gy) after every optimiser iteration
 IterationCallback = Callable[[int, float, np.ndarray], None]
@@ -334,3 +335,4 @@ class ImrtPlanner:
     structure_dvhs = staticmethod(structure_dvhs)
     dvh_description = staticmethod(dvh_description)
     tg119_goals = staticmethod(tg119_goals)
+    dose_from_segments = staticmethod(dose_from_segments)
