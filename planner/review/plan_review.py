@@ -15,8 +15,11 @@ Approval is refused (``can_approve`` False, each reason in ``reasons``) when:
    the RT Plan's own attributes;
 4. the signed numbers are not reproduced: the treatment time and the dose at the prescription point
    recomputed now differ from the signed calculation record by more than 0.1 % (other beam data,
-   another engine, or a record altered before signing), or the dose cannot be recomputed at all;
-5. the second check's difference exceeds the clinic's stop level, or the check cannot be made;
+   another engine, or a record altered before signing), or the dose cannot be recomputed at all; an
+   IMRT plan's dose is recomputed from the RT Plan's own segments and every signed dose figure (DVH
+   points, dose at the isocentre) must be reproduced (planner.review.imrt_review);
+5. the second check's difference exceeds the clinic's stop level, or the check cannot be made (an
+   IMRT plan's independent check is not yet part of the review: it cannot be approved here);
 6. a consistency finding is "stop";
 7. the plan is already approved or rejected (Approval Status, PS3.3 C.8.8.16), or already carries
    an authorization signature: a decision is made once; a changed plan is a new revision.
@@ -48,8 +51,9 @@ from planner.review.second_check import ActionLevels, SecondCheck, SecondCheckEr
 
 REPRODUCTION_TOLERANCE = 0.001          # 0.1 %: the engine is deterministic (fixed seed, cached beam data)
 UNAPPROVED, APPROVED, REJECTED = "UNAPPROVED", "APPROVED", "REJECTED"
-IMRT_REVIEW_MISSING = ("an IMRT plan's dose cannot yet be recomputed from its signed segments, nor checked "
-                       "independently, in Planner: it cannot be approved here")
+IMRT_SECOND_CHECK_MISSING = ("the independent second check of an IMRT plan is not yet part of the review: it "
+                             "cannot be approved here")
+IMRT_REVIEW_MISSING = IMRT_SECOND_CHECK_MISSING   # what is still missing from an IMRT plan's review
 # Why a plan was rejected: (0044,0003) Approval Status Further Description, LT. The RT Plan's own
 # Approval module (C.8.8.16) has only Approval Status, Review Date, Review Time and Reviewer Name,
 # and the SOP Common module no free text for it; the data dictionary's Approval Status Further
@@ -109,8 +113,26 @@ class ApprovalState:
 
 
 @dataclass(frozen=True)
+class FigureComparison:
+    """One signed dose figure of an IMRT plan against the one recomputed from its segments."""
+
+    name: str                      # "PTV D95", "Core Dmean", "dose at the isocentre"
+    signed_gy: float
+    recomputed_gy: float | None    # None: the recomputed dose has no such figure
+    reproduced: bool
+
+    def describe(self) -> str:
+        if self.recomputed_gy is None:
+            return f"{self.name} signed {self.signed_gy:.4f} Gy, not recomputed"
+        return (f"{self.name} signed {self.signed_gy:.4f} Gy, recomputed {self.recomputed_gy:.4f} Gy "
+                f"({(self.signed_gy - self.recomputed_gy) / self.recomputed_gy * 100:+.2f} %)")
+
+
+@dataclass(frozen=True)
 class Recomputation:
-    """The dose of the embedded plan computed again, and how it compares with the signed record."""
+    """The dose of the embedded plan computed again, and how it compares with the signed record.
+    An IMRT plan has no treatment time: its dose is the dose at the isocentre, and ``figures`` holds
+    every signed figure's comparison (planner.review.imrt_review)."""
 
     signed_time_min: float | None
     recomputed_time_min: float | None
@@ -118,6 +140,12 @@ class Recomputation:
     recomputed_dose_gy: float | None
     reproduced: bool
     message: str
+    figures: tuple[FigureComparison, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = vars(self).copy()
+        out["figures"] = [vars(f).copy() for f in self.figures]
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,6 +166,15 @@ class PlanReview:
     planning_image: Any = field(default=None, repr=False)
     technique: Any = field(default=None, repr=False)
     beam_data: Any = field(default=None, repr=False)
+    # An IMRT plan's dose recomputed from its signed segments (the technique's SegmentDose: volume,
+    # dose_grid_gy whole course on the volume's grid [x, y, z], dose_rows_gy, metrics, influence);
+    # a surface plan's is dose_result.
+    imrt_dose: Any = field(default=None, repr=False)
+
+    @property
+    def planning_volume(self) -> Any:
+        """The planning volume an IMRT plan's dose was recomputed on (None: not recomputed)."""
+        return None if self.imrt_dose is None else self.imrt_dose.volume
 
     @property
     def path(self) -> Path | None:
@@ -157,7 +194,7 @@ class PlanReview:
             "approval": {"status": self.approval.status, "reviewer_name": self.approval.reviewer_name,
                          "review_date": self.approval.review_date, "review_time": self.approval.review_time,
                          "reason": self.approval.reason},
-            "recomputation": None if self.recomputation is None else vars(self.recomputation).copy(),
+            "recomputation": None if self.recomputation is None else self.recomputation.as_dict(),
             "second_check": None if check is None else {
                 "verdict": check.verdict, "message": check.message, "method": check.method,
                 "time_difference_percent": check.time_difference_percent,
@@ -184,11 +221,16 @@ def review_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Cer
         reasons.append("the embedded plan disagrees with the RT Plan: " + "; ".join(disagreements))
     if isinstance(signed.plan, EmbeddedInversePlan):
         # Its signatures, trust and the agreement of what it embeds with what it delivers are judged
-        # above by the same rules as any plan; recomputing its dose and the independent check are not.
-        reasons.append(IMRT_REVIEW_MISSING)
+        # above by the same rules as any plan; its dose is recomputed from the signed segments
+        # (planner.review.imrt_review); the independent check is not yet part of the review.
+        from planner.review.imrt_review import recompute_imrt
+
+        imrt = recompute_imrt(signed, registry)
+        reasons += [*imrt.reasons, IMRT_SECOND_CHECK_MISSING]
         return PlanReview(signed_plan=signed, signatures=tuple(_signature(c) for c in signed.checks),
-                          approval=approval, recomputation=None, second_check=None, findings=(),
-                          second_check_difference_percent=None, can_approve=False, reasons=tuple(reasons))
+                          approval=approval, recomputation=imrt.recomputation, second_check=None, findings=(),
+                          second_check_difference_percent=None, can_approve=False, reasons=tuple(reasons),
+                          technique=imrt.technique, imrt_dose=imrt.segment_dose)
 
     context = _recompute(signed, registry)
     reasons += context.reasons
@@ -411,5 +453,6 @@ def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
 
 
-__all__ = ["APPROVED", "DECISION_REASON_TAG", "REJECTED", "UNAPPROVED", "ApprovalState", "PlanReview",
-           "Recomputation", "ReviewSignature", "SignedNumbers", "approval_state", "review_plan"]
+__all__ = ["APPROVED", "DECISION_REASON_TAG", "IMRT_REVIEW_MISSING", "IMRT_SECOND_CHECK_MISSING", "REJECTED",
+           "UNAPPROVED", "ApprovalState", "FigureComparison", "PlanReview", "Recomputation", "ReviewSignature",
+           "SignedNumbers", "approval_state", "review_plan"]

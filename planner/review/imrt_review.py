@@ -1,0 +1,111 @@
+"""The physicist's review of an IMRT plan: its dose recomputed from the SIGNED segments.
+
+The leaf positions, cumulative meterset weights and MU the linac would deliver are read back from
+the RT Plan itself (planner.dicom.rt_plan_mlc.read_mlc_plan), not from what Planner remembers, and
+the technique's own engine computes their dose on the planning volume the embedded plan names
+(InversePlanner.dose_from_segments, reached through the registry: the review never imports a
+plugin). The dose figures recorded and signed with the plan (planner.dicom.inverse_payload.
+dose_figures: each structure's reported DVH points and the dose at the isocentre) are computed
+again by the same function from that dose and must agree within REPRODUCTION_TOLERANCE (0.1 %): a
+leaf moved after export, other beam data or another engine show up here, figure by figure. Every
+reason it cannot be done (a missing CT folder, a segment opening where the plan has no beamlets) is
+a reason in the review, never a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom import dcmread
+
+from planner.core.errors import PlannerError
+from planner.dicom.inverse_payload import ISOCENTRE, DoseFigure, dose_figures, recorded_dose_figures
+from planner.dicom.plan_payload import PlanPayloadError
+from planner.dicom.rt_plan_mlc import read_mlc_plan
+from planner.dicom.signed_plan import SignedPlan
+from planner.dose.monte_carlo import CancelCheck, ProgressCallback
+from planner.review.plan_review import REPRODUCTION_TOLERANCE, FigureComparison, Recomputation
+
+
+@dataclass
+class ImrtRecomputation:
+    """What the IMRT recomputation gives the review: the comparison, the recomputed dose (the
+    technique's SegmentDose: ``volume``, ``dose_grid_gy``, ``metrics``, ``seconds``) and every reason
+    the plan cannot be approved on it."""
+
+    recomputation: Recomputation | None = None
+    segment_dose: Any = None
+    technique: Any = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def recompute_imrt(signed: SignedPlan, registry=None, progress: ProgressCallback | None = None,
+                   is_cancelled: CancelCheck | None = None) -> ImrtRecomputation:
+    """The signed IMRT plan's dose from its RT Plan's segments, compared with its signed figures."""
+    from planner.techniques.registry import discover_techniques
+
+    out, embedded = ImrtRecomputation(), signed.plan
+    try:
+        signed_figures = recorded_dose_figures(signed.calculation_record)
+    except PlanPayloadError as exc:
+        out.reasons.append(f"{exc}: the recomputed dose cannot be compared")
+        return out
+    if not signed_figures:
+        out.reasons.append("the signed record holds no dose figures (exported before they were kept): the "
+                           "recomputed dose cannot be compared; export and sign the plan again")
+        return out
+    try:
+        registry = registry or discover_techniques()
+        out.technique = registry.get(embedded.technique_id)
+    except Exception as exc:  # an unknown technique id, a broken plugin: no recomputation, no approval
+        out.reasons.append(f"the plan's technique {embedded.technique_id!r} is not available: {exc}")
+        return out
+    planner = out.technique.inverse_planner
+    if planner is None:
+        out.reasons.append(f"technique {out.technique.id} has no inverse planner: the dose cannot be recomputed")
+        return out
+    try:
+        mlc_plan = read_mlc_plan(dcmread(signed.path))
+        out.segment_dose = planner.dose_from_segments(mlc_plan, embedded.plan, embedded.volume_source,
+                                                      progress, is_cancelled)
+        recomputed = dose_figures(out.segment_dose.volume, out.segment_dose.dose_grid_gy, mlc_plan.target_roi_name)
+    except Exception as exc:  # noqa: BLE001 - a PlannerError's one line, or whatever failed: a reason
+        out.reasons.append(f"the dose cannot be recomputed from the signed segments: {_one_line(exc)}")
+        out.segment_dose = None
+        return out
+    out.recomputation = compare_figures(signed_figures, recomputed)
+    if not out.recomputation.reproduced:
+        out.reasons.append(out.recomputation.message)
+    return out
+
+
+def compare_figures(signed: tuple[DoseFigure, ...], recomputed: tuple[DoseFigure, ...]) -> Recomputation:
+    """Each signed figure against the recomputed one of the same name (within 0.1 %); a signed
+    figure with no recomputed counterpart is not reproduced."""
+    now = {f.name: f.dose_gy for f in recomputed}
+    comparisons = []
+    for figure in signed:
+        value = now.get(figure.name)
+        same = value is not None and math.isclose(figure.dose_gy, value, rel_tol=REPRODUCTION_TOLERANCE,
+                                                  abs_tol=1e-12)
+        comparisons.append(FigureComparison(figure.name, figure.dose_gy, value, same))
+    problems = [c.describe() for c in comparisons if not c.reproduced]
+    message = (f"the signed dose figures are reproduced from the segments within 0.1 % ({len(comparisons)} "
+               f"figures: DVH points and the dose at the isocentre)" if not problems else
+               "the signed dose figures are not reproduced from the segments (more than 0.1 % apart): "
+               + "; ".join(problems))
+    isocentre = next((c for f, c in zip(signed, comparisons) if f.structure == ISOCENTRE), None)
+    return Recomputation(signed_time_min=None, recomputed_time_min=None,
+                         signed_dose_gy=None if isocentre is None else isocentre.signed_gy,
+                         recomputed_dose_gy=None if isocentre is None else isocentre.recomputed_gy,
+                         reproduced=not problems, message=message, figures=tuple(comparisons))
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, PlannerError) else f"{type(exc).__name__}: {text}"
+
+
+__all__ = ["ImrtRecomputation", "compare_figures", "recompute_imrt"]
