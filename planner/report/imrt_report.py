@@ -46,7 +46,8 @@ REPORT_TITLE = "IMRT plan report"
 DEMO_TITLE = "DEMO — NOT FOR CLINICAL USE"
 DEMO_BEAM_DATA = "DEMO beam data, not a commissioned machine"
 DEMO_CALIBRATION = "DEMO calibration: 1 cGy/MU at d_max, 10 × 10 cm², SSD 100 cm"
-RT_PLAN_STATUS = "RT Plan: UNAPPROVED (draft)"   # what the exported RT Plan's ApprovalStatus says
+RT_PLAN_STATUS = "RT Plan as exported: UNAPPROVED (draft)"  # at export; a later approval is in the RT Plan
+# and signatures.txt (planner.review.approval): this report is not redrawn for it
 DVH_BIN_GY = 0.25
 MU_TOLERANCE = 1e-6
 

@@ -39,6 +39,7 @@ from planner.core.atomic import atomic_write_bytes
 from planner.core.errors import PlannerError
 from planner.dicom.audit_anchor import AuditAnchorError, add_audit_anchor, audit_head_text
 from planner.dicom.export import RT_PLAN_FILE
+from planner.dicom.inverse_payload import EmbeddedInversePlan
 from planner.dicom.keys import SigningIdentity, certificate_fingerprint_sha256, describe_certificate
 from planner.dicom.package import REPORT_FILE, SIGNATURES_FILE, signature_lines, signatures_text
 from planner.dicom.signatures import AUTHORIZATION, CREATOR, SignatureCheck, SignatureError, sign_dataset, \
@@ -239,7 +240,10 @@ def _package_outputs(folder: Path, review: PlanReview, ds, status: str, reviewer
         return {}
     checks = verify_dataset(ds)
     uid = str(ds.SOPInstanceUID)
-    if review.dose_result is not None and review.planning_image is not None:
+    # An IMRT plan's report is drawn from the optimiser's objects, which the review does not have:
+    # its report stays as exported (it says so) and signatures.txt holds the decision.
+    surface = not isinstance(review.signed_plan.plan, EmbeddedInversePlan)
+    if surface and review.dose_result is not None and review.planning_image is not None:
         from planner.report import PlanStatus, ReportError, render_plan_report, report_content
 
         try:
