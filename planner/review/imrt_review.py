@@ -26,7 +26,7 @@ from planner.dicom.plan_payload import PlanPayloadError
 from planner.dicom.rt_plan_mlc import read_mlc_plan
 from planner.dicom.signed_plan import SignedPlan
 from planner.dose.monte_carlo import CancelCheck, ProgressCallback
-from planner.review.plan_review import REPRODUCTION_TOLERANCE, FigureComparison, Recomputation
+from planner.review.plan_review import REPRODUCTION_TOLERANCE, FigureComparison, Recomputation, find_technique
 
 
 @dataclass
@@ -44,8 +44,6 @@ class ImrtRecomputation:
 def recompute_imrt(signed: SignedPlan, registry=None, progress: ProgressCallback | None = None,
                    is_cancelled: CancelCheck | None = None) -> ImrtRecomputation:
     """The signed IMRT plan's dose from its RT Plan's segments, compared with its signed figures."""
-    from planner.techniques.registry import discover_techniques
-
     out, embedded = ImrtRecomputation(), signed.plan
     try:
         signed_figures = recorded_dose_figures(signed.calculation_record)
@@ -56,15 +54,10 @@ def recompute_imrt(signed: SignedPlan, registry=None, progress: ProgressCallback
         out.reasons.append("the signed record holds no dose figures (exported before they were kept): the "
                            "recomputed dose cannot be compared; export and sign the plan again")
         return out
-    try:
-        registry = registry or discover_techniques()
-        out.technique = registry.get(embedded.technique_id)
-    except Exception as exc:  # an unknown technique id, a broken plugin: no recomputation, no approval
-        out.reasons.append(f"the plan's technique {embedded.technique_id!r} is not available: {exc}")
-        return out
-    planner = out.technique.inverse_planner
+    out.technique, planner, why = find_technique(embedded.technique_id, registry,
+                                                 lambda technique: technique.inverse_planner, "inverse planner")
     if planner is None:
-        out.reasons.append(f"technique {out.technique.id} has no inverse planner: the dose cannot be recomputed")
+        out.reasons.append(why)
         return out
     try:
         mlc_plan = read_mlc_plan(dcmread(signed.path))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -329,18 +329,12 @@ def _recompute(signed: SignedPlan, registry) -> _Context:
     from planner.dose.grid_axes import dose_grid_axes
     from planner.imaging.planning_image import calibrated_image, complete_plan, load_planning_image
     from planner.techniques.beam_lookup import beam_key, machine_commissioning
-    from planner.techniques.registry import discover_techniques
 
     context, plan = _Context(), signed.plan
-    try:
-        registry = registry or discover_techniques()
-        context.technique = registry.get(plan.setup.technique_id)
-    except Exception as exc:  # an unknown technique id, a broken plugin: no recomputation, no approval
-        context.reasons.append(f"the plan's technique {plan.setup.technique_id!r} is not available: {exc}")
-        return context
-    engine = context.technique.dose_engine
+    context.technique, engine, why = find_technique(plan.setup.technique_id, registry,
+                                                    lambda technique: technique.dose_engine, "dose engine")
     if engine is None:
-        context.reasons.append(f"technique {context.technique.id} has no dose engine: the dose cannot be recomputed")
+        context.reasons.append(why)
         return context
     if not plan.image_path:
         context.reasons.append("the plan names no planning image: the dose cannot be recomputed")
@@ -377,6 +371,21 @@ def _recompute(signed: SignedPlan, registry) -> _Context:
     if not context.recomputation.reproduced:
         context.reasons.append(context.recomputation.message)
     return context
+
+
+def find_technique(technique_id: str, registry, part: Callable[[Any], Any], part_name: str) -> tuple[Any, Any, str]:
+    """(technique, its ``part(technique)``, "") for the technique a signed plan names, from the
+    registry (None: the installed plugins), or the part None and why the dose cannot be recomputed
+    (an unknown id, a broken plugin, a technique without that part)."""
+    from planner.techniques.registry import discover_techniques
+
+    try:
+        technique = (registry or discover_techniques()).get(technique_id)
+    except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, the review says so, never crashes
+        return None, None, f"the plan's technique {technique_id!r} is not available: {exc}"
+    found = part(technique)
+    why = "" if found is not None else f"technique {technique.id} has no {part_name}: the dose cannot be recomputed"
+    return technique, found, why
 
 
 def _compare(record: dict[str, Any], dose) -> Recomputation:
@@ -455,4 +464,4 @@ def _fmt(value: float | None) -> str:
 
 __all__ = ["APPROVED", "DECISION_REASON_TAG", "IMRT_REVIEW_MISSING", "IMRT_SECOND_CHECK_MISSING", "REJECTED",
            "UNAPPROVED", "ApprovalState", "FigureComparison", "PlanReview", "Recomputation", "ReviewSignature",
-           "SignedNumbers", "approval_state", "review_plan"]
+           "SignedNumbers", "approval_state", "find_technique", "review_plan"]
