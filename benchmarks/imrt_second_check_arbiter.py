@@ -56,15 +56,8 @@ DEFAULT_CACHE = Path("/tmp/w/arbiter/cache.json")
 OUT = Path("/tmp/w/arbiter")
 
 # Followill et al., JACMP 13(5):282-289, 2012: RPC-measured mean output factors, 6 MV, relative to 10 x 10 cm2.
-RPC_ELEKTA_6MV = {10.0: 1.000, 6.0: 0.930, 4.0: 0.878, 3.0: 0.842, 2.0: 0.790}    # Table 2 (sd 0.010/0.015/0.012/0.007)
+# Table 2 (Elekta) is the check's default commissioning, imrt_second_check.MEASURED_OUTPUT_FACTORS.
 RPC_SIEMENS_6MV = {10.0: 1.000, 6.0: 0.914, 4.0: 0.855, 3.0: 0.820, 2.0: 0.764}   # Table 3 (sd 0.008/0.010/0.008/0.010)
-
-
-# k(c) = RPC-measured Elekta 6 MV output factor / this MC's dose per MU relative to 10 x 10, both at 10 cm (runs of
-# 2026-12-03, MC 10 x 10 = inverse-variance mean of the calibration run and a 2 x 2 cm2-column run, 0.6674 cGy/MU):
-# the MC's small-field excess over measurement (head scatter and anything else it lacks), as used in the report.
-# The run that made "-1.3 %" used the calibration run alone for 10 x 10: "3:0.9549,4:0.9527,6:0.9548,10:1".
-IMPLIED_K_ELEKTA = "2:0.930,3:0.959,4:0.957,6:0.959,10:1"
 
 
 def _field(spec: str) -> tuple[float, float]:
@@ -109,22 +102,10 @@ def pencil_beam(fields: list[str]) -> dict:
 
 
 def mc_request(spec: str, column: str, n_histories: int) -> dict:
+    """The check's output-factor field (imrt_second_check.output_factor_request), also for AxB fields and columns."""
     from planner.review import imrt_second_check as isc
 
-    fx, fy = _field(spec)
-    cx, cy = _field(column)
-    depth = np.r_[np.round(np.arange(0.0, 12.0 + 1e-9, 0.2), 6), 30.0]
-    X, Y = np.meshgrid(np.arange(-fx / 2, fx / 2 - 1e-9, isc.CELL_ALONG_LEAF_CM), np.arange(-fy / 2, fy / 2 - 1e-9, 0.5),
-                       indexing="ij")
-    n, nz = X.size, depth.size - 1
-    return {"x_bounds": np.array([-15.0, -cx / 2, cx / 2, 15.0]), "y_bounds": np.array([-15.0, -cy / 2, cy / 2, 15.0]),
-            "z_bounds": depth, "density": np.ones((3, 3, nz)), "source": np.array([[0.0, 0.0, -isc.SAD_CM]]),
-            "i_beam": np.zeros(n, dtype=np.int32), "corner": np.c_[X.ravel(), Y.ravel(), np.zeros(n)],
-            "side1": np.tile([isc.CELL_ALONG_LEAF_CM, 0.0, 0.0], (n, 1)), "side2": np.tile([0.0, 0.5, 0.0], (n, 1)),
-            "weights": np.full(n, isc.CELL_ALONG_LEAF_CM * 0.5),        # 1 MU x the cell's cm2: uniform fluence
-            "score": np.c_[np.ones(nz, dtype=int), np.ones(nz, dtype=int), np.arange(nz)],
-            "n_histories": np.int64(n_histories), "n_batches": np.int64(isc.N_BATCHES),
-            "seeds": np.array(isc.SEEDS, dtype=np.int64)}
+    return isc.open_field_request(_field(spec), _field(column), isc.output_factor_depth_bounds_cm(), n_histories)
 
 
 def _axis(request: dict, result: dict):
@@ -133,10 +114,13 @@ def _axis(request: dict, result: dict):
     return z, d, np.asarray(result["relative_uncertainty"])
 
 
-def _plateau_and_10(z, d, u):
+def _plateau_and_10(request: dict, result: dict):
+    """(d_max plateau dose, its k=1, dose at 9-11 cm as the check's output factor takes it, its k=1)."""
+    from planner.review import imrt_second_check as isc
+
+    z, d, u = _axis(request, result)
     p = (z > 1.1 - 1e-9) & (z < 2.1 + 1e-9)
-    t = np.abs(z - 10.0) < 1.0 - 1e-9
-    return d[p].mean(), np.sqrt(np.sum(u[p] ** 2)) / p.sum(), d[t].mean(), np.sqrt(np.sum(u[t] ** 2)) / t.sum()
+    return (d[p].mean(), np.sqrt(np.sum(u[p] ** 2)) / p.sum(), *isc._dose_at_depth(request, result))
 
 
 def monte_carlo(spec: str, column: str, n_histories: int, cache: Path, run: bool = True) -> dict | None:
@@ -149,14 +133,13 @@ def monte_carlo(spec: str, column: str, n_histories: int, cache: Path, run: bool
 
     cal = isc.mc_calibration(cache, runner)
     cal_req = isc.calibration_request()
-    cp, cpu, c10, c10u = _plateau_and_10(*_axis(cal_req, isc.cached(cal_req, cache, runner, lambda f: None, lambda: False)))
+    cp, cpu, c10, c10u = _plateau_and_10(cal_req, isc.cached(cal_req, cache, runner, lambda f: None, lambda: False))
     req = mc_request(spec, column, n_histories)
     try:
         res = isc.cached(req, cache, runner, lambda f: None, lambda: False)
     except LookupError:
         return None
-    z, d, u = _axis(req, res)
-    p, pu, t, tu = _plateau_and_10(z, d, u)
+    p, pu, t, tu = _plateau_and_10(req, res)
     return {"field": spec, "column": column, "histories": n_histories, "seconds": res["seconds"],
             "d10_cGy_per_MU": float(t / cal.dose_per_unit_weight_at_dmax_gy), "unc10_percent": 100 * float(tu),
             "dmax_rel_10x10": float(p / cp), "unc_dmax_percent": 100 * float(math.hypot(pu, cpu)),
@@ -171,6 +154,8 @@ MC_RUNS = (("2", "0.6", 2e6), ("3", "1", 2e6), ("4", "1", 2e6), ("5", "1.5", 3e6
 
 
 def table(cache: Path) -> None:
+    from planner.review.imrt_second_check import MEASURED_OUTPUT_FACTORS as RPC_ELEKTA_6MV
+
     pb = pencil_beam([s for s, _, _ in MC_RUNS])
     mc = {s: monte_carlo(s, c, int(n), cache, run=False) for s, c, n in MC_RUNS}
     some = next(v for v in mc.values() if v)
@@ -226,7 +211,7 @@ def segments(folder: Path, point_mm=None) -> None:
         for s in b.segments[::2]:      # read_plan halves each step-and-shoot segment into two equal shapes
             across = isc._overlap(bd[:-1], bd[1:], *s.jaws_y_mm)
             left, right = np.maximum(s.left_mm, s.jaws_x_mm[0]), np.minimum(s.right_mm, s.jaws_x_mm[1])
-            area = float((across * np.clip(right - left, 0, None)).sum()) / 100
+            area = isc.segment_side_cm(b, s) ** 2
             at_point = bool(point_mm is not None and across[pair] > 0 and left[pair] <= px <= right[pair])
             rows.append((k, 2 * s.mu, area, at_point, (s.jaws_x_mm[1] - s.jaws_x_mm[0]) / 10,
                          (s.jaws_y_mm[1] - s.jaws_y_mm[0]) / 10))
@@ -247,30 +232,11 @@ def segments(folder: Path, point_mm=None) -> None:
               f"of the MU, their MU-weighted mean open area {np.average(area[at], weights=mu[at]):.1f} cm2")
 
 
-def check(folder: Path, cache: Path, n_histories: int, cached_only: bool, sc: str | None = None) -> None:
-    """The check as planner.review.imrt_second_check makes it; with `sc` ("c1:k1,c2:k2,..."), every segment's MU in
-    the Monte Carlo fluence is multiplied by k(c), c = sqrt(the segment's open area in cm2 at the isocentre plane),
-    linear between the points and constant outside: a runtime patch of fluence_weights in this process only."""
+def check(folder: Path, cache: Path, n_histories: int, cached_only: bool) -> None:
+    """The check as planner.review.imrt_second_check makes it (output-commissioned), with its k table and the plan
+    dose's sensitivity to the check region's place."""
     from planner.imaging.ct_series import load_ct_volume
     from planner.review import imrt_second_check as isc
-
-    if sc:
-        points = sorted(tuple(float(v) for v in p.split(":")) for p in sc.split(","))
-        original = isc.fluence_weights
-
-        def weighted(beam):
-            bd = beam.boundaries_mm
-            segs = []
-            for s in beam.segments:
-                across = isc._overlap(bd[:-1], bd[1:], *s.jaws_y_mm)
-                along = np.clip(np.minimum(s.right_mm, s.jaws_x_mm[1]) - np.maximum(s.left_mm, s.jaws_x_mm[0]), 0, None)
-                c = math.sqrt(float((across * along).sum()) / 100)
-                k = float(np.interp(c, [q[0] for q in points], [q[1] for q in points]))
-                segs.append(isc._Segment(s.jaws_x_mm, s.jaws_y_mm, s.left_mm, s.right_mm, s.mu * k))
-            return original(isc._Beam(beam.gantry_deg, beam.isocentre_mm, beam.sad_mm, bd, tuple(segs)))
-
-        isc.fluence_weights = weighted
-        print("per-segment factor k(c):", points)
 
     def runner(req, progress, cancel):
         if cached_only:
@@ -279,6 +245,9 @@ def check(folder: Path, cache: Path, n_histories: int, cached_only: bool, sc: st
 
     result = isc.imrt_second_check(folder, cache_path=cache, runner=runner, n_histories=n_histories)
     print(result.message)
+    c = result.output_correction.commissioning
+    for row in zip(c.side_cm, c.measured, c.mc, c.mc_uncertainty_percent, c.k):
+        print("  side {:4g} cm: OF measured {:.3f}, Monte Carlo {:.4f} (± {:.2f} % k=1), k {:.4f}".format(*row))
     print("point", result.point_mm, "-", result.point_choice, f"({result.n_histories} histories)")
     beams, fractions, _ = isc.read_plan(folder / "RTPLAN.dcm")
     grid = load_ct_volume(folder).grid
@@ -316,7 +285,6 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--histories", type=float, default=3e6)
     p.add_argument("--cached-only", action="store_true")
-    p.add_argument("--sc", help="per-segment factor table c1:k1,c2:k2,... (e.g. IMPLIED_K_ELEKTA below)")
     p = sub.add_parser("table")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     a = ap.parse_args(argv)
@@ -328,7 +296,7 @@ def main(argv=None) -> int:
     elif a.what == "segments":
         segments(a.folder, [float(v) for v in a.point.split(",")] if a.point else None)
     elif a.what == "check":
-        check(a.folder, a.cache, int(a.histories), a.cached_only, a.sc)
+        check(a.folder, a.cache, int(a.histories), a.cached_only)
     else:
         table(a.cache)
     return 0

@@ -23,14 +23,28 @@ whose scoring region is all >= 90 % of the prescription and has the smallest spr
 across (x, y) and +-10 mm along z (the patient's long axis) of the point; the Monte Carlo scores
 their union as ONE voxel, so ompMC's batch uncertainty is the region's.
 
+Output commissioning: the point source without head scatter or source size gives small fields too much
+dose per MU (at 10 cm depth, relative to 10 x 10 cm2, +4 ... +8 % above measured output factors for 2-6 cm
+squares; benchmarks/imrt_second_check_arbiter.py). So the Monte Carlo computes its own output factor
+OF_MC(c) of open square fields of side c (water, SSD 100 cm, 10 cm depth, the same worker and cells), and
+each segment's MU in its fluence is multiplied by k(c) = OF_measured(c) / OF_MC(c), c = sqrt(the segment's
+open area in cm2 at the isocentre plane, jaws applied), linear in c between the commissioned sides and
+constant outside them; k(10) = 1 by definition. The measured factors default to published ones
+(MEASURED_OUTPUT_FACTORS); the clinic replaces them with its own linac's. A plan with more than
+`outside_fraction_review` (default 20 %, our choice) of its MU in segments outside the commissioned sides
+is at least "review".
+
 Action levels: AAPM TG-219 (Zhu et al., Med Phys 46(1):e1-e14, 2019) for independent point-dose
 checks of IMRT: review beyond 3 %, stop beyond 5 %, both the clinic's to set.
 
-Not modelled (the method's limits): head scatter (Sc), leaf and jaw transmission, tongue-and-groove,
-leaf-end rounding, electron contamination, the focal spot's size; the Mohan spectrum is generic, not
-commissioned to the machine; every voxel is water at the density the CT's HU give (relative electron
-density taken as mass density). Collimator and couch rotations other than 0 and patient positions
-other than HFS are refused.
+Not modelled (the method's limits): leaf and jaw transmission, tongue-and-groove, leaf-end rounding,
+electron contamination; the Mohan spectrum is generic, not commissioned to the machine; every voxel is
+water at the density the CT's HU give (relative electron density taken as mass density). Head scatter
+(Sc) and the focal spot's size are covered only empirically, by the output commissioning: for open
+SQUARE fields on the central axis at one depth; an IMRT segment is reduced to its equivalent square by
+area alone (a 1 x 9 cm2 strip and a 3 x 3 cm2 square get the same k), off-axis segments get the
+on-axis k, and the penumbra's shape (what the source size does at a field edge) is still the point
+source's. Collimator and couch rotations other than 0 and patient positions other than HFS are refused.
 """
 
 from __future__ import annotations
@@ -44,9 +58,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 import numpy as np
 import pydicom
@@ -54,8 +69,9 @@ import pydicom
 from planner.core.errors import Cancelled, PlannerError
 from planner.review.second_check import AGREE, REVIEW, STOP, ActionLevels
 
-__all__ = ["ImrtSecondCheckError", "ImrtSecondCheck", "McCalibration", "DEFAULT_ACTION_LEVELS",
-           "WORKER", "reference_python", "imrt_second_check", "mc_calibration", "CANNOT_BE_MADE"]
+__all__ = ["ImrtSecondCheckError", "ImrtSecondCheck", "McCalibration", "OutputCommissioning", "OutputCorrection",
+           "DEFAULT_ACTION_LEVELS", "MEASURED_OUTPUT_FACTORS", "OUTSIDE_FRACTION_REVIEW", "WORKER", "reference_python",
+           "imrt_second_check", "mc_calibration", "output_commissioning", "CANNOT_BE_MADE"]
 
 WORKER = Path(__file__).resolve().with_name("mc_point_dose_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +94,7 @@ SCORE_HALF_ALONG_MM = 10.0        # and +-10 mm in z
 BODY_DENSITY = 0.1                # relative density above which a voxel is body (the crop)
 N_BATCHES = 10
 # Measured on 2 cores (ompMC 0.4.0): TG-119 (9 beams, 98 segments, 5 mm grid) 3 M histories in 59 s, k=1 0.9 %
-# at its point; an open 10 x 10 cm2 field at 10 cm depth 3 M in 92 s, 1.5 % (12 M for < 1 %). The
+# at its point (1.1 % with the output commissioning's segment weights); an open 10 x 10 cm2 field at 10 cm depth 3 M in 92 s, 1.5 % (12 M for < 1 %). The
 # calibration, 4 M in 433 s (a loaded machine), is made once and cached.
 PLAN_HISTORIES = 3_000_000
 CALIBRATION_HISTORIES = 4_000_000
@@ -94,6 +110,27 @@ CAL_DMAX_FIT_CM = (0.9, 2.3)      # d_max: a parabola through the slabs with cen
 #                                   build-up is at ~98 % by 9 mm; the window holds the nominal 15 mm)
 CAL_PDD_DEPTH_CM = 10.0           # PDD(10): mean of the slabs with centres within +-0.5 cm of it
 SAD_CM = 100.0
+
+# Published measured output factors, 6 MV, relative to 10 x 10 cm2, by square field side (cm): Followill et al.,
+# "The Radiological Physics Center's standard dataset for small field size output factors", J Appl Clin Med Phys
+# 13(5):282-289, 2012, doi:10.1120/jacmp.v13i5.3962, Table 2 (Elekta 6 MV, RPC-measured mean over institutions).
+# NOT known here (the table caption read, not the methods): the depth and SSD of the measurements, and whether
+# the fields were jaw- or MLC-defined. Elekta is not the plan's generic MLC machine: the clinic replaces these
+# with its own linac's (imrt_second_check's `measured_output_factors`).
+MEASURED_OUTPUT_FACTORS = MappingProxyType({2.0: 0.790, 3.0: 0.842, 4.0: 0.878, 6.0: 0.930, 10.0: 1.000})
+MEASURED_OUTPUT_FACTORS_SOURCE = "Followill et al., JACMP 13(5):282, 2012, Table 2, Elekta 6 MV"
+OUTSIDE_FRACTION_REVIEW = 0.20    # of the MU outside the commissioned sides: at least "review" (our choice)
+# The Monte Carlo's output factor: 1 MU of an open square field on water (SSD 100 cm, 30 x 30 cm lateral), dose
+# on the axis in a central column, the mean of the 2 mm slabs with centres within 9-11 cm depth.
+OF_DEPTH_CM = 10.0
+OF_DEPTH_HALF_CM = 1.0
+OF_SLAB_CM = 0.2
+OF_SLABS_TO_CM = 12.0             # 2 mm slabs to 12 cm, then one slab to 30 cm
+# side (cm): (scoring column side in cm, inside the field's flat part; histories). Measured on 2 cores: 2-6 cm
+# 1-4 min each, k=1 0.6-0.9 % at 10 cm; 10 x 10 (the most: every k shares its statistics) 422 s, 0.51 %; so
+# OF_MC's k=1 is 0.9-1.1 %. Other sides: a column of 0.3 x side (at most 2 cm), PLAN_HISTORIES.
+OF_RUNS = MappingProxyType({2.0: (0.6, 2_000_000), 3.0: (1.0, 2_000_000), 4.0: (1.0, 2_000_000),
+                            6.0: (1.5, 3_000_000), 10.0: (2.0, 12_000_000)})
 
 
 class ImrtSecondCheckError(PlannerError, ValueError):
@@ -115,6 +152,42 @@ class McCalibration:
 
 
 @dataclass(frozen=True)
+class OutputCommissioning:
+    """k(c) = measured / Monte Carlo output factor of open square fields of side c (cm), relative to 10 x 10."""
+
+    side_cm: tuple[float, ...]
+    measured: tuple[float, ...]
+    mc: tuple[float, ...]
+    mc_uncertainty_percent: tuple[float, ...]   # k=1 of OF_MC: both runs' statistics (0 for 10 x 10 itself)
+    k: tuple[float, ...]
+    depth_cm: float
+    source: str
+
+    def k_at(self, side_cm: float) -> float:
+        """Linear in the side between the commissioned ones, constant outside them."""
+        return float(np.interp(side_cm, self.side_cm, self.k))
+
+
+@dataclass(frozen=True)
+class OutputCorrection:
+    """What the output commissioning did to one plan: the table, and the plan's segments under it."""
+
+    commissioning: OutputCommissioning
+    mu_weighted_k: float                        # sum(MU x k) / sum(MU) over the plan's segments
+    outside_fraction: float                     # of the MU in segments smaller or larger than the commissioned sides
+    outside_fraction_review: float              # the clinic's limit: beyond it the verdict is at least "review"
+
+    def line(self) -> str:
+        """One line for a physicist."""
+        c = self.commissioning
+        return (f"Monte Carlo output commissioned to measured output factors ({c.source}): each segment's MU x "
+                f"k = OF measured / OF Monte Carlo at its equivalent square, MU-weighted mean k "
+                f"{self.mu_weighted_k:.3f}; {100 * self.outside_fraction:.0f} % of the MU in segments outside the "
+                f"commissioned {c.side_cm[0]:g}-{c.side_cm[-1]:g} cm sides (given the nearest side's k; review "
+                f"beyond {100 * self.outside_fraction_review:.0f} %)")
+
+
+@dataclass(frozen=True)
 class ImrtSecondCheck:
     """The result. Doses Gy per fraction; difference (plan - check)/check in %; point in mm (DICOM patient)."""
 
@@ -131,14 +204,16 @@ class ImrtSecondCheck:
     seconds: float
     calibration: McCalibration | None
     method: str
+    output_correction: OutputCorrection | None = None
 
 
 METHOD = ("Independent Monte Carlo (ompMC 0.4.0, EGSnrc-derived physics; 6 MV spectrum of Mohan et al., "
           "Med Phys 12:595, 1985) of the exported RT Plan's MLC segments and MU on the CT's densities, "
-          "calibrated by the same Monte Carlo to 1 cGy/MU at d_max, 10 x 10 cm2, SSD 100 cm, water. "
-          "Not modelled: head scatter (Sc), leaf and jaw transmission, tongue-and-groove, leaf ends, "
-          "electron contamination, source size; spectrum not commissioned to the machine; tissue as water "
-          f"at the CT's density. Action levels: {TG219_CITATION}.")
+          "calibrated by the same Monte Carlo to 1 cGy/MU at d_max, 10 x 10 cm2, SSD 100 cm, water; each "
+          "segment's MU x k = measured / Monte Carlo output factor of its equivalent square (10 cm depth), "
+          "which covers head scatter and source size for open square fields only. Not modelled: leaf and jaw "
+          "transmission, tongue-and-groove, leaf ends, electron contamination; spectrum not commissioned to the "
+          f"machine; tissue as water at the CT's density. Action levels: {TG219_CITATION}.")
 
 
 # ------------------------------------------------------------------------------------ environment
@@ -380,24 +455,103 @@ def cached(request: dict, cache_path: Path | None, runner: Runner, progress, is_
 # ------------------------------------------------------------------------------------- calibration
 
 
-def calibration_request() -> dict:
-    """The 10 x 10 cm2 field at SSD 100 cm on water, in beamlets of the plan's cell size (0.25 x 0.5 cm)."""
-    lateral = np.array([-CAL_HALF_WIDTH_CM, -CAL_SCORE_HALF_CM, CAL_SCORE_HALF_CM, CAL_HALF_WIDTH_CM])
-    depth = np.linspace(0.0, CAL_DEPTH_CM, int(round(CAL_DEPTH_CM / CAL_SLAB_CM)) + 1)
-    half = REFERENCE_FIELD_CM / 2
-    cx = np.arange(-half, half - 1e-9, CELL_ALONG_LEAF_CM)
-    cy = np.arange(-half, half - 1e-9, 0.5)
-    X, Y = np.meshgrid(cx, cy, indexing="ij")
-    n = X.size
-    return {"x_bounds": lateral, "y_bounds": lateral, "z_bounds": depth,
-            "density": np.ones((3, 3, depth.size - 1)), "source": np.array([[0.0, 0.0, -SAD_CM]]),
+def open_field_request(field_cm: tuple[float, float], column_cm: tuple[float, float], depth_bounds_cm: np.ndarray,
+                       n_histories: int) -> dict:
+    """An open field (x along the leaves by y, cm at the isocentre plane) from gantry 0 on water 30 x 30 cm, surface at
+    the isocentre (SSD 100 cm), in beamlets of the plan's cell size (0.25 x 0.5 cm) of weight 1 MU x the cell's cm2;
+    the central column (cm) is scored in the given depth slabs."""
+    (fx, fy), (cx, cy) = field_cm, column_cm
+    X, Y = np.meshgrid(np.arange(-fx / 2, fx / 2 - 1e-9, CELL_ALONG_LEAF_CM), np.arange(-fy / 2, fy / 2 - 1e-9, 0.5),
+                       indexing="ij")
+    n, nz = X.size, depth_bounds_cm.size - 1
+    return {"x_bounds": np.array([-CAL_HALF_WIDTH_CM, -cx / 2, cx / 2, CAL_HALF_WIDTH_CM]),
+            "y_bounds": np.array([-CAL_HALF_WIDTH_CM, -cy / 2, cy / 2, CAL_HALF_WIDTH_CM]),
+            "z_bounds": depth_bounds_cm, "density": np.ones((3, 3, nz)), "source": np.array([[0.0, 0.0, -SAD_CM]]),
             "i_beam": np.zeros(n, dtype=np.int32), "corner": np.c_[X.ravel(), Y.ravel(), np.zeros(n)],
             "side1": np.tile([CELL_ALONG_LEAF_CM, 0.0, 0.0], (n, 1)), "side2": np.tile([0.0, 0.5, 0.0], (n, 1)),
             "weights": np.full(n, CELL_ALONG_LEAF_CM * 0.5),     # 1 MU x the cell's cm2: uniform fluence
-            "score": np.c_[np.ones(depth.size - 1, dtype=int), np.ones(depth.size - 1, dtype=int),
-                           np.arange(depth.size - 1)],
-            "n_histories": np.int64(CALIBRATION_HISTORIES), "n_batches": np.int64(N_BATCHES),
+            "score": np.c_[np.ones(nz, dtype=int), np.ones(nz, dtype=int), np.arange(nz)],
+            "n_histories": np.int64(n_histories), "n_batches": np.int64(N_BATCHES),
             "seeds": np.array(SEEDS, dtype=np.int64)}
+
+
+def calibration_request() -> dict:
+    """The 10 x 10 cm2 field at SSD 100 cm on water, a 3 x 3 cm2 column in 2 mm slabs to 30 cm."""
+    return open_field_request((REFERENCE_FIELD_CM,) * 2, (2 * CAL_SCORE_HALF_CM,) * 2,
+                              np.linspace(0.0, CAL_DEPTH_CM, int(round(CAL_DEPTH_CM / CAL_SLAB_CM)) + 1),
+                              CALIBRATION_HISTORIES)
+
+
+def output_factor_request(side_cm: float, column_cm: float, n_histories: int) -> dict:
+    """The square field of `side_cm` for the Monte Carlo's output factor: 2 mm slabs to 12 cm, then one to 30 cm."""
+    return open_field_request((side_cm, side_cm), (column_cm, column_cm), output_factor_depth_bounds_cm(), n_histories)
+
+
+def output_factor_depth_bounds_cm() -> np.ndarray:
+    return np.r_[np.round(np.arange(0.0, OF_SLABS_TO_CM + 1e-9, OF_SLAB_CM), 6), CAL_DEPTH_CM]
+
+
+def output_factor_run(side_cm: float) -> tuple[float, int]:
+    """(scoring column side cm, histories) of a commissioned side: OF_RUNS, else 0.3 x side (at most 2 cm)."""
+    return OF_RUNS.get(float(side_cm), (round(min(0.3 * side_cm, 2.0), 2), PLAN_HISTORIES))
+
+
+def _dose_at_depth(request: dict, result: dict) -> tuple[float, float]:
+    """Dose per MU (Gy, this run's units) and its k=1 relative uncertainty: mean of the slabs within 9-11 cm."""
+    dose = np.asarray(result["dose_per_unit_weight_gy"]) * float(np.sum(request["weights"]))
+    unc = np.asarray(result["relative_uncertainty"])
+    z = 0.5 * (request["z_bounds"][:-1] + request["z_bounds"][1:])
+    slabs = np.abs(z - OF_DEPTH_CM) < OF_DEPTH_HALF_CM - 1e-9
+    return float(dose[slabs].mean()), float(np.sqrt(np.sum(unc[slabs] ** 2)) / slabs.sum())
+
+
+def output_commissioning(cache_path: Path | None, runner: Runner = run_worker, progress=lambda f: None,
+                         is_cancelled=lambda: False, measured: Mapping[float, float] | None = None,
+                         source: str = MEASURED_OUTPUT_FACTORS_SOURCE) -> OutputCommissioning:
+    """k(c) from the measured output factors (side cm: OF relative to 10 x 10) and the Monte Carlo's own ones."""
+    measured = MEASURED_OUTPUT_FACTORS if measured is None else measured
+    sides = sorted(float(c) for c in measured)
+    if measured.get(REFERENCE_FIELD_CM) != 1.0 or len(sides) < 2 or min(sides) <= 0 or min(measured.values()) <= 0:
+        raise ImrtSecondCheckError("the measured output factors must be positive, relative to 10 x 10 cm2 (10: 1.0), "
+                                   f"for at least two square sides; got {measured}")
+    runs = {}
+    for i, side in enumerate(sides):
+        request = output_factor_request(side, *output_factor_run(side))
+        result = cached(request, cache_path, runner, lambda f, i=i: progress((i + f) / len(sides)), is_cancelled)
+        runs[side] = _dose_at_depth(request, result)
+    reference, reference_unc = runs[REFERENCE_FIELD_CM]
+    mc = [runs[c][0] / reference for c in sides]
+    unc = [0.0 if c == REFERENCE_FIELD_CM else 100 * math.hypot(runs[c][1], reference_unc) for c in sides]
+    return OutputCommissioning(side_cm=tuple(sides), measured=tuple(float(measured[c]) for c in sides),
+                               mc=tuple(mc), mc_uncertainty_percent=tuple(unc),
+                               k=tuple(float(measured[c]) / m for c, m in zip(sides, mc)),
+                               depth_cm=OF_DEPTH_CM, source=source)
+
+
+def segment_side_cm(beam: _Beam, segment: _Segment) -> float:
+    """sqrt(the segment's open area in cm2 at the isocentre plane, jaws applied): its equivalent square by area."""
+    across = _overlap(beam.boundaries_mm[:-1], beam.boundaries_mm[1:], *segment.jaws_y_mm)
+    along = np.clip(np.minimum(segment.right_mm, segment.jaws_x_mm[1])
+                    - np.maximum(segment.left_mm, segment.jaws_x_mm[0]), 0.0, None)
+    return math.sqrt(float(np.sum(across * along)) / 100.0)
+
+
+def output_correction(beams: list[_Beam], commissioning: OutputCommissioning,
+                      outside_fraction_review: float = OUTSIDE_FRACTION_REVIEW) -> tuple[list[_Beam], OutputCorrection]:
+    """The beams with each segment's MU x k(its side), and what that did."""
+    lo, hi = commissioning.side_cm[0], commissioning.side_cm[-1]
+    out, total, weighted, outside = [], 0.0, 0.0, 0.0
+    for beam in beams:
+        segments = []
+        for s in beam.segments:
+            side = segment_side_cm(beam, s)
+            k = commissioning.k_at(side)
+            segments.append(replace(s, mu=s.mu * k))
+            total, weighted = total + s.mu, weighted + s.mu * k
+            outside += s.mu if (side < lo - 1e-9 or side > hi + 1e-9) else 0.0
+        out.append(replace(beam, segments=tuple(segments)))
+    return out, OutputCorrection(commissioning=commissioning, mu_weighted_k=weighted / total,
+                                 outside_fraction=outside / total, outside_fraction_review=outside_fraction_review)
 
 
 def mc_calibration(cache_path: Path | None, runner: Runner = run_worker, progress=lambda f: None,
@@ -492,19 +646,36 @@ def _cannot(message: str, levels: ActionLevels) -> ImrtSecondCheck:
                            method=METHOD)
 
 
+def commissioned_verdict(difference_percent: float, action_levels: ActionLevels,
+                         correction: OutputCorrection) -> tuple[str, str]:
+    """(verdict, its words): the action levels', raised to "review" when too much MU is outside the commissioning."""
+    verdict = action_levels.verdict(difference_percent)
+    if verdict == AGREE and correction.outside_fraction > correction.outside_fraction_review:
+        return REVIEW, (f"review: {100 * correction.outside_fraction:.0f} % of the MU is in segments outside the "
+                        "commissioned field sizes")
+    return verdict, {AGREE: "agrees", REVIEW: "review", STOP: "STOP"}[verdict]
+
+
 def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DEFAULT_ACTION_LEVELS,
                       cache_path: Path | None = None, runner: Runner = run_worker,
                       progress: Callable[[float], None] = lambda f: None,
                       is_cancelled: Callable[[], bool] = lambda: False,
-                      n_histories: int = PLAN_HISTORIES) -> ImrtSecondCheck:
+                      n_histories: int = PLAN_HISTORIES,
+                      measured_output_factors: Mapping[float, float] | None = None,
+                      output_factors_source: str = MEASURED_OUTPUT_FACTORS_SOURCE,
+                      outside_fraction_review: float = OUTSIDE_FRACTION_REVIEW) -> ImrtSecondCheck:
     """The check of an exported IMRT folder (RTPLAN.dcm, CT*.dcm with its RT Structure Set, RTDOSE.dcm).
 
     `point_mm` overrides the choice of the check point (snapped to the nearest dose-grid voxel centre).
-    `cache_path` keeps the Monte Carlo's answers by digest (the calibration and the plan's run).
+    `cache_path` keeps the Monte Carlo's answers by digest (the calibration, the output-factor fields and the
+    plan's run). `measured_output_factors` (square side cm: output factor relative to 10 x 10 cm2) and
+    `output_factors_source` are the clinic's linac's; the default is MEASURED_OUTPUT_FACTORS.
     """
     from planner.imaging.ct_series import CtSeriesError, load_ct_volume
 
     folder = Path(folder)
+    if not 0.0 <= outside_fraction_review <= 1.0:
+        raise ImrtSecondCheckError(f"outside_fraction_review must be a fraction 0-1, got {outside_fraction_review!r}")
     if not reference_python().is_file():
         return _cannot(NOT_INSTALLED, action_levels)
     t0 = time.perf_counter()
@@ -537,7 +708,10 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
     bounds_mm = [_axis_bounds(a, l, h) for a, l, h in zip(cropped_axes, lo, hi)]
     density = _regrid(np.asarray(volume.density, float)[crop], cropped_axes, bounds_mm)
     score = [int(np.searchsorted(b, 0.5 * (l + h)) - 1) for b, l, h in zip(bounds_mm, lo, hi)]
-    cells = beamlets(beams)
+    commissioning = output_commissioning(cache_path, runner, lambda f: progress(0.1 + 0.3 * f), is_cancelled,
+                                         measured_output_factors, output_factors_source)
+    mc_beams, correction = output_correction(beams, commissioning, outside_fraction_review)
+    cells = beamlets(mc_beams)
     total_weight = float(cells["weights"].sum())
     request = {"x_bounds": bounds_mm[0] / 10, "y_bounds": bounds_mm[1] / 10, "z_bounds": bounds_mm[2] / 10,
                "density": np.round(density, 6), **{k: v for k, v in cells.items() if k != "weights"},
@@ -545,8 +719,8 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
                "weights": np.round(cells["weights"] / total_weight, 12),
                "score": np.array([score]), "n_histories": np.int64(n_histories),
                "n_batches": np.int64(N_BATCHES), "seeds": np.array(SEEDS, dtype=np.int64)}
-    calibration = mc_calibration(cache_path, runner, lambda f: progress(0.2 * f), is_cancelled)
-    result = cached(request, cache_path, runner, lambda f: progress(0.2 + 0.8 * f), is_cancelled)
+    calibration = mc_calibration(cache_path, runner, lambda f: progress(0.1 * f), is_cancelled)
+    result = cached(request, cache_path, runner, lambda f: progress(0.4 + 0.6 * f), is_cancelled)
     mc_gy = (float(result["dose_per_unit_weight_gy"][0]) * total_weight
              / calibration.dose_per_unit_weight_at_dmax_gy * REFERENCE_DOSE_PER_MU_GY)
     unc = 100 * float(result["relative_uncertainty"][0])
@@ -557,16 +731,16 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
         message = f"Monte Carlo {mc_gy:.3f} Gy per fraction at {point} mm; no plan dose to compare"
     else:
         diff = 100 * (plan_gy - mc_gy) / mc_gy
-        verdict = action_levels.verdict(diff)
-        word = {AGREE: "agrees", REVIEW: "review", STOP: "STOP"}[verdict]
+        verdict, word = commissioned_verdict(diff, action_levels, correction)
         message = (f"plan {plan_gy:.3f} Gy, independent Monte Carlo {mc_gy:.3f} Gy (± {unc:.1f} % k=1) per "
                    f"fraction: {diff:+.1f} % — {word} (review > {action_levels.review_percent:g} %, stop > "
                    f"{action_levels.stop_percent:g} %)")
+    message += "\n" + correction.line()
     return ImrtSecondCheck(point_mm=point, point_choice=choice, plan_dose_gy=plan_gy, check_dose_gy=mc_gy,
                            uncertainty_percent=unc, difference_percent=diff, verdict=verdict, message=message,
                            action_levels=action_levels, n_histories=int(result["n_histories"]),
                            seconds=time.perf_counter() - t0 if "seconds" not in result else float(result["seconds"]),
-                           calibration=calibration, method=METHOD)
+                           calibration=calibration, method=METHOD, output_correction=correction)
 
 
 if __name__ == "__main__":  # pragma: no cover - a physicist's quick look: python -m ... FOLDER
