@@ -32,8 +32,16 @@ Measured on 2026-12-03 (2 cores, loaded machine; 2-4 M histories per field, 1.5-
 to 10 x 10, the pencil beam is within -1.3 ... -0.5 % of the RPC Elekta output factors for 2-6 cm squares, the Monte
 Carlo (no head scatter) +4.3 ... +7.5 % above them; PB/MC at 10 cm is 0.975 for 10 x 10 (depth dose), 0.90-0.95 for
 2-6 cm squares and 0.86 for a 3 x 1 cm2 strip (the width of one 10 mm leaf pair, what the TG-119 segments are made
-of). The TG-119 check (5 mm grid) reads -5.7 %; with k(c) = "3:0.9549,4:0.9527,6:0.9548,10:1" on each segment's MU,
--1.3 % (with IMPLIED_K_ELEKTA, -0.9 +- 1.1 %); on the 2.5 mm grid (its own plan and point, 4 M histories) -4.1 +- 1.1 %.
+of). The TG-119 check (5 mm grid) read -5.7 %, on the 2.5 mm grid (its own plan and point, 4 M histories) -4.1 +- 1.1 %.
+(These used the inverse-variance mean of two 10 x 10 runs, 0.6674 cGy/MU at 10 cm, as the reference.)
+
+Since then the check commissions its output itself (imrt_second_check.output_commissioning: k(c) = measured / MC
+output factor, per segment). Re-measured on 2026-12-03 with its own runs (10 x 10: 12 M histories, 0.6742 cGy/MU at
+10 cm +- 0.51 %): OF_MC 2/3/4/6 cm = 0.8406/0.8693/0.9085/0.9603 (+-0.9-1.1 % k=1), +3.2 ... +6.4 % above the RPC
+Elekta values, k = 0.940/0.969/0.966/0.968 (10: 1). TG-119, 5 mm grid (3 M histories): MU-weighted mean k 0.959, 13 %
+of the MU in segments below 2 cm, -2.1 +- 1.1 % (k=1 of the plan's run; +-1.3 % with the k table's statistics), agree.
+2.5 mm grid (`check /tmp/w/arbiter/tg119_2p5mm --histories 4e6`, 620 s on a loaded machine): mean k 0.957, 12 % of
+the MU outside 2-10 cm, plan 2.160 Gy, MC 2.194 Gy, -1.5 +- 1.2 % (k=1), agree.
 
 Never run the test suite from here; this script writes only under /tmp unless told otherwise.
 """

@@ -24,7 +24,7 @@ across (x, y) and +-10 mm along z (the patient's long axis) of the point; the Mo
 their union as ONE voxel, so ompMC's batch uncertainty is the region's.
 
 Output commissioning: the point source without head scatter or source size gives small fields too much
-dose per MU (at 10 cm depth, relative to 10 x 10 cm2, +4 ... +8 % above measured output factors for 2-6 cm
+dose per MU (at 10 cm depth, relative to 10 x 10 cm2, +3 ... +6 % above measured output factors for 2-6 cm
 squares; benchmarks/imrt_second_check_arbiter.py). So the Monte Carlo computes its own output factor
 OF_MC(c) of open square fields of side c (water, SSD 100 cm, 10 cm depth, the same worker and cells), and
 each segment's MU in its fluence is multiplied by k(c) = OF_measured(c) / OF_MC(c), c = sqrt(the segment's
