@@ -7,6 +7,11 @@ So ``new_revision`` hands out the embedded plan to edit together with the UID it
 Approval Status UNAPPROVED (every export starts as a draft), and a Referenced RT Plan Sequence item
 pointing at the predecessor with RT Plan Relationship PREDECESSOR (PS3.3 C.8.8.9). The approved
 file's folder is refused as the destination, so its bytes stay as they were.
+
+One implementation for both techniques: a surface plan (planner.core.plan.Plan) and an IMRT plan
+(planner.dicom.inverse_payload.EmbeddedInversePlan) are locked, revised and checked alike;
+``export_revision`` makes the checks every revision passes and hands the predecessor's UID to the
+technique's own writer (``write_revision`` is the surface plan's package).
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from pydicom import dcmread
 
 from planner.core.errors import PlannerError
 from planner.core.plan import Plan
+from planner.dicom.inverse_payload import EmbeddedInversePlan
 from planner.dicom.package import PlanPackage, write_plan_package
 from planner.dicom.signed_plan import SignedPlan
+
+Written = TypeVar("Written")
 
 
 class RevisionError(PlannerError, ValueError):
@@ -31,7 +40,7 @@ class RevisionError(PlannerError, ValueError):
 class PlanRevision:
     """The plan to edit, and the approved (or signed) RT Plan it will revise."""
 
-    plan: Plan
+    plan: Plan | EmbeddedInversePlan
     predecessor_uid: str
     predecessor_path: Path | None
     predecessor_status: str        # the Approval Status of the predecessor when the revision was started
@@ -60,18 +69,18 @@ def write_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Pla
     """
     from planner.dicom.package import PackageError
 
-    check_same_patient_and_technique(revision, plan)
-    folder = Path(out_dir).resolve()
-    if revision.predecessor_path is not None and folder == Path(revision.predecessor_path).resolve().parent:
-        raise RevisionError(f"{folder} holds the plan being revised; write the revision to another folder "
-                            f"(the approved plan is never replaced)")
     if audit is not None and not who.strip():
         raise RevisionError("the audit log needs who made the revision")
-    try:
-        package = write_plan_package(folder, plan, dose_result, planning_image, technique, beam_data=beam_data,
-                                     predecessor_uid=revision.predecessor_uid, audit_anchor=audit_anchor)
-    except PackageError as exc:
-        raise RevisionError(str(exc)) from None
+
+    def write(folder: Path, predecessor_uid: str) -> PlanPackage:
+        try:
+            return write_plan_package(folder, plan, dose_result, planning_image, technique, beam_data=beam_data,
+                                      predecessor_uid=predecessor_uid, audit_anchor=audit_anchor)
+        except PackageError as exc:
+            raise RevisionError(str(exc)) from None
+
+    folder = Path(out_dir).resolve()
+    package = export_revision(folder, revision, plan, write)
     if audit is not None:
         audit.record("revision", who, package.rt_plan_uid,
                      {"predecessor_uid": revision.predecessor_uid, "predecessor_status": revision.predecessor_status,
@@ -79,16 +88,34 @@ def write_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Pla
     return package
 
 
-def check_same_patient_and_technique(revision: PlanRevision, plan: Plan) -> None:
+def export_revision(out_dir: str | os.PathLike, revision: PlanRevision, plan: Plan | EmbeddedInversePlan,
+                    write: Callable[[Path, str], Written]) -> Written:
+    """The checks every revision passes, then ``write(folder, predecessor_uid)``: the technique's own
+    export, which must reference ``predecessor_uid`` (Referenced RT Plan Sequence, PREDECESSOR).
+    RevisionError, nothing written: another patient or technique, or the predecessor's own folder."""
+    check_same_patient_and_technique(revision, plan)
+    folder = Path(out_dir).resolve()
+    if revision.predecessor_path is not None and folder == Path(revision.predecessor_path).resolve().parent:
+        raise RevisionError(f"{folder} holds the plan being revised; write the revision to another folder "
+                            f"(the approved plan is never replaced)")
+    return write(folder, revision.predecessor_uid)
+
+
+def check_same_patient_and_technique(revision: PlanRevision, plan: Plan | EmbeddedInversePlan) -> None:
     """A revision replaces its predecessor for the same patient and technique, or it is no revision:
     another patient's plan must never be exported as a revision of this one's approved plan."""
     before, after = revision.plan, plan
     if (before.patient_id, before.patient_name) != (after.patient_id, after.patient_name):
         raise RevisionError(f"this plan is for {after.patient_name} ({after.patient_id}), the approved plan it would "
                             f"revise is for {before.patient_name} ({before.patient_id}): not a revision")
-    if before.setup.technique_id != after.setup.technique_id:
-        raise RevisionError(f"this plan's technique is {after.setup.technique_id}, the approved plan's it would "
-                            f"revise is {before.setup.technique_id}: not a revision")
+    if technique_of(before) != technique_of(after):
+        raise RevisionError(f"this plan's technique is {technique_of(after)}, the approved plan's it would "
+                            f"revise is {technique_of(before)}: not a revision")
+
+
+def technique_of(plan: Plan | EmbeddedInversePlan) -> str:
+    """The technique a plan of either kind is planned with."""
+    return plan.technique_id if isinstance(plan, EmbeddedInversePlan) else plan.setup.technique_id
 
 
 def predecessor_of(rt_plan_path: str | os.PathLike) -> str | None:
@@ -107,4 +134,5 @@ def _approval_status(signed_plan: SignedPlan) -> str:
     return str(ds.get("ApprovalStatus", "") or "UNAPPROVED").strip()
 
 
-__all__ = ["PlanRevision", "RevisionError", "is_locked", "new_revision", "predecessor_of", "write_revision"]
+__all__ = ["PlanRevision", "RevisionError", "check_same_patient_and_technique", "export_revision", "is_locked",
+           "new_revision", "predecessor_of", "technique_of", "write_revision"]

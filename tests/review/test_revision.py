@@ -80,3 +80,75 @@ def test_another_patients_plan_or_another_technique_is_never_a_revision(approved
                                             "revise is superficial-kv: not a revision"):
         write_revision(tmp_path / "ebx", revision, ebx, dose, planning_image, technique, beam_data=beam)
     assert not (tmp_path / "other").exists() and not (tmp_path / "ebx").exists()
+
+
+# --- an IMRT plan is locked and revised by the same functions ----------------------------------------
+
+@pytest.fixture(scope="module")
+def approved_imrt(tmp_path_factory):
+    """A small TG-119 IMRT RT Plan signed by the physician, then approved as planner.review.approval
+    writes it (Approval Status, reviewer, date and time, and the physicist's authorization signature):
+    by hand, because the review cannot approve an IMRT plan yet."""
+    from planner.core.inverse_plan_file import VolumeSource
+    from planner.dicom.inverse_payload import InverseSource
+    from planner.dicom.signatures import AUTHORIZATION, CREATOR, sign_file
+    from tests.dicom.test_imrt_signature import small_tg119_export
+
+    tmp = tmp_path_factory.mktemp("approved-imrt")
+    _, export = small_tg119_export(tmp / "export", lambda plan: InverseSource(plan, VolumeSource.tg119(10.0),
+                                                                               "test model", "test calibration"))
+    doctor, _, _ = signer(tmp, "Dr A. Oncologist")
+    physicist, _, _ = signer(tmp, "J. Physicist")
+    signed = tmp / "signed.dcm"
+    sign_file(export.rt_plan, signed, doctor, CREATOR)
+    ds = dcmread(signed)
+    ds.ApprovalStatus, ds.ReviewerName, ds.ReviewDate, ds.ReviewTime = "APPROVED", "Physicist^Jo", "20261203", "120000"
+    ds.save_as(signed)
+    folder = tmp / "approved"
+    folder.mkdir()
+    sign_file(signed, folder / "RTPLAN.dcm", physicist, AUTHORIZATION)
+    return folder / "RTPLAN.dcm", (doctor.certificate, physicist.certificate)
+
+
+def test_an_approved_imrt_plan_is_locked_and_revised_like_a_surface_plan(approved_imrt, tmp_path):
+    from dataclasses import replace
+
+    from planner.dicom.inverse_payload import EmbeddedInversePlan
+    from planner.review.revision import export_revision
+
+    rt_plan, trusted = approved_imrt
+    approved_bytes = rt_plan.read_bytes()
+    signed = open_signed_plan(rt_plan, trusted)
+    assert signed.reviewed and isinstance(signed.plan, EmbeddedInversePlan)
+    assert is_locked(signed)
+    revision = new_revision(signed)
+    assert revision.predecessor_uid == str(dcmread(rt_plan).SOPInstanceUID)
+    assert revision.predecessor_status == "APPROVED" and revision.plan == signed.plan
+
+    written = []
+    edited = replace(signed.plan, plan=replace(signed.plan.plan, max_iterations=77))
+    assert export_revision(tmp_path / "revision", revision, edited,
+                           lambda folder, uid: written.append((folder, uid)) or "written") == "written"
+    assert written == [((tmp_path / "revision").resolve(), str(dcmread(rt_plan).SOPInstanceUID))]
+
+    with pytest.raises(RevisionError, match="holds the plan being revised"):
+        export_revision(rt_plan.parent, revision, edited, lambda *_: written.append("over the approved plan"))
+    other = replace(edited, patient_id="OTHER-0002", patient_name="OTHER^Patient")
+    with pytest.raises(RevisionError, match=r"this plan is for OTHER\^Patient \(OTHER-0002\), the approved plan it "
+                                            r"would revise is for PHANTOM\^TG119 \(TG119\): not a revision"):
+        export_revision(tmp_path / "other", revision, other, lambda *_: written.append("another patient"))
+    assert len(written) == 1 and rt_plan.read_bytes() == approved_bytes
+
+
+def test_an_imrt_plan_is_never_a_revision_of_a_surface_plan(approved, approved_imrt, tmp_path):
+    from dataclasses import replace
+
+    from planner.review.revision import export_revision
+
+    folder, doctor, physicist = approved
+    surface = new_revision(open_signed_plan(folder, [doctor.certificate, physicist.certificate]))
+    imrt = open_signed_plan(approved_imrt[0], approved_imrt[1]).plan
+    as_if_same_patient = replace(imrt, patient_id=surface.plan.patient_id, patient_name=surface.plan.patient_name)
+    with pytest.raises(RevisionError, match="this plan's technique is imrt-photon, the approved plan's it would "
+                                            "revise is superficial-kv: not a revision"):
+        export_revision(tmp_path / "imrt", surface, as_if_same_patient, lambda *_: pytest.fail("written"))
