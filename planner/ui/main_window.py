@@ -176,6 +176,8 @@ class MainWindow(PlannerWindow):
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.imrt = self._add_imrt_actions(file_menu) if self.registry.inverse_planned_techniques else None
+        if self.imrt is not None:   # an IMRT plan under review is on screen in an IMRT window
+            self.imrt.plan_changed.connect(lambda _window: self.reviewing.show_whether_on_screen())
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel
 
+from planner.dicom.inverse_payload import EmbeddedInversePlan
 from planner.dicom.keys import certificate_fingerprint_sha256
 from planner.dicom.package import PlanPackage, sign_plan_package, write_plan_package
 from planner.dicom.package_send import send_plan_package
@@ -28,7 +29,7 @@ from planner.review.revision import PlanRevision, is_locked, new_revision, write
 from planner.techniques.beam_lookup import beam_key
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
-from planner.ui.signing_dialog import SigningDialog, signer_text
+from planner.ui.signing_dialog import ask_for_signer, signed_words, signer_text
 from planner.ui.tamper_banner import TamperBanner
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
 from planner.ui.trusted_signers import TrustedSigners
@@ -97,7 +98,7 @@ class PlanOutput(QObject):
         if self.window.document.plan is None:
             text, style = "", "none"
         elif self.opened is not None and self.opened.plan == self.window.document.plan:
-            text, style = _opened_text(self.opened)
+            text, style = opened_status_text(self.opened)
             if self.revision is not None:
                 text += " — APPROVED and locked: an edit becomes a new revision"
         elif self.revision is not None and not self.package_is_current():
@@ -163,11 +164,8 @@ class PlanOutput(QObject):
 
     # --- signing ---------------------------------------------------------------------------------
     def choose_signer(self) -> None:
-        if not self._ready_to_sign():
-            return
-        dialog = SigningDialog(("creator",), self.window)
-        dialog.accepted.connect(lambda: self.sign(dialog.identity, dialog.chosen_role))
-        dialog.open()
+        if self._ready_to_sign():
+            ask_for_signer(self.window, ("creator",), self.sign)
 
     def _ready_to_sign(self) -> bool:
         if not self.package_is_current():
@@ -189,7 +187,7 @@ class PlanOutput(QObject):
 
         def signed(package: PlanPackage) -> None:
             self.package = package
-            self._signed_by.append(f"{signer_text(identity)} ({role})")
+            self._signed_by.append(signed_words(identity, role))
             self._show_status()
             w.statusBar().showMessage(f"Signed ({role}) by {signer_text(identity)}", 15000)
 
@@ -224,13 +222,15 @@ class PlanOutput(QObject):
         new revision that references it (planner.review.revision); the approved file never changes.
         """
         w = self.window
-        consent = consent or ask_before_replacing(w, f"Opening {Path(path).name}")
-        if consent is None:
-            return False
         try:
             signed = open_signed_plan(path, self.trusted_certificates())
         except SignedPlanError as err:
             w.report_problem(f"Not opened: {err}")
+            return False
+        if isinstance(signed.plan, EmbeddedInversePlan):
+            return self._open_imrt(signed, report)
+        consent = consent or ask_before_replacing(w, f"Opening {Path(path).name}")
+        if consent is None:
             return False
         if report and not signed.treatable:
             w.report_problem(f"{Path(path).name}: {signed.message}")
@@ -253,6 +253,20 @@ class PlanOutput(QObject):
         if not w.files.open_plan(signed.plan, file_path=None, saved=True, consent=consent):
             w.document.plan_changed.disconnect(shown)
             return False
+        return True
+
+    def _open_imrt(self, signed: SignedPlan, report: bool) -> bool:
+        """An IMRT RT Plan opens in an IMRT window of its own (the plan here is not replaced)."""
+        w = self.window
+        if w.imrt is None:
+            w.report_problem(f"Not opened: {Path(signed.path).name} is an IMRT plan and no IMRT technique is "
+                             f"installed.")
+            return False
+        if report and not signed.treatable:
+            w.report_problem(f"{Path(signed.path).name}: {signed.message}")
+        if w.imrt.open_signed(signed) is None:
+            return False
+        self._audit("open", signed.rt_plan_uid, {"file": str(signed.path), "status": signed.status.value})
         return True
 
     def choose_trusted_certificate(self) -> None:
@@ -358,7 +372,7 @@ def audited(action: str, details: dict, certificate, write):
         return write(lambda uid: reservation.entry(action, who.who, uid, details, os_user=who.os_user))
 
 
-def _opened_text(signed: SignedPlan) -> tuple[str, str]:
+def opened_status_text(signed: SignedPlan) -> tuple[str, str]:
     if signed.status == SignatureStatus.BROKEN:
         return f"SIGNATURE BROKEN — not for treatment: {signed.message}", "broken"
     if signed.status == SignatureStatus.UNSIGNED:

@@ -10,12 +10,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDockWidget, QFileDialog
+from pydicom import dcmread
 
+from planner.dicom.export import RT_PLAN_FILE
+from planner.dicom.inverse_payload import INVERSE_CREATOR, EmbeddedInversePlan
+from planner.dicom.plan_payload import embedded_kind
 from planner.review.approval import approve_plan, reject_plan
 from planner.review.audit import AuditError, open_audit_log
 from planner.review.plan_review import review_plan
 from planner.ui.review_panel import ReviewPanel
-from planner.ui.signing_dialog import SigningDialog
+from planner.ui.signing_dialog import ask_for_signer
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
 
 
@@ -29,16 +33,23 @@ class ReviewController(QObject):
                                             "Open a signed RT Plan for the physicist's review and approval")
         self.review_from_pacs_action = window._action("Review Plan from PAC&S…", self.browse_pacs, None,
                                                       "Fetch a patient's RT Plan from the PACS and review it")
-        window.document.plan_changed.connect(self._on_plan_changed)
+        window.document.plan_changed.connect(lambda _plan: self.show_whether_on_screen())
         window.output.signers.changed.connect(self._on_trust_changed)
         panel.approve_requested.connect(lambda: self.choose_signer("approve"))
         panel.reject_requested.connect(lambda reason: self.choose_signer("reject", reason))
 
-    def _on_plan_changed(self, plan) -> None:
-        """The Review tab always says whether it describes the plan on screen (issue 15, point 3)."""
+    def show_whether_on_screen(self) -> None:
+        """The Review tab always says whether it describes the plan on screen (issue 15, point 3): the
+        main window's for a surface plan, an IMRT window's (opened from this RT Plan) for an IMRT plan."""
         review = self.panel.review
-        if review is not None:
-            self.panel.show_plan_on_screen(_same_plan(review.signed_plan.plan, plan))
+        if review is None:
+            return
+        if isinstance(review.signed_plan.plan, EmbeddedInversePlan):
+            imrt = self.window.imrt
+            shown = imrt is not None and any(w.signed_path.shows(review.signed_plan) for w in imrt.windows)
+        else:
+            shown = _same_plan(review.signed_plan.plan, self.window.document.plan)
+        self.panel.show_plan_on_screen(shown)
 
     def _on_trust_changed(self) -> None:
         """Trust takes effect at once: the review on show is made again with the certificates trusted now."""
@@ -59,7 +70,7 @@ class ReviewController(QObject):
         """Review the plan at ``path``; the plan is shown in the window once the review is done, so
         replacing the open plan is asked first (unless ``consent`` was given already)."""
         w = self.window
-        if open_in_window:
+        if open_in_window and not embeds_imrt_plan(path):   # an IMRT plan opens in a window of its own
             consent = consent or ask_before_replacing(w, f"Reviewing {Path(path).name}")
             if consent is None:
                 return False
@@ -72,7 +83,7 @@ class ReviewController(QObject):
             self.panel.show_review(review, _audit_entries(w, review.rt_plan_uid))
             if open_in_window:
                 w.output.open_signed(self.path, report=False, consent=consent)
-            self._on_plan_changed(w.document.plan)   # opening may have been declined
+            self.show_whether_on_screen()   # opening may have been declined
 
         return w.runner.start(f"Reviewing {self.path.name}",
                               lambda _p, _c: review_plan(self.path, trusted, registry=w.registry), reviewed,
@@ -85,10 +96,9 @@ class ReviewController(QObject):
         if not self.panel.reviewer_name.text().strip():
             self.window.report_problem("Type the reviewer's name first: it goes into the plan's approval.")
             return
-        dialog = SigningDialog(("authorization",), self.window)
+        dialog = ask_for_signer(self.window, ("authorization",),
+                                lambda identity, _role: self.decide(decision, identity, reason))
         dialog.setWindowTitle("Approve the plan" if decision == "approve" else "Reject the plan")
-        dialog.accepted.connect(lambda: self.decide(decision, dialog.identity, reason))
-        dialog.open()
 
     def decide(self, decision: str, identity, reason: str = "") -> bool:
         """Approve or reject with the physicist's ``identity``; the review is shown again afterwards."""
@@ -113,6 +123,16 @@ class ReviewController(QObject):
 
         return w.runner.start("Approving the plan" if decision == "approve" else "Rejecting the plan", work, done,
                               lambda message: w.report_problem(f"Not {decision}d: {message}"))
+
+
+def embeds_imrt_plan(path: str | Path) -> bool:
+    """Whether the RT Plan at ``path`` (or in that package folder) embeds an IMRT plan, which opens in
+    an IMRT window and replaces nothing here; False when it cannot be read (the review says why)."""
+    file = Path(path) / RT_PLAN_FILE if Path(path).is_dir() else Path(path)
+    try:
+        return embedded_kind(dcmread(file, stop_before_pixels=True)) == INVERSE_CREATOR
+    except Exception:  # noqa: BLE001 - unreadable or not DICOM: the review itself names the problem
+        return False
 
 
 def _same_plan(reviewed, on_screen) -> bool:

@@ -173,6 +173,8 @@ def _check_text(review: PlanReview) -> str:
     check = review.second_check
     if check is None:
         parts.append(_coloured("no second check could be made (see the reasons)", "stop"))
+    elif not hasattr(check, "check_time_min"):   # an IMRT plan's: the dose at a point, in its own words
+        parts.append(_coloured(f"second check ({check.method}): {check.message} — {check.verdict}", check.verdict))
     else:
         parts.append(_coloured(f"second check ({html.escape(check.method)}): {check.time_name} "
                                f"{check.check_time_min:.3f} min independently vs {check.plan_time_min:.3f} min in "

@@ -83,6 +83,19 @@ class SigningDialog(QDialog):
         self.message.setText(text)
 
 
+def ask_for_signer(parent: QWidget, roles: tuple[str, ...], sign) -> SigningDialog:
+    """Open the signing dialog (window-modal); once a key opens, ``sign(identity, role)`` is called."""
+    dialog = SigningDialog(roles, parent)
+    dialog.accepted.connect(lambda: sign(dialog.identity, dialog.chosen_role))
+    dialog.open()
+    return dialog
+
+
+def signed_words(identity: SigningIdentity, role: str) -> str:
+    """Who signed and as what, as a window's status bar lists the signatures: "Dr A (creator)"."""
+    return f"{signer_text(identity)} ({role})"
+
+
 def signer_text(identity: SigningIdentity) -> str:
     """Who signs, as the window and the report say it; a TEST certificate says so."""
     text = describe_certificate(identity.certificate).signer()

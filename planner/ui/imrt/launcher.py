@@ -9,7 +9,7 @@ before it is opened here, as the main window says it (planner.ui.recovery_offer.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
@@ -36,6 +36,8 @@ def ask_voxel_size(parent: QWidget | None, title: str) -> float | None:
 
 
 class ImrtLauncher(QObject):
+    plan_changed = Signal(object)   # the plan of one of its windows changed (that window)
+
     def __init__(self, registry, parent: QWidget | None = None, session: RecoverySession | None = None):
         super().__init__(parent)
         self.technique = registry.inverse_planned_techniques[0]
@@ -86,6 +88,13 @@ class ImrtLauncher(QObject):
             return None
         return self._open(source, plan, saved_path=path)
 
+    def open_signed(self, signed) -> ImrtWindow | None:
+        """The IMRT plan a signed RT Plan embeds (planner.dicom.signed_plan.SignedPlan whose ``plan``
+        is an EmbeddedInversePlan) in a window of its own, on the volume it names (the phantom made
+        again, or the CT read again) with its objectives, beams and prescription; locked when APPROVED."""
+        embedded = signed.plan
+        return self._open(embedded.volume_source, embedded.plan, signed=signed)
+
     def offer_recovery(self) -> bool:
         """Offer each IMRT plan whose edits were not saved when its Planner session stopped (never
         one of a session still running); True if at least one was reopened."""
@@ -116,12 +125,17 @@ class ImrtLauncher(QObject):
         return self._open(source, plan, restored_from=recovery) is not None
 
     def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
-              restored_from: ImrtRecovery | None = None) -> ImrtWindow | None:
+              restored_from: ImrtRecovery | None = None, signed=None) -> ImrtWindow | None:
         window = ImrtWindow(self.technique, None, source=source, recovery=self.session.new_imrt_recovery())
         key = window.recovery.path.stem   # the session tells other instances which plan file is open here
         window.plan_file_changed.connect(lambda path: self.session.note_open(key, path and str(path)))
+        output = getattr(self.parent(), "output", None)   # the main window's trusted certificates, read at each use
+        if output is not None:
+            window.signed_path.trusted_certificates = output.trusted_certificates
 
         def finish() -> None:
+            if signed is not None:
+                window.show_signed_plan(signed)
             if saved_path:
                 window.set_saved_path(saved_path)
             if restored_from is not None:
@@ -160,6 +174,7 @@ class ImrtLauncher(QObject):
         window.ask_user = self.ask_user  # one way of asking for the main window and its IMRT windows
         self.windows.append(window)
         window.closed.connect(lambda w=window: self._forget(w))
+        window.document.plan_changed.connect(lambda _plan, w=window: self.plan_changed.emit(w))
         window.show()
         return window
 

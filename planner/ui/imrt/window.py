@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
 
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from planner.ui.imrt.goals_table import GoalsTable
 from planner.ui.imrt.objectives_table import ObjectivesTable
 from planner.ui.imrt.optimisation import Optimisation
 from planner.ui.imrt.plan_summary import PlanSummary
+from planner.ui.imrt.signed_path import ImrtSignedPath
 from planner.ui.planner_window import PlannerWindow
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.ui.unsaved_edits import saved_or_let_go
@@ -68,7 +69,11 @@ class ImrtWindow(PlannerWindow):
         self.optimisation = Optimisation(self.planner, self.runner, self)
 
         self.slice_view = CtSliceView()
-        self.setCentralWidget(self.slice_view)
+        centre = QWidget()
+        self.centre_layout = QVBoxLayout(centre)
+        self.centre_layout.setContentsMargins(0, 0, 0, 0)
+        self.centre_layout.addWidget(self.slice_view, 1)
+        self.setCentralWidget(centre)
         machines = "; ".join(m.name for m in technique.machines)
         self.summary = PlanSummary(self.planner.MODEL_DESCRIPTION, machines)
         self.objectives = ObjectivesTable()
@@ -93,6 +98,9 @@ class ImrtWindow(PlannerWindow):
         self.statusBar().addPermanentWidget(self.dose_state_label)
         self.statusBar().addPermanentWidget(self.progress)
 
+        # Sign, the approved plan's lock and its revision (planner.ui.imrt.signed_path).
+        self.signed_path = ImrtSignedPath(self)
+        self.centre_layout.insertWidget(0, self.signed_path.banner)
         self._build_actions()
         self._connect()
         self.resize(1400, 860)
@@ -116,9 +124,12 @@ class ImrtWindow(PlannerWindow):
         self.save_as_action = self._action("Save Plan &As…", lambda: self.save_plan(ask=True), "Ctrl+Shift+S")
         self.close_action = self._action("&Close", self.close, QKeySequence.StandardKey.Close)
 
-        self._add_menu("&File", (self.save_action, self.save_as_action, self.export_action, None, self.close_action))
+        self.sign_action = self.signed_path.sign_action
+        self.revise_action = self.signed_path.revise_action
+        self._add_menu("&File", (self.save_action, self.save_as_action, self.export_action, self.sign_action, None,
+                                 self.close_action))
         self._add_menu("&Edit", (self.undo_action, self.redo_action))
-        self._add_menu("&Plan", (self.optimise_action,))
+        self._add_menu("&Plan", (self.optimise_action, None, self.revise_action))
         self._add_view_menu()
         self.toolbar = self._add_toolbar("IMRT", "ImrtToolBar", (
             self.optimise_action, self.export_action, None, self.undo_action, self.redo_action, None,
@@ -128,8 +139,8 @@ class ImrtWindow(PlannerWindow):
         self.document.plan_changed.connect(self._on_plan_changed)
         self.document.autosave_failed.connect(self.show_status)
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._show_title())
-        self.objectives.edited.connect(self.document.apply)
-        self.summary.edited.connect(self.document.apply)
+        self.objectives.edited.connect(self.apply_edit)
+        self.summary.edited.connect(self.apply_edit)
         self.summary.iterations_edited.connect(self._on_iterations_edited)
         self.slice_view.hovered.connect(self._on_hover)
         self.optimisation.rows_changed.connect(lambda _rows: self.dvh.set_source(self._structure_dvhs))
@@ -137,8 +148,24 @@ class ImrtWindow(PlannerWindow):
         self.optimisation.finished.connect(self._on_result)
         self.optimisation.stopped.connect(self._on_stopped)
         self.runner.busy_changed.connect(lambda _busy: self._refresh_actions())
+        self.signed_path.lock_changed.connect(lambda _locked: self._refresh())
 
     # --- the volume and the plan ---------------------------------------------------------------
+    def apply_edit(self, plan, description: str) -> None:
+        """Every edit of the plan (one undo step), unless the plan on screen is approved and locked:
+        then refused with how to revise, and the tables show the plan as it is again."""
+        if self.signed_path.refused_because_locked():
+            QTimer.singleShot(0, lambda: self._on_plan_changed(self.plan))   # after the editor has let go
+            return
+        self.document.apply(plan, description)
+
+    def show_signed_plan(self, signed) -> None:
+        """The plan embedded in ``signed`` (planner.dicom.signed_plan, an IMRT RT Plan) on this
+        window's volume: its objectives, beams and prescription; locked when it is APPROVED."""
+        self.signed_path.show_signed(signed)
+        self.document.reset(signed.plan.plan)
+        self._show_title()
+
     def set_volume(self, volume: PlanningVolume, plan=None) -> None:
         """Plan on a new volume, starting from the technique's default plan for it."""
         self.optimisation.set_volume(volume)
@@ -248,14 +275,15 @@ class ImrtWindow(PlannerWindow):
 
     def _show_title(self) -> None:
         on = self.volume.description if self.volume is not None and self.volume.description else "a planning volume"
-        name = f"{self.saved_path.name} — " if self.saved_path else ""
+        opened = self.signed_path.opened
+        name = (f"{self.saved_path.name} — " if self.saved_path
+                else f"{opened.path.parent.name}/{opened.path.name} — " if opened is not None and opened.path else "")
         edited = "* " if self.is_modified else ""
         self.setWindowTitle(f"{edited}{name}IMRT plan on {on} — Planner")
 
     def _on_iterations_edited(self, iterations: int) -> None:
         if self.plan is not None and iterations != self.plan.max_iterations:
-            self.document.apply(replace(self.plan, max_iterations=iterations),
-                                f"Optimiser stops at {iterations} iterations")
+            self.apply_edit(replace(self.plan, max_iterations=iterations), f"Optimiser stops at {iterations} iterations")
 
     @property
     def is_stale(self) -> bool:
@@ -270,6 +298,8 @@ class ImrtWindow(PlannerWindow):
         result, stale = self.result, self.is_stale
         if self.volume is None:
             text = "no volume open"
+        elif result is None and self.signed_path.locked:
+            text = "the approved plan's dose is its exported RT Dose (Plan ▸ Start Revision to optimise a revision)"
         elif result is None:
             text = "not optimised yet: press Optimise"
         elif stale:
@@ -294,6 +324,7 @@ class ImrtWindow(PlannerWindow):
 
     def _refresh_actions(self) -> None:
         self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
+        self.sign_action.setEnabled(self.last_export is not None and not self.runner.busy)
         self.export_action.setEnabled(self.result is not None and not self.is_stale and not self.runner.busy)
 
     def _structure_dvhs(self, dose_rows_gy):
@@ -309,7 +340,7 @@ class ImrtWindow(PlannerWindow):
     # --- optimisation ----------------------------------------------------------------------------
     def optimise(self) -> bool:
         plan = self.plan
-        if self.volume is None or plan is None:
+        if self.volume is None or plan is None or self.signed_path.refused_because_locked():
             return False
         problems = plan.problems(tuple(self.volume.masks))
         if problems:
@@ -376,11 +407,14 @@ class ImrtWindow(PlannerWindow):
         if not folder:
             return False
         from planner.dicom.imrt_export import export_imrt_plan
+        from planner.dicom.inverse_payload import EmbeddedInversePlan, InverseSource
         from planner.report.imrt_report import imrt_report_for
+        from planner.review.revision import export_revision
 
-        planner, volume, influence = self.planner, self.volume, self.optimisation.influence
+        planner, volume, influence, source = self.planner, self.volume, self.optimisation.influence, self.source
         patient_name = volume.patient_name or "PHANTOM^TG119"
         patient_id = volume.patient_id or "TG119"
+        revision = self.signed_path.revision
 
         def work(progress, is_cancelled):
             progress(0.1, "Leaf sequencing (step-and-shoot) and monitor units")
@@ -391,14 +425,27 @@ class ImrtWindow(PlannerWindow):
             dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
             report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
                                                  patient_name=patient_name, patient_id=patient_id)
-            return deliverable, export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, patient_name, patient_id,
-                                                 report=report, dvh_curves=dvh_curves)
+            # The RT Plan embeds the plan it was optimised from, so it can be opened, signed and
+            # reviewed (planner.dicom.inverse_payload); a volume that cannot be reopened cannot be embedded.
+            embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
+                                                                 "; ".join(deliverable.mlc_plan.notes))
+
+            def write(out, predecessor_uid=None):
+                reference = {} if predecessor_uid is None else {"predecessor_uid": predecessor_uid}
+                return export_imrt_plan(out, volume, deliverable.mlc_plan, dose, patient_name, patient_id,
+                                        report=report, dvh_curves=dvh_curves, source=embedded, **reference)
+
+            if revision is None:
+                return deliverable, write(folder)
+            plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label)
+            return deliverable, export_revision(folder, revision, plan, write)
 
         def exported(outcome) -> None:
             self.last_deliverable, self.last_export = outcome
             self.last_exported_plan = result.plan
             self.show_status(self.export_summary(*outcome))
             self._refresh()
+            self.signed_path.show_status()
 
         return self.runner.start("Exporting the IMRT plan", work, exported,
                                  lambda message: self.report_problem(f"The plan was not exported: {message}"))
