@@ -58,7 +58,8 @@ def _add_trust(parser) -> None:
 
 def _add_levels(parser) -> None:
     parser.add_argument("--review-level", type=float, default=None, metavar="PERCENT",
-                        help="second-check difference that asks for a look (default 2 %%)")
+                        help="second-check difference that asks for a look (default 2 %% for kV and eBx plans, "
+                             "3 %% for IMRT plans after AAPM TG-219)")
     parser.add_argument("--stop-level", type=float, default=None, metavar="PERCENT",
                         help="second-check difference that forbids approval (default 5 %%)")
 
@@ -174,6 +175,8 @@ def _existing(path: str) -> Path:
 def _levels(args):
     from planner.review.second_check import ActionLevels
 
+    if args.review_level is None and args.stop_level is None:
+        return None   # the technique's own (planner.review.plan_review.review_plan)
     defaults = ActionLevels()
     try:
         return ActionLevels(review_percent=defaults.review_percent if args.review_level is None else args.review_level,

@@ -75,7 +75,7 @@ class Decision:
 
 
 def approve_plan(path: str | os.PathLike, identity: SigningIdentity, reviewer_name: str, *,
-                 trusted_certificates: Iterable[x509.Certificate] = (), action_levels: ActionLevels = ActionLevels(),
+                 trusted_certificates: Iterable[x509.Certificate] = (), action_levels: ActionLevels | None = None,
                  now: _dt.datetime | None = None, audit=None, registry=None, today: _dt.date | None = None) -> Decision:
     """Approve the RT Plan at ``path`` (file or package folder): refused with ApprovalError unless the
     review allows it (planner.review.plan_review rules) and the approver is not the creator."""
@@ -84,7 +84,7 @@ def approve_plan(path: str | os.PathLike, identity: SigningIdentity, reviewer_na
 
 
 def reject_plan(path: str | os.PathLike, identity: SigningIdentity, reviewer_name: str, reason: str, *,
-                trusted_certificates: Iterable[x509.Certificate] = (), action_levels: ActionLevels = ActionLevels(),
+                trusted_certificates: Iterable[x509.Certificate] = (), action_levels: ActionLevels | None = None,
                 now: _dt.datetime | None = None, audit=None, registry=None, today: _dt.date | None = None) -> Decision:
     """Reject the RT Plan at ``path`` with ``reason`` (required): a plan may be rejected whatever its
     review found, but not one already decided, nor one whose signatures are broken (nothing to sign)."""

@@ -10,6 +10,12 @@ again by the same function from that dose and must agree within REPRODUCTION_TOL
 leaf moved after export, other beam data or another engine show up here, figure by figure. Every
 reason it cannot be done (a missing CT folder, a segment opening where the plan has no beamlets) is
 a reason in the review, never a crash.
+
+Then the independent second check (planner.review.imrt_second_check: ompMC of the signed segments and
+MU, no code or beam model of the engine) at a high-dose point of the target, against that recomputed
+dose: the RT Dose file beside the plan is not what is compared, since no signature covers it. It is
+made only when the dose is reproduced (otherwise there is no signed dose to check), with AAPM
+TG-219's action levels unless the clinic sets its own.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydicom import dcmread
 
 from planner.core.errors import PlannerError
@@ -26,7 +33,11 @@ from planner.dicom.plan_payload import PlanPayloadError
 from planner.dicom.rt_plan_mlc import read_mlc_plan
 from planner.dicom.signed_plan import SignedPlan
 from planner.dose.monte_carlo import CancelCheck, ProgressCallback
-from planner.review.plan_review import REPRODUCTION_TOLERANCE, FigureComparison, Recomputation, find_technique
+from planner.review import imrt_second_check as mc
+from planner.review.recomputation import REPRODUCTION_TOLERANCE, FigureComparison, Recomputation, find_technique
+from planner.review.second_check import STOP, ActionLevels
+
+IMRT_ACTION_LEVELS = mc.DEFAULT_ACTION_LEVELS   # AAPM TG-219: review beyond 3 %, stop beyond 5 %
 
 
 @dataclass
@@ -74,6 +85,29 @@ def recompute_imrt(signed: SignedPlan, registry=None, progress: ProgressCallback
     return out
 
 
+def imrt_second_check_of(signed: SignedPlan, segment_dose, levels: ActionLevels, cache_path=None,
+                         progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None):
+    """(the independent Monte Carlo check, the reason it blocks approval or ""): the signed RT Plan's
+    segments and MU by ompMC (planner.review.imrt_second_check: no code or beam model of the engine)
+    against the dose recomputed from those same segments, per fraction, at a high-dose point of the
+    target. The RT Dose file beside the plan is not used: nothing signs it."""
+    fractions = signed.plan.plan.prescription.fractions
+    try:
+        check = mc.check_plan_dose(signed.path, segment_dose.volume,
+                                   np.asarray(segment_dose.dose_grid_gy, dtype=float) / fractions,
+                                   action_levels=levels, cache_path=cache_path or mc.default_cache_path(),
+                                   progress=progress or (lambda f: None),
+                                   is_cancelled=is_cancelled or (lambda: False))
+    except mc.ImrtSecondCheckError as exc:
+        return None, f"the independent second check cannot be made: {exc}"
+    if check.verdict == mc.CANNOT_BE_MADE:
+        return check, f"the independent second check {check.message.splitlines()[0]}"
+    if check.verdict == STOP:
+        return check, (f"independent second check difference {check.difference_percent:+.1f} % is beyond the stop "
+                       f"level {levels.stop_percent:g} % ({check.message.splitlines()[0]})")
+    return check, ""
+
+
 def compare_figures(signed: tuple[DoseFigure, ...], recomputed: tuple[DoseFigure, ...]) -> Recomputation:
     """Each signed figure against the recomputed one of the same name (within 0.1 %); a signed
     figure with no recomputed counterpart is not reproduced."""
@@ -101,4 +135,4 @@ def _one_line(exc: Exception) -> str:
     return text if isinstance(exc, PlannerError) else f"{type(exc).__name__}: {text}"
 
 
-__all__ = ["ImrtRecomputation", "compare_figures", "recompute_imrt"]
+__all__ = ["IMRT_ACTION_LEVELS", "ImrtRecomputation", "compare_figures", "imrt_second_check_of", "recompute_imrt"]

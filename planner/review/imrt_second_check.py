@@ -71,7 +71,7 @@ from planner.review.second_check import AGREE, REVIEW, STOP, ActionLevels
 
 __all__ = ["ImrtSecondCheckError", "ImrtSecondCheck", "McCalibration", "OutputCommissioning", "OutputCorrection",
            "DEFAULT_ACTION_LEVELS", "MEASURED_OUTPUT_FACTORS", "OUTSIDE_FRACTION_REVIEW", "WORKER", "reference_python",
-           "imrt_second_check", "mc_calibration", "output_commissioning", "CANNOT_BE_MADE"]
+           "imrt_second_check", "check_plan_dose", "default_cache_path", "ship_commissioning", "mc_calibration", "output_commissioning", "CANNOT_BE_MADE"]
 
 WORKER = Path(__file__).resolve().with_name("mc_point_dose_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -205,6 +205,18 @@ class ImrtSecondCheck:
     calibration: McCalibration | None
     method: str
     output_correction: OutputCorrection | None = None
+
+    def as_dict(self) -> dict:
+        """Plain JSON values, for ``planner review --json``."""
+        correction = self.output_correction
+        return {"verdict": self.verdict, "message": self.message, "method": self.method,
+                "difference_percent": self.difference_percent, "point_mm": list(self.point_mm),
+                "point_choice": self.point_choice, "plan_dose_gy_per_fraction": self.plan_dose_gy,
+                "check_dose_gy_per_fraction": self.check_dose_gy, "uncertainty_percent_k1": self.uncertainty_percent,
+                "n_histories": self.n_histories,
+                "output_correction": None if correction is None else {
+                    "mu_weighted_k": correction.mu_weighted_k, "outside_fraction": correction.outside_fraction,
+                    "source": correction.commissioning.source}}
 
 
 METHOD = ("Independent Monte Carlo (ompMC 0.4.0, EGSnrc-derived physics; 6 MV spectrum of Mohan et al., "
@@ -436,8 +448,13 @@ def run_worker(request: dict, progress: Callable[[float], None], is_cancelled: C
 
 
 def cached(request: dict, cache_path: Path | None, runner: Runner, progress, is_cancelled) -> dict:
-    """The result under the request's digest in cache_path (a JSON file), or a new run added to it."""
+    """The result under the request's digest in the shipped commissioning (COMMISSIONING_FILE) or in
+    cache_path (a JSON file), or a new run added to cache_path."""
     digest = _digest(request)
+    shipped = _commissioning_results()
+    if digest in shipped:
+        progress(1.0)
+        return shipped[digest]
     store = json.loads(cache_path.read_text()) if cache_path is not None and cache_path.is_file() else {}
     if digest in store.get("results", {}):
         progress(1.0)
@@ -450,6 +467,47 @@ def cached(request: dict, cache_path: Path | None, runner: Runner, progress, is_
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(store, indent=1) + "\n")
     return result
+
+
+# The Monte Carlo's own commissioning, shipped: its MU calibration field and the open square fields of its output
+# factors are the same requests for every plan, 10-20 minutes of runs on 2 cores; a clinic's first review should run
+# only the plan's own field. Made from a cache holding those runs (never hand-edited):
+#     .venv/bin/python -m planner.review.imrt_second_check --ship-commissioning tests/reference/imrt_second_check_recorded.json
+COMMISSIONING_FILE = Path(__file__).resolve().with_name("mc_commissioning.json")
+
+
+def default_cache_path() -> Path:
+    """Where a workstation keeps the Monte Carlo's answers to plans it has checked (by digest)."""
+    from planner.paths import data_dir
+
+    return data_dir() / "imrt_second_check_cache.json"
+
+
+def _commissioning_results() -> dict:
+    if not COMMISSIONING_FILE.is_file():
+        return {}
+    return json.loads(COMMISSIONING_FILE.read_text()).get("results", {})
+
+
+def commissioning_requests(measured: Mapping[float, float] | None = None) -> list[dict]:
+    """The requests of the Monte Carlo's commissioning: the calibration field and one per measured side."""
+    sides = sorted(float(c) for c in (MEASURED_OUTPUT_FACTORS if measured is None else measured))
+    return [calibration_request(), *(output_factor_request(side, *output_factor_run(side)) for side in sides)]
+
+
+def ship_commissioning(from_cache: Path) -> Path:
+    """Write COMMISSIONING_FILE with the commissioning's answers found in `from_cache`; refuses a missing one."""
+    store = json.loads(Path(from_cache).read_text()).get("results", {})
+    digests = [_digest(request) for request in commissioning_requests()]
+    missing = [d[:12] for d in digests if d not in store]
+    if missing:
+        raise ImrtSecondCheckError(f"{from_cache} lacks the commissioning runs {', '.join(missing)}: run them first")
+    COMMISSIONING_FILE.write_text(json.dumps(
+        {"about": "ompMC's commissioning runs of planner.review.imrt_second_check (its MU calibration field and the "
+                  "open square fields of its output factors), by digest of the request and of the worker script; "
+                  "made by ship_commissioning, never hand-edited",
+         "results": {d: store[d] for d in digests}}, indent=1) + "\n")
+    return COMMISSIONING_FILE
 
 
 # ------------------------------------------------------------------------------------- calibration
@@ -674,21 +732,46 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
     from planner.imaging.ct_series import CtSeriesError, load_ct_volume
 
     folder = Path(folder)
-    if not 0.0 <= outside_fraction_review <= 1.0:
-        raise ImrtSecondCheckError(f"outside_fraction_review must be a fraction 0-1, got {outside_fraction_review!r}")
     if not reference_python().is_file():
         return _cannot(NOT_INSTALLED, action_levels)
-    t0 = time.perf_counter()
-    beams, fractions, rx = read_plan(folder / "RTPLAN.dcm")
+    _, fractions, _ = read_plan(folder / "RTPLAN.dcm")
     try:
         volume = load_ct_volume(folder)
     except CtSeriesError as err:
         raise ImrtSecondCheckError(f"the plan's CT: {err}") from None
     grid = volume.grid
     axes = [np.asarray(grid.x_mm, float), np.asarray(grid.y_mm, float), np.asarray(grid.z_mm, float)]
-    steps = [float(a[1] - a[0]) if a.size > 1 else 1.0 for a in axes]
     dose_path = folder / "RTDOSE.dcm"
     plan_dose = _read_rt_dose(dose_path, *axes, fractions) if dose_path.is_file() else None
+    return check_plan_dose(folder / "RTPLAN.dcm", volume, plan_dose, point_mm=point_mm, action_levels=action_levels,
+                           cache_path=cache_path, runner=runner, progress=progress, is_cancelled=is_cancelled,
+                           n_histories=n_histories, measured_output_factors=measured_output_factors,
+                           output_factors_source=output_factors_source,
+                           outside_fraction_review=outside_fraction_review)
+
+
+def check_plan_dose(rt_plan: Path, volume, plan_dose_gy: np.ndarray | None, *, point_mm=None,
+                    action_levels: ActionLevels = DEFAULT_ACTION_LEVELS, cache_path: Path | None = None,
+                    runner: Runner = run_worker, progress: Callable[[float], None] = lambda f: None,
+                    is_cancelled: Callable[[], bool] = lambda: False, n_histories: int = PLAN_HISTORIES,
+                    measured_output_factors: Mapping[float, float] | None = None,
+                    output_factors_source: str = MEASURED_OUTPUT_FACTORS_SOURCE,
+                    outside_fraction_review: float = OUTSIDE_FRACTION_REVIEW) -> ImrtSecondCheck:
+    """The check of the RT Plan at `rt_plan` on `volume` (a PlanningVolume: grid, relative density, masks)
+    against the plan's dose `plan_dose_gy` PER FRACTION on the volume's grid (None: no comparison). The
+    review gives the dose it recomputed from the signed segments; `imrt_second_check` the folder's RTDOSE."""
+    if not 0.0 <= outside_fraction_review <= 1.0:
+        raise ImrtSecondCheckError(f"outside_fraction_review must be a fraction 0-1, got {outside_fraction_review!r}")
+    if not reference_python().is_file():
+        return _cannot(NOT_INSTALLED, action_levels)
+    t0 = time.perf_counter()
+    beams, _, rx = read_plan(Path(rt_plan))
+    grid = volume.grid
+    axes = [np.asarray(grid.x_mm, float), np.asarray(grid.y_mm, float), np.asarray(grid.z_mm, float)]
+    steps = [float(a[1] - a[0]) if a.size > 1 else 1.0 for a in axes]
+    plan_dose = None if plan_dose_gy is None else np.asarray(plan_dose_gy, dtype=float)
+    if plan_dose is not None and plan_dose.shape != tuple(grid.shape):
+        raise ImrtSecondCheckError(f"the plan's dose grid {plan_dose.shape} is not the volume's {tuple(grid.shape)}")
     if point_mm is not None:
         index = tuple(int(np.argmin(np.abs(a - c))) for a, c in zip(axes, point_mm))
         choice = "as given"
@@ -708,7 +791,7 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
     bounds_mm = [_axis_bounds(a, l, h) for a, l, h in zip(cropped_axes, lo, hi)]
     density = _regrid(np.asarray(volume.density, float)[crop], cropped_axes, bounds_mm)
     score = [int(np.searchsorted(b, 0.5 * (l + h)) - 1) for b, l, h in zip(bounds_mm, lo, hi)]
-    commissioning = output_commissioning(cache_path, runner, lambda f: progress(0.1 + 0.3 * f), is_cancelled,
+    commissioning = output_commissioning(cache_path, runner, lambda f: progress(0.3 * f), is_cancelled,
                                          measured_output_factors, output_factors_source)
     mc_beams, correction = output_correction(beams, commissioning, outside_fraction_review)
     cells = beamlets(mc_beams)
@@ -719,7 +802,7 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
                "weights": np.round(cells["weights"] / total_weight, 12),
                "score": np.array([score]), "n_histories": np.int64(n_histories),
                "n_batches": np.int64(N_BATCHES), "seeds": np.array(SEEDS, dtype=np.int64)}
-    calibration = mc_calibration(cache_path, runner, lambda f: progress(0.1 * f), is_cancelled)
+    calibration = mc_calibration(cache_path, runner, lambda f: progress(0.3 + 0.1 * f), is_cancelled)
     result = cached(request, cache_path, runner, lambda f: progress(0.4 + 0.6 * f), is_cancelled)
     mc_gy = (float(result["dose_per_unit_weight_gy"][0]) * total_weight
              / calibration.dose_per_unit_weight_at_dmax_gy * REFERENCE_DOSE_PER_MU_GY)
@@ -743,5 +826,8 @@ def imrt_second_check(folder, *, point_mm=None, action_levels: ActionLevels = DE
                            calibration=calibration, method=METHOD, output_correction=correction)
 
 
-if __name__ == "__main__":  # pragma: no cover - a physicist's quick look: python -m ... FOLDER
-    print(imrt_second_check(sys.argv[1], cache_path=Path(sys.argv[2]) if len(sys.argv) > 2 else None))
+if __name__ == "__main__":  # pragma: no cover - a physicist's quick look: python -m ... FOLDER [CACHE]
+    if sys.argv[1] == "--ship-commissioning":
+        print(f"wrote {ship_commissioning(Path(sys.argv[2]))}")
+    else:
+        print(imrt_second_check(sys.argv[1], cache_path=Path(sys.argv[2]) if len(sys.argv) > 2 else None))

@@ -19,7 +19,8 @@ Approval is refused (``can_approve`` False, each reason in ``reasons``) when:
    IMRT plan's dose is recomputed from the RT Plan's own segments and every signed dose figure (DVH
    points, dose at the isocentre) must be reproduced (planner.review.imrt_review);
 5. the second check's difference exceeds the clinic's stop level, or the check cannot be made (an
-   IMRT plan's independent check is not yet part of the review: it cannot be approved here);
+   IMRT plan's is an independent Monte Carlo point dose, planner.review.imrt_second_check, against
+   the dose recomputed from its signed segments);
 6. a consistency finding is "stop";
 7. the plan is already approved or rejected (Approval Status, PS3.3 C.8.8.16), or already carries
    an authorization signature: a decision is made once; a changed plan is a new revision.
@@ -44,16 +45,18 @@ from planner.dicom.audit_anchor import anchors_signed_later, is_excused
 from planner.dicom.inverse_payload import EmbeddedInversePlan
 from planner.dicom.signatures import APPROVAL_GROUP, AUTHORIZATION, CREATOR, SignatureCheck
 from planner.dicom.signed_plan import SignedPlan, open_signed_plan, plan_differences
+from planner.dose.monte_carlo import CancelCheck, ProgressCallback
 from planner.review.consistency import STOP as FINDING_STOP
+from planner.review.imrt_review import IMRT_ACTION_LEVELS, imrt_second_check_of, recompute_imrt
+from planner.review.imrt_second_check import ImrtSecondCheck
+from planner.review.recomputation import (REPRODUCTION_TOLERANCE, FigureComparison, Recomputation,
+                                          find_technique)
 from planner.review.consistency import ReviewFinding, consistency_checks
 from planner.review.second_check import STOP as CHECK_STOP
 from planner.review.second_check import ActionLevels, SecondCheck, SecondCheckError, second_check
 
-REPRODUCTION_TOLERANCE = 0.001          # 0.1 %: the engine is deterministic (fixed seed, cached beam data)
 UNAPPROVED, APPROVED, REJECTED = "UNAPPROVED", "APPROVED", "REJECTED"
-IMRT_SECOND_CHECK_MISSING = ("the independent second check of an IMRT plan is not yet part of the review: it "
-                             "cannot be approved here")
-IMRT_REVIEW_MISSING = IMRT_SECOND_CHECK_MISSING   # what is still missing from an IMRT plan's review
+MC_WORDS = "independent Monte Carlo check of the signed segments (about a minute on 2 cores)"
 # Why a plan was rejected: (0044,0003) Approval Status Further Description, LT. The RT Plan's own
 # Approval module (C.8.8.16) has only Approval Status, Review Date, Review Time and Reviewer Name,
 # and the SOP Common module no free text for it; the data dictionary's Approval Status Further
@@ -112,42 +115,6 @@ class ApprovalState:
         return words + (f": {self.reason}" if self.reason else "")
 
 
-@dataclass(frozen=True)
-class FigureComparison:
-    """One signed dose figure of an IMRT plan against the one recomputed from its segments."""
-
-    name: str                      # "PTV D95", "Core Dmean", "dose at the isocentre"
-    signed_gy: float
-    recomputed_gy: float | None    # None: the recomputed dose has no such figure
-    reproduced: bool
-
-    def describe(self) -> str:
-        if self.recomputed_gy is None:
-            return f"{self.name} signed {self.signed_gy:.4f} Gy, not recomputed"
-        return (f"{self.name} signed {self.signed_gy:.4f} Gy, recomputed {self.recomputed_gy:.4f} Gy "
-                f"({(self.signed_gy - self.recomputed_gy) / self.recomputed_gy * 100:+.2f} %)")
-
-
-@dataclass(frozen=True)
-class Recomputation:
-    """The dose of the embedded plan computed again, and how it compares with the signed record.
-    An IMRT plan has no treatment time: its dose is the dose at the isocentre, and ``figures`` holds
-    every signed figure's comparison (planner.review.imrt_review)."""
-
-    signed_time_min: float | None
-    recomputed_time_min: float | None
-    signed_dose_gy: float | None
-    recomputed_dose_gy: float | None
-    reproduced: bool
-    message: str
-    figures: tuple[FigureComparison, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        out = vars(self).copy()
-        out["figures"] = [vars(f).copy() for f in self.figures]
-        return out
-
-
 @dataclass(frozen=True, eq=False)
 class PlanReview:
     """What the physicist sees before deciding (module docstring for the rules)."""
@@ -156,7 +123,7 @@ class PlanReview:
     signatures: tuple[ReviewSignature, ...]
     approval: ApprovalState
     recomputation: Recomputation | None
-    second_check: SecondCheck | None
+    second_check: SecondCheck | ImrtSecondCheck | None   # surface: planner.review.second_check; IMRT: Monte Carlo
     findings: tuple[ReviewFinding, ...]
     second_check_difference_percent: float | None
     can_approve: bool
@@ -195,10 +162,7 @@ class PlanReview:
                          "review_date": self.approval.review_date, "review_time": self.approval.review_time,
                          "reason": self.approval.reason},
             "recomputation": None if self.recomputation is None else self.recomputation.as_dict(),
-            "second_check": None if check is None else {
-                "verdict": check.verdict, "message": check.message, "method": check.method,
-                "time_difference_percent": check.time_difference_percent,
-                "dose_difference_percent": check.dose_difference_percent, "formula": check.formula},
+            "second_check": None if check is None else check.as_dict(),
             "second_check_difference_percent": self.second_check_difference_percent,
             "findings": [{"severity": f.severity, "code": f.code, "message": f.message} for f in self.findings],
             "can_approve": self.can_approve, "reasons": list(self.reasons),
@@ -206,10 +170,16 @@ class PlanReview:
 
 
 def review_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Certificate] = (), *,
-                action_levels: ActionLevels = ActionLevels(), registry=None,
-                today: _dt.date | None = None) -> PlanReview:
+                action_levels: ActionLevels | None = None, registry=None, today: _dt.date | None = None,
+                progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
+                mc_cache_path: Path | None = None) -> PlanReview:
     """Review the RT Plan at ``path`` (a file or a package folder). Raises SignedPlanError when it is
-    not a Planner RT Plan; everything else that is wrong is a reason in the result."""
+    not a Planner RT Plan; everything else that is wrong is a reason in the result.
+
+    ``action_levels``: the clinic's levels for the second check; None gives the technique's default
+    (surface: ActionLevels(); IMRT: AAPM TG-219's 3 % / 5 %). ``progress`` and ``is_cancelled`` follow
+    the long part, an IMRT plan's recomputation and Monte Carlo check (a cancel raises Cancelled).
+    ``mc_cache_path``: where the Monte Carlo's answers are kept (default: the workstation's data folder)."""
     trusted = tuple(trusted_certificates)
     signed = open_signed_plan(path, trusted)
     ds = dcmread(signed.path)  # our own copy: reading values below converts elements, never saved
@@ -223,20 +193,28 @@ def review_plan(path: str | os.PathLike, trusted_certificates: Iterable[x509.Cer
         # Its signatures, trust and the agreement of what it embeds with what it delivers are judged
         # above by the same rules as any plan; its dose is recomputed from the signed segments
         # (planner.review.imrt_review); the independent check is not yet part of the review.
-        from planner.review.imrt_review import recompute_imrt
-
-        imrt = recompute_imrt(signed, registry)
-        reasons += [*imrt.reasons, IMRT_SECOND_CHECK_MISSING]
+        imrt = recompute_imrt(signed, registry, _part(progress, 0.0, 0.2), is_cancelled)
+        reasons += imrt.reasons
+        check = None
+        if imrt.recomputation is None or not imrt.recomputation.reproduced:
+            reasons.append("the independent second check was not made: it compares with the plan's dose, which "
+                           "is not reproduced from the signed segments")
+        else:
+            check, why = imrt_second_check_of(signed, imrt.segment_dose, action_levels or IMRT_ACTION_LEVELS,
+                                              mc_cache_path, _part(progress, 0.2, 1.0, MC_WORDS), is_cancelled)
+            if why:
+                reasons.append(why)
         return PlanReview(signed_plan=signed, signatures=tuple(_signature(c) for c in signed.checks),
-                          approval=approval, recomputation=imrt.recomputation, second_check=None, findings=(),
-                          second_check_difference_percent=None, can_approve=False, reasons=tuple(reasons),
-                          technique=imrt.technique, imrt_dose=imrt.segment_dose)
+                          approval=approval, recomputation=imrt.recomputation, second_check=check, findings=(),
+                          second_check_difference_percent=None if check is None else check.difference_percent,
+                          can_approve=not reasons, reasons=tuple(reasons), technique=imrt.technique,
+                          imrt_dose=imrt.segment_dose)
 
     context = _recompute(signed, registry)
     reasons += context.reasons
     check, findings = None, ()
     if context.dose is not None:
-        check, why = _second_check(signed, context, action_levels)
+        check, why = _second_check(signed, context, action_levels or ActionLevels())
         if why:
             reasons.append(why)
         findings = consistency_checks(context.plan, context.dose, context.technique, context.commissioning,
@@ -373,21 +351,6 @@ def _recompute(signed: SignedPlan, registry) -> _Context:
     return context
 
 
-def find_technique(technique_id: str, registry, part: Callable[[Any], Any], part_name: str) -> tuple[Any, Any, str]:
-    """(technique, its ``part(technique)``, "") for the technique a signed plan names, from the
-    registry (None: the installed plugins), or the part None and why the dose cannot be recomputed
-    (an unknown id, a broken plugin, a technique without that part)."""
-    from planner.techniques.registry import discover_techniques
-
-    try:
-        technique = (registry or discover_techniques()).get(technique_id)
-    except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, the review says so, never crashes
-        return None, None, f"the plan's technique {technique_id!r} is not available: {exc}"
-    found = part(technique)
-    why = "" if found is not None else f"technique {technique.id} has no {part_name}: the dose cannot be recomputed"
-    return technique, found, why
-
-
 def _compare(record: dict[str, Any], dose) -> Recomputation:
     pairs = (("treatment_time_min", "treatment_time_min", getattr(dose, "time_name", "time"), "min"),
              ("dose_at_prescription_depth_gy", "dose_at_prescription_depth_gy", "dose at the prescription point",
@@ -442,6 +405,14 @@ def _second_check(signed: SignedPlan, context: _Context, levels: ActionLevels) -
     return check, ""
 
 
+def _part(progress: ProgressCallback | None, start: float, stop: float, words: str = ""):
+    """``progress`` of a step that spans ``start`` ... ``stop`` of the whole review; the step may say
+    what it does or leave it to ``words``."""
+    if progress is None:
+        return None
+    return lambda fraction, message=words: progress(start + (stop - start) * fraction, message)
+
+
 def _plan_date(ds: Dataset) -> _dt.date | None:
     text = str(ds.get("RTPlanDate", "") or "").strip()
     try:
@@ -462,6 +433,6 @@ def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
 
 
-__all__ = ["APPROVED", "DECISION_REASON_TAG", "IMRT_REVIEW_MISSING", "IMRT_SECOND_CHECK_MISSING", "REJECTED",
+__all__ = ["APPROVED", "DECISION_REASON_TAG", "REJECTED",
            "UNAPPROVED", "ApprovalState", "FigureComparison", "PlanReview", "Recomputation", "ReviewSignature",
            "SignedNumbers", "approval_state", "find_technique", "review_plan"]

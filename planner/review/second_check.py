@@ -92,6 +92,12 @@ class SecondCheck:
         dt, dd = self.time_difference_percent, self.dose_difference_percent
         return dt if dd is None or abs(dt) >= abs(dd) else dd
 
+    def as_dict(self) -> dict:
+        """Plain JSON values, for ``planner review --json``."""
+        return {"verdict": self.verdict, "message": self.message, "method": self.method,
+                "time_difference_percent": self.time_difference_percent,
+                "dose_difference_percent": self.dose_difference_percent, "formula": self.formula}
+
 
 # ------------------------------------------------------------------------------------------- formulas
 

@@ -8,6 +8,9 @@ a test key, so only the recomputation can catch the change.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydicom import dcmread
@@ -16,12 +19,32 @@ from planner.core.inverse_plan_file import VolumeSource
 from planner.core.mlc_beams import MlcBeam, MlcSegment
 from planner.dicom.inverse_payload import ISOCENTRE, InverseSource, read_inverse_payload, recorded_dose_figures
 from planner.dicom.signatures import CREATOR, sign_file
-from planner.review.plan_review import IMRT_SECOND_CHECK_MISSING, REPRODUCTION_TOLERANCE, review_plan
+from planner.review.plan_review import REPRODUCTION_TOLERANCE, review_plan
 from plugins.imrt_photon.segment_dose import SegmentDoseError, open_fractions
 from tests.dicom.signature_fixtures import signer
+from tests.cli_runner import planner
 from tests.dicom.test_imrt_signature import small_tg119_export
+from tests.review.test_imrt_second_check import RECORDED, TG119_GRID_MM
 
 GRID_MM = 10.0
+NOT_CHECKED = ("the independent second check was not made: it compares with the plan's dose, which is not "
+               "reproduced from the signed segments")
+
+
+@pytest.fixture(scope="module")
+def tg119_5mm(tmp_path_factory):
+    """`planner imrt --tg119 --grid-mm 5 --out DIR`, as tests/review/test_imrt_second_check.py makes it: its
+    Monte Carlo check is recorded there (a 10 mm grid is too coarse for the check's 1 cm scoring region)."""
+    out = tmp_path_factory.mktemp("imrt-review-5mm") / "plan"
+    ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
+    assert ran.returncode == 0, ran.stderr
+    return out
+
+
+@pytest.fixture
+def mc_cache(tmp_path):
+    """A copy of the recorded Monte Carlo answers (a live run would take minutes)."""
+    return Path(shutil.copy(RECORDED, tmp_path / "mc-cache.json"))
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +79,15 @@ def rt_dose_gy(path):
     return dose, (x, y, z), float(ds.DoseGridScaling)
 
 
+def rt_dose_region_mean_gy(path, point_mm):
+    """Mean whole-course RT Dose over the check's scoring region (voxel centres within 5 mm across, 10 mm along
+    z of the point, planner.review.imrt_second_check's docstring)."""
+    dose, (x, y, z), _ = rt_dose_gy(path)
+    inside = [np.abs(x - point_mm[0]) <= 5.0 + 1e-6, np.abs(y - point_mm[1]) <= 5.0 + 1e-6,
+              np.abs(z - point_mm[2]) <= 10.0 + 1e-6]
+    return float(dose[np.ix_(*inside)].mean())
+
+
 def trilinear(dose, axes, point):
     """Dose at ``point`` from its eight neighbours (weights by hand)."""
     lower, weight = [], []
@@ -82,13 +114,23 @@ def heaviest_segment(beam):
     return beam.ControlPointSequence[end - 1], beam.ControlPointSequence[end]
 
 
-def test_a_signed_plan_is_reproduced_from_its_segments(export, tmp_path):
-    signed, trusted = signed_copy(export.rt_plan, tmp_path)
-    review = review_plan(signed, trusted)
-    assert review.reasons == (IMRT_SECOND_CHECK_MISSING,) and not review.can_approve
+def test_a_signed_plan_is_reproduced_from_its_segments_and_checked_independently(tg119_5mm, tmp_path, mc_cache):
+    rt_plan, rt_dose = tg119_5mm / "RTPLAN.dcm", tg119_5mm / "RTDOSE.dcm"
+    signed, trusted = signed_copy(rt_plan, tmp_path)
+    review = review_plan(signed, trusted, mc_cache_path=mc_cache)
     recomputation = review.recomputation
     assert recomputation.reproduced
-    _, record = read_inverse_payload(dcmread(export.rt_plan))
+    # the independent Monte Carlo agrees within TG-219's 3 % review level: nothing stands in the way
+    check = review.second_check
+    assert check.verdict == "agree" and abs(check.difference_percent) < 3.0
+    assert check.action_levels.review_percent == 3.0 and check.action_levels.stop_percent == 5.0
+    assert review.reasons == () and review.can_approve
+    # the plan dose it was compared with is the export's own RT Dose, read with pydicom, over the check's region
+    _, _, step_gy = rt_dose_gy(rt_dose)
+    fractions = int(dcmread(rt_plan).FractionGroupSequence[0].NumberOfFractionsPlanned)
+    assert check.plan_dose_gy == pytest.approx(rt_dose_region_mean_gy(rt_dose, check.point_mm) / fractions,
+                                               abs=step_gy)
+    _, record = read_inverse_payload(dcmread(rt_plan))
     figures = recorded_dose_figures(record)
     names = {f.name for f in figures}
     assert {"PTV D95", "PTV D2", "PTV D0.03cc", "PTV Dmean", "Core D0.03cc", "Core D10", "Core Dmean",
@@ -100,7 +142,7 @@ def test_a_signed_plan_is_reproduced_from_its_segments(export, tmp_path):
     assert next(f.dose_gy for f in figures if f.name == "PTV D95") == pytest.approx(50.0, rel=1e-4)
     # outside check: the export's own RT Dose, read with pydicom, is the recomputed dose voxel by voxel
     # (to its 16-bit quantisation) and at the isocentre
-    dose, axes, step_gy = rt_dose_gy(export.rt_dose)
+    dose, axes, step_gy = rt_dose_gy(rt_dose)
     recomputed = review.imrt_dose.dose_grid_gy
     assert recomputed.shape == dose.shape
     assert np.max(np.abs(recomputed - dose)) <= step_gy
@@ -129,7 +171,7 @@ def test_a_leaf_moved_5_mm_is_not_reproduced_and_the_figure_is_named(export, tmp
     failed = [c for c in review.recomputation.figures if not c.reproduced]
     assert failed and all(abs(c.recomputed_gy - c.signed_gy) > REPRODUCTION_TOLERANCE * c.signed_gy for c in failed)
     # the signature is valid: only the recomputation says what changed, naming each figure
-    assert review.reasons[-1] == IMRT_SECOND_CHECK_MISSING and len(review.reasons) == 2
+    assert review.reasons[-1] == NOT_CHECKED and len(review.reasons) == 2
     assert review.reasons[0].startswith("the signed dose figures are not reproduced from the segments")
     assert all(f"{c.name} signed {c.signed_gy:.4f} Gy" in review.reasons[0] for c in failed)
     # less opening, less dose: PTV D95 falls below the 50 Gy it was signed with
@@ -156,7 +198,7 @@ def test_a_segment_opening_where_there_are_no_beamlets_is_refused(export, tmp_pa
     # pair 1 is 10 mm wide: 10 x 10 mm opened where the plan has no beamlet
     assert review.reasons == ("the dose cannot be recomputed from the signed segments: beam G000, segment 1 opens "
                               "100 mm² where the plan has no beamlets: its dose cannot be represented",
-                              IMRT_SECOND_CHECK_MISSING)
+                              NOT_CHECKED)
 
 
 def test_a_missing_ct_folder_is_a_reason(tmp_path):
@@ -166,7 +208,7 @@ def test_a_missing_ct_folder_is_a_reason(tmp_path):
     signed, trusted = signed_copy(export.rt_plan, tmp_path)
     review = review_plan(signed, trusted)
     assert not review.can_approve and review.recomputation is None
-    assert len(review.reasons) == 2 and review.reasons[1] == IMRT_SECOND_CHECK_MISSING
+    assert len(review.reasons) == 2 and review.reasons[1] == NOT_CHECKED
     assert review.reasons[0].startswith("the dose cannot be recomputed from the signed segments: ")
     assert str(gone) in review.reasons[0] and "\n" not in review.reasons[0]
 

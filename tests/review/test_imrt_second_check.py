@@ -10,6 +10,7 @@ file, so a live run never changes the repository.
 from __future__ import annotations
 
 import ast
+import json
 import datetime as dt
 import shutil
 from decimal import Decimal
@@ -302,6 +303,16 @@ def test_without_the_reference_environment_the_check_cannot_be_made(tmp_path, mo
 
 @needs_reference
 def test_a_cancel_stops_the_worker(tmp_path):
-    request = isc.calibration_request()
+    request = {**isc.calibration_request(), "n_histories": np.int64(1000)}   # not a shipped commissioning run
     with pytest.raises(Cancelled):
         isc.cached(request, None, isc.run_worker, lambda f: None, lambda: True)
+
+
+def test_the_shipped_commissioning_is_the_recorded_runs():
+    """A workstation's first check runs only the plan's own field: the calibration and output-factor runs ship in
+    planner/review/mc_commissioning.json, made from the recorded runs by ship_commissioning, never by hand."""
+    shipped = json.loads(isc.COMMISSIONING_FILE.read_text())["results"]
+    recorded = json.loads(RECORDED.read_text())["results"]
+    digests = [isc._digest(request) for request in isc.commissioning_requests()]
+    assert len(digests) == 1 + len(isc.MEASURED_OUTPUT_FACTORS) and sorted(shipped) == sorted(digests)
+    assert all(shipped[d] == recorded[d] for d in digests)
