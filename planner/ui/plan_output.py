@@ -29,7 +29,7 @@ from planner.review.revision import PlanRevision, is_locked, new_revision, write
 from planner.techniques.beam_lookup import beam_key
 from planner.ui.pacs_browser import PacsBrowser
 from planner.ui.pacs_dialog import PacsDialog
-from planner.ui.signing_dialog import ask_for_signer, signed_words, signer_text
+from planner.ui.signing_dialog import ask_for_signer, exported_before_signing, signed_words, signer_text
 from planner.ui.tamper_banner import TamperBanner
 from planner.ui.unsaved_edits import Consent, ask_before_replacing
 from planner.ui.trusted_signers import TrustedSigners
@@ -168,11 +168,7 @@ class PlanOutput(QObject):
             ask_for_signer(self.window, ("creator",), self.sign)
 
     def _ready_to_sign(self) -> bool:
-        if not self.package_is_current():
-            self.window.report_problem("Export the plan as it is now before signing it (File ▸ Export Plan "
-                                       "Package…): a signature covers the exported RT Plan.")
-            return False
-        return True
+        return exported_before_signing(self.window, self.package_is_current(), "Export Plan Package…")
 
     def sign(self, identity, role: str = "creator") -> bool:
         """Sign the current package's RT Plan and redraw its report with the signature."""

@@ -91,6 +91,15 @@ def ask_for_signer(parent: QWidget, roles: tuple[str, ...], sign) -> SigningDial
     return dialog
 
 
+def exported_before_signing(window, exported: bool, export_item: str) -> bool:
+    """Whether the plan as it is now was exported (``exported``); if not, the window says once that it
+    must be (File ▸ ``export_item``) first: a signature covers the exported RT Plan, never the screen."""
+    if not exported:
+        window.report_problem(f"Export the plan as it is now before signing it (File ▸ {export_item}): a signature "
+                              f"covers the exported RT Plan.")
+    return exported
+
+
 def signed_words(identity: SigningIdentity, role: str) -> str:
     """Who signed and as what, as a window's status bar lists the signatures: "Dr A (creator)"."""
     return f"{signer_text(identity)} ({role})"

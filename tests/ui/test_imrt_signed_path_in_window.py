@@ -17,8 +17,9 @@ import shutil
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 from pydicom import dcmread
+from pytestqt.qtbot import QtBot
 
 from planner.dicom.inverse_payload import INVERSE_CREATOR, EmbeddedInversePlan
 from planner.dicom.plan_payload import PRIVATE_GROUP
@@ -31,6 +32,7 @@ from planner.ui.trusted_signers import TRUST_QUESTION
 from tests.dicom.signature_fixtures import PASSPHRASE, signer
 from tests.dicom.test_imrt_signature import move_a_leaf_in_the_last_control_point
 from tests.ui.gui_driver import make_window
+from tests.ui.test_imrt_window import click_optimise, set_iterations, type_into_cell
 
 VOXEL_MM = 5.0
 ITERATIONS = 3
@@ -66,20 +68,13 @@ def imrt_window(main):
     return window
 
 
-def type_into_cell(window, row: int, column: int, text: str) -> None:
-    table = window.objectives.table
+def typed(bot, window, row: int, column: int, text: str) -> None:
+    """Typed into the objectives table (tests/ui/test_imrt_window.py), the window in front; a refused
+    edit puts the plan's value back on the next loop."""
     window.activateWindow()
     QTest.qWait(10)
-    table.setFocus()
-    table.setCurrentCell(row, column)
-    table.editItem(table.item(row, column))
-    editor = QApplication.focusWidget()
-    assert isinstance(editor, QLineEdit)
-    editor.selectAll()
-    QTest.keyClicks(editor, text)
-    QTest.keyClick(editor, Qt.Key.Key_Return)
-    wait_until(lambda: table.state() != table.State.EditingState, 5.0, "the table's editor to close")
-    QTest.qWait(20)   # a refused edit puts the plan's value back on the next loop
+    type_into_cell(bot, window, row, column, text)
+    QTest.qWait(20)
 
 
 def dismiss_problems(window) -> None:
@@ -90,16 +85,9 @@ def dismiss_problems(window) -> None:
     QTest.qWait(20)
 
 
-def set_iterations(window, n: int) -> None:
-    spin = window.summary.iterations
-    spin.lineEdit().selectAll()
-    QTest.keyClicks(spin.lineEdit(), str(n))
-    QTest.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
-
-
-def optimise(window) -> None:
-    set_iterations(window, ITERATIONS)
-    click(window, window.optimise_action)
+def optimise(bot, window) -> None:
+    set_iterations(bot, window, ITERATIONS)
+    click_optimise(bot, window)
     idle(window)
     assert window.result is not None, window.last_problem
 
@@ -146,13 +134,14 @@ def json_objectives(data: dict) -> list[dict]:
 
 # --- the plan signed in the IMRT window, once for the module ------------------------------------------
 @pytest.fixture(scope="module")
-def signed_in_window(qapp, tmp_path_factory):
+def signed_in_window(qapp, request, tmp_path_factory):
     """TG-119 at 5 mm in the IMRT window opened from the main window's File menu: PTV max typed as
     56 Gy, optimised, exported and signed by Dr A. Oncologist through the signing dialog."""
     tmp = tmp_path_factory.mktemp("imrt-signed-path")
     with pytest.MonkeyPatch.context() as env:   # this module's own user folders (as tests/conftest.py makes them)
         env.setenv("PLANNER_DATA_DIR", str(tmp / "user-data"))
         env.setenv("PLANNER_CONFIG_DIR", str(tmp / "user-config"))
+        bot = QtBot(request)   # the window tests' typing, for this module's one signed plan
         doctor, key, cert = signer(tmp, "Dr A. Oncologist")
         main = make_window(ANSWERS)
         main.show()
@@ -161,8 +150,8 @@ def signed_in_window(qapp, tmp_path_factory):
             main.imrt.new_phantom_action.trigger()
             window = main.imrt.windows[-1]
             QTest.qWaitForWindowExposed(window)
-            type_into_cell(window, PTV_MAX, DOSE, PTV_MAX_TYPED)
-            optimise(window)
+            typed(bot, window, PTV_MAX, DOSE, PTV_MAX_TYPED)
+            optimise(bot, window)
             window.ask_export_folder = lambda: str(tmp / "plan")
             click(window, window.export_action)
             idle(window)
@@ -212,7 +201,7 @@ def test_signed_in_the_imrt_window_the_signature_verifies(signed_in_window):
     assert s["message"].startswith("Signed (creator) by Dr A. Oncologist")
 
 
-def test_review_plan_shows_the_imrt_review_and_opens_it_in_an_imrt_window(signed_in_window, main):
+def test_review_plan_shows_the_imrt_review_and_opens_it_in_an_imrt_window(signed_in_window, main, qtbot):
     s = signed_in_window
     assert main.output.trust_certificate(s["cert"])
     assert main.reviewing.review(s["rt_plan"])
@@ -250,7 +239,7 @@ def test_review_plan_shows_the_imrt_review_and_opens_it_in_an_imrt_window(signed
     assert "signed, awaiting review" in status.toolTip()   # the verdict in full
     assert not window.signed_path.banner.isVisible()   # signed, not approved: not locked
     assert not panel.not_this_plan.isVisible()         # the review describes the plan on screen
-    type_into_cell(window, PTV_MAX, DOSE, "57")
+    typed(qtbot, window, PTV_MAX, DOSE, "57")
     assert window.plan.objectives[PTV_MAX].dose_gy == 57.0   # a signed, unapproved plan can be edited
     assert panel.not_this_plan.isVisible()             # and the Review tab says it no longer describes it
 
@@ -271,7 +260,7 @@ def approved_copy(s, folder):
     return approved, physicist_cert
 
 
-def test_an_approved_imrt_plan_opens_locked_until_a_revision_is_started(signed_in_window, main, tmp_path):
+def test_an_approved_imrt_plan_opens_locked_until_a_revision_is_started(signed_in_window, main, qtbot, tmp_path):
     s = signed_in_window
     approved, physicist_cert = approved_copy(s, tmp_path / "approved")
     for cert in (s["cert"], physicist_cert):
@@ -284,11 +273,11 @@ def test_an_approved_imrt_plan_opens_locked_until_a_revision_is_started(signed_i
     data = embedded_plan_json(approved)
     assert objectives_of(window.plan) == json_objectives(data)
     banner = window.signed_path.banner
-    assert banner.isVisible() and "APPROVED by Physicist^Jo" in banner.text() and "Start Revision" in banner.text()
+    assert banner.isVisible() and "APPROVED by Physicist^Jo on 2026-12-03" in banner.text() and "Start Revision" in banner.text()
     assert "APPROVED and locked" in window.signed_path.status_label.text()
 
     # an objective typed into the table is refused, with one line saying why and how to revise
-    type_into_cell(window, PTV_MAX, DOSE, "60")
+    typed(qtbot, window, PTV_MAX, DOSE, "60")
     assert window.last_problem == "This plan is APPROVED and locked: Plan ▸ Start Revision makes an editable " \
                                   "revision of it."
     assert objectives_of(window.plan) == json_objectives(data)
@@ -306,7 +295,7 @@ def test_an_approved_imrt_plan_opens_locked_until_a_revision_is_started(signed_i
     assert revise.isEnabled()
     revise.trigger()
     assert window.signed_path.revision.predecessor_uid == str(dcmread(approved).SOPInstanceUID)
-    type_into_cell(window, PTV_MAX, DOSE, "60")
+    typed(qtbot, window, PTV_MAX, DOSE, "60")
     assert window.plan.objectives[PTV_MAX].dose_gy == 60.0
     assert "new revision of the approved plan" in window.signed_path.status_label.text()
     assert "Revision of the approved RT Plan" in banner.text() and not revise.isEnabled()
@@ -316,14 +305,14 @@ def test_an_approved_imrt_plan_opens_locked_until_a_revision_is_started(signed_i
 @pytest.mark.xfail(strict=True, reason="planner.dicom.imrt_export.export_imrt_plan has no predecessor_uid "
                                        "parameter yet (it must pass it to rt_plan_mlc.write_rt_plan_mlc, which "
                                        "adds the Referenced RT Plan Sequence item, RT Plan Relationship PREDECESSOR)")
-def test_a_revisions_export_references_the_approved_plan(signed_in_window, main, tmp_path):
+def test_a_revisions_export_references_the_approved_plan(signed_in_window, main, qtbot, tmp_path):
     s = signed_in_window
     approved, _ = approved_copy(s, tmp_path / "approved")
     assert main.output.open_signed(approved)
     window = imrt_window(main)
     window.revise_action.trigger()
-    type_into_cell(window, PTV_MAX, DOSE, "60")
-    optimise(window)
+    typed(qtbot, window, PTV_MAX, DOSE, "60")
+    optimise(qtbot, window)
     window.ask_export_folder = lambda: str(tmp_path / "revision")
     click(window, window.export_action)
     idle(window)

@@ -18,7 +18,7 @@ from planner.dicom.signatures import sign_file
 from planner.dicom.signed_plan import SignedPlan, open_signed_plan
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision
 from planner.ui.plan_output import STATUS_STYLES, audited, opened_status_text
-from planner.ui.signing_dialog import ask_for_signer, signed_words, signer_text
+from planner.ui.signing_dialog import ask_for_signer, exported_before_signing, signed_words, signer_text
 
 LOCKED_TEXT = "This plan is APPROVED and locked: Plan ▸ Start Revision makes an editable revision of it."
 BANNER_STYLES = {"locked": "color: white; background: #1d6b3a; font-weight: bold; padding: 6px;",
@@ -93,11 +93,7 @@ class ImrtSignedPath(QObject):
         return w.last_export is not None and w.plan is not None and w.last_exported_plan == w.plan
 
     def _ready_to_sign(self) -> bool:
-        if not self.exported_as_shown():
-            self.window.report_problem("Export the plan as it is now before signing it (File ▸ Export Plan…): a "
-                                       "signature covers the exported RT Plan.")
-            return False
-        return True
+        return exported_before_signing(self.window, self.exported_as_shown(), "Export Plan…")
 
     def choose_signer(self) -> None:
         if self._ready_to_sign():
@@ -170,9 +166,14 @@ class ImrtSignedPath(QObject):
 
 
 def _approval(signed: SignedPlan) -> str:
-    """"APPROVED by the reviewer on the date", as the RT Plan's Approval module says it."""
+    """"APPROVED by the reviewer on 2026-12-03", as the RT Plan's Approval module says it."""
     from pydicom import dcmread
 
     from planner.review.plan_review import approval_state
 
-    return approval_state(dcmread(signed.path, stop_before_pixels=True)).describe() if signed.path else "APPROVED"
+    if signed.path is None:
+        return "APPROVED"
+    state = approval_state(dcmread(signed.path, stop_before_pixels=True))
+    date = state.review_date
+    when = f" on {date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 and date.isdigit() else ""
+    return f"{state.status}" + (f" by {state.reviewer_name}" if state.reviewer_name else "") + when

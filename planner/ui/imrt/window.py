@@ -299,7 +299,7 @@ class ImrtWindow(PlannerWindow):
         if self.volume is None:
             text = "no volume open"
         elif result is None and self.signed_path.locked:
-            text = "the approved plan's dose is its exported RT Dose (Plan ▸ Start Revision to optimise a revision)"
+            text = "locked (approved): not optimised"
         elif result is None:
             text = "not optimised yet: press Optimise"
         elif stale:
