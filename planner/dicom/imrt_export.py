@@ -54,12 +54,15 @@ class ImrtExport:
 def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
                      patient_name: str, patient_id: str, overwrite: bool = False,
                      created: _dt.datetime | None = None, report: ImrtReportContent | None = None,
-                     dvh_curves=None, source: InverseSource | None = None) -> ImrtExport:
+                     dvh_curves=None, source: InverseSource | None = None,
+                     predecessor_uid: str | None = None) -> ImrtExport:
     """Write CT####.dcm, rtstruct.dcm, RTPLAN.dcm and RTDOSE.dcm (whole-course dose) into `folder`,
     and report.pdf when ``report`` is given (``dvh_curves``: structure → its deliverable DVH).
     With ``source`` (the IMRT plan it was optimised from) the RT Plan embeds that plan and its
     calculation record (planner.dicom.inverse_payload) with the dose figures of ``dose_gy``, so it
-    can be opened, signed and reviewed (the review recomputes those figures from the segments)."""
+    can be opened, signed and reviewed (the review recomputes those figures from the segments).
+    ``predecessor_uid``: the approved RT Plan this export revises (planner.review.revision), referenced
+    as PREDECESSOR (PS3.3 C.8.8.9)."""
     folder = Path(folder)
     if dose_gy.shape != volume.grid.shape:
         raise ImrtExportError(f"the dose grid {dose_gy.shape} is not the volume's {volume.grid.shape}")
@@ -70,7 +73,8 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
         _check_report(report, plan)
     created = created or _dt.datetime.now()
     if volume.dicom_origin is not None:
-        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created, report, dvh_curves, embed)
+        return _export_on_patient_ct(folder, volume, plan, dose_gy, overwrite, created, report, dvh_curves, embed,
+                                     predecessor_uid)
     # one study and frame of reference for every object, made once for a phantom
     volume = replace(volume, study_instance_uid=volume.study_instance_uid or new_uid(),
                      frame_of_reference_uid=volume.frame_of_reference_uid or new_uid())
@@ -87,7 +91,8 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
             identity = volume_identity(volume, _patient_study(structure_set), created)
             plan = replace(plan, target_roi_number=roi_numbers.get(plan.target_roi_name))
             plan_uid = write_rt_plan_mlc(plan, identity, staging / RT_PLAN_FILE,
-                                         structure_set_uid=str(structure_set.SOPInstanceUID), embed=embed)
+                                         structure_set_uid=str(structure_set.SOPInstanceUID), embed=embed,
+                                         predecessor_uid=predecessor_uid)
             write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
                              comment=f"{plan.prescription_description}; whole course, Gy")
             if report is not None:
@@ -105,7 +110,7 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
 
 def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.ndarray,
                           overwrite: bool, created: _dt.datetime, report: ImrtReportContent | None,
-                          dvh_curves, embed) -> ImrtExport:
+                          dvh_curves, embed, predecessor_uid: str | None) -> ImrtExport:
     origin = volume.dicom_origin
     roi_number = origin.roi_number(plan.target_roi_name)
     if roi_number is None:
@@ -117,7 +122,8 @@ def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, d
             identity = volume_identity(volume, PatientStudy(**dict(origin.patient_study)), created)
             plan = replace(plan, target_roi_number=roi_number)
             plan_uid = write_rt_plan_mlc(plan, identity, staging / RT_PLAN_FILE,
-                                         structure_set_uid=origin.structure_set_uid, embed=embed)
+                                         structure_set_uid=origin.structure_set_uid, embed=embed,
+                                         predecessor_uid=predecessor_uid)
             write_rt_dose_3d(dose_gy, volume.grid, identity, plan_uid, staging / RT_DOSE_FILE,
                              comment=f"{plan.prescription_description}; whole course, Gy")
             if report is not None:

@@ -109,7 +109,7 @@ def build_rt_plan(identity: ExportIdentity, sop_instance_uid: str, plan: Plan, d
     ds.RTPlanGeometry = "PATIENT"
     ds.ReferencedStructureSetSequence = Sequence([referenced(RTStructureSetStorage, structure_set_uid)])
     if predecessor_uid:
-        ds.ReferencedRTPlanSequence = Sequence([_predecessor(predecessor_uid)])
+        ds.ReferencedRTPlanSequence = Sequence([predecessor_reference(predecessor_uid)])
     # RT Prescription module (C.8.8.10)
     ds.PrescriptionDescription = _prescription_description(rx, dose)
     ds.DoseReferenceSequence = Sequence([_dose_reference(rx.total_dose_gy, geometry)])
@@ -138,7 +138,7 @@ def _prescription_description(rx, dose: DoseResult) -> str:
     return text[:1024]
 
 
-def _predecessor(uid: str) -> Dataset:
+def predecessor_reference(uid: str) -> Dataset:
     """Referenced RT Plan Sequence item (300C,0002), C.8.8.9: the plan this one is a revision of."""
     item = referenced(RTPlanStorage, uid)
     item.RTPlanRelationship = "PREDECESSOR"  # (300A,0055), defined term: the plan this one replaces

@@ -52,7 +52,7 @@ from .identity import (ExportIdentity, PatientStudy, dicom_date, dicom_time, ds_
 from .rt_dose import SERIES_NUMBER as DOSE_SERIES_NUMBER
 from .rt_dose import grid_step_mm, quantise_dose
 from .rt_plan import SERIES_NUMBER as PLAN_SERIES_NUMBER
-from .rt_plan import set_first_control_point_geometry
+from .rt_plan import predecessor_reference, set_first_control_point_geometry
 
 DOSE_REFERENCE_NUMBER = 1
 PATIENT_SETUP_NUMBER = 1
@@ -89,9 +89,10 @@ def volume_identity(volume: PlanningVolume, patient_study: PatientStudy | None =
 
 
 def build_rt_plan_mlc(identity: ExportIdentity, sop_instance_uid: str, plan: MlcPlan,
-                      structure_set_uid: str | None) -> Dataset:
+                      structure_set_uid: str | None, predecessor_uid: str | None = None) -> Dataset:
     """RT Plan IOD (PS3.3 A.20) of a step-and-shoot plan; ``structure_set_uid`` None writes
-    RTPlanGeometry TREATMENT_DEVICE (no structure set to reference), otherwise PATIENT."""
+    RTPlanGeometry TREATMENT_DEVICE (no structure set to reference), otherwise PATIENT.
+    ``predecessor_uid``: the RT Plan this one revises, referenced as PREDECESSOR (C.8.8.9)."""
     _check_plan(plan)
     ds = new_dataset(identity, RTPlanStorage, sop_instance_uid, "RTPLAN", "Planner IMRT plan",
                      PLAN_SERIES_NUMBER)
@@ -108,6 +109,8 @@ def build_rt_plan_mlc(identity: ExportIdentity, sop_instance_uid: str, plan: Mlc
         ds.ReferencedStructureSetSequence = Sequence([referenced(RTStructureSetStorage, structure_set_uid)])
     else:
         ds.RTPlanGeometry = "TREATMENT_DEVICE"
+    if predecessor_uid:
+        ds.ReferencedRTPlanSequence = Sequence([predecessor_reference(predecessor_uid)])
     # RT Prescription (C.8.8.10)
     ds.PrescriptionDescription = plan.prescription_description[:1024]
     ds.DoseReferenceSequence = Sequence([_dose_reference(plan)])
@@ -128,11 +131,12 @@ def build_rt_plan_mlc(identity: ExportIdentity, sop_instance_uid: str, plan: Mlc
 
 def write_rt_plan_mlc(plan: MlcPlan, identity: ExportIdentity, path: str | os.PathLike, *,
                       structure_set_uid: str | None, sop_instance_uid: str | None = None,
-                      embed: Callable[[Dataset], None] | None = None) -> str:
+                      embed: Callable[[Dataset], None] | None = None, predecessor_uid: str | None = None) -> str:
     """Build and write the RT Plan (atomically); returns its SOP Instance UID. ``embed(ds)`` adds
-    what the plan carries of its own (planner.dicom.inverse_payload) before it is written."""
+    what the plan carries of its own (planner.dicom.inverse_payload) before it is written;
+    ``predecessor_uid`` is the RT Plan it revises (planner.review.revision)."""
     uid = sop_instance_uid or new_uid()
-    ds = build_rt_plan_mlc(identity, uid, plan, structure_set_uid)
+    ds = build_rt_plan_mlc(identity, uid, plan, structure_set_uid, predecessor_uid)
     if embed is not None:
         embed(ds)
     atomic_write_bytes(path, encode(ds))

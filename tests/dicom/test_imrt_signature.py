@@ -22,9 +22,10 @@ from plugins.imrt_photon import planning
 from tests.dicom.signature_fixtures import PASSPHRASE, dcmsign, dcmsign_verify, requires_dcmsign, signer
 
 
-def small_tg119_export(folder, source_of=None):
+def small_tg119_export(folder, source_of=None, **export_options):
     """A quick TG-119 plan (10 mm voxels, 10 iterations) exported into ``folder``; ``source_of(plan)``
-    gives what the RT Plan embeds (planner.dicom.inverse_payload.InverseSource), None: nothing."""
+    gives what the RT Plan embeds (planner.dicom.inverse_payload.InverseSource), None: nothing;
+    ``export_options`` go to export_imrt_plan."""
     volume = planning.tg119_phantom(10.0)
     plan = replace(planning.default_plan(volume), max_iterations=10)
     influence = planning.compute_dose_influence(volume, plan)
@@ -32,7 +33,7 @@ def small_tg119_export(folder, source_of=None):
     deliverable = planning.deliverable_plan(volume, influence, result)
     dose = planning.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
     return plan, export_imrt_plan(folder, volume, deliverable.mlc_plan, dose, "PHANTOM^TG119", "TG119",
-                                  source=None if source_of is None else source_of(plan))
+                                  source=None if source_of is None else source_of(plan), **export_options)
 
 
 @pytest.fixture(scope="module")

@@ -94,3 +94,17 @@ def test_mu_that_disagree_with_the_embedded_plan_are_refused_even_when_signed(im
     assert opened.status is SignatureStatus.SIGNED and not opened.treatable
     assert "MU per fraction: RT Plan" in opened.message and REFUSED in opened.message
     assert f"embedded plan {signed_mu:g}" in opened.message
+
+
+def test_a_revision_references_the_plan_it_revises(tmp_path):
+    """An edited approved IMRT plan is exported as a new RT Plan naming its predecessor (PS3.3 C.8.8.9:
+    Referenced RT Plan Sequence, RT Plan Relationship PREDECESSOR), as a revised surface plan is."""
+    approved_uid = "1.2.826.0.1.3680043.8.498.12345678901234567890"
+    export = small_tg119_export(tmp_path / "revision", lambda plan: InverseSource(
+        plan, VolumeSource.tg119(10.0), "model", "calibration"), predecessor_uid=approved_uid)[1]
+    (item,) = dcmread(export.rt_plan).ReferencedRTPlanSequence
+    assert (item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID, item.RTPlanRelationship) == (
+        "1.2.840.10008.5.1.4.1.1.481.5", approved_uid, "PREDECESSOR")
+    if shutil.which("dciodvfy"):
+        errors, _ = dciodvfy(export.rt_plan)
+        assert errors == []
