@@ -86,7 +86,10 @@ class ReviewController(QObject):
             self.show_whether_on_screen()   # opening may have been declined
 
         return w.runner.start(f"Reviewing {self.path.name}",
-                              lambda _p, _c: review_plan(self.path, trusted, registry=w.registry), reviewed,
+                              # an IMRT plan's Monte Carlo check takes minutes: it shows its progress and can be cancelled
+                              lambda progress, cancelled: review_plan(self.path, trusted, registry=w.registry,
+                                                                      progress=progress, is_cancelled=cancelled),
+                              reviewed,
                               lambda message: self.panel.show_busy(f"Not reviewed: {message}"))
 
     def choose_signer(self, decision: str, reason: str = "") -> None:
