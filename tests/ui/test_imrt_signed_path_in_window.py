@@ -3,8 +3,10 @@
 The IMRT window (TG-119 at 5 mm, 3 iterations) exports and the physician signs through the signing
 dialog; Review Plan… in the main window reviews that RT Plan in the Review tab and opens it in an
 IMRT window (never as a surface plan), on the volume it names, with the objectives it embeds; an
-approved copy opens locked until Start Revision; a leaf moved after signing shows the broken
-signature. The expected values come from outside the windows: pydicom reading the RT Plan and the
+approved copy opens locked until Start Revision and its revision's export names it as PREDECESSOR; a
+leaf moved after signing shows the broken signature; and the physicist approves the TG-119 plan in the
+Review tab with the real independent Monte Carlo check (its recorded answers), after which it reopens
+locked. The expected values come from outside the windows: pydicom reading the RT Plan and the
 signature verifier (planner.dicom.signed_plan).
 """
 
@@ -302,9 +304,6 @@ def test_an_approved_imrt_plan_opens_locked_until_a_revision_is_started(signed_i
     assert dcmread(approved).ApprovalStatus == "APPROVED"   # the approved file never changes
 
 
-@pytest.mark.xfail(strict=True, reason="planner.dicom.imrt_export.export_imrt_plan has no predecessor_uid "
-                                       "parameter yet (it must pass it to rt_plan_mlc.write_rt_plan_mlc, which "
-                                       "adds the Referenced RT Plan Sequence item, RT Plan Relationship PREDECESSOR)")
 def test_a_revisions_export_references_the_approved_plan(signed_in_window, main, qtbot, tmp_path):
     s = signed_in_window
     approved, _ = approved_copy(s, tmp_path / "approved")
@@ -346,3 +345,70 @@ def dcmread_cert(path):
     from cryptography import x509
 
     return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+# --- the physicist approves in the Review tab, with the real independent check -----------------------
+@pytest.fixture(scope="module")
+def tg119_export(tmp_path_factory):
+    """`planner imrt --tg119 --grid-mm 5 --out DIR`: the plan whose ompMC check is recorded
+    (tests/review/test_imrt_second_check.py), so the window's review makes the real check in seconds."""
+    from tests.cli_runner import planner
+    from tests.review.test_imrt_second_check import TG119_GRID_MM
+
+    out = tmp_path_factory.mktemp("imrt-approve-in-window") / "plan"
+    ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
+    assert ran.returncode == 0, ran.stderr
+    return out
+
+
+def test_the_physicist_approves_an_imrt_plan_in_the_review_tab_and_it_reopens_locked(tg119_export, qtbot, tmp_path):
+    from planner.dicom.signatures import CREATOR, verify_file
+    from planner.paths import data_dir
+    from planner.review.imrt_second_check import default_cache_path
+    from tests.review.test_imrt_second_check import RECORDED
+
+    folder = tmp_path / "plan"
+    shutil.copytree(tg119_export, folder)
+    rt_plan = folder / "RTPLAN.dcm"
+    doctor, _, doctor_cert = signer(tmp_path, "Dr A. Oncologist")
+    _, physicist_key, physicist_cert = signer(tmp_path, "J. Physicist")
+    signed = tmp_path / "signed.dcm"
+    assert sign_file(rt_plan, signed, doctor, CREATOR).valid
+    shutil.copy(signed, rt_plan)
+    data_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(RECORDED, default_cache_path())   # the workstation's Monte Carlo answers: the recorded ones
+    w = make_window(ANSWERS)
+    qtbot.addWidget(w)
+    with qtbot.waitExposed(w):
+        w.show()
+    try:
+        assert w.output.trust_certificate(doctor_cert)
+        assert w.reviewing.review(rt_plan)
+        qtbot.waitUntil(lambda: w.review_panel.review is not None, timeout=300_000)
+        review, panel = w.review_panel.review, w.review_panel
+        assert review.can_approve, review.reasons
+        assert review.second_check.verdict == "agree" and abs(review.second_check.difference_percent) < 3.0
+        assert "Monte Carlo" in html.unescape(panel.check_label.text()) and panel.approve_button.isEnabled()
+
+        qtbot.keyClicks(panel.reviewer_name, "Physicist^Jo")
+        panel.approve_button.click()
+        dialog = next(d for d in w.findChildren(SigningDialog) if d.isVisible())
+        assert dialog.chosen_role == "authorization"
+        qtbot.keyClicks(dialog.key_path, str(physicist_key))
+        qtbot.keyClicks(dialog.cert_path, str(physicist_cert))
+        qtbot.keyClicks(dialog.passphrase, PASSPHRASE.decode())
+        dialog.sign_button.click()
+        qtbot.waitUntil(lambda: dcmread(rt_plan).get("ApprovalStatus") == "APPROVED", timeout=120_000)
+        ds = dcmread(rt_plan)
+        assert str(ds.ReviewerName) == "Physicist^Jo"
+        checks = verify_file(rt_plan, [])
+        assert [c.role for c in checks] == [CREATOR, AUTHORIZATION] and all(c.valid for c in checks)
+        # the Review tab shows it approved, and the IMRT window reopened on it is locked
+        qtbot.waitUntil(lambda: w.review_panel.review is not None
+                        and w.review_panel.review.approval.status == "APPROVED", timeout=120_000)
+        assert "APPROVED by Physicist^Jo" in w.review_panel.header.text()
+        window = imrt_window(w)
+        qtbot.waitUntil(lambda: window.signed_path.banner.isVisible(), timeout=30_000)
+        assert "APPROVED by Physicist^Jo" in window.signed_path.banner.text()
+    finally:
+        close_all(w)
