@@ -48,6 +48,13 @@ def people(tmp_path, exported):
     return folder, (doctor_key, doctor_cert), (physicist_key, physicist_cert), passphrase
 
 
+def approve(folder, signer_files, doctor, passphrase, tmp_path, reviewer="Physicist^Jo"):
+    """`planner approve` of the package's RT Plan with ``signer_files`` (key, certificate), trusting ``doctor``."""
+    key, cert = signer_files
+    return planner("approve", folder / "RTPLAN.dcm", "--key", key, "--cert", cert, "--reviewer", reviewer,
+                   "--passphrase-file", passphrase, "--trust", doctor[1], "--audit-db", tmp_path / "audit.sqlite")
+
+
 def sign(folder, doctor, passphrase):
     key, cert = doctor
     return planner("sign", folder / "RTPLAN.dcm", "--key", key, "--cert", cert, "--passphrase-file", passphrase)
@@ -69,9 +76,7 @@ def test_signed_reviewed_and_approved_like_any_plan(people, tmp_path):
     assert check["verdict"] == "agree" and abs(check["difference_percent"]) < 3.0   # TG-219's review level
     assert check["method"].startswith("Independent Monte Carlo (ompMC")
 
-    approved = planner("approve", rt_plan, "--key", physicist[0], "--cert", physicist[1], "--reviewer",
-                       "Physicist^Jo", "--passphrase-file", passphrase, "--trust", doctor[1],
-                       "--audit-db", tmp_path / "audit.sqlite")
+    approved = approve(folder, physicist, doctor, passphrase, tmp_path)
     assert approved.returncode == 0, approved.stdout + approved.stderr
     ds = dcmread(rt_plan)
     assert (ds.ApprovalStatus, str(ds.ReviewerName)) == ("APPROVED", "Physicist^Jo")
@@ -91,9 +96,7 @@ def test_the_physician_cannot_approve_their_own_plan(people, tmp_path):
     folder, doctor, _, passphrase = people
     assert sign(folder, doctor, passphrase).returncode == 0
     before = (folder / "RTPLAN.dcm").read_bytes()
-    run = planner("approve", folder / "RTPLAN.dcm", "--key", doctor[0], "--cert", doctor[1], "--reviewer",
-                  "Oncologist^A", "--passphrase-file", passphrase, "--trust", doctor[1],
-                  "--audit-db", tmp_path / "audit.sqlite")
+    run = approve(folder, doctor, doctor, passphrase, tmp_path, reviewer="Oncologist^A")
     assert run.returncode != 0 and "review must be by another person" in run.stderr
     assert (folder / "RTPLAN.dcm").read_bytes() == before
 
@@ -108,8 +111,6 @@ def test_a_leaf_moved_after_signing_is_refused(people, tmp_path):
     assert report["can_approve"] is False and report["signatures"][0]["status"] == "BROKEN"
     assert any("altered after signing" in reason for reason in report["reasons"])
     before = (folder / "RTPLAN.dcm").read_bytes()
-    run = planner("approve", folder / "RTPLAN.dcm", "--key", physicist[0], "--cert", physicist[1], "--reviewer",
-                  "Physicist^Jo", "--passphrase-file", passphrase, "--trust", doctor[1],
-                  "--audit-db", tmp_path / "audit.sqlite")
+    run = approve(folder, physicist, doctor, passphrase, tmp_path)
     assert run.returncode != 0 and "altered after signing" in run.stderr
     assert (folder / "RTPLAN.dcm").read_bytes() == before

@@ -94,15 +94,21 @@ def optimise(bot, window) -> None:
     assert window.result is not None, window.last_problem
 
 
-def sign_in_dialog(window, key, cert) -> None:
-    """File ▸ Sign Plan…, then the key, certificate and passphrase typed into the signing dialog."""
-    window.sign_action.trigger()
+def type_into_signing_dialog(window, role: str, key, cert) -> SigningDialog:
+    """The open signing dialog of ``window`` asks for ``role``: key, certificate and passphrase typed, Sign."""
     dialog = next(d for d in window.findChildren(SigningDialog) if d.isVisible())
-    assert dialog.chosen_role == "creator"
+    assert dialog.chosen_role == role
     QTest.keyClicks(dialog.key_path, str(key))
     QTest.keyClicks(dialog.cert_path, str(cert))
     QTest.keyClicks(dialog.passphrase, PASSPHRASE.decode())
     dialog.sign_button.click()
+    return dialog
+
+
+def sign_in_dialog(window, key, cert) -> None:
+    """File ▸ Sign Plan…, then the key, certificate and passphrase typed into the signing dialog."""
+    window.sign_action.trigger()
+    dialog = type_into_signing_dialog(window, "creator", key, cert)
     idle(window)
     assert not dialog.isVisible(), dialog.message.text()
 
@@ -392,12 +398,7 @@ def test_the_physicist_approves_an_imrt_plan_in_the_review_tab_and_it_reopens_lo
 
         qtbot.keyClicks(panel.reviewer_name, "Physicist^Jo")
         panel.approve_button.click()
-        dialog = next(d for d in w.findChildren(SigningDialog) if d.isVisible())
-        assert dialog.chosen_role == "authorization"
-        qtbot.keyClicks(dialog.key_path, str(physicist_key))
-        qtbot.keyClicks(dialog.cert_path, str(physicist_cert))
-        qtbot.keyClicks(dialog.passphrase, PASSPHRASE.decode())
-        dialog.sign_button.click()
+        type_into_signing_dialog(w, "authorization", physicist_key, physicist_cert)
         qtbot.waitUntil(lambda: dcmread(rt_plan).get("ApprovalStatus") == "APPROVED", timeout=120_000)
         ds = dcmread(rt_plan)
         assert str(ds.ReviewerName) == "Physicist^Jo"
