@@ -40,6 +40,15 @@ def shared_beam_data_cache(tmp_path_factory):
     os.environ["PLANNER_CACHE_DIR"] = str(folder)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_user_folders(tmp_path_factory):
+    """What a module- or session-scoped fixture writes (an export's audit entry, a recovery file)
+    goes to the test run's folders, never the real user's; each test then gets its own (below)."""
+    base = tmp_path_factory.mktemp("session-user")
+    os.environ["PLANNER_DATA_DIR"] = str(base / "user-data")
+    os.environ["PLANNER_CONFIG_DIR"] = str(base / "user-config")
+
+
 @pytest.fixture(autouse=True)
 def private_user_folders(tmp_path, monkeypatch):
     """Recovery files, settings and logs go to this test's own folders."""

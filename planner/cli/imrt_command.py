@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from planner.cli.audit_recording import add_audit_db_argument, recording
 from planner.cli.shared import EXIT_OK, CommandError, InputError, add_json_argument, print_json
 from planner.core.inverse_plan import (DEFAULT_DOSE_GRID_MM, DEFAULT_MODULATION_WEIGHT, DRAFT_DOSE_GRID_MM,
                                       dose_grid_label)
@@ -38,6 +39,7 @@ def register(commands) -> None:
                            "(the folder ends with the whole set or none of it)")
     imrt.add_argument("--patient-name", default="PHANTOM^TG119", help="for --tg119 (DICOM form Family^Given)")
     imrt.add_argument("--patient-id", default="TG119", help="for --tg119")
+    add_audit_db_argument(imrt, "the export (with --out)")
     add_json_argument(imrt)
     imrt.set_defaults(run=run_imrt)
 
@@ -223,7 +225,10 @@ def _export(planner, args, volume, influence, result):
     source = InverseSource(result.plan, volume_source(args), planner.MODEL_DESCRIPTION,
                            "; ".join(deliverable.mlc_plan.notes))
     try:
-        return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id,
-                                             report=report, dvh_curves=dvh_curves, source=source)
+        with recording(args.audit_db, "export", {"folder": str(args.out), "technique": "imrt-photon"},
+                       what=f"the plan in {args.out}") as anchor:
+            return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id,
+                                                 report=report, dvh_curves=dvh_curves, source=source,
+                                                 audit_anchor=anchor)
     except ImrtExportError as err:
         raise InputError(str(err)) from None

@@ -23,6 +23,7 @@ from pydicom import dcmread
 from planner.core.errors import PlannerError
 from planner.core.mlc_beams import MlcPlan
 from planner.core.volume import PlanningVolume
+from planner.dicom.audit_anchor import add_audit_anchor
 from planner.dicom.ct_series_writer import RT_STRUCTURE_SET_FILE, CtSeriesWriteError, ct_file_name, write_ct_series
 from planner.dicom.export import move_into_place, staged_folder
 from planner.dicom.identity import PatientStudy, new_uid
@@ -55,20 +56,22 @@ def export_imrt_plan(folder, volume: PlanningVolume, plan: MlcPlan, dose_gy: np.
                      patient_name: str, patient_id: str, overwrite: bool = False,
                      created: _dt.datetime | None = None, report: ImrtReportContent | None = None,
                      dvh_curves=None, source: InverseSource | None = None,
-                     predecessor_uid: str | None = None) -> ImrtExport:
+                     predecessor_uid: str | None = None, audit_anchor=None) -> ImrtExport:
     """Write CT####.dcm, rtstruct.dcm, RTPLAN.dcm and RTDOSE.dcm (whole-course dose) into `folder`,
     and report.pdf when ``report`` is given (``dvh_curves``: structure → its deliverable DVH).
     With ``source`` (the IMRT plan it was optimised from) the RT Plan embeds that plan and its
     calculation record (planner.dicom.inverse_payload) with the dose figures of ``dose_gy``, so it
     can be opened, signed and reviewed (the review recomputes those figures from the segments).
     ``predecessor_uid``: the approved RT Plan this export revises (planner.review.revision), referenced
-    as PREDECESSOR (PS3.3 C.8.8.9)."""
+    as PREDECESSOR (PS3.3 C.8.8.9). ``audit_anchor``: as for planner.dicom.export.export_plan, called with
+    the RT Plan's UID, the audit entry of this export, whose hash the RT Plan carries."""
     folder = Path(folder)
     if dose_gy.shape != volume.grid.shape:
         raise ImrtExportError(f"the dose grid {dose_gy.shape} is not the volume's {volume.grid.shape}")
     if plan.target_roi_name not in volume.masks:
         raise ImrtExportError(f"the plan's target {plan.target_roi_name!r} is not a structure of the volume")
-    embed = None if source is None else source.embedder(plan, patient_id, patient_name, volume, dose_gy)
+    embed = _embedding(None if source is None else source.embedder(plan, patient_id, patient_name, volume, dose_gy),
+                       audit_anchor)
     if report is not None:
         _check_report(report, plan)
     created = created or _dt.datetime.now()
@@ -136,6 +139,18 @@ def _export_on_patient_ct(folder: Path, volume: PlanningVolume, plan: MlcPlan, d
         raise ImrtExportError(str(err)) from None
     return ImrtExport(folder, (), None, folder / RT_PLAN_FILE, folder / RT_DOSE_FILE, plan_uid,
                       folder / REPORT_FILE if report is not None else None)
+
+
+def _embedding(embed, audit_anchor):
+    """What the RT Plan carries of its own: the embedded plan, then this export's audit entry's hash."""
+    if audit_anchor is None:
+        return embed
+
+    def with_anchor(ds) -> None:
+        if embed is not None:
+            embed(ds)
+        add_audit_anchor(ds, audit_anchor(str(ds.SOPInstanceUID)))
+    return with_anchor
 
 
 def _check_report(report: ImrtReportContent, plan: MlcPlan) -> None:

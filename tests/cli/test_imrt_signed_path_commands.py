@@ -114,3 +114,19 @@ def test_a_leaf_moved_after_signing_is_refused(people, tmp_path):
     run = approve(folder, physicist, doctor, passphrase, tmp_path)
     assert run.returncode != 0 and "altered after signing" in run.stderr
     assert (folder / "RTPLAN.dcm").read_bytes() == before
+
+
+def test_the_export_is_in_the_audit_log_and_its_hash_in_the_plan(tmp_path):
+    """`planner imrt --out` records the export like `planner plan` does: the entry in the log, its hash
+    in the RT Plan (planner.dicom.audit_anchor), so `audit verify --against` can find the plan."""
+    from planner.dicom.audit_anchor import read_audit_anchors
+
+    out, db = tmp_path / "plan", tmp_path / "audit.sqlite"
+    ran = planner("imrt", "--tg119", "--grid-mm", "10", "--iterations", "5", "--out", out, "--audit-db", db)
+    assert ran.returncode == 0, ran.stderr
+    ds = dcmread(out / "RTPLAN.dcm")
+    shown = json.loads(planner("audit", "show", "--db", db, "--json").stdout)["entries"]
+    assert [(e["action"], e["plan_uid"]) for e in shown] == [("export", str(ds.SOPInstanceUID))]
+    assert [(a.action, a.entry_hash) for a in read_audit_anchors(ds)] == [("export", shown[0]["entry_hash"])]
+    against = planner("audit", "verify", "--db", db, "--against", out)
+    assert against.returncode == 0, against.stdout + against.stderr

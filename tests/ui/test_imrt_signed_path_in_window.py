@@ -207,6 +207,9 @@ def test_signed_in_the_imrt_window_the_signature_verifies(signed_in_window):
     assert s["status_after"].startswith("Plan: signed by Dr A. Oncologist"), s["status_after"]
     assert "(creator)" in s["status_after"]
     assert s["message"].startswith("Signed (creator) by Dr A. Oncologist")
+    # the export and the signing are each in the audit log, their entries' hashes inside the signed plan
+    from planner.dicom.audit_anchor import read_audit_anchors
+    assert [a.action for a in read_audit_anchors(dcmread(s["rt_plan"]))] == ["export", "sign"]
 
 
 def test_review_plan_shows_the_imrt_review_and_opens_it_in_an_imrt_window(signed_in_window, main, qtbot):

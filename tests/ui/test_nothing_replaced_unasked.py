@@ -7,6 +7,7 @@ from PySide6.QtTest import QTest
 from planner.core.plan_file import load_plan, save_plan
 from planner.dicom.pacs_settings import PacsNode
 from planner.ui.pacs_browser import PacsBrowser
+from tests.review.test_plan_review import signed_package
 from tests.ui.gui_driver import make_window
 from tests.ui.test_ebx_in_window import wait_for_dose
 from tests.ui.test_work_is_never_lost import a_png
@@ -36,7 +37,9 @@ ENTRY_POINTS = {
     "open image": lambda w, tmp: w.open_image_file(str(a_png(tmp))),
     "open plan": lambda w, tmp: w.open_plan_file(str(tmp / "other.plan.json")),
     "open recent": lambda w, tmp: w._open_recent(str(tmp / "other.plan.json")),
-    "open signed plan": lambda w, tmp: w.output.open_signed(tmp / "RTPLAN.dcm"),
+    # a real signed surface plan: whether an RT Plan replaces the plan at all (an IMRT one opens in its own
+    # window) is known only once it is read, so the question comes after that
+    "open signed plan": lambda w, tmp: w.output.open_signed(signed_package(tmp / "signed", tmp)[0] / "RTPLAN.dcm"),
     "review plan": lambda w, tmp: w.reviewing.review(tmp / "RTPLAN.dcm"),
     "review from PACS": lambda w, tmp: fake_pacs(w) or w.reviewing.review_from_pacs_action.trigger(),
     "open image from PACS": lambda w, tmp: fake_pacs(w) or w.output.open_from_pacs_action.trigger(),

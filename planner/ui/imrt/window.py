@@ -30,6 +30,7 @@ from planner.ui.imrt.objectives_table import ObjectivesTable
 from planner.ui.imrt.optimisation import Optimisation
 from planner.ui.imrt.plan_summary import PlanSummary
 from planner.ui.imrt.signed_path import ImrtSignedPath
+from planner.ui.plan_output import audited
 from planner.ui.planner_window import PlannerWindow
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.ui.unsaved_edits import saved_or_let_go
@@ -430,15 +431,20 @@ class ImrtWindow(PlannerWindow):
             embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
                                                                  "; ".join(deliverable.mlc_plan.notes))
 
-            def write(out, predecessor_uid=None):
-                reference = {} if predecessor_uid is None else {"predecessor_uid": predecessor_uid}
-                return export_imrt_plan(out, volume, deliverable.mlc_plan, dose, patient_name, patient_id,
-                                        report=report, dvh_curves=dvh_curves, source=embedded, **reference)
+            def exported_with(anchor):   # the RT Plan carries its audit entry's hash (planner.dicom.audit_anchor)
+                def write(out, predecessor_uid=None):
+                    return export_imrt_plan(out, volume, deliverable.mlc_plan, dose, patient_name, patient_id,
+                                            report=report, dvh_curves=dvh_curves, source=embedded,
+                                            predecessor_uid=predecessor_uid, audit_anchor=anchor)
 
-            if revision is None:
-                return deliverable, write(folder)
-            plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label)
-            return deliverable, export_revision(folder, revision, plan, write)
+                if revision is None:
+                    return write(folder)
+                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label)
+                return export_revision(folder, revision, plan, write)
+
+            details = {"folder": str(folder), "technique": "imrt-photon",
+                       **({} if revision is None else {"predecessor_uid": revision.predecessor_uid})}
+            return deliverable, audited("revision" if revision is not None else "export", details, None, exported_with)
 
         def exported(outcome) -> None:
             self.last_deliverable, self.last_export = outcome
