@@ -210,7 +210,8 @@ class PlanOutput(QObject):
         """The certificates trusted now, by fingerprint (planner.dicom.trust; read at every check)."""
         return self.signers.certificates()
 
-    def open_signed(self, path: str | Path, report: bool = True, consent: Consent | None = None) -> bool:
+    def open_signed(self, path: str | Path, report: bool = True, consent: Consent | None = None,
+                    signed_dose=None) -> bool:
         """Check every signature, then open the plan that was signed (never a repaired one);
         asks first (planner.ui.unsaved_edits) unless ``consent`` was given already.
 
@@ -224,7 +225,7 @@ class PlanOutput(QObject):
             w.report_problem(f"Not opened: {err}")
             return False
         if isinstance(signed.plan, EmbeddedInversePlan):
-            return self._open_imrt(signed, report)
+            return self._open_imrt(signed, report, signed_dose)
         consent = consent or ask_before_replacing(w, f"Opening {Path(path).name}")
         if consent is None:
             return False
@@ -251,8 +252,9 @@ class PlanOutput(QObject):
             return False
         return True
 
-    def _open_imrt(self, signed: SignedPlan, report: bool) -> bool:
-        """An IMRT RT Plan opens in an IMRT window of its own (the plan here is not replaced)."""
+    def _open_imrt(self, signed: SignedPlan, report: bool, signed_dose=None) -> bool:
+        """An IMRT RT Plan opens in an IMRT window of its own (the plan here is not replaced), with the
+        dose its review recomputed from the signed segments when there is one."""
         w = self.window
         if w.imrt is None:
             w.report_problem(f"Not opened: {Path(signed.path).name} is an IMRT plan and no IMRT technique is "
@@ -260,7 +262,7 @@ class PlanOutput(QObject):
             return False
         if report and not signed.treatable:
             w.report_problem(f"{Path(signed.path).name}: {signed.message}")
-        if w.imrt.open_signed(signed) is None:
+        if w.imrt.open_signed(signed, signed_dose) is None:
             return False
         self._audit("open", signed.rt_plan_uid, {"file": str(signed.path), "status": signed.status.value})
         return True

@@ -82,7 +82,7 @@ class ReviewController(QObject):
         def reviewed(review) -> None:
             self.panel.show_review(review, _audit_entries(w, review.rt_plan_uid))
             if open_in_window:
-                w.output.open_signed(self.path, report=False, consent=consent)
+                w.output.open_signed(self.path, report=False, consent=consent, signed_dose=review.imrt_dose)
             self.show_whether_on_screen()   # opening may have been declined
 
         return w.runner.start(f"Reviewing {self.path.name}",

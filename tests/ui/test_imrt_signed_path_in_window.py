@@ -414,5 +414,13 @@ def test_the_physicist_approves_an_imrt_plan_in_the_review_tab_and_it_reopens_lo
         window = imrt_window(w)
         qtbot.waitUntil(lambda: window.signed_path.banner.isVisible(), timeout=30_000)
         assert "APPROVED by Physicist^Jo" in window.signed_path.banner.text()
+        # with the dose the review recomputed from the signed segments: the figures signed at export
+        from planner.dicom.inverse_payload import read_inverse_payload, recorded_dose_figures
+        signed_figures = {f.name: f.dose_gy for f in recorded_dose_figures(read_inverse_payload(dcmread(rt_plan))[1])}
+        assert window.signed_dose is not None and window.slice_view.dose_gy is window.signed_dose.dose_grid_gy
+        assert window.signed_dose.metrics["PTV"].d95_gy == pytest.approx(signed_figures["PTV D95"], rel=1e-3)
+        assert window.summary.dose_label.text() == "dose of the signed segments, recomputed by the review " \
+                                                   "(approved, locked)"
+        window.grab().save(str(tmp_path / "approved-imrt.png"))
     finally:
         close_all(w)

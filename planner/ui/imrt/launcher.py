@@ -88,12 +88,13 @@ class ImrtLauncher(QObject):
             return None
         return self._open(source, plan, saved_path=path)
 
-    def open_signed(self, signed) -> ImrtWindow | None:
+    def open_signed(self, signed, signed_dose=None) -> ImrtWindow | None:
         """The IMRT plan a signed RT Plan embeds (planner.dicom.signed_plan.SignedPlan whose ``plan``
         is an EmbeddedInversePlan) in a window of its own, on the volume it names (the phantom made
-        again, or the CT read again) with its objectives, beams and prescription; locked when APPROVED."""
+        again, or the CT read again) with its objectives, beams and prescription; locked when APPROVED.
+        ``signed_dose``: the dose the review recomputed from its signed segments, shown with it."""
         embedded = signed.plan
-        return self._open(embedded.volume_source, embedded.plan, signed=signed)
+        return self._open(embedded.volume_source, embedded.plan, signed=signed, signed_dose=signed_dose)
 
     def offer_recovery(self) -> bool:
         """Offer each IMRT plan whose edits were not saved when its Planner session stopped (never
@@ -125,7 +126,7 @@ class ImrtLauncher(QObject):
         return self._open(source, plan, restored_from=recovery) is not None
 
     def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
-              restored_from: ImrtRecovery | None = None, signed=None) -> ImrtWindow | None:
+              restored_from: ImrtRecovery | None = None, signed=None, signed_dose=None) -> ImrtWindow | None:
         window = ImrtWindow(self.technique, None, source=source, recovery=self.session.new_imrt_recovery())
         key = window.recovery.path.stem   # the session tells other instances which plan file is open here
         window.plan_file_changed.connect(lambda path: self.session.note_open(key, path and str(path)))
@@ -136,6 +137,8 @@ class ImrtLauncher(QObject):
         def finish() -> None:
             if signed is not None:
                 window.show_signed_plan(signed)
+            if signed_dose is not None:
+                window.show_signed_dose(signed_dose)
             if saved_path:
                 window.set_saved_path(saved_path)
             if restored_from is not None:

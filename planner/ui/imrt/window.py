@@ -36,6 +36,7 @@ from planner.ui.tasks import TaskProgressWidget, TaskRunner
 from planner.ui.unsaved_edits import saved_or_let_go
 
 STALE_TEXT = "not optimised for the current objectives"
+SIGNED_DOSE_TEXT = "dose of the signed segments, recomputed by the review"
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 PLAN_FILE_SUFFIX = ".imrt.json"
 
@@ -58,6 +59,8 @@ class ImrtWindow(PlannerWindow):
         self.planner = technique.inverse_planner
         self.volume: PlanningVolume | None = None
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
+        self.signed_dose = None       # a signed plan's dose recomputed by the review (show_signed_dose)
+        self.signed_dose_plan = None  # the plan that dose belongs to
         self.last_deliverable = None  # the leaf-sequenced plan that export wrote
         self.last_exported_plan = None  # the InversePlan that export was optimised for
         # Where the window asks to save and export; tests replace these with scripted answers.
@@ -166,6 +169,20 @@ class ImrtWindow(PlannerWindow):
         self.signed_path.show_signed(signed)
         self.document.reset(signed.plan.plan)
         self._show_title()
+
+    def show_signed_dose(self, segment_dose) -> None:
+        """The dose the review recomputed from the signed RT Plan's segments (planner.review.imrt_review),
+        on a signed plan that was not optimised here: isodoses, DVH and goals, until Optimise replaces it."""
+        if self.volume is None or tuple(segment_dose.volume.grid.shape) != tuple(self.volume.grid.shape):
+            return
+        self.signed_dose, self.signed_dose_plan = segment_dose, self.plan
+        rx = self.plan.prescription
+        self.slice_view.show_dose(segment_dose.dose_grid_gy, rx.total_dose_gy)
+        self.dvh.set_source(lambda rows: self.planner.structure_dvhs(self.volume, segment_dose.influence, rows))
+        self.dvh.show_final(segment_dose.dose_rows_gy, SIGNED_DOSE_TEXT + ".", rx.total_dose_gy)
+        self.goals.show_result(self.planner.tg119_goals(segment_dose.metrics, target=rx.target),
+                               segment_dose.metrics, stale=False)
+        self._refresh()
 
     def set_volume(self, volume: PlanningVolume, plan=None) -> None:
         """Plan on a new volume, starting from the technique's default plan for it."""
@@ -299,6 +316,10 @@ class ImrtWindow(PlannerWindow):
         result, stale = self.result, self.is_stale
         if self.volume is None:
             text = "no volume open"
+        elif result is None and self.signed_dose is not None and self.plan != self.signed_dose_plan:
+            text = f"⚠ {SIGNED_DOSE_TEXT}, for the signed plan's objectives: press Optimise"
+        elif result is None and self.signed_dose is not None:
+            text = SIGNED_DOSE_TEXT + (" (approved, locked)" if self.signed_path.locked else "")
         elif result is None and self.signed_path.locked:
             text = "locked (approved): not optimised"
         elif result is None:
