@@ -10,7 +10,14 @@ normalisation, not a monitor-unit calibration.
 
 The far scatter tail is kept unbiased but sparse: within `full_radius_mm` of a bixel every voxel is
 stored, between that and `tail_radius_mm` a seeded random `tail_fraction` of the voxel-bixel pairs is
-stored with weight 1/tail_fraction (the dij sampling of pyRadPlan's SVD engine, same idea).
+stored with weight 1/tail_fraction. This is Planner's own choice, NOT what the cited model does:
+pyRadPlan 0.5.0 stores every voxel within 50 mm, matRad keeps every voxel within 20 + w/sqrt(2) mm
+and plays Russian roulette by radiological-depth cluster beyond (matRad_PhotonPencilBeamSVDEngine
+sampleDij). Known defects (issue 14, found 2026-12-03 by benchmarks/tg119_bixel_columns.py): the
+uniform 10 % sampling adds per-voxel noise (about +-3.6 % of one beam's PTV dose at 2.5 mm) that
+the optimiser cannot fit, and the bixel's square fluence below keeps 11 x 11 samples of 0.5 mm for
+a 5 mm bixel (5.5 mm wide, 21 % too much fluence, which the MU calibration on the same engine
+absorbs; matRad uses 10 x 10). Both are to be fixed together with the figures they move.
 """
 
 from __future__ import annotations
