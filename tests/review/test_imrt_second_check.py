@@ -264,7 +264,8 @@ def test_tg119_plan_is_checked_at_a_high_dose_point_of_the_ptv(tg119, cache):
     assert check.point_choice.startswith("in the target")
     assert check.plan_dose_gy >= 0.9 * 2.0
     # 3 M histories: k=1 0.9 % before the output commissioning, 1.06 % with its weights (recorded); 1.2 % keeps the
-    # review level (3 %) 2.5 standard deviations away
+    # review level (3 %) 2.5 standard deviations away. More histories did not bring it below 1 % (4 M: 1.1 %, 6 M:
+    # just above 1.0 %; ompMC's 10-batch estimate, not 1/sqrt(N): not yet understood), so 3 M stays the default.
     assert check.uncertainty_percent <= 1.2
     assert check.difference_percent == pytest.approx(
         100 * (check.plan_dose_gy - check.check_dose_gy) / check.check_dose_gy)
