@@ -15,6 +15,8 @@ import pytest  # noqa: E402
 # for the last long file.
 LONGEST_FILES_FIRST = (
     "tests/dose/test_independent_dvh.py",
+    "tests/cli/test_imrt_signed_path_commands.py",
+    "tests/ui/test_imrt_signed_path_in_window.py",
     "tests/dose/test_independent_depth_dose.py",
     "tests/cli/test_plan_command.py",
     "tests/ui/test_imrt_window.py",
@@ -22,6 +24,8 @@ LONGEST_FILES_FIRST = (
     "tests/cli/test_imrt_command.py",
     "tests/cli/test_audit_against.py",
     "tests/plugins/imrt/test_modulation_on_tg119.py",
+    "tests/review/test_imrt_review.py",
+    "tests/review/test_imrt_second_check.py",
 )
 
 
