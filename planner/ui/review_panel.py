@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from planner.review.imrt_second_check import ImrtSecondCheck
 from planner.review.plan_review import PlanReview
 
 COLOURS = {"ok": "#40d080", "agree": "#40d080", "review": "#ffb040", "stop": "#ff6060"}
@@ -173,10 +174,10 @@ def _check_text(review: PlanReview) -> str:
     check = review.second_check
     if check is None:
         parts.append(_coloured("no second check could be made (see the reasons)", "stop"))
-    elif not hasattr(check, "check_time_min"):   # an IMRT plan's: the dose at a point, in its own words
+    elif isinstance(check, ImrtSecondCheck):   # an IMRT plan's: the dose at a point, in its own words
         parts.append(_coloured(f"second check ({check.method}): {check.message} — {check.verdict}", check.verdict))
     else:
-        parts.append(_coloured(f"second check ({html.escape(check.method)}): {check.time_name} "
+        parts.append(_coloured(f"second check ({check.method}): {check.time_name} "
                                f"{check.check_time_min:.3f} min independently vs {check.plan_time_min:.3f} min in "
                                f"the plan, difference {check.difference_percent:+.2f} % — {check.verdict} "
                                f"(review above {check.action_levels.review_percent:g} %, stop above "
