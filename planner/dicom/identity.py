@@ -65,7 +65,7 @@ class ExportIdentity:
 
     patient_study: PatientStudy
     frame_of_reference_uid: str
-    image: ImageReference
+    image: ImageReference | None   # None: an object that references no image (a treatment record)
     created: _dt.datetime
 
 
@@ -108,16 +108,27 @@ def read_image_identity(path: str, expected_sop_instance_uid: str) \
             raise IdentityError(f"the planning image {path} has no {keyword}: it cannot be referenced")
 
     def text(keyword: str) -> str:
-        return str(header.get(keyword, "") or "")
+        return _text(header, keyword)
 
     reference = ImageReference(text("SOPClassUID"), sop_instance_uid, text("SeriesInstanceUID"))
-    patient_study = PatientStudy(
+    return reference, patient_study_of(header), (text("FrameOfReferenceUID") or None), header
+
+
+def patient_study_of(header: Dataset) -> PatientStudy:
+    """The Patient and General Study attributes of a DICOM object, as the objects made from it share them."""
+    def text(keyword: str) -> str:
+        return _text(header, keyword)
+
+    return PatientStudy(
         patient_name=text("PatientName"), patient_id=text("PatientID"),
         patient_birth_date=text("PatientBirthDate"), patient_sex=text("PatientSex"),
         study_instance_uid=text("StudyInstanceUID"), study_date=text("StudyDate"),
         study_time=text("StudyTime"), study_id=text("StudyID"), accession_number=text("AccessionNumber"),
         referring_physician_name=text("ReferringPhysicianName"), study_description=text("StudyDescription"))
-    return reference, patient_study, (text("FrameOfReferenceUID") or None), header
+
+
+def _text(header: Dataset, keyword: str) -> str:
+    return str(header.get(keyword, "") or "")
 
 
 def new_dataset(identity: ExportIdentity, sop_class_uid: str, sop_instance_uid: str, modality: str,
