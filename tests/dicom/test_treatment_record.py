@@ -20,9 +20,11 @@ from planner.core.errors import PlannerError
 from planner.dicom.export import export_plan
 from planner.dicom.identity import encode
 from planner.dicom.inverse_payload import InverseSource
+from planner.dicom.signatures import CREATOR, sign_file, verify_dataset
 from planner.core.inverse_plan_file import VolumeSource
 from planner.dicom.treatment_record import TreatmentRecordError, write_fraction_record
 from tests.dicom.export_fixtures import dciodvfy, demo_ebx_case, demo_kv_case
+from tests.dicom.signature_fixtures import signer
 
 pytestmark = pytest.mark.skipif(shutil.which("dciodvfy") is None or shutil.which("dcmdump") is None,
                                 reason="dciodvfy (dicom3tools) and dcmdump (dcmtk) are needed")
@@ -138,6 +140,19 @@ def test_the_rt_plan_given_is_left_as_read(kv):
     write_fraction_record(kv["rt_plan"], kv["plan"], kv["plan"].course.records[0], kv["folder"] / "same.dcm",
                           delivered_time=AT)
     assert encode(kv["rt_plan"]) == before
+
+
+def test_a_signed_rt_plan_is_recorded_against_and_its_signature_stays_intact(kv):
+    identity, _, _ = signer(kv["folder"], "Oncologist^Olga")
+    signed_path = kv["folder"] / "RTPLAN-signed.dcm"
+    sign_file(kv["folder"] / "package" / "RTPLAN.dcm", signed_path, identity, CREATOR)
+    signed = dcmread(signed_path)
+    path = write_fraction_record(signed, kv["plan"], kv["plan"].course.records[0], kv["folder"] / "signed-F1.dcm",
+                                 delivered_time=AT)
+    assert dciodvfy(path)[0] == []
+    assert dcmread(path).ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID == signed.SOPInstanceUID
+    checks = verify_dataset(signed)
+    assert len(checks) == 1 and checks[0].valid
 
 
 def test_an_ebx_fraction_is_an_rt_brachy_treatment_record_dciodvfy_accepts(ebx):
