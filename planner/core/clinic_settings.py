@@ -12,6 +12,11 @@ The file is TOML, ``clinic.toml`` in the configuration folder (or PLANNER_CLINIC
     # Where the audit log lives: an SQLite file, or a PostgreSQL URL shared by the workstations.
     # Default: audit.sqlite in the user data folder.
     audit_db = "postgresql://planner@dept-db/planner_audit"
+    # Follow-up (issue 17): a lesion whose depth below the skin regrows by more than this percentage
+    # above its smallest value (the nadir) is flagged as suspected recurrence. No default: no
+    # published threshold for ultrasound depth of a skin lesion was found (RECIST 1.1's +20 % is for
+    # the sum of CT diameters of measurable tumours), so Planner judges no recurrence until it is set.
+    recurrence_regrowth_percent = 20
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class ClinicSettingsError(PlannerError, ValueError):
 class ClinicSettings:
     treat_before_review: bool = False   # treat on the physician's signature, before the physics review
     audit_db: str | None = None         # SQLite path or postgresql:// URL; None: the user data folder's
+    recurrence_regrowth_percent: float | None = None  # regrowth above the nadir (%) called suspected recurrence
     source: str = "built-in defaults"   # the file these came from, for messages
 
     @property
@@ -55,7 +61,8 @@ class ClinicSettings:
         return f"UNREVIEWED — treated before the physics review by clinic policy ({self.source})"
 
 
-_TYPES = {"treat_before_review": bool, "audit_db": str}
+_TYPES = {"treat_before_review": bool, "audit_db": str, "recurrence_regrowth_percent": (int, float)}
+_TYPE_WORDS = {bool: "true/false", str: "text"}
 
 
 def clinic_settings_file() -> Path:
@@ -78,7 +85,11 @@ def load_clinic_settings(path: str | os.PathLike | None = None) -> ClinicSetting
         raise ClinicSettingsError(f"the clinic settings {file} have unknown keys: {', '.join(unknown)} "
                                   f"(known: {', '.join(_TYPES)})")
     for key, value in values.items():
-        if not isinstance(value, _TYPES[key]):
+        if not isinstance(value, _TYPES[key]) or (_TYPES[key] != bool and isinstance(value, bool)):
             raise ClinicSettingsError(f"the clinic settings {file}: {key} must be a "
-                                      f"{'true/false' if _TYPES[key] is bool else 'text'} value, not {value!r}")
+                                      f"{_TYPE_WORDS.get(_TYPES[key], 'number')} value, not {value!r}")
+    threshold = values.get("recurrence_regrowth_percent")
+    if threshold is not None and not 0 < threshold < float("inf"):
+        raise ClinicSettingsError(f"the clinic settings {file}: recurrence_regrowth_percent must be above 0 %, "
+                                  f"not {threshold!r}")
     return ClinicSettings(source=str(file), **values)

@@ -15,6 +15,10 @@ published eBx schedule "twice weekly, at least 48 h apart" (Radiat Oncol 5:87, 2
 fractions delivered closer than that. Only dates are recorded, so an interval of whole days d can be judged
 only partly: d·24 h − 24 h < true interval < d·24 h + 24 h. Fractions whose interval is certainly too short
 are flagged as such; those that might be too short are flagged as "not verifiable from dates".
+
+Imaging sessions (planner.core.course_imaging): the ultrasounds of the course, kept in timeline order,
+one per place on the timeline; `with_session` adds one (the date checks are there, the patient check is
+course_imaging.check_same_patient, which needs the plan's identity).
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ from dataclasses import InitVar, dataclass, replace
 from datetime import date
 from typing import Any
 
+from planner.core.course_imaging import (ImagingSession, SessionDateQuestion, SessionError, session_from_dict,
+                                         session_to_dict)
 from planner.core.errors import PlannerError
 
 COURSE_FORMAT = "planner-course"
-COURSE_FORMAT_VERSION = 1
+# 2 added the imaging sessions; a version 1 course (fractions only) is read with none.
+COURSE_FORMAT_VERSION = 2
+READABLE_COURSE_VERSIONS = (1, 2)
 
 
 # A planned time that moved by more than this since the course started is flagged (a tenth of a
@@ -104,6 +112,7 @@ class Course:
     records: tuple[FractionRecord, ...] = ()
     min_interval_hours: float | None = None      # e.g. 48 h (Radiat Oncol 5:87, 2010)
     schedule_source: str = ""
+    sessions: tuple[ImagingSession, ...] = ()     # in timeline order (SessionTime.order_key)
 
     def __post_init__(self) -> None:
         _whole_number(self.planned_fractions, "planned number of fractions", 1)
@@ -127,6 +136,34 @@ class Course:
             if i > 1 and r.delivered_on < self.records[i - 2].delivered_on:
                 raise CourseError(f"fraction {i} ({r.delivered_on.isoformat()}) is dated before fraction {i - 1} "
                                   f"({self.records[i - 2].delivered_on.isoformat()})")
+        self._check_sessions()
+
+    def _check_sessions(self) -> None:
+        if not isinstance(self.sessions, tuple) or not all(isinstance(s, ImagingSession) for s in self.sessions):
+            raise CourseError("sessions must be a tuple of ImagingSession")
+        keys = [s.when.order_key for s in self.sessions]
+        if keys != sorted(keys):
+            raise CourseError("imaging sessions must be in course order (baseline, before/after each fraction, "
+                              "follow-up)")
+        for s, t in zip(self.sessions, self.sessions[1:]):
+            if s.when == t.when:
+                raise CourseError(f"two imaging sessions at {s.when.label}: a place on the timeline holds one")
+        for s in self.sessions:
+            self._check_within(s.when)
+
+    def _check_within(self, when) -> None:
+        if when.fraction is not None and when.fraction > self.planned_fractions:
+            raise CourseError(f"an imaging session {when.label} is beyond the course: only "
+                              f"{self.planned_fractions} fraction(s) are planned")
+
+    def check_place(self, when) -> None:
+        """Refuse (CourseError) a place on the timeline the course cannot take: before or after a fraction
+        beyond the planned ones, or one that already holds an image. Callers check before loading an image."""
+        self._check_within(when)
+        taken = next((s for s in self.sessions if s.when == when), None)
+        if taken is not None:
+            raise CourseError(f"the course already holds an image at {when.label} "
+                              f"({taken.acquired_on.isoformat()}, {taken.image_path})")
 
     # ------------------------------------------------------------------------------------- recording
 
@@ -139,6 +176,32 @@ class Course:
                               f"a further fraction needs a new prescription")
         new = FractionRecord(number, delivered_on, dwell_time_s, delivered_by, remarks, today=today)
         return replace(self, records=self.records + (new,))
+
+    def with_session(self, session: ImagingSession, *, today: date | None = None,
+                     confirm_date: bool = False) -> "Course":
+        """A new Course with the imaging session added in timeline order. A session at a place the course
+        already holds, or before/after a fraction beyond the planned ones, is refused (CourseError); one
+        dated in the future or before the baseline raises SessionDateQuestion unless ``confirm_date``."""
+        if not isinstance(session, ImagingSession):
+            raise CourseError(f"an imaging session is expected, got {session!r}")
+        self.check_place(session.when)
+        if not confirm_date:
+            now = date.today() if today is None else _plain_date(today, "today")
+            when, on = session.when.label, session.acquired_on.isoformat()
+            if session.acquired_on > now:
+                raise SessionDateQuestion(f"the image at {when} is dated {on}, after today ({now.isoformat()}): "
+                                          f"is the date right?")
+            baseline = next((s for s in self.sessions if s.when.kind == "baseline"), None)
+            if baseline is not None and session.acquired_on < baseline.acquired_on:
+                raise SessionDateQuestion(f"the image at {when} is dated {on}, before the baseline "
+                                          f"({baseline.acquired_on.isoformat()}): is the date right?")
+            if session.when.kind == "baseline":
+                earlier = next((s for s in self.sessions if s.acquired_on < session.acquired_on), None)
+                if earlier is not None:
+                    raise SessionDateQuestion(f"the baseline is dated {on}, after the image at {earlier.when.label} "
+                                              f"({earlier.acquired_on.isoformat()}): is the date right?")
+        sessions = tuple(sorted(self.sessions + (session,), key=lambda s: s.when.order_key))
+        return replace(self, sessions=sessions)
 
     # ------------------------------------------------------------------------------------- dose
 
@@ -258,6 +321,7 @@ def course_to_dict(course: Course) -> dict[str, Any]:
         "schedule_source": course.schedule_source,
         "records": [{"number": r.number, "delivered_on": r.delivered_on.isoformat(), "dwell_time_s": r.dwell_time_s,
                      "delivered_by": r.delivered_by, "remarks": r.remarks} for r in course.records],
+        "sessions": [session_to_dict(s) for s in course.sessions],
     }
 
 
@@ -271,9 +335,9 @@ def course_from_dict(data: Any, *, today: date | None = None) -> Course:
         raise CourseError(f"a course must be a JSON object, got {type(data).__name__}")
     if data.get("format") != COURSE_FORMAT:
         raise CourseError(f"not a course file: format is {data.get('format')!r}, expected {COURSE_FORMAT!r}")
-    if data.get("version") != COURSE_FORMAT_VERSION:
+    if data.get("version") not in READABLE_COURSE_VERSIONS:
         raise CourseError(f"course format version {data.get('version')!r} is not supported "
-                          f"(this program reads version {COURSE_FORMAT_VERSION})")
+                          f"(this program reads versions {', '.join(map(str, READABLE_COURSE_VERSIONS))})")
     missing = [k for k in _COURSE_KEYS if k not in data]
     if missing:
         raise CourseError(f"course is missing {', '.join(missing)}")
@@ -298,6 +362,13 @@ def course_from_dict(data: Any, *, today: date | None = None) -> Course:
                                           raw.get("remarks", ""), today=today))
         except CourseError as e:
             raise CourseError(f"record {i}: {e}") from None
+    raw_sessions = data.get("sessions", []) if data["version"] >= 2 else []
+    if not isinstance(raw_sessions, list):
+        raise CourseError(f"course sessions must be a list, got {type(raw_sessions).__name__}")
+    try:
+        sessions = tuple(session_from_dict(raw, i) for i, raw in enumerate(raw_sessions, start=1))
+    except SessionError as e:
+        raise CourseError(str(e)) from None
     return Course(data["planned_fractions"], data["dose_per_fraction_gy"], data["planned_dwell_time_s"],
                   data["max_gap_days"], tuple(records), data.get("min_interval_hours"),
-                  data.get("schedule_source", "") or "")
+                  data.get("schedule_source", "") or "", sessions)

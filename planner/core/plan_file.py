@@ -23,8 +23,10 @@ from planner.core.skin_surface import SkinSurface, SkinSurfaceError
 FORMAT = "planner-plan"
 # 2 added the treatment course (fractions delivered); 3 the skin line's doubts, so a Planner that
 # cannot keep them refuses the file instead of measuring depth from a line nobody confirmed.
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# 4 the course's imaging sessions (course format 2), so a Planner that would drop them refuses the
+# file; a file of versions 1 to 3 loads with none.
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 class PlanFileError(PlannerError, ValueError):

@@ -139,7 +139,7 @@ def test_a_skin_line_with_doubts_is_saved_and_recovered_with_them(tmp_path):
     assert loaded == plan
     assert loaded.skin_surface.doubts == (DOUBT, "only 40 % of columns found") and not loaded.skin_surface.confirmed
     on_disk = json.loads(path.read_text(encoding="utf-8"))
-    assert on_disk["version"] == 3 and on_disk["skin_surface_doubts"] == [DOUBT, "only 40 % of columns found"]
+    assert on_disk["version"] == 4 and on_disk["skin_surface_doubts"] == [DOUBT, "only 40 % of columns found"]
     store = RecoverySession(tmp_path).plan_store()  # the recovery file is written through the same serialisation
     store.save(plan)
     assert store.load() == plan
