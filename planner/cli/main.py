@@ -11,15 +11,15 @@ import os
 import sys
 
 from planner import __version__
-from planner.cli import (audit_command, commands, imrt_command, plan_command, review_commands, send_command,
-                         signing_commands)
+from planner.cli import (audit_command, commands, course_commands, imrt_command, plan_command, review_commands,
+                         send_command, signing_commands)
 from planner.cli.shared import EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, InputError
 from planner.core.errors import Cancelled, PlannerError
 
 # Each module's register(commands) adds its subcommands, each with set_defaults(run=...);
 # `planner --help` lists them in this order.
 COMMAND_MODULES = (commands, plan_command, signing_commands, send_command, audit_command, review_commands,
-                   imrt_command)
+                   imrt_command, course_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
