@@ -1,6 +1,7 @@
 """A treatment course, fraction by fraction: what was delivered, when, by whom, and what it adds up to.
 
-Pure Python (no NumPy). Values are immutable: recording a fraction returns a new Course.
+Pure Python arithmetic (no NumPy here; an imaging session's measure uses the outline's depth function,
+which does). Values are immutable: recording a fraction or adding an imaging session returns a new Course.
 
 Delivered dose. For one fixed applicator, tube potential and current, the dose rate at every point is
 constant while the beam is on (eBx has no source decay; the tube output is checked by the daily QA), so the
