@@ -5,12 +5,22 @@
 the lesion outline from --outline or proposes it with the window's proposal tool, seeded inside the
 previous session's outline (else the plan's) moved to the new skin line, and adds the session to the
 course in the plan file (written atomically; the file's calculation record is kept). ``course show``
-prints the sessions, the fractions and the response findings.
+prints the sessions, the fractions (with their treatment record files) and the response findings.
+
+``course start`` starts the course from the plan file as the window's Course tab does: fractions and dose
+per fraction from the prescription, the time per fraction from the plan's dose computed again by its
+technique's engine (never typed), the longest acceptable gap from --max-gap-days (required: the clinic
+settings have no such value and the window's 7 days is a rule of thumb). ``course record-fraction``
+records the next fraction and writes its DICOM treatment record beside the plan, against the package's
+RTPLAN.dcm: the record is written first, the plan file only after it, so a fraction is recorded in both
+or in neither.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import math
 from datetime import date
 from pathlib import Path
 
@@ -18,8 +28,9 @@ from planner.cli.shared import EXIT_OK, CommandError, InputError, add_json_argum
 
 WHEN_HELP = ("the session's place in the course: baseline, before:N or after:N (fraction N, from 1), "
              "followup:W (W weeks after the last fraction, from 0)")
-NO_COURSE = ("the plan has no treatment course yet: open the plan in the window (`planner gui PLAN`) and press "
-             "Start course on the Course tab, then save it")
+NO_COURSE = ("the plan has no treatment course yet: start it with `planner course start PLAN --max-gap-days N` "
+             "(or Start course on the window's Course tab, then save)")
+RECORD_FILE = "RTRECORD-F{number:02d}.dcm"   # fraction N's treatment record, beside the plan file
 
 
 def register(commands) -> None:
@@ -43,6 +54,36 @@ def register(commands) -> None:
                      help="accept a date in the future or before the baseline (otherwise refused as a question)")
     add_json_argument(add)
     add.set_defaults(run=run_add_image)
+
+    start = sub.add_parser("start", help="start the treatment course from the plan",
+                           description="Start the course in PLAN: the planned fractions and dose per fraction from "
+                                       "its prescription, the time per fraction from its dose computed again with "
+                                       "the technique's engine on the plan's image (as the window does). The "
+                                       "longest acceptable gap between fractions is required (--max-gap-days): "
+                                       "the clinic settings hold no such value. Refused if the plan has a course.")
+    start.add_argument("plan", metavar="PLAN", help="the plan file (e.g. the package's plan.json)")
+    start.add_argument("--max-gap-days", type=int, required=True, metavar="N",
+                       help="the longest acceptable gap between fractions, days (required; the clinic's rule)")
+    add_json_argument(start)
+    start.set_defaults(run=run_start)
+
+    record = sub.add_parser("record-fraction", help="record the next delivered fraction and its DICOM record",
+                            description="Record the next fraction of the course in PLAN and write its DICOM "
+                                        "treatment record (RT Beams for kV, RT Brachy for eBx) beside PLAN as "
+                                        "RTRECORD-Fnn.dcm, referencing the RTPLAN.dcm beside PLAN. All or "
+                                        "nothing: if the record cannot be written the plan file is not changed.")
+    record.add_argument("plan", metavar="PLAN", help="the plan file of the package (plan.json beside RTPLAN.dcm)")
+    record.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the day the fraction was delivered")
+    record.add_argument("--time-min", required=True, metavar="MIN",
+                        help="the delivered beam-on (kV) or dwell (eBx) time, minutes (e.g. 1.5 = 90 s)")
+    record.add_argument("--operator", required=True, metavar="NAME",
+                        help="who delivered it, as a DICOM person name Family^Given (e.g. Lee^Ann)")
+    record.add_argument("--at", default=None, metavar="HH:MM",
+                        help="the clock time the beam was switched on; if omitted, the current time when --date "
+                             "is today (said in the output), refused for an earlier date")
+    record.add_argument("--remarks", default="", metavar="TEXT", help="remarks on the fraction")
+    add_json_argument(record)
+    record.set_defaults(run=run_record_fraction)
 
     show = sub.add_parser("show", help="the course's sessions, fractions and response findings")
     show.add_argument("plan", metavar="PLAN", help="the plan file (e.g. the package's plan.json)")
@@ -184,6 +225,179 @@ def _proposed_outline(plan, when, image, skin):
                      f"check it in the window")
 
 
+# --------------------------------------------------------------------------------- start
+
+def run_start(args) -> int:
+    from planner.core.course import Course, CourseError
+    from planner.techniques.registry import discover_techniques
+
+    path = Path(args.plan)
+    plan, calculation = _load(path)
+    if plan.course is not None:
+        raise InputError(f"{path} already has a treatment course ({plan.course.summary()}): it is not started again")
+    registry = discover_techniques()
+    try:
+        technique = registry.get(plan.setup.technique_id)
+    except KeyError:
+        raise InputError(f"technique {plan.setup.technique_id!r} of {path} is not installed") from None
+    dose = planned_dose(plan, path, technique)
+    if dose.refused or dose.treatment_time_min is None:
+        why = "; ".join(f.message for f in dose.findings if f.severity == "refuse") or dose.treatment_time_reason
+        raise InputError(f"the plan's dose gives no time per fraction ({why}): the course cannot start")
+    rx = plan.prescription
+    preset = next((p for p in technique.fractionation_presets
+                   if p.fractions == rx.fractions and abs(p.dose_per_fraction_gy - rx.dose_per_fraction_gy) < 1e-9),
+                  None)
+    try:   # as the window's Course tab (planner.ui.course_panel.CoursePanel.start_course)
+        course = Course(rx.fractions, rx.dose_per_fraction_gy, round(dose.treatment_time_min * 60.0, 1),
+                        args.max_gap_days, min_interval_hours=None if preset is None else preset.min_interval_hours,
+                        schedule_source="" if preset is None else preset.source)
+    except CourseError as err:
+        raise InputError(f"the course cannot start: {err}") from None
+    from planner.core.plan_file import save_plan
+
+    try:
+        save_plan(path, plan.with_course(course), calculation_record=calculation)
+    except OSError as err:
+        raise CommandError(f"writing {path} failed ({err.strerror or err}); the course was not started") from None
+    time_name = getattr(dose, "time_name", "time") or "time"
+    if args.json:
+        print_json({"plan": str(path), "planned_fractions": course.planned_fractions,
+                    "dose_per_fraction_gy": course.dose_per_fraction_gy,
+                    "planned_time_s": course.planned_dwell_time_s, "time_name": time_name,
+                    "max_gap_days": course.max_gap_days, "min_interval_hours": course.min_interval_hours,
+                    "schedule_source": course.schedule_source})
+        return EXIT_OK
+    print(f"course started in {path}: {course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy, "
+          f"{time_name} {course.planned_dwell_time_s:.1f} s per fraction, gaps over {course.max_gap_days} days flagged"
+          + ("" if course.min_interval_hours is None else f", at least {course.min_interval_hours:g} h apart"))
+    return EXIT_OK
+
+
+def planned_dose(plan, path: Path, technique):
+    """The plan's dose computed again as the window computes it (planner.ui.dose_controller): the
+    technique's engine on the plan's image in mm; the image is the plan's own, else the package's US.dcm."""
+    from planner.dicom.export import ULTRASOUND_FILE
+    from planner.dose.grid_axes import dose_grid_axes
+    from planner.imaging.planning_image import calibrated_image, complete_plan
+    from planner.techniques.beam_lookup import machine_commissioning
+
+    engine = technique.dose_engine
+    if engine is None:
+        raise InputError(f"technique {technique.id} has no dose engine: its time per fraction cannot be computed")
+    candidates = [Path(plan.image_path)] if plan.image_path else []
+    candidates.append(path.parent / ULTRASOUND_FILE)
+    image_path = next((c for c in candidates if c.is_file()), None)
+    if image_path is None:
+        raise InputError(f"the plan's image {plan.image_path or '(none named)'} is not found, nor "
+                         f"{ULTRASOUND_FILE} beside {path}: the time per fraction cannot be computed")
+    planning_image = _load_image(str(image_path))
+    plan = complete_plan(plan, planning_image)
+    image = calibrated_image(planning_image.image, plan)
+    if image.calibration is None:
+        raise InputError(f"{image_path} has no mm scale: the dose cannot be computed")
+    return engine.compute(plan, dose_grid_axes(image), machine_commissioning(technique, plan.setup.machine_id))
+
+
+# --------------------------------------------------------------------------------- record-fraction
+
+def run_record_fraction(args) -> int:
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    from planner.core.course import CourseError
+    from planner.core.plan_file import save_plan
+    from planner.dicom.export import RT_PLAN_FILE
+    from planner.dicom.treatment_record import TreatmentRecordError, write_fraction_record
+
+    path = Path(args.plan)
+    plan, calculation = _load(path)
+    if plan.course is None:
+        raise CommandError(NO_COURSE)
+    delivered_on = _date(args.date)
+    minutes = _minutes(args.time_min)
+    operator = _operator(args.operator)
+    at, notes = _clock_time(args.at, delivered_on)
+    rt_plan_path = path.parent / RT_PLAN_FILE
+    if not rt_plan_path.is_file():
+        raise InputError(f"no {RT_PLAN_FILE} beside {path}: the fraction's treatment record references the exported "
+                         f"RT Plan; nothing was recorded")
+    try:
+        course = plan.course.record(delivered_on, minutes * 60.0, operator, args.remarks)
+    except CourseError as err:
+        raise InputError(f"not recorded: {err}") from None
+    fraction = course.records[-1]
+    out = path.parent / RECORD_FILE.format(number=fraction.number)
+    try:
+        rt_plan = dcmread(rt_plan_path)
+    except (InvalidDicomError, OSError) as err:
+        raise InputError(f"{rt_plan_path} cannot be read as DICOM ({err}); nothing was recorded") from None
+    recorded = plan.with_course(course)
+    try:   # the record first: if it cannot be written, the plan file is left as it was
+        write_fraction_record(rt_plan, recorded, fraction, out, delivered_time=at)
+    except TreatmentRecordError as err:
+        raise InputError(f"{err}; nothing was recorded") from None
+    try:
+        save_plan(path, recorded, calculation_record=calculation)
+    except OSError as err:   # the plan file keeps the course without this fraction: so must the folder
+        out.unlink(missing_ok=True)
+        raise CommandError(f"writing {path} failed ({err.strerror or err}); the fraction was not recorded and "
+                           f"{out.name} was removed") from None
+    result = {"plan": str(path), "fraction": fraction.number, "date": fraction.delivered_on.isoformat(),
+              "time": at.strftime("%H:%M:%S"), "time_s": fraction.dwell_time_s, "operator": fraction.delivered_by,
+              "remarks": fraction.remarks, "delivered_dose_gy": course.fraction_dose_gy(fraction),
+              "course_delivered_gy": course.delivered_dose_gy, "course_planned_gy": course.planned_dose_gy,
+              "record": str(out), "notes": notes}
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    print(f"fraction {fraction.number} of {course.planned_fractions} recorded in {path}: "
+          f"{fraction.delivered_on.isoformat()} {result['time']}, {fraction.dwell_time_s:.1f} s, "
+          f"{result['delivered_dose_gy']:.2f} Gy, {fraction.delivered_by}; course {course.delivered_dose_gy:.2f} of "
+          f"{course.planned_dose_gy:.2f} Gy")
+    for note in notes:
+        print(f"  note: {note}")
+    print(f"treatment record: {out}")
+    return EXIT_OK
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"--time-min must be a number of minutes above 0, got {text!r}")
+    return value
+
+
+def _operator(text: str) -> str:
+    """A DICOM person name Family^Given: a name without '^' is the retired form dciodvfy warns about."""
+    name = text.strip()
+    family, _, given = name.partition("^")
+    if not family.strip() or not given.strip():
+        raise InputError(f"--operator must be a person name Family^Given (e.g. Lee^Ann), got {text!r}: the treatment "
+                         f"record's Operators' Name is a DICOM person name")
+    return name
+
+
+def _clock_time(text: str | None, delivered_on: date) -> tuple[_dt.time, list[str]]:
+    """(the time the beam was switched on, notes); the current time only for a fraction of today."""
+    now = _dt.datetime.now().replace(microsecond=0)
+    if text is None:
+        if delivered_on != now.date():
+            raise InputError("give --at HH:MM, the time the fraction was delivered")
+        return now.time(), [f"delivery time not given: the current time {now.strftime('%H:%M:%S')} is recorded"]
+    try:
+        at = _dt.time.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--at must be a clock time HH:MM, got {text!r}") from None
+    if delivered_on == now.date() and at > now.time():
+        raise InputError(f"--at {text} is later than now ({now.strftime('%H:%M')}): a fraction is recorded after it "
+                         f"is delivered")
+    return at, []
+
+
 # --------------------------------------------------------------------------------- show
 
 def run_show(args) -> int:
@@ -204,7 +418,8 @@ def run_show(args) -> int:
             "summary": course.summary(),
             "fractions": [{"number": r.number, "delivered_on": r.delivered_on.isoformat(),
                            "time_s": r.dwell_time_s, "dose_gy": course.fraction_dose_gy(r),
-                           "delivered_by": r.delivered_by, "remarks": r.remarks} for r in course.records],
+                           "delivered_by": r.delivered_by, "remarks": r.remarks,
+                           "record": _record_file(path, r)} for r in course.records],
             "schedule_findings": flags,
             "sessions": [_session_json(s) for s in course.sessions],
             "regrowth_threshold_percent": threshold,
@@ -217,7 +432,8 @@ def run_show(args) -> int:
     print(f"  {course.summary()}")
     for r in course.records:
         print(f"  fraction {r.number}  {r.delivered_on.isoformat()}  {r.dwell_time_s:.1f} s  "
-              f"{course.fraction_dose_gy(r):.2f} Gy  {r.delivered_by}" + (f"  ({r.remarks})" if r.remarks else ""))
+              f"{course.fraction_dose_gy(r):.2f} Gy  {r.delivered_by}" + (f"  ({r.remarks})" if r.remarks else "")
+              + f"  — record: {_record_file(path, r) or 'none'}")
     for flag in flags:
         print(f"  schedule: {flag}")
     print("imaging sessions:" if course.sessions else "imaging sessions: none (add one with `planner course "
@@ -228,6 +444,12 @@ def run_show(args) -> int:
     for finding in findings:
         print(f"  {finding.message}")
     return EXIT_OK
+
+
+def _record_file(path: Path, record) -> str | None:
+    """The fraction's treatment record beside the plan file, if there is one."""
+    out = path.parent / RECORD_FILE.format(number=record.number)
+    return str(out) if out.is_file() else None
 
 
 def _session_json(session) -> dict:
