@@ -240,3 +240,47 @@ def test_a_plan_file_that_cannot_be_written_takes_the_new_record_away(package, m
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "No space left on device" in result.stderr and "RTRECORD-F01.dcm was removed" in result.stderr
     assert (package / "plan.json").read_bytes() == before and not list(package.glob("RTRECORD*"))
+
+
+@pytest.fixture
+def engine_registry(monkeypatch):
+    """The installed techniques, the kV engine on the synthetic beam data the kV package was exported with
+    (no Monte Carlo): `course start` then runs its own dose computation, not a stand-in for it."""
+    import dataclasses
+
+    from planner.techniques import registry as registry_module
+    from plugins.superficial_kv.dose_engine import SuperficialDoseEngine
+    from tests.dose.kv_fixtures import fixture_source
+
+    installed = registry_module.discover_techniques()
+    techniques = tuple(dataclasses.replace(t, dose_engine=SuperficialDoseEngine(beam_source=fixture_source))
+                       if t.id == "superficial-kv" else t for t in installed.techniques)
+    monkeypatch.setattr(registry_module, "discover_techniques",
+                        lambda *a, **k: dataclasses.replace(installed, techniques=techniques))
+
+
+def test_start_computes_the_time_the_rt_plan_was_exported_with(packages, tmp_path, engine_registry):
+    folder = tmp_path / "kv"
+    shutil.copytree(packages["kv"]["folder"], folder)
+    result = start(folder, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["time_name"] == "treatment time"
+    assert course_of(folder)["planned_dwell_time_s"] == pytest.approx(rt_plan_seconds(folder), abs=0.05)
+    assert record(folder, DAY_1, "1.5", "--at", "09:30").returncode == 0
+
+
+def test_start_falls_back_to_the_packages_image_and_refuses_without_one(packages, tmp_path, engine_registry):
+    folder = tmp_path / "kv"
+    shutil.copytree(packages["kv"]["folder"], folder)
+    moved = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    moved["image_path"] = str(tmp_path / "gone.dcm")
+    (folder / "plan.json").write_text(json.dumps(moved), encoding="utf-8")
+    assert start(folder).returncode == 0                                  # US.dcm of the package
+    assert course_of(folder)["planned_dwell_time_s"] == pytest.approx(rt_plan_seconds(folder), abs=0.05)
+
+    (folder / "plan.json").write_text(json.dumps(moved), encoding="utf-8")
+    (folder / "US.dcm").unlink()
+    result = start(folder)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"the plan's image {tmp_path / 'gone.dcm'} is not found, nor US.dcm beside" in result.stderr
+    assert course_of(folder) is None
