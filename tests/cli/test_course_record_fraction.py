@@ -21,8 +21,12 @@ from tests.dicom.export_fixtures import dciodvfy, demo_ebx_case, demo_kv_case
 
 pytestmark = pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is needed")
 
-EXPORTED = dt.datetime(2026, 10, 30, 16, 0)   # the RT Plans are made before the first fraction
-DAY_1, DAY_2 = "2026-11-02", "2026-11-04"
+# The command dates against the computer's clock (no fraction after today): the days are counted back from
+# it, the RT Plans made before the first fraction.
+TODAY = dt.date.today()
+EXPORTED = dt.datetime.combine(TODAY - dt.timedelta(days=40), dt.time(16, 0))
+DAYS = [(TODAY - dt.timedelta(days=back)).isoformat() for back in (30, 28, 26, 23, 21, 19)]
+DAY_1, DAY_2 = DAYS[0], DAYS[1]
 OPERATOR = "Lee^Ann"
 RECORD = {"engine": "kept as written"}
 # The eBx RT Plan's Application Setup Type "SURFACE" (no Defined Term for a skin applicator) is repeated
@@ -106,8 +110,8 @@ def test_two_fractions_recorded_and_written_as_treatment_records(package):
 
     rt_plan = dcmread(package / "RTPLAN.dcm")
     brachy = package.name == "ebx"
-    for number, result, seconds, day, clock in ((1, one, 90.0, "20261102", "093000"),
-                                                (2, two, 60.0, "20261104", "140500")):
+    for number, result, seconds, day, clock in ((1, one, 90.0, DAY_1.replace("-", ""), "093000"),
+                                                (2, two, 60.0, DAY_2.replace("-", ""), "140500")):
         path = Path(result["record"])
         errors, warnings = dciodvfy(path)
         assert errors == []
@@ -204,11 +208,10 @@ def test_a_record_that_cannot_be_written_leaves_the_plan_file_unchanged(package)
 @pytest.mark.parametrize("package", ["kv"], indirect=True)
 def test_a_fraction_beyond_the_planned_count_is_refused(package):
     assert start(package).returncode == 0
-    days = ["2026-11-02", "2026-11-04", "2026-11-06", "2026-11-09", "2026-11-11"]   # the 5 planned fractions
-    for day in days:
+    for day in DAYS[:5]:   # the 5 planned fractions
         assert record(package, day, "1.5", "--at", "09:30").returncode == 0
     before = (package / "plan.json").read_bytes()
-    result = record(package, "2026-11-13", "1.5", "--at", "09:30")
+    result = record(package, DAYS[5], "1.5", "--at", "09:30")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "all 5 planned fractions are already recorded" in result.stderr
     assert (package / "plan.json").read_bytes() == before
