@@ -287,3 +287,12 @@ def test_start_falls_back_to_the_packages_image_and_refuses_without_one(packages
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert f"the plan's image {tmp_path / 'gone.dcm'} is not found, nor US.dcm beside" in result.stderr
     assert course_of(folder) is None
+
+
+@pytest.mark.parametrize("package", ["kv"], indirect=True)
+def test_a_time_later_today_than_now_is_refused(package):
+    assert start(package).returncode == 0
+    before = (package / "plan.json").read_bytes()
+    result = record(package, dt.date.today().isoformat(), "1.5", "--at", "23:59:59")
+    assert result.returncode == 2 and "is later than now" in result.stderr
+    assert (package / "plan.json").read_bytes() == before and not list(package.glob("RTRECORD*"))
