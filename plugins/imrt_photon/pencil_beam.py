@@ -8,16 +8,22 @@ native step, as matRad does). Dose is in Gy per unit bixel weight with the kerne
 plan is then normalised (e.g. PTV D95 = prescription), so the absolute level is the relative plan
 normalisation, not a monitor-unit calibration.
 
-The far scatter tail is kept unbiased but sparse: within `full_radius_mm` of a bixel every voxel is
-stored, between that and `tail_radius_mm` a seeded random `tail_fraction` of the voxel-bixel pairs is
-stored with weight 1/tail_fraction. This is Planner's own choice, NOT what the cited model does:
-pyRadPlan 0.5.0 stores every voxel within 50 mm, matRad keeps every voxel within 20 + w/sqrt(2) mm
-and plays Russian roulette by radiological-depth cluster beyond (matRad_PhotonPencilBeamSVDEngine
-sampleDij). Known defects (issue 14, found 2026-12-03 by benchmarks/tg119_bixel_columns.py): the
-uniform 10 % sampling adds per-voxel noise (about +-3.6 % of one beam's PTV dose at 2.5 mm) that
-the optimiser cannot fit, and the bixel's square fluence below keeps 11 x 11 samples of 0.5 mm for
-a 5 mm bixel (5.5 mm wide, 21 % too much fluence, which the MU calibration on the same engine
-absorbs; matRad uses 10 x 10). Both are to be fixed together with the figures they move.
+Which voxel-bixel pairs are stored follows matRad's photon SVD engine (e0404/matRad,
+matRad/doseCalc/+DoseEngines/matRad_PhotonPencilBeamSVDEngine.m, `sampleDij` and `initDoseCalc`),
+the model these kernels come from: dose is computed out to `tail_radius_mm` + w/sqrt(2) from the
+bixel's axis, projected to the isocentre plane (matRad's effectiveLateralCutOff =
+geometricLateralCutOff 50 mm + fieldWidth/sqrt(2)); every voxel closer than `full_radius_mm` +
+w/sqrt(2) at its own depth is stored (matRad's dijSampling.latCutOff 20 mm, type 'radius'); beyond
+it, per bixel and per `depth_cluster_mm` (5 mm, matRad's deltaRadDepth) cluster of radiological
+depth, a voxel of dose d is kept with probability d / d_max of its cluster and stored as d_max
+(Russian roulette: the expected dose is unchanged, the stored pairs are fewer). The draws come from
+a generator seeded by (seed, beam) in a fixed order, so the same plan gives the same matrix, bit for
+bit (the recorded Monte Carlo answers are keyed by the exported plan). pyRadPlan 0.5.0's SVD engine
+stores every voxel to 50 mm instead (its dij sampling raises NotImplementedError): on TG-119 at
+5 mm that is 36.7 M non-zeros instead of 21.1 M, with the same dose to within 1 % per voxel in the
+PTV (issue 14). Planner's earlier uniform 10 % sampling of the pairs beyond 20 mm (x10 weight) was
+not matRad's and its noise held the optimiser back (objective 866 on TG-119 at 2.5 mm against
+633 with the roulette, issue 14).
 """
 
 from __future__ import annotations
@@ -41,15 +47,23 @@ from .beam_data import SvdKernelMachine, generic_6mv
 # computed there (a CT's air reads 0.001 through the HU table; lung, about 0.2-0.3, stays in).
 AIR_DENSITY_LIMIT = 0.05
 CONVOLUTION_STEP_MM = 0.5  # the kernels' tabulation step (matRad/pyRadPlan int_conv_resolution)
+# Bixels of one beam whose voxel pairs are computed together: every pair out to the outer radius
+# exists before the roulette thins it (about 0.2 M pairs a bixel on a 2.5 mm grid), so a chunk
+# bounds that transient memory; the result does not depend on it (clusters are per bixel, and the
+# draws come in bixel order either way).
+BIXELS_PER_CHUNK = 32
 
 
 @dataclass(frozen=True)
 class BeamSettings:
     gantry_angles_deg: tuple[float, ...] = tuple(range(0, 360, 40))  # TG-119: 9 equispaced beams
     bixel_width_mm: float = 5.0
+    # matRad_PhotonPencilBeamSVDEngine: dijSampling.latCutOff = 20 mm (every voxel stored, radius at
+    # the voxel's depth) and geometricLateralCutOff = 50 mm (MatRad_Config defaults, no dose beyond,
+    # projected to the isocentre plane); the engine adds w/sqrt(2) to both, as matRad does
     full_radius_mm: float = 20.0
-    tail_radius_mm: float = 60.0
-    tail_fraction: float = 0.1
+    tail_radius_mm: float = 50.0
+    depth_cluster_mm: float = 5.0  # matRad's dijSampling.deltaRadDepth: the roulette's depth clusters
     seed: int = 0
     # the target is grown by this margin before its projection picks the bixels (matRad's stf
     # adds one bixel width by default, so its fields reach past the target's edge)
@@ -107,7 +121,15 @@ def lateral_profiles(machine: SvdKernelMachine, ssd_mm: float, bixel_width_mm: f
     axis = np.arange(-n_half, n_half + 1) * h
     xx, yy = np.meshgrid(axis, axis, indexing="ij")
     half = bixel_width_mm / 2
-    fluence = ((np.abs(xx) < half + 1e-9) & (np.abs(yy) < half + 1e-9)).astype(float)
+
+    def open_fraction(x: np.ndarray) -> np.ndarray:
+        """Each 0.5 mm cell's open fraction of [-w/2, w/2] (cells astride an edge partly open)."""
+        return np.clip(np.minimum(x + h / 2, half) - np.maximum(x - h / 2, -half), 0.0, None) / h
+
+    # the square's area is exactly w^2 and centred, as matRad's Fpre = ones(floor(fieldWidth /
+    # intConvResolution)) (10 x 10 cells of 0.5 mm for 5 mm); counting every sample with |x| <= w/2
+    # took 11 x 11 (30.25 mm2 instead of 25: each bixel 21 % too strong, 0.5 mm too wide; issue 14)
+    fluence = open_fraction(xx) * open_fraction(yy)
     sigma = machine.penumbra_fwhm_at_iso_mm / np.sqrt(8 * np.log(2))
     gauss = np.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2)) / (2 * np.pi * sigma ** 2) * h * h
     fluence = fftconvolve(fluence, gauss, mode="same")
@@ -230,7 +252,6 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         if is_cancelled is not None and is_cancelled():
             raise CalculationCancelled("the dose-influence calculation was cancelled")
         rng = np.random.default_rng((settings.seed, beam))
-        rows_all, cols_all, vals_all = [], [], []
         cols = np.flatnonzero(bixel_beam == beam)
         if cols.size == 0:
             return [], [], []
@@ -239,8 +260,12 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         source = iso - sad * direction
         ia = np.array([round(bixels[j].u_mm / w) for j in cols])
         ic = np.array([round(bixels[j].v_mm / w) for j in cols])
+        # matRad's radii (module docstring): dose out to `outer` at the isocentre plane, every voxel
+        # kept inside `core` at the voxel's own depth, the Russian roulette between
+        outer = settings.tail_radius_mm + w / np.sqrt(2)
+        core = settings.full_radius_mm + w / np.sqrt(2)
         # padding wide enough that a voxel's cell plus any offset stays inside the table
-        pad = 2 * (int(np.ceil(settings.tail_radius_mm / w)) + 2)
+        pad = 2 * (int(np.ceil(outer / w)) + 2)
         lut = np.full((ia.max() - ia.min() + 1 + 2 * pad, ic.max() - ic.min() + 1 + 2 * pad), -1)
         lut[ia - ia.min() + pad, ic - ic.min() + pad] = cols
         lut_a0, lut_c0 = ia.min() - pad, ic.min() - pad
@@ -249,12 +274,14 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         along = rel @ direction
         a = (rel @ u) * sad / along
         c = (rel @ v) * sad / along
-        lim = settings.tail_radius_mm + w
+        lim = outer + w
         near = ((a > ia.min() * w - lim) & (a < ia.max() * w + lim)
                 & (c > ic.min() * w - lim) & (c < ic.max() * w + lim))
         rows = np.flatnonzero(near)
         a, c = a[rows], c[rows]
         dist = np.linalg.norm(rel[rows], axis=1)
+        # an isocentre-plane distance times along / SAD is the lateral distance at the voxel's depth
+        depth_scale_sq = ((along[rows] / sad) ** 2).astype(np.float32)
         # radiological depth from a fan of rays on the beam's-eye view
         a_axis = np.arange(a.min() - spacing, a.max() + 2 * spacing, spacing)
         c_axis = np.arange(c.min() - spacing, c.max() + 2 * spacing, spacing)
@@ -262,8 +289,13 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         table = _ray_depth_table(volume, source, axes, sad, a_axis, c_axis, t_axis)
         depth = _table_lookup(table, a_axis, c_axis, t_axis, a, c, dist)
         depth_terms = machine.depth_factors(depth) * (sad / dist) ** 2  # (3, n)
+        # matRad's clusters: B_r = ceil(radDepth) in mm, bins of deltaRadDepth from 0. (matRad's bin
+        # edges, linspace(0, max B_r, round(max B_r) / deltaRadDepth), are a little wider than 5 mm
+        # and leave out the voxels whose B_r is the maximum; exact 5 mm bins keep every voxel.)
+        cluster = (np.ceil(depth) // settings.depth_cluster_mm).astype(np.int64)
+        n_clusters = int(cluster.max()) + 1
         ssd = central_ssd_mm(volume, angle, sad)
-        lat_axis, lat = lateral_profiles(machine, ssd, w, settings.tail_radius_mm)
+        lat_axis, lat = lateral_profiles(machine, ssd, w, outer)
         n_half = (lat_axis.size - 1) // 2
         lat_flat = lat.reshape(3, -1).astype(np.float32)
         depth_terms = depth_terms.astype(np.float32)
@@ -279,50 +311,63 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         n_cells = lut.size
         starts = np.searchsorted(cell_sorted, np.arange(n_cells))
         counts = np.searchsorted(cell_sorted, np.arange(n_cells), side="right") - starts
-        reach = int(np.ceil(settings.tail_radius_mm / w)) + 1
+        reach = int(np.ceil(outer / w)) + 1
         oa, oc = np.meshgrid(np.arange(-reach, reach + 1), np.arange(-reach, reach + 1),
                              indexing="ij")
         oa, oc = oa.ravel(), oc.ravel()
-        off_full = np.hypot(oa, oc) * w <= settings.full_radius_mm
-        b_a, b_c = ia - lut_a0, ic - lut_c0
-        # all (bixel, voxel cell) pairs: voxel cell = bixel cell - offset
-        pa = (b_a[:, None] - oa[None, :]).ravel()
-        pc = (b_c[:, None] - oc[None, :]).ravel()
-        pcol = np.repeat(cols, oa.size)
-        pfull = np.tile(off_full, cols.size)
-        inside = (pa >= 0) & (pa < lut.shape[0]) & (pc >= 0) & (pc < n_c)
-        pcell = pa[inside] * n_c + pc[inside]
-        pcol, pfull = pcol[inside], pfull[inside]
-        n_vox = counts[pcell]
-        has = n_vox > 0
-        pcell, pcol, pfull, n_vox = pcell[has], pcol[has], pfull[has], n_vox[has]
-        # tail pairs keep a random tail_fraction of their voxels (stochastic rounding, unbiased)
-        take = np.where(pfull, n_vox,
-                        np.floor(n_vox * settings.tail_fraction + rng.random(n_vox.size)).astype(np.int64))
-        weight = np.where(pfull, 1.0, 1.0 / settings.tail_fraction).astype(np.float32)
-        total = int(take.sum())
-        first = np.repeat(np.cumsum(take) - take, take)
-        within = np.arange(total) - first
-        rep_n = np.repeat(n_vox, take)
-        rep_full = np.repeat(pfull, take)
-        # full pairs walk the run; tail pairs draw positions in it at random
-        pos = np.where(rep_full, within, (rng.random(total) * rep_n).astype(np.int64))
-        sel = order[np.repeat(starts[pcell], take) + pos]
-        col = np.repeat(pcol, take)
-        wgt = np.repeat(weight, take)
-        del first, within, rep_n, rep_full, pos
-        da = a[sel] - bixel_u_mm[col]
-        dc = c[sel] - bixel_v_mm[col]
-        ok = da * da + dc * dc <= settings.tail_radius_mm ** 2
-        sel, da, dc, col, wgt = sel[ok], da[ok], dc[ok], col[ok], wgt[ok]
-        flat = ((np.rint(da * (1 / h)).astype(np.intp) + n_half) * lat_axis.size
-                + np.rint(dc * (1 / h)).astype(np.intp) + n_half)
-        val = wgt * (depth_terms[0, sel] * lat_flat[0, flat] + depth_terms[1, sel] * lat_flat[1, flat]
-                     + depth_terms[2, sel] * lat_flat[2, flat])
-        keep = val > 0
-        rows_all.append(rows[sel[keep]].astype(np.int32))
-        cols_all.append(col[keep].astype(np.int32))
-        vals_all.append(val[keep])
+        rows_all, cols_all, vals_all = [], [], []
+        # a few bixels at a time: every pair out to `outer` is computed before the roulette thins
+        # it, and whole bixels per chunk keep each roulette cluster in one chunk
+        for first_bixel in range(0, cols.size, BIXELS_PER_CHUNK):
+            ccols = cols[first_bixel:first_bixel + BIXELS_PER_CHUNK]
+            b_a = ia[first_bixel:first_bixel + BIXELS_PER_CHUNK] - lut_a0
+            b_c = ic[first_bixel:first_bixel + BIXELS_PER_CHUNK] - lut_c0
+            # all (bixel, voxel cell) pairs: voxel cell = bixel cell - offset
+            pa = (b_a[:, None] - oa[None, :]).ravel()
+            pc = (b_c[:, None] - oc[None, :]).ravel()
+            ploc = np.repeat(np.arange(ccols.size), oa.size)  # the bixel's place in the chunk
+            inside = (pa >= 0) & (pa < lut.shape[0]) & (pc >= 0) & (pc < n_c)
+            pcell = pa[inside] * n_c + pc[inside]
+            ploc = ploc[inside]
+            n_vox = counts[pcell]
+            has = n_vox > 0
+            pcell, ploc, n_vox = pcell[has], ploc[has], n_vox[has]
+            total = int(n_vox.sum())
+            within = np.arange(total) - np.repeat(np.cumsum(n_vox) - n_vox, n_vox)
+            sel = order[np.repeat(starts[pcell], n_vox) + within]
+            loc = np.repeat(ploc, n_vox)
+            del within
+            col = ccols[loc]
+            da = a[sel] - bixel_u_mm[col]
+            dc = c[sel] - bixel_v_mm[col]
+            r2 = da * da + dc * dc
+            ok = r2 <= outer ** 2
+            sel, da, dc, loc, col, r2 = sel[ok], da[ok], dc[ok], loc[ok], col[ok], r2[ok]
+            flat = ((np.rint(da * (1 / h)).astype(np.intp) + n_half) * lat_axis.size
+                    + np.rint(dc * (1 / h)).astype(np.intp) + n_half)
+            del da, dc
+            val = (depth_terms[0, sel] * lat_flat[0, flat] + depth_terms[1, sel] * lat_flat[1, flat]
+                   + depth_terms[2, sel] * lat_flat[2, flat])
+            del flat
+            keep = val > 0
+            sel, loc, col, r2, val = sel[keep], loc[keep], col[keep], r2[keep], val[keep]
+            # matRad sampleDij, type 'radius': the core (radial distance at depth < core) is kept;
+            # each tail voxel survives with probability d / d_max of its (bixel, depth cluster) and
+            # is stored as d_max, so its expected value is d
+            tail = np.flatnonzero(r2 * depth_scale_sq[sel] >= core * core)
+            if tail.size:
+                key = loc[tail] * n_clusters + cluster[sel[tail]]
+                d_max = np.zeros(ccols.size * n_clusters, dtype=val.dtype)
+                np.maximum.at(d_max, key, val[tail])
+                d_max_each = d_max[key]
+                survive = rng.random(tail.size) <= val[tail] / d_max_each
+                val[tail] = d_max_each
+                stored = np.ones(val.size, dtype=bool)
+                stored[tail[~survive]] = False
+                sel, col, val = sel[stored], col[stored], val[stored]
+            rows_all.append(rows[sel].astype(np.int32))
+            cols_all.append(col.astype(np.int32))
+            vals_all.append(val)
         return rows_all, cols_all, vals_all
 
     n_beams = len(settings.gantry_angles_deg)
@@ -340,10 +385,21 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(lambda ba: beam_with_progress(*ba), enumerate(settings.gantry_angles_deg)))
-    rows_all = [r for p in parts for r in p[0]]
-    cols_all = [r for p in parts for r in p[1]]
-    vals_all = [r for p in parts for r in p[2]]
-    dij = scipy.sparse.csr_matrix(
-        (np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
-        shape=(voxels.size, len(bixels)))
+    # Assembled one array at a time, each beam's pieces let go as soon as they are joined, and the
+    # COO arrays handed to scipy uncopied: on TG-119 at 2.5 mm (174 M non-zeros, 12 bytes each)
+    # this holds two copies of the matrix at most, not three (build's peak RSS 6.2 -> 4.6 GB, 2 workers).
+    joined = []
+    for k in range(3):
+        pieces = [piece for part in parts for piece in part[k]]
+        for part in parts:
+            part[k].clear()
+        joined.append(np.concatenate(pieces) if pieces else np.zeros(0, np.float32 if k == 2 else np.int32))
+        del pieces
+    del parts
+    rows_all, cols_all, vals_all = joined
+    del joined
+    coo = scipy.sparse.coo_matrix((vals_all, (rows_all, cols_all)), shape=(voxels.size, len(bixels)))
+    del rows_all, cols_all, vals_all
+    dij = coo.tocsr()
+    del coo
     return DoseInfluence(dij, voxels, tuple(bixels), time.perf_counter() - t0, float(w))
