@@ -1,8 +1,9 @@
 """Sparse matrix-vector products on all cores: the optimiser's two products per iteration.
 
 Each L-BFGS-B evaluation multiplies the dose-influence matrix by the bixel weights (dose = D x)
-and its stored transpose by the dose gradient (grad = D^T g). At a 2.5 mm grid D has ~85 M
-non-zeros, so these two products are nearly all of an iteration's time (issue 14, point 8).
+and its stored transpose by the dose gradient (grad = D^T g). On TG-119 at a 2.5 mm grid D has
+~174 M non-zeros (matRad's Russian-roulette sampling, issue 14; 76 M with the earlier uniform 10 %
+tail sampling), so these two products are nearly all of an iteration's time (issue 14, point 8).
 
 SciPy's CSR mat-vec (C++ sparsetools) releases the GIL, so a CSR matrix split into row blocks of
 about equal non-zeros, each block multiplied in its own thread into its own slice of the result,
