@@ -314,7 +314,12 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         reach = int(np.ceil(outer / w)) + 1
         oa, oc = np.meshgrid(np.arange(-reach, reach + 1), np.arange(-reach, reach + 1),
                              indexing="ij")
-        oa, oc = oa.ravel(), oc.ravel()
+        # only the cell offsets whose nearest point can lie within `outer` of the bixel's centre (a
+        # voxel lies within w/2 of its cell's centre; the 1e-3 covers float32 rounding of a / w)
+        gap_a = np.clip(np.abs(oa) - 0.5 - 1e-3, 0.0, None) * w
+        gap_c = np.clip(np.abs(oc) - 0.5 - 1e-3, 0.0, None) * w
+        reachable = gap_a ** 2 + gap_c ** 2 <= outer ** 2
+        oa, oc = oa[reachable], oc[reachable]
         rows_all, cols_all, vals_all = [], [], []
         # a few bixels at a time: every pair out to `outer` is computed before the roulette thins
         # it, and whole bixels per chunk keep each roulette cluster in one chunk
@@ -337,12 +342,11 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
             sel = order[np.repeat(starts[pcell], n_vox) + within]
             loc = np.repeat(ploc, n_vox)
             del within
-            col = ccols[loc]
-            da = a[sel] - bixel_u_mm[col]
-            dc = c[sel] - bixel_v_mm[col]
+            da = a[sel] - bixel_u_mm[ccols][loc]
+            dc = c[sel] - bixel_v_mm[ccols][loc]
             r2 = da * da + dc * dc
             ok = r2 <= outer ** 2
-            sel, da, dc, loc, col, r2 = sel[ok], da[ok], dc[ok], loc[ok], col[ok], r2[ok]
+            sel, da, dc, loc, r2 = sel[ok], da[ok], dc[ok], loc[ok], r2[ok]
             flat = ((np.rint(da * (1 / h)).astype(np.intp) + n_half) * lat_axis.size
                     + np.rint(dc * (1 / h)).astype(np.intp) + n_half)
             del da, dc
@@ -350,7 +354,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
                    + depth_terms[2, sel] * lat_flat[2, flat])
             del flat
             keep = val > 0
-            sel, loc, col, r2, val = sel[keep], loc[keep], col[keep], r2[keep], val[keep]
+            sel, loc, r2, val = sel[keep], loc[keep], r2[keep], val[keep]
             # matRad sampleDij, type 'radius': the core (radial distance at depth < core) is kept;
             # each tail voxel survives with probability d / d_max of its (bixel, depth cluster) and
             # is stored as d_max, so its expected value is d
@@ -364,9 +368,9 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
                 val[tail] = d_max_each
                 stored = np.ones(val.size, dtype=bool)
                 stored[tail[~survive]] = False
-                sel, col, val = sel[stored], col[stored], val[stored]
+                sel, loc, val = sel[stored], loc[stored], val[stored]
             rows_all.append(rows[sel].astype(np.int32))
-            cols_all.append(col.astype(np.int32))
+            cols_all.append(ccols[loc].astype(np.int32))
             vals_all.append(val)
         return rows_all, cols_all, vals_all
 
