@@ -263,10 +263,12 @@ def test_tg119_plan_is_checked_at_a_high_dose_point_of_the_ptv(tg119, cache):
     check = isc.imrt_second_check(tg119, cache_path=cache)
     assert check.point_choice.startswith("in the target")
     assert check.plan_dose_gy >= 0.9 * 2.0
-    # 3 M histories: k=1 0.9 % before the output commissioning, 1.06 % with its weights (recorded); 1.2 % keeps the
-    # review level (3 %) 2.5 standard deviations away. More histories did not bring it below 1 % (4 M: 1.1 %, 6 M:
-    # just above 1.0 %; ompMC's 10-batch estimate, not 1/sqrt(N): not yet understood), so 3 M stays the default.
-    assert check.uncertainty_percent <= 1.2
+    # ompMC's k=1 comes from 10 batches, so the estimate itself scatters: s^2 / sigma^2 follows chi^2(9) / 9, and if the
+    # true sigma were 1.0 % the estimate would stay below sqrt(19.02 / 9) = 1.45 % in 97.5 % of runs (19.02: chi^2(9)'s
+    # 0.975 quantile). That is why 4 M and 6 M histories did not bring it below 1 % (1.1 %, 1.0 %) and why the same 3 M
+    # histories read 1.06 % on one plan and 1.28 % on the next (the engine fixed in issue 14). The bound asks for
+    # sigma near 1 %, which keeps the review level (3 %) about 3 sigma away.
+    assert check.uncertainty_percent <= 1.45
     assert check.difference_percent == pytest.approx(
         100 * (check.plan_dose_gy - check.check_dose_gy) / check.check_dose_gy)
 
