@@ -24,6 +24,7 @@ from planner.techniques import TechniqueRegistry
 from planner.ui.beam_data import BeamData
 from planner.ui.beam_data_view import BeamDataView
 from planner.ui.course_panel import CoursePanel
+from planner.ui.course_response import CourseResponseView
 from planner.ui.editing_tools import EditingTools
 from planner.ui.plan_files import PlanFiles
 from planner.ui.plan_output import PlanOutput
@@ -75,6 +76,8 @@ class MainWindow(PlannerWindow):
         self.course_panel = CoursePanel(self.document, registry)
         beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view, scrolled=True)
         course_dock = self._add_dock("Course", "CourseDock", self.course_panel, scrolled=True)
+        self.response_view = CourseResponseView(self.document, dose=self.dose)   # issue 17: the lesion's response
+        response_dock = self._add_dock("Response", "ResponseDock", self.response_view)
         self.review_panel = ReviewPanel()
         review_dock = self._add_dock("Review", "ReviewDock", self.review_panel, scrolled=True)
         metrics_dock = self.findChild(QDockWidget, "MetricsDock")
@@ -86,6 +89,8 @@ class MainWindow(PlannerWindow):
         # the course's form and table all show without scrolling.
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, course_dock)
+        self.tabifyDockWidget(course_dock, response_dock)   # a tab beside the Course, below the image
+        course_dock.raise_()
         self._default_dock_sizes = ([self.findChild(QDockWidget, "PlanDock"), metrics_dock, course_dock],
                                     [330, 390, 300], 480)  # heights, the right column's width (px)
 

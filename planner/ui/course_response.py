@@ -1,0 +1,446 @@
+"""The lesion's response over the course (issue 17, point 2): a plot, two images side by side, words.
+
+Observes the PlanDocument (its plan's course: sessions and fraction records) and, when given, the
+dose controller (the prescription isodose's depth on the beam axis). It never edits the plan.
+
+- Plot: depth below the skin and lateral width (mm) against the date of each imaging session, the area
+  (mm²) in its own small plot below with the same date axis; each session is a point labelled by its
+  place on the timeline; each delivered fraction a vertical marker at its date; the plan's
+  prescription isodose depth (DoseResult.prescription_depth_mm, "on the axis: 0 (surface), the stated
+  depth, or the X % isodose's depth") a horizontal line on the depth plot. A session whose lesion
+  cannot be measured is a hollow marker in a band below 0 mm, its reason in the tooltip, never a 0.
+- Side by side: the baseline and a chosen later session, each in mm relative to its beam axis
+  (lateral) and its skin line at that axis (depth), the two views linked and locked 1:1, so both
+  show the same mm per screen pixel. The beam axis on a session's image is taken as its lesion's
+  lateral centre (where Edit ▸ Centre Cone on Lesion puts it); a session without an outline uses the
+  plan's axis. Images are loaded on demand with the planning loader; a missing or unreadable file is
+  said in words in place of the image.
+- Words: planner.core.course_imaging.response_findings with the clinic's regrowth threshold
+  (recurrence_regrowth_percent in the clinic settings; unset: the findings say recurrence is not judged).
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date, datetime, timezone
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
+import pyqtgraph as pg
+
+from planner.core.clinic_settings import ClinicSettingsError, load_clinic_settings
+from planner.core.course_imaging import response_findings
+from planner.core.errors import PlannerError
+from planner.dose import isodose_palette as palette
+from planner.dose.coverage import percent_text
+from planner.imaging.loader import load_ultrasound
+from planner.ui.readable_colours import STOP, WARNING, text_colour
+
+DEPTH_COLOUR = "#ff8040"
+WIDTH_COLOUR = "#40a0ff"
+AREA_COLOUR = "#40d080"
+FRACTION_COLOUR = (200, 120, 255)       # the cone's violet (image_view.CONE_COLOUR): the beam was on
+ISODOSE_COLOUR = palette.PRESCRIPTION_ISODOSE_COLOUR
+LABEL_LEVELS = 3                        # session labels staggered on this many heights
+UNMEASURED_BAND = 0.12                  # the band below 0 where unmeasurable sessions sit (share of the range)
+NO_SESSIONS = "No imaging sessions in the course yet (planner course add-image)."
+
+
+def day_seconds(day: date) -> float:
+    """The date axis: seconds since 1970 at 00:00 UTC of ``day`` (pyqtgraph's DateAxisItem reads UTC)."""
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
+
+
+class _SessionImage(pg.PlotWidget):
+    """One session's image in mm relative to its beam axis and its skin line, with its outline."""
+
+    def __init__(self, title: str):
+        super().__init__(background="k")
+        plot = self.getPlotItem()
+        plot.invertY(True)
+        plot.setAspectLocked(True, ratio=1.0)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setTitle(title, size="9pt")
+        for side, text in (("bottom", "lateral from beam axis"), ("left", "depth below skin at axis")):
+            plot.getAxis(side).enableAutoSIPrefix(False)
+            plot.setLabel(side, text, units="mm")
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        plot.addItem(self.image_item)
+        self.skin_curve = pg.PlotCurveItem(pen=pg.mkPen(palette.SKIN_COLOUR, width=1.5))
+        self.outline_curve = pg.PlotCurveItem(pen=pg.mkPen(palette.OUTLINE_COLOUR, width=2))
+        self.axis_line = pg.InfiniteLine(0.0, angle=90, movable=False,
+                                         pen=pg.mkPen(FRACTION_COLOUR, width=1, style=Qt.PenStyle.DashLine))
+        for item, z in ((self.skin_curve, 5), (self.outline_curve, 10), (self.axis_line, 4)):
+            item.setZValue(z)
+            plot.addItem(item, ignoreBounds=item is self.axis_line)
+        self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 200))
+        self.message.setZValue(20)
+        plot.addItem(self.message, ignoreBounds=True)
+        self.shown_image = None     # the UltrasoundImage shown, or None
+        self.problem = ""
+
+    def show_session(self, session, image, problem: str, fallback_axis_x_mm: float | None) -> None:
+        """``image`` the loaded UltrasoundImage or None with ``problem`` saying why."""
+        self.getPlotItem().setTitle(f"{session.when.label} ({session.acquired_on.isoformat()})", size="9pt")
+        axis_x = session.outline.lateral_centre_mm if session.outline is not None else fallback_axis_x_mm
+        skin = session.skin_surface
+        if image is not None and image.calibration is None:
+            image, problem = None, f"{session.image_path}: the image has no mm scale; it cannot be shown in mm"
+        if image is not None and (skin is None or axis_x is None):
+            image, problem = None, f"{session.when.label}: {session.unmeasured_reason or 'no beam axis'}; " \
+                                   f"it cannot be aligned on the skin line"
+        if image is None:
+            self.show_message(problem)
+            return
+        self.shown_image, self.problem = image, ""
+        self.message.setVisible(False)
+        skin_y = float(skin.depth_at(axis_x))
+        left, top, width, height = image.extent_mm
+        frame = image.frames[0]
+        levels = (0, 255) if image.is_colour else (float(frame.min()), float(frame.max()))
+        self.image_item.setImage(frame, autoLevels=False, levels=levels)
+        self.image_item.setRect(QRectF(left - axis_x, top - skin_y, width, height))
+        self.skin_curve.setData([x - axis_x for x, _ in skin.points_mm], [y - skin_y for _, y in skin.points_mm])
+        if session.outline is None:
+            self.outline_curve.setData([], [])
+        else:
+            vertices = list(session.outline.vertices_mm) + [session.outline.vertices_mm[0]]
+            self.outline_curve.setData([x - axis_x for x, _ in vertices], [y - skin_y for _, y in vertices])
+
+    def show_message(self, text: str) -> None:
+        """No image: ``text`` says why, in its place."""
+        self.shown_image, self.problem = None, text
+        self.image_item.clear()
+        self.skin_curve.setData([], [])
+        self.outline_curve.setData([], [])
+        self.message.setText(text)
+        self.message.setPos(0.0, 2.0)
+        self.message.setVisible(True)
+
+    @property
+    def mm_per_screen_pixel(self) -> tuple[float, float]:
+        """(lateral, depth) mm that one screen pixel spans."""
+        px, py = self.getPlotItem().getViewBox().viewPixelSize()
+        return float(px), float(py)
+
+
+class CourseResponseView(QWidget):
+    """``dose``: the window's DoseController (signals ``computed`` and ``unavailable``, ``last_result``),
+    or None (no prescription isodose line until ``show_dose`` is called). ``clinic_settings``: a
+    function returning the ClinicSettings (read on each refresh, so an edited file counts).
+    ``load_image``: path → UltrasoundImage (the planning loader)."""
+
+    def __init__(self, document, dose=None, clinic_settings=load_clinic_settings, load_image=load_ultrasound,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self._clinic_settings = clinic_settings
+        self._load_image = load_image
+        self._images: dict[str, tuple[object | None, str]] = {}   # path → (image, problem), loaded once
+        self._dose_result = None
+        self._no_dose_reason = "no dose computed yet"
+        self.point_labels: list[pg.TextItem] = []
+        self.fraction_lines: list[pg.InfiniteLine] = []
+        self.unmeasured_labels: list[pg.TextItem] = []
+        self._unmeasured = []
+        self._drawn_fraction_lines: list[tuple[object, pg.InfiniteLine]] = []
+        self.findings = ()
+
+        # --- the plot: depth and width (mm) above, area (mm²) below, one date axis --------------------
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground("k")
+        self.size_plot = self.plots.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        self.area_plot = self.plots.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(1, 2)
+        self.area_plot.setXLink(self.size_plot)
+        for plot, label, unit in ((self.size_plot, "depth below skin, width", "mm"), (self.area_plot, "area", "mm²")):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.setLabel("left", label, units=unit)
+            plot.getAxis("left").setWidth(62)
+        self.area_plot.setLabel("bottom", "date of the image (fractions: violet lines)")
+        legend = self.size_plot.addLegend(offset=(-10, -5), colCount=2, labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+        self.depth_curve = self.size_plot.plot(name="depth below skin (mm)", pen=pg.mkPen(DEPTH_COLOUR, width=2),
+                                               symbol="o", symbolSize=8, symbolBrush=DEPTH_COLOUR)
+        self.width_curve = self.size_plot.plot(name="width (mm)", pen=pg.mkPen(WIDTH_COLOUR, width=2),
+                                               symbol="s", symbolSize=7, symbolBrush=WIDTH_COLOUR)
+        self.area_curve = self.area_plot.plot(pen=pg.mkPen(AREA_COLOUR, width=2), symbol="t", symbolSize=8,
+                                              symbolBrush=AREA_COLOUR)
+        self.unmeasured_points = pg.ScatterPlotItem(symbol="o", size=10, pen=pg.mkPen("w", width=1.5), brush=None)
+        self.size_plot.addItem(self.unmeasured_points)
+        self.isodose_line = pg.InfiniteLine(angle=0, movable=False,
+                                            pen=pg.mkPen(ISODOSE_COLOUR, width=2, style=Qt.PenStyle.DashLine),
+                                            label="", labelOpts={"position": 0.98, "color": ISODOSE_COLOUR,
+                                                                 "anchors": [(1, 1), (1, 1)],
+                                                                 "fill": pg.mkBrush(0, 0, 0, 170)})
+        self.isodose_line.setVisible(False)
+        self.size_plot.addItem(self.isodose_line, ignoreBounds=True)
+        legend.setZValue(30)      # bottom right, one row: clear of the session names above the points
+        self.isodose_label = QLabel()
+        self.isodose_label.setWordWrap(True)
+
+        # --- the findings in words -----------------------------------------------------------------
+        self.findings_label = QLabel()
+        self.findings_label.setWordWrap(True)
+        self.findings_label.setTextFormat(Qt.TextFormat.RichText)
+        self.findings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # --- the images side by side -----------------------------------------------------------------
+        self.session_combo = QComboBox()
+        self.session_combo.setToolTip("The later session shown beside the baseline")
+        self.baseline_image = _SessionImage("baseline")
+        self.later_image = _SessionImage("later session")
+        self.later_image.setXLink(self.baseline_image)
+        self.later_image.setYLink(self.baseline_image)
+        self.image_note = QLabel("Both images in mm from their beam axis (the lesion's lateral centre) and the skin "
+                                 "line there, at the same scale; outline magenta, skin green.")
+        self.image_note.setWordWrap(True)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.plots, 1)
+        left_layout.addWidget(self.isodose_label)
+        left_layout.addWidget(self.findings_label)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        chooser = QHBoxLayout()
+        chooser.addWidget(QLabel("Beside the baseline:"))
+        chooser.addWidget(self.session_combo, 1)
+        right_layout.addLayout(chooser)
+        images = QVBoxLayout()
+        images.addWidget(self.baseline_image, 1)
+        images.addWidget(self.later_image, 1)
+        right_layout.addLayout(images, 1)
+        right_layout.addWidget(self.image_note)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 6)
+        self.splitter.setStretchFactor(1, 5)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.splitter, 1)
+
+        self.session_combo.currentIndexChanged.connect(lambda _i: self._show_images())
+        document.plan_changed.connect(self.show_plan)
+        if dose is not None:
+            dose.computed.connect(lambda result: self.show_dose(result) if result is dose.last_result else None)
+            dose.unavailable.connect(self.show_no_dose)
+        self._show_isodose()
+        self.show_plan(document.plan)
+
+    # --- the dose: only the prescription isodose's depth ------------------------------------------
+    def show_dose(self, result) -> None:
+        self._dose_result = result
+        self._show_isodose()
+
+    def show_no_dose(self, reason: str) -> None:
+        self._dose_result, self._no_dose_reason = None, reason
+        self._show_isodose()
+
+    def _show_isodose(self) -> None:
+        result = self._dose_result
+        depth = None if result is None or result.refused else result.prescription_depth_mm
+        percent = None if result is None else result.prescription_isodose_percent
+        if depth is None or percent is None:
+            why = self._no_dose_reason if result is None else (
+                "the plan is refused" if result.refused else "the dose gives no prescription isodose depth")
+            self.isodose_line.setVisible(False)
+            self.isodose_label.setText(f"No prescription isodose line: {why}.")
+            return
+        text = f"prescription isodose ({percent_text(percent)} of Dmax) on the beam axis: {depth:.2f} mm"
+        self.isodose_line.setValue(depth)
+        self.isodose_line.setVisible(True)          # first: a hidden line's label does not take new text
+        self.isodose_line.label.setFormat(text)
+        self.isodose_label.setText(f"Dashed white line: the plan's {text} below the skin (the current dose).")
+        self._fit_size_range()
+
+    # --- the course --------------------------------------------------------------------------------
+    def show_plan(self, plan) -> None:
+        course = None if plan is None else plan.course
+        sessions = () if course is None else course.sessions
+        if plan is None:
+            self.summary_label.setText("No plan open.")
+        elif course is None:
+            self.summary_label.setText("The course has not started: start it in the Course tab.")
+        else:
+            self.summary_label.setText(NO_SESSIONS if not sessions else
+                                       f"{len(sessions)} imaging session(s), {course.delivered_fractions} of "
+                                       f"{course.planned_fractions} fractions delivered.")
+        self._show_series(sessions)
+        self._show_fractions(() if course is None else course.records)
+        self._show_findings(sessions)
+        self._fill_combo(sessions)
+        self._show_images()
+
+    def _show_series(self, sessions) -> None:
+        for item in self.point_labels:
+            self.size_plot.removeItem(item)
+        self.point_labels = []
+        measured = [(s, s.measure) for s in sessions if s.measure is not None]
+        xs = [day_seconds(s.acquired_on) for s, _ in measured]
+        self.depth_curve.setData(xs, [m.depth_mm for _, m in measured])
+        self.width_curve.setData(xs, [m.width_mm for _, m in measured])
+        self.area_curve.setData(xs, [m.area_mm2 for _, m in measured])
+        row = max((max(m.depth_mm, m.width_mm) for _, m in measured), default=0.0)
+        for i, ((session, m), x) in enumerate(zip(measured, xs)):
+            # A row of names above the highest point, each centred on its session's date, on three levels:
+            # sessions days apart stay readable.
+            label = pg.TextItem(session.when.label, color="w", anchor=(0.5, 1.1 + 1.05 * (i % LABEL_LEVELS)))
+            label.setPos(x, row)
+            label.setToolTip(f"{session.when.label} ({session.acquired_on.isoformat()}): depth {m.depth_mm:.2f} mm, "
+                             f"width {m.width_mm:.2f} mm, area {m.area_mm2:.2f} mm²; scale: {m.calibration_source}")
+            self.size_plot.addItem(label)
+            self.point_labels.append(label)
+        self._unmeasured = [s for s in sessions if s.measure is None]
+        self._fit_size_range()
+
+    def _fit_size_range(self) -> None:
+        """y from a band below 0 (the unmeasurable sessions) to above the largest value and the isodose."""
+        depths, widths = self.depth_curve.getData()[1], self.width_curve.getData()[1]
+        values = [float(v) for v in ([] if depths is None else depths)] + \
+                 [float(v) for v in ([] if widths is None else widths)]
+        if self.isodose_line.isVisible():
+            values.append(float(self.isodose_line.value()))
+        top = max(values, default=5.0) * 1.45 or 5.0    # room above for the session labels
+        band = -UNMEASURED_BAND * top
+        self.size_plot.setYRange(band * 1.5, top, padding=0)
+        for item in self.unmeasured_labels:
+            self.size_plot.removeItem(item)
+        self.unmeasured_labels = []
+        unmeasured = self._unmeasured
+        spots = []
+        for session in unmeasured:
+            x = day_seconds(session.acquired_on)
+            tip = f"{session.when.label} ({session.acquired_on.isoformat()}): {session.unmeasured_reason}"
+            spots.append({"pos": (x, band), "data": tip})
+            label = pg.TextItem(f"{session.when.label}: not measurable", color="w", anchor=(-0.05, 0.5))
+            label.setPos(x, band)
+            label.setToolTip(tip)
+            self.size_plot.addItem(label)
+            self.unmeasured_labels.append(label)
+        self.unmeasured_points.setData(spots)
+        self.unmeasured_points.setToolTip("\n".join(s["data"] for s in spots))
+        self._fit_dates()
+
+    def _fit_dates(self) -> None:
+        days = [float(x) for x in (self.depth_curve.getData()[0] if self.depth_curve.getData()[0] is not None
+                                   else [])]
+        days += [day_seconds(s.acquired_on) for s in self._unmeasured]
+        days += [float(line.value()) for line in self.fraction_lines]
+        if days:
+            lo, hi = min(days), max(days)
+            margin = max(86400.0 * 7, 0.12 * (hi - lo))   # the end labels fit inside
+            self.size_plot.setXRange(lo - margin, hi + margin, padding=0)
+        area = self.area_curve.getData()[1]
+        top = max((float(v) for v in ([] if area is None else area)), default=10.0) * 1.2 or 10.0
+        self.area_plot.setYRange(0, top, padding=0)
+
+    def _show_fractions(self, records) -> None:
+        for plot, line in self._drawn_fraction_lines:
+            plot.removeItem(line)
+        self._drawn_fraction_lines, self.fraction_lines = [], []
+        ends = {records[0].number, records[-1].number} if records else set()
+        for record in records:
+            # Every fraction drawn; only the first and the last named (fractions days apart would overlap).
+            for plot, labelled in ((self.area_plot, True), (self.size_plot, False)):
+                line = pg.InfiniteLine(day_seconds(record.delivered_on), angle=90, movable=False,
+                                       pen=pg.mkPen(FRACTION_COLOUR, width=1.5),
+                                       label=f"F{record.number}" if labelled and record.number in ends else None,
+                                       labelOpts={"position": 0.97, "color": FRACTION_COLOUR,
+                                                  "anchors": [(1.1, 0), (1.1, 0)] if record.number == min(ends)
+                                                  and len(ends) > 1 else [(-0.1, 0), (-0.1, 0)]})
+                line.setToolTip(f"fraction {record.number} delivered {record.delivered_on.isoformat()}")
+                plot.addItem(line, ignoreBounds=True)
+                self._drawn_fraction_lines.append((plot, line))
+                if labelled:
+                    self.fraction_lines.append(line)
+        self._fit_dates()
+
+    @property
+    def fraction_dates(self) -> list[date]:
+        """The dates of the fraction markers shown, in order."""
+        return [datetime.fromtimestamp(line.value(), tz=timezone.utc).date() for line in self.fraction_lines]
+
+    def _show_findings(self, sessions) -> None:
+        if not sessions:
+            self.findings = ()
+            self.findings_label.setText("")
+            return
+        problem = ""
+        try:
+            threshold = self._clinic_settings().recurrence_regrowth_percent
+        except ClinicSettingsError as err:
+            threshold, problem = None, f"The clinic settings cannot be used, so recurrence is not judged: {err}"
+        findings = response_findings(sessions, regrowth_threshold_percent=threshold)
+        lines = []
+        for finding in findings:
+            text = html.escape(finding.message)
+            if finding.kind == "suspected recurrence":
+                text = f"<b style='color: {text_colour(STOP, self)}'>{text}</b>"
+            elif finding.kind in ("recurrence not judged", "not measurable", "no baseline"):
+                text = f"<span style='color: {text_colour(WARNING, self)}'>{text}</span>"
+            lines.append(f"• {text}")
+        if problem:
+            lines.append(f"<span style='color: {text_colour(STOP, self)}'>{html.escape(problem)}</span>")
+        self.findings = findings
+        self.findings_label.setText("<br>".join(lines))
+
+    # --- the images -----------------------------------------------------------------------------------
+    def _fill_combo(self, sessions) -> None:
+        chosen = self.session_combo.currentData()
+        later = [s for s in sessions if s.when.kind != "baseline"]
+        self.session_combo.blockSignals(True)
+        self.session_combo.clear()
+        for s in later:
+            self.session_combo.addItem(f"{s.when.label} ({s.acquired_on.isoformat()})", s.when.text)
+        index = self.session_combo.findData(chosen) if chosen is not None else -1
+        self.session_combo.setCurrentIndex(index if index >= 0 else len(later) - 1)
+        self.session_combo.setEnabled(bool(later))
+        self.session_combo.blockSignals(False)
+
+    def _image(self, path: str):
+        """Loaded once, when first shown; a problem is kept as its message (a missing file, a bad one)."""
+        if path not in self._images:
+            try:
+                self._images[path] = (self._load_image(path), "")
+            except (PlannerError, OSError) as err:
+                message = getattr(err, "user_message", None) or str(err)
+                self._images[path] = (None, f"The image cannot be shown: {message}")
+        return self._images[path]
+
+    def _show_images(self) -> None:
+        plan = self.document.plan
+        sessions = () if plan is None or plan.course is None else plan.course.sessions
+        baseline = next((s for s in sessions if s.when.kind == "baseline"), None)
+        chosen = self.session_combo.currentData()
+        later = next((s for s in sessions if s.when.text == chosen), None)
+        axis = None
+        if plan is not None:
+            axis = plan.cone_axis_x_mm if plan.cone_axis_x_mm is not None else (
+                None if plan.outline is None else plan.outline.lateral_centre_mm)
+        for view, session, missing in ((self.baseline_image, baseline, "no baseline session"),
+                                       (self.later_image, later, "no later session")):
+            if session is None:
+                view.show_message(missing)
+            else:
+                view.show_session(session, *self._image(session.image_path), axis)
+        # The lesions and a margin, not the whole image: the views are linked, so one range sets both.
+        outlines = [s.outline for s, v in ((baseline, self.baseline_image), (later, self.later_image))
+                    if s is not None and v.shown_image is not None and s.outline is not None]
+        half = max((o.lateral_width_mm / 2 for o in outlines), default=5.0) + 4.0
+        depths = [float(max(ys)) for v in (self.baseline_image, self.later_image)
+                  for ys in [v.outline_curve.getData()[1]] if v.shown_image is not None and ys is not None and len(ys)]
+        deep = max(depths, default=3.0) + 3.0
+        self.baseline_image.setRange(xRange=(-half, half), yRange=(-1.5, deep), padding=0)

@@ -1,0 +1,257 @@
+"""Issue 17, point 2: the response view — depth, width and area against date with the fractions and the
+prescription isodose, the baseline and a later image side by side at one mm scale, the findings in words."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pytest
+from PySide6.QtWidgets import QDockWidget
+
+from planner.core.clinic_settings import ClinicSettings, load_clinic_settings
+from planner.core.course import Course, FractionRecord
+from planner.core.course_imaging import ImagingSession, SessionTime
+from planner.core.outline import LesionOutline
+from planner.core.plan import Plan, TreatmentSetup
+from planner.core.prescription import Prescription
+from planner.core.recovery import RecoveryStore
+from planner.core.skin_surface import SkinSurface
+from planner.dose.result import dose_result
+from planner.imaging.dicom_writer import write_ultrasound_dicom
+from planner.imaging.synthetic import make_dermal_ultrasound
+from planner.ui.course_response import CourseResponseView, day_seconds
+from planner.ui.document import PlanDocument
+
+TODAY = date(2027, 6, 1)
+SKIN_MM = 1.0                                   # a flat skin line 1.0 mm below the transducer
+FLAT_SKIN = SkinSurface(((-16.0, SKIN_MM), (16.0, SKIN_MM)))
+N_VERTICES = 16                                 # vertices at 0°, 90°, 180°, 270°: width and depth exact
+# (place, date, depth below skin mm, width mm): shrinks during the course, nadir at follow-up week 4,
+# regrows by (1.8 − 1.2)/1.2 = +50 % at week 12.
+SESSIONS = (("baseline", date(2026, 11, 2), 2.8, 9.0),
+            ("after:2", date(2026, 11, 5), 2.0, 8.0),
+            ("after:5", date(2026, 11, 17), 1.4, 6.0),
+            ("followup:4", date(2026, 12, 15), 1.2, 5.0),
+            ("followup:12", date(2027, 2, 9), 1.8, 7.0))
+FRACTION_DATES = (date(2026, 11, 3), date(2026, 11, 5), date(2026, 11, 10), date(2026, 11, 12), date(2026, 11, 17))
+
+
+def ellipse(depth_mm: float, width_mm: float, centre_x_mm: float = 0.5) -> LesionOutline:
+    a, b = width_mm / 2, depth_mm / 2
+    return LesionOutline(tuple((centre_x_mm + a * math.cos(2 * math.pi * k / N_VERTICES),
+                                SKIN_MM + b + b * math.sin(2 * math.pi * k / N_VERTICES)) for k in range(N_VERTICES)))
+
+
+def polygon_area(depth_mm: float, width_mm: float) -> float:
+    """The inscribed 16-gon of the ellipse: (N/2)·a·b·sin(2π/N)."""
+    return N_VERTICES / 2 * (width_mm / 2) * (depth_mm / 2) * math.sin(2 * math.pi / N_VERTICES)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Two synthetic dermal ultrasounds (0.05 × 0.025 mm pixels) written as DICOM, as a clinic's would be."""
+    folder = tmp_path_factory.mktemp("course_images")
+    paths = []
+    for seed in (11, 12):
+        case = make_dermal_ultrasound(seed)
+        paths.append(str(write_ultrasound_dicom(folder / f"us_{seed}.dcm", case.pixels_u8, case.calibration,
+                                                "Doe^Jane", "P-1")))
+    return paths
+
+
+def a_plan(sessions, records=FRACTION_DATES) -> Plan:
+    course = Course(5, 7.0, 120.0, 7, tuple(FractionRecord(i, d, 120.0, "RTT A", today=TODAY)
+                                            for i, d in enumerate(records, start=1)), sessions=tuple(sessions))
+    return Plan(label="Left cheek BCC", patient_name="Doe^Jane", patient_id="P-1", image_path="/images/us.dcm",
+                setup=TreatmentSetup("superficial-kv", "srt100-class", "70kV", "cone-20mm"),
+                prescription=Prescription(7.0, 5), course=course)
+
+
+def five_sessions(images, missing: str | None = None):
+    out = []
+    for i, (when, on, depth, width) in enumerate(SESSIONS):
+        path = images[0] if i == 0 else images[1]
+        if when == missing:
+            path = "/nowhere/lost.dcm"
+        out.append(ImagingSession(SessionTime.parse(when), on, path, "Sequence of Ultrasound Regions", "P-1",
+                                  "Doe^Jane", ellipse(depth, width), FLAT_SKIN))
+    return out
+
+
+def a_view(qtbot, tmp_path, plan, **kwargs) -> tuple[CourseResponseView, PlanDocument]:
+    document = PlanDocument(RecoveryStore(tmp_path / "recovery.json"))
+    document.open(None, plan)
+    view = CourseResponseView(document, **kwargs)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    with qtbot.waitExposed(view):
+        view.show()
+    return view, document
+
+
+def threshold(percent):
+    return lambda: ClinicSettings(recurrence_regrowth_percent=percent)
+
+
+def test_the_plot_shows_each_session_at_its_date_with_the_hand_depths_widths_and_areas(qtbot, tmp_path, images):
+    view, _ = a_view(qtbot, tmp_path, a_plan(five_sessions(images)), clinic_settings=threshold(None))
+    xs, depths = view.depth_curve.getData()
+    assert list(xs) == [day_seconds(on) for _, on, _, _ in SESSIONS]
+    assert list(depths) == pytest.approx([d for *_, d, _ in SESSIONS], abs=1e-9)
+    assert list(view.width_curve.getData()[1]) == pytest.approx([w for *_, w in SESSIONS], abs=1e-9)
+    assert list(view.area_curve.getData()[1]) == pytest.approx([polygon_area(d, w) for *_, d, w in SESSIONS],
+                                                               rel=1e-9)
+    assert [label.toPlainText() for label in view.point_labels] == [
+        "baseline", "after fraction 2", "after fraction 5", "follow-up week 4", "follow-up week 12"]
+    assert view.size_plot.getAxis("left").labelText == "depth below skin, width"
+    assert view.size_plot.getAxis("left").labelUnits == "mm"
+    assert view.area_plot.getAxis("left").labelUnits == "mm²"
+    # The fractions as vertical markers at their delivery dates, on the plot's date axis.
+    assert view.fraction_dates == list(FRACTION_DATES)
+    assert [line.label.format if hasattr(line, "label") else None for line in view.fraction_lines] == [
+        "F1", None, None, None, "F5"]           # all drawn, the ends named; each says its date in its tooltip
+    assert view.fraction_lines[2].toolTip() == "fraction 3 delivered 2026-11-10"
+    assert all(line.angle == 90 for line in view.fraction_lines)
+
+
+def test_the_findings_say_the_shrink_and_recurrence_only_with_the_clinics_threshold(qtbot, tmp_path, images):
+    view, document = a_view(qtbot, tmp_path, a_plan(five_sessions(images)), clinic_settings=threshold(None))
+    text = view.findings_label.text()
+    # (2.0 − 2.8)/2.8 = −28.6 %; (1.4 − 2.8)/2.8 = −50 %; widths (8 − 9)/9 = −11 %
+    assert "after fraction 2 (2026-11-05): depth 2.8 → 2.0 mm (−29 %), width 9.0 → 8.0 mm (−11 %)" in text
+    assert "after fraction 5 (2026-11-17): depth 2.8 → 1.4 mm (−50 %)" in text
+    assert "nadir: depth 1.2 mm at follow-up week 4" in text
+    assert "recurrence not judged at follow-up week 4, follow-up week 12" in text
+    assert "SUSPECTED RECURRENCE" not in text
+
+    clinic = tmp_path / "clinic.toml"
+    clinic.write_text("recurrence_regrowth_percent = 20\n", encoding="utf-8")
+    view2, _ = a_view(qtbot, tmp_path, document.plan, clinic_settings=lambda: load_clinic_settings(clinic))
+    text = view2.findings_label.text()
+    assert ("SUSPECTED RECURRENCE at follow-up week 12 (2027-02-09): depth 1.8 mm is 50 % above the nadir 1.2 mm "
+            "(follow-up week 4), beyond the clinic&#x27;s 20 % regrowth threshold") in text
+    assert "not judged" not in text
+
+
+def test_the_prescription_isodose_depth_is_a_labelled_line_only_when_the_dose_gives_it(qtbot, tmp_path, images):
+    plan = a_plan(five_sessions(images))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(None))
+    assert not view.isodose_line.isVisible()
+    assert view.isodose_label.text() == "No prescription isodose line: no dose computed yet."
+
+    axes = ([0.0, 1.0], [0.0, 1.0])
+    result = dose_result(*axes, plan.prescription.point, 7.0, (), prescription_depth_mm=2.5,
+                         prescription_isodose_percent=90.0, surface_dose_gy=7.78)
+    view.show_dose(result)
+    assert view.isodose_line.isVisible() and view.isodose_line.value() == 2.5 and view.isodose_line.angle == 0
+    assert view.isodose_line.label.format == "prescription isodose (90 % of Dmax) on the beam axis: 2.50 mm"
+    low, high = view.size_plot.getViewBox().viewRange()[1]
+    assert low < 0 < 2.5 < high
+
+    view.show_dose(dose_result(*axes, plan.prescription.point, 7.0, ()))     # a dose without that depth
+    assert not view.isodose_line.isVisible()
+    assert "the dose gives no prescription isodose depth" in view.isodose_label.text()
+    view.show_no_dose("the lesion is not outlined")
+    assert view.isodose_label.text() == "No prescription isodose line: the lesion is not outlined."
+
+
+def test_an_unmeasurable_session_is_a_hollow_marker_below_zero_with_its_reason_never_a_zero(qtbot, tmp_path, images):
+    sessions = five_sessions(images)
+    uncalibrated = ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1", "Doe^Jane")
+    sessions.insert(2, uncalibrated)
+    view, _ = a_view(qtbot, tmp_path, a_plan(sessions), clinic_settings=threshold(None))
+    assert len(view.depth_curve.getData()[1]) == 5 and 0.0 not in list(view.depth_curve.getData()[1])
+    (spot,) = view.unmeasured_points.points()
+    assert spot.pos().x() == day_seconds(date(2026, 11, 10)) and spot.pos().y() < 0
+    assert spot.brush().style().name == "NoBrush"
+    assert "after fraction 3 (2026-11-10): not measurable until calibrated" in view.unmeasured_points.toolTip()
+    assert [label.toPlainText() for label in view.unmeasured_labels] == ["after fraction 3: not measurable"]
+    assert "after fraction 3 (2026-11-10): not measurable until calibrated" in view.findings_label.text()
+
+
+def test_the_baseline_and_a_chosen_session_side_by_side_at_one_mm_scale_on_skin_and_axis(qtbot, tmp_path, images):
+    view, _ = a_view(qtbot, tmp_path, a_plan(five_sessions(images)), clinic_settings=threshold(20))
+    combo = view.session_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "after fraction 2 (2026-11-05)", "after fraction 5 (2026-11-17)", "follow-up week 4 (2026-12-15)",
+        "follow-up week 12 (2027-02-09)"]
+    assert combo.currentText() == "follow-up week 12 (2027-02-09)"     # the latest by default
+    combo.setCurrentIndex(1)
+    qtbot.wait(20)
+    base, later = view.baseline_image, view.later_image
+    assert base.shown_image is not None and later.shown_image is not None
+    assert base.shown_image.source_path != later.shown_image.source_path
+    # The same mm per screen pixel in both views, and 1:1 (a mm across as long as a mm down).
+    assert base.mm_per_screen_pixel == pytest.approx(later.mm_per_screen_pixel, rel=1e-9)
+    assert base.mm_per_screen_pixel[0] == pytest.approx(base.mm_per_screen_pixel[1], rel=1e-6)
+    for mine, theirs in zip(base.getPlotItem().getViewBox().viewRange(), later.getPlotItem().getViewBox().viewRange()):
+        assert mine == pytest.approx(theirs, abs=1e-9)
+    # Each image placed in mm at its own calibration: 640 columns × 0.05 mm, 480 rows × 0.025 mm.
+    for v in (base, later):
+        rect = v.image_item.mapRectToParent(v.image_item.boundingRect())
+        assert (rect.width(), rect.height()) == pytest.approx((32.0, 12.0))
+    # Aligned on the beam axis (the lesion's centre, x 0) and the skin line there (depth 0): the outline's
+    # deepest point is at its depth below the skin, its sides at ± half its width.
+    xs, ys = later.outline_curve.getData()
+    assert max(ys) == pytest.approx(1.4) and min(ys) == pytest.approx(0.0, abs=1e-12)
+    assert (min(xs), max(xs)) == pytest.approx((-3.0, 3.0))
+    assert max(base.outline_curve.getData()[1]) == pytest.approx(2.8)
+    assert list(later.skin_curve.getData()[1]) == [0.0, 0.0]
+
+
+def test_a_missing_image_file_is_said_in_place_of_the_image_and_nothing_breaks(qtbot, tmp_path, images):
+    view, _ = a_view(qtbot, tmp_path, a_plan(five_sessions(images, missing="after:5")),
+                     clinic_settings=threshold(None))
+    view.session_combo.setCurrentIndex(view.session_combo.findData("after:5"))
+    qtbot.wait(20)
+    later = view.later_image
+    assert later.shown_image is None and later.message.isVisible()
+    assert "The image cannot be shown" in later.message.toPlainText()
+    assert "lost.dcm" in later.message.toPlainText()
+    assert view.baseline_image.shown_image is not None
+    assert list(view.depth_curve.getData()[1]) == pytest.approx([d for *_, d, _ in SESSIONS])  # measures stand
+
+
+def test_no_plan_no_course_no_sessions_say_so(qtbot, tmp_path, images):
+    plan = a_plan(())
+    view, document = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(None))
+    assert view.summary_label.text() == "No imaging sessions in the course yet (planner course add-image)."
+    assert view.fraction_dates == list(FRACTION_DATES)
+    assert not view.session_combo.isEnabled()
+    assert view.baseline_image.message.toPlainText() == "no baseline session"
+    document.apply(plan.with_course(None), "Forget course")
+    assert view.summary_label.text() == "The course has not started: start it in the Course tab."
+    assert view.fraction_dates == []
+
+
+def test_the_response_view_is_a_dock_of_the_main_window_beside_the_course(window, tmp_path):
+    dock = window.findChild(QDockWidget, "ResponseDock")
+    assert dock is not None and dock.windowTitle() == "Response"
+    assert isinstance(dock.widget(), CourseResponseView)
+    assert dock in window.tabifiedDockWidgets(window.findChild(QDockWidget, "CourseDock"))
+
+
+def test_screenshot_1280x800(qtbot, tmp_path, images):
+    sessions = five_sessions(images)
+    sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1",
+                                      "Doe^Jane"))
+    plan = a_plan(sessions)
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    view.show_dose(dose_result([0.0, 1.0], [0.0, 1.0], plan.prescription.point, 7.0, (), prescription_depth_mm=2.5,
+                               prescription_isodose_percent=90.0, surface_dose_gy=7.78))
+    view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
+    qtbot.wait(50)
+    assert view.grab().save(str(tmp_path / "response.png"))
+    view.grab().save("/tmp/response.png")
+
+
+def test_in_the_window_the_line_follows_the_plans_computed_dose(demo_window, qtbot):
+    w = demo_window
+    qtbot.waitUntil(lambda: w.dose.last_result is not None, timeout=60000)
+    result = w.dose.last_result
+    line = w.response_view.isodose_line
+    assert result.prescription_depth_mm is not None
+    assert line.isVisible() and line.value() == result.prescription_depth_mm
+    assert f"{result.prescription_depth_mm:.2f} mm" in line.label.format
+    assert w.response_view.summary_label.text() == "The course has not started: start it in the Course tab."
