@@ -411,6 +411,7 @@ def run_show(args) -> int:
         raise CommandError(NO_COURSE)
     threshold = load_clinic_settings().recurrence_regrowth_percent
     findings = response_findings(course.sessions, regrowth_threshold_percent=threshold)
+    adaptation = _adaptation_of_latest(plan)
     flags = [f.message for f in course.gaps(today=date.today())]
     if args.json:
         print_json({
@@ -426,6 +427,9 @@ def run_show(args) -> int:
             "findings": [{"kind": f.kind, "when": None if f.when is None else f.when.text, "message": f.message}
                          for f in findings],
             "suspected_recurrence": suspected_recurrence(findings),
+            "adaptation": [{"kind": f.kind, "when": course.sessions[-1].when.text, "message": f.message,
+                            "lesion_depth_mm": f.lesion_depth_mm, "isodose_depth_mm": f.isodose_depth_mm}
+                           for f in adaptation],
         })
         return EXIT_OK
     print(f"{plan.label} — patient {plan.patient_name} ({plan.patient_id})")
@@ -443,7 +447,24 @@ def run_show(args) -> int:
     print("response:")
     for finding in findings:
         print(f"  {finding.message}")
+    if course.sessions:
+        latest = course.sessions[-1].when.label
+        print(f"adaptation ({latest}, the latest session):" if adaptation else
+              f"adaptation ({latest}, the latest session): none needed, the plan's prescription isodose reaches "
+              "the lesion and no smaller option covers it")
+        for finding in adaptation:
+            print(f"  {finding.message}")
     return EXIT_OK
+
+
+def _adaptation_of_latest(plan):
+    """The adaptation findings of the course's latest imaging session against the plan (none without a session)."""
+    from planner.review.adaptation import adaptation_findings
+    from planner.techniques.registry import discover_techniques
+
+    if not plan.course.sessions:
+        return ()
+    return adaptation_findings(plan, discover_techniques(), plan.course.sessions[-1])
 
 
 def _record_file(path: Path, record) -> str | None:

@@ -163,5 +163,11 @@ def test_show_lists_sessions_fractions_and_findings(tmp_path, synthetic):
     # The same image and outline twice: no change at all.
     assert data["findings"][0]["message"].startswith("after fraction 2 (2026-11-10): depth ")
     assert "(+0 %), width" in data["findings"][0]["message"]
+    # The latest session against the plan (planner.review.adaptation, tested there against hand depths): the
+    # generator's lesion (2.8 mm) lies deeper than this 70 kV plan's 90 % isodose, so the course says re-plan.
+    [adaptation] = data["adaptation"]
+    assert adaptation["kind"] == "re-plan" and adaptation["when"] == "after:2"
+    assert adaptation["lesion_depth_mm"] == data["sessions"][1]["depth_mm"] > adaptation["isodose_depth_mm"]
     text = planner("course", "show", plan, env={"PLANNER_CLINIC_SETTINGS": str(settings)})
     assert text.returncode == 0 and "imaging sessions:" in text.stdout and REGION_SCALE in text.stdout
+    assert "adaptation (after fraction 2, the latest session):" in text.stdout and ": re-plan" in text.stdout
