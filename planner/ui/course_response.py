@@ -25,7 +25,8 @@ import html
 from datetime import date, datetime, timezone
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QBoxLayout, QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
@@ -45,6 +46,9 @@ FRACTION_COLOUR = (200, 120, 255)       # the cone's violet (image_view.CONE_COL
 ISODOSE_COLOUR = palette.PRESCRIPTION_ISODOSE_COLOUR
 LABEL_LEVELS = 3                        # session labels staggered on this many heights
 UNMEASURED_BAND = 0.12                  # the band below 0 where unmeasurable sessions sit (share of the range)
+PLOT_MIN_HEIGHT_PX = 230                # below this the dates and the labels no longer read
+IMAGE_MIN_HEIGHT_PX = 150
+STACK_IMAGES_FROM_PX = 560              # taller than this: the images one above the other, else side by side
 NO_SESSIONS = "No imaging sessions in the course yet (planner course add-image)."
 
 
@@ -205,9 +209,16 @@ class CourseResponseView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.plots, 1)
+        self.plots.setMinimumHeight(PLOT_MIN_HEIGHT_PX)
+        left_layout.addWidget(self.plots, 3)
         left_layout.addWidget(self.isodose_label)
-        left_layout.addWidget(self.findings_label)
+        # The findings scroll on their own: a long course never squeezes the plot.
+        self.findings_scroll = QScrollArea()
+        self.findings_scroll.setWidgetResizable(True)
+        self.findings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.findings_scroll.setWidget(self.findings_label)
+        self.findings_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        left_layout.addWidget(self.findings_scroll, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -215,10 +226,11 @@ class CourseResponseView(QWidget):
         chooser.addWidget(QLabel("Beside the baseline:"))
         chooser.addWidget(self.session_combo, 1)
         right_layout.addLayout(chooser)
-        images = QVBoxLayout()
-        images.addWidget(self.baseline_image, 1)
-        images.addWidget(self.later_image, 1)
-        right_layout.addLayout(images, 1)
+        self.images_layout = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        for view in (self.baseline_image, self.later_image):
+            view.setMinimumHeight(IMAGE_MIN_HEIGHT_PX)
+            self.images_layout.addWidget(view, 1)
+        right_layout.addLayout(self.images_layout, 1)
         right_layout.addWidget(self.image_note)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
@@ -239,6 +251,11 @@ class CourseResponseView(QWidget):
             dose.unavailable.connect(self.show_no_dose)
         self._show_isodose()
         self.show_plan(document.plan)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        tall = event.size().height() >= STACK_IMAGES_FROM_PX
+        self.images_layout.setDirection(QBoxLayout.Direction.TopToBottom if tall else QBoxLayout.Direction.LeftToRight)
+        super().resizeEvent(event)
 
     # --- the dose: only the prescription isodose's depth ------------------------------------------
     def show_dose(self, result) -> None:
@@ -313,7 +330,7 @@ class CourseResponseView(QWidget):
                  [float(v) for v in ([] if widths is None else widths)]
         if self.isodose_line.isVisible():
             values.append(float(self.isodose_line.value()))
-        top = max(values, default=5.0) * 1.45 or 5.0    # room above for the session labels
+        top = max(values, default=5.0) * 1.6 or 5.0     # room above for the session labels
         band = -UNMEASURED_BAND * top
         self.size_plot.setYRange(band * 1.5, top, padding=0)
         for item in self.unmeasured_labels:
@@ -341,7 +358,7 @@ class CourseResponseView(QWidget):
         days += [float(line.value()) for line in self.fraction_lines]
         if days:
             lo, hi = min(days), max(days)
-            margin = max(86400.0 * 7, 0.12 * (hi - lo))   # the end labels fit inside
+            margin = max(86400.0 * 7, 0.15 * (hi - lo))   # the end labels fit inside
             self.size_plot.setXRange(lo - margin, hi + margin, padding=0)
         area = self.area_curve.getData()[1]
         top = max((float(v) for v in ([] if area is None else area)), default=10.0) * 1.2 or 10.0

@@ -77,7 +77,7 @@ class MainWindow(PlannerWindow):
         beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view, scrolled=True)
         course_dock = self._add_dock("Course", "CourseDock", self.course_panel, scrolled=True)
         self.response_view = CourseResponseView(self.document, dose=self.dose)   # issue 17: the lesion's response
-        response_dock = self._add_dock("Response", "ResponseDock", self.response_view)
+        response_dock = self._add_dock("Response", "ResponseDock", self.response_view, scrolled=True)
         self.review_panel = ReviewPanel()
         review_dock = self._add_dock("Review", "ReviewDock", self.review_panel, scrolled=True)
         metrics_dock = self.findChild(QDockWidget, "MetricsDock")

@@ -228,7 +228,7 @@ def test_no_plan_no_course_no_sessions_say_so(qtbot, tmp_path, images):
 def test_the_response_view_is_a_dock_of_the_main_window_beside_the_course(window, tmp_path):
     dock = window.findChild(QDockWidget, "ResponseDock")
     assert dock is not None and dock.windowTitle() == "Response"
-    assert isinstance(dock.widget(), CourseResponseView)
+    assert isinstance(dock.widget().widget(), CourseResponseView)      # in a scroll area, like the Course
     assert dock in window.tabifiedDockWidgets(window.findChild(QDockWidget, "CourseDock"))
 
 
