@@ -228,7 +228,8 @@ def _proposed_outline(plan, when, image, skin):
 # --------------------------------------------------------------------------------- start
 
 def run_start(args) -> int:
-    from planner.core.course import Course, CourseError
+    from planner.core.course import CourseError
+    from planner.techniques.course_start import start_course
     from planner.techniques.registry import discover_techniques
 
     path = Path(args.plan)
@@ -244,14 +245,8 @@ def run_start(args) -> int:
     if dose.refused or dose.treatment_time_min is None:
         why = "; ".join(f.message for f in dose.findings if f.severity == "refuse") or dose.treatment_time_reason
         raise InputError(f"the plan's dose gives no time per fraction ({why}): the course cannot start")
-    rx = plan.prescription
-    preset = next((p for p in technique.fractionation_presets
-                   if p.fractions == rx.fractions and abs(p.dose_per_fraction_gy - rx.dose_per_fraction_gy) < 1e-9),
-                  None)
-    try:   # as the window's Course tab (planner.ui.course_panel.CoursePanel.start_course)
-        course = Course(rx.fractions, rx.dose_per_fraction_gy, round(dose.treatment_time_min * 60.0, 1),
-                        args.max_gap_days, min_interval_hours=None if preset is None else preset.min_interval_hours,
-                        schedule_source="" if preset is None else preset.source)
+    try:   # as the window's Course tab does
+        course = start_course(plan, technique, dose.treatment_time_min * 60.0, args.max_gap_days)
     except CourseError as err:
         raise InputError(f"the course cannot start: {err}") from None
     from planner.core.plan_file import save_plan

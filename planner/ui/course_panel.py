@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QBoxLayout, QDateEdit, QFormLayout, QGroupBox, QH
 
 from planner.core.course import Course, CourseError, course_columns
 from planner.core.plan import Plan
+from planner.techniques.course_start import start_course
 from planner.ui.document import PlanDocument
 from planner.ui.readable_colours import STOP, WARNING, text_colour
 
@@ -235,13 +236,8 @@ class CoursePanel(QWidget):
         if plan is None or plan.course is not None or self._planned_time_s is None:
             return
         technique = self.registry.get(plan.setup.technique_id)
-        rx = plan.prescription
-        preset = next((p for p in technique.fractionation_presets
-                       if p.fractions == rx.fractions and abs(p.dose_per_fraction_gy - rx.dose_per_fraction_gy) < 1e-9), None)
         try:
-            course = Course(rx.fractions, rx.dose_per_fraction_gy, round(self._planned_time_s, 1), self.max_gap.value(),
-                            min_interval_hours=None if preset is None else preset.min_interval_hours,
-                            schedule_source="" if preset is None else preset.source)
+            course = start_course(plan, technique, self._planned_time_s, self.max_gap.value())
         except CourseError as err:
             self.problem_label.setText(f"The course cannot start: {err}")
             return
