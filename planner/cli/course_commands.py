@@ -249,6 +249,7 @@ def run_start(args) -> int:
         course = start_course(plan, technique, dose.treatment_time_min * 60.0, args.max_gap_days)
     except CourseError as err:
         raise InputError(f"the course cannot start: {err}") from None
+    _check_rt_plan_time(path, course)
     from planner.core.plan_file import save_plan
 
     try:
@@ -267,6 +268,31 @@ def run_start(args) -> int:
           f"{time_name} {course.planned_dwell_time_s:.1f} s per fraction, gaps over {course.max_gap_days} days flagged"
           + ("" if course.min_interval_hours is None else f", at least {course.min_interval_hours:g} h apart"))
     return EXIT_OK
+
+
+def _check_rt_plan_time(path: Path, course) -> None:
+    """A course beside an exported RT Plan starts only with the time per fraction that RT Plan specifies: the
+    engine's time today differs when its beam data or commissioning changed since the export, and the fractions
+    would then be recorded against a plan nobody approved (record-fraction would refuse them, fraction by fraction)."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    from planner.core.course import PLANNED_TIME_TOLERANCE_S
+    from planner.dicom.export import RT_PLAN_FILE
+    from planner.dicom.treatment_record import TreatmentRecordError, rt_plan_time_per_fraction_s
+
+    rt_plan_path = path.parent / RT_PLAN_FILE
+    if not rt_plan_path.is_file():
+        return
+    try:
+        specified_s = rt_plan_time_per_fraction_s(dcmread(rt_plan_path))
+    except (InvalidDicomError, OSError, TreatmentRecordError, AttributeError) as err:
+        raise InputError(f"{rt_plan_path} cannot be read for its time per fraction ({err}); the course was not "
+                         f"started") from None
+    if abs(specified_s - course.planned_dwell_time_s) > PLANNED_TIME_TOLERANCE_S:
+        raise InputError(f"the plan's dose today gives {course.planned_dwell_time_s:.1f} s per fraction, "
+                         f"{rt_plan_path} specifies {specified_s:.1f} s: the beam data or commissioning changed "
+                         f"since the export; export the plan again and have it approved before starting the course")
 
 
 def planned_dose(plan, path: Path, technique):

@@ -198,6 +198,12 @@ def _check_rt_plan(ds: Dataset, plan: Plan) -> str:
     return uid
 
 
+def rt_plan_time_per_fraction_s(ds: Dataset) -> float:
+    """The beam-on time per fraction a Planner kV or eBx RT Plan specifies, in seconds (kV: the meterset's
+    minutes x 60; eBx: the channel's total time)."""
+    return _planned_seconds(ds, "ApplicationSetupSequence" in ds)
+
+
 def _planned_seconds(ds: Dataset, brachy: bool) -> float:
     """The beam-on time per fraction the RT Plan specifies, in seconds."""
     if brachy:

@@ -198,7 +198,10 @@ class MainWindow(PlannerWindow):
         self._add_menu("&Image", (self.calibrate_action, None, self.confirm_skin_action, self.draw_skin_action,
                                   self.reset_skin_action, None, self.fit_action, self.caliper_action,
                                   self.play_action, self.wash_action))
-        self._add_view_menu()
+        view_menu = self._add_view_menu()
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("Response in Its Own Window", self.show_response_window,
+                                         tip="The course's response view floated at a readable size"))
         self._add_menu("&Help", (self.about_action,))
         self._add_toolbar("Main", "MainToolBar", (
             self.open_image_action, self.open_plan_action, self.save_action, None,
@@ -206,6 +209,22 @@ class MainWindow(PlannerWindow):
             self.propose_outline_action, None, self.confirm_skin_action, self.draw_skin_action, None,
             self.fit_action, self.caliper_action, self.wash_action))
         self._show_recent_files()
+
+    # The Response dock shares the small bottom area with the Course; its plot and images want a window.
+    RESPONSE_WINDOW_PX = (1240, 780)
+
+    def show_response_window(self) -> None:
+        """The Response dock floated, as large as RESPONSE_WINDOW_PX allows on this screen, centred on the window."""
+        dock = self.findChild(QDockWidget, "ResponseDock")
+        dock.show()
+        dock.setFloating(True)
+        screen = (self.screen() or QApplication.primaryScreen()).availableGeometry()
+        width = min(self.RESPONSE_WINDOW_PX[0], screen.width() - 40)
+        height = min(self.RESPONSE_WINDOW_PX[1], screen.height() - 40)
+        dock.resize(width, height)
+        centre = self.frameGeometry().center()
+        dock.move(max(screen.left(), centre.x() - width // 2), max(screen.top(), centre.y() - height // 2))
+        dock.raise_()
 
     def _add_imrt_actions(self, file_menu):
         """IMRT plans open in their own window (planner/ui/imrt); the launcher keeps those windows alive."""

@@ -296,3 +296,23 @@ def test_a_time_later_today_than_now_is_refused(package):
     result = record(package, dt.date.today().isoformat(), "1.5", "--at", "23:59:59")
     assert result.returncode == 2 and "is later than now" in result.stderr
     assert (package / "plan.json").read_bytes() == before and not list(package.glob("RTRECORD*"))
+
+
+@pytest.mark.parametrize("package", ["kv", "ebx"], indirect=True)
+def test_start_refuses_a_time_the_exported_rt_plan_does_not_specify(package):
+    """The engine's time today against the RT Plan beside the plan: here the RT Plan's time is made 10 % longer
+    (as if the beam data had changed since the export), so the course would not follow the approved plan."""
+    rt_plan = dcmread(package / "RTPLAN.dcm")
+    if "ApplicationSetupSequence" in rt_plan:
+        channel = rt_plan.ApplicationSetupSequence[0].ChannelSequence[0]
+        channel.ChannelTotalTime = f"{float(channel.ChannelTotalTime) * 1.1:.4f}"
+    else:
+        beam = rt_plan.FractionGroupSequence[0].ReferencedBeamSequence[0]
+        beam.BeamMeterset = f"{float(beam.BeamMeterset) * 1.1:.6f}"
+    rt_plan.save_as(package / "RTPLAN.dcm")
+    before = (package / "plan.json").read_bytes()
+    result = start(package)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    specified = rt_plan_seconds(package)
+    assert f"specifies {specified:.1f} s" in result.stderr and "export the plan again" in result.stderr
+    assert (package / "plan.json").read_bytes() == before

@@ -232,6 +232,17 @@ def test_the_response_view_is_a_dock_of_the_main_window_beside_the_course(window
     assert dock in window.tabifiedDockWidgets(window.findChild(QDockWidget, "CourseDock"))
 
 
+def test_view_response_in_its_own_window_floats_the_dock_at_a_readable_size(window, qtbot):
+    """At 1280 x 800 the bottom dock is about 300 px tall: the plot and both images need a window of their own."""
+    [action] = [a for a in window.menuBar().actions() if a.text() == "&View"][0].menu().actions()[-1:]
+    assert action.text() == "Response in Its Own Window"
+    action.trigger()
+    dock = window.findChild(QDockWidget, "ResponseDock")
+    qtbot.waitUntil(lambda: dock.isFloating() and dock.isVisible())
+    screen = window.screen().availableGeometry()
+    assert dock.width() == min(1240, screen.width() - 40) and dock.height() == min(780, screen.height() - 40)
+
+
 def test_screenshot_1280x800(qtbot, tmp_path, images):
     sessions = five_sessions(images)
     sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1",
@@ -243,7 +254,6 @@ def test_screenshot_1280x800(qtbot, tmp_path, images):
     view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
     qtbot.wait(50)
     assert view.grab().save(str(tmp_path / "response.png"))
-    view.grab().save("/tmp/response.png")
 
 
 def test_in_the_window_the_line_follows_the_plans_computed_dose(demo_window, qtbot):
