@@ -20,6 +20,10 @@ are flagged as such; those that might be too short are flagged as "not verifiabl
 Imaging sessions (planner.core.course_imaging): the ultrasounds of the course, kept in timeline order,
 one per place on the timeline; `with_session` adds one (the date checks are there, the patient check is
 course_imaging.check_same_patient, which needs the plan's identity).
+
+The decision with the patient (issue 17, point 7; the options are planner.core.treatment_options): the
+regimen chosen, the preferences the patient stated in their own words, when and by which physician;
+`with_decision` records it, replacing an earlier one.
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ from planner.core.errors import PlannerError
 
 COURSE_FORMAT = "planner-course"
 # 2 added the imaging sessions; a version 1 course (fractions only) is read with none.
-COURSE_FORMAT_VERSION = 2
-READABLE_COURSE_VERSIONS = (1, 2)
+# 3 added the decision with the patient; versions 1 and 2 are read with none. A course without a decision is
+# still written as version 2, which the Planners that read only 1 and 2 open without losing anything; one with
+# a decision is written as 3, so those Planners refuse it instead of dropping the decision.
+COURSE_FORMAT_VERSION = 3
+VERSION_WITHOUT_DECISION = 2
+READABLE_COURSE_VERSIONS = (1, 2, 3)
 
 
 # A planned time that moved by more than this since the course started is flagged (a tenth of a
@@ -96,6 +104,27 @@ class FractionRecord:
 
 
 @dataclass(frozen=True)
+class TreatmentDecision:
+    """The option chosen with the patient (e.g. "Option B: 40 Gy / 8 × 5 Gy (twice weekly, ≥ 48 h apart)"),
+    the patient's stated preferences as free text (e.g. "fewer visits: lives 80 km away"; empty when none were
+    stated), the date and the physician who recorded it."""
+
+    chosen_regimen: str
+    preferences: str
+    decided_on: date
+    decided_by: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chosen_regimen, str) or not self.chosen_regimen.strip():
+            raise CourseError("the decision: the chosen option is required")
+        if not isinstance(self.preferences, str):
+            raise CourseError(f"the decision: the patient's preferences must be text, got {self.preferences!r}")
+        _plain_date(self.decided_on, "the date of the decision")
+        if not isinstance(self.decided_by, str) or not self.decided_by.strip():
+            raise CourseError("the decision: the name of the physician who recorded it is required")
+
+
+@dataclass(frozen=True)
 class ScheduleFinding:
     kind: str                    # "gap", "too close", "interval not verifiable", "waiting"
     after_fraction: int
@@ -114,6 +143,7 @@ class Course:
     min_interval_hours: float | None = None      # e.g. 48 h (Radiat Oncol 5:87, 2010)
     schedule_source: str = ""
     sessions: tuple[ImagingSession, ...] = ()     # in timeline order (SessionTime.order_key)
+    decision: TreatmentDecision | None = None     # the option chosen with the patient, once recorded
 
     def __post_init__(self) -> None:
         _whole_number(self.planned_fractions, "planned number of fractions", 1)
@@ -138,6 +168,8 @@ class Course:
                 raise CourseError(f"fraction {i} ({r.delivered_on.isoformat()}) is dated before fraction {i - 1} "
                                   f"({self.records[i - 2].delivered_on.isoformat()})")
         self._check_sessions()
+        if self.decision is not None and not isinstance(self.decision, TreatmentDecision):
+            raise CourseError(f"the decision must be a TreatmentDecision, got {self.decision!r}")
 
     def _check_sessions(self) -> None:
         if not isinstance(self.sessions, tuple) or not all(isinstance(s, ImagingSession) for s in self.sessions):
@@ -203,6 +235,10 @@ class Course:
                                               f"({earlier.acquired_on.isoformat()}): is the date right?")
         sessions = tuple(sorted(self.sessions + (session,), key=lambda s: s.when.order_key))
         return replace(self, sessions=sessions)
+
+    def with_decision(self, decision: TreatmentDecision | None) -> "Course":
+        """A new Course with the decision with the patient recorded (replacing any earlier one; None clears it)."""
+        return replace(self, decision=decision)
 
     # ------------------------------------------------------------------------------------- dose
 
@@ -313,7 +349,7 @@ def course_columns(time_name: str) -> tuple[str, ...]:
 def course_to_dict(course: Course) -> dict[str, Any]:
     return {
         "format": COURSE_FORMAT,
-        "version": COURSE_FORMAT_VERSION,
+        "version": VERSION_WITHOUT_DECISION if course.decision is None else COURSE_FORMAT_VERSION,
         "planned_fractions": course.planned_fractions,
         "dose_per_fraction_gy": course.dose_per_fraction_gy,
         "planned_dwell_time_s": course.planned_dwell_time_s,
@@ -323,7 +359,37 @@ def course_to_dict(course: Course) -> dict[str, Any]:
         "records": [{"number": r.number, "delivered_on": r.delivered_on.isoformat(), "dwell_time_s": r.dwell_time_s,
                      "delivered_by": r.delivered_by, "remarks": r.remarks} for r in course.records],
         "sessions": [session_to_dict(s) for s in course.sessions],
+        **({} if course.decision is None else {"decision": _decision_to_dict(course.decision)}),
     }
+
+
+def _decision_to_dict(decision: TreatmentDecision) -> dict[str, Any]:
+    return {"chosen_regimen": decision.chosen_regimen, "preferences": decision.preferences,
+            "decided_on": decision.decided_on.isoformat(), "decided_by": decision.decided_by}
+
+
+_DECISION_KEYS = ("chosen_regimen", "preferences", "decided_on", "decided_by")
+
+
+def _decision_from_dict(raw: Any) -> TreatmentDecision | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise CourseError(f"the course's decision must be a JSON object, got {type(raw).__name__}")
+    missing = [k for k in _DECISION_KEYS if k not in raw]
+    if missing:
+        raise CourseError(f"the course's decision is missing {', '.join(missing)}")
+    return TreatmentDecision(raw["chosen_regimen"], raw["preferences"], _decision_date(raw["decided_on"]),
+                             raw["decided_by"])
+
+
+def _decision_date(text: Any) -> date:
+    if isinstance(text, str):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise CourseError(f"the course's decision: its date must be an ISO date (YYYY-MM-DD), got {text!r}")
 
 
 _COURSE_KEYS = ("planned_fractions", "dose_per_fraction_gy", "planned_dwell_time_s", "max_gap_days", "records")
@@ -370,6 +436,7 @@ def course_from_dict(data: Any, *, today: date | None = None) -> Course:
         sessions = tuple(session_from_dict(raw, i) for i, raw in enumerate(raw_sessions, start=1))
     except SessionError as e:
         raise CourseError(str(e)) from None
+    decision = _decision_from_dict(data.get("decision")) if data["version"] >= 3 else None
     return Course(data["planned_fractions"], data["dose_per_fraction_gy"], data["planned_dwell_time_s"],
                   data["max_gap_days"], tuple(records), data.get("min_interval_hours"),
-                  data.get("schedule_source", "") or "", sessions)
+                  data.get("schedule_source", "") or "", sessions, decision)
