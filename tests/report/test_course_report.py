@@ -1,0 +1,189 @@
+"""The course report (issue 17, point 6), read back the way a person and a printer see it: pdftotext,
+pdfinfo and pdftoppm (poppler), not reportlab.
+
+The course is the response view's (tests/ui/test_course_response.py): five fractions of 7 Gy and five
+imaging sessions whose outlines are ellipses of known depth and width on two synthetic DICOM
+ultrasounds; the lesion shrinks to a nadir at follow-up week 4 and regrows by 50 % at week 12. Here
+fraction 3 was stopped after 60 s of its planned 120 s.
+"""
+
+import subprocess
+from dataclasses import replace
+from datetime import date, datetime, timezone
+
+import pytest
+from reportlab.graphics.shapes import Circle, String
+from reportlab.lib import colors
+
+from planner.core.course import FractionRecord
+from planner.core.course_imaging import ImagingSession, SessionError, SessionTime
+from planner.report import course_report, pdf_figures
+from planner.report.content import ReportError
+from planner.report.course_report import date_ticks, response_plot, timeline, write_course_report
+from tests.report.test_pdf_report import pdf_text, render
+from tests.ui.test_course_response import (FRACTION_DATES, SESSIONS, TODAY, a_plan, five_sessions,  # noqa: F401
+                                           images, polygon_area)                                 # images: a fixture
+
+PRINTED_AT = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)
+SHORT_FRACTION, SHORT_S, PLANNED_S, DOSE_PER_FRACTION_GY = 3, 60.0, 120.0, 7.0
+# By hand: four whole fractions and one of half its time (the dose is proportional to the beam-on time).
+DELIVERED_GY = 4 * DOSE_PER_FRACTION_GY + DOSE_PER_FRACTION_GY * SHORT_S / PLANNED_S      # 31.5
+RECURRENCE = ("SUSPECTED RECURRENCE at follow-up week 12 (2027-02-09): depth 1.8 mm is 50 % above the nadir 1.2 mm "
+              "(follow-up week 4), beyond the clinic's 20 % regrowth threshold")
+
+
+def course_plan(sessions):
+    plan = a_plan(sessions)
+    records = tuple(FractionRecord(i, on, SHORT_S if i == SHORT_FRACTION else PLANNED_S, "RTT A", today=TODAY)
+                    for i, on in enumerate(FRACTION_DATES, start=1))
+    return plan.with_course(replace(plan.course, records=records))
+
+
+def write(plan, tmp_path, threshold=20.0, **kwargs):
+    return write_course_report(plan, tmp_path / "course.pdf", printed_at=PRINTED_AT,
+                               regrowth_threshold_percent=threshold, **kwargs)
+
+
+def page_count(path) -> int:
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+
+
+def embedded_images(path) -> list[tuple[int, int, int]]:
+    """(page, width, height in pixels) of each image the PDF holds, as poppler's pdfimages lists them."""
+    listing = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in listing.splitlines()[2:]]
+    return [(int(row[0]), int(row[3]), int(row[4])) for row in rows if row[2] == "image"]
+
+
+def test_the_report_prints_the_hand_measures_the_dates_the_delivered_dose_and_the_recurrence(tmp_path, images):
+    path = write(course_plan(five_sessions(images)), tmp_path)
+    assert path == tmp_path / "course.pdf"
+    pages = pdf_text(path)
+    text = " ".join(pages)
+    for _, on, depth, width in SESSIONS:
+        assert on.isoformat() in text
+        assert f"{depth:.2f} mm" in text and f"{width:.2f} mm" in text
+        assert f"{polygon_area(depth, width):.2f} mm²" in text
+    assert "depth 2.80 mm, width 9.00 mm" in text              # under the baseline's image
+    for on in FRACTION_DATES:
+        assert on.isoformat() in text
+    assert f"{DELIVERED_GY:.2f} Gy" == "31.50 Gy"
+    assert f"Delivered {DELIVERED_GY:.2f} Gy in 5 fraction(s)" in text
+    assert "60.0 s of 120.0 s" in text and "3.50 Gy" in text    # the shortened fraction, in proportion
+    assert "35.00 Gy" in text                                   # the course planned
+    assert RECURRENCE in text
+    assert "Sequence of Ultrasound Regions" in text             # the calibration source
+    assert "Patient ID: P-1" in text and "Left cheek BCC" in text
+    n = page_count(path)
+    assert len(pages) == n >= 2
+    assert all(f"Page {i} of {n}" in page for i, page in enumerate(pages, start=1))
+    assert all("SUSPECTED RECURRENCE" in page for page in pages)   # the mark in every page's header
+
+    rendered = render(path, tmp_path)
+    first = rendered[0]
+    assert first.shape[0] > 600                                  # A4 at 60 dpi: 702 × 496 pixels
+    assert (first.mean(axis=2) < 235).mean() > 0.05              # not blank
+    red = (first[..., 0] > 180) & (first[..., 1] < 80) & (first[..., 2] < 80)
+    assert red.sum() > 5000                                     # the recurrence box
+    assert len(embedded_images(path)) == 2                      # the baseline and the latest session
+
+
+def test_without_a_threshold_recurrence_is_not_judged_and_the_adaptation_lines_are_printed(tmp_path, images):
+    lines = ("after fraction 5: re-plan, the lesion lies deeper than the 90 % isodose",
+             "a smaller cone covers the lesion with the margin")
+    text = " ".join(pdf_text(write(course_plan(five_sessions(images)), tmp_path, threshold=None,
+                                   adaptation_lines=lines)))
+    assert "recurrence not judged at follow-up week 4, follow-up week 12" in text
+    assert "SUSPECTED RECURRENCE" not in text
+    assert all(line in text for line in lines)
+    assert "nadir: depth 1.2 mm at follow-up week 4" in text
+    assert "after fraction 2 (2026-11-05): depth 2.8 → 2.0 mm (−29 %)" in text
+
+
+def test_the_timeline_is_in_date_order_each_session_beside_its_fraction():
+    plan = course_plan([])
+    sessions = five_sessions(["/a.dcm", "/b.dcm"])
+    course = replace(plan.course, sessions=tuple(sessions))
+    labels = [item.when.label if hasattr(item, "when") else f"fraction {item.number}"
+              for _, _, item in timeline(course)]
+    assert labels == ["baseline", "fraction 1", "fraction 2", "after fraction 2", "fraction 3", "fraction 4",
+                      "fraction 5", "after fraction 5", "follow-up week 4", "follow-up week 12"]
+
+
+def test_the_plot_marks_the_fractions_and_has_both_units_and_an_unmeasurable_session_below_zero():
+    sessions = five_sessions(["/a.dcm", "/b.dcm"])
+    sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), "/c.png", None, "P-1",
+                                      "Doe^Jane"))
+    plan = course_plan(sessions)
+    drawing = response_plot(plan.course, 500.0)
+    texts = [shape.text for shape in drawing.contents if isinstance(shape, String)]
+    hollow = [shape for shape in drawing.contents if isinstance(shape, Circle) and shape.fillColor == colors.white]
+    assert len(hollow) == 2 and "session not measurable" in texts          # the marker and its legend sample
+    zero = next(shape.y for shape in drawing.contents if isinstance(shape, String) and shape.text == "0")
+    assert hollow[0].cy < zero                                              # below the 0 mm line
+    assert {"F1", "F5", "depth below the skin", "lateral width", "fraction delivered"} <= set(texts)
+    assert "10 mm" in texts and "30 mm²" in texts             # the top values (9.0 mm wide, 19.3 mm²) with their units
+    assert {"Nov 2026", "Dec 2026", "Jan 2027", "Feb 2027"} <= set(texts)
+    assert date_ticks(date(2026, 11, 1), date(2026, 11, 20), 4) == [
+        (date(2026, 11, 1), "2026-11-01"), (date(2026, 11, 8), "2026-11-08"), (date(2026, 11, 15), "2026-11-15")]
+
+
+def test_the_baseline_and_the_latest_session_are_drawn_at_one_scale(tmp_path, images, monkeypatch):
+    drawn = []
+
+    class Recording(course_report.SessionFigure):
+        def __init__(self, figure, *args):
+            super().__init__(figure, *args)
+            drawn.append(self)
+
+    monkeypatch.setattr(course_report, "SessionFigure", Recording)
+    write(course_plan(five_sessions(images)), tmp_path)
+    base, latest = drawn[:2]                                      # (the PDF is laid out twice)
+    assert base.pt_per_mm == pytest.approx(latest.pt_per_mm, rel=1e-6)
+    assert base.figure.extent_mm == pytest.approx(latest.figure.extent_mm, abs=0.06)     # the same window
+    # The window: the wider lesion (9 mm, centred at 0.5 mm) and 4 mm either side; from 1.5 mm above the
+    # skin (1.0 mm; or the image's top) to 3 mm below the deeper lesion (2.8 mm below the skin).
+    left, top, width, height = base.figure.extent_mm
+    assert (left, width) == pytest.approx((0.5 - 4.5 - 4.0, 17.0), abs=0.11)
+    assert top <= 1.0 - 1.5 + 0.03 or top <= 0.0
+    assert top + height == pytest.approx(1.0 + 2.8 + 3.0, abs=0.03)
+    assert base.figure.outline_mm is not None and base.figure.isodoses == ()
+
+
+def test_a_missing_image_is_named_in_its_place(tmp_path, images):
+    path = write(course_plan(five_sessions(images, missing="followup:12")), tmp_path)
+    text = " ".join(pdf_text(path))
+    assert "The image cannot be shown" in text and "lost.dcm: file not found" in text    # in its place
+    assert "depth 1.80 mm, width 7.00 mm" in text                 # its measure stands
+    assert len(embedded_images(path)) == 1                      # the baseline is drawn
+
+
+def test_a_course_without_sessions_still_reports_its_fractions(tmp_path):
+    path = write(course_plan(()), tmp_path)
+    text = " ".join(pdf_text(path))
+    assert all(on.isoformat() in text for on in FRACTION_DATES)
+    assert f"Delivered {DELIVERED_GY:.2f} Gy in 5 fraction(s)" in text
+    assert "No imaging session in the course" in text
+    assert "no baseline session: changes are not stated" in text
+    assert "No gap longer than the 7-day limit" in text
+
+
+def test_a_plan_without_a_course_is_refused_in_one_line_and_writes_nothing(tmp_path):
+    plan = course_plan(()).with_course(None)
+    with pytest.raises(ReportError, match="has no treatment course") as caught:
+        write(plan, tmp_path)
+    assert len(str(caught.value).splitlines()) == 1
+    with pytest.raises(SessionError, match="regrowth threshold"):
+        write(course_plan(()), tmp_path, threshold=-5.0)
+    assert not (tmp_path / "course.pdf").exists()
+
+
+def test_a_failure_while_drawing_leaves_no_file(tmp_path, images, monkeypatch):
+    def broken_drawing(self):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(pdf_figures.UltrasoundFigure, "draw", broken_drawing)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write(course_plan(five_sessions(images)), tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == []
