@@ -90,6 +90,15 @@ def register(commands) -> None:
     add_json_argument(show)
     show.set_defaults(run=run_show)
 
+    report = sub.add_parser("report", help="the course report as a PDF",
+                            description="Write the course report of PLAN: the timeline of sessions and fractions, "
+                                        "the plot of depth, width and area, the baseline and latest images side by "
+                                        "side, the fractions delivered against planned, the response, adaptation "
+                                        "and schedule findings. A report that fails leaves no file.")
+    report.add_argument("plan", metavar="PLAN", help="the plan file (e.g. the package's plan.json)")
+    report.add_argument("--out", required=True, metavar="FILE.pdf", help="the PDF to write")
+    report.set_defaults(run=run_report)
+
 
 # --------------------------------------------------------------------------------- add-image
 
@@ -475,6 +484,25 @@ def run_show(args) -> int:
               "the lesion and no smaller option covers it")
         for finding in adaptation:
             print(f"  {finding.message}")
+    return EXIT_OK
+
+
+def run_report(args) -> int:
+    """The same findings as `course show`, on paper (planner.report.course_report)."""
+    import datetime as dt
+
+    from planner.core.clinic_settings import load_clinic_settings
+    from planner.report.course_report import write_course_report
+
+    path = Path(args.plan)
+    plan, _ = _load(path)
+    if plan.course is None:
+        raise CommandError(NO_COURSE)
+    adaptation = tuple(f.message for f in _adaptation_of_latest(plan))
+    out = write_course_report(plan, Path(args.out), printed_at=dt.datetime.now().replace(microsecond=0),
+                              regrowth_threshold_percent=load_clinic_settings().recurrence_regrowth_percent,
+                              adaptation_lines=adaptation)   # a file that cannot be written: its one-line ReportError
+    print(f"course report written to {out}")
     return EXIT_OK
 
 

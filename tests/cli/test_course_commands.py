@@ -4,6 +4,7 @@ the other patient refused with both identities, unlikely dates asked, an image w
 as not measurable. Foreign input: the bundled demo ultrasound and pydicom's ultrasound example."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,22 @@ def test_show_lists_sessions_fractions_and_findings(tmp_path, synthetic):
     text = planner("course", "show", plan, env={"PLANNER_CLINIC_SETTINGS": str(settings)})
     assert text.returncode == 0 and "imaging sessions:" in text.stdout and REGION_SCALE in text.stdout
     assert "adaptation (after fraction 2, the latest session):" in text.stdout and ": re-plan" in text.stdout
+
+
+def test_report_prints_the_sessions_and_the_adaptation_as_show_says_them(tmp_path, synthetic):
+    """`course report` writes the PDF of planner.report.course_report (tested there) with the findings `course show`
+    gives; read back with poppler's pdftotext, a third-party reader."""
+    case, image, outline = synthetic[1]
+    plan = a_plan(tmp_path / "plan.json")
+    assert add(plan, image, "baseline", "--date", "2026-11-02", "--outline", outline).returncode == 0
+    shown = json.loads(planner("course", "show", plan, "--json").stdout)
+    out = tmp_path / "course.pdf"
+    result = planner("course", "report", plan, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"course report written to {out}"
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert f"{shown['sessions'][0]['depth_mm']:.2f} mm" in text
+    assert shown["adaptation"][0]["message"].split(": re-plan")[0][:40] in " ".join(text.split())
+    missing = planner("course", "report", plan, "--out", tmp_path / "plan.json" / "course.pdf")   # under a file
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "cannot write the course report" in missing.stderr
+    assert not (tmp_path / "plan.json").is_dir()
