@@ -99,6 +99,20 @@ def register(commands) -> None:
     report.add_argument("--out", required=True, metavar="FILE.pdf", help="the PDF to write")
     report.set_defaults(run=run_report)
 
+    options = sub.add_parser("options", help="the options sheet for the decision with the patient (PDF)",
+                             description="Write the printable options sheet of PLAN: the technique's published "
+                                         "regimens side by side (visits, weeks, time per visit for this lesion from "
+                                         "the technique's engine, BED/EQD2, coverage) in plain language. With "
+                                         "--choose, the chosen option and the patient's preferences are recorded "
+                                         "in the course (which must have been started).")
+    options.add_argument("plan", metavar="PLAN", help="the plan file (e.g. the package's plan.json)")
+    options.add_argument("--out", required=True, metavar="FILE.pdf", help="the PDF to write")
+    options.add_argument("--choose", metavar="LETTER", default=None, help="the option chosen with the patient (A, B, ...)")
+    options.add_argument("--preferences", default="", metavar="TEXT",
+                         help="the patient's stated preferences, in their words (with --choose)")
+    options.add_argument("--decided-by", default=None, metavar="NAME", help="the physician recording the choice")
+    options.set_defaults(run=run_options)
+
 
 # --------------------------------------------------------------------------------- add-image
 
@@ -503,6 +517,51 @@ def run_report(args) -> int:
                               regrowth_threshold_percent=load_clinic_settings().recurrence_regrowth_percent,
                               adaptation_lines=adaptation)   # a file that cannot be written: its one-line ReportError
     print(f"course report written to {out}")
+    return EXIT_OK
+
+
+def run_options(args) -> int:
+    """Each published regimen's time per visit computed for this plan's lesion and setup by the technique's engine
+    (the same call `course start` makes), then the sheet (planner.report.options_sheet)."""
+    import datetime as dt
+
+    from planner.core.course import CourseError, TreatmentDecision
+    from planner.core.plan_file import save_plan
+    from planner.core.treatment_options import regimen_plan, treatment_options
+    from planner.report.options_sheet import write_options_sheet
+    from planner.techniques.registry import discover_techniques
+
+    path = Path(args.plan)
+    plan, calculation = _load(path)
+    if args.choose is not None and plan.course is None:
+        raise InputError(NO_COURSE + "; the choice is recorded in the course")
+    if args.choose is not None and not args.decided_by:
+        raise InputError("--decided-by NAME is required with --choose: the physician who records the choice")
+    technique = discover_techniques().get(plan.setup.technique_id)
+    times = {}
+    for preset in technique.fractionation_presets:
+        dose = planned_dose(regimen_plan(plan, preset), path, technique)
+        times[preset] = (dose.treatment_time_min if dose.treatment_time_min is not None and not dose.refused
+                         else (dose.treatment_time_reason or "the dose was refused"))
+    own = planned_dose(plan, path, technique)
+    coverage = own.coverage
+    options = treatment_options(plan, technique.name, technique.fractionation_presets, times,
+                                coverage_text=coverage.sentence() if coverage else "coverage not judged: no dose",
+                                covered=coverage.covered if coverage else None,
+                                time_name=getattr(own, "time_name", "treatment time") or "treatment time")
+    if args.choose is not None:
+        chosen = options.option(args.choose.strip().upper())
+        try:
+            decision = TreatmentDecision(f"Option {chosen.letter}: {chosen.label}", args.preferences.strip(),
+                                         dt.date.today(), args.decided_by.strip())
+        except CourseError as err:
+            raise InputError(str(err)) from None
+        plan = plan.with_course(plan.course.with_decision(decision))
+        save_plan(path, plan, calculation_record=calculation)
+    out = write_options_sheet(plan, options, Path(args.out), printed_at=dt.datetime.now().replace(microsecond=0))
+    print(f"options sheet written to {out}")
+    if args.choose is not None:
+        print(f"recorded in the course: {plan.course.decision.chosen_regimen}")
     return EXIT_OK
 
 

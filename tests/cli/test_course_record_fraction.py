@@ -316,3 +316,31 @@ def test_start_refuses_a_time_the_exported_rt_plan_does_not_specify(package):
     specified = rt_plan_seconds(package)
     assert f"specifies {specified:.1f} s" in result.stderr and "export the plan again" in result.stderr
     assert (package / "plan.json").read_bytes() == before
+
+
+def test_options_sheet_times_each_regimen_and_records_the_choice(packages, tmp_path, engine_registry):
+    """`course options`: every published kV regimen's time per visit from the engine for this lesion and setup.
+    For one setup the time is the dose per fraction over the dose rate, so by hand an 18 Gy visit takes 18/7 of
+    the exported 7 Gy plan's time (the RT Plan's own meterset). Read back with pdftotext (third party)."""
+    import re
+    import subprocess
+
+    folder = tmp_path / "kv"
+    shutil.copytree(packages["kv"]["folder"], folder)
+    assert start(folder).returncode == 0
+    out = tmp_path / "options.pdf"
+    refused = planner("course", "options", folder / "plan.json", "--out", out, "--choose", "A")
+    assert refused.returncode == 2 and "--decided-by" in refused.stderr and not out.exists()
+    result = planner("course", "options", folder / "plan.json", "--out", out, "--choose", "b",
+                     "--preferences", "fewer visits: lives 80 km away", "--decided-by", "Oncologist^Ann")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "recorded in the course: Option B: 20 Gy × 1"
+    decision = course_of(folder)["decision"]
+    assert (decision["chosen_regimen"], decision["preferences"], decision["decided_by"]) == (
+        "Option B: 20 Gy × 1", "fewer visits: lives 80 km away", "Oncologist^Ann")
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    seconds = [int(s) for s in re.findall(r"\((\d+) s\)", text)]
+    plan_s = rt_plan_seconds(folder)
+    for dose_per_fraction in (18.0, 20.0, 7.0, 4.5):
+        assert any(abs(s - plan_s * dose_per_fraction / 7.0) <= 1.0 for s in seconds), (dose_per_fraction, seconds)
+    assert "fewer visits: lives 80 km away" in text
