@@ -89,8 +89,11 @@ class MainWindow(PlannerWindow):
         # the course's form and table all show without scrolling.
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, course_dock)
-        self.tabifyDockWidget(course_dock, response_dock)   # a tab beside the Course, below the image
-        course_dock.raise_()
+        # The response view wants a window's room (View > Response in Its Own Window, or the View menu's
+        # toggle); it starts hidden, below the image beside the Course when docked. Tabified with the Course,
+        # its tab bar was drawn over the window/level row at 1280 x 800.
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, response_dock)
+        response_dock.hide()
         self._default_dock_sizes = ([self.findChild(QDockWidget, "PlanDock"), metrics_dock, course_dock],
                                     [330, 390, 300], 480)  # heights, the right column's width (px)
 
