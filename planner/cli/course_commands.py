@@ -557,8 +557,15 @@ def run_options(args) -> int:
         except CourseError as err:
             raise InputError(str(err)) from None
         plan = plan.with_course(plan.course.with_decision(decision))
-        save_plan(path, plan, calculation_record=calculation)
+    # the sheet first, then the choice in the plan file: a sheet that cannot be written records nothing
     out = write_options_sheet(plan, options, Path(args.out), printed_at=dt.datetime.now().replace(microsecond=0))
+    if args.choose is not None:
+        try:
+            save_plan(path, plan, calculation_record=calculation)
+        except OSError as err:
+            out.unlink(missing_ok=True)
+            raise CommandError(f"writing {path} failed ({err.strerror or err}); the choice was not recorded and "
+                               f"no sheet was left") from None
     print(f"options sheet written to {out}")
     if args.choose is not None:
         print(f"recorded in the course: {plan.course.decision.chosen_regimen}")
