@@ -5,7 +5,8 @@
 The course of tests/report/test_course_report.py: five fractions of 7 Gy (fraction 3 stopped after 60 of
 120 s), five imaging sessions whose outlines are ellipses of known depth and width on two synthetic
 DICOM ultrasounds, shrinking to a nadir at follow-up week 4 and regrowing 50 % by week 12; the clinic's
-regrowth threshold 20 %; the response view's isodose line from a stand-in dose (2.50 mm), not a plan's.
+regrowth threshold 20 %; the plan's dose that of tests/ui/test_course_response.py (planned_dose: a kV beam of
+PDD 100·exp(−0.05 z), Ø 20 mm, 7 Gy to the 90 % isodose, 2.11 mm deep), drawn on both sessions' images.
 """
 import os, sys, subprocess, tempfile
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -22,7 +23,6 @@ from planner.imaging.synthetic import make_dermal_ultrasound
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 from planner.core.clinic_settings import ClinicSettings
 from planner.core.recovery import RecoveryStore
-from planner.dose.result import dose_result
 from planner.ui.course_response import CourseResponseView
 from planner.ui.document import PlanDocument
 import tests.ui.test_course_response as t
@@ -32,12 +32,11 @@ paths = []
 for seed in (11, 12):
     case = make_dermal_ultrasound(seed)
     paths.append(str(write_ultrasound_dicom(tmp / f"us_{seed}.dcm", case.pixels_u8, case.calibration, "Doe^Jane", "P-1")))
-plan = course_plan(t.five_sessions(paths))
+plan = t.planned(course_plan(t.five_sessions(paths)))
 doc = PlanDocument(RecoveryStore(tmp / "r.json")); doc.open(None, plan)
 view = CourseResponseView(doc, clinic_settings=t.threshold(20))
 view.resize(1280, 800); view.show()
-view.show_dose(dose_result([0.0, 1.0], [0.0, 1.0], plan.prescription.point, 7.0, (), prescription_depth_mm=2.5,
-                           prescription_isodose_percent=90.0, surface_dose_gy=7.78))
+view.show_dose(t.planned_dose(plan))
 view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
 for _ in range(30): app.processEvents()
 view.grab().save(str(ROOT / "docs" / "response-view.png"))

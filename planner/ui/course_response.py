@@ -11,10 +11,15 @@ dose controller (the prescription isodose's depth on the beam axis). It never ed
   cannot be measured is a hollow marker in a band below 0 mm, its reason in the tooltip, never a 0.
 - Side by side: the baseline and a chosen later session, each in mm relative to its beam axis
   (lateral) and its skin line at that axis (depth), the two views linked and locked 1:1, so both
-  show the same mm per screen pixel. The beam axis on a session's image is taken as its lesion's
-  lateral centre (where Edit ▸ Centre Cone on Lesion puts it); a session without an outline uses the
-  plan's axis. Images are loaded on demand with the planning loader; a missing or unreadable file is
-  said in words in place of the image.
+  show the same mm per screen pixel and the same point (lateral, depth) at the same pixel of each.
+  The beam axis on a session's image is taken as its lesion's lateral centre (where Edit ▸ Centre
+  Cone on Lesion puts it); a session without an outline uses the plan's axis. Images are loaded on
+  demand with the planning loader; a missing or unreadable file is said in words in place of the image.
+- On each image, the plan's isodoses as the main window draws them (planner/ui/dose_overlay.py: the
+  same levels, colours and labels), the plan's dose placed on the session by
+  planner.dose.session_dose (its beam axis at its skin moved onto the session's); a session it cannot
+  be placed on (not measurable, no dose, a refused dose) shows none, and the note under the images
+  says why.
 - Words: planner.core.course_imaging.response_findings with the clinic's regrowth threshold
   (recurrence_regrowth_percent in the clinic settings; unset: the findings say recurrence is not judged).
 """
@@ -36,7 +41,9 @@ from planner.core.course_imaging import response_findings
 from planner.core.errors import PlannerError
 from planner.dose import isodose_palette as palette
 from planner.dose.coverage import percent_text
+from planner.dose.session_dose import APPROXIMATION, SessionDoseError, session_dose
 from planner.imaging.loader import load_ultrasound
+from planner.ui.dose_overlay import DoseOverlay
 from planner.ui.readable_colours import STOP, WARNING, text_colour
 
 DEPTH_COLOUR = "#ff8040"
@@ -50,6 +57,9 @@ PLOT_MIN_HEIGHT_PX = 230                # below this the dates and the labels no
 IMAGE_MIN_HEIGHT_PX = 150
 STACK_IMAGES_FROM_PX = 560              # taller than this: the images one above the other, else side by side
 NO_SESSIONS = "No imaging sessions in the course yet (planner course add-image)."
+LEGEND_CHIP = "#202020"                  # isodose swatches on the images' dark, so yellow and white show
+IMAGE_NOTE = ("Both images in mm from their beam axis (the lesion's lateral centre) and the skin line there, at the "
+              "same scale; outline magenta, skin green.")
 
 
 def day_seconds(day: date) -> float:
@@ -80,14 +90,17 @@ class _SessionImage(pg.PlotWidget):
         for item, z in ((self.skin_curve, 5), (self.outline_curve, 10), (self.axis_line, 4)):
             item.setZValue(z)
             plot.addItem(item, ignoreBounds=item is self.axis_line)
+        self.dose = DoseOverlay(plot)
+        self.isodose_problem = "no session shown"     # why no isodose is drawn, "" when they are
         self.message = pg.TextItem("", color="w", anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 200))
         self.message.setZValue(20)
         plot.addItem(self.message, ignoreBounds=True)
         self.shown_image = None     # the UltrasoundImage shown, or None
         self.problem = ""
 
-    def show_session(self, session, image, problem: str, fallback_axis_x_mm: float | None) -> None:
-        """``image`` the loaded UltrasoundImage or None with ``problem`` saying why."""
+    def show_session(self, session, image, problem: str, fallback_axis_x_mm: float | None, placed) -> None:
+        """``image`` the loaded UltrasoundImage or None with ``problem`` saying why; ``placed`` the plan's
+        SessionDose on this session, or why there is none (text)."""
         self.getPlotItem().setTitle(f"{session.when.label} ({session.acquired_on.isoformat()})", size="9pt")
         axis_x = session.outline.lateral_centre_mm if session.outline is not None else fallback_axis_x_mm
         skin = session.skin_surface
@@ -113,6 +126,25 @@ class _SessionImage(pg.PlotWidget):
         else:
             vertices = list(session.outline.vertices_mm) + [session.outline.vertices_mm[0]]
             self.outline_curve.setData([x - axis_x for x, _ in vertices], [y - skin_y for _, y in vertices])
+        self._show_dose(placed)
+
+    def _show_dose(self, placed) -> None:
+        """The isodoses in this view's frame (mm from the beam axis, below the skin there), or none and why."""
+        if isinstance(placed, str):
+            self.dose.clear()
+            self.isodose_problem = placed
+            return
+        frame = placed.in_beam_frame()
+        self.dose.show_dose(frame.dose_gy, frame.x_mm, frame.y_mm, frame.dmax_gy, frame.skin_depth_at,
+                            frame.prescription_isodose_percent)
+        self.dose.legend.setVisible(False)          # in a small image it hides the lesion: the note under both has it
+        self.isodose_problem = ""
+
+    def isodose_legend(self) -> list[tuple[str, str]]:
+        """(colour, label) of each isodose drawn, as the main window's legend gives them; [] when none."""
+        if self.isodose_problem:
+            return []
+        return [(sample.item.opts["pen"].color().name(), label.text) for sample, label in self.dose.legend.items]
 
     def show_message(self, text: str) -> None:
         """No image: ``text`` says why, in its place."""
@@ -120,6 +152,8 @@ class _SessionImage(pg.PlotWidget):
         self.image_item.clear()
         self.skin_curve.setData([], [])
         self.outline_curve.setData([], [])
+        self.dose.clear()
+        self.isodose_problem = text
         self.message.setText(text)
         self.message.setPos(0.0, 2.0)
         self.message.setVisible(True)
@@ -202,9 +236,9 @@ class CourseResponseView(QWidget):
         self.later_image = _SessionImage("later session")
         self.later_image.setXLink(self.baseline_image)
         self.later_image.setYLink(self.baseline_image)
-        self.image_note = QLabel("Both images in mm from their beam axis (the lesion's lateral centre) and the skin "
-                                 "line there, at the same scale; outline magenta, skin green.")
+        self.image_note = QLabel(IMAGE_NOTE)
         self.image_note.setWordWrap(True)
+        self.image_note.setTextFormat(Qt.TextFormat.RichText)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -261,10 +295,12 @@ class CourseResponseView(QWidget):
     def show_dose(self, result) -> None:
         self._dose_result = result
         self._show_isodose()
+        self._show_images()
 
     def show_no_dose(self, reason: str) -> None:
         self._dose_result, self._no_dose_reason = None, reason
         self._show_isodose()
+        self._show_images()
 
     def _show_isodose(self) -> None:
         result = self._dose_result
@@ -437,6 +473,33 @@ class CourseResponseView(QWidget):
                 self._images[path] = (None, f"The image cannot be shown: {message}")
         return self._images[path]
 
+    def _placed_dose(self, plan, session):
+        """The plan's current dose on ``session`` (a SessionDose), or why there is none."""
+        result = self._dose_result
+        if result is None:
+            return f"{session.when.label}: no isodoses, {self._no_dose_reason}"
+        try:
+            return session_dose(result, plan.skin_surface, session)
+        except SessionDoseError as err:
+            return err.user_message
+
+    def _show_image_note(self) -> None:
+        """The isodoses' legend (the same on both images: one plan, one dose), what they are, and why an image
+        shown has none."""
+        views = (self.baseline_image, self.later_image)
+        legend = next((v.isodose_legend() for v in views if v.isodose_legend()), [])
+        problems = [v.isodose_problem for v in views if v.isodose_problem and v.shown_image is not None]
+        lines = []
+        if legend:
+            lines.append("Isodoses: " + " &nbsp;".join(
+                f"<span style='background:{LEGEND_CHIP}; color:{colour}'>&nbsp;━━&nbsp;</span>&nbsp;{html.escape(label).replace(' ', '&nbsp;')}"
+                for colour, label in legend))
+        lines.append(html.escape(IMAGE_NOTE + (f" Isodoses in % of Dmax: {APPROXIMATION}." if legend else "")))
+        if problems:
+            lines.append(f"<span style='color: {text_colour(WARNING, self)}'>{html.escape('; '.join(problems))}."
+                         f"</span>")
+        self.image_note.setText("<br>".join(lines))
+
     def _show_images(self) -> None:
         plan = self.document.plan
         sessions = () if plan is None or plan.course is None else plan.course.sessions
@@ -452,7 +515,8 @@ class CourseResponseView(QWidget):
             if session is None:
                 view.show_message(missing)
             else:
-                view.show_session(session, *self._image(session.image_path), axis)
+                view.show_session(session, *self._image(session.image_path), axis, self._placed_dose(plan, session))
+        self._show_image_note()
         # The lesions and a margin, not the whole image: the views are linked, so one range sets both.
         outlines = [s.outline for s, v in ((baseline, self.baseline_image), (later, self.later_image))
                     if s is not None and v.shown_image is not None and s.outline is not None]

@@ -4,7 +4,10 @@ prescription isodose, the baseline and a later image side by side at one mm scal
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
+
+import numpy as np
 
 import pytest
 from PySide6.QtCore import Qt
@@ -18,11 +21,16 @@ from planner.core.plan import Plan, TreatmentSetup
 from planner.core.prescription import Prescription
 from planner.core.recovery import RecoveryStore
 from planner.core.skin_surface import SkinSurface
+from planner.dose.dose_plane import BeamModel, dose_plane_gy
+from planner.dose.isodose_palette import ISODOSE_COLOURS, ISODOSE_LEVELS_PERCENT
 from planner.dose.result import dose_result
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 from planner.imaging.synthetic import make_dermal_ultrasound
 from planner.ui.course_response import CourseResponseView, day_seconds
+from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
+import pyqtgraph as pg
 from planner.ui.document import PlanDocument
+from tests.dose.kv_fixtures import synthetic_beam
 
 TODAY = date(2027, 6, 1)
 SKIN_MM = 1.0                                   # a flat skin line 1.0 mm below the transducer
@@ -89,6 +97,38 @@ def a_view(qtbot, tmp_path, plan, **kwargs) -> tuple[CourseResponseView, PlanDoc
     with qtbot.waitExposed(view):
         view.show()
     return view, document
+
+
+# The plan's dose: a kV beam with PDD 100·exp(−μz) (tests/dose/kv_fixtures.py), Ø 20 mm cone at 15 cm SSD, on a
+# planning image whose flat skin lies 1.5 mm down and whose beam axis is at 2.0 mm; 7 Gy to the 90 % isodose.
+# By hand the 90 % isodose lies −ln(0.9)/μ = 2.107 mm below the skin on the axis, the 50 % one 13.86 mm.
+MU_PER_MM = 0.05
+PLAN_SKIN = SkinSurface(((-20.0, 1.5), (20.0, 1.5)))
+PLAN_AXIS_MM = 2.0
+DEPTH_90_MM = -math.log(0.9) / MU_PER_MM
+
+
+def planned_dose(plan):
+    """The plan's DoseResult on a 0.05 × 0.025 mm planning grid, as a surface engine returns it."""
+    x = np.arange(-15.0, 15.0, 0.05) + 0.025
+    y = np.arange(0.0, 12.0, 0.025) + 0.0125
+    dmax = 7.0 / 0.9
+    grid = dose_plane_gy(BeamModel(synthetic_beam(MU_PER_MM, 20.0, 15.0, 70.0)), x, y, PLAN_SKIN, PLAN_AXIS_MM, dmax)
+    return dose_result(x, y, plan.prescription.point, 7.0, (), dose_grid_gy=grid, cone_axis_x_mm=PLAN_AXIS_MM,
+                       surface_dose_gy=dmax, prescription_isodose_percent=90.0, prescription_depth_mm=DEPTH_90_MM)
+
+
+def planned(plan):
+    """The plan as it was planned: its planning image's skin line and beam axis."""
+    return replace(plan, skin_surface=PLAN_SKIN, cone_axis_x_mm=PLAN_AXIS_MM)
+
+
+def axis_crossing_mm(xs, ys, x_mm: float = 0.0) -> list[float]:
+    """Depths where drawn segments (end points in pairs) cross the vertical x = ``x_mm``."""
+    xs, ys = np.asarray(xs), np.asarray(ys)
+    x0, x1, y0, y1 = xs[::2], xs[1::2], ys[::2], ys[1::2]
+    across = (np.minimum(x0, x1) <= x_mm) & (x_mm <= np.maximum(x0, x1)) & (x0 != x1)
+    return list(y0[across] + (x_mm - x0[across]) / (x1[across] - x0[across]) * (y1[across] - y0[across]))
 
 
 def threshold(percent):
@@ -201,6 +241,64 @@ def test_the_baseline_and_a_chosen_session_side_by_side_at_one_mm_scale_on_skin_
     assert list(later.skin_curve.getData()[1]) == [0.0, 0.0]
 
 
+def test_the_plans_isodoses_are_drawn_on_both_images_from_each_sessions_axis_and_skin(qtbot, tmp_path, images):
+    plan = planned(a_plan(five_sessions(images)))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    assert view.baseline_image.isodose_problem == "baseline: no isodoses, no dose computed yet"
+    assert view.baseline_image.dose.drawn_point_count() == 0
+    view.show_dose(planned_dose(plan))
+    for panel in (view.baseline_image, view.later_image):
+        assert panel.isodose_problem == ""
+        # The prescription (90 %) isodose crosses the beam axis (x 0) at the plan's depth below the skin (y 0),
+        # although the plan's skin lay 0.5 mm deeper and its axis 1.5 mm to the right of the sessions'.
+        xs, ys = panel.dose.line_points(90)
+        assert axis_crossing_mm(xs, ys) == pytest.approx([DEPTH_90_MM], abs=0.05)
+        assert min(ys) >= 0.0 - 1e-9                            # nothing above the skin
+        # The main window's levels, colours and labels (planner.dose.isodose_palette): 7/0.9 = 7.78 Gy Dmax.
+        assert [line.opts["pen"].color().name() for _, line in panel.dose.lines] == list(ISODOSE_COLOURS)
+        assert panel.isodose_legend() == list(zip(ISODOSE_COLOURS, [
+            "100 % · 7.8 Gy", "90 % · 7.0 Gy (prescription)", "80 % · 6.2 Gy", "50 % · 3.9 Gy", "20 % · 1.6 Gy"]))
+        assert [level for level, _ in panel.dose.lines] == list(ISODOSE_LEVELS_PERCENT)
+    note = view.image_note.text()
+    assert "not recomputed on the session&#x27;s skin" in note and "90&nbsp;%&nbsp;·&nbsp;7.0&nbsp;Gy&nbsp;(prescription)" in note
+    assert f"color:{ISODOSE_COLOURS[1]}" in note              # the prescription's swatch in its colour
+
+    view.show_no_dose("the lesion is not outlined")
+    assert view.later_image.dose.drawn_point_count() == 0
+    assert view.later_image.isodose_problem == "follow-up week 12: no isodoses, the lesion is not outlined"
+    assert "follow-up week 12: no isodoses, the lesion is not outlined" in view.image_note.text()
+
+
+def test_a_session_with_an_unconfirmed_skin_line_shows_no_isodose_and_says_why(qtbot, tmp_path, images):
+    sessions = five_sessions(images)
+    sessions[-1] = replace(sessions[-1], skin_surface=SkinSurface(FLAT_SKIN.points_mm, ("echoes above the line",)))
+    plan = planned(a_plan(sessions))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    view.show_dose(planned_dose(plan))
+    assert view.later_image.shown_image is not None            # the image is shown, aligned on its line
+    assert view.later_image.dose.drawn_point_count() == 0
+    reason = ("follow-up week 12: no isodoses, not measurable until the skin line is confirmed (echoes above the "
+              "line)")
+    assert view.later_image.isodose_problem == reason and reason in view.image_note.text()
+    assert view.baseline_image.dose.drawn_point_count() > 0
+
+
+def test_the_same_lateral_and_depth_fall_on_the_same_pixel_of_both_images(qtbot, tmp_path, images):
+    plan = planned(a_plan(five_sessions(images)))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    view.show_dose(planned_dose(plan))
+    for wide in (True, False):              # one above the other, and side by side (a short view)
+        view.resize(1280, 800 if wide else 400)
+        qtbot.wait(50)
+        for point in ((0.0, 0.0), (-3.0, 2.0), (4.5, 1.25)):
+            pixels = []
+            for panel in (view.baseline_image, view.later_image):
+                box = panel.getPlotItem().getViewBox()
+                pixels.append(panel.mapFromScene(box.mapViewToScene(pg.Point(*point))))
+            assert (pixels[0].x(), pixels[0].y()) == pytest.approx((pixels[1].x(), pixels[1].y()), abs=0.5)
+        assert view.baseline_image.size() == view.later_image.size()
+
+
 def test_a_missing_image_file_is_said_in_place_of_the_image_and_nothing_breaks(qtbot, tmp_path, images):
     view, _ = a_view(qtbot, tmp_path, a_plan(five_sessions(images, missing="after:5")),
                      clinic_settings=threshold(None))
@@ -250,10 +348,9 @@ def test_screenshot_1280x800(qtbot, tmp_path, images):
     sessions = five_sessions(images)
     sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1",
                                       "Doe^Jane"))
-    plan = a_plan(sessions)
+    plan = planned(a_plan(sessions))
     view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
-    view.show_dose(dose_result([0.0, 1.0], [0.0, 1.0], plan.prescription.point, 7.0, (), prescription_depth_mm=2.5,
-                               prescription_isodose_percent=90.0, surface_dose_gy=7.78))
+    view.show_dose(planned_dose(plan))
     view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
     qtbot.wait(50)
     assert view.grab().save(str(tmp_path / "response.png"))
