@@ -24,6 +24,14 @@ course_imaging.check_same_patient, which needs the plan's identity).
 The decision with the patient (issue 17, point 7; the options are planner.core.treatment_options): the
 regimen chosen, the preferences the patient stated in their own words, when and by which physician;
 `with_decision` records it, replacing an earlier one.
+
+Phases (issue 17, point 3): after a Re-plan the remaining fractions are delivered under the revision, with its
+own time per fraction (and possibly dose per fraction). The course's own fields are the first phase
+(planned_fractions stays the whole course's number: a re-plan takes over the remaining fractions, it does not
+add any); `later_phases` hold each re-plan. A fraction's dose uses the phase in effect at its number
+(D = d_phase · t / t_phase); the course's dose is what was delivered plus the remaining fractions at their
+phase's dose, and its BED/EQD2 the linear-quadratic sum over those fractions, each with its own dose:
+BED = Σ d_i (1 + d_i/(α/β)), EQD2 = BED / (1 + 2/(α/β)) (planner.core.radiobiology, no time factor).
 """
 
 from __future__ import annotations
@@ -36,15 +44,20 @@ from typing import Any
 from planner.core.course_imaging import (ImagingSession, SessionDateQuestion, SessionError, session_from_dict,
                                          session_to_dict)
 from planner.core.errors import PlannerError
+from planner.core.prescription import Prescription
+from planner.core.radiobiology import bed_gy
 
 COURSE_FORMAT = "planner-course"
 # 2 added the imaging sessions; a version 1 course (fractions only) is read with none.
 # 3 added the decision with the patient; versions 1 and 2 are read with none. A course without a decision is
 # still written as version 2, which the Planners that read only 1 and 2 open without losing anything; one with
 # a decision is written as 3, so those Planners refuse it instead of dropping the decision.
-COURSE_FORMAT_VERSION = 3
+# 4 added the phases (the first phase's RT Plan UID and the re-plans); a course with either is written as 4, so
+# the Planners that read only 1 to 3 refuse it instead of dosing the later fractions with the first plan's time.
+COURSE_FORMAT_VERSION = 4
 VERSION_WITHOUT_DECISION = 2
-READABLE_COURSE_VERSIONS = (1, 2, 3)
+VERSION_WITH_DECISION = 3
+READABLE_COURSE_VERSIONS = (1, 2, 3, 4)
 
 
 # A planned time that moved by more than this since the course started is flagged (a tenth of a
@@ -125,6 +138,39 @@ class TreatmentDecision:
 
 
 @dataclass(frozen=True)
+class CoursePhase:
+    """Fractions ``first_fraction`` … ``last_fraction`` delivered under one RT Plan. ``rt_plan_uid`` is its SOP
+    Instance UID ("" when not recorded: the first phase of a course started before it was re-planned, or a
+    revision not yet written); ``started_on`` is None for the first phase (the course records no start date)."""
+
+    rt_plan_uid: str
+    first_fraction: int
+    fractions: int
+    dose_per_fraction_gy: float
+    planned_time_s: float
+    reason: str = ""
+    started_on: date | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rt_plan_uid, str):
+            raise CourseError(f"a phase's RT Plan UID must be text, got {self.rt_plan_uid!r}")
+        _whole_number(self.first_fraction, "a phase's first fraction", 1)
+        _whole_number(self.fractions, f"the number of fractions of the phase from fraction {self.first_fraction}", 1)
+        object.__setattr__(self, "dose_per_fraction_gy",
+                           _positive_finite(self.dose_per_fraction_gy, "a phase's dose per fraction (Gy)"))
+        object.__setattr__(self, "planned_time_s",
+                           _positive_finite(self.planned_time_s, "a phase's planned time per fraction (s)"))
+        if not isinstance(self.reason, str):
+            raise CourseError(f"a phase's reason must be text, got {self.reason!r}")
+        if self.started_on is not None:
+            _plain_date(self.started_on, f"the start of the phase from fraction {self.first_fraction}")
+
+    @property
+    def last_fraction(self) -> int:
+        return self.first_fraction + self.fractions - 1
+
+
+@dataclass(frozen=True)
 class ScheduleFinding:
     kind: str                    # "gap", "too close", "interval not verifiable", "waiting"
     after_fraction: int
@@ -144,6 +190,8 @@ class Course:
     schedule_source: str = ""
     sessions: tuple[ImagingSession, ...] = ()     # in timeline order (SessionTime.order_key)
     decision: TreatmentDecision | None = None     # the option chosen with the patient, once recorded
+    rt_plan_uid: str = ""                         # the RT Plan of the first phase ("" not recorded)
+    later_phases: tuple[CoursePhase, ...] = ()    # each re-plan, in fraction order (module doc)
 
     def __post_init__(self) -> None:
         _whole_number(self.planned_fractions, "planned number of fractions", 1)
@@ -170,6 +218,25 @@ class Course:
         self._check_sessions()
         if self.decision is not None and not isinstance(self.decision, TreatmentDecision):
             raise CourseError(f"the decision must be a TreatmentDecision, got {self.decision!r}")
+        self._check_phases()
+
+    def _check_phases(self) -> None:
+        if not isinstance(self.rt_plan_uid, str):
+            raise CourseError(f"the course's RT Plan UID must be text, got {self.rt_plan_uid!r}")
+        if not isinstance(self.later_phases, tuple) or not all(isinstance(p, CoursePhase) for p in self.later_phases):
+            raise CourseError("later phases must be a tuple of CoursePhase")
+        previous = 1
+        for phase in self.later_phases:
+            if phase.first_fraction <= previous:
+                raise CourseError(f"a re-plan from fraction {phase.first_fraction} must start after fraction "
+                                  f"{previous}, where the phase before it starts")
+            if phase.last_fraction != self.planned_fractions:
+                raise CourseError(f"the re-plan from fraction {phase.first_fraction} plans {phase.fractions} "
+                                  f"fraction(s), the course has {self.planned_fractions - phase.first_fraction + 1} "
+                                  f"left of {self.planned_fractions}: a re-plan takes over the remaining fractions")
+            if phase.started_on is None:
+                raise CourseError(f"the re-plan from fraction {phase.first_fraction} needs the date it was made")
+            previous = phase.first_fraction
 
     def _check_sessions(self) -> None:
         if not isinstance(self.sessions, tuple) or not all(isinstance(s, ImagingSession) for s in self.sessions):
@@ -240,6 +307,55 @@ class Course:
         """A new Course with the decision with the patient recorded (replacing any earlier one; None clears it)."""
         return replace(self, decision=decision)
 
+    # ------------------------------------------------------------------------------------- phases
+
+    @property
+    def phases(self) -> tuple[CoursePhase, ...]:
+        """The first phase (the course's own fields) and each re-plan, each spanning the fractions up to the next."""
+        first = CoursePhase(self.rt_plan_uid, 1, self.planned_fractions, self.dose_per_fraction_gy,
+                            self.planned_dwell_time_s)
+        listed = (first, *self.later_phases)
+        return tuple(replace(p, fractions=n.first_fraction - p.first_fraction) for p, n in zip(listed, listed[1:])) \
+            + (listed[-1],)
+
+    @property
+    def current_phase(self) -> CoursePhase:
+        """The phase the remaining fractions are delivered under (the latest re-plan, else the first)."""
+        return self.phases[-1]
+
+    def phase_at(self, number: int) -> CoursePhase:
+        """The phase fraction ``number`` belongs to."""
+        return next(p for p in reversed(self.phases) if p.first_fraction <= number)
+
+    def replanned(self, current_rt_plan_uid: str, phase: CoursePhase) -> "Course":
+        """A new Course whose remaining fractions are delivered under ``phase``, re-planned from the plan whose RT
+        Plan is ``current_rt_plan_uid`` (which becomes the first phase's UID if none was recorded). Refused
+        (CourseError): a complete course, a phase that does not start at the next fraction, or a plan that is not
+        the one the course's latest fractions are delivered under."""
+        if self.complete:
+            raise CourseError(f"all {self.planned_fractions} fractions of the course are delivered: there is nothing "
+                              f"left to re-plan")
+        if not self.records:
+            raise CourseError("no fraction has been delivered yet: change the plan itself, a re-plan is for the "
+                              "remaining fractions of a course under way")
+        current = self.current_phase
+        if current.rt_plan_uid and current.rt_plan_uid != current_rt_plan_uid:
+            raise CourseError(f"fractions from {current.first_fraction} on are delivered under RT Plan "
+                              f"{current.rt_plan_uid}, not under this plan's {current_rt_plan_uid}: re-plan from the "
+                              f"plan in use")
+        if phase.first_fraction != self.delivered_fractions + 1:
+            raise CourseError(f"the re-plan starts at fraction {phase.first_fraction}, the next fraction to give is "
+                              f"{self.delivered_fractions + 1}")
+        first_uid = self.rt_plan_uid or (current_rt_plan_uid if not self.later_phases else "")
+        return replace(self, rt_plan_uid=first_uid, later_phases=self.later_phases + (phase,))
+
+    def with_current_rt_plan_uid(self, rt_plan_uid: str) -> "Course":
+        """The course with the RT Plan UID of its latest re-plan filled in, once the revision is written."""
+        if not self.later_phases or self.later_phases[-1].rt_plan_uid:
+            raise CourseError("only a re-plan whose RT Plan is not yet recorded takes its UID")
+        return replace(self, later_phases=self.later_phases[:-1] + (replace(self.later_phases[-1],
+                                                                               rt_plan_uid=rt_plan_uid),))
+
     # ------------------------------------------------------------------------------------- dose
 
     @property
@@ -248,11 +364,13 @@ class Course:
 
     @property
     def planned_dose_gy(self) -> float:
-        return self.dose_per_fraction_gy * self.planned_fractions
+        """What the phases prescribe: each phase's dose per fraction times its fractions."""
+        return sum(p.dose_per_fraction_gy * p.fractions for p in self.phases)
 
     def fraction_dose_gy(self, record: FractionRecord) -> float:
-        """Dose of one fraction: D_fx × delivered / planned dwell time (dose ∝ beam-on time; module doc)."""
-        return self.dose_per_fraction_gy * record.dwell_time_s / self.planned_dwell_time_s
+        """Dose of one fraction: D_fx × delivered / planned time of its phase (dose ∝ beam-on time; module doc)."""
+        phase = self.phase_at(record.number)
+        return phase.dose_per_fraction_gy * record.dwell_time_s / phase.planned_time_s
 
     @property
     def delivered_dose_gy(self) -> float:
@@ -260,7 +378,27 @@ class Course:
 
     @property
     def remaining_dose_gy(self) -> float:
-        return self.planned_dose_gy - self.delivered_dose_gy
+        """The fractions still to give, each at its phase's dose per fraction."""
+        return sum(self._remaining_fraction_doses_gy())
+
+    @property
+    def course_dose_gy(self) -> float:
+        """Delivered plus remaining: the course's dose if the remaining fractions are given as planned."""
+        return self.delivered_dose_gy + self.remaining_dose_gy
+
+    def _remaining_fraction_doses_gy(self) -> tuple[float, ...]:
+        return tuple(self.phase_at(n).dose_per_fraction_gy
+                     for n in range(self.delivered_fractions + 1, self.planned_fractions + 1))
+
+    def course_bed_gy(self, alpha_beta_gy: float) -> float:
+        """BED of the whole course: Σ d_i (1 + d_i/(α/β)) over the delivered fractions (their actual doses) and
+        the remaining ones (as planned)."""
+        doses = [self.fraction_dose_gy(r) for r in self.records] + list(self._remaining_fraction_doses_gy())
+        return sum(bed_gy(Prescription(d, 1), alpha_beta_gy) for d in doses)
+
+    def course_eqd2_gy(self, alpha_beta_gy: float) -> float:
+        """EQD2 of the whole course: BED / (1 + 2/(α/β))."""
+        return self.course_bed_gy(alpha_beta_gy) / (1.0 + 2.0 / alpha_beta_gy)
 
     @property
     def complete(self) -> bool:
@@ -271,9 +409,16 @@ class Course:
 
     def summary(self) -> str:
         status = "complete" if self.complete else f"{self.planned_fractions - self.delivered_fractions} to give"
-        return (f"Planned {self.planned_dose_gy:.2f} Gy in {self.planned_fractions} × {self.dose_per_fraction_gy:g} Gy "
-                f"({self.planned_dwell_time_s:.1f} s each). Delivered {self.delivered_dose_gy:.2f} Gy in "
-                f"{self.delivered_fractions} fraction(s); remaining {self.remaining_dose_gy:.2f} Gy ({status}).")
+        if self.later_phases:
+            parts = ", then ".join(f"{p.fractions} × {p.dose_per_fraction_gy:g} Gy ({p.planned_time_s:.1f} s each"
+                                   + ("" if p.started_on is None else f", re-planned {p.started_on.isoformat()}")
+                                   + ")" for p in self.phases)
+            planned = f"Planned {self.planned_dose_gy:.2f} Gy in {self.planned_fractions} fractions: {parts}."
+        else:
+            planned = (f"Planned {self.planned_dose_gy:.2f} Gy in {self.planned_fractions} × "
+                       f"{self.dose_per_fraction_gy:g} Gy ({self.planned_dwell_time_s:.1f} s each).")
+        return (f"{planned} Delivered {self.delivered_dose_gy:.2f} Gy in {self.delivered_fractions} fraction(s); "
+                f"remaining {self.remaining_dose_gy:.2f} Gy ({status}).")
 
     def table_rows(self) -> tuple[tuple[str, ...], ...]:
         """One row per recorded fraction, in the order of ``course_columns``."""
@@ -281,16 +426,17 @@ class Course:
                       f"{self.fraction_dose_gy(r):.2f}", r.delivered_by, r.remarks) for r in self.records)
 
     def flags(self, prescription, planned_time_s: float | None, today: date) -> tuple[str, ...]:
-        """The schedule's findings, and where the plan as it is now no longer matches the course:
-        another prescription, or a planned time that moved by more than PLANNED_TIME_TOLERANCE_S."""
+        """The schedule's findings, and where the plan as it is now no longer matches the course's current phase
+        (the plan of a re-planned course prescribes its remaining fractions): another prescription, or a planned
+        time that moved by more than PLANNED_TIME_TOLERANCE_S."""
         flags = [f.message for f in self.gaps(today=today)]
-        if prescription.dose_per_fraction_gy != self.dose_per_fraction_gy or \
-                prescription.fractions != self.planned_fractions:
+        phase = self.current_phase
+        if prescription.dose_per_fraction_gy != phase.dose_per_fraction_gy or prescription.fractions != phase.fractions:
             flags.append(f"the plan's prescription ({prescription.fractions} × {prescription.dose_per_fraction_gy:g} "
-                         f"Gy) differs from the course's ({self.planned_fractions} × {self.dose_per_fraction_gy:g} Gy)")
-        if planned_time_s is not None and abs(planned_time_s - self.planned_dwell_time_s) > PLANNED_TIME_TOLERANCE_S:
+                         f"Gy) differs from the course's ({phase.fractions} × {phase.dose_per_fraction_gy:g} Gy)")
+        if planned_time_s is not None and abs(planned_time_s - phase.planned_time_s) > PLANNED_TIME_TOLERANCE_S:
             flags.append(f"the plan now needs {planned_time_s:.1f} s per fraction; the course was started with "
-                         f"{self.planned_dwell_time_s:.1f} s (the delivered doses use the course's time)")
+                         f"{phase.planned_time_s:.1f} s (the delivered doses use the course's time)")
         return tuple(flags)
 
     # ------------------------------------------------------------------------------------- schedule
@@ -346,10 +492,18 @@ def course_columns(time_name: str) -> tuple[str, ...]:
             "Remarks")
 
 
+def _written_version(course: Course) -> int:
+    """The oldest version that holds everything the course has (module constants: older Planners refuse, never drop)."""
+    if course.rt_plan_uid or course.later_phases:
+        return COURSE_FORMAT_VERSION
+    return VERSION_WITHOUT_DECISION if course.decision is None else VERSION_WITH_DECISION
+
+
 def course_to_dict(course: Course) -> dict[str, Any]:
+    version = _written_version(course)
     return {
         "format": COURSE_FORMAT,
-        "version": VERSION_WITHOUT_DECISION if course.decision is None else COURSE_FORMAT_VERSION,
+        "version": version,
         "planned_fractions": course.planned_fractions,
         "dose_per_fraction_gy": course.dose_per_fraction_gy,
         "planned_dwell_time_s": course.planned_dwell_time_s,
@@ -360,6 +514,12 @@ def course_to_dict(course: Course) -> dict[str, Any]:
                      "delivered_by": r.delivered_by, "remarks": r.remarks} for r in course.records],
         "sessions": [session_to_dict(s) for s in course.sessions],
         **({} if course.decision is None else {"decision": _decision_to_dict(course.decision)}),
+        **({} if version < COURSE_FORMAT_VERSION else {
+            "rt_plan_uid": course.rt_plan_uid,
+            "later_phases": [{"rt_plan_uid": p.rt_plan_uid, "first_fraction": p.first_fraction,
+                              "fractions": p.fractions, "dose_per_fraction_gy": p.dose_per_fraction_gy,
+                              "planned_time_s": p.planned_time_s, "reason": p.reason,
+                              "started_on": p.started_on.isoformat()} for p in course.later_phases]}),
     }
 
 
@@ -383,13 +543,37 @@ def _decision_from_dict(raw: Any) -> TreatmentDecision | None:
                              raw["decided_by"])
 
 
-def _decision_date(text: Any) -> date:
+def _iso_date(text: Any, what: str) -> date:
     if isinstance(text, str):
         try:
             return date.fromisoformat(text)
         except ValueError:
             pass
-    raise CourseError(f"the course's decision: its date must be an ISO date (YYYY-MM-DD), got {text!r}")
+    raise CourseError(f"{what} must be an ISO date (YYYY-MM-DD), got {text!r}")
+
+
+def _decision_date(text: Any) -> date:
+    return _iso_date(text, "the course's decision: its date")
+
+
+_PHASE_KEYS = ("rt_plan_uid", "first_fraction", "fractions", "dose_per_fraction_gy", "planned_time_s", "reason",
+               "started_on")
+
+
+def _phases_from_dict(raw: Any) -> tuple[CoursePhase, ...]:
+    if not isinstance(raw, list):
+        raise CourseError(f"the course's later phases must be a list, got {type(raw).__name__}")
+    phases = []
+    for i, item in enumerate(raw, start=1):
+        if not isinstance(item, dict):
+            raise CourseError(f"re-plan {i} must be a JSON object, got {type(item).__name__}")
+        missing = [k for k in _PHASE_KEYS if k not in item]
+        if missing:
+            raise CourseError(f"re-plan {i} is missing {', '.join(missing)}")
+        phases.append(CoursePhase(item["rt_plan_uid"], item["first_fraction"], item["fractions"],
+                                  item["dose_per_fraction_gy"], item["planned_time_s"], item["reason"],
+                                  _iso_date(item["started_on"], f"re-plan {i}: its date")))
+    return tuple(phases)
 
 
 _COURSE_KEYS = ("planned_fractions", "dose_per_fraction_gy", "planned_dwell_time_s", "max_gap_days", "records")
@@ -437,6 +621,9 @@ def course_from_dict(data: Any, *, today: date | None = None) -> Course:
     except SessionError as e:
         raise CourseError(str(e)) from None
     decision = _decision_from_dict(data.get("decision")) if data["version"] >= 3 else None
+    phased = data["version"] >= 4
     return Course(data["planned_fractions"], data["dose_per_fraction_gy"], data["planned_dwell_time_s"],
                   data["max_gap_days"], tuple(records), data.get("min_interval_hours"),
-                  data.get("schedule_source", "") or "", sessions, decision)
+                  data.get("schedule_source", "") or "", sessions, decision,
+                  data.get("rt_plan_uid", "") if phased else "",
+                  _phases_from_dict(data.get("later_phases", [])) if phased else ())

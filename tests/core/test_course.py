@@ -150,7 +150,7 @@ def _broken(**changes):
 @pytest.mark.parametrize("data, message", [
     ([], "a course must be a JSON object, got list"),
     (_broken(format="plan"), "not a course file"),
-    (_broken(version=4), "course format version 4 is not supported"),
+    (_broken(version=5), "course format version 5 is not supported"),
     (_broken(max_gap_days=KeyError), "course is missing max_gap_days"),
     (_broken(records={}), "course records must be a list"),
     (_broken(**{"records.1.delivered_on": "06/03/2025"}), "record 2: delivery date must be an ISO date"),
