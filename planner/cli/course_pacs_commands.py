@@ -1,0 +1,131 @@
+"""``planner course send`` and ``planner course fetch``: the course on the PACS, and rebuilt from it.
+
+``course send PLAN --pacs AE@HOST:PORT`` stores the plan package as ``planner send`` does (the same
+core function, the same refusals of a broken or unasked-for draft plan), then the course's session images
+and treatment records, then the course object that names them all (planner.dicom.course_objects). All
+or nothing is not possible over a network: every object is listed with what the PACS answered, and the
+course object is stored only when everything it names was, so a PACS never holds a course whose parts
+were refused. ``course fetch --pacs ... --patient-id ID --out DIR`` rebuilds the course into an empty
+folder from the PACS alone (planner.dicom.course_fetch); `planner course show DIR/plan.json` then shows it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from planner.cli.send_command import pacs_node
+from planner.cli.shared import EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument, print_json
+
+
+def register(sub) -> None:
+    """Add ``send`` and ``fetch`` to the ``course`` subcommands ``sub``."""
+    send = sub.add_parser("send", help="send the plan package and the course's images, records and course object "
+                                       "to a PACS",
+                          description="C-STORE the plan package beside PLAN (as `planner send`), each imaging "
+                                      "session's image (a picture converted to DICOM), each fraction's treatment "
+                                      "record, and last the course object naming them all. Exit 0 when everything "
+                                      "was stored; 1 when something was not (each object is listed); 2 on wrong input.")
+    send.add_argument("plan", metavar="PLAN", help="the plan file of the package (plan.json beside RTPLAN.dcm)")
+    add_pacs_arguments(send)
+    send.add_argument("--draft", action="store_true", help="send an unsigned plan (a draft) too")
+    add_json_argument(send)
+    send.set_defaults(run=run_course_send)
+
+    fetch = sub.add_parser("fetch", help="rebuild a patient's course from the PACS into an empty folder",
+                           description="C-FIND the patient's studies, C-GET the newest Planner course object of the "
+                                       "patient's plan and everything it names, and write DIR/plan.json with the "
+                                       "package, session images and treatment records beside it. A missing object "
+                                       "is named and nothing is written.")
+    add_pacs_arguments(fetch)
+    fetch.add_argument("--patient-id", required=True, metavar="ID", help="the patient's ID, exactly")
+    fetch.add_argument("--out", required=True, metavar="DIR", help="an empty or new folder to write the course into")
+    fetch.add_argument("--rt-plan", default=None, metavar="UID",
+                       help="the RT Plan's SOP Instance UID, when the patient has courses of several plans")
+    add_json_argument(fetch)
+    fetch.set_defaults(run=run_course_fetch)
+
+
+def add_pacs_arguments(parser) -> None:
+    parser.add_argument("--pacs", required=True, metavar="AE@HOST:PORT",
+                        help="the PACS's AE title, host and port, e.g. ORTHANC@pacs.clinic:4242")
+    parser.add_argument("--calling-ae", default="PLANNER", metavar="AE", help="Planner's own AE title (default PLANNER)")
+    parser.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
+
+
+def run_course_send(args) -> int:
+    from planner.core.plan_file import PlanFileError, load_plan
+    from planner.dicom.course_objects import CourseObjectError, prepare_course_objects
+    from planner.dicom.network import PacsError, send_files
+    from planner.dicom.package import PackageError
+    from planner.dicom.package_send import BrokenPlanNotSent, DraftNotAskedFor, check_sendable, send_plan_package
+    from planner.dicom.signatures import SignatureError
+
+    node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
+    path = Path(args.plan)
+    try:
+        plan = load_plan(path)
+        check_sendable(path.parent, send_draft=args.draft)
+    except (PlanFileError, SignatureError) as err:
+        raise InputError(str(err)) from None
+    except BrokenPlanNotSent as err:
+        raise CommandError(str(err)) from None
+    except DraftNotAskedFor as err:
+        raise InputError(f"{err} (--draft)") from None
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="planner-course-send-") as staging:
+        try:   # everything is made and checked before the first object leaves
+            objects = prepare_course_objects(plan, path.parent, staging)
+        except CourseObjectError as err:
+            raise InputError(str(err)) from None
+        try:
+            package = send_plan_package(node, path.parent, send_draft=args.draft)
+            rows += [_row(o, f"the plan package's {o.path.name}") for o in package.files.outcomes]
+            parts = send_files(node, [part.path for part in objects.parts])
+            rows += [_row(o, part.what) for o, part in zip(parts.outcomes, objects.parts)]
+            if package.all_stored and parts.all_stored:
+                rows.append(_row(send_files(node, [objects.course_object.path]).outcomes[0], "the course object"))
+            else:
+                rows.append({"object": "the course object", "file": objects.course_object.path.name, "stored": False,
+                             "status": "not sent: the objects it names are not all on the PACS"})
+        except PackageError as err:
+            raise InputError(str(err)) from None
+        except PacsError as err:
+            stored = ", ".join(r["object"] for r in rows if r["stored"]) or "nothing"
+            raise CommandError(f"not sent: {err} (stored before: {stored})") from None
+    all_stored = all(r["stored"] for r in rows) and package.planning_image_on_pacs
+    if args.json:
+        print_json({"pacs": str(node), "all_stored": all_stored, "planning_image": package.planning_image,
+                    "objects": rows})
+    else:
+        print(f"{'Sent' if all_stored else 'Not everything was stored'}: {sum(r['stored'] for r in rows)} of "
+              f"{len(rows)} objects on {node}; planning image: {package.planning_image}")
+        for row in rows:
+            print(f"  {row['object']} ({row['file']}): {row['status']}")
+    return EXIT_OK if all_stored else EXIT_FAILURE
+
+
+def _row(outcome, what: str) -> dict:
+    return {"object": what, "file": outcome.path.name, "stored": outcome.stored, "status": outcome.meaning}
+
+
+def run_course_fetch(args) -> int:
+    from planner.dicom.course_fetch import CourseFetchError, CourseNotOnPacs, fetch_course
+    from planner.dicom.network import PacsError
+
+    node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
+    try:
+        fetched = fetch_course(node, args.patient_id, Path(args.out), rt_plan_uid=args.rt_plan)
+    except (CourseNotOnPacs, PacsError) as err:
+        raise CommandError(f"not fetched: {err}") from None
+    except CourseFetchError as err:
+        raise InputError(str(err)) from None
+    if args.json:
+        print_json({"pacs": str(node), "plan": str(fetched.plan_path), "rt_plan": fetched.rt_plan_uid,
+                    "course_object": fetched.course_object_uid, "sent_at": fetched.sent_at,
+                    "files": [str(f) for f in fetched.files]})
+        return EXIT_OK
+    print(f"course of RT Plan {fetched.rt_plan_uid} (sent {fetched.sent_at}) written to {fetched.plan_path}:")
+    for file in fetched.files:
+        print(f"  {file.name}")
+    return EXIT_OK
