@@ -25,7 +25,7 @@ import scipy.sparse
 
 from planner.core.inverse_plan import Objective
 from planner.dose.dvh import DvhMetrics, dose_at_volume_gy
-from plugins.imrt_photon.sparse_products import products_for
+from plugins.imrt_photon.sparse_products import products_for, single_threaded_blas
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,15 +193,16 @@ def optimise_fluence(
             progress(iteration[0], best["f"], xk)
 
     was_cancelled, message = False, ""
-    try:
-        res = scipy.optimize.minimize(
-            fun, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * n_bixels,
-            callback=callback,
-            options={"maxiter": settings.max_iterations, "ftol": settings.relative_tolerance,
-                     "maxcor": 20})
-        message = str(res.message)
-    except _Cancelled:
-        was_cancelled, message = True, "cancelled"
+    with single_threaded_blas():
+        try:
+            res = scipy.optimize.minimize(
+                fun, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * n_bixels,
+                callback=callback,
+                options={"maxiter": settings.max_iterations, "ftol": settings.relative_tolerance,
+                         "maxcor": 20})
+            message = str(res.message)
+        except _Cancelled:
+            was_cancelled, message = True, "cancelled"
     x = best["x"]
     dose = (dij @ x.astype(dij.dtype)).astype(float)
     return OptimisationResult(x, dose, tuple(history), dvh_metrics(dose, readouts), iteration[0],
