@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from planner.cli.send_command import pacs_node
+from planner.cli.audit_recording import add_audit_db_argument, recording
 from planner.cli.shared import EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument, print_json
 
 
@@ -29,6 +29,7 @@ def register(sub) -> None:
     send.add_argument("plan", metavar="PLAN", help="the plan file of the package (plan.json beside RTPLAN.dcm)")
     add_pacs_arguments(send)
     send.add_argument("--draft", action="store_true", help="send an unsigned plan (a draft) too")
+    add_audit_db_argument(send)
     add_json_argument(send)
     send.set_defaults(run=run_course_send)
 
@@ -47,10 +48,28 @@ def register(sub) -> None:
 
 
 def add_pacs_arguments(parser) -> None:
+    """--pacs, --calling-ae and --timeout-s, as `planner send` takes them."""
     parser.add_argument("--pacs", required=True, metavar="AE@HOST:PORT",
                         help="the PACS's AE title, host and port, e.g. ORTHANC@pacs.clinic:4242")
     parser.add_argument("--calling-ae", default="PLANNER", metavar="AE", help="Planner's own AE title (default PLANNER)")
     parser.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
+
+
+def pacs_node(args):
+    """The PacsNode of --pacs AE@HOST:PORT (an IPv6 host in brackets); InputError naming what is wrong.
+
+    The same reading as planner.cli.send_command.pacs_node, which this layer may not import (the command
+    modules stand alone, pyproject's planner.cli contract): both belong in planner.cli.shared."""
+    from planner.dicom.pacs_settings import PacsNode
+
+    called, at, address = args.pacs.rpartition("@")
+    host, colon, port = address.rpartition(":")
+    if not (at and colon and called and host and port.isdigit()):
+        raise InputError(f"--pacs {args.pacs!r} is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
+    try:
+        return PacsNode(host.removeprefix("[").removesuffix("]"), int(port), called, args.calling_ae, args.timeout_s)
+    except ValueError as err:
+        raise InputError(f"--pacs {args.pacs!r}: {err}") from None
 
 
 def run_course_send(args) -> int:
@@ -61,7 +80,7 @@ def run_course_send(args) -> int:
     from planner.dicom.package_send import BrokenPlanNotSent, DraftNotAskedFor, check_sendable, send_plan_package
     from planner.dicom.signatures import SignatureError
 
-    node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
+    node = pacs_node(args)
     path = Path(args.plan)
     try:
         plan = load_plan(path)
@@ -73,26 +92,30 @@ def run_course_send(args) -> int:
     except DraftNotAskedFor as err:
         raise InputError(f"{err} (--draft)") from None
     rows: list[dict] = []
+    details = {"to": str(node), "folder": str(path.parent), "what": "the plan package and its course"}
     with tempfile.TemporaryDirectory(prefix="planner-course-send-") as staging:
-        try:   # everything is made and checked before the first object leaves
+        try:   # everything is made and checked before the first object leaves, and before the log is opened
             objects = prepare_course_objects(plan, path.parent, staging)
         except CourseObjectError as err:
             raise InputError(str(err)) from None
-        try:
-            package = send_plan_package(node, path.parent, send_draft=args.draft)
-            rows += [_row(o, f"the plan package's {o.path.name}") for o in package.files.outcomes]
-            parts = send_files(node, [part.path for part in objects.parts])
-            rows += [_row(o, part.what) for o, part in zip(parts.outcomes, objects.parts)]
-            if package.all_stored and parts.all_stored:
-                rows.append(_row(send_files(node, [objects.course_object.path]).outcomes[0], "the course object"))
-            else:
-                rows.append({"object": "the course object", "file": objects.course_object.path.name, "stored": False,
-                             "status": "not sent: the objects it names are not all on the PACS"})
-        except PackageError as err:
-            raise InputError(str(err)) from None
-        except PacsError as err:
-            stored = ", ".join(r["object"] for r in rows if r["stored"]) or "nothing"
-            raise CommandError(f"not sent: {err} (stored before: {stored})") from None
+        with recording(args.audit_db, "send", details, what="the send") as record:   # audited as `planner send`
+            try:
+                package = send_plan_package(node, path.parent, send_draft=args.draft)
+                rows += [_row(o, f"the plan package's {o.path.name}") for o in package.files.outcomes]
+                parts = send_files(node, [part.path for part in objects.parts])
+                rows += [_row(o, part.what) for o, part in zip(parts.outcomes, objects.parts)]
+                if package.all_stored and parts.all_stored:
+                    rows.append(_row(send_files(node, [objects.course_object.path]).outcomes[0], "the course object"))
+                else:
+                    rows.append({"object": "the course object", "file": objects.course_object.path.name,
+                                 "stored": False, "status": "not sent: the objects it names are not all on the PACS"})
+            except PackageError as err:
+                raise InputError(str(err)) from None
+            except PacsError as err:
+                stored = ", ".join(r["object"] for r in rows if r["stored"]) or "nothing"
+                raise CommandError(f"not sent: {err} (stored before: {stored})") from None
+            details.update(stored=sum(r["stored"] for r in rows), files=len(rows), planning_image=package.planning_image)
+            record(objects.rt_plan_uid)
     all_stored = all(r["stored"] for r in rows) and package.planning_image_on_pacs
     if args.json:
         print_json({"pacs": str(node), "all_stored": all_stored, "planning_image": package.planning_image,
@@ -113,7 +136,7 @@ def run_course_fetch(args) -> int:
     from planner.dicom.course_fetch import CourseFetchError, CourseNotOnPacs, fetch_course
     from planner.dicom.network import PacsError
 
-    node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
+    node = pacs_node(args)
     try:
         fetched = fetch_course(node, args.patient_id, Path(args.out), rt_plan_uid=args.rt_plan)
     except (CourseNotOnPacs, PacsError) as err:

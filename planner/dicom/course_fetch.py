@@ -56,7 +56,7 @@ class FetchedCourse:
     plan_path: Path
     files: tuple[Path, ...]
     rt_plan_uid: str
-    sop_instance_uid: str
+    course_object_uid: str
     sent_at: str
 
 

@@ -100,10 +100,12 @@ class CourseFile:
 
 @dataclass(frozen=True)
 class CourseObjects:
-    """The course's files to store after the plan package (``parts``), then ``course_object`` last."""
+    """The course's files to store after the plan package (``parts``), then ``course_object`` last;
+    ``rt_plan_uid``: the RT Plan the course is of."""
 
     parts: tuple[CourseFile, ...]
     course_object: CourseFile
+    rt_plan_uid: str
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def prepare_course_objects(plan: Plan, package_dir, staging_dir, *, now: _dt.dat
     ds = build_course_object(rt_plan, plan, package, images, records, now=now)
     out = staging / COURSE_FILE
     atomic_write_bytes(out, encode(ds))
-    return CourseObjects(tuple(parts), CourseFile(out, "the course object"))
+    return CourseObjects(tuple(parts), CourseFile(out, "the course object"), str(rt_plan.SOPInstanceUID))
 
 
 def build_course_object(rt_plan: Dataset, plan: Plan, package: dict[str, InstanceRef],
