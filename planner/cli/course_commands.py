@@ -14,6 +14,13 @@ settings have no such value and the window's 7 days is a rule of thumb). ``cours
 records the next fraction and writes its DICOM treatment record beside the plan, against the package's
 RTPLAN.dcm: the record is written first, the plan file only after it, so a fraction is recorded in both
 or in neither.
+
+``course replan`` re-plans the remaining fractions on a later image of the course (planner.techniques.replan):
+the dose computed with the technique's engine on that image, written with planner.review.revision as a new,
+unapproved package in --out that names the RTPLAN.dcm beside PLAN as its PREDECESSOR; it is signed, reviewed and
+approved like any plan. As for the first package (exported, then `course start` writes the course into its
+plan.json), the RT Plan holds the plan for the remaining fractions and the new plan.json holds the course with
+both phases. ``course show`` lists the phases and the whole course's dose, BED and EQD2.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ WHEN_HELP = ("the session's place in the course: baseline, before:N or after:N (
 NO_COURSE = ("the plan has no treatment course yet: start it with `planner course start PLAN --max-gap-days N` "
              "(or Start course on the window's Course tab, then save)")
 RECORD_FILE = "RTRECORD-F{number:02d}.dcm"   # fraction N's treatment record, beside the plan file
+# --energy-kv and --applicator-mm match as `planner plan` matches them (its own constants: one command module
+# never imports another): 69.5 kV picks the 69.5 kV energy, never the 70 kV one.
+KV_TOLERANCE = 0.05
+DIAMETER_TOLERANCE_MM = 0.05
 
 
 def register(commands) -> None:
@@ -85,6 +96,26 @@ def register(commands) -> None:
     add_json_argument(record)
     record.set_defaults(run=run_record_fraction)
 
+    replan = sub.add_parser("replan", help="re-plan the remaining fractions on a later image of the course",
+                            description="Plan the course's remaining fractions on the image of the session WHEN "
+                                        "(taken after the last delivered fraction), with the same dose per fraction "
+                                        "and, if given, another energy or applicator; the time per fraction from the "
+                                        "technique's engine on that image. Written to --out (a new folder, never "
+                                        "PLAN's) as an unapproved revision of the RTPLAN.dcm beside PLAN; its "
+                                        "plan.json holds the course with the new phase. Sign, review and approve it "
+                                        "like any plan.")
+    replan.add_argument("plan", metavar="PLAN", help="the plan file of the package (plan.json beside RTPLAN.dcm)")
+    replan.add_argument("--session", required=True, metavar="WHEN",
+                        help="the course's image to plan on, as for add-image: after:N or before:N+1, N the last "
+                             "delivered fraction")
+    replan.add_argument("--energy-kv", type=float, default=None, metavar="KV",
+                        help="tube potential (kV) of the plan's machine (default: the plan's)")
+    replan.add_argument("--applicator-mm", "--cone-mm", dest="applicator_mm", type=float, default=None, metavar="MM",
+                        help="applicator (cone) diameter (mm) of the plan's machine (default: the plan's)")
+    replan.add_argument("--out", required=True, metavar="DIR", help="the revision's folder (must not hold a package)")
+    add_json_argument(replan)
+    replan.set_defaults(run=run_replan)
+
     show = sub.add_parser("show", help="the course's sessions, fractions and response findings")
     show.add_argument("plan", metavar="PLAN", help="the plan file (e.g. the package's plan.json)")
     add_json_argument(show)
@@ -112,6 +143,8 @@ def register(commands) -> None:
                          help="the patient's stated preferences, in their words (with --choose)")
     options.add_argument("--decided-by", default=None, metavar="NAME", help="the physician recording the choice")
     options.set_defaults(run=run_options)
+    from planner.cli import course_pacs_commands
+    course_pacs_commands.register(sub)
 
 
 # --------------------------------------------------------------------------------- add-image
@@ -122,9 +155,7 @@ def run_add_image(args) -> int:
                                              SessionTime, check_same_patient)
 
     path = Path(args.plan)
-    plan, record = _load(path)
-    if plan.course is None:
-        raise CommandError(NO_COURSE)
+    plan, record = _load_course(path)
     try:
         when = SessionTime.parse(args.when)
         plan.course.check_place(when)
@@ -178,6 +209,14 @@ def run_add_image(args) -> int:
     for note in notes:
         print(f"  note: {note}")
     return EXIT_OK
+
+
+def _load_course(path: Path):
+    """As _load, for a plan whose course has started (else the one line saying how to start it)."""
+    plan, record = _load(path)
+    if plan.course is None:
+        raise CommandError(NO_COURSE)
+    return plan, record
 
 
 def _not_calibrated() -> str:
@@ -265,11 +304,9 @@ def run_start(args) -> int:
     except KeyError:
         raise InputError(f"technique {plan.setup.technique_id!r} of {path} is not installed") from None
     dose = planned_dose(plan, path, technique)
-    if dose.refused or dose.treatment_time_min is None:
-        why = "; ".join(f.message for f in dose.findings if f.severity == "refuse") or dose.treatment_time_reason
-        raise InputError(f"the plan's dose gives no time per fraction ({why}): the course cannot start")
+    minutes = _time_per_fraction_min(dose, "the course cannot start")
     try:   # as the window's Course tab does
-        course = start_course(plan, technique, dose.treatment_time_min * 60.0, args.max_gap_days)
+        course = start_course(plan, technique, minutes * 60.0, args.max_gap_days)
     except CourseError as err:
         raise InputError(f"the course cannot start: {err}") from None
     _check_rt_plan_time(path, course)
@@ -322,6 +359,18 @@ def planned_dose(plan, path: Path, technique):
     """The plan's dose computed again as the window computes it (planner.ui.dose_controller): the
     technique's engine on the plan's image in mm; the image is the plan's own, else the package's US.dcm."""
     from planner.dicom.export import ULTRASOUND_FILE
+
+    candidates = [Path(plan.image_path)] if plan.image_path else []
+    candidates.append(path.parent / ULTRASOUND_FILE)
+    image_path = next((c for c in candidates if c.is_file()), None)
+    if image_path is None:
+        raise InputError(f"the plan's image {plan.image_path or '(none named)'} is not found, nor "
+                         f"{ULTRASOUND_FILE} beside {path}: the time per fraction cannot be computed")
+    return dose_on_image(plan, _load_image(str(image_path)), technique, image_path)
+
+
+def dose_on_image(plan, planning_image, technique, image_path):
+    """The technique's engine on ``planning_image`` (loaded from ``image_path``) in mm, as the window computes it."""
     from planner.dose.grid_axes import dose_grid_axes
     from planner.imaging.planning_image import calibrated_image, complete_plan
     from planner.techniques.beam_lookup import machine_commissioning
@@ -329,18 +378,19 @@ def planned_dose(plan, path: Path, technique):
     engine = technique.dose_engine
     if engine is None:
         raise InputError(f"technique {technique.id} has no dose engine: its time per fraction cannot be computed")
-    candidates = [Path(plan.image_path)] if plan.image_path else []
-    candidates.append(path.parent / ULTRASOUND_FILE)
-    image_path = next((c for c in candidates if c.is_file()), None)
-    if image_path is None:
-        raise InputError(f"the plan's image {plan.image_path or '(none named)'} is not found, nor "
-                         f"{ULTRASOUND_FILE} beside {path}: the time per fraction cannot be computed")
-    planning_image = _load_image(str(image_path))
     plan = complete_plan(plan, planning_image)
     image = calibrated_image(planning_image.image, plan)
     if image.calibration is None:
         raise InputError(f"{image_path} has no mm scale: the dose cannot be computed")
     return engine.compute(plan, dose_grid_axes(image), machine_commissioning(technique, plan.setup.machine_id))
+
+
+def _time_per_fraction_min(dose, what: str) -> float:
+    """The dose's time per fraction (min), or InputError naming why there is none."""
+    if dose.refused or dose.treatment_time_min is None:
+        why = "; ".join(f.message for f in dose.findings if f.severity == "refuse") or dose.treatment_time_reason
+        raise InputError(f"the plan's dose gives no time per fraction ({why}): {what}")
+    return dose.treatment_time_min
 
 
 # --------------------------------------------------------------------------------- record-fraction
@@ -355,9 +405,7 @@ def run_record_fraction(args) -> int:
     from planner.dicom.treatment_record import TreatmentRecordError, write_fraction_record
 
     path = Path(args.plan)
-    plan, calculation = _load(path)
-    if plan.course is None:
-        raise CommandError(NO_COURSE)
+    plan, calculation = _load_course(path)
     delivered_on = _date(args.date)
     minutes = _minutes(args.time_min)
     operator = _operator(args.operator)
@@ -442,6 +490,151 @@ def _clock_time(text: str | None, delivered_on: date) -> tuple[_dt.time, list[st
     return at, []
 
 
+# --------------------------------------------------------------------------------- replan
+
+def run_replan(args) -> int:
+    from planner.core.course_imaging import SessionError, SessionTime
+    from planner.core.plan_file import save_plan
+    from planner.dicom.export import RT_PLAN_FILE
+    from planner.core.course import CourseError
+    from planner.review.revision import PlanRevision, RevisionError, write_revision
+    from planner.techniques.interface import UnknownChoice
+    from planner.techniques.registry import discover_techniques
+    from planner.techniques.replan import ReplanError, replanned_course, revised_plan
+
+    path = Path(args.plan)
+    plan, _ = _load_course(path)
+    try:
+        when = SessionTime.parse(args.session)
+    except SessionError as err:
+        raise InputError(str(err)) from None
+    session = next((s for s in plan.course.sessions if s.when == when), None)
+    if session is None:
+        raise InputError(f"the course holds no image at {when.label}: add it with `planner course add-image` first")
+    rt_plan_path = path.parent / RT_PLAN_FILE
+    predecessor_uid, predecessor_status = _rt_plan_identity(rt_plan_path, path)
+    registry = discover_techniques()
+    try:   # the refusals of planner.techniques.replan, the course and the revision: one line, nothing written
+        technique = registry.get(plan.setup.technique_id)
+        energy_id, applicator_id = _unit_ids(technique, plan, args.energy_kv, args.applicator_mm)
+        revised = revised_plan(plan, technique, session, predecessor_uid, energy_id=energy_id,
+                               applicator_id=applicator_id)
+        planning_image = _load_image(session.image_path)
+        dose = dose_on_image(revised, planning_image, technique, session.image_path)
+        minutes = _time_per_fraction_min(dose, "the re-plan cannot be written")
+        reason = _replan_reason(plan, registry, session)
+        course = replanned_course(plan.course, revised, predecessor_uid, minutes * 60.0, reason, date.today())
+        revision = PlanRevision(plan=plan, predecessor_uid=predecessor_uid, predecessor_path=rt_plan_path,
+                                predecessor_status=predecessor_status)
+        package = write_revision(args.out, revision, revised, dose, planning_image, technique)
+    except (ReplanError, CourseError, UnknownChoice, RevisionError) as err:
+        raise InputError(f"not re-planned: {err}") from None
+    course = course.with_current_rt_plan_uid(package.rt_plan_uid)
+    calculation = json.loads(package.plan_file.read_text(encoding="utf-8")).get("calculation_record")
+    try:
+        save_plan(package.plan_file, revised.with_course(course), calculation_record=calculation)
+    except OSError as err:
+        raise CommandError(f"the revision was written to {package.folder} but its plan.json could not take the course "
+                           f"({err.strerror or err}): remove {package.folder} and re-plan again") from None
+    result = {"plan": str(package.plan_file), "rt_plan": str(package.rt_plan), "rt_plan_uid": package.rt_plan_uid,
+              "approval_status": "UNAPPROVED", "predecessor_uid": predecessor_uid,
+              "predecessor_status": predecessor_status, "energy": revised.setup.energy_id,
+              "applicator": revised.setup.applicator_id, "fractions": revised.prescription.fractions,
+              "dose_per_fraction_gy": revised.prescription.dose_per_fraction_gy,
+              "planned_time_s": course.current_phase.planned_time_s, "reason": reason, **_course_dose_json(course)}
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    print(f"re-planned fractions {course.current_phase.first_fraction}–{course.planned_fractions} on the image at "
+          f"{session.when.label}: {revised.prescription.fractions} × {revised.prescription.dose_per_fraction_gy:g} Gy, "
+          f"{revised.setup.energy_id}, {revised.setup.applicator_id}, {course.current_phase.planned_time_s:.1f} s per "
+          f"fraction")
+    print(f"  reason: {reason}")
+    print(f"  written to {package.folder}: RT Plan {package.rt_plan_uid}, UNAPPROVED, revising {predecessor_uid} "
+          f"({predecessor_status}); sign, review and approve it before treating")
+    for line in _course_dose_lines(course):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def _rt_plan_identity(rt_plan_path: Path, path: Path) -> tuple[str, str]:
+    """(SOP Instance UID, Approval Status) of the RT Plan beside the plan file: the predecessor of a re-plan."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    if not rt_plan_path.is_file():
+        raise InputError(f"no {rt_plan_path.name} beside {path}: a re-plan revises the exported RT Plan the course is "
+                         f"delivered under")
+    try:
+        ds = dcmread(rt_plan_path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError) as err:
+        raise InputError(f"{rt_plan_path} cannot be read as DICOM ({err})") from None
+    uid = str(ds.get("SOPInstanceUID", "") or "")
+    if not uid:
+        raise InputError(f"{rt_plan_path} has no SOP Instance UID: a revision cannot reference it")
+    return uid, str(ds.get("ApprovalStatus", "") or "UNAPPROVED").strip()
+
+
+def _unit_ids(technique, plan, energy_kv: float | None, applicator_mm: float | None) -> tuple[str | None, str | None]:
+    """The ids of the energy and applicator of the plan's machine asked for by kV and mm (None: keep the plan's);
+    InputError naming what the machine offers."""
+    machine = technique.machine(plan.setup.machine_id)
+    energy = None if energy_kv is None else next(
+        (e for e in machine.energies if abs(e.kvp - energy_kv) <= KV_TOLERANCE), None)
+    applicator = None if applicator_mm is None else next(
+        (a for a in machine.applicators if abs(a.diameter_mm - applicator_mm) <= DIAMETER_TOLERANCE_MM), None)
+    if energy_kv is not None and energy is None:
+        raise InputError(f"{machine.name} offers no {energy_kv:g} kV beam (offered: "
+                         f"{', '.join(f'{e.kvp:g}' for e in machine.energies)} kV)")
+    if applicator_mm is not None and applicator is None:
+        raise InputError(f"{machine.name} offers no Ø {applicator_mm:g} mm applicator (offered: Ø "
+                         f"{', '.join(f'{a.diameter_mm:g}' for a in machine.applicators)} mm)")
+    return (None if energy is None else energy.id), (None if applicator is None else applicator.id)
+
+
+def _replan_reason(plan, registry, session) -> str:
+    """The adaptation findings of the session against the plan in use (planner.review.adaptation), in words."""
+    from planner.review.adaptation import NOT_JUDGED, adaptation_findings
+
+    findings = [f.message for f in adaptation_findings(plan, registry, session) if f.kind != NOT_JUDGED]
+    return "; ".join(findings) or (f"re-planned on the image at {session.when.label} without an adaptation finding "
+                                   f"(the plan in use still covers the lesion)")
+
+
+def _phases_json(course) -> list[dict]:
+    return [{"first_fraction": p.first_fraction, "fractions": p.fractions, "dose_per_fraction_gy":
+             p.dose_per_fraction_gy, "planned_time_s": p.planned_time_s, "rt_plan_uid": p.rt_plan_uid or None,
+             "reason": p.reason, "started_on": None if p.started_on is None else p.started_on.isoformat()}
+            for p in course.phases]
+
+
+def _course_dose_json(course) -> dict:
+    """The phases, the whole course's dose (delivered + remaining) and its BED/EQD2 at the tumour and late-skin α/β."""
+    from planner.core.radiobiology import ALPHA_BETA_LATE_SKIN_GY, ALPHA_BETA_TUMOUR_GY
+
+    return {"phases": _phases_json(course),
+            "course_dose": {"delivered_gy": course.delivered_dose_gy, "remaining_gy": course.remaining_dose_gy,
+                            "total_gy": course.course_dose_gy},
+            "biological": [{"alpha_beta_gy": ab, "bed_gy": course.course_bed_gy(ab), "eqd2_gy": course.course_eqd2_gy(ab)}
+                           for ab in (ALPHA_BETA_TUMOUR_GY, ALPHA_BETA_LATE_SKIN_GY)]}
+
+
+def _course_dose_lines(course) -> list[str]:
+    data = _course_dose_json(course)
+    lines = []
+    for p in course.phases:
+        under = f"RT Plan {p.rt_plan_uid}" if p.rt_plan_uid else "RT Plan not recorded"
+        since = "" if p.started_on is None else f", re-planned {p.started_on.isoformat()}: {p.reason}"
+        lines.append(f"phase from fraction {p.first_fraction}: {p.fractions} × {p.dose_per_fraction_gy:g} Gy, "
+                     f"{p.planned_time_s:.1f} s per fraction, {under}{since}")
+    dose = data["course_dose"]
+    lines.append(f"whole course: delivered {dose['delivered_gy']:.2f} Gy + remaining {dose['remaining_gy']:.2f} Gy = "
+                 f"{dose['total_gy']:.2f} Gy; " + "; ".join(
+                     f"BED{b['alpha_beta_gy']:g} {b['bed_gy']:.2f} Gy, EQD2 {b['eqd2_gy']:.2f} Gy (α/β "
+                     f"{b['alpha_beta_gy']:g} Gy)" for b in data["biological"]))
+    return lines
+
+
 # --------------------------------------------------------------------------------- show
 
 def run_show(args) -> int:
@@ -449,10 +642,8 @@ def run_show(args) -> int:
     from planner.core.course_imaging import response_findings, suspected_recurrence
 
     path = Path(args.plan)
-    plan, _ = _load(path)
+    plan, _ = _load_course(path)
     course = plan.course
-    if course is None:
-        raise CommandError(NO_COURSE)
     threshold = load_clinic_settings().recurrence_regrowth_percent
     findings = response_findings(course.sessions, regrowth_threshold_percent=threshold)
     adaptation = _adaptation_of_latest(plan)
@@ -460,7 +651,7 @@ def run_show(args) -> int:
     if args.json:
         print_json({
             "plan": str(path), "patient": {"id": plan.patient_id, "name": plan.patient_name},
-            "summary": course.summary(),
+            "summary": course.summary(), **_course_dose_json(course),
             "fractions": [{"number": r.number, "delivered_on": r.delivered_on.isoformat(),
                            "time_s": r.dwell_time_s, "dose_gy": course.fraction_dose_gy(r),
                            "delivered_by": r.delivered_by, "remarks": r.remarks,
@@ -478,6 +669,8 @@ def run_show(args) -> int:
         return EXIT_OK
     print(f"{plan.label} — patient {plan.patient_name} ({plan.patient_id})")
     print(f"  {course.summary()}")
+    for line in _course_dose_lines(course):
+        print(f"  {line}")
     for r in course.records:
         print(f"  fraction {r.number}  {r.delivered_on.isoformat()}  {r.dwell_time_s:.1f} s  "
               f"{course.fraction_dose_gy(r):.2f} Gy  {r.delivered_by}" + (f"  ({r.remarks})" if r.remarks else "")
@@ -509,9 +702,7 @@ def run_report(args) -> int:
     from planner.report.course_report import write_course_report
 
     path = Path(args.plan)
-    plan, _ = _load(path)
-    if plan.course is None:
-        raise CommandError(NO_COURSE)
+    plan, _ = _load_course(path)
     adaptation = tuple(f.message for f in _adaptation_of_latest(plan))
     out = write_course_report(plan, Path(args.out), printed_at=dt.datetime.now().replace(microsecond=0),
                               regrowth_threshold_percent=load_clinic_settings().recurrence_regrowth_percent,

@@ -330,8 +330,17 @@ class Course:
     def replanned(self, current_rt_plan_uid: str, phase: CoursePhase) -> "Course":
         """A new Course whose remaining fractions are delivered under ``phase``, re-planned from the plan whose RT
         Plan is ``current_rt_plan_uid`` (which becomes the first phase's UID if none was recorded). Refused
-        (CourseError): a complete course, a phase that does not start at the next fraction, or a plan that is not
-        the one the course's latest fractions are delivered under."""
+        (CourseError): as check_replannable, or a phase that does not start at the next fraction."""
+        self.check_replannable(current_rt_plan_uid)
+        if phase.first_fraction != self.delivered_fractions + 1:
+            raise CourseError(f"the re-plan starts at fraction {phase.first_fraction}, the next fraction to give is "
+                              f"{self.delivered_fractions + 1}")
+        first_uid = self.rt_plan_uid or (current_rt_plan_uid if not self.later_phases else "")
+        return replace(self, rt_plan_uid=first_uid, later_phases=self.later_phases + (phase,))
+
+    def check_replannable(self, current_rt_plan_uid: str) -> None:
+        """Refuse (CourseError) a re-plan of a complete course, of one not yet under way, or from a plan (RT Plan
+        ``current_rt_plan_uid``) that is not the one the course's latest fractions are delivered under."""
         if self.complete:
             raise CourseError(f"all {self.planned_fractions} fractions of the course are delivered: there is nothing "
                               f"left to re-plan")
@@ -343,11 +352,6 @@ class Course:
             raise CourseError(f"fractions from {current.first_fraction} on are delivered under RT Plan "
                               f"{current.rt_plan_uid}, not under this plan's {current_rt_plan_uid}: re-plan from the "
                               f"plan in use")
-        if phase.first_fraction != self.delivered_fractions + 1:
-            raise CourseError(f"the re-plan starts at fraction {phase.first_fraction}, the next fraction to give is "
-                              f"{self.delivered_fractions + 1}")
-        first_uid = self.rt_plan_uid or (current_rt_plan_uid if not self.later_phases else "")
-        return replace(self, rt_plan_uid=first_uid, later_phases=self.later_phases + (phase,))
 
     def with_current_rt_plan_uid(self, rt_plan_uid: str) -> "Course":
         """The course with the RT Plan UID of its latest re-plan filled in, once the revision is written."""

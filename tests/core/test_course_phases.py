@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from planner.core.course import Course, CourseError, CoursePhase, course_from_dict, course_to_dict
+from planner.core.prescription import Prescription
 
 TODAY = date(2025, 3, 31)
 FIRST_UID, REVISION_UID = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
@@ -57,7 +58,6 @@ def test_each_fraction_is_dosed_with_its_phase_and_its_actual_time():
 
 def test_flags_compare_the_plan_with_the_current_phase():
     course = replan(delivered(Course(5, 7.0, 120.0, 7), 120.0, 120.0), 7.0, 96.0)
-    from planner.core.prescription import Prescription
 
     assert course.flags(Prescription(7.0, 3), 96.0, date(2025, 3, 6)) == ()
     (flag,) = course.flags(Prescription(7.0, 5), 96.0, date(2025, 3, 6))
@@ -109,3 +109,20 @@ def test_a_broken_phase_in_the_file_is_named():
     del data["later_phases"][0]["started_on"]
     with pytest.raises(CourseError, match="re-plan 1 is missing started_on"):
         course_from_dict(data, today=TODAY)
+
+
+def test_replan_refuses_a_session_that_is_not_this_courses():
+    from planner.core.course_imaging import ImagingSession, SessionTime
+    from planner.core.plan import Plan, TreatmentSetup
+    from planner.techniques.replan import ReplanError, check_replan
+
+    course = delivered(Course(5, 7.0, 120.0, 7), 120.0, 120.0)
+    plan = Plan("Left cheek BCC", "DEMO^Patient", "DEMO-0001", "/images/planning.dcm",
+                TreatmentSetup("superficial-kv", "srt100-class", "70kV", "cone-20mm"), Prescription(7.0, 5),
+                course=course)
+    elsewhere = ImagingSession(SessionTime.parse("after:2"), date(2025, 3, 5), "/images/other.dcm", None,
+                               "DEMO-0001", "DEMO^Patient")
+    with pytest.raises(ReplanError, match="is not one of this course's sessions"):
+        check_replan(plan, elsewhere, FIRST_UID)
+    with pytest.raises(ReplanError, match="the lesion on the image at after fraction 2 is not measured"):
+        check_replan(plan.with_course(course.with_session(elsewhere, today=TODAY)), elsewhere, FIRST_UID)
