@@ -40,7 +40,8 @@ view.show_dose(t.planned_dose(plan))
 view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
 for _ in range(30): app.processEvents()
 view.grab().save(str(ROOT / "docs" / "response-view.png"))
-pdf = write_course_report(plan, tmp / "course.pdf", printed_at=PRINTED_AT, regrowth_threshold_percent=20.0)
+pdf = write_course_report(plan, tmp / "course.pdf", printed_at=PRINTED_AT, regrowth_threshold_percent=20.0,
+                          dose_result=t.planned_dose(plan))
 subprocess.run(["pdftoppm", "-r", "70", "-png", str(pdf), str(tmp / "page")], check=True)
 for png in sorted(tmp.glob("page-*.png")):
     n = png.stem.split("-")[-1].lstrip("0")

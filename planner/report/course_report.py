@@ -3,15 +3,18 @@ plan report, whose fonts, styles, page frame, two-pass "page i of n" and atomic 
 
 First: a red box when a follow-up is a suspected recurrence, the patient, plan, prescription, delivered
 dose, imaging and latest change in one table, the lesion's depth, width and area against the date with
-the fractions marked, and the baseline beside the latest session at one mm scale with their outlines.
+the fractions marked, and the baseline beside the latest session at one mm scale, aligned on the beam
+axis and the skin line, with their outlines and the plan's isodoses.
 Then the timeline (imaging sessions and fractions in date order), the fractions delivered against the
 plan, the response findings, the adaptation findings the caller passes in, and the schedule's findings.
 Every page carries the patient ID, the plan, "page i of n" and, when there is one, the recurrence mark.
 
 Everything is read from the plan's course (planner.core.course, planner.core.course_imaging): the
 measures are the sessions' own, the findings ``response_findings`` with the caller's threshold (None:
-the findings' own "not judged"), the delivered dose ``Course.fraction_dose_gy``. The session images
-carry no dose (the course holds none for them), so no isodose is drawn on them.
+the findings' own "not judged"), the delivered dose ``Course.fraction_dose_gy``. The isodoses are the
+plan's dose the caller passes in (its DoseResult), placed on each session by planner.dose.session_dose
+and drawn as the plan report draws them (planner.report.figure.isodose_lines); without a dose, or on a
+session it cannot be placed on, none is drawn and the reason is printed under the image.
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.course_imaging import ImagingSession, response_findings
 from planner.core.errors import PlannerError
+from planner.dose.result import stale_dose_problem
+from planner.dose.session_dose import APPROXIMATION, SessionDoseError, session_dose
 from planner.imaging.loader import load_ultrasound
 from planner.report import formatting as fmt
 from planner.report.content import Alert, ImageFigure, Item, ReportError
-from planner.report.figure import display_pixels, image_caption
+from planner.report.figure import ISODOSE_TITLE, display_pixels, image_caption, isodose_lines
 from planner.report.fonts import REGULAR, register_fonts
-from planner.report.pdf_figures import AXIS_LEFT_PT, CONE_COLOUR, UltrasoundFigure, nice_step, ticks
+from planner.report.pdf_figures import LEGEND_ROW_PT as LEGEND_ROW_PT_FIGURE
+from planner.report.pdf_figures import (AXIS_LEFT_PT, CHIP, CONE_COLOUR, ISODOSE_WIDTH_PT, OUTLINE_COLOUR,
+                                        PRESCRIPTION_WIDTH_PT, SKIN_COLOUR, UltrasoundFigure, nice_step, ticks)
 from planner.report.pdf_report import (GREEN, LABEL_BG, ORANGE, RED, TEXT_W, alert_boxes, build_pdf, draw_page_frame,
                                        grid_table, items_table, paragraph, report_styles)
 
@@ -58,7 +65,10 @@ IMAGE_MARGIN_MM = 4.0                            # around the lesions in the sid
 ABOVE_SKIN_MM, BELOW_LESION_MM = 1.5, 3.0
 IMAGE_MAX_HEIGHT_PT = 150.0
 LEGEND_ROW_PT = 11.0
-DEPTH_AXIS_TITLE = "depth below transducer (mm)"      # as UltrasoundFigure writes it, 6.5 pt
+# UltrasoundFigure's axis titles, and the side-by-side images' (mm from the session's beam axis and its skin there)
+BEAM_FRAME_TITLES = {"lateral position (mm)": "lateral from beam axis (mm)",
+                     "depth below transducer (mm)": "depth below skin at axis (mm)"}
+DEPTH_AXIS_TITLE = "depth below transducer (mm)"      # the longer of the two depth titles, 6.5 pt
 CELL_PADDING_PT = 6.0                            # between the two images
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -219,12 +229,17 @@ def response_plot(course, width_pt: float) -> Drawing:
     series([(day, m.area_mm2) for day, m in measured], py_area, AREA_COLOUR, _diamond)
     for day in unmeasured:
         d.add(_hollow(px(day), size_y0 + band / 2))
-    for row, x, text, sample in legend:
-        y = height - 8 - row * LEGEND_ROW_PT
+    _draw_legend(d, legend, height - 8)
+    return d
+
+
+def _draw_legend(d: Drawing, placed, top: float) -> None:
+    """Each entry of ``placed`` (from _legend_rows): its sample, then its text, row under row from ``top``."""
+    for row, x, text, sample in placed:
+        y = top - row * LEGEND_ROW_PT
         for shape in sample(x, y + 2.5):
             d.add(shape)
         d.add(String(x + 18, y, text, fontName=REGULAR, fontSize=7))
-    return d
 
 
 def _circle(x, y, colour):
@@ -256,6 +271,11 @@ def _plot_legend(with_unmeasured: bool, left: float, right: float) -> list:
                                                          strokeWidth=0.8, strokeDashArray=(3, 2))])]
     if with_unmeasured:
         entries.append(("session not measurable", lambda x, y: [_hollow(x + 7, y)]))
+    return _legend_rows(entries, left, right)
+
+
+def _legend_rows(entries, left: float, right: float) -> list:
+    """(row, x, text, sample) for each (text, sample) entry: an entry that would pass ``right`` starts a new row."""
     placed, row, x = [], 0, left
     for text, sample in entries:
         width = 18 + stringWidth(text, REGULAR, 7) + 10
@@ -267,12 +287,70 @@ def _plot_legend(with_unmeasured: bool, left: float, right: float) -> list:
 
 
 # ----------------------------------------------------------------------------------- the images
+def images_legend(figures, width_pt: float) -> Drawing:
+    """One legend for the side-by-side images: the isodoses (one plan, so the same on both; labels and colours as
+    the plan report's), the outline, the skin line and the beam axis, on as many rows as the width needs."""
+    register_fonts()
+    isodoses = next((f.isodoses for f in figures if f.isodoses), ())
+    entries = [(line.label + ("" if len(line.x_mm) else " (not reached)"),
+                lambda x, y, c=colors.HexColor(line.colour), w=PRESCRIPTION_WIDTH_PT if line.prescription
+                else ISODOSE_WIDTH_PT, dash=(4, 2.5) if line.dashed else None:
+                [Rect(x, y - 4, 16, 8, fillColor=CHIP, strokeColor=None),
+                 Line(x + 2, y, x + 14, y, strokeColor=c, strokeWidth=w, strokeDashArray=dash)])
+               for line in isodoses]
+    entries += [("lesion outline", lambda x, y: [Line(x, y, x + 14, y, strokeColor=colors.black, strokeWidth=2.8),
+                                                 Line(x, y, x + 14, y, strokeColor=OUTLINE_COLOUR, strokeWidth=1.6)]),
+                ("skin line", lambda x, y: [Line(x, y, x + 14, y, strokeColor=SKIN_COLOUR, strokeWidth=1.0,
+                                                 strokeDashArray=(3, 2))]),
+                ("beam axis", lambda x, y: [Line(x, y, x + 14, y, strokeColor=CONE_COLOUR, strokeWidth=0.9,
+                                                 strokeDashArray=(4, 3))])]
+    placed = _legend_rows(entries, 0.0, width_pt)
+    height = (1 + max(row for row, *_ in placed)) * LEGEND_ROW_PT + 2
+    d = Drawing(width_pt, height)
+    _draw_legend(d, placed, height - 9)
+    return d
+
+
 class SessionFigure(UltrasoundFigure):
-    """A session's ultrasound drawn as the plan report draws the planning image. It carries no dose
-    (the course holds none for a session), which is not a refusal: no "NO DOSE — REFUSED" stamp."""
+    """A session's ultrasound drawn as the plan report draws the planning image. Without isodoses (none placed:
+    the reason is printed under it) it is no refusal: no "NO DOSE — REFUSED" stamp. In the beam frame its axes
+    say so: mm from the beam axis and below the skin there."""
+
+    def __init__(self, figure: ImageFigure, width_pt: float, max_image_height_pt: float, beam_frame: bool):
+        super().__init__(figure, width_pt, max_image_height_pt)
+        self.beam_frame = beam_frame
+        self.height -= self.legend_rows * LEGEND_ROW_PT_FIGURE     # no legend of its own: no room kept for one
+        self.legend_rows = 0
 
     def _no_dose_stamp(self) -> None:
         return None
+
+    def _legend_entries(self) -> list:
+        return []                   # one legend under both images (images_legend): theirs is the same
+
+    def _axes(self) -> None:
+        if not self.beam_frame:
+            super()._axes()
+            return
+        canvas = self.canv
+        self.canv = _Retitled(canvas, BEAM_FRAME_TITLES)     # the ticks as the plan report draws them
+        try:
+            super()._axes()
+        finally:
+            self.canv = canvas
+
+
+class _Retitled:
+    """A canvas that writes other axis titles (``titles``: UltrasoundFigure's → ours); all else passes through."""
+
+    def __init__(self, canvas, titles: dict[str, str]):
+        self._canvas, self._titles = canvas, titles
+
+    def __getattr__(self, name):
+        return getattr(self._canvas, name)
+
+    def drawCentredString(self, x, y, text, *args, **kwargs):  # noqa: N802 (reportlab's name)
+        return self._canvas.drawCentredString(x, y, self._titles.get(text, text), *args, **kwargs)
 
 
 def _window_mm(sessions) -> tuple[float, float] | None:
@@ -287,28 +365,56 @@ def _window_mm(sessions) -> tuple[float, float] | None:
     return 2 * half, ABOVE_SKIN_MM + deep + BELOW_LESION_MM
 
 
-def session_figure(session, image, window_mm) -> ImageFigure:
-    """The session's image (its first frame) in mm with its outline and skin line; cut to ``window_mm``
-    (width, depth) centred on the lesion and starting just above the skin, or whole when None."""
-    left, top, width, height = (float(v) for v in image.extent_mm)
-    pixels = display_pixels(image)
+def window_pixels(pixels: np.ndarray, extent_mm, window_mm) -> np.ndarray:
+    """The image's pixels resampled (nearest pixel, about the image's own pixel size) onto ``window_mm`` = (left, top,
+    width, height) in the image's mm, so that two images cut to the same window share its exact extent; outside
+    the image, black."""
+    left, top, width, height = (float(v) for v in extent_mm)
     rows, cols = pixels.shape[:2]
-    dx, dy = width / cols, height / rows
-    c0, c1, r0, r1 = 0, cols, 0, rows
+    w_left, w_top, w_width, w_height = window_mm
+    n_cols = max(1, math.ceil(w_width / (width / cols) - 1e-6))
+    n_rows = max(1, math.ceil(w_height / (height / rows) - 1e-6))
+    col = np.floor((w_left + (np.arange(n_cols) + 0.5) * w_width / n_cols - left) / (width / cols)).astype(int)
+    row = np.floor((w_top + (np.arange(n_rows) + 0.5) * w_height / n_rows - top) / (height / rows)).astype(int)
+    inside = (row[:, None] >= 0) & (row[:, None] < rows) & (col[None, :] >= 0) & (col[None, :] < cols)
+    out = pixels[np.clip(row, 0, rows - 1)][:, np.clip(col, 0, cols - 1)]
+    out[~inside] = 0
+    return np.ascontiguousarray(out)
+
+
+def session_figure(session, image, window_mm, placed) -> ImageFigure:
+    """The session's image (its first frame) with its outline and skin line and, with ``placed`` (the plan's
+    SessionDose on it, else the reason there is none), the plan's isodoses.
+
+    With ``window_mm`` (width, depth): in mm from the session's beam axis (the lesion's centre) and below its skin
+    there, the window centred on the axis from ABOVE_SKIN_MM above the skin, its extent exactly the window's, so
+    two sessions' figures put the same lateral and depth at the same place. None: the whole image in its own mm."""
+    pixels = display_pixels(image)
+    axis_x = skin_y = 0.0
+    extent = tuple(float(v) for v in image.extent_mm)
     if window_mm is not None:
-        centre = session.outline.lateral_centre_mm
-        y_top = session.skin_surface.depth_at(centre) - ABOVE_SKIN_MM
-        c0 = int(np.clip(math.floor((centre - window_mm[0] / 2 - left) / dx), 0, cols - 1))
-        c1 = int(np.clip(math.ceil((centre + window_mm[0] / 2 - left) / dx), c0 + 1, cols))
-        r0 = int(np.clip(math.floor((y_top - top) / dy), 0, rows - 1))
-        r1 = int(np.clip(math.ceil((y_top + window_mm[1] - top) / dy), r0 + 1, rows))
+        axis_x = session.outline.lateral_centre_mm
+        skin_y = float(session.skin_surface.depth_at(axis_x))
+        frame = (-window_mm[0] / 2, -ABOVE_SKIN_MM, float(window_mm[0]), float(window_mm[1]))
+        pixels = window_pixels(pixels, extent, (frame[0] + axis_x, frame[1] + skin_y, frame[2], frame[3]))
+        extent = frame
+
+    def moved(points):
+        return None if points is None else tuple((x - axis_x, y - skin_y) for x, y in points)
+    lines, caption = (), placed
+    if not isinstance(placed, str):
+        dose = placed.in_beam_frame()
+        if window_mm is None:                       # the image's own mm
+            dose = placed
+        lines = isodose_lines(dose.dose_gy, dose.x_mm, dose.y_mm, dose.dmax_gy, dose.skin_depth_at,
+                              dose.prescription_isodose_percent)
+        caption = f"Isodoses: {APPROXIMATION}; Dmax {dose.dmax_gy:.2f} Gy."
     return ImageFigure(
-        pixels=np.ascontiguousarray(pixels[r0:r1, c0:c1]),
-        extent_mm=(left + c0 * dx, top + r0 * dy, (c1 - c0) * dx, (r1 - r0) * dy),
-        outline_mm=None if session.outline is None else session.outline.vertices_mm,
-        skin_mm=None if session.skin_surface is None else session.skin_surface.points_mm,
-        cone_axis_x_mm=None, cone_diameter_mm=None, cone_footprint_y_mm=None, isodoses=(), isodose_title="",
-        dose_caption="", image_caption=image_caption(image))
+        pixels=pixels, extent_mm=extent,
+        outline_mm=moved(None if session.outline is None else session.outline.vertices_mm),
+        skin_mm=moved(None if session.skin_surface is None else session.skin_surface.points_mm),
+        cone_axis_x_mm=None if window_mm is None else 0.0, cone_diameter_mm=None, cone_footprint_y_mm=None,
+        isodoses=lines, isodose_title=ISODOSE_TITLE, dose_caption=caption, image_caption=image_caption(image))
 
 
 def _load(load_image, path: str, cache: dict):
@@ -324,8 +430,9 @@ def _load(load_image, path: str, cache: dict):
     return cache[path]
 
 
-def _images(course, s, load) -> list:
-    """The baseline and the latest later session side by side, at one scale (pt per mm of tissue)."""
+def _images(course, s, load, placed_on) -> list:
+    """The baseline and the latest later session side by side, at one scale (pt per mm of tissue), aligned on
+    the beam axis and the skin line, with the plan's isodoses where ``placed_on(session)`` places them."""
     title = paragraph("Baseline and latest session, side by side at the same scale", s["h2"])
     baseline = next((x for x in course.sessions if x.when.kind == "baseline"), None)
     later = [x for x in course.sessions if x.when.kind != "baseline"]
@@ -333,43 +440,60 @@ def _images(course, s, load) -> list:
     if not shown:
         return [title, paragraph("No imaging session in the course: no image to show.", s["body"])]
     loaded = [(x, *load(x.image_path)) for x in shown]
+    image_of = {id(x): image for x, image, _ in loaded}
     window = _window_mm([x for x, image, _ in loaded if image is not None])
-    figures = [(x, None if image is None else session_figure(x, image, window), problem)
+    figures = [(x, None if image is None else session_figure(x, image, window, placed_on(x)), problem)
                for x, image, problem in loaded]
     col_w = TEXT_W / 2
     inner = col_w - CELL_PADDING_PT - 2      # what a figure may take of its cell
     scale = min((min((inner - AXIS_LEFT_PT - 6) / f.extent_mm[2], IMAGE_MAX_HEIGHT_PT / f.extent_mm[3])
                  for _, f, _ in figures if f is not None), default=None)
-    cells = []
+    # One table row each for the headings, the measures, the images and their captions: the images start at
+    # the same height whatever the text above them, so the same depth is at the same height on the page.
+    rows: list[list] = [[], [], [], []]
+    warning = ParagraphStyle("no isodoses", s["small"], textColor=ORANGE)
     for session, figure, problem in figures:
-        cell = [paragraph(f"{session.when.label[0].upper()}{session.when.label[1:]}, "
-                          f"{session.acquired_on.isoformat()}", s["h3"])]
         measure = session.measure
-        cell.append(paragraph(session.unmeasured_reason if measure is None else
-                              "depth {}, width {}, area {}".format(*measure_cells(measure)), s["small"]))
+        rows[0].append(paragraph(f"{session.when.label[0].upper()}{session.when.label[1:]}, "
+                                 f"{session.acquired_on.isoformat()}", s["h3"]))
+        rows[1].append(paragraph(session.unmeasured_reason if measure is None else
+                                 "depth {}, width {}, area {}".format(*measure_cells(measure)), s["small"]))
         if figure is None:
-            cell.append(paragraph(problem, ParagraphStyle("missing", s["body"], textColor=RED)))
-        else:
-            _, _, w_mm, h_mm = figure.extent_mm
-            # the figure's vertical axis title is centred on the image and may be longer than the image is tall
-            overhang = (stringWidth(DEPTH_AXIS_TITLE, REGULAR, 6.5) - h_mm * scale) / 2
-            # UltrasoundFigure takes the smaller of width/w_mm and height/h_mm: both are ``scale`` here
-            cell += [Spacer(1, max(2.0, overhang + 2.0)),
-                     SessionFigure(figure, AXIS_LEFT_PT + 6 + w_mm * scale, h_mm * scale * (1 + 1e-9)),
-                     paragraph(f"Image: {figure.image_caption}", s["small"])]
-        cells.append(cell)
-    if len(cells) == 1:
-        cells.append([paragraph("No later session than the baseline.", s["body"])])
-    table = Table([cells], colWidths=[col_w, col_w], hAlign="LEFT")
+            rows[2].append(paragraph(problem, ParagraphStyle("missing", s["body"], textColor=RED)))
+            rows[3].append("")
+            continue
+        _, _, w_mm, h_mm = figure.extent_mm
+        # the figure's vertical axis title is centred on the image and may be longer than the image is tall
+        overhang = (stringWidth(DEPTH_AXIS_TITLE, REGULAR, 6.5) - h_mm * scale) / 2
+        # UltrasoundFigure takes the smaller of width/w_mm and height/h_mm: both are ``scale`` here
+        rows[2].append([Spacer(1, max(2.0, overhang + 2.0)),
+                        SessionFigure(figure, AXIS_LEFT_PT + 6 + w_mm * scale, h_mm * scale * (1 + 1e-9),
+                                      beam_frame=window is not None)])
+        cal = image_of[id(session)].calibration
+        rows[3].append([paragraph(f"Image: {Path(session.image_path).name}, {cal.mm_per_pixel_x:.4g} × "
+                                  f"{cal.mm_per_pixel_y:.4g} mm per pixel", s["small"])] +
+                       ([] if figure.isodoses else [paragraph(figure.dose_caption, warning)]))
+    if len(figures) == 1:
+        for row, text in zip(rows, ("", "No later session than the baseline.", "", "")):
+            row.append(paragraph(text, s["body"]) if text else "")
+    drawn = [f for _, f, _ in figures if f is not None]
+    if drawn:
+        rows.insert(3, [images_legend(drawn, TEXT_W - CELL_PADDING_PT), ""])
+    table = Table(rows, colWidths=[col_w, col_w], hAlign="LEFT")
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                               ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING_PT)]))
+                               ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING_PT),
+                               ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                               *([("SPAN", (0, 3), (1, 3))] if drawn else [])]))
     out = [title, table]
+    dosed = next((f for f in drawn if f.isodoses), None)
     if scale is not None:
-        where = ("the lesion with a margin" if window is not None else "the whole image")
-        out.append(paragraph(f"Both at one scale: 1 mm of tissue is {scale / mm:.1f} mm on the page; {where}, in "
-                             f"each image's own mm (lateral position, depth below the transducer). Outline magenta, "
-                             f"skin line green dashed. No isodose is drawn: the course holds no dose for a "
-                             f"session's image.", s["small"]))
+        where = ("the lesion with a margin, in mm from each session's beam axis (its lesion's lateral centre) and "
+                 "below its skin line there: the same place in both is the same lateral position and depth"
+                 if window is not None else "the whole image, each in its own mm (a session without an outline or "
+                                            "skin line cannot be aligned on its beam axis and skin)")
+        out.append(paragraph(f"Both at one scale: 1 mm of tissue is {scale / mm:.1f} mm on the page; {where}. " + (
+            f"{dosed.dose_caption} Isodoses in % of Dmax, as in the plan report." if dosed is not None
+            else "No isodose is drawn (the reason is under each image)."), s["small"]))
     return out
 
 
@@ -458,7 +582,19 @@ def _schedule(course, s, today: date) -> list:
     return out
 
 
-def _story(plan, s, *, today: date, findings, adaptation_lines, load) -> list:
+def placed_dose(plan, dose_result, session):
+    """The plan's dose on ``session`` (a SessionDose), or why none is drawn there (one line)."""
+    why = "the report was made without the plan's dose" if dose_result is None else stale_dose_problem(plan,
+                                                                                                     dose_result)
+    if why is not None:
+        return f"{session.when.label}: no isodoses, {why}"
+    try:
+        return session_dose(dose_result, plan.skin_surface, session)
+    except SessionDoseError as err:
+        return err.user_message
+
+
+def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_result) -> list:
     course = plan.course
     suspected = [f for f in findings if f.kind == "suspected recurrence"]
     story = [paragraph(REPORT_TITLE, s["h1"])]
@@ -475,7 +611,7 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load) -> list:
                                              s["small"])]))
     else:
         story += [plot_title, paragraph("No imaging session in the course: nothing to plot.", s["body"])]
-    story += [KeepTogether(_images(course, s, load)),
+    story += [KeepTogether(_images(course, s, load, lambda session: placed_dose(plan, dose_result, session))),
               paragraph("Timeline: imaging sessions and fractions in date order", s["h2"]), _timeline_table(course, s),
               *_fractions(course, s), *_findings(findings, adaptation_lines, s), *_schedule(course, s, today)]
     return story
@@ -483,8 +619,9 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load) -> list:
 
 # ----------------------------------------------------------------------------------- the document
 def render_course_report(plan, *, printed_at: datetime, regrowth_threshold_percent: float | None,
-                         adaptation_lines: tuple[str, ...] = (), load_image=load_ultrasound) -> bytes:
-    """The PDF's bytes. ReportError (one line) for a plan without a course; the findings' own
+                         adaptation_lines: tuple[str, ...] = (), load_image=load_ultrasound, dose_result=None) -> bytes:
+    """The PDF's bytes. ``dose_result``: the plan's DoseResult, whose isodoses are drawn on the session images
+    (None: none, and the report says so). ReportError (one line) for a plan without a course; the findings' own
     SessionError for a threshold that is not a percentage above 0."""
     course = plan.course
     if course is None:
@@ -510,7 +647,7 @@ def render_course_report(plan, *, printed_at: datetime, regrowth_threshold_perce
              "printed": f"Printed {fmt.moment(printed_at)} by Planner {planner.__version__}"}
     version = f"Planner {planner.__version__}"
     return build_pdf(lambda: _story(plan, s, today=printed_at.date(), findings=findings, adaptation_lines=lines,
-                                    load=lambda path: _load(load_image, path, images)),
+                                    load=lambda path: _load(load_image, path, images), dose_result=dose_result),
                      lambda total: lambda canvas, doc: draw_page_frame(canvas, doc.page, total, **frame),
                      creator=version, author=version, title=f"{REPORT_TITLE} — {plan.label}",
                      subject=f"Patient ID {plan.patient_id}; {status}")
@@ -518,12 +655,13 @@ def render_course_report(plan, *, printed_at: datetime, regrowth_threshold_perce
 
 def write_course_report(plan, out_path: str | os.PathLike, *, printed_at: datetime,
                         regrowth_threshold_percent: float | None, adaptation_lines: tuple[str, ...] = (),
-                        load_image=load_ultrasound) -> Path:
+                        load_image=load_ultrasound, dose_result=None) -> Path:
     """Draw the whole report in memory, then write ``out_path`` atomically: a failure at any point
     leaves no file (or the previous report as it was). ``load_image``: path → UltrasoundImage (the
-    planning loader); an image that cannot be loaded is named in place of the image."""
+    planning loader); an image that cannot be loaded is named in place of the image. ``dose_result``: the
+    plan's dose (see render_course_report)."""
     data = render_course_report(plan, printed_at=printed_at, regrowth_threshold_percent=regrowth_threshold_percent,
-                                adaptation_lines=adaptation_lines, load_image=load_image)
+                                adaptation_lines=adaptation_lines, load_image=load_image, dose_result=dose_result)
     try:
         atomic_write_bytes(out_path, data)
     except OSError as err:

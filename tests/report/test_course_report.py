@@ -21,8 +21,11 @@ from planner.report import course_report, pdf_figures
 from planner.report.content import ReportError
 from planner.report.course_report import date_ticks, response_plot, timeline, write_course_report
 from tests.report.test_pdf_report import pdf_text, render
-from tests.ui.test_course_response import (FRACTION_DATES, SESSIONS, TODAY, a_plan, five_sessions,  # noqa: F401
-                                           images, polygon_area)                                 # images: a fixture
+from planner.core.skin_surface import SkinSurface
+from planner.dose.isodose_palette import ISODOSE_COLOURS
+from tests.ui.test_course_response import (DEPTH_90_MM, FRACTION_DATES, SESSIONS, TODAY, a_plan,  # noqa: F401
+                                           axis_crossing_mm, five_sessions, images, planned,  # images: a fixture
+                                           planned_dose, polygon_area)
 
 PRINTED_AT = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)
 SHORT_FRACTION, SHORT_S, PLANNED_S, DOSE_PER_FRACTION_GY = 3, 60.0, 120.0, 7.0
@@ -129,26 +132,98 @@ def test_the_plot_marks_the_fractions_and_has_both_units_and_an_unmeasurable_ses
         (date(2026, 11, 1), "2026-11-01"), (date(2026, 11, 8), "2026-11-08"), (date(2026, 11, 15), "2026-11-15")]
 
 
-def test_the_baseline_and_the_latest_session_are_drawn_at_one_scale(tmp_path, images, monkeypatch):
+def recording_figures(monkeypatch) -> list:
+    """The SessionFigures the report lays out, each with where it was drawn on the page (``at``: x, y in pt)."""
     drawn = []
 
     class Recording(course_report.SessionFigure):
-        def __init__(self, figure, *args):
-            super().__init__(figure, *args)
+        def __init__(self, figure, *args, **kwargs):
+            super().__init__(figure, *args, **kwargs)
             drawn.append(self)
 
+        def drawOn(self, canvas, x, y, _sW=0):  # noqa: N802 (reportlab's name)
+            self.at = (x, y)
+            return super().drawOn(canvas, x, y, _sW)
+
     monkeypatch.setattr(course_report, "SessionFigure", Recording)
-    write(course_plan(five_sessions(images)), tmp_path)
-    base, latest = drawn[:2]                                      # (the PDF is laid out twice)
-    assert base.pt_per_mm == pytest.approx(latest.pt_per_mm, rel=1e-6)
-    assert base.figure.extent_mm == pytest.approx(latest.figure.extent_mm, abs=0.06)     # the same window
-    # The window: the wider lesion (9 mm, centred at 0.5 mm) and 4 mm either side; from 1.5 mm above the
-    # skin (1.0 mm; or the image's top) to 3 mm below the deeper lesion (2.8 mm below the skin).
-    left, top, width, height = base.figure.extent_mm
-    assert (left, width) == pytest.approx((0.5 - 4.5 - 4.0, 17.0), abs=0.11)
-    assert top <= 1.0 - 1.5 + 0.03 or top <= 0.0
-    assert top + height == pytest.approx(1.0 + 2.8 + 3.0, abs=0.03)
-    assert base.figure.outline_mm is not None and base.figure.isodoses == ()
+    return drawn
+
+
+def test_the_baseline_and_the_latest_session_are_drawn_at_one_scale_on_the_axis_and_skin(tmp_path, images,
+                                                                                          monkeypatch):
+    drawn = recording_figures(monkeypatch)
+    plan = planned(course_plan(five_sessions(images)))
+    write(plan, tmp_path, dose_result=planned_dose(plan))
+    base, latest = drawn[-2:]                                     # (the PDF is laid out twice: the second drew)
+    assert base.pt_per_mm == pytest.approx(latest.pt_per_mm, rel=1e-12)
+    # The window in mm from the beam axis (the lesion's centre) and below the skin there, the same for both: the
+    # wider lesion (9 mm) and 4 mm either side; from 1.5 mm above the skin to 3 mm below the deeper lesion (2.8 mm).
+    assert base.figure.extent_mm == latest.figure.extent_mm == pytest.approx((-8.5, -1.5, 17.0, 1.5 + 2.8 + 3.0))
+    assert max(y for _, y in base.figure.outline_mm) == pytest.approx(2.8)
+    assert max(y for _, y in latest.figure.outline_mm) == pytest.approx(1.8)
+    assert [x for x, _ in latest.figure.outline_mm][::4] == pytest.approx([3.5, 0.0, -3.5, 0.0], abs=1e-12)
+    # On the page: the same (lateral, depth) at the same height, one column (half the text width) apart.
+    assert latest.at[1] == pytest.approx(base.at[1], abs=1e-9)
+    assert latest.at[0] - base.at[0] == pytest.approx(course_report.TEXT_W / 2, abs=1e-9)
+    # The plan's isodoses on both, with the plan report's labels; the 90 % one crosses the axis at its hand depth.
+    for figure in (base.figure, latest.figure):
+        assert [line.label for line in figure.isodoses] == ["100 % · 7.8 Gy", "90 % · 7.0 Gy (prescription)",
+                                                            "80 % · 6.2 Gy", "50 % · 3.9 Gy", "20 % · 1.6 Gy"]
+        assert [line.colour for line in figure.isodoses] == list(ISODOSE_COLOURS)
+        rx = next(line for line in figure.isodoses if line.prescription)
+        assert axis_crossing_mm(rx.x_mm, rx.y_mm) == pytest.approx([DEPTH_90_MM], abs=0.05)
+        assert figure.cone_axis_x_mm == 0.0
+
+
+def test_the_pdf_shows_the_prescription_isodose_across_both_images_at_one_height(tmp_path, images):
+    plan = planned(course_plan(five_sessions(images)))
+    path = write(plan, tmp_path, dose_result=planned_dose(plan))
+    text = " ".join(pdf_text(path))
+    assert "lateral from beam axis (mm)" in text and "depth below skin at axis (mm)" in text
+    assert "90 % · 7.0 Gy (prescription)" in text and "not recomputed on the session's skin" in text
+    page = render(path, tmp_path)[0]
+    orange = (page[..., 0] > 200) & (page[..., 1] > 110) & (page[..., 1] < 190) & (page[..., 2] < 90)  # #ff9a00
+    # The 90 % line spans each 17 mm window (about 165 px at 60 dpi): one row holds it across both images.
+    row = orange.sum(axis=1)
+    assert row.max() > 2 * 140
+    left_half, right_half = orange[row.argmax(), :page.shape[1] // 2], orange[row.argmax(), page.shape[1] // 2:]
+    assert left_half.sum() > 140 and right_half.sum() > 140
+
+    (tmp_path / "no-dose").mkdir()
+    without = write(plan, tmp_path / "no-dose")
+    assert "baseline: no isodoses, the report was made without the plan's dose" in column_text(without, 0)
+    assert "follow-up week 12: no isodoses, the report was made without the plan's dose" in column_text(without, 1)
+    no_lines = render(without, tmp_path / "no-dose")[0]
+    orange = (no_lines[..., 0] > 200) & (no_lines[..., 1] > 110) & (no_lines[..., 1] < 190) & (no_lines[..., 2] < 90)
+    assert orange.sum(axis=1).max() < 140
+
+
+def column_text(path, column: int) -> str:
+    """The first page's text in the left (0) or right (1) half of the page, as pdftotext crops it (72 dpi)."""
+    x = 0 if column == 0 else 298
+    out = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-x", str(x), "-y", "0", "-W", "297", "-H", "842",
+                          str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(out.split())
+
+
+def test_a_session_the_dose_cannot_be_placed_on_has_no_isodose_and_says_why(tmp_path, images, monkeypatch):
+    drawn = recording_figures(monkeypatch)
+    sessions = five_sessions(images)
+    sessions[-1] = replace(sessions[-1], skin_surface=SkinSurface(sessions[-1].skin_surface.points_mm,
+                                                                  ("echoes above the line",)))
+    plan = planned(course_plan(sessions))
+    path = write(plan, tmp_path, dose_result=planned_dose(plan))
+    assert ("follow-up week 12: no isodoses, not measurable until the skin line is confirmed (echoes above the "
+            "line)") in column_text(path, 1)
+    assert "no isodoses" not in column_text(path, 0)
+    base, latest = drawn[-2:]
+    assert base.figure.isodoses and latest.figure.isodoses == ()
+    # A dose computed for another prescription is not drawn as this plan's.
+    stale = replace(planned_dose(plan), prescribed_dose_gy=6.0)
+    path = write(plan, tmp_path, dose_result=stale)
+    assert ("baseline: no isodoses, the dose was computed for 6 Gy per fraction but the plan prescribes 7 Gy: "
+            "recompute the dose") in column_text(path, 0)
+    assert drawn[-2].figure.isodoses == drawn[-1].figure.isodoses == ()
 
 
 def test_a_missing_image_is_named_in_its_place(tmp_path, images):
