@@ -186,6 +186,7 @@ class CourseResponseView(QWidget):
         self._unmeasured = []
         self._drawn_fraction_lines: list[tuple[object, pg.InfiniteLine]] = []
         self.findings = ()
+        self._images_stale = False
 
         # --- the plot: depth and width (mm) above, area (mm²) below, one date axis --------------------
         self.plots = pg.GraphicsLayoutWidget()
@@ -286,6 +287,19 @@ class CourseResponseView(QWidget):
         self._show_isodose()
         self.show_plan(document.plan)
 
+    def _refresh_images(self) -> None:
+        """The images and their isodoses cost ~30 ms: drawn now when shown, else when next shown (the dose is
+        recomputed on every outline edit in the main window, while the Response dock is mostly hidden)."""
+        if self.isVisible():
+            self._show_images()
+        else:
+            self._images_stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._images_stale:
+            self._show_images()
+
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         tall = event.size().height() >= STACK_IMAGES_FROM_PX
         self.images_layout.setDirection(QBoxLayout.Direction.TopToBottom if tall else QBoxLayout.Direction.LeftToRight)
@@ -295,12 +309,12 @@ class CourseResponseView(QWidget):
     def show_dose(self, result) -> None:
         self._dose_result = result
         self._show_isodose()
-        self._show_images()
+        self._refresh_images()
 
     def show_no_dose(self, reason: str) -> None:
         self._dose_result, self._no_dose_reason = None, reason
         self._show_isodose()
-        self._show_images()
+        self._refresh_images()
 
     def _show_isodose(self) -> None:
         result = self._dose_result
@@ -335,7 +349,7 @@ class CourseResponseView(QWidget):
         self._show_fractions(() if course is None else course.records)
         self._show_findings(sessions)
         self._fill_combo(sessions)
-        self._show_images()
+        self._refresh_images()
 
     def _show_series(self, sessions) -> None:
         for item in self.point_labels:
@@ -501,6 +515,7 @@ class CourseResponseView(QWidget):
         self.image_note.setText("<br>".join(lines))
 
     def _show_images(self) -> None:
+        self._images_stale = False
         plan = self.document.plan
         sessions = () if plan is None or plan.course is None else plan.course.sessions
         baseline = next((s for s in sessions if s.when.kind == "baseline"), None)

@@ -269,6 +269,18 @@ def test_the_plans_isodoses_are_drawn_on_both_images_from_each_sessions_axis_and
     assert "follow-up week 12: no isodoses, the lesion is not outlined" in view.image_note.text()
 
 
+def test_a_hidden_view_draws_the_isodoses_when_it_is_next_shown(qtbot, tmp_path, images):
+    """The main window recomputes the dose on every outline edit; the Response dock is mostly hidden."""
+    plan = planned(a_plan(five_sessions(images)))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    view.hide()
+    view.show_dose(planned_dose(plan))
+    assert view.later_image.dose.drawn_point_count() == 0          # not yet
+    view.show()
+    xs, ys = view.later_image.dose.line_points(90)
+    assert axis_crossing_mm(xs, ys) == pytest.approx([DEPTH_90_MM], abs=0.05)
+
+
 def test_a_session_with_an_unconfirmed_skin_line_shows_no_isodose_and_says_why(qtbot, tmp_path, images):
     sessions = five_sessions(images)
     sessions[-1] = replace(sessions[-1], skin_surface=SkinSurface(FLAT_SKIN.points_mm, ("echoes above the line",)))
