@@ -132,7 +132,8 @@ def prepare_course_objects(plan: Plan, package_dir, staging_dir, *, now: _dt.dat
 
     Refused (CourseObjectError, nothing written that matters) when the plan has no course, the package
     lacks its RT objects, a session's image is missing or of another patient, or a recorded fraction has
-    no treatment record of this RT Plan beside the plan."""
+    no treatment record beside the plan, of the RT Plan of its phase (this package's when not recorded).
+    The records of a re-planned course's earlier phases are looked for beside this plan too."""
     folder, staging = Path(package_dir), Path(staging_dir)
     if plan.course is None:
         raise CourseObjectError("the plan has no treatment course: there is nothing of a course to send")
@@ -151,10 +152,12 @@ def prepare_course_objects(plan: Plan, package_dir, staging_dir, *, now: _dt.dat
             raise CourseObjectError(f"fraction {fraction.number} is recorded but {path.name} is not beside the plan: "
                                     f"its treatment record cannot be sent; nothing was sent")
         record = _read(path, f"fraction {fraction.number}'s treatment record")
+        # a re-planned course: a fraction is recorded against the RT Plan of its phase (this one if not recorded)
+        expected = plan.course.phase_at(fraction.number).rt_plan_uid or str(rt_plan.SOPInstanceUID)
         planned = [str(i.ReferencedSOPInstanceUID) for i in record.get("ReferencedRTPlanSequence", [])]
-        if planned != [str(rt_plan.SOPInstanceUID)] or int(record.get("InstanceNumber") or 0) != fraction.number:
-            raise CourseObjectError(f"{path.name} is not fraction {fraction.number}'s record of {RT_PLAN_FILE} "
-                                    f"{rt_plan.SOPInstanceUID}; nothing was sent")
+        if planned != [expected] or int(record.get("InstanceNumber") or 0) != fraction.number:
+            raise CourseObjectError(f"{path.name} is not fraction {fraction.number}'s record of RT Plan {expected}; "
+                                    f"nothing was sent")
         records[fraction.number] = InstanceRef.of(record)
         parts.append(CourseFile(path, f"fraction {fraction.number}'s treatment record"))
     ds = build_course_object(rt_plan, plan, package, images, records, now=now)
@@ -228,10 +231,9 @@ def _read(path: Path, what: str) -> Dataset:
 def _package_refs(folder: Path, rt_plan: Dataset) -> dict[str, InstanceRef]:
     """The package's RT objects and its planning image (the one the structure set's contours lie on,
     carried or already on the PACS): what a second workstation needs to show the plan again."""
-    refs = {RT_PLAN_FILE: InstanceRef.of(rt_plan)}
-    for name in (RT_STRUCTURE_SET_FILE, RT_DOSE_FILE):
-        refs[name] = InstanceRef.of(_read(folder / name, "the package's"))
     struct = _read(folder / RT_STRUCTURE_SET_FILE, "the package's")
+    refs = {RT_PLAN_FILE: InstanceRef.of(rt_plan), RT_STRUCTURE_SET_FILE: InstanceRef.of(struct),
+            RT_DOSE_FILE: InstanceRef.of(_read(folder / RT_DOSE_FILE, "the package's"))}
     images = [(str(series.SeriesInstanceUID), item)
               for frame in struct.get("ReferencedFrameOfReferenceSequence", [])
               for study in frame.get("RTReferencedStudySequence", [])

@@ -22,6 +22,7 @@ from pydicom import dcmread
 from pydicom.uid import RawDataStorage, SecondaryCaptureImageStorage
 
 from planner.cli import course_commands
+from planner.core.course import CoursePhase
 from planner.core.plan_file import load_plan, save_plan
 from planner.dicom.course_objects import (COURSE_CREATOR, CourseObjectError, prepare_course_objects,
                                           read_course_object)
@@ -160,3 +161,16 @@ def test_a_fraction_without_its_record_is_refused(course_package, tmp_path):
     (folder / "RTRECORD-F02.dcm").unlink()
     with pytest.raises(CourseObjectError, match="fraction 2 is recorded but RTRECORD-F02.dcm is not beside the plan"):
         prepare_course_objects(load_plan(folder / "plan.json"), folder, tmp_path)
+
+
+def test_a_record_not_of_its_phase_rt_plan_is_refused(course_package, tmp_path):
+    """Re-planned from fraction 3 under another RT Plan: fraction 3's record (made against this package's RT
+    Plan) is not of its phase's plan."""
+    plan = load_plan(course_package)
+    course = plan.course
+    revision = "1.2.826.0.1.3680043.8.498.1"
+    phase = CoursePhase(revision, 3, course.planned_fractions - 2, course.dose_per_fraction_gy,
+                        course.planned_dwell_time_s, "deeper lesion", dt.date.fromisoformat(day(27)))
+    replanned = plan.with_course(replace(course, later_phases=(phase,)))
+    with pytest.raises(CourseObjectError, match=f"RTRECORD-F03.dcm is not fraction 3's record of RT Plan {revision}"):
+        prepare_course_objects(replanned, course_package.parent, tmp_path)

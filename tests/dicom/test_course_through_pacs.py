@@ -1,0 +1,170 @@
+"""Issue 17, point 5, done-when: the course sent to a real PACS (Orthanc) and rebuilt from it alone on a second
+Planner instance (its own data and configuration folders, an empty folder) equals the original, field by field
+of `planner course show --json`. Orthanc's REST is the independent view of what was stored; an instance deleted
+in Orthanc is named by the fetch, which then writes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.uid import (RawDataStorage, RTBeamsTreatmentRecordStorage, RTDoseStorage, RTPlanStorage,
+                         RTStructureSetStorage, SecondaryCaptureImageStorage, UltrasoundImageStorage)
+
+from tests.cli_runner import planner
+from tests.dicom.export_fixtures import dciodvfy
+from tests.dicom.orthanc_server import orthanc_available, running_orthanc
+from tests.dicom.test_course_objects import LATERALITY_WARNING, PRIVATE_SCHEME_WARNING, build_course_package
+
+pytestmark = pytest.mark.skipif(not orthanc_available() or shutil.which("dciodvfy") is None,
+                                reason="Debian's Orthanc and dciodvfy (dicom3tools) are needed")
+
+# the planning image, the two DICOM sessions; RT Plan, Structure Set, Dose; the PNG session converted;
+# three fraction records; the course object
+EXPECTED_CLASSES = Counter({UltrasoundImageStorage: 3, RTPlanStorage: 1, RTStructureSetStorage: 1, RTDoseStorage: 1,
+                            SecondaryCaptureImageStorage: 1, RTBeamsTreatmentRecordStorage: 3, RawDataStorage: 1})
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory):
+    with running_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def plan_path(tmp_path_factory) -> Path:
+    return build_course_package(tmp_path_factory.mktemp("workstation-a"))
+
+
+def pacs(orthanc) -> str:
+    return f"{orthanc.ae_title}@{orthanc.host}:{orthanc.dicom_port}"
+
+
+def second_instance(tmp_path: Path) -> dict:
+    """Another workstation: its own data and configuration folders, nothing of the course."""
+    return {"PLANNER_DATA_DIR": str(tmp_path / "b-data"), "PLANNER_CONFIG_DIR": str(tmp_path / "b-config")}
+
+
+def stored_classes(orthanc) -> dict[str, str]:
+    """SOP Instance UID → SOP Class UID of every instance Orthanc holds, as its REST API says."""
+    tags = [orthanc.rest(f"/instances/{i}/simplified-tags") for i in orthanc.rest("/instances")]
+    return {t["SOPInstanceUID"]: t["SOPClassUID"] for t in tags}
+
+
+def shown(plan_file: Path, env=None) -> dict:
+    result = planner("course", "show", plan_file, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def send(plan_path: Path, orthanc, audit_db: Path):
+    result = planner("course", "send", plan_path, "--pacs", pacs(orthanc), "--draft", "--json", "--audit-db", audit_db)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_course_rebuilt_from_orthanc_on_a_second_instance_equals_the_original(plan_path, orthanc, tmp_path):
+    sent = send(plan_path, orthanc, tmp_path / "audit.sqlite")
+    assert sent["all_stored"] and sent["planning_image"] == "sent"
+    assert [row["object"] for row in sent["objects"]][-7:] == [
+        "the image at baseline", "the image at after fraction 2", "the image at follow-up week 0",
+        "fraction 1's treatment record", "fraction 2's treatment record", "fraction 3's treatment record",
+        "the course object"]
+    assert Counter(stored_classes(orthanc).values()) == EXPECTED_CLASSES
+    [entry] = json.loads(planner("audit", "show", "--db", tmp_path / "audit.sqlite", "--json").stdout)["entries"]
+    assert (entry["action"], entry["details"]["stored"], entry["details"]["files"]) == ("send", 11, 11)
+    assert entry["plan_uid"] == dcmread(plan_path.parent / "RTPLAN.dcm").SOPInstanceUID
+
+    out = tmp_path / "b-course"
+    env = second_instance(tmp_path)
+    original = shown(plan_path)
+    fetched = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
+                      "--out", out, "--json", env=env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(fetched.stdout)["plan"] == str(out / "plan.json")
+    rebuilt = shown(out / "plan.json", env=env)
+
+    # not vacuous: two sessions measured (the PNG is not calibrated), three fractions of 90, 90 and 84 s
+    assert [s["depth_mm"] is not None for s in original["sessions"]] == [True, True, False]
+    assert [f["time_s"] for f in original["fractions"]] == [90.0, 90.0, 84.0]
+    # where the files are differs (another folder); everything else is the same, field by field
+    assert Path(rebuilt.pop("plan")) == out / "plan.json" and Path(original.pop("plan")) == plan_path
+    for mine, theirs in zip(rebuilt["fractions"], original["fractions"]):
+        assert Path(mine.pop("record")).name == Path(theirs.pop("record")).name
+    for mine, theirs in zip(rebuilt["sessions"], original["sessions"]):
+        assert Path(mine.pop("image")).parent == out and Path(theirs.pop("image")).is_file()
+    assert rebuilt.keys() == original.keys()
+    for key in original:   # sessions: place, date, scale, depth, width, area; fractions: date, time, dose, operator
+        assert rebuilt[key] == original[key], key
+    a = json.loads(plan_path.read_text(encoding="utf-8"))["course"]
+    b = json.loads((out / "plan.json").read_text(encoding="utf-8"))["course"]
+    for session in (*a["sessions"], *b["sessions"]):
+        session.pop("image_path")
+    assert a == b   # outlines and skin lines to the last bit, max gap, records, decision, phases when present
+
+    for number in (1, 2, 3):   # the clock time and operator of each fraction, in its record
+        name = f"RTRECORD-F{number:02d}.dcm"
+        mine, theirs = dcmread(out / name), dcmread(plan_path.parent / name)
+        assert (mine.TreatmentDate, mine.TreatmentTime, mine.OperatorsName) == \
+            (theirs.TreatmentDate, theirs.TreatmentTime, theirs.OperatorsName)
+        assert mine == theirs
+    for name in ("COURSE.dcm", "SESSION-followup-0.dcm", "RTRECORD-F03.dcm", "RTPLAN.dcm", "US.dcm"):
+        assert (out / name).is_file(), name
+    errors, warnings = dciodvfy(out / "COURSE.dcm")
+    assert errors == [] and set(warnings) == {LATERALITY_WARNING, PRIVATE_SCHEME_WARNING}
+    errors, warnings = dciodvfy(out / "SESSION-followup-0.dcm")
+    assert errors == [] and warnings == [LATERALITY_WARNING]
+
+
+def test_an_instance_deleted_in_orthanc_is_named_and_nothing_is_written(plan_path, tmp_path):
+    with running_orthanc(tmp_path / "pacs") as orthanc:   # its own PACS: the deletion touches no other test
+        send(plan_path, orthanc, tmp_path / "audit.sqlite")
+        send(plan_path, orthanc, tmp_path / "audit.sqlite")   # again: the same instances, and a newer course object
+        classes = stored_classes(orthanc)
+        assert Counter(classes.values()) == EXPECTED_CLASSES + Counter({RawDataStorage: 1})
+        [picture] = [uid for uid, sop_class in classes.items() if sop_class == SecondaryCaptureImageStorage]
+        [orthanc_id] = [i for i in orthanc.rest("/instances")
+                        if orthanc.rest(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] == picture]
+        orthanc.rest(f"/instances/{orthanc_id}", method="DELETE")
+        assert picture not in stored_classes(orthanc)
+
+        out = tmp_path / "b-course"
+        patient = shown(plan_path)["patient"]["id"]
+        result = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", patient, "--out", out,
+                         env=second_instance(tmp_path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"the image of the session at followup:0 (SOP Instance UID {picture})" in result.stderr
+    assert not out.exists() and list(tmp_path.glob(".b-course*")) == []
+
+
+def test_a_course_whose_image_is_gone_is_refused_before_anything_is_sent(plan_path, tmp_path):
+    with running_orthanc(tmp_path / "empty-pacs") as empty:
+        folder = tmp_path / "package"
+        shutil.copytree(plan_path.parent, folder)
+        plan = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+        plan["course"]["sessions"][1]["image_path"] = str(tmp_path / "moved-away.dcm")
+        (folder / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+        result = planner("course", "send", folder / "plan.json", "--pacs", pacs(empty), "--draft",
+                         "--audit-db", tmp_path / "audit.sqlite")
+        assert result.returncode == 2 and result.stderr.count("\n") == 1
+        assert f"the image at after fraction 2 ({tmp_path / 'moved-away.dcm'}) is not found; nothing was sent" \
+            in result.stderr
+        assert empty.rest("/instances") == []
+
+
+@pytest.mark.parametrize("patient_id, fragment", [("DEMO*", "one exact ID (no wildcard)"), (" ", "one exact ID")])
+def test_a_wildcard_patient_id_is_refused(orthanc, tmp_path, patient_id, fragment):
+    result = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", patient_id, "--out", tmp_path / "b")
+    assert result.returncode == 2 and fragment in result.stderr and not (tmp_path / "b").exists()
+
+
+def test_a_folder_that_holds_something_is_not_fetched_into(orthanc, tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "notes.txt").write_text("mine", encoding="utf-8")
+    result = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", "DEMO-0001", "--out", tmp_path / "b")
+    assert result.returncode == 2 and "is not an empty folder" in result.stderr
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["notes.txt"]
