@@ -129,6 +129,32 @@ def _term(obj: Objective, d: np.ndarray) -> tuple[float, np.ndarray]:
     return float(diff @ diff) / n, 2.0 * diff / n
 
 
+def objective_function(products, readouts: Mapping[str, StructureReadout], objectives: Sequence[Objective],
+                       modulation: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
+                       ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """x -> (sum_k w_k f_k(D x) (+ modulation(x)), its gradient): one forward product D x and one
+    transpose product D^T g per call (`products`: sparse_products.ForwardAndTranspose); the dose
+    and the terms in float64."""
+
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        dose = products.dose(x).astype(float)
+        grad_dose = np.zeros_like(dose)
+        total = 0.0
+        for obj in objectives:
+            readout = readouts[obj.structure]
+            f, g = _term(obj, readout.dose(dose))
+            total += obj.weight * f
+            readout.add_pull_back(obj.weight * g, grad_dose)
+        grad = products.gradient(grad_dose).astype(float)
+        if modulation is not None:
+            f, g = modulation(x)
+            total += f
+            grad += g
+        return total, grad
+
+    return value_and_gradient
+
+
 def optimise_fluence(
     dij: scipy.sparse.csr_matrix,
     rows: Readouts,
@@ -149,7 +175,7 @@ def optimise_fluence(
     """
     t0 = time.perf_counter()
     dij = dij.tocsr()
-    products = products_for(dij)  # D x and D^T g over row blocks on all cores, D^T stored once
+    products = products_for(dij)  # D x in threads, D^T g only where g is non-zero; D stored once more
     n_bixels = dij.shape[1]
     readouts = as_readouts(rows, dij.shape[0])
     if initial_weights is None:
@@ -164,22 +190,12 @@ def optimise_fluence(
     best = {"f": np.inf, "x": x0.copy()}
     history: list[float] = []
 
+    value_and_gradient = objective_function(products, readouts, objectives, modulation)
+
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         if cancelled is not None and cancelled():
             raise _Cancelled
-        dose = products.dose(x).astype(float)  # in dij's dtype: no copy of the matrix
-        grad_dose = np.zeros_like(dose)
-        total = 0.0
-        for obj in objectives:
-            readout = readouts[obj.structure]
-            f, g = _term(obj, readout.dose(dose))
-            total += obj.weight * f
-            readout.add_pull_back(obj.weight * g, grad_dose)
-        grad = products.gradient(grad_dose).astype(float)
-        if modulation is not None:
-            f, g = modulation(x)
-            total += f
-            grad += g
+        total, grad = value_and_gradient(x)
         if total < best["f"]:
             best["f"], best["x"] = total, x.copy()
         return total, grad

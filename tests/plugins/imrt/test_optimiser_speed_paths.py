@@ -7,8 +7,13 @@ import os
 
 import numpy as np
 import pytest
+import scipy.sparse
 
-from plugins.imrt_photon.sparse_products import single_threaded_blas
+from planner.core.inverse_plan import Objective
+from plugins.imrt_photon.optimise import as_readouts, objective_function
+from plugins.imrt_photon.pencil_beam import dose_influence
+from plugins.imrt_photon.phantom import tg119_c_shape
+from plugins.imrt_photon.sparse_products import ForwardAndTranspose, single_threaded_blas
 
 NUMPY_OPENBLAS = glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas64_*.so"))
 
@@ -29,3 +34,56 @@ def test_openblas_runs_one_thread_inside_and_its_own_count_after():
         assert get() == 2
     finally:
         set_(before)
+
+
+D_HAND = np.array([[1, 2, 0], [0, 3, 4], [5, 0, 6], [0, 0, 7]], dtype=np.float32)  # row sums 3, 7, 11, 7
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 4])
+def test_the_pair_by_hand(blocks):
+    pair = ForwardAndTranspose(scipy.sparse.csr_matrix(D_HAND), threads=2, transpose_blocks=blocks)
+    np.testing.assert_array_equal(pair.order, [2, 1, 3, 0])  # descending row sums, ties in row order
+    np.testing.assert_array_equal(pair.dose(np.ones(3)), [3, 7, 11, 7])
+    np.testing.assert_array_equal(pair.gradient(np.array([0.0, 0.0, 2.0, 0.0])), [10, 0, 12])  # 2 x row 2
+    np.testing.assert_array_equal(pair.gradient(np.array([1.0, 0.0, 0.0, 1.0])), [1, 2, 7])  # rows 0 + 3
+    np.testing.assert_array_equal(pair.gradient(np.zeros(4)), [0, 0, 0])
+
+
+def test_the_objective_by_hand():
+    pair = ForwardAndTranspose(scipy.sparse.csr_matrix(D_HAND), transpose_blocks=4)
+    readouts = as_readouts({"Body": np.arange(4)}, 4)
+    f, grad = objective_function(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0)])(np.ones(3))
+    # doses 3, 7, 11, 7: only 11 is over 8 Gy; f = 3^2 / 4 points, dose gradient 2 * 3 / 4 on row 2
+    assert f == 2.25
+    np.testing.assert_array_equal(grad, 1.5 * D_HAND[2])
+
+
+def test_tg119_10mm_objective_and_gradient_equal_scipys_float64_products():
+    phantom = tg119_c_shape(10.0)
+    influence = dose_influence(phantom)
+    dij = influence.dij
+    rows = {name: influence.rows_for(mask) for name, mask in phantom.masks.items()}
+    objectives = (Objective("PTV", "min_dose", 50.0, 1000.0), Objective("PTV", "max_dose", 50.0, 1000.0),
+                  Objective("Core", "max_dose", 25.0, 300.0), Objective("Body", "max_dose", 30.0, 100.0))
+    pair = ForwardAndTranspose(dij)
+    assert len(pair.transpose_blocks) > 1
+    x = np.random.default_rng(3).uniform(0.5, 1.5, dij.shape[1])
+    x *= 50.0 / float(np.mean(dij[rows["PTV"]] @ x))  # PTV mean 50 Gy: every objective pulls somewhere
+    f, grad = objective_function(pair, as_readouts(rows, dij.shape[0]), objectives)(x)
+
+    # the reference: SciPy's products in float64 of the same float32 values, the terms by hand
+    d64 = dij.astype(np.float64)
+    dose = d64 @ x.astype(np.float32).astype(np.float64)
+    f_ref, g_dose = 0.0, np.zeros(dij.shape[0])
+    for o in objectives:
+        r = rows[o.structure]
+        diff = dose[r] - o.dose_gy
+        diff = np.minimum(diff, 0.0) if o.kind == "min_dose" else np.maximum(diff, 0.0)
+        f_ref += o.weight * float(diff @ diff) / r.size
+        g_dose[r] += o.weight * 2.0 * diff / r.size
+    assert 0 < np.count_nonzero(g_dose) < dij.shape[0] / 2  # the transpose skips rows
+    grad_ref = d64.T @ g_dose.astype(np.float32).astype(np.float64)
+    # float32 sums over a row's (a column's) non-zeros: relative rounding ~ terms * 2**-24
+    assert f == pytest.approx(f_ref, rel=np.diff(dij.indptr).max() * 2.0 ** -22)
+    np.testing.assert_allclose(grad, grad_ref, rtol=0,
+                               atol=dij.shape[0] * 2.0 ** -24 * np.abs(grad_ref).max())
