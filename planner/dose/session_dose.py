@@ -26,6 +26,7 @@ import numpy as np
 
 from planner.core.errors import PlannerError
 from planner.core.skin_surface import SkinSurface
+from planner.dose.result import stale_dose_problem
 
 APPROXIMATION = ("the plan's dose moved with its beam axis and skin point onto the session's (the lesion's centre "
                  "at the skin), not recomputed on the session's skin")
@@ -64,24 +65,28 @@ class SessionDose:
     def in_beam_frame(self) -> "SessionDose":
         """The same dose in mm from the session's beam axis (lateral) and below its skin there (depth): the frame
         in which a baseline and a later session are shown side by side."""
-        move = lambda skin: SkinSurface(tuple((x - self.axis_x_mm, y - self.skin_y_mm) for x, y in skin.points_mm))
+        skin = SkinSurface(tuple((x - self.axis_x_mm, y - self.skin_y_mm) for x, y in self.session_skin.points_mm))
         return SessionDose(self.dose_gy, self.x_mm - self.axis_x_mm, self.y_mm - self.skin_y_mm, self.dmax_gy,
                            self.prescription_isodose_percent, 0.0, 0.0,
-                           (self.shift_mm[0] - self.axis_x_mm, self.shift_mm[1] - self.skin_y_mm),
-                           self.plan_skin, move(self.session_skin))
+                           (self.shift_mm[0] - self.axis_x_mm, self.shift_mm[1] - self.skin_y_mm), self.plan_skin, skin)
 
 
-def session_dose(result, plan_skin: SkinSurface | None, session) -> SessionDose:
-    """``result`` the plan's DoseResult (or None), ``plan_skin`` the planning image's skin line it was computed
-    on, ``session`` an ImagingSession. SessionDoseError when the dose cannot be placed."""
+def session_dose(result, plan, session) -> SessionDose:
+    """``result`` the DoseResult of ``plan`` (or None), computed on the planning image's skin line
+    (``plan.skin_surface``); ``session`` an ImagingSession. SessionDoseError when the dose cannot be placed,
+    among others a dose that is not the plan's as it is now (planner.dose.result.stale_dose_problem)."""
     where = session.when.label
+    plan_skin = plan.skin_surface
     if session.unmeasured_reason is not None:
         raise SessionDoseError(f"{where}: no isodoses, {session.unmeasured_reason}")
     if result is None:
         raise SessionDoseError(f"{where}: no isodoses, the plan has no dose computed")
     if result.refused:
         raise SessionDoseError(f"{where}: no isodoses, the plan's dose is refused")
-    if result.dose_grid_gy is None or not result.dmax_gy or not result.dmax_gy > 0:
+    stale = stale_dose_problem(plan, result)
+    if stale is not None:
+        raise SessionDoseError(f"{where}: no isodoses, {stale}")
+    if result.dose_grid_gy is None or result.dmax_gy is None or not result.dmax_gy > 0:
         raise SessionDoseError(f"{where}: no isodoses, the plan's dose has no grid or no Dmax to read them against")
     if result.cone_axis_x_mm is None:
         raise SessionDoseError(f"{where}: no isodoses, the plan's dose has no beam axis to place it by")

@@ -36,7 +36,6 @@ import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.course_imaging import ImagingSession, response_findings
 from planner.core.errors import PlannerError
-from planner.dose.result import stale_dose_problem
 from planner.dose.session_dose import APPROXIMATION, SessionDoseError, session_dose
 from planner.imaging.loader import load_ultrasound
 from planner.report import formatting as fmt
@@ -584,12 +583,10 @@ def _schedule(course, s, today: date) -> list:
 
 def placed_dose(plan, dose_result, session):
     """The plan's dose on ``session`` (a SessionDose), or why none is drawn there (one line)."""
-    why = "the report was made without the plan's dose" if dose_result is None else stale_dose_problem(plan,
-                                                                                                     dose_result)
-    if why is not None:
-        return f"{session.when.label}: no isodoses, {why}"
+    if dose_result is None:
+        return f"{session.when.label}: no isodoses, the report was made without the plan's dose"
     try:
-        return session_dose(dose_result, plan.skin_surface, session)
+        return session_dose(dose_result, plan, session)
     except SessionDoseError as err:
         return err.user_message
 

@@ -493,7 +493,7 @@ class CourseResponseView(QWidget):
         if result is None:
             return f"{session.when.label}: no isodoses, {self._no_dose_reason}"
         try:
-            return session_dose(result, plan.skin_surface, session)
+            return session_dose(result, plan, session)
         except SessionDoseError as err:
             return err.user_message
 
@@ -505,9 +505,10 @@ class CourseResponseView(QWidget):
         problems = [v.isodose_problem for v in views if v.isodose_problem and v.shown_image is not None]
         lines = []
         if legend:
+            # each entry kept on one line (non-breaking spaces) when the legend wraps
             lines.append("Isodoses: " + " &nbsp;".join(
-                f"<span style='background:{LEGEND_CHIP}; color:{colour}'>&nbsp;━━&nbsp;</span>&nbsp;{html.escape(label).replace(' ', '&nbsp;')}"
-                for colour, label in legend))
+                f"<span style='background:{LEGEND_CHIP}; color:{colour}'>&nbsp;━━&nbsp;</span>&nbsp;"
+                + html.escape(label).replace(" ", "&nbsp;") for colour, label in legend))
         lines.append(html.escape(IMAGE_NOTE + (f" Isodoses in % of Dmax: {APPROXIMATION}." if legend else "")))
         if problems:
             lines.append(f"<span style='color: {text_colour(WARNING, self)}'>{html.escape('; '.join(problems))}."

@@ -13,7 +13,8 @@ import pytest
 
 from planner.core.course_imaging import ImagingSession, SessionTime
 from planner.core.outline import LesionOutline
-from planner.core.prescription import PrescriptionPoint
+from planner.core.plan import Plan, TreatmentSetup
+from planner.core.prescription import Prescription, PrescriptionPoint
 from planner.core.skin_surface import SkinSurface
 from planner.dose.isodose_lines import isodose_segments
 from planner.dose.plan_checks import REFUSE, Finding
@@ -26,6 +27,13 @@ DMAX_GY = 7.0 / 0.9                                                     # 7 Gy t
 SESSION_SKIN = SkinSurface(((-20.0, 0.8 - 1.0), (20.0, 0.8 + 1.0)))   # slope 0.05
 SESSION_AXIS_MM = 7.25                                                   # the lesion's lateral centre
 SESSION_SKIN_AT_AXIS_MM = 0.8 + 0.05 * SESSION_AXIS_MM                   # 1.1625 mm
+
+
+def a_plan(skin=PLAN_SKIN, axis_mm=PLAN_AXIS_MM, dose_per_fraction_gy=7.0) -> Plan:
+    """The plan as planned: its planning image's skin line and beam axis, 7 Gy × 5 to the 90 % isodose."""
+    return Plan(label="Left cheek BCC", patient_name="Doe^Jane", patient_id="P-1", image_path="/images/a.dcm",
+                setup=TreatmentSetup("superficial-kv", "srt100-class", "70kV", "cone-20mm"),
+                prescription=Prescription(dose_per_fraction_gy, 5), skin_surface=skin, cone_axis_x_mm=axis_mm)
 
 
 def hand_dose(prescription_isodose_percent=90.0, findings=()):
@@ -63,7 +71,7 @@ def crossing_depth_mm(placed, percent: float, x_mm: float) -> float:
 
 def test_the_isodose_crossing_the_planning_axis_at_depth_z_crosses_the_sessions_axis_at_its_skin_plus_z():
     result = hand_dose()
-    placed = session_dose(result, PLAN_SKIN, a_session())
+    placed = session_dose(result, a_plan(), a_session())
     assert placed.axis_x_mm == SESSION_AXIS_MM
     assert placed.skin_y_mm == pytest.approx(SESSION_SKIN_AT_AXIS_MM, abs=1e-12)
     assert placed.shift_mm == pytest.approx((SESSION_AXIS_MM - PLAN_AXIS_MM, SESSION_SKIN_AT_AXIS_MM - 2.0))
@@ -79,7 +87,7 @@ def test_the_isodose_crossing_the_planning_axis_at_depth_z_crosses_the_sessions_
 
 
 def test_in_the_beam_frame_the_axis_is_0_and_the_skin_at_it_is_0():
-    frame = session_dose(hand_dose(), PLAN_SKIN, a_session()).in_beam_frame()
+    frame = session_dose(hand_dose(), a_plan(), a_session()).in_beam_frame()
     assert crossing_depth_mm(frame, 90.0, 0.0) == pytest.approx(1.0, abs=0.05)
     assert crossing_depth_mm(frame, 50.0, 0.0) == pytest.approx(5.0, abs=0.05)
     assert frame.skin_depth_at(0.0) == pytest.approx(0.0, abs=1e-12)
@@ -87,24 +95,31 @@ def test_in_the_beam_frame_the_axis_is_0_and_the_skin_at_it_is_0():
 
 
 def test_lines_start_below_the_deeper_of_the_two_skins():
-    placed = session_dose(hand_dose(), PLAN_SKIN, a_session())
+    placed = session_dose(hand_dose(), a_plan(), a_session())
     # 10 mm left of the axis the session skin lies at 0.8 + 0.05·(−2.75) = 0.6625 mm, the moved planning skin at
     # 1.1625 − 0.1·10 = 0.1625 mm: the session's is the deeper; 10 mm right, 1.6625 against 2.1625 mm.
     assert placed.skin_depth_at(SESSION_AXIS_MM - 10.0) == pytest.approx(0.6625, abs=1e-12)
     assert placed.skin_depth_at(SESSION_AXIS_MM + 10.0) == pytest.approx(2.1625, abs=1e-12)
 
 
-@pytest.mark.parametrize("session, result, plan_skin, reason", [
-    (a_session(calibration=None), hand_dose(), PLAN_SKIN, "after fraction 2: no isodoses, not measurable until "
-                                                          "calibrated"),
-    (a_session(skin=SkinSurface(SESSION_SKIN.points_mm, ("echoes above the line",))), hand_dose(), PLAN_SKIN,
+@pytest.mark.parametrize("session, result, plan, reason", [
+    (a_session(calibration=None), hand_dose(), a_plan(), "after fraction 2: no isodoses, not measurable until "
+                                                         "calibrated"),
+    (a_session(skin=SkinSurface(SESSION_SKIN.points_mm, ("echoes above the line",))), hand_dose(), a_plan(),
      "after fraction 2: no isodoses, not measurable until the skin line is confirmed (echoes above the line)"),
-    (a_session(), None, PLAN_SKIN, "after fraction 2: no isodoses, the plan has no dose computed"),
-    (a_session(), hand_dose(findings=(Finding(REFUSE, "no skin", "no-skin"),)), PLAN_SKIN,
+    (a_session(), None, a_plan(), "after fraction 2: no isodoses, the plan has no dose computed"),
+    (a_session(), hand_dose(findings=(Finding(REFUSE, "no skin", "no-skin"),)), a_plan(),
      "after fraction 2: no isodoses, the plan's dose is refused"),
-    (a_session(), hand_dose(), None, "after fraction 2: no isodoses, the planning image's skin line is missing"),
+    (a_session(), hand_dose(), a_plan(skin=None),
+     "after fraction 2: no isodoses, the planning image's skin line is missing"),
+    (a_session(), hand_dose(), a_plan(axis_mm=4.0),
+     "after fraction 2: no isodoses, the dose was computed with the beam axis at 3.00 mm, the plan has it at 4.00 mm: "
+     "recompute the dose"),
+    (a_session(), hand_dose(), a_plan(dose_per_fraction_gy=6.0),
+     "after fraction 2: no isodoses, the dose was computed for 7 Gy per fraction but the plan prescribes 6 Gy: "
+     "recompute the dose"),
 ])
-def test_no_dose_is_placed_where_it_cannot_be_and_the_reason_is_one_line(session, result, plan_skin, reason):
+def test_no_dose_is_placed_where_it_cannot_be_and_the_reason_is_one_line(session, result, plan, reason):
     with pytest.raises(SessionDoseError) as caught:
-        session_dose(result, plan_skin, session)
+        session_dose(result, plan, session)
     assert str(caught.value) == reason
