@@ -1,8 +1,10 @@
 """Rebuild a patient's course from the PACS alone, on a workstation that has nothing of it (issue 17, point 5).
 
 C-FIND the patient's studies and their instances, C-GET the Planner course objects among them
-(planner.dicom.course_objects), take the newest of the plan's, check the PACS lists every object it
-names, then C-GET those and write a folder `planner course show` reads as the original:
+(planner.dicom.course_objects), take the newest of the patient's current plan (a re-planned course's
+earlier RT Plans are phases of the revision's course; several current plans are asked about), check the
+PACS lists every object it names, then C-GET those and write a folder `planner course show` reads as the
+original:
 
     plan.json        the plan embedded in the RT Plan, with the course object's course; its image paths
                      point into this folder
@@ -100,7 +102,7 @@ def fetch_course(node: PacsNode, patient_id: str, out_dir, *, rt_plan_uid: str |
 
 def _chosen_course(node: PacsNode, patient_id: str, instances: dict[str, InstanceSummary], folder: Path,
                    rt_plan_uid: str | None) -> CoursePayload:
-    """The newest course object of the patient's plan, retrieved and read."""
+    """The patient's course objects retrieved and read, and the one that is the course (choose_course)."""
     found = []
     for instance in instances.values():
         if instance.sop_class_uid != RawDataStorage:
@@ -114,6 +116,14 @@ def _chosen_course(node: PacsNode, patient_id: str, instances: dict[str, Instanc
             raise CourseFetchError(f"the raw data object {instance.sop_instance_uid} cannot be read ({exc})") from None
         if payload.patient_id == patient_id:
             found.append(payload)
+    return choose_course(found, patient_id, rt_plan_uid)
+
+
+def choose_course(found: list[CoursePayload], patient_id: str, rt_plan_uid: str | None) -> CoursePayload:
+    """The newest course object of the RT Plan ``rt_plan_uid``, or, without it, of the patient's one current
+    plan: a plan whose course a later plan's course holds as an earlier phase (re-planned) is not current.
+    CourseNotOnPacs when there is none; CourseFetchError when several plans are current or two objects of
+    the plan were sent at the same time."""
     if not found:
         raise CourseNotOnPacs(f"the PACS holds no Planner course of patient ID {patient_id!r}")
     plans = sorted({c.rt_plan.sop_instance for c in found})
@@ -121,15 +131,27 @@ def _chosen_course(node: PacsNode, patient_id: str, instances: dict[str, Instanc
         found = [c for c in found if c.rt_plan.sop_instance == rt_plan_uid]
         if not found:
             raise CourseNotOnPacs(f"the PACS holds no course of RT Plan {rt_plan_uid} for patient ID {patient_id!r} "
-                                   f"(courses of: {', '.join(plans)})")
-    elif len(plans) > 1:
-        raise CourseFetchError(f"patient ID {patient_id!r} has courses of {len(plans)} RT Plans ({', '.join(plans)}): "
-                               f"say which")
+                                  f"(courses of: {', '.join(plans)})")
+    else:
+        earlier = {phase.rt_plan_uid for c in found for phase in _phases(c)
+                   if phase.rt_plan_uid not in ("", c.rt_plan.sop_instance)}
+        found = [c for c in found if c.rt_plan.sop_instance not in earlier]
+        current = sorted({c.rt_plan.sop_instance for c in found})
+        if len(current) != 1:
+            raise CourseFetchError(f"patient ID {patient_id!r} has courses of {len(current)} RT Plans "
+                                   f"({', '.join(current or plans)}): say which")
     newest = max(found, key=lambda c: c.sent_at)
     if sum(c.sent_at == newest.sent_at for c in found) > 1:
         raise CourseFetchError(f"two course objects of RT Plan {newest.rt_plan.sop_instance} were sent at "
                                f"{newest.sent_at}: which is the course cannot be told")
     return newest
+
+
+def _phases(payload: CoursePayload):
+    try:
+        return course_from_dict(payload.course).phases
+    except CourseError as err:
+        raise CourseFetchError(f"the course in course object {payload.sop_instance_uid}: {err}") from None
 
 
 def _wanted(chosen: CoursePayload) -> dict[str, tuple[InstanceRef, str]]:
@@ -164,4 +186,4 @@ def _plan(folder: Path, chosen: CoursePayload, out: Path):
         raise CourseFetchError(f"the course in course object {chosen.sop_instance_uid}: {err}") from None
 
 
-__all__ = ["CourseFetchError", "CourseNotOnPacs", "FetchedCourse", "fetch_course"]
+__all__ = ["CourseFetchError", "CourseNotOnPacs", "FetchedCourse", "choose_course", "fetch_course"]

@@ -1,7 +1,8 @@
 """The course's DICOM objects (issue 17, point 5), without a network: the course object carries the course as
 the plan file holds it, names every image and record by the UIDs pydicom reads from those files, and passes
 dciodvfy; a PNG session becomes a Secondary Capture image of the plan's patient with the picture's pixels; an
-image of another patient or a fraction without its record is refused before anything is made.
+image of another patient or a fraction without its record is refused before anything is made; of several
+course objects, the newest of the current plan is the course.
 
 `course_package` (also used by test_course_through_pacs.py) builds a real course through the command line:
 an exported kV package, the course started, a DICOM baseline, three fractions with their records, a DICOM
@@ -22,10 +23,11 @@ from pydicom import dcmread
 from pydicom.uid import RawDataStorage, SecondaryCaptureImageStorage
 
 from planner.cli import course_commands
-from planner.core.course import CoursePhase
+from planner.core.course import Course, CoursePhase, course_to_dict
 from planner.core.plan_file import load_plan, save_plan
-from planner.dicom.course_objects import (COURSE_CREATOR, CourseObjectError, prepare_course_objects,
-                                          read_course_object)
+from planner.dicom.course_fetch import CourseFetchError, CourseNotOnPacs, choose_course
+from planner.dicom.course_objects import (COURSE_CREATOR, CourseObjectError, CoursePayload, InstanceRef,
+                                          prepare_course_objects, read_course_object)
 from planner.dicom.export import export_plan
 from planner.imaging import write_ultrasound_dicom
 from planner.imaging.synthetic import make_dermal_ultrasound
@@ -174,3 +176,30 @@ def test_a_record_not_of_its_phase_rt_plan_is_refused(course_package, tmp_path):
     replanned = plan.with_course(replace(course, later_phases=(phase,)))
     with pytest.raises(CourseObjectError, match=f"RTRECORD-F03.dcm is not fraction 3's record of RT Plan {revision}"):
         prepare_course_objects(replanned, course_package.parent, tmp_path)
+
+
+def _payload(uid: str, rt_plan: str, sent_at: str, course) -> CoursePayload:
+    return CoursePayload(uid, sent_at, "DEMO-0001", InstanceRef("1.1", "1.2", rt_plan, "1.2.840.10008.5.1.4.1.1.481.5"),
+                         {}, {}, {}, course_to_dict(course))
+
+
+def test_the_course_is_the_newest_object_of_the_current_plan():
+    first = Course(5, 7.0, 120.0, 7, rt_plan_uid="1.9.1")
+    replanned = replace(first, later_phases=(CoursePhase("1.9.2", 3, 3, 7.0, 100.0, "deeper lesion",
+                                                         dt.date(2026, 11, 20)),))
+    old = _payload("2.1", "1.9.1", "2026-11-10T09:00:00.000001", first)
+    newer = _payload("2.2", "1.9.1", "2026-11-12T09:00:00", first)
+    revision = _payload("2.3", "1.9.2", "2026-11-20T10:00:00", replanned)
+    other = _payload("2.4", "1.9.7", "2026-11-21T10:00:00", Course(5, 7.0, 120.0, 7))
+
+    assert choose_course([old, newer], "DEMO-0001", None) is newer
+    # re-planned: the first plan's course is an earlier phase of the revision's, however recently it was sent
+    assert choose_course([old, revision, newer], "DEMO-0001", None) is revision
+    assert choose_course([old, revision, newer], "DEMO-0001", "1.9.1") is newer
+    with pytest.raises(CourseFetchError, match="has courses of 2 RT Plans \\(1.9.2, 1.9.7\\): say which"):
+        choose_course([old, revision, other], "DEMO-0001", None)
+    assert choose_course([old, revision, other], "DEMO-0001", "1.9.7") is other
+    with pytest.raises(CourseNotOnPacs, match="no course of RT Plan 1.9.5"):
+        choose_course([old], "DEMO-0001", "1.9.5")
+    with pytest.raises(CourseFetchError, match="were sent at 2026-11-12T09:00:00: which is the course cannot be told"):
+        choose_course([newer, replace(newer, sop_instance_uid="2.5")], "DEMO-0001", None)
