@@ -296,6 +296,21 @@ def test_a_session_with_an_unconfirmed_skin_line_shows_no_isodose_and_says_why(q
     assert view.baseline_image.dose.drawn_point_count() > 0
 
 
+def test_an_uncalibrated_session_shows_no_isodose_and_says_why_in_place_of_its_image(qtbot, tmp_path, images):
+    sessions = five_sessions(images)
+    sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1",
+                                      "Doe^Jane"))
+    plan = planned(a_plan(sessions))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    view.show_dose(planned_dose(plan))
+    view.session_combo.setCurrentIndex(view.session_combo.findData("after:3"))
+    later = view.later_image
+    assert later.shown_image is None and later.dose.drawn_point_count() == 0
+    assert "after fraction 3: not measurable until calibrated" in later.message.toPlainText()
+    assert later.isodose_problem == later.message.toPlainText()
+    assert view.baseline_image.dose.drawn_point_count() > 0
+
+
 def test_the_same_lateral_and_depth_fall_on_the_same_pixel_of_both_images(qtbot, tmp_path, images):
     plan = planned(a_plan(five_sessions(images)))
     view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
