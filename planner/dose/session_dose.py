@@ -71,16 +71,25 @@ class SessionDose:
                            (self.shift_mm[0] - self.axis_x_mm, self.shift_mm[1] - self.skin_y_mm), self.plan_skin, skin)
 
 
-def session_dose(result, plan, session) -> SessionDose:
+def placed_or_reason(result, plan, session, no_dose: str = "the plan has no dose computed") -> "SessionDose | str":
+    """``session_dose``, or the one line saying why there is none (``no_dose``: why ``result`` is None)."""
+    try:
+        return session_dose(result, plan, session, no_dose)
+    except SessionDoseError as err:
+        return err.user_message
+
+
+def session_dose(result, plan, session, no_dose: str = "the plan has no dose computed") -> SessionDose:
     """``result`` the DoseResult of ``plan`` (or None), computed on the planning image's skin line
     (``plan.skin_surface``); ``session`` an ImagingSession. SessionDoseError when the dose cannot be placed,
-    among others a dose that is not the plan's as it is now (planner.dose.result.stale_dose_problem)."""
+    among others a dose that is not the plan's as it is now (planner.dose.result.stale_dose_problem); ``no_dose``
+    says why ``result`` is None."""
     where = session.when.label
     plan_skin = plan.skin_surface
     if session.unmeasured_reason is not None:
         raise SessionDoseError(f"{where}: no isodoses, {session.unmeasured_reason}")
     if result is None:
-        raise SessionDoseError(f"{where}: no isodoses, the plan has no dose computed")
+        raise SessionDoseError(f"{where}: no isodoses, {no_dose}")
     if result.refused:
         raise SessionDoseError(f"{where}: no isodoses, the plan's dose is refused")
     stale = stale_dose_problem(plan, result)

@@ -36,7 +36,7 @@ import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.course_imaging import ImagingSession, response_findings
 from planner.core.errors import PlannerError
-from planner.dose.session_dose import APPROXIMATION, SessionDoseError, session_dose
+from planner.dose.session_dose import APPROXIMATION, placed_or_reason
 from planner.imaging.loader import load_ultrasound
 from planner.report import formatting as fmt
 from planner.report.content import Alert, ImageFigure, Item, ReportError
@@ -581,16 +581,6 @@ def _schedule(course, s, today: date) -> list:
     return out
 
 
-def placed_dose(plan, dose_result, session):
-    """The plan's dose on ``session`` (a SessionDose), or why none is drawn there (one line)."""
-    if dose_result is None:
-        return f"{session.when.label}: no isodoses, the report was made without the plan's dose"
-    try:
-        return session_dose(dose_result, plan, session)
-    except SessionDoseError as err:
-        return err.user_message
-
-
 def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_result) -> list:
     course = plan.course
     suspected = [f for f in findings if f.kind == "suspected recurrence"]
@@ -608,7 +598,8 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_resul
                                              s["small"])]))
     else:
         story += [plot_title, paragraph("No imaging session in the course: nothing to plot.", s["body"])]
-    story += [KeepTogether(_images(course, s, load, lambda session: placed_dose(plan, dose_result, session))),
+    story += [KeepTogether(_images(course, s, load, lambda session: placed_or_reason(
+        dose_result, plan, session, no_dose="the report was made without the plan's dose"))),
               paragraph("Timeline: imaging sessions and fractions in date order", s["h2"]), _timeline_table(course, s),
               *_fractions(course, s), *_findings(findings, adaptation_lines, s), *_schedule(course, s, today)]
     return story

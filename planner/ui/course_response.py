@@ -41,7 +41,7 @@ from planner.core.course_imaging import response_findings
 from planner.core.errors import PlannerError
 from planner.dose import isodose_palette as palette
 from planner.dose.coverage import percent_text
-from planner.dose.session_dose import APPROXIMATION, SessionDoseError, session_dose
+from planner.dose.session_dose import APPROXIMATION, placed_or_reason
 from planner.imaging.loader import load_ultrasound
 from planner.ui.dose_overlay import DoseOverlay
 from planner.ui.readable_colours import STOP, WARNING, text_colour
@@ -489,13 +489,7 @@ class CourseResponseView(QWidget):
 
     def _placed_dose(self, plan, session):
         """The plan's current dose on ``session`` (a SessionDose), or why there is none."""
-        result = self._dose_result
-        if result is None:
-            return f"{session.when.label}: no isodoses, {self._no_dose_reason}"
-        try:
-            return session_dose(result, plan, session)
-        except SessionDoseError as err:
-            return err.user_message
+        return placed_or_reason(self._dose_result, plan, session, no_dose=self._no_dose_reason)
 
     def _show_image_note(self) -> None:
         """The isodoses' legend (the same on both images: one plan, one dose), what they are, and why an image

@@ -131,6 +131,19 @@ def axis_crossing_mm(xs, ys, x_mm: float = 0.0) -> list[float]:
     return list(y0[across] + (x_mm - x0[across]) / (x1[across] - x0[across]) * (y1[across] - y0[across]))
 
 
+def uncalibrated(images) -> ImagingSession:
+    """After fraction 3: an image without a mm scale (not measurable until calibrated)."""
+    return ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1", "Doe^Jane")
+
+
+def dosed_view(qtbot, tmp_path, sessions) -> CourseResponseView:
+    """The view of the planned plan with ``sessions``, shown with the plan's dose."""
+    plan = planned(a_plan(sessions))
+    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
+    view.show_dose(planned_dose(plan))
+    return view
+
+
 def threshold(percent):
     return lambda: ClinicSettings(recurrence_regrowth_percent=percent)
 
@@ -199,8 +212,7 @@ def test_the_prescription_isodose_depth_is_a_labelled_line_only_when_the_dose_gi
 
 def test_an_unmeasurable_session_is_a_hollow_marker_below_zero_with_its_reason_never_a_zero(qtbot, tmp_path, images):
     sessions = five_sessions(images)
-    uncalibrated = ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1", "Doe^Jane")
-    sessions.insert(2, uncalibrated)
+    sessions.insert(2, uncalibrated(images))
     view, _ = a_view(qtbot, tmp_path, a_plan(sessions), clinic_settings=threshold(None))
     assert len(view.depth_curve.getData()[1]) == 5 and 0.0 not in list(view.depth_curve.getData()[1])
     (spot,) = view.unmeasured_points.points()
@@ -285,9 +297,7 @@ def test_a_hidden_view_draws_the_isodoses_when_it_is_next_shown(qtbot, tmp_path,
 def test_a_session_with_an_unconfirmed_skin_line_shows_no_isodose_and_says_why(qtbot, tmp_path, images):
     sessions = five_sessions(images)
     sessions[-1] = replace(sessions[-1], skin_surface=SkinSurface(FLAT_SKIN.points_mm, ("echoes above the line",)))
-    plan = planned(a_plan(sessions))
-    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
-    view.show_dose(planned_dose(plan))
+    view = dosed_view(qtbot, tmp_path, sessions)
     assert view.later_image.shown_image is not None            # the image is shown, aligned on its line
     assert view.later_image.dose.drawn_point_count() == 0
     reason = ("follow-up week 12: no isodoses, not measurable until the skin line is confirmed (echoes above the "
@@ -298,11 +308,8 @@ def test_a_session_with_an_unconfirmed_skin_line_shows_no_isodose_and_says_why(q
 
 def test_an_uncalibrated_session_shows_no_isodose_and_says_why_in_place_of_its_image(qtbot, tmp_path, images):
     sessions = five_sessions(images)
-    sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1",
-                                      "Doe^Jane"))
-    plan = planned(a_plan(sessions))
-    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
-    view.show_dose(planned_dose(plan))
+    sessions.insert(2, uncalibrated(images))
+    view = dosed_view(qtbot, tmp_path, sessions)
     view.session_combo.setCurrentIndex(view.session_combo.findData("after:3"))
     later = view.later_image
     assert later.shown_image is None and later.dose.drawn_point_count() == 0
@@ -312,9 +319,7 @@ def test_an_uncalibrated_session_shows_no_isodose_and_says_why_in_place_of_its_i
 
 
 def test_the_same_lateral_and_depth_fall_on_the_same_pixel_of_both_images(qtbot, tmp_path, images):
-    plan = planned(a_plan(five_sessions(images)))
-    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
-    view.show_dose(planned_dose(plan))
+    view = dosed_view(qtbot, tmp_path, five_sessions(images))
     for wide in (True, False):              # one above the other, and side by side (a short view)
         view.resize(1280, 800 if wide else 400)
         qtbot.wait(50)
@@ -374,11 +379,8 @@ def test_view_response_in_its_own_window_floats_the_dock_at_a_readable_size(wind
 
 def test_screenshot_1280x800(qtbot, tmp_path, images):
     sessions = five_sessions(images)
-    sessions.insert(2, ImagingSession(SessionTime.parse("after:3"), date(2026, 11, 10), images[1], None, "P-1",
-                                      "Doe^Jane"))
-    plan = planned(a_plan(sessions))
-    view, _ = a_view(qtbot, tmp_path, plan, clinic_settings=threshold(20))
-    view.show_dose(planned_dose(plan))
+    sessions.insert(2, uncalibrated(images))
+    view = dosed_view(qtbot, tmp_path, sessions)
     view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
     qtbot.wait(50)
     assert view.grab().save(str(tmp_path / "response.png"))
