@@ -3,9 +3,10 @@
 ``course send PLAN --pacs AE@HOST:PORT`` stores the plan package as ``planner send`` does (the same
 core function, the same refusals of a broken or unasked-for draft plan), then the course's session images
 and treatment records, then the course object that names them all (planner.dicom.course_objects). All
-or nothing is not possible over a network: every object is listed with what the PACS answered, and the
-course object is stored only when everything it names was, so a PACS never holds a course whose parts
-were refused. ``course fetch --pacs ... --patient-id ID --out DIR`` rebuilds the course into an empty
+or nothing is not possible over a network: every object is listed with what the PACS answered and whether a
+C-FIND then lists it (a success answer is not proof: Orthanc answers success for an instance its filter
+drops), and the course object is stored only when everything it names is on the PACS, so a PACS never holds
+a course whose parts it lacks. ``course fetch --pacs ... --patient-id ID --out DIR`` rebuilds the course into an empty
 folder from the PACS alone (planner.dicom.course_fetch); `planner course show DIR/plan.json` then shows it.
 """
 
@@ -104,11 +105,15 @@ def run_course_send(args) -> int:
                 rows += [_row(o, f"the plan package's {o.path.name}") for o in package.files.outcomes]
                 parts = send_files(node, [part.path for part in objects.parts])
                 rows += [_row(o, part.what) for o, part in zip(parts.outcomes, objects.parts)]
-                if package.all_stored and parts.all_stored:
+                named = {**{ref.sop_instance: f"the plan package's {name}" for name, ref in objects.package.items()},
+                         **{part.ref.sop_instance: part.what for part in objects.parts}}
+                if _confirmed(node, rows, named, [*objects.package.values(), *(p.ref for p in objects.parts)]):
                     rows.append(_row(send_files(node, [objects.course_object.path]).outcomes[0], "the course object"))
+                    _confirmed(node, rows, {}, [objects.course_object.ref])
                 else:
                     rows.append({"object": "the course object", "file": objects.course_object.path.name,
-                                 "stored": False, "status": "not sent: the objects it names are not all on the PACS"})
+                                 "sop_instance_uid": objects.course_object.ref.sop_instance, "stored": False,
+                                 "status": "not sent: the objects it names are not all on the PACS"})
             except PackageError as err:
                 raise InputError(str(err)) from None
             except PacsError as err:
@@ -116,7 +121,7 @@ def run_course_send(args) -> int:
                 raise CommandError(f"not sent: {err} (stored before: {stored})") from None
             details.update(stored=sum(r["stored"] for r in rows), files=len(rows), planning_image=package.planning_image)
             record(objects.rt_plan_uid)
-    all_stored = all(r["stored"] for r in rows) and package.planning_image_on_pacs
+    all_stored = all(r["stored"] for r in rows)
     if args.json:
         print_json({"pacs": str(node), "all_stored": all_stored, "planning_image": package.planning_image,
                     "objects": rows})
@@ -129,7 +134,32 @@ def run_course_send(args) -> int:
 
 
 def _row(outcome, what: str) -> dict:
-    return {"object": what, "file": outcome.path.name, "stored": outcome.stored, "status": outcome.meaning}
+    return {"object": what, "file": outcome.path.name, "sop_instance_uid": outcome.sop_instance_uid,
+            "stored": outcome.stored, "status": outcome.meaning}
+
+
+def _confirmed(node, rows: list[dict], named: dict[str, str], refs) -> bool:
+    """Whether the PACS lists every instance of ``refs`` (a C-FIND each: planner.dicom.course_objects.not_held);
+    a row the PACS answered success for but does not list is marked not stored, an instance with no row
+    (named: SOP Instance UID → what it is) gets one. A PACS that refuses queries: the C-STORE answers stand."""
+    from planner.dicom.course_objects import not_held
+    from planner.dicom.network import PacsError
+
+    try:
+        missing = not_held(node, refs)
+    except PacsError as err:
+        asked = {ref.sop_instance for ref in refs}
+        for row in rows:
+            if row["sop_instance_uid"] in asked:
+                row["status"] += f" (not confirmed: {err})"
+        return all(row["stored"] for row in rows)
+    for row in rows:
+        if row["sop_instance_uid"] in missing:
+            row["stored"], row["status"] = False, f"{row['status']}, but the PACS does not list it (C-FIND)"
+    listed = {row["sop_instance_uid"] for row in rows}
+    rows += [{"object": named[uid], "file": "", "sop_instance_uid": uid, "stored": False,
+              "status": "not on the PACS (C-FIND)"} for uid in sorted(missing - listed)]
+    return all(row["stored"] for row in rows)
 
 
 def run_course_fetch(args) -> int:

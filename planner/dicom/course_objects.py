@@ -46,14 +46,15 @@ from pydicom.uid import RawDataStorage, SecondaryCaptureImageStorage, generate_u
 
 import planner
 from planner.core.atomic import atomic_write_bytes
+from planner.core.course import course_to_dict
 from planner.core.course_imaging import OtherPatientError, check_same_patient
 from planner.core.errors import PlannerError
 from planner.core.plan import Plan
-from planner.core.course import course_to_dict
 from planner.imaging import ImageLoadError, load_ultrasound, write_ultrasound_dicom
 
 from .export import RT_DOSE_FILE, RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, ULTRASOUND_FILE
 from .identity import ExportIdentity, dicom_date, encode, new_dataset, new_uid, patient_study_of, referenced
+from .network import holds_instance
 from .plan_payload import PRIVATE_GROUP
 
 COURSE_CREATOR = "PLANNER COURSE 1"   # the layout's version is the creator's: a new layout gets a new creator
@@ -92,19 +93,22 @@ class InstanceRef:
 
 @dataclass(frozen=True)
 class CourseFile:
-    """One file to store and what it is, in words ("the image at baseline", "fraction 2's record")."""
+    """One file to store, what it is in words ("the image at baseline", "fraction 2's record"), its instance."""
 
     path: Path
     what: str
+    ref: InstanceRef
 
 
 @dataclass(frozen=True)
 class CourseObjects:
     """The course's files to store after the plan package (``parts``), then ``course_object`` last;
-    ``rt_plan_uid``: the RT Plan the course is of."""
+    ``package``: the package's instances the course object names (file name → instance), ``rt_plan_uid``
+    the RT Plan the course is of."""
 
     parts: tuple[CourseFile, ...]
     course_object: CourseFile
+    package: dict[str, InstanceRef]
     rt_plan_uid: str
 
 
@@ -144,7 +148,7 @@ def prepare_course_objects(plan: Plan, package_dir, staging_dir, *, now: _dt.dat
     for session in plan.course.sessions:
         path, ref = _session_image(session, plan, rt_plan, staging)
         images[session.when.text] = ref
-        parts.append(CourseFile(path, f"the image at {session.when.label}"))
+        parts.append(CourseFile(path, f"the image at {session.when.label}", ref))
     records: dict[int, InstanceRef] = {}
     for fraction in plan.course.records:
         path = folder / RECORD_FILE.format(number=fraction.number)
@@ -159,11 +163,12 @@ def prepare_course_objects(plan: Plan, package_dir, staging_dir, *, now: _dt.dat
             raise CourseObjectError(f"{path.name} is not fraction {fraction.number}'s record of RT Plan {expected}; "
                                     f"nothing was sent")
         records[fraction.number] = InstanceRef.of(record)
-        parts.append(CourseFile(path, f"fraction {fraction.number}'s treatment record"))
+        parts.append(CourseFile(path, f"fraction {fraction.number}'s treatment record", records[fraction.number]))
     ds = build_course_object(rt_plan, plan, package, images, records, now=now)
     out = staging / COURSE_FILE
     atomic_write_bytes(out, encode(ds))
-    return CourseObjects(tuple(parts), CourseFile(out, "the course object"), str(rt_plan.SOPInstanceUID))
+    return CourseObjects(tuple(parts), CourseFile(out, "the course object", InstanceRef.of(ds)), package,
+                         str(rt_plan.SOPInstanceUID))
 
 
 def build_course_object(rt_plan: Dataset, plan: Plan, package: dict[str, InstanceRef],
@@ -216,6 +221,13 @@ def read_course_object(ds: Dataset) -> CoursePayload:
                              data["course"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CourseObjectError(f"the course object {uid} lacks or garbles {exc}") from None
+
+
+def not_held(node, refs) -> set[str]:
+    """SOP Instance UIDs of ``refs`` the PACS does not list at a C-FIND on their unique keys: a C-STORE answered
+    success is not proof the object was kept (Orthanc reports success for an instance its filter drops).
+    PacsError when the PACS cannot be asked."""
+    return {ref.sop_instance for ref in refs if not holds_instance(node, ref.study, ref.series, ref.sop_instance)}
 
 
 # ----------------------------------------------------------------------------------------- parts
@@ -340,5 +352,6 @@ def _referenced_instances(refs: list[tuple[InstanceRef, Dataset]]) -> Sequence:
 
 
 __all__ = ["COURSE_CREATOR", "COURSE_FILE", "RECORD_FILE", "CourseFile", "CourseObjectError", "CourseObjects",
-           "CoursePayload", "InstanceRef", "build_course_object", "prepare_course_objects", "read_course_object",
+           "CoursePayload", "InstanceRef", "build_course_object", "not_held", "prepare_course_objects",
+           "read_course_object",
            "session_file"]

@@ -1,7 +1,8 @@
 """Issue 17, point 5, done-when: the course sent to a real PACS (Orthanc) and rebuilt from it alone on a second
 Planner instance (its own data and configuration folders, an empty folder) equals the original, field by field
 of `planner course show --json`. Orthanc's REST is the independent view of what was stored; an instance deleted
-in Orthanc is named by the fetch, which then writes nothing."""
+in Orthanc is named by the fetch, which then writes nothing; an object Orthanc drops while answering success is
+named by the send, which then keeps the course object back."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydicom.uid import (RawDataStorage, RTBeamsTreatmentRecordStorage, RTDoseSt
 
 from tests.cli_runner import planner
 from tests.dicom.export_fixtures import dciodvfy
+from tests.dicom import orthanc_server
 from tests.dicom.orthanc_server import orthanc_available, running_orthanc
 from tests.dicom.test_course_objects import LATERALITY_WARNING, PRIVATE_SCHEME_WARNING, build_course_package
 
@@ -168,3 +170,29 @@ def test_a_folder_that_holds_something_is_not_fetched_into(orthanc, tmp_path):
     result = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", "DEMO-0001", "--out", tmp_path / "b")
     assert result.returncode == 2 and "is not an empty folder" in result.stderr
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["notes.txt"]
+
+
+def test_an_object_the_pacs_drops_is_named_and_the_course_object_is_not_sent(plan_path, tmp_path, monkeypatch):
+    """Orthanc told by a Lua filter to drop Secondary Capture images: it still answers the C-STORE with success,
+    so only the C-FIND after it shows the converted picture is missing."""
+    lua = tmp_path / "drop-secondary-capture.lua"
+    lua.write_text("function ReceivedInstanceFilter(dicom, origin, info)\n"
+                   f"  return dicom.SOPClassUID ~= '{SecondaryCaptureImageStorage}'\n"
+                   "end\n", encoding="utf-8")
+    config = orthanc_server.orthanc_config
+    monkeypatch.setattr(orthanc_server, "orthanc_config", lambda *a, **k: {**config(*a, **k), "LuaScripts": [str(lua)]})
+    with running_orthanc(tmp_path / "pacs") as orthanc:
+        result = planner("course", "send", plan_path, "--pacs", pacs(orthanc), "--draft", "--json",
+                         "--audit-db", tmp_path / "audit.sqlite")
+        held = stored_classes(orthanc)
+    assert result.returncode == 1, result.stderr
+    rows = {row["object"]: row for row in json.loads(result.stdout)["objects"]}
+    assert json.loads(result.stdout)["all_stored"] is False
+    dropped = rows["the image at follow-up week 0"]
+    assert (dropped["stored"], dropped["status"]) == (False, "success, but the PACS does not list it (C-FIND)")
+    assert rows["the course object"]["stored"] is False
+    assert rows["the course object"]["status"] == "not sent: the objects it names are not all on the PACS"
+    assert [name for name, row in rows.items() if not row["stored"]] == ["the image at follow-up week 0",
+                                                                         "the course object"]
+    assert Counter(held.values()) == EXPECTED_CLASSES - Counter({SecondaryCaptureImageStorage: 1, RawDataStorage: 1})
+    assert dropped["sop_instance_uid"] not in held
