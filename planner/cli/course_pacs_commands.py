@@ -25,8 +25,9 @@ def register(sub) -> None:
                                        "to a PACS",
                           description="C-STORE the plan package beside PLAN (as `planner send`), each imaging "
                                       "session's image (a picture converted to DICOM), each fraction's treatment "
-                                      "record, and last the course object naming them all. Exit 0 when everything "
-                                      "was stored; 1 when something was not (each object is listed); 2 on wrong input.")
+                                      "record, and last the course object naming them all, once a C-FIND shows the "
+                                      "PACS holds everything it names. Exit 0 when everything is on the PACS; 1 when "
+                                      "something is not (each object is listed); 2 on wrong input.")
     send.add_argument("plan", metavar="PLAN", help="the plan file of the package (plan.json beside RTPLAN.dcm)")
     add_pacs_arguments(send)
     send.add_argument("--draft", action="store_true", help="send an unsigned plan (a draft) too")

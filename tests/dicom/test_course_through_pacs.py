@@ -17,8 +17,8 @@ from pydicom.uid import (RawDataStorage, RTBeamsTreatmentRecordStorage, RTDoseSt
                          RTStructureSetStorage, SecondaryCaptureImageStorage, UltrasoundImageStorage)
 
 from tests.cli_runner import planner
-from tests.dicom.export_fixtures import dciodvfy
 from tests.dicom import orthanc_server
+from tests.dicom.export_fixtures import dciodvfy
 from tests.dicom.orthanc_server import orthanc_available, running_orthanc
 from tests.dicom.test_course_objects import LATERALITY_WARNING, PRIVATE_SCHEME_WARNING, build_course_package
 
