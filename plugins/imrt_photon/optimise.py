@@ -131,12 +131,12 @@ def _term(obj: Objective, d: np.ndarray) -> tuple[float, np.ndarray]:
 
 def objective_function(products, readouts: Mapping[str, StructureReadout], objectives: Sequence[Objective],
                        modulation: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
-                       ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """x -> (sum_k w_k f_k(D x) (+ modulation(x)), its gradient): one forward product D x and one
-    transpose product D^T g per call (`products`: sparse_products.ForwardAndTranspose); the dose
-    and the terms in float64."""
+                       ) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]:
+    """x -> (sum_k w_k f_k(D x) (+ modulation(x)), its gradient, the dose D x per row): one forward
+    product D x and one transpose product D^T g per call (`products`:
+    sparse_products.ForwardAndTranspose); the dose and the terms in float64."""
 
-    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         dose = products.dose(x).astype(float)
         grad_dose = np.zeros_like(dose)
         total = 0.0
@@ -150,7 +150,7 @@ def objective_function(products, readouts: Mapping[str, StructureReadout], objec
             f, g = modulation(x)
             total += f
             grad += g
-        return total, grad
+        return total, grad, dose
 
     return value_and_gradient
 
@@ -164,6 +164,7 @@ def optimise_fluence(
     progress: Callable[[int, float, np.ndarray], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     modulation: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+    on_dose: Callable[[int, float, np.ndarray], None] | None = None,
 ) -> OptimisationResult:
     """Minimise sum_k w_k f_k(D x) (+ modulation(x)) over x >= 0.
 
@@ -171,7 +172,9 @@ def optimise_fluence(
     structure's dose is read (name -> StructureReadout, or row indices for its voxel centres). `progress(iteration, objective, weights)` is called after every iteration and
     `cancelled()` before every evaluation; on cancel the best weights so far are returned.
     `modulation(x)` is a weighted term of the bixel weights themselves, with its gradient (the
-    fluence smoothness, fluence_smoothness.py); None leaves the fluence free.
+    fluence smoothness, fluence_smoothness.py); None leaves the fluence free. `on_dose(iteration,
+    objective, dose per row)` is called after every iteration with the iterate's dose, the one its
+    evaluation computed (no product of its own; for a live DVH).
     """
     t0 = time.perf_counter()
     dij = dij.tocsr()
@@ -192,10 +195,13 @@ def optimise_fluence(
 
     value_and_gradient = objective_function(products, readouts, objectives, modulation)
 
+    last = {"x": None, "dose": None}  # the latest evaluation's point and dose
+
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         if cancelled is not None and cancelled():
             raise _Cancelled
-        total, grad = value_and_gradient(x)
+        total, grad, dose = value_and_gradient(x)
+        last["x"], last["dose"] = x.copy(), dose
         if total < best["f"]:
             best["f"], best["x"] = total, x.copy()
         return total, grad
@@ -207,6 +213,9 @@ def optimise_fluence(
         history.append(best["f"])
         if progress is not None:
             progress(iteration[0], best["f"], xk)
+        if on_dose is not None:  # L-BFGS-B's iterate is its last evaluation's point
+            same = last["x"] is not None and np.array_equal(last["x"], xk)
+            on_dose(iteration[0], best["f"], last["dose"] if same else products.dose(xk).astype(float))
 
     was_cancelled, message = False, ""
     with single_threaded_blas():

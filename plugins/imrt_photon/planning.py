@@ -188,16 +188,14 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
     n = plan.max_iterations
 
     def report(iteration: int, value: float, weights: np.ndarray) -> None:
-        if progress is not None:
-            progress(min(iteration / n, 1.0), f"optimising: iteration {iteration} of at most {n}, "
-                                               f"objective {value:.4g}")
-        if on_iteration is not None:
-            on_iteration(iteration, value, influence.dij @ weights.astype(influence.dij.dtype))
+        progress(min(iteration / n, 1.0), f"optimising: iteration {iteration} of at most {n}, "
+                                           f"objective {value:.4g}")
 
     raw: OptimisationResult = optimise_fluence(
         influence.dij, readouts, plan.objectives, OptimisationSettings(max_iterations=n),
-        initial_weights=initial_weights, progress=report, cancelled=is_cancelled,
-        modulation=smoothness_for(influence, plan.modulation_weight))
+        initial_weights=initial_weights, progress=report if progress is not None else None,
+        cancelled=is_cancelled, modulation=smoothness_for(influence, plan.modulation_weight),
+        on_dose=on_iteration)  # the iterate's dose as the optimiser computed it: no product more
     if raw.cancelled:
         raise CalculationCancelled("the optimisation was cancelled")
     rx = plan.prescription

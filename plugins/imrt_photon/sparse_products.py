@@ -1,7 +1,7 @@
-"""Sparse matrix-vector products on all cores: the optimiser's two products per iteration.
+"""Sparse matrix-vector products for the optimiser: its two products per evaluation.
 
 Each L-BFGS-B evaluation multiplies the dose-influence matrix by the bixel weights (dose = D x)
-and its stored transpose by the dose gradient (grad = D^T g). On TG-119 at a 2.5 mm grid D has
+and its transpose by the dose gradient (grad = D^T g). On TG-119 at a 2.5 mm grid D has
 ~174 M non-zeros (matRad's Russian-roulette sampling, issue 14; 76 M with the earlier uniform 10 %
 tail sampling), so these two products are nearly all of an iteration's time (issue 14, point 8).
 
@@ -10,7 +10,10 @@ about equal non-zeros, each block multiplied in its own thread into its own slic
 runs on all cores. The blocks share the matrix's arrays (no copy); each thread writes its own rows,
 so the result is the same sum in the same order as one product, bit for bit. Values stay in the
 matrix's dtype (float32 for the dose influence) and the vector is cast to it, so SciPy never makes
-a float64 copy of the matrix.
+a float64 copy of the matrix. The transpose product reads D's own arrays too, only the rows where
+the gradient is non-zero (ForwardAndTranspose); no transpose is stored.
+
+While the optimiser runs, OpenBLAS is held to one thread (single_threaded_blas): see there why.
 """
 
 from __future__ import annotations
@@ -250,9 +253,9 @@ _PAIRS_LOCK = threading.Lock()
 
 
 def products_for(dij) -> ForwardAndTranspose:
-    """The threaded pair for a dose-influence matrix, made once per matrix object (the transpose
-    is the costly part: seconds at 2.5 mm) and dropped with the matrix. The matrix must not be
-    changed in place afterwards (Planner's never is: a new influence is a new matrix)."""
+    """The pair for a dose-influence matrix, made once per matrix object and dropped with the
+    matrix. The matrix must not be changed in place afterwards (Planner's never is: a new
+    influence is a new matrix)."""
     if not scipy.sparse.isspmatrix_csr(dij) and not isinstance(dij, scipy.sparse.csr_array):
         return ForwardAndTranspose(dij)  # a converted copy: nothing to remember it by
     key = id(dij)

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse
 
 from planner.core.inverse_plan import Objective
-from plugins.imrt_photon.optimise import as_readouts, objective_function
+from plugins.imrt_photon.optimise import OptimisationSettings, as_readouts, objective_function, optimise_fluence
 from plugins.imrt_photon.pencil_beam import dose_influence
 from plugins.imrt_photon.phantom import tg119_c_shape
 from plugins.imrt_photon.sparse_products import ForwardAndTranspose, nonzero_runs, single_threaded_blas
@@ -66,7 +66,8 @@ def test_the_gradient_is_scipys_transpose_product_bit_for_bit():
 def test_the_objective_by_hand():
     pair = ForwardAndTranspose(scipy.sparse.csr_matrix(D_HAND))
     readouts = as_readouts({"Body": np.arange(4)}, 4)
-    f, grad = objective_function(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0)])(np.ones(3))
+    f, grad, dose = objective_function(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0)])(np.ones(3))
+    np.testing.assert_array_equal(dose, [3, 7, 11, 7])
     # doses 3, 7, 11, 7: only 11 is over 8 Gy; f = 3^2 / 4 points, dose gradient 2 * 3 / 4 on row 2
     assert f == 2.25
     np.testing.assert_array_equal(grad, 1.5 * D_HAND[2])
@@ -82,7 +83,7 @@ def test_tg119_10mm_objective_and_gradient_equal_scipys_float64_products():
     pair = ForwardAndTranspose(dij)
     x = np.random.default_rng(3).uniform(0.5, 1.5, dij.shape[1])
     x *= 50.0 / float(np.mean(dij[rows["PTV"]] @ x))  # PTV mean 50 Gy: every objective pulls somewhere
-    f, grad = objective_function(pair, as_readouts(rows, dij.shape[0]), objectives)(x)
+    f, grad, _ = objective_function(pair, as_readouts(rows, dij.shape[0]), objectives)(x)
 
     # the reference: SciPy's products in float64 of the same float32 values, the terms by hand
     d64 = dij.astype(np.float64)
@@ -100,3 +101,15 @@ def test_tg119_10mm_objective_and_gradient_equal_scipys_float64_products():
     assert f == pytest.approx(f_ref, rel=np.diff(dij.indptr).max() * 2.0 ** -22)
     np.testing.assert_allclose(grad, grad_ref, rtol=0,
                                atol=dij.shape[0] * 2.0 ** -24 * np.abs(grad_ref).max())
+
+
+def test_the_live_dose_is_the_iterates_own(tg119):
+    _, influence, rows = tg119
+    iterates, doses = [], []
+    optimise_fluence(influence.dij, rows, [Objective("PTV", "min_dose", 50.0, 1.0), Objective("Body", "max_dose", 30.0, 1.0)],
+                     OptimisationSettings(max_iterations=6),
+                     progress=lambda i, f, x: iterates.append(x.copy()),
+                     on_dose=lambda i, f, d: doses.append((i, d)))
+    assert [i for i, _ in doses] == list(range(1, len(iterates) + 1)) and len(iterates) == 6
+    for x, (_, d) in zip(iterates, doses):
+        np.testing.assert_array_equal(d, influence.dij @ x.astype(np.float32))  # SciPy's product, bit for bit
