@@ -20,16 +20,14 @@ from planner.review.imrt_second_check import default_cache_path
 from tests.cli_runner import planner
 from tests.dicom.signature_fixtures import PASSPHRASE, signer
 from tests.dicom.test_imrt_signature import move_a_leaf_in_the_last_control_point
-from tests.review.test_imrt_second_check import RECORDED, TG119_GRID_MM
+from tests.review.test_imrt_second_check import RECORDED
+from tests.tg119_recorded_plan import tg119_recorded_export
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """`planner imrt --tg119 --grid-mm 5 --out DIR`: RTPLAN (with the plan it was optimised from), RTDOSE, CT."""
-    out = tmp_path_factory.mktemp("imrt-cli") / "plan"
-    ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
-    assert ran.returncode == 0, ran.stderr
-    return out
+    """`planner imrt --tg119 --grid-mm 5 --out DIR` as stored (tests/tg119_recorded_plan.py): RTPLAN (with the plan it was optimised from), RTDOSE, CT."""
+    return tg119_recorded_export(tmp_path_factory, "imrt-cli")
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from planner.dicom.signatures import CREATOR, sign_file
 from planner.review.plan_review import REPRODUCTION_TOLERANCE, review_plan
 from plugins.imrt_photon.segment_dose import SegmentDoseError, open_fractions
 from tests.dicom.signature_fixtures import signer
-from tests.cli_runner import planner
 from tests.dicom.test_imrt_signature import small_tg119_export
-from tests.review.test_imrt_second_check import RECORDED, TG119_GRID_MM
+from tests.review.test_imrt_second_check import RECORDED
+from tests.tg119_recorded_plan import tg119_recorded_export
 
 GRID_MM = 10.0
 NOT_CHECKED = ("the independent second check was not made: it compares with the plan's dose, which is not "
@@ -33,12 +33,9 @@ NOT_CHECKED = ("the independent second check was not made: it compares with the 
 
 @pytest.fixture(scope="module")
 def tg119_5mm(tmp_path_factory):
-    """`planner imrt --tg119 --grid-mm 5 --out DIR`, as tests/review/test_imrt_second_check.py makes it: its
-    Monte Carlo check is recorded there (a 10 mm grid is too coarse for the check's 1 cm scoring region)."""
-    out = tmp_path_factory.mktemp("imrt-review-5mm") / "plan"
-    ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
-    assert ran.returncode == 0, ran.stderr
-    return out
+    """`planner imrt --tg119 --grid-mm 5 --out DIR` as stored (tests/tg119_recorded_plan.py): its Monte Carlo
+    check is recorded (a 10 mm grid is too coarse for the check's 1 cm scoring region)."""
+    return tg119_recorded_export(tmp_path_factory, "imrt-review-5mm")
 
 
 @pytest.fixture

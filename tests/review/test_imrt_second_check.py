@@ -28,11 +28,10 @@ from planner.core.errors import Cancelled, PlannerError
 from planner.core.volume import PlanningVolume, VoxelGrid
 from planner.review import imrt_second_check as isc
 from planner.review.second_check import AGREE, REVIEW, STOP
-from tests.cli_runner import planner
+from tests.tg119_recorded_plan import TG119_GRID_MM, tg119_recorded_export
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 RECORDED = REFERENCE / "imrt_second_check_recorded.json"
-TG119_GRID_MM = 5.0   # the draft grid: the plan is made in the test (~25 s); 2.5 mm would take minutes
 CREATED = dt.datetime(2024, 1, 2, 3, 4, 5)
 # The water phantom's surface is the voxel edge y = -2.5 mm; the voxel centre nearest 10 cm depth is y = 95 mm
 # (97.5 mm deep), and its scoring region (3 voxels along the beam) spans 90-105 mm of depth.
@@ -132,11 +131,9 @@ def write_open_field_plan(path: Path, ct: Dataset, isocentre_mm, mu: float, fiel
 
 @pytest.fixture(scope="module")
 def tg119(tmp_path_factory) -> Path:
-    """`planner imrt --tg119 --grid-mm 5 --out DIR`: the deliverable plan with CT, structures, RT Dose."""
-    out = tmp_path_factory.mktemp("tg119") / "plan"
-    ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
-    assert ran.returncode == 0, ran.stderr
-    return out
+    """`planner imrt --tg119 --grid-mm 5 --out DIR` as stored (tests/tg119_recorded_plan.py): the deliverable
+    plan with CT, structures, RT Dose, whose Monte Carlo answer is recorded."""
+    return tg119_recorded_export(tmp_path_factory, "tg119")
 
 
 def scaled_copy(folder: Path, to: Path, factor: float) -> Path:

@@ -35,6 +35,7 @@ from tests.dicom.signature_fixtures import PASSPHRASE, signer
 from tests.dicom.test_imrt_signature import move_a_leaf_in_the_last_control_point
 from tests.ui.gui_driver import make_window
 from tests.ui.test_imrt_window import click_optimise, set_iterations, type_into_cell
+from tests.tg119_recorded_plan import tg119_recorded_export
 
 VOXEL_MM = 5.0
 ITERATIONS = 3
@@ -359,15 +360,9 @@ def dcmread_cert(path):
 # --- the physicist approves in the Review tab, with the real independent check -----------------------
 @pytest.fixture(scope="module")
 def tg119_export(tmp_path_factory):
-    """`planner imrt --tg119 --grid-mm 5 --out DIR`: the plan whose ompMC check is recorded
-    (tests/review/test_imrt_second_check.py), so the window's review makes the real check in seconds."""
-    from tests.cli_runner import planner
-    from tests.review.test_imrt_second_check import TG119_GRID_MM
-
-    out = tmp_path_factory.mktemp("imrt-approve-in-window") / "plan"
-    ran = planner("imrt", "--tg119", "--grid-mm", f"{TG119_GRID_MM:g}", "--out", out)
-    assert ran.returncode == 0, ran.stderr
-    return out
+    """`planner imrt --tg119 --grid-mm 5 --out DIR` as stored (tests/tg119_recorded_plan.py): the plan whose
+    ompMC check is recorded, so the window's review makes the real check in seconds."""
+    return tg119_recorded_export(tmp_path_factory, "imrt-approve-in-window")
 
 
 def test_the_physicist_approves_an_imrt_plan_in_the_review_tab_and_it_reopens_locked(tg119_export, qtbot, tmp_path):
