@@ -3,7 +3,8 @@
 The course lives in the plan (planner.core.course), so recording a fraction is an ordinary plan edit:
 undoable, autosaved on the spot, saved with the plan. The planned beam-on time of a fraction is
 taken from the dose shown when the course starts and kept with the course; a later change of the
-plan that changes the time is flagged, never silently applied to fractions already given.
+plan that changes the time is flagged, never silently applied to fractions already given. The course's
+imaging sessions are added through Add Course Image… (planner.ui.course_image_dialog), also one undoable edit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (QBoxLayout, QDateEdit, QFormLayout, QGroupBox, QH
 from planner.core.course import Course, CourseError, course_columns
 from planner.core.plan import Plan
 from planner.techniques.course_start import start_course
+from planner.ui.course_image_dialog import CourseImageDialog
 from planner.ui.document import PlanDocument
 from planner.ui.readable_colours import STOP, WARNING, text_colour
 
@@ -55,10 +57,12 @@ class _CompactTable(QTableWidget):
 
 
 class CoursePanel(QWidget):
-    def __init__(self, document: PlanDocument, registry, parent: QWidget | None = None):
+    def __init__(self, document: PlanDocument, registry, dialogs, parent: QWidget | None = None):
         super().__init__(parent)
         self.document = document
         self.registry = registry
+        self.dialogs = dialogs   # planner.ui.dialogs.Dialogs: files and questions of Add Course Image…
+        self.image_dialog: CourseImageDialog | None = None
         self._planned_time_s: float | None = None
         self._time_names: dict[str, str] = {}  # technique id → what its engine calls the time
 
@@ -122,6 +126,16 @@ class CoursePanel(QWidget):
         record_form.addRow("Delivered by", self.delivered_by)
         record_form.addRow("Remarks", self.remarks)
         record_form.addRow(self.record_button)
+        # Imaging sessions (issue 17): baseline, during the course, follow-up.
+        self.images_box = QGroupBox("Imaging sessions")
+        images_layout = QVBoxLayout(self.images_box)
+        self.sessions_label = QLabel()
+        self.sessions_label.setWordWrap(True)
+        self.add_image_button = QPushButton("Add Course Image…")
+        self.add_image_button.setToolTip("An ultrasound of this course (baseline, before or after a fraction, "
+                                         "follow-up) with the lesion outlined on it")
+        images_layout.addWidget(self.sessions_label)
+        images_layout.addWidget(self.add_image_button)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet(f"color: {text_colour(STOP, self)};")
@@ -134,6 +148,7 @@ class CoursePanel(QWidget):
         form = QVBoxLayout()
         form.addWidget(self.start_box)
         form.addWidget(self.record_box)
+        form.addWidget(self.images_box)
         form.addWidget(self.problem_label)
         form.addStretch(1)
         self.body = QBoxLayout(QBoxLayout.Direction.LeftToRight)
@@ -147,6 +162,7 @@ class CoursePanel(QWidget):
 
         self.start_button.clicked.connect(self.start_course)
         self.record_button.clicked.connect(self.record_fraction)
+        self.add_image_button.clicked.connect(self.add_course_image)
         document.plan_changed.connect(self.show_plan)
         self.show_plan(document.plan)
 
@@ -176,6 +192,10 @@ class CoursePanel(QWidget):
         course = None if plan is None else plan.course
         self.start_box.setVisible(plan is not None and course is None)
         self.record_box.setVisible(course is not None and not course.complete)
+        self.images_box.setVisible(course is not None)
+        self.sessions_label.setText("" if course is None else
+                                    "; ".join(f"{s.when.label} ({s.acquired_on.isoformat()})" for s in course.sessions)
+                                    or "None yet.")
         self.start_button.setEnabled(self._planned_time_s is not None)
         self.start_button.setToolTip("" if self._planned_time_s is not None else
                                      f"The plan needs a computed {self.time_name} before its course can start")
@@ -272,4 +292,25 @@ class CoursePanel(QWidget):
         self.time_edit.setText(f"{course.planned_dwell_time_s:.1f}")
         return True
 
+    def add_course_image(self) -> None:
+        """Course ▸ Add Course Image…: the dialog (window-modal, not blocking); its session is one edit."""
+        plan = self.document.plan
+        if plan is None or plan.course is None:
+            message = "Start the course first (Course tab): an image is added to a course."
+            self.problem_label.setText(message)
+            self.dialogs.report_problem(message)   # from the menu, the Course tab may be out of sight
+            return
+        self.problem_label.setText("")
+        if self.image_dialog is not None:
+            self.image_dialog.deleteLater()
+        dialog = self.image_dialog = CourseImageDialog(plan, self.dialogs, self.window())
+        dialog.accepted.connect(lambda: self._add_session(dialog))
+        dialog.open()
 
+    def _add_session(self, dialog: CourseImageDialog) -> None:
+        plan = self.document.plan
+        if plan is not dialog.plan:   # the dialog is window-modal: only a reload from outside gets here
+            self.problem_label.setText("Not added: the plan changed while the image was being added; add it again.")
+            return
+        added = next(s for s in dialog.course.sessions if s not in plan.course.sessions)
+        self.document.apply(plan.with_course(dialog.course), f"Add course image ({added.when.label})")

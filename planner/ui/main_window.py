@@ -73,7 +73,7 @@ class MainWindow(PlannerWindow):
         self.beam_data_view = BeamDataView()
         self._add_dock("Plan", "PlanDock", self.plan_panel, scrolled=True)
         self._add_dock("Dose and metrics", "MetricsDock", self.metrics_panel, scrolled=True)
-        self.course_panel = CoursePanel(self.document, registry)
+        self.course_panel = CoursePanel(self.document, registry, dialogs=self)
         beam_dock = self._add_dock("Beam data", "BeamDataDock", self.beam_data_view, scrolled=True)
         course_dock = self._add_dock("Course", "CourseDock", self.course_panel, scrolled=True)
         self.response_view = CourseResponseView(self.document, dose=self.dose)   # issue 17: the lesion's response
@@ -201,6 +201,10 @@ class MainWindow(PlannerWindow):
         self._add_menu("&Image", (self.calibrate_action, None, self.confirm_skin_action, self.draw_skin_action,
                                   self.reset_skin_action, None, self.fit_action, self.caliper_action,
                                   self.play_action, self.wash_action))
+        self.add_course_image_action = self._action("Add Course &Image…", self.course_panel.add_course_image, None,
+                                                    "An ultrasound of the course (baseline, during, follow-up) with "
+                                                    "the lesion outlined on it")
+        self._add_menu("&Course", (self.add_course_image_action,))
         view_menu = self._add_view_menu()
         view_menu.addSeparator()
         view_menu.addAction(self._action("Response in Its Own Window", self.show_response_window,
