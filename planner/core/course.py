@@ -32,6 +32,10 @@ add any); `later_phases` hold each re-plan. A fraction's dose uses the phase in 
 (D = d_phase · t / t_phase); the course's dose is what was delivered plus the remaining fractions at their
 phase's dose, and its BED/EQD2 the linear-quadratic sum over those fractions, each with its own dose:
 BED = Σ d_i (1 + d_i/(α/β)), EQD2 = BED / (1 + 2/(α/β)) (planner.core.radiobiology, no time factor).
+
+Superseded (issue 17, point 3): the plan file a course was re-planned from keeps its course as it was, marked
+``superseded_by`` the revision (its RT Plan UID, folder and first fraction): it records no further fraction and
+is not re-planned again, so the remaining fractions are recorded once, under the revision.
 """
 
 from __future__ import annotations
@@ -52,8 +56,9 @@ COURSE_FORMAT = "planner-course"
 # 3 added the decision with the patient; versions 1 and 2 are read with none. A course without a decision is
 # still written as version 2, which the Planners that read only 1 and 2 open without losing anything; one with
 # a decision is written as 3, so those Planners refuse it instead of dropping the decision.
-# 4 added the phases (the first phase's RT Plan UID and the re-plans); a course with either is written as 4, so
-# the Planners that read only 1 to 3 refuse it instead of dosing the later fractions with the first plan's time.
+# 4 added the phases (the first phase's RT Plan UID and the re-plans) and the superseded marker; a course with any
+# of them is written as 4, so the Planners that read only 1 to 3 refuse it instead of dosing the later fractions
+# with the first plan's time or recording them on the superseded plan. (The marker joined 4 before any release.)
 COURSE_FORMAT_VERSION = 4
 VERSION_WITHOUT_DECISION = 2
 VERSION_WITH_DECISION = 3
@@ -171,6 +176,28 @@ class CoursePhase:
 
 
 @dataclass(frozen=True)
+class Supersession:
+    """The re-plan that took over this course from fraction ``first_fraction``: its RT Plan's SOP Instance UID
+    and the folder of its package (where the remaining fractions are recorded)."""
+
+    rt_plan_uid: str
+    folder: str
+    first_fraction: int
+
+    def __post_init__(self) -> None:
+        for what, value in (("RT Plan UID", self.rt_plan_uid), ("folder", self.folder)):
+            if not isinstance(value, str) or not value.strip():
+                raise CourseError(f"the superseding re-plan's {what} is required, got {value!r}")
+        _whole_number(self.first_fraction, "the superseding re-plan's first fraction", 2)
+
+    @property
+    def refusal(self) -> str:
+        """The one line that sends the user to the revision."""
+        return (f"this plan was re-planned: fractions from {self.first_fraction} on are given under RT Plan "
+                f"{self.rt_plan_uid}, in {self.folder}")
+
+
+@dataclass(frozen=True)
 class ScheduleFinding:
     kind: str                    # "gap", "too close", "interval not verifiable", "waiting"
     after_fraction: int
@@ -192,6 +219,7 @@ class Course:
     decision: TreatmentDecision | None = None     # the option chosen with the patient, once recorded
     rt_plan_uid: str = ""                         # the RT Plan of the first phase ("" not recorded)
     later_phases: tuple[CoursePhase, ...] = ()    # each re-plan, in fraction order (module doc)
+    superseded_by: Supersession | None = None     # the re-plan that took over from this plan file (module doc)
 
     def __post_init__(self) -> None:
         _whole_number(self.planned_fractions, "planned number of fractions", 1)
@@ -237,6 +265,13 @@ class Course:
             if phase.started_on is None:
                 raise CourseError(f"the re-plan from fraction {phase.first_fraction} needs the date it was made")
             previous = phase.first_fraction
+        superseded = self.superseded_by
+        if superseded is not None:
+            if not isinstance(superseded, Supersession):
+                raise CourseError(f"superseded_by must be a Supersession, got {superseded!r}")
+            if superseded.first_fraction != len(self.records) + 1:
+                raise CourseError(f"a course re-planned from fraction {superseded.first_fraction} holds fractions 1 "
+                                  f"to {superseded.first_fraction - 1} here, not {len(self.records)}")
 
     def _check_sessions(self) -> None:
         if not isinstance(self.sessions, tuple) or not all(isinstance(s, ImagingSession) for s in self.sessions):
@@ -270,6 +305,8 @@ class Course:
     def record(self, delivered_on: date, dwell_time_s: float, delivered_by: str, remarks: str = "", *,
                today: date | None = None) -> "Course":
         """A new Course with the next fraction recorded; refuses one beyond the plan or out of date order."""
+        if self.superseded_by is not None:
+            raise CourseError(f"{self.superseded_by.refusal}: record the fraction there")
         number = len(self.records) + 1
         if number > self.planned_fractions:
             raise CourseError(f"all {self.planned_fractions} planned fractions are already recorded; "
@@ -340,7 +377,10 @@ class Course:
 
     def check_replannable(self, current_rt_plan_uid: str) -> None:
         """Refuse (CourseError) a re-plan of a complete course, of one not yet under way, or from a plan (RT Plan
-        ``current_rt_plan_uid``) that is not the one the course's latest fractions are delivered under."""
+        ``current_rt_plan_uid``) that is not the one the course's latest fractions are delivered under, or of a
+        plan file already superseded by a re-plan."""
+        if self.superseded_by is not None:
+            raise CourseError(f"{self.superseded_by.refusal}: re-plan from there")
         if self.complete:
             raise CourseError(f"all {self.planned_fractions} fractions of the course are delivered: there is nothing "
                               f"left to re-plan")
@@ -359,6 +399,13 @@ class Course:
             raise CourseError("only a re-plan whose RT Plan is not yet recorded takes its UID")
         return replace(self, later_phases=self.later_phases[:-1] + (replace(self.later_phases[-1],
                                                                                rt_plan_uid=rt_plan_uid),))
+
+    def superseded(self, rt_plan_uid: str, folder: str) -> "Course":
+        """This course marked as taken over from the next fraction by the re-plan of RT Plan ``rt_plan_uid`` in
+        ``folder`` (module doc); refused as check_replannable refuses."""
+        if self.superseded_by is not None:
+            raise CourseError(f"{self.superseded_by.refusal}: it is not superseded twice")
+        return replace(self, superseded_by=Supersession(rt_plan_uid, folder, self.delivered_fractions + 1))
 
     # ------------------------------------------------------------------------------------- dose
 
@@ -498,7 +545,7 @@ def course_columns(time_name: str) -> tuple[str, ...]:
 
 def _written_version(course: Course) -> int:
     """The oldest version that holds everything the course has (module constants: older Planners refuse, never drop)."""
-    if course.rt_plan_uid or course.later_phases:
+    if course.rt_plan_uid or course.later_phases or course.superseded_by is not None:
         return COURSE_FORMAT_VERSION
     return VERSION_WITHOUT_DECISION if course.decision is None else VERSION_WITH_DECISION
 
@@ -524,7 +571,23 @@ def course_to_dict(course: Course) -> dict[str, Any]:
                               "fractions": p.fractions, "dose_per_fraction_gy": p.dose_per_fraction_gy,
                               "planned_time_s": p.planned_time_s, "reason": p.reason,
                               "started_on": p.started_on.isoformat()} for p in course.later_phases]}),
+        **({} if course.superseded_by is None else {"superseded_by": _supersession_to_dict(course.superseded_by)}),
     }
+
+
+def _supersession_to_dict(superseded: Supersession) -> dict[str, Any]:
+    return {"rt_plan_uid": superseded.rt_plan_uid, "folder": superseded.folder,
+            "first_fraction": superseded.first_fraction}
+
+
+_SUPERSESSION_KEYS = ("rt_plan_uid", "folder", "first_fraction")
+
+
+def _supersession_from_dict(raw: Any) -> Supersession | None:
+    if raw is None:
+        return None
+    _json_object(raw, "the course's superseded_by", _SUPERSESSION_KEYS)
+    return Supersession(raw["rt_plan_uid"], raw["folder"], raw["first_fraction"])
 
 
 def _decision_to_dict(decision: TreatmentDecision) -> dict[str, Any]:
@@ -535,14 +598,20 @@ def _decision_to_dict(decision: TreatmentDecision) -> dict[str, Any]:
 _DECISION_KEYS = ("chosen_regimen", "preferences", "decided_on", "decided_by")
 
 
+def _json_object(raw: Any, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``raw`` if it is a JSON object holding ``keys``; else CourseError naming ``what`` and the keys missing."""
+    if not isinstance(raw, dict):
+        raise CourseError(f"{what} must be a JSON object, got {type(raw).__name__}")
+    missing = [k for k in keys if k not in raw]
+    if missing:
+        raise CourseError(f"{what} is missing {', '.join(missing)}")
+    return raw
+
+
 def _decision_from_dict(raw: Any) -> TreatmentDecision | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        raise CourseError(f"the course's decision must be a JSON object, got {type(raw).__name__}")
-    missing = [k for k in _DECISION_KEYS if k not in raw]
-    if missing:
-        raise CourseError(f"the course's decision is missing {', '.join(missing)}")
+    _json_object(raw, "the course's decision", _DECISION_KEYS)
     return TreatmentDecision(raw["chosen_regimen"], raw["preferences"], _decision_date(raw["decided_on"]),
                              raw["decided_by"])
 
@@ -569,11 +638,7 @@ def _phases_from_dict(raw: Any) -> tuple[CoursePhase, ...]:
         raise CourseError(f"the course's later phases must be a list, got {type(raw).__name__}")
     phases = []
     for i, item in enumerate(raw, start=1):
-        if not isinstance(item, dict):
-            raise CourseError(f"re-plan {i} must be a JSON object, got {type(item).__name__}")
-        missing = [k for k in _PHASE_KEYS if k not in item]
-        if missing:
-            raise CourseError(f"re-plan {i} is missing {', '.join(missing)}")
+        _json_object(item, f"re-plan {i}", _PHASE_KEYS)
         phases.append(CoursePhase(item["rt_plan_uid"], item["first_fraction"], item["fractions"],
                                   item["dose_per_fraction_gy"], item["planned_time_s"], item["reason"],
                                   _iso_date(item["started_on"], f"re-plan {i}: its date")))
@@ -600,11 +665,7 @@ def course_from_dict(data: Any, *, today: date | None = None) -> Course:
         raise CourseError(f"course records must be a list, got {type(data['records']).__name__}")
     records = []
     for i, raw in enumerate(data["records"], start=1):
-        if not isinstance(raw, dict):
-            raise CourseError(f"record {i} must be a JSON object, got {type(raw).__name__}")
-        missing = [k for k in _RECORD_KEYS if k not in raw]
-        if missing:
-            raise CourseError(f"record {i} is missing {', '.join(missing)}")
+        _json_object(raw, f"record {i}", _RECORD_KEYS)
         text = raw["delivered_on"]
         try:
             if not isinstance(text, str):
@@ -630,4 +691,5 @@ def course_from_dict(data: Any, *, today: date | None = None) -> Course:
                   data["max_gap_days"], tuple(records), data.get("min_interval_hours"),
                   data.get("schedule_source", "") or "", sessions, decision,
                   data.get("rt_plan_uid", "") if phased else "",
-                  _phases_from_dict(data.get("later_phases", [])) if phased else ())
+                  _phases_from_dict(data.get("later_phases", [])) if phased else (),
+                  _supersession_from_dict(data.get("superseded_by")) if phased else None)

@@ -18,6 +18,15 @@ Conventions (for the conformance statement):
   UID, so every fraction of a plan lands in the same series), Instance Number = fraction number.
 - Referenced RT Plan Sequence: the RT Plan's SOP Class and Instance UID; Referenced Fraction Group
   Number 1 (the RT Plan's one fraction group) in the session module.
+- A re-planned course (planner.core.course phases): a fraction is recorded against the RT Plan of its phase,
+  which must prescribe the fractions that were left when it was made, the phase's dose and time per fraction
+  (and be the phase's RT Plan, by SOP Instance UID, once that is recorded). Fraction numbers: the session
+  module's Number of Fractions Planned is the referenced fraction group's (PS3.3 C.8.8.21/22, copied from the
+  RT Plan) and its Current Fraction Number "the fraction number for this beam administration" within it; so
+  the revision's first fraction, the course's 3rd, is Current Fraction Number 1 of 3 planned — what a
+  record-and-verify system checks against the RT Plan it delivers (fraction 3 of a group of 3 would claim the
+  group complete; 5 of 3 is beyond it). The course's number stays in Instance Number and the file name
+  (RTRECORD-F03.dcm), and the Treatment Summary Record stays the whole course's.
 - Treatment Date / Time: the day of the fraction and the time of day the beam was switched on. The
   two control points of the beam (or channel) are stamped with the start and the start plus the
   delivered time.
@@ -106,10 +115,11 @@ def build_fraction_record(rt_plan: Dataset, plan: Plan, record: FractionRecord, 
     """The treatment record dataset write_fraction_record writes (same arguments and refusals)."""
     rt_plan = copy.deepcopy(rt_plan)  # reading converts elements in place: the caller's (signed) dataset stays as read
     course = _check_course(plan, record)
+    _check_phase_uid(rt_plan, course, record)
     plan_uid = _check_rt_plan(rt_plan, plan)
     brachy = "ApplicationSetupSequence" in rt_plan
     planned_s = _planned_seconds(rt_plan, brachy)
-    _check_same_course(rt_plan, course, planned_s)
+    _check_phase(rt_plan, course, record, planned_s)
     _check_plan_date(rt_plan, record)
     _check_time(record, delivered_time)
     operator = _operator(record)
@@ -227,24 +237,39 @@ def _planned_seconds(ds: Dataset, brachy: bool) -> float:
     return seconds
 
 
-def _check_same_course(ds: Dataset, course: Course, planned_s: float) -> None:
-    """The course was started from this RT Plan: same fractions, dose per fraction and time per fraction."""
+def _check_phase_uid(ds: Dataset, course: Course, record: FractionRecord) -> None:
+    """The RT Plan is the one the record's phase names, when it names one (module doc): checked first, so a fraction
+    recorded against a superseded RT Plan is refused naming both, not for the prescription that differs."""
+    phase = course.phase_at(record.number)
+    uid = str(ds.get("SOPInstanceUID", "") or "").strip()
+    if phase.rt_plan_uid and uid and phase.rt_plan_uid != uid:
+        raise TreatmentRecordError(f"fraction {record.number} is given under RT Plan {phase.rt_plan_uid} (the course's "
+                                   f"phase from fraction {phase.first_fraction}), not RT Plan {uid}: record it "
+                                   f"against its own RT Plan")
+
+
+def _check_phase(ds: Dataset, course: Course, record: FractionRecord, planned_s: float) -> None:
+    """The RT Plan prescribes what the record's phase does (module doc): the fractions left when the phase's plan was
+    made (the whole course for the first phase), the phase's dose and time per fraction."""
+    phase = course.phase_at(record.number)
+    uid = str(ds.SOPInstanceUID)
+    planned = course.planned_fractions - phase.first_fraction + 1
     group = first_item(ds, "FractionGroupSequence")
     dose_reference = first_item(group, "ReferencedDoseReferenceSequence")
     fractions = None if group is None else group.get("NumberOfFractionsPlanned")
     dose = None if dose_reference is None else dose_reference.get("TargetPrescriptionDose")
     try:
-        same = (fractions is not None and dose is not None and int(fractions) == course.planned_fractions
-                and math.isclose(float(dose), course.dose_per_fraction_gy, rel_tol=1e-9))
+        same = (fractions is not None and dose is not None and int(fractions) == planned
+                and math.isclose(float(dose), phase.dose_per_fraction_gy, rel_tol=1e-9))
     except (TypeError, ValueError):
         same = False
     if not same:
-        raise TreatmentRecordError(f"RT Plan {ds.SOPInstanceUID} prescribes {fractions} × {dose} Gy, the course "
-                                   f"{course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy")
-    if abs(planned_s - course.planned_dwell_time_s) > PLANNED_TIME_TOLERANCE_S:
-        raise TreatmentRecordError(f"RT Plan {ds.SOPInstanceUID} specifies {planned_s:.2f} s per fraction, the "
-                                   f"course was started with {course.planned_dwell_time_s:.2f} s: record against "
-                                   f"the RT Plan the course was started from")
+        raise TreatmentRecordError(f"RT Plan {uid} prescribes {fractions} × {dose} Gy, the course "
+                                   f"{planned} × {phase.dose_per_fraction_gy:g} Gy from fraction {phase.first_fraction}")
+    if abs(planned_s - phase.planned_time_s) > PLANNED_TIME_TOLERANCE_S:
+        raise TreatmentRecordError(f"RT Plan {uid} specifies {planned_s:.2f} s per fraction, the course "
+                                   f"{phase.planned_time_s:.2f} s from fraction {phase.first_fraction}: record "
+                                   f"against the RT Plan the course's fraction {record.number} is given under")
 
 
 def _check_plan_date(ds: Dataset, record: FractionRecord) -> None:
@@ -326,8 +351,9 @@ def _session_dose(dose_reference: int, dose_gy: float) -> Sequence:
     return Sequence([item])
 
 
-def _delivered_status(item: Dataset, record: FractionRecord) -> None:
-    item.CurrentFractionNumber = record.number
+def _delivered_status(item: Dataset, course: Course, record: FractionRecord) -> None:
+    # within the RT Plan's fraction group: the phase's 1st, 2nd, ... (module doc)
+    item.CurrentFractionNumber = record.number - course.phase_at(record.number).first_fraction + 1
     item.TreatmentDeliveryType = "TREATMENT"
     item.TreatmentTerminationStatus = "NORMAL"
     item.TreatmentVerificationStatus = ""   # Type 2: whether a record-and-verify system checked it is not recorded
@@ -352,7 +378,7 @@ def _beams_session(target: Dataset, ds: Dataset, course: Course, record: Fractio
     session.BeamLimitingDeviceLeafPairsSequence = Sequence(
         [_copy(device, ("RTBeamLimitingDeviceType", "NumberOfLeafJawPairs")) for device in beam.BeamLimitingDeviceSequence])
     session.ReferencedCalculatedDoseReferenceSequence = _session_dose(_dose_reference_number(ds), course.fraction_dose_gy(record))
-    _delivered_status(session, record)
+    _delivered_status(session, course, record)
     planned_min, delivered_min = planned_s / 60.0, record.dwell_time_s / 60.0   # the unit is MINUTE (checked)
     session.SpecifiedPrimaryMeterset = ds_text(planned_min)
     session.DeliveredPrimaryMeterset = ds_text(delivered_min)
@@ -390,7 +416,7 @@ def _brachy_session(target: Dataset, ds: Dataset, course: Course, record: Fracti
     session = _copy(setup, ("ApplicationSetupType", "ApplicationSetupName", "TotalReferenceAirKerma"))
     session.ReferencedBrachyApplicationSetupNumber = setup.ApplicationSetupNumber
     session.ReferencedCalculatedDoseReferenceSequence = _session_dose(_dose_reference_number(ds), course.fraction_dose_gy(record))
-    _delivered_status(session, record)
+    _delivered_status(session, course, record)
     recorded = _copy(channel, ("ChannelNumber", "ChannelLength", "SourceMovementType", "TransferTubeNumber",
                                "ReferencedSourceNumber"))
     recorded.SpecifiedChannelTotalTime = ds_text(planned_s)

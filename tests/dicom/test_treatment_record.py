@@ -15,7 +15,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from planner.core.course import Course
+from planner.core.course import Course, CoursePhase
+from planner.core.prescription import Prescription
 from planner.core.errors import PlannerError
 from planner.dicom.export import export_plan
 from planner.dicom.identity import encode
@@ -184,6 +185,73 @@ def test_an_ebx_fraction_is_an_rt_brachy_treatment_record_dciodvfy_accepts(ebx):
         pytest.approx(7.0 * 90.0 / ebx["planned_s"], rel=1e-9)
 
 
+# ----------------------------------------------------------------------------------------- a re-planned course
+
+DAY_3 = dt.date(2026, 11, 9)
+REPLANNED = dt.datetime(2026, 11, 6, 12, 0)      # the revision's RT Plan, made between fractions 2 and 3
+
+
+@pytest.fixture(scope="module")
+def replanned(tmp_path_factory, kv):
+    """The kV course of 5 × 7 Gy re-planned after fraction 2: a second RT Plan for the 3 fractions left (same unit,
+    same 7 Gy), the course's second phase naming its UID, fraction 3 recorded (75 s)."""
+    folder = tmp_path_factory.mktemp("kv-replanned")
+    image, plan, technique, dose = demo_kv_case(Prescription(7.0, 3))
+    rt_plan = dcmread(export_plan(plan, dose, image, technique, folder / "revision", now=REPLANNED).rt_plan)
+    specified_s = float(rt_plan.FractionGroupSequence[0].ReferencedBeamSequence[0].BeamMeterset) * 60.0
+    planned_s = round(specified_s, 1)
+    first_uid = str(kv["rt_plan"].SOPInstanceUID)
+    course = (kv["plan"].course
+              .replanned(first_uid, CoursePhase("", 3, 3, 7.0, planned_s, "deeper lesion", REPLANNED.date()))
+              .with_current_rt_plan_uid(str(rt_plan.SOPInstanceUID))
+              .record(DAY_3, 75.0, OPERATOR, today=dt.date(2026, 12, 1)))
+    return {"folder": folder, "rt_plan": rt_plan, "plan": plan.with_course(course), "planned_s": planned_s,
+            "specified_s": specified_s}
+
+
+def test_the_revisions_first_fraction_is_fraction_1_of_its_rt_plan_and_3_of_the_course(kv, replanned):
+    plan, rt_plan = replanned["plan"], replanned["rt_plan"]
+    path = write_fraction_record(rt_plan, plan, plan.course.records[2], replanned["folder"] / "F3.dcm",
+                                 delivered_time=AT)
+    assert dciodvfy(path) == ([], [])
+    assert dcmdump_values(path, "0008,1155") == [rt_plan.SOPInstanceUID]   # the revision's RT Plan, not the first
+    assert dcmdump_values(path, "300a,0078") == ["3"]    # Number of Fractions Planned: the revision's group
+    assert dcmdump_values(path, "3008,0022") == ["1"]    # Current Fraction Number: its first of 3
+    assert dcmdump_values(path, "0020,0013") == ["3"]    # Instance Number: the course's third fraction
+    record = dcmread(path)
+    assert float(record.CalculatedDoseReferenceSequence[0].CalculatedDoseReferenceDoseValue) == \
+        pytest.approx(7.0 * 75.0 / replanned["planned_s"], rel=1e-9)
+    # the course so far: 7 Gy × 90 s and 60 s over the first RT Plan's time, 7 Gy × 75 s over the revision's
+    total = record.TreatmentSummaryCalculatedDoseReferenceSequence[0].CumulativeDoseToDoseReference
+    assert float(total) == pytest.approx(7.0 * 150.0 / kv["planned_s"] + 7.0 * 75.0 / replanned["planned_s"],
+                                         rel=1e-9)
+    assert record.FirstTreatmentDate == "20261102" and record.CurrentTreatmentStatus == "ON_TREATMENT"
+
+
+@pytest.mark.parametrize("number, given_to, under, phase_from", [
+    (3, "kv", "replanned", 3),      # a fraction of the revision against the superseded RT Plan
+    (2, "replanned", "kv", 1),      # a fraction of the first phase against the revision
+])
+def test_a_fraction_against_another_phases_rt_plan_is_refused_naming_both(kv, replanned, tmp_path, number, given_to,
+                                                                         under, phase_from):
+    rt_plans = {"kv": kv["rt_plan"], "replanned": replanned["rt_plan"]}
+    plan = replanned["plan"]
+    message = refused(tmp_path, rt_plans[given_to], plan, plan.course.records[number - 1])
+    assert message == (f"fraction {number} is given under RT Plan {rt_plans[under].SOPInstanceUID} (the course's "
+                       f"phase from fraction {phase_from}), not RT Plan {rt_plans[given_to].SOPInstanceUID}: record "
+                       f"it against its own RT Plan")
+
+
+def test_a_revision_whose_phase_has_another_time_is_refused(replanned, tmp_path):
+    plan = replanned["plan"]
+    phase = replace(plan.course.later_phases[0], planned_time_s=replanned["planned_s"] + 10.0)
+    course = replace(plan.course, later_phases=(phase,))
+    message = refused(tmp_path, replanned["rt_plan"], plan.with_course(course), course.records[2])
+    assert message == (f"RT Plan {replanned['rt_plan'].SOPInstanceUID} specifies {replanned['specified_s']:.2f} s per "
+                       f"fraction, the course {replanned['planned_s'] + 10.0:.2f} s from fraction 3: record against "
+                       f"the RT Plan the course's fraction 3 is given under")
+
+
 # ----------------------------------------------------------------------------------------- refusals
 
 def refused(tmp_path, rt_plan, plan, record, *, delivered_time=AT) -> str:
@@ -251,7 +319,7 @@ def test_an_rt_plan_of_another_setup_is_refused(kv, tmp_path):
 def test_a_course_started_with_another_time_is_refused(kv, tmp_path):
     plan = started_course(kv["plan"], kv["planned_s"] + 10.0, (DAY_1, 90.0, ""))
     message = refused(tmp_path, kv["rt_plan"], plan, plan.course.records[0])
-    assert f"the course was started with {kv['planned_s'] + 10.0:.2f} s" in message
+    assert f"the course {kv['planned_s'] + 10.0:.2f} s from fraction 1" in message
 
 
 def test_a_fraction_delivered_before_the_rt_plan_was_made_is_refused(kv, tmp_path):
