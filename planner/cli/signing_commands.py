@@ -123,14 +123,11 @@ def _package_folder(path: Path) -> Path | None:
 
 
 def _sign_file(source: Path, target: Path, identity, role: str, anchor=None) -> tuple[Path, str, str]:
-    from planner.dicom.audit_anchor import add_audit_anchor
-    from planner.dicom.signatures import SignatureError, sign_file
-
-    def prepare(ds):
-        add_audit_anchor(ds, anchor(str(ds.get("SOPInstanceUID") or "")))
+    from planner.dicom.audit_anchor import sign_with_audit_anchor
+    from planner.dicom.signatures import SignatureError
 
     try:
-        check = sign_file(source, target, identity, role, prepare=None if anchor is None else prepare)
+        check = sign_with_audit_anchor(source, target, identity, role, anchor)
     except SignatureError as err:
         raise _not_signed(source, err) from None
     except OSError as err:

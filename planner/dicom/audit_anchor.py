@@ -67,6 +67,21 @@ def add_audit_anchor(ds: Dataset, entry) -> AuditAnchor:
     return anchor
 
 
+def sign_with_audit_anchor(path_in, path_out, identity, role: str, audit_anchor=None):
+    """sign_file, with this signing's audit entry added first so that the signature covers its hash.
+
+    ``audit_anchor``: called with the RT Plan's SOP Instance UID, returns the reserved entry
+    (planner.cli.audit_recording / planner.ui's audited); None signs without an anchor. The window, the
+    command line and the package all sign this one way. Returns the SignatureCheck; raises as sign_file.
+    """
+    from planner.dicom.signatures import sign_file
+
+    def anchored(ds: Dataset) -> None:
+        add_audit_anchor(ds, audit_anchor(str(ds.get("SOPInstanceUID") or "")))
+
+    return sign_file(path_in, path_out, identity, role, prepare=None if audit_anchor is None else anchored)
+
+
 def read_audit_anchors(ds: Dataset) -> tuple[AuditAnchor, ...]:
     """Every anchor in ``ds`` in the order written; () when it has none; AuditAnchorError when garbled."""
     slot = _creator_slot(ds)
@@ -141,4 +156,5 @@ def _name(tag: int) -> str:
 
 
 __all__ = ["AUDIT_CREATOR", "AuditAnchor", "AuditAnchorError", "add_audit_anchor", "anchors_signed_later",
+           "sign_with_audit_anchor",
            "audit_head_text", "is_excused", "read_audit_anchors"]

@@ -43,11 +43,11 @@ from planner.report import PlanStatus, ReportError, SignatureLine, render_plan_r
 
 from .export import (ALL_FILES, RT_DOSE_FILE, RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, ULTRASOUND_FILE, ExportError,
                      export_plan, move_into_place, staged_folder)
-from .audit_anchor import add_audit_anchor, audit_head_text
+from .audit_anchor import audit_head_text, sign_with_audit_anchor
 from .keys import SigningIdentity
 from .plan_payload import (PlanPayloadError, calculation_record, payload_disagreements, read_plan_payload,
                            same_calculation)
-from .signatures import CREATOR, SignatureCheck, SignatureError, SignatureStatus, sign_file, verify_dataset
+from .signatures import CREATOR, SignatureCheck, SignatureError, SignatureStatus, verify_dataset
 
 REPORT_FILE = "report.pdf"
 PLAN_FILE = "plan.json"
@@ -146,10 +146,7 @@ def sign_plan_package(package_dir, identity: SigningIdentity, role: str = CREATO
         raise PackageError(f"cannot sign {rt_plan}: {exc.strerror or exc}") from exc
     signed = Path(name)
     try:
-        def anchored(unsigned):   # the entry of this signing, its hash covered by the signature
-            add_audit_anchor(unsigned, audit_anchor(str(unsigned.get("SOPInstanceUID") or "")))
-
-        sign_file(rt_plan, signed, identity, role, prepare=None if audit_anchor is None else anchored)
+        sign_with_audit_anchor(rt_plan, signed, identity, role, audit_anchor)
         ds = dcmread(signed)
         checks = verify_dataset(ds)  # before anything converts an element (signatures.py)
         embedded, record = read_plan_payload(ds)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel
 
-from planner.dicom.audit_anchor import add_audit_anchor
+from planner.dicom.audit_anchor import sign_with_audit_anchor
 from planner.dicom.keys import certificate_fingerprint_sha256
-from planner.dicom.signatures import sign_file
 from planner.dicom.signed_plan import SignedPlan, open_signed_plan
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision
 from planner.ui.plan_output import STATUS_STYLES, audited, opened_status_text
@@ -108,8 +107,7 @@ class ImrtSignedPath(QObject):
                    "certificate_sha256": certificate_fingerprint_sha256(identity.certificate)}
 
         def write(anchor):
-            sign_file(export.rt_plan, export.rt_plan, identity, role,
-                      prepare=lambda ds: add_audit_anchor(ds, anchor(str(ds.get("SOPInstanceUID") or ""))))
+            sign_with_audit_anchor(export.rt_plan, export.rt_plan, identity, role, anchor)
             return open_signed_plan(export.rt_plan, self.trusted_certificates())
 
         def signed(opened: SignedPlan) -> None:
