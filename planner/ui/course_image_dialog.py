@@ -3,8 +3,10 @@ the lesion outlined on it (issue 17).
 
 The image is loaded, checked and its outline proposed by planner.techniques.course_session, the
 functions `planner course add-image` calls, so the window and the command line add the same session.
-The proposed outline is shown on the image for the user to accept, drag, draw anew or replace by a
-file before anything is added; the dialog only builds the new course, the caller applies it as one edit.
+The image is loaded (and the outline proposed) in a worker thread of the dialog's own, so a large cine
+loop does not freeze the window and closing the dialog cancels it. The proposed outline is shown on the
+image for the user to accept, drag, draw anew or replace by a file before anything is added; the dialog
+only builds the new course, the caller applies it as one edit.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from PySide6.QtWidgets import (QComboBox, QDateEdit, QDialog, QDialogButtonBox, 
 from planner.core.course import CourseError
 from planner.core.course_imaging import SessionDateQuestion, SessionError, SessionTime
 from planner.core.plan import Plan
-from planner.imaging import ImageLoadError
 from planner.techniques.course_session import (OUTLINE_FILE_FORMAT, SessionImage, load_session_image,
                                                make_session, propose_session_outline, read_outline_file)
 from planner.ui.image_view import UltrasoundView
 from planner.ui.plan_files import IMAGE_FILE_FILTER
 from planner.ui.readable_colours import STOP, WARNING, text_colour
+from planner.ui.tasks import TaskRunner
 
 PLACES = (("baseline", "baseline"), ("before fraction", "before"), ("after fraction", "after"),
           ("follow-up week", "followup"))
@@ -53,6 +55,7 @@ class CourseImageDialog(QDialog):
         self.loaded: SessionImage | None = None
         self.outline = None
         self.course = None          # the course with the session, once Add succeeded
+        self.runner = TaskRunner(self)
 
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("the ultrasound of this visit (DICOM, PNG, JPEG, TIFF)")
@@ -138,6 +141,7 @@ class CourseImageDialog(QDialog):
         self.view.outline_edited.connect(self.set_outline)
         self.view.edit_refused.connect(self.problem_label.setText)
         self.buttons.rejected.connect(self.reject)
+        self.finished.connect(lambda _result: self.runner.abandon())   # a load still running is not wanted
         self.add_button.clicked.connect(self.add_session)
 
     # --- the place on the timeline ------------------------------------------------------------------
@@ -162,8 +166,12 @@ class CourseImageDialog(QDialog):
             self.load_image()
 
     def load_image(self) -> bool:
-        """Load the file as for planning; another patient's image is refused here, before any outlining."""
+        """Load the file as for planning, in the worker; another patient's image is refused before any outlining.
+        False when the load cannot start (no file, a place the course cannot take, a load already running)."""
         path = self.path_edit.text().strip()
+        if self.runner.busy:
+            self.problem_label.setText("The previous image is still loading; wait for it or choose again after.")
+            return False
         self._forget_image()
         if not path:
             self.problem_label.setText("Choose the image first.")
@@ -171,14 +179,31 @@ class CourseImageDialog(QDialog):
         try:
             when = self.session_time()
             self.plan.course.check_place(when)
-            self.setCursor(Qt.CursorShape.WaitCursor)
-            try:
-                loaded = load_session_image(self.plan, path)
-            finally:
-                self.unsetCursor()
-        except (ImageLoadError, SessionError, CourseError) as err:
+        except (SessionError, CourseError) as err:
             self.problem_label.setText(f"Not loaded: {err.user_message.rstrip('.')}.")
             return False
+        plan = self.plan
+
+        def work(progress, cancelled):
+            loaded = load_session_image(plan, path, progress, cancelled)
+            try:
+                return loaded, propose_session_outline(plan, when, loaded) if loaded.calibrated else None
+            except SessionError as err:
+                return loaded, err.user_message
+
+        self.measure_label.setText(f"Loading {path}…")
+        return self.runner.start(f"Loading {path}", work, self._show_loaded, self._not_loaded)
+
+    @property
+    def loading(self) -> bool:
+        return self.runner.busy
+
+    def _not_loaded(self, message: str) -> None:
+        self.measure_label.setText("Load the image to outline the lesion on it.")
+        self.problem_label.setText(f"Not loaded: {message.rstrip('.')}.")
+
+    def _show_loaded(self, result) -> None:
+        loaded, proposal = result
         self.loaded = loaded
         self.view.show_image(loaded.image)
         self.view.show_skin_surface(loaded.skin)
@@ -186,11 +211,12 @@ class CourseImageDialog(QDialog):
         for button in (self.propose_button, self.draw_button, self.file_button):
             button.setEnabled(loaded.calibrated)
         self.add_button.setEnabled(True)
-        if loaded.calibrated:
-            self.propose_outline()
+        if isinstance(proposal, tuple):
+            self.set_outline(*proposal)
+        elif isinstance(proposal, str):
+            self._no_proposal(proposal)
         else:
             self._show_measure()
-        return True
 
     def _forget_image(self) -> None:
         self.loaded, self.outline, self.course = None, None, None
@@ -205,11 +231,14 @@ class CourseImageDialog(QDialog):
         try:
             outline, note = propose_session_outline(self.plan, self.session_time(), self.loaded)
         except SessionError as err:
-            self.problem_label.setText(f"No outline proposed: {err.user_message.rstrip('.')}. Draw it or load it from a file.")
-            self.set_outline(None)
+            self._no_proposal(err.user_message)
             return
         self.problem_label.setText("")
         self.set_outline(outline, note)
+
+    def _no_proposal(self, message: str) -> None:
+        self.problem_label.setText(f"No outline proposed: {message.rstrip('.')}. Draw it or load it from a file.")
+        self.set_outline(None)
 
     def choose_outline_file(self) -> None:
         path = self.dialogs.choose_file_to_open("Lesion outline", OUTLINE_FILE_FILTER)

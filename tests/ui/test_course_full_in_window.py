@@ -93,6 +93,7 @@ def open_dialog(w, qtbot, place_text: str, number: int, image: str):
     dialog.number_spin.setValue(number)
     w.choose_file_to_open = lambda title, file_filter: image
     dialog.choose_button.click()
+    qtbot.waitUntil(lambda: not dialog.loading, timeout=30000)   # loaded in the dialog's worker
     return dialog
 
 
