@@ -20,7 +20,12 @@ the dose computed with the technique's engine on that image, written with planne
 unapproved package in --out that names the RTPLAN.dcm beside PLAN as its PREDECESSOR; it is signed, reviewed and
 approved like any plan. As for the first package (exported, then `course start` writes the course into its
 plan.json), the RT Plan holds the plan for the remaining fractions and the new plan.json holds the course with
-both phases. ``course show`` lists the phases and the whole course's dose, BED and EQD2.
+both phases. ``course show`` lists the phases and the whole course's dose, BED and EQD2. The treatment records of
+the fractions already given (RTRECORD-Fnn.dcm) are copied into the revision's folder, byte for byte: the course
+is then one folder, as `course show`, `course send` (which looks for every phase's records beside the plan) and a
+course fetched from the PACS see it, and the records stay valid if the old folder is archived or moved. Last, the
+old plan.json's course is marked ``superseded_by`` the revision (its RT Plan UID and folder; the old folder's
+DICOM files are not touched): record-fraction and replan on it are refused with one line naming the revision.
 """
 
 from __future__ import annotations
@@ -503,7 +508,7 @@ def run_replan(args) -> int:
     from planner.techniques.replan import ReplanError, replanned_course, revised_plan
 
     path = Path(args.plan)
-    plan, _ = _load_course(path)
+    plan, old_calculation = _load_course(path)
     try:
         when = SessionTime.parse(args.session)
     except SessionError as err:
@@ -531,10 +536,13 @@ def run_replan(args) -> int:
         raise InputError(f"not re-planned: {err}") from None
     course = course.with_current_rt_plan_uid(package.rt_plan_uid)
     calculation = json.loads(package.plan_file.read_text(encoding="utf-8")).get("calculation_record")
-    try:
+    superseded = plan.with_course(plan.course.superseded(package.rt_plan_uid, str(Path(package.folder).resolve())))
+    try:   # the revision complete (its records, then its course) before the old plan file is marked superseded
+        _copy_records(path.parent, Path(package.folder), course)
         save_plan(package.plan_file, revised.with_course(course), calculation_record=calculation)
+        save_plan(path, superseded, calculation_record=old_calculation)
     except OSError as err:
-        raise CommandError(f"the revision was written to {package.folder} but its plan.json could not take the course "
+        raise CommandError(f"the revision was written to {package.folder} but the course could not follow it "
                            f"({err.strerror or err}): remove {package.folder} and re-plan again") from None
     result = {"plan": str(package.plan_file), "rt_plan": str(package.rt_plan), "rt_plan_uid": package.rt_plan_uid,
               "approval_status": "UNAPPROVED", "predecessor_uid": predecessor_uid,
@@ -555,6 +563,16 @@ def run_replan(args) -> int:
     for line in _course_dose_lines(course):
         print(f"  {line}")
     return EXIT_OK
+
+
+def _copy_records(source: Path, target: Path, course) -> None:
+    """The delivered fractions' treatment records beside the old plan file, copied byte for byte (module doc)."""
+    import shutil
+
+    for record in course.records:
+        name = RECORD_FILE.format(number=record.number)
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
 
 
 def _rt_plan_identity(rt_plan_path: Path, path: Path) -> tuple[str, str]:
@@ -652,6 +670,9 @@ def run_show(args) -> int:
         print_json({
             "plan": str(path), "patient": {"id": plan.patient_id, "name": plan.patient_name},
             "summary": course.summary(), **_course_dose_json(course),
+            "superseded_by": None if course.superseded_by is None else {
+                "rt_plan_uid": course.superseded_by.rt_plan_uid, "folder": course.superseded_by.folder,
+                "first_fraction": course.superseded_by.first_fraction},
             "fractions": [{"number": r.number, "delivered_on": r.delivered_on.isoformat(),
                            "time_s": r.dwell_time_s, "dose_gy": course.fraction_dose_gy(r),
                            "delivered_by": r.delivered_by, "remarks": r.remarks,
@@ -669,6 +690,8 @@ def run_show(args) -> int:
         return EXIT_OK
     print(f"{plan.label} — patient {plan.patient_name} ({plan.patient_id})")
     print(f"  {course.summary()}")
+    if course.superseded_by is not None:
+        print(f"  {course.superseded_by.refusal}")
     for line in _course_dose_lines(course):
         print(f"  {line}")
     for r in course.records:
