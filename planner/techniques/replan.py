@@ -9,7 +9,8 @@ technique's engine on the session's image and writes it as a revision of the pla
 (planner.review.revision: a layer above this one); ``replanned_course`` then adds the phase to the course.
 
 Refused (one-line PlannerError): a plan without a course, a course complete or not under way, a plan that is
-not the one the course's latest fractions are delivered under (Course.check_replannable), a session that is
+not the one the course's latest fractions are delivered under or whose plan file a re-plan already superseded
+(Course.check_replannable), a session that is
 not this course's, one not taken after the last delivered fraction (after fraction N or before fraction N + 1,
 N the last delivered), one whose lesion is not measured (no scale, outline or confirmed skin line), and an
 energy or applicator the plan's machine does not offer.
