@@ -25,7 +25,7 @@ import scipy.sparse
 
 from planner.core.inverse_plan import Objective
 from planner.dose.dvh import DvhMetrics, dose_at_volume_gy
-from plugins.imrt_photon.sparse_products import products_for, single_threaded_blas
+from plugins.imrt_photon.sparse_products import nonzero_runs, products_for, single_threaded_blas
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,15 +129,80 @@ def _term(obj: Objective, d: np.ndarray) -> tuple[float, np.ndarray]:
     return float(diff @ diff) / n, 2.0 * diff / n
 
 
+# A row is skipped while its dose bound stays this far below the lowest maximum dose read there:
+# far more than float32 rounding of a row's sum (< 2e-4 relative for 2,600 bixels), so the skipped
+# rows' terms are exactly zero, as their computed doses would give.
+SKIP_MARGIN = 1e-3
+
+
+class SkippedRows:
+    """The dose rows only max-dose objectives read, left uncomputed while provably below their limit.
+
+    With D >= 0, a row's dose after a step from x to x' grows by at most its row sum times the
+    largest weight increase, max(x' - x, 0). A row read only at its voxel centre by max-dose
+    objectives, whose bound stays below the lowest of their doses, adds exactly zero to the
+    objective and its gradient: it keeps its last computed dose (below the limit too) and is not
+    multiplied. On TG-119 at 5 mm (body max 30 Gy) about a fifth of the non-zeros are multiplied
+    per evaluation. Rows no objective reads are never multiplied after the first evaluation; rows
+    other objectives or sample readouts read are always multiplied. The objective and gradient are
+    those of the full product, bit for bit; the dose returned is stale in the skipped rows.
+    """
+
+    def __init__(self, products, limits_gy: np.ndarray):
+        self.products = products
+        self.limits_gy = limits_gy  # per row: -inf always computed, +inf never read
+        self.row_sums = np.asarray(products.matrix @ np.ones(products.shape[1], dtype=products.dtype), dtype=float)
+        self.x = None
+        self.dose32 = np.zeros(products.shape[0], dtype=products.dtype)
+        self.bound_gy = np.zeros(products.shape[0])
+
+    @classmethod
+    def for_objectives(cls, products, readouts: Mapping[str, StructureReadout],
+                       objectives: Sequence[Objective]) -> "SkippedRows | None":
+        """None when no row could be skipped (or D has a negative entry: no bound)."""
+        limits = np.full(products.shape[0], np.inf)
+        for obj in objectives:
+            readout = readouts[obj.structure]
+            if readout.rows is None:  # samples: a point mixes rows, none may go stale
+                return None
+            if obj.kind == "max_dose":
+                limits[readout.rows] = np.minimum(limits[readout.rows], obj.dose_gy * (1.0 - SKIP_MARGIN))
+        for obj in objectives:
+            if obj.kind != "max_dose":
+                limits[readouts[obj.structure].rows] = -np.inf
+        if np.all(limits == -np.inf) or not products.non_negative:
+            return None
+        return cls(products, limits)
+
+    def dose(self, x: np.ndarray) -> np.ndarray:
+        """D x per row in float64: exact where it can matter, the last computed dose elsewhere."""
+        x32 = np.asarray(x, dtype=self.products.dtype)
+        if self.x is None:
+            self.dose32 = self.products.dose(x32)
+            self.bound_gy = self.dose32.astype(float)
+        else:
+            step = max(float(np.max(x32.astype(float) - self.x)), 0.0)
+            self.bound_gy += self.row_sums * step
+            runs = nonzero_runs(self.bound_gy >= self.limits_gy)
+            self.products.dose_in_runs(x32, runs, self.dose32)
+            for start, stop in runs:
+                self.bound_gy[start:stop] = self.dose32[start:stop]
+        self.x = x32.astype(float)
+        return self.dose32.astype(float)
+
+
 def objective_function(products, readouts: Mapping[str, StructureReadout], objectives: Sequence[Objective],
                        modulation: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
                        ) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]:
-    """x -> (sum_k w_k f_k(D x) (+ modulation(x)), its gradient, the dose D x per row): one forward
-    product D x and one transpose product D^T g per call (`products`:
-    sparse_products.ForwardAndTranspose); the dose and the terms in float64."""
+    """x -> (sum_k w_k f_k(D x) (+ modulation(x)), its gradient, the dose D x per row or None where
+    SkippedRows left rows stale): one forward product D x (of the rows that can matter) and one
+    transpose product D^T g per call (`products`: sparse_products.ForwardAndTranspose); the dose and
+    the terms in float64."""
 
-    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        dose = products.dose(x).astype(float)
+    skipped = SkippedRows.for_objectives(products, readouts, objectives)
+
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None]:
+        dose = products.dose(x).astype(float) if skipped is None else skipped.dose(x)
         grad_dose = np.zeros_like(dose)
         total = 0.0
         for obj in objectives:
@@ -150,7 +215,7 @@ def objective_function(products, readouts: Mapping[str, StructureReadout], objec
             f, g = modulation(x)
             total += f
             grad += g
-        return total, grad, dose
+        return total, grad, dose if skipped is None else None
 
     return value_and_gradient
 
@@ -214,7 +279,7 @@ def optimise_fluence(
         if progress is not None:
             progress(iteration[0], best["f"], xk)
         if on_dose is not None:  # L-BFGS-B's iterate is its last evaluation's point
-            same = last["x"] is not None and np.array_equal(last["x"], xk)
+            same = last["dose"] is not None and np.array_equal(last["x"], xk)
             on_dose(iteration[0], best["f"], last["dose"] if same else products.dose(xk).astype(float))
 
     was_cancelled, message = False, ""

@@ -230,9 +230,28 @@ class ForwardAndTranspose:
         self.forward = ParallelCsr(dij, threads=threads)
         self.matrix = self.forward.matrix
         self.shape, self.dtype = self.matrix.shape, self.matrix.dtype
+        self._non_negative: bool | None = None
 
     def dose(self, x: np.ndarray) -> np.ndarray:
         return self.forward.dot(x)
+
+    def dose_in_runs(self, x: np.ndarray, runs: np.ndarray, out: np.ndarray) -> None:
+        """(D @ x) written into `out` (D's dtype) on the row ranges `runs` only, each row's sum as
+        in `dose`; the other rows of `out` are left as they are."""
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        m = self.matrix
+        for start, stop in runs:
+            part = out[start:stop]
+            part[:] = 0  # the kernel adds to its result
+            _sparsetools.csr_matvec(int(stop - start), self.shape[1], m.indptr[start:stop + 1],
+                                    m.indices, m.data, x, part)
+
+    @property
+    def non_negative(self) -> bool:
+        """Whether every entry of D is >= 0 (a dose influence's are), checked once."""
+        if self._non_negative is None:
+            self._non_negative = bool(self.matrix.nnz == 0 or self.matrix.data.min() >= 0)
+        return self._non_negative
 
     def gradient(self, g: np.ndarray) -> np.ndarray:
         """D^T @ g in D's dtype (g cast to it)."""

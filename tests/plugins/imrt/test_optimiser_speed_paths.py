@@ -11,7 +11,8 @@ import pytest
 import scipy.sparse
 
 from planner.core.inverse_plan import Objective
-from plugins.imrt_photon.optimise import OptimisationSettings, as_readouts, objective_function, optimise_fluence
+from plugins.imrt_photon.optimise import (OptimisationSettings, SkippedRows, as_readouts, objective_function,
+                                          optimise_fluence)
 from plugins.imrt_photon.pencil_beam import dose_influence
 from plugins.imrt_photon.phantom import tg119_c_shape
 from plugins.imrt_photon.sparse_products import ForwardAndTranspose, nonzero_runs, single_threaded_blas
@@ -66,8 +67,7 @@ def test_the_gradient_is_scipys_transpose_product_bit_for_bit():
 def test_the_objective_by_hand():
     pair = ForwardAndTranspose(scipy.sparse.csr_matrix(D_HAND))
     readouts = as_readouts({"Body": np.arange(4)}, 4)
-    f, grad, dose = objective_function(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0)])(np.ones(3))
-    np.testing.assert_array_equal(dose, [3, 7, 11, 7])
+    f, grad, _ = objective_function(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0)])(np.ones(3))
     # doses 3, 7, 11, 7: only 11 is over 8 Gy; f = 3^2 / 4 points, dose gradient 2 * 3 / 4 on row 2
     assert f == 2.25
     np.testing.assert_array_equal(grad, 1.5 * D_HAND[2])
@@ -113,3 +113,34 @@ def test_the_live_dose_is_the_iterates_own(tg119):
     assert [i for i, _ in doses] == list(range(1, len(iterates) + 1)) and len(iterates) == 6
     for x, (_, d) in zip(iterates, doses):
         np.testing.assert_array_equal(d, influence.dij @ x.astype(np.float32))  # SciPy's product, bit for bit
+
+
+def test_rows_below_their_maximum_are_skipped_by_hand():
+    pair = ForwardAndTranspose(scipy.sparse.csr_matrix(D_HAND))
+    readouts = as_readouts({"Body": np.arange(4)}, 4)
+    skipped = SkippedRows.for_objectives(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0)])
+    np.testing.assert_array_equal(skipped.dose(np.ones(3)), [3, 7, 11, 7])  # the first: every row
+    # bixel 0 up by 0.1: bounds 3 + 0.3, 7 + 0.7, 11 + 1.1, 7 + 0.7 (row sums 3, 7, 11, 7 times 0.1);
+    # only row 2 can be over 8 Gy: it alone is multiplied (5 x 1.1 + 6 = 11.5), the others keep 3, 7, 7
+    np.testing.assert_allclose(skipped.dose(np.array([1.1, 1.0, 1.0])), [3, 7, 11.5, 7], rtol=1e-6)
+    # bixel 2 up by 0.2 more: bounds 3.3 + 0.6, 7.7 + 1.4, 11.5 + 2.2, 7.7 + 1.4: rows 1..3 multiplied
+    np.testing.assert_allclose(skipped.dose(np.array([1.1, 1.0, 1.2])), [3, 7.8, 12.7, 8.4], rtol=1e-6)
+    # a mean-dose objective reads every row: nothing to skip
+    assert SkippedRows.for_objectives(pair, readouts, [Objective("Body", "max_dose", 8.0, 1.0),
+                                                       Objective("Body", "mean_dose", 0.0, 1.0)]) is None
+
+
+def test_skipping_rows_leaves_the_optimisation_bit_for_bit(tg119, monkeypatch):
+    _, influence, rows = tg119
+    objectives = (Objective("PTV", "min_dose", 50.0, 1000.0), Objective("PTV", "max_dose", 50.0, 1000.0),
+                  Objective("Core", "max_dose", 25.0, 300.0), Objective("Body", "max_dose", 30.0, 100.0))
+    made = []
+    original = SkippedRows.for_objectives.__func__
+    monkeypatch.setattr(SkippedRows, "for_objectives",
+                        classmethod(lambda cls, *a: made.append(original(cls, *a)) or made[-1]))
+    skipping = optimise_fluence(influence.dij, rows, objectives, OptimisationSettings(max_iterations=40))
+    assert made and made[-1] is not None
+    monkeypatch.setattr(SkippedRows, "for_objectives", classmethod(lambda cls, *a: None))
+    full = optimise_fluence(influence.dij, rows, objectives, OptimisationSettings(max_iterations=40))
+    assert skipping.objective_history == full.objective_history
+    np.testing.assert_array_equal(skipping.weights, full.weights)
