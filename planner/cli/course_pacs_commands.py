@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
-from planner.cli.shared import EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument, print_json
+from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument,
+                                add_pacs_arguments, pacs_node, print_json)
 
 
 def register(sub) -> None:
@@ -47,31 +48,6 @@ def register(sub) -> None:
                        help="the RT Plan's SOP Instance UID, when the patient has courses of several plans")
     add_json_argument(fetch)
     fetch.set_defaults(run=run_course_fetch)
-
-
-def add_pacs_arguments(parser) -> None:
-    """--pacs, --calling-ae and --timeout-s, as `planner send` takes them."""
-    parser.add_argument("--pacs", required=True, metavar="AE@HOST:PORT",
-                        help="the PACS's AE title, host and port, e.g. ORTHANC@pacs.clinic:4242")
-    parser.add_argument("--calling-ae", default="PLANNER", metavar="AE", help="Planner's own AE title (default PLANNER)")
-    parser.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
-
-
-def pacs_node(args):
-    """The PacsNode of --pacs AE@HOST:PORT (an IPv6 host in brackets); InputError naming what is wrong.
-
-    The same reading as planner.cli.send_command.pacs_node, which this layer may not import (the command
-    modules stand alone, pyproject's planner.cli contract): both belong in planner.cli.shared."""
-    from planner.dicom.pacs_settings import PacsNode
-
-    called, at, address = args.pacs.rpartition("@")
-    host, colon, port = address.rpartition(":")
-    if not (at and colon and called and host and port.isdigit()):
-        raise InputError(f"--pacs {args.pacs!r} is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
-    try:
-        return PacsNode(host.removeprefix("[").removesuffix("]"), int(port), called, args.calling_ae, args.timeout_s)
-    except ValueError as err:
-        raise InputError(f"--pacs {args.pacs!r}: {err}") from None
 
 
 def run_course_send(args) -> int:

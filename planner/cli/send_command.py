@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
-from planner.cli.shared import EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument, print_json
+from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument,
+                                add_pacs_arguments, pacs_node, print_json)
 
 
 def register(commands) -> None:
@@ -21,28 +22,11 @@ def register(commands) -> None:
                     "image) when a C-FIND shows the PACS lacks it. Exit 0 when everything, the image included, "
                     "is on the PACS; 1 when something was not stored or the PACS failed; 2 on wrong input.")
     send.add_argument("package", help="the plan package folder (as written by `planner plan` or the window)")
-    send.add_argument("--pacs", required=True, metavar="AE@HOST:PORT",
-                      help="the PACS's AE title, host and port, e.g. ORTHANC@pacs.clinic:4242")
-    send.add_argument("--calling-ae", default="PLANNER", metavar="AE", help="Planner's own AE title (default PLANNER)")
-    send.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
+    add_pacs_arguments(send)
     send.add_argument("--draft", action="store_true", help="send an unsigned plan (a draft) too")
     add_audit_db_argument(send)
     add_json_argument(send)
     send.set_defaults(run=run_send)
-
-
-def pacs_node(text: str, calling_ae_title: str, timeout_s: float):
-    """AE@HOST:PORT (an IPv6 host in brackets) as a PacsNode; InputError naming what is wrong."""
-    from planner.dicom.pacs_settings import PacsNode
-
-    called, at, address = text.rpartition("@")
-    host, colon, port = address.rpartition(":")
-    if not (at and colon and called and host and port.isdigit()):
-        raise InputError(f"--pacs {text!r} is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
-    try:
-        return PacsNode(host.removeprefix("[").removesuffix("]"), int(port), called, calling_ae_title, timeout_s)
-    except ValueError as err:
-        raise InputError(f"--pacs {text!r}: {err}") from None
 
 
 def run_send(args) -> int:
@@ -53,7 +37,7 @@ def run_send(args) -> int:
                                             send_plan_package)
     from planner.dicom.signatures import SignatureError
 
-    node = pacs_node(args.pacs, args.calling_ae, args.timeout_s)
+    node = pacs_node(args)
     folder = Path(args.package)
     rt_plan = folder / RT_PLAN_FILE
     if not rt_plan.is_file():

@@ -1,5 +1,6 @@
-"""What the command modules share: exit statuses, the two errors main() prints, JSON output, and the
-signer's and the trusted certificates' options that sign, verify, review, approve and reject all read.
+"""What the command modules share: exit statuses, the two errors main() prints, JSON output, the
+signer's and the trusted certificates' options that sign, verify, review, approve and reject all read,
+and the PACS address that send, course send and course fetch take.
 
 Why here: every command module imports this, and nothing in planner.cli but this, audit_recording and
 main; main imports the command modules. So no command module needs main, and there is no cycle
@@ -34,6 +35,31 @@ def print_json(data) -> None:
 
 def add_json_argument(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+# --------------------------------------------------------------------------------- the PACS
+
+def add_pacs_arguments(parser) -> None:
+    """--pacs, --calling-ae and --timeout-s: every command that talks to a PACS takes them alike."""
+    parser.add_argument("--pacs", required=True, metavar="AE@HOST:PORT",
+                        help="the PACS's AE title, host and port, e.g. ORTHANC@pacs.clinic:4242")
+    parser.add_argument("--calling-ae", default="PLANNER", metavar="AE", help="Planner's own AE title (default PLANNER)")
+    parser.add_argument("--timeout-s", type=float, default=30.0, help="longest wait for any answer (default 30 s)")
+
+
+def pacs_node(args):
+    """The PacsNode of --pacs AE@HOST:PORT (an IPv6 host in brackets), --calling-ae and --timeout-s;
+    InputError naming what is wrong."""
+    from planner.dicom.pacs_settings import PacsNode
+
+    called, at, address = args.pacs.rpartition("@")
+    host, colon, port = address.rpartition(":")
+    if not (at and colon and called and host and port.isdigit()):
+        raise InputError(f"--pacs {args.pacs!r} is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
+    try:
+        return PacsNode(host.removeprefix("[").removesuffix("]"), int(port), called, args.calling_ae, args.timeout_s)
+    except ValueError as err:
+        raise InputError(f"--pacs {args.pacs!r}: {err}") from None
 
 
 # --------------------------------------------------------------------------------- the signer

@@ -5,6 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from planner.dicom.package import write_plan_package
 from tests.dicom.signature_fixtures import flip_byte_after
 from tests.dicom.test_send_package_to_pacs import orthanc, stored_in_orthanc  # noqa: F401  (fresh Orthanc)
@@ -58,8 +60,12 @@ def test_a_draft_is_sent_only_when_asked_and_a_broken_plan_never(tmp_path, ortha
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_a_pacs_address_that_is_not_ae_at_host_port_is_exit_2(tmp_path):
-    result = planner("send", tmp_path, "--pacs", "pacs.clinic:4242")
+@pytest.mark.parametrize("command", [("send", "{folder}"), ("course", "send", "{folder}/plan.json"),
+                                     ("course", "fetch", "--patient-id", "DEMO-0001", "--out", "{folder}/b")])
+def test_a_pacs_address_that_is_not_ae_at_host_port_is_exit_2(tmp_path, command):
+    """Every command that talks to a PACS reads --pacs alike (planner.cli.shared.pacs_node), before anything else."""
+    result = planner(*(part.format(folder=tmp_path) for part in command), "--pacs", "pacs.clinic:4242")
     assert result.returncode == 2
-    assert result.stderr.strip() == ("planner send: --pacs 'pacs.clinic:4242' is not AE@HOST:PORT "
-                                     "(e.g. ORTHANC@pacs.clinic:4242)")
+    assert result.stderr.strip() == (f"planner {command[0]}: "
+                                     "--pacs 'pacs.clinic:4242' is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
+    assert list(tmp_path.iterdir()) == []
