@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from planner.dose.coverage import PERCENT_DECIMALS
-from planner.dose.isodose_lines import isodose_segments_for_levels
 from planner.dose.isodose_palette import (ISODOSE_COLOURS, ISODOSE_LEVELS_PERCENT, ISODOSE_MEANING,
                                           PRESCRIPTION_ISODOSE_COLOUR, isodose_label)
+from planner.dose.skin_isodoses import isodoses_below_skin
 from planner.report.content import ImageFigure, IsodoseLine
 
 ISODOSE_TITLE = "Isodoses, % of Dmax:"
@@ -45,35 +45,17 @@ def image_caption(image) -> str:
 
 def isodose_lines(dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, dmax_gy: float,
                   skin_depth_at, prescription_isodose_percent: float | None = None) -> tuple[IsodoseLine, ...]:
-    """Isodoses in % of ``dmax_gy``, inside the patient only.
-
-    Above the skin the grid holds no dose (gel, air); the step from there to the surface dose is
-    not an isodose. Each column's dose at the skin is therefore carried up to the top of the grid
-    before contouring, and segments above the skin are dropped. Segments in cells without beam
-    data (NaN) are dropped too rather than drawn along the data's edge.
-    """
-    x, y = np.asarray(x_mm, dtype=float), np.asarray(y_mm, dtype=float)
+    """Isodoses in % of ``dmax_gy``, inside the patient only (planner.dose.skin_isodoses: the surface dose
+    carried up to the skin, no line above it or along the beam data's edge)."""
     percent = np.asarray(dose_gy, dtype=float) * (100.0 / dmax_gy)
-    skin_y = np.asarray(skin_depth_at(x), dtype=float)
-    first_row = np.minimum(np.searchsorted(y, skin_y), y.size - 1)          # first grid row at or below the skin
-    at_skin = percent[first_row, np.arange(x.size)]
-    percent = np.where(np.arange(y.size)[:, None] < first_row[None, :], at_skin[None, :], percent)
-    corners_missing = ~np.isfinite(percent)
-    missing_cell = (corners_missing[:-1, :-1] | corners_missing[:-1, 1:] | corners_missing[1:, :-1]
-                    | corners_missing[1:, 1:])
     rx = (None if prescription_isodose_percent is None
           else round(float(prescription_isodose_percent), PERCENT_DECIMALS))
     apart = rx is not None and rx not in ISODOSE_LEVELS_PERCENT
     levels = [float(level) for level in ISODOSE_LEVELS_PERCENT] + ([rx] if apart else [])
     colours = list(ISODOSE_COLOURS) + ([PRESCRIPTION_ISODOSE_COLOUR] if apart else [])
     lines = []
-    for level, colour, (xs, ys) in zip(levels, colours, isodose_segments_for_levels(percent, x, y, levels)):
-        if xs.size:
-            mid_x, mid_y = (xs[::2] + xs[1::2]) / 2, (ys[::2] + ys[1::2]) / 2
-            col = np.clip(np.searchsorted(x, mid_x) - 1, 0, x.size - 2)
-            row = np.clip(np.searchsorted(y, mid_y) - 1, 0, y.size - 2)
-            keep = (mid_y >= np.asarray(skin_depth_at(mid_x))) & ~missing_cell[row, col]
-            xs, ys = xs[np.repeat(keep, 2)], ys[np.repeat(keep, 2)]
+    for level, colour, (xs, ys) in zip(levels, colours, isodoses_below_skin(percent, x_mm, y_mm, levels,
+                                                                            skin_depth_at)):
         lines.append(IsodoseLine(level, colour, xs, ys, label=isodose_label(level, dmax_gy, level == rx),
                                  prescription=level == rx, dashed=apart and level == rx))
     return tuple(lines)

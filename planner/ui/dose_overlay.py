@@ -5,7 +5,8 @@ for kV and eBx beams): the one meaning of "X %" everywhere in Planner (planner.d
 Each line is also labelled in Gy, and the isodose that receives the prescription is drawn apart
 (dashed white) when it is not one of the fixed levels, e.g. a depth prescription's 76.4 % line.
 A refused plan shows no line and no wash. Lines come from the vectorised marching squares in
-planner.dose.isodose_lines and are drawn as one segment list per level.
+planner.dose.isodose_lines, kept below the skin by planner.dose.skin_isodoses, and are drawn as
+one segment list per level.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsItem
 
 from planner.dose.coverage import PERCENT_DECIMALS
-from planner.dose.isodose_lines import isodose_segments_for_levels
 from planner.dose.isodose_palette import (ISODOSE_COLOURS, ISODOSE_LEVELS_PERCENT, PRESCRIPTION_ISODOSE_COLOUR,
                                           isodose_label)
+from planner.dose.skin_isodoses import isodoses_below_skin
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 
@@ -68,9 +69,8 @@ class DoseOverlay:
 
     def show_dose(self, dose_gy: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, dmax_gy: float,
                   skin_depth_at, prescription_isodose_percent: float | None = None) -> None:
-        """Isodoses in % of ``dmax_gy`` inside the patient only: the step from no dose in the gel above
-        the skin to the surface dose is not an isodose line, so the surface value is carried up before
-        contouring and segments above the skin are left out."""
+        """Isodoses in % of ``dmax_gy`` inside the patient only, contoured as the reports do
+        (planner.dose.skin_isodoses: no line along the skin, above it or along the beam data's edge)."""
         # Lines are traced on every second grid point (0.2 mm on the demo): a quarter of the work,
         # and linear interpolation between them stays well inside a screen pixel on smooth dose.
         step = LINE_GRID_STEP
@@ -79,14 +79,10 @@ class DoseOverlay:
                                                                       PERCENT_DECIMALS)
         apart = rx is not None and rx not in ISODOSE_LEVELS_PERCENT
         levels = [level for level, _ in self.lines] + ([rx] if apart else [])
-        contoured = _carry_surface_dose_up(np.asarray(dose_gy[::step, ::step], dtype=float) * scale)
-        all_segments = isodose_segments_for_levels(contoured, x_mm[::step], y_mm[::step], levels)
+        all_segments = isodoses_below_skin(np.asarray(dose_gy[::step, ::step], dtype=float) * scale, x_mm[::step],
+                                           y_mm[::step], levels, skin_depth_at)
         drawn = self.lines + ([(rx, self.prescription_line)] if apart else [])
         for (level, line), (xs, ys) in zip(drawn, all_segments):
-            if xs.size:
-                mid_x, mid_y = (xs[::2] + xs[1::2]) / 2, (ys[::2] + ys[1::2]) / 2
-                inside = np.repeat(mid_y >= np.asarray(skin_depth_at(mid_x)), 2)
-                xs, ys = xs[inside], ys[inside]
             line.setData(xs, ys, skipFiniteCheck=True)
         if not apart:
             self.prescription_line.setData([], [])
@@ -158,14 +154,3 @@ class DoseOverlay:
         """How many line points are on the image now, over all isodoses."""
         curves = [line for _, line in self.lines] + [self.prescription_line]
         return sum(0 if curve.getData()[0] is None else len(curve.getData()[0]) for curve in curves)
-
-
-def _carry_surface_dose_up(dose: np.ndarray) -> np.ndarray:
-    """Each column's first non-zero value (the dose at the skin) copied to the rows above it."""
-    positive = dose > 0
-    first = np.argmax(positive, axis=0)
-    has_dose = positive.any(axis=0)
-    rows = np.arange(dose.shape[0])[:, None]
-    surface = dose[first, np.arange(dose.shape[1])]
-    above = (rows < first[None, :]) & has_dose[None, :]
-    return np.where(above, surface[None, :], dose)
