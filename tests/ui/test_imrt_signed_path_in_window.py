@@ -256,6 +256,24 @@ def test_review_plan_shows_the_imrt_review_and_opens_it_in_an_imrt_window(signed
     assert panel.not_this_plan.isVisible()             # and the Review tab says it no longer describes it
 
 
+def test_trusting_the_signer_rechecks_the_imrt_plan_on_screen_at_once(signed_in_window, main):
+    """Trust takes effect at once in an IMRT window too (as the main window does for a surface plan): the plan
+    opened before its signer was trusted says so, and after Trust says it is signed and awaiting review. The
+    expected words come from the verifier (planner.dicom.signed_plan) reading the same file."""
+    s = signed_in_window
+    assert main.output.open_signed(s["rt_plan"])
+    window = imrt_window(main)
+    status = window.signed_path.status_label
+    untrusted = open_signed_plan(s["rt_plan"], ())
+    assert not untrusted.treatable and "certificate not trusted" in untrusted.message
+    assert status.toolTip() == f"Plan: {untrusted.message}"
+    assert main.output.trust_certificate(s["cert"])
+    trusted = open_signed_plan(s["rt_plan"], [s["doctor"].certificate])
+    assert "certificate not trusted" not in trusted.message and "awaiting review" in trusted.message
+    assert status.toolTip() == f"Plan: {trusted.message}"
+    assert window.signed_path.opened.plan.plan == window.plan   # still the plan as shown
+
+
 def approved_copy(s, folder):
     """The window-signed RT Plan with the physicist's approval written into a copy with pydicom
     (Approval Status APPROVED, reviewer, date, time) and signed by her (authorization): what

@@ -133,6 +133,7 @@ class ImrtLauncher(QObject):
         output = getattr(self.parent(), "output", None)   # the main window's trusted certificates, read at each use
         if output is not None:
             window.signed_path.trusted_certificates = output.trusted_certificates
+            output.signers.changed.connect(window.signed_path.recheck_trust)   # trust takes effect at once
 
         def finish() -> None:
             if signed is not None:

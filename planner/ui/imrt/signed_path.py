@@ -9,12 +9,14 @@ makes it "not exported" again, so a signature is never shown for a plan it does 
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel
 
 from planner.dicom.audit_anchor import sign_with_audit_anchor
 from planner.dicom.keys import certificate_fingerprint_sha256
-from planner.dicom.signed_plan import SignedPlan, open_signed_plan
+from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision
 from planner.ui.plan_output import STATUS_STYLES, audited, opened_status_text
 from planner.ui.signing_dialog import ask_for_signer, exported_before_signing, signed_words, signer_text
@@ -62,6 +64,24 @@ class ImrtSignedPath(QObject):
         self._signed_by, self._signed_export = [], None
         self.show_status()
         self.lock_changed.emit(self.locked)
+
+    def recheck_trust(self) -> None:
+        """The trusted certificates changed: check the RT Plan this window was opened from again, at once
+        (as the main window does for a surface plan), so the status says trusted or not as it is now."""
+        opened = self.opened
+        if opened is None or opened.path is None:
+            return
+        try:
+            again = open_signed_plan(opened.path, self.trusted_certificates())
+        except SignedPlanError as err:
+            self.window.report_problem(f"The plan on screen cannot be checked again: {err}")
+            return
+        if again.rt_plan_uid != opened.rt_plan_uid:
+            self.window.report_problem(f"{opened.path} now holds another RT Plan; the plan on screen was not "
+                                       f"checked again")
+            return
+        self.opened = dataclasses.replace(again, plan=opened.plan)   # the plan as shown (its volume found here)
+        self.show_status()
 
     def shows(self, signed: SignedPlan) -> bool:
         """Whether this window shows the plan ``signed`` embeds, as signed (not edited since)."""
