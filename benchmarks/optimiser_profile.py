@@ -74,19 +74,21 @@ def timed_pair(products_module):
     """Count and time the pair's two products (wrapped on the class, so the optimiser's own pair)."""
     pair_class = products_module.ForwardAndTranspose
     stats = {"dose": [], "gradient": []}
-    originals = {name: getattr(pair_class, name) for name in stats}
+    # the forward product of every row, or (since rows are skipped) of some rows only
+    methods = {"dose": "dose", "gradient": "gradient", "dose_in_runs": "dose"}
+    originals = {name: getattr(pair_class, name) for name in methods if hasattr(pair_class, name)}
 
     def wrap(name):
-        original = originals[name]
+        original, series = originals[name], stats[methods[name]]
 
-        def timed(self, v):
+        def timed(self, *args):
             t = time.perf_counter()
-            out = original(self, v)
-            stats[name].append(time.perf_counter() - t)
+            out = original(self, *args)
+            series.append(time.perf_counter() - t)
             return out
         return timed
 
-    for name in stats:
+    for name in originals:
         setattr(pair_class, name, wrap(name))
     return stats, lambda: [setattr(pair_class, n, f) for n, f in originals.items()]
 
@@ -129,7 +131,8 @@ def main() -> None:
     influence = dose_influence(phantom)
     print(f"TG-119 phantom {args.grid_mm:g} mm: dose influence {time.perf_counter() - t:.1f} s, "
           f"{influence.dij.shape[0]} rows x {influence.dij.shape[1]} bixels, {influence.dij.nnz / 1e6:.1f} M "
-          f"non-zeros ({influence.dij.dtype}, {influence.dij.indices.dtype} indices)", flush=True)
+          f"non-zeros ({influence.dij.dtype}, {influence.dij.indices.dtype} indices); peak memory so far "
+          f"(VmHWM) {peak_memory_mb():.0f} MB", flush=True)
     rows = {name: influence.rows_for(mask) for name, mask in phantom.masks.items()}
     cases = {"new": (new_optimise, new_products)}
     with tempfile.TemporaryDirectory() as workdir:
@@ -141,8 +144,8 @@ def main() -> None:
                 print(f"repeat {repeat}, {case}: load average before {load()}", flush=True)
                 r = run(opt, prod, influence, rows, args.iterations, args.tolerance)
                 runs[case].append(r)
-                print(f"  {r['seconds']:.2f} s, {r['iterations']} iterations, objective {r['objective']:.4f}",
-                      flush=True)
+                print(f"  {r['seconds']:.2f} s, {r['iterations']} iterations, objective {r['objective']:.4f}; "
+                      f"peak memory so far {peak_memory_mb():.0f} MB", flush=True)
     print(f"\nafter: load average {load()}; peak memory (VmHWM) {peak_memory_mb():.0f} MB")
     for case, rs in runs.items():
         seconds = [r["seconds"] for r in rs]

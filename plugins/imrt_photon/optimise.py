@@ -25,7 +25,7 @@ import scipy.sparse
 
 from planner.core.inverse_plan import Objective
 from planner.dose.dvh import DvhMetrics, dose_at_volume_gy
-from plugins.imrt_photon.sparse_products import nonzero_runs, products_for, single_threaded_blas
+from plugins.imrt_photon.sparse_products import nonzero_runs, products_for, rows_in_runs, single_threaded_blas
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,8 +185,8 @@ class SkippedRows:
             self.bound_gy += self.row_sums * step
             runs = nonzero_runs(self.bound_gy >= self.limits_gy)
             self.products.dose_in_runs(x32, runs, self.dose32)
-            for start, stop in runs:
-                self.bound_gy[start:stop] = self.dose32[start:stop]
+            computed = rows_in_runs(runs, self.dose32.size)
+            self.bound_gy[computed] = self.dose32[computed]
         self.x = x32.astype(float)
         return self.dose32.astype(float)
 

@@ -198,9 +198,9 @@ class ParallelCsr:
         return ParallelCsr(self.matrix.T.tocsr(), threads=self.threads)
 
 
-# Runs of rows with a non-zero gradient at most this many rows apart are multiplied as one run: a row costs
-# about 0.4 us (TG-119, ~400 non-zeros a row), a call to the kernel about 1-2 us.
-MERGE_GAP_ROWS = 8
+# Runs of rows at most this many rows apart are multiplied as one run: a row costs about 0.4 us
+# (TG-119, ~400 non-zeros a row), a run about 5 us of Python and kernel call.
+MERGE_GAP_ROWS = 16
 
 
 def nonzero_runs(g: np.ndarray, merge_gap: int = MERGE_GAP_ROWS) -> np.ndarray:
@@ -213,6 +213,14 @@ def nonzero_runs(g: np.ndarray, merge_gap: int = MERGE_GAP_ROWS) -> np.ndarray:
     starts = np.concatenate([[nz[0]], nz[breaks + 1]])
     stops = np.concatenate([nz[breaks], [nz[-1]]]) + 1
     return np.stack([starts, stops], axis=1)
+
+
+def rows_in_runs(runs: np.ndarray, n_rows: int) -> np.ndarray:
+    """A mask of the rows the (start, stop) ranges `runs` cover."""
+    edges = np.zeros(n_rows + 1, dtype=np.int64)
+    np.add.at(edges, runs[:, 0], 1)
+    np.add.at(edges, runs[:, 1], -1)
+    return np.cumsum(edges[:-1]) > 0
 
 
 class ForwardAndTranspose:
@@ -240,11 +248,10 @@ class ForwardAndTranspose:
         in `dose`; the other rows of `out` are left as they are."""
         x = np.ascontiguousarray(x, dtype=self.dtype)
         m = self.matrix
-        for start, stop in runs:
-            part = out[start:stop]
-            part[:] = 0  # the kernel adds to its result
-            _sparsetools.csr_matvec(int(stop - start), self.shape[1], m.indptr[start:stop + 1],
-                                    m.indices, m.data, x, part)
+        out[rows_in_runs(runs, self.shape[0])] = 0  # the kernel adds to its result
+        for start, stop in runs.tolist():
+            _sparsetools.csr_matvec(stop - start, self.shape[1], m.indptr[start:stop + 1],
+                                    m.indices, m.data, x, out[start:stop])
 
     @property
     def non_negative(self) -> bool:
@@ -260,9 +267,9 @@ class ForwardAndTranspose:
             raise ValueError(f"vector of shape {g.shape} for a matrix of shape {self.shape}")
         m = self.matrix
         out = np.zeros(self.shape[1], dtype=self.dtype)
-        for start, stop in nonzero_runs(g):
+        for start, stop in nonzero_runs(g).tolist():
             # rows start..stop-1 of D are columns of D^T: their indptr slice indexes the full arrays
-            _sparsetools.csc_matvec(self.shape[1], int(stop - start), m.indptr[start:stop + 1],
+            _sparsetools.csc_matvec(self.shape[1], stop - start, m.indptr[start:stop + 1],
                                     m.indices, m.data, g[start:stop], out)
         return out
 

@@ -15,7 +15,7 @@ from plugins.imrt_photon.optimise import (OptimisationSettings, SkippedRows, as_
                                           optimise_fluence)
 from plugins.imrt_photon.pencil_beam import dose_influence
 from plugins.imrt_photon.phantom import tg119_c_shape
-from plugins.imrt_photon.sparse_products import ForwardAndTranspose, nonzero_runs, single_threaded_blas
+from plugins.imrt_photon.sparse_products import ForwardAndTranspose, nonzero_runs, rows_in_runs, single_threaded_blas
 
 NUMPY_OPENBLAS = glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas64_*.so"))
 
@@ -144,3 +144,8 @@ def test_skipping_rows_leaves_the_optimisation_bit_for_bit(tg119, monkeypatch):
     full = optimise_fluence(influence.dij, rows, objectives, OptimisationSettings(max_iterations=40))
     assert skipping.objective_history == full.objective_history
     np.testing.assert_array_equal(skipping.weights, full.weights)
+
+
+def test_rows_in_runs_by_hand():
+    np.testing.assert_array_equal(rows_in_runs(np.array([[1, 3], [5, 6]]), 7), [0, 1, 1, 0, 0, 1, 0])
+    assert not rows_in_runs(np.empty((0, 2), dtype=np.int64), 3).any()
