@@ -19,13 +19,10 @@ the old set reached core D10 11.48 Gy at PTV D10 55.87 Gy after 300 iterations, 
 Body max 30 Gy w30 keeps dose off normal tissue.
 """
 
-from planner.core.inverse_plan import Objective
+from planner.core.protocols.protocol import load_protocol, starting_objectives
 
-PRESCRIPTION_GY = 50.0  # TG-119: 50 Gy in 25 fractions to the C-shape PTV
-
-TG119_OBJECTIVES = (
-    Objective("PTV", "min_dose", 50.0, weight=1000.0),
-    Objective("PTV", "max_dose", 52.0, weight=1000.0),
-    Objective("Core", "max_dose", 8.0, weight=300.0),
-    Objective("Body", "max_dose", 30.0, weight=30.0),
-)
+# One definition: the protocol file resources/protocols/tg119-c-shape.json holds the goals and the
+# tuned set above, each number with its source; this module reads it.
+TG119_PROTOCOL = load_protocol("tg119-c-shape")
+PRESCRIPTION_GY = TG119_PROTOCOL.dose_gy.value  # TG-119: 50 Gy in 25 fractions to the C-shape PTV
+TG119_OBJECTIVES = starting_objectives(TG119_PROTOCOL)

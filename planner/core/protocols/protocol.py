@@ -1,0 +1,329 @@
+"""A clinical protocol as a file: prescription, clinical goals with priorities, α/β per organ, the
+structures it needs (derived ones by margins), and the optimiser's starting objectives.
+
+Why a file: a clinic's schedule and its limits are data, reviewed and versioned apart from the code,
+and every number in it must say where it came from. A number in the file is written
+``{"value": 14, "source": "..."}``; a bare number (or an empty source) anywhere is refused with one
+line naming its field. The only bare numbers allowed are ranks and counters that measure nothing
+(``format_version``, ``priority``).
+
+Shipped protocols are ``resources/protocols/<id>.json``; a clinic's own file loads the same way
+from its path (``load_protocol``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.core.errors import PlannerError
+from planner.core.inverse_plan import Objective
+
+FORMAT = "planner-protocol"
+FORMAT_VERSION = 1
+# Bare integers that rank or count and measure nothing: they need no source.
+UNSOURCED_KEYS = frozenset({"format_version", "priority"})
+ROLES = ("target", "organ", "external")
+# The optimiser weight of a goal's objective by the goal's priority (1 = must be met). Planner's
+# choice, taken from the TG-119 set tuned in issue 14 (plugins/imrt_photon/plans.py): 1000 for the
+# target and 300 for the organ there; 30 is the body's weight there, used for a priority-3 wish.
+WEIGHT_BY_PRIORITY = {1: 1000.0, 2: 300.0, 3: 30.0}
+# Goal metrics: D<v>% / D<v>cc (dose at a volume), Dmean, V<x>Gy (volume at a dose, % or cc).
+_METRIC = re.compile(r"^(?:D(?P<dp>\d+(?:\.\d+)?)%|D(?P<dc>\d+(?:\.\d+)?)cc|(?P<mean>Dmean)|V(?P<vx>\d+(?:\.\d+)?)Gy)$")
+
+
+class ProtocolError(PlannerError, ValueError):
+    """A protocol file Planner cannot use as written; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A number and where it comes from (paper, table or section, units)."""
+
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ProtocolStructure:
+    """A structure the protocol names, by its TG-263 name, with its role."""
+
+    name: str
+    role: str                      # "target", "organ" or "external"
+    aliases: tuple[str, ...] = ()  # extra names this protocol accepts besides the built-in variants
+
+
+@dataclass(frozen=True)
+class DerivedStructure:
+    """A structure made from others: ``grow`` by ``margin_mm`` (a PRV), or ``base`` minus ``subtract``."""
+
+    name: str
+    base: str
+    margin_mm: Sourced | None = None
+    subtract: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GoalObjective:
+    """A goal's optimiser term when it differs from the rule's default (starting_objectives)."""
+
+    kind: str
+    dose_gy: Sourced
+    weight: Sourced
+    structure: str | None = None
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One clinical goal: ``metric`` of ``structure`` compared (``<=`` or ``>=``) with ``limit``.
+
+    Metrics: ``D95%`` / ``D0.03cc`` (Gy at a volume), ``Dmean`` (Gy), ``V16Gy`` (the volume at a dose,
+    in ``%`` or ``cc`` as ``unit`` says)."""
+
+    id: str
+    structure: str
+    metric: str
+    comparison: str
+    limit: Sourced
+    unit: str
+    priority: int
+    objective: GoalObjective | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.metric} {'≤' if self.comparison == '<=' else '≥'} {self.limit.value:g} {self.unit}"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    version: str
+    title: str
+    target: str
+    dose_gy: Sourced
+    fractions: Sourced
+    structures: tuple[ProtocolStructure, ...]
+    derived: tuple[DerivedStructure, ...]
+    goals: tuple[Goal, ...]
+    alpha_beta_gy: dict
+    extra_objectives: tuple[GoalObjective, ...] = ()
+    verification: str = ""
+
+    @property
+    def dose_per_fraction_gy(self) -> float:
+        return self.dose_gy.value / self.fractions.value
+
+    def structure(self, name: str) -> ProtocolStructure | None:
+        return next((s for s in self.structures if s.name == name), None)
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+def protocols_dir() -> Path:
+    """``resources/protocols`` at the repository root (next to the ``planner`` package)."""
+    return Path(__file__).resolve().parents[3] / "resources" / "protocols"
+
+
+def shipped_protocols() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in protocols_dir().glob("*.json")))
+
+
+def load_protocol(name_or_path) -> Protocol:
+    """A shipped protocol by its id (``spine-sbrt-16gy-1fx``) or a clinic's file by its path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".json" or path.exists()):
+        path = protocols_dir() / f"{name_or_path}.json"
+        if not path.exists():
+            raise ProtocolError(f"no protocol {name_or_path!r}: Planner ships {', '.join(shipped_protocols())}, "
+                                f"or give a protocol file's path")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"cannot read protocol file {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"protocol file {path.name} is not JSON (line {exc.lineno}: {exc.msg})") from exc
+    return parse_protocol(data, path.name)
+
+
+def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
+    """The protocol a file's JSON describes, or a ProtocolError naming the first field that is wrong."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ProtocolError(f"{where} is not a Planner protocol (\"format\": \"{FORMAT}\" missing)")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ProtocolError(f"{where}: format_version {data.get('format_version')!r} is not {FORMAT_VERSION}")
+    _require_sources(data, where, "")
+    read = _Reader(where)
+    structures = tuple(ProtocolStructure(read.text(s, f"structures[{i}].name"),
+                                         read.choice(s, f"structures[{i}].role", ROLES),
+                                         tuple(s.get("aliases", ())))
+                       for i, s in enumerate(read.items(data, "structures")))
+    names = [s.name for s in structures]
+    derived = tuple(read.derived(d, f"derived_structures[{i}]")
+                    for i, d in enumerate(data.get("derived_structures", [])))
+    known = set(names) | {d.name for d in derived}
+    for d in derived:
+        for used in (d.base, *d.subtract):
+            if used not in known:
+                raise ProtocolError(f"{where}: derived structure {d.name} uses {used!r}, which the protocol does not name")
+    prescription = data.get("prescription") or {}
+    target = read.text(prescription, "prescription.target")
+    if target not in known:
+        raise ProtocolError(f"{where}: prescription.target {target!r} is not one of the protocol's structures")
+    goals = tuple(read.goal(g, f"goals[{i}]", known) for i, g in enumerate(read.items(data, "goals")))
+    fractions = read.sourced(prescription, "prescription.fractions")
+    if fractions.value < 1 or fractions.value != int(fractions.value):
+        raise ProtocolError(f"{where}: prescription.fractions must be a whole number ≥ 1")
+    alpha_beta = {organ: read.sourced(data["alpha_beta_gy"], f"alpha_beta_gy.{organ}")
+                  for organ in data.get("alpha_beta_gy", {})}
+    extra = tuple(read.objective(o, f"objectives[{i}]", known, required_structure=True)
+                  for i, o in enumerate(data.get("objectives", [])))
+    return Protocol(read.text(data, "id"), read.text(data, "version"), read.text(data, "title"), target,
+                    read.sourced(prescription, "prescription.dose_gy"), fractions, structures, derived, goals,
+                    alpha_beta, extra, str(data.get("verification", "")))
+
+
+def _require_sources(node, where: str, path: str) -> None:
+    """Refuse a number without its source, naming the field."""
+    if isinstance(node, dict):
+        if "value" in node:
+            if not isinstance(node.get("source"), str) or not node["source"].strip():
+                raise ProtocolError(f"{where}: {path} has no source (write {{\"value\": ..., \"source\": \"paper, table, units\"}})")
+            return
+        for key, value in node.items():
+            if key in UNSOURCED_KEYS:
+                continue
+            _require_sources(value, where, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _require_sources(value, where, f"{path}[{i}]")
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        raise ProtocolError(f"{where}: {path} = {node!r} has no source (write {{\"value\": {node!r}, \"source\": \"...\"}})")
+
+
+class _Reader:
+    """Reads one field at a time, each error naming the field."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, message: str):
+        raise ProtocolError(f"{self.where}: {message}")
+
+    def items(self, data: dict, key: str) -> list:
+        value = data.get(key)
+        if not isinstance(value, list) or not value:
+            self.fail(f"{key} must be a non-empty list")
+        return value
+
+    def text(self, data: dict, path: str) -> str:
+        value = data.get(path.rsplit(".", 1)[-1]) if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"{path} must be a non-empty text")
+        return value
+
+    def choice(self, data: dict, path: str, choices) -> str:
+        value = self.text(data, path)
+        if value not in choices:
+            self.fail(f"{path} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def sourced(self, data: dict, path: str) -> Sourced:
+        node = data.get(path.rsplit(".", 1)[-1]) if isinstance(data, dict) else None
+        if not isinstance(node, dict) or "value" not in node:
+            self.fail(f"{path} is missing (write {{\"value\": ..., \"source\": \"...\"}})")
+        value = node["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            self.fail(f"{path} must be a number ≥ 0, got {value!r}")
+        return Sourced(float(value), node["source"].strip())
+
+    def derived(self, d: dict, path: str) -> DerivedStructure:
+        name, base = self.text(d, f"{path}.name"), self.text(d, f"{path}.base")
+        margin = self.sourced(d, f"{path}.margin_mm") if "margin_mm" in d else None
+        subtract = tuple(d.get("subtract", ()))
+        if (margin is None) == (not subtract):
+            self.fail(f"{path} must give either margin_mm (grow {base}) or subtract (a list of structures)")
+        return DerivedStructure(name, base, margin, subtract)
+
+    def goal(self, g: dict, path: str, known: set) -> Goal:
+        structure = self.text(g, f"{path}.structure")
+        if structure not in known:
+            self.fail(f"{path}.structure {structure!r} is not one of the protocol's structures")
+        metric = self.text(g, f"{path}.metric")
+        match = _METRIC.match(metric)
+        if not match:
+            self.fail(f"{path}.metric {metric!r} is not D<v>%, D<v>cc, Dmean or V<x>Gy")
+        unit = self.choice(g, f"{path}.unit", ("%", "cc") if match["vx"] else ("Gy",))
+        comparison = self.choice(g, f"{path}.comparison", ("<=", ">="))
+        priority = g.get("priority")
+        if priority not in WEIGHT_BY_PRIORITY:
+            self.fail(f"{path}.priority must be one of {', '.join(map(str, WEIGHT_BY_PRIORITY))}")
+        objective = self.objective(g["objective"], f"{path}.objective", known) if "objective" in g else None
+        return Goal(self.text(g, f"{path}.id"), structure, metric, comparison, self.sourced(g, f"{path}.limit"),
+                    unit, priority, objective)
+
+    def objective(self, o: dict, path: str, known: set, required_structure: bool = False) -> GoalObjective:
+        from planner.core.inverse_plan import OBJECTIVE_KINDS, DVH_KINDS
+
+        kind = self.choice(o, f"{path}.kind", tuple(k for k in OBJECTIVE_KINDS if k not in DVH_KINDS))
+        structure = self.text(o, f"{path}.structure") if required_structure or "structure" in o else None
+        if structure is not None and structure not in known:
+            self.fail(f"{path}.structure {structure!r} is not one of the protocol's structures")
+        return GoalObjective(kind, self.sourced(o, f"{path}.dose_gy"), self.sourced(o, f"{path}.weight"), structure)
+
+
+# ------------------------------------------------------------------------------------------- objectives
+
+def parse_metric(metric: str) -> tuple[str, float | None]:
+    """(``"dose_at_percent"`` | ``"dose_at_cc"`` | ``"mean"`` | ``"volume_at_dose"``, its number)."""
+    m = _METRIC.match(metric)
+    if m is None:
+        raise ProtocolError(f"{metric!r} is not D<v>%, D<v>cc, Dmean or V<x>Gy")
+    if m["dp"]:
+        return "dose_at_percent", float(m["dp"])
+    if m["dc"]:
+        return "dose_at_cc", float(m["dc"])
+    if m["mean"]:
+        return "mean", None
+    return "volume_at_dose", float(m["vx"])
+
+
+def goal_objective(goal: Goal) -> Objective:
+    """The optimiser's starting term for one goal — the one rule:
+
+    - the goal's own ``objective`` when the file gives one (with its sources);
+    - else a lower bound (``>=``: D_v ≥ x, or V_x ≥ p) → ``min_dose`` at the goal's dose: every
+      point of the structure pushed up to it, the plan then normalised to the prescription;
+    - else an upper bound on a dose (D_v% ≤ x, D_v cc ≤ x) → ``max_dose`` at x: the whole structure
+      held below the limit, stricter than the goal and so never in conflict with it;
+      Dmean ≤ x → ``mean_dose`` at x; V_x ≤ p % → ``max_dvh`` (x Gy at p % of the volume); a
+      V_x ≤ p cc (an absolute volume) → ``max_dose`` at x;
+    - weight by priority, WEIGHT_BY_PRIORITY.
+    """
+    if goal.objective is not None:
+        o = goal.objective
+        return Objective(o.structure or goal.structure, o.kind, o.dose_gy.value, weight=o.weight.value)
+    kind, number = parse_metric(goal.metric)
+    weight = WEIGHT_BY_PRIORITY[goal.priority]
+    dose = number if kind == "volume_at_dose" else goal.limit.value
+    if goal.comparison == ">=":
+        return Objective(goal.structure, "min_dose", dose, weight=weight)
+    if kind == "mean":
+        return Objective(goal.structure, "mean_dose", dose, weight=weight)
+    if kind == "volume_at_dose" and goal.unit == "%":
+        return Objective(goal.structure, "max_dvh", dose, weight=weight, volume_fraction=goal.limit.value / 100.0)
+    return Objective(goal.structure, "max_dose", dose, weight=weight)
+
+
+def starting_objectives(protocol: Protocol, mapping: dict[str, str] | None = None) -> tuple[Objective, ...]:
+    """Every goal's objective (goal_objective) in the file's order, then the file's goal-free terms
+    (e.g. a body's dose ceiling), each on its CT structure when ``mapping`` (protocol → CT name) is given."""
+    terms = [goal_objective(g) for g in protocol.goals]
+    terms += [Objective(o.structure, o.kind, o.dose_gy.value, weight=o.weight.value) for o in protocol.extra_objectives]
+    if mapping is None:
+        return tuple(terms)
+    from dataclasses import replace
+
+    return tuple(replace(t, structure=mapping.get(t.structure, t.structure)) for t in terms)
