@@ -42,7 +42,6 @@ WHEN_HELP = ("the session's place in the course: baseline, before:N or after:N (
              "followup:W (W weeks after the last fraction, from 0)")
 NO_COURSE = ("the plan has no treatment course yet: start it with `planner course start PLAN --max-gap-days N` "
              "(or Start course on the window's Course tab, then save)")
-RECORD_FILE = "RTRECORD-F{number:02d}.dcm"   # fraction N's treatment record, beside the plan file
 # --energy-kv and --applicator-mm match as `planner plan` matches them (its own constants: one command module
 # never imports another): 69.5 kV picks the 69.5 kV energy, never the 70 kV one.
 KV_TOLERANCE = 0.05
@@ -407,7 +406,7 @@ def run_record_fraction(args) -> int:
     from planner.core.course import CourseError
     from planner.core.plan_file import save_plan
     from planner.dicom.export import RT_PLAN_FILE
-    from planner.dicom.treatment_record import TreatmentRecordError, write_fraction_record
+    from planner.dicom.treatment_record import RECORD_FILE, TreatmentRecordError, write_fraction_record
 
     path = Path(args.plan)
     plan, calculation = _load_course(path)
@@ -569,6 +568,8 @@ def _copy_records(source: Path, target: Path, course) -> None:
     """The delivered fractions' treatment records beside the old plan file, copied byte for byte (module doc)."""
     import shutil
 
+    from planner.dicom.treatment_record import RECORD_FILE
+
     for record in course.records:
         name = RECORD_FILE.format(number=record.number)
         if (source / name).is_file():
@@ -723,14 +724,19 @@ def run_report(args) -> int:
 
     from planner.core.clinic_settings import load_clinic_settings
     from planner.report.course_report import write_course_report
+    from planner.techniques.registry import discover_techniques
 
     path = Path(args.plan)
     plan, _ = _load_course(path)
     adaptation = tuple(f.message for f in _adaptation_of_latest(plan))
+    try:   # the plan's isodoses on the session images: its dose computed again, as `course start` does
+        dose, without = planned_dose(plan, path, discover_techniques().get(plan.setup.technique_id)), ""
+    except InputError as err:
+        dose, without = None, f" without the plan's isodoses: {err}"
     out = write_course_report(plan, Path(args.out), printed_at=dt.datetime.now().replace(microsecond=0),
                               regrowth_threshold_percent=load_clinic_settings().recurrence_regrowth_percent,
-                              adaptation_lines=adaptation)   # a file that cannot be written: its one-line ReportError
-    print(f"course report written to {out}")
+                              adaptation_lines=adaptation, dose_result=dose)   # unwritable: its one-line ReportError
+    print(f"course report written to {out}{without}")
     return EXIT_OK
 
 
@@ -798,6 +804,8 @@ def _adaptation_of_latest(plan):
 
 def _record_file(path: Path, record) -> str | None:
     """The fraction's treatment record beside the plan file, if there is one."""
+    from planner.dicom.treatment_record import RECORD_FILE
+
     out = path.parent / RECORD_FILE.format(number=record.number)
     return str(out) if out.is_file() else None
 

@@ -68,6 +68,7 @@ FRACTION_GROUP_NUMBER = 1    # the one fraction group of Planner's kV and eBx RT
 TIME_BASED_UNIT = "MINUTE"   # the kV RT Plan's Primary Dosimeter Unit: the meterset is the timer's minutes
 PERSON_NAME_MAX = 64         # PN: 64 characters per component group (PS3.5 6.2)
 SHORT_TEXT_MAX = 1024        # ST
+RECORD_FILE = "RTRECORD-F{number:02d}.dcm"   # fraction N's record, beside the plan file (the course's number N)
 
 # Control point 0 of the RT Plan's beam: the attributes the Control Point Delivery Sequence repeats
 # (PS3.3 C.8.8.21; Type 1C "required for the first control point").
@@ -454,4 +455,4 @@ def _summary(target: Dataset, ds: Dataset, course: Course, record: FractionRecor
     target.TreatmentSummaryCalculatedDoseReferenceSequence = Sequence([cumulative])
 
 
-__all__ = ["TreatmentRecordError", "build_fraction_record", "write_fraction_record"]
+__all__ = ["RECORD_FILE", "TreatmentRecordError", "build_fraction_record", "write_fraction_record"]

@@ -188,6 +188,8 @@ def test_report_prints_the_sessions_and_the_adaptation_as_show_says_them(tmp_pat
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
     assert f"{shown['sessions'][0]['depth_mm']:.2f} mm" in text
     assert shown["adaptation"][0]["message"].split(": re-plan")[0][:40] in " ".join(text.split())
+    # the plan's isodoses are on the images: the report says it was made with the plan's dose
+    assert "isodoses" in " ".join(text.split()) and "made without the plan's dose" not in " ".join(text.split())
     missing = planner("course", "report", plan, "--out", tmp_path / "plan.json" / "course.pdf")   # under a file
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "cannot write the course report" in missing.stderr
     assert not (tmp_path / "plan.json").is_dir()
