@@ -270,7 +270,8 @@ class CourseImageDialog(QDialog):
             self.measure_label.setText(str(err.user_message))
             return
         measure = session.measure
-        text = (f"Not measurable: {session.unmeasured_reason}" if measure is None else
+        reason = session.unmeasured_reason or ""     # the core's words: "not measurable until calibrated", …
+        text = (reason[:1].upper() + reason[1:] if measure is None else
                 f"Lesion: depth {measure.depth_mm:.2f} mm below the skin, width {measure.width_mm:.2f} mm, "
                 f"area {measure.area_mm2:.2f} mm² (scale: {measure.calibration_source})")
         self.measure_label.setText(text + (f" — {note}" if note else ""))

@@ -277,7 +277,7 @@ def test_the_outline_is_proposed_inside_the_previous_one_moved_to_the_new_skin_l
     dialog = open_dialog(w, qtbot, "after fraction", 1, str(picture))
     assert dialog.loaded is not None and dialog.add_button.isEnabled()
     assert not any(b.isEnabled() for b in (dialog.propose_button, dialog.draw_button, dialog.file_button))
-    assert dialog.measure_label.text() == "Not measurable: not measurable until calibrated"
+    assert dialog.measure_label.text() == "Not measurable until calibrated"
     assert ("Note: the image carries no patient identity: check it is this patient's; the plan's is recorded"
             in dialog.notes_label.text())
     set_date(dialog.date_edit, FRACTIONS[0])
