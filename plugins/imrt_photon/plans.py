@@ -19,7 +19,8 @@ the old set reached core D10 11.48 Gy at PTV D10 55.87 Gy after 300 iterations, 
 Body max 30 Gy w30 keeps dose off normal tissue.
 """
 
-from planner.core.protocols.protocol import load_protocol, starting_objectives
+from planner.core.protocols.objectives import starting_objectives
+from planner.core.protocols.protocol import load_protocol
 
 # One definition: the protocol file resources/protocols/tg119-c-shape.json holds the goals and the
 # tuned set above, each number with its source; this module reads it.

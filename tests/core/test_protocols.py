@@ -8,8 +8,9 @@ import pytest
 
 from planner.core.errors import PlannerError
 from planner.core.inverse_plan import Objective
+from planner.core.protocols.objectives import starting_objectives
 from planner.core.protocols.protocol import (ProtocolError, load_protocol, parse_protocol, protocols_dir,
-                                             shipped_protocols, starting_objectives)
+                                             shipped_protocols)
 
 
 def raw(name):
@@ -78,6 +79,18 @@ def test_other_mistakes_are_named():
         parse_protocol(data)
     with pytest.raises(ProtocolError, match="no protocol 'nope'"):
         load_protocol("nope")
+    data = raw("spine-sbrt-16gy-1fx")
+    data["goals"][0]["volume_cc"] = {"value": 0.03, "source": "s"}
+    with pytest.raises(ProtocolError, match=r"goals\[0\]\.volume_cc is not a field of a protocol goals"):
+        parse_protocol(data)
+    data = raw("spine-sbrt-16gy-1fx")
+    data["goals"][2]["limit"]["value"] = 190
+    with pytest.raises(ProtocolError, match=r"goals\[2\]\.limit is 190 %: a volume is at most 100 %"):
+        parse_protocol(data)
+    data = raw("spine-sbrt-16gy-1fx")
+    data["alpha_beta_gy"]["Cord"] = {"value": 2, "source": "s"}
+    with pytest.raises(ProtocolError, match=r"alpha_beta_gy\.Cord is not one of the protocol's structures"):
+        parse_protocol(data)
 
 
 def test_tg119_objectives_are_the_files_and_the_plugins():

@@ -47,6 +47,16 @@ def test_the_type_settles_two_names():
     assert match_structures(SBRT, ct) == {"PTV": "PTV", "SpinalCord": "Cord", "External": "BODY"}
 
 
+def test_ptv_variants():
+    base = {"Cord": "ORGAN", "BODY": "EXTERNAL"}
+    # a name beginning with PTV; the exact name first; of two, the PTV-typed one
+    assert match_structures(SBRT, {**base, "ptv_t8": ""})["PTV"] == "ptv_t8"
+    assert match_structures(SBRT, {**base, "PTV": "", "PTV_T8": "PTV"})["PTV"] == "PTV"
+    assert match_structures(SBRT, {**base, "PTV_T8": "PTV", "PTV_Opt": "CONTROL"})["PTV"] == "PTV_T8"
+    with pytest.raises(StructureMatchError, match="PTV matches both PTV_T7 and PTV_T8"):
+        match_structures(SBRT, {**base, "PTV_T8": "PTV", "PTV_T7": "PTV"})
+
+
 def test_two_ptv_typed_structures_without_a_ptv_name_stop():
     ct = {"PTV_high": "PTV", "PTV_low": "PTV", "Cord": "ORGAN", "BODY": "EXTERNAL"}
     with pytest.raises(StructureMatchError, match="PTV matches both PTV_high and PTV_low"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol as Interface
 
 from planner.core.protocols.matching import SERIAL_CNS, tg263_name
-from planner.core.protocols.protocol import Goal, Protocol, parse_metric
+from planner.core.protocols.protocol import Goal, Protocol, ProtocolError, parse_metric
 
 NEAR_MAX_METRIC = "D0.03cc"
 # A goal is judged on its value as every view shows it (plugins/imrt_photon/planning.py judges
@@ -94,8 +94,6 @@ def evaluate_goals(protocol: Protocol, mapping: dict[str, str], dvhs: dict[str, 
     structures included), then each ORGAN structure of ``ct_types`` (CT name → RT ROI Interpreted
     Type) that no goal names, with its D0.03cc and Dmean. A goal whose structure has no DVH is a
     ProtocolError naming it: a goal is never skipped."""
-    from planner.core.protocols.protocol import ProtocolError
-
     rows = []
     for goal in protocol.goals:
         ct = mapping.get(goal.structure)

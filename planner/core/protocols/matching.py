@@ -61,11 +61,12 @@ def match_structures(protocol: Protocol, ct_structures: dict[str, str],
     """{protocol structure: CT structure} for every structure the protocol names (not the derived ones).
 
     ``ct_structures``: the CT's structure names with their RT ROI Interpreted Type ("" if none).
-    ``explicit``: the planner's mapping, used as given (a CT name the CT lacks is refused). Else, by
-    name: the CT structures whose normalised name is the protocol name, one of its TG-263 variants
-    or one of the protocol's aliases; when several, those whose type fits the role; when none, the
-    only structure of the role's type (a target: PTV, an external: EXTERNAL) — never for an organ.
-    Raises StructureMatchError naming the structure, and both candidates when ambiguous.
+    ``explicit``: the planner's mapping, used as given (a CT name the CT lacks is refused). Else the
+    first of these that finds any: (1) the CT structures whose normalised name is the protocol name,
+    one of its TG-263 variants or one of the protocol's aliases; (2) for a target, those whose name
+    begins with it (PTV_T8 for PTV); (3) for a target or the external, those of the role's type
+    (PTV, EXTERNAL) — never an organ by type alone. Of several, those whose type fits the role;
+    still several is a stop naming two. Raises StructureMatchError naming the structure.
     """
     explicit = dict(explicit or {})
     names = {s.name for s in protocol.structures} | {d.name for d in protocol.derived}
@@ -80,14 +81,10 @@ def match_structures(protocol: Protocol, ct_structures: dict[str, str],
         if structure.name in explicit:
             found[structure.name] = explicit[structure.name]
             continue
-        wanted = {normalise(n) for n in (structure.name, *VARIANTS.get(structure.name, ()), *structure.aliases)}
-        candidates = sorted(ct for ct in ct_structures if normalise(ct) in wanted)
+        candidates = next((c for c in _tiers(structure, ct_structures) if c), [])
         fitting = [ct for ct in candidates if ct_structures[ct].upper() in TYPES_BY_ROLE[structure.role]]
         if len(candidates) > 1 and len(fitting) == 1:
             candidates = fitting
-        if not candidates and structure.role != "organ":
-            candidates = sorted(ct for ct, kind in ct_structures.items()
-                                if kind.upper() == TYPES_BY_ROLE[structure.role][0])
         if len(candidates) > 1:
             raise StructureMatchError(f"protocol structure {structure.name} matches both {candidates[0]} and "
                                       f"{candidates[1]}: map one (--map {structure.name}={candidates[0]})")
@@ -97,3 +94,13 @@ def match_structures(protocol: Protocol, ct_structures: dict[str, str],
                                       f"(--map {structure.name}=<CT ROI>)")
         found[structure.name] = candidates[0]
     return found
+
+
+def _tiers(structure, ct_structures: dict[str, str]):
+    """The candidate lists match_structures tries in turn, each sorted by name."""
+    wanted = {normalise(n) for n in (structure.name, *VARIANTS.get(structure.name, ()), *structure.aliases)}
+    yield sorted(ct for ct in ct_structures if normalise(ct) in wanted)
+    if structure.role == "target":
+        yield sorted(ct for ct in ct_structures if normalise(ct).startswith(normalise(structure.name)))
+    if structure.role != "organ":
+        yield sorted(ct for ct, kind in ct_structures.items() if kind.upper() == TYPES_BY_ROLE[structure.role][0])

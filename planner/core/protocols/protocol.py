@@ -20,17 +20,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planner.core.errors import PlannerError
-from planner.core.inverse_plan import Objective
+from planner.core.inverse_plan import DVH_KINDS, OBJECTIVE_KINDS
 
 FORMAT = "planner-protocol"
 FORMAT_VERSION = 1
 # Bare integers that rank or count and measure nothing: they need no source.
 UNSOURCED_KEYS = frozenset({"format_version", "priority"})
 ROLES = ("target", "organ", "external")
-# The optimiser weight of a goal's objective by the goal's priority (1 = must be met). Planner's
-# choice, taken from the TG-119 set tuned in issue 14 (plugins/imrt_photon/plans.py): 1000 for the
-# target and 300 for the organ there; 30 is the body's weight there, used for a priority-3 wish.
-WEIGHT_BY_PRIORITY = {1: 1000.0, 2: 300.0, 3: 30.0}
+# A goal's priority: 1 must be met, 2 should be, 3 is a wish (planner.core.protocols.objectives
+# weighs each).
+PRIORITIES = (1, 2, 3)
+# The keys each object of the file may have: a misspelt key is refused, never ignored.
+KEYS = {
+    "": {"format", "format_version", "id", "version", "title", "verification", "prescription", "structures",
+         "derived_structures", "alpha_beta_gy", "goals", "objectives"},
+    "prescription": {"target", "dose_gy", "fractions"},
+    "structures": {"name", "role", "aliases"},
+    "derived_structures": {"name", "base", "margin_mm", "subtract"},
+    "goals": {"id", "structure", "metric", "comparison", "unit", "priority", "limit", "objective"},
+    "objective": {"kind", "structure", "dose_gy", "weight"},
+}
 # Goal metrics: D<v>% / D<v>cc (dose at a volume), Dmean, V<x>Gy (volume at a dose, % or cc).
 _METRIC = re.compile(r"^(?:D(?P<dp>\d+(?:\.\d+)?)%|D(?P<dc>\d+(?:\.\d+)?)cc|(?P<mean>Dmean)|V(?P<vx>\d+(?:\.\d+)?)Gy)$")
 
@@ -155,12 +164,16 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
     if data.get("format_version") != FORMAT_VERSION:
         raise ProtocolError(f"{where}: format_version {data.get('format_version')!r} is not {FORMAT_VERSION}")
     _require_sources(data, where, "")
+    _refuse_unknown_keys(data, where)
     read = _Reader(where)
     structures = tuple(ProtocolStructure(read.text(s, f"structures[{i}].name"),
                                          read.choice(s, f"structures[{i}].role", ROLES),
                                          tuple(s.get("aliases", ())))
                        for i, s in enumerate(read.items(data, "structures")))
     names = [s.name for s in structures]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise ProtocolError(f"{where}: structures name {doubled[0]} twice")
     derived = tuple(read.derived(d, f"derived_structures[{i}]")
                     for i, d in enumerate(data.get("derived_structures", [])))
     known = set(names) | {d.name for d in derived}
@@ -178,11 +191,35 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
         raise ProtocolError(f"{where}: prescription.fractions must be a whole number ≥ 1")
     alpha_beta = {organ: read.sourced(data["alpha_beta_gy"], f"alpha_beta_gy.{organ}")
                   for organ in data.get("alpha_beta_gy", {})}
+    stray = sorted(set(alpha_beta) - known)
+    if stray:
+        raise ProtocolError(f"{where}: alpha_beta_gy.{stray[0]} is not one of the protocol's structures")
     extra = tuple(read.objective(o, f"objectives[{i}]", known, required_structure=True)
                   for i, o in enumerate(data.get("objectives", [])))
     return Protocol(read.text(data, "id"), read.text(data, "version"), read.text(data, "title"), target,
                     read.sourced(prescription, "prescription.dose_gy"), fractions, structures, derived, goals,
                     alpha_beta, extra, str(data.get("verification", "")))
+
+
+def _refuse_unknown_keys(data: dict, where: str) -> None:
+    """A key the format does not know is a misspelling or a field Planner would silently ignore."""
+    def check(node, kind: str, path: str) -> None:
+        if not isinstance(node, dict):
+            raise ProtocolError(f"{where}: {path or 'the file'} must be an object")
+        unknown = sorted(set(node) - KEYS[kind])
+        if unknown:
+            raise ProtocolError(f"{where}: {path + '.' if path else ''}{unknown[0]} is not a field of a protocol "
+                                f"{kind or 'file'} (known: {', '.join(sorted(KEYS[kind]))})")
+
+    check(data, "", "")
+    check(data.get("prescription", {}), "prescription", "prescription")
+    for kind in ("structures", "derived_structures", "goals"):
+        for i, item in enumerate(data.get(kind, [])):
+            check(item, kind, f"{kind}[{i}]")
+            if kind == "goals" and "objective" in item:
+                check(item["objective"], "objective", f"goals[{i}].objective")
+    for i, item in enumerate(data.get("objectives", [])):
+        check(item, "objective", f"objectives[{i}]")
 
 
 def _require_sources(node, where: str, path: str) -> None:
@@ -258,23 +295,21 @@ class _Reader:
         unit = self.choice(g, f"{path}.unit", ("%", "cc") if match["vx"] else ("Gy",))
         comparison = self.choice(g, f"{path}.comparison", ("<=", ">="))
         priority = g.get("priority")
-        if priority not in WEIGHT_BY_PRIORITY:
-            self.fail(f"{path}.priority must be one of {', '.join(map(str, WEIGHT_BY_PRIORITY))}")
+        if priority not in PRIORITIES or isinstance(priority, bool):
+            self.fail(f"{path}.priority must be one of {', '.join(map(str, PRIORITIES))}")
         objective = self.objective(g["objective"], f"{path}.objective", known) if "objective" in g else None
-        return Goal(self.text(g, f"{path}.id"), structure, metric, comparison, self.sourced(g, f"{path}.limit"),
-                    unit, priority, objective)
+        limit = self.sourced(g, f"{path}.limit")
+        if unit == "%" and limit.value > 100:
+            self.fail(f"{path}.limit is {limit.value:g} %: a volume is at most 100 %")
+        return Goal(self.text(g, f"{path}.id"), structure, metric, comparison, limit, unit, priority, objective)
 
     def objective(self, o: dict, path: str, known: set, required_structure: bool = False) -> GoalObjective:
-        from planner.core.inverse_plan import OBJECTIVE_KINDS, DVH_KINDS
-
         kind = self.choice(o, f"{path}.kind", tuple(k for k in OBJECTIVE_KINDS if k not in DVH_KINDS))
         structure = self.text(o, f"{path}.structure") if required_structure or "structure" in o else None
         if structure is not None and structure not in known:
             self.fail(f"{path}.structure {structure!r} is not one of the protocol's structures")
         return GoalObjective(kind, self.sourced(o, f"{path}.dose_gy"), self.sourced(o, f"{path}.weight"), structure)
 
-
-# ------------------------------------------------------------------------------------------- objectives
 
 def parse_metric(metric: str) -> tuple[str, float | None]:
     """(``"dose_at_percent"`` | ``"dose_at_cc"`` | ``"mean"`` | ``"volume_at_dose"``, its number)."""
@@ -288,42 +323,3 @@ def parse_metric(metric: str) -> tuple[str, float | None]:
     if m["mean"]:
         return "mean", None
     return "volume_at_dose", float(m["vx"])
-
-
-def goal_objective(goal: Goal) -> Objective:
-    """The optimiser's starting term for one goal — the one rule:
-
-    - the goal's own ``objective`` when the file gives one (with its sources);
-    - else a lower bound (``>=``: D_v ≥ x, or V_x ≥ p) → ``min_dose`` at the goal's dose: every
-      point of the structure pushed up to it, the plan then normalised to the prescription;
-    - else an upper bound on a dose (D_v% ≤ x, D_v cc ≤ x) → ``max_dose`` at x: the whole structure
-      held below the limit, stricter than the goal and so never in conflict with it;
-      Dmean ≤ x → ``mean_dose`` at x; V_x ≤ p % → ``max_dvh`` (x Gy at p % of the volume); a
-      V_x ≤ p cc (an absolute volume) → ``max_dose`` at x;
-    - weight by priority, WEIGHT_BY_PRIORITY.
-    """
-    if goal.objective is not None:
-        o = goal.objective
-        return Objective(o.structure or goal.structure, o.kind, o.dose_gy.value, weight=o.weight.value)
-    kind, number = parse_metric(goal.metric)
-    weight = WEIGHT_BY_PRIORITY[goal.priority]
-    dose = number if kind == "volume_at_dose" else goal.limit.value
-    if goal.comparison == ">=":
-        return Objective(goal.structure, "min_dose", dose, weight=weight)
-    if kind == "mean":
-        return Objective(goal.structure, "mean_dose", dose, weight=weight)
-    if kind == "volume_at_dose" and goal.unit == "%":
-        return Objective(goal.structure, "max_dvh", dose, weight=weight, volume_fraction=goal.limit.value / 100.0)
-    return Objective(goal.structure, "max_dose", dose, weight=weight)
-
-
-def starting_objectives(protocol: Protocol, mapping: dict[str, str] | None = None) -> tuple[Objective, ...]:
-    """Every goal's objective (goal_objective) in the file's order, then the file's goal-free terms
-    (e.g. a body's dose ceiling), each on its CT structure when ``mapping`` (protocol → CT name) is given."""
-    terms = [goal_objective(g) for g in protocol.goals]
-    terms += [Objective(o.structure, o.kind, o.dose_gy.value, weight=o.weight.value) for o in protocol.extra_objectives]
-    if mapping is None:
-        return tuple(terms)
-    from dataclasses import replace
-
-    return tuple(replace(t, structure=mapping.get(t.structure, t.structure)) for t in terms)
