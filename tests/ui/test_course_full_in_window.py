@@ -280,13 +280,20 @@ def test_the_outline_is_proposed_inside_the_previous_one_moved_to_the_new_skin_l
     assert dialog.measure_label.text() == "Not measurable until calibrated"
     assert ("Note: the image carries no patient identity: check it is this patient's; the plan's is recorded"
             in dialog.notes_label.text())
-    set_date(dialog.date_edit, FRACTIONS[0])
+    # Dated before the baseline: asked, and the user confirms it (Yes).
+    early = START - timedelta(days=2)
+    asked = []
+    w.ask_user = lambda title, question, choices: asked.append((title, question)) or "Yes"
+    set_date(dialog.date_edit, early)
     dialog.add_button.click()
+    assert asked == [("Course image date", f"the image at after fraction 1 is dated {early}, before the baseline "
+                                           f"({START}): is the date right? Add the image with this date?")]
     assert dialog.result() == QDialog.DialogCode.Accepted, dialog.problem_label.text()
     session = w.document.plan.course.sessions[-1]
-    assert (session.when.text, session.calibration_source, session.outline) == ("after:1", None, None)
+    assert (session.when.text, session.acquired_on, session.calibration_source, session.outline) == (
+        "after:1", early, None, None)
     assert (session.patient_id, session.patient_name) == (plan.patient_id, plan.patient_name)
-    assert (f"after fraction 1 ({FRACTIONS[0].isoformat()}): not measurable until calibrated"
+    assert (f"after fraction 1 ({early.isoformat()}): not measurable until calibrated"
             in w.response_view.findings_label.text())
 
 
