@@ -10,8 +10,9 @@ optimisation, without pyRadPlan's data or environment. Each run starts with no c
 (as the benchmark's one optimisation per process does).
 
 Printed per case: the optimisation's median and p95 time over the repeats, iterations, function
-evaluations, the forward (D x) and transpose (D^T g) products per evaluation and their median
-time, the rest of an evaluation, the final objective, and the process's peak memory (VmHWM). The
+evaluations, the forward (D x, of every row or of the rows that can matter) and transpose (D^T g)
+products per evaluation and their median time, the rest of an evaluation (objective terms,
+L-BFGS-B's own step, copies), the final objective, and the process's peak memory (VmHWM). The
 load average is printed before and after every repeat; the machine may be shared, so say what
 else ran.
 
@@ -153,7 +154,8 @@ def main() -> None:
         print(f"\n{case}: optimisation median {np.median(seconds):.2f} s, p95 {p95(seconds):.2f} s "
               f"({len(rs)} runs); {med('iterations'):.0f} iterations, {med('evaluations'):.0f} evaluations, "
               f"{1e3 * np.median(seconds) / max(med('iterations'), 1):.1f} ms per iteration")
-        print(f"  per evaluation: {med('forward_per_eval'):.2f} forward products ({med('forward_ms'):.1f} ms), "
+        print(f"  per evaluation: {med('forward_per_eval'):.2f} forward products, of every row or of the rows "
+              f"that can matter ({med('forward_ms'):.1f} ms), "
               f"{med('transpose_per_eval'):.2f} transpose products ({med('transpose_ms'):.1f} ms), "
               f"the rest {med('rest_ms_per_eval'):.1f} ms; final objective {med('objective'):.4f}")
     if len(runs) == 2:
