@@ -1,17 +1,20 @@
 """The course report (issue 17, point 6): a PDF of the treatment course, drawn with reportlab like the
 plan report, whose fonts, styles, page frame, two-pass "page i of n" and atomic write it uses.
 
-First: a red box when a follow-up is a suspected recurrence, the patient, plan, prescription, delivered
-dose, imaging and latest change in one table, the lesion's depth, width and area against the date with
-the fractions marked, and the baseline beside the latest session at one mm scale, aligned on the beam
-axis and the skin line, with their outlines and the plan's isodoses.
-Then the timeline (imaging sessions and fractions in date order), the fractions delivered against the
-plan, the response findings, the adaptation findings the caller passes in, and the schedule's findings.
+First: a red box when a follow-up is a suspected recurrence, the patient, plan, prescription (every phase of
+a re-planned course), delivered dose, the whole course's dose, BED and EQD2, imaging and latest change in one
+table, the lesion's depth, width and area against the date with the fractions marked, and the baseline beside
+the latest session at one mm scale, aligned on the beam axis and the skin line, with their outlines and the
+plan's isodoses.
+Then the timeline (imaging sessions and fractions in date order), the fractions delivered, each against its
+own phase's planned time and dose (Course.phase_at), the revisions (each re-plan and its reason), the response
+findings, the adaptation findings the caller passes in, and the schedule's findings.
 Every page carries the patient ID, the plan, "page i of n" and, when there is one, the recurrence mark.
 
 Everything is read from the plan's course (planner.core.course, planner.core.course_imaging): the
 measures are the sessions' own, the findings ``response_findings`` with the caller's threshold (None:
-the findings' own "not judged"), the delivered dose ``Course.fraction_dose_gy``. The isodoses are the
+the findings' own "not judged"), the delivered dose ``Course.fraction_dose_gy``, the whole course's BED and EQD2
+``Course.course_bed_gy`` / ``course_eqd2_gy`` at α/β 10 and 3 Gy (planner.core.radiobiology). The isodoses are the
 plan's dose the caller passes in (its DoseResult), placed on each session by planner.dose.session_dose
 and drawn as the plan report draws them (planner.report.figure.isodose_lines); without a dose, or on a
 session it cannot be placed on, none is drawn and the reason is printed under the image.
@@ -36,6 +39,7 @@ import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.course_imaging import ImagingSession, response_findings
 from planner.core.errors import PlannerError
+from planner.core.radiobiology import ALPHA_BETA_LATE_SKIN_GY, ALPHA_BETA_TUMOUR_GY
 from planner.dose.session_dose import APPROXIMATION, placed_or_reason
 from planner.imaging.loader import load_ultrasound
 from planner.report import formatting as fmt
@@ -69,6 +73,7 @@ BEAM_FRAME_TITLES = {"lateral position (mm)": "lateral from beam axis (mm)",
                      "depth below transducer (mm)": "depth below skin at axis (mm)"}
 DEPTH_AXIS_TITLE = "depth below transducer (mm)"      # the longer of the two depth titles, 6.5 pt
 CELL_PADDING_PT = 6.0                            # between the two images
+UID_TAIL_CHARS = 12                              # a UID's short form (short_uid)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -117,7 +122,7 @@ def _timeline_table(course, s) -> Table:
             dose = course.fraction_dose_gy(item)
             rows.append([paragraph(day.isoformat(), s["body"]), paragraph(f"fraction {item.number}", s["label"]),
                          paragraph(f"{dose:.2f} Gy delivered ({item.dwell_time_s:.1f} s of "
-                                   f"{course.planned_dwell_time_s:.1f} s)", s["body"]), "", "",
+                                   f"{course.phase_at(item.number).planned_time_s:.1f} s)", s["body"]), "", "",
                          paragraph(f"by {item.delivered_by}", s["small"])])
             commands += [("SPAN", (2, r), (4, r)), ("BACKGROUND", (0, r), (-1, r), FRACTION_ROW_BG)]
     table = grid_table(rows, [23 * mm, 30 * mm, 22 * mm, 20 * mm, 22 * mm, TEXT_W - 117 * mm], commands)
@@ -164,7 +169,7 @@ def response_plot(course, width_pt: float) -> Drawing:
     x_lo, x_hi = low.toordinal() - pad, high.toordinal() + pad
 
     x0, w = 40.0, width_pt - 52.0
-    axis_h, area_h, gap, size_h, above = 26.0, 56.0, 12.0, 110.0, 12.0
+    axis_h, area_h, gap, size_h, above = 26.0, 44.0, 12.0, 84.0, 12.0
     area_y0 = axis_h
     size_y0 = area_y0 + area_h + gap
     band = 14.0 if unmeasured else 0.0
@@ -508,13 +513,58 @@ def key_items(plan, course, findings) -> tuple[Item, ...]:
     else:
         imaging = "no imaging session in the course"
     latest = next((f.message for f in reversed(findings) if f.kind == "change"), None)
+    left = course.planned_fractions - course.delivered_fractions
+    to_give = f"{left} fraction(s) to give" if left else "complete"
     return (Item("Patient", f"{fmt.person_name(plan.patient_name)} (ID {plan.patient_id})"),
             Item("Plan", plan.label),
-            Item("Prescription", f"{course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy = "
-                                 f"{course.planned_dose_gy:.2f} Gy, {course.planned_dwell_time_s:.1f} s per fraction"),
-            Item("Delivered", course.summary()),
+            Item("Prescription", prescription_text(course)),
+            Item("Delivered", f"{course.delivered_dose_gy:.2f} Gy in {course.delivered_fractions} of "
+                              f"{course.planned_fractions} fractions; {course.remaining_dose_gy:.2f} Gy remaining as "
+                              f"planned ({to_give})"),
+            Item("Whole course", f"{course.course_dose_gy:.2f} Gy, delivered and remaining; {biological_text(course)}"),
             Item("Imaging", imaging),
             Item("Latest change", latest or "not stated (see the response findings)"))
+
+
+def short_uid(uid: str) -> str:
+    """A UID's last UID_TAIL_CHARS characters, where generated UIDs differ ("…1234567890ab"); the revisions list
+    the whole UIDs."""
+    if not uid:
+        return "not recorded"
+    return uid if len(uid) <= UID_TAIL_CHARS + 1 else f"…{uid[-UID_TAIL_CHARS:]}"
+
+
+def _fraction_span(phase) -> str:
+    first, last = phase.first_fraction, phase.last_fraction
+    return f"fraction {first}" if first == last else f"fractions {first}–{last}"
+
+
+def phase_text(phase) -> str:
+    """One phase on one line: its fractions, dose and time per fraction, RT Plan, and for a re-plan its date and
+    reason (the adaptation finding's text)."""
+    text = (f"{_fraction_span(phase)}: {phase.fractions} × {phase.dose_per_fraction_gy:g} Gy, "
+            f"{phase.planned_time_s:.1f} s per fraction, RT Plan {short_uid(phase.rt_plan_uid)}")
+    if phase.started_on is None:
+        return f"{text} (the first plan)"
+    return f"{text}, re-planned {phase.started_on.isoformat()}: {phase.reason or 'no reason recorded'}"
+
+
+def prescription_text(course) -> str:
+    """The course's prescription: every phase of a re-planned course, else its one regimen."""
+    if not course.later_phases:
+        text = (f"{course.planned_fractions} × {course.dose_per_fraction_gy:g} Gy = {course.planned_dose_gy:.2f} Gy, "
+                f"{course.planned_dwell_time_s:.1f} s per fraction")
+        return f"{text}, RT Plan {short_uid(course.rt_plan_uid)}" if course.rt_plan_uid else text
+    return (f"{course.planned_dose_gy:.2f} Gy in {course.planned_fractions} fractions, {len(course.phases)} phases: "
+            + "; ".join(phase_text(p) for p in course.phases))
+
+
+def biological_text(course) -> str:
+    """The whole course's BED and EQD2 (each fraction with its own dose: delivered, then the remaining as planned)
+    at the tumour's and the late skin effects' α/β (planner.core.radiobiology)."""
+    return "; ".join(f"α/β {ab:g} Gy ({who}): BED {course.course_bed_gy(ab):.2f} Gy, EQD2 "
+                     f"{course.course_eqd2_gy(ab):.2f} Gy"
+                     for ab, who in ((ALPHA_BETA_TUMOUR_GY, "tumour"), (ALPHA_BETA_LATE_SKIN_GY, "late skin effects")))
 
 
 def _fractions(course, s) -> list:
@@ -523,11 +573,18 @@ def _fractions(course, s) -> list:
         return [title, paragraph(f"No fraction delivered yet. {course.summary()}", s["body"])]
     header = [paragraph(t, s["label"]) for t in ("Fraction", "Date", "Beam-on time", "Dose delivered",
                                                   "Dose planned", "Delivered by", "Remarks")]
-    planned_fx = f"{course.dose_per_fraction_gy:.2f} Gy"
-    rows = [header]
-    for number, on, seconds, dose, by, remarks in course.table_rows():
-        cells = (number, on, f"{seconds} s of {course.planned_dwell_time_s:.1f} s", f"{dose} Gy", planned_fx, by,
-                 remarks)
+    rows, commands = [header], []
+    replanned_from = {p.first_fraction for p in course.later_phases}
+    for record, (number, on, seconds, dose, by, remarks) in zip(course.records, course.table_rows()):
+        phase = course.phase_at(record.number)
+        if record.number in replanned_from:      # a re-plan took over from this fraction: a row saying so
+            commands += [("SPAN", (0, len(rows)), (-1, len(rows))), ("BACKGROUND", (0, len(rows)), (-1, len(rows)),
+                                                                      FRACTION_ROW_BG)]
+            rows.append([paragraph(f"Re-planned {phase.started_on.isoformat()}, RT Plan {short_uid(phase.rt_plan_uid)}"
+                                   f": from fraction {phase.first_fraction}, {phase.dose_per_fraction_gy:g} Gy in "
+                                   f"{phase.planned_time_s:.1f} s per fraction", s["label"]), "", "", "", "", "", ""])
+        cells = (number, on, f"{seconds} s of {phase.planned_time_s:.1f} s", f"{dose} Gy",
+                 f"{phase.dose_per_fraction_gy:.2f} Gy", by, remarks)
         rows.append([paragraph(c, s["body"]) for c in cells])
     total_s = sum(r.dwell_time_s for r in course.records)
     rows.append([paragraph(c, s["label"]) for c in (
@@ -536,12 +593,29 @@ def _fractions(course, s) -> list:
                                                  f"fractions")])
     table = grid_table(rows, [16 * mm, 22 * mm, 30 * mm, 24 * mm, 22 * mm, 30 * mm, TEXT_W - 144 * mm],
                        [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG), ("BACKGROUND", (0, -1), (-1, -1), LABEL_BG),
-                        ("LINEABOVE", (0, -1), (-1, -1), 1.0, colors.black)])
+                        ("LINEABOVE", (0, -1), (-1, -1), 1.0, colors.black), *commands])
     table.repeatRows = 1
-    note = paragraph("A fraction's dose is the planned dose per fraction times its beam-on time over the planned "
-                     "time (the dose rate is constant while the beam is on); the planned total is the whole "
-                     "course's.", s["small"])
+    note = paragraph("A fraction's dose is its phase's planned dose per fraction times its beam-on time over that "
+                     "phase's planned time (the dose rate is constant while the beam is on); the planned total is the "
+                     "whole course's, each phase's fractions at its dose.", s["small"])
     return [title, table, Spacer(1, 2), note]
+
+
+def _revisions(course, s) -> list:
+    """Each re-plan: from which fraction, when, under which RT Plan (whole UID), its dose and time per fraction
+    against the phase before, and why."""
+    out = [paragraph("Revisions", s["h2"])]
+    if not course.later_phases:
+        return out + [paragraph("None: every fraction is planned under the first plan.", s["body"])]
+    phases = course.phases
+    for before, phase in zip(phases, phases[1:]):
+        out.append(paragraph(
+            f"• Re-planned {phase.started_on.isoformat()}, from fraction {phase.first_fraction} "
+            f"({_fraction_span(phase)}): RT Plan {phase.rt_plan_uid or 'not recorded'}; {phase.dose_per_fraction_gy:g} "
+            f"Gy in {phase.planned_time_s:.1f} s per fraction (before: {before.dose_per_fraction_gy:g} Gy in "
+            f"{before.planned_time_s:.1f} s). Reason: {phase.reason or 'none recorded'}",
+            _finding_style(s, colors.black)))
+    return out
 
 
 def _finding_style(s, colour, bold_style: bool = False) -> ParagraphStyle:
@@ -601,7 +675,8 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_resul
     story += [KeepTogether(_images(course, s, load, lambda session: placed_or_reason(
         dose_result, plan, session, no_dose="the report was made without the plan's dose"))),
               paragraph("Timeline: imaging sessions and fractions in date order", s["h2"]), _timeline_table(course, s),
-              *_fractions(course, s), *_findings(findings, adaptation_lines, s), *_schedule(course, s, today)]
+              *_fractions(course, s), *_revisions(course, s), *_findings(findings, adaptation_lines, s),
+              *_schedule(course, s, today)]
     return story
 
 

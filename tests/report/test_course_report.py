@@ -15,7 +15,7 @@ import pytest
 from reportlab.graphics.shapes import Circle, String
 from reportlab.lib import colors
 
-from planner.core.course import FractionRecord
+from planner.core.course import CoursePhase, FractionRecord
 from planner.core.course_imaging import ImagingSession, SessionError, SessionTime
 from planner.report import course_report, pdf_figures
 from planner.report.content import ReportError
@@ -72,7 +72,7 @@ def test_the_report_prints_the_hand_measures_the_dates_the_delivered_dose_and_th
     for on in FRACTION_DATES:
         assert on.isoformat() in text
     assert f"{DELIVERED_GY:.2f} Gy" == "31.50 Gy"
-    assert f"Delivered {DELIVERED_GY:.2f} Gy in 5 fraction(s)" in text
+    assert f"{DELIVERED_GY:.2f} Gy in 5 of 5 fractions; 0.00 Gy remaining as planned (complete)" in text
     assert "60.0 s of 120.0 s" in text and "3.50 Gy" in text    # the shortened fraction, in proportion
     assert "35.00 Gy" in text                                   # the course planned
     assert RECURRENCE in text
@@ -238,7 +238,7 @@ def test_a_course_without_sessions_still_reports_its_fractions(tmp_path):
     path = write(course_plan(()), tmp_path)
     text = " ".join(pdf_text(path))
     assert all(on.isoformat() in text for on in FRACTION_DATES)
-    assert f"Delivered {DELIVERED_GY:.2f} Gy in 5 fraction(s)" in text
+    assert f"{DELIVERED_GY:.2f} Gy in 5 of 5 fractions; 0.00 Gy remaining as planned (complete)" in text
     assert "No imaging session in the course" in text
     assert "no baseline session: changes are not stated" in text
     assert "No gap longer than the 7-day limit" in text
@@ -262,3 +262,62 @@ def test_a_failure_while_drawing_leaves_no_file(tmp_path, images, monkeypatch):
     with pytest.raises(RuntimeError, match="drawing failed"):
         write(course_plan(five_sessions(images)), tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.is_file()] == []
+
+
+# A re-planned course (issue 17, points 3 and 6): fractions 1–2 of 7 Gy at 120 s under the first RT Plan, then
+# from fraction 3 the revision, 6 Gy at 96 s; fraction 3 given in full, fraction 4 stopped at 48 s, fraction 5
+# still to give.
+FIRST_UID = "1.2.826.0.1.3680043.8.498.47185934402519512416186315837346013621"
+REVISION_UID = "1.2.826.0.1.3680043.8.498.90233519870355716261804915272908450177"
+REPLAN_REASON = "after fraction 2: the lesion lies 2.8 mm below the skin, deeper than the 90 % isodose (2.1 mm)"
+
+
+def phased_plan():
+    plan = a_plan([], records=FRACTION_DATES[:2])
+    revision = CoursePhase(REVISION_UID, 3, 3, 6.0, 96.0, REPLAN_REASON, date(2026, 11, 6))
+    course = replace(plan.course, rt_plan_uid=FIRST_UID, later_phases=(revision,))
+    course = course.record(FRACTION_DATES[2], 96.0, "RTT B", today=TODAY)
+    return plan.with_course(course.record(FRACTION_DATES[3], 48.0, "RTT B", today=TODAY))
+
+
+def test_a_replanned_course_shows_each_fraction_against_its_own_phase_and_the_hand_bed_and_eqd2(tmp_path):
+    text = " ".join(pdf_text(write(phased_plan(), tmp_path)))
+    # Each fraction's beam-on time against its own phase's planned time, in the timeline and in the fractions table
+    # (2 each); fraction 3 and 4 never against the first plan's 120 s.
+    assert text.count("120.0 s of 120.0 s") == 4
+    assert text.count("96.0 s of 96.0 s") == 2 and text.count("48.0 s of 96.0 s") == 2
+    assert "96.0 s of 120.0 s" not in text and "48.0 s of 120.0 s" not in text
+    # The doses by hand: D = d_phase · t / t_phase.
+    assert "7.00 Gy delivered (120.0 s of 120.0 s)" in text
+    assert "6.00 Gy delivered (96.0 s of 96.0 s)" in text and "3.00 Gy delivered (48.0 s of 96.0 s)" in text
+    # The prescription lists both phases (2 × 7 + 3 × 6 = 32 Gy); a UID in short is its last 12 characters.
+    assert (f"32.00 Gy in 5 fractions, 2 phases: fractions 1–2: 2 × 7 Gy, 120.0 s per fraction, RT Plan "
+            f"…{FIRST_UID[-12:]} (the first plan); fractions 3–5: 3 × 6 Gy, 96.0 s per fraction, RT Plan "
+            f"…{REVISION_UID[-12:]}, re-planned 2026-11-06: {REPLAN_REASON}") in text
+    assert FIRST_UID[-12:] == "837346013621"
+    # Delivered 7 + 7 + 6 + 3 = 23 Gy, remaining one fraction of 6 Gy: 29 Gy over the whole course.
+    assert "23.00 Gy in 4 of 5 fractions; 6.00 Gy remaining as planned (1 fraction(s) to give)" in text
+    assert "29.00 Gy, delivered and remaining;" in text
+    # BED = Σ d_i (1 + d_i/(α/β)) over 7, 7, 6, 3 Gy delivered and 6 Gy to give; EQD2 = BED / (1 + 2/(α/β)).
+    doses = (7.0, 7.0, 6.0, 3.0, 6.0)
+    for alpha_beta, who in ((10.0, "tumour"), (3.0, "late skin effects")):
+        bed = sum(d * (1 + d / alpha_beta) for d in doses)
+        eqd2 = bed / (1 + 2 / alpha_beta)
+        assert f"α/β {alpha_beta:g} Gy ({who}): BED {bed:.2f} Gy, EQD2 {eqd2:.2f} Gy" in text
+    assert "BED 46.90 Gy, EQD2 39.08 Gy" in text and "BED 88.67 Gy, EQD2 53.20 Gy" in text   # written out
+    # The revision: named with its whole RT Plan UID, its date, what it changed and why.
+    assert (f"Re-planned 2026-11-06, from fraction 3 (fractions 3–5): RT Plan {REVISION_UID}; 6 Gy in 96.0 s per "
+            f"fraction (before: 7 Gy in 120.0 s). Reason: {REPLAN_REASON}") in text
+    assert (f"Re-planned 2026-11-06, RT Plan …{REVISION_UID[-12:]}: from fraction 3, 6 Gy in 96.0 s per fraction"
+            in text)                                             # the row in the fractions table where it took over
+
+
+def test_a_course_never_replanned_says_so_and_keeps_its_one_line_prescription(tmp_path):
+    text = " ".join(pdf_text(write(course_plan(()), tmp_path)))
+    assert "5 × 7 Gy = 35.00 Gy, 120.0 s per fraction" in text and "RT Plan" not in text
+    assert "Revisions None: every fraction is planned under the first plan." in text
+    # Five fractions of 7 Gy, the third at 60 of 120 s (3.5 Gy): BED3 = 4 · 7 (1 + 7/3) + 3.5 (1 + 3.5/3) = 100.92 Gy;
+    # EQD2 at α/β 10 = (4 · 7 · 1.7 + 3.5 · 1.35) / 1.2 = 52.325 / 1.2 = 43.60 Gy.
+    bed3 = 4 * 7.0 * (1 + 7.0 / 3) + 3.5 * (1 + 3.5 / 3)
+    assert f"{bed3:.2f}" == "100.92"
+    assert f"α/β 3 Gy (late skin effects): BED {bed3:.2f} Gy" in text and "EQD2 43.60 Gy" in text
