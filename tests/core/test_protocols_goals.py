@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from planner.core.protocols.goals import evaluate_goals
-from planner.core.protocols.margins import derive_structures
+from planner.core.protocols.derived import derive_structures
 from planner.core.protocols.protocol import ProtocolError, load_protocol
 from planner.core.volume import PlanningVolume, VoxelGrid
 from planner.dose.structure_dvh import StructureDvh, sampled_structures

@@ -5,7 +5,8 @@ r + m + half a voxel's in-plane diagonal."""
 import numpy as np
 import pytest
 
-from planner.core.protocols.margins import derive_structures, grow_mask
+from planner.core.protocols.derived import derive_structures
+from planner.core.protocols.margins import DifferenceShape, GrownShape, grow_mask
 from planner.core.protocols.protocol import ProtocolError, load_protocol
 from planner.core.volume import PlanningVolume, VoxelGrid
 
@@ -72,3 +73,71 @@ def test_a_ct_structure_of_the_derived_name_is_not_overwritten():
     derived, _ = derive_structures(volume, protocol, {"PTV": "PTV", "SpinalCord": "Cord",
                                                       "SpinalCord_PRV02": "SpinalCord_PRV02"})
     np.testing.assert_array_equal(derived.masks["SpinalCord_PRV02"], d <= 7)
+
+
+class Cylinder:
+    """An analytic cylinder along z (the hand case): radius_mm about (0, 0), from z0 to z1."""
+
+    def __init__(self, radius_mm, z0=0.0, z1=10.0):
+        self.radius_mm, self.z0, self.z1 = radius_mm, z0, z1
+
+    @property
+    def bounds_mm(self):
+        r = self.radius_mm
+        return ((-r, r), (-r, r), (self.z0, self.z1))
+
+    def contains_on_lattice(self, x, y, z):
+        xx, yy, zz = np.meshgrid(x, y, z, indexing="ij")
+        return (np.hypot(xx, yy) <= self.radius_mm) & (zz >= self.z0) & (zz <= self.z1)
+
+    def outlines_mm(self, z_mm):
+        return ()
+
+
+@pytest.mark.parametrize("step_mm", [0.5, 1.0])
+def test_a_grown_shape_below_the_voxel_is_the_hand_offset(step_mm):
+    shape = GrownShape(Cylinder(4.0, -50, 50), 2.0)
+    x = np.arange(-9.0, 9.0, step_mm) + step_mm / 2
+    inside = shape.contains_on_lattice(x, x, np.array([0.0]))
+    d = np.hypot(*np.meshgrid(x, x, indexing="ij"))[:, :, None]
+    assert inside[d <= 6.0].all() and not inside[d > 6.0 + step_mm * np.sqrt(2) / 2].any()
+    assert shape.bounds_mm == ((-6.0, 6.0), (-6.0, 6.0), (-52.0, 52.0))
+
+
+def test_a_grown_shape_reaches_a_lattice_that_does_not_hold_its_base():
+    # a lattice from 4.5 to 7.5 mm along x: the cylinder (r = 4) is outside it, its 2 mm PRV is not
+    x = np.arange(4.5, 7.5, 0.5) + 0.25
+    inside = GrownShape(Cylinder(4.0, -50, 50), 2.0).contains_on_lattice(x, np.array([0.0]), np.array([0.0]))
+    np.testing.assert_array_equal(inside[:, 0, 0], x <= 6.0)
+
+
+def test_derived_structures_keep_a_shape_below_the_voxel_for_the_dvh():
+    from planner.dose.structure_dvh import structure_samples
+
+    grid, d = cylinder(2.5, 4.0, size_mm=40.0, slices=4)
+    ring = Cylinder(12.0, 0.0, 7.5)
+    volume = PlanningVolume(grid, np.ones(grid.shape, np.float32),
+                            {"PTV": (d >= 6.0) & (d <= 12.0), "Cord": d <= 4.0, "BODY": np.ones(grid.shape, bool)},
+                            shapes={"PTV": ring, "Cord": Cylinder(4.0, 0.0, 7.5)})
+    derived, _ = derive_structures(volume, load_protocol("spine-sbrt-16gy-1fx"),
+                                   {"PTV": "PTV", "SpinalCord": "Cord", "External": "BODY"})
+    assert isinstance(derived.shapes["SpinalCord_PRV02"], GrownShape)
+    assert isinstance(derived.shapes["PTV_Opt"], DifferenceShape)
+    samples = structure_samples(derived)
+    prv = samples["SpinalCord_PRV02"]
+    assert prv.source == "SpinalCord grown by 2 mm below the voxel"
+    # hand bounds on the samples' own lattice: every point within 2 mm of the cord cylinder (r 4 mm,
+    # z 0 to 7.5 mm), none farther than 2 mm + half the lattice's diagonal
+    xx, yy, zz = np.meshgrid(prv.x_mm, prv.y_mm, prv.z_mm, indexing="ij")
+    distance = np.hypot(np.maximum(np.hypot(xx, yy) - 4.0, 0), np.maximum(np.maximum(-zz, zz - 7.5), 0)).ravel()
+    half_diagonal = np.sqrt(np.sum(np.square(prv.spacing_mm))) / 2
+    inside = np.zeros(distance.size, bool)
+    inside[prv.inside] = True
+    assert inside[distance <= 2.0].all() and not inside[distance > 2.0 + half_diagonal].any()
+    # PTV_Opt: the ring's lattice points outside that PRV
+    opt = samples["PTV_Opt"]
+    xx, yy, zz = np.meshgrid(opt.x_mm, opt.y_mm, opt.z_mm, indexing="ij")
+    r = np.hypot(xx, yy).ravel()
+    inside = np.zeros(r.size, bool)
+    inside[opt.inside] = True
+    assert not inside[r <= 6.0].any() and inside[(r > 6.0 + half_diagonal) & (r <= 12.0)].all()

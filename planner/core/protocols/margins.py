@@ -9,19 +9,20 @@ cylinders of radius r on 0.8–3 mm grids grown by 2–3 mm), the grown mask hol
 centre lies within r + margin of the axis and reaches at most half a voxel's in-plane diagonal
 beyond it — never smaller than the true offset, so a PRV errs on the safe side. A margin below half
 the voxel's largest side would grow nothing on the grid and is refused.
-structure_geometry offers no polygon offset, so a derived structure has no outline below the voxel:
-its DVH samples the mask's voxels (planner.dose.structure_dvh says "voxel mask, no outline").
+The same margin is applied below the voxel for the honest DVH (issue 14): GrownShape grows a
+structure's own outline on the DVH's sample lattice (≤ 1 mm in-plane), DifferenceShape takes one
+shape out of another; both answer the StructureShape protocol of planner.core.structure_geometry.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-from planner.core.protocols.protocol import DerivedStructure, Protocol, ProtocolError
-from planner.core.volume import PlanningVolume
+from planner.core.protocols.protocol import ProtocolError
+from planner.core.structure_geometry import Bounds, StructureShape
 
 
 def ball_mm(radius_mm: float, spacing_mm: tuple[float, float, float]) -> np.ndarray:
@@ -44,35 +45,56 @@ def grow_mask(mask: np.ndarray, margin_mm: float, spacing_mm: tuple[float, float
     return ndimage.binary_dilation(mask, structure=ball_mm(margin_mm, spacing_mm))
 
 
-def derive_structures(volume: PlanningVolume, protocol: Protocol, mapping: dict[str, str]) -> tuple[PlanningVolume, dict[str, str]]:
-    """The volume with the protocol's derived structures added (in the file's order), and the mapping
-    extended with them. A derived structure the mapping already names (the CT has its own PRV) is
-    used as it is; a name already on the CT for something else is refused rather than overwritten."""
-    masks = dict(volume.masks)
-    mapping = dict(mapping)
-    for derived in protocol.derived:
-        if derived.name in mapping:
-            continue
-        if derived.name in masks:
-            raise ProtocolError(f"the CT already has a structure {derived.name!r}: map it "
-                                f"(--map {derived.name}={derived.name}) or rename it")
-        masks[derived.name] = _make(derived, masks, mapping, volume.grid.spacing_mm)
-        mapping[derived.name] = derived.name
-    return replace(volume, masks=masks), mapping
+def _extended(axis_mm: np.ndarray, count: int) -> np.ndarray:
+    step = float(axis_mm[1] - axis_mm[0]) if axis_mm.size > 1 else 1.0
+    return np.concatenate([axis_mm[0] - step * np.arange(count, 0, -1), axis_mm, axis_mm[-1] + step * np.arange(1, count + 1)])
 
 
-def _make(derived: DerivedStructure, masks: dict, mapping: dict, spacing_mm) -> np.ndarray:
-    def mask_of(name: str) -> np.ndarray:
-        ct = mapping.get(name)
-        if ct is None or ct not in masks:
-            raise ProtocolError(f"derived structure {derived.name} needs {name}, which is not on this CT")
-        return masks[ct]
+@dataclass(frozen=True, eq=False)
+class GrownShape:
+    """``base`` grown by ``margin_mm`` in every direction."""
 
-    if derived.margin_mm is not None:
-        return grow_mask(mask_of(derived.base), derived.margin_mm.value, spacing_mm)
-    out = mask_of(derived.base).copy()
-    for name in derived.subtract:
-        out &= ~mask_of(name)
-    if not out.any():
-        raise ProtocolError(f"derived structure {derived.name} ({derived.base} minus {', '.join(derived.subtract)}) is empty")
-    return out
+    base: StructureShape
+    margin_mm: float
+    description: str = ""
+
+    @property
+    def bounds_mm(self) -> Bounds:
+        m = self.margin_mm
+        return tuple((lo - m, hi + m) for lo, hi in self.base.bounds_mm)
+
+    def contains_on_lattice(self, x_mm, y_mm, z_mm) -> np.ndarray:
+        axes = [np.asarray(a, dtype=float) for a in (x_mm, y_mm, z_mm)]
+        spaced = [float(a[1] - a[0]) for a in axes if a.size > 1]
+        # a one-point axis (a one-plane lattice) is read at the finest step of the others
+        steps = tuple(float(a[1] - a[0]) if a.size > 1 else min(spaced, default=self.margin_mm) for a in axes)
+        # the base is read beyond the lattice by the margin, so the part of it just outside still grows in
+        pads = [int(np.ceil(self.margin_mm / s + 0.5)) for s in steps]
+        base = self.base.contains_on_lattice(*(_extended(a, p) for a, p in zip(axes, pads)))
+        grown = grow_mask(base, self.margin_mm, steps)
+        return grown[tuple(slice(p, p + a.size) for p, a in zip(pads, axes))]
+
+    def outlines_mm(self, z_mm: float) -> tuple[np.ndarray, ...]:
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class DifferenceShape:
+    """``base`` with every point of ``removed`` taken out."""
+
+    base: StructureShape
+    removed: tuple[StructureShape, ...]
+    description: str = ""
+
+    @property
+    def bounds_mm(self) -> Bounds:
+        return self.base.bounds_mm
+
+    def contains_on_lattice(self, x_mm, y_mm, z_mm) -> np.ndarray:
+        inside = self.base.contains_on_lattice(x_mm, y_mm, z_mm).copy()
+        for shape in self.removed:
+            inside &= ~shape.contains_on_lattice(x_mm, y_mm, z_mm)
+        return inside
+
+    def outlines_mm(self, z_mm: float) -> tuple[np.ndarray, ...]:
+        return ()
