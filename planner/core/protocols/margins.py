@@ -45,8 +45,7 @@ def grow_mask(mask: np.ndarray, margin_mm: float, spacing_mm: tuple[float, float
     return ndimage.binary_dilation(mask, structure=ball_mm(margin_mm, spacing_mm))
 
 
-def _extended(axis_mm: np.ndarray, count: int) -> np.ndarray:
-    step = float(axis_mm[1] - axis_mm[0]) if axis_mm.size > 1 else 1.0
+def _extended(axis_mm: np.ndarray, count: int, step: float) -> np.ndarray:
     return np.concatenate([axis_mm[0] - step * np.arange(count, 0, -1), axis_mm, axis_mm[-1] + step * np.arange(1, count + 1)])
 
 
@@ -64,13 +63,25 @@ class GrownShape:
         return tuple((lo - m, hi + m) for lo, hi in self.base.bounds_mm)
 
     def contains_on_lattice(self, x_mm, y_mm, z_mm) -> np.ndarray:
+        """Computed only where the grown shape can be (its bounds), so a large lattice (a PTV's, for
+        PTV minus PRV) costs no more than the PRV's own neighbourhood."""
         axes = [np.asarray(a, dtype=float) for a in (x_mm, y_mm, z_mm)]
-        spaced = [float(a[1] - a[0]) for a in axes if a.size > 1]
+        out = np.zeros(tuple(a.size for a in axes), dtype=bool)
+        near = [np.flatnonzero((a >= lo - 1e-9) & (a <= hi + 1e-9)) for a, (lo, hi) in zip(axes, self.bounds_mm)]
+        if any(index.size == 0 for index in near):
+            return out
+        window = tuple(slice(index[0], index[-1] + 1) for index in near)
+        out[window] = self._grown(*(a[w] for a, w in zip(axes, window)), steps_of=axes)
+        return out
+
+    def _grown(self, x_mm, y_mm, z_mm, steps_of) -> np.ndarray:
+        axes = [x_mm, y_mm, z_mm]
+        spaced = [float(a[1] - a[0]) for a in steps_of if a.size > 1]
         # a one-point axis (a one-plane lattice) is read at the finest step of the others
-        steps = tuple(float(a[1] - a[0]) if a.size > 1 else min(spaced, default=self.margin_mm) for a in axes)
+        steps = tuple(float(a[1] - a[0]) if a.size > 1 else min(spaced, default=self.margin_mm) for a in steps_of)
         # the base is read beyond the lattice by the margin, so the part of it just outside still grows in
         pads = [int(np.ceil(self.margin_mm / s + 0.5)) for s in steps]
-        base = self.base.contains_on_lattice(*(_extended(a, p) for a, p in zip(axes, pads)))
+        base = self.base.contains_on_lattice(*(_extended(a, p, s) for a, p, s in zip(axes, pads, steps)))
         grown = grow_mask(base, self.margin_mm, steps)
         return grown[tuple(slice(p, p + a.size) for p, a in zip(pads, axes))]
 
