@@ -62,8 +62,9 @@ BONE_HU = 250.0                           # thoracic vertebra, cancellous and co
 CSF_HU = 15.0
 CORD_HU = 35.0
 
-# Outline vertices: the angular step of a star-shaped outline (1°: 0.7 mm between vertices at
-# 40 mm), plus every corner of a box piece exactly.
+# Outline vertices: the angular step of a star-shaped outline with box pieces (1°: 0.7 mm between
+# vertices at 40 mm), plus every corner of a box piece exactly; an ellipse alone takes TG-119's
+# CIRCLE_VERTICES (its chords stay within 0.15 mm of the torso's ellipse, less for the others).
 OUTLINE_ANGLES = 360
 
 
@@ -171,8 +172,8 @@ class StarPrism:
         centre = np.asarray(self.centre_mm, dtype=float)
         corners = [p.corners_mm() for p in self.pieces]
         corner_angles = [np.arctan2(c[:, 1] - centre[1], c[:, 0] - centre[0]) % (2 * np.pi) for c in corners]
-        angles = np.unique(np.concatenate([np.linspace(0.0, 2 * np.pi, OUTLINE_ANGLES, endpoint=False)]
-                                          + corner_angles))
+        count = OUTLINE_ANGLES if any(len(c) for c in corners) else CIRCLE_VERTICES
+        angles = np.unique(np.concatenate([np.linspace(0.0, 2 * np.pi, count, endpoint=False)] + corner_angles))
         directions = np.column_stack([np.cos(angles), np.sin(angles)])
         exits = np.vstack([p.ray_exit_mm(centre, directions) for p in self.pieces])
         if np.isnan(exits).all(axis=0).any():
