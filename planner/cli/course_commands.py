@@ -155,8 +155,10 @@ def register(commands) -> None:
 
 def run_add_image(args) -> int:
     from planner.core.course import CourseError
-    from planner.core.course_imaging import (ImagingSession, OtherPatientError, SessionDateQuestion, SessionError,
-                                             SessionTime, check_same_patient)
+    from planner.core.course_imaging import OtherPatientError, SessionDateQuestion, SessionError, SessionTime
+    from planner.imaging import ImageLoadError
+    from planner.techniques.course_session import (OutlineProposalError, load_session_image, make_session,
+                                                   propose_session_outline)
 
     path = Path(args.plan)
     plan, record = _load_course(path)
@@ -166,37 +168,24 @@ def run_add_image(args) -> int:
     except (SessionError, CourseError) as err:
         raise InputError(str(err)) from None
     acquired_on = _date(args.date)
-    planning_image = _load_image(args.image)
-    image = planning_image.image
     try:
-        check_same_patient(plan.patient_id, plan.patient_name, image.patient_id, image.patient_name)
-    except OtherPatientError as err:
+        loaded = load_session_image(plan, args.image)
+    except (ImageLoadError, OtherPatientError) as err:
         raise InputError(str(err)) from None
-    notes = []
-    if not image.patient_id.strip() and not image.patient_name.strip():
-        notes.append("the image carries no patient identity: check it is this patient's; the plan's is recorded")
-    skin = planning_image.detected_skin
-    calibrated = image.calibration is not None
-    if not calibrated:
-        notes.append(f"the image has no mm scale: the session is kept, {_not_calibrated()}")
-    elif skin is None:
-        notes.append("no skin line found on the image (no entry echo): depth cannot be measured")
-    elif not skin.confirmed:
-        notes.append("the skin line detected is not confident (" + "; ".join(skin.doubts) + "): no depth is "
-                     "measured from it until it is confirmed in the window")
+    notes = list(loaded.notes)
     outline = None
-    if args.outline and not calibrated:
+    if args.outline and not loaded.calibrated:
         raise InputError(f"{args.image} has no mm scale: an outline in mm cannot be placed on it")
     if args.outline:
         outline = read_outline(Path(args.outline))
-    elif calibrated:
-        outline, note = _proposed_outline(plan, when, image, skin)
+    elif loaded.calibrated:
+        try:
+            outline, note = propose_session_outline(plan, when, loaded)
+        except OutlineProposalError as err:
+            raise InputError(f"{err}; give --outline FILE") from None
         notes.append(note)
     try:
-        session = ImagingSession(when, acquired_on, str(Path(args.image).resolve()),
-                                 image.calibration.source if calibrated else None,
-                                 image.patient_id or plan.patient_id, image.patient_name or plan.patient_name,
-                                 outline, skin if calibrated else None)
+        session = make_session(plan, when, acquired_on, loaded, outline)
         course = plan.course.with_session(session, confirm_date=args.confirm_date)
     except SessionDateQuestion as err:
         raise InputError(f"{err} If it is, give --confirm-date") from None
@@ -221,12 +210,6 @@ def _load_course(path: Path):
     if plan.course is None:
         raise CommandError(NO_COURSE)
     return plan, record
-
-
-def _not_calibrated() -> str:
-    from planner.core.course_imaging import NOT_CALIBRATED
-
-    return NOT_CALIBRATED
 
 
 def _load(path: Path):
@@ -258,37 +241,6 @@ def _load_image(path: str):
         return load_planning_image(path)
     except ImageLoadError as err:
         raise InputError(str(err)) from None
-
-
-def _proposed_outline(plan, when, image, skin):
-    """(outline, note): the proposal tool clicked at the centre of the previous outline (the last
-    session before this one with an outline, else the plan's), moved by the skin line's change of depth
-    at that outline's lateral centre; refused when there is nothing to seed it or it finds no lesion."""
-    from planner.core.outline import LesionOutline, OutlineError
-    from planner.imaging.lesion_proposal import ProposalError, propose_lesion_outline
-
-    earlier = [s for s in plan.course.sessions
-               if s.when.order_key < when.order_key and s.outline is not None and s.skin_surface is not None]
-    if earlier:
-        previous, previous_skin, source = earlier[-1].outline, earlier[-1].skin_surface, earlier[-1].when.label
-    elif plan.outline is not None and plan.skin_surface is not None:
-        previous, previous_skin, source = plan.outline, plan.skin_surface, "the plan"
-    else:
-        raise InputError("no earlier outline to start from: give the lesion outline with --outline FILE")
-    if skin is None:
-        raise InputError("no skin line on the image to move the earlier outline to: give --outline FILE")
-    centre_x = previous.lateral_centre_mm
-    shift = skin.depth_at(centre_x) - previous_skin.depth_at(centre_x)
-    moved = previous.translated(0.0, shift)
-    xs, ys = zip(*moved.vertices_mm)
-    seed = (centre_x, (min(ys) + max(ys)) / 2.0)
-    try:
-        outline = LesionOutline(propose_lesion_outline(image.frames[0], image.calibration, seed, skin.depth_at))
-    except (ProposalError, OutlineError) as err:
-        raise InputError(f"the outline proposed from {source}'s ({seed[0]:.1f}, {seed[1]:.1f}) mm failed: {err}; "
-                         f"give --outline FILE") from None
-    return outline, (f"outline proposed inside {source}'s outline moved {shift:+.2f} mm to this skin line; "
-                     f"check it in the window")
 
 
 # --------------------------------------------------------------------------------- start
