@@ -6,7 +6,7 @@ a re-planned course), delivered dose, the whole course's dose, BED and EQD2, ima
 table, the lesion's depth, width and area against the date with the fractions marked, and the baseline beside
 the latest session at one mm scale, aligned on the beam axis and the skin line, with their outlines and the
 plan's isodoses.
-Then the timeline (imaging sessions and fractions in date order), the fractions delivered, each against its
+Then the timeline (imaging sessions, fractions and re-plans in date order), the fractions delivered, each against its
 own phase's planned time and dose (Course.phase_at), the revisions (each re-plan and its reason), the response
 findings, the adaptation findings the caller passes in, and the schedule's findings.
 Every page carries the patient ID, the plan, "page i of n" and, when there is one, the recurrence mark.
@@ -37,6 +37,7 @@ from reportlab.platypus import KeepTogether, Spacer, Table, TableStyle
 
 import planner
 from planner.core.atomic import atomic_write_bytes
+from planner.core.course import CoursePhase
 from planner.core.course_imaging import ImagingSession, response_findings
 from planner.core.errors import PlannerError
 from planner.core.radiobiology import ALPHA_BETA_LATE_SKIN_GY, ALPHA_BETA_TUMOUR_GY
@@ -88,9 +89,11 @@ def _session_rank(when) -> float:
 
 
 def timeline(course) -> list[tuple[date, float, object]]:
-    """(date, order within the day, ImagingSession or FractionRecord), in date order."""
+    """(date, order within the day, ImagingSession, FractionRecord or the CoursePhase of a re-plan), in date order;
+    a re-plan from fraction N after the image after fraction N − 1 and before the one before fraction N."""
     items = [(s.acquired_on, _session_rank(s.when), s) for s in course.sessions]
     items += [(r.delivered_on, 2.0 * r.number + 0.5, r) for r in course.records]
+    items += [(p.started_on, 2.0 * p.first_fraction - 0.5, p) for p in course.later_phases]
     return sorted(items, key=lambda item: (item[0], item[1]))
 
 
@@ -118,6 +121,12 @@ def _timeline_table(course, s) -> Table:
             else:
                 rows.append([paragraph(day.isoformat(), s["body"]), paragraph(item.when.label, s["body"]),
                              *(paragraph(c, s["body"]) for c in measure_cells(measure)), where])
+        elif isinstance(item, CoursePhase):     # a re-plan
+            rows.append([paragraph(day.isoformat(), s["body"]), paragraph("re-plan", s["label"]),
+                         paragraph(f"from fraction {item.first_fraction}: {item.dose_per_fraction_gy:g} Gy in "
+                                   f"{item.planned_time_s:.1f} s per fraction, RT Plan {short_uid(item.rt_plan_uid)}",
+                                   s["body"]), "", "", paragraph(item.reason or "no reason recorded", s["small"])])
+            commands += [("SPAN", (2, r), (4, r)), ("BACKGROUND", (0, r), (-1, r), FRACTION_ROW_BG)]
         else:                           # a fraction delivered
             dose = course.fraction_dose_gy(item)
             rows.append([paragraph(day.isoformat(), s["body"]), paragraph(f"fraction {item.number}", s["label"]),
@@ -659,6 +668,7 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_resul
     course = plan.course
     suspected = [f for f in findings if f.kind == "suspected recurrence"]
     story = [paragraph(REPORT_TITLE, s["h1"])]
+    events = "imaging sessions, fractions and re-plans" if course.later_phases else "imaging sessions and fractions"
     if suspected:
         story += alert_boxes([Alert("refuse", RECURRENCE_MARK, " ".join(f.message for f in suspected),
                                     RECURRENCE_MARK)], s)
@@ -674,7 +684,7 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_resul
         story += [plot_title, paragraph("No imaging session in the course: nothing to plot.", s["body"])]
     story += [KeepTogether(_images(course, s, load, lambda session: placed_or_reason(
         dose_result, plan, session, no_dose="the report was made without the plan's dose"))),
-              paragraph("Timeline: imaging sessions and fractions in date order", s["h2"]), _timeline_table(course, s),
+              paragraph(f"Timeline: {events} in date order", s["h2"]), _timeline_table(course, s),
               *_fractions(course, s), *_revisions(course, s), *_findings(findings, adaptation_lines, s),
               *_schedule(course, s, today)]
     return story

@@ -272,9 +272,9 @@ REVISION_UID = "1.2.826.0.1.3680043.8.498.90233519870355716261804915272908450177
 REPLAN_REASON = "after fraction 2: the lesion lies 2.8 mm below the skin, deeper than the 90 % isodose (2.1 mm)"
 
 
-def phased_plan():
-    plan = a_plan([], records=FRACTION_DATES[:2])
-    revision = CoursePhase(REVISION_UID, 3, 3, 6.0, 96.0, REPLAN_REASON, date(2026, 11, 6))
+def phased_plan(sessions=(), replanned_on=date(2026, 11, 6)):
+    plan = a_plan(sessions, records=FRACTION_DATES[:2])
+    revision = CoursePhase(REVISION_UID, 3, 3, 6.0, 96.0, REPLAN_REASON, replanned_on)
     course = replace(plan.course, rt_plan_uid=FIRST_UID, later_phases=(revision,))
     course = course.record(FRACTION_DATES[2], 96.0, "RTT B", today=TODAY)
     return plan.with_course(course.record(FRACTION_DATES[3], 48.0, "RTT B", today=TODAY))
@@ -310,12 +310,28 @@ def test_a_replanned_course_shows_each_fraction_against_its_own_phase_and_the_ha
             f"fraction (before: 7 Gy in 120.0 s). Reason: {REPLAN_REASON}") in text
     assert (f"Re-planned 2026-11-06, RT Plan …{REVISION_UID[-12:]}: from fraction 3, 6 Gy in 96.0 s per fraction"
             in text)                                             # the row in the fractions table where it took over
+    # In the timeline, between fractions 2 and 3.
+    replan_row = (f"2026-11-06 re-plan from fraction 3: 6 Gy in 96.0 s per fraction, RT Plan …{REVISION_UID[-12:]} "
+                  f"{REPLAN_REASON}")
+    assert "Timeline: imaging sessions, fractions and re-plans in date order" in text
+    assert text.index("fraction 2 7.00 Gy delivered") < text.index(replan_row) < text.index("fraction 3 6.00 Gy")
+
+
+def test_a_replan_made_the_day_of_an_image_follows_it_in_the_timeline():
+    sessions = five_sessions(["/a.dcm", "/b.dcm"])                 # "after fraction 2" is imaged on 2026-11-05
+    course = phased_plan(sessions, replanned_on=date(2026, 11, 5)).course
+    labels = [item.when.label if hasattr(item, "when") else
+              f"fraction {item.number}" if hasattr(item, "number") else f"re-plan from {item.first_fraction}"
+              for _, _, item in timeline(course)]
+    assert labels == ["baseline", "fraction 1", "fraction 2", "after fraction 2", "re-plan from 3", "fraction 3",
+                      "fraction 4", "after fraction 5", "follow-up week 4", "follow-up week 12"]
 
 
 def test_a_course_never_replanned_says_so_and_keeps_its_one_line_prescription(tmp_path):
     text = " ".join(pdf_text(write(course_plan(()), tmp_path)))
     assert "5 × 7 Gy = 35.00 Gy, 120.0 s per fraction" in text and "RT Plan" not in text
     assert "Revisions None: every fraction is planned under the first plan." in text
+    assert "Timeline: imaging sessions and fractions in date order" in text
     # Five fractions of 7 Gy, the third at 60 of 120 s (3.5 Gy): BED3 = 4 · 7 (1 + 7/3) + 3.5 (1 + 3.5/3) = 100.92 Gy;
     # EQD2 at α/β 10 = (4 · 7 · 1.7 + 3.5 · 1.35) / 1.2 = 52.325 / 1.2 = 43.60 Gy.
     bed3 = 4 * 7.0 * (1 + 7.0 / 3) + 3.5 * (1 + 3.5 / 3)
