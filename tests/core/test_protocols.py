@@ -88,6 +88,14 @@ def test_other_mistakes_are_named():
     with pytest.raises(ProtocolError, match=r"goals\[2\]\.limit is 190 %: a volume is at most 100 %"):
         parse_protocol(data)
     data = raw("spine-sbrt-16gy-1fx")
+    data["structures"][1]["aliases"] = "Cord"
+    with pytest.raises(ProtocolError, match=r"structures\[1\]\.aliases must be a list of names"):
+        parse_protocol(data)
+    data = raw("spine-sbrt-16gy-1fx")
+    data["goals"][1]["id"] = data["goals"][0]["id"]
+    with pytest.raises(ProtocolError, match="goal id cord-d0.03cc is used twice"):
+        parse_protocol(data)
+    data = raw("spine-sbrt-16gy-1fx")
     data["alpha_beta_gy"]["Cord"] = {"value": 2, "source": "s"}
     with pytest.raises(ProtocolError, match=r"alpha_beta_gy\.Cord is not one of the protocol's structures"):
         parse_protocol(data)

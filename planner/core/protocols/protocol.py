@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from planner.core.errors import PlannerError
 from planner.core.inverse_plan import DVH_KINDS, OBJECTIVE_KINDS
@@ -117,7 +119,7 @@ class Protocol:
     structures: tuple[ProtocolStructure, ...]
     derived: tuple[DerivedStructure, ...]
     goals: tuple[Goal, ...]
-    alpha_beta_gy: dict
+    alpha_beta_gy: Mapping[str, Sourced]   # read-only (MappingProxyType)
     extra_objectives: tuple[GoalObjective, ...] = ()
     verification: str = ""
 
@@ -168,7 +170,7 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
     read = _Reader(where)
     structures = tuple(ProtocolStructure(read.text(s, f"structures[{i}].name"),
                                          read.choice(s, f"structures[{i}].role", ROLES),
-                                         tuple(s.get("aliases", ())))
+                                         read.names(s, f"structures[{i}].aliases"))
                        for i, s in enumerate(read.items(data, "structures")))
     names = [s.name for s in structures]
     doubled = sorted({n for n in names if names.count(n) > 1})
@@ -186,6 +188,9 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
     if target not in known:
         raise ProtocolError(f"{where}: prescription.target {target!r} is not one of the protocol's structures")
     goals = tuple(read.goal(g, f"goals[{i}]", known) for i, g in enumerate(read.items(data, "goals")))
+    ids = [g.id for g in goals]
+    if len(set(ids)) != len(ids):
+        raise ProtocolError(f"{where}: goal id {next(i for i in ids if ids.count(i) > 1)} is used twice")
     fractions = read.sourced(prescription, "prescription.fractions")
     if fractions.value < 1 or fractions.value != int(fractions.value):
         raise ProtocolError(f"{where}: prescription.fractions must be a whole number ≥ 1")
@@ -198,7 +203,7 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
                   for i, o in enumerate(data.get("objectives", [])))
     return Protocol(read.text(data, "id"), read.text(data, "version"), read.text(data, "title"), target,
                     read.sourced(prescription, "prescription.dose_gy"), fractions, structures, derived, goals,
-                    alpha_beta, extra, str(data.get("verification", "")))
+                    MappingProxyType(alpha_beta), extra, str(data.get("verification", "")))
 
 
 def _refuse_unknown_keys(data: dict, where: str) -> None:
@@ -267,6 +272,13 @@ class _Reader:
             self.fail(f"{path} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def names(self, data: dict, path: str) -> tuple[str, ...]:
+        """An optional list of names (empty when absent)."""
+        value = data.get(path.rsplit(".", 1)[-1], [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.fail(f"{path} must be a list of names")
+        return tuple(value)
+
     def sourced(self, data: dict, path: str) -> Sourced:
         node = data.get(path.rsplit(".", 1)[-1]) if isinstance(data, dict) else None
         if not isinstance(node, dict) or "value" not in node:
@@ -279,7 +291,7 @@ class _Reader:
     def derived(self, d: dict, path: str) -> DerivedStructure:
         name, base = self.text(d, f"{path}.name"), self.text(d, f"{path}.base")
         margin = self.sourced(d, f"{path}.margin_mm") if "margin_mm" in d else None
-        subtract = tuple(d.get("subtract", ()))
+        subtract = self.names(d, f"{path}.subtract")
         if (margin is None) == (not subtract):
             self.fail(f"{path} must give either margin_mm (grow {base}) or subtract (a list of structures)")
         return DerivedStructure(name, base, margin, subtract)
