@@ -7,7 +7,10 @@ or nothing is not possible over a network: every object is listed with what the 
 C-FIND then lists it (a success answer is not proof: Orthanc answers success for an instance its filter
 drops), and the course object is stored only when everything it names is on the PACS, so a PACS never holds
 a course whose parts it lacks. ``course fetch --pacs ... --patient-id ID --out DIR`` rebuilds the course into an empty
-folder from the PACS alone (planner.dicom.course_fetch); `planner course show DIR/plan.json` then shows it.
+folder from the PACS alone (planner.dicom.course_fetch); `planner course show DIR/plan.json` then shows it. The fetch
+says which RT Plan it took (the current one of a re-planned course, and the earlier phases' RT Plans) and its
+signature status and treatment verdict, judged with the trusted certificates as `planner review` judges them
+(--trust); a broken or unreadable RT Plan is refused in one line (exit 1): a plan file is never built from it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
 from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument,
-                                add_pacs_arguments, pacs_node, print_json)
+                                add_pacs_arguments, add_trust_argument, pacs_node, print_json, treatment_json,
+                                treatment_lines, trusted_certificates)
 
 
 def register(sub) -> None:
@@ -40,12 +44,15 @@ def register(sub) -> None:
                            description="C-FIND the patient's studies, C-GET the newest Planner course object of the "
                                        "patient's plan and everything it names, and write DIR/plan.json with the "
                                        "package, session images and treatment records beside it. A missing object "
-                                       "is named and nothing is written.")
+                                       "is named and nothing is written. The plan file is built from the plan the "
+                                       "RT Plan embeds: its signatures are checked as `planner review` checks them "
+                                       "and said; a broken signature is refused (exit 1).")
     add_pacs_arguments(fetch)
     fetch.add_argument("--patient-id", required=True, metavar="ID", help="the patient's ID, exactly")
     fetch.add_argument("--out", required=True, metavar="DIR", help="an empty or new folder to write the course into")
     fetch.add_argument("--rt-plan", default=None, metavar="UID",
                        help="the RT Plan's SOP Instance UID, when the patient has courses of several plans")
+    add_trust_argument(fetch)
     add_json_argument(fetch)
     fetch.set_defaults(run=run_course_fetch)
 
@@ -140,22 +147,31 @@ def _confirmed(node, rows: list[dict], named: dict[str, str], refs) -> bool:
 
 
 def run_course_fetch(args) -> int:
-    from planner.dicom.course_fetch import CourseFetchError, CourseNotOnPacs, fetch_course
+    from planner.dicom.course_fetch import BrokenPlanNotFetched, CourseFetchError, CourseNotOnPacs, fetch_course
     from planner.dicom.network import PacsError
 
     node = pacs_node(args)
+    trusted = trusted_certificates(args.trust)
     try:
-        fetched = fetch_course(node, args.patient_id, Path(args.out), rt_plan_uid=args.rt_plan)
-    except (CourseNotOnPacs, PacsError) as err:
+        fetched = fetch_course(node, args.patient_id, Path(args.out), rt_plan_uid=args.rt_plan,
+                               trusted_certificates=trusted)
+    except (CourseNotOnPacs, BrokenPlanNotFetched, PacsError) as err:
         raise CommandError(f"not fetched: {err}") from None
     except CourseFetchError as err:
         raise InputError(str(err)) from None
+    signed = fetched.signed
     if args.json:
         print_json({"pacs": str(node), "plan": str(fetched.plan_path), "rt_plan": fetched.rt_plan_uid,
-                    "course_object": fetched.course_object_uid, "sent_at": fetched.sent_at,
+                    "earlier_rt_plans": list(fetched.earlier_rt_plans), "course_object": fetched.course_object_uid,
+                    "sent_at": fetched.sent_at, "signature": signed.status.value, **treatment_json(signed),
                     "files": [str(f) for f in fetched.files]})
         return EXIT_OK
-    print(f"course of RT Plan {fetched.rt_plan_uid} (sent {fetched.sent_at}) written to {fetched.plan_path}:")
+    earlier = (f", re-planned from RT Plan {', '.join(fetched.earlier_rt_plans)}" if fetched.earlier_rt_plans else "")
+    print(f"course of RT Plan {fetched.rt_plan_uid} (the current plan{earlier}; sent {fetched.sent_at}) "
+          f"written to {fetched.plan_path}")
+    print(f"  signatures: {signed.status.value}")
+    print(*treatment_lines(signed), sep="\n")
+    print("files:")
     for file in fetched.files:
         print(f"  {file.name}")
     return EXIT_OK

@@ -109,6 +109,13 @@ def terminal_available() -> bool:
 
 # --------------------------------------------------------------------------------- trust and treatment
 
+def add_trust_argument(parser) -> None:
+    """--trust CERT (repeatable): what trusted_certificates adds to the trust store."""
+    parser.add_argument("--trust", action="append", default=[], metavar="CERT",
+                        help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; repeatable. "
+                             "The certificates trusted in the window (by fingerprint) are trusted too")
+
+
 def trusted_certificates(paths) -> tuple:
     """The certificates trusted by fingerprint in the trust store (as in the window) and those in
     the PEM files given (--trust); a store or file that cannot be read is an input error."""

@@ -7,7 +7,9 @@ PACS lists every object it names, then C-GET those and write a folder `planner c
 original:
 
     plan.json        the plan embedded in the RT Plan, with the course object's course; its image paths
-                     point into this folder
+                     point into this folder. The RT Plan is opened as `planner review` opens it
+                     (planner.dicom.signed_plan, with the workstation's trusted certificates): its
+                     signature status and verdict are returned, and a broken signature is refused
     RTPLAN.dcm  RTSTRUCT.dcm  RTDOSE.dcm  US.dcm      the plan package, as stored
     SESSION-<when>.dcm                                each session's image ("SESSION-after-2.dcm")
     RTRECORD-Fnn.dcm                                  each fraction's treatment record
@@ -33,14 +35,16 @@ from pydicom.uid import RawDataStorage
 
 from planner.core.course import CourseError, course_from_dict
 from planner.core.errors import PlannerError
+from planner.core.plan import Plan
 from planner.core.plan_file import save_plan
 
-from .course_objects import (COURSE_FILE, RECORD_FILE, CourseObjectError, CoursePayload, InstanceRef,
-                             read_course_object, session_file)
+from .course_objects import COURSE_FILE, CourseObjectError, CoursePayload, InstanceRef, read_course_object, session_file
 from .export import RT_PLAN_FILE, ULTRASOUND_FILE
 from .network import InstanceSummary, find_instances, find_studies, retrieve_instance
 from .pacs_settings import PacsNode
-from .plan_payload import PlanPayloadError, read_plan_payload
+from .signatures import SignatureStatus
+from .signed_plan import ClinicPolicyError, SignedPlan, SignedPlanError, open_signed_plan
+from .treatment_record import RECORD_FILE
 
 PLAN_FILE = "plan.json"
 
@@ -53,19 +57,31 @@ class CourseNotOnPacs(CourseFetchError):
     """The PACS lacks the course, or an object the course names; the message names it."""
 
 
+class BrokenPlanNotFetched(CourseFetchError):
+    """The course's RT Plan on the PACS has a broken signature, or cannot be opened: no plan file is built
+    from what nobody signed."""
+
+
 @dataclass(frozen=True)
 class FetchedCourse:
+    """What was written; ``signed``: the RT Plan as opened (signature status and treatment verdict), the plan
+    file's source; ``earlier_rt_plans``: the RT Plans of the course's earlier phases (a re-planned course)."""
+
     plan_path: Path
     files: tuple[Path, ...]
     rt_plan_uid: str
     course_object_uid: str
     sent_at: str
+    signed: SignedPlan
+    earlier_rt_plans: tuple[str, ...]
 
 
-def fetch_course(node: PacsNode, patient_id: str, out_dir, *, rt_plan_uid: str | None = None) -> FetchedCourse:
+def fetch_course(node: PacsNode, patient_id: str, out_dir, *, rt_plan_uid: str | None = None,
+                 trusted_certificates=()) -> FetchedCourse:
     """Write the course of ``patient_id`` (the plan ``rt_plan_uid``, needed only when the patient has
-    courses of several plans) into the empty or new folder ``out_dir``. CourseFetchError in one line,
-    PacsError when the PACS fails; nothing is left in ``out_dir`` then."""
+    courses of several plans) into the empty or new folder ``out_dir``; its RT Plan's signatures judged
+    against ``trusted_certificates``. CourseFetchError in one line (BrokenPlanNotFetched for a broken
+    signature), PacsError when the PACS fails; nothing is left in ``out_dir`` then."""
     out = Path(out_dir)
     if not patient_id.strip() or any(ch in patient_id for ch in "*?\\"):
         raise CourseFetchError(f"the patient ID must be one exact ID (no wildcard), got {patient_id!r}")
@@ -88,16 +104,18 @@ def fetch_course(node: PacsNode, patient_id: str, out_dir, *, rt_plan_uid: str |
         for name, (ref, _) in wanted.items():
             got = retrieve_instance(node, instances[ref.sop_instance], staging / "objects")
             os.replace(got, folder / name)
-        plan, record = _plan(folder, payload, out)
-        save_plan(folder / PLAN_FILE, plan, calculation_record=record)
+        signed = _signed_plan(folder, payload, tuple(trusted_certificates))
+        save_plan(folder / PLAN_FILE, _plan(signed, payload, out), calculation_record=signed.calculation_record)
         if out.exists():
             out.rmdir()
         os.replace(folder, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     files = tuple(sorted(out / name for name in (*wanted, PLAN_FILE)))
+    earlier = tuple(dict.fromkeys(phase.rt_plan_uid for phase in _phases(payload)
+                                  if phase.rt_plan_uid not in ("", payload.rt_plan.sop_instance)))
     return FetchedCourse(out / PLAN_FILE, files, payload.rt_plan.sop_instance, payload.sop_instance_uid,
-                         payload.sent_at)
+                         payload.sent_at, signed, earlier)
 
 
 def _chosen_course(node: PacsNode, patient_id: str, instances: dict[str, InstanceSummary], folder: Path,
@@ -166,12 +184,26 @@ def _wanted(chosen: CoursePayload) -> dict[str, tuple[InstanceRef, str]]:
     return wanted
 
 
-def _plan(folder: Path, chosen: CoursePayload, out: Path):
-    """(plan, calculation record) embedded in the RT Plan, with the course object's course, its images in ``out``."""
+def _signed_plan(folder: Path, chosen: CoursePayload, trusted: tuple) -> SignedPlan:
+    """The fetched RT Plan opened as `planner review` opens it; refused when a signature is broken or the
+    plan is not a surface plan (a course's). Messages name the RT Plan, not the hidden staging folder."""
+    file, name = folder / RT_PLAN_FILE, f"{RT_PLAN_FILE} (RT Plan {chosen.rt_plan.sop_instance}) from the PACS"
     try:
-        plan, record = read_plan_payload(dcmread(folder / RT_PLAN_FILE))
-    except (PlanPayloadError, InvalidDicomError, OSError) as exc:
-        raise CourseFetchError(f"the RT Plan {chosen.rt_plan.sop_instance} from the PACS: {exc}") from None
+        signed = open_signed_plan(file, trusted)
+    except ClinicPolicyError as err:   # this workstation's settings: the user's to mend
+        raise CourseFetchError(f"{str(err).replace(str(file), name)}; nothing was written") from None
+    except SignedPlanError as err:     # damaged or garbled on the PACS: as refused as a broken signature
+        raise BrokenPlanNotFetched(f"{str(err).replace(str(file), name)}; nothing was written") from None
+    if signed.status is SignatureStatus.BROKEN:
+        raise BrokenPlanNotFetched(f"{name}: {signed.message}; the course is not rebuilt from a broken plan, "
+                                   f"nothing was written")
+    if not isinstance(signed.plan, Plan):
+        raise CourseFetchError(f"{name} holds an IMRT plan, not a plan with a treatment course; nothing was written")
+    return signed
+
+
+def _plan(signed: SignedPlan, chosen: CoursePayload, out: Path) -> Plan:
+    """The plan embedded in the RT Plan, with the course object's course, its images in ``out``."""
     course = dict(chosen.course)
     sessions = [dict(s) for s in course.get("sessions", [])]
     for session in sessions:
@@ -181,9 +213,10 @@ def _plan(folder: Path, chosen: CoursePayload, out: Path):
         session["image_path"] = str(out / session_file(session["when"]))
     course["sessions"] = sessions
     try:
-        return dataclasses.replace(plan, image_path=str(out / ULTRASOUND_FILE), course=course_from_dict(course)), record
+        return dataclasses.replace(signed.plan, image_path=str(out / ULTRASOUND_FILE), course=course_from_dict(course))
     except CourseError as err:
         raise CourseFetchError(f"the course in course object {chosen.sop_instance_uid}: {err}") from None
 
 
-__all__ = ["CourseFetchError", "CourseNotOnPacs", "FetchedCourse", "choose_course", "fetch_course"]
+__all__ = ["BrokenPlanNotFetched", "CourseFetchError", "CourseNotOnPacs", "FetchedCourse", "choose_course",
+           "fetch_course"]

@@ -56,12 +56,12 @@ from .export import RT_DOSE_FILE, RT_PLAN_FILE, RT_STRUCTURE_SET_FILE, ULTRASOUN
 from .identity import ExportIdentity, dicom_date, encode, new_dataset, new_uid, patient_study_of, referenced
 from .network import holds_instance
 from .plan_payload import PRIVATE_GROUP
+from .treatment_record import RECORD_FILE   # as `planner course record-fraction` names them beside the plan
 
 COURSE_CREATOR = "PLANNER COURSE 1"   # the layout's version is the creator's: a new layout gets a new creator
 COURSE_ELEMENT = 0x00                 # (3259,xx00) UT: the payload JSON
 PAYLOAD_FORMAT = "planner-course-object"
 PAYLOAD_VERSION = 1
-RECORD_FILE = "RTRECORD-F{number:02d}.dcm"   # as `planner course record-fraction` names them beside the plan
 COURSE_SERIES_NUMBER = 905            # treatment records 904 (planner.dicom.treatment_record)
 IMAGE_SERIES_NUMBER = 906             # converted session pictures
 COURSE_FILE = "COURSE.dcm"
@@ -351,7 +351,7 @@ def _referenced_instances(refs: list[tuple[InstanceRef, Dataset]]) -> Sequence:
     return Sequence(items)
 
 
-__all__ = ["COURSE_CREATOR", "COURSE_FILE", "RECORD_FILE", "CourseFile", "CourseObjectError", "CourseObjects",
+__all__ = ["COURSE_CREATOR", "COURSE_FILE", "CourseFile", "CourseObjectError", "CourseObjects",
            "CoursePayload", "InstanceRef", "build_course_object", "not_held", "prepare_course_objects",
            "read_course_object",
            "session_file"]

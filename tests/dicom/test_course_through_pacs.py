@@ -6,6 +6,7 @@ named by the send, which then keeps the course object back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections import Counter
@@ -16,10 +17,16 @@ from pydicom import dcmread
 from pydicom.uid import (RawDataStorage, RTBeamsTreatmentRecordStorage, RTDoseStorage, RTPlanStorage,
                          RTStructureSetStorage, SecondaryCaptureImageStorage, UltrasoundImageStorage)
 
+from planner.core.plan_file import load_plan
+from planner.dicom.course_objects import prepare_course_objects
+from planner.dicom.network import send_files
+from planner.dicom.pacs_settings import PacsNode
+from tests.cli.test_course_replan import course_package, sign_review_approve  # noqa: F401  (the re-planned course)
 from tests.cli_runner import planner
 from tests.dicom import orthanc_server
 from tests.dicom.export_fixtures import dciodvfy
 from tests.dicom.orthanc_server import orthanc_available, running_orthanc
+from tests.dicom.signature_fixtures import flip_byte_after, requires_dcmsign
 from tests.dicom.test_course_objects import LATERALITY_WARNING, PRIVATE_SCHEME_WARNING, build_course_package
 
 pytestmark = pytest.mark.skipif(not orthanc_available() or shutil.which("dciodvfy") is None,
@@ -87,7 +94,11 @@ def test_the_course_rebuilt_from_orthanc_on_a_second_instance_equals_the_origina
     fetched = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
                       "--out", out, "--json", env=env)
     assert fetched.returncode == 0, fetched.stderr
-    assert json.loads(fetched.stdout)["plan"] == str(out / "plan.json")
+    said = json.loads(fetched.stdout)
+    assert said["plan"] == str(out / "plan.json") and said["earlier_rt_plans"] == []
+    # sent as a draft (--draft): the fetch says so, from the RT Plan's (absent) signatures
+    assert (said["signature"], said["treatable"], said["treatable_message"]) == ("unsigned (draft)", False,
+                                                                                 "draft: not signed")
     rebuilt = shown(out / "plan.json", env=env)
 
     # not vacuous: two sessions measured (the PNG is not calibrated), three fractions of 90, 90 and 84 s
@@ -196,3 +207,107 @@ def test_an_object_the_pacs_drops_is_named_and_the_course_object_is_not_sent(pla
                                                                          "the course object"]
     assert Counter(held.values()) == EXPECTED_CLASSES - Counter({SecondaryCaptureImageStorage: 1, RawDataStorage: 1})
     assert dropped["sop_instance_uid"] not in held
+
+
+# ------------------------------------------------------------------------------------------ a re-planned course
+
+@pytest.fixture(scope="module")
+def replanned(course_package, tmp_path_factory):
+    """tests/cli/test_course_replan's course (5 × 7 Gy at 70 kV, 2 fractions, a deeper lesion after:2), re-planned
+    at 100 kV, the revision signed by a physician and approved by a physicist, fraction 3 recorded on it.
+    Returns (first package's plan file, revision's plan file, the two signers' certificates)."""
+    root = tmp_path_factory.mktemp("replanned")
+    first = Path(shutil.copytree(course_package, root / "first"))
+    revision = root / "revision"
+    ran = planner("course", "replan", first / "plan.json", "--session", "after:2", "--out", revision,
+                  "--energy-kv", "100")
+    assert ran.returncode == 0, ran.stderr
+    sign_review_approve(revision, root)
+    ran = planner("course", "record-fraction", revision / "plan.json", "--date", dt.date.today().isoformat(),
+                  "--time-min", "1.5", "--operator", "Lee^Ann")
+    assert ran.returncode == 0, ran.stderr
+    return first / "plan.json", revision / "plan.json", sorted(root.glob("*_cert.pem"))
+
+
+def trust(certificates) -> list:
+    return [arg for cert in certificates for arg in ("--trust", cert)]
+
+
+@requires_dcmsign
+def test_a_replanned_course_rebuilt_from_orthanc_is_the_revision_with_both_phases(replanned, tmp_path):
+    """Sent from the first plan's folder (2 fractions; as it is after the re-plan, its course marked superseded) and
+    from the signed and approved revision's after fraction 3: both RT Plans and both course objects are on the PACS; the fetch takes the revision's course, says so
+    and what its signatures are, and `course show` of it equals the original's (both phases, three fractions, the
+    whole course's dose, BED and EQD2)."""
+    first, revision, certificates = replanned
+    first_uid = str(dcmread(first.parent / "RTPLAN.dcm").SOPInstanceUID)
+    revision_uid = str(dcmread(revision.parent / "RTPLAN.dcm").SOPInstanceUID)
+    with running_orthanc(tmp_path / "pacs") as orthanc:
+        sent = [planner("course", "send", plan, "--pacs", pacs(orthanc), "--audit-db", tmp_path / "audit.sqlite",
+                        *extra) for plan, extra in ((first, ("--draft",)), (revision, ()))]
+        assert [r.returncode for r in sent] == [0, 0], [r.stdout + r.stderr for r in sent]
+        classes = stored_classes(orthanc)
+        out, env = tmp_path / "b-course", second_instance(tmp_path)
+        original = shown(revision)
+        fetched = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
+                          "--out", out, "--json", *trust(certificates), env=env)
+        said = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
+                       "--out", tmp_path / "c-course", *trust(certificates), env=env)
+    assert {uid: classes.get(uid) for uid in (first_uid, revision_uid)} == dict.fromkeys((first_uid, revision_uid),
+                                                                                     RTPlanStorage)
+    assert Counter(classes.values())[RawDataStorage] == 2     # a course object of each plan
+    assert fetched.returncode == 0, fetched.stderr
+    result = json.loads(fetched.stdout)
+    assert (result["rt_plan"], result["earlier_rt_plans"]) == (revision_uid, [first_uid])
+    verified = planner("verify", revision.parent / "RTPLAN.dcm", *trust(certificates), "--json")
+    verdict = json.loads(verified.stdout)
+    assert (result["signature"], result["treatable"], result["reviewed"]) == ("signed", True, True)
+    assert result["treatable_message"] == verdict["treatable_message"] and verdict["status"] == "signed"
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.splitlines()[:2] == [
+        f"course of RT Plan {revision_uid} (the current plan, re-planned from RT Plan {first_uid}; sent "
+        f"{result['sent_at']}) written to "
+        f"{tmp_path / 'c-course' / 'plan.json'}", "  signatures: signed"]
+
+    rebuilt = shown(out / "plan.json", env=env)
+    # not vacuous: two phases (70 kV for fractions 1-2, the revision from 3), three fractions given
+    assert [(p["first_fraction"], p["fractions"]) for p in original["phases"]] == [(1, 2), (3, 3)]
+    assert [f["number"] for f in original["fractions"]] == [1, 2, 3]
+    assert {"phases", "fractions", "course_dose", "biological"} <= original.keys()
+    assert Path(rebuilt.pop("plan")) == out / "plan.json" and Path(original.pop("plan")) == revision
+    for mine, theirs in zip(rebuilt["fractions"], original["fractions"]):
+        assert Path(mine.pop("record")) == out / Path(theirs.pop("record")).name
+    for mine, theirs in zip(rebuilt["sessions"], original["sessions"]):
+        assert Path(mine.pop("image")).parent == out and Path(theirs.pop("image")).is_file()
+    assert rebuilt.keys() == original.keys()
+    for key in original:   # phases, fractions with their doses, course_dose, biological, sessions, findings
+        assert rebuilt[key] == original[key], key
+    for number in (1, 2, 3):   # each record as written, the first two of the first RT Plan, the third of the revision
+        mine = dcmread(out / f"RTRECORD-F{number:02d}.dcm")
+        assert mine == dcmread(revision.parent / f"RTRECORD-F{number:02d}.dcm")
+        assert mine.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID == (first_uid if number < 3 else revision_uid)
+
+
+@requires_dcmsign
+@pytest.mark.parametrize("offset, why", [
+    (0, "the signed data changed since signing — refused for treatment"),    # 7 Gy → 6 Gy: still a plan
+    (1, "is an RT Plan Planner cannot open: the embedded plan is garbled")])  # 7.0 → 7/0: not JSON
+def test_a_course_whose_rt_plan_signature_is_broken_is_not_rebuilt(replanned, tmp_path, offset, why):
+    """The revision's RT Plan changed after signing (one byte of its embedded plan) and stored with its course
+    straight through C-STORE (course send refuses a broken plan): the fetch names it in one line, writes nothing."""
+    _, revision, certificates = replanned
+    folder = Path(shutil.copytree(revision.parent, tmp_path / "broken"))
+    flip_byte_after(folder / "RTPLAN.dcm", b'"dose_per_fraction_gy":', offset)
+    objects = prepare_course_objects(load_plan(folder / "plan.json"), folder, tmp_path)
+    files = [folder / name for name in ("RTPLAN.dcm", "RTSTRUCT.dcm", "RTDOSE.dcm", "US.dcm")]
+    with running_orthanc(tmp_path / "pacs") as orthanc:
+        report = send_files(PacsNode(orthanc.host, orthanc.dicom_port, orthanc.ae_title, "PLANNER", 10),
+                            [*files, *(part.path for part in objects.parts), objects.course_object.path])
+        assert all(outcome.stored for outcome in report.outcomes)
+        out = tmp_path / "b-course"
+        result = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", shown(revision)["patient"]["id"],
+                         "--out", out, *trust(certificates), env=second_instance(tmp_path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"RTPLAN.dcm (RT Plan {objects.rt_plan_uid}) from the PACS" in result.stderr and why in result.stderr
+    assert result.stderr.endswith("nothing was written\n")
+    assert not out.exists() and list(tmp_path.glob(".b-course*")) == []
