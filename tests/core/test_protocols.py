@@ -123,6 +123,16 @@ def test_the_goal_to_objective_rule():
         Objective("Cord", "max_dose", 10.0, weight=1000.0),
         Objective("PTV_Opt", "min_dose", 16.0, weight=300.0),
     )
+    # with the cord's volume known (1.4 cc), each absolute-volume limit is the DVH point it states
+    assert starting_objectives(sbrt, volumes_cc={"SpinalCord": 1.4})[:2] == (
+        Objective("SpinalCord", "max_dvh", 14.0, weight=1000.0, volume_fraction=0.03 / 1.4),
+        Objective("SpinalCord", "max_dvh", 10.0, weight=1000.0, volume_fraction=0.35 / 1.4),
+    )
+    # a cord smaller than the goal's volume: the whole cord below the limit
+    assert starting_objectives(sbrt, volumes_cc={"SpinalCord": 0.3})[1] == Objective("SpinalCord", "max_dose", 10.0,
+                                                                                      weight=1000.0)
+    conventional = starting_objectives(load_protocol("spine-imrt-50gy-25fx"))
+    assert conventional[-1] == Objective("PTV", "max_dvh", 55.0, weight=30.0, volume_fraction=0.10)   # D10 <= 55
     data = raw("spine-sbrt-16gy-1fx")
     # a V_x <= p % goal -> max_dvh; Dmean -> mean_dose; a lower goal without its own term -> min_dose
     data["goals"] = [
