@@ -450,16 +450,18 @@ def _clock_time(text: str | None, delivered_on: date) -> tuple[_dt.time, list[st
 
 def run_replan(args) -> int:
     from planner.core.course_imaging import SessionError, SessionTime
-    from planner.core.plan_file import save_plan
     from planner.dicom.export import RT_PLAN_FILE
+    from planner.dicom.treatment_record import RECORD_FILE
     from planner.core.course import CourseError
+    from planner.review.adaptation import NOT_JUDGED, adaptation_findings
     from planner.review.revision import PlanRevision, RevisionError, write_revision
     from planner.techniques.interface import UnknownChoice
     from planner.techniques.registry import discover_techniques
-    from planner.techniques.replan import ReplanError, replanned_course, revised_plan
+    from planner.techniques.replan import (ReplanError, complete_replan, replan_dose, replan_reason, replan_time_s,
+                                           replanned_course, revised_plan, rt_plan_identity)
 
     path = Path(args.plan)
-    plan, old_calculation = _load_course(path)
+    plan, _ = _load_course(path)
     try:
         when = SessionTime.parse(args.session)
     except SessionError as err:
@@ -468,33 +470,27 @@ def run_replan(args) -> int:
     if session is None:
         raise InputError(f"the course holds no image at {when.label}: add it with `planner course add-image` first")
     rt_plan_path = path.parent / RT_PLAN_FILE
-    predecessor_uid, predecessor_status = _rt_plan_identity(rt_plan_path, path)
     registry = discover_techniques()
     try:   # the refusals of planner.techniques.replan, the course and the revision: one line, nothing written
+        predecessor_uid, predecessor_status = rt_plan_identity(rt_plan_path)
         technique = registry.get(plan.setup.technique_id)
         energy_id, applicator_id = _unit_ids(technique, plan, args.energy_kv, args.applicator_mm)
         revised = revised_plan(plan, technique, session, predecessor_uid, energy_id=energy_id,
                                applicator_id=applicator_id)
         planning_image = _load_image(session.image_path)
-        dose = dose_on_image(revised, planning_image, technique, session.image_path)
-        minutes = _time_per_fraction_min(dose, "the re-plan cannot be written")
-        reason = _replan_reason(plan, registry, session)
-        course = replanned_course(plan.course, revised, predecessor_uid, minutes * 60.0, reason, date.today())
+        dose = replan_dose(revised, planning_image, technique)
+        reason = replan_reason((f.message for f in adaptation_findings(plan, registry, session)
+                                if f.kind != NOT_JUDGED), session)
+        course = replanned_course(plan.course, revised, predecessor_uid, replan_time_s(dose), reason, date.today())
         revision = PlanRevision(plan=plan, predecessor_uid=predecessor_uid, predecessor_path=rt_plan_path,
                                 predecessor_status=predecessor_status)
         package = write_revision(args.out, revision, revised, dose, planning_image, technique)
     except (ReplanError, CourseError, UnknownChoice, RevisionError) as err:
         raise InputError(f"not re-planned: {err}") from None
-    course = course.with_current_rt_plan_uid(package.rt_plan_uid)
-    calculation = json.loads(package.plan_file.read_text(encoding="utf-8")).get("calculation_record")
-    superseded = plan.with_course(plan.course.superseded(package.rt_plan_uid, str(Path(package.folder).resolve())))
     try:   # the revision complete (its records, then its course) before the old plan file is marked superseded
-        _copy_records(path.parent, Path(package.folder), course)
-        save_plan(package.plan_file, revised.with_course(course), calculation_record=calculation)
-        save_plan(path, superseded, calculation_record=old_calculation)
-    except OSError as err:
-        raise CommandError(f"the revision was written to {package.folder} but the course could not follow it "
-                           f"({err.strerror or err}): remove {package.folder} and re-plan again") from None
+        course = complete_replan(path, plan, revised, course, package.rt_plan_uid, package.plan_file, RECORD_FILE)
+    except ReplanError as err:
+        raise CommandError(str(err)) from None
     result = {"plan": str(package.plan_file), "rt_plan": str(package.rt_plan), "rt_plan_uid": package.rt_plan_uid,
               "approval_status": "UNAPPROVED", "predecessor_uid": predecessor_uid,
               "predecessor_status": predecessor_status, "energy": revised.setup.energy_id,
@@ -516,36 +512,6 @@ def run_replan(args) -> int:
     return EXIT_OK
 
 
-def _copy_records(source: Path, target: Path, course) -> None:
-    """The delivered fractions' treatment records beside the old plan file, copied byte for byte (module doc)."""
-    import shutil
-
-    from planner.dicom.treatment_record import RECORD_FILE
-
-    for record in course.records:
-        name = RECORD_FILE.format(number=record.number)
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
-
-
-def _rt_plan_identity(rt_plan_path: Path, path: Path) -> tuple[str, str]:
-    """(SOP Instance UID, Approval Status) of the RT Plan beside the plan file: the predecessor of a re-plan."""
-    from pydicom import dcmread
-    from pydicom.errors import InvalidDicomError
-
-    if not rt_plan_path.is_file():
-        raise InputError(f"no {rt_plan_path.name} beside {path}: a re-plan revises the exported RT Plan the course is "
-                         f"delivered under")
-    try:
-        ds = dcmread(rt_plan_path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError) as err:
-        raise InputError(f"{rt_plan_path} cannot be read as DICOM ({err})") from None
-    uid = str(ds.get("SOPInstanceUID", "") or "")
-    if not uid:
-        raise InputError(f"{rt_plan_path} has no SOP Instance UID: a revision cannot reference it")
-    return uid, str(ds.get("ApprovalStatus", "") or "UNAPPROVED").strip()
-
-
 def _unit_ids(technique, plan, energy_kv: float | None, applicator_mm: float | None) -> tuple[str | None, str | None]:
     """The ids of the energy and applicator of the plan's machine asked for by kV and mm (None: keep the plan's);
     InputError naming what the machine offers."""
@@ -561,15 +527,6 @@ def _unit_ids(technique, plan, energy_kv: float | None, applicator_mm: float | N
         raise InputError(f"{machine.name} offers no Ø {applicator_mm:g} mm applicator (offered: Ø "
                          f"{', '.join(f'{a.diameter_mm:g}' for a in machine.applicators)} mm)")
     return (None if energy is None else energy.id), (None if applicator is None else applicator.id)
-
-
-def _replan_reason(plan, registry, session) -> str:
-    """The adaptation findings of the session against the plan in use (planner.review.adaptation), in words."""
-    from planner.review.adaptation import NOT_JUDGED, adaptation_findings
-
-    findings = [f.message for f in adaptation_findings(plan, registry, session) if f.kind != NOT_JUDGED]
-    return "; ".join(findings) or (f"re-planned on the image at {session.when.label} without an adaptation finding "
-                                   f"(the plan in use still covers the lesion)")
 
 
 def _phases_json(course) -> list[dict]:

@@ -18,14 +18,25 @@ energy or applicator the plan's machine does not offer.
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
+from typing import Iterable
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
 
 from planner.core.course import Course, CoursePhase
 from planner.core.course_imaging import ImagingSession
 from planner.core.errors import PlannerError
 from planner.core.plan import Plan
+from planner.core.plan_file import save_plan
 from planner.core.prescription import Prescription
+from planner.dose.grid_axes import dose_grid_axes
+from planner.imaging.planning_image import calibrated_image, complete_plan
+from planner.techniques.beam_lookup import machine_commissioning
 from planner.techniques.interface import Technique, UnknownChoice
 
 
@@ -83,4 +94,78 @@ def replanned_course(course: Course, revised: Plan, current_rt_plan_uid: str, pl
     return course.replanned(current_rt_plan_uid, phase)
 
 
-__all__ = ["ReplanError", "check_replan", "replanned_course", "revised_plan"]
+def rt_plan_identity(rt_plan_path: str | Path) -> tuple[str, str]:
+    """(SOP Instance UID, Approval Status) of the RT Plan a re-plan revises: its PREDECESSOR."""
+    path = Path(rt_plan_path)
+    if not path.is_file():
+        raise ReplanError(f"no {path.name} in {path.parent}: a re-plan revises the exported RT Plan the course is "
+                          f"delivered under")
+    try:
+        ds = dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError) as err:
+        raise ReplanError(f"{path} cannot be read as DICOM ({err})") from None
+    uid = str(ds.get("SOPInstanceUID", "") or "")
+    if not uid:
+        raise ReplanError(f"{path} has no SOP Instance UID: a revision cannot reference it")
+    return uid, str(ds.get("ApprovalStatus", "") or "UNAPPROVED").strip()
+
+
+def replan_dose(revised: Plan, planning_image, technique: Technique):
+    """The revision's dose on the session's image in mm (its own scale), as the window computes every dose."""
+    engine = technique.dose_engine
+    if engine is None:
+        raise ReplanError(f"technique {technique.id} has no dose engine: the re-plan's time cannot be computed")
+    plan = complete_plan(revised, planning_image)
+    image = calibrated_image(planning_image.image, plan)
+    if image.calibration is None:
+        raise ReplanError(f"{revised.image_path} has no mm scale: the re-plan's dose cannot be computed")
+    return engine.compute(plan, dose_grid_axes(image), machine_commissioning(technique, plan.setup.machine_id))
+
+
+def replan_time_s(dose) -> float:
+    """The revision's time per fraction (s) from its dose, or ReplanError naming why there is none."""
+    if dose.refused or dose.treatment_time_min is None:
+        why = "; ".join(f.message for f in dose.findings if f.severity == "refuse") or dose.treatment_time_reason
+        raise ReplanError(f"the re-plan's dose gives no time per fraction ({why}): the re-plan cannot be written")
+    return dose.treatment_time_min * 60.0
+
+
+def replan_reason(finding_messages: Iterable[str], session: ImagingSession) -> str:
+    """The course's record of why it was re-planned: the adaptation findings that judged the session, in words."""
+    return "; ".join(finding_messages) or (f"re-planned on the image at {session.when.label} without an adaptation "
+                                           f"finding (the plan in use still covers the lesion)")
+
+
+def complete_replan(old_plan_file: str | Path, old_plan: Plan, revised: Plan, course: Course, rt_plan_uid: str,
+                    plan_file: str | Path, record_file: str) -> Course:
+    """After the revision's package is written (its RT Plan ``rt_plan_uid``, its plan file ``plan_file``): the
+    course takes the revision's UID, the delivered fractions' treatment records (``record_file`` pattern with
+    {number}) are copied byte for byte beside it, its plan file holds the course, and the old plan file is marked
+    superseded from the next fraction, last, so it refuses further fractions only once the revision is complete.
+    Each plan file keeps its calculation record. ReplanError (one line) when a file cannot be written."""
+    old_path, new_path = Path(old_plan_file), Path(plan_file)
+    folder = new_path.parent
+    course = course.with_current_rt_plan_uid(rt_plan_uid)
+    superseded = old_plan.with_course(old_plan.course.superseded(rt_plan_uid, str(folder.resolve())))
+    try:
+        for record in course.records:
+            name = record_file.format(number=record.number)
+            if (old_path.parent / name).is_file():
+                shutil.copyfile(old_path.parent / name, folder / name)
+        save_plan(new_path, revised.with_course(course), calculation_record=_calculation_record(new_path))
+        save_plan(old_path, superseded, calculation_record=_calculation_record(old_path))
+    except OSError as err:
+        raise ReplanError(f"the revision was written to {folder} but the course could not follow it "
+                          f"({err.strerror or err}): remove {folder} and re-plan again") from None
+    return course
+
+
+def _calculation_record(plan_file: Path) -> dict | None:
+    """The calculation record a plan file carries (kept when the file is written again), None without one."""
+    if not plan_file.is_file():
+        return None
+    return json.loads(plan_file.read_text(encoding="utf-8")).get("calculation_record")
+
+
+__all__ = ["ReplanError", "check_replan", "complete_replan", "replan_dose", "replan_reason", "replan_time_s",
+           "replanned_course", "revised_plan", "rt_plan_identity"]
