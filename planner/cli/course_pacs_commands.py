@@ -8,9 +8,9 @@ C-FIND then lists it (a success answer is not proof: Orthanc answers success for
 drops), and the course object is stored only when everything it names is on the PACS, so a PACS never holds
 a course whose parts it lacks. ``course fetch --pacs ... --patient-id ID --out DIR`` rebuilds the course into an empty
 folder from the PACS alone (planner.dicom.course_fetch); `planner course show DIR/plan.json` then shows it. The fetch
-says which RT Plan it took (the current one of a re-planned course, and the earlier phases' RT Plans) and its
-signature status and treatment verdict, judged with the trusted certificates as `planner review` judges them
-(--trust); a broken or unreadable RT Plan is refused in one line (exit 1): a plan file is never built from it.
+says which RT Plan it took (the current one of a re-planned course; the earlier phases' RT Plans, and any the PACS
+lacks) and its signature status and treatment verdict, judged with the trusted certificates as `planner review`
+judges them (--trust); a broken or unreadable RT Plan is refused in one line (exit 1): no plan file is built from it.
 """
 
 from __future__ import annotations
@@ -162,7 +162,9 @@ def run_course_fetch(args) -> int:
     signed = fetched.signed
     if args.json:
         print_json({"pacs": str(node), "plan": str(fetched.plan_path), "rt_plan": fetched.rt_plan_uid,
-                    "earlier_rt_plans": list(fetched.earlier_rt_plans), "course_object": fetched.course_object_uid,
+                    "earlier_rt_plans": list(fetched.earlier_rt_plans),
+                    "earlier_rt_plans_not_on_pacs": list(fetched.earlier_not_on_pacs),
+                    "course_object": fetched.course_object_uid,
                     "sent_at": fetched.sent_at, "signature": signed.status.value, **treatment_json(signed),
                     "files": [str(f) for f in fetched.files]})
         return EXIT_OK
@@ -170,6 +172,8 @@ def run_course_fetch(args) -> int:
     print(f"course of RT Plan {fetched.rt_plan_uid} (the current plan{earlier}; sent {fetched.sent_at}) "
           f"written to {fetched.plan_path}")
     print(f"  signatures: {signed.status.value}")
+    for uid in fetched.earlier_not_on_pacs:
+        print(f"  the PACS does not list the earlier RT Plan {uid} (its fractions' records reference it)")
     print(*treatment_lines(signed), sep="\n")
     print("files:")
     for file in fetched.files:

@@ -65,7 +65,8 @@ class BrokenPlanNotFetched(CourseFetchError):
 @dataclass(frozen=True)
 class FetchedCourse:
     """What was written; ``signed``: the RT Plan as opened (signature status and treatment verdict), the plan
-    file's source; ``earlier_rt_plans``: the RT Plans of the course's earlier phases (a re-planned course)."""
+    file's source; ``earlier_rt_plans``: the RT Plans of the course's earlier phases (a re-planned course), those
+    the PACS does not list in ``earlier_not_on_pacs`` (their fractions' records reference them: said, not fetched)."""
 
     plan_path: Path
     files: tuple[Path, ...]
@@ -74,6 +75,7 @@ class FetchedCourse:
     sent_at: str
     signed: SignedPlan
     earlier_rt_plans: tuple[str, ...]
+    earlier_not_on_pacs: tuple[str, ...]
 
 
 def fetch_course(node: PacsNode, patient_id: str, out_dir, *, rt_plan_uid: str | None = None,
@@ -115,7 +117,7 @@ def fetch_course(node: PacsNode, patient_id: str, out_dir, *, rt_plan_uid: str |
     earlier = tuple(dict.fromkeys(phase.rt_plan_uid for phase in _phases(payload)
                                   if phase.rt_plan_uid not in ("", payload.rt_plan.sop_instance)))
     return FetchedCourse(out / PLAN_FILE, files, payload.rt_plan.sop_instance, payload.sop_instance_uid,
-                         payload.sent_at, signed, earlier)
+                         payload.sent_at, signed, earlier, tuple(uid for uid in earlier if uid not in instances))
 
 
 def _chosen_course(node: PacsNode, patient_id: str, instances: dict[str, InstanceSummary], folder: Path,

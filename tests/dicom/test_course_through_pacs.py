@@ -235,39 +235,45 @@ def trust(certificates) -> list:
 
 @requires_dcmsign
 def test_a_replanned_course_rebuilt_from_orthanc_is_the_revision_with_both_phases(replanned, tmp_path):
-    """Sent from the first plan's folder (2 fractions; as it is after the re-plan, its course marked superseded) and
-    from the signed and approved revision's after fraction 3: both RT Plans and both course objects are on the PACS; the fetch takes the revision's course, says so
-    and what its signatures are, and `course show` of it equals the original's (both phases, three fractions, the
-    whole course's dose, BED and EQD2)."""
+    """The signed and approved revision's course sent after fraction 3, then the first plan's (2 fractions; its
+    folder as it is after the re-plan, its course marked superseded): both RT Plans and both course objects are on
+    the PACS; the fetch takes the revision's course though the first's course object is newer, says so and what its
+    signatures are, and `course show` of it equals the original's (both phases, three fractions, the whole course's
+    dose, BED and EQD2). Fetched before the first plan was sent, it says the PACS lacks the first RT Plan."""
     first, revision, certificates = replanned
     first_uid = str(dcmread(first.parent / "RTPLAN.dcm").SOPInstanceUID)
     revision_uid = str(dcmread(revision.parent / "RTPLAN.dcm").SOPInstanceUID)
+    original, env = shown(revision), second_instance(tmp_path)
+
+    def fetch(out: Path, *extra):
+        ran = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
+                      "--out", out, *trust(certificates), *extra, env=env)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout
+
+    def send(plan: Path, *extra):
+        ran = planner("course", "send", plan, "--pacs", pacs(orthanc), "--audit-db", tmp_path / "audit.sqlite", *extra)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+
     with running_orthanc(tmp_path / "pacs") as orthanc:
-        sent = [planner("course", "send", plan, "--pacs", pacs(orthanc), "--audit-db", tmp_path / "audit.sqlite",
-                        *extra) for plan, extra in ((first, ("--draft",)), (revision, ()))]
-        assert [r.returncode for r in sent] == [0, 0], [r.stdout + r.stderr for r in sent]
+        send(revision)
+        said = fetch(tmp_path / "c-course").splitlines()
+        send(first, "--draft")
         classes = stored_classes(orthanc)
-        out, env = tmp_path / "b-course", second_instance(tmp_path)
-        original = shown(revision)
-        fetched = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
-                          "--out", out, "--json", *trust(certificates), env=env)
-        said = planner("course", "fetch", "--pacs", pacs(orthanc), "--patient-id", original["patient"]["id"],
-                       "--out", tmp_path / "c-course", *trust(certificates), env=env)
+        out = tmp_path / "b-course"
+        result = json.loads(fetch(out, "--json"))
     assert {uid: classes.get(uid) for uid in (first_uid, revision_uid)} == dict.fromkeys((first_uid, revision_uid),
                                                                                      RTPlanStorage)
     assert Counter(classes.values())[RawDataStorage] == 2     # a course object of each plan
-    assert fetched.returncode == 0, fetched.stderr
-    result = json.loads(fetched.stdout)
-    assert (result["rt_plan"], result["earlier_rt_plans"]) == (revision_uid, [first_uid])
-    verified = planner("verify", revision.parent / "RTPLAN.dcm", *trust(certificates), "--json")
-    verdict = json.loads(verified.stdout)
+    assert (result["rt_plan"], result["earlier_rt_plans"], result["earlier_rt_plans_not_on_pacs"]) == \
+        (revision_uid, [first_uid], [])
+    verdict = json.loads(planner("verify", revision.parent / "RTPLAN.dcm", *trust(certificates), "--json").stdout)
     assert (result["signature"], result["treatable"], result["reviewed"]) == ("signed", True, True)
     assert result["treatable_message"] == verdict["treatable_message"] and verdict["status"] == "signed"
-    assert said.returncode == 0, said.stderr
-    assert said.stdout.splitlines()[:2] == [
+    assert said[:3] == [
         f"course of RT Plan {revision_uid} (the current plan, re-planned from RT Plan {first_uid}; sent "
-        f"{result['sent_at']}) written to "
-        f"{tmp_path / 'c-course' / 'plan.json'}", "  signatures: signed"]
+        f"{result['sent_at']}) written to {tmp_path / 'c-course' / 'plan.json'}", "  signatures: signed",
+        f"  the PACS does not list the earlier RT Plan {first_uid} (its fractions' records reference it)"]
 
     rebuilt = shown(out / "plan.json", env=env)
     # not vacuous: two phases (70 kV for fractions 1-2, the revision from 3), three fractions given
