@@ -55,6 +55,7 @@ from planner.report.pdf_report import (GREEN, LABEL_BG, ORANGE, RED, TEXT_W, ale
 
 REPORT_TITLE = "Treatment course report"
 RECURRENCE_MARK = "SUSPECTED RECURRENCE"
+SUPERSEDED_MARK = "RE-PLANNED: SUPERSEDED"
 
 # The plot's colours: darker than the window's (planner/ui/course_response.py) so they read on white paper;
 # each series has its own marker too, so a grey printout still tells them apart.
@@ -524,13 +525,16 @@ def key_items(plan, course, findings) -> tuple[Item, ...]:
     latest = next((f.message for f in reversed(findings) if f.kind == "change"), None)
     left = course.planned_fractions - course.delivered_fractions
     to_give = f"{left} fraction(s) to give" if left else "complete"
+    superseded = course.superseded_by is not None
     return (Item("Patient", f"{fmt.person_name(plan.patient_name)} (ID {plan.patient_id})"),
             Item("Plan", plan.label),
             Item("Prescription", prescription_text(course)),
             Item("Delivered", f"{course.delivered_dose_gy:.2f} Gy in {course.delivered_fractions} of "
-                              f"{course.planned_fractions} fractions; {course.remaining_dose_gy:.2f} Gy remaining as "
-                              f"planned ({to_give})"),
-            Item("Whole course", f"{course.course_dose_gy:.2f} Gy, delivered and remaining; {biological_text(course)}"),
+                              f"{course.planned_fractions} fractions; " + (
+                                  f"the rest re-planned ({SUPERSEDED_MARK}, see above)" if superseded else
+                                  f"{course.remaining_dose_gy:.2f} Gy remaining as planned ({to_give})")),
+            Item("Whole course", f"not this plan file's to give: {SUPERSEDED_MARK} (see above)" if superseded else
+                 f"{course.course_dose_gy:.2f} Gy, delivered and remaining; {biological_text(course)}"),
             Item("Imaging", imaging),
             Item("Latest change", latest or "not stated (see the response findings)"))
 
@@ -669,9 +673,15 @@ def _story(plan, s, *, today: date, findings, adaptation_lines, load, dose_resul
     suspected = [f for f in findings if f.kind == "suspected recurrence"]
     story = [paragraph(REPORT_TITLE, s["h1"])]
     events = "imaging sessions, fractions and re-plans" if course.later_phases else "imaging sessions and fractions"
+    alerts = []
+    if course.superseded_by is not None:   # the remaining fractions are the revision's: its report has the course
+        alerts.append(Alert("refuse", SUPERSEDED_MARK, f"{course.superseded_by.refusal}. This report is of the plan "
+                            f"file before that re-plan: print the course report from the revision's plan file.",
+                            SUPERSEDED_MARK))
     if suspected:
-        story += alert_boxes([Alert("refuse", RECURRENCE_MARK, " ".join(f.message for f in suspected),
-                                    RECURRENCE_MARK)], s)
+        alerts.append(Alert("refuse", RECURRENCE_MARK, " ".join(f.message for f in suspected), RECURRENCE_MARK))
+    if alerts:
+        story += alert_boxes(alerts, s)
     story += [Spacer(1, 6), items_table(key_items(plan, course, findings), s, label_w=30 * mm)]
     plot_title = paragraph("The lesion over the course: depth, width and area against the date", s["h2"])
     if course.sessions:

@@ -337,3 +337,20 @@ def test_a_course_never_replanned_says_so_and_keeps_its_one_line_prescription(tm
     bed3 = 4 * 7.0 * (1 + 7.0 / 3) + 3.5 * (1 + 3.5 / 3)
     assert f"{bed3:.2f}" == "100.92"
     assert f"α/β 3 Gy (late skin effects): BED {bed3:.2f} Gy" in text and "EQD2 43.60 Gy" in text
+
+
+def test_the_report_of_a_superseded_plan_file_says_so_and_gives_no_course_figures(tmp_path):
+    """The plan file a course was re-planned from (planner course replan marks it superseded_by the revision):
+    its remaining dose and whole-course BED would be the old plan's, so the report says where the course went
+    on and gives neither."""
+    from planner.core.course import Supersession
+
+    plan = a_plan((), records=FRACTION_DATES[:2])
+    moved_on = Supersession(REVISION_UID, "/clinic/plans/revision", 3)
+    path = write(plan.with_course(replace(plan.course, superseded_by=moved_on)), tmp_path)
+    text = " ".join(pdf_text(path))
+    assert (f"this plan was re-planned: fractions from 3 on are given under RT Plan {REVISION_UID}, in "
+            f"/clinic/plans/revision") in text
+    assert "print the course report from the revision's plan file" in text
+    assert "14.00 Gy in 2 of 5 fractions; the rest re-planned (RE-PLANNED: SUPERSEDED, see above)" in text
+    assert "remaining as planned" not in text and "delivered and remaining" not in text
