@@ -15,7 +15,7 @@ from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument
 from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, CommandError, InputError, add_json_argument,
-                                 identity_from_args, print_json, treatment_json, treatment_lines,
+                                 add_trust_argument, identity_from_args, print_json, treatment_json, treatment_lines,
                                  trusted_certificates)
 
 
@@ -27,7 +27,7 @@ def register(commands) -> None:
                     "embedded plan, runs the independent second check and the consistency checks. Exit 0 when "
                     "the plan may be approved, 1 when not (every reason printed), 2 for bad input.")
     review.add_argument("file", help="RTPLAN.dcm or a plan package folder")
-    _add_trust(review)
+    add_trust_argument(review)
     _add_levels(review)
     add_json_argument(review)
     review.set_defaults(run=run_review)
@@ -50,12 +50,6 @@ def register(commands) -> None:
     reject.set_defaults(run=run_reject)
 
 
-def _add_trust(parser) -> None:
-    parser.add_argument("--trust", action="append", default=[], metavar="CERT",
-                        help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; repeatable. "
-                             "The certificates trusted in the window (by fingerprint) are trusted too")
-
-
 def _add_levels(parser) -> None:
     parser.add_argument("--review-level", type=float, default=None, metavar="PERCENT",
                         help="second-check difference that asks for a look (default 2 %% for kV and eBx plans, "
@@ -71,7 +65,7 @@ def _add_decision_arguments(parser) -> None:
     parser.add_argument("--reviewer", required=True, metavar="NAME",
                         help='Reviewer Name as DICOM writes a person, e.g. "Physicist^Jo"')
     parser.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
-    _add_trust(parser)
+    add_trust_argument(parser)
     _add_levels(parser)
     add_audit_db_argument(parser, "the decision")
 

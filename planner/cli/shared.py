@@ -113,7 +113,8 @@ def add_trust_argument(parser) -> None:
     """--trust CERT (repeatable): what trusted_certificates adds to the trust store."""
     parser.add_argument("--trust", action="append", default=[], metavar="CERT",
                         help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; repeatable. "
-                             "The certificates trusted in the window (by fingerprint) are trusted too")
+                             "The certificates trusted in the window (by fingerprint, in the user data folder's "
+                             "trusted_certificates.json) are trusted too")
 
 
 def trusted_certificates(paths) -> tuple:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from planner.cli.audit_recording import add_audit_db_argument, recording
 from planner.cli.shared import (EXIT_FAILURE, EXIT_OK, TREATMENT_KEYS, CommandError, InputError, add_json_argument,
-                                 identity_from_args, print_json, read_passphrase, trusted_certificates,
+                                 add_trust_argument, identity_from_args, print_json, read_passphrase, trusted_certificates,
                                  treatment_json, treatment_lines)
 
 TEST_MARK = "TEST certificate — not for clinical use"
@@ -55,10 +55,7 @@ def register(commands) -> None:
                     "(clinic.toml) cannot be read. A plan signed by the physician alone is treatable only where "
                     "the clinic treats before the physics review (treat_before_review), and is then said UNREVIEWED.")
     verify.add_argument("file")
-    verify.add_argument("--trust", action="append", default=[], metavar="CERT",
-                        help="PEM certificate(s) to trust: a signer's own (self-signed) or its issuing CA; "
-                             "repeatable. The certificates trusted in the window (by fingerprint, in the user data "
-                             "folder's trusted_certificates.json) are trusted too")
+    add_trust_argument(verify)
     add_json_argument(verify)
     verify.set_defaults(run=run_verify)
 
