@@ -4,8 +4,9 @@ Observes the PlanDocument (its plan's course: sessions and fraction records) and
 dose controller (the prescription isodose's depth on the beam axis). It never edits the plan.
 
 - Plot: depth below the skin and lateral width (mm) against the date of each imaging session, the area
-  (mm²) in its own small plot below with the same date axis; each session is a point labelled by its
-  place on the timeline; each delivered fraction a vertical marker at its date; the plan's
+  (mm²) in its own small plot below with the same date axis; each session is a point named by its
+  place on the timeline in a row of names above all the points (placed in screen pixels on as many
+  levels as needed so that no two names overlap and none is cut at the plot's edges); each delivered fraction a vertical marker at its date; the plan's
   prescription isodose depth (DoseResult.prescription_depth_mm, "on the axis: 0 (surface), the stated
   depth, or the X % isodose's depth") a horizontal line on the depth plot. A session whose lesion
   cannot be measured is a hollow marker in a band below 0 mm, its reason in the tooltip, never a 0.
@@ -30,7 +31,8 @@ import html
 from datetime import date, datetime, timezone
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import (QBoxLayout, QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout,
+from PySide6.QtGui import QFontMetricsF
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout,
                                QWidget)
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
@@ -51,11 +53,17 @@ WIDTH_COLOUR = "#40a0ff"
 AREA_COLOUR = "#40d080"
 FRACTION_COLOUR = (200, 120, 255)       # the cone's violet (image_view.CONE_COLOUR): the beam was on
 ISODOSE_COLOUR = palette.PRESCRIPTION_ISODOSE_COLOUR
-LABEL_LEVELS = 3                        # session labels staggered on this many heights
+LABEL_GAP_PX = 6                        # least room between two session names on one level
+MARKER_ROOM_PX = 8                      # between the highest point and the lowest name (a marker's radius + 3)
+LABEL_BAND_MAX = 0.5                    # the names take at most this share of the plot's height
 UNMEASURED_BAND = 0.12                  # the band below 0 where unmeasurable sessions sit (share of the range)
 PLOT_MIN_HEIGHT_PX = 230                # below this the dates and the labels no longer read
 IMAGE_MIN_HEIGHT_PX = 150
-STACK_IMAGES_FROM_PX = 560              # taller than this: the images one above the other, else side by side
+# The least size at which every part reads (the plot's names and dates, both images one above the other with
+# their titles, the findings): a dock smaller than this scrolls (the main window's docks are scroll areas)
+# rather than squashing the view. Narrower than the 760 px own window an 800 px screen gives (less its frame).
+MIN_SIZE_PX = (720, 700)
+FINDINGS_SHARE_MAX = 0.4                # the findings show whole up to this share of the height, then scroll
 NO_SESSIONS = "No imaging sessions in the course yet (planner course add-image)."
 LEGEND_CHIP = "#202020"                  # isodose swatches on the images' dark, so yellow and white show
 IMAGE_NOTE = ("Both images in mm from their beam axis (the lesion's lateral centre) and the skin line there, at the "
@@ -78,7 +86,8 @@ class _SessionImage(pg.PlotWidget):
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.setTitle(title, size="9pt")
-        for side, text in (("bottom", "lateral from beam axis"), ("left", "depth below skin at axis")):
+        # "depth" alone: a longer name was cut on a short image; the note under the images says from where
+        for side, text in (("bottom", "lateral from beam axis"), ("left", "depth")):
             plot.getAxis(side).enableAutoSIPrefix(False)
             plot.setLabel(side, text, units="mm")
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -165,6 +174,14 @@ class _SessionImage(pg.PlotWidget):
         return float(px), float(py)
 
 
+class _FillingLayout(QVBoxLayout):
+    """The view's layout fills what its scroll area gives (down to the view's minimum size): asked its height
+    for a width, the wrapped texts and the plots' preferred sizes made the view 1266 px tall in a 760 px window."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return False
+
+
 class CourseResponseView(QWidget):
     """``dose``: the window's DoseController (signals ``computed`` and ``unavailable``, ``last_result``),
     or None (no prescription isodose line until ``show_dose`` is called). ``clinic_settings``: a
@@ -187,6 +204,8 @@ class CourseResponseView(QWidget):
         self._drawn_fraction_lines: list[tuple[object, pg.InfiniteLine]] = []
         self.findings = ()
         self._images_stale = False
+        self._label_levels = 0          # levels of session names above the points (_place_labels)
+        self._placing = False
 
         # --- the plot: depth and width (mm) above, area (mm²) below, one date axis --------------------
         self.plots = pg.GraphicsLayoutWidget()
@@ -204,10 +223,9 @@ class CourseResponseView(QWidget):
             plot.setLabel("left", label, units=unit)
             plot.getAxis("left").setWidth(62)
         self.area_plot.setLabel("bottom", "date of the image (fractions: violet lines)")
-        legend = self.size_plot.addLegend(offset=(-10, -5), colCount=2, labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
-        self.depth_curve = self.size_plot.plot(name="depth below skin (mm)", pen=pg.mkPen(DEPTH_COLOUR, width=2),
+        self.depth_curve = self.size_plot.plot(pen=pg.mkPen(DEPTH_COLOUR, width=2),
                                                symbol="o", symbolSize=8, symbolBrush=DEPTH_COLOUR)
-        self.width_curve = self.size_plot.plot(name="width (mm)", pen=pg.mkPen(WIDTH_COLOUR, width=2),
+        self.width_curve = self.size_plot.plot(pen=pg.mkPen(WIDTH_COLOUR, width=2),
                                                symbol="s", symbolSize=7, symbolBrush=WIDTH_COLOUR)
         self.area_curve = self.area_plot.plot(pen=pg.mkPen(AREA_COLOUR, width=2), symbol="t", symbolSize=8,
                                               symbolBrush=AREA_COLOUR)
@@ -220,9 +238,19 @@ class CourseResponseView(QWidget):
                                                                  "fill": pg.mkBrush(0, 0, 0, 170)})
         self.isodose_line.setVisible(False)
         self.size_plot.addItem(self.isodose_line, ignoreBounds=True)
-        legend.setZValue(30)      # bottom right, one row: clear of the session names above the points
+        self._isodose_texts: tuple[str, ...] = ()     # the line's label, longest first: the longest that fits
+        # The key under the plot, not a legend in it: in a narrow plot a legend hid the points.
+        self.plot_key = QLabel(" &nbsp; ".join(   # each entry on one line when the key wraps
+            f"<span style='color:{colour}'>{mark}</span>&nbsp;{text.replace(' ', '&nbsp;')}" for colour, mark, text in (
+                (DEPTH_COLOUR, "━●━", "depth below skin (mm)"), (WIDTH_COLOUR, "━■━", "width (mm)"),
+                (AREA_COLOUR, "━▼━", "area (mm²)"), ("white", "○", "not measurable"))))
+        self.plot_key.setWordWrap(True)
+        self.plot_key.setStyleSheet("background: black; color: white; padding: 2px")
         self.isodose_label = QLabel()
         self.isodose_label.setWordWrap(True)
+        box = self.size_plot.getViewBox()
+        box.sigResized.connect(lambda _box: self._place_labels())
+        box.sigXRangeChanged.connect(lambda _box, _range: self._place_labels())
 
         # --- the findings in words -----------------------------------------------------------------
         self.findings_label = QLabel()
@@ -233,6 +261,7 @@ class CourseResponseView(QWidget):
         # --- the images side by side -----------------------------------------------------------------
         self.session_combo = QComboBox()
         self.session_combo.setToolTip("The later session shown beside the baseline")
+        self.session_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)   # for _fill_combo
         self.baseline_image = _SessionImage("baseline")
         self.later_image = _SessionImage("later session")
         self.later_image.setXLink(self.baseline_image)
@@ -245,15 +274,17 @@ class CourseResponseView(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.plots.setMinimumHeight(PLOT_MIN_HEIGHT_PX)
-        left_layout.addWidget(self.plots, 3)
+        left_layout.addWidget(self.plots, 1)
+        left_layout.addWidget(self.plot_key)
         left_layout.addWidget(self.isodose_label)
-        # The findings scroll on their own: a long course never squeezes the plot.
+        # The findings across the whole width under the plot and the images (fewer lines), shown whole
+        # (_fit_findings); only a course too long for FINDINGS_SHARE_MAX of the height scrolls them.
         self.findings_scroll = QScrollArea()
         self.findings_scroll.setWidgetResizable(True)
         self.findings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.findings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.findings_scroll.setWidget(self.findings_label)
         self.findings_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        left_layout.addWidget(self.findings_scroll, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -261,7 +292,7 @@ class CourseResponseView(QWidget):
         chooser.addWidget(QLabel("Beside the baseline:"))
         chooser.addWidget(self.session_combo, 1)
         right_layout.addLayout(chooser)
-        self.images_layout = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self.images_layout = QVBoxLayout()      # one above the other: side by side their titles were cut
         for view in (self.baseline_image, self.later_image):
             view.setMinimumHeight(IMAGE_MIN_HEIGHT_PX)
             self.images_layout.addWidget(view, 1)
@@ -272,12 +303,14 @@ class CourseResponseView(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 6)
         self.splitter.setStretchFactor(1, 5)
-        layout = QVBoxLayout(self)
+        layout = _FillingLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.findings_scroll)
+        self.setMinimumSize(*MIN_SIZE_PX)
 
         self.session_combo.currentIndexChanged.connect(lambda _i: self._show_images())
         document.plan_changed.connect(self.show_plan)
@@ -301,9 +334,14 @@ class CourseResponseView(QWidget):
             self._show_images()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        tall = event.size().height() >= STACK_IMAGES_FROM_PX
-        self.images_layout.setDirection(QBoxLayout.Direction.TopToBottom if tall else QBoxLayout.Direction.LeftToRight)
+        self._fit_findings(event.size().width(), event.size().height())
         super().resizeEvent(event)
+
+    def _fit_findings(self, width_px: int, height_px: int) -> None:
+        """The findings' area as tall as their text at this width, up to FINDINGS_SHARE_MAX of the view."""
+        margins = self.findings_label.contentsMargins()
+        needed = self.findings_label.heightForWidth(max(1, width_px - 4)) + margins.top() + margins.bottom() + 2
+        self.findings_scroll.setFixedHeight(max(0, min(needed, int(FINDINGS_SHARE_MAX * height_px))))
 
     # --- the dose: only the prescription isodose's depth ------------------------------------------
     def show_dose(self, result) -> None:
@@ -327,6 +365,8 @@ class CourseResponseView(QWidget):
             self.isodose_label.setText(f"No prescription isodose line: {why}.")
             return
         text = f"prescription isodose ({percent_text(percent)} of Dmax) on the beam axis: {depth:.2f} mm"
+        self._isodose_texts = (text, f"prescription isodose ({percent_text(percent)}): {depth:.2f} mm",
+                               f"{percent_text(percent)} isodose: {depth:.2f} mm")
         self.isodose_line.setValue(depth)
         self.isodose_line.setVisible(True)          # first: a hidden line's label does not take new text
         self.isodose_line.label.setFormat(text)
@@ -352,54 +392,108 @@ class CourseResponseView(QWidget):
         self._refresh_images()
 
     def _show_series(self, sessions) -> None:
-        for item in self.point_labels:
+        for item in self.point_labels + self.unmeasured_labels:
             self.size_plot.removeItem(item)
-        self.point_labels = []
+        self.point_labels, self.unmeasured_labels = [], []
         measured = [(s, s.measure) for s in sessions if s.measure is not None]
         xs = [day_seconds(s.acquired_on) for s, _ in measured]
         self.depth_curve.setData(xs, [m.depth_mm for _, m in measured])
         self.width_curve.setData(xs, [m.width_mm for _, m in measured])
         self.area_curve.setData(xs, [m.area_mm2 for _, m in measured])
-        row = max((max(m.depth_mm, m.width_mm) for _, m in measured), default=0.0)
-        for i, ((session, m), x) in enumerate(zip(measured, xs)):
-            # A row of names above the highest point, each centred on its session's date, on three levels:
-            # sessions days apart stay readable.
-            label = pg.TextItem(session.when.label, color="w", anchor=(0.5, 1.1 + 1.05 * (i % LABEL_LEVELS)))
-            label.setPos(x, row)
-            label.setToolTip(f"{session.when.label} ({session.acquired_on.isoformat()}): depth {m.depth_mm:.2f} mm, "
-                             f"width {m.width_mm:.2f} mm, area {m.area_mm2:.2f} mm²; scale: {m.calibration_source}")
-            self.size_plot.addItem(label)
-            self.point_labels.append(label)
+        for (session, m), x in zip(measured, xs):
+            self.point_labels.append(self._session_name(
+                session.when.label, x, f"{session.when.label} ({session.acquired_on.isoformat()}): depth "
+                f"{m.depth_mm:.2f} mm, width {m.width_mm:.2f} mm, area {m.area_mm2:.2f} mm²; scale: "
+                f"{m.calibration_source}"))
         self._unmeasured = [s for s in sessions if s.measure is None]
+        for session in self._unmeasured:
+            self.unmeasured_labels.append(self._session_name(
+                f"{session.when.label}: not measurable", day_seconds(session.acquired_on),
+                f"{session.when.label} ({session.acquired_on.isoformat()}): {session.unmeasured_reason}"))
+        self._label_levels = 0
         self._fit_size_range()
 
-    def _fit_size_range(self) -> None:
-        """y from a band below 0 (the unmeasurable sessions) to above the largest value and the isodose."""
+    def _session_name(self, text: str, x: float, tip: str) -> pg.TextItem:
+        """A session's name at its date; _place_labels puts it in the row of names above the points."""
+        label = pg.TextItem(text, color="w", fill=pg.mkBrush(0, 0, 0, 170))
+        label.setPos(x, 0.0)
+        label.setToolTip(tip)
+        label.setZValue(25)
+        self.size_plot.addItem(label, ignoreBounds=True)
+        return label
+
+    def _place_labels(self) -> None:
+        """Each session's name centred on its date (moved in from the plot's edges), on the first level
+        from the top where it overlaps no other name, in screen pixels: the plot's width decides the
+        levels, the levels the room kept above the points (_fit_size_range)."""
+        if self._placing:
+            return
+        self._placing = True
+        try:
+            box = self.size_plot.getViewBox()
+            width_px = box.width()
+            (x0, x1), _ = box.viewRange()
+            labels = sorted(self.point_labels + self.unmeasured_labels, key=lambda item: item.pos().x())
+            levels: list[float] = []           # the right end (px) of the last name on each level
+            placed = []
+            for label in labels:
+                w = label.textItem.boundingRect().width()
+                centre = (label.pos().x() - x0) / (x1 - x0) * width_px if x1 > x0 else 0.0
+                left = max(0.0, min(centre - w / 2, width_px - w))
+                level = next((k for k, end in enumerate(levels) if left >= end + LABEL_GAP_PX), len(levels))
+                levels[level:level + 1] = [left + w]
+                placed.append((label, (centre - left) / w if w else 0.5, level))
+            self._label_levels = len(levels)
+            self._fit_size_range(place=False)
+            top = box.viewRange()[1][1]
+            for label, anchor_x, level in placed:
+                label.setPos(label.pos().x(), top)
+                label.setAnchor((anchor_x, -level))
+            if self._isodose_texts:
+                room = width_px * self.isodose_line.label.orthoPos - 4
+                fits = [t for t in self._isodose_texts if self._text_width(t) <= room]
+                self.isodose_line.label.setFormat(fits[0] if fits else self._isodose_texts[-1])
+        finally:
+            self._placing = False
+
+    def _text_width(self, text: str) -> float:
+        """``text``'s width in pixels in the isodose line's label (its font and its margins)."""
+        label = self.isodose_line.label
+        return QFontMetricsF(label.textItem.font()).horizontalAdvance(text) + 2 * label.textItem.document().documentMargin()
+
+    def _fit_size_range(self, place: bool = True) -> None:
+        """y from a band below 0 (the unmeasurable sessions) to above the largest value, the isodose and its
+        label, with the session names' levels (in pixels) above them all."""
         depths, widths = self.depth_curve.getData()[1], self.width_curve.getData()[1]
         values = [float(v) for v in ([] if depths is None else depths)] + \
                  [float(v) for v in ([] if widths is None else widths)]
+        height_px = self.size_plot.getViewBox().height()
+        row_px = max((label.textItem.boundingRect().height() for label in self.point_labels + self.unmeasured_labels),
+                     default=0.0)
+        names_px = self._label_levels * row_px
+        # (value, pixels needed above it): top − value ≥ px/height · (top − bottom), bottom = −1.5·band·top
+        needs = [(v, names_px + MARKER_ROOM_PX) for v in values]
         if self.isodose_line.isVisible():
-            values.append(float(self.isodose_line.value()))
-        top = max(values, default=5.0) * 1.6 or 5.0     # room above for the session labels
+            needs.append((float(self.isodose_line.value()),
+                          names_px + self.isodose_line.label.textItem.boundingRect().height()))
+        top = 0.0
+        for value, px in needs:
+            share = min(LABEL_BAND_MAX, px / height_px) if height_px > 0 else LABEL_BAND_MAX
+            top = max(top, value / (1.0 - share * (1.0 + 1.5 * UNMEASURED_BAND)))
+        top = top or 5.0
         band = -UNMEASURED_BAND * top
-        self.size_plot.setYRange(band * 1.5, top, padding=0)
-        for item in self.unmeasured_labels:
-            self.size_plot.removeItem(item)
-        self.unmeasured_labels = []
-        unmeasured = self._unmeasured
+        (_, (low, high)) = self.size_plot.getViewBox().viewRange()
+        if abs(high - top) > 1e-9 * top or abs(low - band * 1.5) > 1e-9 * top:
+            self.size_plot.setYRange(band * 1.5, top, padding=0)
         spots = []
-        for session in unmeasured:
-            x = day_seconds(session.acquired_on)
+        for session in self._unmeasured:
             tip = f"{session.when.label} ({session.acquired_on.isoformat()}): {session.unmeasured_reason}"
-            spots.append({"pos": (x, band), "data": tip})
-            label = pg.TextItem(f"{session.when.label}: not measurable", color="w", anchor=(-0.05, 0.5))
-            label.setPos(x, band)
-            label.setToolTip(tip)
-            self.size_plot.addItem(label)
-            self.unmeasured_labels.append(label)
+            spots.append({"pos": (day_seconds(session.acquired_on), band), "data": tip})
         self.unmeasured_points.setData(spots)
         self.unmeasured_points.setToolTip("\n".join(s["data"] for s in spots))
-        self._fit_dates()
+        if place:
+            self._fit_dates()
+            self._place_labels()
 
     def _fit_dates(self) -> None:
         days = [float(x) for x in (self.depth_curve.getData()[0] if self.depth_curve.getData()[0] is not None
@@ -475,6 +569,7 @@ class CourseResponseView(QWidget):
         index = self.session_combo.findData(chosen) if chosen is not None else -1
         self.session_combo.setCurrentIndex(index if index >= 0 else len(later) - 1)
         self.session_combo.setEnabled(bool(later))
+        self.session_combo.setMinimumWidth(self.session_combo.sizeHint().width())   # the longest name never cut
         self.session_combo.blockSignals(False)
 
     def _image(self, path: str):

@@ -10,8 +10,9 @@ from datetime import date
 import numpy as np
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QFontMetricsF
+from PySide6.QtWidgets import QDockWidget, QStyle, QStyleOptionComboBox
 
 from planner.core.clinic_settings import ClinicSettings, load_clinic_settings
 from planner.core.course import Course, FractionRecord
@@ -26,7 +27,7 @@ from planner.dose.isodose_palette import ISODOSE_COLOURS, ISODOSE_LEVELS_PERCENT
 from planner.dose.result import dose_result
 from planner.imaging.dicom_writer import write_ultrasound_dicom
 from planner.imaging.synthetic import make_dermal_ultrasound
-from planner.ui.course_response import CourseResponseView, day_seconds
+from planner.ui.course_response import MIN_SIZE_PX, CourseResponseView, day_seconds
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
 import pyqtgraph as pg
 from planner.ui.document import PlanDocument
@@ -320,8 +321,8 @@ def test_an_uncalibrated_session_shows_no_isodose_and_says_why_in_place_of_its_i
 
 def test_the_same_lateral_and_depth_fall_on_the_same_pixel_of_both_images(qtbot, tmp_path, images):
     view = dosed_view(qtbot, tmp_path, five_sessions(images))
-    for wide in (True, False):              # one above the other, and side by side (a short view)
-        view.resize(1280, 800 if wide else 400)
+    for size in ((1280, 800), MIN_SIZE_PX):     # the two images one above the other, at any size
+        view.resize(*size)
         qtbot.wait(50)
         for point in ((0.0, 0.0), (-3.0, 2.0), (4.5, 1.25)):
             pixels = []
@@ -395,3 +396,119 @@ def test_in_the_window_the_line_follows_the_plans_computed_dose(demo_window, qtb
     assert line.isVisible() and line.value() == result.prescription_depth_mm
     assert f"{result.prescription_depth_mm:.2f} mm" in line.label.format
     assert w.response_view.summary_label.text() == "The course has not started: start it in the Course tab."
+
+
+# --- readable at 1280 x 800 (issue 17): nothing overlaps, nothing is cut, the findings in view ---------------------
+# Inside the own window (View ▸ Response in Its Own Window: the screen less 40 px, at most 1240 x 780, its scroll
+# area's 1 px frame off each side) on a 1280 x 800 screen and on the tests' 800 x 800 offscreen screen; the least size.
+SIZES = ((1238, 758), (758, 758), MIN_SIZE_PX)
+
+
+def scene_rect(item) -> tuple[float, float, float, float]:
+    r = item.sceneBoundingRect()
+    return r.left(), r.top(), r.right(), r.bottom()
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def inside(inner, outer, tolerance_px: float = 0.01) -> bool:
+    """Within rounding (a scene rectangle's edges are sums of floats)."""
+    t = tolerance_px
+    return outer[0] - t <= inner[0] and inner[2] <= outer[2] + t and outer[1] - t <= inner[1] and inner[3] <= outer[3] + t
+
+
+def shown_whole(label, text) -> bool:
+    """The pyqtgraph text item's full ``text``, in its font, fits the width it is drawn in."""
+    return QFontMetricsF(label.textItem.font()).horizontalAdvance(text) <= label.textItem.boundingRect().width()
+
+
+def with_the_course(window, images):
+    """The demo plan with the five sessions and five fractions of the course above."""
+    window.document.apply(window.document.plan.with_course(a_plan(five_sessions(images)).course), "Course")
+    return window
+
+
+def in_view(view, widget) -> bool:
+    """``widget`` is shown and lies wholly inside ``view``'s rectangle."""
+    top_left = widget.mapTo(view, widget.rect().topLeft())
+    return widget.isVisible() and view.rect().contains(QRect(top_left, widget.size()))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_session_names_never_overlap_nor_sit_on_a_point_and_none_is_cut(qtbot, tmp_path, images, size):
+    # after fraction 2, after fraction 3 (not measurable) and after fraction 5 within 12 days of a 99-day course
+    sessions = five_sessions(images)
+    sessions.insert(2, uncalibrated(images))
+    view = dosed_view(qtbot, tmp_path, sessions)
+    view.resize(*size)
+    qtbot.waitUntil(lambda: (view.width(), view.height()) == size)
+    qtbot.wait(50)
+    box = view.size_plot.getViewBox()
+    plot_area = scene_rect(box)
+    names = view.point_labels + view.unmeasured_labels
+    assert [n.toPlainText() for n in names] == ["baseline", "after fraction 2", "after fraction 5", "follow-up week 4",
+                                               "follow-up week 12", "after fraction 3: not measurable"]
+    rects = [scene_rect(n) for n in names]
+    for i, a in enumerate(rects):
+        assert inside(a, plot_area), names[i].toPlainText()
+        assert shown_whole(names[i], names[i].toPlainText())
+        for j, b in enumerate(rects[:i]):
+            assert not overlap(a, b), (names[i].toPlainText(), names[j].toPlainText())
+    # Above every point (and its marker's 4 px radius), and each centred on its date unless at an edge.
+    xs, depths = view.depth_curve.getData()
+    highest = [box.mapViewToScene(pg.Point(x, max(d, w))).y() - 4 for x, d, w in
+               zip(xs, depths, view.width_curve.getData()[1])]
+    assert max(r[3] for r in rects) <= min(highest)
+    for name, r in zip(names, rects):
+        date_x = box.mapViewToScene(pg.Point(name.pos().x(), 0)).x()
+        assert r[0] <= date_x <= r[2]
+    # The isodose line's label: inside the plot, whole, clear of the names; its full sentence under the plot.
+    label = view.isodose_line.label
+    assert inside(scene_rect(label), plot_area) and shown_whole(label, label.format)
+    assert f"{DEPTH_90_MM:.2f} mm" in label.format
+    assert not any(overlap(scene_rect(label), r) for r in rects)
+    # The chosen session's name whole in its box, and both images' titles whole.
+    combo = view.session_combo
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                         QStyle.SubControl.SC_ComboBoxEditField, combo)
+    assert combo.currentText() == "follow-up week 12 (2027-02-09)"
+    assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= field.width()
+    for panel in (view.baseline_image, view.later_image):
+        title = panel.getPlotItem().titleLabel
+        assert title.item.boundingRect().width() <= title.boundingRect().width()
+    # The findings whole, in view, without scrolling.
+    assert "SUSPECTED RECURRENCE at follow-up week 12" in view.findings_label.text()
+    assert not view.findings_scroll.verticalScrollBar().isVisible()
+    assert view.findings_label.height() <= view.findings_scroll.viewport().height()
+    assert in_view(view, view.findings_label) and in_view(view, view.findings_scroll)
+
+
+def test_in_its_own_window_at_its_default_size_all_shows_without_scrolling(demo_window, qtbot, images):
+    window = with_the_course(demo_window, images)
+    window.show_response_window()
+    dock = window.findChild(QDockWidget, "ResponseDock")
+    qtbot.waitUntil(lambda: dock.isFloating() and dock.isVisible())
+    qtbot.wait(50)
+    scroll, view = dock.widget(), window.response_view
+    assert not scroll.verticalScrollBar().isVisible() and not scroll.horizontalScrollBar().isVisible()
+    viewport = scroll.viewport()
+    top_left = view.findings_label.mapTo(viewport, view.findings_label.rect().topLeft())
+    assert viewport.rect().contains(QRect(top_left, view.findings_label.size()))
+    assert not view.findings_scroll.verticalScrollBar().isVisible()
+
+
+def test_docked_in_a_smaller_area_the_view_keeps_its_least_readable_size_and_the_dock_scrolls(demo_window, qtbot, images):
+    window = with_the_course(demo_window, images)
+    window.resize(1280, 800)
+    dock = window.findChild(QDockWidget, "ResponseDock")
+    dock.show()
+    qtbot.waitUntil(lambda: dock.isVisible() and not dock.isFloating())
+    qtbot.wait(50)
+    scroll, view = dock.widget(), window.response_view
+    assert scroll.viewport().height() < MIN_SIZE_PX[1]           # the bottom area at 1280 x 800
+    assert (view.width(), view.height()) >= MIN_SIZE_PX and view.width() >= MIN_SIZE_PX[0]
+    assert scroll.verticalScrollBar().isVisible()
