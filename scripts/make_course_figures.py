@@ -48,7 +48,7 @@ plan = t.planned(course_plan(t.five_sessions(paths)))
 if what in ("all", "view"):
     doc = PlanDocument(RecoveryStore(tmp / "r.json")); doc.open(None, plan)
     view = CourseResponseView(doc, clinic_settings=t.threshold(20))
-    view.resize(1280, 800); view.show()
+    view.resize(1240, 760); view.show()   # View > Response in Its Own Window on a 1280 x 800 screen
     view.show_dose(t.planned_dose(plan))
     view.session_combo.setCurrentIndex(view.session_combo.count() - 1)
     for _ in range(30): app.processEvents()
