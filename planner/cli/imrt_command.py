@@ -1,7 +1,9 @@
 """``planner imrt``: an IMRT plan on the TG-119 phantom or a CT series, as the IMRT window makes it.
 
 Same core steps as the window: the technique's inverse planner computes the dose influence and
-optimises the fluence; the goals are TG-119's (Ezzell et al., Med Phys 36:5359, 2009).
+optimises the fluence; the goals are TG-119's (Ezzell et al., Med Phys 36:5359, 2009), or with
+``--protocol`` a clinical protocol's (planner.core.protocols; its plan made by
+plugins.imrt_photon.protocol_plan), judged on the honest DVH.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ def register(commands) -> None:
     source.add_argument("--tg119", action="store_true", help="the built-in TG-119 C-shape phantom")
     source.add_argument("--ct", metavar="DIR", help="a folder with one CT series and its RT Structure Set")
     imrt.add_argument("--rtstruct", metavar="FILE", help="the RT Structure Set (default: the one in --ct's folder)")
+    imrt.add_argument("--protocol", metavar="NAME|FILE",
+                      help="a clinical protocol (shipped: its id, e.g. spine-sbrt-16gy-1fx; or a protocol file) "
+                           "for --ct: its prescription, goals and starting objectives")
+    imrt.add_argument("--map", metavar="P=C", action="append", default=[],
+                      help="with --protocol: the CT's structure C is the protocol's structure P (repeatable)")
     imrt.add_argument("--grid-mm", type=float, default=DEFAULT_DOSE_GRID_MM,
                       help=f"dose-grid voxel size in mm (default %(default)s; {DRAFT_DOSE_GRID_MM:g} mm is a draft; "
                            f"the CT is resampled to it)")
@@ -77,12 +84,20 @@ def volume_source(args):
     return VolumeSource.ct(args.ct, args.grid_mm, args.rtstruct)
 
 
+# The issue-18 case: on a CT without a protocol only the PTV has objectives, and a cord 2.5 mm from
+# it got 51.8 Gy in a 50 Gy plan with nothing said.
+NO_LIMITS_WARNING = ("no --protocol: the organs at risk have no dose limits (objectives for the target only); "
+                     "their doses are shown, not judged")
+
+
 def run_imrt(args) -> int:
     from planner.core.inverse_plan import InversePlanError
 
     planner = _inverse_planner()
     volume = load_volume(args)
-    plan = replace(planner.default_plan(volume), max_iterations=args.iterations)
+    chosen = _protocol_plan(args, volume)
+    volume = volume if chosen is None else chosen.volume
+    plan = replace(planner.default_plan(volume) if chosen is None else chosen.plan, max_iterations=args.iterations)
     if args.modulation_weight is not None:
         plan = replace(plan, modulation_weight=args.modulation_weight)
     problems = plan.problems(tuple(volume.masks))
@@ -93,27 +108,37 @@ def run_imrt(args) -> int:
         influence = planner.compute_dose_influence(volume, plan)
         t_influence = time.perf_counter() - t0
         result = planner.optimise_plan(volume, influence, plan)
+        # leaf sequencing is quick beside the optimisation: MU and segments are always reported
+        deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
     except InversePlanError as err:
         raise InputError(str(err)) from None
-    goals = planner.tg119_goals(result.metrics, target=plan.prescription.target)
-    hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, plan.prescription)
-    export = deliverable = None
-    if args.out:
-        deliverable, export = _export(planner, args, volume, influence, result)
-    else:  # leaf sequencing is quick beside the optimisation: MU and segments are always reported
-        deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
     rx = plan.prescription
+    goals = () if chosen is not None else planner.tg119_goals(result.metrics, target=rx.target)
+    clinical = delivered = None
+    warnings = [NO_LIMITS_WARNING] if chosen is None and args.ct else []
+    if chosen is not None:
+        clinical = _clinical_goals(planner, chosen, influence, result.dose_rows_gy)
+        delivered = _clinical_goals(planner, chosen, influence, deliverable.dose_rows_gy)
+        warnings += list(clinical.warnings)
+    hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, rx)
+    export = _export(planner, args, volume, influence, result, deliverable, chosen, delivered) if args.out else None
     normalisation = rx.normalisation_text()
     if args.json:
         print_json({
             "volume": volume.description, "dose_grid_mm": float(args.grid_mm),
             "dose_grid": dose_grid_label(args.grid_mm),
             "prescription": rx.describe(), "normalisation": normalisation,
+            **({} if chosen is None else {"protocol": {"name": chosen.protocol.id, "version": chosen.protocol.version,
+                                                       "title": chosen.protocol.title},
+                                          "structures_matched": dict(chosen.mapping)}),
+            "objectives": [o.describe() for o in plan.objectives],
+            "warnings": warnings,
             "model": planner.MODEL_DESCRIPTION, "bixels": len(influence.bixels),
             "dose_influence_s": t_influence, "optimisation_s": result.seconds, "iterations": result.iterations,
             "dvh": {"method": DVH_METHOD, "structures": planner.dvh_description(volume)},
             "dvh_points": {name: m.as_dict() for name, m in result.metrics.items()},
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
+            **({} if clinical is None else {**goals_json(clinical), **goals_json(delivered, "delivered_")}),
             **_findings_json(hot_spot),
             **delivery_json(deliverable, plan),
             "deliverable": None if export is None else {
@@ -121,13 +146,18 @@ def run_imrt(args) -> int:
                 "mu_per_fraction": deliverable.mlc_plan.total_mu_per_fraction,
                 "dvh_points": {name: m.as_dict() for name, m in deliverable.metrics.items()},
                 "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met}
-                          for g in planner.tg119_goals(deliverable.metrics, target=rx.target)],
+                          for g in (() if chosen is not None else planner.tg119_goals(deliverable.metrics,
+                                                                                       target=rx.target))],
                 **_findings_json(_hot_spot(planner, volume, influence, deliverable.dose_rows_gy, rx)),
                 "rt_plan": str(export.rt_plan), "report": str(export.report)},
         })
         return EXIT_OK
     print(f"volume        {volume.description}")
     print(f"dose grid     {dose_grid_label(args.grid_mm)}")
+    if chosen is not None:
+        p = chosen.protocol
+        print(f"protocol      {p.id} version {p.version}: {p.title}")
+        print(f"structures    {', '.join(f'{k} = {v}' for k, v in chosen.mapping.items())}")
     print(f"prescription  {rx.describe()}, {normalisation}")
     print(f"model         {planner.MODEL_DESCRIPTION}")
     print(f"beams         {len(plan.gantry_angles_deg)}, {len(influence.bixels)} bixels of "
@@ -138,6 +168,11 @@ def run_imrt(args) -> int:
         print(f"{name:14s}{dvh_line(m)}")
     for g in goals:
         print(f"goal  {g.label:32s} {g.value_gy:6.2f} Gy  {'met' if g.met else 'NOT met'}")
+    if clinical is not None:
+        for line in goal_lines(clinical, chosen.protocol):
+            print(line)
+    for warning in warnings:
+        print(f"warning       ⚠ {warning}")
     print_findings(hot_spot)
     print(f"delivery      {delivery_line(deliverable, plan)}")
     if export is not None:
@@ -146,6 +181,9 @@ def run_imrt(args) -> int:
               f"{deliverable.levels} levels), {m.total_mu_per_fraction:.0f} MU per fraction (DEMO calibration)")
         for name, dm in deliverable.metrics.items():
             print(f"  {name:12s}{dvh_line(dm)}")
+        if delivered is not None:
+            for line in goal_lines(delivered, chosen.protocol):
+                print(f"  {line}")
         written = [export.rt_plan.name, export.rt_dose.name]
         if export.structure_set is not None:
             written = [f"{len(export.ct_files)} CT slices", export.structure_set.name] + written
@@ -154,6 +192,83 @@ def run_imrt(args) -> int:
         written.append(export.report.name)
         print(f"wrote         {', '.join(written)} into {export.folder}")
     return EXIT_OK
+
+
+def _protocol_plan(args, volume):
+    """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan), or None without --protocol."""
+    if args.protocol is None:
+        if args.map:
+            raise InputError("--map needs --protocol (it maps the protocol's structures to the CT's)")
+        return None
+    if not args.ct:
+        raise InputError("--protocol needs --ct: the TG-119 phantom is planned with its own protocol, tg119-c-shape")
+    from planner.core.protocols.matching import parse_mapping
+    from planner.core.protocols.protocol import ProtocolError, load_protocol
+    from plugins.imrt_photon.protocol_plan import protocol_plan
+
+    try:
+        return protocol_plan(volume, load_protocol(args.protocol), roi_types(args, volume), parse_mapping(args.map))
+    except ProtocolError as err:
+        raise InputError(str(err)) from None
+
+
+def roi_types(args, volume) -> dict[str, str]:
+    """The RT ROI Interpreted Type of each structure of the structure set the volume was read with
+    (--rtstruct, else the one in --ct's folder whose SOP Instance UID the volume records)."""
+    from pathlib import Path
+
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    origin = volume.dicom_origin
+    if origin is None:
+        raise InputError(f"{args.ct}: no RT Structure Set with the CT, so no structures for the protocol")
+    candidates = [Path(args.rtstruct)] if args.rtstruct else sorted(p for p in Path(args.ct).iterdir() if p.is_file())
+    for path in candidates:
+        try:
+            ds = dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError):
+            continue
+        if str(ds.get("SOPInstanceUID", "")) == origin.structure_set_uid:
+            names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+            return {names[int(o.ReferencedROINumber)]: str(o.get("RTROIInterpretedType", "") or "")
+                    for o in ds.get("RTROIObservationsSequence", []) if int(o.ReferencedROINumber) in names}
+    raise InputError(f"the RT Structure Set {origin.structure_set_uid} the CT was read with is not in {args.ct}")
+
+
+def _clinical_goals(planner, chosen, influence, dose_rows_gy):
+    """The protocol's goals on a dose's honest DVH (planner.core.protocols.goals.evaluate_goals)."""
+    from planner.core.protocols.goals import evaluate_goals
+    from planner.core.protocols.protocol import ProtocolError
+
+    try:
+        return evaluate_goals(chosen.protocol, chosen.mapping,
+                              planner.structure_dvhs(chosen.volume, influence, dose_rows_gy), chosen.ct_types)
+    except ProtocolError as err:
+        raise InputError(str(err)) from None
+
+
+def goals_json(report, prefix: str = "") -> dict:
+    """The goals (``clinical_goals``) and the organs no goal names, with D0.03cc and Dmean."""
+    watched: dict[str, dict] = {}
+    for r in report.rows:
+        if r.limit is None:
+            watched.setdefault(r.structure, {"structure": r.structure})[
+                "d0_03cc_gy" if r.goal == "D0.03cc" else "mean_gy"] = r.value
+    return {f"{prefix}clinical_goals": [r.as_dict() for r in report.rows if r.limit is not None],
+            f"{prefix}organs_without_goals": list(watched.values())}
+
+
+def goal_lines(report, protocol) -> list[str]:
+    """The goals table (met / NOT MET, priority), then the organs no goal names."""
+    from planner.core.protocols.goals import SHOWN_DECIMALS
+
+    judged = [r for r in report.rows if r.limit is not None]   # one per goal, in the protocol's order
+    lines = [f"goal  P{r.priority} {r.structure:16s} {goal.text:22s} {r.value:8.{SHOWN_DECIMALS[r.unit]}f} {r.unit:2s}  "
+             f"{'met' if r.met else 'NOT MET'}" for goal, r in zip(protocol.goals, judged)]
+    lines += [f"organ {r.structure:19s} {r.goal:22s} {r.value:8.2f} Gy  (no goal in the protocol)"
+              for r in report.rows if r.limit is None]
+    return lines
 
 
 def delivery_json(deliverable, plan) -> dict:
@@ -210,24 +325,25 @@ def dvh_line(m) -> str:
             f"D2 {m.d2_gy:6.2f}  D0.03cc {m.d0_03cc_gy:6.2f}  mean {m.mean_gy:6.2f} Gy{v}")
 
 
-def _export(planner, args, volume, influence, result):
+def _export(planner, args, volume, influence, result, deliverable, chosen=None, delivered=None):
+    """Write the deliverable plan; with a protocol its report lists the goals of the delivered dose."""
     from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
     from planner.dicom.inverse_payload import InverseSource
-    from planner.report.imrt_report import imrt_report_for
+    from planner.report.imrt_report import ProtocolGoals, imrt_report_for
 
-    deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
     dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
     # a CT's own patient, never the arguments (they name the phantom's)
     name = volume.patient_name or args.patient_name
     patient_id = volume.patient_id or args.patient_id
+    protocol_goals = None if chosen is None else ProtocolGoals.of(chosen.protocol, delivered)
     report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
-                                         patient_name=name, patient_id=patient_id)
+                                         patient_name=name, patient_id=patient_id, protocol_goals=protocol_goals)
     source = InverseSource(result.plan, volume_source(args), planner.MODEL_DESCRIPTION,
                            "; ".join(deliverable.mlc_plan.notes))
     try:
         with recording(args.audit_db, "export", {"folder": str(args.out), "technique": "imrt-photon"},
                        what=f"the plan in {args.out}") as anchor:
-            return deliverable, export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id,
+            return export_imrt_plan(args.out, volume, deliverable.mlc_plan, dose, name, patient_id,
                                                  report=report, dvh_curves=dvh_curves, source=source,
                                                  audit_anchor=anchor)
     except ImrtExportError as err:

@@ -5,7 +5,8 @@
 deliverable dose's DVH curves) from the IMRT technique's planning objects, read by attribute only,
 so this module never imports a plugin; the command line and the window both call it.
 ``write_imrt_report(path, content, dvh_curves)`` draws it: page 1 the summary (DEMO banner,
-patient, prescription, TG-119 goals, findings, DVH), page 2 the objectives, the DVH points as optimised and
+patient, prescription, TG-119 goals or a
+clinical protocol's, findings, DVH), page 2 the objectives, the DVH points as optimised and
 as delivered after leaf sequencing, the beams and their MU, the model, beam data and calibration,
 and the files written with their SHA-256 fingerprints.
 
@@ -31,6 +32,7 @@ from reportlab.platypus import KeepTogether, PageBreak, Spacer
 import planner
 from planner.core.atomic import atomic_write_bytes
 from planner.core.inverse_plan import DVH_KINDS, OBJECTIVE_KINDS
+from planner.core.protocols.goals import SHOWN_DECIMALS
 from planner.dose.dvh import CumulativeDvh
 from planner.dose.hot_spot import plan_hot_spot_check
 from planner.dose.structure_dvh import DVH_METHOD
@@ -94,6 +96,37 @@ class GoalRow:
 
 
 @dataclass(frozen=True)
+class ClinicalGoalRow:
+    """A protocol's goal of the deliverable dose (``met`` True/False, with its priority), or an organ
+    no goal names (``met`` and ``priority`` None: its D0.03cc or Dmean shown, not judged)."""
+
+    structure: str
+    goal: str          # "D0.03cc ≤ 14 Gy", or the bare metric for an organ without a goal
+    value_text: str    # as judged: "13.52 Gy", "91.3 %"
+    met: bool | None
+    priority: int | None
+
+
+@dataclass(frozen=True)
+class ProtocolGoals:
+    """The clinical protocol's goals table: which protocol, the rows, and its warnings (a cord
+    without a limit)."""
+
+    protocol_text: str
+    rows: tuple[ClinicalGoalRow, ...]
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, protocol, report) -> ProtocolGoals:
+        """From a planner.core.protocols Protocol and its GoalReport (goals.evaluate_goals) on the deliverable dose."""
+        judged = iter(protocol.goals)   # the report's judged rows come one per goal, in the protocol's order
+        rows = tuple(ClinicalGoalRow(r.structure, r.goal if r.limit is None else next(judged).text,
+                                     f"{r.value:.{SHOWN_DECIMALS[r.unit]}f} {r.unit}", r.met, r.priority)
+                     for r in report.rows)
+        return cls(f"{protocol.id} version {protocol.version}: {protocol.title}", rows, tuple(report.warnings))
+
+
+@dataclass(frozen=True)
 class BeamRow:
     name: str
     gantry_deg: float
@@ -143,6 +176,7 @@ class ImrtReportContent:
     files_written: tuple[WrittenFile, ...] = ()  # likewise
     findings: tuple[str, ...] = ()             # about the deliverable dose (planner.dose.hot_spot), in words
     hot_spot_text: str = ""                    # the hot-spot check's sentence ("" when nothing was checked)
+    protocol_goals: ProtocolGoals | None = None  # a clinical protocol's goals, in place of TG-119's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -174,7 +208,7 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
                         objectives, dvh_points, goals, beams, model_description: str, dvh_text: str,
                         beam_data_description: str, calibration_note: str, notes=(), rt_plan_uid: str = "",
                         files_written=(), printed_at: datetime | None = None, findings=(),
-                        hot_spot_text: str = "") -> ImrtReportContent:
+                        hot_spot_text: str = "", protocol_goals: ProtocolGoals | None = None) -> ImrtReportContent:
     """The report's content from plain values. ``patient_name`` in DICOM form (``FAMILY^Given``);
     the totals are the beams' sums; ``printed_at`` defaults to now."""
     beams = tuple(beams)
@@ -189,7 +223,8 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
         model_description=model_description, dvh_text=dvh_text, beam_data_description=beam_data_description,
         calibration_note=calibration_note, notes=notes,
         printed_at=fmt.moment(printed_at or datetime.now().astimezone()), planner_version=planner.__version__,
-        rt_plan_uid=rt_plan_uid, files_written=files_written, findings=findings, hot_spot_text=hot_spot_text)
+        rt_plan_uid=rt_plan_uid, files_written=files_written, findings=findings, hot_spot_text=hot_spot_text,
+        protocol_goals=protocol_goals)
 
 
 # ------------------------------------------------------------------------------ from the plan objects
@@ -208,14 +243,16 @@ def _modulation_text(plan, deliverable) -> str:
 
 
 def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, patient_name: str,
-                    patient_id: str, printed_at: datetime | None = None
+                    patient_id: str, printed_at: datetime | None = None,
+                    protocol_goals: ProtocolGoals | None = None
                     ) -> tuple[ImrtReportContent, dict[str, CumulativeDvh]]:
     """The report's content and the deliverable dose's DVH curves from the IMRT technique's objects.
 
     ``inverse_planner``: the technique's InversePlanner (``structure_dvhs``, ``dvh_description``,
     ``tg119_goals``, ``MODEL_DESCRIPTION``); ``result``: its ImrtResult (``plan``, ``metrics``, ...);
     ``deliverable``: its DeliverablePlan (``mlc_plan``, ``metrics``, ``dose_rows_gy``, ``levels``).
-    All are read by attribute: planner.report never imports a plugin.
+    All are read by attribute: planner.report never imports a plugin. ``protocol_goals``: a clinical
+    protocol's goals of the deliverable dose (ProtocolGoals.of), shown in place of TG-119's.
     """
     plan, mlc = result.plan, deliverable.mlc_plan
     rx = plan.prescription
@@ -232,8 +269,9 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                   + f"; collimator {first.collimator_deg:g}°, couch {first.couch_deg:g}°; isocentre "
                   f"({', '.join(f'{c:.1f}' for c in first.isocentre_mm)}) mm; SAD {first.sad_mm:g} mm; "
                   f"bixels {plan.bixel_width_mm:g} mm; machine {mlc.machine_name}")
-    goals = tuple(GoalRow(g.label, float(g.value_gy), bool(g.met))
-                  for g in inverse_planner.tg119_goals(deliverable.metrics, target=rx.target))
+    goals = () if protocol_goals is not None else tuple(
+        GoalRow(g.label, float(g.value_gy), bool(g.met))
+        for g in inverse_planner.tg119_goals(deliverable.metrics, target=rx.target))
     hot_spot = plan_hot_spot_check(volume, inverse_planner.sampled(volume), inverse_planner.dose_grid_gy(
         volume, influence, np.asarray(deliverable.dose_rows_gy, dtype=float)), rx.target, rx.total_dose_gy)
     content = imrt_report_content(
@@ -260,7 +298,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                           else "MU from the machine's commissioned calibration"),
         notes=tuple(mlc.notes), printed_at=printed_at,
         findings=() if hot_spot is None else tuple(f.message for f in hot_spot.findings),
-        hot_spot_text="" if hot_spot is None else hot_spot.text)
+        hot_spot_text="" if hot_spot is None else hot_spot.text, protocol_goals=protocol_goals)
     return content, curves
 
 
@@ -387,6 +425,8 @@ def _key_facts(content: ImrtReportContent, s) -> list:
 
 
 def _goals(content: ImrtReportContent, s) -> list:
+    if content.protocol_goals is not None:
+        return _protocol_goals(content.protocol_goals, s)
     title = paragraph("TG-119 goals of the deliverable dose (after leaf sequencing)", s["h2"])
     if not content.goals:
         return [title, paragraph("None: the volume has no structure TG-119 sets a goal for.", s["body"])]
@@ -397,6 +437,22 @@ def _goals(content: ImrtReportContent, s) -> list:
         style = s["label"].clone(f"goal{len(rows)}", textColor=GREEN if g.met else RED)
         rows.append([paragraph(g.label, s["body"]), paragraph(_gy(g.value_gy), s["body"]), paragraph(verdict, style)])
     return [title, grid_table(rows, [90 * mm, 40 * mm, 40 * mm], commands)]
+
+
+def _protocol_goals(goals: ProtocolGoals, s) -> list:
+    """The protocol's goals (met / NOT met, priority), then the organs no goal names, then its warnings."""
+    title = paragraph(f"Clinical goals of the deliverable dose (after leaf sequencing): {goals.protocol_text}", s["h2"])
+    rows = [[paragraph(t, s["label"]) for t in ("Priority", "Structure", "Goal", "Deliverable dose", "Result")]]
+    for g in goals.rows:
+        verdict = "no goal: shown" if g.met is None else "✓ met" if g.met else "✗ NOT met"
+        style = s["label"].clone(f"cgoal{len(rows)}", textColor=colors.black if g.met is None else GREEN if g.met else RED)
+        rows.append([paragraph("—" if g.priority is None else f"{g.priority}", s["body"]),
+                     paragraph(g.structure, s["body"]), paragraph(g.goal, s["body"]),
+                     paragraph(g.value_text, s["body"]), paragraph(verdict, style)])
+    table = grid_table(rows, [18 * mm, 38 * mm, 44 * mm, 34 * mm, TEXT_W - 134 * mm],
+                       [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)])
+    warning = s["label"].clone("goal_warning", textColor=RED)
+    return [title, table, *(paragraph(f"⚠ {w}", warning) for w in goals.warnings)]
 
 
 def _findings(content: ImrtReportContent, s) -> list:

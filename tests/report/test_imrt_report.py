@@ -214,3 +214,30 @@ def test_the_report_module_imports_no_plugin_and_no_qt():
     modules += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
     assert not [m for m in modules if m.split(".")[0] in ("plugins", "PySide6", "pyqtgraph")]
     assert not [m for m in modules if m.startswith("planner.ui")]
+
+
+@needs_poppler
+def test_a_protocols_goals_replace_tg119s_with_priority_and_watched_organs(planned, tmp_path):
+    from planner.core.protocols.goals import GoalReport, GoalResult
+    from planner.core.protocols.protocol import load_protocol
+    from planner.report.imrt_report import ProtocolGoals
+
+    sbrt = load_protocol("spine-sbrt-16gy-1fx")   # goals: cord D0.03cc ≤ 14, D0.35cc ≤ 10 Gy, PTV V16Gy ≥ 90 %
+    rows = (GoalResult("D0.03cc", "SpinalCord", 13.996, "Gy", 14.0, True, 1),
+            GoalResult("D0.35cc", "SpinalCord", 10.5, "Gy", 10.0, False, 1),
+            GoalResult("V16Gy", "PTV", 88.04, "%", 90.0, False, 2),
+            GoalResult("D0.03cc", "Esophagus", 7.5, "Gy", None, None, None),
+            GoalResult("Dmean", "Esophagus", 2.25, "Gy", None, None, None))
+    warning = "Myelon (SpinalCord) has no dose limit in protocol x: its dose is shown, not judged"
+    goals = ProtocolGoals.of(sbrt, GoalReport(rows, (warning,)))
+    report, curves = planned[4], planned[5]
+    write_imrt_report(tmp_path / "p.pdf", replace(report, goals=(), protocol_goals=goals), curves)
+    page = pdf_text(tmp_path / "p.pdf")[0]
+    assert ("Clinical goals of the deliverable dose (after leaf sequencing): spine-sbrt-16gy-1fx version 1: "
+            "Spine SBRT after RTOG 0631: 16 Gy in 1 fraction") in page
+    assert "1 SpinalCord D0.03cc ≤ 14 Gy 14.00 Gy ✓ met" in page
+    assert "1 SpinalCord D0.35cc ≤ 10 Gy 10.50 Gy ✗ NOT met" in page
+    assert "2 PTV V16Gy ≥ 90 % 88.0 % ✗ NOT met" in page
+    assert "— Esophagus D0.03cc 7.50 Gy no goal: shown" in page and "— Esophagus Dmean 2.25 Gy no goal: shown" in page
+    assert f"⚠ {warning}" in page
+    assert "TG-119 goals" not in page
