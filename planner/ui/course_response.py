@@ -6,10 +6,14 @@ dose controller (the prescription isodose's depth on the beam axis). It never ed
 - Plot: depth below the skin and lateral width (mm) against the date of each imaging session, the area
   (mm²) in its own small plot below with the same date axis; each session is a point named by its
   place on the timeline in a row of names above all the points (placed in screen pixels on as many
-  levels as needed so that no two names overlap and none is cut at the plot's edges); each delivered fraction a vertical marker at its date; the plan's
-  prescription isodose depth (DoseResult.prescription_depth_mm, "on the axis: 0 (surface), the stated
-  depth, or the X % isodose's depth") a horizontal line on the depth plot. A session whose lesion
-  cannot be measured is a hollow marker in a band below 0 mm, its reason in the tooltip, never a 0.
+  levels as needed so that no two names overlap and none is cut at the plot's edges); each delivered
+  fraction a vertical marker at its date; the plan's prescription isodose depth
+  (DoseResult.prescription_depth_mm, "on the axis: 0 (surface), the stated depth, or the X % isodose's
+  depth") a horizontal line on the depth plot, its label as long as the plot's width allows. A session
+  whose lesion cannot be measured is a hollow marker in a band below 0 mm, named with the others, its
+  reason in the tooltip, never a 0.
+- Layout: the findings across the whole width at the bottom, shown whole; the view keeps a least size
+  (MIN_SIZE_PX) at which all reads, so a smaller dock scrolls rather than squashing it.
 - Side by side: the baseline and a chosen later session, each in mm relative to its beam axis
   (lateral) and its skin line at that axis (depth), the two views linked and locked 1:1, so both
   show the same mm per screen pixel and the same point (lateral, depth) at the same pixel of each.
@@ -459,7 +463,8 @@ class CourseResponseView(QWidget):
     def _text_width(self, text: str) -> float:
         """``text``'s width in pixels in the isodose line's label (its font and its margins)."""
         label = self.isodose_line.label
-        return QFontMetricsF(label.textItem.font()).horizontalAdvance(text) + 2 * label.textItem.document().documentMargin()
+        margin_px = label.textItem.document().documentMargin()
+        return QFontMetricsF(label.textItem.font()).horizontalAdvance(text) + 2 * margin_px
 
     def _fit_size_range(self, place: bool = True) -> None:
         """y from a band below 0 (the unmeasurable sessions) to above the largest value, the isodose and its
