@@ -280,6 +280,10 @@ class CourseResponseView(QWidget):
         self.plots.setMinimumHeight(PLOT_MIN_HEIGHT_PX)
         left_layout.addWidget(self.plots, 1)
         left_layout.addWidget(self.plot_key)
+        self.names_key = QLabel()       # the sessions' names when the plot shows their numbers (_place_labels)
+        self.names_key.setWordWrap(True)
+        self.names_key.setVisible(False)
+        left_layout.addWidget(self.names_key)
         left_layout.addWidget(self.isodose_label)
         # The findings across the whole width under the plot and the images (fewer lines), shown whole
         # (_fit_findings); only a course too long for FINDINGS_SHARE_MAX of the height scrolls them.
@@ -420,6 +424,7 @@ class CourseResponseView(QWidget):
     def _session_name(self, text: str, x: float, tip: str) -> pg.TextItem:
         """A session's name at its date; _place_labels puts it in the row of names above the points."""
         label = pg.TextItem(text, color="w", fill=pg.mkBrush(0, 0, 0, 170))
+        label.session_name = text
         label.setPos(x, 0.0)
         label.setToolTip(tip)
         label.setZValue(25)
@@ -429,36 +434,56 @@ class CourseResponseView(QWidget):
     def _place_labels(self) -> None:
         """Each session's name centred on its date (moved in from the plot's edges), on the first level
         from the top where it overlaps no other name, in screen pixels: the plot's width decides the
-        levels, the levels the room kept above the points (_fit_size_range)."""
+        levels, the levels the room kept above the points (_fit_size_range). Names needing more than
+        LABEL_BAND_MAX of the plot's height (many sessions days apart in a small plot) become numbers,
+        named under the plot."""
         if self._placing:
             return
         self._placing = True
         try:
             box = self.size_plot.getViewBox()
-            width_px = box.width()
-            (x0, x1), _ = box.viewRange()
             labels = sorted(self.point_labels + self.unmeasured_labels, key=lambda item: item.pos().x())
-            levels: list[float] = []           # the right end (px) of the last name on each level
-            placed = []
             for label in labels:
-                w = label.textItem.boundingRect().width()
-                centre = (label.pos().x() - x0) / (x1 - x0) * width_px if x1 > x0 else 0.0
-                left = max(0.0, min(centre - w / 2, width_px - w))
-                level = next((k for k, end in enumerate(levels) if left >= end + LABEL_GAP_PX), len(levels))
-                levels[level:level + 1] = [left + w]
-                placed.append((label, (centre - left) / w if w else 0.5, level))
-            self._label_levels = len(levels)
+                label.setText(label.session_name)
+            placed = self._levels(labels)
+            row_px = max((label.textItem.boundingRect().height() for label in labels), default=0.0)
+            names_px = self._label_levels * row_px + MARKER_ROOM_PX
+            numbered = box.height() > 0 and names_px > LABEL_BAND_MAX * box.height()
+            if numbered:
+                for number, label in enumerate(labels, start=1):
+                    label.setText(str(number))
+                placed = self._levels(labels)
+            self.names_key.setText("Sessions: " + ", ".join(f"{n} {label.session_name}" for n, label in
+                                                            enumerate(labels, start=1)) if numbered else "")
+            self.names_key.setVisible(numbered)
             self._fit_size_range(place=False)
             top = box.viewRange()[1][1]
             for label, anchor_x, level in placed:
                 label.setPos(label.pos().x(), top)
                 label.setAnchor((anchor_x, -level))
             if self._isodose_texts:
-                room = width_px * self.isodose_line.label.orthoPos - 4
+                room = box.width() * self.isodose_line.label.orthoPos - 4
                 fits = [t for t in self._isodose_texts if self._text_width(t) <= room]
                 self.isodose_line.label.setFormat(fits[0] if fits else self._isodose_texts[-1])
         finally:
             self._placing = False
+
+    def _levels(self, labels) -> list[tuple[pg.TextItem, float, int]]:
+        """(label, its x anchor, its level) for ``labels`` in date order, as _place_labels says."""
+        box = self.size_plot.getViewBox()
+        width_px = box.width()
+        (x0, x1), _ = box.viewRange()
+        levels: list[float] = []           # the right end (px) of the last name on each level
+        placed = []
+        for label in labels:
+            w = label.textItem.boundingRect().width()
+            centre = (label.pos().x() - x0) / (x1 - x0) * width_px if x1 > x0 else 0.0
+            left = max(0.0, min(centre - w / 2, width_px - w))
+            level = next((k for k, end in enumerate(levels) if left >= end + LABEL_GAP_PX), len(levels))
+            levels[level:level + 1] = [left + w]
+            placed.append((label, (centre - left) / w if w else 0.5, level))
+        self._label_levels = len(levels)
+        return placed
 
     def _text_width(self, text: str) -> float:
         """``text``'s width in pixels in the isodose line's label (its font and its margins)."""

@@ -514,3 +514,24 @@ def test_docked_in_a_smaller_area_the_view_keeps_its_least_readable_size_and_the
     assert scroll.viewport().height() < MIN_SIZE_PX[1]           # the bottom area at 1280 x 800
     assert view.width() >= MIN_SIZE_PX[0] and view.height() >= MIN_SIZE_PX[1]
     assert scroll.verticalScrollBar().isVisible()
+
+
+def test_names_too_many_for_the_plots_height_become_numbers_named_under_the_plot(qtbot, tmp_path, images):
+    # Daily images after fractions 1 to 5: at the least size six names stacked would take over half the plot.
+    base = five_sessions(images)
+    daily = [replace(base[1], when=SessionTime.parse(f"after:{k}"), acquired_on=date(2026, 11, 2 + k))
+             for k in range(1, 6)]
+    view = dosed_view(qtbot, tmp_path, [base[0], *daily, *base[3:]])
+    view.resize(*MIN_SIZE_PX)
+    qtbot.waitUntil(lambda: (view.width(), view.height()) == MIN_SIZE_PX)
+    qtbot.wait(50)
+    labels = view.point_labels
+    assert [label.toPlainText() for label in labels] == [str(n) for n in range(1, 9)]
+    assert view.names_key.isVisible() and view.names_key.text() == (
+        "Sessions: 1 baseline, 2 after fraction 1, 3 after fraction 2, 4 after fraction 3, 5 after fraction 4, "
+        "6 after fraction 5, 7 follow-up week 4, 8 follow-up week 12")
+    rects = [scene_rect(label) for label in labels]
+    assert not any(overlap(a, b) for i, a in enumerate(rects) for b in rects[:i])
+    view.resize(1238, 758)          # room enough: the names again, the key hidden
+    qtbot.waitUntil(lambda: view.point_labels[0].toPlainText() == "baseline")
+    assert not view.names_key.isVisible()
