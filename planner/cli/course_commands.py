@@ -322,23 +322,17 @@ def planned_dose(plan, path: Path, technique):
     if image_path is None:
         raise InputError(f"the plan's image {plan.image_path or '(none named)'} is not found, nor "
                          f"{ULTRASOUND_FILE} beside {path}: the time per fraction cannot be computed")
-    return dose_on_image(plan, _load_image(str(image_path)), technique, image_path)
+    return dose_on_image(plan, _load_image(str(image_path)), technique)
 
 
-def dose_on_image(plan, planning_image, technique, image_path):
-    """The technique's engine on ``planning_image`` (loaded from ``image_path``) in mm, as the window computes it."""
-    from planner.dose.grid_axes import dose_grid_axes
-    from planner.imaging.planning_image import calibrated_image, complete_plan
-    from planner.techniques.beam_lookup import machine_commissioning
+def dose_on_image(plan, planning_image, technique):
+    """The technique's engine on ``planning_image`` in mm, as the window computes it (planner.techniques.replan)."""
+    from planner.techniques.replan import ReplanError, replan_dose
 
-    engine = technique.dose_engine
-    if engine is None:
-        raise InputError(f"technique {technique.id} has no dose engine: its time per fraction cannot be computed")
-    plan = complete_plan(plan, planning_image)
-    image = calibrated_image(planning_image.image, plan)
-    if image.calibration is None:
-        raise InputError(f"{image_path} has no mm scale: the dose cannot be computed")
-    return engine.compute(plan, dose_grid_axes(image), machine_commissioning(technique, plan.setup.machine_id))
+    try:
+        return replan_dose(plan, planning_image, technique)
+    except ReplanError as err:
+        raise InputError(str(err)) from None
 
 
 def _time_per_fraction_min(dose, what: str) -> float:

@@ -4,9 +4,10 @@ window and `planner course replan`.
 The plan is the old one moved to a later imaging session of its course: the session's image, its lesion
 outline and skin line (the session's own mm scale, so the old hand calibration is dropped), the beam axis on
 the lesion's centre, the same prescription point and dose per fraction for the fractions that remain, and the
-energy and applicator chosen (the technique's machine must offer them). The caller computes its dose with the
-technique's engine on the session's image and writes it as a revision of the plan in use
-(planner.review.revision: a layer above this one); ``replanned_course`` then adds the phase to the course.
+energy and applicator chosen (the technique's machine must offer them). The caller computes its dose
+(``replan_dose``, ``replan_time_s``) on the session's image and writes it as a revision of the plan in use
+(planner.review.revision: a layer above this one); ``replanned_course`` adds the phase to the course, and
+``complete_replan``, once the revision is written, gives the course to it and marks the old plan file superseded.
 
 Refused (one-line PlannerError): a plan without a course, a course complete or not under way, a plan that is
 not the one the course's latest fractions are delivered under or whose plan file a re-plan already superseded
@@ -111,14 +112,15 @@ def rt_plan_identity(rt_plan_path: str | Path) -> tuple[str, str]:
 
 
 def replan_dose(revised: Plan, planning_image, technique: Technique):
-    """The revision's dose on the session's image in mm (its own scale), as the window computes every dose."""
+    """The plan's dose on ``planning_image`` in mm (its own scale), as the window computes every dose: the
+    revision's on the session's image, or a course's plan on its own image."""
     engine = technique.dose_engine
     if engine is None:
-        raise ReplanError(f"technique {technique.id} has no dose engine: the re-plan's time cannot be computed")
+        raise ReplanError(f"technique {technique.id} has no dose engine: its time per fraction cannot be computed")
     plan = complete_plan(revised, planning_image)
     image = calibrated_image(planning_image.image, plan)
     if image.calibration is None:
-        raise ReplanError(f"{revised.image_path} has no mm scale: the re-plan's dose cannot be computed")
+        raise ReplanError(f"{planning_image.image.source_path} has no mm scale: the dose cannot be computed")
     return engine.compute(plan, dose_grid_axes(image), machine_commissioning(technique, plan.setup.machine_id))
 
 

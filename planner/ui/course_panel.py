@@ -4,7 +4,9 @@ The course lives in the plan (planner.core.course), so recording a fraction is a
 undoable, autosaved on the spot, saved with the plan. The planned beam-on time of a fraction is
 taken from the dose shown when the course starts and kept with the course; a later change of the
 plan that changes the time is flagged, never silently applied to fractions already given. The course's
-imaging sessions are added through Add Course Image… (planner.ui.course_image_dialog), also one undoable edit.
+imaging sessions are added through Add Course Image… (planner.ui.course_image_dialog), also one undoable edit;
+Re-plan Remaining Fractions… (planner.ui.course_replan_dialog) is offered once a session after the last
+delivered fraction is there, with the adaptation finding that says re-plan beside it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from PySide6.QtWidgets import (QBoxLayout, QDateEdit, QFormLayout, QGroupBox, QH
 
 from planner.core.course import Course, CourseError, course_columns
 from planner.core.plan import Plan
+from planner.core.radiobiology import ALPHA_BETA_LATE_SKIN_GY, ALPHA_BETA_TUMOUR_GY
 from planner.techniques.course_start import start_course
 from planner.ui.course_image_dialog import CourseImageDialog
+from planner.ui.course_replan_dialog import CourseReplan, replannable_session
 from planner.ui.document import PlanDocument
 from planner.ui.readable_colours import STOP, WARNING, text_colour
 
@@ -41,6 +45,14 @@ def fraction_ticks(fractions: int, most: int = 10) -> list[tuple[int, str]]:
     if marks[-1] != fractions:
         marks.append(fractions)
     return [(k, str(k)) for k in marks]
+
+
+def course_dose_text(course: Course) -> str:
+    """The whole course: delivered plus remaining (each phase at its own dose), and its BED/EQD2 (no time factor)."""
+    biological = "; ".join(f"BED{ab:g} {course.course_bed_gy(ab):.2f} Gy, EQD2({ab:g}) {course.course_eqd2_gy(ab):.2f} Gy"
+                           for ab in (ALPHA_BETA_TUMOUR_GY, ALPHA_BETA_LATE_SKIN_GY))
+    return (f"Course dose {course.course_dose_gy:.2f} Gy (delivered {course.delivered_dose_gy:.2f} + remaining "
+            f"{course.remaining_dose_gy:.2f}); {biological}.")
 
 
 class _CompactPlot(pg.PlotWidget):
@@ -64,10 +76,13 @@ class CoursePanel(QWidget):
         self.dialogs = dialogs   # planner.ui.dialogs.Dialogs: files and questions of Add Course Image…
         self.image_dialog: CourseImageDialog | None = None
         self._planned_time_s: float | None = None
+        self._filled_time = ""   # the time the form was filled with (replaced when the phase changes)
         self._time_names: dict[str, str] = {}  # technique id → what its engine calls the time
 
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
+        self.course_dose_label = QLabel()   # the whole course after a re-plan: delivered + remaining, BED/EQD2
+        self.course_dose_label.setWordWrap(True)
         self.flags_label = QLabel()
         self.flags_label.setWordWrap(True)
         self.flags_label.setStyleSheet(f"color: {text_colour(WARNING, self)};")
@@ -136,6 +151,16 @@ class CoursePanel(QWidget):
                                          "follow-up) with the lesion outlined on it")
         images_layout.addWidget(self.sessions_label)
         images_layout.addWidget(self.add_image_button)
+        # Re-plan (issue 17, point 3): the remaining fractions on a later image, as a revision.
+        self.replan = CourseReplan(document, registry, dialogs, self)
+        self.replan_button = QPushButton("Re-plan Remaining Fractions…")
+        self.replan_button.setToolTip("A revision of the plan in use for the fractions still to give, on an image "
+                                      "taken after the last delivered fraction")
+        self.replan_label = QLabel()
+        self.replan_label.setWordWrap(True)
+        self.replan_label.setStyleSheet(f"color: {text_colour(WARNING, self)};")
+        images_layout.addWidget(self.replan_label)
+        images_layout.addWidget(self.replan_button)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet(f"color: {text_colour(STOP, self)};")
@@ -157,12 +182,15 @@ class CoursePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary_label)
+        layout.addWidget(self.course_dose_label)
         layout.addWidget(self.flags_label)
         layout.addLayout(self.body, 1)
 
         self.start_button.clicked.connect(self.start_course)
         self.record_button.clicked.connect(self.record_fraction)
         self.add_image_button.clicked.connect(self.add_course_image)
+        self.replan_button.clicked.connect(self.replan.open_dialog)
+        self.replan.findings_changed.connect(self._show_replan_finding)
         document.plan_changed.connect(self.show_plan)
         self.show_plan(document.plan)
 
@@ -196,6 +224,10 @@ class CoursePanel(QWidget):
         self.sessions_label.setText("" if course is None else
                                     "; ".join(f"{s.when.label} ({s.acquired_on.isoformat()})" for s in course.sessions)
                                     or "None yet.")
+        replannable = replannable_session(plan) is not None
+        self.replan_button.setEnabled(replannable)
+        self.replan_label.setVisible(replannable and bool(self.replan.findings_text))
+        self.replan.judge(plan)
         self.start_button.setEnabled(self._planned_time_s is not None)
         self.start_button.setToolTip("" if self._planned_time_s is not None else
                                      f"The plan needs a computed {self.time_name} before its course can start")
@@ -212,13 +244,16 @@ class CoursePanel(QWidget):
                 + ". Start the course to record fractions.")
         else:
             self.summary_label.setText(course.summary())
+        self.course_dose_label.setText("" if course is None else course_dose_text(course))
+        self.course_dose_label.setVisible(course is not None)
         self._show_flags(plan, course)
         self._show_table(course)
         self._show_plot(plan, course)
         if course is not None and not course.complete:
             self.record_button.setText(f"Record fraction {course.delivered_fractions + 1} of {course.planned_fractions}")
-            if not self.time_edit.text().strip():
-                self.time_edit.setText(f"{course.planned_dwell_time_s:.1f}")
+            # The current phase's time (a re-plan has its own), unless the user typed another one.
+            if self.time_edit.text().strip() in ("", self._filled_time):
+                self._fill_time(course)
 
     def _show_flags(self, plan: Plan | None, course: Course | None) -> None:
         flags = () if course is None else course.flags(plan.prescription, self._planned_time_s, date.today())
@@ -289,8 +324,16 @@ class CoursePanel(QWidget):
         self.problem_label.setText("")
         self.document.apply(plan.with_course(course), f"Record fraction {course.delivered_fractions}")
         self.remarks.clear()
-        self.time_edit.setText(f"{course.planned_dwell_time_s:.1f}")
+        self._fill_time(course)
         return True
+
+    def _fill_time(self, course: Course) -> None:
+        self._filled_time = f"{course.current_phase.planned_time_s:.1f}"
+        self.time_edit.setText(self._filled_time)
+
+    def _show_replan_finding(self, text: str) -> None:
+        self.replan_label.setText(text)
+        self.replan_label.setVisible(bool(text) and self.replan_button.isEnabled())
 
     def add_course_image(self) -> None:
         """Course ▸ Add Course Image…: the dialog (window-modal, not blocking); its session is one edit."""

@@ -178,6 +178,7 @@ class MainWindow(PlannerWindow):
         self.about_action = self._action("&About Planner", self.show_about)
         self.output = PlanOutput(self)  # export, sign, send, open signed plans
         self.reviewing = ReviewController(self, self.review_panel)  # the physicist's review and approval
+        self.course_panel.replan.attach(self.runner, self.output)   # re-plan: the RT Plan on screen, its export
 
         file_menu = self.menuBar().addMenu("&File")
         for action in (self.open_image_action, self.open_plan_action, self.open_demo_action):
@@ -204,7 +205,10 @@ class MainWindow(PlannerWindow):
         self.add_course_image_action = self._action("Add Course &Image…", self.course_panel.add_course_image, None,
                                                     "An ultrasound of the course (baseline, during, follow-up) with "
                                                     "the lesion outlined on it")
-        self._add_menu("&Course", (self.add_course_image_action,))
+        self.replan_action = self._action("&Re-plan Remaining Fractions…", self.course_panel.replan.open_dialog, None,
+                                          "A revision of the plan in use for the fractions still to give, on a "
+                                          "later image of the course")
+        self._add_menu("&Course", (self.add_course_image_action, self.replan_action))
         view_menu = self._add_view_menu()
         view_menu.addSeparator()
         view_menu.addAction(self._action("Response in Its Own Window", self.show_response_window,
