@@ -66,6 +66,20 @@ def test_a_protocol_organ_the_ct_lacks_stops_naming_it(spine_ct, tmp_path, capsy
     assert err.startswith("planner imrt: protocol structure BrainStem (organ) is not on this CT")
 
 
+def test_two_structures_that_fit_one_protocol_organ_stop_naming_both(spine_ct, tmp_path, capsys):
+    ct = tmp_path / "ct"
+    shutil.copytree(spine_ct, ct)
+    ds = dcmread(ct / "rtstruct.dcm")
+    renamed = {"Cord_T8": "SpinalCord", "SpinalCanal": "Cord"}   # "Cord" is a TG-263 variant of SpinalCord
+    for roi in ds.StructureSetROISequence:
+        roi.ROIName = renamed.get(roi.ROIName, roi.ROIName)
+    ds.save_as(ct / "rtstruct.dcm")
+    assert main(["imrt", "--ct", str(ct), "--protocol", CONVENTIONAL, "--grid-mm", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("planner imrt: protocol structure SpinalCord matches both Cord and SpinalCord")
+
+
 def test_protocol_and_map_need_each_other_and_a_ct(spine_ct, capsys):
     assert main(["imrt", "--ct", str(spine_ct), "--map", "SpinalCord=Cord_T8", "--grid-mm", "5"]) == 2
     assert "--map needs --protocol" in capsys.readouterr().err
