@@ -49,7 +49,8 @@ def fraction_ticks(fractions: int, most: int = 10) -> list[tuple[int, str]]:
 
 def course_dose_text(course: Course) -> str:
     """The whole course: delivered plus remaining (each phase at its own dose), and its BED/EQD2 (no time factor)."""
-    biological = "; ".join(f"BED{ab:g} {course.course_bed_gy(ab):.2f} Gy, EQD2({ab:g}) {course.course_eqd2_gy(ab):.2f} Gy"
+    biological = "; ".join(f"BED{ab:g} {course.course_bed_gy(ab):.2f} Gy, "
+                           f"EQD2({ab:g}) {course.course_eqd2_gy(ab):.2f} Gy"
                            for ab in (ALPHA_BETA_TUMOUR_GY, ALPHA_BETA_LATE_SKIN_GY))
     return (f"Course dose {course.course_dose_gy:.2f} Gy (delivered {course.delivered_dose_gy:.2f} + remaining "
             f"{course.remaining_dose_gy:.2f}); {biological}.")

@@ -124,6 +124,8 @@ def replanned_and_signed(w, qtbot, tmp_path):
     assert dialog.session.when.label == "after fraction 2" and dialog.findings_label.text() == finding
     assert dialog.energy_combo.currentText() == "70 kV (HVL 1.15 mm Al)"
     choose_in_combo(dialog.energy_combo, "100 kV (HVL 2.20 mm Al)")
+    if os.environ.get("REPLAN_SCREENSHOT"):   # the dialog, to be looked at
+        dialog.grab().save(os.environ["REPLAN_SCREENSHOT"].replace(".png", "-dialog.png"))
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     idle(w, qtbot)
     revised = w.document.plan
