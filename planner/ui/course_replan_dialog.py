@@ -151,6 +151,7 @@ class CourseReplan(QObject):
         self.dialog: ReplanDialog | None = None
         self.findings_text = ""
         self._judged: list = []        # ((plan without course, session), findings) judged so far
+        self._preempted = False        # the last task was cancelled (a judging pre-empted is judged again)
         self._replans: list[_Replan] = []
 
     def attach(self, runner, output) -> None:
@@ -158,6 +159,10 @@ class CourseReplan(QObject):
         self.runner, self.output = runner, output
         runner.busy_changed.connect(lambda busy: None if busy else self.judge(self.document.plan))
         runner.succeeded.connect(self._on_task_done)
+        runner.cancelled.connect(self._on_cancelled)
+
+    def _on_cancelled(self) -> None:
+        self._preempted = True
 
     # --- the findings ------------------------------------------------------------------------
     def judge(self, plan: Plan | None) -> None:
@@ -179,10 +184,18 @@ class CourseReplan(QObject):
             if (self.document.plan.with_course(None), replannable_session(self.document.plan)) == key:
                 self._set_findings("; ".join(f.message for f in findings if f.kind == REPLAN))
 
+        def not_judged(message: str) -> None:
+            if self._preempted:   # judged again once the runner is free (attach)
+                return
+            self._judged.append((key, ()))   # not tried again for this plan and image
+            self._set_findings(f"Not judged: {message}")
+
+        self._preempted = False
+        # Derived data: the user's next task (a file opened, a dose's beam data) pre-empts it.
         self.runner.start(f"Judging the image at {session.when.label} against the plan",
                           lambda progress, cancelled: adaptation_findings(plan, self.registry, session,
                                                                           progress=progress, is_cancelled=cancelled),
-                          judged, lambda message: self._set_findings(f"Not judged: {message}"))
+                          judged, not_judged, preemptible=True)
 
     def _judged_findings(self, key):
         """The findings judged for (plan without course, session), None when not judged yet."""
@@ -263,8 +276,9 @@ class CourseReplan(QObject):
             self._replans.append(replan)
             self.document.undo_stack.push(_ReplanCommand(self, replan, f"Re-plan on {session.when.label}"))
 
-        self.runner.start(f"Re-planning on the image at {session.when.label}", work, done,
-                          lambda message: self.dialogs.report_problem(f"Not re-planned: {message}"))
+        if not self.runner.start(f"Re-planning on the image at {session.when.label}", work, done,
+                                 lambda message: self.dialogs.report_problem(f"Not re-planned: {message}")):
+            self.dialogs.report_problem("Not re-planned: another task is running; re-plan again once it ends.")
 
     # --- the undoable step, and the export ---------------------------------------------------------
     def show(self, replan: _Replan, redo: bool) -> None:
