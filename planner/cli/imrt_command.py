@@ -115,10 +115,12 @@ def run_imrt(args) -> int:
     rx = plan.prescription
     goals = () if chosen is not None else planner.tg119_goals(result.metrics, target=rx.target)
     clinical = delivered = None
-    warnings = [NO_LIMITS_WARNING] if chosen is None and args.ct else []
+    # a CT whose structures are TG-119's gets TG-119's objectives, its core limited among them
+    unlimited = chosen is None and args.ct and all(o.structure == rx.target for o in plan.objectives)
+    warnings = [NO_LIMITS_WARNING] if unlimited else []
     if chosen is not None:
-        clinical = _clinical_goals(planner, chosen, influence, result.dose_rows_gy)
-        delivered = _clinical_goals(planner, chosen, influence, deliverable.dose_rows_gy)
+        clinical, headroom = _clinical_goals(planner, chosen, influence, result.dose_rows_gy)
+        delivered, delivered_headroom = _clinical_goals(planner, chosen, influence, deliverable.dose_rows_gy)
         warnings += list(clinical.warnings)
     hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, rx)
     export = _export(planner, args, volume, influence, result, deliverable, chosen, delivered) if args.out else None
@@ -138,7 +140,8 @@ def run_imrt(args) -> int:
             "dvh": {"method": DVH_METHOD, "structures": planner.dvh_description(volume)},
             "dvh_points": {name: m.as_dict() for name, m in result.metrics.items()},
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
-            **({} if clinical is None else {**goals_json(clinical), **goals_json(delivered, "delivered_")}),
+            **({} if clinical is None else {**goals_json(clinical, headroom),
+                                            **goals_json(delivered, delivered_headroom, "delivered_")}),
             **_findings_json(hot_spot),
             **delivery_json(deliverable, plan),
             "deliverable": None if export is None else {
@@ -169,7 +172,7 @@ def run_imrt(args) -> int:
     for g in goals:
         print(f"goal  {g.label:32s} {g.value_gy:6.2f} Gy  {'met' if g.met else 'NOT met'}")
     if clinical is not None:
-        for line in goal_lines(clinical, chosen.protocol):
+        for line in goal_lines(clinical, chosen.protocol, headroom):
             print(line)
     for warning in warnings:
         print(f"warning       ⚠ {warning}")
@@ -182,7 +185,7 @@ def run_imrt(args) -> int:
         for name, dm in deliverable.metrics.items():
             print(f"  {name:12s}{dvh_line(dm)}")
         if delivered is not None:
-            for line in goal_lines(delivered, chosen.protocol):
+            for line in goal_lines(delivered, chosen.protocol, delivered_headroom):
                 print(f"  {line}")
         written = [export.rt_plan.name, export.rt_dose.name]
         if export.structure_set is not None:
@@ -237,30 +240,40 @@ def roi_types(args, volume) -> dict[str, str]:
 
 
 def _clinical_goals(planner, chosen, influence, dose_rows_gy):
-    """The protocol's goals on a dose's honest DVH (planner.core.protocols.goals.evaluate_goals)."""
+    """The protocol's goals on a dose's honest DVH (planner.core.protocols.goals.evaluate_goals), and
+    the coverage its priority-1 limits would allow (protocol_plan.limits_headroom) or None."""
     from planner.core.protocols.goals import evaluate_goals
     from planner.core.protocols.protocol import ProtocolError
+    from plugins.imrt_photon.protocol_plan import limits_headroom
 
+    dvhs = planner.structure_dvhs(chosen.volume, influence, dose_rows_gy)
     try:
-        return evaluate_goals(chosen.protocol, chosen.mapping,
-                              planner.structure_dvhs(chosen.volume, influence, dose_rows_gy), chosen.ct_types)
+        return (evaluate_goals(chosen.protocol, chosen.mapping, dvhs, chosen.ct_types),
+                limits_headroom(chosen.protocol, chosen.mapping, dvhs))
     except ProtocolError as err:
         raise InputError(str(err)) from None
 
 
-def goals_json(report, prefix: str = "") -> dict:
-    """The goals (``clinical_goals``) and the organs no goal names, with D0.03cc and Dmean."""
+def goals_json(report, headroom, prefix: str = "") -> dict:
+    """The goals (``clinical_goals``), the organs no goal names with D0.03cc and Dmean, and the
+    coverage the priority-1 limits would allow (``limits_headroom``, null when it cannot be said)."""
     watched: dict[str, dict] = {}
     for r in report.rows:
         if r.limit is None:
             watched.setdefault(r.structure, {"structure": r.structure})[
                 "d0_03cc_gy" if r.goal == "D0.03cc" else "mean_gy"] = r.value
     return {f"{prefix}clinical_goals": [r.as_dict() for r in report.rows if r.limit is not None],
-            f"{prefix}organs_without_goals": list(watched.values())}
+            f"{prefix}organs_without_goals": list(watched.values()),
+            f"{prefix}limits_headroom": None if headroom is None else {
+                "scale": headroom.scale, "limiting_goal": headroom.limiting_goal,
+                "coverage_goal": headroom.coverage_goal, "coverage": headroom.coverage, "unit": headroom.unit,
+                "meaning": "the dose times scale reaches the limiting priority-1 goal; the coverage goal's value "
+                           "there (a rescaled plan, not this one)"}}
 
 
-def goal_lines(report, protocol) -> list[str]:
-    """The goals table (met / NOT MET, priority), then the organs no goal names."""
+def goal_lines(report, protocol, headroom=None) -> list[str]:
+    """The goals table (met / NOT MET, priority), the organs no goal names, and the coverage the
+    priority-1 limits would allow."""
     from planner.core.protocols.goals import SHOWN_DECIMALS
 
     judged = [r for r in report.rows if r.limit is not None]   # one per goal, in the protocol's order
@@ -268,6 +281,10 @@ def goal_lines(report, protocol) -> list[str]:
              f"{'met' if r.met else 'NOT MET'}" for goal, r in zip(protocol.goals, judged)]
     lines += [f"organ {r.structure:19s} {r.goal:22s} {r.value:8.2f} Gy  (no goal in the protocol)"
               for r in report.rows if r.limit is None]
+    if headroom is not None:
+        lines.append(f"headroom      the dose × {headroom.scale:.3f} reaches {headroom.limiting_goal}; there "
+                     f"{headroom.coverage_goal} would read {headroom.coverage:.{SHOWN_DECIMALS[headroom.unit]}f} "
+                     f"{headroom.unit} (a rescaled plan, not this one)")
     return lines
 
 

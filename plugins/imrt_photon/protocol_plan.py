@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from planner.core.inverse_plan import InversePlan, InversePrescription
 from planner.core.protocols.derived import derive_structures
+from planner.core.protocols.goals import measure
 from planner.core.protocols.matching import match_structures
 from planner.core.protocols.objectives import starting_objectives
 from planner.core.protocols.protocol import Protocol, parse_metric
@@ -66,3 +67,54 @@ def protocol_plan(volume: PlanningVolume, protocol: Protocol, ct_types: dict[str
                              fractions=int(protocol.fractions.value), coverage_volume_fraction=coverage_fraction(protocol))
     plan = InversePlan(prescription=rx, objectives=starting_objectives(protocol, mapping))
     return ProtocolPlan(protocol, volume, mapping, plan, known)
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """How far the plan's dose could be scaled before its first priority-1 dose limit is reached,
+    and the target's coverage goal there: the coverage those limits allow this dose distribution
+    (a rescaled plan, not the plan as normalised)."""
+
+    scale: float
+    limiting_goal: str     # "SpinalCord D0.35cc ≤ 10 Gy"
+    coverage_goal: str     # "PTV V16Gy ≥ 90 %"
+    coverage: float        # the coverage goal's value at that scale, in its unit
+    unit: str
+
+
+class _ScaledDvh:
+    """A DVH of the dose times ``k`` (doses scale, volumes at a dose are read at dose / k)."""
+
+    def __init__(self, dvh, k: float) -> None:
+        self.dvh, self.k = dvh, k
+
+    @property
+    def mean_gy(self) -> float:
+        return self.dvh.mean_gy * self.k
+
+    def dose_at_volume_cc_gy(self, volume_cc: float) -> float:
+        return self.dvh.dose_at_volume_cc_gy(volume_cc) * self.k
+
+    def dose_at_volume_percent_gy(self, volume_percent: float) -> float:
+        return self.dvh.dose_at_volume_percent_gy(volume_percent) * self.k
+
+    def volume_at_dose(self, dose_gy: float):
+        return self.dvh.volume_at_dose(dose_gy / self.k)
+
+
+def limits_headroom(protocol: Protocol, mapping: dict[str, str], dvhs: dict) -> Headroom | None:
+    """The Headroom of a dose (its DVHs by CT name), or None when it cannot be said by scaling: no
+    priority-1 dose limit, a priority-1 volume limit (V_x ≤ p does not scale with the dose), or no
+    coverage goal on the target."""
+    limits = [g for g in protocol.goals if g.priority == 1 and g.comparison == "<="]
+    coverage = next((g for g in protocol.goals if g.structure == protocol.target and g.comparison == ">="), None)
+    if not limits or coverage is None or any(g.unit != "Gy" for g in limits):
+        return None
+    values = [(measure(dvhs[mapping[g.structure]], g.metric, g.unit), g) for g in limits]
+    scales = [(g.limit.value / value, g) for value, g in values if value > 0]   # an organ with no dose limits nothing
+    if not scales:
+        return None
+    k, limiting = min(scales, key=lambda s: s[0])
+    value = measure(_ScaledDvh(dvhs[mapping[coverage.structure]], k), coverage.metric, coverage.unit)
+    return Headroom(k, f"{mapping[limiting.structure]} {limiting.text}", f"{mapping[coverage.structure]} {coverage.text}",
+                    value, coverage.unit)

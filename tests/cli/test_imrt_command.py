@@ -58,6 +58,8 @@ def test_a_ct_series_with_its_structure_set_is_planned(capsys, tmp_path):
     # the structure set's polygons are kept and sampled, not the 10 mm voxels they were filled into
     assert "PTV: " in out["dvh"]["structures"] and "RT Structure Set contours" in out["dvh"]["structures"]
     assert out["dvh_points"]["PTV"]["volume_cc"] == pytest.approx(c_shape_area_mm2() * 80 / 1000, rel=0.01)
+    # TG-119's structures get TG-119's objectives, the core's limit among them: no "organs without limits" warning
+    assert "Core dose ≤ 8 Gy" in out["objectives"] and out["warnings"] == []
 
 
 def test_out_writes_the_deliverable_plan_for_the_cts_own_patient(capsys, tmp_path):

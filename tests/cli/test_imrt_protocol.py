@@ -123,6 +123,16 @@ def test_map_resolves_the_renamed_cord_and_the_goals_are_the_honest_dvhs(spine_c
                                [volume.grid.x_mm[0], volume.grid.y_mm[0], volume.grid.z_mm[0]])
     dvh = sampled_structures(volume).dvhs(dose_xyz)["Cord_T8"]
     assert cord["value_gy"] == pytest.approx(dvh.dose_at_volume_cc_gy(0.03), abs=float(ds.DoseGridScaling))
+    # the coverage the priority-1 limits allow: the dose scaled until the first of them is reached (by
+    # hand from the goals' values: both limits are doses, so they scale with it), PTV D95 scaled alike
+    headroom = result["delivered_limits_headroom"]
+    prv = goals["SpinalCord_PRV05", "D1cc"]
+    scale = min(45.0 / cord["value_gy"], 50.0 / prv["value_gy"])
+    assert headroom["scale"] == pytest.approx(scale, rel=1e-12)
+    assert headroom["limiting_goal"] == ("Cord_T8 D0.03cc ≤ 45 Gy" if 45.0 / cord["value_gy"] < 50.0 / prv["value_gy"]
+                                         else "SpinalCord_PRV05 D1cc ≤ 50 Gy")
+    assert (headroom["coverage_goal"], headroom["unit"]) == ("PTV D95% ≥ 50 Gy", "Gy")
+    assert headroom["coverage"] == pytest.approx(scale * goals["PTV", "D95%"]["value_gy"], rel=1e-9)
     # every ORGAN of the structure set without a goal is listed with its D0.03cc and Dmean
     watched = {o["structure"]: o for o in result["organs_without_goals"]}
     assert set(watched) == organs_of(spine_ct) - {"Cord_T8"}
@@ -152,3 +162,28 @@ def test_a_ct_without_a_protocol_warns_that_the_organs_have_no_limits(spine_ct, 
     assert main(["imrt", "--ct", str(spine_ct), "--grid-mm", "5", "--iterations", "5"]) == 0
     out = capsys.readouterr().out
     assert "warning       ⚠ no --protocol: the organs at risk have no dose limits" in out
+
+
+def test_the_coverage_the_sbrt_cord_limits_allow_is_read_at_the_scaled_dose():
+    """limits_headroom on hand-made DVHs: a cord at D0.03cc 9 Gy, D0.35cc 8.8 Gy, and a PTV whose
+    volume above d Gy is 100 % - 2.5 % per Gy above 12 Gy (V16Gy 90 %)."""
+    from types import SimpleNamespace
+
+    from planner.core.protocols.protocol import load_protocol
+    from plugins.imrt_photon.protocol_plan import limits_headroom
+
+    class Cord:
+        def dose_at_volume_cc_gy(self, cc):
+            return {0.03: 9.0, 0.35: 8.8}[cc]
+
+    class Ptv:
+        def volume_at_dose(self, dose_gy):
+            return SimpleNamespace(volume_percent=100.0 - 2.5 * max(dose_gy - 12.0, 0.0), volume_cc=float("nan"))
+
+    sbrt = load_protocol("spine-sbrt-16gy-1fx")
+    headroom = limits_headroom(sbrt, {"SpinalCord": "Cord", "PTV": "PTV"}, {"Cord": Cord(), "PTV": Ptv()})
+    scale = 10.0 / 8.8      # D0.35cc ≤ 10 Gy is reached before D0.03cc ≤ 14 Gy (14 / 9 = 1.56)
+    assert headroom.scale == pytest.approx(scale)
+    assert headroom.limiting_goal == "Cord D0.35cc ≤ 10 Gy"
+    assert headroom.coverage_goal == "PTV V16Gy ≥ 90 %" and headroom.unit == "%"
+    assert headroom.coverage == pytest.approx(100.0 - 2.5 * (16.0 / scale - 12.0))
