@@ -127,15 +127,18 @@ def _regimen(plan, dose_result, technique) -> list[ReviewFinding]:
                                      f"{dose_result.prescription_point.describe()}, the plan prescribes {d:g} Gy "
                                      f"{rx.point.describe()}: recalculate"))
     course = plan.course
-    if course is not None:
-        if course.planned_fractions != n or abs(course.dose_per_fraction_gy - d) > 1e-9:
+    if course is not None:   # the plan gives the course's current phase: a re-plan's revision its remaining fractions
+        phase = course.current_phase
+        which = "the course" if len(course.phases) == 1 else \
+            f"the course's current phase (fractions {phase.first_fraction}–{phase.last_fraction})"
+        if phase.fractions != n or abs(phase.dose_per_fraction_gy - d) > 1e-9:
             out.append(ReviewFinding(STOP, "course-prescription",
-                                     f"the course was started for {course.planned_fractions} × "
-                                     f"{course.dose_per_fraction_gy:g} Gy, the plan prescribes {n} × {d:g} Gy"))
+                                     f"{which} was planned for {phase.fractions} × {phase.dose_per_fraction_gy:g} "
+                                     f"Gy, the plan prescribes {n} × {d:g} Gy"))
         t = None if dose_result is None else dose_result.treatment_time_min
-        if t is not None and abs(course.planned_dwell_time_s - 60.0 * t) > 0.05:
+        if t is not None and abs(phase.planned_time_s - 60.0 * t) > 0.05:
             out.append(ReviewFinding(REVIEW, "course-time",
-                                     f"the course's planned time {course.planned_dwell_time_s:.1f} s differs from "
+                                     f"{which}'s planned time {phase.planned_time_s:.1f} s differs from "
                                      f"the plan's {60.0 * t:.1f} s"))
     return out
 

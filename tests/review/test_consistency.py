@@ -159,3 +159,20 @@ def test_a_course_started_from_another_prescription_stops():
     course = Course(5, 7.0, 600.0, 7)
     finding = by_code(checks(plan.with_course(course)), "course-prescription")
     assert finding.severity == "stop" and "5 × 7 Gy" in finding.message and "1 × 18 Gy" in finding.message
+
+
+def test_a_replanned_course_is_held_to_its_current_phase():
+    """A re-plan's revision prescribes the remaining fractions only (planner.techniques.replan): the review compares
+    it with the course's current phase, not the whole course (2 × 7 Gy given, then 1 × 18 Gy re-planned)."""
+    from planner.core.course import CoursePhase
+
+    plan = demo()[1]   # 1 × 18 Gy
+    given = tuple(FractionRecord(i, date(2026, 3, i), 600.0, "RTT A", today=TODAY) for i in (1, 2))
+    revision = CoursePhase("1.2.826.0.1.3680043.8.498.7", 3, 1, 18.0, 500.0, "deeper lesion", date(2026, 3, 3))
+    course = Course(3, 7.0, 600.0, 7, given, rt_plan_uid="1.2.826.0.1.3680043.8.498.6", later_phases=(revision,))
+    assert not [f for f in checks(plan.with_course(course)) if f.code == "course-prescription"]
+    other = replace(course, later_phases=(replace(revision, dose_per_fraction_gy=17.0),))
+    finding = by_code(checks(plan.with_course(other)), "course-prescription")
+    assert finding.severity == "stop"
+    assert finding.message == ("the course's current phase (fractions 3–3) was planned for 1 × 17 Gy, the plan "
+                               "prescribes 1 × 18 Gy")

@@ -214,9 +214,6 @@ def test_a_deeper_lesion_is_replanned_in_the_window_to_a_signed_revision_whose_c
     assert (second / "RTPLAN.dcm").is_file() and "superseded_by" in (tmp_path / "first" / "plan.json").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="planner.review.consistency compares the course's first phase (5 × 7 Gy) with "
-                                       "the revision's prescription (3 × 7 Gy): a re-planned course is a STOP finding "
-                                       "until it compares the current phase (course.current_phase)")
 def test_the_signed_revision_is_approved_on_the_review_tab(demo_window, qtbot, tmp_path):
     w = demo_window
     certs, second, _, _ = replanned_and_signed(w, qtbot, tmp_path)
