@@ -154,77 +154,22 @@ def treatment_lines(opened) -> tuple[str, str]:
 
 def read_outline(path: Path):
     """The LesionOutline in ``path`` (CSV or JSON, see OUTLINE_FORMAT)."""
-    from planner.core.outline import LesionOutline, OutlineError
+    from planner.techniques.course_session import PointsFileError, read_outline_file
 
-    vertices = _read_points(path, "outline", "lesion_outline_mm")
     try:
-        return LesionOutline(tuple(vertices))
-    except OutlineError as err:
-        raise InputError(f"outline file {path}: {err}") from None
+        return read_outline_file(path)
+    except PointsFileError as err:
+        raise InputError(str(err)) from None
 
 
 def read_skin_line(path: Path):
     """The SkinSurface in ``path`` (CSV or JSON, see OUTLINE_FORMAT): the user's, so confirmed."""
     from planner.core.skin_surface import SkinSurface, SkinSurfaceError
+    from planner.techniques.course_session import PointsFileError, read_points_file
 
-    points = _read_points(path, "skin line", "skin_surface_mm")
     try:
-        return SkinSurface(tuple(points))
+        return SkinSurface(tuple(read_points_file(path, "skin line", "skin_surface_mm")))
+    except PointsFileError as err:
+        raise InputError(str(err)) from None
     except SkinSurfaceError as err:
         raise InputError(f"skin line file {path}: {err}") from None
-
-
-def _read_points(path: Path, what: str, json_key: str) -> list[tuple[float, float]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot read the {what} file {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{what} file {path} is not a text file (UTF-8)") from None
-    if path.suffix.lower() == ".json":
-        return _json_vertices(path, text, what, json_key)
-    return _csv_vertices(path, text, what)
-
-
-def _json_vertices(path: Path, text: str, what: str, json_key: str) -> list[tuple[float, float]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{what} file {path} is not valid JSON (line {err.lineno}: {err.msg})") from None
-    if isinstance(data, dict):
-        data = data.get(json_key)
-    if not isinstance(data, list):
-        raise InputError(f"{what} file {path}: expected a list of [x_mm, y_mm] pairs or \"{json_key}\"")
-    vertices = []
-    for number, pair in enumerate(data, 1):
-        if (not isinstance(pair, list) or len(pair) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)):
-            raise InputError(f"{what} file {path}: point {number} is not an [x_mm, y_mm] pair of numbers")
-        vertices.append((float(pair[0]), float(pair[1])))
-    return vertices
-
-
-def _csv_vertices(path: Path, text: str, what: str) -> list[tuple[float, float]]:
-    vertices = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        cells = [cell.strip() for cell in line.replace(";", ",").split(",")]
-        try:
-            if len(cells) != 2:
-                raise ValueError
-            vertices.append((float(cells[0]), float(cells[1])))
-        except ValueError:
-            if not vertices and not any(_is_number(cell) for cell in cells):
-                continue  # a header line such as "x_mm,y_mm"
-            raise InputError(f"{what} file {path}, line {number}: expected 'x_mm,y_mm', got {line!r}") from None
-    return vertices
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
