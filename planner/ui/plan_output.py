@@ -282,13 +282,10 @@ class PlanOutput(QObject):
         opened = self.opened
         if opened is None or opened.path is None or self.window.document.plan != opened.plan:
             return
-        try:
-            again = open_signed_plan(opened.path, self.trusted_certificates())
-        except SignedPlanError as err:
-            self.window.report_problem(f"The plan on screen cannot be checked again: {err}")
-            return
-        self.opened = dataclasses.replace(again, plan=opened.plan)   # the plan as shown (its image found here)
-        self._show_status()
+        again = checked_again(self.window, opened, self.trusted_certificates())
+        if again is not None:
+            self.opened = again
+            self._show_status()
 
     # --- audit ------------------------------------------------------------------------------------
     def _audit(self, action: str, plan_uid: str, details: dict, certificate=None) -> None:
@@ -368,6 +365,21 @@ def audited(action: str, details: dict, certificate, write):
     who = actor(certificate)
     with open_audit_log() as log, log.reserve() as reservation:
         return write(lambda uid: reservation.entry(action, who.who, uid, details, os_user=who.os_user))
+
+
+def checked_again(window, opened: SignedPlan, trusted) -> SignedPlan | None:
+    """The signed plan on screen verified again with the certificates trusted now, keeping the plan as shown
+    (its image or volume found on this workstation); None, said to the user, when its file cannot be read or
+    now holds another RT Plan. The main window and the IMRT windows re-check with this when trust changes."""
+    try:
+        again = open_signed_plan(opened.path, trusted)
+    except SignedPlanError as err:
+        window.report_problem(f"The plan on screen cannot be checked again: {err}")
+        return None
+    if again.rt_plan_uid != opened.rt_plan_uid:
+        window.report_problem(f"{opened.path} now holds another RT Plan; the plan on screen was not checked again")
+        return None
+    return dataclasses.replace(again, plan=opened.plan)
 
 
 def opened_status_text(signed: SignedPlan) -> tuple[str, str]:

@@ -9,16 +9,14 @@ makes it "not exported" again, so a signature is never shown for a plan it does 
 
 from __future__ import annotations
 
-import dataclasses
-
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel
 
 from planner.dicom.audit_anchor import sign_with_audit_anchor
 from planner.dicom.keys import certificate_fingerprint_sha256
-from planner.dicom.signed_plan import SignedPlan, SignedPlanError, open_signed_plan
+from planner.dicom.signed_plan import SignedPlan, open_signed_plan
 from planner.review.revision import PlanRevision, RevisionError, is_locked, new_revision
-from planner.ui.plan_output import STATUS_STYLES, audited, opened_status_text
+from planner.ui.plan_output import STATUS_STYLES, audited, checked_again, opened_status_text
 from planner.ui.signing_dialog import ask_for_signer, exported_before_signing, signed_words, signer_text
 
 LOCKED_TEXT = "This plan is APPROVED and locked: Plan ▸ Start Revision makes an editable revision of it."
@@ -71,17 +69,10 @@ class ImrtSignedPath(QObject):
         opened = self.opened
         if opened is None or opened.path is None:
             return
-        try:
-            again = open_signed_plan(opened.path, self.trusted_certificates())
-        except SignedPlanError as err:
-            self.window.report_problem(f"The plan on screen cannot be checked again: {err}")
-            return
-        if again.rt_plan_uid != opened.rt_plan_uid:
-            self.window.report_problem(f"{opened.path} now holds another RT Plan; the plan on screen was not "
-                                       f"checked again")
-            return
-        self.opened = dataclasses.replace(again, plan=opened.plan)   # the plan as shown (its volume found here)
-        self.show_status()
+        again = checked_again(self.window, opened, self.trusted_certificates())
+        if again is not None:
+            self.opened = again
+            self.show_status()
 
     def shows(self, signed: SignedPlan) -> bool:
         """Whether this window shows the plan ``signed`` embeds, as signed (not edited since)."""
