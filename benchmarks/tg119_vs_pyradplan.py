@@ -55,8 +55,9 @@ D0.03cc, as optimised and normalised to honest PTV D95 = 50 Gy (as TG-119 plans 
 better plan quality is judged on these. The voxel-centre figures on the dose grid (what both
 optimisers see) follow as a second, labelled block.
 
-Planner's optimiser multiplies by its dose-influence matrix and the stored transpose on all usable
-cores (plugins/imrt_photon/sparse_products.py); the worker reports the thread count.
+Planner's optimiser multiplies by its dose-influence matrix on all usable cores, and by its
+transpose only over the rows where the gradient is non-zero, with no transpose stored
+(plugins/imrt_photon/sparse_products.py); the worker reports the thread count.
 """
 
 from __future__ import annotations
