@@ -43,19 +43,30 @@ def main(argv: list[str] | None = None, open_window=None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    command = command_name(args)
     try:
         return args.run(args)
     except InputError as err:
-        return _failed(args.command, err.user_message, EXIT_USAGE)
+        return _failed(command, err.user_message, EXIT_USAGE)
     except PlannerError as err:  # CommandError, or a core error a command let through: still the user's message
-        return _failed(args.command, err.user_message, EXIT_FAILURE)
+        return _failed(command, err.user_message, EXIT_FAILURE)
     except Cancelled:
-        return _failed(args.command, "cancelled", EXIT_CANCELLED)
+        return _failed(command, "cancelled", EXIT_CANCELLED)
     except KeyboardInterrupt:
-        return _failed(args.command, "interrupted", EXIT_CANCELLED)
+        return _failed(command, "interrupted", EXIT_CANCELLED)
     except BrokenPipeError:  # the reader (`| head`) stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+# The commands with subcommands, and where argparse keeps the subcommand's name (their add_subparsers dest).
+SUBCOMMAND_DESTS = ("course_command", "audit_action")
+
+
+def command_name(args) -> str:
+    """The command as typed, its subcommand included ("course fetch"), for the one-line error."""
+    sub = next((getattr(args, d) for d in SUBCOMMAND_DESTS if getattr(args, d, None)), None)
+    return f"{args.command} {sub}" if sub else args.command
 
 
 def _failed(command: str, message: str, status: int) -> int:

@@ -61,3 +61,16 @@ def test_a_contract_keeps_the_command_modules_from_importing_main():
     layers = [[name.strip() for name in layer.split("|")] for layer in cli[0]["layers"]]
     assert layers[0] == ["main"] and layers[-1] == ["shared"]
     assert {module.__name__.removeprefix("planner.cli.") for module in COMMAND_MODULES} == set(layers[1])
+
+
+def test_an_error_names_the_subcommand_as_typed():
+    """`planner course record-fraction: …`, not `planner course: …`: every command with subcommands
+    keeps their name where main's one-line error finds it (SUBCOMMAND_DESTS)."""
+    from planner.cli.main import SUBCOMMAND_DESTS
+
+    top = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    nested = [a.dest for sub in top.choices.values() for a in sub._actions
+              if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(nested) == sorted(SUBCOMMAND_DESTS)
+    result = planner("audit", "verify", "--db", "/nonexistent/audit.db")
+    assert result.stderr.startswith("planner audit verify: ") and result.stderr.count("\n") == 1

@@ -168,7 +168,7 @@ def test_a_past_date_needs_the_time_of_day(package):
     before = (package / "plan.json").read_bytes()
     result = record(package, DAY_1, "1.5")
     assert result.returncode == 2
-    assert result.stderr == "planner course: give --at HH:MM, the time the fraction was delivered\n"
+    assert result.stderr == "planner course record-fraction: give --at HH:MM, the time the fraction was delivered\n"
     assert (package / "plan.json").read_bytes() == before and not list(package.glob("RTRECORD*"))
 
 
