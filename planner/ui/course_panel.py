@@ -90,8 +90,9 @@ class CoursePanel(QWidget):
 
         self.plot = _CompactPlot()
         self.plot.setMinimumHeight(100)
-        self.plot.setLabel("bottom", "fraction")
-        self.plot.setLabel("left", "cumulative dose", units="Gy")
+        # The plot is ~110 px high: "cumulative" goes on the wide axis, so the left label is never cut.
+        self.plot.setLabel("bottom", "fraction (the cumulative dose after each)")
+        self.plot.setLabel("left", "dose", units="Gy")
         self.plot.addLegend(offset=(10, 10))
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.planned_curve = self.plot.plot(name="planned", pen=pg.mkPen("#9090ff", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
