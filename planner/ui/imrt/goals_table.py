@@ -1,8 +1,12 @@
 """Where the plan stands against its planning goals (TG-119's for the C-shape) and its DVH points.
 
 Each goal reads like "PTV D95 ≥ 50 Gy | 50.00 Gy | ✓ met": the verdict is written, not only
-coloured. A dose that is not optimised for the current objectives says so above the table. The
-findings about the dose (a hot spot outside the target, planner.dose.hot_spot) stand above the
+coloured. A dose that is not optimised for the current objectives says so above the table. With
+a clinical protocol (planner.core.protocols) the table holds the protocol's goals as
+planner.core.protocols.goals.evaluate_goals judges them (goal, structure, value, limit, verdict,
+priority), then every organ no goal names (its D0.03cc and Dmean, "no goal"); the protocol's
+warnings (a cord without a limit) and, without a protocol on a CT, the warning that the organs have
+no limits stand above it. The findings about the dose (a hot spot outside the target, planner.dose.hot_spot) stand above the
 goals, in words with their numbers: a finding in bold orange with ⚠, and when there is none, the
 sentence that says why, in the normal text colour.
 """
@@ -19,6 +23,9 @@ NOT_MET_BRUSH = QBrush(QColor("#ff6060"))
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 FINDING_STYLE = "color: #ffb040; font-weight: bold; border: 1px solid #ffb040; padding: 3px;"
 GOAL_COLUMNS = ("Goal", "Plan", "Met")
+CLINICAL_COLUMNS = ("Goal", "Structure", "Value", "Limit", "Verdict", "Priority")
+MET_TEXT, NOT_MET_TEXT, NO_GOAL_TEXT = "✓ met", "✗ NOT MET", "no goal"
+WARNING_STYLE = FINDING_STYLE
 # The reported DVH points (planner.dose.structure_dvh); the near-maximum is D0.03cc, never one voxel.
 METRIC_COLUMNS = ("Structure", "Volume", "D98", "D95", "D10", "D2", "D0.03cc", "Mean")
 
@@ -46,17 +53,31 @@ class GoalsTable(QWidget):
         self.findings.setWordWrap(True)
         self.findings.setObjectName("ImrtFindings")
         self.finding_texts: tuple[str, ...] = ()
+        self.protocol_label = QLabel()
+        self.protocol_label.setWordWrap(True)
+        self.protocol_label.setObjectName("ImrtProtocol")
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setObjectName("ImrtGoalWarnings")
+        self.warning_texts: tuple[str, ...] = ()
+        self.headroom = QLabel()
+        self.headroom.setWordWrap(True)
         self.goals = _read_only_table(GOAL_COLUMNS)
         self.metrics = _read_only_table(METRIC_COLUMNS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.protocol_label)
         layout.addWidget(self.note)
+        layout.addWidget(self.warnings)
         layout.addWidget(self.findings)
         layout.addWidget(self.goals, 3)
+        layout.addWidget(self.headroom)
         layout.addWidget(QLabel("DVH points of each structure (sampled below the dose voxel)"))
         layout.addWidget(self.metrics, 2)
         self.show_result(None, {}, stale=False)
         self.show_findings(None)
+        self.show_protocol("")
+        self.show_warnings(())
 
     def show_findings(self, check) -> None:
         """A planner.dose.hot_spot.HotSpotCheck of the dose shown (its findings, or why there are
@@ -70,17 +91,40 @@ class GoalsTable(QWidget):
             self.findings.setText("" if check is None else check.text)
         self.findings.setVisible(check is not None)
 
+    def show_protocol(self, text: str) -> None:
+        """The protocol the goals are of (and its structure mapping), or "" for none."""
+        self.protocol_label.setText(text)
+        self.protocol_label.setVisible(bool(text))
+
+    def show_warnings(self, texts) -> None:
+        """Warnings about the goals themselves (an organ with no limit), each in words with ⚠."""
+        self.warning_texts = tuple(texts)
+        self.warnings.setText("\n".join(f"⚠ {text}" for text in self.warning_texts))
+        self.warnings.setStyleSheet(WARNING_STYLE if self.warning_texts else "")
+        self.warnings.setVisible(bool(self.warning_texts))
+
+    def show_clinical(self, rows, metrics: dict, stale: bool, headroom: str = "") -> None:
+        """A protocol's goals table: ``rows`` are (goal, structure, value, limit, met, priority) texts
+        and whether met (True, False, or None for an organ watched without a goal); None before any dose."""
+        self._show_note(rows, stale, "The protocol's goals name no structure of this volume.")
+        self._set_columns(CLINICAL_COLUMNS)
+        rows = rows or ()
+        self.goals.setRowCount(len(rows))
+        for row, (cells, met) in enumerate(rows):
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == CLINICAL_COLUMNS.index("Verdict") and met is not None:
+                    item.setForeground(MET_BRUSH if met else NOT_MET_BRUSH)
+                self.goals.setItem(row, column, item)
+        self.headroom.setText(headroom)
+        self.headroom.setVisible(bool(headroom))
+        self._show_metrics(metrics)
+
     def show_result(self, goals, metrics: dict, stale: bool) -> None:
         """``goals``: the technique's Goal values (label, value_gy, limit_gy, met), None before any dose."""
-        if goals is None:
-            self.note.setStyleSheet("")
-            self.note.setText("No dose yet: the goals are checked after Optimise.")
-        elif stale:
-            self.note.setStyleSheet(STALE_STYLE)
-            self.note.setText("⚠ These values are of the previous optimisation, not of the current objectives.")
-        else:
-            self.note.setStyleSheet("")
-            self.note.setText("" if goals else "This volume has no structures the built-in planning goals name.")
+        self._show_note(goals, stale, "This volume has no structures the built-in planning goals name.")
+        self._set_columns(GOAL_COLUMNS)
+        self.headroom.setVisible(False)
         goals = goals or ()
         self.goals.setRowCount(len(goals))
         for row, goal in enumerate(goals):
@@ -89,6 +133,24 @@ class GoalsTable(QWidget):
             self.goals.setItem(row, 0, QTableWidgetItem(goal.label))
             self.goals.setItem(row, 1, QTableWidgetItem(gy(goal.value_gy)))
             self.goals.setItem(row, 2, verdict)
+        self._show_metrics(metrics)
+
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        self.goals.setColumnCount(len(columns))
+        self.goals.setHorizontalHeaderLabels(columns)
+
+    def _show_note(self, goals, stale: bool, none_text: str) -> None:
+        if goals is None:
+            self.note.setStyleSheet("")
+            self.note.setText("No dose yet: the goals are checked after Optimise.")
+        elif stale:
+            self.note.setStyleSheet(STALE_STYLE)
+            self.note.setText("⚠ These values are of the previous optimisation, not of the current objectives.")
+        else:
+            self.note.setStyleSheet("")
+            self.note.setText("" if goals else none_text)
+
+    def _show_metrics(self, metrics: dict) -> None:
         self.metrics.setRowCount(len(metrics))
         for row, (name, m) in enumerate(metrics.items()):
             cells = (name, f"{m.volume_cc:.1f} cc", *(gy(v) for v in (m.d98_gy, m.d95_gy, m.d10_gy, m.d2_gy,

@@ -5,6 +5,8 @@ closes. Each IMRT window keeps its unsaved edits in a recovery file of its own, 
 recovery folder (planner.core.recovery); the launcher offers back, one by one, the IMRT plans of
 Planner sessions that stopped without closing. A plan file another running Planner has open is said
 before it is opened here, as the main window says it (planner.ui.recovery_offer.may_open_here).
+A CT series opened anew asks, once it is read, for the clinical protocol to plan it on
+(ImrtWindow.choose_protocol).
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ class ImrtLauncher(QObject):
         return self._open(source, plan, restored_from=recovery) is not None
 
     def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
-              restored_from: ImrtRecovery | None = None, signed=None, signed_dose=None) -> ImrtWindow | None:
+              restored_from: ImrtRecovery | None = None, signed=None, signed_dose=None,
+              choose_protocol: bool = False) -> ImrtWindow | None:
         window = ImrtWindow(self.technique, None, source=source, recovery=self.session.new_imrt_recovery())
         key = window.recovery.path.stem   # the session tells other instances which plan file is open here
         window.plan_file_changed.connect(lambda path: self.session.note_open(key, path and str(path)))
@@ -148,6 +151,8 @@ class ImrtLauncher(QObject):
             problems = window.plan.problems(tuple(window.volume.masks)) if window.plan is not None else []
             if problems:
                 window.report_problem("The plan does not fit this volume yet: " + "; ".join(problems) + ".")
+            elif choose_protocol:
+                window.choose_protocol()
 
         if source.kind == "tg119":
             window.set_volume(self.technique.inverse_planner.tg119_phantom(source.spacing_mm), plan)
@@ -172,7 +177,7 @@ class ImrtLauncher(QObject):
             spacing_mm = self.ask_voxel_size("Open CT series for IMRT")
             if spacing_mm is None:
                 return None
-        return self._open(VolumeSource.ct(folder, spacing_mm))
+        return self._open(VolumeSource.ct(folder, spacing_mm), choose_protocol=True)
 
     def _show(self, window: ImrtWindow) -> ImrtWindow:
         window.ask_user = self.ask_user  # one way of asking for the main window and its IMRT windows

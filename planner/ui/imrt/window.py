@@ -5,6 +5,12 @@ The window holds the volume, the plan document (every objective edit one undo st
 optimisation's result. A result belongs to the plan it was optimised for: once the objectives
 differ, the dose is marked as not optimised for the current objectives wherever it is shown,
 until Optimise is pressed again.
+
+A CT opened for IMRT is planned on a clinical protocol chosen when it opens (or later, Plan ▸ Choose
+Protocol…): plugins.imrt_photon.protocol_plan makes its plan, its derived structures and its
+structure mapping (a dialog when a structure is not found), applied as one undoable edit with the
+volume it is on (planner.ui.imrt.document.PlanContext); its goals are judged on the honest DVH of
+the dose shown (plugins.imrt_photon.protocol_goals), as ``planner imrt --protocol`` judges them.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from planner.core.volume import PlanningVolume
 from planner.dose.hot_spot import plan_hot_spot_check
 from planner.ui.imrt.colours import structure_colours
 from planner.ui.imrt.ct_slice_view import CtSliceView
-from planner.ui.imrt.document import InversePlanDocument
+from planner.ui.imrt.clinical_goals import clinical_rows, headroom_text, protocol_text
+from planner.ui.imrt.document import InversePlanDocument, PlanContext
 from planner.ui.imrt.dvh_plot import DvhPlot
 from planner.ui.imrt.goals_table import GoalsTable
 from planner.ui.imrt.objectives_table import ObjectivesTable
 from planner.ui.imrt.optimisation import Optimisation
 from planner.ui.imrt.plan_summary import PlanSummary
+from planner.ui.imrt.protocol_choice import ProtocolChoiceDialog
 from planner.ui.imrt.signed_path import ImrtSignedPath
+from planner.ui.imrt.structure_mapping import StructureMappingDialog
 from planner.ui.plan_output import audited
 from planner.ui.planner_window import PlannerWindow
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
@@ -39,6 +48,10 @@ STALE_TEXT = "not optimised for the current objectives"
 SIGNED_DOSE_TEXT = "dose of the signed segments, recomputed by the review"
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 PLAN_FILE_SUFFIX = ".imrt.json"
+# A CT planned without a protocol (issue 18: a cord 2.5 mm from the PTV got 51.8 Gy in a 50 Gy plan
+# with nothing said): the objectives are the target's alone.
+NO_LIMITS_WARNING = ("No protocol: the organs at risk have no dose limits (objectives for the target only); "
+                     "their doses are shown, not judged. Plan ▸ Choose Protocol… gives them their limits.")
 
 
 class ImrtWindow(PlannerWindow):
@@ -58,6 +71,12 @@ class ImrtWindow(PlannerWindow):
         self.technique = technique
         self.planner = technique.inverse_planner
         self.volume: PlanningVolume | None = None
+        self.base_volume: PlanningVolume | None = None   # the volume as opened, before a protocol's derived structures
+        self.ct_types: dict[str, str] | None = None       # the CT's structures' RT ROI Interpreted Types
+        self.ct_types_problem = ""                        # why they could not be read
+        self.protocol_dialog: ProtocolChoiceDialog | None = None
+        self.mapping_dialog: StructureMappingDialog | None = None
+        self._clinical = None   # (result, protocol plan, rows, warnings, headroom text) last judged
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
         self.signed_dose = None       # a signed plan's dose recomputed by the review (show_signed_dose)
         self.signed_dose_plan = None  # the plan that dose belongs to
@@ -68,6 +87,8 @@ class ImrtWindow(PlannerWindow):
             self, "Save the IMRT plan", "", f"IMRT plan (*{PLAN_FILE_SUFFIX})")[0] or None
         self.ask_export_folder = lambda: QFileDialog.getExistingDirectory(
             self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
+        self.ask_protocol_file = lambda: QFileDialog.getOpenFileName(
+            self, "A clinical protocol file", "", "Planner protocol (*.json)")[0] or None
 
         self.runner = TaskRunner(parent=self)
         self.optimisation = Optimisation(self.planner, self.runner, self)
@@ -128,18 +149,22 @@ class ImrtWindow(PlannerWindow):
         self.save_as_action = self._action("Save Plan &As…", lambda: self.save_plan(ask=True), "Ctrl+Shift+S")
         self.close_action = self._action("&Close", self.close, QKeySequence.StandardKey.Close)
 
+        self.protocol_action = self._action("Choose &Protocol…", self.choose_protocol, None,
+                                            "The clinical protocol of this CT's plan: prescription, goals and "
+                                            "starting objectives (its structures matched to the CT's)")
         self.sign_action = self.signed_path.sign_action
         self.revise_action = self.signed_path.revise_action
         self._add_menu("&File", (self.save_action, self.save_as_action, self.export_action, self.sign_action, None,
                                  self.close_action))
         self._add_menu("&Edit", (self.undo_action, self.redo_action))
-        self._add_menu("&Plan", (self.optimise_action, None, self.revise_action))
+        self._add_menu("&Plan", (self.protocol_action, None, self.optimise_action, None, self.revise_action))
         self._add_view_menu()
         self.toolbar = self._add_toolbar("IMRT", "ImrtToolBar", (
             self.optimise_action, self.export_action, None, self.undo_action, self.redo_action, None,
             self.close_action))
 
     def _connect(self) -> None:
+        self.document.context_changed.connect(self._on_context_changed)
         self.document.plan_changed.connect(self._on_plan_changed)
         self.document.autosave_failed.connect(self.show_status)
         self.document.undo_stack.cleanChanged.connect(lambda _clean: self._show_title())
@@ -186,8 +211,18 @@ class ImrtWindow(PlannerWindow):
 
     def set_volume(self, volume: PlanningVolume, plan=None) -> None:
         """Plan on a new volume, starting from the technique's default plan for it."""
+        self.base_volume = volume
+        self._show_volume(volume)
+        self.document.reset(plan if plan is not None else self.planner.default_plan(volume))
+        self._show_title()
+        self._show_result_or_nothing()
+
+    def _show_volume(self, volume: PlanningVolume) -> None:
+        """The volume planned on (the one opened, or it with a protocol's derived structures): its
+        dose influence and any dose of another volume are let go."""
         self.optimisation.set_volume(volume)
         self.volume = volume
+        self.signed_dose = self.signed_dose_plan = None
         self.last_export = self.last_deliverable = self.last_exported_plan = None
         self.summary.show_export("not exported")
         colours = structure_colours(tuple(volume.masks))
@@ -195,26 +230,29 @@ class ImrtWindow(PlannerWindow):
         self.dvh.set_structures(colours)
         self.objectives.set_structures(tuple(volume.masks))
         self.summary.show_volume(volume)
-        self.document.reset(plan if plan is not None else self.planner.default_plan(volume))
-        self._show_title()
-        self._show_result_or_nothing()
 
     def load_ct_series(self, folder: str, spacing_mm: float, plan=None, rtstruct: str | None = None,
                        then=None) -> bool:
         """Read a CT series and its structure set off the GUI thread, resample it to the dose grid's
         voxels and plan on it (on `plan` when given, e.g. a saved one; `then()` runs after); a series
         that cannot be used is refused with the reader's reason."""
-        from planner.imaging.ct_series import load_ct_volume, resample_volume
+        from planner.imaging.ct_series import CtSeriesError, load_ct_volume, resample_volume
+        from planner.imaging.structure_types import roi_interpreted_types
 
         def work(progress, is_cancelled):
             progress(0.05, f"Reading the CT series in {folder}")
             volume = load_ct_volume(folder, rtstruct)
             if is_cancelled():
                 return None
+            try:   # the structures' types, for a protocol's matching; a CT without them opens all the same
+                types, why = roi_interpreted_types(volume, folder, rtstruct), ""
+            except CtSeriesError as err:
+                types, why = None, err.user_message
             progress(0.7, f"Resampling to {spacing_mm:g} mm voxels")
-            return resample_volume(volume, spacing_mm)
+            return resample_volume(volume, spacing_mm), types, why
 
-        def loaded(volume) -> None:
+        def loaded(outcome) -> None:
+            volume, self.ct_types, self.ct_types_problem = outcome
             self.set_volume(volume, plan)
             if then is not None:
                 then()
@@ -223,6 +261,100 @@ class ImrtWindow(PlannerWindow):
         self.show_status(f"Reading the CT series in {folder} …")
         return self.runner.start("Opening the CT series", work, loaded,
                                   lambda message: self.report_problem(f"The CT series was not opened: {message}"))
+
+    # --- the clinical protocol (issue 18) --------------------------------------------------------
+    def choose_protocol(self) -> ProtocolChoiceDialog | None:
+        """The protocol choice (planner.ui.imrt.protocol_choice), opened beside the CT; its answer is
+        applied as one undoable edit."""
+        if self.base_volume is None or self.signed_path.refused_because_locked():
+            return None
+        dialog = self.protocol_dialog = ProtocolChoiceDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._protocol_chosen(dialog.choice()))
+        dialog.finished.connect(lambda _code: setattr(self, "protocol_dialog", None))
+        dialog.open()
+        return dialog
+
+    def _protocol_chosen(self, choice) -> None:
+        from planner.core.protocols.protocol import ProtocolError, load_protocol
+
+        kind, protocol_id = choice or (None, None)
+        if kind == "none":
+            self.apply_no_protocol()
+            return
+        where = protocol_id if kind == "shipped" else self.ask_protocol_file()
+        if not where:
+            return
+        try:
+            protocol = load_protocol(where)
+        except ProtocolError as err:
+            self.report_problem(f"The protocol was not applied: {err.user_message}")
+            return
+        self.apply_protocol(protocol)
+
+    def apply_no_protocol(self) -> None:
+        """The technique's default plan (the target's objectives only), without a protocol: one edit."""
+        if self.base_volume is None:
+            return
+        self.apply_context_edit(self.planner.default_plan(self.base_volume),
+                                replace(self.document.context, protocol=None), "No protocol (target only)")
+
+    def apply_protocol(self, protocol, explicit: dict[str, str] | None = None) -> bool:
+        """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan) as one undoable edit with
+        its volume and mapping. A structure that is not found or is ambiguous opens the mapping
+        dialog (unless ``explicit`` was the answer to it); any other reason is said in one line."""
+        from planner.core.protocols.matching import StructureMatchError
+        from planner.core.protocols.protocol import ProtocolError
+        from plugins.imrt_photon.protocol_plan import protocol_plan
+
+        if self.base_volume is None or self.signed_path.refused_because_locked():
+            return False
+        if self.ct_types is None:
+            self.report_problem(f"The protocol was not applied: {self.ct_types_problem or 'this volume is not a CT'}")
+            return False
+        try:
+            chosen = protocol_plan(self.base_volume, protocol, self.ct_types, explicit)
+        except StructureMatchError as err:
+            if explicit is not None:
+                self.report_problem(f"The protocol was not applied: {err.user_message}")
+                return False
+            self.show_status(f"Map the structures: {err.user_message}")
+            self._ask_mapping(protocol)
+            return False
+        except ProtocolError as err:
+            self.report_problem(f"The protocol was not applied: {err.user_message}")
+            return False
+        self.apply_context_edit(replace(chosen.plan, max_iterations=self.plan.max_iterations),
+                                replace(self.document.context, protocol=chosen), f"Apply protocol {protocol.id}")
+        self.show_status(f"Protocol {protocol.id} applied: {chosen.plan.prescription.describe()}")
+        return True
+
+    def _ask_mapping(self, protocol) -> StructureMappingDialog:
+        known = {name: kind for name, kind in self.ct_types.items() if name in self.base_volume.masks}
+        dialog = self.mapping_dialog = StructureMappingDialog(protocol, known, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_protocol(protocol, dialog.mapping()))
+        dialog.finished.connect(lambda _code: setattr(self, "mapping_dialog", None))
+        dialog.open()
+        return dialog
+
+    def apply_context_edit(self, plan, context: PlanContext, description: str) -> None:
+        """An edit of the plan and what goes with it (protocol, earlier course): one undo step."""
+        if self.signed_path.refused_because_locked():
+            return
+        self.document.apply_with_context(plan, context, description)
+
+    def _on_context_changed(self, context: PlanContext) -> None:
+        """The volume the plan is on follows the protocol (its derived structures); a dose of the
+        other volume is let go (Optimise again)."""
+        volume = context.protocol.volume if context.protocol is not None else self.base_volume
+        self._clinical = None
+        if volume is not None and volume is not self.volume:
+            had_dose = self.result is not None
+            self._show_volume(volume)
+            self._show_result_or_nothing()
+            if had_dose:
+                self.show_status("The structures changed: the dose was let go; press Optimise")
 
     def mark_restored(self) -> None:
         """A plan brought back from the recovery file is unsaved work: keep it so until saved."""
@@ -339,12 +471,48 @@ class ImrtWindow(PlannerWindow):
                 self.summary.show_export(summary)
         self.dose_state_label.setText(f"Dose {STALE_TEXT} ⚠" if stale else "")
         self.dose_state_label.setStyleSheet(STALE_STYLE if stale else "")
+        self._show_goals(result, stale)
         if result is not None:
-            self.goals.show_result(self.planner.tg119_goals(result.metrics), result.metrics, stale)
             self.dvh.caption.setText(self._dvh_caption(result))
         self._refresh_actions()
 
+    def _show_goals(self, result, stale: bool) -> None:
+        """The protocol's goals of the dose shown (judged once per dose and protocol), else TG-119's;
+        on a CT without a protocol, the warning that its organs have no limits."""
+        chosen = self.document.context.protocol
+        self.goals.show_protocol("" if chosen is None else protocol_text(chosen))
+        if chosen is None:
+            target_only = self.plan is not None and all(o.structure == self.plan.prescription.target
+                                                        for o in self.plan.objectives)
+            ct = self.source is not None and self.source.kind == "ct"
+            self.goals.show_warnings((NO_LIMITS_WARNING,) if ct and target_only and self.volume is not None else ())
+            if result is not None:
+                self.goals.show_result(self.planner.tg119_goals(result.metrics), result.metrics, stale)
+            return
+        if result is None:
+            self.goals.show_warnings(())
+            self.goals.show_clinical(None, {}, stale=False)
+            return
+        if self._clinical is None or self._clinical[:2] != (result, chosen):
+            self._clinical = (result, chosen, *self._judged(chosen, result))
+        rows, warnings, headroom = self._clinical[2:]
+        self.goals.show_warnings(warnings)
+        self.goals.show_clinical(rows, result.metrics, stale, headroom)
+
+    def _judged(self, chosen, result) -> tuple[list, tuple[str, ...], str]:
+        """(rows, warnings, headroom text) of the protocol's goals on the result's honest DVH."""
+        from planner.core.protocols.protocol import ProtocolError
+        from plugins.imrt_photon.protocol_goals import protocol_goals
+
+        try:
+            report, headroom = protocol_goals(chosen, self._structure_dvhs(result.dose_rows_gy))
+        except ProtocolError as err:
+            return [], (f"The goals cannot be judged: {err.user_message}",), ""
+        return clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom)
+
     def _refresh_actions(self) -> None:
+        self.protocol_action.setEnabled(self.base_volume is not None and self.source is not None
+                                        and self.source.kind == "ct" and not self.signed_path.locked)
         self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
         self.sign_action.setEnabled(self.last_export is not None and not self.runner.busy)
         self.export_action.setEnabled(self.result is not None and not self.is_stale and not self.runner.busy)
