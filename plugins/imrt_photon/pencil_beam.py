@@ -247,14 +247,15 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
     bixel_u_mm = np.array([b.u_mm for b in bixels], dtype=np.float32)
     bixel_v_mm = np.array([b.v_mm for b in bixels], dtype=np.float32)
 
-    def one_beam(beam: int, angle: float):
-        """(rows, cols, values) of one beam; beams share a thread pool (big numpy ops drop the GIL)."""
+    def one_beam(beam: int, angle: float) -> scipy.sparse.csr_matrix | None:
+        """One beam's columns of dij (None if it has no bixel); beams share a thread pool (big numpy
+        ops drop the GIL)."""
         if is_cancelled is not None and is_cancelled():
             raise CalculationCancelled("the dose-influence calculation was cancelled")
         rng = np.random.default_rng((settings.seed, beam))
         cols = np.flatnonzero(bixel_beam == beam)
         if cols.size == 0:
-            return [], [], []
+            return None
         direction, u, v = axes = beam_axes(angle)
         iso = np.asarray(volume.isocentre_mm)
         source = iso - sad * direction
@@ -320,7 +321,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         gap_c = np.clip(np.abs(oc) - 0.5 - 1e-3, 0.0, None) * w
         reachable = gap_a ** 2 + gap_c ** 2 <= outer ** 2
         oa, oc = oa[reachable], oc[reachable]
-        rows_all, cols_all, vals_all = [], [], []
+        rows_all, vals_all, per_bixel = [], [], []  # in column order: bixel by bixel, as computed
         # a few bixels at a time: every pair out to `outer` is computed before the roulette thins
         # it, and whole bixels per chunk keep each roulette cluster in one chunk
         for first_bixel in range(0, cols.size, BIXELS_PER_CHUNK):
@@ -370,9 +371,17 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
                 stored[tail[~survive]] = False
                 sel, loc, val = sel[stored], loc[stored], val[stored]
             rows_all.append(rows[sel].astype(np.int32))
-            cols_all.append(ccols[loc].astype(np.int32))
             vals_all.append(val)
-        return rows_all, cols_all, vals_all
+            per_bixel.append(np.bincount(loc, minlength=ccols.size))
+        # the pairs come bixel by bixel, so they already are this beam's columns in compressed-column
+        # form (8 bytes a pair, no column array); scipy turns that into rows in one counting pass
+        colptr = np.zeros(len(bixels) + 1, np.int64)
+        colptr[cols + 1] = np.concatenate(per_bixel)
+        np.cumsum(colptr, out=colptr)
+        by_column = scipy.sparse.csc_matrix((np.concatenate(vals_all), np.concatenate(rows_all), colptr),
+                                            shape=(voxels.size, len(bixels)))
+        del rows_all, vals_all
+        return by_column.tocsr()
 
     n_beams = len(settings.gantry_angles_deg)
     done = [0]
@@ -388,22 +397,49 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         return part
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(lambda ba: beam_with_progress(*ba), enumerate(settings.gantry_angles_deg)))
-    # Assembled one array at a time, each beam's pieces let go as soon as they are joined, and the
-    # COO arrays handed to scipy uncopied: on TG-119 at 2.5 mm (174 M non-zeros, 12 bytes each)
-    # this holds two copies of the matrix at most, not three (build's peak RSS 6.2 -> 4.6 GB, 2 workers).
-    joined = []
-    for k in range(3):
-        pieces = [piece for part in parts for piece in part[k]]
-        for part in parts:
-            part[k].clear()
-        joined.append(np.concatenate(pieces) if pieces else np.zeros(0, np.float32 if k == 2 else np.int32))
-        del pieces
-    del parts
-    rows_all, cols_all, vals_all = joined
-    del joined
-    coo = scipy.sparse.coo_matrix((vals_all, (rows_all, cols_all)), shape=(voxels.size, len(bixels)))
-    del rows_all, cols_all, vals_all
-    dij = coo.tocsr()
-    del coo
+        parts = [part for part in pool.map(lambda ba: beam_with_progress(*ba),
+                                           enumerate(settings.gantry_angles_deg)) if part is not None]
+    dij = _join_beams(parts, (voxels.size, len(bixels)))
     return DoseInfluence(dij, voxels, tuple(bixels), time.perf_counter() - t0, float(w))
+
+
+def _join_beams(beams: list[scipy.sparse.csr_matrix], shape: tuple[int, int]) -> scipy.sparse.csr_matrix:
+    """The beams' matrices (disjoint columns) as one CSR matrix; `beams` is emptied, each beam let go
+    as soon as it is copied.
+
+    What coo_matrix((values, (rows, cols))).tocsr() of all beams' pairs gave, bit for bit, without
+    holding those pairs (12 bytes each) beside the CSR (8): on TG-119 at 2.5 mm (174 M non-zeros)
+    the build peaked at 4.6-5.0 GB RSS, about 1.5 GB of it the pairs and their conversion (issue 14).
+    """
+    counts = np.zeros(shape[0], np.int64)
+    for beam in beams:
+        counts += np.diff(beam.indptr)
+    nnz = int(counts.sum())
+    index = np.int32 if max(nnz, *shape) <= np.iinfo(np.int32).max else np.int64  # scipy's choice
+    indptr = np.zeros(shape[0] + 1, index)
+    np.cumsum(counts, out=indptr[1:])
+    del counts
+    data = np.empty(nnz, beams[0].dtype if beams else np.float32)
+    indices = np.empty(nnz, index)
+    free = indptr[:-1].astype(np.int64)  # each row's next free place
+    while beams:
+        beam = beams.pop(0)
+        _copy_rows(beam, free, data, indices)
+        del beam
+    dij = scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
+    dij.sort_indices()  # a no-op unless the caller's bixels interleave the beams' columns
+    return dij
+
+
+def _copy_rows(beam: scipy.sparse.csr_matrix, free: np.ndarray, data: np.ndarray, indices: np.ndarray,
+               rows_per_step: int = 1 << 16) -> None:
+    """Append each row of `beam` at its row's free place in (data, indices); in row blocks, so the
+    position arrays (8 bytes a pair) stay a few MB."""
+    for r0 in range(0, beam.shape[0], rows_per_step):
+        r1 = min(r0 + rows_per_step, beam.shape[0])
+        lo, hi = int(beam.indptr[r0]), int(beam.indptr[r1])
+        n = np.diff(beam.indptr[r0:r1 + 1])
+        place = np.repeat(free[r0:r1] - beam.indptr[r0:r1], n) + np.arange(lo, hi)
+        data[place] = beam.data[lo:hi]
+        indices[place] = beam.indices[lo:hi]
+        free[r0:r1] += n

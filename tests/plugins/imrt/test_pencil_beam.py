@@ -118,3 +118,67 @@ def test_russian_roulette_keeps_each_beams_dose():
     a, b = (sampled.dij @ weights)[rows], (full.dij @ weights)[rows]
     assert a.mean() == pytest.approx(b.mean(), rel=0.005)
     assert np.percentile(a / b, [1, 99]) == pytest.approx([1.0, 1.0], abs=0.05)
+
+
+def _build_capturing_beams(monkeypatch, phantom, settings, bixels=None):
+    """The matrix, and the coo -> csr reference of the same (row, column, value) triplets: every
+    beam's pairs concatenated and handed to scipy, the way the build assembled them before issue 14."""
+    from plugins.imrt_photon import pencil_beam
+
+    triplets = []
+    real_join = pencil_beam._join_beams
+
+    def capturing(beams, shape):
+        triplets.extend(beam.tocoo() for beam in beams)
+        return real_join(beams, shape)
+
+    monkeypatch.setattr(pencil_beam, "_join_beams", capturing)
+    influence = dose_influence(phantom, settings=settings, bixels=bixels)
+    shape = influence.dij.shape
+    reference = scipy.sparse.coo_matrix(
+        (np.concatenate([t.data for t in triplets]),
+         (np.concatenate([t.row for t in triplets]), np.concatenate([t.col for t in triplets]))),
+        shape=shape).tocsr()
+    return influence, reference
+
+
+def _same_bits(a: scipy.sparse.csr_matrix, b: scipy.sparse.csr_matrix) -> None:
+    for name in ("data", "indices", "indptr"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        assert np.array_equal(x, y), name
+
+
+def test_matrix_is_the_coo_to_csr_of_the_beams_pairs_bit_for_bit(monkeypatch):
+    """The beams are joined row by row into one CSR array without a copy of all pairs (issue 14):
+    the result must be exactly scipy's own conversion of the same triplets (data, indices, indptr
+    and their dtypes: float32 values, int32 indices)."""
+    from plugins.imrt_photon.phantom import tg119_c_shape
+
+    phantom = tg119_c_shape(spacing_mm=5.0)
+    settings = BeamSettings(gantry_angles_deg=(0.0, 120.0, 240.0), tail_radius_mm=30.0, target_margin_mm=0.0)
+    influence, reference = _build_capturing_beams(monkeypatch, phantom, settings)
+    assert influence.dij.nnz > 1_000_000
+    assert (influence.dij.dtype, influence.dij.indices.dtype) == (np.float32, np.int32)
+    _same_bits(influence.dij, reference)
+    assert influence.dij.has_canonical_format
+
+
+def test_bixels_interleaving_the_beams_give_the_same_matrix_with_columns_moved(monkeypatch):
+    """Bixels handed in beam by beam or round robin (beam 0's first, beam 1's first, ...) are the
+    same bixels: the matrix is the same, column for column, and each row's columns stay sorted."""
+    from plugins.imrt_photon.phantom import tg119_c_shape
+
+    phantom = tg119_c_shape(spacing_mm=5.0)
+    settings = BeamSettings(gantry_angles_deg=(0.0, 180.0), tail_radius_mm=30.0, target_margin_mm=0.0)
+    grouped = dose_influence(phantom, settings=settings)
+    per_beam = [[k for k, b in enumerate(grouped.bixels) if b.beam == beam] for beam in (0, 1)]
+    order = [k for pair in zip(*per_beam) for k in pair]
+    order += [k for column in per_beam for k in column if k not in order]
+    interleaved, reference = _build_capturing_beams(monkeypatch, phantom, settings,
+                                                    tuple(grouped.bixels[k] for k in order))
+    _same_bits(interleaved.dij, reference)
+    assert interleaved.dij.has_sorted_indices
+    moved_back = interleaved.dij[:, np.argsort(order)].tocsr()
+    moved_back.sort_indices()
+    _same_bits(moved_back, grouped.dij)
