@@ -10,6 +10,7 @@ and the coverage the priority-1 limits allow from the table's own values."""
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +45,6 @@ def spine(tmp_path_factory):
 @pytest.fixture(scope="module")
 def renamed_cord_ct(spine, tmp_path_factory) -> Path:
     """A copy of the spine CT whose cord is called Cord_T8: not a TG-263 variant of SpinalCord."""
-    import shutil
-
     ct = tmp_path_factory.mktemp("renamed") / "ct"
     shutil.copytree(spine.ct_folder, ct)
     ds = dcmread(ct / "rtstruct.dcm")
@@ -152,7 +151,7 @@ def test_sbrt_on_the_finer_grid_is_applied_as_one_undoable_edit(qtbot, spine):
     window.close()
 
 
-def test_the_goals_table_is_the_command_lines_and_undo_returns_to_the_plan_before(qtbot, spine, cli_goals):
+def test_the_goals_table_is_the_command_lines_and_undo_returns_to_the_plan_before(qtbot, spine, cli_goals, tmp_path):
     main, window = open_ct(qtbot, spine.ct_folder)
     before = window.plan
     choose(qtbot, window, title_of(CONVENTIONAL))
@@ -181,6 +180,16 @@ def test_the_goals_table_is_the_command_lines_and_undo_returns_to_the_plan_befor
     scale = min(45.0 / cord, 50.0 / prv)
     assert f"the dose × {scale:.3f} reaches" in window.goals.headroom.text()
     assert cli_goals["limits_headroom"]["scale"] == pytest.approx(scale, rel=2e-3)
+    # Export: the report lists the protocol's goals of the deliverable dose, as planner imrt --protocol's does
+    window.ask_export_folder = lambda: str(tmp_path / "plan")
+    qtbot.mouseClick(window.toolbar.widgetForAction(window.export_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
+    assert window.last_export is not None, window.last_problem
+    if shutil.which("pdftotext"):
+        text = " ".join(subprocess.run(["pdftotext", "-layout", str(window.last_export.report), "-"],
+                                       capture_output=True, text=True, check=True).stdout.split())
+        assert f"Clinical goals of the deliverable dose (after leaf sequencing): {CONVENTIONAL} version 1" in text
+        assert "1 SpinalCord D0.03cc ≤ 45 Gy" in text and "Esophagus D0.03cc" in text
     # a stale dose says so above the table
     window.document.apply(__import__("dataclasses").replace(window.plan, objectives=window.plan.objectives[:-1]),
                           "remove an objective")

@@ -598,13 +598,15 @@ class ImrtWindow(PlannerWindow):
             return False
         from planner.dicom.imrt_export import export_imrt_plan
         from planner.dicom.inverse_payload import EmbeddedInversePlan, InverseSource
-        from planner.report.imrt_report import imrt_report_for
+        from planner.report.imrt_report import ProtocolGoals, imrt_report_for
         from planner.review.revision import export_revision
+        from plugins.imrt_photon.protocol_goals import protocol_goals
 
         planner, volume, influence, source = self.planner, self.volume, self.optimisation.influence, self.source
         patient_name = volume.patient_name or "PHANTOM^TG119"
         patient_id = volume.patient_id or "TG119"
         revision = self.signed_path.revision
+        chosen = self.document.context.protocol
 
         def work(progress, is_cancelled):
             progress(0.1, "Leaf sequencing (step-and-shoot) and monitor units")
@@ -613,8 +615,13 @@ class ImrtWindow(PlannerWindow):
                 return None
             progress(0.5, f"Writing CT, structures, RT Plan, RT Dose and the report into {folder}")
             dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
+            # with a protocol, the report lists its goals on the deliverable dose, as planner imrt --protocol's does
+            goals = None if chosen is None else ProtocolGoals.of(
+                chosen.protocol, protocol_goals(chosen, planner.structure_dvhs(volume, influence,
+                                                                               deliverable.dose_rows_gy))[0])
             report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
-                                                 patient_name=patient_name, patient_id=patient_id)
+                                                 patient_name=patient_name, patient_id=patient_id,
+                                                 protocol_goals=goals)
             # The RT Plan embeds the plan it was optimised from, so it can be opened, signed and
             # reviewed (planner.dicom.inverse_payload); a volume that cannot be reopened cannot be embedded.
             embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
