@@ -33,6 +33,15 @@ def register(commands) -> None:
                            "for --ct: its prescription, goals and starting objectives")
     imrt.add_argument("--map", metavar="P=C", action="append", default=[],
                       help="with --protocol: the CT's structure C is the protocol's structure P (repeatable)")
+    imrt.add_argument("--prior-dose", metavar="RTDOSE",
+                      help="with --protocol: an earlier course's RT Dose on this CT's frame of reference (a "
+                           "re-irradiation: the protocol's limits on the cumulative EQD2)")
+    prior = imrt.add_mutually_exclusive_group()
+    prior.add_argument("--prior-plan", metavar="RTPLAN",
+                       help="the earlier course's RT Plan (the RT Dose references it): its fractions and date")
+    prior.add_argument("--prior-fractions", type=int, metavar="N",
+                       help="the earlier course's fractions, when its RT Plan is not at hand (then the interval "
+                            "between the courses is unknown)")
     imrt.add_argument("--grid-mm", type=float, default=DEFAULT_DOSE_GRID_MM,
                       help=f"dose-grid voxel size in mm (default %(default)s; {DRAFT_DOSE_GRID_MM:g} mm is a draft; "
                            f"the CT is resampled to it)")
@@ -94,8 +103,9 @@ def run_imrt(args) -> int:
     from planner.core.inverse_plan import InversePlanError
 
     planner = _inverse_planner()
+    prior = _prior_course(args)
     volume = load_volume(args)
-    chosen = _protocol_plan(args, volume)
+    chosen = _protocol_plan(args, volume, prior)
     volume = volume if chosen is None else chosen.volume
     plan = replace(planner.default_plan(volume) if chosen is None else chosen.plan, max_iterations=args.iterations)
     if args.modulation_weight is not None:
@@ -107,23 +117,26 @@ def run_imrt(args) -> int:
     try:
         influence = planner.compute_dose_influence(volume, plan)
         t_influence = time.perf_counter() - t0
-        result = planner.optimise_plan(volume, influence, plan)
+        result = planner.optimise_plan(volume, influence, plan,
+                                       background=None if chosen is None else chosen.reirradiation)
         # leaf sequencing is quick beside the optimisation: MU and segments are always reported
         deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
     except InversePlanError as err:
         raise InputError(str(err)) from None
     rx = plan.prescription
     goals = () if chosen is not None else planner.tg119_goals(result.metrics, target=rx.target)
-    clinical = delivered = None
+    clinical = delivered = reirradiation = delivered_reirradiation = None
     # a CT whose structures are TG-119's gets TG-119's objectives, its core limited among them
     unlimited = chosen is None and args.ct and all(o.structure == rx.target for o in plan.objectives)
     warnings = [NO_LIMITS_WARNING] if unlimited else []
     if chosen is not None:
-        clinical, headroom = _clinical_goals(planner, chosen, influence, result.dose_rows_gy)
-        delivered, delivered_headroom = _clinical_goals(planner, chosen, influence, deliverable.dose_rows_gy)
+        clinical, headroom, reirradiation = _clinical_goals(planner, chosen, influence, result.dose_rows_gy)
+        delivered, delivered_headroom, delivered_reirradiation = _clinical_goals(planner, chosen, influence,
+                                                                                 deliverable.dose_rows_gy)
         warnings += list(clinical.warnings)
     hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, rx)
-    export = _export(planner, args, volume, influence, result, deliverable, chosen, delivered) if args.out else None
+    export = (_export(planner, args, volume, influence, result, deliverable, chosen, delivered, delivered_reirradiation)
+              if args.out else None)
     normalisation = rx.normalisation_text()
     if args.json:
         print_json({
@@ -142,6 +155,8 @@ def run_imrt(args) -> int:
             "goals": [{"goal": g.label, "value_gy": g.value_gy, "met": g.met} for g in goals],
             **({} if clinical is None else {**goals_json(clinical, headroom),
                                             **goals_json(delivered, delivered_headroom, "delivered_")}),
+            **({} if reirradiation is None else {"reirradiation": reirradiation.as_dict(),
+                                                 "delivered_reirradiation": delivered_reirradiation.as_dict()}),
             **_findings_json(hot_spot),
             **delivery_json(deliverable, plan),
             "deliverable": None if export is None else {
@@ -174,6 +189,9 @@ def run_imrt(args) -> int:
     if clinical is not None:
         for line in goal_lines(clinical, chosen.protocol, headroom):
             print(line)
+    if reirradiation is not None:
+        for line in reirradiation_lines(reirradiation):
+            print(line)
     for warning in warnings:
         print(f"warning       ⚠ {warning}")
     print_findings(hot_spot)
@@ -187,6 +205,9 @@ def run_imrt(args) -> int:
         if delivered is not None:
             for line in goal_lines(delivered, chosen.protocol, delivered_headroom):
                 print(f"  {line}")
+        if delivered_reirradiation is not None:
+            for line in reirradiation_lines(delivered_reirradiation):
+                print(f"  {line}")
         written = [export.rt_plan.name, export.rt_dose.name]
         if export.structure_set is not None:
             written = [f"{len(export.ct_files)} CT slices", export.structure_set.name] + written
@@ -197,8 +218,26 @@ def run_imrt(args) -> int:
     return EXIT_OK
 
 
-def _protocol_plan(args, volume):
-    """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan), or None without --protocol."""
+def _prior_course(args):
+    """The earlier course (--prior-dose with --prior-plan or --prior-fractions), or None."""
+    if args.prior_dose is None:
+        if args.prior_plan is not None or args.prior_fractions is not None:
+            raise InputError("--prior-plan and --prior-fractions need --prior-dose (the earlier course's RT Dose)")
+        return None
+    if args.protocol is None:
+        raise InputError("--prior-dose needs --protocol: the re-irradiation limits are the protocol's")
+    from planner.core.reirradiation import ReirradiationError
+    from planner.dicom.prior_dose_read import read_prior_course
+
+    try:
+        return read_prior_course(args.prior_dose, args.prior_plan, args.prior_fractions)
+    except ReirradiationError as err:
+        raise InputError(str(err)) from None
+
+
+def _protocol_plan(args, volume, prior=None):
+    """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan), or None without --protocol;
+    with the earlier course placed on it when ``prior`` is given."""
     if args.protocol is None:
         if args.map:
             raise InputError("--map needs --protocol (it maps the protocol's structures to the CT's)")
@@ -207,51 +246,60 @@ def _protocol_plan(args, volume):
         raise InputError("--protocol needs --ct: the TG-119 phantom is planned with its own protocol, tg119-c-shape")
     from planner.core.protocols.matching import parse_mapping
     from planner.core.protocols.protocol import ProtocolError, load_protocol
+    from planner.core.reirradiation import ReirradiationError
     from plugins.imrt_photon.protocol_plan import protocol_plan
 
     try:
-        return protocol_plan(volume, load_protocol(args.protocol), roi_types(args, volume), parse_mapping(args.map))
-    except ProtocolError as err:
+        return protocol_plan(volume, load_protocol(args.protocol), roi_types(args, volume), parse_mapping(args.map),
+                             prior=prior)
+    except (ProtocolError, ReirradiationError) as err:
         raise InputError(str(err)) from None
 
 
 def roi_types(args, volume) -> dict[str, str]:
     """The RT ROI Interpreted Type of each structure of the structure set the volume was read with
     (--rtstruct, else the one in --ct's folder whose SOP Instance UID the volume records)."""
-    from pathlib import Path
+    from planner.imaging.ct_series import CtSeriesError
+    from planner.imaging.structure_types import roi_interpreted_types
 
-    from pydicom import dcmread
-    from pydicom.errors import InvalidDicomError
-
-    origin = volume.dicom_origin
-    if origin is None:
-        raise InputError(f"{args.ct}: no RT Structure Set with the CT, so no structures for the protocol")
-    candidates = [Path(args.rtstruct)] if args.rtstruct else sorted(p for p in Path(args.ct).iterdir() if p.is_file())
-    for path in candidates:
-        try:
-            ds = dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError):
-            continue
-        if str(ds.get("SOPInstanceUID", "")) == origin.structure_set_uid:
-            names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
-            return {names[int(o.ReferencedROINumber)]: str(o.get("RTROIInterpretedType", "") or "")
-                    for o in ds.get("RTROIObservationsSequence", []) if int(o.ReferencedROINumber) in names}
-    raise InputError(f"the RT Structure Set {origin.structure_set_uid} the CT was read with is not in {args.ct}")
+    try:
+        return roi_interpreted_types(volume, args.ct, args.rtstruct)
+    except CtSeriesError as err:
+        raise InputError(str(err)) from None
 
 
 def _clinical_goals(planner, chosen, influence, dose_rows_gy):
-    """The protocol's goals on a dose's honest DVH (planner.core.protocols.goals.evaluate_goals), and
-    the coverage its priority-1 limits would allow (protocol_plan.limits_headroom) or None."""
+    """The protocol's goals on a dose's honest DVH (planner.core.protocols.goals.evaluate_goals), the
+    coverage its priority-1 limits would allow (protocol_plan.limits_headroom) or None, and the
+    re-irradiation limits on the cumulative EQD2 (protocol_plan.Reirradiation.judge) or None."""
     from planner.core.protocols.goals import evaluate_goals
     from planner.core.protocols.protocol import ProtocolError
+    from planner.core.reirradiation import ReirradiationError
     from plugins.imrt_photon.protocol_plan import limits_headroom
 
     dvhs = planner.structure_dvhs(chosen.volume, influence, dose_rows_gy)
+    placed = chosen.reirradiation
     try:
         return (evaluate_goals(chosen.protocol, chosen.mapping, dvhs, chosen.ct_types),
-                limits_headroom(chosen.protocol, chosen.mapping, dvhs))
-    except ProtocolError as err:
+                limits_headroom(chosen.protocol, chosen.mapping, dvhs, placed),
+                None if placed is None else placed.judge(dvhs))
+    except (ProtocolError, ReirradiationError) as err:
         raise InputError(str(err)) from None
+
+
+def reirradiation_lines(report) -> list[str]:
+    """The earlier course, then each re-irradiation limit met / NOT MET with its value."""
+    from planner.core.protocols.goals import SHOWN_DECIMALS
+
+    interval = ("interval unknown" if report.months is None else f"{report.months:.1f} months before the CT")
+    lines = [f"earlier       {report.prior.summary()}; {interval}",
+             f"reirr.        {report.structure}: EQD2 at α/β {report.alpha_beta_gy:g} Gy point by point, both courses "
+             f"summed ({report.note})"]
+    for r in report.rows:
+        value = "unknown" if r.value != r.value else f"{r.value:8.{SHOWN_DECIMALS[r.unit]}f} {r.unit}"
+        lines.append(f"reirr P1 {r.structure:14s} {r.text:55s} {value:>14s}  {'met' if r.met else 'NOT MET'}"
+                     + (f" ({r.note})" if r.note else ""))
+    return lines
 
 
 def goals_json(report, headroom, prefix: str = "") -> dict:
@@ -342,11 +390,12 @@ def dvh_line(m) -> str:
             f"D2 {m.d2_gy:6.2f}  D0.03cc {m.d0_03cc_gy:6.2f}  mean {m.mean_gy:6.2f} Gy{v}")
 
 
-def _export(planner, args, volume, influence, result, deliverable, chosen=None, delivered=None):
+def _export(planner, args, volume, influence, result, deliverable, chosen=None, delivered=None,
+            reirradiation=None):
     """Write the deliverable plan; with a protocol its report lists the goals of the delivered dose."""
     from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
     from planner.dicom.inverse_payload import InverseSource
-    from planner.report.imrt_report import ProtocolGoals, imrt_report_for
+    from planner.report.imrt_report import ProtocolGoals, ReirradiationSummary, imrt_report_for
 
     dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
     # a CT's own patient, never the arguments (they name the phantom's)
@@ -354,7 +403,9 @@ def _export(planner, args, volume, influence, result, deliverable, chosen=None, 
     patient_id = volume.patient_id or args.patient_id
     protocol_goals = None if chosen is None else ProtocolGoals.of(chosen.protocol, delivered)
     report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
-                                         patient_name=name, patient_id=patient_id, protocol_goals=protocol_goals)
+                                         patient_name=name, patient_id=patient_id, protocol_goals=protocol_goals,
+                                         reirradiation=None if reirradiation is None
+                                         else ReirradiationSummary.of(reirradiation))
     source = InverseSource(result.plan, volume_source(args), planner.MODEL_DESCRIPTION,
                            "; ".join(deliverable.mlc_plan.notes))
     try:

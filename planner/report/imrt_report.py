@@ -127,6 +127,32 @@ class ProtocolGoals:
 
 
 @dataclass(frozen=True)
+class ReirradiationSummary:
+    """A re-irradiation's limits on the cumulative EQD2 of the deliverable dose (priority 1 each),
+    the earlier course they add to, how the EQD2 was made, and each limit's source."""
+
+    prior_text: str
+    method_text: str
+    rows: tuple[ClinicalGoalRow, ...]
+    sources: tuple[str, ...]
+
+    @classmethod
+    def of(cls, report) -> ReirradiationSummary:
+        """From plugins.imrt_photon.protocol_plan.ReirradiationReport (read by attribute)."""
+        interval = ("interval unknown" if report.months is None
+                    else f"{report.months:.1f} months before the planning CT")
+        rows = tuple(ClinicalGoalRow(r.structure, r.text,
+                                     "unknown" if not math.isfinite(r.value)
+                                     else f"{r.value:.{SHOWN_DECIMALS[r.unit]}f} {r.unit}", r.met, 1)
+                     for r in report.rows)
+        method = (f"EQD2 at α/β {report.alpha_beta_gy:g} Gy, EQD2 = D (d + α/β) / (2 + α/β), at each DVH sample of "
+                  f"{report.structure}, the earlier course's dose interpolated there; cumulative = both courses' "
+                  f"EQD2 summed point by point, read at its near-maximum. {report.note}")
+        return cls(f"{report.prior.summary()}; {interval}", method, rows,
+                   tuple(f"{r.text}: {r.source}" for r in report.rows))
+
+
+@dataclass(frozen=True)
 class BeamRow:
     name: str
     gantry_deg: float
@@ -177,6 +203,7 @@ class ImrtReportContent:
     findings: tuple[str, ...] = ()             # about the deliverable dose (planner.dose.hot_spot), in words
     hot_spot_text: str = ""                    # the hot-spot check's sentence ("" when nothing was checked)
     protocol_goals: ProtocolGoals | None = None  # a clinical protocol's goals, in place of TG-119's
+    reirradiation: ReirradiationSummary | None = None  # an earlier course's cumulative EQD2 limits
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -208,7 +235,8 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
                         objectives, dvh_points, goals, beams, model_description: str, dvh_text: str,
                         beam_data_description: str, calibration_note: str, notes=(), rt_plan_uid: str = "",
                         files_written=(), printed_at: datetime | None = None, findings=(),
-                        hot_spot_text: str = "", protocol_goals: ProtocolGoals | None = None) -> ImrtReportContent:
+                        hot_spot_text: str = "", protocol_goals: ProtocolGoals | None = None,
+                        reirradiation: ReirradiationSummary | None = None) -> ImrtReportContent:
     """The report's content from plain values. ``patient_name`` in DICOM form (``FAMILY^Given``);
     the totals are the beams' sums; ``printed_at`` defaults to now."""
     beams = tuple(beams)
@@ -224,7 +252,7 @@ def imrt_report_content(*, patient_name: str, patient_id: str, plan_label: str, 
         calibration_note=calibration_note, notes=notes,
         printed_at=fmt.moment(printed_at or datetime.now().astimezone()), planner_version=planner.__version__,
         rt_plan_uid=rt_plan_uid, files_written=files_written, findings=findings, hot_spot_text=hot_spot_text,
-        protocol_goals=protocol_goals)
+        protocol_goals=protocol_goals, reirradiation=reirradiation)
 
 
 # ------------------------------------------------------------------------------ from the plan objects
@@ -244,7 +272,8 @@ def _modulation_text(plan, deliverable) -> str:
 
 def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, patient_name: str,
                     patient_id: str, printed_at: datetime | None = None,
-                    protocol_goals: ProtocolGoals | None = None
+                    protocol_goals: ProtocolGoals | None = None,
+                    reirradiation: ReirradiationSummary | None = None
                     ) -> tuple[ImrtReportContent, dict[str, CumulativeDvh]]:
     """The report's content and the deliverable dose's DVH curves from the IMRT technique's objects.
 
@@ -252,7 +281,8 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
     ``tg119_goals``, ``MODEL_DESCRIPTION``); ``result``: its ImrtResult (``plan``, ``metrics``, ...);
     ``deliverable``: its DeliverablePlan (``mlc_plan``, ``metrics``, ``dose_rows_gy``, ``levels``).
     All are read by attribute: planner.report never imports a plugin. ``protocol_goals``: a clinical
-    protocol's goals of the deliverable dose (ProtocolGoals.of), shown in place of TG-119's.
+    protocol's goals of the deliverable dose (ProtocolGoals.of), shown in place of TG-119's;
+    ``reirradiation``: the re-irradiation limits of the deliverable dose (ReirradiationSummary.of).
     """
     plan, mlc = result.plan, deliverable.mlc_plan
     rx = plan.prescription
@@ -298,7 +328,8 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
                           else "MU from the machine's commissioned calibration"),
         notes=tuple(mlc.notes), printed_at=printed_at,
         findings=() if hot_spot is None else tuple(f.message for f in hot_spot.findings),
-        hot_spot_text="" if hot_spot is None else hot_spot.text, protocol_goals=protocol_goals)
+        hot_spot_text="" if hot_spot is None else hot_spot.text, protocol_goals=protocol_goals,
+        reirradiation=reirradiation)
     return content, curves
 
 
@@ -426,7 +457,7 @@ def _key_facts(content: ImrtReportContent, s) -> list:
 
 def _goals(content: ImrtReportContent, s) -> list:
     if content.protocol_goals is not None:
-        return _protocol_goals(content.protocol_goals, s)
+        return _protocol_goals(content.protocol_goals, s) + _reirradiation(content.reirradiation, s)
     title = paragraph("TG-119 goals of the deliverable dose (after leaf sequencing)", s["h2"])
     if not content.goals:
         return [title, paragraph("None: the volume has no structure TG-119 sets a goal for.", s["body"])]
@@ -453,6 +484,23 @@ def _protocol_goals(goals: ProtocolGoals, s) -> list:
                        [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)])
     warning = s["label"].clone("goal_warning", textColor=RED)
     return [title, table, *(paragraph(f"⚠ {w}", warning) for w in goals.warnings)]
+
+
+def _reirradiation(summary: ReirradiationSummary | None, s) -> list:
+    """The re-irradiation limits of the deliverable dose on the cumulative EQD2, the earlier course, the method."""
+    if summary is None:
+        return []
+    rows = [[paragraph(t, s["label"]) for t in ("Priority", "Structure", "Limit", "Deliverable dose", "Result")]]
+    for g in summary.rows:
+        style = s["label"].clone(f"rgoal{len(rows)}", textColor=GREEN if g.met else RED)
+        rows.append([paragraph(f"{g.priority}", s["body"]), paragraph(g.structure, s["body"]),
+                     paragraph(g.goal, s["body"]), paragraph(g.value_text, s["body"]),
+                     paragraph("✓ met" if g.met else "✗ NOT met", style)])
+    table = grid_table(rows, [18 * mm, 30 * mm, 70 * mm, 28 * mm, TEXT_W - 146 * mm],
+                       [("BACKGROUND", (0, 0), (-1, 0), LABEL_BG)])
+    return [paragraph("Re-irradiation: cumulative EQD2 with the earlier course (deliverable dose)", s["h2"]),
+            paragraph(summary.prior_text, s["body"]), table, paragraph(summary.method_text, s["small"]),
+            *(paragraph(f"Source — {text}", s["small"]) for text in summary.sources)]
 
 
 def _findings(content: ImrtReportContent, s) -> list:

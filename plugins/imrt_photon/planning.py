@@ -131,9 +131,21 @@ def optimiser_readouts(volume: PlanningVolume, influence: DoseInfluence) -> dict
     if cached is not None and cached[0] is influence.voxels:
         return cached[1]
     readouts = {name: StructureReadout.of(interpolation_matrix(samples, volume.grid, influence.voxels))
-                for name, samples in structure_samples(volume, OPTIMISER_LATTICE_POINTS).items()}
+                for name, samples in optimiser_samples(volume).items()}
     _READOUTS[volume] = (influence.voxels, readouts)
     return readouts
+
+
+_OPTIMISER_SAMPLES: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def optimiser_samples(volume: PlanningVolume) -> dict:
+    """The samples the optimiser reads each structure at (OPTIMISER_LATTICE_POINTS), made once per
+    volume: a readout's points, in order."""
+    found = _OPTIMISER_SAMPLES.get(volume)
+    if found is None:
+        found = _OPTIMISER_SAMPLES[volume] = structure_samples(volume, OPTIMISER_LATTICE_POINTS)
+    return found
 
 
 def reported_dose_at_volume_gy(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray,
@@ -175,10 +187,13 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
                   progress: ProgressCallback | None = None,
                   is_cancelled: CancelCheck | None = None,
                   on_iteration: IterationCallback | None = None,
-                  initial_weights: np.ndarray | None = None) -> ImrtResult:
+                  initial_weights: np.ndarray | None = None, background=None) -> ImrtResult:
     """Optimise the fluence against the plan's objectives at the structures' samples, then normalise
     the reported target D95 to the prescribed dose.
 
+    ``background``: a dose already given (an earlier course: protocol_plan.Reirradiation) whose
+    ``optimiser_terms(optimiser_samples(volume))`` are added to the plan's objectives: terms derived
+    from it for this volume, not part of the InversePlan.
     Cancelling raises CalculationCancelled: the caller keeps whatever result it had before.
     """
     check_plan(volume, plan)
@@ -191,8 +206,11 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
         progress(min(iteration / n, 1.0), f"optimising: iteration {iteration} of at most {n}, "
                                            f"objective {value:.4g}")
 
+    objectives = tuple(plan.objectives)
+    if background is not None:
+        objectives += tuple(background.optimiser_terms(optimiser_samples(volume)))
     raw: OptimisationResult = optimise_fluence(
-        influence.dij, readouts, plan.objectives, OptimisationSettings(max_iterations=n),
+        influence.dij, readouts, objectives, OptimisationSettings(max_iterations=n),
         initial_weights=initial_weights, progress=report if progress is not None else None,
         cancelled=is_cancelled, modulation=smoothness_for(influence, plan.modulation_weight),
         on_dose=on_iteration)  # the iterate's dose as the optimiser computed it: no product more

@@ -20,7 +20,7 @@ from planner.core.protocols.protocol import Goal, Protocol, ProtocolError, parse
 NEAR_MAX_METRIC = "D0.03cc"
 # A goal is judged on its value as every view shows it (plugins/imrt_photon/planning.py judges
 # TG-119's goals the same way: Gy to 0.01), so a table never reads "14.00 Gy ≤ 14 Gy: not met".
-SHOWN_DECIMALS = {"Gy": 2, "%": 1, "cc": 2}
+SHOWN_DECIMALS = {"Gy": 2, "%": 1, "cc": 2, "months": 1}   # months: re-irradiation intervals
 
 
 class DoseVolume(Interface):

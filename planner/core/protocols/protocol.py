@@ -7,6 +7,10 @@ and every number in it must say where it came from. A number in the file is writ
 line naming its field. The only bare numbers allowed are ranks and counters that measure nothing
 (``format_version``, ``priority``).
 
+An optional ``reirradiation`` object states a re-irradiation's limits on one serial organ (EQD2 at
+the organ's α/β: cumulative, this course's own, this course's share, the least interval; judged by
+planner.core.reirradiation); without it a plan with an earlier course's dose is refused.
+
 Shipped protocols are ``resources/protocols/<id>.json``; a clinic's own file loads the same way
 from its path (``load_protocol``).
 """
@@ -35,12 +39,14 @@ PRIORITIES = (1, 2, 3)
 # The keys each object of the file may have: a misspelt key is refused, never ignored.
 KEYS = {
     "": {"format", "format_version", "id", "version", "title", "verification", "prescription", "structures",
-         "derived_structures", "alpha_beta_gy", "goals", "objectives"},
+         "derived_structures", "alpha_beta_gy", "goals", "objectives", "reirradiation"},
     "prescription": {"target", "dose_gy", "fractions"},
     "structures": {"name", "role", "aliases"},
     "derived_structures": {"name", "base", "margin_mm", "subtract"},
     "goals": {"id", "structure", "metric", "comparison", "unit", "priority", "limit", "objective"},
     "objective": {"kind", "structure", "dose_gy", "weight"},
+    "reirradiation": {"structure", "metric", "cumulative_eqd2_gy", "course_eqd2_gy", "course_share_percent",
+                      "min_interval_months", "note"},
 }
 # Goal metrics: D<v>% / D<v>cc (dose at a volume), Dmean, V<x>Gy (volume at a dose, % or cc).
 _METRIC = re.compile(r"^(?:D(?P<dp>\d+(?:\.\d+)?)%|D(?P<dc>\d+(?:\.\d+)?)cc|(?P<mean>Dmean)|V(?P<vx>\d+(?:\.\d+)?)Gy)$")
@@ -109,6 +115,22 @@ class Goal:
 
 
 @dataclass(frozen=True)
+class ReirradiationLimits:
+    """A re-irradiation's limits on one serial organ, in EQD2 at the organ's α/β (the protocol's
+    ``alpha_beta_gy``), each read on ``metric`` (a near-maximum, D<v>cc): the cumulative dose of the
+    earlier course and this one, this course's own, this course's share of the cumulative, and the
+    least time between the courses (planner.core.reirradiation judges them)."""
+
+    structure: str
+    metric: str                      # "D0.03cc": Planner's near-maximum, never one voxel
+    cumulative_eqd2_gy: Sourced
+    course_eqd2_gy: Sourced
+    course_share_percent: Sourced
+    min_interval_months: Sourced
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Protocol:
     id: str
     version: str
@@ -122,6 +144,7 @@ class Protocol:
     alpha_beta_gy: Mapping[str, Sourced]   # read-only (MappingProxyType)
     extra_objectives: tuple[GoalObjective, ...] = ()
     verification: str = ""
+    reirradiation: ReirradiationLimits | None = None   # None: the protocol sets no re-irradiation limits
 
     @property
     def dose_per_fraction_gy(self) -> float:
@@ -201,9 +224,10 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
         raise ProtocolError(f"{where}: alpha_beta_gy.{stray[0]} is not one of the protocol's structures")
     extra = tuple(read.objective(o, f"objectives[{i}]", known, required_structure=True)
                   for i, o in enumerate(data.get("objectives", [])))
+    reirradiation = read.reirradiation(data["reirradiation"], known, alpha_beta) if "reirradiation" in data else None
     return Protocol(read.text(data, "id"), read.text(data, "version"), read.text(data, "title"), target,
                     read.sourced(prescription, "prescription.dose_gy"), fractions, structures, derived, goals,
-                    MappingProxyType(alpha_beta), extra, str(data.get("verification", "")))
+                    MappingProxyType(alpha_beta), extra, str(data.get("verification", "")), reirradiation)
 
 
 def _refuse_unknown_keys(data: dict, where: str) -> None:
@@ -225,6 +249,8 @@ def _refuse_unknown_keys(data: dict, where: str) -> None:
                 check(item["objective"], "objective", f"goals[{i}].objective")
     for i, item in enumerate(data.get("objectives", [])):
         check(item, "objective", f"objectives[{i}]")
+    if "reirradiation" in data:
+        check(data["reirradiation"], "reirradiation", "reirradiation")
 
 
 def _require_sources(node, where: str, path: str) -> None:
@@ -321,6 +347,28 @@ class _Reader:
         if structure is not None and structure not in known:
             self.fail(f"{path}.structure {structure!r} is not one of the protocol's structures")
         return GoalObjective(kind, self.sourced(o, f"{path}.dose_gy"), self.sourced(o, f"{path}.weight"), structure)
+
+
+    def reirradiation(self, r: dict, known: set, alpha_beta: dict) -> ReirradiationLimits:
+        path = "reirradiation"
+        structure = self.text(r, f"{path}.structure")
+        if structure not in known:
+            self.fail(f"{path}.structure {structure!r} is not one of the protocol's structures")
+        if structure not in alpha_beta:
+            self.fail(f"{path}.structure {structure} has no alpha_beta_gy: its EQD2 needs one")
+        metric = self.text(r, f"{path}.metric")
+        match = _METRIC.match(metric)
+        if not (match and match["dc"]):
+            self.fail(f"{path}.metric {metric!r} must be a near-maximum D<v>cc (e.g. D0.03cc)")
+        share = self.sourced(r, f"{path}.course_share_percent")
+        if not 0 < share.value <= 100:
+            self.fail(f"{path}.course_share_percent must be above 0 and at most 100 %, got {share.value:g}")
+        note = r.get("note", "")
+        if not isinstance(note, str):
+            self.fail(f"{path}.note must be a text")
+        return ReirradiationLimits(structure, metric, self.sourced(r, f"{path}.cumulative_eqd2_gy"),
+                                   self.sourced(r, f"{path}.course_eqd2_gy"), share,
+                                   self.sourced(r, f"{path}.min_interval_months"), note)
 
 
 def parse_metric(metric: str) -> tuple[str, float | None]:
