@@ -28,6 +28,7 @@ not matRad's and its noise held the optimiser back (objective 866 on TG-119 at 2
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 import time
@@ -247,7 +248,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
     bixel_u_mm = np.array([b.u_mm for b in bixels], dtype=np.float32)
     bixel_v_mm = np.array([b.v_mm for b in bixels], dtype=np.float32)
 
-    def one_beam(beam: int, angle: float) -> scipy.sparse.csr_matrix | None:
+    def one_beam(beam: int, angle: float) -> _BeamRows | None:
         """One beam's columns of dij (None if it has no bixel); beams share a thread pool (big numpy
         ops drop the GIL)."""
         if is_cancelled is not None and is_cancelled():
@@ -381,7 +382,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         by_column = scipy.sparse.csc_matrix((np.concatenate(vals_all), np.concatenate(rows_all), colptr),
                                             shape=(voxels.size, len(bixels)))
         del rows_all, vals_all
-        return by_column.tocsr()
+        return _BeamRows(by_column.tocsr())
 
     n_beams = len(settings.gantry_angles_deg)
     done = [0]
@@ -403,13 +404,37 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
     return DoseInfluence(dij, voxels, tuple(bixels), time.perf_counter() - t0, float(w))
 
 
-def _join_beams(beams: list[scipy.sparse.csr_matrix], shape: tuple[int, int]) -> scipy.sparse.csr_matrix:
-    """The beams' matrices (disjoint columns) as one CSR matrix; `beams` is emptied, each beam let go
-    as soon as it is copied.
+class _BeamRows:
+    """One beam's columns of dij as CSR arrays (its rows, all columns), held in anonymous memory maps
+    of their own so that the join can hand each block of rows back to the system as soon as it has
+    copied it: numpy cannot free part of an array, and freed pieces of the heap need not return."""
 
-    What coo_matrix((values, (rows, cols))).tocsr() of all beams' pairs gave, bit for bit, without
-    holding those pairs (12 bytes each) beside the CSR (8): on TG-119 at 2.5 mm (174 M non-zeros)
-    the build peaked at 4.6-5.0 GB RSS, about 1.5 GB of it the pairs and their conversion (issue 14).
+    def __init__(self, beam: scipy.sparse.csr_matrix):
+        self.indptr = beam.indptr
+        self._maps = [mmap.mmap(-1, max(a.nbytes, mmap.PAGESIZE)) for a in (beam.data, beam.indices)]
+        self.data, self.indices = (np.frombuffer(m, a.dtype, a.size) for m, a in
+                                   zip(self._maps, (beam.data, beam.indices)))
+        self.data[:], self.indices[:] = beam.data, beam.indices
+        self._released_bytes = [0, 0]
+
+    def release_pairs_before(self, pair: int) -> None:
+        """Give back the whole pages of data and indices before `pair` (their contents then read 0)."""
+        for k, (m, a) in enumerate(zip(self._maps, (self.data, self.indices))):
+            end = pair * a.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
+            if end > self._released_bytes[k]:
+                m.madvise(mmap.MADV_DONTNEED, self._released_bytes[k], end - self._released_bytes[k])
+                self._released_bytes[k] = end
+
+
+def _join_beams(beams: list[_BeamRows], shape: tuple[int, int],
+                rows_per_step: int = 1 << 16) -> scipy.sparse.csr_matrix:
+    """The beams' matrices (disjoint columns) as one CSR matrix, bit for bit what
+    coo_matrix((values, (rows, cols))).tocsr() of all beams' pairs gives.
+
+    Block of rows by block of rows, every beam's part of the block is copied in and its pages given
+    back, so the memory held is about one matrix, not the beams' pairs beside the result: on TG-119
+    at 2.5 mm (174 M non-zeros, 1.4 GB as CSR) the old COO join peaked at 4.6-5.0 GB RSS (issue 14).
+    `beams` is emptied.
     """
     counts = np.zeros(shape[0], np.int64)
     for beam in beams:
@@ -419,27 +444,22 @@ def _join_beams(beams: list[scipy.sparse.csr_matrix], shape: tuple[int, int]) ->
     indptr = np.zeros(shape[0] + 1, index)
     np.cumsum(counts, out=indptr[1:])
     del counts
-    data = np.empty(nnz, beams[0].dtype if beams else np.float32)
+    data = np.empty(nnz, beams[0].data.dtype if beams else np.float32)
     indices = np.empty(nnz, index)
     free = indptr[:-1].astype(np.int64)  # each row's next free place
-    while beams:
-        beam = beams.pop(0)
-        _copy_rows(beam, free, data, indices)
-        del beam
+    for r0 in range(0, shape[0], rows_per_step):
+        r1 = min(r0 + rows_per_step, shape[0])
+        for beam in beams:
+            # this beam's rows r0..r1 appended at each row's free place; the position arrays (8 bytes
+            # a pair) stay a few MB
+            lo, hi = int(beam.indptr[r0]), int(beam.indptr[r1])
+            n = np.diff(beam.indptr[r0:r1 + 1])
+            place = np.repeat(free[r0:r1] - beam.indptr[r0:r1], n) + np.arange(lo, hi)
+            data[place] = beam.data[lo:hi]
+            indices[place] = beam.indices[lo:hi]
+            free[r0:r1] += n
+            beam.release_pairs_before(hi)
+    beams.clear()
     dij = scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
     dij.sort_indices()  # a no-op unless the caller's bixels interleave the beams' columns
     return dij
-
-
-def _copy_rows(beam: scipy.sparse.csr_matrix, free: np.ndarray, data: np.ndarray, indices: np.ndarray,
-               rows_per_step: int = 1 << 16) -> None:
-    """Append each row of `beam` at its row's free place in (data, indices); in row blocks, so the
-    position arrays (8 bytes a pair) stay a few MB."""
-    for r0 in range(0, beam.shape[0], rows_per_step):
-        r1 = min(r0 + rows_per_step, beam.shape[0])
-        lo, hi = int(beam.indptr[r0]), int(beam.indptr[r1])
-        n = np.diff(beam.indptr[r0:r1 + 1])
-        place = np.repeat(free[r0:r1] - beam.indptr[r0:r1], n) + np.arange(lo, hi)
-        data[place] = beam.data[lo:hi]
-        indices[place] = beam.indices[lo:hi]
-        free[r0:r1] += n

@@ -129,8 +129,11 @@ def _build_capturing_beams(monkeypatch, phantom, settings, bixels=None):
     real_join = pencil_beam._join_beams
 
     def capturing(beams, shape):
-        triplets.extend(beam.tocoo() for beam in beams)
-        return real_join(beams, shape)
+        # copied before the join gives each beam's pages back
+        triplets.extend(scipy.sparse.csr_matrix((beam.data, beam.indices, beam.indptr), shape=shape).tocoo(copy=True)
+                        for beam in beams)
+        # many small row blocks, so that copying and giving back pages block by block is exercised
+        return real_join(beams, shape, rows_per_step=997)
 
     monkeypatch.setattr(pencil_beam, "_join_beams", capturing)
     influence = dose_influence(phantom, settings=settings, bixels=bixels)
