@@ -100,8 +100,10 @@ class InversePlanner(Protocol):
 
     def optimise_plan(self, volume: PlanningVolume, influence: Any, plan: InversePlan,
                       progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
-                      on_iteration: Callable[[int, float, np.ndarray], None] | None = None, initial_weights: np.ndarray | None = None) -> Any:
-        """The optimised, normalised fluence and dose (``plan``, ``dose_rows_gy``, ``metrics``, ...)."""
+                      on_iteration: Callable[[int, float, np.ndarray], None] | None = None, initial_weights: np.ndarray | None = None,
+                      background: Any = None) -> Any:
+        """The optimised, normalised fluence and dose (``plan``, ``dose_rows_gy``, ``metrics``, ...);
+        ``background``: a dose already given (an earlier course) whose terms the optimiser adds."""
 
     def deliverable_plan(self, volume: PlanningVolume, influence: Any, result: Any, label: str = "IMRT",
                          levels: int = ..., min_segment_mu: float = ..., min_segment_area_cm2: float = ...) -> Any:
