@@ -73,10 +73,13 @@ def planned(case, tmp_path_factory):
     return json.loads(out), folder / "plan"
 
 
-def cord_near_max_by_hand(rt_dose_path: Path, cell_mm=(0.25, 0.25, 1.0), volume_cc=0.03) -> tuple[float, float]:
+def cord_near_max_by_hand(rt_dose_path: Path, cell_mm=(0.5, 0.5, 1.0), volume_cc=0.03) -> tuple[float, float]:
     """The cord's cumulative and course EQD2 near-maxima from the exported RT Dose (read by pydicom,
     interpolated by SciPy) and the earlier course's analytic dose (spine_phantom.prior_dose_gy), on a
-    lattice of our own inside the cord's cylinder; EQD2 by hand at α/β 2: D (D/n + 2) / 4."""
+    lattice of our own inside the cord's cylinder; EQD2 by hand at α/β 2: D (D/n + 2) / 4. The lattice
+    is as fine in-plane as Planner's DVH samples of the cord (0.5 mm): on a 0.25 mm lattice the near-
+    maxima read about 0.4 Gy EQD2 higher (the cord's surface faces the steep fall-off; measured on this
+    plan at 5 and 2.5 mm), a resolution of the sampling, not of the arithmetic checked here."""
     ds = dcmread(rt_dose_path)
     x = float(ds.ImagePositionPatient[0]) + np.arange(ds.Columns) * float(ds.PixelSpacing[1])
     y = float(ds.ImagePositionPatient[1]) + np.arange(ds.Rows) * float(ds.PixelSpacing[0])
@@ -112,8 +115,8 @@ def test_the_reirradiation_plan_keeps_the_cords_limits(planned):
         10, "2024-03-04", "RT Plan Number of Fractions Planned")
     delivered = {row["goal"]: row for row in result["delivered_reirradiation"]["limits"]}
     cumulative, course = cord_near_max_by_hand(folder / "RTDOSE.dcm")
-    assert delivered["cumulative EQD2 D0.03cc"]["value_gy"] == pytest.approx(cumulative, abs=0.5)
-    assert delivered["this course's EQD2 D0.03cc"]["value_gy"] == pytest.approx(course, abs=0.5)
+    assert delivered["cumulative EQD2 D0.03cc"]["value_gy"] == pytest.approx(cumulative, abs=0.1)
+    assert delivered["this course's EQD2 D0.03cc"]["value_gy"] == pytest.approx(course, abs=0.1)
     assert delivered["this course's share of the cumulative EQD2 D0.03cc"]["value_percent"] == pytest.approx(
         100 * delivered["this course's EQD2 D0.03cc"]["value_gy"] / delivered["cumulative EQD2 D0.03cc"]["value_gy"])
     # the coverage reached is reported (not asserted to a tuned number)
@@ -175,3 +178,22 @@ def test_without_its_plan_the_interval_is_unknown_and_not_met(case, tmp_path):
     assert status == 0
     line = next(l for l in out.splitlines() if "time since the earlier course" in l and l.startswith("reirr"))
     assert line.split()[-1] != "met" and "unknown" in line and "NOT MET" in line
+
+
+def test_the_earlier_dose_on_the_cts_grid_for_the_window(case, tmp_path):
+    """protocol_plan(prior=...) as the window calls it: the earlier dose at the CT grid's voxel
+    centres is the analytic dose it was written from, and NaN beyond its own grid."""
+    from planner.core.protocols.protocol import load_protocol
+    from planner.dicom.prior_dose_read import read_prior_course
+    from planner.imaging.ct_series import load_ct_volume, resample_volume
+    from planner.imaging.structure_types import roi_interpreted_types
+    from plugins.imrt_photon.protocol_plan import protocol_plan
+
+    volume = resample_volume(load_ct_volume(case.ct_folder), 5.0)
+    chosen = protocol_plan(volume, load_protocol(clinic_copy(tmp_path)), roi_interpreted_types(volume, case.ct_folder),
+                           prior=read_prior_course(case.prior_dose, case.prior_plan))
+    grid = chosen.volume.grid
+    step = float(dcmread(case.prior_dose).DoseGridScaling)
+    assert np.abs(chosen.reirradiation.prior_on_grid_gy(grid) - prior_dose_gy(grid)).max() <= step
+    beyond = VoxelGrid(grid.x_mm, grid.y_mm, np.append(grid.z_mm, grid.z_mm[-1] + 20.0))
+    assert np.isnan(chosen.reirradiation.prior_on_grid_gy(beyond)[:, :, -1]).all()
