@@ -197,3 +197,32 @@ def test_the_earlier_dose_on_the_cts_grid_for_the_window(case, tmp_path):
     assert np.abs(chosen.reirradiation.prior_on_grid_gy(grid) - prior_dose_gy(grid)).max() <= step
     beyond = VoxelGrid(grid.x_mm, grid.y_mm, np.append(grid.z_mm, grid.z_mm[-1] + 20.0))
     assert np.isnan(chosen.reirradiation.prior_on_grid_gy(beyond)[:, :, -1]).all()
+
+
+def test_the_optimiser_holds_the_cord_to_its_caps_given_the_background(case, tmp_path):
+    """With a stricter course limit (18 Gy EQD2: 7.54 Gy in one fraction, below what the plan gives the
+    cord unconstrained), the same plan optimised with the earlier course as background keeps the
+    cord's optimiser samples nearer their caps than without it. The caps are a priority-1 term (a mean
+    squared overdose), not a hard bound: the normalised plan is then judged, and may read NOT MET."""
+    from planner.core.protocols.protocol import load_protocol
+    from planner.dicom.prior_dose_read import read_prior_course
+    from planner.imaging.ct_series import load_ct_volume, resample_volume
+    from planner.imaging.structure_types import roi_interpreted_types
+    from plugins.imrt_photon.planning import (compute_dose_influence, optimise_plan, optimiser_readouts,
+                                              optimiser_samples)
+    from plugins.imrt_photon.protocol_plan import protocol_plan
+
+    volume = resample_volume(load_ct_volume(case.ct_folder), 5.0)
+    chosen = protocol_plan(volume, load_protocol(clinic_copy(tmp_path, course_eqd2_gy=18)),
+                           roi_interpreted_types(volume, case.ct_folder),
+                           prior=read_prior_course(case.prior_dose, case.prior_plan))
+    influence = compute_dose_influence(chosen.volume, chosen.plan)
+    (term,) = chosen.reirradiation.optimiser_terms(optimiser_samples(chosen.volume))
+    assert term.dose_gy.max() == pytest.approx(np.sqrt(73) - 1)    # 18 Gy EQD2 in 1 fraction: d² + 2d = 72
+    overshoot = {}
+    for background in (None, chosen.reirradiation):
+        result = optimise_plan(chosen.volume, influence, chosen.plan, background=background)
+        cord = optimiser_readouts(chosen.volume, influence)["SpinalCord"].dose(
+            result.dose_rows_gy / result.normalisation_factor)          # the optimiser's own dose
+        overshoot[background is not None] = float((cord - term.dose_gy).max())
+    assert overshoot[False] > 1.0 and overshoot[True] < overshoot[False] / 2
