@@ -28,6 +28,7 @@ not matRad's and its noise held the optimiser back (objective 866 on TG-119 at 2
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import threading
@@ -382,7 +383,9 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
         by_column = scipy.sparse.csc_matrix((np.concatenate(vals_all), np.concatenate(rows_all), colptr),
                                             shape=(voxels.size, len(bixels)))
         del rows_all, vals_all
-        return _BeamRows(by_column.tocsr())
+        by_row = by_column.tocsr()
+        del by_column  # gone before the copy into the memory maps: two copies of the beam at most
+        return _BeamRows(by_row)
 
     n_beams = len(settings.gantry_angles_deg)
     done = [0]
@@ -390,6 +393,7 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
 
     def beam_with_progress(beam: int, angle: float):
         part = one_beam(beam, angle)
+        _give_back_free_heap()
         with done_lock:
             done[0] += 1
             finished = done[0]
@@ -402,6 +406,23 @@ def dose_influence(volume: PlanningVolume, target: str = "PTV", settings: BeamSe
                                            enumerate(settings.gantry_angles_deg)) if part is not None]
     dij = _join_beams(parts, (voxels.size, len(bixels)))
     return DoseInfluence(dij, voxels, tuple(bixels), time.perf_counter() - t0, float(w))
+
+
+try:
+    _LIBC = ctypes.CDLL("libc.so.6")
+    _LIBC.malloc_trim  # glibc only
+except (OSError, AttributeError):
+    _LIBC = None
+
+
+def _give_back_free_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's malloc_trim; nothing elsewhere).
+
+    A beam's temporaries are many arrays of 1-30 MB in its worker thread's heap; once freed, glibc
+    keeps most of their pages: on TG-119 at 2.5 mm about 0.6-0.8 GB of RSS beside the matrix.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 class _BeamRows:
