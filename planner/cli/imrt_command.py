@@ -272,17 +272,14 @@ def _clinical_goals(planner, chosen, influence, dose_rows_gy):
     """The protocol's goals on a dose's honest DVH (planner.core.protocols.goals.evaluate_goals), the
     coverage its priority-1 limits would allow (protocol_plan.limits_headroom) or None, and the
     re-irradiation limits on the cumulative EQD2 (protocol_plan.Reirradiation.judge) or None."""
-    from planner.core.protocols.goals import evaluate_goals
     from planner.core.protocols.protocol import ProtocolError
     from planner.core.reirradiation import ReirradiationError
-    from plugins.imrt_photon.protocol_plan import limits_headroom
+    from plugins.imrt_photon.protocol_goals import protocol_goals
 
     dvhs = planner.structure_dvhs(chosen.volume, influence, dose_rows_gy)
     placed = chosen.reirradiation
-    try:
-        return (evaluate_goals(chosen.protocol, chosen.mapping, dvhs, chosen.ct_types),
-                limits_headroom(chosen.protocol, chosen.mapping, dvhs, placed),
-                None if placed is None else placed.judge(dvhs))
+    try:   # the window judges through the same function (protocol_goals)
+        return (*protocol_goals(chosen, dvhs), None if placed is None else placed.judge(dvhs))
     except (ProtocolError, ReirradiationError) as err:
         raise InputError(str(err)) from None
 

@@ -14,7 +14,8 @@ from plugins.imrt_photon.protocol_plan import Headroom, ProtocolPlan, limits_hea
 
 def protocol_goals(chosen: ProtocolPlan, dvhs: dict) -> tuple[GoalReport, Headroom | None]:
     """The goals of ``chosen`` on ``dvhs`` (each structure's DVH by its CT name, the derived ones
-    included) and the Headroom, or None when it cannot be said. A goal whose structure has no DVH
-    is a ProtocolError naming it."""
+    included) and the Headroom (with an earlier course, its re-irradiation limits among the
+    priority-1 limits), or None when it cannot be said. A goal whose structure has no DVH is a
+    ProtocolError naming it."""
     return (evaluate_goals(chosen.protocol, chosen.mapping, dvhs, chosen.ct_types),
-            limits_headroom(chosen.protocol, chosen.mapping, dvhs))
+            limits_headroom(chosen.protocol, chosen.mapping, dvhs, chosen.reirradiation))
