@@ -212,6 +212,15 @@ class Reirradiation:
         covered = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
         return np.where(covered, dose, np.nan)
 
+    def cumulative_eqd2_on_grid_gy(self, grid: VoxelGrid, new_dose_gy: np.ndarray) -> np.ndarray:
+        """Both courses' EQD2 summed at ``grid``'s voxel centres (the new course's dose [x, y, z] on
+        that grid), for isodose lines: at the limited structure's α/β everywhere, so a figure for
+        that organ only; NaN where the earlier grid does not reach."""
+        prior_gy = self.prior_on_grid_gy(grid)
+        total = (eqd2_gy(np.nan_to_num(prior_gy), self.prior.fractions, self.alpha_beta_gy)
+                 + eqd2_gy(np.asarray(new_dose_gy, dtype=float), self.fractions, self.alpha_beta_gy))
+        return np.where(np.isnan(prior_gy), np.nan, total)
+
 
 def _prior_gy_at(prior: PriorCourseDose, samples: StructureSamples) -> np.ndarray:
     """The earlier course's dose interpolated at a structure's samples (its grid must cover them)."""

@@ -197,6 +197,11 @@ def test_the_earlier_dose_on_the_cts_grid_for_the_window(case, tmp_path):
     assert np.abs(chosen.reirradiation.prior_on_grid_gy(grid) - prior_dose_gy(grid)).max() <= step
     beyond = VoxelGrid(grid.x_mm, grid.y_mm, np.append(grid.z_mm, grid.z_mm[-1] + 20.0))
     assert np.isnan(chosen.reirradiation.prior_on_grid_gy(beyond)[:, :, -1]).all()
+    # the cumulative EQD2 for isodose lines, by hand at α/β 2: the earlier 10 fractions plus a uniform
+    # new 8 Gy in one fraction (8 · 10 / 4 = 20 Gy)
+    prior = prior_dose_gy(grid)
+    cumulative = chosen.reirradiation.cumulative_eqd2_on_grid_gy(grid, np.full(grid.shape, 8.0))
+    np.testing.assert_allclose(cumulative, prior * (prior / 10 + 2) / 4 + 20.0, atol=2 * step)
 
 
 def test_the_optimiser_holds_the_cord_to_its_caps_given_the_background(case, tmp_path):
