@@ -103,3 +103,12 @@ def test_pydicoms_rt_dose_made_a_plan_dose_reads_as_pydicom_reads_it(tmp_path):
     pixels = ds.pixel_array.astype(np.float64)
     np.testing.assert_allclose(prior.dose_gy, pixels.transpose(2, 1, 0) * 1e-6)
     assert prior.dose_gy[3, 7, 11] == pytest.approx(pixels[11, 7, 3] * 1e-6)
+
+
+def test_a_plan_without_a_date_leaves_the_date_unknown(case, tmp_path):
+    plan = dcmread(case.prior_plan)
+    plan.RTPlanDate = ""       # Type 2: present, may be empty
+    plan.save_as(tmp_path / "RTPLAN_undated.dcm")
+    prior = read_prior_course(case.prior_dose, tmp_path / "RTPLAN_undated.dcm")
+    assert (prior.fractions, prior.plan_date) == (10, None)
+    assert "plan date unknown" in prior.summary()
