@@ -33,12 +33,18 @@ def headroom_text(headroom) -> str:
     if headroom is None:
         return ""
     return (f"Coverage the priority-1 limits allow: the dose × {headroom.scale:.3f} reaches "
-            f"{headroom.limiting_goal}; there {headroom.coverage_goal} would read "
+            f"{headroom.limiting_goal}, where {headroom.coverage_goal} reads "
             f"{value_text(headroom.coverage, headroom.unit)} (a rescaled plan, not this one).")
 
 
 def protocol_text(chosen) -> str:
-    """The protocol applied and how its structures are mapped onto the CT."""
+    """The protocol applied and the structures mapped onto CT structures of other names (all of
+    them: protocol_mapping_text)."""
     p = chosen.protocol
-    mapped = ", ".join(f"{k} = {v}" for k, v in chosen.mapping.items())
-    return f"Protocol {p.id} version {p.version}: {p.title}. Structures: {mapped}."
+    renamed = ", ".join(f"{k} = {v}" for k, v in chosen.mapping.items() if k != v)
+    return (f"Protocol {p.id} version {p.version}: {p.title}. "
+            + (f"Structures mapped: {renamed}." if renamed else "Its structures are the CT's of the same names."))
+
+
+def protocol_mapping_text(chosen) -> str:
+    return "Protocol structure = CT structure:\n" + "\n".join(f"{k} = {v}" for k, v in chosen.mapping.items())

@@ -38,6 +38,7 @@ def _read_only_table(columns: tuple[str, ...]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(columns)
     table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)   # more rows in view
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
@@ -70,10 +71,15 @@ class GoalsTable(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.warnings)
         layout.addWidget(self.findings)
-        layout.addWidget(self.goals, 3)
+        layout.addWidget(self.goals, 1)
         layout.addWidget(self.headroom)
-        layout.addWidget(QLabel("DVH points of each structure (sampled below the dose voxel)"))
-        layout.addWidget(self.metrics, 2)
+        # Each structure's DVH points: a panel of its own (the window docks it beside the goals, so a
+        # protocol's table, its goals and every organ watched, keeps the height at 1280 × 800).
+        self.metrics_panel = QWidget()
+        metrics_layout = QVBoxLayout(self.metrics_panel)
+        metrics_layout.setContentsMargins(0, 0, 0, 0)
+        metrics_layout.addWidget(QLabel("DVH points of each structure (sampled below the dose voxel)"))
+        metrics_layout.addWidget(self.metrics, 1)
         self.show_result(None, {}, stale=False)
         self.show_findings(None)
         self.show_protocol("")
@@ -91,9 +97,10 @@ class GoalsTable(QWidget):
             self.findings.setText("" if check is None else check.text)
         self.findings.setVisible(check is not None)
 
-    def show_protocol(self, text: str) -> None:
-        """The protocol the goals are of (and its structure mapping), or "" for none."""
+    def show_protocol(self, text: str, tooltip: str = "") -> None:
+        """The protocol the goals are of, or "" for none; ``tooltip``: its whole structure mapping."""
         self.protocol_label.setText(text)
+        self.protocol_label.setToolTip(tooltip)
         self.protocol_label.setVisible(bool(text))
 
     def show_warnings(self, texts) -> None:

@@ -29,7 +29,7 @@ from planner.core.volume import PlanningVolume
 from planner.dose.hot_spot import plan_hot_spot_check
 from planner.ui.imrt.colours import structure_colours
 from planner.ui.imrt.ct_slice_view import CtSliceView
-from planner.ui.imrt.clinical_goals import clinical_rows, headroom_text, protocol_text
+from planner.ui.imrt.clinical_goals import clinical_rows, headroom_text, protocol_mapping_text, protocol_text
 from planner.ui.imrt.document import InversePlanDocument, PlanContext
 from planner.ui.imrt.dvh_plot import DvhPlot
 from planner.ui.imrt.goals_table import GoalsTable
@@ -108,12 +108,16 @@ class ImrtWindow(PlannerWindow):
         dvh_dock = self._add_dock("Dose-volume histogram", "ImrtDvhDock", self.dvh)
         objectives_dock = self._add_dock("Objectives", "ImrtObjectivesDock", self.objectives)
         goals_dock = self._add_dock("Goals", "ImrtGoalsDock", self.goals)
+        points_dock = self._add_dock("DVH points", "ImrtDvhPointsDock", self.goals.metrics_panel)
         self.splitDockWidget(plan_dock, dvh_dock, Qt.Orientation.Horizontal)
         self.splitDockWidget(plan_dock, objectives_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(dvh_dock, goals_dock, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(goals_dock, points_dock)
+        goals_dock.raise_()
         self.resizeDocks([plan_dock, objectives_dock], [350, 350], Qt.Orientation.Vertical)
         self.resizeDocks([dvh_dock, goals_dock], [320, 380], Qt.Orientation.Vertical)   # all four TG-119 goals in view at 1280 × 800
-        self.resizeDocks([plan_dock, dvh_dock], [400, 400], Qt.Orientation.Horizontal)
+        # the goals column a little wider: a protocol's goals table (six columns) in view at 1280 × 800
+        self.resizeDocks([plan_dock, dvh_dock], [400, 450], Qt.Orientation.Horizontal)
 
         self.hover_label = QLabel("Move the mouse over the slice for position, density and dose")
         self.dose_state_label = QLabel()
@@ -480,7 +484,7 @@ class ImrtWindow(PlannerWindow):
         """The protocol's goals of the dose shown (judged once per dose and protocol), else TG-119's;
         on a CT without a protocol, the warning that its organs have no limits."""
         chosen = self.document.context.protocol
-        self.goals.show_protocol("" if chosen is None else protocol_text(chosen))
+        self.goals.show_protocol(*(("", "") if chosen is None else (protocol_text(chosen), protocol_mapping_text(chosen))))
         if chosen is None:
             target_only = self.plan is not None and all(o.structure == self.plan.prescription.target
                                                         for o in self.plan.objectives)
