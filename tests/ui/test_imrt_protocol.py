@@ -22,6 +22,7 @@ from pydicom import dcmread
 
 from planner.ui.imrt.goals_table import CLINICAL_COLUMNS
 from tests.ui.gui_driver import choose_in_combo, make_window
+from tests.ui.test_imrt_window import click_optimise, set_iterations
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVENTIONAL = "spine-imrt-50gy-25fx"   # its 5 mm cord PRV can be made on the 5 mm grid
@@ -68,7 +69,7 @@ def cli_goals(spine):
 
 def open_ct(qtbot, folder: Path, voxel_mm: float = 5.0):
     """File ▸ Open CT Series for IMRT: the window once its CT is read, and the protocol dialog shown."""
-    main = make_window()
+    main = make_window({"Unsaved IMRT plan": "Discard"})   # closing at a test's end lets the edits go
     qtbot.addWidget(main)
     main.imrt.ask_folder = lambda: str(folder)
     main.imrt.ask_voxel_size = lambda title: voxel_mm
@@ -97,12 +98,8 @@ def undo(qtbot, window) -> None:
 
 
 def optimise(qtbot, window, iterations: int) -> None:
-    spin = window.summary.iterations
-    spin.lineEdit().selectAll()
-    qtbot.keyClicks(spin.lineEdit(), str(iterations))
-    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
-    assert window.plan.max_iterations == iterations
-    qtbot.mouseClick(window.toolbar.widgetForAction(window.optimise_action), Qt.MouseButton.LeftButton)
+    set_iterations(qtbot, window, iterations)
+    click_optimise(qtbot, window)
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)
     assert window.result is not None, window.last_problem
 

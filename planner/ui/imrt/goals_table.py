@@ -34,7 +34,15 @@ def gy(value: float) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.2f} Gy"
 
 
-def _read_only_table(columns: tuple[str, ...]) -> QTableWidget:
+def wrapping_label(object_name: str = "", text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    if object_name:
+        label.setObjectName(object_name)
+    return label
+
+
+def read_only_table(columns: tuple[str, ...]) -> QTableWidget:
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(columns)
     table.verticalHeader().setVisible(False)
@@ -48,23 +56,15 @@ def _read_only_table(columns: tuple[str, ...]) -> QTableWidget:
 class GoalsTable(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        self.findings = QLabel()
-        self.findings.setWordWrap(True)
-        self.findings.setObjectName("ImrtFindings")
+        self.note = wrapping_label()
+        self.findings = wrapping_label("ImrtFindings")
         self.finding_texts: tuple[str, ...] = ()
-        self.protocol_label = QLabel()
-        self.protocol_label.setWordWrap(True)
-        self.protocol_label.setObjectName("ImrtProtocol")
-        self.warnings = QLabel()
-        self.warnings.setWordWrap(True)
-        self.warnings.setObjectName("ImrtGoalWarnings")
+        self.protocol_label = wrapping_label("ImrtProtocol")
+        self.warnings = wrapping_label("ImrtGoalWarnings")
         self.warning_texts: tuple[str, ...] = ()
-        self.headroom = QLabel()
-        self.headroom.setWordWrap(True)
-        self.goals = _read_only_table(GOAL_COLUMNS)
-        self.metrics = _read_only_table(METRIC_COLUMNS)
+        self.headroom = wrapping_label()
+        self.goals = read_only_table(GOAL_COLUMNS)
+        self.metrics = read_only_table(METRIC_COLUMNS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.protocol_label)

@@ -60,8 +60,9 @@ class Optimisation(QObject):
     def needs_influence(self, plan) -> bool:
         return self.influence is None or not self.planner.influence_matches(self.influence, plan)
 
-    def start(self, plan) -> bool:
-        """Start optimising ``plan``; False when another task is running."""
+    def start(self, plan, background=None) -> bool:
+        """Start optimising ``plan``; False when another task is running. ``background``: an earlier
+        course's dose the optimiser caps the new one against (protocol_plan.Reirradiation), or None."""
         planner, volume = self.planner, self.volume
         influence = None if self.needs_influence(plan) else self.influence
         self._run += 1
@@ -80,7 +81,8 @@ class Optimisation(QObject):
                 start = INFLUENCE_SHARE
             result = planner.optimise_plan(
                 volume, known, plan, lambda f, m: progress(start + (1.0 - start) * f, m), is_cancelled,
-                lambda i, value, rows: self._iteration_from_worker.emit(run, i, float(value), np.array(rows, copy=True)))
+                lambda i, value, rows: self._iteration_from_worker.emit(run, i, float(value), np.array(rows, copy=True)),
+                background=background)
             progress(1.0, "leaf sequencing: segments and MU per fraction")
             try:
                 return result, planner.deliverable_plan(volume, known, result), None

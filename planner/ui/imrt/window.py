@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QVBoxLayout, QWidget
 
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from planner.ui.imrt.goals_table import GoalsTable
 from planner.ui.imrt.objectives_table import ObjectivesTable
 from planner.ui.imrt.optimisation import Optimisation
 from planner.ui.imrt.plan_summary import PlanSummary
+from planner.ui.imrt.prior_panel import PriorCoursePanel
 from planner.ui.imrt.protocol_choice import ProtocolChoiceDialog
 from planner.ui.imrt.signed_path import ImrtSignedPath
 from planner.ui.imrt.structure_mapping import StructureMappingDialog
@@ -76,7 +77,8 @@ class ImrtWindow(PlannerWindow):
         self.ct_types_problem = ""                        # why they could not be read
         self.protocol_dialog: ProtocolChoiceDialog | None = None
         self.mapping_dialog: StructureMappingDialog | None = None
-        self._clinical = None   # (result, protocol plan, rows, warnings, headroom text) last judged
+        self._clinical = None   # (result, protocol plan, rows, warnings, headroom text, re-irradiation) last judged
+        self._optimising_prior = self._result_prior = None   # the earlier course a run / the result was optimised with
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
         self.signed_dose = None       # a signed plan's dose recomputed by the review (show_signed_dose)
         self.signed_dose_plan = None  # the plan that dose belongs to
@@ -89,6 +91,13 @@ class ImrtWindow(PlannerWindow):
             self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
         self.ask_protocol_file = lambda: QFileDialog.getOpenFileName(
             self, "A clinical protocol file", "", "Planner protocol (*.json)")[0] or None
+        self.ask_prior_dose = lambda: QFileDialog.getOpenFileName(
+            self, "The earlier course's RT Dose (the whole course, in Gy)", "", "DICOM (*.dcm);;All files (*)")[0] or None
+        self.ask_prior_plan = lambda: QFileDialog.getOpenFileName(
+            self, "Its RT Plan (for its fractions and date; Cancel to give the fractions)", "",
+            "DICOM (*.dcm);;All files (*)")[0] or None
+        self.ask_prior_fractions = lambda: (lambda n, ok: n if ok else None)(*QInputDialog.getInt(
+            self, "Earlier course", "Fractions of the earlier course (no RT Plan: no date either):", 1, 1, 100))
 
         self.runner = TaskRunner(parent=self)
         self.optimisation = Optimisation(self.planner, self.runner, self)
@@ -104,15 +113,18 @@ class ImrtWindow(PlannerWindow):
         self.objectives = ObjectivesTable()
         self.dvh = DvhPlot()
         self.goals = GoalsTable()
+        self.prior_panel = PriorCoursePanel()
         plan_dock = self._add_dock("Plan", "ImrtPlanDock", self.summary)
         dvh_dock = self._add_dock("Dose-volume histogram", "ImrtDvhDock", self.dvh)
         objectives_dock = self._add_dock("Objectives", "ImrtObjectivesDock", self.objectives)
         goals_dock = self._add_dock("Goals", "ImrtGoalsDock", self.goals)
         points_dock = self._add_dock("DVH points", "ImrtDvhPointsDock", self.goals.metrics_panel)
+        prior_dock = self._add_dock("Earlier course", "ImrtPriorDock", self.prior_panel, scrolled=True)
         self.splitDockWidget(plan_dock, dvh_dock, Qt.Orientation.Horizontal)
         self.splitDockWidget(plan_dock, objectives_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(dvh_dock, goals_dock, Qt.Orientation.Vertical)
         self.tabifyDockWidget(goals_dock, points_dock)
+        self.tabifyDockWidget(goals_dock, prior_dock)
         goals_dock.raise_()
         self.resizeDocks([plan_dock, objectives_dock], [350, 350], Qt.Orientation.Vertical)
         self.resizeDocks([dvh_dock, goals_dock], [320, 380], Qt.Orientation.Vertical)   # all four TG-119 goals in view at 1280 × 800
@@ -156,10 +168,14 @@ class ImrtWindow(PlannerWindow):
         self.protocol_action = self._action("Choose &Protocol…", self.choose_protocol, None,
                                             "The clinical protocol of this CT's plan: prescription, goals and "
                                             "starting objectives (its structures matched to the CT's)")
+        self.load_prior_action = self._action("Load Earlier Course &Dose…", self.load_prior, None,
+                                              "A re-irradiation: the earlier course's RT Dose and RT Plan, on this "
+                                              "CT's frame of reference, for the protocol's cumulative EQD2 limits")
+        self.remove_prior_action = self._action("Remove Earlier Course", self.remove_prior)
         self.sign_action = self.signed_path.sign_action
         self.revise_action = self.signed_path.revise_action
         self._add_menu("&File", (self.save_action, self.save_as_action, self.export_action, self.sign_action, None,
-                                 self.close_action))
+                                 self.load_prior_action, self.remove_prior_action, None, self.close_action))
         self._add_menu("&Edit", (self.undo_action, self.redo_action))
         self._add_menu("&Plan", (self.protocol_action, None, self.optimise_action, None, self.revise_action))
         self._add_view_menu()
@@ -300,8 +316,8 @@ class ImrtWindow(PlannerWindow):
         """The technique's default plan (the target's objectives only), without a protocol: one edit."""
         if self.base_volume is None:
             return
-        self.apply_context_edit(self.planner.default_plan(self.base_volume),
-                                replace(self.document.context, protocol=None), "No protocol (target only)")
+        # the earlier course goes with the protocol: its limits are the protocol's
+        self.apply_context_edit(self.planner.default_plan(self.base_volume), PlanContext(), "No protocol (target only)")
 
     def apply_protocol(self, protocol, explicit: dict[str, str] | None = None) -> bool:
         """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan) as one undoable edit with
@@ -309,6 +325,7 @@ class ImrtWindow(PlannerWindow):
         dialog (unless ``explicit`` was the answer to it); any other reason is said in one line."""
         from planner.core.protocols.matching import StructureMatchError
         from planner.core.protocols.protocol import ProtocolError
+        from planner.core.reirradiation import ReirradiationError
         from plugins.imrt_photon.protocol_plan import protocol_plan
 
         if self.base_volume is None or self.signed_path.refused_because_locked():
@@ -317,7 +334,8 @@ class ImrtWindow(PlannerWindow):
             self.report_problem(f"The protocol was not applied: {self.ct_types_problem or 'this volume is not a CT'}")
             return False
         try:
-            chosen = protocol_plan(self.base_volume, protocol, self.ct_types, explicit)
+            # an earlier course loaded stays, placed for this protocol (or the protocol is refused, saying why)
+            chosen = protocol_plan(self.base_volume, protocol, self.ct_types, explicit, prior=self.document.context.prior)
         except StructureMatchError as err:
             if explicit is not None:
                 self.report_problem(f"The protocol was not applied: {err.user_message}")
@@ -325,7 +343,7 @@ class ImrtWindow(PlannerWindow):
             self.show_status(f"Map the structures: {err.user_message}")
             self._ask_mapping(protocol)
             return False
-        except ProtocolError as err:
+        except (ProtocolError, ReirradiationError) as err:
             self.report_problem(f"The protocol was not applied: {err.user_message}")
             return False
         self.apply_context_edit(replace(chosen.plan, max_iterations=self.plan.max_iterations),
@@ -342,6 +360,68 @@ class ImrtWindow(PlannerWindow):
         dialog.open()
         return dialog
 
+    # --- the earlier course of a re-irradiation (issue 18, point 4) -------------------------------
+    def load_prior(self, rtdose: str | None = None, rtplan: str | None = None, fractions: int | None = None) -> bool:
+        """The earlier course's RT Dose and RT Plan (planner.dicom.prior_dose_read), read off the GUI
+        thread and placed on this CT for the protocol's re-irradiation limits (protocol_plan.place_prior):
+        one undoable edit. Another frame of reference, a dose that is not the whole course's, a
+        protocol without re-irradiation limits: refused, the reason in one line."""
+        chosen = self.document.context.protocol
+        if chosen is None or self.signed_path.refused_because_locked():
+            if chosen is None:
+                self.report_problem("Choose a protocol first (Plan ▸ Choose Protocol…): the re-irradiation "
+                                    "limits are the protocol's")
+            return False
+        if chosen.protocol.reirradiation is None:
+            self.report_problem(f"The earlier course was not loaded: protocol {chosen.protocol.id} sets no "
+                                f"re-irradiation limits (choose one that does, e.g. spine-sbrt-16gy-1fx)")
+            return False
+        rtdose = rtdose or self.ask_prior_dose()
+        if not rtdose:
+            return False
+        if rtplan is None and fractions is None:
+            rtplan = self.ask_prior_plan()
+            if not rtplan:
+                fractions = self.ask_prior_fractions()
+                if fractions is None:
+                    return False
+        from planner.dicom.prior_dose_read import read_prior_course
+        from plugins.imrt_photon.protocol_plan import place_prior
+
+        def work(progress, is_cancelled):
+            progress(0.1, f"Reading the earlier course's RT Dose {rtdose}")
+            prior = read_prior_course(rtdose, rtplan, fractions)
+            progress(0.6, "Placing it on the CT (frame of reference, the limited structure's samples)")
+            return prior, place_prior(chosen.volume, chosen.protocol, chosen.mapping, prior)
+
+        def loaded(outcome) -> None:
+            prior, placed = outcome
+            if self.document.context.protocol is not chosen:   # the protocol changed meanwhile
+                self.report_problem("The earlier course was not loaded: the protocol changed while it was read; load it again")
+                return
+            self.prior_panel.show_problem("")
+            self.apply_context_edit(self.plan, replace(self.document.context, protocol=replace(chosen, reirradiation=placed),
+                                                       prior=prior),
+                                    f"Load earlier course {Path(rtdose).name}")
+            self.show_status(f"Loaded the {prior.summary()}: press Optimise (its dose is background)")
+
+        def refused(message: str) -> None:
+            self.prior_panel.show_problem(message)
+            self.report_problem(f"The earlier course was not loaded: {message}")
+
+        if not self.runner.start("Loading the earlier course", work, loaded, refused):
+            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
+            return False
+        return True
+
+    def remove_prior(self) -> None:
+        """The plan without the earlier course (one undoable edit)."""
+        context = self.document.context
+        if context.prior is None or context.protocol is None:
+            return
+        self.apply_context_edit(self.plan, PlanContext(replace(context.protocol, reirradiation=None), None),
+                                "Remove the earlier course")
+
     def apply_context_edit(self, plan, context: PlanContext, description: str) -> None:
         """An edit of the plan and what goes with it (protocol, earlier course): one undo step."""
         if self.signed_path.refused_because_locked():
@@ -353,6 +433,8 @@ class ImrtWindow(PlannerWindow):
         other volume is let go (Optimise again)."""
         volume = context.protocol.volume if context.protocol is not None else self.base_volume
         self._clinical = None
+        placed = None if context.protocol is None else context.protocol.reirradiation
+        self.prior_panel.show_prior(context.prior if placed is not None else None, placed)
         if volume is not None and volume is not self.volume:
             had_dose = self.result is not None
             self._show_volume(volume)
@@ -446,7 +528,8 @@ class ImrtWindow(PlannerWindow):
         result = self.result
         if result is None or self.plan is None:
             return False
-        return replace(result.plan, max_iterations=0) != replace(self.plan, max_iterations=0)
+        return (replace(result.plan, max_iterations=0) != replace(self.plan, max_iterations=0)
+                or self._result_prior is not self.document.context.prior)
 
     def _refresh(self) -> None:
         result, stale = self.result, self.is_stale
@@ -496,28 +579,43 @@ class ImrtWindow(PlannerWindow):
         if result is None:
             self.goals.show_warnings(())
             self.goals.show_clinical(None, {}, stale=False)
+            self.prior_panel.show_limits(None, stale=False)
             return
         if self._clinical is None or self._clinical[:2] != (result, chosen):
             self._clinical = (result, chosen, *self._judged(chosen, result))
-        rows, warnings, headroom = self._clinical[2:]
+        rows, warnings, headroom, reirradiation, problem = self._clinical[2:]
         self.goals.show_warnings(warnings)
         self.goals.show_clinical(rows, result.metrics, stale, headroom)
+        if chosen.reirradiation is not None:
+            self.prior_panel.show_limits(reirradiation, stale, problem)
 
-    def _judged(self, chosen, result) -> tuple[list, tuple[str, ...], str]:
-        """(rows, warnings, headroom text) of the protocol's goals on the result's honest DVH."""
+    def _judged(self, chosen, result) -> tuple:
+        """(rows, warnings, headroom text, re-irradiation report or None, why it could not be made) of
+        the protocol's goals on the result's honest DVH, as planner imrt --protocol judges them."""
         from planner.core.protocols.protocol import ProtocolError
+        from planner.core.reirradiation import ReirradiationError
         from plugins.imrt_photon.protocol_goals import protocol_goals
 
+        dvhs = self._structure_dvhs(result.dose_rows_gy)
         try:
-            report, headroom = protocol_goals(chosen, self._structure_dvhs(result.dose_rows_gy))
-        except ProtocolError as err:
-            return [], (f"The goals cannot be judged: {err.user_message}",), ""
-        return clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom)
+            report, headroom = protocol_goals(chosen, dvhs)
+        except (ProtocolError, ReirradiationError) as err:
+            return [], (f"The goals cannot be judged: {err.user_message}",), "", None, err.user_message
+        try:
+            reirradiation = None if chosen.reirradiation is None else chosen.reirradiation.judge(dvhs)
+        except ReirradiationError as err:
+            return (clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom), None,
+                    err.user_message)
+        return clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom), reirradiation, ""
 
     def _refresh_actions(self) -> None:
         self.protocol_action.setEnabled(self.base_volume is not None and self.source is not None
                                         and self.source.kind == "ct" and not self.signed_path.locked)
         self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
+        chosen = self.document.context.protocol
+        self.load_prior_action.setEnabled(chosen is not None and chosen.protocol.reirradiation is not None
+                                          and not self.runner.busy and not self.signed_path.locked)
+        self.remove_prior_action.setEnabled(self.document.context.prior is not None and not self.signed_path.locked)
         self.sign_action.setEnabled(self.last_export is not None and not self.runner.busy)
         self.export_action.setEnabled(self.result is not None and not self.is_stale and not self.runner.busy)
 
@@ -542,7 +640,9 @@ class ImrtWindow(PlannerWindow):
             return False
         if self.objectives.problems:
             self.show_status("Note: a refused entry in the objectives table is not used; the plan's value is.")
-        if not self.optimisation.start(plan):
+        chosen = self.document.context.protocol
+        self._optimising_prior = self.document.context.prior
+        if not self.optimisation.start(plan, None if chosen is None else chosen.reirradiation):
             self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
             return False
         return True
@@ -554,6 +654,7 @@ class ImrtWindow(PlannerWindow):
                                       f"= {rx.total_dose_gy:g} Gy at the optimiser's samples")
 
     def _on_result(self, result) -> None:
+        self._result_prior = self._optimising_prior
         self._show_result_or_nothing()
         influence = ("" if self.optimisation.influence_seconds is None
                      else f" after the dose influence ({self.optimisation.influence_seconds:.1f} s)")
@@ -602,7 +703,7 @@ class ImrtWindow(PlannerWindow):
             return False
         from planner.dicom.imrt_export import export_imrt_plan
         from planner.dicom.inverse_payload import EmbeddedInversePlan, InverseSource
-        from planner.report.imrt_report import ProtocolGoals, imrt_report_for
+        from planner.report.imrt_report import ProtocolGoals, ReirradiationSummary, imrt_report_for
         from planner.review.revision import export_revision
         from plugins.imrt_photon.protocol_goals import protocol_goals
 
@@ -620,12 +721,13 @@ class ImrtWindow(PlannerWindow):
             progress(0.5, f"Writing CT, structures, RT Plan, RT Dose and the report into {folder}")
             dose = planner.dose_grid_gy(volume, influence, deliverable.dose_rows_gy)
             # with a protocol, the report lists its goals on the deliverable dose, as planner imrt --protocol's does
-            goals = None if chosen is None else ProtocolGoals.of(
-                chosen.protocol, protocol_goals(chosen, planner.structure_dvhs(volume, influence,
-                                                                               deliverable.dose_rows_gy))[0])
+            dvhs = None if chosen is None else planner.structure_dvhs(volume, influence, deliverable.dose_rows_gy)
+            goals = None if chosen is None else ProtocolGoals.of(chosen.protocol, protocol_goals(chosen, dvhs)[0])
+            placed = None if chosen is None else chosen.reirradiation
             report, dvh_curves = imrt_report_for(planner, volume, influence, result, deliverable,
-                                                 patient_name=patient_name, patient_id=patient_id,
-                                                 protocol_goals=goals)
+                                                 patient_name=patient_name, patient_id=patient_id, protocol_goals=goals,
+                                                 reirradiation=None if placed is None
+                                                 else ReirradiationSummary.of(placed.judge(dvhs)))
             # The RT Plan embeds the plan it was optimised from, so it can be opened, signed and
             # reviewed (planner.dicom.inverse_payload); a volume that cannot be reopened cannot be embedded.
             embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
