@@ -6,6 +6,8 @@ undo, and the cumulative EQD2 limits after Optimise, checked by hand: the earlie
 fraction's EQD2 at α/β 2 Gy is D (D + 2) / 4 of the cord's own near-maximum dose."""
 
 import re
+import shutil
+import subprocess
 
 import pytest
 from PySide6.QtCore import Qt
@@ -84,7 +86,7 @@ def test_a_protocol_without_re_irradiation_limits_offers_no_earlier_course(qtbot
     window.close()
 
 
-def test_the_cumulative_eqd2_limits_after_optimise(qtbot, spine):
+def test_the_cumulative_eqd2_limits_after_optimise(qtbot, spine, tmp_path):
     main, window = sbrt_window(qtbot, spine)
     load(qtbot, window, spine.prior_dose, spine.prior_plan)
     assert window.document.context.prior is not None, window.last_problem
@@ -107,4 +109,13 @@ def test_the_cumulative_eqd2_limits_after_optimise(qtbot, spine):
     assert value["cumulative EQD2 D0.03cc ≤ 70 Gy"] > value["this course's EQD2 D0.03cc ≤ 25 Gy"]
     for r in rows.values():
         assert r[2] in ("✓ met", "✗ NOT MET") and "Sahgal" in r[3]
+    # the export's report carries the cumulative EQD2 of the deliverable dose, as planner imrt's does
+    window.ask_export_folder = lambda: str(tmp_path / "plan")
+    qtbot.mouseClick(window.toolbar.widgetForAction(window.export_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)
+    assert window.last_export is not None, window.last_problem
+    if shutil.which("pdftotext"):
+        text = " ".join(subprocess.run(["pdftotext", "-layout", str(window.last_export.report), "-"],
+                                       capture_output=True, text=True, check=True).stdout.split())
+        assert "Re-irradiation: cumulative EQD2 with the earlier course (deliverable dose)" in text
     window.close()
