@@ -75,13 +75,13 @@ def open_ct(qtbot, folder: Path, voxel_mm: float = 5.0):
     main.imrt.ask_voxel_size = lambda title: voxel_mm
     main.imrt.open_ct_action.trigger()
     window = main.imrt.windows[-1]
-    qtbot.waitUntil(lambda: window.protocol_dialog is not None and window.protocol_dialog.isVisible(), timeout=30000)
+    qtbot.waitUntil(lambda: window.protocols.protocol_dialog is not None and window.protocols.protocol_dialog.isVisible(), timeout=30000)
     return main, window
 
 
 def choose(qtbot, window, text_start: str) -> None:
     """Click the protocol's line in the dialog, then OK."""
-    dialog = window.protocol_dialog
+    dialog = window.protocols.protocol_dialog
     item = dialog.item_text(text_start)
     qtbot.mouseClick(dialog.list.viewport(), Qt.MouseButton.LeftButton, pos=dialog.list.visualItemRect(item).center())
     assert dialog.list.currentItem() is item
@@ -106,7 +106,7 @@ def optimise(qtbot, window, iterations: int) -> None:
 
 def test_the_protocol_choice_lists_the_shipped_protocols_and_no_protocol_keeps_the_warning(qtbot, spine):
     main, window = open_ct(qtbot, spine.ct_folder)
-    dialog = window.protocol_dialog
+    dialog = window.protocols.protocol_dialog
     texts = [dialog.list.item(i).text() for i in range(dialog.list.count())]
     for protocol_id in ("spine-imrt-50gy-25fx", "spine-sbrt-16gy-1fx", "tg119-c-shape"):
         assert f"{title_of(protocol_id)} ({protocol_id}, version 1)" in texts
@@ -208,8 +208,8 @@ def test_a_renamed_cord_is_mapped_in_the_dialog_before_ok_is_offered(qtbot, rena
     main, window = open_ct(qtbot, renamed_cord_ct)
     before = window.plan
     choose(qtbot, window, title_of(CONVENTIONAL))
-    qtbot.waitUntil(lambda: window.mapping_dialog is not None and window.mapping_dialog.isVisible())
-    dialog = window.mapping_dialog
+    qtbot.waitUntil(lambda: window.protocols.mapping_dialog is not None and window.protocols.mapping_dialog.isVisible())
+    dialog = window.protocols.mapping_dialog
     assert window.plan == before and not window.document.undo_stack.canUndo()
     # the structures that matched are pre-filled; the cord is not, and OK is not offered until it is
     assert dialog.combos["PTV"].currentText() == "PTV (PTV)"

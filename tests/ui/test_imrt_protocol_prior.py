@@ -30,8 +30,8 @@ def sbrt_window(qtbot, spine):
 
 def load(qtbot, window, dose, plan) -> None:
     """File ▸ Load Earlier Course Dose…, the RT Dose then its RT Plan chosen."""
-    window.ask_prior_dose = lambda: str(dose)
-    window.ask_prior_plan = lambda: str(plan)
+    window.protocols.ask_prior_dose = lambda: str(dose)
+    window.protocols.ask_prior_plan = lambda: str(plan)
     assert window.load_prior_action.isEnabled()
     window.load_prior_action.trigger()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
@@ -79,8 +79,8 @@ def test_a_protocol_without_re_irradiation_limits_offers_no_earlier_course(qtbot
     choose(qtbot, window, title_of("spine-imrt-50gy-25fx"))
     assert window.document.context.protocol is not None, window.last_problem
     assert not window.load_prior_action.isEnabled()
-    window.ask_prior_dose = lambda: pytest.fail("no file is asked for")
-    assert window.load_prior() is False and window.document.context.prior is None
+    window.protocols.ask_prior_dose = lambda: pytest.fail("no file is asked for")
+    assert window.protocols.load_prior() is False and window.document.context.prior is None
     assert window.last_problem == ("The earlier course was not loaded: protocol spine-imrt-50gy-25fx sets no "
                                    "re-irradiation limits (choose one that does, e.g. spine-sbrt-16gy-1fx)")
     window.close()

@@ -6,7 +6,7 @@ recovery folder (planner.core.recovery); the launcher offers back, one by one, t
 Planner sessions that stopped without closing. A plan file another running Planner has open is said
 before it is opened here, as the main window says it (planner.ui.recovery_offer.may_open_here).
 A CT series opened anew asks, once it is read, for the clinical protocol to plan it on
-(ImrtWindow.choose_protocol).
+(planner.ui.imrt.protocol_edits).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class ImrtLauncher(QObject):
             if problems:
                 window.report_problem("The plan does not fit this volume yet: " + "; ".join(problems) + ".")
             elif choose_protocol:
-                window.choose_protocol()
+                window.protocols.choose_protocol()
 
         if source.kind == "tg119":
             window.set_volume(self.technique.inverse_planner.tg119_phantom(source.spacing_mm), plan)

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
 
 from pathlib import Path
 
@@ -29,7 +29,6 @@ from planner.core.volume import PlanningVolume
 from planner.dose.hot_spot import plan_hot_spot_check
 from planner.ui.imrt.colours import structure_colours
 from planner.ui.imrt.ct_slice_view import CtSliceView
-from planner.ui.imrt.clinical_goals import clinical_rows, headroom_text, protocol_mapping_text, protocol_text
 from planner.ui.imrt.document import InversePlanDocument, PlanContext
 from planner.ui.imrt.dvh_plot import DvhPlot
 from planner.ui.imrt.goals_table import GoalsTable
@@ -37,9 +36,8 @@ from planner.ui.imrt.objectives_table import ObjectivesTable
 from planner.ui.imrt.optimisation import Optimisation
 from planner.ui.imrt.plan_summary import PlanSummary
 from planner.ui.imrt.prior_panel import PriorCoursePanel
-from planner.ui.imrt.protocol_choice import ProtocolChoiceDialog
+from planner.ui.imrt.protocol_edits import ProtocolEdits
 from planner.ui.imrt.signed_path import ImrtSignedPath
-from planner.ui.imrt.structure_mapping import StructureMappingDialog
 from planner.ui.plan_output import audited
 from planner.ui.planner_window import PlannerWindow
 from planner.ui.tasks import TaskProgressWidget, TaskRunner
@@ -49,10 +47,6 @@ STALE_TEXT = "not optimised for the current objectives"
 SIGNED_DOSE_TEXT = "dose of the signed segments, recomputed by the review"
 STALE_STYLE = "color: #ffb040; font-weight: bold;"
 PLAN_FILE_SUFFIX = ".imrt.json"
-# A CT planned without a protocol (issue 18: a cord 2.5 mm from the PTV got 51.8 Gy in a 50 Gy plan
-# with nothing said): the objectives are the target's alone.
-NO_LIMITS_WARNING = ("No protocol: the organs at risk have no dose limits (objectives for the target only); "
-                     "their doses are shown, not judged. Plan ▸ Choose Protocol… gives them their limits.")
 
 
 class ImrtWindow(PlannerWindow):
@@ -75,9 +69,6 @@ class ImrtWindow(PlannerWindow):
         self.base_volume: PlanningVolume | None = None   # the volume as opened, before a protocol's derived structures
         self.ct_types: dict[str, str] | None = None       # the CT's structures' RT ROI Interpreted Types
         self.ct_types_problem = ""                        # why they could not be read
-        self.protocol_dialog: ProtocolChoiceDialog | None = None
-        self.mapping_dialog: StructureMappingDialog | None = None
-        self._clinical = None   # (result, protocol plan, rows, warnings, headroom text, re-irradiation) last judged
         self._optimising_prior = self._result_prior = None   # the earlier course a run / the result was optimised with
         self.last_export = None       # planner.dicom.imrt_export.ImrtExport of the last export
         self.signed_dose = None       # a signed plan's dose recomputed by the review (show_signed_dose)
@@ -89,15 +80,6 @@ class ImrtWindow(PlannerWindow):
             self, "Save the IMRT plan", "", f"IMRT plan (*{PLAN_FILE_SUFFIX})")[0] or None
         self.ask_export_folder = lambda: QFileDialog.getExistingDirectory(
             self, "Export the IMRT plan (CT, RTSTRUCT, RTPLAN, RTDOSE) into an empty folder") or None
-        self.ask_protocol_file = lambda: QFileDialog.getOpenFileName(
-            self, "A clinical protocol file", "", "Planner protocol (*.json)")[0] or None
-        self.ask_prior_dose = lambda: QFileDialog.getOpenFileName(
-            self, "The earlier course's RT Dose (the whole course, in Gy)", "", "DICOM (*.dcm);;All files (*)")[0] or None
-        self.ask_prior_plan = lambda: QFileDialog.getOpenFileName(
-            self, "Its RT Plan (for its fractions and date; Cancel to give the fractions)", "",
-            "DICOM (*.dcm);;All files (*)")[0] or None
-        self.ask_prior_fractions = lambda: (lambda n, ok: n if ok else None)(*QInputDialog.getInt(
-            self, "Earlier course", "Fractions of the earlier course (no RT Plan: no date either):", 1, 1, 100))
 
         self.runner = TaskRunner(parent=self)
         self.optimisation = Optimisation(self.planner, self.runner, self)
@@ -165,13 +147,11 @@ class ImrtWindow(PlannerWindow):
         self.save_as_action = self._action("Save Plan &As…", lambda: self.save_plan(ask=True), "Ctrl+Shift+S")
         self.close_action = self._action("&Close", self.close, QKeySequence.StandardKey.Close)
 
-        self.protocol_action = self._action("Choose &Protocol…", self.choose_protocol, None,
-                                            "The clinical protocol of this CT's plan: prescription, goals and "
-                                            "starting objectives (its structures matched to the CT's)")
-        self.load_prior_action = self._action("Load Earlier Course &Dose…", self.load_prior, None,
-                                              "A re-irradiation: the earlier course's RT Dose and RT Plan, on this "
-                                              "CT's frame of reference, for the protocol's cumulative EQD2 limits")
-        self.remove_prior_action = self._action("Remove Earlier Course", self.remove_prior)
+        # the clinical protocol and the earlier course (planner.ui.imrt.protocol_edits)
+        self.protocols = ProtocolEdits(self)
+        self.protocol_action = self.protocols.protocol_action
+        self.load_prior_action = self.protocols.load_prior_action
+        self.remove_prior_action = self.protocols.remove_prior_action
         self.sign_action = self.signed_path.sign_action
         self.revise_action = self.signed_path.revise_action
         self._add_menu("&File", (self.save_action, self.save_as_action, self.export_action, self.sign_action, None,
@@ -192,7 +172,7 @@ class ImrtWindow(PlannerWindow):
         self.summary.edited.connect(self.apply_edit)
         self.summary.iterations_edited.connect(self._on_iterations_edited)
         self.slice_view.hovered.connect(self._on_hover)
-        self.optimisation.rows_changed.connect(lambda _rows: self.dvh.set_source(self._structure_dvhs))
+        self.optimisation.rows_changed.connect(lambda _rows: self.dvh.set_source(self.structure_dvhs))
         self.optimisation.iterated.connect(self._on_iteration)
         self.optimisation.finished.connect(self._on_result)
         self.optimisation.stopped.connect(self._on_stopped)
@@ -282,146 +262,6 @@ class ImrtWindow(PlannerWindow):
         return self.runner.start("Opening the CT series", work, loaded,
                                   lambda message: self.report_problem(f"The CT series was not opened: {message}"))
 
-    # --- the clinical protocol (issue 18) --------------------------------------------------------
-    def choose_protocol(self) -> ProtocolChoiceDialog | None:
-        """The protocol choice (planner.ui.imrt.protocol_choice), opened beside the CT; its answer is
-        applied as one undoable edit."""
-        if self.base_volume is None or self.signed_path.refused_because_locked():
-            return None
-        dialog = self.protocol_dialog = ProtocolChoiceDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._protocol_chosen(dialog.choice()))
-        dialog.finished.connect(lambda _code: setattr(self, "protocol_dialog", None))
-        dialog.open()
-        return dialog
-
-    def _protocol_chosen(self, choice) -> None:
-        from planner.core.protocols.protocol import ProtocolError, load_protocol
-
-        kind, protocol_id = choice or (None, None)
-        if kind == "none":
-            self.apply_no_protocol()
-            return
-        where = protocol_id if kind == "shipped" else self.ask_protocol_file()
-        if not where:
-            return
-        try:
-            protocol = load_protocol(where)
-        except ProtocolError as err:
-            self.report_problem(f"The protocol was not applied: {err.user_message}")
-            return
-        self.apply_protocol(protocol)
-
-    def apply_no_protocol(self) -> None:
-        """The technique's default plan (the target's objectives only), without a protocol: one edit."""
-        if self.base_volume is None:
-            return
-        # the earlier course goes with the protocol: its limits are the protocol's
-        self.apply_context_edit(self.planner.default_plan(self.base_volume), PlanContext(), "No protocol (target only)")
-
-    def apply_protocol(self, protocol, explicit: dict[str, str] | None = None) -> bool:
-        """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan) as one undoable edit with
-        its volume and mapping. A structure that is not found or is ambiguous opens the mapping
-        dialog (unless ``explicit`` was the answer to it); any other reason is said in one line."""
-        from planner.core.protocols.matching import StructureMatchError
-        from planner.core.protocols.protocol import ProtocolError
-        from planner.core.reirradiation import ReirradiationError
-        from plugins.imrt_photon.protocol_plan import protocol_plan
-
-        if self.base_volume is None or self.signed_path.refused_because_locked():
-            return False
-        if self.ct_types is None:
-            self.report_problem(f"The protocol was not applied: {self.ct_types_problem or 'this volume is not a CT'}")
-            return False
-        try:
-            # an earlier course loaded stays, placed for this protocol (or the protocol is refused, saying why)
-            chosen = protocol_plan(self.base_volume, protocol, self.ct_types, explicit, prior=self.document.context.prior)
-        except StructureMatchError as err:
-            if explicit is not None:
-                self.report_problem(f"The protocol was not applied: {err.user_message}")
-                return False
-            self.show_status(f"Map the structures: {err.user_message}")
-            self._ask_mapping(protocol)
-            return False
-        except (ProtocolError, ReirradiationError) as err:
-            self.report_problem(f"The protocol was not applied: {err.user_message}")
-            return False
-        self.apply_context_edit(replace(chosen.plan, max_iterations=self.plan.max_iterations),
-                                replace(self.document.context, protocol=chosen), f"Apply protocol {protocol.id}")
-        self.show_status(f"Protocol {protocol.id} applied: {chosen.plan.prescription.describe()}")
-        return True
-
-    def _ask_mapping(self, protocol) -> StructureMappingDialog:
-        known = {name: kind for name, kind in self.ct_types.items() if name in self.base_volume.masks}
-        dialog = self.mapping_dialog = StructureMappingDialog(protocol, known, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self.apply_protocol(protocol, dialog.mapping()))
-        dialog.finished.connect(lambda _code: setattr(self, "mapping_dialog", None))
-        dialog.open()
-        return dialog
-
-    # --- the earlier course of a re-irradiation (issue 18, point 4) -------------------------------
-    def load_prior(self, rtdose: str | None = None, rtplan: str | None = None, fractions: int | None = None) -> bool:
-        """The earlier course's RT Dose and RT Plan (planner.dicom.prior_dose_read), read off the GUI
-        thread and placed on this CT for the protocol's re-irradiation limits (protocol_plan.place_prior):
-        one undoable edit. Another frame of reference, a dose that is not the whole course's, a
-        protocol without re-irradiation limits: refused, the reason in one line."""
-        chosen = self.document.context.protocol
-        if chosen is None or self.signed_path.refused_because_locked():
-            if chosen is None:
-                self.report_problem("Choose a protocol first (Plan ▸ Choose Protocol…): the re-irradiation "
-                                    "limits are the protocol's")
-            return False
-        if chosen.protocol.reirradiation is None:
-            self.report_problem(f"The earlier course was not loaded: protocol {chosen.protocol.id} sets no "
-                                f"re-irradiation limits (choose one that does, e.g. spine-sbrt-16gy-1fx)")
-            return False
-        rtdose = rtdose or self.ask_prior_dose()
-        if not rtdose:
-            return False
-        if rtplan is None and fractions is None:
-            rtplan = self.ask_prior_plan()
-            if not rtplan:
-                fractions = self.ask_prior_fractions()
-                if fractions is None:
-                    return False
-        from planner.dicom.prior_dose_read import read_prior_course
-        from plugins.imrt_photon.protocol_plan import place_prior
-
-        def work(progress, is_cancelled):
-            progress(0.1, f"Reading the earlier course's RT Dose {rtdose}")
-            prior = read_prior_course(rtdose, rtplan, fractions)
-            progress(0.6, "Placing it on the CT (frame of reference, the limited structure's samples)")
-            return prior, place_prior(chosen.volume, chosen.protocol, chosen.mapping, prior)
-
-        def loaded(outcome) -> None:
-            prior, placed = outcome
-            if self.document.context.protocol is not chosen:   # the protocol changed meanwhile
-                self.report_problem("The earlier course was not loaded: the protocol changed while it was read; load it again")
-                return
-            self.prior_panel.show_problem("")
-            self.apply_context_edit(self.plan, replace(self.document.context, protocol=replace(chosen, reirradiation=placed),
-                                                       prior=prior),
-                                    f"Load earlier course {Path(rtdose).name}")
-            self.show_status(f"Loaded the {prior.summary()}: press Optimise (its dose is background)")
-
-        def refused(message: str) -> None:
-            self.prior_panel.show_problem(message)
-            self.report_problem(f"The earlier course was not loaded: {message}")
-
-        if not self.runner.start("Loading the earlier course", work, loaded, refused):
-            self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
-            return False
-        return True
-
-    def remove_prior(self) -> None:
-        """The plan without the earlier course (one undoable edit)."""
-        context = self.document.context
-        if context.prior is None or context.protocol is None:
-            return
-        self.apply_context_edit(self.plan, PlanContext(replace(context.protocol, reirradiation=None), None),
-                                "Remove the earlier course")
-
     def apply_context_edit(self, plan, context: PlanContext, description: str) -> None:
         """An edit of the plan and what goes with it (protocol, earlier course): one undo step."""
         if self.signed_path.refused_because_locked():
@@ -432,7 +272,7 @@ class ImrtWindow(PlannerWindow):
         """The volume the plan is on follows the protocol (its derived structures); a dose of the
         other volume is let go (Optimise again)."""
         volume = context.protocol.volume if context.protocol is not None else self.base_volume
-        self._clinical = None
+        self.protocols.forget_judged()
         placed = None if context.protocol is None else context.protocol.reirradiation
         self.prior_panel.show_prior(context.prior if placed is not None else None, placed)
         if volume is not None and volume is not self.volume:
@@ -558,68 +398,18 @@ class ImrtWindow(PlannerWindow):
                 self.summary.show_export(summary)
         self.dose_state_label.setText(f"Dose {STALE_TEXT} ⚠" if stale else "")
         self.dose_state_label.setStyleSheet(STALE_STYLE if stale else "")
-        self._show_goals(result, stale)
+        self.protocols.show_goals(result, stale)
         if result is not None:
             self.dvh.caption.setText(self._dvh_caption(result))
         self._refresh_actions()
 
-    def _show_goals(self, result, stale: bool) -> None:
-        """The protocol's goals of the dose shown (judged once per dose and protocol), else TG-119's;
-        on a CT without a protocol, the warning that its organs have no limits."""
-        chosen = self.document.context.protocol
-        self.goals.show_protocol(*(("", "") if chosen is None else (protocol_text(chosen), protocol_mapping_text(chosen))))
-        if chosen is None:
-            target_only = self.plan is not None and all(o.structure == self.plan.prescription.target
-                                                        for o in self.plan.objectives)
-            ct = self.source is not None and self.source.kind == "ct"
-            self.goals.show_warnings((NO_LIMITS_WARNING,) if ct and target_only and self.volume is not None else ())
-            if result is not None:
-                self.goals.show_result(self.planner.tg119_goals(result.metrics), result.metrics, stale)
-            return
-        if result is None:
-            self.goals.show_warnings(())
-            self.goals.show_clinical(None, {}, stale=False)
-            self.prior_panel.show_limits(None, stale=False)
-            return
-        if self._clinical is None or self._clinical[:2] != (result, chosen):
-            self._clinical = (result, chosen, *self._judged(chosen, result))
-        rows, warnings, headroom, reirradiation, problem = self._clinical[2:]
-        self.goals.show_warnings(warnings)
-        self.goals.show_clinical(rows, result.metrics, stale, headroom)
-        if chosen.reirradiation is not None:
-            self.prior_panel.show_limits(reirradiation, stale, problem)
-
-    def _judged(self, chosen, result) -> tuple:
-        """(rows, warnings, headroom text, re-irradiation report or None, why it could not be made) of
-        the protocol's goals on the result's honest DVH, as planner imrt --protocol judges them."""
-        from planner.core.protocols.protocol import ProtocolError
-        from planner.core.reirradiation import ReirradiationError
-        from plugins.imrt_photon.protocol_goals import protocol_goals
-
-        dvhs = self._structure_dvhs(result.dose_rows_gy)
-        try:
-            report, headroom = protocol_goals(chosen, dvhs)
-        except (ProtocolError, ReirradiationError) as err:
-            return [], (f"The goals cannot be judged: {err.user_message}",), "", None, err.user_message
-        try:
-            reirradiation = None if chosen.reirradiation is None else chosen.reirradiation.judge(dvhs)
-        except ReirradiationError as err:
-            return (clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom), None,
-                    err.user_message)
-        return clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom), reirradiation, ""
-
     def _refresh_actions(self) -> None:
-        self.protocol_action.setEnabled(self.base_volume is not None and self.source is not None
-                                        and self.source.kind == "ct" and not self.signed_path.locked)
         self.optimise_action.setEnabled(self.volume is not None and not self.runner.busy)
-        chosen = self.document.context.protocol
-        self.load_prior_action.setEnabled(chosen is not None and chosen.protocol.reirradiation is not None
-                                          and not self.runner.busy and not self.signed_path.locked)
-        self.remove_prior_action.setEnabled(self.document.context.prior is not None and not self.signed_path.locked)
+        self.protocols.refresh_actions()
         self.sign_action.setEnabled(self.last_export is not None and not self.runner.busy)
         self.export_action.setEnabled(self.result is not None and not self.is_stale and not self.runner.busy)
 
-    def _structure_dvhs(self, dose_rows_gy):
+    def structure_dvhs(self, dose_rows_gy):
         """Each structure's DVH (sampled below the voxel) of a dose given per dose-influence row."""
         return self.planner.structure_dvhs(self.volume, self.optimisation.influence, dose_rows_gy)
 
@@ -676,7 +466,7 @@ class ImrtWindow(PlannerWindow):
             self.slice_view.show_dose(dose, rx.total_dose_gy)
             self.goals.show_findings(plan_hot_spot_check(self.volume, self.planner.sampled(self.volume), dose,
                                                          rx.target, rx.total_dose_gy))
-            self.dvh.set_source(self._structure_dvhs)
+            self.dvh.set_source(self.structure_dvhs)
             self.dvh.show_final(result.dose_rows_gy, self._dvh_caption(result), rx.total_dose_gy)
         self._refresh()
 
