@@ -204,7 +204,7 @@ def test_the_goals_table_is_the_command_lines_and_undo_returns_to_the_plan_befor
     window.close()
 
 
-def test_a_renamed_cord_is_mapped_in_the_dialog_before_ok_is_offered(qtbot, renamed_cord_ct):
+def test_a_renamed_cord_is_mapped_in_the_dialog_before_ok_is_offered(qtbot, renamed_cord_ct, tmp_path):
     main, window = open_ct(qtbot, renamed_cord_ct)
     before = window.plan
     choose(qtbot, window, title_of(CONVENTIONAL))
@@ -229,6 +229,10 @@ def test_a_renamed_cord_is_mapped_in_the_dialog_before_ok_is_offered(qtbot, rena
     assert any(o.structure == "Cord_T8" for o in window.plan.objectives)   # the cord's limit is on the renamed cord
     assert "SpinalCord = Cord_T8" in window.goals.protocol_label.text()
     assert window.document.undo_stack.count() == 1
+    # saved, the plan file does not yet keep the protocol: said, not left to be found on reopening
+    assert window.save_plan(str(tmp_path / "mapped.imrt.json"))
+    assert "the protocol (its derived structures and mapping) and any earlier course are not in the plan file" \
+        in window.last_status
     undo(qtbot, window)   # the mapping goes with the protocol's edit
     assert window.plan == before and window.document.context.protocol is None
     window.close()

@@ -339,7 +339,11 @@ class ImrtWindow(PlannerWindow):
             return False
         self.document.mark_saved()
         self.set_saved_path(target)
-        self.show_status(f"Saved the IMRT plan to {target}")
+        # the plan file keeps the plan and the CT it is on, not yet the protocol or the earlier course
+        kept = "" if self.document.context.protocol is None else (
+            "; ⚠ the protocol (its derived structures and mapping) and any earlier course are not in the plan file: "
+            "reopened, the plan needs Plan ▸ Choose Protocol… again")
+        self.show_status(f"Saved the IMRT plan to {target}{kept}")
         return True
 
     def set_saved_path(self, path: Path) -> None:
