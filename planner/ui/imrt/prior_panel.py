@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtWidgets import QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QTableWidgetItem, QVBoxLayout, QWidget
 
 from planner.core.protocols.goals import SHOWN_DECIMALS
 from planner.ui.imrt.goals_table import (FINDING_STYLE, MET_BRUSH, MET_TEXT, NOT_MET_BRUSH, NOT_MET_TEXT, STALE_STYLE,
                                          read_only_table, wrapping_label)
 
-LIMIT_COLUMNS = ("Limit", "Value", "Verdict", "Source")
+LIMIT_COLUMNS = ("Limit", "Value", "Verdict")   # each limit's source in its tooltip (and source_texts)
 NONE_TEXT = "No earlier course: File ▸ Load Earlier Course Dose… adds one (a re-irradiation)."
 
 
@@ -39,7 +39,7 @@ def prior_lines(prior, placed) -> list[str]:
     return [f"Earlier course: {files}",
             f"Total: {total}, in {prior.fractions} fractions ({prior.fractions_source})",
             f"Date: {date}; {interval}",
-            f"Frame of reference: the CT's own ({prior.frame_of_reference_uid}): placed without a registration",
+            "Frame of reference: the CT's own (checked): placed without a registration",
             f"{placed.structure}: EQD2 at α/β {placed.alpha_beta_gy:g} Gy point by point, both courses summed"]
 
 
@@ -52,6 +52,10 @@ class PriorCoursePanel(QWidget):
         self.problem.setStyleSheet(FINDING_STYLE)
         self.note = wrapping_label()
         self.limits = read_only_table(LIMIT_COLUMNS)
+        # the limit's words wrap in the column that stretches, so value and verdict stay in view
+        self.limits.setWordWrap(True)
+        self.limits.horizontalHeader().setStretchLastSection(False)
+        self.limits.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
@@ -68,6 +72,7 @@ class PriorCoursePanel(QWidget):
 
     def show_prior(self, prior, placed) -> None:
         self.summary.setText(NONE_TEXT if prior is None else "\n".join(prior_lines(prior, placed)))
+        self.summary.setToolTip("" if prior is None else f"Frame of Reference UID {prior.frame_of_reference_uid}")
         self.limits.setVisible(prior is not None)
         if prior is None:
             self.show_limits(None, stale=False)
@@ -91,11 +96,16 @@ class PriorCoursePanel(QWidget):
         for row, r in enumerate(rows):
             verdict = QTableWidgetItem(MET_TEXT if r.met else NOT_MET_TEXT)
             verdict.setForeground(MET_BRUSH if r.met else NOT_MET_BRUSH)
-            cells = (QTableWidgetItem(r.text), QTableWidgetItem(limit_value_text(r.value, r.unit)
-                                                                + (f" ({r.note})" if r.note else "")),
-                     verdict, QTableWidgetItem(r.source))
+            limit = QTableWidgetItem(r.text)
+            limit.setToolTip(f"Source: {r.source}")
+            cells = (limit, QTableWidgetItem(limit_value_text(r.value, r.unit) + (f" ({r.note})" if r.note else "")),
+                     verdict)
             for column, item in enumerate(cells):
                 self.limits.setItem(row, column, item)
+        self.limits.resizeRowsToContents()
+
+    def source_texts(self) -> list[str]:
+        return [self.limits.item(r, 0).toolTip() for r in range(self.limits.rowCount())]
 
     def limit_texts(self) -> list[tuple[str, ...]]:
         return [tuple(self.limits.item(r, c).text() for c in range(self.limits.columnCount()))
