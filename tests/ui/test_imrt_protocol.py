@@ -104,6 +104,19 @@ def optimise(qtbot, window, iterations: int) -> None:
     assert window.result is not None, window.last_problem
 
 
+def exported_report_text(qtbot, window, folder: Path) -> str | None:
+    """Export Plan from the toolbar into ``folder``; the report's text as pdftotext reads it (None
+    when poppler-utils is not installed)."""
+    window.ask_export_folder = lambda: str(folder)
+    qtbot.mouseClick(window.toolbar.widgetForAction(window.export_action), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)
+    assert window.last_export is not None, window.last_problem
+    if not shutil.which("pdftotext"):
+        return None
+    return " ".join(subprocess.run(["pdftotext", "-layout", str(window.last_export.report), "-"],
+                                   capture_output=True, text=True, check=True).stdout.split())
+
+
 def test_the_protocol_choice_lists_the_shipped_protocols_and_no_protocol_keeps_the_warning(qtbot, spine):
     main, window = open_ct(qtbot, spine.ct_folder)
     dialog = window.protocols.protocol_dialog
@@ -178,13 +191,8 @@ def test_the_goals_table_is_the_command_lines_and_undo_returns_to_the_plan_befor
     assert f"the dose × {scale:.3f} reaches" in window.goals.headroom.text()
     assert cli_goals["limits_headroom"]["scale"] == pytest.approx(scale, rel=2e-3)
     # Export: the report lists the protocol's goals of the deliverable dose, as planner imrt --protocol's does
-    window.ask_export_folder = lambda: str(tmp_path / "plan")
-    qtbot.mouseClick(window.toolbar.widgetForAction(window.export_action), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
-    assert window.last_export is not None, window.last_problem
-    if shutil.which("pdftotext"):
-        text = " ".join(subprocess.run(["pdftotext", "-layout", str(window.last_export.report), "-"],
-                                       capture_output=True, text=True, check=True).stdout.split())
+    text = exported_report_text(qtbot, window, tmp_path / "plan")
+    if text is not None:
         assert f"Clinical goals of the deliverable dose (after leaf sequencing): {CONVENTIONAL} version 1" in text
         assert "1 SpinalCord D0.03cc ≤ 45 Gy" in text and "Esophagus D0.03cc" in text
     # a stale dose says so above the table
