@@ -107,6 +107,14 @@ def test_the_cumulative_eqd2_limits_after_optimise(qtbot, spine, tmp_path):
     assert value["cumulative EQD2 D0.03cc ≤ 70 Gy"] > value["this course's EQD2 D0.03cc ≤ 25 Gy"]
     assert all(r[2] in ("✓ met", "✗ NOT MET") for r in rows.values())
     assert all(source.startswith("Source: Sahgal et al.") for source in window.prior_panel.source_texts())
+    # the curves the limits were read on: the cord's DVH of the cumulative EQD2 lies right of its own EQD2's,
+    # and both fall from 100 % to 0 % near the values above
+    for key, limit in (("cumulative", "cumulative EQD2 D0.03cc ≤ 70 Gy"), ("course", "this course's EQD2 D0.03cc ≤ 25 Gy")):
+        dose, volume = window.prior_panel.curve_data(key)
+        assert volume[0] == pytest.approx(100.0) and volume[-1] == 0.0
+        assert value[limit] - 1.0 < dose[volume > 0].max() < value[limit] + 1.0   # D0.03cc of a ~1 cc cord: near its top
+    course, cumulative = window.prior_panel.curve_data("course"), window.prior_panel.curve_data("cumulative")
+    assert (cumulative[1] >= course[1] - 1e-9).all()   # same bins: at every EQD2, at least as much volume
     # the export's report carries the cumulative EQD2 of the deliverable dose, as planner imrt's does
     text = exported_report_text(qtbot, window, tmp_path / "plan")
     if text is not None:

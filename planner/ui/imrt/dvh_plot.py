@@ -24,17 +24,23 @@ REDRAW_COST_FACTOR = 3.0   # live redraws at most every 3 × the last one's dura
 BIN_WIDTH_GY = 0.25
 
 
+def dvh_axes(dose_label: str = "Dose [Gy]"):
+    """An empty cumulative-DVH plot (dose across, volume % up to 100) and its legend."""
+    plot = pg.PlotWidget()
+    item = plot.getPlotItem()
+    item.setLabel("bottom", dose_label)
+    item.setLabel("left", "Volume [%]")
+    item.showGrid(x=True, y=True, alpha=0.3)
+    item.setYRange(0, 102, padding=0)
+    item.setMenuEnabled(False)
+    return plot, item.addLegend(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+
+
 class DvhPlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot = pg.PlotWidget()
+        self.plot, self.legend = dvh_axes()
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Dose [Gy]")
-        item.setLabel("left", "Volume [%]")
-        item.showGrid(x=True, y=True, alpha=0.3)
-        item.setYRange(0, 102, padding=0)
-        item.setMenuEnabled(False)
-        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
         self.caption = QLabel("No dose yet: press Optimise.")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)

@@ -2,7 +2,9 @@
 (its RT Dose and RT Plan, total dose, fractions, date, the frame-of-reference check) and, once a
 dose of the new course is shown, the protocol's re-irradiation limits on the cumulative EQD2 (each
 limit's value, met or NOT MET, its source) as plugins.imrt_photon.protocol_plan.Reirradiation judges
-them. A refusal (another frame of reference, a dose that is not the whole course's) is one line.
+them, with the limited structure's DVH of the cumulative EQD2 beside this course's own EQD2 (the
+curves the limits were read on). A refusal (another frame of reference, a dose that is not the whole
+course's) is one line.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 from PySide6.QtWidgets import QHeaderView, QTableWidgetItem, QVBoxLayout, QWidget
 
 from planner.core.protocols.goals import SHOWN_DECIMALS
+from planner.ui.imrt.dvh_plot import BIN_WIDTH_GY, dvh_axes
+import pyqtgraph as pg
 from planner.ui.imrt.goals_table import (FINDING_STYLE, MET_BRUSH, MET_TEXT, NOT_MET_BRUSH, NOT_MET_TEXT, STALE_STYLE,
                                          read_only_table, wrapping_label)
 
+EQD2_CURVES = (("cumulative", "cumulative EQD2", "#ff6060"), ("course", "this course's EQD2", "#ffe040"))
 LIMIT_COLUMNS = ("Limit", "Value", "Verdict")   # each limit's source in its tooltip (and source_texts)
 NONE_TEXT = "No earlier course: File ▸ Load Earlier Course Dose… adds one (a re-irradiation)."
 
@@ -62,6 +67,12 @@ class PriorCoursePanel(QWidget):
         layout.addWidget(self.problem)
         layout.addWidget(self.note)
         layout.addWidget(self.limits, 1)
+        self.plot, _legend = dvh_axes("EQD2 [Gy]")
+        self.plot.setMinimumHeight(180)
+        item = self.plot.getPlotItem()
+        self.curves = {key: item.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
+                       for key, name, colour in EQD2_CURVES}
+        layout.addWidget(self.plot, 1)
         self.show_problem("")
         self.show_prior(None, None)
 
@@ -74,6 +85,7 @@ class PriorCoursePanel(QWidget):
         self.summary.setText(NONE_TEXT if prior is None else "\n".join(prior_lines(prior, placed)))
         self.summary.setToolTip("" if prior is None else f"Frame of Reference UID {prior.frame_of_reference_uid}")
         self.limits.setVisible(prior is not None)
+        self.plot.setVisible(prior is not None)
         if prior is None:
             self.show_limits(None, stale=False)
 
@@ -92,6 +104,7 @@ class PriorCoursePanel(QWidget):
                               + "Cumulative EQD2 of this course's dose and the earlier one's, on the DVH sampled "
                               f"below the voxel{': ' + report.note if report.note else ''}")
         rows = () if report is None else report.rows
+        self._show_curves(report)
         self.limits.setRowCount(len(rows))
         for row, r in enumerate(rows):
             verdict = QTableWidgetItem(MET_TEXT if r.met else NOT_MET_TEXT)
@@ -103,6 +116,21 @@ class PriorCoursePanel(QWidget):
             for column, item in enumerate(cells):
                 self.limits.setItem(row, column, item)
         self.limits.resizeRowsToContents()
+
+    def _show_curves(self, report) -> None:
+        """The limited structure's cumulative DVH of both courses' EQD2 and of this course's own."""
+        dvhs = {} if report is None else {"cumulative": report.cumulative_eqd2, "course": report.course_eqd2}
+        top = max((float(d.dose_gy.max()) for d in dvhs.values() if d.dose_gy.size), default=None)
+        for key, curve in self.curves.items():
+            if key not in dvhs:
+                curve.setData([], [])
+                continue
+            cumulative = dvhs[key].cumulative(BIN_WIDTH_GY, max_dose_gy=top)
+            curve.setData(cumulative.dose_gy, cumulative.volume_percent)
+        self.plot.getPlotItem().setTitle("" if report is None else f"{report.structure}, α/β {report.alpha_beta_gy:g} Gy")
+
+    def curve_data(self, key: str):
+        return self.curves[key].getData()
 
     def source_texts(self) -> list[str]:
         return [self.limits.item(r, 0).toolTip() for r in range(self.limits.rowCount())]
