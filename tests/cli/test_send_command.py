@@ -60,12 +60,14 @@ def test_a_draft_is_sent_only_when_asked_and_a_broken_plan_never(tmp_path, ortha
     assert len(result.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", [("send", "{folder}"), ("course", "send", "{folder}/plan.json"),
-                                     ("course", "fetch", "--patient-id", "DEMO-0001", "--out", "{folder}/b")])
-def test_a_pacs_address_that_is_not_ae_at_host_port_is_exit_2(tmp_path, command):
+@pytest.mark.parametrize("typed, command", [("send", ("send", "{folder}")),
+                                            ("course send", ("course", "send", "{folder}/plan.json")),
+                                            ("course fetch", ("course", "fetch", "--patient-id", "DEMO-0001",
+                                                              "--out", "{folder}/b"))])
+def test_a_pacs_address_that_is_not_ae_at_host_port_is_exit_2(tmp_path, typed, command):
     """Every command that talks to a PACS reads --pacs alike (planner.cli.shared.pacs_node), before anything else."""
     result = planner(*(part.format(folder=tmp_path) for part in command), "--pacs", "pacs.clinic:4242")
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"planner {command[0]}: "
+    assert result.stderr.strip() == (f"planner {typed}: "
                                      "--pacs 'pacs.clinic:4242' is not AE@HOST:PORT (e.g. ORTHANC@pacs.clinic:4242)")
     assert list(tmp_path.iterdir()) == []
