@@ -8,6 +8,12 @@ field, never loaded half-way and never a traceback.
 Besides the plan, the file says where its planning volume came from (VolumeSource), because the
 objectives name structures of that volume and the plan cannot be reopened without it.
 
+With a clinical protocol applied, the optional "plan_context" section names the protocol, the
+structure mapping and the earlier course with each file's SHA-256 (planner.core.plan_context_file),
+so reopening makes them again; a file without it reads as before. (Still format version 1: a
+Planner from before the section opens such a plan without its protocol and says that its
+objectives do not fit the volume.)
+
 Units are in the key names (dose_gy, spacing_mm, gantry_angles_deg). DVH volumes are stored as
 fractions ("volume_fraction": 0.95, as in the model) rather than percent: 0.07 * 100 is
 7.000000000000001 in binary floating point, so a percent file would show such numbers and reopen
@@ -30,6 +36,7 @@ from planner.core.atomic import atomic_write_text
 from planner.core.errors import PlannerError
 from planner.core.inverse_plan import (DEFAULT_MODULATION_WEIGHT, DVH_KINDS, OBJECTIVE_KINDS, InversePlan,
                                       InversePrescription, Objective)
+from planner.core.plan_context_file import EarlierCourseRecord, PlanContextRecord, ProtocolRecord
 
 FORMAT = "planner-imrt-plan"
 FORMAT_VERSION = 1
@@ -94,10 +101,11 @@ class VolumeSource:
 
 # ---------------------------------------------------------------------------------------- dicts
 
-def inverse_plan_to_dict(plan: InversePlan, source: VolumeSource) -> dict[str, Any]:
+def inverse_plan_to_dict(plan: InversePlan, source: VolumeSource,
+                         context: PlanContextRecord | None = None) -> dict[str, Any]:
     """The plan as JSON-ready values (no check: the recovery file keeps unfinished plans too)."""
     rx = plan.prescription
-    return {
+    data = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "planning_volume": _source_to_dict(source),
@@ -113,10 +121,20 @@ def inverse_plan_to_dict(plan: InversePlan, source: VolumeSource) -> dict[str, A
         "max_iterations": plan.max_iterations,
         "modulation_weight": plan.modulation_weight,
     }
+    if context is not None:
+        data["plan_context"] = _context_to_dict(context)
+    return data
 
 
 def inverse_plan_from_dict(data: Any, *, require_valid: bool = True) -> tuple[InversePlan, VolumeSource]:
-    """The plan and its volume's source, or InversePlanFileError.
+    """The plan and its volume's source, or InversePlanFileError (a plan_context section is checked
+    too, and left out: see inverse_plan_and_context_from_dict)."""
+    return inverse_plan_and_context_from_dict(data, require_valid=require_valid)[:2]
+
+
+def inverse_plan_and_context_from_dict(data: Any, *, require_valid: bool = True
+                                       ) -> tuple[InversePlan, VolumeSource, PlanContextRecord | None]:
+    """The plan, its volume's source and its context (None: the file has none), or InversePlanFileError.
 
     Types are always checked; `require_valid=False` skips the plan's own problems() (an unfinished
     edit, e.g. no objectives yet) so the recovery file can bring back whatever the user had typed.
@@ -156,22 +174,29 @@ def inverse_plan_from_dict(data: Any, *, require_valid: bool = True) -> tuple[In
         # absent from files written before the control existed: the default
         modulation_weight=_number(data.get("modulation_weight", DEFAULT_MODULATION_WEIGHT), "modulation_weight"),
     )
+    context = None
+    if "plan_context" in data:
+        if source.kind != "ct":
+            raise InversePlanFileError("field 'plan_context': a clinical protocol is applied to a CT, "
+                                       f"not to the {VOLUME_KINDS[source.kind]}")
+        context = _context_from_dict(_object(data["plan_context"], "plan_context"))
     if require_valid:
         problems = plan.problems()
         if problems:
             raise InversePlanFileError("the plan cannot be optimised as written: " + "; ".join(problems))
-    return plan, source
+    return plan, source, context
 
 
 # ---------------------------------------------------------------------------------------- files
 
-def save_inverse_plan(path: str | os.PathLike, plan: InversePlan, source: VolumeSource) -> None:
+def save_inverse_plan(path: str | os.PathLike, plan: InversePlan, source: VolumeSource,
+                      context: PlanContextRecord | None = None) -> None:
     """Write the plan atomically as indented UTF-8 JSON. A plan the loader would refuse (problems()
     non-empty, or a source that cannot be reopened) is refused here, so no unopenable file is made."""
     problems = [*filter(None, [source.problem()]), *plan.problems()]
     if problems:
         raise InversePlanFileError("the plan was not saved: " + "; ".join(problems))
-    text = json.dumps(inverse_plan_to_dict(plan, source), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json.dumps(inverse_plan_to_dict(plan, source, context), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     try:
         atomic_write_text(path, text)
     except OSError as err:   # a full disk, a folder not writable: said in one line like the refusals above
@@ -179,8 +204,13 @@ def save_inverse_plan(path: str | os.PathLike, plan: InversePlan, source: Volume
 
 
 def load_inverse_plan(path: str | os.PathLike) -> tuple[InversePlan, VolumeSource]:
+    return load_inverse_plan_and_context(path)[:2]
+
+
+def load_inverse_plan_and_context(path: str | os.PathLike
+                                  ) -> tuple[InversePlan, VolumeSource, PlanContextRecord | None]:
     try:
-        return inverse_plan_from_dict(_read_json(path))
+        return inverse_plan_and_context_from_dict(_read_json(path))
     except InversePlanFileError as err:
         raise InversePlanFileError(f"{path}: {err}") from None
 
@@ -196,10 +226,10 @@ class ImrtRecovery:
         self.path = Path(folder) / name  # one per IMRT window (planner.core.recovery)
         self.damaged_path: Path | None = None   # where the last damaged file was put aside, to tell the user
 
-    def save(self, plan: InversePlan, source: VolumeSource) -> None:
+    def save(self, plan: InversePlan, source: VolumeSource, context: PlanContextRecord | None = None) -> None:
         """Atomic and compact (written on every edit; json's C encoder only runs without indent);
         unfinished plans are kept as they are."""
-        data = inverse_plan_to_dict(plan, source)
+        data = inverse_plan_to_dict(plan, source, context)
         data["saved_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
         atomic_write_text(self.path, json.dumps(data, ensure_ascii=False) + "\n")
 
@@ -210,13 +240,18 @@ class ImrtRecovery:
         """The recovered plan, its source and when it was saved; None when there is nothing to
         recover. A damaged file also gives None and is moved aside (kept, not deleted), its new
         place in `damaged_path`: start-up must never fail on it."""
+        found = self.load_with_context()
+        return None if found is None else found[:3]
+
+    def load_with_context(self) -> tuple[InversePlan, VolumeSource, datetime, PlanContextRecord | None] | None:
+        """As load(), with the plan's context (None: it had none)."""
         if not self.path.exists():
             return None
         try:
             data = _read_json(self.path)
-            plan, source = inverse_plan_from_dict(data, require_valid=False)
+            plan, source, context = inverse_plan_and_context_from_dict(data, require_valid=False)
             saved_at = datetime.fromisoformat(_text(_get(data, "saved_at", ""), "saved_at"))
-            return plan, source, saved_at
+            return plan, source, saved_at, context
         except (InversePlanFileError, ValueError):
             self._set_damaged_aside()
             return None
@@ -275,6 +310,82 @@ def _source_from_dict(data: dict) -> VolumeSource:
     rtstruct = data.get("rtstruct")
     return VolumeSource(kind, spacing, folder,
                         None if rtstruct is None else _text(rtstruct, "planning_volume.rtstruct"))
+
+
+def _context_to_dict(context: PlanContextRecord) -> dict[str, Any]:
+    p, course = context.protocol, context.earlier_course
+    data: dict[str, Any] = {}
+    if p is not None:
+        data["protocol"] = {**({"shipped": p.shipped} if p.shipped is not None else {"file": p.file}),
+                            "sha256": p.sha256, "mapping": dict(p.mapping)}
+    if course is not None:
+        data["earlier_course"] = {"rt_dose": course.rt_dose, "rt_dose_sha256": course.rt_dose_sha256,
+                                  "rt_plan": course.rt_plan, "rt_plan_sha256": course.rt_plan_sha256,
+                                  "fractions": course.fractions}
+    return data
+
+
+def _context_from_dict(data: dict) -> PlanContextRecord:
+    """The plan_context section; strict: an unknown key, a missing one or a wrong value is refused, named."""
+    where = "plan_context."
+    _only_keys(data, {"protocol", "earlier_course"}, where)
+    # required: an earlier course's limits are its protocol's
+    protocol = _object(_get(data, "protocol", where), "plan_context.protocol")
+    where = "plan_context.protocol."
+    kinds = [k for k in ("shipped", "file") if k in protocol]
+    if len(kinds) != 1:
+        raise InversePlanFileError("field 'plan_context.protocol' must have one of 'shipped' (a shipped protocol's "
+                                   "id) or 'file' (a protocol file's absolute path)")
+    _only_keys(protocol, {kinds[0], "sha256", "mapping"}, where)
+    name = (_absolute if kinds[0] == "file" else _text)(protocol[kinds[0]], where + kinds[0])
+    if not name:
+        raise InversePlanFileError(f"field '{where}shipped' must name a shipped protocol, got \"\"")
+    mapping = _object(_get(protocol, "mapping", where), where + "mapping")
+    if not mapping:
+        raise InversePlanFileError(f"field '{where}mapping' must map the protocol's structures to the CT's, got {{}}")
+    record = ProtocolRecord(name if kinds[0] == "shipped" else None, name if kinds[0] == "file" else None,
+                            _sha256(_get(protocol, "sha256", where), where + "sha256"),
+                            tuple((key, _text(value, f"{where}mapping.{key}")) for key, value in mapping.items()))
+    course = data.get("earlier_course")
+    return PlanContextRecord(record, None if course is None else _course_from_dict(course))
+
+
+def _course_from_dict(data: Any) -> EarlierCourseRecord:
+    where = "plan_context.earlier_course."
+    data = _object(data, where[:-1])
+    _only_keys(data, {"rt_dose", "rt_dose_sha256", "rt_plan", "rt_plan_sha256", "fractions"}, where)
+    plan, plan_sha, fractions = (_get(data, key, where) for key in ("rt_plan", "rt_plan_sha256", "fractions"))
+    if (plan is None) != (plan_sha is None):
+        raise InversePlanFileError(f"fields '{where}rt_plan' and '{where}rt_plan_sha256' must be given together")
+    if plan is None and fractions is None:
+        raise InversePlanFileError(f"field '{where}fractions' is needed without an RT Plan (its fractions)")
+    if fractions is not None and (not _is_int(fractions) or fractions < 1):
+        raise InversePlanFileError(f"field '{where}fractions' must be a whole number ≥ 1, got {_shown(fractions)}")
+    return EarlierCourseRecord(_absolute(_get(data, "rt_dose", where), where + "rt_dose"),
+                               _sha256(_get(data, "rt_dose_sha256", where), where + "rt_dose_sha256"),
+                               None if plan is None else _absolute(plan, where + "rt_plan"),
+                               None if plan is None else _sha256(plan_sha, where + "rt_plan_sha256"), fractions)
+
+
+def _only_keys(data: dict, allowed: set[str], prefix: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InversePlanFileError(f"the field '{prefix}{unknown[0]}' is not part of an IMRT plan file "
+                                   f"(known there: {', '.join(sorted(allowed))})")
+
+
+def _sha256(value: Any, field: str) -> str:
+    text = _text(value, field)
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InversePlanFileError(f"field '{field}' must be a SHA-256 (64 lower-case hex digits), got {_shown(text)}")
+    return text
+
+
+def _absolute(value: Any, field: str) -> str:
+    text = _text(value, field)
+    if not os.path.isabs(text):
+        raise InversePlanFileError(f"field '{field}' must be an absolute path, got {_shown(text)}")
+    return text
 
 
 def _objective_to_dict(o: Objective) -> dict[str, Any]:
