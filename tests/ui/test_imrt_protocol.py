@@ -237,10 +237,11 @@ def test_a_renamed_cord_is_mapped_in_the_dialog_before_ok_is_offered(qtbot, rena
     assert any(o.structure == "Cord_T8" for o in window.plan.objectives)   # the cord's limit is on the renamed cord
     assert "SpinalCord = Cord_T8" in window.goals.protocol_label.text()
     assert window.document.undo_stack.count() == 1
-    # saved, the plan file does not yet keep the protocol: said, not left to be found on reopening
+    # saved, the plan file keeps the protocol and the mapping given in the dialog (read back with json)
     assert window.save_plan(str(tmp_path / "mapped.imrt.json"))
-    assert "the protocol (its derived structures and mapping) and any earlier course are not in the plan file" \
-        in window.last_status
+    assert window.last_status.endswith(f"with protocol {CONVENTIONAL}")
+    saved = json.loads((tmp_path / "mapped.imrt.json").read_text(encoding="utf-8"))["plan_context"]["protocol"]
+    assert saved["mapping"]["SpinalCord"] == "Cord_T8"
     undo(qtbot, window)   # the mapping goes with the protocol's edit
     assert window.plan == before and window.document.context.protocol is None
     window.close()

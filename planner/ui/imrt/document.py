@@ -5,17 +5,20 @@
 What goes with the plan and is undone with it (the clinical protocol applied: its volume with the
 derived structures and the structure mapping; the earlier course's dose) is the plan's
 ``PlanContext``: one edit changes plan and context together, so one Ctrl+Z returns to both as they were.
+What the plan file keeps of it (which protocol file, the mapping, the earlier course's files, each
+with its SHA-256 when read) goes with it too: saved and kept for recovery with the plan.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand
 
 from planner.core.inverse_plan import InversePlan
 from planner.core.inverse_plan_file import ImrtRecovery, VolumeSource
+from planner.core.plan_context_file import EarlierCourseRecord, PlanContextRecord, ProtocolRecord
 from planner.ui.undoable_document import UndoableDocument
 
 
@@ -23,10 +26,23 @@ from planner.ui.undoable_document import UndoableDocument
 class PlanContext:
     """``protocol``: the applied protocol's plan (plugins.imrt_photon.protocol_plan.ProtocolPlan: the
     protocol, the volume with its derived structures, the protocol → CT mapping), None for none;
-    ``prior``: the earlier course's dose for a re-irradiation, None for none."""
+    ``prior``: the earlier course's dose for a re-irradiation, None for none; ``protocol_record`` and
+    ``prior_record``: the files they were read from, for the plan file (None: not read from a file)."""
 
     protocol: object | None = None
     prior: object | None = None
+    protocol_record: ProtocolRecord | None = None
+    prior_record: EarlierCourseRecord | None = None
+
+    def file_record(self) -> PlanContextRecord | None:
+        """What the plan file keeps: the protocol's file and mapping (the protocol's own structures:
+        the derived ones are derived again), the earlier course's files; None without a protocol
+        read from a file."""
+        if self.protocol is None or self.protocol_record is None:
+            return None
+        own = tuple((s.name, self.protocol.mapping[s.name]) for s in self.protocol.protocol.structures)
+        return PlanContextRecord(replace(self.protocol_record, mapping=own),
+                                 self.prior_record if self.prior is not None else None)
 
 
 class InversePlanDocument(UndoableDocument):
@@ -59,7 +75,8 @@ class InversePlanDocument(UndoableDocument):
 
     def _keep_for_recovery(self) -> None:
         if self.recovery is not None and self.source is not None:
-            self.recovery.save(self.plan, self.source)
+            record = self.context.file_record()   # none: the recovery file is written as before it had one
+            self.recovery.save(self.plan, self.source, *(() if record is None else (record,)))
 
     def _forget_recovery(self) -> None:
         if self.recovery is not None and self.source is not None:

@@ -16,7 +16,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from planner.core.inverse_plan import DEFAULT_DOSE_GRID_MM, DRAFT_DOSE_GRID_MM
-from planner.core.inverse_plan_file import ImrtRecovery, InversePlanFileError, VolumeSource, load_inverse_plan
+from planner.core.inverse_plan_file import (ImrtRecovery, InversePlanFileError, VolumeSource,
+                                            load_inverse_plan_and_context)
 from planner.core.recovery import RecoverySession
 from planner.paths import data_dir
 from planner.ui.dialogs import ask_with_message_box
@@ -79,16 +80,17 @@ class ImrtLauncher(QObject):
         return self._open(VolumeSource.tg119(spacing_mm))
 
     def open_plan_file(self, path: str | None = None) -> ImrtWindow | None:
-        """A saved plan on the volume it names (the phantom made again, or the CT read again)."""
+        """A saved plan on the volume it names (the phantom made again, or the CT read again), with the
+        protocol and earlier course it was saved with made again."""
         path = path or self.ask_plan_file()
         if not path or not may_open_here(self.session, path, self.ask_user):
             return None
         try:
-            plan, source = load_inverse_plan(path)
+            plan, source, context = load_inverse_plan_and_context(path)
         except InversePlanFileError as err:
             self._problem(f"The IMRT plan was not opened: {err}")
             return None
-        return self._open(source, plan, saved_path=path)
+        return self._open(source, plan, saved_path=path, context=context)
 
     def open_signed(self, signed, signed_dose=None) -> ImrtWindow | None:
         """The IMRT plan a signed RT Plan embeds (planner.dicom.signed_plan.SignedPlan whose ``plan``
@@ -109,12 +111,12 @@ class ImrtLauncher(QObject):
         return reopened
 
     def _offer_one(self, recovery: ImrtRecovery) -> bool:
-        found = recovery.load()
+        found = recovery.load_with_context()
         if found is None:
             aside = recovery.damaged_path
             self._problem(f"The IMRT recovery file was damaged and has been set aside ({aside}); nothing to restore.")
             return False
-        plan, source, saved_at = found
+        plan, source, saved_at, context = found
         answer = self.ask_user("Unsaved IMRT plan found",
                                f"An IMRT plan on the {source.describe()} has edits from "
                                f"{saved_at:%Y-%m-%d %H:%M} that were never saved. Restore it?",
@@ -125,11 +127,12 @@ class ImrtLauncher(QObject):
         if answer != "Restore":
             return False
         # once shown, its edits are in the new window's own file and the old one goes
-        return self._open(source, plan, restored_from=recovery) is not None
+        return self._open(source, plan, restored_from=recovery, context=context) is not None
 
     def _open(self, source: VolumeSource, plan=None, saved_path: str | None = None,
               restored_from: ImrtRecovery | None = None, signed=None, signed_dose=None,
-              choose_protocol: bool = False) -> ImrtWindow | None:
+              choose_protocol: bool = False, context=None) -> ImrtWindow | None:
+        """``context``: the plan file's PlanContextRecord, made again on the CT (ImrtWindow.load_ct_series)."""
         window = ImrtWindow(self.technique, None, source=source, recovery=self.session.new_imrt_recovery())
         key = window.recovery.path.stem   # the session tells other instances which plan file is open here
         window.plan_file_changed.connect(lambda path: self.session.note_open(key, path and str(path)))
@@ -138,7 +141,7 @@ class ImrtLauncher(QObject):
             window.signed_path.trusted_certificates = output.trusted_certificates
             output.signers.changed.connect(window.signed_path.recheck_trust)   # trust takes effect at once
 
-        def finish() -> None:
+        def finish(not_restored: str = "") -> None:
             if signed is not None:
                 window.show_signed_plan(signed)
             if signed_dose is not None:
@@ -149,7 +152,11 @@ class ImrtLauncher(QObject):
                 window.mark_restored()
                 restored_from.clear()
             problems = window.plan.problems(tuple(window.volume.masks)) if window.plan is not None else []
-            if problems:
+            if not_restored:   # one line: what was not restored, and what that leaves of the plan
+                window.report_problem(not_restored + ("" if not problems else
+                                      "; without it the plan does not fit this volume: " + "; ".join(problems)
+                                      + " (Plan ▸ Choose Protocol… again, or edit the objectives)"))
+            elif problems:
                 window.report_problem("The plan does not fit this volume yet: " + "; ".join(problems) + ".")
             elif choose_protocol:
                 window.protocols.choose_protocol()
@@ -158,7 +165,7 @@ class ImrtLauncher(QObject):
             window.set_volume(self.technique.inverse_planner.tg119_phantom(source.spacing_mm), plan)
             finish()
         else:
-            window.load_ct_series(source.folder, source.spacing_mm, plan, source.rtstruct, then=finish)
+            window.load_ct_series(source.folder, source.spacing_mm, plan, source.rtstruct, then=finish, context=context)
         return self._show(window)
 
     def _problem(self, message: str) -> None:

@@ -8,6 +8,10 @@ Why apart from the window: every one of these is an edit of the plan together wi
 (planner.ui.imrt.document.PlanContext: the protocol's volume and mapping, the earlier course), made
 through the window's one entry for such edits (ImrtWindow.apply_context_edit) so that one Ctrl+Z
 undoes it; the window keeps the volume, the dose and the docks.
+
+Each edit also keeps which files it read (the protocol's, the earlier course's, with their SHA-256:
+planner.core.plan_context_file) for the plan file; reopening it makes the context again through the
+same steps (restore_context), and says, in one line, any part whose file is missing or changed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
+from planner.core.plan_context_file import (EarlierCourseRecord, PlanContextRecord, ProtocolRecord,
+                                            changed_since_saved)
 from planner.ui.imrt.clinical_goals import clinical_rows, headroom_text, protocol_mapping_text, protocol_text
 from planner.ui.imrt.document import PlanContext
 from planner.ui.imrt.protocol_choice import ProtocolChoiceDialog
@@ -27,6 +33,7 @@ from planner.ui.imrt.structure_mapping import StructureMappingDialog
 # with nothing said): the objectives are the target's alone.
 NO_LIMITS_WARNING = ("No protocol: the organs at risk have no dose limits (objectives for the target only); "
                      "their doses are shown, not judged. Plan ▸ Choose Protocol… gives them their limits.")
+UNCHANGED_UNTIL_SAVED = "(the plan file is not changed until you save)"
 
 
 class ProtocolEdits(QObject):
@@ -91,10 +98,14 @@ class ProtocolEdits(QObject):
             return
         try:
             protocol = load_protocol(where)
+            record = ProtocolRecord.read_from(where)   # for the plan file: which file, as it was read
         except ProtocolError as err:
             self.window.report_problem(f"The protocol was not applied: {err.user_message}")
             return
-        self.apply_protocol(protocol)
+        except OSError as err:
+            self.window.report_problem(f"The protocol was not applied: cannot read {where}: {err.strerror or err}")
+            return
+        self.apply_protocol(protocol, record=record)
 
     def apply_no_protocol(self) -> None:
         """The technique's default plan (the target's objectives only), without a protocol: one edit."""
@@ -103,10 +114,12 @@ class ProtocolEdits(QObject):
         # the earlier course goes with the protocol: its limits are the protocol's
         self.window.apply_context_edit(self.window.planner.default_plan(self.window.base_volume), PlanContext(), "No protocol (target only)")
 
-    def apply_protocol(self, protocol, explicit: dict[str, str] | None = None) -> bool:
+    def apply_protocol(self, protocol, explicit: dict[str, str] | None = None,
+                       record: ProtocolRecord | None = None) -> bool:
         """The protocol's plan on the CT (plugins.imrt_photon.protocol_plan) as one undoable edit with
         its volume and mapping. A structure that is not found or is ambiguous opens the mapping
-        dialog (unless ``explicit`` was the answer to it); any other reason is said in one line."""
+        dialog (unless ``explicit`` was the answer to it); any other reason is said in one line.
+        ``record``: the file it was read from, for the plan file (None: the plan file cannot keep it)."""
         from planner.core.protocols.matching import StructureMatchError
         from planner.core.protocols.protocol import ProtocolError
         from planner.core.reirradiation import ReirradiationError
@@ -125,21 +138,22 @@ class ProtocolEdits(QObject):
                 self.window.report_problem(f"The protocol was not applied: {err.user_message}")
                 return False
             self.window.show_status(f"Map the structures: {err.user_message}")
-            self._ask_mapping(protocol)
+            self._ask_mapping(protocol, record)
             return False
         except (ProtocolError, ReirradiationError) as err:
             self.window.report_problem(f"The protocol was not applied: {err.user_message}")
             return False
         self.window.apply_context_edit(replace(chosen.plan, max_iterations=self.window.plan.max_iterations),
-                                replace(self.window.document.context, protocol=chosen), f"Apply protocol {protocol.id}")
+                                replace(self.window.document.context, protocol=chosen, protocol_record=record),
+                                f"Apply protocol {protocol.id}")
         self.window.show_status(f"Protocol {protocol.id} applied: {chosen.plan.prescription.describe()}")
         return True
 
-    def _ask_mapping(self, protocol) -> StructureMappingDialog:
+    def _ask_mapping(self, protocol, record: ProtocolRecord | None) -> StructureMappingDialog:
         known = {name: kind for name, kind in self.window.ct_types.items() if name in self.window.base_volume.masks}
         dialog = self.mapping_dialog = StructureMappingDialog(protocol, known, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self.apply_protocol(protocol, dialog.mapping()))
+        dialog.accepted.connect(lambda: self.apply_protocol(protocol, dialog.mapping(), record))
         dialog.finished.connect(lambda _code: setattr(self, "mapping_dialog", None))
         dialog.open()
         return dialog
@@ -169,23 +183,28 @@ class ProtocolEdits(QObject):
                 fractions = self.ask_prior_fractions()
                 if fractions is None:
                     return False
+        from planner.core.reirradiation import ReirradiationError
         from planner.dicom.prior_dose_read import read_prior_course
         from plugins.imrt_photon.protocol_plan import place_prior
 
         def work(progress, is_cancelled):
             progress(0.1, f"Reading the earlier course's RT Dose {rtdose}")
+            try:   # for the plan file: which files, as they were read
+                record = EarlierCourseRecord.read_from(rtdose, rtplan, fractions)
+            except OSError as err:
+                raise ReirradiationError(f"cannot read {err.filename}: {err.strerror or err}") from err
             prior = read_prior_course(rtdose, rtplan, fractions)
             progress(0.6, "Placing it on the CT (frame of reference, the limited structure's samples)")
-            return prior, place_prior(chosen.volume, chosen.protocol, chosen.mapping, prior)
+            return prior, place_prior(chosen.volume, chosen.protocol, chosen.mapping, prior), record
 
         def loaded(outcome) -> None:
-            prior, placed = outcome
+            prior, placed, record = outcome
             if self.window.document.context.protocol is not chosen:   # the protocol changed meanwhile
                 self.window.report_problem("The earlier course was not loaded: the protocol changed while it was read; load it again")
                 return
             self.window.prior_panel.show_problem("")
             self.window.apply_context_edit(self.window.plan, replace(self.window.document.context, protocol=replace(chosen, reirradiation=placed),
-                                                       prior=prior),
+                                                       prior=prior, prior_record=record),
                                     f"Load earlier course {Path(rtdose).name}")
             self.window.show_status(f"Loaded the {prior.summary()}: press Optimise (its dose is background)")
 
@@ -203,7 +222,8 @@ class ProtocolEdits(QObject):
         context = self.window.document.context
         if context.prior is None or context.protocol is None:
             return
-        self.window.apply_context_edit(self.window.plan, PlanContext(replace(context.protocol, reirradiation=None), None),
+        self.window.apply_context_edit(self.window.plan, replace(context, protocol=replace(context.protocol, reirradiation=None),
+                                                                 prior=None, prior_record=None),
                                 "Remove the earlier course")
 
 
@@ -251,3 +271,44 @@ class ProtocolEdits(QObject):
             return (clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom), None,
                     err.user_message)
         return clinical_rows(report, chosen.protocol), report.warnings, headroom_text(headroom), reirradiation, ""
+
+
+def restore_context(volume, ct_types: dict[str, str] | None, ct_types_problem: str,
+                    record: PlanContextRecord | None) -> tuple[PlanContext, str]:
+    """A plan file's context made again on its CT, just read (``volume``: as opened, on the dose grid),
+    through the same steps as when it was applied (load_protocol and protocol_plan with the saved
+    mapping; read_prior_course and place_prior), without an undo step or any Qt (it runs off the GUI
+    thread). A part whose file is missing or changed since (SHA-256), or that fails, is left out:
+    (the context, the one line saying what was not restored and why; "" when all was)."""
+    from planner.core.protocols.matching import StructureMatchError
+    from planner.core.protocols.protocol import ProtocolError, load_protocol
+    from planner.core.reirradiation import ReirradiationError
+    from planner.dicom.prior_dose_read import read_prior_course
+    from plugins.imrt_photon.protocol_plan import place_prior, protocol_plan
+
+    if record is None or record.protocol is None:
+        return PlanContext(), ""
+    saved, course = record.protocol, record.earlier_course
+    why = changed_since_saved(saved.path, saved.sha256) or (
+        None if ct_types is not None else ct_types_problem or "this volume is not a CT")
+    if why is None:
+        try:
+            chosen = protocol_plan(volume, load_protocol(saved.load_name), ct_types, saved.mapping_dict())
+        except (ProtocolError, StructureMatchError, ReirradiationError) as err:
+            why = err.user_message
+    if why is not None:
+        without = "it" + (" and without its earlier course" if course is not None else "")
+        return PlanContext(), f"Protocol not restored: {why}; the plan is open without {without} {UNCHANGED_UNTIL_SAVED}"
+    context = PlanContext(chosen, None, saved)
+    if course is None:
+        return context, ""
+    why = next(filter(None, (changed_since_saved(path, sha) for path, sha in course.files())), None)
+    if why is None:
+        try:
+            prior = read_prior_course(course.rt_dose, course.rt_plan, course.fractions)
+            placed = place_prior(chosen.volume, chosen.protocol, chosen.mapping, prior)
+        except ReirradiationError as err:
+            why = err.user_message
+    if why is not None:
+        return context, f"Earlier course not restored: {why}; the plan is open without it {UNCHANGED_UNTIL_SAVED}"
+    return replace(context, protocol=replace(chosen, reirradiation=placed), prior=prior, prior_record=course), ""

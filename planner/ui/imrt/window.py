@@ -209,11 +209,12 @@ class ImrtWindow(PlannerWindow):
                                segment_dose.metrics, stale=False)
         self._refresh()
 
-    def set_volume(self, volume: PlanningVolume, plan=None) -> None:
-        """Plan on a new volume, starting from the technique's default plan for it."""
+    def set_volume(self, volume: PlanningVolume, plan=None, context: PlanContext | None = None) -> None:
+        """Plan on a new volume, starting from the technique's default plan for it (or ``plan`` with
+        its ``context``, e.g. a saved one's: not an edit, nothing to undo)."""
         self.base_volume = volume
         self._show_volume(volume)
-        self.document.reset(plan if plan is not None else self.planner.default_plan(volume))
+        self.document.reset(plan if plan is not None else self.planner.default_plan(volume), context)
         self._show_title()
         self._show_result_or_nothing()
 
@@ -232,12 +233,15 @@ class ImrtWindow(PlannerWindow):
         self.summary.show_volume(volume)
 
     def load_ct_series(self, folder: str, spacing_mm: float, plan=None, rtstruct: str | None = None,
-                       then=None) -> bool:
+                       then=None, context=None) -> bool:
         """Read a CT series and its structure set off the GUI thread, resample it to the dose grid's
-        voxels and plan on it (on `plan` when given, e.g. a saved one; `then()` runs after); a series
-        that cannot be used is refused with the reader's reason."""
+        voxels and plan on it (on `plan` when given, e.g. a saved one, with its plan file's `context`
+        (planner.core.plan_context_file.PlanContextRecord) made again: protocol_edits.restore_context);
+        `then(not_restored)` runs after, given the one line saying what of the context was not
+        restored and why ("" for nothing). A series that cannot be used is refused with the reader's reason."""
         from planner.imaging.ct_series import CtSeriesError, load_ct_volume, resample_volume
         from planner.imaging.structure_types import roi_interpreted_types
+        from planner.ui.imrt.protocol_edits import restore_context
 
         def work(progress, is_cancelled):
             progress(0.05, f"Reading the CT series in {folder}")
@@ -249,13 +253,16 @@ class ImrtWindow(PlannerWindow):
             except CtSeriesError as err:
                 types, why = None, err.user_message
             progress(0.7, f"Resampling to {spacing_mm:g} mm voxels")
-            return resample_volume(volume, spacing_mm), types, why
+            volume = resample_volume(volume, spacing_mm)
+            if context is not None:
+                progress(0.85, "Applying the plan's protocol and earlier course again")
+            return (volume, types, why, *restore_context(volume, types, why, context))
 
         def loaded(outcome) -> None:
-            volume, self.ct_types, self.ct_types_problem = outcome
-            self.set_volume(volume, plan)
+            volume, self.ct_types, self.ct_types_problem, restored, not_restored = outcome
+            self.set_volume(volume, plan, restored)
             if then is not None:
-                then()
+                then(not_restored)
             self.show_status(f"Opened {volume.description} on {spacing_mm:g} mm voxels")
 
         self.show_status(f"Reading the CT series in {folder} …")
@@ -278,7 +285,8 @@ class ImrtWindow(PlannerWindow):
         if volume is not None and volume is not self.volume:
             had_dose = self.result is not None
             self._show_volume(volume)
-            self._show_result_or_nothing()
+            if self.plan is not None:   # a window's first plan comes just after (document.reset) and shows itself
+                self._show_result_or_nothing()
             if had_dose:
                 self.show_status("The structures changed: the dose was let go; press Optimise")
 
@@ -319,7 +327,8 @@ class ImrtWindow(PlannerWindow):
         self.document.recovery = recovery
 
     def save_plan(self, path: str | None = None, ask: bool = False) -> bool:
-        """Write the plan file (objectives, prescription, beams, the volume's source)."""
+        """Write the plan file (objectives, prescription, beams, the volume's source, and the protocol
+        and earlier course it was planned with: PlanContext.file_record)."""
         if self.plan is None:
             return False
         if self.source is None:
@@ -331,18 +340,21 @@ class ImrtWindow(PlannerWindow):
         target = Path(target)
         if not target.name.endswith(PLAN_FILE_SUFFIX):
             target = target.with_name(target.name.removesuffix(".json") + PLAN_FILE_SUFFIX)
+        record = self.document.context.file_record()
         try:
-            save_inverse_plan(target, self.plan, self.source)
+            save_inverse_plan(target, self.plan, self.source, record)
         except InversePlanFileError as err:
             message = err.user_message          # it says "the plan was not saved: why"
             self.report_problem(message[:1].upper() + message[1:])
             return False
         self.document.mark_saved()
         self.set_saved_path(target)
-        # the plan file keeps the plan and the CT it is on, not yet the protocol or the earlier course
-        kept = "" if self.document.context.protocol is None else (
-            "; ⚠ the protocol (its derived structures and mapping) and any earlier course are not in the plan file: "
-            "reopened, the plan needs Plan ▸ Choose Protocol… again")
+        # the protocol and earlier course go with it when read from files (always, through the window)
+        context = self.document.context
+        kept = ("" if context.protocol is None else
+                "; ⚠ its protocol was not read from a file, so it is not in the plan file" if record is None else
+                f" with protocol {context.protocol.protocol.id}"
+                + ("" if record.earlier_course is None else " and the earlier course"))
         self.show_status(f"Saved the IMRT plan to {target}{kept}")
         return True
 
