@@ -17,11 +17,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from planner.core.inverse_plan import Objective
 from tests.cli.test_imrt_reirradiation import clinic_copy
-from tests.ui.gui_driver import make_window
-from tests.ui.test_imrt_protocol import CONVENTIONAL, choose, open_ct, optimise, title_of, write_spine_case
+from tests.ui.gui_driver import choose_in_combo, make_window
+from tests.ui.test_imrt_protocol import (CONVENTIONAL, choose, open_ct, optimise, renamed_cord_ct,  # noqa: F401 (a fixture)
+                                         title_of, write_spine_case)
 from tests.ui.test_imrt_protocol_prior import load
 
 UNCHANGED = "(the plan file is not changed until you save)"
@@ -196,4 +198,24 @@ def test_a_changed_protocol_file_is_said_with_what_the_plan_then_lacks(qtbot, sp
     assert again.plan.objectives == objectives_on_disk(path)   # kept as saved, shown, not optimised
     assert not again.optimise() and again.last_problem.startswith("The plan cannot be optimised: ")
     assert not again.is_modified
+    again.close()
+
+
+def test_the_mapping_given_in_the_dialog_comes_back_without_asking(qtbot, renamed_cord_ct, tmp_path):
+    main, window = open_ct(qtbot, renamed_cord_ct)
+    choose(qtbot, window, title_of(CONVENTIONAL))
+    qtbot.waitUntil(lambda: window.protocols.mapping_dialog is not None and window.protocols.mapping_dialog.isVisible())
+    dialog = window.protocols.mapping_dialog
+    choose_in_combo(dialog.combos["SpinalCord"], "Cord_T8 (ORGAN)")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert window.document.context.protocol.mapping["SpinalCord"] == "Cord_T8", window.last_problem
+    path = save(window, tmp_path / "mapped")
+    assert window.close()
+
+    other, again = reopened(qtbot, path)
+    assert again.last_problem is None and again.protocols.mapping_dialog is None   # nothing asked again
+    chosen = again.document.context.protocol
+    assert chosen.mapping["SpinalCord"] == "Cord_T8" and "SpinalCord_PRV05" in again.volume.masks
+    assert again.plan.objectives == objectives_on_disk(path)
+    assert "SpinalCord = Cord_T8" in again.goals.protocol_label.text()
     again.close()
