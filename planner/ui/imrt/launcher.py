@@ -6,7 +6,9 @@ recovery folder (planner.core.recovery); the launcher offers back, one by one, t
 Planner sessions that stopped without closing. A plan file another running Planner has open is said
 before it is opened here, as the main window says it (planner.ui.recovery_offer.may_open_here).
 A CT series opened anew asks, once it is read, for the clinical protocol to plan it on
-(planner.ui.imrt.protocol_edits).
+(planner.ui.imrt.protocol_edits); a saved or recovered plan comes back with the protocol and earlier
+course it was saved with, made again on its CT (protocol_edits.restore_context), or with one line
+saying which part was not and why.
 """
 
 from __future__ import annotations
