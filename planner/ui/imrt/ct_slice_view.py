@@ -18,13 +18,19 @@ structure outlines visible, and show what review asks — does 95 % hug the targ
 how far does 50 % spread — at a glance, where a colour must be matched against a bar. The colour
 wash (the same interpolated dose) is therefore off by default, a check box away for a look at the
 low-dose spread; its colours would also compete with the lines'.
+
+With an earlier course (a re-irradiation) the view offers a second dose to show, "Dose shown:
+this course (Gy) | cumulative EQD2": the layer (planner.ui.imrt.cumulative_view) gives its levels,
+legend, readout and values on the grid; the lines, wash and readout are drawn from it as from the
+physical dose, and nothing is drawn where its value is unknown (NaN: the earlier dose grid does not
+reach there), so a line never runs along the edge of what is known.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from planner.core.volume import PlanningVolume
 from planner.dose.dose_slice import axial_dose_gy, refined_axis_mm
@@ -44,6 +50,8 @@ WASH_OPACITY = 0.5
 ISODOSE_WIDTH = 1.5
 PRESCRIPTION_ISODOSE_WIDTH = 2.5
 ISODOSE_LEGEND_COLUMNS = 2   # 105 | 100, 95 | 80, 50 | 20: fits the band below the phantom at 1280 × 800
+DOSE_CHOICE_PHYSICAL = "this course (Gy)"
+NOTE_STYLE = "color: #ffb040;"
 
 
 def wash_colour_map() -> pg.ColorMap:
@@ -82,6 +90,23 @@ def structure_outline(volume: PlanningVolume, name: str, k: int) -> tuple[np.nda
     if shape is not None and hasattr(shape, "outlines_mm"):
         return polygon_segments(shape.outlines_mm(float(volume.grid.z_mm[k])))
     return outline_segments(volume.masks[name][:, :, k], volume.grid.x_mm, volume.grid.y_mm)
+
+
+def known_segments(plane: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, xs: np.ndarray, ys: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The isodose segments (end points in pairs) whose raster cell has a value at all four corners:
+    marching squares takes NaN for "above every level", which would draw a line along the edge of
+    the known values."""
+    if xs.size == 0 or not np.isnan(plane).any():
+        return xs, ys
+    mx, my = (xs[0::2] + xs[1::2]) / 2, (ys[0::2] + ys[1::2]) / 2
+    col = np.clip(np.searchsorted(x_mm, mx, side="right") - 1, 0, x_mm.size - 2)
+    row = np.clip(np.searchsorted(y_mm, my, side="right") - 1, 0, y_mm.size - 2)
+    unknown = np.isnan(plane)
+    bad = (unknown[row, col] | unknown[row, col + 1] | unknown[row + 1, col] | unknown[row + 1, col + 1]
+           | np.isnan(mx) | np.isnan(my))
+    keep = np.repeat(~bad, 2)
+    return xs[keep], ys[keep]
 
 
 def structures_at(volume: PlanningVolume, x_mm: float, y_mm: float, k: int, i: int, j: int) -> list[str]:
@@ -126,6 +151,8 @@ class CtSliceView(QWidget):
         self.slice_index = 0
         self.raster_x_mm = self.raster_y_mm = np.zeros(0)   # the interpolated plane's points
         self.plane_gy: np.ndarray | None = None              # the shown slice's dose on that raster
+        self.cumulative = None          # a second dose to offer (cumulative_view.CumulativeEqd2Layer), None for none
+        self.cumulative_stale = False   # whether the dose it sums is the previous optimisation's
 
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
@@ -155,7 +182,7 @@ class CtSliceView(QWidget):
         self.isodose_legend = IsodoseLegend("", ISODOSE_LEGEND_COLUMNS, offset=(10, -10), labelTextColor="w",
                                             brush=pg.mkBrush(0, 0, 0, 170))
         self.isodose_legend.setParentItem(item.getViewBox())
-        self._set_isodose_levels(self.prescribed_gy)
+        self._set_isodose_levels(prescription_isodoses(self.prescribed_gy), legend_title(self.prescribed_gy))
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimum(0)
@@ -167,6 +194,19 @@ class CtSliceView(QWidget):
         self.wash_check = QCheckBox("Colour wash")
         self.wash_check.setToolTip("The interpolated dose as colour, 0-120 % of the prescription "
                                    "(transparent below 10 %)")
+        self.dose_choice_label = QLabel("Dose shown:")
+        self.dose_choice = QComboBox()
+        self.dose_choice.addItem(DOSE_CHOICE_PHYSICAL)
+        self.dose_choice.setToolTip("This course's physical dose, or both courses' EQD2 at the limited organ's α/β")
+        self.cumulative_note = QLabel()
+        self.cumulative_note.setWordWrap(True)
+        self.cumulative_note.setStyleSheet(NOTE_STYLE)
+        for widget in (self.dose_choice_label, self.dose_choice, self.cumulative_note):
+            widget.setVisible(False)
+        choice_row = QHBoxLayout()
+        choice_row.addWidget(self.dose_choice_label)
+        choice_row.addWidget(self.dose_choice)
+        choice_row.addStretch(1)
         slider_row = QHBoxLayout()
         slider_row.addWidget(QLabel("Slice"))
         slider_row.addWidget(self.slider, 1)
@@ -175,12 +215,15 @@ class CtSliceView(QWidget):
         slider_row.addWidget(self.wash_check)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(choice_row)
+        layout.addWidget(self.cumulative_note)
         layout.addWidget(self.plot, 1)
         layout.addLayout(slider_row)
 
         self.slider.valueChanged.connect(self.set_slice)
         self.lines_check.toggled.connect(lambda _on: self._draw_dose())
         self.wash_check.toggled.connect(lambda _on: self._draw_dose())
+        self.dose_choice.currentIndexChanged.connect(lambda _index: self._show_mode())
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- content ----------------------------------------------------------------------------
@@ -219,9 +262,57 @@ class CtSliceView(QWidget):
         self.dose_gy = dose_gy
         if prescribed_gy != self.prescribed_gy:
             self.prescribed_gy = prescribed_gy
-            self.colour_bar.setLevels((0.0, WASH_TOP_OF_PRESCRIPTION * prescribed_gy))
-            self._set_isodose_levels(prescribed_gy)
+            self._show_mode()
+        else:
+            self._draw_dose()
+
+    # --- this course's dose or the cumulative EQD2 -------------------------------------------------
+    def set_cumulative(self, layer, stale: bool = False) -> None:
+        """Offer a second dose to show (cumulative_view.CumulativeEqd2Layer: the cumulative EQD2 of
+        an earlier course), or None: only this course's dose, as without an earlier course."""
+        self.cumulative, self.cumulative_stale = layer, stale
+        self.dose_choice.blockSignals(True)
+        while self.dose_choice.count() > 1:
+            self.dose_choice.removeItem(1)
+        if layer is not None:
+            self.dose_choice.addItem(layer.choice_text)
+        self.dose_choice.blockSignals(False)
+        for widget in (self.dose_choice_label, self.dose_choice):
+            widget.setVisible(layer is not None)
+        self._show_mode()
+
+    def mark_cumulative_stale(self, stale: bool) -> None:
+        """Whether the dose the cumulative EQD2 sums is the previous optimisation's (said on the view)."""
+        if stale != self.cumulative_stale:
+            self.cumulative_stale = stale
+            if self.cumulative is not None:
+                self._show_mode()
+
+    @property
+    def shows_cumulative(self) -> bool:
+        return self.cumulative is not None and self.dose_choice.currentIndex() == 1
+
+    def _show_mode(self) -> None:
+        """Levels, legend, colour bar and note of the dose chosen, then the dose itself."""
+        layer = self.cumulative if self.shows_cumulative else None
+        if layer is None:
+            self._set_isodose_levels(prescription_isodoses(self.prescribed_gy), legend_title(self.prescribed_gy))
+            self.colour_bar.setLevels((0.0, WASH_TOP_OF_PRESCRIPTION * self.prescribed_gy))
+            self.colour_bar.axis.setLabel("Dose [Gy]")
+        else:
+            self._set_isodose_levels(layer.levels, layer.legend_title, [level.is_limit for level in layer.levels])
+            self.colour_bar.setLevels((0.0, layer.wash_top_gy))
+            self.colour_bar.axis.setLabel(layer.wash_label)
+        stale = "⚠ Of the previous optimisation's dose, not of the current plan. " if self.cumulative_stale else ""
+        self.cumulative_note.setText("" if layer is None else stale + layer.note)
+        self.cumulative_note.setVisible(layer is not None)
         self._draw_dose()
+
+    def _shown_grid_gy(self) -> np.ndarray | None:
+        """The dose chosen on the volume's grid [x, y, z]: this course's, or the cumulative EQD2 of it."""
+        if self.dose_gy is None or self.volume is None:
+            return None
+        return self.cumulative.on_grid(self.volume.grid, self.dose_gy) if self.shows_cumulative else self.dose_gy
 
     def set_slice(self, index: int) -> None:
         if self.volume is None:
@@ -250,17 +341,20 @@ class CtSliceView(QWidget):
     def slice_z_mm(self) -> float:
         return float(self.volume.grid.z_mm[self.slice_index])
 
-    def _set_isodose_levels(self, prescribed_gy: float) -> None:
+    def _set_isodose_levels(self, levels, title: str, emphasised=None) -> None:
+        """Levels with ``dose_gy``, ``colour`` and ``label``; ``emphasised``: which is drawn thicker (the
+        limit's), by default the prescription's (planner.dose.prescription_isodoses)."""
         item = self.plot.getPlotItem()
         for line in self.isodose_lines:
             item.removeItem(line)
         self.isodose_legend.clear()
-        self.isodose_levels = prescription_isodoses(prescribed_gy)
+        self.isodose_levels = tuple(levels)
         self.isodose_lines = []
-        self.isodose_legend.title.setText(legend_title(prescribed_gy))
+        self.isodose_legend.title.setText(title)
         self.isodose_legend.updateSize()
-        for level in self.isodose_levels:
-            width = PRESCRIPTION_ISODOSE_WIDTH if level.is_prescription else ISODOSE_WIDTH
+        emphasised = emphasised or [level.is_prescription for level in self.isodose_levels]
+        for level, thick in zip(self.isodose_levels, emphasised):
+            width = PRESCRIPTION_ISODOSE_WIDTH if thick else ISODOSE_WIDTH
             line = pg.PlotCurveItem(pen=pg.mkPen(level.colour, width=width), connect="pairs", antialias=True)
             line.setZValue(3)
             item.addItem(line)
@@ -273,25 +367,27 @@ class CtSliceView(QWidget):
 
     def _draw_dose(self) -> None:
         """The shown slice's dose, interpolated onto the fine raster, as lines and (if asked) wash."""
-        has_dose = self.volume is not None and self.dose_gy is not None
+        shown = self._shown_grid_gy()
+        has_dose = shown is not None
+        self.dose_choice.setEnabled(has_dose)
         self.plane_gy = None
         if has_dose:
             grid = self.volume.grid
-            self.plane_gy = axial_dose_gy(self.dose_gy, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
+            self.plane_gy = axial_dose_gy(shown, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
                                           self.raster_x_mm, self.raster_y_mm)
         show_lines = has_dose and self.lines_check.isChecked()
         if show_lines:
             doses = [level.dose_gy for level in self.isodose_levels]
             for line, (xs, ys) in zip(self.isodose_lines, isodose_segments_for_levels(
                     self.plane_gy, self.raster_x_mm, self.raster_y_mm, doses)):
+                xs, ys = known_segments(self.plane_gy, self.raster_x_mm, self.raster_y_mm, xs, ys)
                 line.setData(xs, ys, skipFiniteCheck=True)
         for line in self.isodose_lines:
             line.setVisible(show_lines)
         self.isodose_legend.setVisible(show_lines)
         show_wash = has_dose and self.wash_check.isChecked()
         if show_wash:
-            self.wash.setImage(self.plane_gy, levels=(0.0, WASH_TOP_OF_PRESCRIPTION * self.prescribed_gy),
-                               autoLevels=False)
+            self.wash.setImage(self.plane_gy, levels=self.colour_bar.levels(), autoLevels=False)
             self.wash.setRect(self._rect())
         elif not has_dose:
             self.wash.clear()
@@ -314,9 +410,12 @@ class CtSliceView(QWidget):
         text = (f"x {x_mm:.1f} mm, y {y_mm:.1f} mm, z {grid.z_mm[k]:.1f} mm · "
                 f"density {float(self.volume.density[i, j, k]):.3f} (relative electron density)")
         if self.dose_gy is not None:
-            dose = axial_dose_gy(self.dose_gy, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
-                                 np.array([x_mm]), np.array([y_mm]))[0, 0]
-            text += f" · dose {float(dose):.2f} Gy"
+            def at(values):
+                return float(axial_dose_gy(values, grid.x_mm, grid.y_mm, grid.z_mm, self.slice_z_mm,
+                                           np.array([x_mm]), np.array([y_mm]))[0, 0])
+            text += f" · dose {at(self.dose_gy):.2f} Gy"
+            if self.shows_cumulative:
+                text += " (this course) · " + self.cumulative.readout(at(self._shown_grid_gy()))
         inside = structures_at(self.volume, x_mm, y_mm, k, i, j)
         if inside:
             text += " · in " + ", ".join(inside)

@@ -6,6 +6,13 @@ keeps two thirds of its time for the user; the newest dose wins, and the final r
 drawn at once. The curves come from the technique's
 ``structure_dvhs`` (planner.dose.structure_dvh: the structures sampled below the dose voxel, the
 dose interpolated), the one DVH the goals, the report and the command line read too.
+
+Beside them, with an earlier course, the limited organ's cumulative EQD2 (planner.ui.imrt.cumulative_view),
+dashed in the organ's colour, on the same Gy axis, labelled so that a solid curve reads as physical
+dose and a dashed one as EQD2. One axis, not two: the dashed curve's top then reads directly as the
+number the re-irradiation limits table shows, against a vertical line at the limit, with no second
+scale to look up. It is drawn through the DVH's own samples (sample_dvh_curve), not binned, so a
+D0.03cc read off it is the limits table's.
 """
 
 from __future__ import annotations
@@ -22,9 +29,24 @@ import pyqtgraph as pg
 MIN_REDRAW_INTERVAL_S = 0.25
 REDRAW_COST_FACTOR = 3.0   # live redraws at most every 3 × the last one's duration
 BIN_WIDTH_GY = 0.25
+DOSE_AXIS_LABEL = "Dose [Gy]"
+EQD2_AXIS_LABEL = "Dose [Gy] solid, EQD2 [Gy] dashed"
 
 
-def dvh_axes(dose_label: str = "Dose [Gy]"):
+def sample_dvh_curve(dvh) -> tuple[np.ndarray, np.ndarray]:
+    """A StructureDvh's cumulative curve through its samples (dose ascending, volume %): each sample's
+    dose at the middle of the volume it stands for, as StructureDvh.dose_at_volume_cc_gy reads it, so
+    a D_v interpolated on the curve is the DVH's own; flat at 100 % down to 0 Gy and 0 % at the top."""
+    d = dvh.dose_desc_gy
+    if d.size == 0:
+        return np.zeros(0), np.zeros(0)
+    volume = (np.arange(d.size) + 0.5) / d.size * 100.0
+    dose = np.concatenate(([d[0]], d, [d[-1], 0.0]))
+    volume = np.concatenate(([0.0], volume, [100.0, 100.0]))
+    return dose[::-1], volume[::-1]
+
+
+def dvh_axes(dose_label: str = DOSE_AXIS_LABEL):
     """An empty cumulative-DVH plot (dose across, volume % up to 100) and its legend."""
     plot = pg.PlotWidget()
     item = plot.getPlotItem()
@@ -54,6 +76,13 @@ class DvhPlot(QWidget):
                                                  labelOpts={"position": 0.5, "color": "w", "anchors": [(1.05, 0.5), (1.05, 0.5)]})
         self.prescription_line.setVisible(False)
         item.addItem(self.prescription_line)
+        self.colours: dict[str, str] = {}
+        self.eqd2_curves: dict[str, pg.PlotDataItem] = {}   # legend name -> broken-line curve
+        self.eqd2_limit_line = pg.InfiniteLine(angle=90, movable=False, label="",
+                                               labelOpts={"position": 0.1, "color": "w",
+                                                          "anchors": [(1.05, 0.5), (1.05, 0.5)]})
+        self.eqd2_limit_line.setVisible(False)
+        item.addItem(self.eqd2_limit_line)
         self._source = None   # dose rows (Gy) -> {structure: StructureDvh}
         self._pending: tuple[np.ndarray, str] | None = None
         self._last_draw = 0.0
@@ -70,6 +99,7 @@ class DvhPlot(QWidget):
         self.legend.clear()
         self.curves = {name: item.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
                        for name, colour in colours.items()}
+        self.colours = dict(colours)
         self.clear("No dose yet: press Optimise.")
 
     def set_source(self, structure_dvhs) -> None:
@@ -78,13 +108,16 @@ class DvhPlot(QWidget):
 
     def clear(self, caption: str) -> None:
         self.cancel_live()
+        self.show_eqd2(())
         for curve in self.curves.values():
             curve.setData([], [])
         self.prescription_line.setVisible(False)
         self.caption.setText(caption)
 
     def show_live(self, dose_rows_gy: np.ndarray, caption: str) -> None:
-        """An intermediate dose: drawn now if the last draw is 0.25 s old, else when it is."""
+        """An intermediate dose: drawn now if the last draw is 0.25 s old, else when it is. The EQD2
+        curves belong to the final dose and go until it is back."""
+        self.show_eqd2(())
         self._pending = (dose_rows_gy, caption)
         if self._timer.isActive():
             return
@@ -127,6 +160,39 @@ class DvhPlot(QWidget):
             curve.setData(cumulative.dose_gy, cumulative.volume_percent)
         self.caption.setText(caption)
         self._last_draw_s = time.monotonic() - self._last_draw
+
+    def show_eqd2(self, curves, limit=None) -> None:
+        """Broken-line curves beside the physical ones: (legend name, structure, StructureDvh, Qt pen
+        style) each, in the structure's colour; ``limit``: (Gy, label) of a vertical line, or None."""
+        if not curves and not self.eqd2_curves:   # nothing shown, nothing to show (every live redraw)
+            self.eqd2_limit_line.setVisible(False)
+            return
+        item = self.plot.getPlotItem()
+        for curve in self.eqd2_curves.values():
+            item.removeItem(curve)
+        self.eqd2_curves = {}
+        for name, structure, dvh, style in curves:
+            dose, volume = sample_dvh_curve(dvh)
+            pen = pg.mkPen(self.colours.get(structure, "#ffffff"), width=2, style=style)
+            self.eqd2_curves[name] = item.plot(dose, volume, pen=pen)
+        self.eqd2_limit_line.setVisible(limit is not None and bool(self.eqd2_curves))
+        if limit is not None:
+            self.eqd2_limit_line.setValue(limit[0])
+            self.eqd2_limit_line.label.setFormat(limit[1])
+            self.eqd2_limit_line.setPen(pg.mkPen(self.colours.get(curves[0][1], "#ffffff") if curves else "#ffffff",
+                                                 width=1, style=Qt.PenStyle.DashLine))
+        item.setLabel("bottom", EQD2_AXIS_LABEL if self.eqd2_curves else DOSE_AXIS_LABEL)
+        self._order_legend()
+
+    def _order_legend(self) -> None:
+        """The broken-line curves first in the legend: with many structures its last rows may be
+        cut off by a small dock, and these name what is not physical dose."""
+        self.legend.clear()
+        for name, curve in (*self.eqd2_curves.items(), *self.curves.items()):
+            self.legend.addItem(curve, name)
+
+    def eqd2_curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.eqd2_curves[name].getData()
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         x, y = self.curves[name].getData()

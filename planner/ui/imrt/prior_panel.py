@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHeaderView, QTableWidgetItem, QVBoxLayout, QWidget
 
 from planner.core.protocols.goals import SHOWN_DECIMALS
@@ -49,6 +50,10 @@ def prior_lines(prior, placed) -> list[str]:
 
 
 class PriorCoursePanel(QWidget):
+    # the ReirradiationReport just shown (None: none) and whether its dose is the previous
+    # optimisation's: the cumulative EQD2 elsewhere in the window follows it (cumulative_view)
+    limits_shown = Signal(object, bool)
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("ImrtPriorCourse")
@@ -116,6 +121,7 @@ class PriorCoursePanel(QWidget):
             for column, item in enumerate(cells):
                 self.limits.setItem(row, column, item)
         self.limits.resizeRowsToContents()
+        self.limits_shown.emit(report, stale)
 
     def _show_curves(self, report) -> None:
         """The limited structure's cumulative DVH of both courses' EQD2 and of this course's own."""
