@@ -117,10 +117,12 @@ def run_imrt(args) -> int:
     try:
         influence = planner.compute_dose_influence(volume, plan)
         t_influence = time.perf_counter() - t0
+        normalisation = None if chosen is None else chosen.normalisation
         result = planner.optimise_plan(volume, influence, plan,
-                                       background=None if chosen is None else chosen.reirradiation)
+                                       background=None if chosen is None else chosen.reirradiation,
+                                       normalisation=normalisation)
         # leaf sequencing is quick beside the optimisation: MU and segments are always reported
-        deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT")
+        deliverable = planner.deliverable_plan(volume, influence, result, label="IMRT", normalisation=normalisation)
     except InversePlanError as err:
         raise InputError(str(err)) from None
     rx = plan.prescription
@@ -137,7 +139,7 @@ def run_imrt(args) -> int:
     hot_spot = _hot_spot(planner, volume, influence, result.dose_rows_gy, rx)
     export = (_export(planner, args, volume, influence, result, deliverable, chosen, delivered, delivered_reirradiation)
               if args.out else None)
-    normalisation = rx.normalisation_text()
+    normalisation = result.normalisation_text
     if args.json:
         print_json({
             "volume": volume.description, "dose_grid_mm": float(args.grid_mm),

@@ -340,13 +340,14 @@ class SampledStructures:
     grid: VoxelGrid
     samples: dict[str, StructureSamples]
 
-    def dvhs(self, dose_gy: np.ndarray) -> dict[str, StructureDvh]:
-        """Each structure's DVH of the dose [x, y, z] on the grid."""
+    def dvhs(self, dose_gy: np.ndarray, names=None) -> dict[str, StructureDvh]:
+        """Each structure's DVH of the dose [x, y, z] on the grid (only those ``names`` when given)."""
         if dose_gy.shape != self.grid.shape:
             raise ValueError(f"the dose grid {dose_gy.shape} is not the structures' grid {self.grid.shape}")
         out = {}
         for name, s in self.samples.items():
-            out[name] = StructureDvh(name, dose_at_samples_gy(s, self.grid, dose_gy), s.cell_cc)
+            if names is None or name in names:
+                out[name] = StructureDvh(name, dose_at_samples_gy(s, self.grid, dose_gy), s.cell_cc)
         return out
 
     def points(self, dose_gy: np.ndarray, volume_doses_gy=()) -> dict[str, DvhPoints]:

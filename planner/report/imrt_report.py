@@ -308,7 +308,7 @@ def imrt_report_for(inverse_planner, volume, influence, result, deliverable, *, 
         patient_name=patient_name, patient_id=patient_id, plan_label=mlc.label,
         volume_description=volume.description or "planning volume",
         prescription_text=rx.describe(), prescribed_total_gy=rx.total_dose_gy, fractions=rx.fractions,
-        normalisation_text=f"{rx.normalisation_text()}, as TG-119 normalises, again after leaf sequencing",
+        normalisation_text=f"{deliverable.normalisation_text or rx.normalisation_text()}, again after leaf sequencing",
         beams_text=beams_text,
         sequencing_text=(f"step-and-shoot, {deliverable.levels} intensity levels per beam (Xia & Verhey 1998); "
                          f"{sum(mlc.segment_counts)} segments" + _modulation_text(plan, deliverable)),

@@ -86,6 +86,7 @@ class ImrtResult:
     seconds: float
     normalisation_factor: float  # applied to the optimiser's fluence: reported target D95 = prescription
     message: str
+    normalisation_text: str      # how the dose was scaled, in the words every view shows
 
 
 def tg119_phantom(spacing_mm: float = 5.0) -> PlanningVolume:
@@ -187,13 +188,17 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
                   progress: ProgressCallback | None = None,
                   is_cancelled: CancelCheck | None = None,
                   on_iteration: IterationCallback | None = None,
-                  initial_weights: np.ndarray | None = None, background=None) -> ImrtResult:
+                  initial_weights: np.ndarray | None = None, background=None,
+                  normalisation=None) -> ImrtResult:
     """Optimise the fluence against the plan's objectives at the structures' samples, then normalise
     the reported target D95 to the prescribed dose.
 
     ``background``: a dose already given (an earlier course: protocol_plan.Reirradiation) whose
     ``optimiser_terms(optimiser_samples(volume))`` are added to the plan's objectives: terms derived
     from it for this volume, not part of the InversePlan.
+    ``normalisation``: a protocol's own scaling after the coverage one (protocol_plan.LimitsNormalisation:
+    ``rescale(dvhs)`` → the factor and its words), applied again after leaf sequencing
+    (deliverable_plan); None: the coverage normalisation alone.
     Cancelling raises CalculationCancelled: the caller keeps whatever result it had before.
     """
     check_plan(volume, plan)
@@ -220,11 +225,23 @@ def optimise_plan(volume: PlanningVolume, influence: DoseInfluence, plan: Invers
     covered = reported_dose_at_volume_gy(volume, influence, raw.dose_gy, rx.target, rx.coverage_volume_fraction)
     if not covered > 0:
         raise InversePlanError(f"the optimiser left no dose in {rx.target}: check the objectives")
-    factor = rx.total_dose_gy / covered
+    factor, text = renormalised(volume, influence, raw.dose_gy, rx.total_dose_gy / covered, rx, normalisation)
     plan_result = scaled(raw, factor, readouts)
     return ImrtResult(plan, plan_result.weights, plan_result.dose_gy,
                       metrics_of(plan_result.dose_gy, volume, influence, rx.total_dose_gy), raw.iterations,
-                      raw.objective_history, raw.seconds, factor, raw.message)
+                      raw.objective_history, raw.seconds, factor, raw.message, text)
+
+
+def renormalised(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray, coverage_factor: float,
+                 rx: InversePrescription, normalisation=None) -> tuple[float, str]:
+    """The factor that scales ``dose_rows_gy`` (the optimiser's or the sequenced fluence's dose) as
+    the plan is normalised, and its words: the prescription's coverage factor, times the protocol's
+    own ``normalisation`` when there is one (read on the coverage-normalised dose's reported DVH)."""
+    if normalisation is None:
+        return coverage_factor, rx.normalisation_text()
+    k, words = normalisation.rescale(structure_dvhs(volume, influence, dose_rows_gy * coverage_factor,
+                                                    normalisation.structures))
+    return coverage_factor * k, words
 
 
 def dose_grid_gy(volume: PlanningVolume, influence: DoseInfluence, dose_rows_gy: np.ndarray) -> np.ndarray:
@@ -260,9 +277,10 @@ def sampled(volume: PlanningVolume) -> SampledStructures:
 
 
 def structure_dvhs(volume: PlanningVolume, influence: DoseInfluence,
-                   dose_rows_gy: np.ndarray) -> dict[str, StructureDvh]:
-    """Each structure's DVH of a dose given per dij row (the one DVH the window, report and CLI show)."""
-    return sampled(volume).dvhs(dose_grid_gy(volume, influence, dose_rows_gy))
+                   dose_rows_gy: np.ndarray, names=None) -> dict[str, StructureDvh]:
+    """Each structure's DVH of a dose given per dij row (the one DVH the window, report and CLI show;
+    only those ``names`` when given)."""
+    return sampled(volume).dvhs(dose_grid_gy(volume, influence, dose_rows_gy), names)
 
 
 def metrics_of(dose_rows_gy: np.ndarray, volume: PlanningVolume, influence: DoseInfluence,
@@ -296,6 +314,7 @@ class DeliverablePlan:
     dropped_segments: int = 0      # below the minimum segment MU or area, not delivered
     min_segment_mu: float = 0.0
     min_segment_area_cm2: float = 0.0
+    normalisation_text: str = ""  # how the dose was scaled (ImrtResult.normalisation_text, after sequencing)
 
     @property
     def modulation_factor(self) -> float:
@@ -306,20 +325,26 @@ class DeliverablePlan:
 def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: ImrtResult,
                      label: str = "IMRT", levels: int = DEFAULT_LEVELS,
                      min_segment_mu: float = DEFAULT_MIN_SEGMENT_MU,
-                     min_segment_area_cm2: float = DEFAULT_MIN_SEGMENT_AREA_CM2) -> DeliverablePlan:
+                     min_segment_area_cm2: float = DEFAULT_MIN_SEGMENT_AREA_CM2, normalisation=None) -> DeliverablePlan:
     """Step-and-shoot segments (Xia & Verhey 1998) with MU per fraction from the DEMO calibration;
-    segments below `min_segment_mu` (per fraction) or `min_segment_area_cm2` are not delivered."""
+    segments below `min_segment_mu` (per fraction) or `min_segment_area_cm2` are not delivered.
+    ``normalisation``: the protocol's own scaling the optimised plan had (optimise_plan), again."""
     plan = result.plan
     rx = plan.prescription
     rows = structure_rows(volume, influence)
     calibration = reference_calibration()
 
-    def normalisation_factor(weights: np.ndarray) -> float:
-        dose = np.asarray(influence.dij @ weights.astype(influence.dij.dtype), dtype=float)
-        covered = reported_dose_at_volume_gy(volume, influence, dose, rx.target, rx.coverage_volume_fraction)
+    def dose_of(weights: np.ndarray) -> np.ndarray:
+        return np.asarray(influence.dij @ weights.astype(influence.dij.dtype), dtype=float)
+
+    def coverage_factor(weights: np.ndarray) -> float:
+        covered = reported_dose_at_volume_gy(volume, influence, dose_of(weights), rx.target, rx.coverage_volume_fraction)
         if not covered > 0:
             raise InversePlanError(f"after leaf sequencing {rx.target} has no dose: optimise again")
         return rx.total_dose_gy / covered
+
+    def normalisation_factor(weights: np.ndarray) -> float:
+        return renormalised(volume, influence, dose_of(weights), coverage_factor(weights), rx, normalisation)[0]
 
     sequenced = sequence_deliverable(influence, result.weights, normalisation_factor, levels=levels,
                                      min_segment_weight=calibration.weight_for_mu(min_segment_mu, rx.fractions),
@@ -328,9 +353,11 @@ def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: I
     mlc_plan = build_mlc_plan(sequenced, influence, volume, rows[rx.target], calibration,
                               rx.fractions, rx.total_dose_gy, label=label, target_roi_name=rx.target)
     dose = np.asarray(dose, dtype=float)
+    # the open fields give the prescription's coverage: the same reference with or without a protocol's scaling
     return DeliverablePlan(mlc_plan, sequenced.weights, dose, metrics_of(dose, volume, influence, rx.total_dose_gy),
-                           levels, open_field_mu_per_fraction(influence, normalisation_factor, calibration, rx.fractions),
-                           sequenced.dropped_segments, min_segment_mu, min_segment_area_cm2)
+                           levels, open_field_mu_per_fraction(influence, coverage_factor, calibration, rx.fractions),
+                           sequenced.dropped_segments, min_segment_mu, min_segment_area_cm2,
+                           renormalised(volume, influence, dose, 1.0, rx, normalisation)[1])
 
 
 class ImrtPlanner:

@@ -148,3 +148,35 @@ def test_the_goal_to_objective_rule():
         Objective("SpinalCord", "mean_dose", 4.0, weight=30.0),
         Objective("PTV", "min_dose", 16.0, weight=1000.0),
     )
+
+
+def test_the_normalisation_is_read_and_checked():
+    """spine SBRT is scaled to its cord limits (the coverage is what they leave); the others to
+    coverage. "limits" needs a priority-1 dose limit to scale against and a V<Rx>Gy coverage goal."""
+    assert load_protocol("spine-sbrt-16gy-1fx").normalisation.to == "limits"
+    assert load_protocol("spine-imrt-50gy-25fx").normalisation.to == "coverage"
+    assert load_protocol("tg119-c-shape").normalisation.to == "coverage"
+    base = raw("spine-sbrt-16gy-1fx")
+
+    def refused(change) -> str:
+        data = copy.deepcopy(base)
+        change(data)
+        with pytest.raises(ProtocolError) as err:
+            parse_protocol(data)
+        return str(err.value)
+
+    assert "prescription.normalisation.to must be one of coverage, limits, got 'cord'" in refused(
+        lambda d: d["prescription"]["normalisation"].update(to="cord"))
+    assert "prescription.normalisation.extra is not a field" in refused(
+        lambda d: d["prescription"]["normalisation"].update(extra="x"))
+    assert "needs a coverage goal V16Gy >= p % on PTV" in refused(
+        lambda d: d.update(goals=[g for g in d["goals"] if g["structure"] != "PTV"]))
+
+    def volume_limit(d):
+        d["goals"][0].update(metric="V14Gy", unit="cc")
+    assert "cannot scale against goal cord-d0.03cc (V14Gy in cc)" in refused(volume_limit)
+
+    def no_limit(d):
+        d.pop("reirradiation")
+        d.update(goals=[g for g in d["goals"] if g["structure"] == "PTV"])
+    assert "needs a priority-1 organ limit" in refused(no_limit)

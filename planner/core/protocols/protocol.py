@@ -11,6 +11,11 @@ An optional ``reirradiation`` object states a re-irradiation's limits on one ser
 the organ's α/β: cumulative, this course's own, this course's share, the least interval; judged by
 planner.core.reirradiation); without it a plan with an earlier course's dose is refused.
 
+``prescription.normalisation`` says how an optimised plan is scaled: ``"coverage"`` (the default:
+the target's coverage goal at the prescribed dose is exactly met) or ``"limits"`` (the dose scaled to
+just below its first priority-1 organ limit, so the target is covered as far as the limits allow:
+spine radiosurgery, where the cord's limit is absolute and the coverage is what it leaves).
+
 Shipped protocols are ``resources/protocols/<id>.json``; a clinic's own file loads the same way
 from its path (``load_protocol``).
 """
@@ -33,6 +38,7 @@ FORMAT_VERSION = 1
 # Bare integers that rank or count and measure nothing: they need no source.
 UNSOURCED_KEYS = frozenset({"format_version", "priority"})
 ROLES = ("target", "organ", "external")
+NORMALISATIONS = ("coverage", "limits")
 # A goal's priority: 1 must be met, 2 should be, 3 is a wish (planner.core.protocols.objectives
 # weighs each).
 PRIORITIES = (1, 2, 3)
@@ -40,7 +46,8 @@ PRIORITIES = (1, 2, 3)
 KEYS = {
     "": {"format", "format_version", "id", "version", "title", "verification", "prescription", "structures",
          "derived_structures", "alpha_beta_gy", "goals", "objectives", "reirradiation"},
-    "prescription": {"target", "dose_gy", "fractions"},
+    "prescription": {"target", "dose_gy", "fractions", "normalisation"},
+    "normalisation": {"to", "source"},
     "structures": {"name", "role", "aliases"},
     "derived_structures": {"name", "base", "margin_mm", "subtract"},
     "goals": {"id", "structure", "metric", "comparison", "unit", "priority", "limit", "objective"},
@@ -131,6 +138,14 @@ class ReirradiationLimits:
 
 
 @dataclass(frozen=True)
+class Normalisation:
+    """How the optimised dose is scaled (see the module text) and why the protocol asks for it."""
+
+    to: str = "coverage"
+    source: str = "Planner's default: the coverage goal at the prescribed dose is exactly met"
+
+
+@dataclass(frozen=True)
 class Protocol:
     id: str
     version: str
@@ -145,6 +160,7 @@ class Protocol:
     extra_objectives: tuple[GoalObjective, ...] = ()
     verification: str = ""
     reirradiation: ReirradiationLimits | None = None   # None: the protocol sets no re-irradiation limits
+    normalisation: Normalisation = Normalisation()
 
     @property
     def dose_per_fraction_gy(self) -> float:
@@ -225,9 +241,13 @@ def parse_protocol(data: dict, where: str = "protocol") -> Protocol:
     extra = tuple(read.objective(o, f"objectives[{i}]", known, required_structure=True)
                   for i, o in enumerate(data.get("objectives", [])))
     reirradiation = read.reirradiation(data["reirradiation"], known, alpha_beta) if "reirradiation" in data else None
+    dose = read.sourced(prescription, "prescription.dose_gy")
+    normalisation = (read.normalisation(prescription["normalisation"], target, dose.value, goals, reirradiation)
+                     if "normalisation" in prescription else Normalisation())
     return Protocol(read.text(data, "id"), read.text(data, "version"), read.text(data, "title"), target,
-                    read.sourced(prescription, "prescription.dose_gy"), fractions, structures, derived, goals,
-                    MappingProxyType(alpha_beta), extra, str(data.get("verification", "")), reirradiation)
+                    dose, fractions, structures, derived, goals,
+                    MappingProxyType(alpha_beta), extra, str(data.get("verification", "")), reirradiation,
+                    normalisation)
 
 
 def _refuse_unknown_keys(data: dict, where: str) -> None:
@@ -242,6 +262,8 @@ def _refuse_unknown_keys(data: dict, where: str) -> None:
 
     check(data, "", "")
     check(data.get("prescription", {}), "prescription", "prescription")
+    if isinstance(data.get("prescription"), dict) and "normalisation" in data["prescription"]:
+        check(data["prescription"]["normalisation"], "normalisation", "prescription.normalisation")
     for kind in ("structures", "derived_structures", "goals"):
         for i, item in enumerate(data.get(kind, [])):
             check(item, kind, f"{kind}[{i}]")
@@ -369,6 +391,26 @@ class _Reader:
         return ReirradiationLimits(structure, metric, self.sourced(r, f"{path}.cumulative_eqd2_gy"),
                                    self.sourced(r, f"{path}.course_eqd2_gy"), share,
                                    self.sourced(r, f"{path}.min_interval_months"), note)
+
+
+    def normalisation(self, n: dict, target: str, prescribed_gy: float, goals, reirradiation) -> Normalisation:
+        """To the limits needs what it scales against (a priority-1 organ dose limit or re-irradiation
+        limits) and a coverage goal V<prescribed dose>Gy ≥ p % on the target, the figure it reports."""
+        path = "prescription.normalisation"
+        to = self.choice(n, f"{path}.to", NORMALISATIONS)
+        source = self.text(n, f"{path}.source")
+        if to == "limits":
+            if not any(g.priority == 1 and g.comparison == "<=" for g in goals) and reirradiation is None:
+                self.fail(f"{path}.to limits needs a priority-1 organ limit (\"<=\") to scale against")
+            by_volume = next((g for g in goals if g.priority == 1 and g.comparison == "<=" and g.unit != "Gy"), None)
+            if by_volume is not None:
+                self.fail(f"{path}.to limits cannot scale against goal {by_volume.id} ({by_volume.metric} in "
+                          f"{by_volume.unit}): a volume limit does not scale with the dose")
+            if not any(g.structure == target and g.comparison == ">=" and g.unit == "%"
+                       and parse_metric(g.metric) == ("volume_at_dose", prescribed_gy) for g in goals):
+                self.fail(f"{path}.to limits needs a coverage goal V{prescribed_gy:g}Gy >= p % on {target}: "
+                          f"the coverage the limits leave is what it reports")
+        return Normalisation(to, source.strip())
 
 
 def parse_metric(metric: str) -> tuple[str, float | None]:

@@ -60,9 +60,10 @@ class Optimisation(QObject):
     def needs_influence(self, plan) -> bool:
         return self.influence is None or not self.planner.influence_matches(self.influence, plan)
 
-    def start(self, plan, background=None) -> bool:
+    def start(self, plan, background=None, normalisation=None) -> bool:
         """Start optimising ``plan``; False when another task is running. ``background``: an earlier
-        course's dose the optimiser caps the new one against (protocol_plan.Reirradiation), or None."""
+        course's dose the optimiser caps the new one against (protocol_plan.Reirradiation), or None;
+        ``normalisation``: the protocol's own scaling (protocol_plan.ProtocolPlan.normalisation) or None."""
         planner, volume = self.planner, self.volume
         influence = None if self.needs_influence(plan) else self.influence
         self._run += 1
@@ -82,10 +83,10 @@ class Optimisation(QObject):
             result = planner.optimise_plan(
                 volume, known, plan, lambda f, m: progress(start + (1.0 - start) * f, m), is_cancelled,
                 lambda i, value, rows: self._iteration_from_worker.emit(run, i, float(value), np.array(rows, copy=True)),
-                background=background)
+                background=background, normalisation=normalisation)
             progress(1.0, "leaf sequencing: segments and MU per fraction")
             try:
-                return result, planner.deliverable_plan(volume, known, result), None
+                return result, planner.deliverable_plan(volume, known, result, normalisation=normalisation), None
             except ValueError as err:  # e.g. bixels off the MLC's leaf pairs: the dose stays, said why
                 return result, None, str(err)
 

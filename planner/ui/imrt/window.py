@@ -432,7 +432,7 @@ class ImrtWindow(PlannerWindow):
     def _dvh_caption(self, result) -> str:
         rx = result.plan.prescription
         grid = dose_grid_label(float(max(self.volume.grid.spacing_mm)))
-        text = f"Optimised on the {grid}: {result.iterations} iterations, {rx.normalisation_text()}."
+        text = f"Optimised on the {grid}: {result.iterations} iterations, {result.normalisation_text}."
         return f"⚠ Dose {STALE_TEXT}. " + text if self.is_stale else text
 
     # --- optimisation ----------------------------------------------------------------------------
@@ -448,7 +448,8 @@ class ImrtWindow(PlannerWindow):
             self.show_status("Note: a refused entry in the objectives table is not used; the plan's value is.")
         chosen = self.document.context.protocol
         self._optimising_prior = self.document.context.prior
-        if not self.optimisation.start(plan, None if chosen is None else chosen.reirradiation):
+        if not self.optimisation.start(plan, None if chosen is None else chosen.reirradiation,
+                                       None if chosen is None else chosen.normalisation):
             self.report_problem("Planner is still busy with the previous task; wait for it or cancel it first.")
             return False
         return True
@@ -464,9 +465,8 @@ class ImrtWindow(PlannerWindow):
         self._show_result_or_nothing()
         influence = ("" if self.optimisation.influence_seconds is None
                      else f" after the dose influence ({self.optimisation.influence_seconds:.1f} s)")
-        rx = result.plan.prescription
         self.show_status(f"Optimised: {result.iterations} iterations in {result.seconds:.1f} s{influence}; "
-                         f"{rx.target} D95 {result.metrics[rx.target].d95_gy:.2f} Gy ({rx.normalisation_text()})")
+                         f"{result.normalisation_text}")
 
     def _show_result_or_nothing(self) -> None:
         result = self.result
