@@ -133,12 +133,19 @@ def test_the_cumulative_eqd2_is_drawn_checked_by_hand_and_follows_the_earlier_co
         assert np.allclose(values[~np.isnan(values)], level.dose_gy, atol=1e-6), level.label
         drawn += xs.size
     assert drawn > 100
+    # the colour wash of the same values, on a bar in EQD2 to 120 % of the limit, blank where not known
+    view.wash_check.setChecked(True)
+    assert view.wash.isVisible() and np.array_equal(view.wash.image, view.plane_gy, equal_nan=True)
+    assert np.isnan(view.wash.image).any()
+    assert view.colour_bar.getAxis("left").labelText == f"EQD2 [Gy] (α/β {ALPHA_BETA_GY:g} Gy)"
+    assert view.colour_bar.levels() == pytest.approx((0.0, 1.2 * LIMIT_GY))
+    view.wash_check.setChecked(False)
 
     # the DVH: the cord's cumulative EQD2 dashed in the cord's colour, beside the physical curves,
-    # first in the legend; its D0.03cc is the Earlier course panel's cumulative value
+    # named in the key under the plot; its D0.03cc is the Earlier course panel's cumulative value
     name = f"SpinalCord cumulative EQD2 (α/β {ALPHA_BETA_GY:g})"
     assert list(dvh.eqd2_curves) == [name]
-    assert [label.text for _sample, label in dvh.legend.items][:2] == [name, "PTV"]
+    assert dvh.key_text().startswith("━━━━━ PTV   ━━━━━ SpinalCord   ") and dvh.key_text().endswith(f"   ━ ━ ━ {name}")
     pen = dvh.eqd2_curves[name].opts["pen"]
     assert pen.style() == Qt.PenStyle.DashLine
     assert pen.color().name() == dvh.curves["SpinalCord"].opts["pen"].color().name()
@@ -167,8 +174,9 @@ def test_the_cumulative_eqd2_is_drawn_checked_by_hand_and_follows_the_earlier_co
     assert not view.dose_choice.isVisibleTo(view) and not view.shows_cumulative
     assert not view.cumulative_note.isVisibleTo(view)
     assert view.isodose_legend_texts()[0] == "Isodoses, % of 16 Gy prescribed"
+    assert view.colour_bar.getAxis("left").labelText == "Dose [Gy]"
     assert view.readout_at(0.0, 0.0).count("EQD2") == 0
-    assert dvh.eqd2_curves == {} and not dvh.eqd2_limit_line.isVisible()
+    assert dvh.eqd2_curves == {} and not dvh.eqd2_limit_line.isVisible() and "EQD2" not in dvh.key_text()
     assert dvh.plot.getPlotItem().getAxis("bottom").labelText == "Dose [Gy]"
     # redo brings the choice back (this course's dose shown); Remove Earlier Course takes it away
     window.redo_action.trigger()

@@ -298,11 +298,11 @@ class CtSliceView(QWidget):
         if layer is None:
             self._set_isodose_levels(prescription_isodoses(self.prescribed_gy), legend_title(self.prescribed_gy))
             self.colour_bar.setLevels((0.0, WASH_TOP_OF_PRESCRIPTION * self.prescribed_gy))
-            self.colour_bar.axis.setLabel("Dose [Gy]")
+            self.colour_bar.getAxis("left").setLabel("Dose [Gy]")
         else:
             self._set_isodose_levels(layer.levels, layer.legend_title, [level.is_limit for level in layer.levels])
             self.colour_bar.setLevels((0.0, layer.wash_top_gy))
-            self.colour_bar.axis.setLabel(layer.wash_label)
+            self.colour_bar.getAxis("left").setLabel(layer.wash_label)
         stale = "⚠ Of the previous optimisation's dose, not of the current plan. " if self.cumulative_stale else ""
         self.cumulative_note.setText("" if layer is None else stale + layer.note)
         self.cumulative_note.setVisible(layer is not None)

@@ -17,10 +17,12 @@ D0.03cc read off it is the limits table's.
 
 from __future__ import annotations
 
+import html
 import time
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from planner.ui import qt_setup  # noqa: F401  (pyqtgraph options)
@@ -30,6 +32,7 @@ MIN_REDRAW_INTERVAL_S = 0.25
 REDRAW_COST_FACTOR = 3.0   # live redraws at most every 3 × the last one's duration
 BIN_WIDTH_GY = 0.25
 DOSE_AXIS_LABEL = "Dose [Gy]"
+KEY_STYLE = "background: black; color: white; padding: 2px 4px;"
 EQD2_AXIS_LABEL = "Dose [Gy] solid, EQD2 [Gy] dashed"
 
 
@@ -46,8 +49,8 @@ def sample_dvh_curve(dvh) -> tuple[np.ndarray, np.ndarray]:
     return dose[::-1], volume[::-1]
 
 
-def dvh_axes(dose_label: str = DOSE_AXIS_LABEL):
-    """An empty cumulative-DVH plot (dose across, volume % up to 100) and its legend."""
+def dvh_axes(dose_label: str = DOSE_AXIS_LABEL, legend: bool = True):
+    """An empty cumulative-DVH plot (dose across, volume % up to 100) and its legend (None: none)."""
     plot = pg.PlotWidget()
     item = plot.getPlotItem()
     item.setLabel("bottom", dose_label)
@@ -55,20 +58,35 @@ def dvh_axes(dose_label: str = DOSE_AXIS_LABEL):
     item.showGrid(x=True, y=True, alpha=0.3)
     item.setYRange(0, 102, padding=0)
     item.setMenuEnabled(False)
-    return plot, item.addLegend(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+    return plot, (item.addLegend(offset=(-10, 10), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170))
+                  if legend else None)
+
+
+def key_entry(name: str, colour: str, dashed: bool) -> str:
+    """One curve in the key under the plot (rich text): a stroke in its colour and style, its name;
+    unbreakable inside, so the key wraps between entries only."""
+    stroke = "━&nbsp;━&nbsp;━" if dashed else "━━━━━"
+    return f'<span style="color:{colour}">{stroke}</span>&nbsp;{html.escape(name).replace(" ", "&nbsp;")}'
 
 
 class DvhPlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.plot, self.legend = dvh_axes()
+        # the key under the plot, not a legend on it: with a CT's ten structures a legend covers
+        # most of a small dock's curves, the EQD2 curve's plateau among them
+        self.plot, _none = dvh_axes(legend=False)
         item = self.plot.getPlotItem()
         self.caption = QLabel("No dose yet: press Optimise.")
         self.caption.setWordWrap(True)
+        self.key = QLabel()
+        self.key.setWordWrap(True)
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        self.key.setStyleSheet(KEY_STYLE)   # the plot's black, so the curves' colours read as on it
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.key)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.prescription_line = pg.InfiniteLine(angle=90, movable=False,
                                                  pen=pg.mkPen("#ffffff", width=1, style=Qt.PenStyle.DashLine),
@@ -96,10 +114,9 @@ class DvhPlot(QWidget):
         item = self.plot.getPlotItem()
         for curve in self.curves.values():
             item.removeItem(curve)
-        self.legend.clear()
-        self.curves = {name: item.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
-                       for name, colour in colours.items()}
+        self.curves = {name: item.plot([], [], pen=pg.mkPen(colour, width=2)) for name, colour in colours.items()}
         self.colours = dict(colours)
+        self._show_key()
         self.clear("No dose yet: press Optimise.")
 
     def set_source(self, structure_dvhs) -> None:
@@ -182,14 +199,19 @@ class DvhPlot(QWidget):
             self.eqd2_limit_line.setPen(pg.mkPen(self.colours.get(curves[0][1], "#ffffff") if curves else "#ffffff",
                                                  width=1, style=Qt.PenStyle.DashLine))
         item.setLabel("bottom", EQD2_AXIS_LABEL if self.eqd2_curves else DOSE_AXIS_LABEL)
-        self._order_legend()
+        self._show_key()
 
-    def _order_legend(self) -> None:
-        """The broken-line curves first in the legend: with many structures its last rows may be
-        cut off by a small dock, and these name what is not physical dose."""
-        self.legend.clear()
-        for name, curve in (*self.eqd2_curves.items(), *self.curves.items()):
-            self.legend.addItem(curve, name)
+    def _show_key(self) -> None:
+        """Each curve's stroke and name, the structures' then the EQD2 curves'."""
+        entries = [key_entry(name, self.colours[name], False) for name in self.curves]
+        entries += [key_entry(name, curve.opts["pen"].color().name(), True) for name, curve in self.eqd2_curves.items()]
+        self.key.setText(" &nbsp; ".join(entries))
+
+    def key_text(self) -> str:
+        """The key as it reads (plain text, unbreakable spaces as spaces)."""
+        document = QTextDocument()
+        document.setHtml(self.key.text())
+        return document.toPlainText().replace("\xa0", " ")
 
     def eqd2_curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         return self.eqd2_curves[name].getData()
