@@ -72,7 +72,7 @@ def d_at_cc(curve, structure_cc: float, volume_cc: float) -> float:
 
 def test_the_cumulative_eqd2_is_drawn_checked_by_hand_and_follows_the_earlier_course(qtbot, spine, cropped_prior):
     main, window = sbrt_window(qtbot, spine)
-    CumulativeEqd2(window)
+    assert isinstance(window.cumulative_eqd2, CumulativeEqd2)   # the window makes it
     view, dvh = window.slice_view, window.dvh
     assert not view.dose_choice.isVisibleTo(view)   # no earlier course: nothing to choose
     load(qtbot, window, cropped_prior, spine.prior_plan)

@@ -29,6 +29,7 @@ from planner.core.volume import PlanningVolume
 from planner.dose.hot_spot import plan_hot_spot_check
 from planner.ui.imrt.colours import structure_colours
 from planner.ui.imrt.ct_slice_view import CtSliceView
+from planner.ui.imrt.cumulative_view import CumulativeEqd2
 from planner.ui.imrt.document import InversePlanDocument, PlanContext
 from planner.ui.imrt.dvh_plot import DvhPlot
 from planner.ui.imrt.goals_table import GoalsTable
@@ -126,6 +127,8 @@ class ImrtWindow(PlannerWindow):
         self.centre_layout.insertWidget(0, self.signed_path.banner)
         self._build_actions()
         self._connect()
+        # the cumulative EQD2 of an earlier course on the slice and in the DVH (issue 18, point 4)
+        self.cumulative_eqd2 = CumulativeEqd2(self)
         self.resize(1400, 860)
         self.setWindowTitle("IMRT plan — Planner")
         if volume is not None:
@@ -518,6 +521,7 @@ class ImrtWindow(PlannerWindow):
         patient_id = volume.patient_id or "TG119"
         revision = self.signed_path.revision
         chosen = self.document.context.protocol
+        context = self.document.context.file_record()   # the RT Plan carries it as the plan file does
 
         def work(progress, is_cancelled):
             progress(0.1, "Leaf sequencing (step-and-shoot) and monitor units")
@@ -537,7 +541,7 @@ class ImrtWindow(PlannerWindow):
             # The RT Plan embeds the plan it was optimised from, so it can be opened, signed and
             # reviewed (planner.dicom.inverse_payload); a volume that cannot be reopened cannot be embedded.
             embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
-                                                                 "; ".join(deliverable.mlc_plan.notes))
+                                                                 "; ".join(deliverable.mlc_plan.notes), context)
 
             def exported_with(anchor):   # the RT Plan carries its audit entry's hash (planner.dicom.audit_anchor)
                 def write(out, predecessor_uid=None):
@@ -547,7 +551,8 @@ class ImrtWindow(PlannerWindow):
 
                 if revision is None:
                     return write(folder)
-                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label)
+                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label,
+                                           context)
                 return export_revision(folder, revision, plan, write)
 
             details = {"folder": str(folder), "technique": "imrt-photon",
