@@ -521,7 +521,6 @@ class ImrtWindow(PlannerWindow):
         patient_id = volume.patient_id or "TG119"
         revision = self.signed_path.revision
         chosen = self.document.context.protocol
-        context = self.document.context.file_record()   # the RT Plan carries it as the plan file does
 
         def work(progress, is_cancelled):
             progress(0.1, "Leaf sequencing (step-and-shoot) and monitor units")
@@ -541,7 +540,7 @@ class ImrtWindow(PlannerWindow):
             # The RT Plan embeds the plan it was optimised from, so it can be opened, signed and
             # reviewed (planner.dicom.inverse_payload); a volume that cannot be reopened cannot be embedded.
             embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
-                                                                 "; ".join(deliverable.mlc_plan.notes), context)
+                                                                 "; ".join(deliverable.mlc_plan.notes))
 
             def exported_with(anchor):   # the RT Plan carries its audit entry's hash (planner.dicom.audit_anchor)
                 def write(out, predecessor_uid=None):
@@ -551,8 +550,7 @@ class ImrtWindow(PlannerWindow):
 
                 if revision is None:
                     return write(folder)
-                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label,
-                                           context)
+                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label)
                 return export_revision(folder, revision, plan, write)
 
             details = {"folder": str(folder), "technique": "imrt-photon",
