@@ -66,6 +66,9 @@ class PriorCoursePanel(QWidget):
         self.limits.setWordWrap(True)
         self.limits.horizontalHeader().setStretchLastSection(False)
         self.limits.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # rows follow the width they have now: sized once while the tab was hidden (narrow), they kept
+        # a tall wrapped height and hid the other limits
+        self.limits.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
