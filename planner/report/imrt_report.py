@@ -365,7 +365,9 @@ def dvh_drawing(dvh_curves: Mapping, prescribed_gy: float, width_pt: float, heig
     d = Drawing(width_pt, height_pt)
     curves = {name: _curve_arrays(c) for name, c in dvh_curves.items()}
     colours = structure_colours(curves)
-    legend_h = 16.0
+    legend = _dvh_legend_rows([*curves, "prescription"], width_pt - 10.0)
+    rows = 1 + max(row for row, _x, _name in legend)
+    legend_h = 16.0 + LEGEND_ROW_PT * (rows - 1)
     x0, y0 = 40.0, 30.0 + legend_h
     w, h = width_pt - x0 - 10.0, height_pt - y0 - 12.0
     reached = [float(dose[volume > 0].max()) for dose, volume in curves.values() if np.any(volume > 0)]
@@ -399,18 +401,34 @@ def dvh_drawing(dvh_curves: Mapping, prescribed_gy: float, width_pt: float, heig
         points = [v for g, p in zip(px(dose).tolist(), py(np.clip(volume, 0, 100)).tolist()) for v in (g, p)]
         if len(points) >= 4:
             d.add(PolyLine(points, strokeColor=colors.HexColor(colours[name]), strokeWidth=1.4))
-    # legend under the axis title, one swatch per structure
-    x, y = x0, 4.0
-    lead = "Deliverable dose:"
-    d.add(String(x, y, lead, fontName=REGULAR, fontSize=7.5))
-    x += stringWidth(lead, REGULAR, 7.5) + 8
-    for name in curves:
-        d.add(Line(x, y + 2.5, x + 16, y + 2.5, strokeColor=colors.HexColor(colours[name]), strokeWidth=2))
+    # legend under the axis title, one swatch per structure, as many rows as the names need
+    d.add(String(4.0, 4.0 + LEGEND_ROW_PT * (rows - 1), DVH_LEGEND_LEAD, fontName=REGULAR, fontSize=7.5))
+    for row, x, name in legend:
+        y = 4.0 + LEGEND_ROW_PT * (rows - 1 - row)
+        if name in curves:
+            d.add(Line(x, y + 2.5, x + 16, y + 2.5, strokeColor=colors.HexColor(colours[name]), strokeWidth=2))
+        else:
+            d.add(Line(x, y + 2.5, x + 16, y + 2.5, strokeColor=colors.black, strokeWidth=0.8, strokeDashArray=(4, 3)))
         d.add(String(x + 20, y, name, fontName=REGULAR, fontSize=7.5))
-        x += 20 + stringWidth(name, REGULAR, 7.5) + 12
-    d.add(Line(x, y + 2.5, x + 16, y + 2.5, strokeColor=colors.black, strokeWidth=0.8, strokeDashArray=(4, 3)))
-    d.add(String(x + 20, y, "prescription", fontName=REGULAR, fontSize=7.5))
     return d
+
+
+DVH_LEGEND_LEAD = "Deliverable dose:"
+LEGEND_ROW_PT = 11.0
+
+
+def _dvh_legend_rows(names, right_pt: float) -> list[tuple[int, float, str]]:
+    """(row, x, name) of each legend entry: after the lead on the first row, a new row when the next
+    entry would pass ``right_pt`` (a CT's ten structures do not fit on one line of the page)."""
+    left = 4.0 + stringWidth(DVH_LEGEND_LEAD, REGULAR, 7.5) + 8
+    placed, row, x = [], 0, left
+    for name in names:
+        width = 20 + stringWidth(name, REGULAR, 7.5) + 12
+        if x > left and x + width > right_pt:
+            row, x = row + 1, left
+        placed.append((row, x, name))
+        x += width
+    return placed
 
 
 def _gy(value: float) -> str:
