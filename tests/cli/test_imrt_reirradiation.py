@@ -154,6 +154,11 @@ def test_the_report_lists_the_cumulative_eqd2(planned):
     value = next(r for r in result["delivered_reirradiation"]["limits"] if r["goal"] == "cumulative EQD2 D0.03cc")
     assert "Re-irradiation: cumulative EQD2 with the earlier course" in text
     assert f"{value['value_gy']:.2f} Gy" in text and "cumulative EQD2 D0.03cc ≤ 70 Gy" in text
+    # the DVH's legend names every structure drawn (a CT's ten did not fit on one line)
+    whole = subprocess.run(["pdftotext", "-layout", str(folder / "report.pdf"), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    legend = whole[whole.index("Deliverable dose:"):whole.index("Cumulative DVH of the deliverable dose")]
+    assert set(result["delivered_dvh_points"]) <= set(legend.split()), legend
 
 
 def test_a_prior_dose_on_another_frame_is_refused(case, tmp_path, capsys):
