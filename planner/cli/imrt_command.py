@@ -389,9 +389,29 @@ def dvh_line(m) -> str:
             f"D2 {m.d2_gy:6.2f}  D0.03cc {m.d0_03cc_gy:6.2f}  mean {m.mean_gy:6.2f} Gy{v}")
 
 
+def _context_record(args, chosen):
+    """What the RT Plan keeps of ``chosen`` (the protocol's plan; None: no protocol) for Open Signed
+    Plan… to make again, as the window's plan file keeps it: the protocol file and the CT names of
+    its own structures (the derived ones are derived again), the earlier course's files."""
+    from planner.core.plan_context_file import EarlierCourseRecord, PlanContextRecord, ProtocolRecord
+
+    if chosen is None:
+        return None
+    try:
+        protocol = ProtocolRecord.read_from(args.protocol)
+        course = (None if args.prior_dose is None
+                  else EarlierCourseRecord.read_from(args.prior_dose, args.prior_plan, args.prior_fractions))
+    except OSError as err:
+        raise InputError(f"cannot read {err.filename} again to record it in the RT Plan: "
+                         f"{err.strerror or err}") from None
+    own = tuple((s.name, chosen.mapping[s.name]) for s in chosen.protocol.structures)
+    return PlanContextRecord(replace(protocol, mapping=own), course)
+
+
 def _export(planner, args, volume, influence, result, deliverable, chosen=None, delivered=None,
             reirradiation=None):
-    """Write the deliverable plan; with a protocol its report lists the goals of the delivered dose."""
+    """Write the deliverable plan; with a protocol its report lists the goals of the delivered dose,
+    and its RT Plan the protocol and earlier course it was planned with."""
     from planner.dicom.imrt_export import ImrtExportError, export_imrt_plan
     from planner.dicom.inverse_payload import InverseSource
     from planner.report.imrt_report import ProtocolGoals, ReirradiationSummary, imrt_report_for
@@ -406,7 +426,7 @@ def _export(planner, args, volume, influence, result, deliverable, chosen=None, 
                                          reirradiation=None if reirradiation is None
                                          else ReirradiationSummary.of(reirradiation))
     source = InverseSource(result.plan, volume_source(args), planner.MODEL_DESCRIPTION,
-                           "; ".join(deliverable.mlc_plan.notes))
+                           "; ".join(deliverable.mlc_plan.notes), _context_record(args, chosen))
     try:
         with recording(args.audit_db, "export", {"folder": str(args.out), "technique": "imrt-photon"},
                        what=f"the plan in {args.out}") as anchor:

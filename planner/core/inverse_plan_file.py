@@ -10,9 +10,9 @@ objectives name structures of that volume and the plan cannot be reopened withou
 
 With a clinical protocol applied, the optional "plan_context" section names the protocol, the
 structure mapping and the earlier course with each file's SHA-256 (planner.core.plan_context_file),
-so reopening makes them again; a file without it reads as before. (Still format version 1: a
-Planner from before the section opens such a plan without its protocol and says that its
-objectives do not fit the volume.)
+so reopening makes them again; a file without it reads as before. Format version 2 since the
+section: a Planner from before it refuses the file as newer, instead of opening the plan without
+its protocol; version 1 files still open.
 
 Units are in the key names (dose_gy, spacing_mm, gantry_angles_deg). DVH volumes are stored as
 fractions ("volume_fraction": 0.95, as in the model) rather than percent: 0.07 * 100 is
@@ -39,7 +39,7 @@ from planner.core.inverse_plan import (DEFAULT_MODULATION_WEIGHT, DVH_KINDS, OBJ
 from planner.core.plan_context_file import EarlierCourseRecord, PlanContextRecord, ProtocolRecord
 
 FORMAT = "planner-imrt-plan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 VOLUME_KINDS = {"tg119": "TG-119 C-shape phantom", "ct": "CT series"}
 RECOVERY_FILE_NAME = "imrt-recovery.json"
 

@@ -4,11 +4,15 @@ The same private block as a surface plan (planner.dicom.plan_payload: group 3259
 the calculation record at xx01, both UT JSON), under its own creator "PLANNER INVERSE PLAN 1": a
 Planner that knows only surface plans finds no plan it can read instead of misreading one. The plan
 is the IMRT plan file's JSON (planner.core.inverse_plan_file: prescription, beams, objectives and
-where the planning volume came from); the record says what produced the exported MU and dose.
+where the planning volume came from, and with a clinical protocol its "plan_context": the protocol,
+the structure mapping and the earlier course, each file's SHA-256, so Open Signed Plan… makes them
+again as File ▸ Open does; an RT Plan exported before has none and opens as before); the record
+says what produced the exported MU and dose.
 
-The creator signature covers the block with everything else, so the objectives, the prescription
-and the MU the physician signed are the ones the review reads. The leaf positions are not repeated
-here: they are the RT Plan's own attributes, covered by the same signature.
+The creator signature covers the block with everything else, so the objectives, the prescription,
+the protocol and earlier course and the MU the physician signed are the ones the review reads. The
+leaf positions are not repeated here: they are the RT Plan's own attributes, covered by the same
+signature.
 
 The record also holds the dose figures the exported plan was shown with (``DoseFigure``: the
 reported DVH points of each structure and the dose at the isocentre, whole course): the physicist's
@@ -30,9 +34,10 @@ from scipy.interpolate import RegularGridInterpolator
 
 import planner
 from planner.core.inverse_plan import InversePlan
-from planner.core.inverse_plan_file import (InversePlanFileError, VolumeSource, inverse_plan_from_dict,
+from planner.core.inverse_plan_file import (InversePlanFileError, VolumeSource, inverse_plan_and_context_from_dict,
                                             inverse_plan_to_dict)
 from planner.core.mlc_beams import MlcPlan
+from planner.core.plan_context_file import PlanContextRecord
 from planner.core.volume import PlanningVolume
 from planner.dose.structure_dvh import sampled_structures
 
@@ -101,13 +106,16 @@ def recorded_dose_figures(record: Mapping[str, Any]) -> tuple[DoseFigure, ...]:
 
 @dataclass(frozen=True)
 class EmbeddedInversePlan:
-    """An IMRT plan as its RT Plan embeds it: the plan and the planning volume it names."""
+    """An IMRT plan as its RT Plan embeds it: the plan, the planning volume it names and its
+    ``context`` (the protocol and earlier course to make again; None: planned without a protocol
+    read from a file, or exported before the RT Plan carried it)."""
 
     plan: InversePlan
     volume_source: VolumeSource
     patient_id: str
     patient_name: str
     label: str
+    context: PlanContextRecord | None = None
 
     @property
     def technique_id(self) -> str:
@@ -117,13 +125,15 @@ class EmbeddedInversePlan:
 @dataclass(frozen=True)
 class InverseSource:
     """What an exported IMRT RT Plan embeds besides its segments: the plan it was optimised from,
-    where its planning volume came from, and the dose model and MU calibration in words (the
-    technique's; the DICOM layer does not know the engine)."""
+    where its planning volume came from, the dose model and MU calibration in words (the
+    technique's; the DICOM layer does not know the engine), and the protocol and earlier course
+    it was planned with (None: none read from a file)."""
 
     plan: InversePlan
     volume_source: VolumeSource
     model: str
     mu_calibration: str
+    context: PlanContextRecord | None = None
 
     def embedder(self, mlc_plan: MlcPlan, patient_id: str, patient_name: str, volume: PlanningVolume,
                  dose_gy: np.ndarray):
@@ -133,7 +143,7 @@ class InverseSource:
                                             dose_grid_mm=float(max(volume.grid.spacing_mm)), model=self.model,
                                             mu_calibration=self.mu_calibration,
                                             figures=dose_figures(volume, dose_gy, mlc_plan.target_roi_name))
-        return lambda ds: add_inverse_payload(ds, self.plan, self.volume_source, record)
+        return lambda ds: add_inverse_payload(ds, self.plan, self.volume_source, record, self.context)
 
 
 def inverse_calculation_record(mlc_plan: MlcPlan, patient_id: str, patient_name: str, *, dose_grid_mm: float,
@@ -162,20 +172,22 @@ def inverse_calculation_record(mlc_plan: MlcPlan, patient_id: str, patient_name:
     }
 
 
-def add_inverse_payload(ds: Dataset, plan: InversePlan, source: VolumeSource, record: dict[str, Any]) -> None:
-    """Embed the IMRT ``plan`` (with its volume's ``source``) and its ``record`` in the RT Plan ``ds``."""
-    add_payload_block(ds, INVERSE_CREATOR, inverse_plan_to_dict(plan, source), record)
+def add_inverse_payload(ds: Dataset, plan: InversePlan, source: VolumeSource, record: dict[str, Any],
+                        context: PlanContextRecord | None = None) -> None:
+    """Embed the IMRT ``plan`` (with its volume's ``source`` and its ``context``, as the plan file
+    writes them) and its ``record`` in the RT Plan ``ds``."""
+    add_payload_block(ds, INVERSE_CREATOR, inverse_plan_to_dict(plan, source, context), record)
 
 
 def read_inverse_payload(ds: Dataset) -> tuple[EmbeddedInversePlan, dict[str, Any]]:
     """(plan, calculation record) embedded in an IMRT RT Plan; PlanPayloadError when missing or garbled."""
     plan_data, record = read_payload_block(ds, INVERSE_CREATOR)
     try:
-        plan, source = inverse_plan_from_dict(plan_data)
+        plan, source, context = inverse_plan_and_context_from_dict(plan_data)
     except InversePlanFileError as exc:
         raise PlanPayloadError(f"the embedded IMRT plan cannot be read: {exc}") from None
     return EmbeddedInversePlan(plan, source, str(record.get("patient_id", "")), str(record.get("patient_name", "")),
-                               str(record.get("label", ""))), record
+                               str(record.get("label", "")), context), record
 
 
 def inverse_payload_differences(ds: Dataset, embedded: EmbeddedInversePlan,

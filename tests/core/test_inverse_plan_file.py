@@ -47,7 +47,7 @@ def test_the_file_is_readable_json_with_units_in_its_keys(tmp_path):
     path = tmp_path / "plan.imrt.json"
     save_inverse_plan(path, every_kind_plan(), CT)
     text = path.read_text(encoding="utf-8")
-    assert '\n  "format": "planner-imrt-plan",' in text and '"format_version": 1' in text
+    assert '\n  "format": "planner-imrt-plan",' in text and '"format_version": 2' in text
     assert '"dose_per_fraction_gy": 3.0' in text and '"fractions": 20' in text
     assert '"gantry_angles_deg": [' in text and '"bixel_width_mm": 7.5' in text and '"max_iterations": 150' in text
     assert '"folder": "/data/patients/P-1/ct"' in text and '"spacing_mm": 3.0' in text
@@ -79,7 +79,7 @@ def good() -> dict:
     (lambda d: d.update(format="planner-plan"), r'not a Planner IMRT plan \(expected "format": "planner-imrt-plan", '
                                                 r'found "planner-plan"\)'),
     (lambda d: d.pop("format"), "not a Planner IMRT plan"),
-    (lambda d: d.update(format_version=2), "newer Planner .*version 2.*reads version 1"),
+    (lambda d: d.update(format_version=3), "newer Planner .*version 3.*reads version 2"),
     (lambda d: d.update(format_version="1"), "'format_version' must be a whole number ≥ 1, got \"1\""),
     (lambda d: d.pop("max_iterations"), "the field 'max_iterations' is missing"),
     (lambda d: d["prescription"].pop("fractions"), "the field 'prescription.fractions' is missing"),

@@ -48,7 +48,7 @@ CONTEXT = PlanContextRecord(ProtocolRecord("spine-sbrt-16gy-1fx", None, SHA_A, M
 
 
 def good_dict() -> dict:
-    return {**json.loads(OLD_FILE), "plan_context": {
+    return {**json.loads(OLD_FILE), "format_version": 2, "plan_context": {
         "protocol": {"shipped": "spine-sbrt-16gy-1fx", "sha256": SHA_A,
                      "mapping": {"PTV": "PTV_T8", "SpinalCord": "Cord", "External": "BODY"}},
         "earlier_course": {"rt_dose": "/data/prior/RTDOSE.dcm", "rt_dose_sha256": SHA_B,
@@ -65,7 +65,8 @@ def test_an_old_file_opens_unchanged(tmp_path):
 def test_a_plan_without_a_context_is_written_as_before(tmp_path):
     path = tmp_path / "plan.imrt.json"
     save_inverse_plan(path, PLAN, SOURCE)
-    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(OLD_FILE)
+    # but for the format version (2 since the section: an older Planner refuses such a file as newer)
+    assert json.loads(path.read_text(encoding="utf-8")) == {**json.loads(OLD_FILE), "format_version": 2}
 
 
 def test_the_context_round_trips_and_reads_as_written(tmp_path):

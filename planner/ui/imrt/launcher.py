@@ -97,10 +97,12 @@ class ImrtLauncher(QObject):
     def open_signed(self, signed, signed_dose=None) -> ImrtWindow | None:
         """The IMRT plan a signed RT Plan embeds (planner.dicom.signed_plan.SignedPlan whose ``plan``
         is an EmbeddedInversePlan) in a window of its own, on the volume it names (the phantom made
-        again, or the CT read again) with its objectives, beams and prescription; locked when APPROVED.
+        again, or the CT read again) with its objectives, beams and prescription, and the protocol and
+        earlier course it embeds made again as File ▸ Open makes a plan file's; locked when APPROVED.
         ``signed_dose``: the dose the review recomputed from its signed segments, shown with it."""
         embedded = signed.plan
-        return self._open(embedded.volume_source, embedded.plan, signed=signed, signed_dose=signed_dose)
+        return self._open(embedded.volume_source, embedded.plan, signed=signed, signed_dose=signed_dose,
+                          context=embedded.context)
 
     def offer_recovery(self) -> bool:
         """Offer each IMRT plan whose edits were not saved when its Planner session stopped (never

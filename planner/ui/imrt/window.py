@@ -193,9 +193,10 @@ class ImrtWindow(PlannerWindow):
 
     def show_signed_plan(self, signed) -> None:
         """The plan embedded in ``signed`` (planner.dicom.signed_plan, an IMRT RT Plan) on this
-        window's volume: its objectives, beams and prescription; locked when it is APPROVED."""
+        window's volume: its objectives, beams and prescription; locked when it is APPROVED. The
+        protocol and earlier course made again when the volume was opened (load_ct_series) are kept."""
         self.signed_path.show_signed(signed)
-        self.document.reset(signed.plan.plan)
+        self.document.reset(signed.plan.plan, self.document.context)
         self._show_title()
 
     def show_signed_dose(self, segment_dose) -> None:
@@ -521,6 +522,7 @@ class ImrtWindow(PlannerWindow):
         patient_id = volume.patient_id or "TG119"
         revision = self.signed_path.revision
         chosen = self.document.context.protocol
+        context = self.document.context.file_record()   # the RT Plan carries it as the plan file does
 
         def work(progress, is_cancelled):
             progress(0.1, "Leaf sequencing (step-and-shoot) and monitor units")
@@ -540,7 +542,7 @@ class ImrtWindow(PlannerWindow):
             # The RT Plan embeds the plan it was optimised from, so it can be opened, signed and
             # reviewed (planner.dicom.inverse_payload); a volume that cannot be reopened cannot be embedded.
             embedded = None if source is None else InverseSource(result.plan, source, planner.MODEL_DESCRIPTION,
-                                                                 "; ".join(deliverable.mlc_plan.notes))
+                                                                 "; ".join(deliverable.mlc_plan.notes), context)
 
             def exported_with(anchor):   # the RT Plan carries its audit entry's hash (planner.dicom.audit_anchor)
                 def write(out, predecessor_uid=None):
@@ -550,7 +552,8 @@ class ImrtWindow(PlannerWindow):
 
                 if revision is None:
                     return write(folder)
-                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label)
+                plan = EmbeddedInversePlan(result.plan, source, patient_id, patient_name, deliverable.mlc_plan.label,
+                                           context)
                 return export_revision(folder, revision, plan, write)
 
             details = {"folder": str(folder), "technique": "imrt-photon",
