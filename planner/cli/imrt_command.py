@@ -392,18 +392,27 @@ def dvh_line(m) -> str:
 def _context_record(args, chosen):
     """What the RT Plan keeps of ``chosen`` (the protocol's plan; None: no protocol) for Open Signed
     Plan… to make again, as the window's plan file keeps it: the protocol file and the CT names of
-    its own structures (the derived ones are derived again), the earlier course's files."""
+    its own structures (the derived ones are derived again), the earlier course's files. Read here,
+    after the planning: a protocol file that says something else by now is refused, not recorded
+    with a SHA-256 the plan was not made on."""
     from planner.core.plan_context_file import EarlierCourseRecord, PlanContextRecord, ProtocolRecord
+    from planner.core.protocols.protocol import ProtocolError, load_protocol
 
     if chosen is None:
         return None
     try:
         protocol = ProtocolRecord.read_from(args.protocol)
+        same = load_protocol(args.protocol) == chosen.protocol
         course = (None if args.prior_dose is None
                   else EarlierCourseRecord.read_from(args.prior_dose, args.prior_plan, args.prior_fractions))
     except OSError as err:
         raise InputError(f"cannot read {err.filename} again to record it in the RT Plan: "
                          f"{err.strerror or err}") from None
+    except ProtocolError:
+        same = False
+    if not same:
+        raise InputError(f"the protocol {protocol.path} changed while the plan was made; nothing was exported: "
+                         f"run planner imrt again")
     own = tuple((s.name, chosen.mapping[s.name]) for s in chosen.protocol.structures)
     return PlanContextRecord(replace(protocol, mapping=own), course)
 

@@ -1,7 +1,8 @@
 """The IMRT plan an RT Plan embeds carries its protocol and earlier course (issue 18): the same
 plan_context section the plan file writes, covered by the creator's signature; an RT Plan exported
 before the section existed (tests/data/tg119-5mm-export, made at 08d4d2a) opens unchanged; and
-`planner imrt --protocol ... --prior-dose ... --out` embeds them.
+`planner imrt --protocol ... --prior-dose ... --out` embeds them (refusing a protocol file changed
+while the plan was made).
 
 What is compared comes from outside the code under test: the embedded JSON read from the element's
 bytes with pydicom and json, the expected section written out by hand (tests/core/
@@ -11,13 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from argparse import Namespace
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 
+from planner.cli.imrt_command import _context_record
+from planner.cli.shared import InputError
 from planner.core.inverse_plan_file import VolumeSource
+from planner.core.protocols.protocol import load_protocol
 from planner.dicom.inverse_payload import INVERSE_CREATOR, InverseSource, read_inverse_payload
 from planner.dicom.plan_payload import PLAN_ELEMENT, PRIVATE_GROUP
 from planner.dicom.signatures import CREATOR, SignatureStatus, sign_file, verify_file
@@ -108,3 +114,18 @@ def test_planner_imrt_out_embeds_the_protocol_and_the_earlier_course(tmp_path):
     assert section["earlier_course"] == {
         "rt_dose": str(case.prior_dose.resolve()), "rt_dose_sha256": sha[case.prior_dose],
         "rt_plan": str(case.prior_plan.resolve()), "rt_plan_sha256": sha[case.prior_plan], "fractions": None}
+
+
+def test_a_protocol_file_changed_while_the_plan_was_made_is_not_recorded(tmp_path):
+    """planner imrt records the protocol's SHA-256 when it exports, after the planning: a file that
+    says something else by then is refused, never recorded as the one the plan was made on."""
+    path = clinic_copy(tmp_path)
+    protocol = load_protocol(path)
+    chosen = Namespace(protocol=protocol, mapping={s.name: s.name for s in protocol.structures})
+    args = Namespace(protocol=str(path), prior_dose=None, prior_plan=None, prior_fractions=None)
+    assert _context_record(args, chosen).protocol.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["title"] += " (edited)"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(f"the protocol {path} changed while the plan was made; ")):
+        _context_record(args, chosen)
