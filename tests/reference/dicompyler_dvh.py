@@ -2,15 +2,20 @@
 
 Run with the reference environment's Python (.venv-reference, made by scripts/setup.sh; dicompyler-core
 0.5.6 needs pydicom 2, Planner has pydicom 3): ``python dicompyler_dvh.py RTSTRUCT RTDOSE --roi PTV --roi
-Core [--subdivisions N]``; prints JSON. Nothing of Planner is imported: only the two DICOM files are read.
+Core [--subdivisions N] [--in-plane-mm MM] [--cell-centres] [--near-max-cc CC ...] [--volume-at-gy GY ...]``;
+prints JSON. Nothing of Planner is imported: only the two DICOM files are read.
 
 How it samples below the voxel, with dicompyler-core's own DVH code (dvhcalc.get_dvh: each structure plane
 filled by matplotlib's point-in-polygon test at the dose grid's points, XOR of a plane's contours, volume
 from the plane thickness, 1 cGy bins):
 
 - In-plane: the RT Dose is resampled by SciPy's trilinear RegularGridInterpolator to a grid of
-  pixel / N (N = ceil(pixel / 0.5 mm): 0.5 mm for 5 and 2.5 mm doses) over the structures' extent, and
-  dicompyler-core computes on that grid without its own interpolation. Why not its
+  pixel / N (N = ceil(pixel / ``--in-plane-mm``), default 0.5 mm: 0.5 mm for 5 and 2.5 mm doses) over the
+  structures' extent, and dicompyler-core computes on that grid without its own interpolation. The grid starts
+  one pixel below the structures' lowest x and y; with ``--cell-centres`` each ROI gets its own grid, at the
+  centres of cells tiling its contours' bounding box from its lowest x and y (the lattice a sub-voxel DVH
+  such as Planner's samples), so the two can be compared point for point: at a surface facing a steep
+  fall-off a 0.03 cc near-maximum moves by about 1 % with the lattice's phase alone. Why not its
   ``interpolation_resolution``: in 0.5.6 the resampled image and the lookup table it is paired with
   disagree (the image is rescaled from the first N-1 columns by skimage while the table spans N
   columns), so the dose is shifted by up to half a voxel, 2.5 mm at the centre of a 5 mm grid,
@@ -20,7 +25,9 @@ from the plane thickness, 1 cGy bins):
   reader uses too); the slab is split into ``--subdivisions`` planes (default 5: 1 mm for 5 mm
   slices, 0.5 mm for 2.5 mm) carrying the same contour, and the resampled dose has a plane at each.
   dicompyler-core's own ``interpolation_segments_between_planes`` only fills between the first and
-  last contour, leaving out half a slab at each end of a structure.
+  last contour, leaving out half a slab at each end of a structure. The planes' thickness (slab /
+  subdivisions) is given to get_dvh: dicompyler-core's own reading of it, the smallest gap between its
+  plane keys rounded to 0.01 mm, makes planes 0.25 mm apart at x.125 mm 0.24 mm thick, the volume 4 % low.
 """
 
 from __future__ import annotations
@@ -56,6 +63,15 @@ def contour_planes(rtstruct: Dataset, roi_number: int) -> dict[float, list]:
     return planes
 
 
+def slab_mm(rtstruct: Dataset, roi_number: int) -> float:
+    """The ROI's contour spacing, the slab each contour stands for."""
+    z = sorted(contour_planes(rtstruct, roi_number))
+    slab = float(min(np.diff(z))) if len(z) > 1 else 0.0
+    if slab <= 0:
+        raise SystemExit(f"ROI {roi_number}: one contour plane, no slab thickness to split")
+    return slab
+
+
 def with_sub_planes(rtstruct: Dataset, roi_numbers: list[int], subdivisions: int) -> tuple[Dataset, list[float]]:
     """A copy of the structure set whose contours each stand on `subdivisions` planes across their slab
     (the contour spacing), and the z of every plane written."""
@@ -66,10 +82,7 @@ def with_sub_planes(rtstruct: Dataset, roi_numbers: list[int], subdivisions: int
         if number not in roi_numbers or "ContourSequence" not in item:
             continue
         planes = contour_planes(out, number)
-        z = sorted(planes)
-        slab = min(np.diff(z)) if len(z) > 1 else 0.0
-        if slab <= 0:
-            raise SystemExit(f"ROI {number}: one contour plane, no slab thickness to split")
+        z, slab = sorted(planes), slab_mm(out, number)
         contours = []
         for z0 in z:
             for i in range(subdivisions):
@@ -103,8 +116,9 @@ def resampled_dose(rtdose: Dataset, x_range: tuple[float, float], y_range: tuple
     fx = np.clip(np.arange(x_range[0], x_range[1] + step_x / 2, step_x), x[0], x[-1])
     fy = np.clip(np.arange(y_range[0], y_range[1] + step_y / 2, step_y), y[0], y[-1])
     fz = np.asarray(z_planes)
-    Z, Y, X = np.meshgrid(np.clip(fz, z[0], z[-1]), fy, fx, indexing="ij")
-    fine = interpolate(np.stack([Z, Y, X], axis=-1))
+    Y, X = np.meshgrid(fy, fx, indexing="ij")
+    fine = np.stack([interpolate(np.stack([np.full(X.shape, zi), Y, X], axis=-1))   # a plane at a time: memory
+                     for zi in np.clip(fz, z[0], z[-1])])
     scaling = max(float(fine.max()), 1e-9) / 4.0e9
     out = copy.deepcopy(rtdose)
     out.BitsAllocated, out.BitsStored, out.HighBit, out.PixelRepresentation = 32, 32, 31, 0
@@ -117,12 +131,43 @@ def resampled_dose(rtdose: Dataset, x_range: tuple[float, float], y_range: tuple
     return out
 
 
-def points(dvh) -> dict:
-    """dicompyler-core's own DVH statistics (cumulative DVH, 1 cGy bins)."""
-    near_max = dvh.statistic(f"D{NEAR_MAX_CC}cc").value if dvh.volume >= NEAR_MAX_CC else float("nan")
-    return {"volume_cc": float(dvh.volume), "d98_gy": float(dvh.D98.value), "d95_gy": float(dvh.D95.value),
-            "d50_gy": float(dvh.D50.value), "d10_gy": float(dvh.D10.value), "d2_gy": float(dvh.D2.value),
-            "d0_03cc_gy": float(near_max), "mean_gy": float(dvh.mean)}
+def points(dvh, near_max_cc=(NEAR_MAX_CC,), volumes_at_gy=()) -> dict:
+    """dicompyler-core's own DVH statistics (cumulative DVH, 1 cGy bins): its D at each absolute volume
+    (key d0_03cc_gy for 0.03 cc) and its relative V at each dose (key v16gy_percent for 16 Gy)."""
+    out = {"volume_cc": float(dvh.volume), "d98_gy": float(dvh.D98.value), "d95_gy": float(dvh.D95.value),
+           "d50_gy": float(dvh.D50.value), "d10_gy": float(dvh.D10.value), "d2_gy": float(dvh.D2.value),
+           "mean_gy": float(dvh.mean)}
+    for cc in near_max_cc:
+        out[f"d{cc:g}cc_gy".replace(".", "_")] = (float(dvh.statistic(f"D{cc:g}cc").value) if dvh.volume >= cc
+                                                  else float("nan"))
+    for gy in volumes_at_gy:
+        out[f"v{gy:g}gy_percent".replace(".", "_")] = float(dvh.relative_volume.volume_constraint(gy, "Gy").value)
+    return out
+
+
+def in_plane_subdivisions(rtdose: Dataset, in_plane_mm: float) -> int:
+    """How many resampled points per dose pixel: the fewest that make the step at most `in_plane_mm`."""
+    pixel = max(float(v) for v in rtdose.PixelSpacing)
+    return max(1, math.ceil(pixel / in_plane_mm - 1e-9))
+
+
+def sub_voxel(rtstruct: Dataset, rtdose: Dataset, wanted: list[int], subdivisions: int, in_plane_mm: float,
+              cell_centres: bool) -> tuple[Dataset, Dataset]:
+    """The structure set with its slabs split into planes and the dose resampled below the voxel over the
+    `wanted` ROIs' extent (see the module text)."""
+    structures, z_planes = with_sub_planes(rtstruct, wanted, subdivisions)
+    xy = np.concatenate([np.asarray([float(v) for v in c.ContourData]).reshape(-1, 3)[:, :2]
+                         for n in wanted for cs in contour_planes(rtstruct, n).values() for c in cs])
+    pixel = max(float(v) for v in rtdose.PixelSpacing)
+    subdivisions_xy = in_plane_subdivisions(rtdose, in_plane_mm)
+    ranges = []
+    for axis, step in ((0, float(rtdose.PixelSpacing[1]) / subdivisions_xy),
+                       (1, float(rtdose.PixelSpacing[0]) / subdivisions_xy)):
+        lo, hi = xy[:, axis].min() - pixel, xy[:, axis].max() + pixel
+        if cell_centres:   # the first point half a step inside the bounding box, the margin in whole steps
+            lo = xy[:, axis].min() + step / 2 - math.ceil(pixel / step) * step
+        ranges.append((lo, hi))
+    return structures, resampled_dose(rtdose, ranges[0], ranges[1], z_planes, subdivisions_xy)
 
 
 def main(argv=None) -> int:
@@ -131,6 +176,14 @@ def main(argv=None) -> int:
     parser.add_argument("rtdose")
     parser.add_argument("--roi", action="append", required=True, help="ROI name (repeat for several)")
     parser.add_argument("--subdivisions", type=int, default=5, help="planes per contour slab (default 5)")
+    parser.add_argument("--in-plane-mm", type=float, default=FINEST_IN_PLANE_MM,
+                        help=f"finest in-plane resampling step (default {FINEST_IN_PLANE_MM} mm)")
+    parser.add_argument("--cell-centres", action="store_true",
+                        help="each ROI on its own grid at the cell centres of its bounding box (see the text)")
+    parser.add_argument("--near-max-cc", type=float, action="append",
+                        help=f"a D at this absolute volume, cc (repeat; default {NEAR_MAX_CC})")
+    parser.add_argument("--volume-at-gy", type=float, action="append", default=[],
+                        help="a relative V at this dose, Gy (repeat)")
     parser.add_argument("--as-exported", action="store_true",
                         help="dicompyler-core on the files as they are (voxel centres, no sub-voxel sampling)")
     args = parser.parse_args(argv)
@@ -140,23 +193,29 @@ def main(argv=None) -> int:
     if missing:
         raise SystemExit(f"no ROI named {', '.join(missing)} in {args.rtstruct}")
     wanted = [numbers[n] for n in args.roi]
+    if args.in_plane_mm <= 0 or args.subdivisions < 1:
+        raise SystemExit("--in-plane-mm must be above 0 and --subdivisions at least 1")
     if args.as_exported:
-        structures, dose, how = rtstruct, rtdose, "as exported: dose-grid points, contour planes"
+        sampled = {n: (rtstruct, rtdose) for n in wanted}
+        how = "as exported: dose-grid points, contour planes"
     else:
-        structures, z_planes = with_sub_planes(rtstruct, wanted, args.subdivisions)
-        xy = np.concatenate([np.asarray([float(v) for v in c.ContourData]).reshape(-1, 3)[:, :2]
-                             for n in wanted for cs in contour_planes(rtstruct, n).values() for c in cs])
-        margin = max(float(v) for v in rtdose.PixelSpacing)
-        pixel = max(float(v) for v in rtdose.PixelSpacing)
-        subdivisions_xy = max(1, math.ceil(pixel / FINEST_IN_PLANE_MM - 1e-9))
-        dose = resampled_dose(rtdose, (xy[:, 0].min() - margin, xy[:, 0].max() + margin),
-                              (xy[:, 1].min() - margin, xy[:, 1].max() + margin), z_planes, subdivisions_xy)
-        how = (f"dose resampled trilinearly (SciPy) to {pixel / subdivisions_xy:g} mm in-plane; each contour slab "
+        groups = [[n] for n in wanted] if args.cell_centres else [wanted]
+        sampled = {}
+        for group in groups:
+            pair = sub_voxel(rtstruct, rtdose, group, args.subdivisions, args.in_plane_mm, args.cell_centres)
+            sampled.update({n: pair for n in group})
+        step = max(float(v) for v in rtdose.PixelSpacing) / in_plane_subdivisions(rtdose, args.in_plane_mm)
+        where = " at each ROI's cell centres" if args.cell_centres else ""
+        how = (f"dose resampled trilinearly (SciPy) to {step:g} mm in-plane{where}; each contour slab "
                f"split into {args.subdivisions} planes")
     result = {"dicompyler_core": dicompylercore.__version__, "pydicom": pydicom.__version__, "sampling": how,
               "rois": {}}
     for name, number in zip(args.roi, wanted):
-        result["rois"][name] = points(dvhcalc.get_dvh(structures, dose, number))
+        structures, dose = sampled[number]
+        # the planes' thickness given, not read from rounded plane keys (see the module text)
+        thickness = None if args.as_exported else slab_mm(rtstruct, number) / args.subdivisions
+        result["rois"][name] = points(dvhcalc.get_dvh(structures, dose, number, thickness=thickness),
+                                      args.near_max_cc or (NEAR_MAX_CC,), args.volume_at_gy)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0
