@@ -101,13 +101,16 @@ class InversePlanner(Protocol):
     def optimise_plan(self, volume: PlanningVolume, influence: Any, plan: InversePlan,
                       progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
                       on_iteration: Callable[[int, float, np.ndarray], None] | None = None, initial_weights: np.ndarray | None = None,
-                      background: Any = None) -> Any:
-        """The optimised, normalised fluence and dose (``plan``, ``dose_rows_gy``, ``metrics``, ...);
-        ``background``: a dose already given (an earlier course) whose terms the optimiser adds."""
+                      background: Any = None, normalisation: Any = None) -> Any:
+        """The optimised, normalised fluence and dose (``plan``, ``dose_rows_gy``, ``metrics``,
+        ``normalisation_text``, ...); ``background``: a dose already given (an earlier course) whose
+        terms the optimiser adds; ``normalisation``: a protocol's own scaling after the coverage one."""
 
     def deliverable_plan(self, volume: PlanningVolume, influence: Any, result: Any, label: str = "IMRT",
-                         levels: int = ..., min_segment_mu: float = ..., min_segment_area_cm2: float = ...) -> Any:
-        """The result leaf-sequenced, with MU (``mlc_plan``, ``dose_rows_gy``, ``metrics``, ...)."""
+                         levels: int = ..., min_segment_mu: float = ..., min_segment_area_cm2: float = ...,
+                         normalisation: Any = None) -> Any:
+        """The result leaf-sequenced, with MU (``mlc_plan``, ``dose_rows_gy``, ``metrics``, ...), scaled
+        again by the same ``normalisation``."""
 
     def dose_grid_gy(self, volume: PlanningVolume, influence: Any, dose_rows_gy: np.ndarray) -> np.ndarray:
         """Dose per influence row put on the volume's grid [x, y, z]."""
@@ -116,8 +119,8 @@ class InversePlanner(Protocol):
         """The volume's structures sampled below the dose voxel."""
 
     def structure_dvhs(self, volume: PlanningVolume, influence: Any,
-                       dose_rows_gy: np.ndarray) -> dict[str, StructureDvh]:
-        """Each structure's DVH of a dose per influence row."""
+                       dose_rows_gy: np.ndarray, names: Any = None) -> dict[str, StructureDvh]:
+        """Each structure's DVH of a dose per influence row (only those ``names`` when given)."""
 
     def dvh_description(self, volume: PlanningVolume) -> str:
         """How the reported DVH samples each structure."""

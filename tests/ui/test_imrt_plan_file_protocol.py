@@ -66,7 +66,7 @@ def reopened(qtbot, path: Path):
     other.imrt.ask_plan_file = lambda: str(path)
     other.imrt.open_plan_action.trigger()
     window = other.imrt.windows[-1]
-    qtbot.waitUntil(lambda: window.volume is not None and not window.runner.busy, timeout=60000)
+    qtbot.waitUntil(lambda: window.volume is not None and not window.runner.busy, timeout=300_000)
     return other, window
 
 
@@ -145,7 +145,7 @@ def test_the_earlier_course_comes_back_from_the_file_and_from_the_recovery_offer
     third = make_window({"Unsaved IMRT plan found": "Restore", "Unsaved IMRT plan": "Discard"})
     qtbot.addWidget(third)
     restored = third.imrt.open_phantom(10.0)
-    qtbot.waitUntil(lambda: restored.volume is not None and not restored.runner.busy, timeout=60000)
+    qtbot.waitUntil(lambda: restored.volume is not None and not restored.runner.busy, timeout=300_000)
     assert restored.last_problem is None and restored.plan == plan
     assert restored.document.context.prior is not None and restored.prior_panel.summary.text() == lines
     assert restored.document.context.protocol.protocol.id == "clinic-spine-sbrt-5mm"

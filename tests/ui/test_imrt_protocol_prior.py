@@ -32,7 +32,7 @@ def load(qtbot, window, dose, plan) -> None:
     window.protocols.ask_prior_plan = lambda: str(plan)
     assert window.load_prior_action.isEnabled()
     window.load_prior_action.trigger()
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=300_000)
 
 
 def test_the_earlier_course_is_shown_refused_on_another_frame_and_undone(qtbot, spine):

@@ -46,7 +46,7 @@ def opened_signed(qtbot, path: Path):
     qtbot.addWidget(other)
     assert other.output.open_signed(path)
     window = other.imrt.windows[-1]
-    qtbot.waitUntil(lambda: window.volume is not None and not window.runner.busy, timeout=60000)
+    qtbot.waitUntil(lambda: window.volume is not None and not window.runner.busy, timeout=300_000)
     return other, window
 
 
