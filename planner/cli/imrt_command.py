@@ -42,6 +42,17 @@ def register(commands) -> None:
     prior.add_argument("--prior-fractions", type=int, metavar="N",
                        help="the earlier course's fractions, when its RT Plan is not at hand (then the interval "
                             "between the courses is unknown)")
+    from_pacs = imrt.add_argument_group("the earlier course from a PACS (instead of --prior-dose)")
+    from_pacs.add_argument("--prior-pacs", metavar="AE@HOST:PORT",
+                           help="with --protocol and --out: C-GET the CT's patient's earlier RT Dose, and the RT Plan "
+                                "it references, from this PACS (e.g. ORTHANC@pacs.clinic:4242) into "
+                                f"OUT/{EARLIER_COURSE_FOLDER}/, then read them as --prior-dose and --prior-plan")
+    from_pacs.add_argument("--prior-dose-uid", metavar="UID",
+                           help="with --prior-pacs: the RT Dose's SOP Instance UID, when the patient has several")
+    from_pacs.add_argument("--calling-ae", default="PLANNER", metavar="AE",
+                           help="with --prior-pacs: Planner's own AE title (default PLANNER)")
+    from_pacs.add_argument("--timeout-s", type=float, default=30.0,
+                           help="with --prior-pacs: longest wait for any answer (default 30 s)")
     imrt.add_argument("--grid-mm", type=float, default=DEFAULT_DOSE_GRID_MM,
                       help=f"dose-grid voxel size in mm (default %(default)s; {DRAFT_DOSE_GRID_MM:g} mm is a draft; "
                            f"the CT is resampled to it)")
@@ -220,21 +231,79 @@ def run_imrt(args) -> int:
     return EXIT_OK
 
 
+# --prior-pacs writes the earlier course here, inside --out, beside the plan that is made on it
+EARLIER_COURSE_FOLDER = "earlier-course"
+
+
 def _prior_course(args):
-    """The earlier course (--prior-dose with --prior-plan or --prior-fractions), or None."""
+    """The earlier course (--prior-dose or --prior-pacs, with --prior-plan or --prior-fractions), or None."""
+    fetched = None if args.prior_pacs is None else _fetch_prior_files(args)
+    if args.prior_dose_uid is not None and fetched is None:
+        raise InputError("--prior-dose-uid needs --prior-pacs (it names the RT Dose to fetch)")
     if args.prior_dose is None:
         if args.prior_plan is not None or args.prior_fractions is not None:
             raise InputError("--prior-plan and --prior-fractions need --prior-dose (the earlier course's RT Dose)")
         return None
     if args.protocol is None:
         raise InputError("--prior-dose needs --protocol: the re-irradiation limits are the protocol's")
+    import shutil
+
     from planner.core.reirradiation import ReirradiationError
     from planner.dicom.prior_dose_read import read_prior_course
 
     try:
         return read_prior_course(args.prior_dose, args.prior_plan, args.prior_fractions)
     except ReirradiationError as err:
+        if fetched is not None:   # what this run fetched: a run that mends the cause fetches it anew
+            shutil.rmtree(fetched, ignore_errors=True)
         raise InputError(str(err)) from None
+
+
+def _fetch_prior_files(args):
+    """--prior-pacs: the CT patient's earlier course C-GET into OUT/earlier-course/ (planner.dicom.prior_dose_fetch);
+    args.prior_dose and args.prior_plan then name those files, so they are read exactly as given files and the
+    exported plan records them with their SHA-256 (_context_record). Returns the folder."""
+    import shutil
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from planner.cli.shared import pacs_node
+    from planner.dicom.network import PacsError
+    from planner.dicom.prior_dose_fetch import PriorDoseFetchError, fetch_prior_course
+    from planner.imaging.ct_series import CtSeriesError, load_ct_volume
+
+    for wrong, why in ((args.prior_dose is not None, "--prior-dose and --prior-pacs are two sources of the earlier "
+                                                     "course: give one"),
+                       (args.prior_plan is not None, "--prior-plan names a file: with --prior-pacs the RT Plan comes "
+                                                     "from the PACS (give --prior-fractions when it has none)"),
+                       (args.protocol is None, "--prior-pacs needs --protocol: the re-irradiation limits are the "
+                                               "protocol's"),
+                       (not args.ct, "--prior-pacs needs --ct: the earlier course is the CT's patient's"),
+                       (args.out is None, f"--prior-pacs needs --out: the earlier course is fetched into "
+                                          f"OUT/{EARLIER_COURSE_FOLDER}/ and recorded with the plan")):
+        if wrong:
+            raise InputError(why)
+    try:   # the --pacs parser of every PACS command, its message naming this option
+        node = pacs_node(SimpleNamespace(pacs=args.prior_pacs, calling_ae=args.calling_ae, timeout_s=args.timeout_s))
+    except InputError as err:
+        raise InputError(str(err).replace("--pacs", "--prior-pacs", 1)) from None
+    try:
+        patient_id = load_ct_volume(args.ct, args.rtstruct).patient_id
+    except CtSeriesError as err:
+        raise InputError(str(err)) from None
+    folder = Path(args.out) / EARLIER_COURSE_FOLDER
+    try:
+        fetched = fetch_prior_course(node, patient_id, folder, rt_dose_uid=args.prior_dose_uid)
+    except PriorDoseFetchError as err:
+        raise InputError(str(err)) from None
+    except PacsError as err:
+        raise CommandError(f"the earlier course was not fetched: {err}") from None
+    if fetched.rt_plan is None and args.prior_fractions is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise InputError(f"{fetched.plan_note}: give the earlier course's fractions with --prior-fractions")
+    args.prior_dose = str(fetched.rt_dose)
+    args.prior_plan = None if fetched.rt_plan is None else str(fetched.rt_plan)
+    return folder
 
 
 def _protocol_plan(args, volume, prior=None):
