@@ -11,10 +11,17 @@ import pytest  # noqa: E402
 
 # The README runs the suite on two pytest-xdist workers, a test file to a worker (--dist loadfile), in
 # collection order. These files take a minute or more each (independent codes, two real processes,
-# plans on the 2.5 mm grid); started first, the two workers finish together instead of one waiting
-# for the last long file.
+# plans on the 2.5 mm grid, the spine phantom's window and re-irradiation tests); started first, the
+# workers finish together instead of one waiting for the last long file.
 LONGEST_FILES_FIRST = (
     "tests/dose/test_independent_dvh.py",
+    "tests/dose/test_independent_dvh_spine.py",
+    "tests/ui/test_imrt_protocol_prior.py",
+    "tests/ui/test_imrt_protocol.py",
+    "tests/ui/test_imrt_plan_file_protocol.py",
+    "tests/ui/test_imrt_signed_protocol.py",
+    "tests/ui/test_imrt_cumulative_eqd2.py",
+    "tests/cli/test_imrt_prior_from_pacs.py",
     "tests/cli/test_imrt_signed_path_commands.py",
     "tests/ui/test_imrt_signed_path_in_window.py",
     "tests/dose/test_independent_depth_dose.py",
