@@ -18,7 +18,8 @@ from scipy.interpolate import RegularGridInterpolator
 
 from planner.ui.imrt.cumulative_view import CumulativeEqd2
 from tests.ui.test_imrt_protocol import ROOT, SBRT, optimise, undo
-from tests.ui.test_imrt_protocol_prior import load, sbrt_window, spine  # noqa: F401 (spine: a fixture)
+from tests.ui.test_imrt_protocol_prior import (check_the_cumulative_eqd2_limits_after_optimise, load, sbrt_window,  # noqa: F401
+                                               spine)  # spine: a fixture
 
 PROTOCOL = json.loads((ROOT / "resources" / "protocols" / f"{SBRT}.json").read_text(encoding="utf-8"))
 LIMIT_GY = PROTOCOL["reirradiation"]["cumulative_eqd2_gy"]["value"]       # 70 Gy (Sahgal et al. 2012)
@@ -70,7 +71,8 @@ def d_at_cc(curve, structure_cc: float, volume_cc: float) -> float:
     return float(np.interp(100.0 * volume_cc / structure_cc, volume[::-1], dose[::-1]))
 
 
-def test_the_cumulative_eqd2_is_drawn_checked_by_hand_and_follows_the_earlier_course(qtbot, spine, cropped_prior):
+def test_the_cumulative_eqd2_is_drawn_checked_by_hand_and_follows_the_earlier_course(qtbot, spine, cropped_prior,
+                                                                                     tmp_path):
     main, window = sbrt_window(qtbot, spine)
     assert isinstance(window.cumulative_eqd2, CumulativeEqd2)   # the window makes it
     view, dvh = window.slice_view, window.dvh
@@ -155,6 +157,8 @@ def test_the_cumulative_eqd2_is_drawn_checked_by_hand_and_follows_the_earlier_co
     cumulative = float(rows[f"cumulative EQD2 D0.03cc ≤ {LIMIT_GY:g} Gy"][1].split()[0])
     cord_cc = window.document.context.protocol.reirradiation.samples.volume_cc
     assert d_at_cc(dvh.eqd2_curve_data(name), cord_cc, 0.03) == pytest.approx(cumulative, abs=0.005)
+    # the four limits in the Earlier course panel by hand, and the exported report's section
+    check_the_cumulative_eqd2_limits_after_optimise(qtbot, window, tmp_path)
 
     # an edit after Optimise: the cumulative views stay, said to be the previous optimisation's, as
     # the physical dose is; undone, they are current again
