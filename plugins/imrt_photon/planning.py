@@ -337,14 +337,21 @@ def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: I
     def dose_of(weights: np.ndarray) -> np.ndarray:
         return np.asarray(influence.dij @ weights.astype(influence.dij.dtype), dtype=float)
 
-    def coverage_factor(weights: np.ndarray) -> float:
-        covered = reported_dose_at_volume_gy(volume, influence, dose_of(weights), rx.target, rx.coverage_volume_fraction)
+    def coverage_of(dose: np.ndarray) -> float:
+        covered = reported_dose_at_volume_gy(volume, influence, dose, rx.target, rx.coverage_volume_fraction)
         if not covered > 0:
             raise InversePlanError(f"after leaf sequencing {rx.target} has no dose: optimise again")
         return rx.total_dose_gy / covered
 
+    def coverage_factor(weights: np.ndarray) -> float:
+        return coverage_of(dose_of(weights))
+
+    words = [rx.normalisation_text()]   # the last scaling's, i.e. the one the sequenced plan got
+
     def normalisation_factor(weights: np.ndarray) -> float:
-        return renormalised(volume, influence, dose_of(weights), coverage_factor(weights), rx, normalisation)[0]
+        dose = dose_of(weights)
+        factor, words[0] = renormalised(volume, influence, dose, coverage_of(dose), rx, normalisation)
+        return factor
 
     sequenced = sequence_deliverable(influence, result.weights, normalisation_factor, levels=levels,
                                      min_segment_weight=calibration.weight_for_mu(min_segment_mu, rx.fractions),
@@ -356,8 +363,7 @@ def deliverable_plan(volume: PlanningVolume, influence: DoseInfluence, result: I
     # the open fields give the prescription's coverage: the same reference with or without a protocol's scaling
     return DeliverablePlan(mlc_plan, sequenced.weights, dose, metrics_of(dose, volume, influence, rx.total_dose_gy),
                            levels, open_field_mu_per_fraction(influence, coverage_factor, calibration, rx.fractions),
-                           sequenced.dropped_segments, min_segment_mu, min_segment_area_cm2,
-                           renormalised(volume, influence, dose, 1.0, rx, normalisation)[1])
+                           sequenced.dropped_segments, min_segment_mu, min_segment_area_cm2, words[0])
 
 
 class ImrtPlanner:

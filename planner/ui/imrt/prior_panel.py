@@ -123,7 +123,6 @@ class PriorCoursePanel(QWidget):
                      verdict)
             for column, item in enumerate(cells):
                 self.limits.setItem(row, column, item)
-        self.limits.resizeRowsToContents()
         self.limits_shown.emit(report, stale)
 
     def _show_curves(self, report) -> None:
